@@ -1,0 +1,304 @@
+package capture
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
+)
+
+// Link types (pcap LINKTYPE_ numbers) this package captures.
+const (
+	linkTypeEthernet = 1
+	linkTypeRaw      = 101
+)
+
+// ARPHRD_ values from /sys/class/net/IF/type.
+const (
+	arphrdEther    = 1
+	arphrdLoopback = 772
+	arphrdNone     = 0xfffe
+)
+
+// LinkTypeOf returns the pcap link type of the frames a capture on the
+// interface yields.
+func LinkTypeOf(name string) (uint32, error) {
+	hw, err := readSysInt(name, "type")
+	if err != nil {
+		if _, lerr := lookup(name); lerr != nil {
+			return 0, lerr
+		}
+		return 0, fmt.Errorf("interface %s: %w", name, err)
+	}
+	switch hw {
+	case arphrdEther, arphrdLoopback:
+		return linkTypeEthernet, nil
+	case arphrdNone:
+		return linkTypeRaw, nil
+	}
+	return 0, fmt.Errorf("interface %s (ARPHRD %d): %w", name, hw, ErrLinkUnsupported)
+}
+
+func readSysInt(ifname, attr string) (int64, error) {
+	if strings.ContainsAny(ifname, "/") || ifname == "." || ifname == ".." {
+		return 0, fmt.Errorf("%w %q", ErrNoInterface, ifname)
+	}
+	b, err := os.ReadFile("/sys/class/net/" + ifname + "/" + attr)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(strings.TrimSpace(string(b)), 0, 64)
+}
+
+func promiscuous(name string) bool {
+	flags, err := readSysInt(name, "flags")
+	return err == nil && flags&unix.IFF_PROMISC != 0
+}
+
+// sysErr wraps a syscall error with the operation, keeping errno reachable
+// (errors.Is(err, os.ErrPermission) works for EPERM and EACCES).
+func sysErr(op string, err error) error {
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// Ring is a live capture on one interface through a TPACKET_V3 ring. Read,
+// Stop, Stats and Close are meant for one goroutine; Read never blocks
+// longer than the timeout it is given, so a stop request is seen promptly.
+type Ring struct {
+	fd        int
+	ring      []byte
+	blockSize int
+	blocks    int
+	cur       int
+	linkType  uint32
+	snaplen   int
+	walker    blockWalker
+	seen      uint64
+	stats     Stats
+	closed    bool
+}
+
+var _ Source = (*Ring)(nil)
+
+// Open starts a capture. The filter is attached before the socket is bound
+// to the interface, so no packet that fails it ever enters the ring.
+func Open(cfg Config) (*Ring, error) {
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	ifi, err := lookup(c.Interface)
+	if err != nil {
+		return nil, err
+	}
+	if ifi.Flags&(1<<0) == 0 { // net.FlagUp
+		return nil, fmt.Errorf("%w: %s", ErrInterfaceDown, c.Interface)
+	}
+	lt, err := LinkTypeOf(c.Interface)
+	if err != nil {
+		return nil, err
+	}
+	hw, _ := readSysInt(c.Interface, "type")
+
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, sysErr("open packet socket", err)
+	}
+	r := &Ring{fd: fd, linkType: lt, snaplen: c.Snaplen}
+	r.walker = blockWalker{ethernet: lt == linkTypeEthernet, skipOutgoing: hw == arphrdLoopback, snaplen: c.Snaplen}
+	ok := false
+	defer func() {
+		if !ok {
+			r.Close()
+		}
+	}()
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V3); err != nil {
+		return nil, sysErr("set TPACKET_V3", err)
+	}
+	prog := c.Filter
+	if len(prog) == 0 {
+		// The kernel keeps as many bytes as the filter returns: a filter
+		// is what applies the snaplen.
+		prog = []bpf.RawInstruction{{Op: 0x06, K: uint32(c.Snaplen)}}
+	}
+	if err := attach(fd, prog); err != nil {
+		return nil, err
+	}
+	r.blockSize, r.blocks = ringGeometry(c.BufferSize, c.Snaplen)
+	const frameSize = 2048
+	req := unix.TpacketReq3{
+		Block_size:     uint32(r.blockSize),
+		Block_nr:       uint32(r.blocks),
+		Frame_size:     frameSize,
+		Frame_nr:       uint32(r.blockSize / frameSize * r.blocks),
+		Retire_blk_tov: uint32(max(1, c.BlockTimeout.Milliseconds())),
+	}
+	if err := unix.SetsockoptTpacketReq3(fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &req); err != nil {
+		return nil, sysErr("set up ring", err)
+	}
+	r.ring, err = unix.Mmap(fd, 0, r.blockSize*r.blocks, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+	if err != nil {
+		return nil, sysErr("map ring", err)
+	}
+	sa := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index}
+	if err := unix.Bind(fd, sa); err != nil {
+		return nil, sysErr("bind to "+c.Interface, err)
+	}
+	if c.Promisc {
+		mreq := unix.PacketMreq{Ifindex: int32(ifi.Index), Type: unix.PACKET_MR_PROMISC}
+		if err := unix.SetsockoptPacketMreq(fd, unix.SOL_PACKET, unix.PACKET_ADD_MEMBERSHIP, &mreq); err != nil {
+			return nil, sysErr("enable promiscuous mode", err)
+		}
+	}
+	ok = true
+	return r, nil
+}
+
+// ringGeometry picks a block size (a power of two of at least 64 KiB that
+// holds a full snaplen packet) and a block count for a ring of about size
+// bytes. Blocks of 1 MiB keep wake-ups rare at high rates; at least 4
+// blocks let the kernel fill one while user space reads others.
+func ringGeometry(size, snaplen int) (blockSize, blocks int) {
+	blockSize = 1 << 20
+	for blockSize > 64<<10 && size/blockSize < 8 {
+		blockSize >>= 1
+	}
+	for blockSize < snaplen+blkHdrLen+pktHdrLen+64 {
+		blockSize <<= 1
+	}
+	blocks = max(4, size/blockSize)
+	return blockSize, blocks
+}
+
+func attach(fd int, prog []bpf.RawInstruction) error {
+	if len(prog) == 0 || len(prog) > 4096 {
+		return fmt.Errorf("attach filter: program of %d instructions", len(prog))
+	}
+	filters := make([]unix.SockFilter, len(prog))
+	for i, ins := range prog {
+		filters[i] = unix.SockFilter{Code: ins.Op, Jt: ins.Jt, Jf: ins.Jf, K: ins.K}
+	}
+	fprog := unix.SockFprog{Len: uint16(len(filters)), Filter: &filters[0]}
+	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &fprog); err != nil {
+		return sysErr("attach filter", err)
+	}
+	return nil
+}
+
+// LinkType is the pcap link type of the captured frames.
+func (r *Ring) LinkType() uint32 { return r.linkType }
+
+// Seen counts the packets Read walked, delivered or skipped.
+func (r *Ring) Seen() uint64 { return r.seen }
+
+func (r *Ring) blockStatus(i int) *uint32 {
+	return (*uint32)(unsafe.Pointer(&r.ring[i*r.blockSize+blkStatusOff]))
+}
+
+// Read delivers the packets of every block the kernel has handed over,
+// waiting up to timeout for the first one. Packet data is valid only during
+// fn: the block goes back to the kernel right after.
+func (r *Ring) Read(timeout time.Duration, fn func(Packet)) (int, error) {
+	if r.closed {
+		return 0, ErrClosed
+	}
+	total := 0
+	for n := 0; n < r.blocks; n++ {
+		st := r.blockStatus(r.cur)
+		if atomic.LoadUint32(st)&tpStatusUser == 0 {
+			if total > 0 || timeout <= 0 {
+				break
+			}
+			if err := r.poll(timeout); err != nil {
+				return total, err
+			}
+			if atomic.LoadUint32(st)&tpStatusUser == 0 {
+				break
+			}
+		}
+		block := r.ring[r.cur*r.blockSize : (r.cur+1)*r.blockSize]
+		seen, delivered, err := r.walker.walk(block, fn)
+		r.seen += uint64(seen)
+		total += delivered
+		atomic.StoreUint32(st, tpStatusKernel)
+		r.cur = (r.cur + 1) % r.blocks
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+func (r *Ring) poll(timeout time.Duration) error {
+	fds := []unix.PollFd{{Fd: int32(r.fd), Events: unix.POLLIN | unix.POLLERR}}
+	ms := int(timeout / time.Millisecond)
+	if ms == 0 {
+		ms = 1
+	}
+	for {
+		_, err := unix.Poll(fds, ms)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return sysErr("poll", err)
+		}
+		if fds[0].Revents&(unix.POLLERR|unix.POLLNVAL) != 0 {
+			// A POLLERR on a packet socket usually means the interface
+			// went away; report the pending socket error if there is one.
+			if soErr, _ := unix.GetsockoptInt(r.fd, unix.SOL_SOCKET, unix.SO_ERROR); soErr != 0 {
+				return sysErr("capture", unix.Errno(soErr))
+			}
+			if fds[0].Revents&unix.POLLNVAL != 0 {
+				return ErrClosed
+			}
+		}
+		return nil
+	}
+}
+
+// Stop replaces the filter with one that accepts nothing, so the ring
+// receives no new packets while those already accepted are drained.
+func (r *Ring) Stop() error {
+	return attach(r.fd, []bpf.RawInstruction{{Op: 0x06, K: 0}})
+}
+
+// Stats returns the kernel's cumulative counters for this capture.
+func (r *Ring) Stats() (Stats, error) {
+	if r.closed {
+		return r.stats, nil
+	}
+	st, err := unix.GetsockoptTpacketStatsV3(r.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
+	if err != nil {
+		return r.stats, sysErr("read capture statistics", err)
+	}
+	// The kernel resets its counters on every read; keep the running sum.
+	r.stats.Received += uint64(st.Packets)
+	r.stats.Dropped += uint64(st.Drops)
+	return r.stats, nil
+}
+
+// Close releases the ring and the socket.
+func (r *Ring) Close() error {
+	if r.closed {
+		return nil
+	}
+	r.Stats()
+	r.closed = true
+	var errs []error
+	if r.ring != nil {
+		errs = append(errs, unix.Munmap(r.ring))
+		r.ring = nil
+	}
+	errs = append(errs, unix.Close(r.fd))
+	return errors.Join(errs...)
+}

@@ -1,0 +1,34 @@
+//go:build !linux
+
+package capture
+
+import "time"
+
+// LinkTypeOf is not supported on this system.
+func LinkTypeOf(name string) (uint32, error) { return 0, ErrNotSupported }
+
+func promiscuous(string) bool { return false }
+
+// Ring is a live capture; it is not supported on this system.
+type Ring struct{}
+
+// Open reports ErrNotSupported.
+func Open(Config) (*Ring, error) { return nil, ErrNotSupported }
+
+func (*Ring) Read(time.Duration, func(Packet)) (int, error) { return 0, ErrNotSupported }
+func (*Ring) Stop() error                                   { return ErrNotSupported }
+func (*Ring) Stats() (Stats, error)                         { return Stats{}, ErrNotSupported }
+func (*Ring) Seen() uint64                                  { return 0 }
+func (*Ring) LinkType() uint32                              { return 0 }
+func (*Ring) Close() error                                  { return nil }
+
+// Sender sends frames; it is not supported on this system.
+type Sender struct{}
+
+// OpenSender reports ErrNotSupported.
+func OpenSender(string) (*Sender, error) { return nil, ErrNotSupported }
+
+func (*Sender) Send([]byte) error { return ErrNotSupported }
+func (*Sender) MaxFrame() int     { return 0 }
+func (*Sender) Stats() SendStats  { return SendStats{} }
+func (*Sender) Close() error      { return nil }

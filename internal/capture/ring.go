@@ -1,0 +1,123 @@
+package capture
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// TPACKET_V3 layout (linux/if_packet.h). Fields are in host byte order.
+const (
+	tpStatusKernel        = 0
+	tpStatusUser          = 1 << 0
+	tpStatusVLANValid     = 1 << 4
+	tpStatusVLANTPIDValid = 1 << 6
+
+	// struct tpacket_block_desc: version, offset_to_priv, then
+	// struct tpacket_hdr_v1.
+	blkStatusOff   = 8
+	blkNumPktsOff  = 12
+	blkFirstPktOff = 16
+	blkLenOff      = 20
+	blkHdrLen      = 48
+
+	// struct tpacket3_hdr.
+	pktNextOff     = 0
+	pktSecOff      = 4
+	pktNsecOff     = 8
+	pktSnaplenOff  = 12
+	pktLenOff      = 16
+	pktStatusOff   = 20
+	pktMacOff      = 24
+	pktVLANTCIOff  = 32
+	pktVLANTPIDOff = 36
+	pktHdrLen      = 48
+	// struct sockaddr_ll follows the header at TPACKET_ALIGN(sizeof hdr);
+	// sll_pkttype is its byte 10.
+	pktTypeOff = pktHdrLen + 10
+
+	packetOutgoing = 4 // PACKET_OUTGOING
+	vlanTagLen     = 4
+)
+
+var errBadBlock = errors.New("malformed ring block")
+
+// blockWalker turns one ring block into Packets.
+type blockWalker struct {
+	// ethernet: the frames have an Ethernet header, so a VLAN tag the
+	// kernel moved into metadata is put back at byte 12, as libpcap does.
+	ethernet bool
+	// skipOutgoing drops the copy of each packet that a loopback device
+	// shows when sending (the receive copy follows), as libpcap does.
+	skipOutgoing bool
+	// snaplen caps the bytes delivered once a tag was put back.
+	snaplen int
+	scratch []byte
+}
+
+// walk calls fn for each packet in block. seen counts every packet of the
+// block, delivered those passed to fn.
+func (w *blockWalker) walk(block []byte, fn func(Packet)) (seen, delivered int, err error) {
+	if len(block) < blkHdrLen {
+		return 0, 0, errBadBlock
+	}
+	ne := binary.NativeEndian
+	num := int(ne.Uint32(block[blkNumPktsOff:]))
+	off := int(ne.Uint32(block[blkFirstPktOff:]))
+	for i := 0; i < num; i++ {
+		if off < blkHdrLen || off > len(block)-pktHdrLen-16 {
+			return seen, delivered, fmt.Errorf("%w: packet %d at offset %d", errBadBlock, i, off)
+		}
+		h := block[off:]
+		next := int(ne.Uint32(h[pktNextOff:]))
+		snap := int(ne.Uint32(h[pktSnaplenOff:]))
+		wire := int(ne.Uint32(h[pktLenOff:]))
+		status := ne.Uint32(h[pktStatusOff:])
+		mac := int(ne.Uint16(h[pktMacOff:]))
+		if mac+snap > len(h) {
+			return seen, delivered, fmt.Errorf("%w: packet %d data out of block", errBadBlock, i)
+		}
+		seen++
+		if !(w.skipOutgoing && h[pktTypeOff] == packetOutgoing) {
+			p := Packet{
+				Timestamp: int64(ne.Uint32(h[pktSecOff:]))*1e9 + int64(ne.Uint32(h[pktNsecOff:])),
+				OrigLen:   wire,
+				Data:      h[mac : mac+snap : mac+snap],
+			}
+			if w.ethernet && status&tpStatusVLANValid != 0 && snap >= 12 {
+				tci := uint16(ne.Uint32(h[pktVLANTCIOff:]))
+				tpid := uint16(0x8100)
+				if status&tpStatusVLANTPIDValid != 0 {
+					tpid = ne.Uint16(h[pktVLANTPIDOff:])
+				}
+				p.Data = w.withTag(p.Data, tpid, tci)
+				p.OrigLen += vlanTagLen
+				if w.snaplen > 0 && len(p.Data) > w.snaplen {
+					p.Data = p.Data[:w.snaplen]
+				}
+			}
+			fn(p)
+			delivered++
+		}
+		if next == 0 {
+			break
+		}
+		off += next
+	}
+	return seen, delivered, nil
+}
+
+// withTag returns data with an 802.1Q tag inserted after the MAC
+// addresses, built in a scratch buffer reused across packets.
+func (w *blockWalker) withTag(data []byte, tpid, tci uint16) []byte {
+	n := len(data) + vlanTagLen
+	if cap(w.scratch) < n {
+		w.scratch = make([]byte, n, max(n, 2048))
+	}
+	out := w.scratch[:n]
+	copy(out, data[:12])
+	binary.BigEndian.PutUint16(out[12:], tpid)
+	binary.BigEndian.PutUint16(out[14:], tci)
+	copy(out[16:], data[12:])
+	return out
+}

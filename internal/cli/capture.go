@@ -1,0 +1,219 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/capture"
+	"github.com/packetrecorderd/packetrecorderd/internal/filter"
+	"github.com/packetrecorderd/packetrecorderd/internal/recorder"
+	"github.com/packetrecorderd/packetrecorderd/internal/store"
+)
+
+type captureFlags struct {
+	iface    string
+	filter   string
+	db       string
+	count    int64
+	duration float64
+	snaplen  int
+	promisc  bool
+	buffer   string
+	name     string
+}
+
+func (a *app) captureCmd() *cobra.Command {
+	var f captureFlags
+	cmd := &cobra.Command{
+		Use:   "capture -i IFACE [-f FILTER | FILTER...] [flags]",
+		Short: "Capture packets from an interface into a session",
+		Example: `  packetrecorder capture -i eth0 -f 'tcp port 443' -c 1000
+  packetrecorder capture -i lo -t 10 -d lab.db --name smoke-test`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			// As with tcpdump, the filter may also follow the flags.
+			if len(args) > 0 {
+				if f.filter != "" {
+					return errors.New("give the filter either with -f or after the flags, not both")
+				}
+				f.filter = strings.Join(args, " ")
+			}
+			return a.capture(cmd.Context(), f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&f.iface, "interface", "i", "", "interface to capture on (see list-interfaces)")
+	fl.StringVarP(&f.filter, "filter", "f", "", "filter in tcpdump's language, e.g. 'tcp port 80'")
+	addDatabaseFlag(cmd, &f.db)
+	fl.Int64VarP(&f.count, "count", "c", 0, "stop after this many packets (0 = no limit)")
+	fl.Float64VarP(&f.duration, "duration", "t", 0, "stop after this many seconds (0 = no limit)")
+	fl.IntVarP(&f.snaplen, "snaplen", "s", capture.DefaultSnaplen, "bytes kept per packet (1-262144)")
+	fl.BoolVar(&f.promisc, "promisc", true, "put the interface in promiscuous mode")
+	fl.StringVarP(&f.buffer, "buffer-size", "b", "10MB", "kernel ring size (suffixes KB, MB, GB)")
+	fl.StringVar(&f.name, "name", "", "session name (default: interface and start time)")
+	cmd.MarkFlagRequired("interface")
+	return cmd
+}
+
+// parseSize reads sizes such as 65536, 512KB, 64MB, 1GiB (binary units).
+func parseSize(s string) (int64, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KIB", 1 << 10}, {"MIB", 1 << 20}, {"GIB", 1 << 30}, {"KB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1}} {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseFloat(t, 64)
+	if err != nil || n < 0 || n*float64(mult) > 1<<40 {
+		return 0, fmt.Errorf("invalid size %q (use e.g. 10MB)", s)
+	}
+	return int64(n * float64(mult)), nil
+}
+
+func (a *app) capture(ctx context.Context, f captureFlags) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	switch {
+	case f.count < 0:
+		return fmt.Errorf("invalid count %d: must be 0 (no limit) or more", f.count)
+	case f.duration < 0:
+		return fmt.Errorf("invalid duration %g: must be 0 (no limit) or more seconds", f.duration)
+	case f.snaplen < 1 || f.snaplen > capture.MaxSnaplen:
+		return fmt.Errorf("invalid snaplen %d: must be 1 to %d", f.snaplen, capture.MaxSnaplen)
+	}
+	buf, err := parseSize(f.buffer)
+	if err != nil {
+		return err
+	}
+	if buf < 64<<10 || buf > 4<<30 {
+		return fmt.Errorf("invalid buffer size %s: must be 64KB to 4GB", f.buffer)
+	}
+
+	linkType, err := capture.LinkTypeOf(f.iface)
+	if err != nil {
+		return fmt.Errorf("capture on %s: %w", f.iface, err)
+	}
+	prog, err := filter.Compile(f.filter, filter.Options{LinkType: linkType, Snaplen: uint32(f.snaplen)})
+	if err != nil {
+		return err
+	}
+
+	db, err := store.Open(f.db, store.Options{Create: true})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	ring, err := capture.Open(capture.Config{
+		Interface:  f.iface,
+		Snaplen:    f.snaplen,
+		Promisc:    f.promisc,
+		BufferSize: int(buf),
+		Filter:     prog.Instructions(),
+	})
+	if err != nil {
+		return fmt.Errorf("capture on %s: %w", f.iface, err)
+	}
+	defer ring.Close()
+
+	sess := &store.Session{
+		Name:       f.name,
+		Interface:  f.iface,
+		Filter:     f.filter,
+		LinkType:   linkType,
+		Snaplen:    uint32(f.snaplen),
+		Promisc:    f.promisc,
+		BufferSize: buf,
+	}
+	if sess.Name == "" {
+		sess.Name = fmt.Sprintf("%s %s", f.iface, time.Now().Format("2006-01-02 15:04:05"))
+	}
+	if err := db.CreateSession(sess); err != nil {
+		return err
+	}
+	w, err := db.NewWriter(sess.ID)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+
+	fmt.Fprintf(a.stdout, "session %d: capturing on %s, link-type %s, snapshot length %d bytes, into %s\n",
+		sess.ID, f.iface, filter.LinkTypeName(linkType), f.snaplen, f.db)
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if f.duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(f.duration*float64(time.Second)))
+		defer cancel()
+	}
+	cfg := recorder.Config{Source: ring, Writer: w, Count: f.count, Logger: a.log, Snaplen: f.snaplen}
+	if isTerminal(a.stderr) {
+		start := time.Now()
+		cfg.Progress = func(p recorder.Progress) {
+			secs := time.Since(start).Seconds()
+			fmt.Fprintf(a.stderr, "\r%d packets, %s, %.0f pkt/s, %d dropped   ", p.Stored, humanBytes(p.Bytes), float64(p.Stored)/secs, p.Dropped)
+		}
+	}
+	res, runErr := recorder.Run(ctx, cfg)
+	if cfg.Progress != nil {
+		fmt.Fprint(a.stderr, "\r\033[K")
+	}
+	ring.Close()
+	st, _ := ring.Stats()
+	status := store.StatusComplete
+	if runErr != nil {
+		status = store.StatusInterrupted
+	}
+	if err := db.Finish(sess.ID, status, time.Now(), int64(st.Received), int64(st.Dropped), res.AppDropped); err != nil && runErr == nil {
+		runErr = err
+	}
+	fmt.Fprintf(a.stdout, "%d packets stored (%s)\n%d packets received by filter\n%d packets dropped by kernel\n",
+		res.Stored, humanBytes(res.Bytes), st.Received, st.Dropped)
+	if res.AppDropped > 0 {
+		fmt.Fprintf(a.stdout, "%d packets not stored (write error)\n", res.AppDropped)
+	}
+	if runErr != nil {
+		if errors.Is(runErr, store.ErrDiskFull) {
+			return fmt.Errorf("session %d: disk full: capture stopped, %d packets kept", sess.ID, res.Stored)
+		}
+		return fmt.Errorf("session %d: %w", sess.ID, runErr)
+	}
+	return nil
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

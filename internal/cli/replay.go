@@ -1,0 +1,173 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/capture"
+	"github.com/packetrecorderd/packetrecorderd/internal/decode"
+	"github.com/packetrecorderd/packetrecorderd/internal/replay"
+	"github.com/packetrecorderd/packetrecorderd/internal/store"
+)
+
+type replaySummary struct {
+	Packets     int64   `json:"packets"`
+	Bytes       int64   `json:"bytes"`
+	DurationSec float64 `json:"duration_s"`
+	PPS         float64 `json:"pps"`
+	Mbps        float64 `json:"mbps"`
+	Skipped     int64   `json:"skipped_oversize"`
+	Retries     uint64  `json:"send_retries"`
+	ErrP50us    float64 `json:"schedule_error_p50_us"`
+	ErrP99us    float64 `json:"schedule_error_p99_us"`
+	ErrMaxus    float64 `json:"schedule_error_max_us"`
+	Interrupted bool    `json:"interrupted"`
+}
+
+func (a *app) replayCmd() *cobra.Command {
+	var (
+		sel         selection
+		iface       string
+		speed       float64
+		count       int64
+		displayOnly bool
+		asJSON      bool
+	)
+	cmd := &cobra.Command{
+		Use:   "replay -s ID [-i IFACE] [flags]",
+		Short: "Send a session's packets onto an interface with their original timing",
+		Example: `  packetrecorder replay -s 1 -i veth0
+  packetrecorder replay -s 1 --speed 0        # as fast as possible
+  packetrecorder replay -s 1 --display-only   # show the schedule, send nothing`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch {
+			case speed < 0:
+				return fmt.Errorf("invalid speed %g: must be 0 (as fast as possible) or more", speed)
+			case count < 0:
+				return fmt.Errorf("invalid count %d: must be 0 (all) or more", count)
+			}
+			db, sess, r, prog, err := sel.open()
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			if sess.Packets == 0 {
+				return fmt.Errorf("session %d: %w", sess.ID, store.ErrSessionEmpty)
+			}
+			ctx := cmd.Context()
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+			defer stop()
+
+			sched := replay.NewScheduler(nil, speed)
+			var res replaySummary
+			var send func(store.Record) error
+			out := bufio.NewWriter(a.stdout)
+			defer out.Flush()
+			if displayOnly {
+				sum := decode.NewSummarizer()
+				send = func(rec store.Record) error {
+					at := sched.Deadline(rec.Timestamp).Sub(sched.Start())
+					fmt.Fprintf(out, "%d +%.6fs %s\n", rec.Number, at.Seconds(), sum.Summary(rec.LinkType, rec.Data, rec.OrigLen))
+					return nil
+				}
+			} else {
+				if iface == "" {
+					iface = sess.Interface
+				}
+				if iface == "" {
+					return fmt.Errorf("session %d has no interface: give one with -i", sess.ID)
+				}
+				if lt, err := capture.LinkTypeOf(iface); err != nil {
+					return fmt.Errorf("replay onto %s: %w", iface, err)
+				} else if lt != sess.LinkType {
+					return fmt.Errorf("replay onto %s: session %d has link type %d, the interface %d", iface, sess.ID, sess.LinkType, lt)
+				}
+				sender, err := capture.OpenSender(iface)
+				if err != nil {
+					return fmt.Errorf("replay onto %s: %w", iface, err)
+				}
+				defer sender.Close()
+				send = func(rec store.Record) error {
+					if _, err := sched.Wait(ctx, rec.Timestamp); err != nil {
+						return err
+					}
+					err := sender.Send(rec.Data)
+					if errors.Is(err, capture.ErrFrameTooBig) {
+						res.Skipped++
+						return nil
+					}
+					return err
+				}
+				defer func() { res.Retries = sender.Stats().Retries }()
+			}
+			err = sel.walk(ctx, db, sess, r, prog, count, func(rec store.Record) error {
+				if err := send(rec); err != nil {
+					return err
+				}
+				if !displayOnly {
+					res.Packets++
+					res.Bytes += int64(len(rec.Data))
+				}
+				return nil
+			})
+			if errors.Is(err, context.Canceled) {
+				res.Interrupted, err = true, nil
+			}
+			if err != nil {
+				return err
+			}
+			if displayOnly {
+				return nil
+			}
+			elapsed := time.Duration(0)
+			if !sched.Start().IsZero() {
+				elapsed = time.Since(sched.Start())
+			}
+			res.DurationSec = elapsed.Seconds()
+			if res.DurationSec > 0 {
+				res.PPS = float64(res.Packets) / res.DurationSec
+				res.Mbps = float64(res.Bytes) * 8 / res.DurationSec / 1e6
+			}
+			se := sched.Errors()
+			res.ErrP50us, res.ErrP99us, res.ErrMaxus = us(se.P50), us(se.P99), us(se.Max)
+			res.Packets -= res.Skipped
+			if asJSON {
+				return json.NewEncoder(out).Encode(res)
+			}
+			fmt.Fprintf(out, "%d packets sent (%s) in %s: %.0f pkt/s, %.2f Mbit/s\n",
+				res.Packets, humanBytes(res.Bytes), elapsed.Round(time.Microsecond), res.PPS, res.Mbps)
+			if speed > 0 {
+				fmt.Fprintf(out, "schedule error at the sender: p50 %.1fus, p99 %.1fus, max %.1fus\n", res.ErrP50us, res.ErrP99us, res.ErrMaxus)
+			}
+			if res.Skipped > 0 {
+				fmt.Fprintf(out, "%d packets skipped: larger than the interface MTU\n", res.Skipped)
+			}
+			if res.Interrupted {
+				fmt.Fprintln(out, "interrupted")
+			}
+			return nil
+		},
+	}
+	sel.addFlags(cmd)
+	cmd.Flags().StringVarP(&iface, "interface", "i", "", "interface to send on (default: the session's)")
+	cmd.Flags().Float64Var(&speed, "speed", 1, "timing multiplier: 2 = twice as fast, 0 = as fast as possible")
+	cmd.Flags().Int64VarP(&count, "count", "c", 0, "send at most this many packets (0 = all)")
+	cmd.Flags().BoolVar(&displayOnly, "display-only", false, "print each packet with its scheduled time; send nothing")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the summary as one JSON object")
+	return cmd
+}
+
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }

@@ -1,0 +1,165 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/filter"
+	"github.com/packetrecorderd/packetrecorderd/internal/store"
+)
+
+// sessionJSON is the --json shape of a session; its keys are a stable
+// interface for scripts.
+type sessionJSON struct {
+	ID             int64   `json:"id"`
+	UUID           string  `json:"uuid"`
+	Name           string  `json:"name"`
+	Source         string  `json:"source"`
+	Interface      string  `json:"interface"`
+	Filter         string  `json:"filter"`
+	LinkType       uint32  `json:"link_type"`
+	LinkTypeName   string  `json:"link_type_name"`
+	Snaplen        uint32  `json:"snaplen"`
+	StartedAt      string  `json:"started_at"`
+	EndedAt        *string `json:"ended_at"`
+	Packets        int64   `json:"packets"`
+	Bytes          int64   `json:"bytes"`
+	WireBytes      int64   `json:"wire_bytes"`
+	KernelReceived int64   `json:"kernel_received"`
+	KernelDropped  int64   `json:"kernel_dropped"`
+	AppDropped     int64   `json:"app_dropped"`
+	Dropped        int64   `json:"dropped"`
+	Hostname       string  `json:"hostname"`
+	Status         string  `json:"status"`
+	Notes          string  `json:"notes"`
+}
+
+func toJSON(s store.Session) sessionJSON {
+	j := sessionJSON{
+		ID: s.ID, UUID: s.UUID, Name: s.Name, Source: s.Source, Interface: s.Interface, Filter: s.Filter,
+		LinkType: s.LinkType, LinkTypeName: filter.LinkTypeName(s.LinkType), Snaplen: s.Snaplen,
+		StartedAt: s.Started.UTC().Format(time.RFC3339Nano),
+		Packets:   s.Packets, Bytes: s.Bytes, WireBytes: s.WireBytes,
+		KernelReceived: s.KernelReceived, KernelDropped: s.KernelDropped, AppDropped: s.AppDropped, Dropped: s.Dropped(),
+		Hostname: s.Hostname, Status: s.Status, Notes: s.Notes,
+	}
+	if !s.Ended.IsZero() {
+		e := s.Ended.UTC().Format(time.RFC3339Nano)
+		j.EndedAt = &e
+	}
+	return j
+}
+
+func parseSessionID(s string) (int64, error) {
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id < 1 {
+		return 0, fmt.Errorf("invalid session id %q: use the number shown by 'packetrecorder sessions'", s)
+	}
+	return id, nil
+}
+
+func (a *app) sessionsCmd() *cobra.Command {
+	var dbPath string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "sessions",
+		Short: "List capture sessions; rename, annotate or delete them",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			db, err := store.Open(dbPath, store.Options{})
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			list, err := db.Sessions()
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				out := make([]sessionJSON, 0, len(list))
+				for _, s := range list {
+					out = append(out, toJSON(s))
+				}
+				enc := json.NewEncoder(a.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(out)
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tNAME\tINTERFACE\tFILTER\tSTART\tDURATION\tPACKETS\tBYTES\tDROPPED\tSTATUS")
+			for _, s := range list {
+				dur := "-"
+				if !s.Ended.IsZero() {
+					dur = s.Ended.Sub(s.Started).Round(time.Millisecond).String()
+				} else if s.Status == store.StatusRecording {
+					dur = time.Since(s.Started).Round(time.Second).String() + "+"
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", s.ID, dash(s.Name), dash(s.Interface), dash(s.Filter),
+					s.Started.Local().Format("2006-01-02 15:04:05"), dur, s.Packets, s.Bytes, s.Dropped(), s.Status)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
+	cmd.PersistentFlags().StringVarP(&dbPath, "database", "d", DefaultDatabase, "SQLite database file")
+
+	withDB := func(use, short string, nargs cobra.PositionalArgs, fn func(db *store.DB, args []string) error) *cobra.Command {
+		return &cobra.Command{
+			Use: use, Short: short, Args: nargs,
+			RunE: func(cmd *cobra.Command, args []string) error {
+				db, err := store.Open(dbPath, store.Options{})
+				if err != nil {
+					return err
+				}
+				defer db.Close()
+				return fn(db, args)
+			},
+		}
+	}
+	cmd.AddCommand(
+		withDB("rename ID NAME", "Rename a session", cobra.MinimumNArgs(2), func(db *store.DB, args []string) error {
+			id, err := parseSessionID(args[0])
+			if err != nil {
+				return err
+			}
+			return db.Rename(id, strings.Join(args[1:], " "))
+		}),
+		withDB("note ID TEXT", "Set a session's notes", cobra.MinimumNArgs(2), func(db *store.DB, args []string) error {
+			id, err := parseSessionID(args[0])
+			if err != nil {
+				return err
+			}
+			return db.SetNotes(id, strings.Join(args[1:], " "))
+		}),
+		withDB("delete ID...", "Delete sessions and their packets", cobra.MinimumNArgs(1), func(db *store.DB, args []string) error {
+			ids := make([]int64, len(args))
+			for i, s := range args {
+				id, err := parseSessionID(s)
+				if err != nil {
+					return err
+				}
+				ids[i] = id
+			}
+			for _, id := range ids {
+				if err := db.Delete(id); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stdout, "deleted session %d\n", id)
+			}
+			return nil
+		}),
+	)
+	return cmd
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

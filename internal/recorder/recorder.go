@@ -1,0 +1,316 @@
+// Package recorder moves packets from a capture source into the store.
+//
+// Two goroutines, both owned by Run: the reader walks the source's ring
+// and copies packets into store blocks (at most BlockBytes, at most
+// FlushInterval old); the writer appends full blocks to the database and
+// commits at least every CommitInterval. A bounded channel of blocks
+// connects them, and a second channel returns emptied blocks for reuse, so
+// memory stays flat however long the capture runs. When the writer falls
+// behind, the reader waits and the kernel's ring absorbs the burst.
+//
+// On stop (context cancelled, count reached, or a write error) the reader
+// asks the source to admit nothing more, then drains it until it has seen
+// every packet the kernel accepted, so nothing already accepted is lost.
+package recorder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/capture"
+	"github.com/packetrecorderd/packetrecorderd/internal/store"
+)
+
+// Config describes one recording. Zero values mean defaults.
+type Config struct {
+	Source  capture.Source
+	Writer  *store.Writer
+	Count   int64 // stop after storing this many packets; 0 = no limit
+	Logger  *slog.Logger
+	Snaplen int // bytes kept per packet; larger packets are cut (0 = keep what the source gives)
+
+	BlockBytes     int           // close a block at this size; 0 = 256 KiB
+	FlushInterval  time.Duration // close a block this long after its first packet; 0 = 50 ms
+	CommitInterval time.Duration // commit at least this often; 0 = 100 ms
+	DrainTimeout   time.Duration // give up draining after this long; 0 = 5 s
+	QueueBlocks    int           // blocks in flight between reader and writer; 0 = 32
+
+	// Progress, if set, is called about once a second from Run's goroutine.
+	Progress func(Progress)
+}
+
+// Progress is a snapshot of a running recording.
+type Progress struct {
+	Stored   int64
+	Bytes    int64
+	Received uint64
+	Dropped  uint64
+}
+
+// Result sums up a finished recording.
+type Result struct {
+	Stored     int64 // packets committed to the store
+	Bytes      int64 // captured bytes committed
+	Stats      capture.Stats
+	AppDropped int64 // packets read from the ring but not stored (write failure)
+	Drained    bool  // the source was drained completely after the stop
+	CountHit   bool  // stopped because Count was reached
+}
+
+func (c *Config) withDefaults() Config {
+	out := *c
+	if out.BlockBytes == 0 {
+		out.BlockBytes = 256 << 10
+	}
+	if out.FlushInterval == 0 {
+		out.FlushInterval = 50 * time.Millisecond
+	}
+	if out.CommitInterval == 0 {
+		out.CommitInterval = 100 * time.Millisecond
+	}
+	if out.DrainTimeout == 0 {
+		out.DrainTimeout = 5 * time.Second
+	}
+	if out.QueueBlocks == 0 {
+		out.QueueBlocks = 32
+	}
+	if out.Logger == nil {
+		out.Logger = slog.New(slog.DiscardHandler)
+	}
+	return out
+}
+
+// Run records until ctx is done, Count packets are stored, or an error
+// occurs. It returns after the source is drained and every block is
+// committed. The caller closes the source and finalizes the session.
+func Run(ctx context.Context, cfg Config) (Result, error) {
+	c := cfg.withDefaults()
+	full := make(chan *store.Block, c.QueueBlocks)
+	free := make(chan *store.Block, c.QueueBlocks+2)
+	for i := 0; i < c.QueueBlocks+2; i++ {
+		free <- &store.Block{Data: make([]byte, 0, c.BlockBytes+store.RecordHeaderLen+capture.MaxSnaplen)}
+	}
+
+	var (
+		stopWriter atomic.Bool // the writer failed: stop reading
+		stored     atomic.Int64
+		bytes      atomic.Int64
+		received   atomic.Uint64
+		dropped    atomic.Uint64
+	)
+	rd := reader{cfg: c, full: full, free: free, stopWriter: &stopWriter, received: &received, dropped: &dropped}
+	var wg sync.WaitGroup
+	var readErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(full)
+		readErr = rd.run(ctx)
+	}()
+
+	var res Result
+	var writeErr error
+	ticker := time.NewTicker(time.Second)
+	defer ticker.Stop()
+	var (
+		txStart time.Time
+		pending Result // appended in the open transaction, not yet committed
+	)
+	fail := func(err error) {
+		writeErr = err
+		stopWriter.Store(true)
+		res.AppDropped += pending.Stored
+		pending = Result{}
+		c.Writer.Rollback()
+	}
+	commit := func() {
+		if writeErr != nil || !c.Writer.InTx() {
+			return
+		}
+		if err := c.Writer.Commit(); err != nil {
+			fail(err)
+			return
+		}
+		res.Stored += pending.Stored
+		res.Bytes += pending.Bytes
+		pending = Result{}
+		stored.Store(res.Stored)
+		bytes.Store(res.Bytes)
+	}
+	for done := false; !done; {
+		select {
+		case b, ok := <-full:
+			if !ok {
+				commit()
+				done = true
+				break
+			}
+			if writeErr != nil {
+				res.AppDropped += int64(b.Count)
+			} else {
+				if !c.Writer.InTx() {
+					txStart = time.Now()
+				}
+				if err := c.Writer.Append(b); err != nil {
+					res.AppDropped += int64(b.Count)
+					fail(err)
+				} else {
+					pending.Stored += int64(b.Count)
+					pending.Bytes += int64(len(b.Data) - b.Count*store.RecordHeaderLen)
+				}
+			}
+			free <- b
+			if len(full) == 0 || time.Since(txStart) >= c.CommitInterval {
+				commit()
+			}
+		case <-ticker.C:
+			if c.Progress != nil {
+				c.Progress(Progress{Stored: stored.Load(), Bytes: bytes.Load(), Received: received.Load(), Dropped: dropped.Load()})
+			}
+		}
+	}
+	wg.Wait()
+	res.Stats = rd.stats
+	res.Drained = rd.drained
+	res.CountHit = rd.countHit
+	if writeErr != nil {
+		return res, fmt.Errorf("store packets: %w", writeErr)
+	}
+	if readErr != nil {
+		return res, readErr
+	}
+	return res, nil
+}
+
+// reader owns the source for the life of Run.
+type reader struct {
+	cfg        Config
+	full, free chan *store.Block
+	stopWriter *atomic.Bool
+	received   *atomic.Uint64
+	dropped    *atomic.Uint64
+
+	block    *store.Block
+	opened   time.Time // when the current block got its first packet
+	taken    int64     // packets put into blocks
+	stats    capture.Stats
+	drained  bool
+	countHit bool
+}
+
+func (r *reader) flush() {
+	if r.block == nil || r.block.Count == 0 {
+		return
+	}
+	r.full <- r.block
+	r.block = nil
+}
+
+func (r *reader) add(p capture.Packet) {
+	if r.cfg.Count > 0 && r.taken >= r.cfg.Count {
+		r.countHit = true
+		return
+	}
+	if r.block == nil {
+		r.block = <-r.free
+		r.block.Reset(r.cfg.Source.LinkType())
+		r.opened = time.Now()
+	}
+	data := p.Data
+	if r.cfg.Snaplen > 0 && len(data) > r.cfg.Snaplen {
+		data = data[:r.cfg.Snaplen]
+	}
+	copy(r.block.AppendHeader(p.Timestamp, len(data), p.OrigLen), data)
+	r.taken++
+	if r.cfg.Count > 0 && r.taken >= r.cfg.Count {
+		r.countHit = true
+	}
+	if len(r.block.Data) >= r.cfg.BlockBytes {
+		r.flush()
+	}
+}
+
+func (r *reader) updateStats() error {
+	st, err := r.cfg.Source.Stats()
+	if err != nil {
+		return err
+	}
+	r.stats = st
+	r.received.Store(st.Received)
+	r.dropped.Store(st.Dropped)
+	return nil
+}
+
+func (r *reader) run(ctx context.Context) error {
+	src := r.cfg.Source
+	log := r.cfg.Logger
+	var (
+		stopping  bool
+		stopAt    time.Time
+		lastStats time.Time
+		readErr   error
+	)
+	for {
+		if !stopping && (ctx.Err() != nil || r.countHit || r.stopWriter.Load() || readErr != nil) {
+			stopping = true
+			stopAt = time.Now()
+			if err := src.Stop(); err != nil {
+				log.Warn("stop source", "err", err)
+			}
+		}
+		if stopping {
+			if readErr != nil || r.stopWriter.Load() {
+				break
+			}
+			if err := r.updateStats(); err != nil {
+				readErr = err
+				break
+			}
+			if src.Seen() >= r.stats.Received-r.stats.Dropped {
+				// Read the counters once more: a packet that passed the
+				// old filter just before Stop may be counted late.
+				time.Sleep(time.Millisecond)
+				if err := r.updateStats(); err == nil && src.Seen() >= r.stats.Received-r.stats.Dropped {
+					r.drained = true
+					break
+				}
+			}
+			if time.Since(stopAt) > r.cfg.DrainTimeout {
+				log.Warn("drain timed out", "seen", src.Seen(), "received", r.stats.Received, "dropped", r.stats.Dropped)
+				break
+			}
+		}
+		timeout := 100 * time.Millisecond
+		if stopping {
+			timeout = 5 * time.Millisecond
+		} else if r.block != nil {
+			timeout = min(timeout, max(time.Millisecond, r.cfg.FlushInterval-time.Since(r.opened)))
+		}
+		if _, err := src.Read(timeout, r.add); err != nil {
+			if errors.Is(err, capture.ErrClosed) {
+				readErr = err
+			} else {
+				readErr = fmt.Errorf("read packets: %w", err)
+			}
+		}
+		if r.block != nil && time.Since(r.opened) >= r.cfg.FlushInterval {
+			r.flush()
+		}
+		if time.Since(lastStats) >= time.Second {
+			lastStats = time.Now()
+			if err := r.updateStats(); err != nil && readErr == nil {
+				readErr = err
+			}
+		}
+	}
+	r.flush()
+	if err := r.updateStats(); err != nil && readErr == nil {
+		readErr = err
+	}
+	return readErr
+}

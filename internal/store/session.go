@@ -1,0 +1,256 @@
+package store
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/ncruces/go-sqlite3"
+)
+
+// Session status values.
+const (
+	StatusRecording   = "recording"
+	StatusComplete    = "complete"
+	StatusInterrupted = "interrupted"
+)
+
+// Session describes one capture or import.
+type Session struct {
+	ID             int64
+	UUID           string
+	Name           string
+	Source         string // "capture" or "import"
+	Interface      string
+	Filter         string
+	LinkType       uint32
+	Snaplen        uint32
+	Promisc        bool
+	BufferSize     int64
+	Started        time.Time
+	Ended          time.Time // zero while recording
+	Packets        int64
+	Bytes          int64 // captured bytes stored
+	WireBytes      int64 // bytes on the wire
+	KernelReceived int64 // packets the kernel's filter accepted
+	KernelDropped  int64 // of those, dropped by the kernel (ring full)
+	AppDropped     int64 // dropped by packetrecorder itself
+	Hostname       string
+	PID            int
+	Status         string
+	Notes          string
+}
+
+// Dropped is every packet the filter accepted but the session does not hold.
+func (s *Session) Dropped() int64 { return s.KernelDropped + s.AppDropped }
+
+func newUUID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// CreateSession inserts s with status recording and fills in its ID, UUID,
+// hostname and PID.
+func (db *DB) CreateSession(s *Session) error {
+	s.UUID = newUUID()
+	s.Status = StatusRecording
+	if s.Hostname == "" {
+		s.Hostname, _ = os.Hostname()
+	}
+	if s.Source == "" {
+		s.Source = "capture"
+	}
+	s.PID = os.Getpid()
+	if s.Started.IsZero() {
+		s.Started = time.Now()
+	}
+	stmt, _, err := db.conn.Prepare(`INSERT INTO sessions
+		(uuid, name, source, interface, filter, link_type, snaplen, promisc, buffer_size, started_ns, hostname, pid, status, notes)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return classify(err)
+	}
+	defer stmt.Close()
+	stmt.BindText(1, s.UUID)
+	stmt.BindText(2, s.Name)
+	stmt.BindText(3, s.Source)
+	stmt.BindText(4, s.Interface)
+	stmt.BindText(5, s.Filter)
+	stmt.BindInt64(6, int64(s.LinkType))
+	stmt.BindInt64(7, int64(s.Snaplen))
+	stmt.BindBool(8, s.Promisc)
+	stmt.BindInt64(9, s.BufferSize)
+	stmt.BindInt64(10, s.Started.UnixNano())
+	stmt.BindText(11, s.Hostname)
+	stmt.BindInt64(12, int64(s.PID))
+	stmt.BindText(13, s.Status)
+	stmt.BindText(14, s.Notes)
+	if err := stmt.Exec(); err != nil {
+		return fmt.Errorf("create session: %w", classify(err))
+	}
+	s.ID = db.conn.LastInsertRowID()
+	return nil
+}
+
+const sessionColumns = `id, uuid, name, source, interface, filter, link_type, snaplen, promisc, buffer_size,
+	started_ns, ended_ns, packets, bytes, wire_bytes, kernel_received, kernel_dropped, app_dropped,
+	hostname, pid, status, notes`
+
+func scanSession(stmt *sqlite3.Stmt) Session {
+	s := Session{
+		ID:             stmt.ColumnInt64(0),
+		UUID:           stmt.ColumnText(1),
+		Name:           stmt.ColumnText(2),
+		Source:         stmt.ColumnText(3),
+		Interface:      stmt.ColumnText(4),
+		Filter:         stmt.ColumnText(5),
+		LinkType:       uint32(stmt.ColumnInt64(6)),
+		Snaplen:        uint32(stmt.ColumnInt64(7)),
+		Promisc:        stmt.ColumnBool(8),
+		BufferSize:     stmt.ColumnInt64(9),
+		Started:        time.Unix(0, stmt.ColumnInt64(10)),
+		Packets:        stmt.ColumnInt64(12),
+		Bytes:          stmt.ColumnInt64(13),
+		WireBytes:      stmt.ColumnInt64(14),
+		KernelReceived: stmt.ColumnInt64(15),
+		KernelDropped:  stmt.ColumnInt64(16),
+		AppDropped:     stmt.ColumnInt64(17),
+		Hostname:       stmt.ColumnText(18),
+		PID:            stmt.ColumnInt(19),
+		Status:         stmt.ColumnText(20),
+		Notes:          stmt.ColumnText(21),
+	}
+	if stmt.ColumnType(11) != sqlite3.NULL {
+		s.Ended = time.Unix(0, stmt.ColumnInt64(11))
+	}
+	return s
+}
+
+// Sessions lists every session, oldest first.
+func (db *DB) Sessions() ([]Session, error) {
+	stmt, _, err := db.conn.Prepare(`SELECT ` + sessionColumns + ` FROM sessions ORDER BY id`)
+	if err != nil {
+		return nil, classify(err)
+	}
+	defer stmt.Close()
+	var out []Session
+	for stmt.Step() {
+		out = append(out, scanSession(stmt))
+	}
+	return out, classify(stmt.Err())
+}
+
+// Session returns one session, or an error wrapping ErrNoSession.
+func (db *DB) Session(id int64) (Session, error) {
+	stmt, _, err := db.conn.Prepare(`SELECT ` + sessionColumns + ` FROM sessions WHERE id = ?`)
+	if err != nil {
+		return Session{}, classify(err)
+	}
+	defer stmt.Close()
+	stmt.BindInt64(1, id)
+	if stmt.Step() {
+		return scanSession(stmt), nil
+	}
+	if err := stmt.Err(); err != nil {
+		return Session{}, classify(err)
+	}
+	return Session{}, fmt.Errorf("session %d: %w", id, ErrNoSession)
+}
+
+// Finish records the end of a session: its status, end time and the
+// kernel's counters. The packet counters were kept current by the Writer.
+func (db *DB) Finish(id int64, status string, ended time.Time, kernelReceived, kernelDropped, appDropped int64) error {
+	return db.execChanged(`UPDATE sessions SET status = ?, ended_ns = ?, kernel_received = ?, kernel_dropped = ?, app_dropped = ?
+		WHERE id = ?`, status, ended.UnixNano(), kernelReceived, kernelDropped, appDropped, id)
+}
+
+// Rename sets a session's name.
+func (db *DB) Rename(id int64, name string) error {
+	return db.execChanged(`UPDATE sessions SET name = ? WHERE id = ?`, name, id)
+}
+
+// SetNotes sets a session's notes.
+func (db *DB) SetNotes(id int64, notes string) error {
+	return db.execChanged(`UPDATE sessions SET notes = ? WHERE id = ?`, notes, id)
+}
+
+// Delete removes a session and all its packets.
+func (db *DB) Delete(id int64) (err error) {
+	tx, err := db.conn.BeginImmediate()
+	if err != nil {
+		return classify(err)
+	}
+	defer tx.End(&err)
+	if err := db.exec(`DELETE FROM blocks WHERE session_id = ?`, id); err != nil {
+		return err
+	}
+	return db.execChanged(`DELETE FROM sessions WHERE id = ?`, id)
+}
+
+func (db *DB) exec(sql string, args ...any) error {
+	stmt, _, err := db.conn.Prepare(sql)
+	if err != nil {
+		return classify(err)
+	}
+	defer stmt.Close()
+	for i, a := range args {
+		switch v := a.(type) {
+		case int64:
+			stmt.BindInt64(i+1, v)
+		case string:
+			stmt.BindText(i+1, v)
+		default:
+			panic(fmt.Sprintf("store: unsupported argument type %T", a))
+		}
+	}
+	return classify(stmt.Exec())
+}
+
+// execChanged runs an UPDATE or DELETE whose last argument is a session id
+// and reports ErrNoSession when no row changed.
+func (db *DB) execChanged(sql string, args ...any) error {
+	if err := db.exec(sql, args...); err != nil {
+		return err
+	}
+	if db.conn.Changes() == 0 {
+		return fmt.Errorf("session %d: %w", args[len(args)-1], ErrNoSession)
+	}
+	return nil
+}
+
+// recoverInterrupted marks as interrupted the sessions still "recording"
+// whose process on this host is gone (killed, crashed, power lost). Their
+// counters already match the stored blocks: the Writer updates both in one
+// transaction.
+func (db *DB) recoverInterrupted() error {
+	stmt, _, err := db.conn.Prepare(`SELECT id, hostname, pid FROM sessions WHERE status = 'recording'`)
+	if err != nil {
+		return err
+	}
+	host, _ := os.Hostname()
+	var dead []int64
+	for stmt.Step() {
+		if stmt.ColumnText(1) == host && !processAlive(stmt.ColumnInt(2)) {
+			dead = append(dead, stmt.ColumnInt64(0))
+		}
+	}
+	err = stmt.Err()
+	stmt.Close()
+	if err != nil {
+		return err
+	}
+	for _, id := range dead {
+		err := db.exec(`UPDATE sessions SET status = 'interrupted',
+			ended_ns = coalesce((SELECT max(last_ns) FROM blocks WHERE session_id = sessions.id), started_ns)
+			WHERE id = ? AND status = 'recording'`, id)
+		if err != nil && !errors.Is(err, sqlite3.READONLY) {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,138 @@
+package store
+
+import (
+	"fmt"
+
+	"github.com/ncruces/go-sqlite3"
+)
+
+// Writer appends blocks to one session. Blocks are written inside a
+// transaction that Commit ends; the session's packet and byte counters are
+// updated in the same transaction, so after a crash they match the blocks
+// that survived. A Writer is used by one goroutine.
+type Writer struct {
+	db      *DB
+	session int64
+	seq     int64
+	next    int64 // packet number of the next packet
+	inTx    bool
+	// seq and next as they were when the transaction began, for Rollback.
+	txSeq, txNext int64
+	insert        *sqlite3.Stmt
+	counts        *sqlite3.Stmt
+
+	// Counters of the current transaction, applied to the session on Commit.
+	txPackets, txBytes, txWire int64
+}
+
+// NewWriter returns a Writer that appends after the session's last block.
+func (db *DB) NewWriter(session int64) (*Writer, error) {
+	w := &Writer{db: db, session: session, next: 1}
+	stmt, _, err := db.conn.Prepare(`SELECT coalesce(max(seq), -1) + 1, coalesce(max(first_packet + packet_count), 1)
+		FROM blocks WHERE session_id = ?`)
+	if err != nil {
+		return nil, classify(err)
+	}
+	stmt.BindInt64(1, session)
+	if stmt.Step() {
+		w.seq, w.next = stmt.ColumnInt64(0), stmt.ColumnInt64(1)
+	}
+	err = stmt.Err()
+	stmt.Close()
+	if err != nil {
+		return nil, classify(err)
+	}
+	w.insert, _, err = db.conn.Prepare(`INSERT INTO blocks
+		(session_id, seq, first_packet, packet_count, first_ns, last_ns, bytes, link_type, interface_id, data)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return nil, classify(err)
+	}
+	w.counts, _, err = db.conn.Prepare(`UPDATE sessions SET packets = packets + ?, bytes = bytes + ?, wire_bytes = wire_bytes + ?
+		WHERE id = ?`)
+	if err != nil {
+		w.insert.Close()
+		return nil, classify(err)
+	}
+	return w, nil
+}
+
+// Append writes one block, starting a transaction if none is open.
+func (w *Writer) Append(b *Block) error {
+	if b.Count == 0 {
+		return nil
+	}
+	if !w.inTx {
+		if err := w.db.conn.Exec("BEGIN IMMEDIATE"); err != nil {
+			return fmt.Errorf("begin: %w", classify(err))
+		}
+		w.inTx = true
+		w.txSeq, w.txNext = w.seq, w.next
+	}
+	s := w.insert
+	s.BindInt64(1, w.session)
+	s.BindInt64(2, w.seq)
+	s.BindInt64(3, w.next)
+	s.BindInt64(4, int64(b.Count))
+	s.BindInt64(5, b.FirstTS)
+	s.BindInt64(6, b.LastTS)
+	s.BindInt64(7, int64(len(b.Data)-b.Count*RecordHeaderLen))
+	s.BindInt64(8, int64(b.LinkType))
+	s.BindInt64(9, int64(b.Interface))
+	s.BindBlob(10, b.Data)
+	if err := s.Exec(); err != nil {
+		return fmt.Errorf("append block: %w", classify(err))
+	}
+	w.seq++
+	w.next += int64(b.Count)
+	w.txPackets += int64(b.Count)
+	w.txBytes += int64(len(b.Data) - b.Count*RecordHeaderLen)
+	w.txWire += b.WireBytes
+	return nil
+}
+
+// InTx reports whether blocks are waiting for Commit.
+func (w *Writer) InTx() bool { return w.inTx }
+
+// Commit makes the appended blocks durable and visible.
+func (w *Writer) Commit() error {
+	if !w.inTx {
+		return nil
+	}
+	c := w.counts
+	c.BindInt64(1, w.txPackets)
+	c.BindInt64(2, w.txBytes)
+	c.BindInt64(3, w.txWire)
+	c.BindInt64(4, w.session)
+	if err := c.Exec(); err != nil {
+		return fmt.Errorf("update session counters: %w", classify(err))
+	}
+	if err := w.db.conn.Exec("COMMIT"); err != nil {
+		return fmt.Errorf("commit: %w", classify(err))
+	}
+	w.inTx = false
+	w.txPackets, w.txBytes, w.txWire = 0, 0, 0
+	return nil
+}
+
+// Rollback abandons the blocks appended since the last Commit.
+func (w *Writer) Rollback() error {
+	if !w.inTx {
+		return nil
+	}
+	w.inTx = false
+	w.seq, w.next = w.txSeq, w.txNext
+	w.txPackets, w.txBytes, w.txWire = 0, 0, 0
+	if w.db.conn.GetAutocommit() {
+		return nil // SQLite already rolled back (as it does on a full disk)
+	}
+	return classify(w.db.conn.Exec("ROLLBACK"))
+}
+
+// Close rolls back anything uncommitted and releases the statements.
+func (w *Writer) Close() error {
+	err := w.Rollback()
+	w.insert.Close()
+	w.counts.Close()
+	return err
+}
