@@ -1,0 +1,311 @@
+package cli_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/netlab"
+)
+
+// startTcpdump runs tcpdump as an independent witness, writing a pcap with
+// nanosecond timestamps, and waits until it is listening.
+func startTcpdump(t *testing.T, cmd *exec.Cmd) *exec.Cmd {
+	t.Helper()
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start tcpdump: %v", err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(stderr.String(), "listening on") {
+		if time.Now().After(deadline) {
+			t.Fatalf("tcpdump did not start: %s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return cmd
+}
+
+func tcpdumpArgs(iface, out, expr string, extra ...string) []string {
+	args := []string{"-i", iface, "-w", out, "-U", "-n", "-s", "65535", "--time-stamp-precision=nano"}
+	args = append(args, extra...)
+	return append(args, expr)
+}
+
+// stopProcess ends a process this test started, by its PID, and reaps it.
+func stopProcess(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	cmd.Process.Signal(syscall.SIGINT)
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		<-done
+	}
+}
+
+// peerTraffic sends, from inside the lab's namespace, want UDP datagrams to
+// HostIP:7777 with payload "pkt-N", each preceded by noise the capture filter
+// must reject: UDP to another port, a TCP connection and pings.
+func peerTraffic(t *testing.T, lab *netlab.Lab, want int) {
+	t.Helper()
+	ln, err := net.Listen("tcp4", net.JoinHostPort(lab.HostIP.String(), "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("hello from the host"))
+			c.Close()
+		}
+	}()
+	udp := lab.PeerUDP()
+	ping := lab.PeerCommand("ping", "-c", "3", "-i", "0.05", "-W", "1", lab.HostIP.String())
+	if err := ping.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < want; i++ {
+		udp.WriteToUDP([]byte(fmt.Sprintf("noise-%d", i)), &net.UDPAddr{IP: lab.HostIP, Port: 7778})
+		if i%5 == 0 {
+			var c net.Conn
+			err := lab.InPeer(func() (err error) {
+				c, err = net.DialTimeout("tcp4", ln.Addr().String(), 2*time.Second)
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 64)
+			c.SetReadDeadline(time.Now().Add(2 * time.Second))
+			c.Read(buf)
+			c.Close()
+		}
+		if _, err := udp.WriteToUDP([]byte(fmt.Sprintf("pkt-%d", i)), &net.UDPAddr{IP: lab.HostIP, Port: 7777}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(1+i%4) * 3 * time.Millisecond) // irregular gaps
+	}
+	ping.Wait()
+}
+
+func TestCaptureQueryReplay(t *testing.T) {
+	lab := netlab.New(t, "cqr")
+	dir := t.TempDir()
+	db := filepath.Join(dir, "lab.db")
+	const want = 20
+	const expr = "udp and dst port 7777"
+
+	ref := filepath.Join(dir, "ref.pcap")
+	tcpdump := startTcpdump(t, exec.Command("tcpdump", tcpdumpArgs(lab.HostIf, ref, expr, "-c", strconv.Itoa(want))...))
+	rec := start(t, "capture", "-i", lab.HostIf, "-f", expr, "-c", strconv.Itoa(want), "-d", db, "--name", "lab test")
+	line := rec.waitLine(t, "session ", 10*time.Second)
+	if !strings.Contains(line, "capturing on "+lab.HostIf) || !strings.Contains(line, "EN10MB") {
+		t.Errorf("start line %q", line)
+	}
+	peerTraffic(t, lab, want)
+	if code := rec.wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("capture exit %d: %s", code, rec.stderr)
+	}
+	if err := tcpdump.Wait(); err != nil {
+		t.Fatalf("tcpdump: %v", err)
+	}
+	if !strings.Contains(rec.stdout.String(), fmt.Sprintf("%d packets stored", want)) {
+		t.Errorf("summary: %q", rec.stdout)
+	}
+
+	// Session metadata.
+	ss := sessions(t, db)
+	if len(ss) != 1 {
+		t.Fatalf("%d sessions", len(ss))
+	}
+	s := ss[0]
+	if s.Packets != want || s.Status != "complete" || s.Interface != lab.HostIf || s.Filter != expr ||
+		s.LinkType != 1 || s.Snaplen != 65535 || s.Name != "lab test" || s.EndedAt == nil || s.KernelDropped != 0 {
+		t.Errorf("session %+v", s)
+	}
+	started, err := time.Parse(time.RFC3339Nano, s.StartedAt)
+	if err != nil || time.Since(started) > time.Minute {
+		t.Errorf("started_at %q: %v", s.StartedAt, err)
+	}
+
+	// Every stored byte: equal to what tcpdump saw, and the packets we sent.
+	lt, refFrames, err := netlab.ReadPcap(ref)
+	if err != nil || lt != 1 || len(refFrames) != want {
+		t.Fatalf("tcpdump reference: link type %d, %d frames, err %v", lt, len(refFrames), err)
+	}
+	id := strconv.FormatInt(s.ID, 10)
+	pkts := queryJSON(t, "-d", db, "-s", id, "-l", "0", "--show-data")
+	if len(pkts) != want {
+		t.Fatalf("query returned %d packets", len(pkts))
+	}
+	var stored [][]byte
+	var storedTS []time.Time
+	for i, p := range pkts {
+		data, err := hex.DecodeString(p.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored = append(stored, data)
+		ts, err := time.Parse(time.RFC3339Nano, p.TS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		storedTS = append(storedTS, ts)
+		if p.N != int64(i+1) || p.CapLen != len(data) || p.Len != len(data) {
+			t.Errorf("packet %d: n %d caplen %d len %d data %d bytes", i+1, p.N, p.CapLen, p.Len, len(data))
+		}
+		if !bytes.Equal(data, refFrames[i].Data) {
+			t.Errorf("packet %d differs from tcpdump's\nours % x\ntcpd % x", i+1, data, refFrames[i].Data)
+		}
+		if d := ts.UnixNano() - refFrames[i].TS; d > int64(time.Millisecond) || d < -int64(time.Millisecond) {
+			t.Errorf("packet %d timestamp %v off tcpdump's by %v", i+1, ts, time.Duration(d))
+		}
+		// From first principles: Ethernet peer -> host, IPv4 UDP to 7777.
+		if len(data) < 42 || !bytes.Equal(data[0:6], lab.HostMAC) || !bytes.Equal(data[6:12], lab.PeerMAC) ||
+			binary.BigEndian.Uint16(data[12:]) != 0x0800 || data[23] != 17 ||
+			!net.IP(data[26:30]).Equal(lab.PeerIP) || !net.IP(data[30:34]).Equal(lab.HostIP) ||
+			binary.BigEndian.Uint16(data[36:]) != 7777 || string(data[42:]) != fmt.Sprintf("pkt-%d", i) {
+			t.Errorf("packet %d is not the datagram sent: % x", i+1, data)
+		}
+		wantSum := fmt.Sprintf("IP %s.", lab.PeerIP)
+		if !strings.HasPrefix(p.Summary, wantSum) || !strings.Contains(p.Summary, lab.HostIP.String()+".7777") || !strings.Contains(p.Summary, "UDP") {
+			t.Errorf("summary %q", p.Summary)
+		}
+	}
+
+	// The default listing: 10 lines, tcpdump-like, with hex dumps on request.
+	out := mustRun(t, "query", "-d", db, "-s", id)
+	if n := strings.Count(out, "\n"); n != 10 {
+		t.Errorf("default query printed %d lines:\n%s", n, out)
+	}
+	out = mustRun(t, "query", "-d", db, "-s", id, "-l", "1", "--show-data")
+	if !strings.Contains(out, "0x0000:") || !strings.Contains(out, "pkt-0") {
+		t.Errorf("hex dump missing:\n%s", out)
+	}
+
+	// Replay onto the veth: the peer receives the same frames, byte for
+	// byte, with the original spacing.
+	rx := filepath.Join(dir, "rx.pcap")
+	peerDump := startTcpdump(t, lab.PeerCommand("tcpdump", tcpdumpArgs(lab.PeerIf, rx, expr)...))
+	out = mustRun(t, "replay", "-d", db, "-s", id, "-i", lab.HostIf)
+	if !strings.Contains(out, fmt.Sprintf("%d packets sent", want)) {
+		t.Errorf("replay summary: %q", out)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, frames, _ := netlab.ReadPcap(rx)
+		if len(frames) >= want || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stopProcess(t, peerDump)
+	_, got, err := netlab.ReadPcap(rx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != want {
+		t.Fatalf("peer received %d frames, want %d", len(got), want)
+	}
+	for i := range got {
+		if !bytes.Equal(got[i].Data, stored[i]) {
+			t.Errorf("replayed frame %d differs\nsent % x\nrecv % x", i+1, stored[i], got[i].Data)
+		}
+	}
+	origSpan := storedTS[want-1].Sub(storedTS[0])
+	rxSpan := time.Duration(got[want-1].TS - got[0].TS)
+	if diff := rxSpan - origSpan; diff > 10*time.Millisecond || diff < -10*time.Millisecond {
+		t.Errorf("replay took %v, the capture spanned %v", rxSpan, origSpan)
+	}
+
+	// --display-only needs no socket and prints the schedule.
+	out = mustRun(t, "replay", "-d", db, "-s", id, "--display-only", "--speed", "2")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != want || !strings.HasPrefix(lines[0], "1 +0.000000s IP ") {
+		t.Errorf("display-only output:\n%s", out)
+	}
+}
+
+func TestSignalStopsAndDrains(t *testing.T) {
+	lab := netlab.New(t, "sig")
+	db := filepath.Join(t.TempDir(), "sig.db")
+
+	// An idle interface: Ctrl-C returns within a second.
+	rec := start(t, "capture", "-i", lab.HostIf, "-d", db, "-f", "udp port 9")
+	rec.waitLine(t, "session ", 10*time.Second)
+	t0 := time.Now()
+	rec.cmd.Process.Signal(syscall.SIGINT)
+	if code := rec.wait(t, 5*time.Second); code != 0 {
+		t.Fatalf("exit %d: %s", code, rec.stderr)
+	}
+	if d := time.Since(t0); d > time.Second {
+		t.Errorf("idle capture took %v to stop", d)
+	}
+
+	// Under load: every packet the kernel accepted is stored.
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		rec := start(t, "capture", "-i", lab.HostIf, "-d", db, "-b", "64MB", "-f", "udp dst port 9999")
+		rec.waitLine(t, "session ", 10*time.Second)
+		udp := lab.PeerUDP()
+		payload := make([]byte, 100)
+		stop := time.Now().Add(3 * time.Second)
+		sent := 0
+		for i := 0; i < 300000 && time.Now().Before(stop); i++ {
+			if i == 20000 {
+				rec.cmd.Process.Signal(sig)
+			}
+			if _, err := udp.WriteToUDP(payload, &net.UDPAddr{IP: lab.HostIP, Port: 9999}); err == nil {
+				sent++
+			}
+		}
+		if code := rec.wait(t, 10*time.Second); code != 0 {
+			t.Fatalf("%v: exit %d: %s", sig, code, rec.stderr)
+		}
+		ss := sessions(t, db)
+		s := ss[len(ss)-1]
+		if s.Status != "complete" || s.Packets == 0 || s.KernelDropped != 0 || s.Packets != s.KernelReceived-s.KernelDropped {
+			t.Errorf("%v: stored %d, kernel received %d dropped %d, status %s (sent %d)", sig, s.Packets, s.KernelReceived, s.KernelDropped, s.Status, sent)
+		}
+	}
+}
+
+func TestDurationStops(t *testing.T) {
+	lab := netlab.New(t, "dur")
+	db := filepath.Join(t.TempDir(), "d.db")
+	t0 := time.Now()
+	mustRun(t, "capture", "-i", lab.HostIf, "-d", db, "-t", "0.5")
+	if d := time.Since(t0); d < 500*time.Millisecond || d > 3*time.Second {
+		t.Errorf("-t 0.5 ran %v", d)
+	}
+	ss := sessions(t, db)
+	if len(ss) != 1 || ss[0].Status != "complete" {
+		t.Errorf("sessions %+v", ss)
+	}
+	if fi, err := os.Stat(db); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("database mode: %v %v", fi.Mode(), err)
+	}
+}
