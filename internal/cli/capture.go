@@ -87,6 +87,10 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	// From here on SIGINT and SIGTERM stop the capture cleanly, including
+	// while it is still being set up.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	switch {
 	case f.count < 0:
 		return fmt.Errorf("invalid count %d: must be 0 (no limit) or more", f.count)
@@ -154,8 +158,6 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 	fmt.Fprintf(a.stdout, "session %d: capturing on %s, link-type %s, snapshot length %d bytes, into %s\n",
 		sess.ID, f.iface, filter.LinkTypeName(linkType), f.snaplen, f.db)
 
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	if f.duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(f.duration*float64(time.Second)))

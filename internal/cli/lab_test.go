@@ -287,6 +287,7 @@ func TestSignalStopsAndDrains(t *testing.T) {
 		}
 		ss := sessions(t, db)
 		s := ss[len(ss)-1]
+		t.Logf("%v after 20000 datagrams: %d sent, %d stored, kernel received %d, dropped %d", sig, sent, s.Packets, s.KernelReceived, s.KernelDropped)
 		if s.Status != "complete" || s.Packets == 0 || s.KernelDropped != 0 || s.Packets != s.KernelReceived-s.KernelDropped {
 			t.Errorf("%v: stored %d, kernel received %d dropped %d, status %s (sent %d)", sig, s.Packets, s.KernelReceived, s.KernelDropped, s.Status, sent)
 		}

@@ -62,6 +62,8 @@ lets you list sessions, look at their packets and replay them.`,
 		a.sessionsCmd(),
 		a.queryCmd(),
 		a.replayCmd(),
+		a.importCmd(),
+		a.exportCmd(),
 		a.filterCmd(),
 		a.versionCmd(),
 	)

@@ -83,8 +83,8 @@ func New(t testing.TB, tag string) *Lab {
 	}
 	l := &Lab{
 		NS:     fmt.Sprintf("prd-%s-%s", tag, id),
-		HostIf: fmt.Sprintf("p%s%sh", tag, id)[:15],
-		PeerIf: fmt.Sprintf("p%s%sp", tag, id)[:15],
+		HostIf: fmt.Sprintf("p%s%sh", tag, id), // at most 12 of the 15 characters allowed
+		PeerIf: fmt.Sprintf("p%s%sp", tag, id),
 		t:      t,
 	}
 	// A /30 in 10.213.0.0/16, picked at random and checked to be unused.

@@ -26,6 +26,7 @@ type Record struct {
 	Timestamp int64 // nanoseconds since the Unix epoch
 	OrigLen   int   // length on the wire
 	LinkType  uint32
+	Interface int // the session's interface id (0 for live captures)
 	Data      []byte
 }
 
@@ -94,9 +95,10 @@ func (b *Block) AppendHeader(ts int64, capLen, origLen int) []byte {
 }
 
 // WalkBlock calls fn for each record of a block blob. first is the packet
-// number of the first record. It stops at the first error fn returns and
+// number of the first record; linkType and iface are copied into every
+// Record. It stops at the first error fn returns and
 // reports ErrCorruptBlock if a header claims more bytes than remain.
-func WalkBlock(blob []byte, first int64, linkType uint32, fn func(Record) error) error {
+func WalkBlock(blob []byte, first int64, linkType uint32, iface int, fn func(Record) error) error {
 	n := first
 	for off := 0; off < len(blob); {
 		if len(blob)-off < RecordHeaderLen {
@@ -109,7 +111,7 @@ func WalkBlock(blob []byte, first int64, linkType uint32, fn func(Record) error)
 		if capLen > MaxCapLen || capLen > len(blob)-off {
 			return fmt.Errorf("packet %d: captured length %d exceeds block: %w", n, capLen, ErrCorruptBlock)
 		}
-		rec := Record{Number: n, Timestamp: ts, OrigLen: origLen, LinkType: linkType, Data: blob[off : off+capLen : off+capLen]}
+		rec := Record{Number: n, Timestamp: ts, OrigLen: origLen, LinkType: linkType, Interface: iface, Data: blob[off : off+capLen : off+capLen]}
 		if err := fn(rec); err != nil {
 			return err
 		}

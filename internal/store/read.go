@@ -17,7 +17,7 @@ type Range struct {
 // ends the walk without error. Blocks outside the range are skipped using
 // the block index, without reading their packets.
 func (db *DB) Packets(session int64, r Range, fn func(Record) error) error {
-	q := `SELECT first_packet, link_type, data FROM blocks WHERE session_id = ?1`
+	q := `SELECT first_packet, link_type, interface_id, data FROM blocks WHERE session_id = ?1`
 	if r.From > 1 {
 		q += ` AND first_packet + packet_count > ?2`
 	}
@@ -46,8 +46,9 @@ func (db *DB) Packets(session int64, r Range, fn func(Record) error) error {
 	for stmt.Step() {
 		first := stmt.ColumnInt64(0)
 		lt := uint32(stmt.ColumnInt64(1))
-		blob := stmt.ColumnRawBlob(2)
-		err := WalkBlock(blob, first, lt, func(rec Record) error {
+		iface := stmt.ColumnInt(2)
+		blob := stmt.ColumnRawBlob(3)
+		err := WalkBlock(blob, first, lt, iface, func(rec Record) error {
 			if rec.Number < r.From || (r.Since != 0 && rec.Timestamp < r.Since) || (r.Until != 0 && rec.Timestamp > r.Until) {
 				return nil
 			}

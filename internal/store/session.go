@@ -189,6 +189,9 @@ func (db *DB) Delete(id int64) (err error) {
 	if err := db.exec(`DELETE FROM blocks WHERE session_id = ?`, id); err != nil {
 		return err
 	}
+	if err := db.exec(`DELETE FROM interfaces WHERE session_id = ?`, id); err != nil {
+		return err
+	}
 	return db.execChanged(`DELETE FROM sessions WHERE id = ?`, id)
 }
 

@@ -25,7 +25,7 @@ import (
 
 // SchemaVersion is the newest schema this code writes, kept in
 // PRAGMA user_version. Older databases are migrated forward on open.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // applicationID marks a database as ours (PRAGMA application_id), "PRDB".
 const applicationID = 0x50524442
@@ -220,6 +220,18 @@ var migrations = []string{
 	);
 	CREATE UNIQUE INDEX blocks_by_packet ON blocks(session_id, first_packet);
 	CREATE INDEX blocks_by_time ON blocks(session_id, first_ns);`,
+	// 1 -> 2: per-session capture interfaces, for imports of pcapng files
+	// with several interfaces and link types.
+	`CREATE TABLE interfaces (
+		session_id   INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+		interface_id INTEGER NOT NULL,
+		name         TEXT    NOT NULL DEFAULT '',
+		description  TEXT    NOT NULL DEFAULT '',
+		filter       TEXT    NOT NULL DEFAULT '',
+		link_type    INTEGER NOT NULL,
+		snaplen      INTEGER NOT NULL,
+		PRIMARY KEY (session_id, interface_id)
+	);`,
 }
 
 func (db *DB) migrate(from int64) (err error) {

@@ -287,14 +287,14 @@ func TestWalkBlockRejectsDamage(t *testing.T) {
 	b.Append(1, 10, packet(1, 10))
 	b.Append(2, 10, packet(2, 10))
 	for cut := 1; cut < len(b.Data); cut++ {
-		err := WalkBlock(b.Data[:cut], 1, 1, func(Record) error { return nil })
+		err := WalkBlock(b.Data[:cut], 1, 1, 0, func(Record) error { return nil })
 		if cut != RecordHeaderLen+10 && !errors.Is(err, ErrCorruptBlock) {
 			t.Errorf("cut at %d: err %v", cut, err)
 		}
 	}
 	bad := append([]byte(nil), b.Data...)
 	bad[8], bad[9], bad[10], bad[11] = 0xff, 0xff, 0xff, 0xff
-	if err := WalkBlock(bad, 1, 1, func(Record) error { return nil }); !errors.Is(err, ErrCorruptBlock) {
+	if err := WalkBlock(bad, 1, 1, 0, func(Record) error { return nil }); !errors.Is(err, ErrCorruptBlock) {
 		t.Errorf("huge caplen: err %v", err)
 	}
 }
