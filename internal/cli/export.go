@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"runtime"
 	"strings"
@@ -45,14 +46,23 @@ func (a *app) exportCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			first, last, err := db.TimeSpan(sess.ID)
+			if err != nil {
+				return err
+			}
+			// pcap stores unsigned 32-bit seconds: 1970 to 2106.
+			pcapTime := first >= 0 && last/1e9 <= math.MaxUint32
 			if format == "" {
 				format = "pcap"
-				if len(linkTypes) > 1 || len(ifaceIDs) > 1 {
+				if len(linkTypes) > 1 || len(ifaceIDs) > 1 || !pcapTime {
 					format = "pcapng"
 				}
 			}
 			if format == "pcap" && len(linkTypes) > 1 {
 				return fmt.Errorf("session %d has %d link types: pcap holds one, use --format pcapng", sess.ID, len(linkTypes))
+			}
+			if format == "pcap" && !pcapTime {
+				return fmt.Errorf("session %d has timestamps outside pcap's range (1970-2106): use --format pcapng", sess.ID)
 			}
 
 			var out io.Writer = a.stdout

@@ -3,6 +3,7 @@ package cli_test
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -138,7 +139,14 @@ func TestImportExportCorpus(t *testing.T) {
 		}
 		if orig != got {
 			ol, gl := strings.Split(orig, "\n"), strings.Split(got, "\n")
+			invalidFrac := hasInvalidFraction(t, file)
 			for i := range ol {
+				if invalidFrac && i < len(gl) && afterTime(ol[i]) == afterTime(gl[i]) {
+					// Sub-second fields past one second are carried into
+					// the seconds on import (timestamps are stored as ns);
+					// tcpdump prints the raw field. The rest must match.
+					continue
+				}
 				if i >= len(gl) || ol[i] != gl[i] {
 					g := "<missing>"
 					if i < len(gl) {
@@ -148,7 +156,9 @@ func TestImportExportCorpus(t *testing.T) {
 					break
 				}
 			}
-			continue
+			if !invalidFrac {
+				continue
+			}
 		}
 		os.Remove(exp)
 		checked++
@@ -190,4 +200,40 @@ func TestImportRefusesDamagedFiles(t *testing.T) {
 	if refused == 0 {
 		t.Error("no malformed capture was refused")
 	}
+}
+
+// afterTime is a tcpdump output line without its leading timestamp.
+func afterTime(line string) string {
+	_, rest, _ := strings.Cut(line, " ")
+	return rest
+}
+
+// hasInvalidFraction reports whether a classic pcap file has a record whose
+// sub-second field is one second or more, read straight from the file.
+func hasInvalidFraction(t *testing.T, file string) bool {
+	b, err := os.ReadFile(file)
+	if err != nil || len(b) < 24 {
+		return false
+	}
+	var bo binary.ByteOrder
+	limit := uint32(1e6)
+	switch binary.LittleEndian.Uint32(b) {
+	case 0xa1b2c3d4:
+		bo = binary.LittleEndian
+	case 0xa1b23c4d:
+		bo, limit = binary.LittleEndian, 1e9
+	case 0xd4c3b2a1:
+		bo = binary.BigEndian
+	case 0x4d3cb2a1:
+		bo, limit = binary.BigEndian, 1e9
+	default:
+		return false
+	}
+	for off := 24; off+16 <= len(b); {
+		if bo.Uint32(b[off+4:]) >= limit {
+			return true
+		}
+		off += 16 + int(bo.Uint32(b[off+8:]))
+	}
+	return false
 }

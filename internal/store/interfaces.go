@@ -91,3 +91,18 @@ func (db *DB) LinkTypes(session int64) (linkTypes []uint32, interfaces []int, er
 func (db *DB) SetTimes(session int64, started, ended int64) error {
 	return db.execChanged(`UPDATE sessions SET started_ns = ?, ended_ns = ? WHERE id = ?`, started, ended, session)
 }
+
+// TimeSpan returns the earliest and latest packet timestamps of a session
+// (ns), or zeros when it has no packets.
+func (db *DB) TimeSpan(session int64) (first, last int64, err error) {
+	stmt, _, err := db.conn.Prepare(`SELECT coalesce(min(first_ns), 0), coalesce(max(last_ns), 0) FROM blocks WHERE session_id = ?`)
+	if err != nil {
+		return 0, 0, classify(err)
+	}
+	defer stmt.Close()
+	stmt.BindInt64(1, session)
+	if stmt.Step() {
+		first, last = stmt.ColumnInt64(0), stmt.ColumnInt64(1)
+	}
+	return first, last, classify(stmt.Err())
+}
