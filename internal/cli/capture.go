@@ -154,6 +154,11 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 		return err
 	}
 	defer w.Close()
+	// Space to finalize the session in if the disk fills up.
+	if err := db.ReserveSpace(); err != nil {
+		return err
+	}
+	defer db.ReleaseReserve()
 
 	fmt.Fprintf(a.stdout, "session %d: capturing on %s, link-type %s, snapshot length %d bytes, into %s\n",
 		sess.ID, f.iface, filter.LinkTypeName(linkType), f.snaplen, f.db)
@@ -180,6 +185,9 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 	status := store.StatusComplete
 	if runErr != nil {
 		status = store.StatusInterrupted
+	}
+	if errors.Is(runErr, store.ErrDiskFull) {
+		db.ReleaseReserve()
 	}
 	if err := db.Finish(sess.ID, status, time.Now(), int64(st.Received), int64(st.Dropped), res.AppDropped); err != nil && runErr == nil {
 		runErr = err

@@ -2,7 +2,6 @@ package store
 
 import (
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -251,7 +250,7 @@ func (db *DB) recoverInterrupted() error {
 		err := db.exec(`UPDATE sessions SET status = 'interrupted',
 			ended_ns = coalesce((SELECT max(last_ns) FROM blocks WHERE session_id = sessions.id), started_ns)
 			WHERE id = ? AND status = 'recording'`, id)
-		if err != nil && !errors.Is(err, sqlite3.READONLY) {
+		if err != nil {
 			return err
 		}
 	}

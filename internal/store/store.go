@@ -106,11 +106,24 @@ func classify(err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.Is(err, ErrDiskFull):
+		return err
 	case errors.Is(err, sqlite3.NOTADB):
 		return fmt.Errorf("%w (%w)", ErrNotOurs, err)
 	case errors.Is(err, sqlite3.CORRUPT):
 		return fmt.Errorf("%w (%w)", ErrCorrupt, err)
 	case errors.Is(err, sqlite3.FULL):
+		return fmt.Errorf("%w (%w)", ErrDiskFull, err)
+	}
+	return err
+}
+
+// classifyWrite is classify for errors of writes to this database: an I/O
+// error on a filesystem that has run out of space is reported as
+// ErrDiskFull.
+func (db *DB) classifyWrite(err error) error {
+	err = classify(err)
+	if err != nil && errors.Is(err, sqlite3.IOERR) && lowOnSpace(db.path) {
 		return fmt.Errorf("%w (%w)", ErrDiskFull, err)
 	}
 	return err
@@ -176,7 +189,10 @@ func (db *DB) init() error {
 			return fmt.Errorf("migrate schema from version %d: %w", version, err)
 		}
 	}
-	return db.recoverInterrupted()
+	// Best effort: on a read-only file or a full disk the sessions stay
+	// "recording" until a later open can write.
+	db.recoverInterrupted()
+	return nil
 }
 
 // migrations[i] moves the schema from version i to i+1.
@@ -274,4 +290,32 @@ func (db *DB) IntegrityCheck() error {
 		return fmt.Errorf("%w: %s", ErrCorrupt, strings.Join(msgs, "; "))
 	}
 	return nil
+}
+
+// reserveSize is enough for the few WAL frames that finalizing a session
+// takes (64 KiB pages), with room to spare.
+const reserveSize = 2 << 20
+
+// ReserveSpace sets aside disk space in a file beside the database, for
+// ReleaseReserve to give back when the disk fills, so that a capture can
+// still record how its session ended.
+func (db *DB) ReserveSpace() error {
+	f, err := os.OpenFile(db.path+"-reserve", os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("reserve space: %w", err)
+	}
+	_, err = f.Write(make([]byte, reserveSize))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(db.path + "-reserve")
+		return fmt.Errorf("reserve space: %w", classify(err))
+	}
+	return nil
+}
+
+// ReleaseReserve removes the file ReserveSpace made, if any.
+func (db *DB) ReleaseReserve() {
+	os.Remove(db.path + "-reserve")
 }

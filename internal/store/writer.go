@@ -64,7 +64,7 @@ func (w *Writer) Append(b *Block) error {
 	}
 	if !w.inTx {
 		if err := w.db.conn.Exec("BEGIN IMMEDIATE"); err != nil {
-			return fmt.Errorf("begin: %w", classify(err))
+			return fmt.Errorf("begin: %w", w.db.classifyWrite(err))
 		}
 		w.inTx = true
 		w.txSeq, w.txNext = w.seq, w.next
@@ -81,7 +81,7 @@ func (w *Writer) Append(b *Block) error {
 	s.BindInt64(9, int64(b.Interface))
 	s.BindBlob(10, b.Data)
 	if err := s.Exec(); err != nil {
-		return fmt.Errorf("append block: %w", classify(err))
+		return fmt.Errorf("append block: %w", w.db.classifyWrite(err))
 	}
 	w.seq++
 	w.next += int64(b.Count)
@@ -105,10 +105,10 @@ func (w *Writer) Commit() error {
 	c.BindInt64(3, w.txWire)
 	c.BindInt64(4, w.session)
 	if err := c.Exec(); err != nil {
-		return fmt.Errorf("update session counters: %w", classify(err))
+		return fmt.Errorf("update session counters: %w", w.db.classifyWrite(err))
 	}
 	if err := w.db.conn.Exec("COMMIT"); err != nil {
-		return fmt.Errorf("commit: %w", classify(err))
+		return fmt.Errorf("commit: %w", w.db.classifyWrite(err))
 	}
 	w.inTx = false
 	w.txPackets, w.txBytes, w.txWire = 0, 0, 0

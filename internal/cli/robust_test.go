@@ -1,0 +1,223 @@
+package cli_test
+
+import (
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/netlab"
+	"github.com/packetrecorderd/packetrecorderd/internal/store"
+)
+
+// flood sends UDP datagrams from the lab's peer to the host at about rate
+// packets/s for d, bounded in count, and returns how many were sent.
+func flood(t *testing.T, lab *netlab.Lab, port int, rate int, d time.Duration) int {
+	t.Helper()
+	udp := lab.PeerUDP()
+	payload := make([]byte, 100)
+	dst := &net.UDPAddr{IP: lab.HostIP, Port: port}
+	start := time.Now()
+	limit := int(float64(rate) * d.Seconds())
+	sent := 0
+	for sent < limit {
+		// Pace in bursts of 100 against the absolute schedule.
+		due := start.Add(time.Duration(float64(sent) / float64(rate) * float64(time.Second)))
+		if w := time.Until(due); w > 0 {
+			time.Sleep(w)
+		}
+		for i := 0; i < 100 && sent < limit; i++ {
+			if _, err := udp.WriteToUDP(payload, dst); err == nil {
+				sent++
+			}
+		}
+	}
+	return sent
+}
+
+// TestKillDashNine: a capture killed with SIGKILL at 100k packets/s leaves
+// a sound database; the next command marks the session interrupted with
+// counters that match the stored packets.
+func TestKillDashNine(t *testing.T) {
+	lab := netlab.New(t, "kill")
+	db := filepath.Join(t.TempDir(), "k.db")
+	rec := start(t, "capture", "-i", lab.HostIf, "-d", db, "-f", "udp dst port 9999", "-b", "64MB")
+	rec.waitLine(t, "session ", 10*time.Second)
+	done := make(chan int)
+	go func() { done <- flood(t, lab, 9999, 100_000, 2*time.Second) }()
+	time.Sleep(time.Second)
+	killedAt := time.Now()
+	rec.cmd.Process.Kill()
+	rec.wait(t, 5*time.Second)
+	sent := <-done
+
+	ss := sessions(t, db) // opening the database notices the dead recorder
+	if len(ss) != 1 {
+		t.Fatalf("%d sessions", len(ss))
+	}
+	s := ss[0]
+	if s.Status != "interrupted" || s.EndedAt == nil {
+		t.Errorf("status %s ended %v", s.Status, s.EndedAt)
+	}
+	n := len(queryJSON(t, "-d", db, "-s", "1", "-l", "0"))
+	if int64(n) != s.Packets || n == 0 {
+		t.Errorf("session says %d packets, query returns %d", s.Packets, n)
+	}
+	// At most the last ~150 ms before the kill may be missing: the flood
+	// ran for about a second before it at 100k/s.
+	ended, _ := time.Parse(time.RFC3339Nano, *s.EndedAt)
+	if lag := killedAt.Sub(ended); lag > 300*time.Millisecond {
+		t.Errorf("last stored packet %v before the kill", lag)
+	}
+	t.Logf("sent %d, stored %d before SIGKILL; last stored packet %v before the kill", sent, n, killedAt.Sub(ended))
+	d, err := store.Open(db, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.IntegrityCheck(); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestTwoCapturesOneDatabase: two captures into one database at once both
+// work, and readers never see "database is locked".
+func TestTwoCapturesOneDatabase(t *testing.T) {
+	lab := netlab.New(t, "two")
+	db := filepath.Join(t.TempDir(), "two.db")
+	a := start(t, "capture", "-i", lab.HostIf, "-d", db, "-f", "udp dst port 9001", "-c", "20000")
+	a.waitLine(t, "session ", 10*time.Second)
+	b := start(t, "capture", "-i", lab.HostIf, "-d", db, "-f", "udp dst port 9002", "-c", "20000")
+	b.waitLine(t, "session ", 10*time.Second)
+	stopReaders := make(chan struct{})
+	readerErr := make(chan string, 1)
+	go func() {
+		for {
+			select {
+			case <-stopReaders:
+				readerErr <- ""
+				return
+			default:
+			}
+			for _, args := range [][]string{{"sessions", "-d", db}, {"query", "-d", db, "-s", "1", "-l", "50"}} {
+				if r := run(t, args...); r.code != 0 {
+					readerErr <- strings.Join(args, " ") + ": " + r.stderr
+					return
+				}
+			}
+		}
+	}()
+	go flood(t, lab, 9001, 20_000, time.Second+100*time.Millisecond)
+	flood(t, lab, 9002, 20_000, time.Second+100*time.Millisecond)
+	for _, p := range []*background{a, b} {
+		if code := p.wait(t, 20*time.Second); code != 0 {
+			t.Errorf("capture exit %d: %s", code, p.stderr)
+		}
+	}
+	close(stopReaders)
+	if msg := <-readerErr; msg != "" {
+		t.Errorf("reader failed during captures: %s", msg)
+	}
+	for _, s := range sessions(t, db) {
+		if s.Packets != 20000 || s.Status != "complete" {
+			t.Errorf("session %d: %d packets, %s", s.ID, s.Packets, s.Status)
+		}
+	}
+}
+
+// TestDiskFull: a capture into a tiny filesystem stops with "disk full",
+// and the session keeps what was stored, intact.
+func TestDiskFull(t *testing.T) {
+	lab := netlab.New(t, "full")
+	mnt := t.TempDir()
+	netlab.Run(t, "mount", "-t", "tmpfs", "-o", "size=8m", "prd-full", mnt)
+	t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() })
+	db := filepath.Join(mnt, "full.db")
+	rec := start(t, "capture", "-i", lab.HostIf, "-d", db, "-f", "udp dst port 9999")
+	rec.waitLine(t, "session ", 10*time.Second)
+	go flood(t, lab, 9999, 50_000, 3*time.Second)
+	code := rec.wait(t, 20*time.Second)
+	if code == 0 {
+		t.Fatalf("capture into a full disk exited 0: %s", rec.stdout)
+	}
+	lines := strings.Split(strings.TrimSpace(rec.stderr.String()), "\n")
+	if len(lines) != 1 || !strings.Contains(lines[0], "disk full") {
+		t.Errorf("stderr: %q", rec.stderr.String())
+	}
+	// Make room for the readers' shared-memory file, as a user would.
+	ss := sessions(t, db)
+	if len(ss) != 1 || ss[0].Packets == 0 || ss[0].Status == "recording" {
+		t.Fatalf("sessions after disk full: %+v", ss)
+	}
+	n := len(queryJSON(t, "-d", db, "-s", "1", "-l", "0"))
+	if int64(n) != ss[0].Packets {
+		t.Errorf("session says %d packets, query returns %d", ss[0].Packets, n)
+	}
+	d, err := store.Open(db, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.IntegrityCheck(); err != nil {
+		t.Error(err)
+	}
+	t.Logf("disk full after %d packets (status %s)", n, ss[0].Status)
+}
+
+// TestUnprivilegedUser: without capabilities a normal user gets one line
+// saying what is needed; with file capabilities (setcap) capture works.
+func TestUnprivilegedUser(t *testing.T) {
+	lab := netlab.New(t, "priv")
+	requireTool(t, "setcap")
+	// t.TempDir's parent is private to root; the user needs to reach the binary.
+	dir, err := os.MkdirTemp("", "prd-priv-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	bin := filepath.Join(dir, "packetrecorder")
+	data, err := os.ReadFile(binPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	work := filepath.Join(dir, "work")
+	os.Mkdir(work, 0o777)
+	os.Chmod(work, 0o777)
+	asNobody := func(args ...string) (string, int) {
+		cmd := exec.Command(bin, args...)
+		cmd.Dir = work
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return string(out), code
+	}
+	out, code := asNobody("capture", "-i", lab.HostIf, "-t", "0.2", "-d", "p.db")
+	if code == 0 || !strings.Contains(out, "CAP_NET_RAW") || strings.Count(strings.TrimSpace(out), "\n") != 0 {
+		t.Errorf("unprivileged capture: exit %d, output %q", code, out)
+	}
+	netlab.Run(t, "setcap", "cap_net_raw,cap_net_admin=eip", bin)
+	out, code = asNobody("capture", "-i", lab.HostIf, "-t", "0.3", "-d", "p.db")
+	if code != 0 {
+		t.Fatalf("capture with file capabilities: exit %d: %s", code, out)
+	}
+	fi, err := os.Stat(filepath.Join(work, "p.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); !ok || st.Uid != 65534 || fi.Mode().Perm() != 0o600 {
+		t.Errorf("database owner/mode: %v %v", fi.Sys(), fi.Mode())
+	}
+}

@@ -1,0 +1,668 @@
+// Package decode turns raw packet bytes into the short text and index
+// columns the recorder shows and stores.
+//
+// Input is always a pcap LINKTYPE_ number (1 Ethernet, 101 raw IP, 113 Linux
+// SLL, ...), the captured bytes and the original wire length. From these,
+// Summary builds a one-line description in the style of `tcpdump -n` (without
+// the timestamp), FlowKey extracts the IP 5-tuple used as index columns, and
+// HexDump renders bytes like `tcpdump -X`.
+//
+// The decoders are hand-written over []byte: every field access is bounds
+// checked, so arbitrary (truncated, malformed, hostile) input yields a
+// summary that says where it stopped ("[|tcp]") instead of an error or a
+// panic. A Summarizer reuses its output buffer, so summarising costs one
+// allocation (the returned string) per packet.
+package decode
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"strconv"
+)
+
+// Link types (pcap LINKTYPE_ values) understood by the decoders.
+const (
+	LinkTypeNull          = 0
+	LinkTypeEthernet      = 1
+	LinkTypePPP           = 9
+	LinkTypePPPSerial     = 50
+	LinkTypeRaw           = 101
+	LinkTypeCHDLC         = 104
+	LinkTypeIEEE80211     = 105
+	LinkTypeLoop          = 108
+	LinkTypeLinuxSLL      = 113
+	LinkTypeRadiotap      = 127
+	LinkTypePPI           = 192
+	LinkTypeIPv4          = 228
+	LinkTypeIPv6          = 229
+	LinkTypeNFLOG         = 239
+	LinkTypeLinuxSLL2     = 276
+	maxEncapsulationDepth = 8
+)
+
+// Flow is the IP 5-tuple of a packet: the outermost IP header and, for TCP,
+// UDP and SCTP, its ports. Ports are zero for other protocols.
+type Flow struct {
+	Src, Dst         netip.Addr
+	SrcPort, DstPort uint16
+	Proto            uint8
+}
+
+// Summarizer builds packet summaries, reusing its internal buffers between
+// calls. The zero value is ready to use. A Summarizer is not safe for
+// concurrent use; give each goroutine its own.
+type Summarizer struct {
+	buf     []byte
+	wireLen int
+	depth   int
+	flow    Flow
+	hasFlow bool
+	flowSrc []byte // source address bytes of the header s.flow came from
+}
+
+// NewSummarizer returns a Summarizer with a preallocated buffer.
+func NewSummarizer() *Summarizer {
+	return &Summarizer{buf: make([]byte, 0, 256)}
+}
+
+// Summary describes one packet in one line, like tcpdump -n prints after the
+// timestamp, for example
+//
+//	IP 10.0.0.1.5000 > 10.0.0.2.53: UDP, length 20
+//	ARP, Request who-has 10.0.0.2 tell 10.0.0.1, length 28
+//	ethertype 0x88cc, length 60
+//
+// linkType is a pcap LINKTYPE_ value, data the captured bytes and wireLen
+// the original length on the wire (a value below len(data) is treated as
+// len(data)). Summary never fails: what it cannot decode it names with a
+// generic fallback, and truncated headers are marked like tcpdump does
+// ("[|tcp]"). It uses a fresh Summarizer; reuse one in loops.
+//
+// Where the output differs from tcpdump -n on purpose: TCP sequence numbers
+// are absolute (tcpdump makes them relative per connection, which needs
+// state); application protocols are not decoded (UDP and TCP end at the
+// length); VLAN tags are shown as with tcpdump -e ("vlan 100, p 0,
+// ethertype IPv4, IP ..."); IPv6 extension headers are named after the
+// addresses and ports ("IP6 a.1 > b.2: HBH Flags [S], ..."); and SLL2's
+// interface index and direction are not printed.
+func Summary(linkType uint32, data []byte, wireLen int) string {
+	var s Summarizer
+	return s.Summary(linkType, data, wireLen)
+}
+
+// Summary is like the package-level Summary but reuses s's buffer. The
+// returned string is independent of s.
+func (s *Summarizer) Summary(linkType uint32, data []byte, wireLen int) string {
+	s.decode(linkType, data, wireLen)
+	return string(s.buf)
+}
+
+// AppendSummary appends the summary of a packet to dst and returns the
+// extended slice, without allocating when dst has room.
+func (s *Summarizer) AppendSummary(dst []byte, linkType uint32, data []byte, wireLen int) []byte {
+	s.decode(linkType, data, wireLen)
+	return append(dst, s.buf...)
+}
+
+// Flow returns the 5-tuple of the outermost IP header of the packet, or
+// ok=false when the packet carries no (decodable) IP header.
+func (s *Summarizer) Flow(linkType uint32, data []byte) (f Flow, ok bool) {
+	s.decode(linkType, data, len(data))
+	return s.flow, s.hasFlow
+}
+
+// FlowKey returns the 5-tuple of the outermost IP header of a packet, or
+// ok=false when it is not IP. See Summarizer.Flow to avoid allocations.
+func FlowKey(linkType uint32, data []byte) (Flow, bool) {
+	var s Summarizer
+	return s.Flow(linkType, data)
+}
+
+func (s *Summarizer) decode(linkType uint32, data []byte, wireLen int) {
+	if wireLen < len(data) {
+		wireLen = len(data)
+	}
+	s.buf = s.buf[:0]
+	s.wireLen = wireLen
+	s.depth = 0
+	s.flow = Flow{}
+	s.hasFlow = false
+	s.flowSrc = nil
+	s.link(linkType, data, wireLen)
+}
+
+// link dispatches on the link type. wire is the on-wire length of data.
+func (s *Summarizer) link(linkType uint32, data []byte, wire int) {
+	s.depth++
+	if s.depth > maxEncapsulationDepth {
+		s.str("[|encapsulation too deep]")
+		return
+	}
+	switch linkType {
+	case LinkTypeEthernet:
+		s.ethernet(data, wire)
+	case LinkTypeRaw:
+		s.ip(data, wire)
+	case LinkTypeIPv4:
+		s.ipv4(data, wire)
+	case LinkTypeIPv6:
+		s.ipv6(data, wire)
+	case LinkTypeLinuxSLL:
+		if len(data) < 16 {
+			s.str("[|sll]")
+			return
+		}
+		s.ethertype(binary.BigEndian.Uint16(data[14:]), data[16:], wire-16)
+	case LinkTypeLinuxSLL2:
+		if len(data) < 20 {
+			s.str("[|sll2]")
+			return
+		}
+		s.ethertype(binary.BigEndian.Uint16(data[0:]), data[20:], wire-20)
+	case LinkTypeNull, LinkTypeLoop:
+		s.null(linkType, data, wire)
+	case LinkTypePPP, LinkTypePPPSerial:
+		s.ppp(data, wire)
+	case LinkTypeCHDLC:
+		if len(data) < 4 {
+			s.str("[|chdlc]")
+			return
+		}
+		s.ethertype(binary.BigEndian.Uint16(data[2:]), data[4:], wire-4)
+	case LinkTypeIEEE80211:
+		s.ieee80211(data, wire)
+	case LinkTypeRadiotap:
+		if len(data) < 8 {
+			s.str("[|radiotap]")
+			return
+		}
+		n := int(binary.LittleEndian.Uint16(data[2:]))
+		if n < 8 || n > len(data) {
+			s.str("[|radiotap]")
+			return
+		}
+		s.ieee80211(data[n:], wire-n)
+	case LinkTypePPI:
+		if len(data) < 8 {
+			s.str("[|ppi]")
+			return
+		}
+		n := int(binary.LittleEndian.Uint16(data[2:]))
+		inner := binary.LittleEndian.Uint32(data[4:])
+		if n < 8 || n > len(data) || inner == LinkTypePPI {
+			s.str("[|ppi]")
+			return
+		}
+		s.link(inner, data[n:], wire-n)
+	case LinkTypeNFLOG:
+		s.nflog(data, wire)
+	default:
+		s.fallbackLink(linkType)
+	}
+}
+
+func (s *Summarizer) fallbackLink(linkType uint32) {
+	s.str("LINKTYPE ")
+	s.uint(uint64(linkType))
+	s.str(", length ")
+	s.int(s.wireLen)
+}
+
+func (s *Summarizer) ethernet(data []byte, wire int) {
+	if len(data) < 14 {
+		s.str("[|ether]")
+		return
+	}
+	et := binary.BigEndian.Uint16(data[12:])
+	s.ethertype(et, data[14:], wire-14)
+}
+
+// ethertype decodes the payload of an Ethernet-like header whose type field
+// is et. Values up to 1500 are 802.3 lengths followed by LLC.
+func (s *Summarizer) ethertype(et uint16, data []byte, wire int) {
+	for {
+		switch et {
+		case 0x8100, 0x88a8, 0x9100:
+			if len(data) < 4 {
+				s.str("[|vlan]")
+				return
+			}
+			tci := binary.BigEndian.Uint16(data)
+			et = binary.BigEndian.Uint16(data[2:])
+			s.str("vlan ")
+			s.uint(uint64(tci & 0x0fff))
+			s.str(", p ")
+			s.uint(uint64(tci >> 13))
+			if tci&0x1000 != 0 {
+				s.str(", DEI")
+			}
+			s.str(", ethertype ")
+			s.etherName(et)
+			s.str(", ")
+			data, wire = data[4:], wire-4
+			continue
+		}
+		break
+	}
+	switch {
+	case et <= 1500: // 802.3 length: what follows is LLC, padding excluded
+		n := int(et)
+		if len(data) > n {
+			data = data[:n]
+		}
+		s.llc(data, min(wire, n))
+	case et == 0x0800:
+		s.ipv4(data, wire)
+	case et == 0x86dd:
+		s.ipv6(data, wire)
+	case et == 0x0806 || et == 0x8035:
+		s.arp(data, wire)
+	case et == 0x8847 || et == 0x8848:
+		s.mpls(data, wire)
+	case et == 0x8864:
+		s.pppoeSession(data, wire)
+	default:
+		s.str("ethertype ")
+		s.hex16(et)
+		s.str(", length ")
+		s.int(s.wireLen)
+	}
+}
+
+var etherNames = map[uint16]string{
+	0x0800: "IPv4",
+	0x0806: "ARP",
+	0x8035: "Reverse ARP",
+	0x86dd: "IPv6",
+	0x8100: "802.1Q",
+	0x88a8: "802.1Q-QinQ",
+	0x9100: "802.1Q-9100",
+	0x8847: "MPLS unicast",
+	0x8848: "MPLS multicast",
+	0x8863: "PPPoE D",
+	0x8864: "PPPoE S",
+	0x88cc: "LLDP",
+}
+
+func (s *Summarizer) etherName(et uint16) {
+	if n, ok := etherNames[et]; ok {
+		s.str(n)
+		return
+	}
+	s.str("Unknown (")
+	s.hex16(et)
+	s.str(")")
+}
+
+func (s *Summarizer) llc(data []byte, wire int) {
+	if len(data) < 3 {
+		s.str("[|llc]")
+		return
+	}
+	dsap, ssap := data[0], data[1]
+	if dsap == 0xaa && ssap == 0xaa && data[2] == 0x03 {
+		if len(data) < 8 {
+			s.str("[|snap]")
+			return
+		}
+		if data[3] == 0 && data[4] == 0 && data[5] == 0 {
+			s.ethertype(binary.BigEndian.Uint16(data[6:]), data[8:], wire-8)
+			return
+		}
+	}
+	if dsap == 0x42 && ssap == 0x42 {
+		s.str("STP 802.1d, length ")
+		s.int(max(wire-3, 0))
+		return
+	}
+	s.str("LLC, dsap 0x")
+	s.hex8(dsap)
+	s.str(", ssap 0x")
+	s.hex8(ssap)
+	s.str(", length ")
+	s.int(s.wireLen)
+}
+
+func (s *Summarizer) null(linkType uint32, data []byte, wire int) {
+	if len(data) < 4 {
+		s.str("[|null]")
+		return
+	}
+	var af uint32
+	if linkType == LinkTypeLoop || (data[0] == 0 && data[1] == 0) {
+		af = binary.BigEndian.Uint32(data)
+	} else {
+		af = binary.LittleEndian.Uint32(data)
+	}
+	switch af {
+	case 2:
+		s.ipv4(data[4:], wire-4)
+	case 10, 24, 28, 30:
+		s.ipv6(data[4:], wire-4)
+	default:
+		s.str("NULL, AF ")
+		s.uint(uint64(af))
+		s.str(", length ")
+		s.int(s.wireLen)
+	}
+}
+
+func (s *Summarizer) ppp(data []byte, wire int) {
+	if len(data) >= 2 && data[0] == 0xff && data[1] == 0x03 {
+		data, wire = data[2:], wire-2
+	}
+	if len(data) < 1 {
+		s.str("[|ppp]")
+		return
+	}
+	var proto uint16
+	if data[0]&1 == 1 { // compressed one-byte protocol field
+		proto = uint16(data[0])
+		data, wire = data[1:], wire-1
+	} else {
+		if len(data) < 2 {
+			s.str("[|ppp]")
+			return
+		}
+		proto = binary.BigEndian.Uint16(data)
+		data, wire = data[2:], wire-2
+	}
+	s.pppProto(proto, data, wire)
+}
+
+func (s *Summarizer) pppProto(proto uint16, data []byte, wire int) {
+	switch proto {
+	case 0x0021:
+		s.ipv4(data, wire)
+	case 0x0057:
+		s.ipv6(data, wire)
+	case 0x0281:
+		s.mpls(data, wire)
+	default:
+		s.str("PPP, proto 0x")
+		s.hex16raw(proto)
+		s.str(", length ")
+		s.int(s.wireLen)
+	}
+}
+
+func (s *Summarizer) pppoeSession(data []byte, wire int) {
+	if len(data) < 8 {
+		s.str("PPPoE [|pppoe]")
+		return
+	}
+	s.str("PPPoE [ses 0x")
+	s.hex16raw(binary.BigEndian.Uint16(data[2:]))
+	s.str("] ")
+	s.pppProto(binary.BigEndian.Uint16(data[6:]), data[8:], wire-8)
+}
+
+func (s *Summarizer) mpls(data []byte, wire int) {
+	for {
+		if len(data) < 4 {
+			s.str("MPLS [|mpls]")
+			return
+		}
+		v := binary.BigEndian.Uint32(data)
+		s.str("MPLS (label ")
+		s.uint(uint64(v >> 12))
+		s.str(", tc ")
+		s.uint(uint64(v >> 9 & 7))
+		bottom := v&0x100 != 0
+		if bottom {
+			s.str(", [S]")
+		}
+		s.str(", ttl ")
+		s.uint(uint64(v & 0xff))
+		s.str(") ")
+		data, wire = data[4:], wire-4
+		if bottom {
+			break
+		}
+	}
+	if len(data) < 1 {
+		s.str("[|mpls]")
+		return
+	}
+	switch data[0] >> 4 {
+	case 4, 6:
+		s.ip(data, wire)
+	default:
+		s.str("length ")
+		s.int(max(wire, 0))
+	}
+}
+
+func (s *Summarizer) nflog(data []byte, wire int) {
+	if len(data) < 4 {
+		s.str("[|nflog]")
+		return
+	}
+	family := data[0]
+	off := 4
+	for off+4 <= len(data) {
+		tl := int(binary.LittleEndian.Uint16(data[off:]))
+		typ := binary.LittleEndian.Uint16(data[off+2:])
+		if tl < 4 || off+tl > len(data) {
+			break
+		}
+		if typ == 9 { // NFULA_PAYLOAD
+			p := data[off+4 : off+tl]
+			pw := max(wire-off-4, len(p))
+			switch family {
+			case 2:
+				s.ipv4(p, pw)
+			case 10:
+				s.ipv6(p, pw)
+			default:
+				s.ip(p, pw)
+			}
+			return
+		}
+		off += (tl + 3) &^ 3
+	}
+	s.str("NFLOG, length ")
+	s.int(s.wireLen)
+}
+
+var (
+	wlanMgmt = [16]string{"Assoc Request", "Assoc Response", "ReAssoc Request", "ReAssoc Response",
+		"Probe Request", "Probe Response", "Timing Advertisement", "", "Beacon", "ATIM",
+		"Disassociation", "Authentication", "DeAuthentication", "Action", "Action No Ack", ""}
+	wlanCtrl = [16]string{7: "Control Wrapper", 8: "BAR", 9: "BA", 10: "Power Save-Poll",
+		11: "Request-To-Send", 12: "Clear-To-Send", 13: "Acknowledgment", 14: "CF-End", 15: "CF-End+CF-Ack"}
+)
+
+func (s *Summarizer) ieee80211(data []byte, wire int) {
+	if len(data) < 2 {
+		s.str("802.11 [|802.11]")
+		return
+	}
+	fc0, fc1 := data[0], data[1]
+	typ, sub := fc0>>2&3, fc0>>4
+	switch typ {
+	case 0:
+		s.wlanName(wlanMgmt[sub], sub)
+		return
+	case 1:
+		s.wlanName(wlanCtrl[sub], sub)
+		return
+	case 2:
+	default:
+		s.str("802.11 type 3, length ")
+		s.int(s.wireLen)
+		return
+	}
+	hl := 24
+	if fc1&3 == 3 {
+		hl += 6
+	}
+	if sub&8 != 0 { // QoS
+		hl += 2
+		if fc1&0x80 != 0 {
+			hl += 4
+		}
+	}
+	if sub&4 != 0 { // no data
+		s.str("802.11 Null Data, length ")
+		s.int(s.wireLen)
+		return
+	}
+	if fc1&0x40 != 0 {
+		s.str("802.11 Data, protected, length ")
+		s.int(s.wireLen)
+		return
+	}
+	if len(data) < hl {
+		s.str("802.11 [|802.11]")
+		return
+	}
+	s.llc(data[hl:], wire-hl)
+}
+
+func (s *Summarizer) wlanName(name string, sub uint8) {
+	s.str("802.11 ")
+	if name == "" {
+		s.str("subtype ")
+		s.uint(uint64(sub))
+	} else {
+		s.str(name)
+	}
+	s.str(", length ")
+	s.int(s.wireLen)
+}
+
+func (s *Summarizer) arp(data []byte, wire int) {
+	s.str("ARP, ")
+	if len(data) < 8 {
+		s.str("[|arp]")
+		return
+	}
+	ptype := binary.BigEndian.Uint16(data[2:])
+	hln, pln := int(data[4]), int(data[5])
+	op := binary.BigEndian.Uint16(data[6:])
+	need := 8 + 2*hln + 2*pln
+	if ptype != 0x0800 || pln != 4 || hln != 6 {
+		s.str(arpOpName(op))
+		s.str(", length ")
+		s.int(max(wire, 0))
+		return
+	}
+	if len(data) < need {
+		s.str(arpOpName(op))
+		s.str(" [|arp]")
+		return
+	}
+	sha, spa := data[8:14], data[14:18]
+	tha, tpa := data[18:24], data[24:28]
+	switch op {
+	case 1:
+		s.str("Request who-has ")
+		s.ip4(tpa)
+		if !allZero(tha) {
+			s.str(" (")
+			s.mac(tha)
+			s.str(")")
+		}
+		s.str(" tell ")
+		s.ip4(spa)
+	case 2:
+		s.str("Reply ")
+		s.ip4(spa)
+		s.str(" is-at ")
+		s.mac(sha)
+	case 3:
+		s.str("Reverse Request who-is ")
+		s.mac(tha)
+		s.str(" tell ")
+		s.mac(sha)
+	case 4:
+		s.str("Reverse Reply ")
+		s.mac(tha)
+		s.str(" at ")
+		s.ip4(tpa)
+	default:
+		s.str(arpOpName(op))
+	}
+	s.str(", length ")
+	s.int(max(wire, 0))
+}
+
+func arpOpName(op uint16) string {
+	switch op {
+	case 1:
+		return "Request"
+	case 2:
+		return "Reply"
+	case 3:
+		return "Reverse Request"
+	case 4:
+		return "Reverse Reply"
+	case 8:
+		return "InARP request"
+	case 9:
+		return "InARP reply"
+	}
+	return "Unknown operation"
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Output helpers. All append to s.buf without allocating.
+
+func (s *Summarizer) str(v string) { s.buf = append(s.buf, v...) }
+
+func (s *Summarizer) int(v int) { s.buf = strconv.AppendInt(s.buf, int64(v), 10) }
+
+func (s *Summarizer) uint(v uint64) { s.buf = strconv.AppendUint(s.buf, v, 10) }
+
+const hexDigits = "0123456789abcdef"
+
+func (s *Summarizer) hex8(v uint8) {
+	s.buf = append(s.buf, hexDigits[v>>4], hexDigits[v&15])
+}
+
+// hex16 appends 0x%04x.
+func (s *Summarizer) hex16(v uint16) {
+	s.str("0x")
+	s.hex16raw(v)
+}
+
+func (s *Summarizer) hex16raw(v uint16) {
+	s.hex8(uint8(v >> 8))
+	s.hex8(uint8(v))
+}
+
+func (s *Summarizer) hex32raw(v uint32) {
+	s.hex16raw(uint16(v >> 16))
+	s.hex16raw(uint16(v))
+}
+
+func (s *Summarizer) mac(b []byte) {
+	for i, c := range b {
+		if i > 0 {
+			s.buf = append(s.buf, ':')
+		}
+		s.hex8(c)
+	}
+}
+
+func (s *Summarizer) ip4(b []byte) {
+	for i := 0; i < 4; i++ {
+		if i > 0 {
+			s.buf = append(s.buf, '.')
+		}
+		s.buf = strconv.AppendUint(s.buf, uint64(b[i]), 10)
+	}
+}
+
+func (s *Summarizer) ip6(b []byte) {
+	s.buf = netip.AddrFrom16([16]byte(b[:16])).AppendTo(s.buf)
+}

@@ -1,0 +1,796 @@
+package decode
+
+import (
+	"encoding/binary"
+	"net/netip"
+)
+
+// IP protocol numbers.
+const (
+	protoHopByHop = 0
+	protoICMP     = 1
+	protoIGMP     = 2
+	protoIPIP     = 4
+	protoTCP      = 6
+	protoUDP      = 17
+	protoIPv6     = 41
+	protoRouting  = 43
+	protoFragment = 44
+	protoGRE      = 47
+	protoESP      = 50
+	protoAH       = 51
+	protoICMPv6   = 58
+	protoNoNext   = 59
+	protoDstOpts  = 60
+	protoOSPF     = 89
+	protoPIM      = 103
+	protoVRRP     = 112
+	protoSCTP     = 132
+	protoUDPLite  = 136
+)
+
+// ipHeader carries what the transport printers need from the IP layer.
+type ipHeader struct {
+	v6       bool
+	src, dst []byte
+}
+
+// ip dispatches on the IP version nibble (raw IP link types, tunnels).
+func (s *Summarizer) ip(data []byte, wire int) {
+	if len(data) < 1 {
+		s.str("[|ip]")
+		return
+	}
+	switch data[0] >> 4 {
+	case 4:
+		s.ipv4(data, wire)
+	case 6:
+		s.ipv6(data, wire)
+	default:
+		s.str("IP, bad version ")
+		s.uint(uint64(data[0] >> 4))
+		s.str(", length ")
+		s.int(s.wireLen)
+	}
+}
+
+func (s *Summarizer) ipv4(data []byte, wire int) {
+	if len(data) >= 1 && data[0]>>4 == 6 {
+		s.ipv6(data, wire)
+		return
+	}
+	if len(data) < 20 {
+		s.str("IP [|ip]")
+		return
+	}
+	if v := data[0] >> 4; v != 4 {
+		s.str("IP, bad version ")
+		s.uint(uint64(v))
+		s.str(", length ")
+		s.int(s.wireLen)
+		return
+	}
+	ihl := int(data[0]&0x0f) * 4
+	if ihl < 20 {
+		s.str("IP bad-len ")
+		s.int(ihl)
+		return
+	}
+	h := ipHeader{src: data[12:16], dst: data[16:20]}
+	if !s.hasFlow {
+		s.flow = Flow{Src: netip.AddrFrom4([4]byte(h.src)), Dst: netip.AddrFrom4([4]byte(h.dst)), Proto: data[9]}
+		s.hasFlow = true
+		s.flowSrc = h.src
+	}
+	// Like tcpdump, a total length below the header length (including the
+	// 0 that TSO leaves on outgoing packets) ends decoding.
+	total := int(binary.BigEndian.Uint16(data[2:]))
+	if total < ihl {
+		s.str("IP bad-len ")
+		s.int(total)
+		return
+	}
+	if len(data) < ihl {
+		s.str("IP [|ip]")
+		return
+	}
+	s.str("IP ")
+	if total > wire {
+		s.str("truncated-ip - ")
+		s.int(total - wire)
+		s.str(" bytes missing! ")
+	}
+	if total < len(data) {
+		data = data[:total] // drop link-layer padding
+	}
+	payload := data[ihl:]
+	plen := total - ihl
+	proto := data[9]
+	frag := binary.BigEndian.Uint16(data[6:])
+	if off := int(frag&0x1fff) * 8; off != 0 {
+		s.addrs(h, nil, nil)
+		s.str(protoName(proto))
+		s.str(", fragment offset ")
+		s.int(off)
+		s.str(", length ")
+		s.int(plen)
+		return
+	}
+	s.transport(h, proto, payload, plen)
+}
+
+func (s *Summarizer) ipv6(data []byte, wire int) {
+	if len(data) < 40 {
+		s.str("IP6 [|ip6]")
+		return
+	}
+	if v := data[0] >> 4; v != 6 {
+		s.str("IP6 version error: ")
+		s.uint(uint64(v))
+		s.str(" != 6")
+		return
+	}
+	h := ipHeader{v6: true, src: data[8:24], dst: data[24:40]}
+	nh := data[6]
+	if !s.hasFlow {
+		s.flow = Flow{Src: netip.AddrFrom16([16]byte(h.src)), Dst: netip.AddrFrom16([16]byte(h.dst)), Proto: nh}
+		s.hasFlow = true
+		s.flowSrc = h.src
+	}
+	s.str("IP6 ")
+	plen := int(binary.BigEndian.Uint16(data[4:]))
+	if plen == 0 { // jumbogram or TSO
+		plen = max(wire-40, 0)
+	}
+	if 40+plen > wire {
+		s.str("truncated-ip6 - ")
+		s.int(40 + plen - wire)
+		s.str(" bytes missing! ")
+	}
+	if 40+plen < len(data) {
+		data = data[:40+plen]
+	}
+	payload := data[40:]
+
+	// Extension headers, remembered by name to print after the addresses.
+	var ext [8]string
+	n := 0
+	for n < len(ext) {
+		var hl int
+		switch nh {
+		case protoHopByHop, protoDstOpts, protoRouting:
+			if len(payload) < 2 {
+				s.addrs(h, nil, nil)
+				s.exts(ext[:n])
+				s.str("[|ip6]")
+				return
+			}
+			hl = (int(payload[1]) + 1) * 8
+			switch nh {
+			case protoHopByHop:
+				ext[n] = "HBH"
+			case protoDstOpts:
+				ext[n] = "DSTOPT"
+			default:
+				ext[n] = "srcrt"
+			}
+		case protoFragment:
+			if len(payload) < 8 {
+				s.addrs(h, nil, nil)
+				s.exts(ext[:n])
+				s.str("frag [|frag]")
+				return
+			}
+			hl = 8
+			ext[n] = "frag"
+			if off := binary.BigEndian.Uint16(payload[2:]) &^ 7; off != 0 {
+				s.addrs(h, nil, nil)
+				s.exts(ext[:n])
+				s.str("frag (offset ")
+				s.uint(uint64(off))
+				s.str(") ")
+				s.str(protoName(payload[0]))
+				s.str(", length ")
+				s.int(plen - 8)
+				return
+			}
+		default:
+			goto done
+		}
+		if len(payload) < hl {
+			s.addrs(h, nil, nil)
+			s.exts(ext[:n])
+			s.str(ext[n])
+			s.str(" [|ip6]")
+			return
+		}
+		nh = payload[0]
+		payload = payload[hl:]
+		plen -= hl
+		n++
+	}
+done:
+	if s.isFlowHeader(h) {
+		s.flow.Proto = nh
+	}
+	s.transportExt(h, nh, payload, plen, ext[:n])
+}
+
+func (s *Summarizer) exts(names []string) {
+	for _, n := range names {
+		s.str(n)
+		s.str(" ")
+	}
+}
+
+// addrs prints "src[.sport] > dst[.dport]: ".
+func (s *Summarizer) addrs(h ipHeader, sport, dport []byte) {
+	s.addr(h, h.src, sport)
+	s.str(" > ")
+	s.addr(h, h.dst, dport)
+	s.str(": ")
+}
+
+func (s *Summarizer) addr(h ipHeader, a, port []byte) {
+	if h.v6 {
+		s.ip6(a)
+	} else {
+		s.ip4(a)
+	}
+	if port != nil {
+		s.buf = append(s.buf, '.')
+		s.uint(uint64(binary.BigEndian.Uint16(port)))
+	}
+}
+
+func (s *Summarizer) transport(h ipHeader, proto uint8, b []byte, plen int) {
+	s.transportExt(h, proto, b, plen, nil)
+}
+
+// transportExt prints the addresses, the IPv6 extension header names and the
+// transport layer. b holds the captured transport bytes, plen the length the
+// IP header claims for them.
+func (s *Summarizer) transportExt(h ipHeader, proto uint8, b []byte, plen int, ext []string) {
+	if plen < 0 {
+		plen = 0
+	}
+	switch proto {
+	case protoTCP:
+		s.tcp(h, b, plen, ext)
+		return
+	case protoUDP, protoUDPLite:
+		s.udp(h, b, plen, ext)
+		return
+	case protoSCTP:
+		if len(b) < 4 {
+			s.addrs(h, nil, nil)
+			s.exts(ext)
+			s.str("[|sctp]")
+			return
+		}
+		s.setPorts(h, b)
+		s.addrs(h, b[0:2], b[2:4])
+		s.exts(ext)
+		s.str("sctp, length ")
+		s.int(plen)
+		return
+	}
+	s.addrs(h, nil, nil)
+	s.exts(ext)
+	switch proto {
+	case protoICMP:
+		s.icmp(b, plen)
+	case protoICMPv6:
+		s.icmp6(b, plen)
+	case protoIGMP:
+		s.igmp(b, plen)
+	case protoIPIP:
+		s.ipv4(b, plen)
+	case protoIPv6:
+		s.ipv6(b, plen)
+	case protoGRE:
+		s.gre(b, plen)
+	case protoESP:
+		if len(b) < 8 {
+			s.str("ESP [|esp]")
+			return
+		}
+		s.str("ESP(spi=0x")
+		s.hex32raw(binary.BigEndian.Uint32(b))
+		s.str(",seq=0x")
+		s.buf = appendHex(s.buf, binary.BigEndian.Uint32(b[4:]))
+		s.str("), length ")
+		s.int(plen)
+	case protoAH:
+		if len(b) < 12 {
+			s.str("AH [|ah]")
+			return
+		}
+		s.str("AH(spi=0x")
+		s.hex32raw(binary.BigEndian.Uint32(b[4:]))
+		s.str(",seq=0x")
+		s.buf = appendHex(s.buf, binary.BigEndian.Uint32(b[8:]))
+		s.str("): ")
+		hl := (int(b[1]) + 2) * 4
+		if len(b) < hl {
+			s.str("[|ah]")
+			return
+		}
+		// The inner printer repeats the addresses, as tcpdump does.
+		s.depth++
+		if s.depth > maxEncapsulationDepth {
+			s.str("[|encapsulation too deep]")
+			return
+		}
+		s.transport(h, b[0], b[hl:], plen-hl)
+	case protoNoNext:
+		s.str("no next header")
+	default:
+		s.str(protoName(proto))
+		s.str(", length ")
+		s.int(plen)
+	}
+}
+
+// isFlowHeader reports whether h is the IP header recorded in s.flow (the
+// outermost one), comparing slice identity rather than contents.
+func (s *Summarizer) isFlowHeader(h ipHeader) bool {
+	return s.hasFlow && len(h.src) > 0 && len(s.flowSrc) > 0 && &h.src[0] == &s.flowSrc[0]
+}
+
+func (s *Summarizer) setPorts(h ipHeader, b []byte) {
+	if s.isFlowHeader(h) {
+		s.flow.SrcPort = binary.BigEndian.Uint16(b)
+		s.flow.DstPort = binary.BigEndian.Uint16(b[2:])
+	}
+}
+
+var tcpFlagChars = [...]struct {
+	bit uint16
+	c   byte
+}{{0x01, 'F'}, {0x02, 'S'}, {0x04, 'R'}, {0x08, 'P'}, {0x10, '.'}, {0x20, 'U'}, {0x40, 'E'}, {0x80, 'W'}, {0x100, 'e'}}
+
+func (s *Summarizer) tcp(h ipHeader, b []byte, plen int, ext []string) {
+	if len(b) < 4 {
+		s.addrs(h, nil, nil)
+		s.exts(ext)
+		s.str("[|tcp]")
+		return
+	}
+	s.setPorts(h, b)
+	s.addrs(h, b[0:2], b[2:4])
+	s.exts(ext)
+	if len(b) < 20 {
+		s.str("[|tcp]")
+		return
+	}
+	hl := int(b[12]>>4) * 4
+	if hl < 20 {
+		s.str("tcp [bad hdr length ")
+		s.int(hl)
+		s.str(" - too short, < 20]")
+		return
+	}
+	if hl > plen {
+		s.str("tcp [bad hdr length ")
+		s.int(hl)
+		s.str(" - too long, > ")
+		s.int(plen)
+		s.str("]")
+		return
+	}
+	flags := binary.BigEndian.Uint16(b[12:]) & 0x1ff
+	seq := binary.BigEndian.Uint32(b[4:])
+	ack := binary.BigEndian.Uint32(b[8:])
+	win := binary.BigEndian.Uint16(b[14:])
+	urg := binary.BigEndian.Uint16(b[18:])
+	dlen := plen - hl
+
+	s.str("Flags [")
+	if flags == 0 {
+		s.str("none")
+	}
+	for _, f := range tcpFlagChars {
+		if flags&f.bit != 0 {
+			s.buf = append(s.buf, f.c)
+		}
+	}
+	s.str("]")
+	if dlen > 0 || flags&0x07 != 0 {
+		s.str(", seq ")
+		s.uint(uint64(seq))
+		if dlen > 0 {
+			s.str(":")
+			s.uint(uint64(seq + uint32(dlen)))
+		}
+	}
+	if flags&0x10 != 0 {
+		s.str(", ack ")
+		s.uint(uint64(ack))
+	}
+	s.str(", win ")
+	s.uint(uint64(win))
+	if flags&0x20 != 0 {
+		s.str(", urg ")
+		s.uint(uint64(urg))
+	}
+	if hl > 20 {
+		s.str(", options [")
+		if len(b) < hl {
+			s.str("|tcp]")
+			return
+		}
+		s.tcpOptions(b[20:hl])
+		s.str("]")
+	}
+	s.str(", length ")
+	s.int(dlen)
+}
+
+func (s *Summarizer) tcpOptions(o []byte) {
+	first := true
+	for len(o) > 0 {
+		if !first {
+			s.str(",")
+		}
+		first = false
+		kind := o[0]
+		if kind == 0 {
+			s.str("eol")
+			return
+		}
+		if kind == 1 {
+			s.str("nop")
+			o = o[1:]
+			continue
+		}
+		if len(o) < 2 || int(o[1]) < 2 || int(o[1]) > len(o) {
+			s.str("bad opt")
+			return
+		}
+		l := int(o[1])
+		v := o[2:l]
+		switch {
+		case kind == 2 && l == 4:
+			s.str("mss ")
+			s.uint(uint64(binary.BigEndian.Uint16(v)))
+		case kind == 3 && l == 3:
+			s.str("wscale ")
+			s.uint(uint64(v[0]))
+		case kind == 4 && l == 2:
+			s.str("sackOK")
+		case kind == 5 && (l-2)%8 == 0:
+			s.str("sack ")
+			s.int((l - 2) / 8)
+			s.str(" ")
+			for i := 0; i+8 <= len(v); i += 8 {
+				s.str("{")
+				s.uint(uint64(binary.BigEndian.Uint32(v[i:])))
+				s.str(":")
+				s.uint(uint64(binary.BigEndian.Uint32(v[i+4:])))
+				s.str("}")
+			}
+		case kind == 8 && l == 10:
+			s.str("TS val ")
+			s.uint(uint64(binary.BigEndian.Uint32(v)))
+			s.str(" ecr ")
+			s.uint(uint64(binary.BigEndian.Uint32(v[4:])))
+		case kind == 19 && l == 18:
+			s.str("md5 ")
+			for _, c := range v {
+				s.hex8(c)
+			}
+		case kind == 30:
+			s.str("mptcp")
+		case kind == 34:
+			s.str("tfo")
+		default:
+			s.str("unknown-")
+			s.uint(uint64(kind))
+		}
+		o = o[l:]
+	}
+}
+
+func (s *Summarizer) udp(h ipHeader, b []byte, plen int, ext []string) {
+	if len(b) < 4 {
+		s.addrs(h, nil, nil)
+		s.exts(ext)
+		s.str("[|udp]")
+		return
+	}
+	s.setPorts(h, b)
+	s.addrs(h, b[0:2], b[2:4])
+	s.exts(ext)
+	if len(b) < 8 {
+		s.str("[|udp]")
+		return
+	}
+	ulen := int(binary.BigEndian.Uint16(b[4:]))
+	if ulen == 0 && plen > 0xffff { // IPv6 jumbogram
+		ulen = plen
+	}
+	if ulen < 8 {
+		s.str("UDP, bad length ")
+		s.int(ulen)
+		return
+	}
+	if ulen > plen {
+		s.str("UDP, bad length ")
+		s.int(ulen)
+		s.str(" > ")
+		s.int(plen)
+		return
+	}
+	s.str("UDP, length ")
+	s.int(ulen - 8)
+}
+
+var icmpUnreach = [...]string{"net", "host", "protocol", "port", "need to frag", "source route failed",
+	"net unknown", "host unknown", "src host isolated", "net prohibited", "host prohibited",
+	"net tos", "host tos", "admin prohibited", "host precedence violation", "precedence cutoff"}
+
+func (s *Summarizer) icmp(b []byte, plen int) {
+	if len(b) < 4 {
+		s.str("[|icmp]")
+		return
+	}
+	typ, code := b[0], b[1]
+	s.str("ICMP ")
+	switch typ {
+	case 0, 8:
+		if typ == 0 {
+			s.str("echo reply")
+		} else {
+			s.str("echo request")
+		}
+		if len(b) < 8 {
+			s.str(" [|icmp]")
+			return
+		}
+		s.str(", id ")
+		s.uint(uint64(binary.BigEndian.Uint16(b[4:])))
+		s.str(", seq ")
+		s.uint(uint64(binary.BigEndian.Uint16(b[6:])))
+	case 3:
+		if int(code) < len(icmpUnreach) {
+			s.str(icmpUnreach[code])
+			s.str(" unreachable")
+		} else {
+			s.str("unreachable code ")
+			s.uint(uint64(code))
+		}
+	case 4:
+		s.str("source quench")
+	case 5:
+		s.str("redirect")
+	case 9:
+		s.str("router advertisement")
+	case 10:
+		s.str("router solicitation")
+	case 11:
+		if code == 1 {
+			s.str("ip reassembly time exceeded")
+		} else {
+			s.str("time exceeded in-transit")
+		}
+	case 12:
+		s.str("parameter problem")
+	case 13:
+		s.str("time stamp query")
+	case 14:
+		s.str("time stamp reply")
+	case 17:
+		s.str("address mask request")
+	case 18:
+		s.str("address mask reply")
+	default:
+		s.str("type-#")
+		s.uint(uint64(typ))
+	}
+	s.str(", length ")
+	s.int(plen)
+}
+
+func (s *Summarizer) icmp6(b []byte, plen int) {
+	if len(b) < 4 {
+		s.str("ICMP6 [|icmp6]")
+		return
+	}
+	typ := b[0]
+	s.str("ICMP6, ")
+	switch typ {
+	case 1:
+		s.str("destination unreachable")
+	case 2:
+		s.str("packet too big")
+	case 3:
+		s.str("time exceeded in-transit")
+	case 4:
+		s.str("parameter problem")
+	case 128, 129:
+		if typ == 128 {
+			s.str("echo request")
+		} else {
+			s.str("echo reply")
+		}
+		if len(b) < 8 {
+			s.str(" [|icmp6]")
+			return
+		}
+		s.str(", id ")
+		s.uint(uint64(binary.BigEndian.Uint16(b[4:])))
+		s.str(", seq ")
+		s.uint(uint64(binary.BigEndian.Uint16(b[6:])))
+	case 130:
+		s.str("multicast listener query")
+	case 131:
+		s.str("multicast listener report")
+	case 132:
+		s.str("multicast listener done")
+	case 133:
+		s.str("router solicitation")
+	case 134:
+		s.str("router advertisement")
+	case 135, 136:
+		if typ == 135 {
+			s.str("neighbor solicitation, who has ")
+		} else {
+			s.str("neighbor advertisement, tgt is ")
+		}
+		if len(b) < 24 {
+			s.str("[|icmp6]")
+			return
+		}
+		s.ip6(b[8:24])
+	case 137:
+		s.str("redirect")
+	case 143:
+		s.str("multicast listener report v2")
+		if len(b) >= 8 {
+			s.str(", ")
+			s.uint(uint64(binary.BigEndian.Uint16(b[6:])))
+			s.str(" group record(s)")
+		}
+	default:
+		s.str("type-#")
+		s.uint(uint64(typ))
+	}
+	s.str(", length ")
+	s.int(plen)
+}
+
+func (s *Summarizer) igmp(b []byte, plen int) {
+	if len(b) < 8 {
+		s.str("igmp [|igmp]")
+		return
+	}
+	switch b[0] {
+	case 0x11:
+		switch {
+		case plen >= 12:
+			s.str("igmp query v3")
+		case b[1] == 0:
+			s.str("igmp query v1")
+		default:
+			s.str("igmp query v2")
+		}
+		if !allZero(b[4:8]) {
+			s.str(" [gaddr ")
+			s.ip4(b[4:8])
+			s.str("]")
+		}
+	case 0x12:
+		s.str("igmp v1 report ")
+		s.ip4(b[4:8])
+	case 0x16:
+		s.str("igmp v2 report ")
+		s.ip4(b[4:8])
+	case 0x17:
+		s.str("igmp leave ")
+		s.ip4(b[4:8])
+	case 0x22:
+		s.str("igmp v3 report, ")
+		s.uint(uint64(binary.BigEndian.Uint16(b[6:])))
+		s.str(" group record(s)")
+	default:
+		s.str("igmp type 0x")
+		s.hex8(b[0])
+	}
+	s.str(", length ")
+	s.int(plen)
+}
+
+func (s *Summarizer) gre(b []byte, plen int) {
+	if len(b) < 4 {
+		s.str("GRE [|gre]")
+		return
+	}
+	flags := binary.BigEndian.Uint16(b)
+	ver := flags & 7
+	s.str("GREv")
+	s.uint(uint64(ver))
+	s.str(", length ")
+	s.int(plen)
+	if ver != 0 || flags&0x4000 != 0 { // PPTP or source routing: stop here
+		return
+	}
+	hl := 4
+	if flags&0x8000 != 0 {
+		hl += 4
+	}
+	if flags&0x2000 != 0 {
+		hl += 4
+	}
+	if flags&0x1000 != 0 {
+		hl += 4
+	}
+	if len(b) < hl {
+		s.str(": [|gre]")
+		return
+	}
+	proto := binary.BigEndian.Uint16(b[2:])
+	s.str(": ")
+	s.depth++
+	if s.depth > maxEncapsulationDepth {
+		s.str("[|encapsulation too deep]")
+		return
+	}
+	switch proto {
+	case 0x6558: // transparent Ethernet bridging
+		s.ethernet(b[hl:], plen-hl)
+	default:
+		s.ethertype(proto, b[hl:], plen-hl)
+	}
+}
+
+var protoNames = map[uint8]string{
+	protoHopByHop: "hopopt", protoICMP: "icmp", protoIGMP: "igmp", protoIPIP: "ipip", protoTCP: "tcp",
+	protoUDP: "udp", protoIPv6: "ip6", protoRouting: "ip6-route", protoFragment: "ip6-frag",
+	protoGRE: "gre", protoESP: "esp", protoAH: "ah", protoICMPv6: "icmp6", protoDstOpts: "ip6-dstopts",
+	protoOSPF: "OSPFv2", protoPIM: "pim", protoVRRP: "vrrp", protoSCTP: "sctp", protoUDPLite: "udplite",
+	9: "igrp", 46: "rsvp", 88: "eigrp", 108: "ipcomp", 115: "l2tp", 135: "mobility", 137: "mpls-in-ip",
+}
+
+func protoName(p uint8) string {
+	if n, ok := protoNames[p]; ok {
+		return n
+	}
+	return protoNum[p]
+}
+
+// protoNum holds "ip-proto-N" for every N so the hot path never formats.
+var protoNum = func() (t [256]string) {
+	for i := range t {
+		t[i] = "ip-proto-" + itoa(i)
+	}
+	return t
+}()
+
+func itoa(i int) string {
+	if i == 0 {
+		return "0"
+	}
+	var b [20]byte
+	n := len(b)
+	for i > 0 {
+		n--
+		b[n] = byte('0' + i%10)
+		i /= 10
+	}
+	return string(b[n:])
+}
+
+func appendHex(dst []byte, v uint32) []byte {
+	if v == 0 {
+		return append(dst, '0')
+	}
+	var b [8]byte
+	n := len(b)
+	for v > 0 {
+		n--
+		b[n] = hexDigits[v&15]
+		v >>= 4
+	}
+	return append(dst, b[n:]...)
+}
