@@ -38,6 +38,8 @@ func (a *app) replayCmd() *cobra.Command {
 		sel         selection
 		iface       string
 		speed       float64
+		pps, mbps   float64
+		loops       int64
 		count       int64
 		displayOnly bool
 		asJSON      bool
@@ -53,8 +55,18 @@ func (a *app) replayCmd() *cobra.Command {
 			switch {
 			case speed < 0:
 				return fmt.Errorf("invalid speed %g: must be 0 (as fast as possible) or more", speed)
+			case pps < 0 || mbps < 0:
+				return errors.New("invalid rate: --pps and --mbps must be positive")
+			case pps > 0 && mbps > 0:
+				return errors.New("give --pps or --mbps, not both")
 			case count < 0:
 				return fmt.Errorf("invalid count %d: must be 0 (all) or more", count)
+			case loops < 0:
+				return fmt.Errorf("invalid loop count %d: must be 0 (until interrupted) or more", loops)
+			}
+			pace := replay.Pace{Speed: speed, PPS: pps, Mbps: mbps}
+			if pps > 0 || mbps > 0 {
+				pace.Speed = 0
 			}
 			db, sess, r, prog, err := sel.open()
 			if err != nil {
@@ -71,7 +83,7 @@ func (a *app) replayCmd() *cobra.Command {
 			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 			defer stop()
 
-			sched := replay.NewScheduler(nil, speed)
+			sched := replay.NewScheduler(nil, pace)
 			var res replaySummary
 			var send func(store.Record) error
 			out := bufio.NewWriter(a.stdout)
@@ -79,7 +91,7 @@ func (a *app) replayCmd() *cobra.Command {
 			if displayOnly {
 				sum := decode.NewSummarizer()
 				send = func(rec store.Record) error {
-					at := sched.Deadline(rec.Timestamp).Sub(sched.Start())
+					at := sched.Offset(rec.Timestamp, len(rec.Data))
 					fmt.Fprintf(out, "%d +%.6fs %s\n", rec.Number, at.Seconds(), sum.Summary(rec.LinkType, rec.Data, rec.OrigLen))
 					return nil
 				}
@@ -101,7 +113,7 @@ func (a *app) replayCmd() *cobra.Command {
 				}
 				defer sender.Close()
 				send = func(rec store.Record) error {
-					if _, err := sched.Wait(ctx, rec.Timestamp); err != nil {
+					if _, err := sched.Wait(ctx, rec.Timestamp, len(rec.Data)); err != nil {
 						return err
 					}
 					err := sender.Send(rec.Data)
@@ -113,16 +125,33 @@ func (a *app) replayCmd() *cobra.Command {
 				}
 				defer func() { res.Retries = sender.Stats().Retries }()
 			}
-			err = sel.walk(ctx, db, sess, r, prog, count, func(rec store.Record) error {
-				if err := send(rec); err != nil {
-					return err
+			if displayOnly {
+				loops = 1
+			}
+			var sent int64
+			for loop := int64(0); loops == 0 || loop < loops; loop++ {
+				if loop > 0 {
+					sched.NextLoop()
 				}
-				if !displayOnly {
-					res.Packets++
-					res.Bytes += int64(len(rec.Data))
+				remaining := int64(0)
+				if count > 0 {
+					remaining = count - sent
 				}
-				return nil
-			})
+				err = sel.walk(ctx, db, sess, r, prog, remaining, func(rec store.Record) error {
+					if err := send(rec); err != nil {
+						return err
+					}
+					sent++
+					if !displayOnly {
+						res.Packets++
+						res.Bytes += int64(len(rec.Data))
+					}
+					return nil
+				})
+				if err != nil || (count > 0 && sent >= count) {
+					break
+				}
+			}
 			if errors.Is(err, context.Canceled) {
 				res.Interrupted, err = true, nil
 			}
@@ -149,7 +178,7 @@ func (a *app) replayCmd() *cobra.Command {
 			}
 			fmt.Fprintf(out, "%d packets sent (%s) in %s: %.0f pkt/s, %.2f Mbit/s\n",
 				res.Packets, humanBytes(res.Bytes), elapsed.Round(time.Microsecond), res.PPS, res.Mbps)
-			if speed > 0 {
+			if pace.Paced() {
 				fmt.Fprintf(out, "schedule error at the sender: p50 %.1fus, p99 %.1fus, max %.1fus\n", res.ErrP50us, res.ErrP99us, res.ErrMaxus)
 			}
 			if res.Skipped > 0 {
@@ -164,7 +193,10 @@ func (a *app) replayCmd() *cobra.Command {
 	sel.addFlags(cmd)
 	cmd.Flags().StringVarP(&iface, "interface", "i", "", "interface to send on (default: the session's)")
 	cmd.Flags().Float64Var(&speed, "speed", 1, "timing multiplier: 2 = twice as fast, 0 = as fast as possible")
-	cmd.Flags().Int64VarP(&count, "count", "c", 0, "send at most this many packets (0 = all)")
+	cmd.Flags().Float64Var(&pps, "pps", 0, "send at this many packets per second instead of the recorded timing")
+	cmd.Flags().Float64Var(&mbps, "mbps", 0, "send at this many megabits per second instead of the recorded timing")
+	cmd.Flags().Int64Var(&loops, "loop", 1, "play the packets this many times (0 = until interrupted)")
+	cmd.Flags().Int64VarP(&count, "count", "c", 0, "send at most this many packets in all (0 = no limit)")
 	cmd.Flags().BoolVar(&displayOnly, "display-only", false, "print each packet with its scheduled time; send nothing")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the summary as one JSON object")
 	return cmd

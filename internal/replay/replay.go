@@ -1,16 +1,18 @@
 // Package replay paces stored packets onto a sink.
 //
-// A Scheduler turns capture timestamps into send deadlines on an absolute
-// schedule: packet i is due at start + (ts_i - ts_0) / speed, so a late
-// packet never delays the ones after it. It sleeps until shortly before a
-// deadline, then spins on the clock for the rest, which keeps the error
-// within microseconds where a plain sleep would be off by tens of them.
-// The clock is injected so the schedule is tested on a fake clock.
+// A Scheduler turns packets into send deadlines on an absolute schedule
+// anchored at the first packet: with the recorded timing, packet i is due at
+// start + (ts_i - ts_0) / speed; at a fixed rate, at start + i / pps (or
+// after the bits before it at the given Mbit/s). A late packet never delays
+// the ones after it, so errors do not accumulate. The scheduler sleeps until
+// shortly before a deadline, then spins on the clock for the rest, which
+// keeps the error within microseconds where a plain sleep would be off by
+// tens of them. The clock is injected so the schedule is tested on a fake
+// clock.
 package replay
 
 import (
 	"context"
-	"slices"
 	"time"
 )
 
@@ -33,56 +35,87 @@ func (SystemClock) Sleep(d time.Duration) { time.Sleep(d) }
 // and starts spinning.
 const DefaultSpin = 200 * time.Microsecond
 
-// Scheduler decides when each packet is sent.
-type Scheduler struct {
-	clock Clock
-	speed float64 // 0 = as fast as possible
-	spin  time.Duration
-
-	started bool
-	start   time.Time
-	ts0     int64
-	lateNs  []int64 // how late each packet was released, for percentiles
-}
-
-// NewScheduler returns a Scheduler at the given speed multiplier (0 means
-// no pacing). A nil clock means SystemClock.
-func NewScheduler(clock Clock, speed float64) *Scheduler {
-	if clock == nil {
-		clock = SystemClock{}
-	}
-	return &Scheduler{clock: clock, speed: speed, spin: DefaultSpin}
-}
-
-// Deadline is when a packet with capture timestamp ts (ns) is due. The first
-// call anchors the schedule at the current time.
-func (s *Scheduler) Deadline(ts int64) time.Time {
-	if !s.started {
-		s.started = true
-		s.start = s.clock.Now()
-		s.ts0 = ts
-	}
-	if s.speed <= 0 {
-		return s.start
-	}
-	off := float64(ts-s.ts0) / s.speed
-	if off < 0 {
-		off = 0 // timestamps that go backwards are sent at once
-	}
-	return s.start.Add(time.Duration(off))
-}
-
 // maxNap bounds one sleep so that a cancelled context is noticed promptly
 // even inside a long gap between packets.
 const maxNap = 50 * time.Millisecond
 
-// Wait blocks until the packet with timestamp ts is due and returns the
-// time it was released, or ctx's error if ctx ends first.
-func (s *Scheduler) Wait(ctx context.Context, ts int64) (time.Time, error) {
-	due := s.Deadline(ts)
-	if s.speed <= 0 {
+// Pace says how fast to send. With all fields zero, packets go out as fast
+// as possible. PPS or Mbps, when set, replace the recorded timing.
+type Pace struct {
+	Speed float64 // multiplier of the recorded timing: 2 = twice as fast
+	PPS   float64 // fixed packets per second
+	Mbps  float64 // fixed megabits per second (frame bytes)
+}
+
+// Paced reports whether the pace ever waits.
+func (p Pace) Paced() bool { return p.Speed > 0 || p.PPS > 0 || p.Mbps > 0 }
+
+// Scheduler decides when each packet is sent. It is used by one goroutine.
+type Scheduler struct {
+	clock Clock
+	pace  Pace
+	spin  time.Duration
+
+	started  bool
+	start    time.Time
+	tsSet    bool
+	ts0      int64         // timestamp of the first packet of this loop
+	loopBase time.Duration // offset at which this loop started
+	lastOff  time.Duration // offset of the last packet scheduled
+	packets  int64
+	bits     float64
+	late     histogram
+}
+
+// NewScheduler returns a Scheduler. A nil clock means SystemClock.
+func NewScheduler(clock Clock, pace Pace) *Scheduler {
+	if clock == nil {
+		clock = SystemClock{}
+	}
+	return &Scheduler{clock: clock, pace: pace, spin: DefaultSpin}
+}
+
+// Offset is when, relative to the start, a packet with capture timestamp ts
+// (ns) and size bytes is due. The first call anchors the schedule at the
+// current time. Each call advances the schedule by one packet.
+func (s *Scheduler) Offset(ts int64, size int) time.Duration {
+	if !s.started {
+		s.started = true
+		s.start = s.clock.Now()
+	}
+	var off time.Duration
+	switch {
+	case s.pace.PPS > 0:
+		off = time.Duration(float64(s.packets) / s.pace.PPS * 1e9)
+	case s.pace.Mbps > 0:
+		off = time.Duration(s.bits / (s.pace.Mbps * 1e6) * 1e9)
+	case s.pace.Speed > 0:
+		if !s.tsSet {
+			s.tsSet, s.ts0 = true, ts
+		}
+		off = s.loopBase + time.Duration(max(0, float64(ts-s.ts0))/s.pace.Speed) // backwards timestamps: at once
+	}
+	s.packets++
+	s.bits += float64(size) * 8
+	s.lastOff = max(s.lastOff, off)
+	return off
+}
+
+// NextLoop starts another pass over the packets: with recorded timing, its
+// first packet is due right after the last one of the pass before.
+func (s *Scheduler) NextLoop() {
+	s.tsSet = false
+	s.loopBase = s.lastOff
+}
+
+// Wait blocks until the packet is due and returns the time it was
+// released, or ctx's error if ctx ends first.
+func (s *Scheduler) Wait(ctx context.Context, ts int64, size int) (time.Time, error) {
+	off := s.Offset(ts, size)
+	if !s.pace.Paced() {
 		return s.clock.Now(), ctx.Err()
 	}
+	due := s.start.Add(off)
 	now := s.clock.Now()
 	for d := due.Sub(now) - s.spin; d > 0; d = due.Sub(now) - s.spin {
 		if err := ctx.Err(); err != nil {
@@ -94,7 +127,7 @@ func (s *Scheduler) Wait(ctx context.Context, ts int64) (time.Time, error) {
 	for now.Before(due) {
 		now = s.clock.Now()
 	}
-	s.lateNs = append(s.lateNs, int64(now.Sub(due)))
+	s.late.add(now.Sub(due))
 	return now, nil
 }
 
@@ -109,11 +142,50 @@ type ScheduleError struct {
 
 // Errors returns the release-lateness percentiles of the packets so far.
 func (s *Scheduler) Errors() ScheduleError {
-	if len(s.lateNs) == 0 {
-		return ScheduleError{}
+	return ScheduleError{P50: s.late.quantile(0.50), P99: s.late.quantile(0.99), Max: s.late.max}
+}
+
+// histogram counts durations in fixed memory: 100 ns steps up to 100 us,
+// 10 us steps up to 100 ms, then one overflow bucket.
+type histogram struct {
+	fine   [1000]int64
+	coarse [10000]int64
+	over   int64
+	n      int64
+	max    time.Duration
+}
+
+func (h *histogram) add(d time.Duration) {
+	d = max(d, 0)
+	h.n++
+	h.max = max(h.max, d)
+	switch {
+	case d < 100*time.Microsecond:
+		h.fine[d/100]++
+	case d < 100*time.Millisecond:
+		h.coarse[d/(10*time.Microsecond)]++
+	default:
+		h.over++
 	}
-	v := slices.Clone(s.lateNs)
-	slices.Sort(v)
-	pick := func(q float64) time.Duration { return time.Duration(v[int(q*float64(len(v)-1))]) }
-	return ScheduleError{P50: pick(0.50), P99: pick(0.99), Max: time.Duration(v[len(v)-1])}
+}
+
+// quantile returns the upper edge of the bucket holding quantile q (capped
+// at the maximum seen), so it never understates the error.
+func (h *histogram) quantile(q float64) time.Duration {
+	if h.n == 0 {
+		return 0
+	}
+	rank := int64(q*float64(h.n-1)) + 1
+	var seen int64
+	for i, c := range h.fine {
+		if seen += c; seen >= rank {
+			return min(time.Duration(i+1)*100, h.max)
+		}
+	}
+	for i, c := range h.coarse {
+		if seen += c; seen >= rank {
+			return min(time.Duration(i+1)*10*time.Microsecond, h.max)
+		}
+	}
+	return h.max
 }

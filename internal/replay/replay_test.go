@@ -23,38 +23,65 @@ func (c *fakeClock) Sleep(d time.Duration) {
 func TestScheduleIsAbsolute(t *testing.T) {
 	for _, speed := range []float64{0.5, 1, 2, 10} {
 		clk := &fakeClock{now: time.Unix(1000, 0), perNow: 100 * time.Nanosecond}
-		s := NewScheduler(clk, speed)
+		s := NewScheduler(clk, Pace{Speed: speed})
 		ts := []int64{0, 50e3, 20e6, 20.1e6, 40e6, 1e9}
 		base := int64(1_700_000_000e9)
-		var start time.Time
 		for i, t0 := range ts {
-			at, err := s.Wait(context.Background(), base+t0)
+			at, err := s.Wait(context.Background(), base+t0, 100)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if i == 0 {
-				start = s.Start()
-			}
-			due := start.Add(time.Duration(float64(t0) / speed))
+			due := s.Start().Add(time.Duration(float64(t0) / speed))
 			if late := at.Sub(due); late < 0 || late > time.Microsecond {
 				t.Errorf("speed %g packet %d released %v after its deadline", speed, i, late)
 			}
 		}
-		// Errors never accumulate: the last deadline is exact.
-		if got, want := s.Deadline(base+ts[len(ts)-1]).Sub(start), time.Duration(float64(1e9)/speed); got != want {
-			t.Errorf("speed %g: last deadline %v, want %v", speed, got, want)
-		}
-		if e := s.Errors(); e.Max > time.Microsecond || e.P50 < 0 {
+		if e := s.Errors(); e.Max > time.Microsecond || e.P50 > e.P99 || e.P99 > e.Max {
 			t.Errorf("speed %g: errors %+v", speed, e)
+		}
+	}
+}
+
+func TestFixedRates(t *testing.T) {
+	s := NewScheduler(&fakeClock{now: time.Unix(0, 0)}, Pace{PPS: 1000})
+	for i := 0; i < 5; i++ {
+		if off := s.Offset(int64(i)*7e9, 60); off != time.Duration(i)*time.Millisecond {
+			t.Errorf("pps packet %d at %v", i, off)
+		}
+	}
+	// 8 Mbit/s: a 1000-byte frame takes 1 ms; each packet waits for the bits before it.
+	s = NewScheduler(&fakeClock{now: time.Unix(0, 0)}, Pace{Mbps: 8})
+	for i := 0; i < 5; i++ {
+		if off := s.Offset(0, 1000); off != time.Duration(i)*time.Millisecond {
+			t.Errorf("mbps packet %d at %v", i, off)
+		}
+	}
+}
+
+func TestLoopsContinueTheSchedule(t *testing.T) {
+	s := NewScheduler(&fakeClock{now: time.Unix(0, 0)}, Pace{Speed: 1})
+	var offs []time.Duration
+	for loop := 0; loop < 3; loop++ {
+		if loop > 0 {
+			s.NextLoop()
+		}
+		for _, ts := range []int64{5e9, 5e9 + 1e6, 5e9 + 3e6} {
+			offs = append(offs, s.Offset(ts, 60))
+		}
+	}
+	want := []time.Duration{0, 1e6, 3e6, 3e6, 4e6, 6e6, 6e6, 7e6, 9e6}
+	for i := range want {
+		if offs[i] != want[i] {
+			t.Fatalf("offsets %v, want %v", offs, want)
 		}
 	}
 }
 
 func TestSleepsAreBoundedAndSpinCoversTheRest(t *testing.T) {
 	clk := &fakeClock{now: time.Unix(0, 0), perNow: 50 * time.Nanosecond}
-	s := NewScheduler(clk, 1)
-	s.Wait(context.Background(), 0)
-	s.Wait(context.Background(), int64(time.Second))
+	s := NewScheduler(clk, Pace{Speed: 1})
+	s.Wait(context.Background(), 0, 60)
+	s.Wait(context.Background(), int64(time.Second), 60)
 	for _, d := range clk.slept {
 		if d > maxNap {
 			t.Errorf("slept %v in one go, more than %v", d, maxNap)
@@ -67,9 +94,9 @@ func TestSleepsAreBoundedAndSpinCoversTheRest(t *testing.T) {
 
 func TestTopSpeedNeverWaits(t *testing.T) {
 	clk := &fakeClock{now: time.Unix(0, 0)}
-	s := NewScheduler(clk, 0)
+	s := NewScheduler(clk, Pace{})
 	for i := int64(0); i < 100; i++ {
-		s.Wait(context.Background(), i*int64(time.Second))
+		s.Wait(context.Background(), i*int64(time.Second), 60)
 	}
 	if len(clk.slept) != 0 {
 		t.Errorf("speed 0 slept %d times", len(clk.slept))
@@ -78,11 +105,11 @@ func TestTopSpeedNeverWaits(t *testing.T) {
 
 func TestWaitStopsOnCancel(t *testing.T) {
 	clk := &fakeClock{now: time.Unix(0, 0)}
-	s := NewScheduler(clk, 1)
+	s := NewScheduler(clk, Pace{Speed: 1})
 	ctx, cancel := context.WithCancel(context.Background())
-	s.Wait(ctx, 0)
+	s.Wait(ctx, 0, 60)
 	cancel()
-	if _, err := s.Wait(ctx, int64(time.Hour)); err == nil {
+	if _, err := s.Wait(ctx, int64(time.Hour), 60); err == nil {
 		t.Error("Wait returned nil after cancel")
 	}
 	if clk.now.Sub(time.Unix(0, 0)) > time.Second {
@@ -91,10 +118,25 @@ func TestWaitStopsOnCancel(t *testing.T) {
 }
 
 func TestBackwardsTimestampsSendAtOnce(t *testing.T) {
-	clk := &fakeClock{now: time.Unix(0, 0)}
-	s := NewScheduler(clk, 1)
-	s.Wait(context.Background(), 10e9)
-	if d := s.Deadline(5e9); !d.Equal(s.Start()) {
-		t.Errorf("earlier timestamp due at %v, want the start", d.Sub(s.Start()))
+	s := NewScheduler(&fakeClock{now: time.Unix(0, 0)}, Pace{Speed: 1})
+	s.Offset(10e9, 60)
+	if off := s.Offset(5e9, 60); off != 0 {
+		t.Errorf("earlier timestamp due at %v, want 0", off)
+	}
+}
+
+func TestHistogramQuantiles(t *testing.T) {
+	var h histogram
+	for i := 1; i <= 1000; i++ {
+		h.add(time.Duration(i) * time.Microsecond) // 1 us .. 1 ms
+	}
+	if p50 := h.quantile(0.5); p50 < 500*time.Microsecond || p50 > 510*time.Microsecond {
+		t.Errorf("p50 %v", p50)
+	}
+	if p99 := h.quantile(0.99); p99 < 990*time.Microsecond || p99 > 1000*time.Microsecond {
+		t.Errorf("p99 %v", p99)
+	}
+	if h.max != time.Millisecond {
+		t.Errorf("max %v", h.max)
 	}
 }
