@@ -168,7 +168,21 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(f.duration*float64(time.Second)))
 		defer cancel()
 	}
-	cfg := recorder.Config{Source: ring, Writer: w, Count: f.count, Logger: a.log, Snaplen: f.snaplen}
+	// Checkpoints run on a second connection so that the writer's commits
+	// never wait for a checkpoint's fsync (a stall that would fill the ring).
+	if err := db.DisableAutoCheckpoint(); err != nil {
+		return err
+	}
+	ckdb, err := store.Open(f.db, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		ckdb.Checkpoint(true)
+		ckdb.Close()
+	}()
+	cfg := recorder.Config{Source: ring, Writer: w, Count: f.count, Logger: a.log, Snaplen: f.snaplen,
+		Checkpoint: func() error { return ckdb.Checkpoint(false) }}
 	if isTerminal(a.stderr) {
 		start := time.Now()
 		cfg.Progress = func(p recorder.Progress) {

@@ -319,3 +319,29 @@ func (db *DB) ReserveSpace() error {
 func (db *DB) ReleaseReserve() {
 	os.Remove(db.path + "-reserve")
 }
+
+// DisableAutoCheckpoint stops this connection from copying the WAL into the
+// database at commit time. A capture does this so that its commits never
+// wait for a checkpoint's fsync; a Checkpointer on another connection does
+// the copying instead.
+func (db *DB) DisableAutoCheckpoint() error {
+	return classify(db.conn.Exec("PRAGMA wal_autocheckpoint=0"))
+}
+
+// Checkpoint copies committed WAL frames into the database file without
+// blocking writers (PASSIVE), or, with truncate, waits for them and empties
+// the WAL (TRUNCATE).
+func (db *DB) Checkpoint(truncate bool) error {
+	mode := "PASSIVE"
+	if truncate {
+		mode = "TRUNCATE"
+	}
+	stmt, _, err := db.conn.Prepare("PRAGMA wal_checkpoint(" + mode + ")")
+	if err != nil {
+		return classify(err)
+	}
+	defer stmt.Close()
+	for stmt.Step() {
+	}
+	return db.classifyWrite(stmt.Err())
+}
