@@ -168,21 +168,12 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(f.duration*float64(time.Second)))
 		defer cancel()
 	}
-	// Checkpoints run on a second connection so that the writer's commits
-	// never wait for a checkpoint's fsync (a stall that would fill the ring).
-	if err := db.DisableAutoCheckpoint(); err != nil {
+	// Small checkpoints: each one stalls commits for its copy and fsync,
+	// and a short stall is absorbed by the ring and the block queue.
+	if err := db.SetAutoCheckpoint(checkpointPages); err != nil {
 		return err
 	}
-	ckdb, err := store.Open(f.db, store.Options{})
-	if err != nil {
-		return err
-	}
-	defer func() {
-		ckdb.Checkpoint(true)
-		ckdb.Close()
-	}()
-	cfg := recorder.Config{Source: ring, Writer: w, Count: f.count, Logger: a.log, Snaplen: f.snaplen,
-		Checkpoint: func() error { return ckdb.Checkpoint(false) }}
+	cfg := recorder.Config{Source: ring, Writer: w, Count: f.count, Logger: a.log, Snaplen: f.snaplen}
 	if isTerminal(a.stderr) {
 		start := time.Now()
 		cfg.Progress = func(p recorder.Progress) {
@@ -219,6 +210,10 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 	}
 	return nil
 }
+
+// checkpointPages is the WAL size (in 64 KiB pages) at which a capture's
+// commit checkpoints: 8 MiB.
+var checkpointPages = 128
 
 func humanBytes(n int64) string {
 	switch {

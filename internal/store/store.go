@@ -235,7 +235,7 @@ var migrations = []string{
 		data         BLOB    NOT NULL
 	);
 	CREATE UNIQUE INDEX blocks_by_packet ON blocks(session_id, first_packet);
-	CREATE INDEX blocks_by_time ON blocks(session_id, first_ns);`,
+	CREATE INDEX blocks_by_time ON blocks(session_id, first_ns, last_ns);`,
 	// 1 -> 2: per-session capture interfaces, for imports of pcapng files
 	// with several interfaces and link types.
 	`CREATE TABLE interfaces (
@@ -320,12 +320,10 @@ func (db *DB) ReleaseReserve() {
 	os.Remove(db.path + "-reserve")
 }
 
-// DisableAutoCheckpoint stops this connection from copying the WAL into the
-// database at commit time. A capture does this so that its commits never
-// wait for a checkpoint's fsync; a Checkpointer on another connection does
-// the copying instead.
-func (db *DB) DisableAutoCheckpoint() error {
-	return classify(db.conn.Exec("PRAGMA wal_autocheckpoint=0"))
+// SetAutoCheckpoint sets how many WAL pages (64 KiB each) a commit may
+// leave before it checkpoints; 0 turns automatic checkpoints off.
+func (db *DB) SetAutoCheckpoint(pages int) error {
+	return classify(db.conn.Exec(fmt.Sprintf("PRAGMA wal_autocheckpoint=%d", pages)))
 }
 
 // Checkpoint copies committed WAL frames into the database file without
