@@ -186,6 +186,7 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 		fmt.Fprint(a.stderr, "\r\033[K")
 	}
 	ring.Close()
+	db.Checkpoint(true) // leave a small WAL behind; best effort
 	st, _ := ring.Stats()
 	status := store.StatusComplete
 	if runErr != nil {

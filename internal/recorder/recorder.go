@@ -30,11 +30,6 @@ import (
 type Config struct {
 	Source capture.Source
 	Writer *store.Writer
-	// Checkpoint, if set, is called about every CheckpointInterval from a
-	// goroutine of its own; it should checkpoint the WAL on a connection
-	// other than the Writer's, so that commits never wait for it.
-	Checkpoint         func() error
-	CheckpointInterval time.Duration // 0 = 250 ms
 	Count              int64         // stop after storing this many packets; 0 = no limit
 	Logger             *slog.Logger
 	Snaplen            int // bytes kept per packet; larger packets are cut (0 = keep what the source gives)
@@ -84,9 +79,6 @@ func (c *Config) withDefaults() Config {
 	if out.QueueBlocks == 0 {
 		out.QueueBlocks = 32
 	}
-	if out.CheckpointInterval == 0 {
-		out.CheckpointInterval = 250 * time.Millisecond
-	}
 	if out.Logger == nil {
 		out.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -120,27 +112,6 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		defer close(full)
 		readErr = rd.run(ctx)
 	}()
-
-	if c.Checkpoint != nil {
-		stopCk := make(chan struct{})
-		ckDone := make(chan struct{})
-		go func() {
-			defer close(ckDone)
-			t := time.NewTicker(c.CheckpointInterval)
-			defer t.Stop()
-			for {
-				select {
-				case <-stopCk:
-					return
-				case <-t.C:
-					if err := c.Checkpoint(); err != nil {
-						c.Logger.Debug("checkpoint", "err", err)
-					}
-				}
-			}
-		}()
-		defer func() { close(stopCk); <-ckDone }()
-	}
 
 	var res Result
 	var writeErr error
