@@ -28,11 +28,11 @@ import (
 
 // Config describes one recording. Zero values mean defaults.
 type Config struct {
-	Source capture.Source
-	Writer *store.Writer
-	Count              int64         // stop after storing this many packets; 0 = no limit
-	Logger             *slog.Logger
-	Snaplen            int // bytes kept per packet; larger packets are cut (0 = keep what the source gives)
+	Source  capture.Source
+	Writer  *store.Writer
+	Count   int64 // stop after storing this many packets; 0 = no limit
+	Logger  *slog.Logger
+	Snaplen int // bytes kept per packet; larger packets are cut (0 = keep what the source gives)
 
 	BlockBytes     int           // close a block at this size; 0 = 256 KiB
 	FlushInterval  time.Duration // close a block this long after its first packet; 0 = 50 ms
