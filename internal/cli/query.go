@@ -133,6 +133,14 @@ func (a *app) queryCmd() *cobra.Command {
 			if ctx == nil {
 				ctx = context.Background()
 			}
+			if count && prog == nil {
+				n, err := db.Count(sess.ID, r)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(a.stdout, n)
+				return nil
+			}
 			if count {
 				var n int64
 				err := sel.walk(ctx, db, sess, r, prog, 0, func(store.Record) error { n++; return nil })

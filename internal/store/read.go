@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"math"
 )
 
 // Range selects packets of a session. The zero value selects all of them.
@@ -69,3 +70,74 @@ func (db *DB) Packets(session int64, r Range, fn func(Record) error) error {
 
 // ErrStop, returned by a Packets callback, ends the walk early.
 var ErrStop = errors.New("stop")
+
+// Count returns how many packets of the session fall in the range. Blocks
+// entirely inside the range are counted from the block index; only blocks
+// that straddle a bound are opened.
+func (db *DB) Count(session int64, r Range) (int64, error) {
+	if r.From > 1 {
+		var n int64
+		err := db.Packets(session, r, func(Record) error { n++; return nil })
+		return n, err
+	}
+	since, until := r.Since, r.Until
+	if since == 0 {
+		since = math.MinInt64
+	}
+	if until == 0 {
+		until = math.MaxInt64
+	}
+	stmt, _, err := db.conn.Prepare(`SELECT first_packet, packet_count, first_ns, last_ns FROM blocks
+		WHERE session_id = ? AND first_ns <= ? AND last_ns >= ?`)
+	if err != nil {
+		return 0, classify(err)
+	}
+	defer stmt.Close()
+	stmt.BindInt64(1, session)
+	stmt.BindInt64(2, until)
+	stmt.BindInt64(3, since)
+	var n int64
+	var partial []int64
+	for stmt.Step() {
+		first, count, lo, hi := stmt.ColumnInt64(0), stmt.ColumnInt64(1), stmt.ColumnInt64(2), stmt.ColumnInt64(3)
+		if lo >= since && hi <= until {
+			n += count
+		} else {
+			partial = append(partial, first)
+		}
+	}
+	if err := stmt.Err(); err != nil {
+		return 0, classify(err)
+	}
+	for _, first := range partial {
+		err := db.walkBlockAt(session, first, func(rec Record) error {
+			if rec.Timestamp >= since && rec.Timestamp <= until {
+				n++
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
+}
+
+// walkBlockAt walks the one block that starts at packet number first.
+func (db *DB) walkBlockAt(session, first int64, fn func(Record) error) error {
+	stmt, _, err := db.conn.Prepare(`SELECT link_type, interface_id, data FROM blocks WHERE session_id = ? AND first_packet = ?`)
+	if err != nil {
+		return classify(err)
+	}
+	defer stmt.Close()
+	stmt.BindInt64(1, session)
+	stmt.BindInt64(2, first)
+	if stmt.Step() {
+		err := WalkBlock(stmt.ColumnRawBlob(2), first, uint32(stmt.ColumnInt64(0)), stmt.ColumnInt(1), fn)
+		if errors.Is(err, ErrCorruptBlock) {
+			return fmt.Errorf("session %d: %w: %w", session, ErrCorrupt, err)
+		}
+		return err
+	}
+	return classify(stmt.Err())
+}

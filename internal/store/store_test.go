@@ -96,6 +96,15 @@ func TestWriteAndReadBack(t *testing.T) {
 	if len(nums) != 100 || nums[0] != 101 || nums[99] != 200 {
 		t.Errorf("time range gave %d packets starting %v", len(nums), nums[:1])
 	}
+	// Count agrees with walking, whole blocks or cut at both ends.
+	for _, r := range []Range{{}, {Since: int64(1e18) + 100*1000, Until: int64(1e18) + 199*1000}, {Since: int64(1e18) + 5*1000}, {Until: int64(1e18) + 70*1000}, {From: 990}} {
+		var walked int64
+		db.Packets(s.ID, r, func(Record) error { walked++; return nil })
+		n, err := db.Count(s.ID, r)
+		if err != nil || n != walked || n == 0 {
+			t.Errorf("Count(%+v) = %d, %v; walking gives %d", r, n, err, walked)
+		}
+	}
 	// A writer reopened on the same session continues the numbering.
 	w2, err := db.NewWriter(s.ID)
 	if err != nil {

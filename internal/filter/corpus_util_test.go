@@ -1,0 +1,130 @@
+package filter
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"golang.org/x/net/bpf"
+)
+
+// corpusDir is the shared test corpus, a sibling of the repository.
+const corpusDir = "../../../shared/corpus"
+
+// requireCorpus returns the corpus path, skipping the test when it is
+// absent unless CI or PRD_REQUIRE_PRIVILEGED is set (then it fails).
+func requireCorpus(t testing.TB) string {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(corpusDir, "filters", "filters.tsv")); err != nil {
+		if os.Getenv("CI") != "" || os.Getenv("PRD_REQUIRE_PRIVILEGED") != "" {
+			t.Fatalf("test corpus missing at %s: %v", corpusDir, err)
+		}
+		t.Skipf("test corpus missing at %s", corpusDir)
+	}
+	return corpusDir
+}
+
+// readTSV reads a corpus TSV file into maps keyed by the header names.
+func readTSV(t testing.TB, path string) []map[string]string {
+	t.Helper()
+	rows, err := readTSVFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+func readTSVFile(path string) ([]map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	var header []string
+	var rows []map[string]string
+	for sc.Scan() {
+		fields := strings.Split(sc.Text(), "\t")
+		if header == nil {
+			header = fields
+			continue
+		}
+		row := make(map[string]string, len(header))
+		for i, h := range header {
+			if i < len(fields) {
+				row[h] = fields[i]
+			}
+		}
+		rows = append(rows, row)
+	}
+	return rows, sc.Err()
+}
+
+// parseDDD decodes the corpus's one-line -ddd form ("n,code jt jf k,...").
+func parseDDD(t testing.TB, s string) []bpf.RawInstruction {
+	t.Helper()
+	parts := strings.Split(s, ",")
+	n, err := strconv.Atoi(parts[0])
+	if err != nil || n != len(parts)-1 {
+		t.Fatalf("bad ddd %q", s)
+	}
+	out := make([]bpf.RawInstruction, n)
+	for i, p := range parts[1:] {
+		f := strings.Fields(p)
+		if len(f) != 4 {
+			t.Fatalf("bad ddd insn %q", p)
+		}
+		v := make([]uint64, 4)
+		for j := range f {
+			v[j], err = strconv.ParseUint(f[j], 10, 32)
+			if err != nil {
+				t.Fatalf("bad ddd insn %q", p)
+			}
+		}
+		out[i] = bpf.RawInstruction{Op: uint16(v[0]), Jt: uint8(v[1]), Jf: uint8(v[2]), K: uint32(v[3])}
+	}
+	return out
+}
+
+// supportedDLT maps a corpus DLT name to a link type this package
+// compiles for.
+func supportedDLT(name string) (uint32, bool) {
+	lt, ok := LinkTypeByName(name)
+	if !ok || internalLinkType(lt) == dltNone {
+		return 0, false
+	}
+	return lt, true
+}
+
+// compileNoCheck compiles without the rejects-everything check, giving
+// the program libpcap emits with its optimizer off.
+func compileNoCheck(expr string, lt uint32, deadHandle bool) ([]bpf.RawInstruction, error) {
+	tree, err := parse(expr)
+	if err != nil {
+		return nil, err
+	}
+	if tree == nil {
+		return []bpf.RawInstruction{{Op: clsRET | srcK, K: DefaultSnaplen}}, nil
+	}
+	return generateUnchecked(tree, internalLinkType(lt), DefaultSnaplen, deadHandle)
+}
+
+func isNotSupported(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "is not supported")
+}
+
+func equalInsns(a, b []bpf.RawInstruction) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

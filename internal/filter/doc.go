@@ -1,0 +1,58 @@
+// Package filter compiles tcpdump's filter language (pcap-filter(7)) into
+// classic BPF, with the semantics of libpcap 1.10.3 (Debian 12), in pure
+// Go: no cgo, no libpcap.
+//
+// The programs are meant both for the Linux kernel (SO_ATTACH_FILTER on
+// an AF_PACKET socket: forward jumps only, at most 4096 instructions)
+// and for Program.Match, the package's own interpreter, which filters
+// stored packets exactly as libpcap's pcap_offline_filter does.
+//
+// # How data flows
+//
+//		expression --lex--> tokens --parse--> AST --codegen--> blocks --layout--> []bpf.RawInstruction
+//
+//	  - lexer.go follows libpcap's scanner.l (flex longest-match rules:
+//	    keywords, numbers, dotted and IPv6 addresses, MAC addresses, names).
+//	  - parser.go is a recursive-descent parser for grammar.y. It resolves
+//	    the qualifier inheritance of the yacc grammar ("host a and b" is
+//	    "host a and host b", "tcp port 80 or 443" is two tcp ports), so every
+//	    id in the AST (ast.go) carries its full qualifiers. "not" binds
+//	    tighter than "and"/"or", which are left-associative with equal
+//	    precedence.
+//	  - codegen.go and gencode.go generate code the way libpcap's gencode.c
+//	    does: each primitive becomes a small graph of basic blocks (loads
+//	    and one conditional jump each) joined with and/or/not, visiting the
+//	    AST in the order the yacc parser reduces it, so that state changes
+//	    (vlan, mpls, pppoes and geneve move later offsets) and scratch
+//	    register allocation happen as in libpcap. The block graph and its
+//	    "sense" trick for unresolved exits are in block.go.
+//	  - layout (block.go) places the blocks as libpcap's icode_to_fcode
+//	    does for unoptimized code, inserting "ja" trampolines where a
+//	    conditional jump would exceed 255 instructions.
+//
+// The result is libpcap's own unoptimized program, instruction for
+// instruction (the tests check this against tcpdump -O -ddd), except
+// where libpcap's optimizer changes which packet loads are made: tests it
+// decides at compile time (comparisons of constants, masks of zero,
+// "x * 0") lose their loads here as they do there, so verdicts agree
+// even on truncated packets. A load outside the captured bytes rejects
+// the packet, so the order of loads matters and is libpcap's.
+//
+// Like pcap_compile, Compile fails with "expression rejects all packets"
+// when no packet can be accepted (reject.go decides this with the kind of
+// reasoning libpcap's optimizer does), and with libpcap's errors for
+// invalid expressions. Constructs this package does not compile, because
+// they need name resolution (host names, "gateway"), information a stored
+// packet lacks, or would filter differently from libpcap (protochain
+// needs backward jumps, which the kernel refuses), fail with an error
+// saying they are "not supported". A construct is never compiled into
+// something that filters differently from libpcap.
+//
+// Supported link types: EN10MB (Ethernet, also Linux loopback),
+// LINUX_SLL, LINUX_SLL2, RAW, IPV4, IPV6, NULL and LOOP. Programs are
+// compiled as libpcap compiles them for a savefile: DLT_NULL/DLT_LOOP
+// IPv6 accepts the BSD, FreeBSD and Darwin AF_INET6 values, and the
+// DLT_NULL address family is read in little-endian byte order.
+//
+// Format prints programs in the layouts of tcpdump -d, -dd and -ddd.
+package filter

@@ -1,0 +1,1498 @@
+package filter
+
+import (
+	"fmt"
+)
+
+// Code generation. The generators below follow the structure of
+// libpcap 1.10.3's gencode.c: every primitive becomes a small graph of
+// blocks built with genAnd/genOr/genNot, in the same order and with the
+// same loads, so that the resulting program accepts and rejects exactly
+// the packets libpcap's does (including truncated packets, where the
+// first out-of-bounds load decides).
+
+// compileError aborts code generation (raised with panic, caught in
+// Compile).
+type compileError struct{ msg string }
+
+func (e *compileError) Error() string { return e.msg }
+
+func errorf(format string, args ...any) error {
+	return &compileError{"filter: " + fmt.Sprintf(format, args...)}
+}
+
+// fail aborts code generation with an error.
+func fail(format string, args ...any) {
+	panic(errorf(format, args...))
+}
+
+// unsupported aborts code generation for a construct this package does
+// not implement.
+func unsupported(what string) {
+	panic(&compileError{fmt.Sprintf("filter: %s is not supported yet", what)})
+}
+
+// unsupportedHere aborts code generation for a construct this package
+// refuses to compile because it cannot match libpcap's behaviour.
+func unsupportedHere(what string) {
+	panic(&compileError{fmt.Sprintf("filter: %s is not supported", what)})
+}
+
+// Internal link-layer types (libpcap's DLT_ values the code generator
+// distinguishes).
+type dlt int
+
+const (
+	dltNone dlt = iota
+	dltEN10MB
+	dltNull
+	dltLoop
+	dltRaw
+	dltIPv4
+	dltIPv6
+	dltSLL
+	dltSLL2
+	dltPPP // only as the inner link type of PPPoE
+)
+
+// offNotSet marks an offset that does not exist for the link type.
+const offNotSet = ^uint32(0)
+
+// absOffset is an offset from the start of the packet: a constant part
+// plus, if isVariable, the value of scratch register reg.
+type absOffset struct {
+	constPart  uint32
+	isVariable bool
+	reg        int
+}
+
+// offrel says what an offset in a load is relative to.
+type offrel int
+
+const (
+	orPacket offrel = iota
+	orLinkhdr
+	orPrevlinkhdr
+	orLLC
+	orPrevMPLShdr
+	orLinkpl
+	orLinkplNosnap
+	orLinktype
+	orTranIPv4
+	orTranIPv6
+)
+
+// Ethernet types, LLC SAPs and other protocol constants.
+const (
+	ethertypeIP       = 0x0800
+	ethertypeARP      = 0x0806
+	ethertypeNS       = 0x0600
+	ethertypeMOPDL    = 0x6001
+	ethertypeMOPRC    = 0x6002
+	ethertypeDN       = 0x6003
+	ethertypeLAT      = 0x6004
+	ethertypeSCA      = 0x6007
+	ethertypeTEB      = 0x6558
+	ethertypeREVARP   = 0x8035
+	ethertypeATALK    = 0x809b
+	ethertypeAARP     = 0x80f3
+	ethertype8021Q    = 0x8100
+	ethertypeIPX      = 0x8137
+	ethertypeIPv6     = 0x86dd
+	ethertypeMPLS     = 0x8847
+	ethertypePPPOED   = 0x8863
+	ethertypePPPOES   = 0x8864
+	ethertype8021AD   = 0x88a8
+	ethertypeLoopback = 0x9000
+	ethertype8021QINQ = 0x9100
+	ethermtu          = 1500
+
+	llcsapIP      = 0x06
+	llcsap8021D   = 0x42
+	llcsapSNAP    = 0xaa
+	llcsapIPX     = 0xe0
+	llcsapNetbeui = 0xf0
+	llcsapISONS   = 0xfe
+
+	sllP8023    = 0x0001
+	sllP8022    = 0x0004
+	sllOutgoing = 4
+
+	pppIP        = 0x0021
+	pppOSI       = 0x0023
+	pppNS        = 0x0025
+	pppDECNET    = 0x0027
+	pppApple     = 0x0029
+	pppIPX       = 0x002b
+	pppBRPDU     = 0x0031
+	pppIPv6      = 0x0057
+	pppMPLSUcast = 0x0281
+
+	ipprotoHopopts  = 0
+	ipprotoICMP     = 1
+	ipprotoIGMP     = 2
+	ipprotoTCP      = 6
+	ipprotoIGRP     = 9
+	ipprotoUDP      = 17
+	ipprotoRouting  = 43
+	ipprotoFragment = 44
+	ipprotoESP      = 50
+	ipprotoAH       = 51
+	ipprotoICMPv6   = 58
+	ipprotoNone     = 59
+	ipprotoDstopts  = 60
+	ipprotoPIM      = 103
+	ipprotoVRRP     = 112
+	ipprotoCARP     = 112
+	ipprotoSCTP     = 132
+	protoUndef      = -1
+
+	isoCLNP = 0x81
+	isoESIS = 0x82
+	isoISIS = 0x83
+
+	isisL1LanIIH = 15
+	isisL2LanIIH = 16
+	isisPtpIIH   = 17
+	isisL1LSP    = 18
+	isisL2LSP    = 20
+	isisL1CSNP   = 24
+	isisL2CSNP   = 25
+	isisL1PSNP   = 26
+	isisL2PSNP   = 27
+
+	genevePort = 6081
+
+	afInet = 2
+	// The AF_INET6 values a savefile may carry on DLT_NULL/DLT_LOOP.
+	afInet6BSD     = 24
+	afInet6FreeBSD = 28
+	afInet6Darwin  = 30
+	afInet6Linux   = 10
+)
+
+// gen holds the code generator's state (libpcap's compiler_state_t).
+type gen struct {
+	snaplen uint32
+
+	outermostlinktype, prevlinktype, linktype dlt
+	offOutermostlinkhdr, offPrevlinkhdr       absOffset
+	offLinkhdr, offLinkpl, offLinktype        absOffset
+	offNl, offNlNosnap                        uint32
+
+	isGeneve        bool
+	labelStackDepth int
+	vlanStackDepth  int
+	noOptimize      bool
+
+	// deadHandle compiles as for a live capture or pcap_open_dead (what
+	// "tcpdump -y" does) rather than for a savefile: DLT_NULL/DLT_LOOP
+	// IPv6 then matches only Linux's AF_INET6. Used by tests.
+	deadHandle bool
+
+	// emulateOpt applies the effects of libpcap's optimizer that change
+	// which packet loads are done: comparisons it decides at compile
+	// time lose their loads. Off only to reproduce libpcap's
+	// unoptimized code byte for byte in tests.
+	emulateOpt bool
+
+	regused [memWords]bool
+	curreg  int
+}
+
+func newGen(lt dlt, snaplen uint32) *gen {
+	g := &gen{snaplen: snaplen, linktype: lt, emulateOpt: true}
+	zero := absOffset{reg: -1}
+	g.offLinkhdr, g.offLinkpl, g.offLinktype = zero, zero, zero
+	switch lt {
+	case dltEN10MB:
+		g.offLinktype.constPart = 12
+		g.offLinkpl.constPart = 14
+		g.offNl, g.offNlNosnap = 0, 3
+	case dltNull, dltLoop:
+		g.offLinktype.constPart = 0
+		g.offLinkpl.constPart = 4
+	case dltRaw, dltIPv4, dltIPv6:
+		g.offLinktype.constPart = offNotSet
+		g.offLinkpl.constPart = 0
+	case dltSLL:
+		g.offLinktype.constPart = 14
+		g.offLinkpl.constPart = 16
+	case dltSLL2:
+		g.offLinktype.constPart = 0
+		g.offLinkpl.constPart = 20
+	}
+	g.outermostlinktype, g.prevlinktype = lt, lt
+	g.offOutermostlinkhdr, g.offPrevlinkhdr = g.offLinkhdr, g.offLinkhdr
+	return g
+}
+
+// Scratch register allocation, round-robin as in libpcap.
+func (g *gen) allocReg() int {
+	for n := 0; n < memWords; n++ {
+		if !g.regused[g.curreg] {
+			g.regused[g.curreg] = true
+			return g.curreg
+		}
+		g.curreg = (g.curreg + 1) % memWords
+	}
+	fail("too many registers needed to evaluate expression")
+	return 0
+}
+
+func (g *gen) freeReg(n int) { g.regused[n] = false }
+
+// absOffsetVarpart returns code loading the variable part of off into X,
+// or nil if off is constant.
+func (g *gen) absOffsetVarpart(off *absOffset) []*stmt {
+	if !off.isVariable {
+		return nil
+	}
+	if off.reg == -1 {
+		off.reg = g.allocReg()
+	}
+	return []*stmt{newStmt(clsLDX|modeMEM, uint32(off.reg))}
+}
+
+func (g *gen) loadAbsOffsetRel(off *absOffset, offset uint32, size uint16) []*stmt {
+	if s := g.absOffsetVarpart(off); s != nil {
+		return append(s, newStmt(clsLD|modeIND|size, off.constPart+offset))
+	}
+	return []*stmt{newStmt(clsLD|modeABS|size, off.constPart+offset)}
+}
+
+// loadA returns code loading the field at offset (relative to rel) into A.
+func (g *gen) loadA(rel offrel, offset uint32, size uint16) []*stmt {
+	switch rel {
+	case orPacket:
+		return []*stmt{newStmt(clsLD|modeABS|size, offset)}
+	case orLinkhdr:
+		return g.loadAbsOffsetRel(&g.offLinkhdr, offset, size)
+	case orPrevlinkhdr:
+		return g.loadAbsOffsetRel(&g.offPrevlinkhdr, offset, size)
+	case orLLC:
+		return g.loadAbsOffsetRel(&g.offLinkpl, offset, size)
+	case orPrevMPLShdr:
+		return g.loadAbsOffsetRel(&g.offLinkpl, g.offNl-4+offset, size)
+	case orLinkpl:
+		return g.loadAbsOffsetRel(&g.offLinkpl, g.offNl+offset, size)
+	case orLinkplNosnap:
+		return g.loadAbsOffsetRel(&g.offLinkpl, g.offNlNosnap+offset, size)
+	case orLinktype:
+		return g.loadAbsOffsetRel(&g.offLinktype, offset, size)
+	case orTranIPv4:
+		s := g.loadxIPHdrLen()
+		return append(s, newStmt(clsLD|modeIND|size, g.offLinkpl.constPart+g.offNl+offset))
+	case orTranIPv6:
+		return g.loadAbsOffsetRel(&g.offLinkpl, g.offNl+40+offset, size)
+	}
+	panic("bad offrel")
+}
+
+// loadxIPHdrLen loads X with the IPv4 header length (plus the variable
+// part of the link-layer payload offset).
+func (g *gen) loadxIPHdrLen() []*stmt {
+	if s := g.absOffsetVarpart(&g.offLinkpl); s != nil {
+		return append(s,
+			newStmt(clsLD|modeIND|szB, g.offLinkpl.constPart+g.offNl),
+			newStmt(clsALU|aluAND|srcK, 0xf),
+			newStmt(clsALU|aluLSH|srcK, 2),
+			newStmt(clsALU|aluADD|srcX, 0),
+			newStmt(clsMISC|miscTAX, 0))
+	}
+	return []*stmt{newStmt(clsLDX|modeMSH|szB, g.offLinkpl.constPart+g.offNl)}
+}
+
+func jmp(op uint16) uint16 { return clsJMP | op | srcK }
+
+// ncmp: (field & mask) <jtype> v, negated if reverse (for > and >= only).
+func (g *gen) ncmp(rel offrel, offset uint32, size uint16, mask uint32, jtype uint16, reverse bool, v uint32) *block {
+	if mask == 0 && g.emulateOpt {
+		// "field & 0 == v": libpcap's optimizer turns the AND into a
+		// constant 0, decides the test and drops the load.
+		return g.uncond(jtype == jmpJEQ && v == 0 != reverse)
+	}
+	s := g.loadA(rel, offset, size)
+	if mask != 0xffffffff {
+		s = append(s, newStmt(clsALU|aluAND|srcK, mask))
+	}
+	b := newBlock(jmp(jtype), v, s...)
+	if reverse && (jtype == jmpJGT || jtype == jmpJGE) {
+		genNot(b)
+	}
+	return b
+}
+
+func (g *gen) cmp(rel offrel, offset uint32, size uint16, v uint32) *block {
+	return g.ncmp(rel, offset, size, 0xffffffff, jmpJEQ, false, v)
+}
+func (g *gen) cmpGT(rel offrel, offset uint32, size uint16, v uint32) *block {
+	return g.ncmp(rel, offset, size, 0xffffffff, jmpJGT, false, v)
+}
+func (g *gen) cmpGE(rel offrel, offset uint32, size uint16, v uint32) *block {
+	return g.ncmp(rel, offset, size, 0xffffffff, jmpJGE, false, v)
+}
+func (g *gen) cmpLT(rel offrel, offset uint32, size uint16, v uint32) *block {
+	return g.ncmp(rel, offset, size, 0xffffffff, jmpJGE, true, v)
+}
+func (g *gen) cmpLE(rel offrel, offset uint32, size uint16, v uint32) *block {
+	return g.ncmp(rel, offset, size, 0xffffffff, jmpJGT, true, v)
+}
+func (g *gen) mcmp(rel offrel, offset uint32, size uint16, v, mask uint32) *block {
+	return g.ncmp(rel, offset, size, mask, jmpJEQ, false, v)
+}
+
+// bcmp compares a byte string, last word first as libpcap does.
+func (g *gen) bcmp(rel offrel, offset uint32, v []byte) *block {
+	var b *block
+	size := uint32(len(v))
+	for size >= 4 {
+		p := v[size-4:]
+		tmp := g.cmp(rel, offset+size-4, szW, uint32(p[0])<<24|uint32(p[1])<<16|uint32(p[2])<<8|uint32(p[3]))
+		if b != nil {
+			genAnd(b, tmp)
+		}
+		b = tmp
+		size -= 4
+	}
+	for size >= 2 {
+		p := v[size-2:]
+		tmp := g.cmp(rel, offset+size-2, szH, uint32(p[0])<<8|uint32(p[1]))
+		if b != nil {
+			genAnd(b, tmp)
+		}
+		b = tmp
+		size -= 2
+	}
+	if size > 0 {
+		tmp := g.cmp(rel, offset, szB, uint32(v[0]))
+		if b != nil {
+			genAnd(b, tmp)
+		}
+		b = tmp
+	}
+	return b
+}
+
+// uncond is an always-true (or always-false) test.
+func (g *gen) uncond(rsense bool) *block {
+	k := uint32(0)
+	if !rsense {
+		k = 1
+	}
+	return newBlock(jmp(jmpJEQ), 0, newStmt(clsLD|modeIMM, k))
+}
+
+func (g *gen) genTrue() *block  { return g.uncond(true) }
+func (g *gen) genFalse() *block { return g.uncond(false) }
+
+func swapLong(y uint32) uint32 {
+	return (y&0xff)<<24 | (y&0xff00)<<8 | (y&0xff0000)>>8 | (y>>24)&0xff
+}
+
+// etherLinktype matches an Ethernet type (> 1500) or an LLC SAP (<= 1500)
+// on Ethernet.
+func (g *gen) etherLinktype(llProto uint32) *block {
+	switch llProto {
+	case llcsapISONS, llcsapIP, llcsapNetbeui:
+		b0 := g.cmpGT(orLinktype, 0, szH, ethermtu)
+		genNot(b0)
+		b1 := g.cmp(orLLC, 0, szH, llProto<<8|llProto)
+		genAnd(b0, b1)
+		return b1
+	case llcsapIPX:
+		b0 := g.cmp(orLLC, 0, szB, llcsapIPX)
+		b1 := g.cmp(orLLC, 0, szH, 0xffff)
+		genOr(b0, b1)
+		b0 = g.snap(0x000000, ethertypeIPX)
+		genOr(b0, b1)
+		b0 = g.cmpGT(orLinktype, 0, szH, ethermtu)
+		genNot(b0)
+		genAnd(b0, b1)
+		b0 = g.cmp(orLinktype, 0, szH, ethertypeIPX)
+		genOr(b0, b1)
+		return b1
+	case ethertypeATALK, ethertypeAARP:
+		b0 := g.cmpGT(orLinktype, 0, szH, ethermtu)
+		genNot(b0)
+		var b1 *block
+		if llProto == ethertypeATALK {
+			b1 = g.snap(0x080007, ethertypeATALK)
+		} else {
+			b1 = g.snap(0x000000, ethertypeAARP)
+		}
+		genAnd(b0, b1)
+		b0 = g.cmp(orLinktype, 0, szH, llProto)
+		genOr(b0, b1)
+		return b1
+	}
+	if llProto <= ethermtu {
+		b0 := g.cmpGT(orLinktype, 0, szH, ethermtu)
+		genNot(b0)
+		b1 := g.cmp(orLinktype, 2, szB, llProto)
+		genAnd(b0, b1)
+		return b1
+	}
+	return g.cmp(orLinktype, 0, szH, llProto)
+}
+
+// loopbackLinktype matches the 4-byte address family header of
+// DLT_NULL (host byte order; little-endian assumed, as for a savefile
+// written on the same kind of machine) and DLT_LOOP (network order).
+func (g *gen) loopbackLinktype(af uint32) *block {
+	if g.linktype == dltNull {
+		af = swapLong(af)
+	}
+	return g.cmp(orLinkhdr, 0, szW, af)
+}
+
+// sllLinktype is linktype matching for Linux cooked captures (v1).
+func (g *gen) sllLinktype(llProto uint32) *block {
+	switch llProto {
+	case llcsapISONS, llcsapIP, llcsapNetbeui:
+		b0 := g.cmp(orLinktype, 0, szH, sllP8022)
+		b1 := g.cmp(orLLC, 0, szH, llProto<<8|llProto)
+		genAnd(b0, b1)
+		return b1
+	case llcsapIPX:
+		b0 := g.cmp(orLLC, 0, szB, llcsapIPX)
+		b1 := g.snap(0x000000, ethertypeIPX)
+		genOr(b0, b1)
+		b0 = g.cmp(orLinktype, 0, szH, sllP8022)
+		genAnd(b0, b1)
+		b0 = g.cmp(orLinktype, 0, szH, sllP8023)
+		genOr(b0, b1)
+		b0 = g.cmp(orLinktype, 0, szH, ethertypeIPX)
+		genOr(b0, b1)
+		return b1
+	case ethertypeATALK, ethertypeAARP:
+		b0 := g.cmp(orLinktype, 0, szH, sllP8022)
+		var b1 *block
+		if llProto == ethertypeATALK {
+			b1 = g.snap(0x080007, ethertypeATALK)
+		} else {
+			b1 = g.snap(0x000000, ethertypeAARP)
+		}
+		genAnd(b0, b1)
+		b0 = g.cmp(orLinktype, 0, szH, llProto)
+		genOr(b0, b1)
+		return b1
+	}
+	if llProto <= ethermtu {
+		b0 := g.cmp(orLinktype, 0, szH, sllP8022)
+		b1 := g.cmp(orLinkhdr, g.offLinkpl.constPart, szB, llProto)
+		genAnd(b0, b1)
+		return b1
+	}
+	return g.cmp(orLinktype, 0, szH, llProto)
+}
+
+func ethertypeToPPPType(p uint32) uint32 {
+	switch p {
+	case ethertypeIP:
+		return pppIP
+	case ethertypeIPv6:
+		return pppIPv6
+	case ethertypeDN:
+		return pppDECNET
+	case ethertypeATALK:
+		return pppApple
+	case ethertypeNS:
+		return pppNS
+	case llcsapISONS:
+		return pppOSI
+	case llcsap8021D:
+		return pppBRPDU
+	case llcsapIPX:
+		return pppIPX
+	}
+	return p
+}
+
+// prevLinkhdrCheck: tests needed for a link layer encapsulated in
+// another protocol (only Geneve among the link types handled here).
+func (g *gen) prevLinkhdrCheck() *block {
+	if g.isGeneve {
+		return g.geneveLLCheck()
+	}
+	return nil
+}
+
+// linktype matches packets whose link-layer type field says llProto (an
+// Ethernet type or an LLC SAP).
+func (g *gen) linktypeCheck(llProto uint32) *block {
+	if g.labelStackDepth > 0 {
+		return g.mplsLinktype(llProto)
+	}
+	switch g.linktype {
+	case dltEN10MB:
+		var b0 *block
+		if !g.isGeneve {
+			b0 = g.prevLinkhdrCheck()
+		}
+		b1 := g.etherLinktype(llProto)
+		if b0 != nil {
+			genAnd(b0, b1)
+		}
+		return b1
+	case dltSLL:
+		return g.sllLinktype(llProto)
+	case dltRaw:
+		switch llProto {
+		case ethertypeIP:
+			return g.mcmp(orLinkhdr, 0, szB, 0x40, 0xf0)
+		case ethertypeIPv6:
+			return g.mcmp(orLinkhdr, 0, szB, 0x60, 0xf0)
+		}
+		return g.genFalse()
+	case dltIPv4:
+		if llProto == ethertypeIP {
+			return g.genTrue()
+		}
+		return g.genFalse()
+	case dltIPv6:
+		if llProto == ethertypeIPv6 {
+			return g.genTrue()
+		}
+		return g.genFalse()
+	case dltPPP:
+		return g.cmp(orLinktype, 0, szH, ethertypeToPPPType(llProto))
+	case dltNull, dltLoop:
+		switch llProto {
+		case ethertypeIP:
+			return g.loopbackLinktype(afInet)
+		case ethertypeIPv6:
+			if g.deadHandle {
+				return g.loopbackLinktype(afInet6Linux)
+			}
+			b0 := g.loopbackLinktype(afInet6BSD)
+			b1 := g.loopbackLinktype(afInet6FreeBSD)
+			genOr(b0, b1)
+			b0 = g.loopbackLinktype(afInet6Darwin)
+			genOr(b0, b1)
+			return b1
+		}
+		return g.genFalse()
+	}
+	// DLT_LINUX_SLL2 has no case of its own in libpcap 1.10.3: the
+	// default compares the 2-byte type field with the Ethernet type.
+	if g.offLinktype.constPart != offNotSet {
+		return g.cmp(orLinktype, 0, szH, llProto)
+	}
+	fail("link-layer type filtering not implemented")
+	return nil
+}
+
+// snap matches an 802.2 LLC/SNAP header with the given OUI and type.
+func (g *gen) snap(orgcode, ptype uint32) *block {
+	v := []byte{llcsapSNAP, llcsapSNAP, 0x03,
+		byte(orgcode >> 16), byte(orgcode >> 8), byte(orgcode),
+		byte(ptype >> 8), byte(ptype)}
+	return g.bcmp(orLLC, 0, v)
+}
+
+// llcCheck matches frames with an 802.2 LLC header.
+func (g *gen) llcCheck() *block {
+	if g.linktype != dltEN10MB {
+		fail("'llc' not supported for this link type")
+	}
+	b0 := g.cmpGT(orLinktype, 0, szH, ethermtu)
+	genNot(b0)
+	b1 := g.cmp(orLLC, 0, szH, 0xffff)
+	genNot(b1)
+	genAnd(b0, b1)
+	return b1
+}
+
+var llcSSubtypes = map[string]uint32{"rr": 0x01, "rnr": 0x05, "rej": 0x09}
+var llcUSubtypes = map[string]uint32{"ui": 0x03, "ua": 0x63, "disc": 0x43,
+	"dm": 0x0f, "sabme": 0x6f, "test": 0xe3, "xid": 0xaf, "frmr": 0x87}
+
+func (g *gen) llc(name string) *block {
+	lower := toLower(name)
+	switch {
+	case name == "":
+		return g.llcCheck()
+	case lower == "i":
+		b0 := g.llcCheck()
+		b1 := newBlock(jmp(jmpJSET), 0x01, g.loadA(orLLC, 2, szB)...)
+		genNot(b1)
+		genAnd(b0, b1)
+		return b1
+	case lower == "s":
+		b0 := g.llcCheck()
+		b1 := g.mcmp(orLLC, 2, szB, 1, 0x03)
+		genAnd(b0, b1)
+		return b1
+	case lower == "u":
+		b0 := g.llcCheck()
+		b1 := g.mcmp(orLLC, 2, szB, 3, 0x03)
+		genAnd(b0, b1)
+		return b1
+	}
+	if v, ok := llcSSubtypes[lower]; ok {
+		b0 := g.llcCheck()
+		b1 := g.mcmp(orLLC, 2, szB, v, 0x0f)
+		genAnd(b0, b1)
+		return b1
+	}
+	if v, ok := llcUSubtypes[lower]; ok {
+		b0 := g.llcCheck()
+		b1 := g.mcmp(orLLC, 2, szB, v, 0xef)
+		genAnd(b0, b1)
+		return b1
+	}
+	fail("unknown LLC type name %q", name)
+	return nil
+}
+
+func toLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+// dirError reports an 802.11-only direction qualifier.
+func dirError(dir int, what string) {
+	names := map[int]string{dAddr1: "'addr1' and 'address1' are", dAddr2: "'addr2' and 'address2' are",
+		dAddr3: "'addr3' and 'address3' are", dAddr4: "'addr4' and 'address4' are",
+		dRA: "'ra' is", dTA: "'ta' is"}
+	fail("%s not valid qualifiers for %s", names[dir], what)
+}
+
+// hostop matches an IPv4 address (under mask) at src/dst offsets of a
+// network-layer header with the given link type.
+func (g *gen) hostop(addr, mask uint32, dir int, llProto uint32, srcOff, dstOff uint32) *block {
+	var offset uint32
+	switch dir {
+	case dSrc:
+		offset = srcOff
+	case dDst:
+		offset = dstOff
+	case dAnd, dDefault, dOr:
+		b0 := g.hostop(addr, mask, dSrc, llProto, srcOff, dstOff)
+		b1 := g.hostop(addr, mask, dDst, llProto, srcOff, dstOff)
+		if dir == dAnd {
+			genAnd(b0, b1)
+		} else {
+			genOr(b0, b1)
+		}
+		return b1
+	default:
+		dirError(dir, "addresses other than 802.11 MAC addresses")
+	}
+	b0 := g.linktypeCheck(llProto)
+	b1 := g.mcmp(orLinkpl, offset, szW, addr, mask)
+	genAnd(b0, b1)
+	return b1
+}
+
+func (g *gen) hostop6(addr, mask [16]byte, dir int, llProto uint32, srcOff, dstOff uint32) *block {
+	var offset uint32
+	switch dir {
+	case dSrc:
+		offset = srcOff
+	case dDst:
+		offset = dstOff
+	case dAnd, dDefault, dOr:
+		b0 := g.hostop6(addr, mask, dSrc, llProto, srcOff, dstOff)
+		b1 := g.hostop6(addr, mask, dDst, llProto, srcOff, dstOff)
+		if dir == dAnd {
+			genAnd(b0, b1)
+		} else {
+			genOr(b0, b1)
+		}
+		return b1
+	default:
+		dirError(dir, "addresses other than 802.11 MAC addresses")
+	}
+	word := func(b [16]byte, i int) uint32 {
+		return uint32(b[4*i])<<24 | uint32(b[4*i+1])<<16 | uint32(b[4*i+2])<<8 | uint32(b[4*i+3])
+	}
+	b1 := g.mcmp(orLinkpl, offset+12, szW, word(addr, 3), word(mask, 3))
+	b0 := g.mcmp(orLinkpl, offset+8, szW, word(addr, 2), word(mask, 2))
+	genAnd(b0, b1)
+	b0 = g.mcmp(orLinkpl, offset+4, szW, word(addr, 1), word(mask, 1))
+	genAnd(b0, b1)
+	b0 = g.mcmp(orLinkpl, offset+0, szW, word(addr, 0), word(mask, 0))
+	genAnd(b0, b1)
+	b0 = g.linktypeCheck(llProto)
+	genAnd(b0, b1)
+	return b1
+}
+
+// ehostop matches an Ethernet address.
+func (g *gen) ehostop(eaddr []byte, dir int) *block {
+	switch dir {
+	case dSrc:
+		return g.bcmp(orLinkhdr, 6, eaddr)
+	case dDst:
+		return g.bcmp(orLinkhdr, 0, eaddr)
+	case dAnd, dDefault, dOr:
+		b0 := g.ehostop(eaddr, dSrc)
+		b1 := g.ehostop(eaddr, dDst)
+		if dir == dAnd {
+			genAnd(b0, b1)
+		} else {
+			genOr(b0, b1)
+		}
+		return b1
+	}
+	fail("802.11 address qualifiers are only supported on 802.11 with 802.11 headers")
+	return nil
+}
+
+// dnhostop matches a DECnet address.
+func (g *gen) dnhostop(addr uint32, dir int) *block {
+	var offsetSh, offsetLh uint32
+	switch dir {
+	case dDst:
+		offsetSh, offsetLh = 1, 7
+	case dSrc:
+		offsetSh, offsetLh = 3, 15
+	case dAnd, dDefault, dOr:
+		b0 := g.dnhostop(addr, dSrc)
+		b1 := g.dnhostop(addr, dDst)
+		if dir == dAnd {
+			genAnd(b0, b1)
+		} else {
+			genOr(b0, b1)
+		}
+		return b1
+	default:
+		dirError(dir, "addresses other than 802.11 MAC addresses")
+	}
+	// ntohs on a little-endian host: the address is compared
+	// byte-swapped.
+	swapped := (addr&0xff)<<8 | (addr>>8)&0xff
+	b0 := g.linktypeCheck(ethertypeDN)
+	tmp := g.mcmp(orLinkpl, 2, szH, 0x8106, 0xff07)
+	b1 := g.cmp(orLinkpl, 2+1+offsetLh, szH, swapped)
+	genAnd(tmp, b1)
+	tmp = g.mcmp(orLinkpl, 2, szB, 0x06, 0x7)
+	b2 := g.cmp(orLinkpl, 2+offsetLh, szH, swapped)
+	genAnd(tmp, b2)
+	genOr(b2, b1)
+	tmp = g.mcmp(orLinkpl, 2, szH, 0x8102, 0xff07)
+	b2 = g.cmp(orLinkpl, 2+1+offsetSh, szH, swapped)
+	genAnd(tmp, b2)
+	genOr(b2, b1)
+	tmp = g.mcmp(orLinkpl, 2, szB, 0x02, 0x7)
+	b2 = g.cmp(orLinkpl, 2+offsetSh, szH, swapped)
+	genAnd(tmp, b2)
+	genOr(b2, b1)
+	genAnd(b0, b1)
+	return b1
+}
+
+// mplsLinktype checks for IPv4/IPv6 inside MPLS.
+func (g *gen) mplsLinktype(llProto uint32) *block {
+	var v uint32
+	switch llProto {
+	case ethertypeIP:
+		v = 0x40
+	case ethertypeIPv6:
+		v = 0x60
+	default:
+		fail("unsupported protocol over mpls")
+	}
+	b0 := g.mcmp(orLinkpl, ^uint32(1), szB, 0x01, 0x01) // offset -2
+	b1 := g.mcmp(orLinkpl, 0, szB, v, 0xf0)
+	genAnd(b0, b1)
+	return b1
+}
+
+// host matches an IPv4 host or network for a protocol qualifier.
+func (g *gen) host(addr, mask uint32, proto, dir, typ int) *block {
+	typestr := "host"
+	if typ == aNet {
+		typestr = "net"
+	}
+	switch proto {
+	case qDefault:
+		b0 := g.host(addr, mask, qIP, dir, typ)
+		if g.labelStackDepth == 0 {
+			b1 := g.host(addr, mask, qARP, dir, typ)
+			genOr(b0, b1)
+			b0 = g.host(addr, mask, qRARP, dir, typ)
+			genOr(b1, b0)
+		}
+		return b0
+	case qLink:
+		fail("link-layer modifier applied to %s", typestr)
+	case qIP:
+		return g.hostop(addr, mask, dir, ethertypeIP, 12, 16)
+	case qRARP:
+		return g.hostop(addr, mask, dir, ethertypeREVARP, 14, 24)
+	case qARP:
+		return g.hostop(addr, mask, dir, ethertypeARP, 14, 24)
+	case qDecnet:
+		return g.dnhostop(addr, dir)
+	case qAtalk:
+		fail("AppleTalk host filtering not implemented")
+	case qLAT, qSCA, qMOPRC, qMOPDL, qAARP, qISO, qIPX:
+		fail("%s host filtering not implemented", upper(protoNames[proto]))
+	case qIPv6:
+		fail("'ip6' modifier applied to ip host")
+	}
+	fail("'%s' modifier applied to %s", protoNames[proto], typestr)
+	return nil
+}
+
+func upper(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'a' && c <= 'z' {
+			b[i] = c - 'a' + 'A'
+		}
+	}
+	return string(b)
+}
+
+func (g *gen) host6(addr, mask [16]byte, proto, dir, typ int) *block {
+	typestr := "host"
+	if typ == aNet {
+		typestr = "net"
+	}
+	switch proto {
+	case qDefault, qIPv6:
+		return g.hostop6(addr, mask, dir, ethertypeIPv6, 8, 24)
+	case qLink:
+		fail("link-layer modifier applied to ip6 %s", typestr)
+	}
+	fail("'%s' modifier applied to ip6 %s", protoNames[proto], typestr)
+	return nil
+}
+
+// protoAbbrev is a bare protocol name ("tcp", "arp", "ip6", ...).
+func (g *gen) protoAbbrev(proto int) *block {
+	var b1 *block
+	switch proto {
+	case qSCTP:
+		b1 = g.proto(ipprotoSCTP, qDefault, dDefault)
+	case qTCP:
+		b1 = g.proto(ipprotoTCP, qDefault, dDefault)
+	case qUDP:
+		b1 = g.proto(ipprotoUDP, qDefault, dDefault)
+	case qICMP:
+		b1 = g.proto(ipprotoICMP, qIP, dDefault)
+	case qIGMP:
+		b1 = g.proto(ipprotoIGMP, qIP, dDefault)
+	case qIGRP:
+		b1 = g.proto(ipprotoIGRP, qIP, dDefault)
+	case qPIM:
+		b1 = g.proto(ipprotoPIM, qDefault, dDefault)
+	case qVRRP:
+		b1 = g.proto(ipprotoVRRP, qIP, dDefault)
+	case qCARP:
+		b1 = g.proto(ipprotoCARP, qIP, dDefault)
+	case qIP:
+		b1 = g.linktypeCheck(ethertypeIP)
+	case qARP:
+		b1 = g.linktypeCheck(ethertypeARP)
+	case qRARP:
+		b1 = g.linktypeCheck(ethertypeREVARP)
+	case qLink:
+		fail("link layer applied in wrong context")
+	case qAtalk:
+		b1 = g.linktypeCheck(ethertypeATALK)
+	case qAARP:
+		b1 = g.linktypeCheck(ethertypeAARP)
+	case qDecnet:
+		b1 = g.linktypeCheck(ethertypeDN)
+	case qSCA:
+		b1 = g.linktypeCheck(ethertypeSCA)
+	case qLAT:
+		b1 = g.linktypeCheck(ethertypeLAT)
+	case qMOPDL:
+		b1 = g.linktypeCheck(ethertypeMOPDL)
+	case qMOPRC:
+		b1 = g.linktypeCheck(ethertypeMOPRC)
+	case qIPv6:
+		b1 = g.linktypeCheck(ethertypeIPv6)
+	case qICMPv6:
+		b1 = g.proto(ipprotoICMPv6, qIPv6, dDefault)
+	case qAH:
+		b1 = g.proto(ipprotoAH, qDefault, dDefault)
+	case qESP:
+		b1 = g.proto(ipprotoESP, qDefault, dDefault)
+	case qISO:
+		b1 = g.linktypeCheck(llcsapISONS)
+	case qESIS:
+		b1 = g.proto(isoESIS, qISO, dDefault)
+	case qISIS:
+		b1 = g.proto(isoISIS, qISO, dDefault)
+	case qISISL1, qISISL2, qISISIIH, qISISLSP, qISISSNP, qISISCSNP, qISISPSNP:
+		var types []uint32
+		switch proto {
+		case qISISL1:
+			types = []uint32{isisL1LanIIH, isisPtpIIH, isisL1LSP, isisL1CSNP, isisL1PSNP}
+		case qISISL2:
+			types = []uint32{isisL2LanIIH, isisPtpIIH, isisL2LSP, isisL2CSNP, isisL2PSNP}
+		case qISISIIH:
+			types = []uint32{isisL1LanIIH, isisL2LanIIH, isisPtpIIH}
+		case qISISLSP:
+			types = []uint32{isisL1LSP, isisL2LSP}
+		case qISISSNP:
+			types = []uint32{isisL1CSNP, isisL2CSNP, isisL1PSNP, isisL2PSNP}
+		case qISISCSNP:
+			types = []uint32{isisL1CSNP, isisL2CSNP}
+		case qISISPSNP:
+			types = []uint32{isisL1PSNP, isisL2PSNP}
+		}
+		b0 := g.proto(types[0], qISIS, dDefault)
+		b1 = g.proto(types[1], qISIS, dDefault)
+		genOr(b0, b1)
+		for _, t := range types[2:] {
+			b0 = g.proto(t, qISIS, dDefault)
+			genOr(b0, b1)
+		}
+	case qCLNP:
+		b1 = g.proto(isoCLNP, qISO, dDefault)
+	case qSTP:
+		b1 = g.linktypeCheck(llcsap8021D)
+	case qIPX:
+		b1 = g.linktypeCheck(llcsapIPX)
+	case qNetbeui:
+		b1 = g.linktypeCheck(llcsapNetbeui)
+	case qRadio:
+		fail("'radio' is not a valid protocol type")
+	default:
+		fail("unknown protocol qualifier")
+	}
+	return b1
+}
+
+// ipfrag: not an IPv4 fragment other than the first.
+func (g *gen) ipfrag() *block {
+	b := newBlock(jmp(jmpJSET), 0x1fff, g.loadA(orLinkpl, 6, szH)...)
+	genNot(b)
+	return b
+}
+
+// portop: ip proto proto, not a later fragment, and the port matches.
+func (g *gen) portop(port, proto uint32, dir int) *block {
+	tmp := g.cmp(orLinkpl, 9, szB, proto)
+	b0 := g.ipfrag()
+	genAnd(tmp, b0)
+	var b1 *block
+	switch dir {
+	case dSrc:
+		b1 = g.cmp(orTranIPv4, 0, szH, port)
+	case dDst:
+		b1 = g.cmp(orTranIPv4, 2, szH, port)
+	case dAnd, dDefault, dOr:
+		tmp = g.cmp(orTranIPv4, 0, szH, port)
+		b1 = g.cmp(orTranIPv4, 2, szH, port)
+		if dir == dAnd {
+			genAnd(tmp, b1)
+		} else {
+			genOr(tmp, b1)
+		}
+	default:
+		dirError(dir, "ports")
+	}
+	genAnd(b0, b1)
+	return b1
+}
+
+func (g *gen) port(port uint32, ipProto int, dir int) *block {
+	b0 := g.linktypeCheck(ethertypeIP)
+	var b1 *block
+	if ipProto == protoUndef {
+		tmp := g.portop(port, ipprotoTCP, dir)
+		b1 = g.portop(port, ipprotoUDP, dir)
+		genOr(tmp, b1)
+		tmp = g.portop(port, ipprotoSCTP, dir)
+		genOr(tmp, b1)
+	} else {
+		b1 = g.portop(port, uint32(ipProto), dir)
+	}
+	genAnd(b0, b1)
+	return b1
+}
+
+func (g *gen) portop6(port, proto uint32, dir int) *block {
+	b0 := g.cmp(orLinkpl, 6, szB, proto)
+	var b1 *block
+	switch dir {
+	case dSrc:
+		b1 = g.cmp(orTranIPv6, 0, szH, port)
+	case dDst:
+		b1 = g.cmp(orTranIPv6, 2, szH, port)
+	default:
+		tmp := g.cmp(orTranIPv6, 0, szH, port)
+		b1 = g.cmp(orTranIPv6, 2, szH, port)
+		if dir == dAnd {
+			genAnd(tmp, b1)
+		} else {
+			genOr(tmp, b1)
+		}
+	}
+	genAnd(b0, b1)
+	return b1
+}
+
+func (g *gen) port6(port uint32, ipProto int, dir int) *block {
+	b0 := g.linktypeCheck(ethertypeIPv6)
+	var b1 *block
+	if ipProto == protoUndef {
+		tmp := g.portop6(port, ipprotoTCP, dir)
+		b1 = g.portop6(port, ipprotoUDP, dir)
+		genOr(tmp, b1)
+		tmp = g.portop6(port, ipprotoSCTP, dir)
+		genOr(tmp, b1)
+	} else {
+		b1 = g.portop6(port, uint32(ipProto), dir)
+	}
+	genAnd(b0, b1)
+	return b1
+}
+
+func (g *gen) portrangeAtom(rel offrel, off uint32, v1, v2 uint32) *block {
+	if v1 > v2 {
+		v1, v2 = v2, v1
+	}
+	b1 := g.cmpGE(rel, off, szH, v1)
+	b2 := g.cmpLE(rel, off, szH, v2)
+	genAnd(b1, b2)
+	return b2
+}
+
+func (g *gen) portrangeop(p1, p2, proto uint32, dir int) *block {
+	tmp := g.cmp(orLinkpl, 9, szB, proto)
+	b0 := g.ipfrag()
+	genAnd(tmp, b0)
+	var b1 *block
+	switch dir {
+	case dSrc:
+		b1 = g.portrangeAtom(orTranIPv4, 0, p1, p2)
+	case dDst:
+		b1 = g.portrangeAtom(orTranIPv4, 2, p1, p2)
+	case dAnd, dDefault, dOr:
+		tmp = g.portrangeAtom(orTranIPv4, 0, p1, p2)
+		b1 = g.portrangeAtom(orTranIPv4, 2, p1, p2)
+		if dir == dAnd {
+			genAnd(tmp, b1)
+		} else {
+			genOr(tmp, b1)
+		}
+	default:
+		dirError(dir, "port ranges")
+	}
+	genAnd(b0, b1)
+	return b1
+}
+
+func (g *gen) portrange(p1, p2 uint32, ipProto int, dir int) *block {
+	b0 := g.linktypeCheck(ethertypeIP)
+	var b1 *block
+	if ipProto == protoUndef {
+		tmp := g.portrangeop(p1, p2, ipprotoTCP, dir)
+		b1 = g.portrangeop(p1, p2, ipprotoUDP, dir)
+		genOr(tmp, b1)
+		tmp = g.portrangeop(p1, p2, ipprotoSCTP, dir)
+		genOr(tmp, b1)
+	} else {
+		b1 = g.portrangeop(p1, p2, uint32(ipProto), dir)
+	}
+	genAnd(b0, b1)
+	return b1
+}
+
+func (g *gen) portrangeop6(p1, p2, proto uint32, dir int) *block {
+	b0 := g.cmp(orLinkpl, 6, szB, proto)
+	var b1 *block
+	switch dir {
+	case dSrc:
+		b1 = g.portrangeAtom(orTranIPv6, 0, p1, p2)
+	case dDst:
+		b1 = g.portrangeAtom(orTranIPv6, 2, p1, p2)
+	default:
+		tmp := g.portrangeAtom(orTranIPv6, 0, p1, p2)
+		b1 = g.portrangeAtom(orTranIPv6, 2, p1, p2)
+		if dir == dAnd {
+			genAnd(tmp, b1)
+		} else {
+			genOr(tmp, b1)
+		}
+	}
+	genAnd(b0, b1)
+	return b1
+}
+
+func (g *gen) portrange6(p1, p2 uint32, ipProto int, dir int) *block {
+	b0 := g.linktypeCheck(ethertypeIPv6)
+	var b1 *block
+	if ipProto == protoUndef {
+		tmp := g.portrangeop6(p1, p2, ipprotoTCP, dir)
+		b1 = g.portrangeop6(p1, p2, ipprotoUDP, dir)
+		genOr(tmp, b1)
+		tmp = g.portrangeop6(p1, p2, ipprotoSCTP, dir)
+		genOr(tmp, b1)
+	} else {
+		b1 = g.portrangeop6(p1, p2, uint32(ipProto), dir)
+	}
+	genAnd(b0, b1)
+	return b1
+}
+
+// proto matches the "protocol" field of the header named by proto
+// ("ip proto 6", "ip6 proto 17", "ether proto 0x800", ...).
+func (g *gen) proto(v uint32, proto int, dir int) *block {
+	if dir != dDefault {
+		fail("direction applied to 'proto'")
+	}
+	switch proto {
+	case qDefault:
+		b0 := g.proto(v, qIP, dir)
+		b1 := g.proto(v, qIPv6, dir)
+		genOr(b0, b1)
+		return b1
+	case qLink:
+		return g.linktypeCheck(v)
+	case qIP:
+		b0 := g.linktypeCheck(ethertypeIP)
+		b1 := g.cmp(orLinkpl, 9, szB, v)
+		genAnd(b0, b1)
+		return b1
+	case qIPv6:
+		b0 := g.linktypeCheck(ethertypeIPv6)
+		b2 := g.cmp(orLinkpl, 6, szB, ipprotoFragment)
+		b1 := g.cmp(orLinkpl, 40, szB, v)
+		genAnd(b2, b1)
+		b2 = g.cmp(orLinkpl, 6, szB, v)
+		genOr(b2, b1)
+		genAnd(b0, b1)
+		return b1
+	case qISO:
+		b0 := g.linktypeCheck(llcsapISONS)
+		b1 := g.cmp(orLinkplNosnap, 0, szB, v)
+		genAnd(b0, b1)
+		return b1
+	case qISIS:
+		b0 := g.proto(isoISIS, qISO, dDefault)
+		b1 := g.cmp(orLinkplNosnap, 4, szB, v)
+		genAnd(b0, b1)
+		return b1
+	case qARP, qRARP, qLAT, qSCA, qMOPRC, qMOPDL:
+		fail("%s does not encapsulate another protocol", protoNames[proto])
+	case qAtalk:
+		fail("AppleTalk encapsulation is not specifiable")
+	case qDecnet:
+		fail("DECNET encapsulation is not specifiable")
+	case qCLNP:
+		fail("'clnp proto' is not supported")
+	}
+	fail("'%s proto' is bogus", protoNames[proto])
+	return nil
+}
+
+// broadcast: "ether broadcast" (or plain "broadcast").
+func (g *gen) broadcast(proto int) *block {
+	switch proto {
+	case qDefault, qLink:
+		if g.linktype != dltEN10MB {
+			fail("not a broadcast link")
+		}
+		b1 := g.prevLinkhdrCheck()
+		b0 := g.ehostop([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, dDst)
+		if b1 != nil {
+			genAnd(b1, b0)
+		}
+		return b0
+	case qIP:
+		// libpcap needs the interface netmask for this; without one
+		// (as for a savefile) it refuses.
+		unsupportedHere("\"ip broadcast\" (it needs the interface netmask)")
+	}
+	fail("only link-layer/IP broadcast filters supported")
+	return nil
+}
+
+func (g *gen) multicast(proto int) *block {
+	switch proto {
+	case qDefault, qLink:
+		if g.linktype != dltEN10MB {
+			fail("link-layer multicast filters supported only on ethernet/FDDI/token ring/ARCNET/802.11/ATM LANE/Fibre Channel")
+		}
+		b1 := g.prevLinkhdrCheck()
+		b0 := newBlock(jmp(jmpJSET), 1, g.loadA(orLinkhdr, 0, szB)...)
+		if b1 != nil {
+			genAnd(b1, b0)
+		}
+		return b0
+	case qIP:
+		b0 := g.linktypeCheck(ethertypeIP)
+		b1 := g.cmpGE(orLinkpl, 16, szB, 224)
+		genAnd(b0, b1)
+		return b1
+	case qIPv6:
+		b0 := g.linktypeCheck(ethertypeIPv6)
+		b1 := g.cmp(orLinkpl, 24, szB, 255)
+		genAnd(b0, b1)
+		return b1
+	}
+	fail("link-layer multicast filters supported only on ethernet/FDDI/token ring/ARCNET/802.11/ATM LANE/Fibre Channel")
+	return nil
+}
+
+// lenTest: "greater n" (len >= n) or, negated, "less n" (len <= n).
+func (g *gen) lenTest(jop uint16, n uint32) *block {
+	return newBlock(jmp(jop), n, newStmt(clsLD|modeLEN|szW, 0))
+}
+
+func (g *gen) byteop(op byte, idx, val uint32) *block {
+	switch op {
+	case '=':
+		return g.cmp(orLinkhdr, idx, szB, val)
+	case '<':
+		return g.cmpLT(orLinkhdr, idx, szB, val)
+	case '>':
+		return g.cmpGT(orLinkhdr, idx, szB, val)
+	}
+	// libpcap applies "&" and "|" to whatever the accumulator happens
+	// to hold (it generates no load), so the result depends on the code
+	// around it and on what its optimizer keeps of that code.
+	unsupportedHere(fmt.Sprintf("\"byte %d %c %d\" (libpcap tests a leftover register value, not the byte)", idx, op, val))
+	return nil
+}
+
+func (g *gen) inbound(outbound bool) *block {
+	var b0 *block
+	switch g.linktype {
+	case dltSLL:
+		b0 = g.cmp(orLinkhdr, 0, szH, sllOutgoing)
+	case dltSLL2:
+		b0 = g.cmp(orLinkhdr, 10, szB, sllOutgoing)
+	default:
+		unsupportedHere("\"inbound\"/\"outbound\" on this link type (only LINUX_SLL and LINUX_SLL2 record the direction)")
+	}
+	if !outbound {
+		genNot(b0)
+	}
+	return b0
+}
+
+func (g *gen) ifindex(idx uint32) *block {
+	if g.linktype != dltSLL2 {
+		unsupportedHere("\"ifindex\" on this link type (only LINUX_SLL2 records the interface index)")
+	}
+	return g.cmp(orLinkhdr, 4, szW, idx)
+}
+
+// vlan: 802.1Q/802.1ad tag, optionally with a VLAN ID; shifts the
+// link-layer offsets of everything that follows by 4.
+func (g *gen) vlan(vid uint32, hasVID bool) *block {
+	if g.labelStackDepth > 0 {
+		fail("no VLAN match after MPLS")
+	}
+	if g.linktype != dltEN10MB {
+		fail("no VLAN support for this link type")
+	}
+	b0 := g.linktypeCheck(ethertype8021Q)
+	b1 := g.linktypeCheck(ethertype8021AD)
+	genOr(b0, b1)
+	b0 = b1
+	b1 = g.linktypeCheck(ethertype8021QINQ)
+	genOr(b0, b1)
+	b0 = b1
+	if hasVID {
+		if vid > 0x0fff {
+			fail("VLAN tag %d greater than maximum %d", vid, 0x0fff)
+		}
+		b1 = g.mcmp(orLinkpl, 0, szH, vid, 0x0fff)
+		genAnd(b0, b1)
+		b0 = b1
+	}
+	g.offLinkpl.constPart += 4
+	g.offLinktype.constPart += 4
+	g.vlanStackDepth++
+	return b0
+}
+
+// mpls: an MPLS label (stack entry), optionally with a label value.
+func (g *gen) mpls(label uint32, hasLabel bool) *block {
+	var b0 *block
+	if g.labelStackDepth > 0 {
+		b0 = g.mcmp(orPrevMPLShdr, 2, szB, 0, 0x01)
+	} else {
+		if g.linktype != dltEN10MB && g.linktype != dltPPP {
+			fail("no MPLS support for this link type")
+		}
+		if g.linktype == dltPPP {
+			b0 = g.linktypeCheck(pppMPLSUcast)
+		} else {
+			b0 = g.linktypeCheck(ethertypeMPLS)
+		}
+	}
+	if hasLabel {
+		if label > 0xfffff {
+			fail("MPLS label %d greater than maximum %d", label, 0xfffff)
+		}
+		b1 := g.mcmp(orLinkpl, 0, szW, label<<12, 0xfffff000)
+		genAnd(b0, b1)
+		b0 = b1
+	}
+	g.offNlNosnap += 4
+	g.offNl += 4
+	g.labelStackDepth++
+	return b0
+}
+
+func (g *gen) pppoed() *block { return g.linktypeCheck(ethertypePPPOED) }
+
+// pppoes: PPPoE session, optionally with a session ID; what follows is
+// matched as PPP.
+func (g *gen) pppoes(sess uint32, hasSess bool) *block {
+	b0 := g.linktypeCheck(ethertypePPPOES)
+	if hasSess {
+		if sess > 0xffff {
+			fail("PPPoE session number %d greater than maximum %d", sess, 0xffff)
+		}
+		b1 := g.mcmp(orLinkpl, 0, szW, sess, 0xffff)
+		genAnd(b0, b1)
+		b0 = b1
+	}
+	g.pushLinkhdr(dltPPP, g.offLinkpl.isVariable, g.offLinkpl.constPart+g.offNl+6, g.offLinkpl.reg)
+	g.offLinktype = g.offLinkhdr
+	g.offLinkpl.constPart = g.offLinkhdr.constPart + 2
+	g.offNl, g.offNlNosnap = 0, 0
+	return b0
+}
+
+func (g *gen) pushLinkhdr(lt dlt, isVariable bool, constPart uint32, reg int) {
+	g.prevlinktype = g.linktype
+	g.offPrevlinkhdr = g.offLinkhdr
+	g.linktype = lt
+	g.offLinkhdr = absOffset{constPart: constPart, isVariable: isVariable, reg: reg}
+	g.isGeneve = false
+}
+
+func (g *gen) geneveCheck(v6 bool, vni uint32, hasVNI bool) *block {
+	var b0 *block
+	rel := orTranIPv4
+	if v6 {
+		b0 = g.port6(genevePort, ipprotoUDP, dDst)
+		rel = orTranIPv6
+	} else {
+		b0 = g.port(genevePort, ipprotoUDP, dDst)
+	}
+	b1 := g.mcmp(rel, 8, szB, 0, 0xc0)
+	genAnd(b0, b1)
+	b0 = b1
+	if hasVNI {
+		if vni > 0xffffff {
+			fail("Geneve VNI %d greater than maximum %d", vni, 0xffffff)
+		}
+		b1 = g.mcmp(rel, 12, szW, vni<<8, 0xffffff00)
+		genAnd(b0, b1)
+		b0 = b1
+	}
+	return b0
+}
+
+// geneve matches Geneve-encapsulated packets; what follows is matched
+// against the encapsulated frame, at offsets computed at run time.
+func (g *gen) geneve(vni uint32, hasVNI bool) *block {
+	// IPv4: UDP to port 6081, then X = IP header length, A = X.
+	b0 := g.geneveCheck(false, vni, hasVNI)
+	s := g.loadxIPHdrLen()
+	s = append(s, newStmt(clsMISC|miscTXA, 0))
+	b1 := newBlock(clsJMP|jmpJEQ|srcX, 0, s...)
+	genAnd(b0, b1)
+	b4 := b1
+
+	b0 = g.geneveCheck(true, vni, hasVNI)
+	s = g.absOffsetVarpart(&g.offLinkpl)
+	if s != nil {
+		s = append(s, newStmt(clsLD|modeIMM, 40), newStmt(clsALU|aluADD|srcX, 0))
+	} else {
+		s = []*stmt{newStmt(clsLD|modeIMM, 40)}
+	}
+	s = append(s, newStmt(clsMISC|miscTAX, 0))
+	b1 = newBlock(clsJMP|jmpJEQ|srcX, 0, s...)
+	genAnd(b0, b1)
+	b6 := b1
+
+	genOr(b4, b6)
+	b0 = b6
+
+	s = g.geneveOffsets()
+	b1 = g.genTrue()
+	b1.stmts = append(s, b1.stmts...)
+	genAnd(b0, b1)
+	g.isGeneve = true
+	return b1
+}
+
+// geneveOffsets computes, at run time, the offsets of the encapsulated
+// link-layer header, type field and payload into scratch registers.
+func (g *gen) geneveOffsets() []*stmt {
+	s := []*stmt{
+		newStmt(clsALU|aluADD|srcK, g.offLinkpl.constPart+g.offNl+8),
+		newStmt(clsMISC|miscTAX, 0),
+		newStmt(clsALU|aluADD|srcK, 2),
+	}
+	g.offLinktype.reg = g.allocReg()
+	g.offLinktype.isVariable = true
+	g.offLinktype.constPart = 0
+	s = append(s,
+		newStmt(clsST, uint32(g.offLinktype.reg)),
+		newStmt(clsLD|modeIND|szB, 0),
+		newStmt(clsALU|aluAND|srcK, 0x3f),
+		newStmt(clsALU|aluMUL|srcK, 4),
+		newStmt(clsALU|aluADD|srcK, 8),
+		newStmt(clsALU|aluADD|srcX, 0))
+	g.pushLinkhdr(dltEN10MB, true, 0, g.allocReg())
+	s = append(s, newStmt(clsST, uint32(g.offLinkhdr.reg)))
+	g.noOptimize = true
+	s = append(s,
+		newStmt(clsLD|modeIND|szH, 2),
+		newStmt(clsLDX|modeMEM, uint32(g.offLinkhdr.reg)))
+	sProto := newStmt(jmp(jmpJEQ), ethertypeTEB)
+	s = append(s, sProto)
+	txa := newStmt(clsMISC|miscTXA, 0)
+	sProto.jt = txa
+	s = append(s, txa,
+		newStmt(clsALU|aluADD|srcK, 12),
+		newStmt(clsST, uint32(g.offLinktype.reg)),
+		newStmt(clsALU|aluADD|srcK, 2),
+		newStmt(clsMISC|miscTAX, 0))
+	g.offLinkpl.reg = g.allocReg()
+	g.offLinkpl.isVariable = true
+	g.offLinkpl.constPart = 0
+	stx := newStmt(clsSTX, uint32(g.offLinkpl.reg))
+	s = append(s, stx)
+	sProto.jf = stx
+	g.offNl = 0
+	return s
+}
+
+func (g *gen) geneveLLCheck() *block {
+	b0 := newBlock(clsJMP|jmpJEQ|srcX, 0,
+		newStmt(clsLD|modeMEM, uint32(g.offLinkhdr.reg)),
+		newStmt(clsLDX|modeMEM, uint32(g.offLinkpl.reg)))
+	genNot(b0)
+	return b0
+}
+
+// protochain follows the IPv6 extension-header chain (and AH for IPv4)
+// looking for protocol v. libpcap emits a loop; the kernel refuses
+// backward jumps, so it is not supported here.
+func (g *gen) protochain(v uint32, proto int) *block {
+	switch proto {
+	case qIP, qIPv6, qDefault:
+	default:
+		fail("bad protocol applied for 'protochain'")
+	}
+	if g.offLinkpl.isVariable {
+		fail("'protochain' not supported with variable length headers")
+	}
+	unsupported("\"protochain\"")
+	return nil
+}

@@ -1,0 +1,567 @@
+package filter
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"golang.org/x/net/bpf"
+)
+
+// Link types are pcap LINKTYPE_ numbers (as stored in pcap files), not
+// DLT_ numbers.
+const (
+	LinkTypeNull      uint32 = 0
+	LinkTypeEthernet  uint32 = 1
+	LinkTypeRaw       uint32 = 101
+	LinkTypeLoop      uint32 = 108
+	LinkTypeLinuxSLL  uint32 = 113
+	LinkTypeIPv4      uint32 = 228
+	LinkTypeIPv6      uint32 = 229
+	LinkTypeLinuxSLL2 uint32 = 276
+)
+
+// DefaultSnaplen is the value an accepting program returns when
+// Options.Snaplen is 0 (libpcap's default snapshot length).
+const DefaultSnaplen = 262144
+
+// MaxInstructions is the largest program the Linux kernel accepts
+// (BPF_MAXINSNS).
+const MaxInstructions = 4096
+
+// linkTypeNames are libpcap's DLT names (as "tcpdump -y" takes them) for
+// the LINKTYPE numbers, with the numbers this package compiles for.
+var linkTypeNames = []struct {
+	name string
+	lt   uint32
+}{
+	{"NULL", LinkTypeNull},
+	{"EN10MB", LinkTypeEthernet},
+	{"EN3MB", 2},
+	{"AX25", 3},
+	{"PRONET", 4},
+	{"CHAOS", 5},
+	{"IEEE802", 6},
+	{"ARCNET", 7},
+	{"SLIP", 8},
+	{"PPP", 9},
+	{"FDDI", 10},
+	{"ATM_RFC1483", 100},
+	{"RAW", LinkTypeRaw},
+	{"SLIP_BSDOS", 102},
+	{"PPP_BSDOS", 103},
+	{"C_HDLC", 104},
+	{"IEEE802_11", 105},
+	{"ATM_CLIP", 106},
+	{"FRELAY", 107},
+	{"LOOP", LinkTypeLoop},
+	{"ENC", 109},
+	{"LINUX_SLL", LinkTypeLinuxSLL},
+	{"LTALK", 114},
+	{"PFLOG", 117},
+	{"PRISM_HEADER", 119},
+	{"IP_OVER_FC", 122},
+	{"SUNATM", 123},
+	{"IEEE802_11_RADIO", 127},
+	{"ARCNET_LINUX", 129},
+	{"APPLE_IP_OVER_IEEE1394", 138},
+	{"MTP2_WITH_PHDR", 139},
+	{"MTP2", 140},
+	{"MTP3", 141},
+	{"SCCP", 142},
+	{"DOCSIS", 143},
+	{"LINUX_IRDA", 144},
+	{"IEEE802_11_RADIO_AVS", 163},
+	{"PPP_PPPD", 166},
+	{"GPRS_LLC", 169},
+	{"LINUX_LAPD", 177},
+	{"BLUETOOTH_HCI_H4", 187},
+	{"USB_LINUX", 189},
+	{"PPI", 192},
+	{"IEEE802_15_4", 195},
+	{"ERF", 197},
+	{"BLUETOOTH_HCI_H4_WITH_PHDR", 201},
+	{"PPP_WITH_DIR", 204},
+	{"IPMB_LINUX", 209},
+	{"USB_LINUX_MMAPPED", 220},
+	{"CAN_SOCKETCAN", 227},
+	{"IPV4", LinkTypeIPv4},
+	{"IPV6", LinkTypeIPv6},
+	{"DBUS", 231},
+	{"DVB_CI", 235},
+	{"NETANALYZER", 240},
+	{"NETANALYZER_TRANSPARENT", 241},
+	{"IPOIB", 242},
+	{"NFLOG", 239},
+	{"PKTAP", 258},
+	{"EBHSCR", 279},
+	{"USBPCAP", 249},
+	{"NETLINK", 253},
+	{"LINUX_SLL2", LinkTypeLinuxSLL2},
+	{"VSOCK", 271},
+	{"DSA_TAG_BRCM", 281},
+	{"DSA_TAG_BRCM_PREPEND", 282},
+	{"DSA_TAG_DSA", 284},
+	{"DSA_TAG_EDSA", 285},
+}
+
+// LinkTypeByName returns the LINKTYPE number for a libpcap DLT name as
+// "tcpdump -y" takes it (EN10MB, RAW, NULL, LOOP, LINUX_SLL, ...;
+// case-insensitive, an optional "DLT_" prefix is allowed) or for a
+// decimal number.
+func LinkTypeByName(name string) (uint32, bool) {
+	if n, err := strconv.ParseUint(name, 10, 32); err == nil {
+		return uint32(n), true
+	}
+	u := strings.ToUpper(strings.TrimSpace(name))
+	u = strings.TrimPrefix(u, "DLT_")
+	u = strings.TrimPrefix(u, "LINKTYPE_")
+	if u == "ETHERNET" {
+		return LinkTypeEthernet, true
+	}
+	for _, e := range linkTypeNames {
+		if e.name == u {
+			return e.lt, true
+		}
+	}
+	return 0, false
+}
+
+// LinkTypeName returns libpcap's DLT name for a LINKTYPE number
+// ("EN10MB", "RAW", ...), or "LINKTYPE_<n>" if it has none here.
+func LinkTypeName(lt uint32) string {
+	for _, e := range linkTypeNames {
+		if e.lt == lt {
+			return e.name
+		}
+	}
+	return fmt.Sprintf("LINKTYPE_%d", lt)
+}
+
+// internalLinkType maps a LINKTYPE to the code generator's link type.
+func internalLinkType(lt uint32) dlt {
+	switch lt {
+	case LinkTypeEthernet:
+		return dltEN10MB
+	case LinkTypeNull:
+		return dltNull
+	case LinkTypeLoop:
+		return dltLoop
+	case LinkTypeRaw:
+		return dltRaw
+	case LinkTypeIPv4:
+		return dltIPv4
+	case LinkTypeIPv6:
+		return dltIPv6
+	case LinkTypeLinuxSLL:
+		return dltSLL
+	case LinkTypeLinuxSLL2:
+		return dltSLL2
+	}
+	return dltNone
+}
+
+// Options control compilation.
+type Options struct {
+	LinkType uint32 // LINKTYPE_ of the packets; required
+	Snaplen  uint32 // value returned for an accepted packet; 0 means 262144 (libpcap's default)
+}
+
+// Program is a compiled filter.
+type Program struct {
+	expr  string
+	insns []bpf.RawInstruction
+	code  []insn
+}
+
+// insn is the interpreter's form of an instruction.
+type insn struct {
+	op     uint16
+	jt, jf uint8
+	k      uint32
+}
+
+// Compile compiles a pcap-filter(7) expression for the given link type
+// with libpcap 1.10.3's semantics. An empty (or all-whitespace)
+// expression accepts every packet.
+func Compile(expr string, opts Options) (*Program, error) {
+	lt := internalLinkType(opts.LinkType)
+	if lt == dltNone {
+		return nil, fmt.Errorf("filter: filtering on link type %s is not supported", LinkTypeName(opts.LinkType))
+	}
+	snaplen := opts.Snaplen
+	if snaplen == 0 {
+		snaplen = DefaultSnaplen
+	}
+	tree, err := parse(expr)
+	if err != nil {
+		return nil, err
+	}
+	var insns []bpf.RawInstruction
+	if tree == nil {
+		insns = []bpf.RawInstruction{{Op: clsRET | srcK, K: snaplen}}
+	} else {
+		insns, err = generate(tree, lt, snaplen)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(insns) > MaxInstructions {
+		return nil, fmt.Errorf("filter: expression too complex (%d instructions, the kernel accepts at most %d)", len(insns), MaxInstructions)
+	}
+	if err := validate(insns); err != nil {
+		return nil, err
+	}
+	return newProgram(expr, insns), nil
+}
+
+func newProgram(expr string, insns []bpf.RawInstruction) *Program {
+	p := &Program{expr: expr, insns: insns, code: make([]insn, len(insns))}
+	for i, in := range insns {
+		p.code[i] = insn{op: in.Op, jt: in.Jt, jf: in.Jf, k: in.K}
+	}
+	return p
+}
+
+// generate runs the code generator and the rejects-everything check.
+func generate(tree node, lt dlt, snaplen uint32) ([]bpf.RawInstruction, error) {
+	g := newGen(lt, snaplen)
+	// libpcap does not optimize programs that use geneve (their
+	// offsets are computed at run time), so none of its optimizer's
+	// effects apply to them.
+	g.emulateOpt = !usesGeneve(tree)
+	insns, err := g.run(tree)
+	if err != nil {
+		return nil, err
+	}
+	if !g.noOptimize && rejectsAll(insns) {
+		return nil, errors.New("filter: expression rejects all packets")
+	}
+	return insns, nil
+}
+
+// usesGeneve reports whether the expression contains a geneve
+// primitive.
+func usesGeneve(n node) bool {
+	switch n := n.(type) {
+	case andNode:
+		return usesGeneve(n.l) || usesGeneve(n.r)
+	case orNode:
+		return usesGeneve(n.l) || usesGeneve(n.r)
+	case notNode:
+		return usesGeneve(n.x)
+	case otherNode:
+		return n.kind == oGeneve
+	}
+	return false
+}
+
+// generateUnchecked returns the program as libpcap emits it with its
+// optimizer off.
+func generateUnchecked(tree node, lt dlt, snaplen uint32, deadHandle bool) ([]bpf.RawInstruction, error) {
+	g := newGen(lt, snaplen)
+	g.deadHandle = deadHandle
+	g.emulateOpt = false
+	return g.run(tree)
+}
+
+// run generates code for tree, turning a compileError panic into an
+// error.
+func (g *gen) run(tree node) (insns []bpf.RawInstruction, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			ce, ok := r.(*compileError)
+			if !ok {
+				panic(r)
+			}
+			insns, err = nil, ce
+		}
+	}()
+	root := g.finish(g.node(tree))
+	return layout(root)
+}
+
+// validate checks the kernel's rules for classic BPF: known opcodes,
+// forward jumps that stay inside the program, a return at the end,
+// valid scratch memory indexes and no division by a constant zero.
+func validate(insns []bpf.RawInstruction) error {
+	n := len(insns)
+	if n == 0 || n > MaxInstructions {
+		return fmt.Errorf("filter: invalid program length %d", n)
+	}
+	for i, in := range insns {
+		switch in.Op & 0x07 {
+		case clsLD, clsLDX:
+			if in.Op&0xe0 == modeMEM && in.K >= memWords {
+				return fmt.Errorf("filter: internal error: bad scratch index at %d", i)
+			}
+		case clsST, clsSTX:
+			if in.K >= memWords {
+				return fmt.Errorf("filter: internal error: bad scratch index at %d", i)
+			}
+		case clsALU:
+			op := in.Op & 0xf0
+			if in.Op&srcX == 0 && (op == aluDIV || op == aluMOD) && in.K == 0 {
+				return fmt.Errorf("filter: internal error: division by zero at %d", i)
+			}
+		case clsJMP:
+			if in.Op&0xf0 == jmpJA {
+				if uint64(in.K) >= uint64(n-i-1) {
+					return fmt.Errorf("filter: internal error: jump out of range at %d", i)
+				}
+			} else if i+1+int(in.Jt) >= n || i+1+int(in.Jf) >= n {
+				return fmt.Errorf("filter: internal error: jump out of range at %d", i)
+			}
+		}
+	}
+	if last := insns[n-1].Op & 0x07; last != clsRET {
+		return errors.New("filter: internal error: program does not end with a return")
+	}
+	return checkMemInit(insns)
+}
+
+// checkMemInit applies the Linux kernel's rule that scratch memory must
+// be written on every path before it is read (libpcap leaves such reads
+// undefined). Only geneve followed by tests on a path that bypasses it
+// produces them.
+func checkMemInit(insns []bpf.RawInstruction) error {
+	masks := make([]uint16, len(insns))
+	for i := range masks {
+		masks[i] = 0xffff
+	}
+	valid := uint16(0)
+	for pc, in := range insns {
+		valid &= masks[pc]
+		switch {
+		case in.Op == clsST || in.Op == clsSTX:
+			valid |= 1 << (in.K & (memWords - 1))
+		case in.Op == clsLD|modeMEM || in.Op == clsLDX|modeMEM:
+			if valid&(1<<(in.K&(memWords-1))) == 0 {
+				return errors.New("filter: this use of \"geneve\" is not supported (tests outside the geneve branch would read offsets that are never set)")
+			}
+		case in.Op == clsJMP|jmpJA:
+			masks[pc+1+int(in.K)] &= valid
+			valid = 0xffff
+		case in.Op&0x07 == clsJMP:
+			masks[pc+1+int(in.Jt)] &= valid
+			masks[pc+1+int(in.Jf)] &= valid
+			valid = 0xffff
+		}
+	}
+	return nil
+}
+
+// Instructions returns the program as raw classic BPF instructions, as
+// for SO_ATTACH_FILTER.
+func (p *Program) Instructions() []bpf.RawInstruction {
+	out := make([]bpf.RawInstruction, len(p.insns))
+	copy(out, p.insns)
+	return out
+}
+
+// String returns the expression the program was compiled from.
+func (p *Program) String() string { return p.expr }
+
+// Match runs the program over one packet: data is the captured bytes,
+// wireLen the original length on the wire (what "len", "less" and
+// "greater" test, as in libpcap's pcap_offline_filter). A load outside
+// data rejects the packet. Match does not allocate.
+func (p *Program) Match(data []byte, wireLen int) bool {
+	return p.run(data, uint32(wireLen)) != 0
+}
+
+// run is the classic BPF interpreter (libpcap's bpf_filter semantics).
+func (p *Program) run(data []byte, wireLen uint32) uint32 {
+	var a, x uint32
+	var mem [memWords]uint32
+	code := p.code
+	buflen := uint64(len(data))
+	for pc := 0; pc < len(code); pc++ {
+		in := &code[pc]
+		switch in.op {
+		case clsRET | srcK:
+			return in.k
+		case clsRET | 0x10: // ret A
+			return a
+		case clsLD | szW | modeABS:
+			k := uint64(in.k)
+			if k+4 > buflen {
+				return 0
+			}
+			a = binary.BigEndian.Uint32(data[k:])
+		case clsLD | szH | modeABS:
+			k := uint64(in.k)
+			if k+2 > buflen {
+				return 0
+			}
+			a = uint32(binary.BigEndian.Uint16(data[k:]))
+		case clsLD | szB | modeABS:
+			k := uint64(in.k)
+			if k >= buflen {
+				return 0
+			}
+			a = uint32(data[k])
+		case clsLD | szW | modeIND:
+			k := uint64(x) + uint64(in.k)
+			if k+4 > buflen {
+				return 0
+			}
+			a = binary.BigEndian.Uint32(data[k:])
+		case clsLD | szH | modeIND:
+			k := uint64(x) + uint64(in.k)
+			if k+2 > buflen {
+				return 0
+			}
+			a = uint32(binary.BigEndian.Uint16(data[k:]))
+		case clsLD | szB | modeIND:
+			k := uint64(x) + uint64(in.k)
+			if k >= buflen {
+				return 0
+			}
+			a = uint32(data[k])
+		case clsLD | szW | modeLEN:
+			a = wireLen
+		case clsLDX | szW | modeLEN:
+			x = wireLen
+		case clsLD | modeIMM:
+			a = in.k
+		case clsLDX | modeIMM:
+			x = in.k
+		case clsLD | modeMEM:
+			a = mem[in.k&(memWords-1)]
+		case clsLDX | modeMEM:
+			x = mem[in.k&(memWords-1)]
+		case clsLDX | szB | modeMSH:
+			k := uint64(in.k)
+			if k >= buflen {
+				return 0
+			}
+			x = uint32(data[k]&0xf) << 2
+		case clsST:
+			mem[in.k&(memWords-1)] = a
+		case clsSTX:
+			mem[in.k&(memWords-1)] = x
+		case clsJMP | jmpJA:
+			pc += int(int32(in.k))
+		case clsJMP | jmpJEQ | srcK:
+			if a == in.k {
+				pc += int(in.jt)
+			} else {
+				pc += int(in.jf)
+			}
+		case clsJMP | jmpJGT | srcK:
+			if a > in.k {
+				pc += int(in.jt)
+			} else {
+				pc += int(in.jf)
+			}
+		case clsJMP | jmpJGE | srcK:
+			if a >= in.k {
+				pc += int(in.jt)
+			} else {
+				pc += int(in.jf)
+			}
+		case clsJMP | jmpJSET | srcK:
+			if a&in.k != 0 {
+				pc += int(in.jt)
+			} else {
+				pc += int(in.jf)
+			}
+		case clsJMP | jmpJEQ | srcX:
+			if a == x {
+				pc += int(in.jt)
+			} else {
+				pc += int(in.jf)
+			}
+		case clsJMP | jmpJGT | srcX:
+			if a > x {
+				pc += int(in.jt)
+			} else {
+				pc += int(in.jf)
+			}
+		case clsJMP | jmpJGE | srcX:
+			if a >= x {
+				pc += int(in.jt)
+			} else {
+				pc += int(in.jf)
+			}
+		case clsJMP | jmpJSET | srcX:
+			if a&x != 0 {
+				pc += int(in.jt)
+			} else {
+				pc += int(in.jf)
+			}
+		case clsALU | aluADD | srcX:
+			a += x
+		case clsALU | aluSUB | srcX:
+			a -= x
+		case clsALU | aluMUL | srcX:
+			a *= x
+		case clsALU | aluDIV | srcX:
+			if x == 0 {
+				return 0
+			}
+			a /= x
+		case clsALU | aluMOD | srcX:
+			if x == 0 {
+				return 0
+			}
+			a %= x
+		case clsALU | aluAND | srcX:
+			a &= x
+		case clsALU | aluOR | srcX:
+			a |= x
+		case clsALU | aluXOR | srcX:
+			a ^= x
+		case clsALU | aluLSH | srcX:
+			if x < 32 {
+				a <<= x
+			} else {
+				a = 0
+			}
+		case clsALU | aluRSH | srcX:
+			if x < 32 {
+				a >>= x
+			} else {
+				a = 0
+			}
+		case clsALU | aluADD | srcK:
+			a += in.k
+		case clsALU | aluSUB | srcK:
+			a -= in.k
+		case clsALU | aluMUL | srcK:
+			a *= in.k
+		case clsALU | aluDIV | srcK:
+			if in.k == 0 {
+				return 0
+			}
+			a /= in.k
+		case clsALU | aluMOD | srcK:
+			if in.k == 0 {
+				return 0
+			}
+			a %= in.k
+		case clsALU | aluAND | srcK:
+			a &= in.k
+		case clsALU | aluOR | srcK:
+			a |= in.k
+		case clsALU | aluXOR | srcK:
+			a ^= in.k
+		case clsALU | aluLSH | srcK:
+			a <<= in.k & 31
+		case clsALU | aluRSH | srcK:
+			a >>= in.k & 31
+		case clsALU | aluNEG:
+			a = -a
+		case clsMISC | miscTAX:
+			x = a
+		case clsMISC | miscTXA:
+			a = x
+		default:
+			return 0
+		}
+	}
+	return 0
+}
