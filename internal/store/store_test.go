@@ -307,3 +307,29 @@ func TestWalkBlockRejectsDamage(t *testing.T) {
 		t.Errorf("huge caplen: err %v", err)
 	}
 }
+
+// FuzzWalkBlock: no input makes the block decoder panic, loop forever or
+// hand out a record that does not lie within the blob.
+func FuzzWalkBlock(f *testing.F) {
+	var b Block
+	b.Reset(1)
+	b.Append(1, 60, packet(1, 60))
+	b.Append(2, 1500, packet(2, 100))
+	f.Add(b.Data)
+	f.Add(b.Data[:RecordHeaderLen+3])
+	f.Add([]byte{})
+	f.Add(bytes.Repeat([]byte{0xff}, 40))
+	f.Fuzz(func(t *testing.T, blob []byte) {
+		n := 0
+		WalkBlock(blob, 1, 1, 0, func(r Record) error {
+			n++
+			if len(r.Data) > len(blob) || len(r.Data) > MaxCapLen {
+				t.Fatalf("record of %d bytes from a %d-byte blob", len(r.Data), len(blob))
+			}
+			return nil
+		})
+		if n > len(blob)/RecordHeaderLen {
+			t.Fatalf("%d records from %d bytes", n, len(blob))
+		}
+	})
+}
