@@ -3,20 +3,42 @@ package capture
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
-// Sender writes whole link-layer frames onto one interface.
+// TPACKET_V2 transmit ring layout (linux/if_packet.h).
+const (
+	tpStatusAvailable   = 0
+	tpStatusSendRequest = 1
+	tpStatusSending     = 2
+	tpStatusWrongFormat = 4
+	tp2HdrLen           = 32 // TPACKET_ALIGN(sizeof(struct tpacket2_hdr))
+	tp2LenOff           = 4
+	txRingBytes         = 4 << 20
+)
+
+// Sender writes whole link-layer frames onto one interface through a
+// PACKET_TX_RING: Queue copies a frame into the ring, Flush hands every
+// queued frame to the kernel in one syscall. Send does both, for paced
+// replay where each frame must leave at its own time.
 type Sender struct {
-	fd       int
-	maxFrame int
-	stats    SendStats
+	fd        int
+	ring      []byte
+	frameSize int
+	frames    int
+	cur       int
+	queued    int
+	maxFrame  int
+	stats     SendStats
 }
 
-// OpenSender opens a raw packet socket bound to the interface for sending.
-// The socket is bound with protocol 0, so it receives nothing.
+// OpenSender opens a packet socket with a transmit ring bound to the
+// interface. The socket is bound with protocol 0, so it receives nothing;
+// frames bypass the qdisc layer (as trafgen does) when the kernel allows.
 func OpenSender(name string) (*Sender, error) {
 	ifi, err := lookup(name)
 	if err != nil {
@@ -33,54 +55,141 @@ func OpenSender(name string) (*Sender, error) {
 	if err != nil {
 		return nil, sysErr("open packet socket", err)
 	}
-	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: ifi.Index}); err != nil {
-		unix.Close(fd)
-		return nil, sysErr("bind to "+name, err)
-	}
 	s := &Sender{fd: fd, maxFrame: ifi.MTU}
 	if lt == linkTypeEthernet {
 		s.maxFrame += 14 + vlanTagLen
 	}
+	ok := false
+	defer func() {
+		if !ok {
+			s.Close()
+		}
+	}()
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V2); err != nil {
+		return nil, sysErr("set TPACKET_V2", err)
+	}
+	// Best effort: older kernels lack it, and it only saves time.
+	unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_QDISC_BYPASS, 1)
+	s.frameSize = 2048
+	for s.frameSize < tp2HdrLen+s.maxFrame {
+		s.frameSize <<= 1
+	}
+	blockSize := max(s.frameSize, 64<<10)
+	blocks := max(1, txRingBytes/blockSize)
+	s.frames = blocks * (blockSize / s.frameSize)
+	req := unix.TpacketReq{Block_size: uint32(blockSize), Block_nr: uint32(blocks), Frame_size: uint32(s.frameSize), Frame_nr: uint32(s.frames)}
+	if err := unix.SetsockoptTpacketReq(fd, unix.SOL_PACKET, unix.PACKET_TX_RING, &req); err != nil {
+		return nil, sysErr("set up transmit ring", err)
+	}
+	s.ring, err = unix.Mmap(fd, 0, blockSize*blocks, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+	if err != nil {
+		return nil, sysErr("map transmit ring", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: ifi.Index}); err != nil {
+		return nil, sysErr("bind to "+name, err)
+	}
+	ok = true
 	return s, nil
 }
 
 // MaxFrame is the largest frame Send accepts.
 func (s *Sender) MaxFrame() int { return s.maxFrame }
 
-// Send writes one frame. A full transmit queue (ENOBUFS, EAGAIN) is retried
-// with a growing pause, up to about a second; a frame over the MTU returns
-// ErrFrameTooBig without a syscall.
-func (s *Sender) Send(frame []byte) error {
+func (s *Sender) status(i int) *uint32 {
+	return (*uint32)(unsafe.Pointer(&s.ring[i*s.frameSize]))
+}
+
+// Queue copies frame into the next free slot of the ring without sending
+// it. A frame over the MTU returns ErrFrameTooBig. When the ring is full it
+// flushes and waits for the kernel to free a slot.
+func (s *Sender) Queue(frame []byte) error {
 	if len(frame) > s.maxFrame {
 		return ErrFrameTooBig
 	}
+	st := s.status(s.cur)
+	var deadline time.Time
+	for {
+		v := atomic.LoadUint32(st)
+		if v == tpStatusAvailable {
+			break
+		}
+		if v&tpStatusWrongFormat != 0 {
+			atomic.StoreUint32(st, tpStatusAvailable)
+			return sysErr("send", unix.EINVAL)
+		}
+		// The kernel still owns the slot: push what is queued and wait.
+		if err := s.Flush(); err != nil {
+			return err
+		}
+		if deadline.IsZero() {
+			deadline = time.Now().Add(time.Second)
+		} else if time.Now().After(deadline) {
+			return sysErr("send", unix.ENOBUFS)
+		}
+		s.stats.Retries++
+		fds := []unix.PollFd{{Fd: int32(s.fd), Events: unix.POLLOUT}}
+		unix.Poll(fds, 10)
+	}
+	slot := s.ring[s.cur*s.frameSize : (s.cur+1)*s.frameSize]
+	copy(slot[tp2HdrLen:], frame)
+	*(*uint32)(unsafe.Pointer(&slot[tp2LenOff])) = uint32(len(frame))
+	atomic.StoreUint32(st, tpStatusSendRequest)
+	s.cur = (s.cur + 1) % s.frames
+	s.queued++
+	s.stats.Packets++
+	s.stats.Bytes += uint64(len(frame))
+	return nil
+}
+
+// Flush asks the kernel to send every queued frame, waiting until it has.
+// A full device queue (ENOBUFS, EAGAIN) is retried with a growing pause for
+// up to a second.
+func (s *Sender) Flush() error {
+	if s.queued == 0 {
+		return nil
+	}
 	backoff := 20 * time.Microsecond
 	for deadline := time.Now().Add(time.Second); ; {
-		_, err := unix.Write(s.fd, frame)
+		_, _, errno := unix.Syscall6(unix.SYS_SENDTO, uintptr(s.fd), 0, 0, 0, 0, 0)
 		switch {
-		case err == nil:
-			s.stats.Packets++
-			s.stats.Bytes += uint64(len(frame))
+		case errno == 0:
+			s.queued = 0
 			return nil
-		case errors.Is(err, unix.EINTR):
+		case errno == unix.EINTR:
 			continue
-		case errors.Is(err, unix.ENOBUFS) || errors.Is(err, unix.EAGAIN):
+		case errno == unix.ENOBUFS || errno == unix.EAGAIN:
 			if time.Now().After(deadline) {
-				return sysErr("send", err)
+				return sysErr("send", errno)
 			}
 			s.stats.Retries++
 			time.Sleep(backoff)
 			backoff = min(2*backoff, 10*time.Millisecond)
-		case errors.Is(err, unix.EMSGSIZE):
+		case errno == unix.EMSGSIZE:
 			return ErrFrameTooBig
 		default:
-			return sysErr("send", err)
+			return sysErr("send", errno)
 		}
 	}
+}
+
+// Send queues one frame and sends it at once.
+func (s *Sender) Send(frame []byte) error {
+	if err := s.Queue(frame); err != nil {
+		return err
+	}
+	return s.Flush()
 }
 
 // Stats returns what was sent so far.
 func (s *Sender) Stats() SendStats { return s.stats }
 
-// Close closes the socket.
-func (s *Sender) Close() error { return unix.Close(s.fd) }
+// Close sends what is still queued and closes the socket.
+func (s *Sender) Close() error {
+	var errs []error
+	if s.ring != nil {
+		errs = append(errs, s.Flush(), unix.Munmap(s.ring))
+		s.ring = nil
+	}
+	errs = append(errs, unix.Close(s.fd))
+	return errors.Join(errs...)
+}

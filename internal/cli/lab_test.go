@@ -44,7 +44,7 @@ func startTcpdump(t *testing.T, cmd *exec.Cmd) *exec.Cmd {
 }
 
 func tcpdumpArgs(iface, out, expr string, extra ...string) []string {
-	args := []string{"-i", iface, "-w", out, "-U", "-n", "-s", "65535", "--time-stamp-precision=nano"}
+	args := []string{"-i", iface, "-w", out, "-U", "--immediate-mode", "-n", "-s", "65535", "--time-stamp-precision=nano"}
 	args = append(args, extra...)
 	return append(args, expr)
 }

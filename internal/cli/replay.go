@@ -86,6 +86,7 @@ func (a *app) replayCmd() *cobra.Command {
 			sched := replay.NewScheduler(nil, pace)
 			var res replaySummary
 			var send func(store.Record) error
+			finish := func() error { return nil } // sends what is still queued
 			out := bufio.NewWriter(a.stdout)
 			defer out.Flush()
 			if displayOnly {
@@ -112,17 +113,36 @@ func (a *app) replayCmd() *cobra.Command {
 					return fmt.Errorf("replay onto %s: %w", iface, err)
 				}
 				defer sender.Close()
+				// At top speed frames are queued in the transmit ring and
+				// handed to the kernel in batches; paced frames leave one
+				// by one at their deadlines.
+				const batch = 64
+				queued := 0
 				send = func(rec store.Record) error {
-					if _, err := sched.Wait(ctx, rec.Timestamp, len(rec.Data)); err != nil {
-						return err
+					var err error
+					if pace.Paced() {
+						if _, err := sched.Wait(ctx, rec.Timestamp, len(rec.Data)); err != nil {
+							return err
+						}
+						err = sender.Send(rec.Data)
+					} else {
+						if err := ctx.Err(); err != nil {
+							return err
+						}
+						sched.Offset(rec.Timestamp, len(rec.Data)) // anchors the start
+						if err = sender.Queue(rec.Data); err == nil {
+							if queued++; queued == batch {
+								queued, err = 0, sender.Flush()
+							}
+						}
 					}
-					err := sender.Send(rec.Data)
 					if errors.Is(err, capture.ErrFrameTooBig) {
 						res.Skipped++
 						return nil
 					}
 					return err
 				}
+				finish = sender.Flush
 				defer func() { res.Retries = sender.Stats().Retries }()
 			}
 			if displayOnly {
@@ -151,6 +171,9 @@ func (a *app) replayCmd() *cobra.Command {
 				if err != nil || (count > 0 && sent >= count) {
 					break
 				}
+			}
+			if ferr := finish(); err == nil {
+				err = ferr
 			}
 			if errors.Is(err, context.Canceled) {
 				res.Interrupted, err = true, nil
