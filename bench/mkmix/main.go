@@ -2,7 +2,7 @@
 // export and query benchmarks: about 40% TCP acks of 54-66 bytes, 30% small
 // UDP datagrams (many of them DNS), 27% full-size 1514-byte TCP segments and
 // 3% ICMP echo, between a few hundred hosts of 10.213.0.0/16, one packet
-// every 2.5 us.
+// every 2.5 us, or with -gap-min/-gap-max, at irregular gaps.
 package main
 
 import (
@@ -10,8 +10,10 @@ import (
 	"encoding/binary"
 	"flag"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
+	"time"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/pcapio"
 )
@@ -19,14 +21,16 @@ import (
 func main() {
 	n := flag.Int("n", 2_000_000, "packets")
 	out := flag.String("o", "mix.pcap", "output file")
+	gapMin := flag.Duration("gap-min", 0, "with gap-max: irregular gaps, log-uniform between the two")
+	gapMax := flag.Duration("gap-max", 0, "largest gap between packets")
 	flag.Parse()
-	if err := run(*n, *out); err != nil {
+	if err := run(*n, *out, *gapMin, *gapMax); err != nil {
 		fmt.Fprintln(os.Stderr, "mkmix:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n int, path string) error {
+func run(n int, path string, gapMin, gapMax time.Duration) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
@@ -42,6 +46,10 @@ func run(n int, path string) error {
 	ts := int64(1_764_000_000e9)
 	for i := 0; i < n; i++ {
 		ts += 2500
+		if gapMax > 0 {
+			lo, hi := math.Log(float64(gapMin)), math.Log(float64(gapMax))
+			ts += int64(math.Exp(lo+rng.Float64()*(hi-lo))) - 2500
+		}
 		r := rng.IntN(100)
 		var frame []byte
 		switch {

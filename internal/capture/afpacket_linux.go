@@ -163,22 +163,6 @@ func Open(cfg Config) (*Ring, error) {
 	return r, nil
 }
 
-// ringGeometry picks a block size (a power of two of at least 64 KiB that
-// holds a full snaplen packet) and a block count for a ring of about size
-// bytes. Blocks of 1 MiB keep wake-ups rare at high rates; at least 4
-// blocks let the kernel fill one while user space reads others.
-func ringGeometry(size, snaplen int) (blockSize, blocks int) {
-	blockSize = 1 << 20
-	for blockSize > 64<<10 && size/blockSize < 8 {
-		blockSize >>= 1
-	}
-	for blockSize < snaplen+blkHdrLen+pktHdrLen+64 {
-		blockSize <<= 1
-	}
-	blocks = max(4, size/blockSize)
-	return blockSize, blocks
-}
-
 func attach(fd int, prog []bpf.RawInstruction) error {
 	if len(prog) == 0 || len(prog) > 4096 {
 		return fmt.Errorf("attach filter: program of %d instructions", len(prog))

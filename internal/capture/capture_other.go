@@ -28,7 +28,9 @@ type Sender struct{}
 // OpenSender reports ErrNotSupported.
 func OpenSender(string) (*Sender, error) { return nil, ErrNotSupported }
 
-func (*Sender) Send([]byte) error { return ErrNotSupported }
-func (*Sender) MaxFrame() int     { return 0 }
-func (*Sender) Stats() SendStats  { return SendStats{} }
-func (*Sender) Close() error      { return nil }
+func (*Sender) Send([]byte) error  { return ErrNotSupported }
+func (*Sender) Queue([]byte) error { return ErrNotSupported }
+func (*Sender) Flush() error       { return ErrNotSupported }
+func (*Sender) MaxFrame() int      { return 0 }
+func (*Sender) Stats() SendStats   { return SendStats{} }
+func (*Sender) Close() error       { return nil }

@@ -121,3 +121,19 @@ func (w *blockWalker) withTag(data []byte, tpid, tci uint16) []byte {
 	copy(out[16:], data[12:])
 	return out
 }
+
+// ringGeometry picks a block size (a power of two of at least 64 KiB that
+// holds a full snaplen packet) and a block count for a ring of about size
+// bytes. Blocks of 1 MiB keep wake-ups rare at high rates; at least 4
+// blocks let the kernel fill one while user space reads others.
+func ringGeometry(size, snaplen int) (blockSize, blocks int) {
+	blockSize = 1 << 20
+	for blockSize > 64<<10 && size/blockSize < 8 {
+		blockSize >>= 1
+	}
+	for blockSize < snaplen+blkHdrLen+pktHdrLen+64 {
+		blockSize <<= 1
+	}
+	blocks = max(4, size/blockSize)
+	return blockSize, blocks
+}

@@ -84,6 +84,9 @@ func (a *app) replayCmd() *cobra.Command {
 			defer stop()
 
 			sched := replay.NewScheduler(nil, pace)
+			if pace.Paced() && !displayOnly {
+				defer replay.LockThread()()
+			}
 			var res replaySummary
 			var send func(store.Record) error
 			finish := func() error { return nil } // sends what is still queued

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package netlab builds throwaway network labs for integration tests: a
 // network namespace joined to the test's own namespace by a veth pair, with
 // addresses on both ends. Traffic a test sends to the peer address stays
