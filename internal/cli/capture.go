@@ -29,6 +29,7 @@ type captureFlags struct {
 	promisc  bool
 	buffer   string
 	name     string
+	user     string
 }
 
 func (a *app) captureCmd() *cobra.Command {
@@ -59,6 +60,7 @@ func (a *app) captureCmd() *cobra.Command {
 	fl.BoolVar(&f.promisc, "promisc", true, "put the interface in promiscuous mode")
 	fl.StringVarP(&f.buffer, "buffer-size", "b", "10MB", "kernel ring size (suffixes KB, MB, GB)")
 	fl.StringVar(&f.name, "name", "", "session name (default: interface and start time)")
+	fl.StringVarP(&f.user, "user", "Z", "", "after opening the socket and the database, run as this user (as tcpdump -Z)")
 	cmd.MarkFlagRequired("interface")
 	return cmd
 }
@@ -159,6 +161,11 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 		return err
 	}
 	defer db.ReleaseReserve()
+	if f.user != "" {
+		if err := dropPrivileges(f.user, f.db, f.db+"-wal", f.db+"-shm", f.db+"-reserve"); err != nil {
+			return err
+		}
+	}
 
 	fmt.Fprintf(a.stdout, "session %d: capturing on %s, link-type %s, snapshot length %d bytes, into %s\n",
 		sess.ID, f.iface, filter.LinkTypeName(linkType), f.snaplen, f.db)

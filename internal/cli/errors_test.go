@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ncruces/go-sqlite3"
+
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
 )
 
@@ -17,6 +19,49 @@ func TestBadInputIsOneLine(t *testing.T) {
 	notDB := filepath.Join(dir, "notes.txt")
 	os.WriteFile(notDB, []byte(strings.Repeat("not a database\n", 300)), 0o600)
 
+	// good.db is a real database with no sessions; full.db has session 1
+	// with a packet, session 2 with none and session 3 of 802.11 frames.
+	db, err := store.Open(good, store.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	full := filepath.Join(dir, "full.db")
+	db, err = store.Open(full, store.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lt := range []uint32{1, 1, 105} {
+		s := &store.Session{LinkType: lt, Snaplen: 65535, Interface: "eth0"}
+		if err := db.CreateSession(s); err != nil {
+			t.Fatal(err)
+		}
+		if s.ID == 2 {
+			continue
+		}
+		w, _ := db.NewWriter(s.ID)
+		var b store.Block
+		b.Reset(lt)
+		b.Append(1e18, 60, make([]byte, 60))
+		w.Append(&b)
+		w.Commit()
+		w.Close()
+	}
+	db.Close()
+	fullBefore, _ := os.ReadFile(full)
+	truncated := filepath.Join(dir, "truncated.db")
+	os.WriteFile(truncated, fullBefore[:len(fullBefore)/3], 0o600)
+	newer := filepath.Join(dir, "newer.db")
+	os.WriteFile(newer, fullBefore, 0o600)
+	if c, err := sqlite3.Open(newer); err == nil {
+		c.Exec("PRAGMA user_version=99")
+		c.Close()
+	}
+	garbage := filepath.Join(dir, "garbage.pcap")
+	os.WriteFile(garbage, []byte(strings.Repeat("this is not a capture\n", 20)), 0o600)
+	damaged := filepath.Join(dir, "damaged.pcap")
+	os.WriteFile(damaged, append([]byte{0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0, 0},
+		0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff, 0x7f, 1, 2, 3), 0o600)
 	cases := []struct {
 		name string
 		args []string
@@ -39,13 +84,18 @@ func TestBadInputIsOneLine(t *testing.T) {
 		{"negative speed", []string{"replay", "-d", good, "-s", "1", "--speed", "-1"}, "invalid speed"},
 		{"unknown subcommand", []string{"frobnicate"}, "unknown command"},
 		{"filter syntax", []string{"filter", "host"}, "filter:"},
+		{"filter for unsupported link type", []string{"query", "-d", full, "-s", "3", "--filter", "tcp"}, "not supported"},
+		{"truncated database", []string{"sessions", "-d", truncated}, "database"},
+		{"newer schema", []string{"sessions", "-d", newer}, "newer"},
+		{"unwritable database", []string{"capture", "-i", "lo", "-d", "/proc/packets.db"}, "/proc/packets.db"},
+		{"export to unwritable path", []string{"export", "-d", full, "-s", "1", "-o", "/proc/out.pcap"}, "/proc/out.pcap"},
+		{"replay onto missing interface", []string{"replay", "-d", full, "-s", "1", "-i", "nosuchif0"}, `no such interface "nosuchif0"`},
+		{"replay of an empty session", []string{"replay", "-d", full, "-s", "2", "-i", "lo"}, "session 2: session has no packets"},
+		{"import of a non-capture file", []string{"import", "-d", full, garbage}, "garbage.pcap"},
+		{"import of a damaged capture", []string{"import", "-d", full, damaged}, "damaged.pcap"},
+		{"negative limit", []string{"query", "-d", full, "-s", "1", "-l", "-3"}, "invalid limit"},
+		{"bad time", []string{"query", "-d", full, "-s", "1", "--since", "yesterday"}, "invalid --since"},
 	}
-	// good.db is a real database with no sessions.
-	db, err := store.Open(good, store.Options{Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			r := run(t, c.args...)
@@ -63,6 +113,10 @@ func TestBadInputIsOneLine(t *testing.T) {
 				t.Errorf("stack trace: %s", r.stderr)
 			}
 		})
+	}
+	// Nothing already stored was lost or changed by the failed commands.
+	if got := sessions(t, full); len(got) != 3 || got[0].Packets != 1 || got[1].Packets != 0 || got[2].Packets != 1 {
+		t.Errorf("full.db after the errors: %+v", got)
 	}
 	// Nothing above created a database where none was asked for.
 	if _, err := os.Stat(filepath.Join(dir, "absent.db")); err == nil {

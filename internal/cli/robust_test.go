@@ -2,10 +2,12 @@ package cli_test
 
 import (
 	"encoding/hex"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -220,6 +222,31 @@ func TestUnprivilegedUser(t *testing.T) {
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); !ok || st.Uid != 65534 || fi.Mode().Perm() != 0o600 {
 		t.Errorf("database owner/mode: %v %v", fi.Sys(), fi.Mode())
+	}
+
+	// As root with --user: the capture runs as that user once set up, and
+	// the database belongs to it.
+	db := filepath.Join(work, "z.db")
+	rec := start(t, "capture", "-i", lab.HostIf, "-d", db, "--user", "nobody")
+	rec.waitLine(t, "session ", 10*time.Second)
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", rec.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^Uid:\s+65534\s+65534\s+65534\s+65534$`).Match(status) {
+		t.Errorf("capture with --user nobody still runs as: %s", regexp.MustCompile(`(?m)^Uid:.*$`).Find(status))
+	}
+	go flood(t, lab, 9999, 1000, 200*time.Millisecond)
+	time.Sleep(400 * time.Millisecond)
+	rec.cmd.Process.Signal(syscall.SIGINT)
+	if code := rec.wait(t, 5*time.Second); code != 0 {
+		t.Fatalf("capture --user: exit %d: %s", code, rec.stderr)
+	}
+	if fi, err := os.Stat(db); err != nil || fi.Sys().(*syscall.Stat_t).Uid != 65534 {
+		t.Errorf("database after --user: %v", err)
+	}
+	if ss := sessions(t, db); len(ss) != 1 || ss[0].Packets < 100 || ss[0].Status != "complete" {
+		t.Errorf("sessions after --user: %+v", ss)
 	}
 }
 
