@@ -164,8 +164,17 @@ func (a *app) export(ctx context.Context, db *store.DB, sess store.Session, r st
 		}
 		w = pw
 	}
-	var n int64
+	var n, bytes int64
+	var bar *progress
+	if out != a.stdout { // a pipe to tshark or wireshark keeps the terminal free
+		bar = newProgress(a.stderr, "exporting")
+		defer bar.done()
+	}
 	err := sel.walk(ctx, db, sess, r, prog, count, func(rec store.Record) error {
+		if bar != nil && n&0xfff == 0 {
+			bar.update(n, bytes)
+		}
+		bytes += int64(len(rec.Data))
 		p := pcapio.Packet{Timestamp: rec.Timestamp, OrigLen: rec.OrigLen, LinkType: rec.LinkType, Interface: ifIndex[rec.Interface], Data: rec.Data}
 		n++
 		return w.WritePacket(p)

@@ -109,6 +109,9 @@ func (a *app) importFile(db *store.DB, file, name string, keepPartial bool) (sto
 		readErr    error
 	)
 	block.Data = make([]byte, 0, 512<<10)
+	bar := newProgress(a.stderr, "importing")
+	defer bar.done()
+	var bytes int64
 	addIfaces := func() error {
 		// pcapng may introduce interfaces at any point in the file.
 		for i, it := range r.Interfaces() {
@@ -170,6 +173,10 @@ func (a *app) importFile(db *store.DB, file, name string, keepPartial bool) (sto
 		}
 		lastTS = p.Timestamp
 		count++
+		bytes += int64(len(p.Data))
+		if count&0xfff == 0 {
+			bar.update(count, bytes)
+		}
 	}
 	if readErr == nil || keepPartial {
 		if err := flush(); err != nil {
