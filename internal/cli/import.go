@@ -97,6 +97,9 @@ func (a *app) importFile(db *store.DB, file, name string, keepPartial bool) (sto
 		return store.Session{}, err
 	}
 	defer w.Close()
+	if end, ok := db.BeginBulk(); ok {
+		defer end()
+	}
 
 	var (
 		block      store.Block

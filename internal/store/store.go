@@ -343,3 +343,31 @@ func (db *DB) Checkpoint(truncate bool) error {
 	}
 	return db.classifyWrite(stmt.Err())
 }
+
+// BeginBulk switches the database to a rollback journal for a bulk load,
+// if no other connection has it open: new pages are then written once, into
+// the database file, instead of into the WAL and again at the checkpoint.
+// Durability is the same (synchronous=NORMAL journals and syncs what a
+// commit changes). If another process opens the database meanwhile, SQLite
+// moves everyone back to WAL, which is correct, only slower. The returned
+// function restores WAL mode; ok is false if the switch was not possible.
+func (db *DB) BeginBulk() (end func(), ok bool) {
+	db.conn.BusyTimeout(0)
+	defer db.conn.BusyTimeout(10 * time.Second)
+	if !db.journalMode("DELETE") {
+		return func() {}, false
+	}
+	return func() {
+		db.conn.BusyTimeout(10 * time.Second)
+		db.journalMode("WAL")
+	}, true
+}
+
+func (db *DB) journalMode(mode string) bool {
+	stmt, _, err := db.conn.Prepare("PRAGMA journal_mode=" + mode)
+	if err != nil {
+		return false
+	}
+	defer stmt.Close()
+	return stmt.Step() && strings.EqualFold(stmt.ColumnText(0), mode)
+}

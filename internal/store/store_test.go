@@ -333,3 +333,40 @@ func FuzzWalkBlock(f *testing.F) {
 		}
 	})
 }
+
+func TestBulkModeOnlyWhenAlone(t *testing.T) {
+	db, path := tempDB(t)
+	other, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.Sessions() // holds the WAL open
+	if end, ok := db.BeginBulk(); ok {
+		end()
+		t.Fatal("bulk mode while another connection uses the WAL")
+	}
+	other.Close()
+	end, ok := db.BeginBulk()
+	if !ok {
+		t.Fatal("bulk mode refused with no other connection")
+	}
+	s := &Session{LinkType: 1, Snaplen: 100}
+	db.CreateSession(s)
+	// A reader arriving mid-load moves the database back to WAL and sees
+	// what was committed.
+	reader, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	if _, err := reader.Session(s.ID); err != nil {
+		t.Fatal(err)
+	}
+	end()
+	if !db.journalMode("WAL") {
+		t.Error("not back in WAL mode")
+	}
+	if err := db.IntegrityCheck(); err != nil {
+		t.Error(err)
+	}
+}
