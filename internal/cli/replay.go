@@ -119,7 +119,7 @@ func (a *app) replayCmd() *cobra.Command {
 				// At top speed frames are queued in the transmit ring and
 				// handed to the kernel in batches; paced frames leave one
 				// by one at their deadlines.
-				const batch = 64
+				const batch = 256
 				queued := 0
 				send = func(rec store.Record) error {
 					var err error
