@@ -163,6 +163,23 @@ func Open(cfg Config) (*Ring, error) {
 	return r, nil
 }
 
+// CheckFilter asks the kernel whether it accepts prog as a socket
+// filter: it attaches prog to a throwaway AF_PACKET socket (protocol 0
+// and never bound, so it receives nothing) and closes it. A program the
+// kernel refuses gives an error wrapping the kernel's errno (EINVAL for
+// a program its checker rejects, such as a backward jump or scratch
+// memory read before it is written; ENOMEM for one larger than
+// net.core.optmem_max allows). Opening the socket needs CAP_NET_RAW:
+// errors.Is(err, os.ErrPermission) tells that case apart.
+func CheckFilter(prog []bpf.RawInstruction) error {
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return sysErr("open packet socket", err)
+	}
+	defer unix.Close(fd)
+	return attach(fd, prog)
+}
+
 func attach(fd int, prog []bpf.RawInstruction) error {
 	if len(prog) == 0 || len(prog) > 4096 {
 		return fmt.Errorf("attach filter: program of %d instructions", len(prog))

@@ -2,12 +2,19 @@
 
 package capture
 
-import "time"
+import (
+	"time"
+
+	"golang.org/x/net/bpf"
+)
 
 // LinkTypeOf is not supported on this system.
 func LinkTypeOf(name string) (uint32, error) { return 0, ErrNotSupported }
 
 func promiscuous(string) bool { return false }
+
+// CheckFilter reports ErrNotSupported.
+func CheckFilter([]bpf.RawInstruction) error { return ErrNotSupported }
 
 // Ring is a live capture; it is not supported on this system.
 type Ring struct{}

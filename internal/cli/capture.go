@@ -113,7 +113,7 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 	if err != nil {
 		return fmt.Errorf("capture on %s: %w", f.iface, err)
 	}
-	prog, err := filter.Compile(f.filter, filter.Options{LinkType: linkType, Snaplen: uint32(f.snaplen)})
+	prog, err := filter.Compile(f.filter, filter.Options{LinkType: linkType, Snaplen: uint32(f.snaplen), Live: true})
 	if err != nil {
 		return err
 	}
@@ -129,7 +129,7 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 		Snaplen:    f.snaplen,
 		Promisc:    f.promisc,
 		BufferSize: int(buf),
-		Filter:     prog.Instructions(),
+		Filter:     prog.KernelInstructions(),
 	})
 	if err != nil {
 		return fmt.Errorf("capture on %s: %w", f.iface, err)
@@ -175,10 +175,12 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(f.duration*float64(time.Second)))
 		defer cancel()
 	}
-	// Small checkpoints: each one stalls commits for its copy and fsync,
-	// and a short stall is absorbed by the ring and the block queue.
-	if err := db.SetAutoCheckpoint(checkpointPages); err != nil {
-		return err
+	// Alone with the database, write it with a rollback journal: packets
+	// then go into the file once instead of into the WAL and again at each
+	// checkpoint. A reader that opens the database meanwhile moves it to
+	// WAL (SQLite switches this connection too), so queries never wait.
+	if end, ok := db.BeginBulk(); ok {
+		defer end()
 	}
 	cfg := recorder.Config{Source: ring, Writer: w, Count: f.count, Logger: a.log, Snaplen: f.snaplen}
 	if isTerminal(a.stderr) {
@@ -218,10 +220,6 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 	}
 	return nil
 }
-
-// checkpointPages is the WAL size (in 64 KiB pages) at which a capture's
-// commit checkpoints: 8 MiB.
-var checkpointPages = 128
 
 func humanBytes(n int64) string {
 	switch {

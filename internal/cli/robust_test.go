@@ -137,7 +137,7 @@ func TestTwoCapturesOneDatabase(t *testing.T) {
 func TestDiskFull(t *testing.T) {
 	lab := netlab.New(t, "full")
 	mnt := t.TempDir()
-	netlab.Run(t, "mount", "-t", "tmpfs", "-o", "size=8m", "prd-full", mnt)
+	netlab.Run(t, "mount", "-t", "tmpfs", "-o", "size=12m", "prd-full", mnt)
 	t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() })
 	db := filepath.Join(mnt, "full.db")
 	rec := start(t, "capture", "-i", lab.HostIf, "-d", db, "-f", "udp dst port 9999")

@@ -846,6 +846,7 @@ func (g *gen) relation(n relNode) *block {
 
 // finish adds the return blocks: accept (snaplen) and reject (0).
 func (g *gen) finish(p *block) *block {
+	g.insertComputeVloffsets(p.head)
 	backpatch(p, newBlock(clsRET|srcK, g.snaplen))
 	p.sense = !p.sense
 	backpatch(p, newBlock(clsRET|srcK, 0))

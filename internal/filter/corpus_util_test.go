@@ -128,3 +128,12 @@ func equalInsns(a, b []bpf.RawInstruction) bool {
 	}
 	return true
 }
+
+func hasBackwardJump(insns []bpf.RawInstruction) bool {
+	for _, in := range insns {
+		if in.Op == clsJMP|jmpJA && int32(in.K) < 0 {
+			return true
+		}
+	}
+	return false
+}

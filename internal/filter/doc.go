@@ -2,10 +2,31 @@
 // classic BPF, with the semantics of libpcap 1.10.3 (Debian 12), in pure
 // Go: no cgo, no libpcap.
 //
-// The programs are meant both for the Linux kernel (SO_ATTACH_FILTER on
-// an AF_PACKET socket: forward jumps only, at most 4096 instructions)
-// and for Program.Match, the package's own interpreter, which filters
-// stored packets exactly as libpcap's pcap_offline_filter does.
+// A Program holds two programs, the same unless noted below:
+//
+//   - the savefile program (Program.Instructions), what libpcap compiles
+//     to filter a capture file. Program.Match, the package's own
+//     interpreter, runs it over stored packets exactly as libpcap's
+//     pcap_offline_filter does.
+//   - the kernel program (Program.KernelInstructions), for
+//     SO_ATTACH_FILTER on an AF_PACKET socket: forward jumps only, at
+//     most 4096 instructions. With Options.Live it is what libpcap
+//     compiles for a live capture on Linux, where the kernel has moved
+//     the outermost VLAN tag into socket metadata: "vlan" tests the
+//     metadata (or a tag still in the frame) with the kernel's ancillary
+//     loads ("ldb [vlanp]", "ldb [vlan_tci]"), which makes later offsets
+//     variable, and "inbound", "outbound" and "ifindex" read the packet
+//     type and interface index ("ldh [type]", "ld [ifidx]"). Only the
+//     kernel runs those loads; the capture puts the tag back into the
+//     frames it stores, so the savefile program is the one that filters
+//     them. Expressions that test socket metadata have no savefile
+//     program (Instructions is nil, Match rejects everything).
+//
+// protochain is libpcap's loop in the savefile program, which Match runs
+// with a bound that only a chain libpcap would follow forever reaches;
+// the kernel refuses backward jumps, so the kernel program unrolls the
+// loop for KernelProtochainHeaders headers (beyond that it differs from
+// libpcap: see KernelProtochainHeaders).
 //
 // # How data flows
 //
@@ -43,16 +64,26 @@
 // reasoning libpcap's optimizer does), and with libpcap's errors for
 // invalid expressions. Constructs this package does not compile, because
 // they need name resolution (host names, "gateway"), information a stored
-// packet lacks, or would filter differently from libpcap (protochain
-// needs backward jumps, which the kernel refuses), fail with an error
-// saying they are "not supported". A construct is never compiled into
-// something that filters differently from libpcap.
+// packet lacks (without Options.Live: inbound, outbound, ifindex on link
+// types that do not record them) or would filter differently from
+// libpcap, fail with an error saying they are "not supported". A
+// construct is never compiled into something that filters differently
+// from libpcap, with one documented exception: the kernel program of
+// protochain on chains longer than KernelProtochainHeaders.
 //
 // Supported link types: EN10MB (Ethernet, also Linux loopback),
-// LINUX_SLL, LINUX_SLL2, RAW, IPV4, IPV6, NULL and LOOP. Programs are
-// compiled as libpcap compiles them for a savefile: DLT_NULL/DLT_LOOP
-// IPv6 accepts the BSD, FreeBSD and Darwin AF_INET6 values, and the
-// DLT_NULL address family is read in little-endian byte order.
+// LINUX_SLL, LINUX_SLL2, RAW, IPV4, IPV6, NULL and LOOP; Options.Live
+// only for EN10MB and RAW, the link types of AF_PACKET captures.
+// Savefile programs are compiled as libpcap compiles them for a savefile:
+// DLT_NULL/DLT_LOOP IPv6 accepts the BSD, FreeBSD and Darwin AF_INET6
+// values, and the DLT_NULL address family is read in little-endian byte
+// order.
+//
+// As with libpcap on Linux, a live program that does not start with
+// "vlan" sees a tagged frame without its tag: "ip" captures VLAN-tagged
+// IPv4 too, and the stored frame (tag back in place) then does not match
+// the savefile program of "ip". Length tests ("len", "greater") see the
+// frame without its tag in the kernel and with it in storage.
 //
 // Format prints programs in the layouts of tcpdump -d, -dd and -ddd.
 package filter

@@ -56,7 +56,8 @@ func TestErrors(t *testing.T) {
 		{"port 80 prot 81", `filter: syntax error at column 9 near "prot"`},
 		{"port htp", `filter: unknown port name "htp"`},
 		{"host foo", `filter: unknown host "foo" (name resolution is not supported)`},
-		{"protochain 6", `filter: "protochain" is not supported yet`},
+		{"vlan and inbound", `filter: "inbound"/"outbound" on this link type (only LINUX_SLL and LINUX_SLL2 record the direction) is not supported on stored packets (only a live capture, Options.Live, can test it)`},
+		{"geneve and protochain 6", `filter: 'protochain' not supported with variable length headers`},
 		{"tcp port", "filter: syntax error at column 9 (unexpected end of expression)"},
 		{"ether host ab:cd:ef:0g:00:00", "filter: bogus ethernet address ab:cd:ef:"},
 		{"udp port smtp", "filter: port 'smtp' is tcp"},
@@ -125,20 +126,28 @@ func FuzzCompile(f *testing.F) {
 		if len(expr) > 2000 {
 			return
 		}
-		for _, lt := range []uint32{LinkTypeEthernet, LinkTypeRaw, LinkTypeLinuxSLL2, LinkTypeNull} {
-			p, err := Compile(expr, Options{LinkType: lt})
+		for _, opts := range []Options{{LinkType: LinkTypeEthernet}, {LinkType: LinkTypeRaw}, {LinkType: LinkTypeLinuxSLL2},
+			{LinkType: LinkTypeNull}, {LinkType: LinkTypeEthernet, Live: true}, {LinkType: LinkTypeRaw, Live: true}} {
+			p, err := Compile(expr, opts)
 			if err != nil {
 				if !strings.HasPrefix(err.Error(), "filter: ") {
 					t.Fatalf("%q: error without prefix: %v", expr, err)
 				}
 				continue
 			}
-			insns := p.Instructions()
+			insns := p.KernelInstructions()
 			if len(insns) == 0 || len(insns) > MaxInstructions {
 				t.Fatalf("%q: %d instructions", expr, len(insns))
 			}
 			if err := validate(insns); err != nil {
 				t.Fatalf("%q: %v", expr, err)
+			}
+			if s := p.Instructions(); s != nil {
+				if err := validateSavefile(s); err != nil {
+					t.Fatalf("%q: savefile program: %v", expr, err)
+				}
+			} else if !opts.Live {
+				t.Fatalf("%q: no savefile program", expr)
 			}
 			for _, pk := range pkts[:8] {
 				p.Match(pk, len(pk))

@@ -12,13 +12,17 @@ import (
 // first out-of-bounds load decides).
 
 // compileError aborts code generation (raised with panic, caught in
-// Compile).
-type compileError struct{ msg string }
+// Compile). liveOnly marks a construct that libpcap compiles only for a
+// live capture (inbound, outbound and ifindex read socket metadata).
+type compileError struct {
+	msg      string
+	liveOnly bool
+}
 
 func (e *compileError) Error() string { return e.msg }
 
 func errorf(format string, args ...any) error {
-	return &compileError{"filter: " + fmt.Sprintf(format, args...)}
+	return &compileError{msg: "filter: " + fmt.Sprintf(format, args...)}
 }
 
 // fail aborts code generation with an error.
@@ -26,16 +30,17 @@ func fail(format string, args ...any) {
 	panic(errorf(format, args...))
 }
 
-// unsupported aborts code generation for a construct this package does
-// not implement.
-func unsupported(what string) {
-	panic(&compileError{fmt.Sprintf("filter: %s is not supported yet", what)})
-}
-
 // unsupportedHere aborts code generation for a construct this package
 // refuses to compile because it cannot match libpcap's behaviour.
 func unsupportedHere(what string) {
-	panic(&compileError{fmt.Sprintf("filter: %s is not supported", what)})
+	panic(&compileError{msg: fmt.Sprintf("filter: %s is not supported", what)})
+}
+
+// unsupportedSavefile aborts code generation for a construct that only
+// a live capture can evaluate: libpcap refuses it for savefiles and
+// compiles it for a live Linux socket (Options.Live).
+func unsupportedSavefile(what string) {
+	panic(&compileError{msg: fmt.Sprintf("filter: %s is not supported on stored packets (only a live capture, Options.Live, can test it)", what), liveOnly: true})
 }
 
 // Internal link-layer types (libpcap's DLT_ values the code generator
@@ -195,6 +200,21 @@ type gen struct {
 	// time lose their loads. Off only to reproduce libpcap's
 	// unoptimized code byte for byte in tests.
 	emulateOpt bool
+
+	// live compiles for a live capture on a Linux AF_PACKET socket, as
+	// libpcap does for a pcap_t it opened on an interface: "vlan" tests
+	// the tag the kernel moved into socket metadata (as well as a tag
+	// still in the frame), "inbound", "outbound" and "ifindex" read
+	// socket metadata. Those use the kernel's ancillary loads
+	// (SKF_AD_OFF + n), which only the kernel can run.
+	live bool
+	// kernel generates code the kernel accepts: protochain's loop is
+	// unrolled (KernelProtochainHeaders) instead of jumping backward.
+	kernel bool
+	// isVlanVloffset: a "vlan" compiled with ancillary loads made the
+	// link-layer type and payload offsets variable; their registers are
+	// zeroed at the start of the program (insert_compute_vloffsets).
+	isVlanVloffset bool
 
 	regused [memWords]bool
 	curreg  int
@@ -1262,6 +1282,17 @@ func (g *gen) byteop(op byte, idx, val uint32) *block {
 	return nil
 }
 
+// Linux ancillary data offsets (linux/filter.h): a load from
+// SKF_AD_OFF + n reads socket metadata instead of packet bytes.
+const (
+	skfADPkttype    = 4
+	skfADIfindex    = 8
+	skfADVlanTag    = 44
+	skfADVlanTagPre = 48
+
+	packetOutgoing = 4 // PACKET_OUTGOING, the sll_pkttype of a sent packet
+)
+
 func (g *gen) inbound(outbound bool) *block {
 	var b0 *block
 	switch g.linktype {
@@ -1270,7 +1301,13 @@ func (g *gen) inbound(outbound bool) *block {
 	case dltSLL2:
 		b0 = g.cmp(orLinkhdr, 10, szB, sllOutgoing)
 	default:
-		unsupportedHere("\"inbound\"/\"outbound\" on this link type (only LINUX_SLL and LINUX_SLL2 record the direction)")
+		if !g.live {
+			unsupportedSavefile("\"inbound\"/\"outbound\" on this link type (only LINUX_SLL and LINUX_SLL2 record the direction)")
+		}
+		// The packet type of the socket metadata, loaded relative to the
+		// link-layer header as libpcap does (so after "pppoes" the
+		// offset is shifted, as in libpcap).
+		b0 = g.cmp(orLinkhdr, skfADOff+skfADPkttype, szH, packetOutgoing)
 	}
 	if !outbound {
 		genNot(b0)
@@ -1279,10 +1316,13 @@ func (g *gen) inbound(outbound bool) *block {
 }
 
 func (g *gen) ifindex(idx uint32) *block {
-	if g.linktype != dltSLL2 {
-		unsupportedHere("\"ifindex\" on this link type (only LINUX_SLL2 records the interface index)")
+	if g.linktype == dltSLL2 {
+		return g.cmp(orLinkhdr, 4, szW, idx)
 	}
-	return g.cmp(orLinkhdr, 4, szW, idx)
+	if !g.live {
+		unsupportedSavefile("\"ifindex\" on this link type (only LINUX_SLL2 records the interface index)")
+	}
+	return g.cmp(orLinkhdr, skfADOff+skfADIfindex, szW, idx)
 }
 
 // vlan: 802.1Q/802.1ad tag, optionally with a VLAN ID; shifts the
@@ -1294,25 +1334,115 @@ func (g *gen) vlan(vid uint32, hasVID bool) *block {
 	if g.linktype != dltEN10MB {
 		fail("no VLAN support for this link type")
 	}
+	var b0 *block
+	if g.live && g.vlanStackDepth == 0 && !g.offLinkhdr.isVariable &&
+		g.offLinkhdr.constPart == g.offOutermostlinkhdr.constPart {
+		b0 = g.vlanBPFExtensions(vid, hasVID)
+	} else {
+		b0 = g.vlanTPIDTest()
+		if hasVID {
+			b1 := g.vlanVIDTest(vid)
+			genAnd(b0, b1)
+			b0 = b1
+		}
+		g.offLinkpl.constPart += 4
+		g.offLinktype.constPart += 4
+	}
+	g.vlanStackDepth++
+	return b0
+}
+
+func (g *gen) vlanTPIDTest() *block {
 	b0 := g.linktypeCheck(ethertype8021Q)
 	b1 := g.linktypeCheck(ethertype8021AD)
 	genOr(b0, b1)
 	b0 = b1
 	b1 = g.linktypeCheck(ethertype8021QINQ)
 	genOr(b0, b1)
-	b0 = b1
-	if hasVID {
-		if vid > 0x0fff {
-			fail("VLAN tag %d greater than maximum %d", vid, 0x0fff)
-		}
-		b1 = g.mcmp(orLinkpl, 0, szH, vid, 0x0fff)
-		genAnd(b0, b1)
-		b0 = b1
+	return b1
+}
+
+func (g *gen) vlanVIDTest(vid uint32) *block {
+	if vid > 0x0fff {
+		fail("VLAN tag %d greater than maximum %d", vid, 0x0fff)
 	}
-	g.offLinkpl.constPart += 4
-	g.offLinktype.constPart += 4
-	g.vlanStackDepth++
+	return g.mcmp(orLinkpl, 0, szH, vid, 0x0fff)
+}
+
+// vlanBPFExtensions is the outermost "vlan" of a live capture (libpcap's
+// gen_vlan_bpf_extensions): Linux usually moves the tag into socket
+// metadata, so the test is "a tag in the metadata, or a VLAN TPID in the
+// frame". Only in the second case do later offsets move by 4, so they
+// become variable: registers, zeroed at the start of the program and
+// incremented on the in-frame path. The VID comes from the metadata
+// when the tag is there, else from the frame.
+func (g *gen) vlanBPFExtensions(vid uint32, hasVID bool) *block {
+	b0 := newBlock(jmp(jmpJEQ), 1, newStmt(clsLD|szB|modeABS, skfADOff+skfADVlanTagPre))
+	bTPID := g.vlanTPIDTest()
+	var bVID *block
+	if hasVID {
+		bVID = g.vlanVIDTest(vid)
+	}
+
+	// The in-frame TPID test first moves the variable parts of the
+	// offsets, so that the tests after it see the shifted payload.
+	g.isVlanVloffset = true
+	s := g.vloffsetAdd(&g.offLinkpl, 4)
+	s = append(s, g.vloffsetAdd(&g.offLinktype, 4)...)
+	bTPID.head.stmts = append(s, bTPID.head.stmts...)
+	genOr(b0, bTPID)
+	b0 = bTPID
+
+	if hasVID {
+		// ldb [vlanp]; jeq #1 (true: load the TCI from metadata and
+		// skip the frame load, false: the VID test as it was). libpcap
+		// 1.10.3 loads the TCI with a byte-sized load; the kernel ignores
+		// the size of ancillary loads.
+		cnt := len(bVID.stmts)
+		ldTCI := newStmt(clsLD|szB|modeABS, skfADOff+skfADVlanTag)
+		jeq := &stmt{code: jmp(jmpJEQ), k: 1, jt: ldTCI, jf: bVID.stmts[0]}
+		pre := []*stmt{newStmt(clsLD|szB|modeABS, skfADOff+skfADVlanTagPre), jeq, ldTCI, newStmt(clsJMP|jmpJA, uint32(cnt-1))}
+		bVID.stmts = append(pre, bVID.stmts...)
+		genAnd(b0, bVID)
+		b0 = bVID
+	}
 	return b0
+}
+
+// vloffsetAdd returns code adding v to the variable part of off, making
+// it variable (libpcap's gen_vlan_vloffset_add).
+func (g *gen) vloffsetAdd(off *absOffset, v uint32) []*stmt {
+	off.isVariable = true
+	if off.reg == -1 {
+		off.reg = g.allocReg()
+	}
+	return []*stmt{
+		newStmt(clsLD|modeMEM, uint32(off.reg)),
+		newStmt(clsALU|aluADD|srcK, v),
+		newStmt(clsST, uint32(off.reg)),
+	}
+}
+
+// insertComputeVloffsets zeroes, at the start of the program, the
+// offset registers a live "vlan" increments (libpcap's
+// insert_compute_vloffsets; the other link types it handles there are
+// not compiled by this package).
+func (g *gen) insertComputeVloffsets(b *block) {
+	if !g.isVlanVloffset {
+		return
+	}
+	if g.offLinkpl.reg == -1 {
+		g.offLinkpl.reg = g.allocReg()
+	}
+	if g.offLinktype.reg == -1 {
+		g.offLinktype.reg = g.allocReg()
+	}
+	s := []*stmt{
+		newStmt(clsLD|modeIMM, 0),
+		newStmt(clsST, uint32(g.offLinkpl.reg)),
+		newStmt(clsST, uint32(g.offLinktype.reg)),
+	}
+	b.stmts = append(s, b.stmts...)
 }
 
 // mpls: an MPLS label (stack entry), optionally with a label value.
@@ -1481,18 +1611,175 @@ func (g *gen) geneveLLCheck() *block {
 	return b0
 }
 
-// protochain follows the IPv6 extension-header chain (and AH for IPv4)
-// looking for protocol v. libpcap emits a loop; the kernel refuses
-// backward jumps, so it is not supported here.
+// KernelProtochainHeaders is how many headers (IPv6 extension headers
+// and AH) the kernel program of "protochain" skips. libpcap follows the
+// chain with a loop (a backward jump), which the kernel refuses; the
+// kernel program repeats the loop's body instead. On a packet on which
+// libpcap's loop skips at most this many headers, it accepts exactly
+// what libpcap accepts. On one where libpcap would skip more, it reads
+// the next header as libpcap does (a truncated one rejects the packet)
+// and then treats "protochain" as false.
+const KernelProtochainHeaders = 16
+
+// protochain follows the IPv6 extension-header chain (and AH, for IPv4
+// and IPv6) looking for protocol v, as libpcap's gen_protochain: the
+// same loads, including libpcap's computation of the AH length (which
+// loses the offset of the AH header). For savefiles the code is
+// libpcap's loop; for the kernel the loop is unrolled.
 func (g *gen) protochain(v uint32, proto int) *block {
+	// Allocated before the "ip or ip6" recursion and, in that case,
+	// never freed: libpcap does the same, and later registers depend on
+	// it.
+	reg := g.allocReg()
 	switch proto {
-	case qIP, qIPv6, qDefault:
+	case qIP, qIPv6:
+	case qDefault:
+		b0 := g.protochain(v, qIP)
+		b := g.protochain(v, qIPv6)
+		genOr(b0, b)
+		return b
 	default:
 		fail("bad protocol applied for 'protochain'")
 	}
 	if g.offLinkpl.isVariable {
 		fail("'protochain' not supported with variable length headers")
 	}
-	unsupported("\"protochain\"")
-	return nil
+	// libpcap's optimizer cannot handle the loop, so libpcap turns it
+	// off for the whole program.
+	g.noOptimize = true
+	base := g.offLinkpl.constPart + g.offNl
+	var b0 *block
+	var s []*stmt
+	if proto == qIP {
+		b0 = g.linktypeCheck(ethertypeIP)
+		s = []*stmt{
+			newStmt(clsLD|modeABS|szB, base+9), // A = ip->ip_p
+			newStmt(clsLDX|modeMSH|szB, base),  // X = ip->ip_hl << 2
+		}
+	} else {
+		b0 = g.linktypeCheck(ethertypeIPv6)
+		s = []*stmt{
+			newStmt(clsLD|modeABS|szB, base+6), // A = ip6->ip6_nxt
+			newStmt(clsLDX|modeIMM, 40),        // X = sizeof(struct ip6_hdr)
+		}
+	}
+	s = append(s, g.protochainChain(v, proto == qIPv6, reg, base)...)
+	b := newBlock(jmp(jmpJEQ), v, s...)
+	g.freeReg(reg)
+	genAnd(b0, b)
+	return b
+}
+
+// protochainChain returns the code that walks the chain with A holding
+// the next protocol and X the offset of its header, ending at a no-op
+// with A holding the protocol found (the block then compares it with
+// v). For a savefile it is libpcap's loop:
+//
+//	again:  A == v or A == IPPROTO_NONE: end
+//	        IPv6: A is hop-by-hop, destination options, routing or
+//	              fragment: A = next header, X += (length + 1) * 8; again
+//	        A == AH: A = next header, X = (length + 2) * 4; again
+//	end:    nop
+//
+// For the kernel the loop is unrolled: KernelProtochainHeaders + 1
+// copies of its body, each "again" going to the next copy. The last
+// copy still reads the header that would need one more iteration (so a
+// truncated one rejects the packet, as in libpcap), then ends the chain
+// with A set to a value other than v.
+func (g *gen) protochainChain(v uint32, v6 bool, reg int, base uint32) []*stmt {
+	copies := 1
+	if g.kernel {
+		copies = KernelProtochainHeaders + 1
+	}
+	again := make([]*stmt, copies)
+	for i := range again {
+		again[i] = newStmt(jmp(jmpJEQ), v)
+	}
+	end := newStmt(clsALU|aluADD|srcK, 0)
+	var s []*stmt
+	jas := map[*stmt]*stmt{} // unconditional jumps and their targets
+	add := func(code uint16, k uint32) *stmt {
+		st := newStmt(code, k)
+		s = append(s, st)
+		return st
+	}
+	jump := func(target *stmt) {
+		jas[add(clsJMP|jmpJA, 0)] = target
+	}
+	for i := 0; i < copies; i++ {
+		last := g.kernel && i == copies-1
+		next := again[0] // libpcap's backward jump
+		exit := end
+		var exitJA, over *stmt
+		switch {
+		case last:
+			over = newStmt(clsLD|modeIMM, v^1)
+			next = over
+		case g.kernel:
+			next = again[i+1]
+			exitJA = newStmt(clsJMP|jmpJA, 0)
+			jas[exitJA] = end
+			exit = exitJA
+		}
+
+		j1 := again[i]
+		s = append(s, j1)
+		j2 := add(jmp(jmpJEQ), ipprotoNone)
+		j1.jt, j1.jf = exit, j2
+		j2.jt = exit
+		ahcheck := newStmt(jmp(jmpJEQ), ipprotoAH)
+		if v6 {
+			adv := newStmt(clsLD|modeIND|szB, base)
+			prev := j2
+			for _, h := range []uint32{ipprotoHopopts, ipprotoDstopts, ipprotoRouting, ipprotoFragment} {
+				st := add(jmp(jmpJEQ), h)
+				prev.jf = st
+				st.jt = adv
+				prev = st
+			}
+			prev.jf = ahcheck
+			// A = P[X + base]; X += (P[X + base + 1] + 1) * 8
+			s = append(s, adv)
+			add(clsST, uint32(reg))
+			add(clsLD|modeIND|szB, base+1)
+			add(clsALU|aluADD|srcK, 1)
+			add(clsALU|aluMUL|srcK, 8)
+			add(clsALU|aluADD|srcX, 0)
+			add(clsMISC|miscTAX, 0)
+			add(clsLD|modeMEM, uint32(reg))
+			jump(next)
+		} else {
+			j2.jf = add(clsALU|aluADD|srcK, 0) // nop
+		}
+		s = append(s, ahcheck)
+		ahcheck.jf = exit
+		// A = P[X + base]; X = (P[X + 1 + base] + 2) * 4
+		ahcheck.jt = add(clsMISC|miscTXA, 0)
+		add(clsLD|modeIND|szB, base)
+		add(clsST, uint32(reg))
+		add(clsMISC|miscTXA, 0)
+		add(clsALU|aluADD|srcK, 1)
+		add(clsMISC|miscTAX, 0)
+		add(clsLD|modeIND|szB, base)
+		add(clsALU|aluADD|srcK, 2)
+		add(clsALU|aluMUL|srcK, 4)
+		add(clsMISC|miscTAX, 0)
+		add(clsLD|modeMEM, uint32(reg))
+		jump(next)
+		if exitJA != nil {
+			s = append(s, exitJA)
+		}
+		if over != nil {
+			s = append(s, over)
+		}
+	}
+	s = append(s, end)
+	pos := make(map[*stmt]int, len(s))
+	for i, st := range s {
+		pos[st] = i
+	}
+	for ja, target := range jas {
+		ja.k = uint32(int32(pos[target] - pos[ja] - 1))
+	}
+	return s
 }

@@ -167,13 +167,36 @@ func internalLinkType(lt uint32) dlt {
 type Options struct {
 	LinkType uint32 // LINKTYPE_ of the packets; required
 	Snaplen  uint32 // value returned for an accepted packet; 0 means 262144 (libpcap's default)
+
+	// Live compiles the kernel program for a Linux AF_PACKET socket,
+	// where the kernel has removed VLAN tags and direction comes from
+	// socket metadata, as libpcap compiles for a capture it opened on an
+	// interface: "vlan" tests the tag in the socket metadata (or one
+	// still in the frame), "inbound"/"outbound" the packet type and
+	// "ifindex" the interface, with the kernel's ancillary loads. It
+	// changes only KernelInstructions: Instructions and Match keep the
+	// savefile program, which is right for the frames a capture stores
+	// (the capture puts the tag back into the frame). Only EN10MB and
+	// RAW, the link types of AF_PACKET captures, can be compiled live.
+	Live bool
 }
 
-// Program is a compiled filter.
+// Program is a compiled filter. It holds two programs, identical unless
+// the expression uses protochain or, compiled with Options.Live, a
+// construct that a live capture compiles differently:
+//
+//   - the savefile program (Instructions), what libpcap compiles to
+//     filter a capture file: Match runs it over stored packets. It may
+//     jump backward (protochain's loop), so it is not for the kernel.
+//   - the kernel program (KernelInstructions), for SO_ATTACH_FILTER:
+//     forward jumps only, at most MaxInstructions; with Options.Live it
+//     is libpcap's program for a live capture.
 type Program struct {
-	expr  string
-	insns []bpf.RawInstruction
-	code  []insn
+	expr   string
+	insns  []bpf.RawInstruction // savefile program; nil if the expression has none
+	kinsns []bpf.RawInstruction // kernel program
+	code   []insn
+	back   int // backward jumps in code (they bound Match's run time)
 }
 
 // insn is the interpreter's form of an instruction.
@@ -191,6 +214,9 @@ func Compile(expr string, opts Options) (*Program, error) {
 	if lt == dltNone {
 		return nil, fmt.Errorf("filter: filtering on link type %s is not supported", LinkTypeName(opts.LinkType))
 	}
+	if opts.Live && lt != dltEN10MB && lt != dltRaw {
+		return nil, fmt.Errorf("filter: compiling for a live capture on link type %s is not supported (only EN10MB and RAW)", LinkTypeName(opts.LinkType))
+	}
 	snaplen := opts.Snaplen
 	if snaplen == 0 {
 		snaplen = DefaultSnaplen
@@ -199,44 +225,77 @@ func Compile(expr string, opts Options) (*Program, error) {
 	if err != nil {
 		return nil, err
 	}
-	var insns []bpf.RawInstruction
 	if tree == nil {
-		insns = []bpf.RawInstruction{{Op: clsRET | srcK, K: snaplen}}
-	} else {
-		insns, err = generate(tree, lt, snaplen)
+		return newProgram(expr, []bpf.RawInstruction{{Op: clsRET | srcK, K: snaplen}}), nil
+	}
+
+	// The savefile program. With Live, "rejects all packets" is decided
+	// on the live program, as libpcap decides it on what it attaches,
+	// and an expression only a live capture can evaluate has none.
+	insns, err := generate(tree, lt, snaplen, genMode{checkRejects: !opts.Live})
+	if err != nil {
+		var ce *compileError
+		if !opts.Live || !errors.As(err, &ce) || !ce.liveOnly {
+			return nil, err
+		}
+		insns = nil
+	}
+	if insns != nil {
+		if err := validateSavefile(insns); err != nil {
+			return nil, err
+		}
+	}
+	kinsns := insns
+	if opts.Live || usesProtochain(tree) {
+		kinsns, err = generate(tree, lt, snaplen, genMode{live: opts.Live, kernel: true, checkRejects: opts.Live})
 		if err != nil {
 			return nil, err
 		}
 	}
-	if len(insns) > MaxInstructions {
-		return nil, fmt.Errorf("filter: expression too complex (%d instructions, the kernel accepts at most %d)", len(insns), MaxInstructions)
+	if len(kinsns) > MaxInstructions {
+		return nil, fmt.Errorf("filter: expression too complex (%d instructions, the kernel accepts at most %d)", len(kinsns), MaxInstructions)
 	}
-	if err := validate(insns); err != nil {
+	if err := validate(kinsns); err != nil {
 		return nil, err
 	}
-	return newProgram(expr, insns), nil
+	p := newProgram(expr, insns)
+	p.kinsns = kinsns
+	return p, nil
 }
 
+// newProgram returns a program whose savefile and kernel programs are
+// both insns (nil: no savefile program, Match rejects everything).
 func newProgram(expr string, insns []bpf.RawInstruction) *Program {
-	p := &Program{expr: expr, insns: insns, code: make([]insn, len(insns))}
+	p := &Program{expr: expr, insns: insns, kinsns: insns, code: make([]insn, len(insns))}
 	for i, in := range insns {
 		p.code[i] = insn{op: in.Op, jt: in.Jt, jf: in.Jf, k: in.K}
+		if in.Op == clsJMP|jmpJA && int32(in.K) < 0 {
+			p.back++
+		}
 	}
 	return p
 }
 
+// genMode selects what generate compiles for.
+type genMode struct {
+	live         bool // a live Linux capture (gen.live)
+	kernel       bool // forward jumps only (gen.kernel)
+	checkRejects bool // fail when the program rejects every packet
+}
+
 // generate runs the code generator and the rejects-everything check.
-func generate(tree node, lt dlt, snaplen uint32) ([]bpf.RawInstruction, error) {
+func generate(tree node, lt dlt, snaplen uint32, mode genMode) ([]bpf.RawInstruction, error) {
 	g := newGen(lt, snaplen)
+	g.live, g.kernel = mode.live, mode.kernel
 	// libpcap does not optimize programs that use geneve (their
-	// offsets are computed at run time), so none of its optimizer's
-	// effects apply to them.
-	g.emulateOpt = !usesGeneve(tree)
+	// offsets are computed at run time) or protochain (a loop), so none
+	// of its optimizer's effects apply to them.
+	g.emulateOpt = !usesGeneve(tree) && !usesProtochain(tree)
 	insns, err := g.run(tree)
 	if err != nil {
 		return nil, err
 	}
-	if !g.noOptimize && rejectsAll(insns) {
+	if mode.checkRejects && !g.noOptimize && rejectsAll(insns) {
 		return nil, errors.New("filter: expression rejects all packets")
 	}
 	return insns, nil
@@ -245,24 +304,47 @@ func generate(tree node, lt dlt, snaplen uint32) ([]bpf.RawInstruction, error) {
 // usesGeneve reports whether the expression contains a geneve
 // primitive.
 func usesGeneve(n node) bool {
-	switch n := n.(type) {
-	case andNode:
-		return usesGeneve(n.l) || usesGeneve(n.r)
-	case orNode:
-		return usesGeneve(n.l) || usesGeneve(n.r)
-	case notNode:
-		return usesGeneve(n.x)
-	case otherNode:
-		return n.kind == oGeneve
-	}
-	return false
+	return anyNode(n, func(n node) bool {
+		o, ok := n.(otherNode)
+		return ok && o.kind == oGeneve
+	})
 }
 
-// generateUnchecked returns the program as libpcap emits it with its
-// optimizer off.
+// usesProtochain reports whether the expression contains protochain.
+func usesProtochain(n node) bool {
+	return anyNode(n, func(n node) bool {
+		id, ok := n.(idNode)
+		return ok && id.q.addr == aProtochain
+	})
+}
+
+// anyNode reports whether f holds for a primitive of the expression.
+func anyNode(n node, f func(node) bool) bool {
+	switch n := n.(type) {
+	case andNode:
+		return anyNode(n.l, f) || anyNode(n.r, f)
+	case orNode:
+		return anyNode(n.l, f) || anyNode(n.r, f)
+	case notNode:
+		return anyNode(n.x, f)
+	}
+	return f(n)
+}
+
+// generateUnchecked returns the savefile program as libpcap emits it
+// with its optimizer off.
 func generateUnchecked(tree node, lt dlt, snaplen uint32, deadHandle bool) ([]bpf.RawInstruction, error) {
 	g := newGen(lt, snaplen)
 	g.deadHandle = deadHandle
+	g.emulateOpt = false
+	return g.run(tree)
+}
+
+// generateLiveUnchecked returns the program for a live capture as
+// libpcap emits it with its optimizer off (protochain as its loop).
+func generateLiveUnchecked(tree node, lt dlt, snaplen uint32) ([]bpf.RawInstruction, error) {
+	g := newGen(lt, snaplen)
+	g.live, g.deadHandle = true, true
 	g.emulateOpt = false
 	return g.run(tree)
 }
@@ -283,43 +365,80 @@ func (g *gen) run(tree node) (insns []bpf.RawInstruction, err error) {
 	return layout(root)
 }
 
-// validate checks the kernel's rules for classic BPF: known opcodes,
-// forward jumps that stay inside the program, a return at the end,
-// valid scratch memory indexes and no division by a constant zero.
-func validate(insns []bpf.RawInstruction) error {
+// validateSavefile checks a savefile program for the interpreter: known
+// opcodes, jumps (backward ones too) that stay inside the program and a
+// return at the end. The memory rules are checked on the kernel program,
+// which makes the same accesses.
+func validateSavefile(insns []bpf.RawInstruction) error {
 	n := len(insns)
 	if n == 0 || n > MaxInstructions {
 		return fmt.Errorf("filter: invalid program length %d", n)
 	}
 	for i, in := range insns {
-		switch in.Op & 0x07 {
-		case clsLD, clsLDX:
-			if in.Op&0xe0 == modeMEM && in.K >= memWords {
-				return fmt.Errorf("filter: internal error: bad scratch index at %d", i)
-			}
-		case clsST, clsSTX:
-			if in.K >= memWords {
-				return fmt.Errorf("filter: internal error: bad scratch index at %d", i)
-			}
-		case clsALU:
-			op := in.Op & 0xf0
-			if in.Op&srcX == 0 && (op == aluDIV || op == aluMOD) && in.K == 0 {
-				return fmt.Errorf("filter: internal error: division by zero at %d", i)
-			}
-		case clsJMP:
-			if in.Op&0xf0 == jmpJA {
-				if uint64(in.K) >= uint64(n-i-1) {
-					return fmt.Errorf("filter: internal error: jump out of range at %d", i)
-				}
-			} else if i+1+int(in.Jt) >= n || i+1+int(in.Jf) >= n {
+		if in.Op == clsJMP|jmpJA && int32(in.K) < 0 {
+			if i+1+int(int32(in.K)) < 0 {
 				return fmt.Errorf("filter: internal error: jump out of range at %d", i)
 			}
+			continue
+		}
+		if err := checkInsn(insns, i); err != nil {
+			return err
+		}
+	}
+	if last := insns[n-1].Op & 0x07; last != clsRET {
+		return errors.New("filter: internal error: program does not end with a return")
+	}
+	return nil
+}
+
+// validate checks the kernel's rules for classic BPF: known opcodes,
+// forward jumps that stay inside the program, a return at the end,
+// valid scratch memory indexes, no division by a constant zero, and
+// scratch memory written before it is read.
+func validate(insns []bpf.RawInstruction) error {
+	n := len(insns)
+	if n == 0 || n > MaxInstructions {
+		return fmt.Errorf("filter: invalid program length %d", n)
+	}
+	for i := range insns {
+		if err := checkInsn(insns, i); err != nil {
+			return err
 		}
 	}
 	if last := insns[n-1].Op & 0x07; last != clsRET {
 		return errors.New("filter: internal error: program does not end with a return")
 	}
 	return checkMemInit(insns)
+}
+
+// checkInsn checks instruction i for validate (jumps forward only).
+func checkInsn(insns []bpf.RawInstruction, i int) error {
+	n := len(insns)
+	in := insns[i]
+	switch in.Op & 0x07 {
+	case clsLD, clsLDX:
+		if in.Op&0xe0 == modeMEM && in.K >= memWords {
+			return fmt.Errorf("filter: internal error: bad scratch index at %d", i)
+		}
+	case clsST, clsSTX:
+		if in.K >= memWords {
+			return fmt.Errorf("filter: internal error: bad scratch index at %d", i)
+		}
+	case clsALU:
+		op := in.Op & 0xf0
+		if in.Op&srcX == 0 && (op == aluDIV || op == aluMOD) && in.K == 0 {
+			return fmt.Errorf("filter: internal error: division by zero at %d", i)
+		}
+	case clsJMP:
+		if in.Op&0xf0 == jmpJA {
+			if uint64(in.K) >= uint64(n-i-1) {
+				return fmt.Errorf("filter: internal error: jump out of range at %d", i)
+			}
+		} else if i+1+int(in.Jt) >= n || i+1+int(in.Jf) >= n {
+			return fmt.Errorf("filter: internal error: jump out of range at %d", i)
+		}
+	}
+	return nil
 }
 
 // checkMemInit applies the Linux kernel's rule that scratch memory must
@@ -353,72 +472,111 @@ func checkMemInit(insns []bpf.RawInstruction) error {
 	return nil
 }
 
-// Instructions returns the program as raw classic BPF instructions, as
-// for SO_ATTACH_FILTER.
+// Instructions returns the savefile program, the one Match runs: what
+// libpcap compiles to filter stored packets (pcap_offline_filter). It
+// jumps backward where the expression uses protochain, so attach
+// KernelInstructions to a socket instead. It is nil when the expression
+// has no savefile form (compiled with Options.Live, it tests socket
+// metadata with inbound, outbound or ifindex).
 func (p *Program) Instructions() []bpf.RawInstruction {
+	if p.insns == nil {
+		return nil
+	}
 	out := make([]bpf.RawInstruction, len(p.insns))
 	copy(out, p.insns)
+	return out
+}
+
+// KernelInstructions returns the program to attach to a Linux socket
+// with SO_ATTACH_FILTER: forward jumps only, at most MaxInstructions.
+// Compiled with Options.Live it is libpcap's program for a live capture
+// (VLAN tags, direction and interface from socket metadata, through
+// ancillary loads only the kernel runs); otherwise it filters like
+// Instructions. Either way protochain's loop is unrolled
+// (KernelProtochainHeaders).
+func (p *Program) KernelInstructions() []bpf.RawInstruction {
+	out := make([]bpf.RawInstruction, len(p.kinsns))
+	copy(out, p.kinsns)
 	return out
 }
 
 // String returns the expression the program was compiled from.
 func (p *Program) String() string { return p.expr }
 
-// Match runs the program over one packet: data is the captured bytes,
-// wireLen the original length on the wire (what "len", "less" and
+// Match runs the savefile program over one packet: data is the captured
+// bytes, wireLen the original length on the wire (what "len", "less" and
 // "greater" test, as in libpcap's pcap_offline_filter). A load outside
-// data rejects the packet. Match does not allocate.
+// data rejects the packet. A program without a savefile form
+// (Instructions is nil) rejects every packet. Match does not allocate.
+//
+// protochain's loop runs as in libpcap, with a bound: each run of the
+// loop on a packet of n bytes either ends within 2n+2 iterations or
+// never ends (libpcap's loop, following AH headers, can come back to a
+// header it has seen); past the bound Match rejects the packet.
 func (p *Program) Match(data []byte, wireLen int) bool {
-	return p.run(data, uint32(wireLen)) != 0
+	v, _ := p.run(data, uint32(wireLen))
+	return v != 0
 }
 
 // run is the classic BPF interpreter (libpcap's bpf_filter semantics).
-func (p *Program) run(data []byte, wireLen uint32) uint32 {
+// It returns the program's result and how many backward jumps it took.
+//
+// A backward jump only comes from protochain's loop, whose state at the
+// top of the loop is A (the protocol) and X (the offset of its header).
+// An iteration is chosen by A (extension header or AH) and computes the
+// next A and X from X alone, loading from X + offset, so after more
+// than 2 * len(data) + 2 iterations some (choice, X) has repeated and the
+// loop cycles forever. Allowing that many backward jumps for each
+// backward jump instruction (each loop runs at most once) is therefore
+// exact: a run that exceeds it never ends in libpcap.
+func (p *Program) run(data []byte, wireLen uint32) (uint32, int) {
 	var a, x uint32
 	var mem [memWords]uint32
 	code := p.code
 	buflen := uint64(len(data))
+	budget := p.back * (2*len(data) + 2)
+	taken := 0
 	for pc := 0; pc < len(code); pc++ {
 		in := &code[pc]
 		switch in.op {
 		case clsRET | srcK:
-			return in.k
+			return in.k, taken
 		case clsRET | 0x10: // ret A
-			return a
+			return a, taken
 		case clsLD | szW | modeABS:
 			k := uint64(in.k)
 			if k+4 > buflen {
-				return 0
+				return 0, taken
 			}
 			a = binary.BigEndian.Uint32(data[k:])
 		case clsLD | szH | modeABS:
 			k := uint64(in.k)
 			if k+2 > buflen {
-				return 0
+				return 0, taken
 			}
 			a = uint32(binary.BigEndian.Uint16(data[k:]))
 		case clsLD | szB | modeABS:
 			k := uint64(in.k)
 			if k >= buflen {
-				return 0
+				return 0, taken
 			}
 			a = uint32(data[k])
 		case clsLD | szW | modeIND:
 			k := uint64(x) + uint64(in.k)
 			if k+4 > buflen {
-				return 0
+				return 0, taken
 			}
 			a = binary.BigEndian.Uint32(data[k:])
 		case clsLD | szH | modeIND:
 			k := uint64(x) + uint64(in.k)
 			if k+2 > buflen {
-				return 0
+				return 0, taken
 			}
 			a = uint32(binary.BigEndian.Uint16(data[k:]))
 		case clsLD | szB | modeIND:
 			k := uint64(x) + uint64(in.k)
 			if k >= buflen {
-				return 0
+				return 0, taken
 			}
 			a = uint32(data[k])
 		case clsLD | szW | modeLEN:
@@ -436,7 +594,7 @@ func (p *Program) run(data []byte, wireLen uint32) uint32 {
 		case clsLDX | szB | modeMSH:
 			k := uint64(in.k)
 			if k >= buflen {
-				return 0
+				return 0, taken
 			}
 			x = uint32(data[k]&0xf) << 2
 		case clsST:
@@ -444,6 +602,12 @@ func (p *Program) run(data []byte, wireLen uint32) uint32 {
 		case clsSTX:
 			mem[in.k&(memWords-1)] = x
 		case clsJMP | jmpJA:
+			if int32(in.k) < 0 {
+				if taken >= budget {
+					return 0, taken
+				}
+				taken++
+			}
 			pc += int(int32(in.k))
 		case clsJMP | jmpJEQ | srcK:
 			if a == in.k {
@@ -501,12 +665,12 @@ func (p *Program) run(data []byte, wireLen uint32) uint32 {
 			a *= x
 		case clsALU | aluDIV | srcX:
 			if x == 0 {
-				return 0
+				return 0, taken
 			}
 			a /= x
 		case clsALU | aluMOD | srcX:
 			if x == 0 {
-				return 0
+				return 0, taken
 			}
 			a %= x
 		case clsALU | aluAND | srcX:
@@ -535,12 +699,12 @@ func (p *Program) run(data []byte, wireLen uint32) uint32 {
 			a *= in.k
 		case clsALU | aluDIV | srcK:
 			if in.k == 0 {
-				return 0
+				return 0, taken
 			}
 			a /= in.k
 		case clsALU | aluMOD | srcK:
 			if in.k == 0 {
-				return 0
+				return 0, taken
 			}
 			a %= in.k
 		case clsALU | aluAND | srcK:
@@ -560,8 +724,8 @@ func (p *Program) run(data []byte, wireLen uint32) uint32 {
 		case clsMISC | miscTXA:
 			a = x
 		default:
-			return 0
+			return 0, taken
 		}
 	}
-	return 0
+	return 0, taken
 }
