@@ -94,6 +94,16 @@ func TestTwoCapturesOneDatabase(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "two.db")
 	a := start(t, "capture", "-i", lab.HostIf, "-d", db, "-f", "udp dst port 9001", "-c", "20000")
 	a.waitLine(t, "session ", 10*time.Second)
+	// Alone, the capture writes with a rollback journal; a reader arriving
+	// now moves the database to WAL and must neither fail nor wait long.
+	go flood(t, lab, 9001, 5_000, 300*time.Millisecond)
+	for i := 0; i < 5; i++ {
+		t0 := time.Now()
+		mustRun(t, "query", "-d", db, "-s", "1", "-l", "5")
+		if d := time.Since(t0); d > 2*time.Second {
+			t.Errorf("query beside a lone capture took %v", d)
+		}
+	}
 	b := start(t, "capture", "-i", lab.HostIf, "-d", db, "-f", "udp dst port 9002", "-c", "20000")
 	b.waitLine(t, "session ", 10*time.Second)
 	stopReaders := make(chan struct{})
