@@ -14,12 +14,14 @@ func (a *app) filterCmd() *cobra.Command {
 	var (
 		linkType string
 		level    int
+		live     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "filter [--link-type EN10MB] [-d | -dd | -ddd] EXPR...",
 		Short: "Print the BPF program a filter compiles to, like tcpdump -d",
 		Example: `  packetrecorder filter 'tcp port 80'
-  packetrecorder filter --link-type LINUX_SLL -ddd 'udp and not port 53'`,
+  packetrecorder filter --link-type LINUX_SLL -ddd 'udp and not port 53'
+  packetrecorder filter --live 'vlan 100 and tcp'`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			lt, ok := filter.LinkTypeByName(linkType)
@@ -37,15 +39,20 @@ func (a *app) filterCmd() *cobra.Command {
 			default:
 				return errors.New("use -d, -dd or -ddd")
 			}
-			prog, err := filter.Compile(strings.Join(args, " "), filter.Options{LinkType: lt})
+			prog, err := filter.Compile(strings.Join(args, " "), filter.Options{LinkType: lt, Live: live})
 			if err != nil {
 				return err
 			}
-			_, err = fmt.Fprint(a.stdout, filter.Format(prog.Instructions(), style))
+			insns := prog.Instructions()
+			if live {
+				insns = prog.KernelInstructions()
+			}
+			_, err = fmt.Fprint(a.stdout, filter.Format(insns, style))
 			return err
 		},
 	}
 	cmd.Flags().StringVarP(&linkType, "link-type", "y", "EN10MB", "link type to compile for (tcpdump -y names)")
+	cmd.Flags().BoolVar(&live, "live", false, "print the program a live capture attaches to its socket (as tcpdump -d -i IFACE does)")
 	cmd.Flags().CountVarP(&level, "dump", "d", "-d: assembly (default), -dd: C array, -ddd: decimal, as tcpdump prints them")
 	return cmd
 }
