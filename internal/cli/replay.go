@@ -88,6 +88,7 @@ func (a *app) replayCmd() *cobra.Command {
 				defer replay.LockThread()()
 			}
 			var res replaySummary
+			var skippedBytes int64
 			var send func(store.Record) error
 			finish := func() error { return nil } // sends what is still queued
 			out := bufio.NewWriter(a.stdout)
@@ -141,6 +142,7 @@ func (a *app) replayCmd() *cobra.Command {
 					}
 					if errors.Is(err, capture.ErrFrameTooBig) {
 						res.Skipped++
+						skippedBytes += int64(len(rec.Data))
 						return nil
 					}
 					return err
@@ -191,6 +193,8 @@ func (a *app) replayCmd() *cobra.Command {
 			if !sched.Start().IsZero() {
 				elapsed = time.Since(sched.Start())
 			}
+			res.Packets -= res.Skipped
+			res.Bytes -= skippedBytes
 			res.DurationSec = elapsed.Seconds()
 			if res.DurationSec > 0 {
 				res.PPS = float64(res.Packets) / res.DurationSec
@@ -198,7 +202,6 @@ func (a *app) replayCmd() *cobra.Command {
 			}
 			se := sched.Errors()
 			res.ErrP50us, res.ErrP99us, res.ErrMaxus = us(se.P50), us(se.P99), us(se.Max)
-			res.Packets -= res.Skipped
 			if asJSON {
 				return json.NewEncoder(out).Encode(res)
 			}
