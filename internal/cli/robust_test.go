@@ -425,4 +425,20 @@ func TestReplaySkipsOversizedFrames(t *testing.T) {
 	if res.Packets != 3 || res.Skipped != 2 || len(got) != 3 {
 		t.Errorf("sent %d, skipped %d, peer received %d; want 3, 2, 3 (%s)", res.Packets, res.Skipped, len(got), out)
 	}
+
+	// Ctrl-C in the middle of a long gap stops the replay promptly, with
+	// its summary.
+	slow := start(t, "replay", "-d", db, "-s", "1", "-i", lab.HostIf, "--speed", "0.001")
+	time.Sleep(300 * time.Millisecond)
+	t0 := time.Now()
+	slow.cmd.Process.Signal(syscall.SIGINT)
+	if code := slow.wait(t, 5*time.Second); code != 0 {
+		t.Fatalf("interrupted replay: exit %d: %s", code, slow.stderr)
+	}
+	if d := time.Since(t0); d > 500*time.Millisecond {
+		t.Errorf("replay took %v to stop after SIGINT", d)
+	}
+	if !strings.Contains(slow.stdout.String(), "interrupted") || !strings.Contains(slow.stdout.String(), "packets sent") {
+		t.Errorf("no summary after SIGINT: %q", slow.stdout.String())
+	}
 }
