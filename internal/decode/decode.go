@@ -131,6 +131,16 @@ func (s *Summarizer) decode(linkType uint32, data []byte, wireLen int) {
 	s.link(linkType, data, wireLen)
 }
 
+// fixedLink decodes a link header of hdrLen bytes that carries a big-endian
+// ethertype at typeOff, then what follows it; trunc marks a short header.
+func (s *Summarizer) fixedLink(data []byte, wire, hdrLen, typeOff int, trunc string) {
+	if len(data) < hdrLen {
+		s.str(trunc)
+		return
+	}
+	s.ethertype(binary.BigEndian.Uint16(data[typeOff:]), data[hdrLen:], wire-hdrLen)
+}
+
 // link dispatches on the link type. wire is the on-wire length of data.
 func (s *Summarizer) link(linkType uint32, data []byte, wire int) {
 	s.depth++
@@ -148,27 +158,15 @@ func (s *Summarizer) link(linkType uint32, data []byte, wire int) {
 	case LinkTypeIPv6:
 		s.ipv6(data, wire)
 	case LinkTypeLinuxSLL:
-		if len(data) < 16 {
-			s.str("[|sll]")
-			return
-		}
-		s.ethertype(binary.BigEndian.Uint16(data[14:]), data[16:], wire-16)
+		s.fixedLink(data, wire, 16, 14, "[|sll]")
 	case LinkTypeLinuxSLL2:
-		if len(data) < 20 {
-			s.str("[|sll2]")
-			return
-		}
-		s.ethertype(binary.BigEndian.Uint16(data[0:]), data[20:], wire-20)
+		s.fixedLink(data, wire, 20, 0, "[|sll2]")
 	case LinkTypeNull, LinkTypeLoop:
 		s.null(linkType, data, wire)
 	case LinkTypePPP, LinkTypePPPSerial:
 		s.ppp(data, wire)
 	case LinkTypeCHDLC:
-		if len(data) < 4 {
-			s.str("[|chdlc]")
-			return
-		}
-		s.ethertype(binary.BigEndian.Uint16(data[2:]), data[4:], wire-4)
+		s.fixedLink(data, wire, 4, 2, "[|chdlc]")
 	case LinkTypeIEEE80211:
 		s.ieee80211(data, wire)
 	case LinkTypeRadiotap:
@@ -209,12 +207,7 @@ func (s *Summarizer) fallbackLink(linkType uint32) {
 }
 
 func (s *Summarizer) ethernet(data []byte, wire int) {
-	if len(data) < 14 {
-		s.str("[|ether]")
-		return
-	}
-	et := binary.BigEndian.Uint16(data[12:])
-	s.ethertype(et, data[14:], wire-14)
+	s.fixedLink(data, wire, 14, 12, "[|ether]")
 }
 
 // ethertype decodes the payload of an Ethernet-like header whose type field

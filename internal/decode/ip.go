@@ -262,15 +262,9 @@ func (s *Summarizer) transportExt(h ipHeader, proto uint8, b []byte, plen int, e
 		s.udp(h, b, plen, ext)
 		return
 	case protoSCTP:
-		if len(b) < 4 {
-			s.addrs(h, nil, nil)
-			s.exts(ext)
-			s.str("[|sctp]")
+		if !s.portsHeader(h, b, ext, "[|sctp]") {
 			return
 		}
-		s.setPorts(h, b)
-		s.addrs(h, b[0:2], b[2:4])
-		s.exts(ext)
 		s.str("sctp, length ")
 		s.int(plen)
 		return
@@ -345,21 +339,32 @@ func (s *Summarizer) setPorts(h ipHeader, b []byte) {
 	}
 }
 
+// portsHeader writes the addresses of h with the ports that start the
+// transport header b (recording them in the flow), then the extension
+// headers ext. If b is too short for the ports it writes the addresses
+// alone, the extensions and trunc, and reports false.
+func (s *Summarizer) portsHeader(h ipHeader, b []byte, ext []string, trunc string) bool {
+	if len(b) < 4 {
+		s.addrs(h, nil, nil)
+		s.exts(ext)
+		s.str(trunc)
+		return false
+	}
+	s.setPorts(h, b)
+	s.addrs(h, b[0:2], b[2:4])
+	s.exts(ext)
+	return true
+}
+
 var tcpFlagChars = [...]struct {
 	bit uint16
 	c   byte
 }{{0x01, 'F'}, {0x02, 'S'}, {0x04, 'R'}, {0x08, 'P'}, {0x10, '.'}, {0x20, 'U'}, {0x40, 'E'}, {0x80, 'W'}, {0x100, 'e'}}
 
 func (s *Summarizer) tcp(h ipHeader, b []byte, plen int, ext []string) {
-	if len(b) < 4 {
-		s.addrs(h, nil, nil)
-		s.exts(ext)
-		s.str("[|tcp]")
+	if !s.portsHeader(h, b, ext, "[|tcp]") {
 		return
 	}
-	s.setPorts(h, b)
-	s.addrs(h, b[0:2], b[2:4])
-	s.exts(ext)
 	if len(b) < 20 {
 		s.str("[|tcp]")
 		return
@@ -493,15 +498,9 @@ func (s *Summarizer) tcpOptions(o []byte) {
 }
 
 func (s *Summarizer) udp(h ipHeader, b []byte, plen int, ext []string) {
-	if len(b) < 4 {
-		s.addrs(h, nil, nil)
-		s.exts(ext)
-		s.str("[|udp]")
+	if !s.portsHeader(h, b, ext, "[|udp]") {
 		return
 	}
-	s.setPorts(h, b)
-	s.addrs(h, b[0:2], b[2:4])
-	s.exts(ext)
 	if len(b) < 8 {
 		s.str("[|udp]")
 		return
@@ -530,6 +529,20 @@ var icmpUnreach = [...]string{"net", "host", "protocol", "port", "need to frag",
 	"net unknown", "host unknown", "src host isolated", "net prohibited", "host prohibited",
 	"net tos", "host tos", "admin prohibited", "host precedence violation", "precedence cutoff"}
 
+// echoIDSeq writes the id and sequence number of an ICMP or ICMPv6 echo
+// message b. If b is too short it writes trunc instead and reports false.
+func (s *Summarizer) echoIDSeq(b []byte, trunc string) bool {
+	if len(b) < 8 {
+		s.str(trunc)
+		return false
+	}
+	s.str(", id ")
+	s.uint(uint64(binary.BigEndian.Uint16(b[4:])))
+	s.str(", seq ")
+	s.uint(uint64(binary.BigEndian.Uint16(b[6:])))
+	return true
+}
+
 func (s *Summarizer) icmp(b []byte, plen int) {
 	if len(b) < 4 {
 		s.str("[|icmp]")
@@ -544,14 +557,9 @@ func (s *Summarizer) icmp(b []byte, plen int) {
 		} else {
 			s.str("echo request")
 		}
-		if len(b) < 8 {
-			s.str(" [|icmp]")
+		if !s.echoIDSeq(b, " [|icmp]") {
 			return
 		}
-		s.str(", id ")
-		s.uint(uint64(binary.BigEndian.Uint16(b[4:])))
-		s.str(", seq ")
-		s.uint(uint64(binary.BigEndian.Uint16(b[6:])))
 	case 3:
 		if int(code) < len(icmpUnreach) {
 			s.str(icmpUnreach[code])
@@ -614,14 +622,9 @@ func (s *Summarizer) icmp6(b []byte, plen int) {
 		} else {
 			s.str("echo reply")
 		}
-		if len(b) < 8 {
-			s.str(" [|icmp6]")
+		if !s.echoIDSeq(b, " [|icmp6]") {
 			return
 		}
-		s.str(", id ")
-		s.uint(uint64(binary.BigEndian.Uint16(b[4:])))
-		s.str(", seq ")
-		s.uint(uint64(binary.BigEndian.Uint16(b[6:])))
 	case 130:
 		s.str("multicast listener query")
 	case 131:

@@ -215,29 +215,28 @@ func convertBlock(b *block, mark int, prog []bpf.RawInstruction, tail *int) (boo
 	ins.Op, ins.K = b.code, b.k
 	if b.jt != nil {
 		extra := 0
-		off := b.jt.offset - (b.offset + slen) - 1
-		if off >= 256 {
-			if b.longjt == 0 {
-				b.longjt++
-				return false, nil
+		// branch sets the jt or jf field of ins to reach target. A
+		// branch too far for 8 bits goes through a "ja" placed after
+		// the instruction; the first time one is found, the block
+		// reserves room for it (longjt or longjf) and branch reports
+		// false, so that the conversion starts over.
+		branch := func(target *block, long *int, field *uint8) bool {
+			off := target.offset - (b.offset + slen) - 1
+			if off < 256 {
+				*field = uint8(off)
+				return true
 			}
-			ins.Jt = uint8(extra)
+			if *long == 0 {
+				*long++
+				return false
+			}
+			*field = uint8(extra)
 			extra++
 			dst[slen+extra] = bpf.RawInstruction{Op: clsJMP | jmpJA, K: uint32(off - extra)}
-		} else {
-			ins.Jt = uint8(off)
+			return true
 		}
-		off = b.jf.offset - (b.offset + slen) - 1
-		if off >= 256 {
-			if b.longjf == 0 {
-				b.longjf++
-				return false, nil
-			}
-			ins.Jf = uint8(extra)
-			extra++
-			dst[slen+extra] = bpf.RawInstruction{Op: clsJMP | jmpJA, K: uint32(off - extra)}
-		} else {
-			ins.Jf = uint8(off)
+		if !branch(b.jt, &b.longjt, &ins.Jt) || !branch(b.jf, &b.longjf, &ins.Jf) {
+			return false, nil
 		}
 	}
 	return true, nil

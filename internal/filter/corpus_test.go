@@ -17,6 +17,16 @@ type dltStats struct {
 	pairs, agree                           int
 }
 
+// statsFor returns the stats of dlt in m, adding them on first use.
+func statsFor(m map[string]*dltStats, dlt string) *dltStats {
+	st := m[dlt]
+	if st == nil {
+		st = &dltStats{}
+		m[dlt] = st
+	}
+	return st
+}
+
 func statsLine(m map[string]*dltStats, f func(*dltStats) string) string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -60,11 +70,7 @@ func TestCorpusFilters(t *testing.T) {
 		if !ok {
 			continue
 		}
-		st := stats[r["dlt"]]
-		if st == nil {
-			st = &dltStats{}
-			stats[r["dlt"]] = st
-		}
+		st := statsFor(stats, r["dlt"])
 		st.rows++
 		prog, err := Compile(r["expr"], Options{LinkType: lt})
 		libpcapOK := r["libpcap"] == "ok"
@@ -148,11 +154,7 @@ func TestCorpusVerdicts(t *testing.T) {
 		if !ok {
 			continue
 		}
-		st := stats[r["dlt"]]
-		if st == nil {
-			st = &dltStats{}
-			stats[r["dlt"]] = st
-		}
+		st := statsFor(stats, r["dlt"])
 		k := key{r["expr"], lt}
 		prog, seen := progs[k]
 		err := errs[k]

@@ -435,12 +435,7 @@ func (g *gen) etherLinktype(llProto uint32) *block {
 	case ethertypeATALK, ethertypeAARP:
 		b0 := g.cmpGT(orLinktype, 0, szH, ethermtu)
 		genNot(b0)
-		var b1 *block
-		if llProto == ethertypeATALK {
-			b1 = g.snap(0x080007, ethertypeATALK)
-		} else {
-			b1 = g.snap(0x000000, ethertypeAARP)
-		}
+		b1 := g.atalkSnap(llProto)
 		genAnd(b0, b1)
 		b0 = g.cmp(orLinktype, 0, szH, llProto)
 		genOr(b0, b1)
@@ -487,12 +482,7 @@ func (g *gen) sllLinktype(llProto uint32) *block {
 		return b1
 	case ethertypeATALK, ethertypeAARP:
 		b0 := g.cmp(orLinktype, 0, szH, sllP8022)
-		var b1 *block
-		if llProto == ethertypeATALK {
-			b1 = g.snap(0x080007, ethertypeATALK)
-		} else {
-			b1 = g.snap(0x000000, ethertypeAARP)
-		}
+		b1 := g.atalkSnap(llProto)
 		genAnd(b0, b1)
 		b0 = g.cmp(orLinktype, 0, szH, llProto)
 		genOr(b0, b1)
@@ -603,6 +593,16 @@ func (g *gen) linktypeCheck(llProto uint32) *block {
 	return nil
 }
 
+// atalkSnap matches the SNAP encapsulation of llProto, ethertypeATALK
+// (AppleTalk Phase 2, under Apple's OUI 0x080007) or ethertypeAARP
+// (under OUI 0).
+func (g *gen) atalkSnap(llProto uint32) *block {
+	if llProto == ethertypeATALK {
+		return g.snap(0x080007, ethertypeATALK)
+	}
+	return g.snap(0x000000, ethertypeAARP)
+}
+
 // snap matches an 802.2 LLC/SNAP header with the given OUI and type.
 func (g *gen) snap(orgcode, ptype uint32) *block {
 	v := []byte{llcsapSNAP, llcsapSNAP, 0x03,
@@ -684,6 +684,20 @@ func dirError(dir int, what string) {
 	fail("%s not valid qualifiers for %s", names[dir], what)
 }
 
+// andOr joins b0, the test on the source side, and b1, the test on the
+// destination side, for a direction that names both: with "and" for
+// dAnd, with "or" otherwise (dOr, dDefault). The arguments are generated in
+// that order (source first), as in gencode.c. It returns b1, which now
+// stands for both.
+func andOr(dir int, b0, b1 *block) *block {
+	if dir == dAnd {
+		genAnd(b0, b1)
+	} else {
+		genOr(b0, b1)
+	}
+	return b1
+}
+
 // hostop matches an IPv4 address (under mask) at src/dst offsets of a
 // network-layer header with the given link type.
 func (g *gen) hostop(addr, mask uint32, dir int, llProto uint32, srcOff, dstOff uint32) *block {
@@ -694,14 +708,7 @@ func (g *gen) hostop(addr, mask uint32, dir int, llProto uint32, srcOff, dstOff 
 	case dDst:
 		offset = dstOff
 	case dAnd, dDefault, dOr:
-		b0 := g.hostop(addr, mask, dSrc, llProto, srcOff, dstOff)
-		b1 := g.hostop(addr, mask, dDst, llProto, srcOff, dstOff)
-		if dir == dAnd {
-			genAnd(b0, b1)
-		} else {
-			genOr(b0, b1)
-		}
-		return b1
+		return andOr(dir, g.hostop(addr, mask, dSrc, llProto, srcOff, dstOff), g.hostop(addr, mask, dDst, llProto, srcOff, dstOff))
 	default:
 		dirError(dir, "addresses other than 802.11 MAC addresses")
 	}
@@ -719,14 +726,7 @@ func (g *gen) hostop6(addr, mask [16]byte, dir int, llProto uint32, srcOff, dstO
 	case dDst:
 		offset = dstOff
 	case dAnd, dDefault, dOr:
-		b0 := g.hostop6(addr, mask, dSrc, llProto, srcOff, dstOff)
-		b1 := g.hostop6(addr, mask, dDst, llProto, srcOff, dstOff)
-		if dir == dAnd {
-			genAnd(b0, b1)
-		} else {
-			genOr(b0, b1)
-		}
-		return b1
+		return andOr(dir, g.hostop6(addr, mask, dSrc, llProto, srcOff, dstOff), g.hostop6(addr, mask, dDst, llProto, srcOff, dstOff))
 	default:
 		dirError(dir, "addresses other than 802.11 MAC addresses")
 	}
@@ -753,14 +753,7 @@ func (g *gen) ehostop(eaddr []byte, dir int) *block {
 	case dDst:
 		return g.bcmp(orLinkhdr, 0, eaddr)
 	case dAnd, dDefault, dOr:
-		b0 := g.ehostop(eaddr, dSrc)
-		b1 := g.ehostop(eaddr, dDst)
-		if dir == dAnd {
-			genAnd(b0, b1)
-		} else {
-			genOr(b0, b1)
-		}
-		return b1
+		return andOr(dir, g.ehostop(eaddr, dSrc), g.ehostop(eaddr, dDst))
 	}
 	fail("802.11 address qualifiers are only supported on 802.11 with 802.11 headers")
 	return nil
@@ -775,14 +768,7 @@ func (g *gen) dnhostop(addr uint32, dir int) *block {
 	case dSrc:
 		offsetSh, offsetLh = 3, 15
 	case dAnd, dDefault, dOr:
-		b0 := g.dnhostop(addr, dSrc)
-		b1 := g.dnhostop(addr, dDst)
-		if dir == dAnd {
-			genAnd(b0, b1)
-		} else {
-			genOr(b0, b1)
-		}
-		return b1
+		return andOr(dir, g.dnhostop(addr, dSrc), g.dnhostop(addr, dDst))
 	default:
 		dirError(dir, "addresses other than 802.11 MAC addresses")
 	}
@@ -994,83 +980,92 @@ func (g *gen) ipfrag() *block {
 	return b
 }
 
-// portop: ip proto proto, not a later fragment, and the port matches.
-func (g *gen) portop(port, proto uint32, dir int) *block {
+// portAtom tests the transport-layer port field at off (0 for the source
+// port, 2 for the destination port) relative to rel: equality with one
+// port for "port", a closed interval for "portrange".
+type portAtom func(rel offrel, off uint32) *block
+
+// singlePort is the portAtom of "port": the field equals port.
+func (g *gen) singlePort(port uint32) portAtom {
+	return func(rel offrel, off uint32) *block {
+		return g.cmp(rel, off, szH, port)
+	}
+}
+
+// rangePorts is the portAtom of "portrange": the field lies in [p1, p2].
+func (g *gen) rangePorts(p1, p2 uint32) portAtom {
+	return func(rel offrel, off uint32) *block {
+		return g.portrangeAtom(rel, off, p1, p2)
+	}
+}
+
+// portop: ip proto proto, not a later fragment, and the port field(s)
+// selected by dir match atom. what names the qualifier in a direction
+// error ("ports", "port ranges").
+func (g *gen) portop(atom portAtom, what string, proto uint32, dir int) *block {
 	tmp := g.cmp(orLinkpl, 9, szB, proto)
 	b0 := g.ipfrag()
 	genAnd(tmp, b0)
 	var b1 *block
 	switch dir {
 	case dSrc:
-		b1 = g.cmp(orTranIPv4, 0, szH, port)
+		b1 = atom(orTranIPv4, 0)
 	case dDst:
-		b1 = g.cmp(orTranIPv4, 2, szH, port)
+		b1 = atom(orTranIPv4, 2)
 	case dAnd, dDefault, dOr:
-		tmp = g.cmp(orTranIPv4, 0, szH, port)
-		b1 = g.cmp(orTranIPv4, 2, szH, port)
-		if dir == dAnd {
-			genAnd(tmp, b1)
-		} else {
-			genOr(tmp, b1)
-		}
+		b1 = andOr(dir, atom(orTranIPv4, 0), atom(orTranIPv4, 2))
 	default:
-		dirError(dir, "ports")
+		dirError(dir, what)
+	}
+	genAnd(b0, b1)
+	return b1
+}
+
+// portop6: ip6 next header proto and the port field(s) selected by dir
+// match atom. Unlike portop, any other direction is treated as "or".
+func (g *gen) portop6(atom portAtom, proto uint32, dir int) *block {
+	b0 := g.cmp(orLinkpl, 6, szB, proto)
+	var b1 *block
+	switch dir {
+	case dSrc:
+		b1 = atom(orTranIPv6, 0)
+	case dDst:
+		b1 = atom(orTranIPv6, 2)
+	default:
+		b1 = andOr(dir, atom(orTranIPv6, 0), atom(orTranIPv6, 2))
+	}
+	genAnd(b0, b1)
+	return b1
+}
+
+// portProtos: the link type is ethertype, and op holds for ipProto, or for
+// TCP, UDP or SCTP when no transport protocol was given.
+func (g *gen) portProtos(ethertype uint32, ipProto int, op func(proto uint32) *block) *block {
+	b0 := g.linktypeCheck(ethertype)
+	var b1 *block
+	if ipProto == protoUndef {
+		tmp := op(ipprotoTCP)
+		b1 = op(ipprotoUDP)
+		genOr(tmp, b1)
+		tmp = op(ipprotoSCTP)
+		genOr(tmp, b1)
+	} else {
+		b1 = op(uint32(ipProto))
 	}
 	genAnd(b0, b1)
 	return b1
 }
 
 func (g *gen) port(port uint32, ipProto int, dir int) *block {
-	b0 := g.linktypeCheck(ethertypeIP)
-	var b1 *block
-	if ipProto == protoUndef {
-		tmp := g.portop(port, ipprotoTCP, dir)
-		b1 = g.portop(port, ipprotoUDP, dir)
-		genOr(tmp, b1)
-		tmp = g.portop(port, ipprotoSCTP, dir)
-		genOr(tmp, b1)
-	} else {
-		b1 = g.portop(port, uint32(ipProto), dir)
-	}
-	genAnd(b0, b1)
-	return b1
-}
-
-func (g *gen) portop6(port, proto uint32, dir int) *block {
-	b0 := g.cmp(orLinkpl, 6, szB, proto)
-	var b1 *block
-	switch dir {
-	case dSrc:
-		b1 = g.cmp(orTranIPv6, 0, szH, port)
-	case dDst:
-		b1 = g.cmp(orTranIPv6, 2, szH, port)
-	default:
-		tmp := g.cmp(orTranIPv6, 0, szH, port)
-		b1 = g.cmp(orTranIPv6, 2, szH, port)
-		if dir == dAnd {
-			genAnd(tmp, b1)
-		} else {
-			genOr(tmp, b1)
-		}
-	}
-	genAnd(b0, b1)
-	return b1
+	return g.portProtos(ethertypeIP, ipProto, func(proto uint32) *block {
+		return g.portop(g.singlePort(port), "ports", proto, dir)
+	})
 }
 
 func (g *gen) port6(port uint32, ipProto int, dir int) *block {
-	b0 := g.linktypeCheck(ethertypeIPv6)
-	var b1 *block
-	if ipProto == protoUndef {
-		tmp := g.portop6(port, ipprotoTCP, dir)
-		b1 = g.portop6(port, ipprotoUDP, dir)
-		genOr(tmp, b1)
-		tmp = g.portop6(port, ipprotoSCTP, dir)
-		genOr(tmp, b1)
-	} else {
-		b1 = g.portop6(port, uint32(ipProto), dir)
-	}
-	genAnd(b0, b1)
-	return b1
+	return g.portProtos(ethertypeIPv6, ipProto, func(proto uint32) *block {
+		return g.portop6(g.singlePort(port), proto, dir)
+	})
 }
 
 func (g *gen) portrangeAtom(rel offrel, off uint32, v1, v2 uint32) *block {
@@ -1083,82 +1078,16 @@ func (g *gen) portrangeAtom(rel offrel, off uint32, v1, v2 uint32) *block {
 	return b2
 }
 
-func (g *gen) portrangeop(p1, p2, proto uint32, dir int) *block {
-	tmp := g.cmp(orLinkpl, 9, szB, proto)
-	b0 := g.ipfrag()
-	genAnd(tmp, b0)
-	var b1 *block
-	switch dir {
-	case dSrc:
-		b1 = g.portrangeAtom(orTranIPv4, 0, p1, p2)
-	case dDst:
-		b1 = g.portrangeAtom(orTranIPv4, 2, p1, p2)
-	case dAnd, dDefault, dOr:
-		tmp = g.portrangeAtom(orTranIPv4, 0, p1, p2)
-		b1 = g.portrangeAtom(orTranIPv4, 2, p1, p2)
-		if dir == dAnd {
-			genAnd(tmp, b1)
-		} else {
-			genOr(tmp, b1)
-		}
-	default:
-		dirError(dir, "port ranges")
-	}
-	genAnd(b0, b1)
-	return b1
-}
-
 func (g *gen) portrange(p1, p2 uint32, ipProto int, dir int) *block {
-	b0 := g.linktypeCheck(ethertypeIP)
-	var b1 *block
-	if ipProto == protoUndef {
-		tmp := g.portrangeop(p1, p2, ipprotoTCP, dir)
-		b1 = g.portrangeop(p1, p2, ipprotoUDP, dir)
-		genOr(tmp, b1)
-		tmp = g.portrangeop(p1, p2, ipprotoSCTP, dir)
-		genOr(tmp, b1)
-	} else {
-		b1 = g.portrangeop(p1, p2, uint32(ipProto), dir)
-	}
-	genAnd(b0, b1)
-	return b1
-}
-
-func (g *gen) portrangeop6(p1, p2, proto uint32, dir int) *block {
-	b0 := g.cmp(orLinkpl, 6, szB, proto)
-	var b1 *block
-	switch dir {
-	case dSrc:
-		b1 = g.portrangeAtom(orTranIPv6, 0, p1, p2)
-	case dDst:
-		b1 = g.portrangeAtom(orTranIPv6, 2, p1, p2)
-	default:
-		tmp := g.portrangeAtom(orTranIPv6, 0, p1, p2)
-		b1 = g.portrangeAtom(orTranIPv6, 2, p1, p2)
-		if dir == dAnd {
-			genAnd(tmp, b1)
-		} else {
-			genOr(tmp, b1)
-		}
-	}
-	genAnd(b0, b1)
-	return b1
+	return g.portProtos(ethertypeIP, ipProto, func(proto uint32) *block {
+		return g.portop(g.rangePorts(p1, p2), "port ranges", proto, dir)
+	})
 }
 
 func (g *gen) portrange6(p1, p2 uint32, ipProto int, dir int) *block {
-	b0 := g.linktypeCheck(ethertypeIPv6)
-	var b1 *block
-	if ipProto == protoUndef {
-		tmp := g.portrangeop6(p1, p2, ipprotoTCP, dir)
-		b1 = g.portrangeop6(p1, p2, ipprotoUDP, dir)
-		genOr(tmp, b1)
-		tmp = g.portrangeop6(p1, p2, ipprotoSCTP, dir)
-		genOr(tmp, b1)
-	} else {
-		b1 = g.portrangeop6(p1, p2, uint32(ipProto), dir)
-	}
-	genAnd(b0, b1)
-	return b1
+	return g.portProtos(ethertypeIPv6, ipProto, func(proto uint32) *block {
+		return g.portop6(g.rangePorts(p1, p2), proto, dir)
+	})
 }
 
 // proto matches the "protocol" field of the header named by proto

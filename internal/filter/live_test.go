@@ -144,20 +144,7 @@ func TestLiveMatchesTcpdump(t *testing.T) {
 				got, err = generateLiveUnchecked(tree, dltEN10MB, DefaultSnaplen)
 			}
 		}
-		if !ok {
-			if err == nil {
-				t.Errorf("%q: tcpdump -i fails, we generate live code", expr)
-			} else {
-				errorsAgree++
-			}
-			continue
-		}
-		if err != nil {
-			if isNotSupported(err) {
-				unsupported++
-				continue
-			}
-			t.Errorf("%q: tcpdump -i compiles it, we fail: %v", expr, err)
+		if !bothCompiled(t, expr, "tcpdump -i", "generate live code", ok, err, &errorsAgree, &unsupported) {
 			continue
 		}
 		want := parseDDDText(t, out)

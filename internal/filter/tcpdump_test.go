@@ -226,6 +226,32 @@ func parseIP6(s string) []byte {
 	return out[:]
 }
 
+// bothCompiled reports whether tcpdump (tcpdumpOK) and we (err == nil)
+// both compiled expr, so that the programs are to be compared. Otherwise
+// it counts a failure on both sides in errorsAgree and our not-supported
+// error in unsupported, and reports any other disagreement; tool names
+// tcpdump's mode ("tcpdump", "tcpdump -i") and ours what we do instead.
+func bothCompiled(t *testing.T, expr, tool, ours string, tcpdumpOK bool, err error, errorsAgree, unsupported *int) bool {
+	t.Helper()
+	if !tcpdumpOK {
+		if err == nil {
+			t.Errorf("%q: %s fails, we %s", expr, tool, ours)
+		} else {
+			*errorsAgree++
+		}
+		return false
+	}
+	if err != nil {
+		if isNotSupported(err) {
+			*unsupported++
+			return false
+		}
+		t.Errorf("%q: %s compiles it, we fail: %v", expr, tool, err)
+		return false
+	}
+	return true
+}
+
 // TestDifferentialTcpdump compares Match with x/net/bpf running the
 // program tcpdump (libpcap 1.10.3, optimizer on) compiles for each
 // expression, over whole and truncated packets.
@@ -236,20 +262,7 @@ func TestDifferentialTcpdump(t *testing.T) {
 	for _, expr := range userExpressions {
 		out, ok := tcpdumpOutput(t, tcpdump, "EN10MB", expr, "-ddd")
 		prog, err := Compile(expr, Options{LinkType: LinkTypeEthernet})
-		if !ok {
-			if err == nil {
-				t.Errorf("%q: tcpdump fails, we compile it", expr)
-			} else {
-				errorsAgree++
-			}
-			continue
-		}
-		if err != nil {
-			if isNotSupported(err) {
-				unsupported++
-				continue
-			}
-			t.Errorf("%q: tcpdump compiles it, we fail: %v", expr, err)
+		if !bothCompiled(t, expr, "tcpdump", "compile it", ok, err, &errorsAgree, &unsupported) {
 			continue
 		}
 		raw := parseDDDText(t, out)
