@@ -125,10 +125,14 @@ func (a *app) replayCmd() *cobra.Command {
 				send = func(rec store.Record) error {
 					var err error
 					if pace.Paced() {
-						if _, err := sched.Wait(ctx, rec.Timestamp, len(rec.Data)); err != nil {
-							return err
+						// The frame goes into the ring before its deadline, so
+						// that at the deadline only the flush remains.
+						if err = sender.Queue(rec.Data); err == nil {
+							if _, err := sched.Wait(ctx, rec.Timestamp, len(rec.Data)); err != nil {
+								return err
+							}
+							err = sender.Flush()
 						}
-						err = sender.Send(rec.Data)
 					} else {
 						if err := ctx.Err(); err != nil {
 							return err
