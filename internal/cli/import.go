@@ -100,6 +100,7 @@ func (a *app) importFile(db *store.DB, file, name string, keepPartial bool) (sto
 	if end, ok := db.BeginBulk(); ok {
 		defer end()
 	}
+	defer db.StartWriteback()()
 
 	var (
 		block      store.Block
