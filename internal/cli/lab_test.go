@@ -310,3 +310,34 @@ func TestDurationStops(t *testing.T) {
 		t.Errorf("database mode: %v %v", fi.Mode(), err)
 	}
 }
+
+// TestDurationAndCountStopUnderLoad: -t and -c stop a capture while traffic
+// flows at 100k packets/s. With -t every packet the kernel accepted is
+// stored; with -c exactly that many are, the first ones, and nothing the
+// kernel dropped.
+func TestDurationAndCountStopUnderLoad(t *testing.T) {
+	lab := netlab.New(t, "load")
+	db := filepath.Join(t.TempDir(), "load.db")
+	for _, c := range []struct {
+		args  []string
+		check func(s sessionInfo) bool
+	}{
+		{[]string{"-t", "0.5"}, func(s sessionInfo) bool { return s.Packets > 10000 && s.Packets == s.KernelReceived-s.KernelDropped }},
+		{[]string{"-c", "30000"}, func(s sessionInfo) bool { return s.Packets == 30000 && s.KernelReceived >= 30000 }},
+	} {
+		rec := start(t, append([]string{"capture", "-i", lab.HostIf, "-d", db, "-b", "64MB", "-f", "udp dst port 9999"}, c.args...)...)
+		rec.waitLine(t, "session ", 10*time.Second)
+		done := make(chan int)
+		go func() { done <- flood(t, lab, 9999, 100_000, time.Second) }()
+		if code := rec.wait(t, 10*time.Second); code != 0 {
+			t.Fatalf("%v: exit %d: %s", c.args, code, rec.stderr)
+		}
+		<-done
+		ss := sessions(t, db)
+		s := ss[len(ss)-1]
+		t.Logf("%v: stored %d, kernel received %d, dropped %d", c.args, s.Packets, s.KernelReceived, s.KernelDropped)
+		if !c.check(s) || s.KernelDropped != 0 || s.Status != "complete" {
+			t.Errorf("%v: stored %d, kernel received %d, dropped %d, status %s", c.args, s.Packets, s.KernelReceived, s.KernelDropped, s.Status)
+		}
+	}
+}
