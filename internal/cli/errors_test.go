@@ -1,13 +1,16 @@
 package cli_test
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/ncruces/go-sqlite3"
 
+	"github.com/packetrecorderd/packetrecorderd/internal/netlab"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
 )
 
@@ -121,5 +124,19 @@ func TestBadInputIsOneLine(t *testing.T) {
 	// Nothing above created a database where none was asked for.
 	if _, err := os.Stat(filepath.Join(dir, "absent.db")); err == nil {
 		t.Error("a read-only command created a database")
+	}
+}
+
+// TestInterfaceDown: capturing on or replaying onto an interface that is
+// down is one clear line, not a capture that hangs.
+func TestInterfaceDown(t *testing.T) {
+	netlab.Require(t)
+	name := fmt.Sprintf("prdd%d", os.Getpid()%100000)
+	netlab.Run(t, "ip", "link", "add", name, "type", "veth", "peer", "name", name+"p")
+	t.Cleanup(func() { exec.Command("ip", "link", "delete", name).Run() })
+	db := filepath.Join(t.TempDir(), "down.db")
+	r := run(t, "capture", "-i", name, "-d", db, "-t", "1")
+	if r.code == 0 || !strings.Contains(r.stderr, "interface is down: "+name) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+		t.Errorf("capture on a down interface: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
