@@ -162,7 +162,7 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 	}
 	defer db.ReleaseReserve()
 	if f.user != "" {
-		if err := dropPrivileges(f.user, f.db, f.db+"-wal", f.db+"-shm", f.db+"-reserve"); err != nil {
+		if err := dropPrivileges(f.user, f.db, f.db+"-wal", f.db+"-shm"); err != nil {
 			return err
 		}
 	}
@@ -195,7 +195,6 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 		fmt.Fprint(a.stderr, "\r\033[K")
 	}
 	ring.Close()
-	db.Checkpoint(true) // leave a small WAL behind; best effort
 	st, _ := ring.Stats()
 	status := store.StatusComplete
 	if runErr != nil {
@@ -207,6 +206,7 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 	if err := db.Finish(sess.ID, status, time.Now(), int64(st.Received), int64(st.Dropped), res.AppDropped); err != nil && runErr == nil {
 		runErr = err
 	}
+	db.Checkpoint(true) // in WAL mode, leave a small WAL behind; best effort
 	fmt.Fprintf(a.stdout, "%d packets stored (%s)\n%d packets received by filter\n%d packets dropped by kernel\n",
 		res.Stored, humanBytes(res.Bytes), st.Received, st.Dropped)
 	if res.AppDropped > 0 {

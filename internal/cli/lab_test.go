@@ -309,6 +309,12 @@ func TestDurationStops(t *testing.T) {
 	if fi, err := os.Stat(db); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("database mode: %v %v", fi.Mode(), err)
 	}
+	entries, _ := os.ReadDir(filepath.Dir(db))
+	for _, e := range entries {
+		if strings.Contains(e.Name(), "reserve") {
+			t.Errorf("capture left %s behind", e.Name())
+		}
+	}
 }
 
 // TestDurationAndCountStopUnderLoad: -t and -c stop a capture while traffic

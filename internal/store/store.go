@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -45,8 +46,9 @@ var (
 // DB per goroutine that needs one (SQLite in WAL mode lets them share the
 // file).
 type DB struct {
-	conn *sqlite3.Conn
-	path string
+	conn    *sqlite3.Conn
+	path    string
+	reserve *os.File // see ReserveSpace
 }
 
 // Options control Open. The zero value opens an existing database.
@@ -98,7 +100,10 @@ func Open(path string, opts Options) (*DB, error) {
 func (db *DB) Path() string { return db.path }
 
 // Close closes the database.
-func (db *DB) Close() error { return db.conn.Close() }
+func (db *DB) Close() error {
+	db.ReleaseReserve()
+	return db.conn.Close()
+}
 
 // classify maps SQLite errors onto this package's sentinels, keeping the
 // original reachable for errors.Is.
@@ -296,28 +301,32 @@ func (db *DB) IntegrityCheck() error {
 // takes (64 KiB pages), with room to spare.
 const reserveSize = 2 << 20
 
-// ReserveSpace sets aside disk space in a file beside the database, for
+// ReserveSpace sets aside disk space beside the database, for
 // ReleaseReserve to give back when the disk fills, so that a capture can
-// still record how its session ended.
+// still record how its session ended. The space is held by an open file
+// that is already unlinked: nothing is left behind, even after a crash or
+// a switch to a user that may not delete files in the directory.
 func (db *DB) ReserveSpace() error {
-	f, err := os.OpenFile(db.path+"-reserve", os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	f, err := os.CreateTemp(filepath.Dir(db.path), ".packetrecorder-reserve-*")
 	if err != nil {
 		return fmt.Errorf("reserve space: %w", err)
 	}
-	_, err = f.Write(make([]byte, reserveSize))
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(db.path + "-reserve")
+	os.Remove(f.Name())
+	if _, err := f.Write(make([]byte, reserveSize)); err != nil {
+		f.Close()
 		return fmt.Errorf("reserve space: %w", classify(err))
 	}
+	db.ReleaseReserve()
+	db.reserve = f
 	return nil
 }
 
-// ReleaseReserve removes the file ReserveSpace made, if any.
+// ReleaseReserve frees the space ReserveSpace set aside, if any.
 func (db *DB) ReleaseReserve() {
-	os.Remove(db.path + "-reserve")
+	if db.reserve != nil {
+		db.reserve.Close()
+		db.reserve = nil
+	}
 }
 
 // SetAutoCheckpoint sets how many WAL pages (64 KiB each) a commit may
