@@ -177,8 +177,9 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 	}
 	// Alone with the database, write it with a rollback journal: packets
 	// then go into the file once instead of into the WAL and again at each
-	// checkpoint. A reader that opens the database meanwhile moves it to
-	// WAL (SQLite switches this connection too), so queries never wait.
+	// checkpoint. A reader that opens the database meanwhile switches it to
+	// WAL in the pause the writer leaves after each commit (SQLite moves
+	// this connection along), so queries never wait for the capture.
 	if end, ok := db.BeginBulk(); ok {
 		defer end()
 	}

@@ -186,7 +186,27 @@ func (db *DB) init() error {
 	if version > SchemaVersion {
 		return fmt.Errorf("%w (version %d, this build knows up to %d)", ErrTooNew, version, SchemaVersion)
 	}
-	if err := db.conn.Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON"); err != nil {
+	// Switching to WAL needs a moment with no writer. A bulk writer (a
+	// lone capture or an import in rollback-journal mode) holds its write
+	// lock almost all the time, and SQLite refuses the switch at once
+	// rather than wait (waiting could deadlock), so retry for up to a
+	// second: writers pause briefly after each commit (see Writer.Commit).
+	// If it never succeeds, read in the current mode; the busy handler
+	// waits out the writer's commits.
+	for deadline := time.Now().Add(time.Second); ; {
+		err := db.conn.Exec("PRAGMA journal_mode=WAL")
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, sqlite3.BUSY) {
+			return err
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := db.conn.Exec("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON"); err != nil {
 		return err
 	}
 	if version < SchemaVersion {
@@ -370,6 +390,16 @@ func (db *DB) BeginBulk() (end func(), ok bool) {
 		db.conn.BusyTimeout(10 * time.Second)
 		db.journalMode("WAL")
 	}, true
+}
+
+// inWAL reports whether this connection is in WAL mode now.
+func (db *DB) inWAL() bool {
+	stmt, _, err := db.conn.Prepare("PRAGMA journal_mode")
+	if err != nil {
+		return true
+	}
+	defer stmt.Close()
+	return !stmt.Step() || strings.EqualFold(stmt.ColumnText(0), "wal")
 }
 
 func (db *DB) journalMode(mode string) bool {

@@ -370,3 +370,36 @@ func TestBulkModeOnlyWhenAlone(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestOpenDuringBulkWrite: a connection opened while a bulk load holds its
+// write lock cannot switch the file to WAL, and must still open and read.
+func TestOpenDuringBulkWrite(t *testing.T) {
+	db, path := tempDB(t)
+	end, ok := db.BeginBulk()
+	if !ok {
+		t.Fatal("bulk mode refused")
+	}
+	defer end()
+	s := &Session{LinkType: 1, Snaplen: 100}
+	db.CreateSession(s)
+	w, _ := db.NewWriter(s.ID)
+	defer w.Close()
+	var b Block
+	b.Reset(1)
+	b.Append(1, 1, []byte{1})
+	if err := w.Append(&b); err != nil { // the write transaction stays open
+		t.Fatal(err)
+	}
+	reader, err := Open(path, Options{})
+	if err != nil {
+		t.Fatalf("open during a bulk write: %v", err)
+	}
+	list, err := reader.Sessions()
+	if err != nil || len(list) != 1 {
+		t.Fatalf("read during a bulk write: %v, %d sessions", err, len(list))
+	}
+	reader.Close()
+	if err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}

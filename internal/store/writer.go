@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/ncruces/go-sqlite3"
 )
@@ -109,6 +110,11 @@ func (w *Writer) Commit() error {
 	}
 	if err := w.db.conn.Exec("COMMIT"); err != nil {
 		return fmt.Errorf("commit: %w", w.db.classifyWrite(err))
+	}
+	if !w.db.inWAL() {
+		// Rollback-journal mode: leave a moment without any lock, so that
+		// another connection can switch the database to WAL (see init).
+		time.Sleep(2 * time.Millisecond)
 	}
 	w.inTx = false
 	w.txPackets, w.txBytes, w.txWire = 0, 0, 0
