@@ -33,12 +33,11 @@ func (SystemClock) Sleep(d time.Duration) { sleep(d) }
 
 // DefaultSpin is how long before a deadline the Scheduler stops sleeping
 // and starts spinning. It covers the wake-up latency of a thread prepared
-// by LockThread: measured here, p99 about 50 us when the machine is busy,
-// but 180 us (and up to 900 us) when it is idle, as a virtual CPU woken
-// from its idle state takes that long. Spinning the last millisecond of
-// every gap costs CPU (tcpreplay spins through the whole gap) and buys
-// microsecond precision.
-const DefaultSpin = time.Millisecond
+// by LockThread (measured here: p99 about 50 us when the machine is busy,
+// 180 us and up to 900 us when it is idle, as an idle virtual CPU is slow
+// to wake) and keeps the CPU busy through short gaps, which measurably
+// steadies the send path (tcpreplay spins through every gap).
+const DefaultSpin = 5 * time.Millisecond
 
 // maxNap bounds one sleep so that a cancelled context is noticed promptly
 // even inside a long gap between packets.
