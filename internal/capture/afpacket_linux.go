@@ -3,6 +3,7 @@ package capture
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -62,6 +63,23 @@ func promiscuous(name string) bool {
 	return err == nil && flags&unix.IFF_PROMISC != 0
 }
 
+// upInterface finds an interface that is up and the link type of its
+// frames, for capturing on it or sending onto it.
+func upInterface(name string) (*net.Interface, uint32, error) {
+	ifi, err := lookup(name)
+	if err != nil {
+		return nil, 0, err
+	}
+	if ifi.Flags&net.FlagUp == 0 {
+		return nil, 0, fmt.Errorf("%w: %s", ErrInterfaceDown, name)
+	}
+	lt, err := LinkTypeOf(name)
+	if err != nil {
+		return nil, 0, err
+	}
+	return ifi, lt, nil
+}
+
 // sysErr wraps a syscall error with the operation, keeping errno reachable
 // (errors.Is(err, os.ErrPermission) works for EPERM and EACCES).
 func sysErr(op string, err error) error {
@@ -96,14 +114,7 @@ func Open(cfg Config) (*Ring, error) {
 	if err != nil {
 		return nil, err
 	}
-	ifi, err := lookup(c.Interface)
-	if err != nil {
-		return nil, err
-	}
-	if ifi.Flags&(1<<0) == 0 { // net.FlagUp
-		return nil, fmt.Errorf("%w: %s", ErrInterfaceDown, c.Interface)
-	}
-	lt, err := LinkTypeOf(c.Interface)
+	ifi, lt, err := upInterface(c.Interface)
 	if err != nil {
 		return nil, err
 	}

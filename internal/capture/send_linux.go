@@ -2,7 +2,6 @@ package capture
 
 import (
 	"errors"
-	"fmt"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -40,14 +39,7 @@ type Sender struct {
 // interface. The socket is bound with protocol 0, so it receives nothing;
 // frames bypass the qdisc layer (as trafgen does) when the kernel allows.
 func OpenSender(name string) (*Sender, error) {
-	ifi, err := lookup(name)
-	if err != nil {
-		return nil, err
-	}
-	if ifi.Flags&(1<<0) == 0 {
-		return nil, fmt.Errorf("%w: %s", ErrInterfaceDown, name)
-	}
-	lt, err := LinkTypeOf(name)
+	ifi, lt, err := upInterface(name)
 	if err != nil {
 		return nil, err
 	}

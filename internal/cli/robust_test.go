@@ -79,14 +79,7 @@ func TestKillDashNine(t *testing.T) {
 		t.Errorf("last stored packet %v before the kill", lag)
 	}
 	t.Logf("sent %d, stored %d before SIGKILL; last stored packet %v before the kill", sent, n, killedAt.Sub(ended))
-	d, err := store.Open(db, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	if err := d.IntegrityCheck(); err != nil {
-		t.Error(err)
-	}
+	checkIntegrity(t, db)
 }
 
 // TestTwoCapturesOneDatabase: two captures into one database at once both
@@ -172,14 +165,7 @@ func TestDiskFull(t *testing.T) {
 	if int64(n) != ss[0].Packets {
 		t.Errorf("session says %d packets, query returns %d", ss[0].Packets, n)
 	}
-	d, err := store.Open(db, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	if err := d.IntegrityCheck(); err != nil {
-		t.Error(err)
-	}
+	checkIntegrity(t, db)
 	t.Logf("disk full after %d packets (status %s)", n, ss[0].Status)
 }
 
@@ -440,5 +426,18 @@ func TestReplaySkipsOversizedFrames(t *testing.T) {
 	}
 	if !strings.Contains(slow.stdout.String(), "interrupted") || !strings.Contains(slow.stdout.String(), "packets sent") {
 		t.Errorf("no summary after SIGINT: %q", slow.stdout.String())
+	}
+}
+
+// checkIntegrity runs SQLite's integrity_check on a database.
+func checkIntegrity(t *testing.T, path string) {
+	t.Helper()
+	d, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.IntegrityCheck(); err != nil {
+		t.Error(err)
 	}
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/packetrecorderd/packetrecorderd/internal/capture"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
 )
 
@@ -77,8 +76,6 @@ func explain(err error) error {
 		return fmt.Errorf("%w: needs root or CAP_NET_RAW and CAP_NET_ADMIN (sudo setcap cap_net_raw,cap_net_admin=eip $(command -v packetrecorder))", err)
 	case errors.Is(err, store.ErrNotFound):
 		return fmt.Errorf("%w (capture into it first, or give the right -d)", err)
-	case errors.Is(err, capture.ErrNotSupported):
-		return err
 	}
 	return err
 }
