@@ -41,3 +41,16 @@ func (*Sender) Flush() error       { return ErrNotSupported }
 func (*Sender) MaxFrame() int      { return 0 }
 func (*Sender) Stats() SendStats   { return SendStats{} }
 func (*Sender) Close() error       { return nil }
+
+// TimedSender sends paced frames; it is not supported on this system.
+type TimedSender struct{}
+
+// OpenTimedSender reports ErrNotSupported.
+func OpenTimedSender(string) (*TimedSender, error) { return nil, ErrNotSupported }
+
+func (*TimedSender) Send([]byte, bool) error  { return ErrNotSupported }
+func (*TimedSender) Stamp() (time.Time, bool) { return time.Time{}, false }
+func (*TimedSender) Prime(int)                {}
+func (*TimedSender) MaxFrame() int            { return 0 }
+func (*TimedSender) Stats() SendStats         { return SendStats{} }
+func (*TimedSender) Close() error             { return nil }

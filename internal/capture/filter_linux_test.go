@@ -156,7 +156,12 @@ func TestCheckFilterRefuses(t *testing.T) {
 // is listening.
 func startTcpdump(t *testing.T, args ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command("tcpdump", args...)
+	return startWitness(t, exec.Command("tcpdump", args...))
+}
+
+// startWitness starts a tcpdump command and waits until it listens.
+func startWitness(t *testing.T, cmd *exec.Cmd) *exec.Cmd {
+	t.Helper()
 	var mu sync.Mutex
 	var stderr bytes.Buffer
 	cmd.Stderr = writerFunc(func(b []byte) (int, error) {

@@ -112,47 +112,72 @@ func (a *app) replayCmd() *cobra.Command {
 				} else if lt != sess.LinkType {
 					return fmt.Errorf("replay onto %s: session %d has link type %d, the interface %d", iface, sess.ID, sess.LinkType, lt)
 				}
-				sender, err := capture.OpenSender(iface)
-				if err != nil {
-					return fmt.Errorf("replay onto %s: %w", iface, err)
+				skip := func(rec store.Record) {
+					res.Skipped++
+					skippedBytes += int64(len(rec.Data))
 				}
-				defer sender.Close()
-				// At top speed frames are queued in the transmit ring and
-				// handed to the kernel in batches; paced frames leave one
-				// by one at their deadlines.
-				const batch = 256
-				queued := 0
-				send = func(rec store.Record) error {
-					var err error
-					if pace.Paced() {
-						// The frame goes into the ring before its deadline, so
-						// that at the deadline only the flush remains.
-						if err = sender.Queue(rec.Data); err == nil {
-							if _, err := sched.Wait(ctx, rec.Timestamp, len(rec.Data)); err != nil {
-								return err
-							}
-							err = sender.Flush()
+				if pace.Paced() {
+					// Paced frames leave one by one at their deadlines,
+					// each timed by the driver where it can.
+					sender, err := capture.OpenTimedSender(iface)
+					if err != nil {
+						return fmt.Errorf("replay onto %s: %w", iface, err)
+					}
+					defer sender.Close()
+					sched.Prime = sender.Prime
+					send = func(rec store.Record) error {
+						if len(rec.Data) > sender.MaxFrame() {
+							skip(rec)
+							return nil
 						}
-					} else {
+						slot, err := sched.Wait(ctx, rec.Timestamp, len(rec.Data))
+						if err != nil {
+							return err
+						}
+						if err := sender.Send(rec.Data, slot.Measure); errors.Is(err, capture.ErrFrameTooBig) {
+							skip(rec)
+							return nil
+						} else if err != nil {
+							return err
+						}
+						at, ok := time.Time{}, false
+						if slot.Measure {
+							at, ok = sender.Stamp()
+						}
+						sched.Sent(slot, at, ok)
+						return nil
+					}
+					defer func() { res.Retries = sender.Stats().Retries }()
+				} else {
+					// At top speed frames are queued in the transmit ring
+					// and handed to the kernel in batches.
+					sender, err := capture.OpenSender(iface)
+					if err != nil {
+						return fmt.Errorf("replay onto %s: %w", iface, err)
+					}
+					defer sender.Close()
+					const batch = 256
+					queued := 0
+					send = func(rec store.Record) error {
 						if err := ctx.Err(); err != nil {
 							return err
 						}
 						sched.Offset(rec.Timestamp, len(rec.Data)) // anchors the start
-						if err = sender.Queue(rec.Data); err == nil {
+						err := sender.Queue(rec.Data)
+						if err == nil {
 							if queued++; queued == batch {
 								queued, err = 0, sender.Flush()
 							}
 						}
+						if errors.Is(err, capture.ErrFrameTooBig) {
+							skip(rec)
+							return nil
+						}
+						return err
 					}
-					if errors.Is(err, capture.ErrFrameTooBig) {
-						res.Skipped++
-						skippedBytes += int64(len(rec.Data))
-						return nil
-					}
-					return err
+					finish = sender.Flush
+					defer func() { res.Retries = sender.Stats().Retries }()
 				}
-				finish = sender.Flush
-				defer func() { res.Retries = sender.Stats().Retries }()
 			}
 			if displayOnly {
 				loops = 1

@@ -7,8 +7,16 @@
 // the ones after it, so errors do not accumulate. The scheduler sleeps until
 // shortly before a deadline, then spins on the clock for the rest, which
 // keeps the error within microseconds where a plain sleep would be off by
-// tens of them. The clock is injected so the schedule is tested on a fake
-// clock.
+// tens of them.
+//
+// A deadline is when the frame should reach the driver, not when the
+// sender should start sending it. The send path takes time, and how much
+// depends on how long the sender was idle before (its code and data go
+// cold in the caches): the Scheduler learns that latency from the
+// driver-side timestamps it is given through Sent, per class of idle time,
+// and releases each frame that much early. Before a release that follows a
+// pause it calls Prime, which warms the send path without sending. The
+// clock is injected so the schedule is tested on a fake clock.
 package replay
 
 import (
@@ -39,6 +47,14 @@ func (SystemClock) Sleep(d time.Duration) { sleep(d) }
 // steadies the send path (tcpreplay spins through every gap).
 const DefaultSpin = 5 * time.Millisecond
 
+// primeLead is how long before a release Prime is called, and primeIdle
+// the pause after which it is: a path used within the last primeIdle is
+// still warm. Priming a path that has gone cold takes up to about 15 us.
+const (
+	primeLead = 40 * time.Microsecond
+	primeIdle = 100 * time.Microsecond
+)
+
 // maxNap bounds one sleep so that a cancelled context is noticed promptly
 // even inside a long gap between packets.
 const maxNap = 50 * time.Millisecond
@@ -68,7 +84,24 @@ type Scheduler struct {
 	lastOff  time.Duration // offset of the last packet scheduled
 	packets  int64
 	bits     float64
-	late     histogram
+	errs     histogram
+
+	// Prime, when set, warms the send path for a frame of size bytes
+	// without sending it. It is called once before a release that
+	// follows a pause.
+	Prime func(size int)
+
+	latency     latencyModel
+	lastRelease time.Time
+}
+
+// Slot is one packet's place in the schedule, from Wait to Sent.
+type Slot struct {
+	Due     time.Time     // when the frame should reach the driver
+	Release time.Time     // when Wait let it go
+	Early   time.Duration // how long before Due it was meant to go: the expected send latency
+	Measure bool          // the scheduler would learn from this frame's driver time
+	class   int
 }
 
 // NewScheduler returns a Scheduler. A nil clock means SystemClock.
@@ -86,6 +119,10 @@ func (s *Scheduler) Offset(ts int64, size int) time.Duration {
 	if !s.started {
 		s.started = true
 		s.start = s.clock.Now()
+		if s.pace.Paced() {
+			// Room to prime the path for the first frame too.
+			s.start = s.start.Add(2 * primeLead)
+		}
 	}
 	var off time.Duration
 	switch {
@@ -112,41 +149,82 @@ func (s *Scheduler) NextLoop() {
 	s.loopBase = s.lastOff
 }
 
-// Wait blocks until the packet is due and returns the time it was
-// released, or ctx's error if ctx ends first.
-func (s *Scheduler) Wait(ctx context.Context, ts int64, size int) (time.Time, error) {
+// Wait blocks until the packet is to be released: its deadline less the
+// send latency learned for a frame after this much idleness. It returns the
+// packet's Slot, or ctx's error if ctx ends first.
+func (s *Scheduler) Wait(ctx context.Context, ts int64, size int) (Slot, error) {
 	off := s.Offset(ts, size)
 	if !s.pace.Paced() {
-		return s.clock.Now(), ctx.Err()
+		now := s.clock.Now()
+		return Slot{Due: now, Release: now}, ctx.Err()
 	}
-	due := s.start.Add(off)
+	slot := Slot{Due: s.start.Add(off)}
+	idle := time.Duration(1<<63 - 1)
+	if !s.lastRelease.IsZero() {
+		idle = slot.Due.Sub(s.lastRelease)
+	}
+	slot.class = idleClass(idle)
+	slot.Early = s.latency.predict(slot.class)
+	// Frames packed closer than the first class apart are not measured:
+	// reading a timestamp costs about as much as the gap.
+	slot.Measure = slot.class > 0
+	at := slot.Due.Add(-slot.Early)
+	prime := s.Prime != nil && idle >= primeIdle
 	now := s.clock.Now()
-	for d := due.Sub(now) - s.spin; d > 0; d = due.Sub(now) - s.spin {
+	for d := at.Sub(now) - s.spin; d > 0; d = at.Sub(now) - s.spin {
 		if err := ctx.Err(); err != nil {
-			return now, err
+			return slot, err
 		}
 		s.clock.Sleep(min(d, maxNap))
 		now = s.clock.Now()
 	}
-	for now.Before(due) {
+	for now.Before(at) {
+		if prime && at.Sub(now) <= primeLead {
+			prime = false
+			s.Prime(size)
+		}
 		now = s.clock.Now()
 	}
-	s.late.add(now.Sub(due))
-	return now, nil
+	slot.Release = now
+	s.lastRelease = now
+	return slot, nil
+}
+
+// Sent reports when the frame released in slot reached the driver, with
+// ok false when that is not known. Known times teach the scheduler the
+// send latency; the schedule error recorded is |driver time - due|, or
+// where that is not known, how late the release was on its own target.
+func (s *Scheduler) Sent(slot Slot, at time.Time, ok bool) {
+	if !s.pace.Paced() {
+		return
+	}
+	if !ok {
+		s.errs.add(slot.Release.Sub(slot.Due.Add(-slot.Early)))
+		return
+	}
+	s.latency.observe(slot.class, at.Sub(slot.Release))
+	s.errs.add(abs(at.Sub(slot.Due)))
+}
+
+func abs(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
 }
 
 // Start is when the schedule was anchored (zero before the first packet).
 func (s *Scheduler) Start() time.Time { return s.start }
 
-// ScheduleError summarises how late packets were released, measured at the
-// sender.
+// ScheduleError summarises how far from their deadlines packets reached
+// the driver (or, where the driver's time is unknown, were released).
 type ScheduleError struct {
 	P50, P99, Max time.Duration
 }
 
-// Errors returns the release-lateness percentiles of the packets so far.
+// Errors returns the schedule-error percentiles of the packets so far.
 func (s *Scheduler) Errors() ScheduleError {
-	return ScheduleError{P50: s.late.quantile(0.50), P99: s.late.quantile(0.99), Max: s.late.max}
+	return ScheduleError{P50: s.errs.quantile(0.50), P99: s.errs.quantile(0.99), Max: s.errs.max}
 }
 
 // histogram counts durations in fixed memory: 100 ns steps up to 100 us,

@@ -27,14 +27,18 @@ func TestScheduleIsAbsolute(t *testing.T) {
 		ts := []int64{0, 50e3, 20e6, 20.1e6, 40e6, 1e9}
 		base := int64(1_700_000_000e9)
 		for i, t0 := range ts {
-			at, err := s.Wait(context.Background(), base+t0, 100)
+			slot, err := s.Wait(context.Background(), base+t0, 100)
 			if err != nil {
 				t.Fatal(err)
 			}
 			due := s.Start().Add(time.Duration(float64(t0) / speed))
-			if late := at.Sub(due); late < 0 || late > time.Microsecond {
+			if !slot.Due.Equal(due) {
+				t.Errorf("speed %g packet %d due at %v, want %v", speed, i, slot.Due, due)
+			}
+			if late := slot.Release.Sub(due); late < 0 || late > time.Microsecond {
 				t.Errorf("speed %g packet %d released %v after its deadline", speed, i, late)
 			}
+			s.Sent(slot, time.Time{}, false)
 		}
 		if e := s.Errors(); e.Max > time.Microsecond || e.P50 > e.P99 || e.P99 > e.Max {
 			t.Errorf("speed %g: errors %+v", speed, e)
@@ -104,7 +108,7 @@ func TestTopSpeedNeverWaits(t *testing.T) {
 }
 
 func TestWaitStopsOnCancel(t *testing.T) {
-	clk := &fakeClock{now: time.Unix(0, 0)}
+	clk := &fakeClock{now: time.Unix(0, 0), perNow: 100 * time.Nanosecond}
 	s := NewScheduler(clk, Pace{Speed: 1})
 	ctx, cancel := context.WithCancel(context.Background())
 	s.Wait(ctx, 0, 60)
@@ -138,5 +142,118 @@ func TestHistogramQuantiles(t *testing.T) {
 	}
 	if h.max != time.Millisecond {
 		t.Errorf("max %v", h.max)
+	}
+}
+
+// slowPath models a send path that is fast when used recently and slow
+// after a pause: the frame reaches the driver warm or cold after release.
+type slowPath struct {
+	last       time.Time
+	warm, cold time.Duration
+}
+
+func (p *slowPath) latency(release time.Time) time.Duration {
+	defer func() { p.last = release }()
+	if !p.last.IsZero() && release.Sub(p.last) < 200*time.Microsecond {
+		return p.warm
+	}
+	return p.cold
+}
+
+func TestSchedulerLearnsTheSendLatency(t *testing.T) {
+	clk := &fakeClock{now: time.Unix(0, 0), perNow: 20 * time.Nanosecond}
+	path := &slowPath{warm: 2 * time.Microsecond, cold: 14 * time.Microsecond}
+	s := NewScheduler(clk, Pace{Speed: 1})
+	// Alternate short (50 us) and long (10 ms) gaps: the frame after a
+	// long gap takes 12 us longer to reach the driver.
+	var ts int64
+	var errs []time.Duration
+	for i := 0; i < 400; i++ {
+		if i%2 == 0 {
+			ts += int64(10 * time.Millisecond)
+		} else {
+			ts += int64(50 * time.Microsecond)
+		}
+		slot, err := s.Wait(context.Background(), ts, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := slot.Release.Add(path.latency(slot.Release))
+		s.Sent(slot, at, true)
+		errs = append(errs, abs(at.Sub(slot.Due)))
+	}
+	// Learnt: the last 100 frames reach the driver within 1 us of due,
+	// warm and cold alike.
+	for i, e := range errs[300:] {
+		if e > time.Microsecond {
+			t.Errorf("frame %d reached the driver %v off its deadline", 300+i, e)
+		}
+	}
+	if e := s.Errors(); e.P50 > time.Microsecond || e.Max < 10*time.Microsecond {
+		t.Errorf("errors %+v: want a small median and the untrained first frames as max", e)
+	}
+}
+
+func TestPrimeBeforeReleasesAfterAPause(t *testing.T) {
+	clk := &fakeClock{now: time.Unix(0, 0), perNow: 100 * time.Nanosecond}
+	s := NewScheduler(clk, Pace{Speed: 1})
+	var primed []time.Time
+	var sizes []int
+	s.Prime = func(size int) { primed = append(primed, clk.now); sizes = append(sizes, size) }
+	gaps := []time.Duration{0, 20 * time.Microsecond, 5 * time.Millisecond, 30 * time.Microsecond, 150 * time.Microsecond}
+	var ts int64
+	var releases []time.Time
+	for i, g := range gaps {
+		ts += int64(g)
+		slot, err := s.Wait(context.Background(), ts, 100+i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		releases = append(releases, slot.Release)
+		s.Sent(slot, time.Time{}, false)
+	}
+	// The first packet has no pause before it that the scheduler knows
+	// of, but no previous send either: it is primed, as are the ones
+	// after 5 ms and 150 us; the ones 20 and 30 us after another are not.
+	want := []int{0, 2, 4}
+	if len(primed) != len(want) {
+		t.Fatalf("primed %d times (sizes %v), want %d", len(primed), sizes, len(want))
+	}
+	for i, p := range want {
+		if sizes[i] != 100+p {
+			t.Errorf("prime %d for a %d-byte frame, want %d", i, sizes[i], 100+p)
+		}
+		if lead := releases[p].Sub(primed[i]); lead < 0 || lead > primeLead {
+			t.Errorf("packet %d primed %v before release, want within %v", p, lead, primeLead)
+		}
+	}
+}
+
+func TestIdleClasses(t *testing.T) {
+	for _, c := range []struct {
+		idle time.Duration
+		want int
+	}{{0, 0}, {15 * time.Microsecond, 0}, {16 * time.Microsecond, 1}, {63 * time.Microsecond, 1},
+		{64 * time.Microsecond, 2}, {time.Millisecond, 3}, {2 * time.Millisecond, 4}, {20 * time.Millisecond, 6}, {time.Hour, 6}} {
+		if got := idleClass(c.idle); got != c.want {
+			t.Errorf("idleClass(%v) = %d, want %d", c.idle, got, c.want)
+		}
+	}
+}
+
+func TestLatencyModelIgnoresOutliers(t *testing.T) {
+	var m latencyModel
+	for i := 0; i < 100; i++ {
+		m.observe(3, 5*time.Microsecond)
+	}
+	m.observe(3, 500*time.Microsecond) // one preempted send
+	if p := m.predict(3); p > 6*time.Microsecond {
+		t.Errorf("one outlier moved the estimate to %v", p)
+	}
+	if p := m.predict(5); p != m.predict(3) {
+		t.Errorf("an unseen class predicts %v, want its warmer neighbour's %v", p, m.predict(3))
+	}
+	if p := m.predict(1); p != 0 {
+		t.Errorf("a class with no warmer data predicts %v, want 0", p)
 	}
 }
