@@ -35,7 +35,6 @@ type Sender struct{}
 // OpenSender reports ErrNotSupported.
 func OpenSender(string) (*Sender, error) { return nil, ErrNotSupported }
 
-func (*Sender) Send([]byte) error  { return ErrNotSupported }
 func (*Sender) Queue([]byte) error { return ErrNotSupported }
 func (*Sender) Flush() error       { return ErrNotSupported }
 func (*Sender) MaxFrame() int      { return 0 }

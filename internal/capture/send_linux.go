@@ -21,9 +21,9 @@ const (
 )
 
 // Sender writes whole link-layer frames onto one interface through a
-// PACKET_TX_RING: Queue copies a frame into the ring, Flush hands every
-// queued frame to the kernel in one syscall. Send does both, for paced
-// replay where each frame must leave at its own time.
+// PACKET_TX_RING, for replay at top speed: Queue copies a frame into the
+// ring, Flush hands every queued frame to the kernel in one syscall.
+// Paced replay, where each frame leaves at its own time, uses TimedSender.
 type Sender struct {
 	fd        int
 	ring      []byte
@@ -84,7 +84,7 @@ func OpenSender(name string) (*Sender, error) {
 	return s, nil
 }
 
-// MaxFrame is the largest frame Send accepts.
+// MaxFrame is the largest frame Queue accepts.
 func (s *Sender) MaxFrame() int { return s.maxFrame }
 
 func (s *Sender) status(i int) *uint32 {
@@ -162,14 +162,6 @@ func (s *Sender) Flush() error {
 			return sysErr("send", errno)
 		}
 	}
-}
-
-// Send queues one frame and sends it at once.
-func (s *Sender) Send(frame []byte) error {
-	if err := s.Queue(frame); err != nil {
-		return err
-	}
-	return s.Flush()
 }
 
 // Stats returns what was sent so far.
