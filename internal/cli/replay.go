@@ -30,6 +30,7 @@ type replaySummary struct {
 	ErrP50us    float64 `json:"schedule_error_p50_us"`
 	ErrP99us    float64 `json:"schedule_error_p99_us"`
 	ErrMaxus    float64 `json:"schedule_error_max_us"`
+	DriftUs     float64 `json:"drift_us"`
 	Interrupted bool    `json:"interrupted"`
 }
 
@@ -231,13 +232,14 @@ func (a *app) replayCmd() *cobra.Command {
 			}
 			se := sched.Errors()
 			res.ErrP50us, res.ErrP99us, res.ErrMaxus = us(se.P50), us(se.P99), us(se.Max)
+			res.DriftUs = us(sched.Drift())
 			if asJSON {
 				return json.NewEncoder(out).Encode(res)
 			}
 			fmt.Fprintf(out, "%d packets sent (%s) in %s: %.0f pkt/s, %.2f Mbit/s\n",
 				res.Packets, humanBytes(res.Bytes), elapsed.Round(time.Microsecond), res.PPS, res.Mbps)
 			if pace.Paced() {
-				fmt.Fprintf(out, "schedule error at the sender: p50 %.1fus, p99 %.1fus, max %.1fus\n", res.ErrP50us, res.ErrP99us, res.ErrMaxus)
+				fmt.Fprintf(out, "schedule error at the sender: p50 %.1fus, p99 %.1fus, max %.1fus; drift %+.1fus\n", res.ErrP50us, res.ErrP99us, res.ErrMaxus, res.DriftUs)
 			}
 			if res.Skipped > 0 {
 				fmt.Fprintf(out, "%d packets skipped: larger than the interface MTU\n", res.Skipped)

@@ -308,6 +308,23 @@ func TestReplayTopSpeedAndRates(t *testing.T) {
 		if span < c.minTime || (c.minTime > 0 && span > c.minTime+20*time.Millisecond) {
 			t.Errorf("%v: frames spanned %v", c.args, span)
 		}
+		if c.minTime > 0 {
+			// The drift the replay reports is what the far end saw: the
+			// span of the frames less the scheduled 999 / 10000 s.
+			var sum struct {
+				Drift float64 `json:"drift_us"`
+				P50   float64 `json:"schedule_error_p50_us"`
+				P99   float64 `json:"schedule_error_p99_us"`
+				Max   float64 `json:"schedule_error_max_us"`
+			}
+			if err := json.Unmarshal([]byte(out), &sum); err != nil {
+				t.Fatal(err)
+			}
+			seen := float64(span-99900*time.Microsecond) / 1e3
+			if d := sum.Drift - seen; d < -100 || d > 100 || sum.P50 > sum.P99 || sum.P99 > sum.Max {
+				t.Errorf("%v: reported drift %.1f us, far end %.1f us; errors p50 %.1f p99 %.1f max %.1f", c.args, sum.Drift, seen, sum.P50, sum.P99, sum.Max)
+			}
+		}
 		t.Logf("%v: %s", c.args, strings.TrimSpace(out))
 	}
 }

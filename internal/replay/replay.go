@@ -93,6 +93,11 @@ type Scheduler struct {
 
 	latency     latencyModel
 	lastRelease time.Time
+
+	// The first and last frames Sent: their deadlines and when they left.
+	sent                int64
+	firstDue, firstLeft time.Time
+	lastDue, lastLeft   time.Time
 }
 
 // Slot is one packet's place in the schedule, from Wait to Sent.
@@ -198,12 +203,29 @@ func (s *Scheduler) Sent(slot Slot, at time.Time, ok bool) {
 	if !s.pace.Paced() {
 		return
 	}
-	if !ok {
+	if ok {
+		s.latency.observe(slot.class, at.Sub(slot.Release))
+		s.errs.add(abs(at.Sub(slot.Due)))
+	} else {
 		s.errs.add(slot.Release.Sub(slot.Due.Add(-slot.Early)))
-		return
+		at = slot.Release.Add(slot.Early) // the best guess of when it left
 	}
-	s.latency.observe(slot.class, at.Sub(slot.Release))
-	s.errs.add(abs(at.Sub(slot.Due)))
+	if s.sent == 0 {
+		s.firstDue, s.firstLeft = slot.Due, at
+	}
+	s.sent++
+	s.lastDue, s.lastLeft = slot.Due, at
+}
+
+// Drift is how much longer (or, negative, shorter) the replay took from
+// its first frame to its last than the schedule says: the error of the
+// whole replay's duration. An absolute schedule keeps it at the error of
+// the last frame alone.
+func (s *Scheduler) Drift() time.Duration {
+	if s.sent < 2 {
+		return 0
+	}
+	return s.lastLeft.Sub(s.firstLeft) - s.lastDue.Sub(s.firstDue)
 }
 
 func abs(d time.Duration) time.Duration {

@@ -192,6 +192,11 @@ func TestSchedulerLearnsTheSendLatency(t *testing.T) {
 	if e := s.Errors(); e.P50 > time.Microsecond || e.Max < 10*time.Microsecond {
 		t.Errorf("errors %+v: want a small median and the untrained first frames as max", e)
 	}
+	// The first frame left 14 us after its deadline (cold, untrained), the
+	// last within a microsecond of its own: the replay ran 13 us short.
+	if d := s.Drift(); d > -12*time.Microsecond || d < -15*time.Microsecond {
+		t.Errorf("drift %v, want about -13 us", d)
+	}
 }
 
 func TestPrimeBeforeReleasesAfterAPause(t *testing.T) {
