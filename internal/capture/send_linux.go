@@ -35,33 +35,57 @@ type Sender struct {
 	stats     SendStats
 }
 
-// OpenSender opens a packet socket with a transmit ring bound to the
-// interface. The socket is bound with protocol 0, so it receives nothing;
-// frames bypass the qdisc layer (as trafgen does) when the kernel allows.
-func OpenSender(name string) (*Sender, error) {
+// txSocket is a packet socket for sending on one interface, not yet
+// bound: bound with protocol 0, it receives nothing.
+type txSocket struct {
+	fd, ifindex int
+	name        string
+	maxFrame    int // MTU plus the link header (and a VLAN tag on Ethernet)
+}
+
+func openTxSocket(name string) (txSocket, error) {
 	ifi, lt, err := upInterface(name)
 	if err != nil {
-		return nil, err
+		return txSocket{}, err
 	}
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, sysErr("open packet socket", err)
+		return txSocket{}, sysErr("open packet socket", err)
 	}
-	s := &Sender{fd: fd, maxFrame: ifi.MTU}
+	t := txSocket{fd: fd, ifindex: ifi.Index, name: name, maxFrame: ifi.MTU}
 	if lt == linkTypeEthernet {
-		s.maxFrame += 14 + vlanTagLen
+		t.maxFrame += 14 + vlanTagLen
 	}
+	// Frames bypass the qdisc layer (as trafgen's do). Best effort: older
+	// kernels lack it, and it only saves time.
+	unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_QDISC_BYPASS, 1)
+	return t, nil
+}
+
+func (t txSocket) bind() error {
+	if err := unix.Bind(t.fd, &unix.SockaddrLinklayer{Ifindex: t.ifindex}); err != nil {
+		return sysErr("bind to "+t.name, err)
+	}
+	return nil
+}
+
+// OpenSender opens a packet socket with a transmit ring bound to the
+// interface.
+func OpenSender(name string) (*Sender, error) {
+	t, err := openTxSocket(name)
+	if err != nil {
+		return nil, err
+	}
+	s := &Sender{fd: t.fd, maxFrame: t.maxFrame}
 	ok := false
 	defer func() {
 		if !ok {
 			s.Close()
 		}
 	}()
-	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V2); err != nil {
+	if err := unix.SetsockoptInt(s.fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V2); err != nil {
 		return nil, sysErr("set TPACKET_V2", err)
 	}
-	// Best effort: older kernels lack it, and it only saves time.
-	unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_QDISC_BYPASS, 1)
 	s.frameSize = 2048
 	for s.frameSize < tp2HdrLen+s.maxFrame {
 		s.frameSize <<= 1
@@ -70,15 +94,15 @@ func OpenSender(name string) (*Sender, error) {
 	blocks := max(1, txRingBytes/blockSize)
 	s.frames = blocks * (blockSize / s.frameSize)
 	req := unix.TpacketReq{Block_size: uint32(blockSize), Block_nr: uint32(blocks), Frame_size: uint32(s.frameSize), Frame_nr: uint32(s.frames)}
-	if err := unix.SetsockoptTpacketReq(fd, unix.SOL_PACKET, unix.PACKET_TX_RING, &req); err != nil {
+	if err := unix.SetsockoptTpacketReq(s.fd, unix.SOL_PACKET, unix.PACKET_TX_RING, &req); err != nil {
 		return nil, sysErr("set up transmit ring", err)
 	}
-	s.ring, err = unix.Mmap(fd, 0, blockSize*blocks, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+	s.ring, err = unix.Mmap(s.fd, 0, blockSize*blocks, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
 	if err != nil {
 		return nil, sysErr("map transmit ring", err)
 	}
-	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: ifi.Index}); err != nil {
-		return nil, sysErr("bind to "+name, err)
+	if err := t.bind(); err != nil {
+		return nil, err
 	}
 	ok = true
 	return s, nil

@@ -47,30 +47,22 @@ type TimedSender struct {
 }
 
 // OpenTimedSender opens a packet socket bound to the interface for paced
-// sends. The socket has protocol 0, so it receives nothing; frames bypass
-// the qdisc layer when the kernel allows.
+// sends.
 func OpenTimedSender(name string) (*TimedSender, error) {
-	ifi, lt, err := upInterface(name)
+	t, err := openTxSocket(name)
 	if err != nil {
 		return nil, err
 	}
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, sysErr("open packet socket", err)
-	}
-	s := &TimedSender{fd: fd, maxFrame: ifi.MTU}
-	if lt == linkTypeEthernet {
-		s.maxFrame += 14 + vlanTagLen
-	}
+	fd := t.fd
+	s := &TimedSender{fd: fd, maxFrame: t.maxFrame}
 	ok := false
 	defer func() {
 		if !ok {
 			s.Close()
 		}
 	}()
-	unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_QDISC_BYPASS, 1)
-	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: ifi.Index}); err != nil {
-		return nil, sysErr("bind to "+name, err)
+	if err := t.bind(); err != nil {
+		return nil, err
 	}
 	// Reporting flags on the socket; each stamped Send asks for its own
 	// timestamp in a control message, so only those frames count keys.
