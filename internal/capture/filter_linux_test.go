@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,21 +19,8 @@ import (
 
 	"github.com/packetrecorderd/packetrecorderd/internal/filter"
 	"github.com/packetrecorderd/packetrecorderd/internal/netlab"
+	"github.com/packetrecorderd/packetrecorderd/internal/testkit"
 )
-
-// requireRoot skips a test that needs CAP_NET_RAW, unless
-// PRD_REQUIRE_PRIVILEGED=1 (as in CI), where it fails.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	msg := "needs root to open packet sockets (run: sudo go test ./internal/capture/)"
-	if os.Getenv("PRD_REQUIRE_PRIVILEGED") == "1" {
-		t.Fatalf("%s; PRD_REQUIRE_PRIVILEGED=1 forbids skipping", msg)
-	}
-	t.Skip(msg)
-}
 
 const corpusFilters = "../../../shared/corpus/filters/filters.tsv"
 
@@ -81,7 +67,7 @@ var kernelExprs = []string{
 // few more), compiled for stored packets and for a live capture, and
 // requires the kernel to accept each one.
 func TestKernelAcceptsPrograms(t *testing.T) {
-	requireRoot(t)
+	testkit.RequireRoot(t, "packet sockets need CAP_NET_RAW (run: sudo go test ./internal/capture/)")
 	exprs := append(corpusEthernetExprs(t), kernelExprs...)
 	type key struct {
 		live bool
@@ -135,7 +121,7 @@ func hasBackwardJump(prog []bpf.RawInstruction) bool {
 // refuses: libpcap's protochain loop (a backward jump) and a read of
 // scratch memory never written.
 func TestCheckFilterRefuses(t *testing.T) {
-	requireRoot(t)
+	testkit.RequireRoot(t, "packet sockets need CAP_NET_RAW (run: sudo go test ./internal/capture/)")
 	p, err := filter.Compile("protochain 6", filter.Options{LinkType: linkTypeEthernet})
 	if err != nil {
 		t.Fatal(err)
@@ -156,44 +142,8 @@ func TestCheckFilterRefuses(t *testing.T) {
 // is listening.
 func startTcpdump(t *testing.T, args ...string) *exec.Cmd {
 	t.Helper()
-	return startWitness(t, exec.Command("tcpdump", args...))
+	return testkit.StartWitness(t, exec.Command("tcpdump", args...))
 }
-
-// startWitness starts a tcpdump command and waits until it listens.
-func startWitness(t *testing.T, cmd *exec.Cmd) *exec.Cmd {
-	t.Helper()
-	var mu sync.Mutex
-	var stderr bytes.Buffer
-	cmd.Stderr = writerFunc(func(b []byte) (int, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		return stderr.Write(b)
-	})
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start tcpdump: %v", err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		mu.Lock()
-		s := stderr.String()
-		mu.Unlock()
-		if strings.Contains(s, "listening on") {
-			return cmd
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("tcpdump did not start: %s", s)
-		}
-	}
-}
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
 
 // udpFrame builds an Ethernet frame carrying an IPv4 UDP datagram, with
 // an 802.1Q tag when tci >= 0.

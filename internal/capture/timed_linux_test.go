@@ -8,11 +8,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/netlab"
+	"github.com/packetrecorderd/packetrecorderd/internal/testkit"
 )
 
 func txPackets(t *testing.T, ifname string) int64 {
@@ -35,11 +35,7 @@ func txPackets(t *testing.T, ifname string) int64 {
 // a thousand times more, sends nothing: the interface's transmit counter
 // moves by the real frames only.
 func TestTimedSender(t *testing.T) {
-	if _, err := os.Stat("/usr/sbin/tcpdump"); err != nil {
-		if _, err := os.Stat("/usr/bin/tcpdump"); err != nil && os.Getenv("CI") != "" {
-			t.Fatal("tcpdump not installed")
-		}
-	}
+	testkit.RequireTool(t, "tcpdump")
 	lab := netlab.New(t, "tmd")
 	s, err := OpenTimedSender(lab.HostIf)
 	if err != nil {
@@ -47,7 +43,7 @@ func TestTimedSender(t *testing.T) {
 	}
 	defer s.Close()
 	rx := filepath.Join(t.TempDir(), "rx.pcap")
-	dump := startWitness(t, lab.PeerCommand("tcpdump", "-i", lab.PeerIf, "-w", rx, "-U", "--immediate-mode", "-n",
+	dump := testkit.StartWitness(t, lab.PeerCommand("tcpdump", "-i", lab.PeerIf, "-w", rx, "-U", "--immediate-mode", "-n",
 		"--time-stamp-precision=nano", "-s", "65535", "ether proto 0x88b5"))
 
 	before := txPackets(t, lab.HostIf)
@@ -83,8 +79,7 @@ func TestTimedSender(t *testing.T) {
 		t.Errorf("the interface transmitted %d frames, want the %d sent: Prime sent something", got, n)
 	}
 	time.Sleep(100 * time.Millisecond)
-	dump.Process.Signal(syscall.SIGINT)
-	dump.Wait()
+	testkit.Stop(t, dump)
 
 	_, got, err := netlab.ReadPcap(rx)
 	if err != nil {

@@ -4,13 +4,15 @@ import (
 	"os"
 	"os/exec"
 	"testing"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/testkit"
 )
 
 // TestFilterCommandMatchesTcpdump: `filter -d/-dd/-ddd` prints what
 // `tcpdump -O` prints (our programs are libpcap's unoptimized ones), for a
 // savefile link type and, with --live, for a live socket on lo.
 func TestFilterCommandMatchesTcpdump(t *testing.T) {
-	requireTool(t, "tcpdump")
+	testkit.RequireTool(t, "tcpdump")
 	exprs := []string{"tcp port 80", "host 10.0.0.1 and not udp", "vlan 100 and ip", "icmp[icmptype] = icmp-echo", "tcp[tcpflags] & tcp-syn != 0 or ip6 and tcp port 22"}
 	for _, e := range exprs {
 		for _, f := range []string{"-d", "-dd", "-ddd"} {

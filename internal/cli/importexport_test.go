@@ -1,7 +1,6 @@
 package cli_test
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
@@ -13,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/cli"
+	"github.com/packetrecorderd/packetrecorderd/internal/testkit"
 )
 
 // corpusDir is the shared corpus of real captures, beside the checkout.
@@ -20,51 +20,13 @@ const corpusDir = "../../../shared/corpus"
 
 func requireCorpus(t *testing.T) {
 	t.Helper()
-	if _, err := os.Stat(filepath.Join(corpusDir, "pcap", "MANIFEST.tsv")); err != nil {
-		if os.Getenv("CI") != "" || os.Getenv("PRD_REQUIRE_PRIVILEGED") == "1" {
-			t.Fatalf("shared corpus missing: %v", err)
-		}
-		t.Skipf("shared corpus not found at %s", corpusDir)
-	}
-}
-
-func requireTool(t *testing.T, name string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		if os.Getenv("CI") != "" || os.Getenv("PRD_REQUIRE_PRIVILEGED") == "1" {
-			t.Fatalf("%s not installed", name)
-		}
-		t.Skipf("%s not installed", name)
-	}
+	testkit.Corpus(t, "pcap", "MANIFEST.tsv")
 }
 
 // manifest reads pcap/MANIFEST.tsv as one map per row.
 func manifest(t *testing.T) []map[string]string {
 	t.Helper()
-	f, err := os.Open(filepath.Join(corpusDir, "pcap", "MANIFEST.tsv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	var header []string
-	var rows []map[string]string
-	for sc.Scan() {
-		fields := strings.Split(sc.Text(), "\t")
-		if header == nil {
-			header = fields
-			continue
-		}
-		row := map[string]string{}
-		for i, h := range header {
-			if i < len(fields) {
-				row[h] = fields[i]
-			}
-		}
-		rows = append(rows, row)
-	}
-	return rows
+	return testkit.MustReadTSV(t, filepath.Join(corpusDir, "pcap", "MANIFEST.tsv"))
 }
 
 // inProcess runs the CLI in this process (no exec), for bulk tests.
@@ -92,7 +54,7 @@ func tcpdumpHex(t *testing.T, file string) (string, error) {
 // tcpdump to print the export exactly as it prints the original.
 func TestImportExportCorpus(t *testing.T) {
 	requireCorpus(t)
-	requireTool(t, "tcpdump")
+	testkit.RequireTool(t, "tcpdump")
 	dir := t.TempDir()
 	db := filepath.Join(dir, "corpus.db")
 	checked := 0

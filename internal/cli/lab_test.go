@@ -16,51 +16,13 @@ import (
 	"time"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/netlab"
+	"github.com/packetrecorderd/packetrecorderd/internal/testkit"
 )
-
-// startTcpdump runs tcpdump as an independent witness, writing a pcap with
-// nanosecond timestamps, and waits until it is listening.
-func startTcpdump(t *testing.T, cmd *exec.Cmd) *exec.Cmd {
-	t.Helper()
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start tcpdump: %v", err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(stderr.String(), "listening on") {
-		if time.Now().After(deadline) {
-			t.Fatalf("tcpdump did not start: %s", stderr.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return cmd
-}
 
 func tcpdumpArgs(iface, out, expr string, extra ...string) []string {
 	args := []string{"-i", iface, "-w", out, "-U", "--immediate-mode", "-n", "-s", "65535", "--time-stamp-precision=nano"}
 	args = append(args, extra...)
 	return append(args, expr)
-}
-
-// stopProcess ends a process this test started, by its PID, and reaps it.
-func stopProcess(t *testing.T, cmd *exec.Cmd) {
-	t.Helper()
-	cmd.Process.Signal(syscall.SIGINT)
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		cmd.Process.Kill()
-		<-done
-	}
 }
 
 // peerTraffic sends, from inside the lab's namespace, want UDP datagrams to
@@ -120,7 +82,7 @@ func TestCaptureQueryReplay(t *testing.T) {
 	const expr = "udp and dst port 7777"
 
 	ref := filepath.Join(dir, "ref.pcap")
-	tcpdump := startTcpdump(t, exec.Command("tcpdump", tcpdumpArgs(lab.HostIf, ref, expr, "-c", strconv.Itoa(want))...))
+	tcpdump := testkit.StartWitness(t, exec.Command("tcpdump", tcpdumpArgs(lab.HostIf, ref, expr, "-c", strconv.Itoa(want))...))
 	rec := start(t, "capture", "-i", lab.HostIf, "-f", expr, "-c", strconv.Itoa(want), "-d", db, "--name", "lab test")
 	line := rec.waitLine(t, "session ", 10*time.Second)
 	if !strings.Contains(line, "capturing on "+lab.HostIf) || !strings.Contains(line, "EN10MB") {
@@ -210,7 +172,7 @@ func TestCaptureQueryReplay(t *testing.T) {
 	// Replay onto the veth: the peer receives the same frames, byte for
 	// byte, with the original spacing.
 	rx := filepath.Join(dir, "rx.pcap")
-	peerDump := startTcpdump(t, lab.PeerCommand("tcpdump", tcpdumpArgs(lab.PeerIf, rx, expr)...))
+	peerDump := testkit.StartWitness(t, lab.PeerCommand("tcpdump", tcpdumpArgs(lab.PeerIf, rx, expr)...))
 	out = mustRun(t, "replay", "-d", db, "-s", id, "-i", lab.HostIf)
 	if !strings.Contains(out, fmt.Sprintf("%d packets sent", want)) {
 		t.Errorf("replay summary: %q", out)
@@ -223,7 +185,7 @@ func TestCaptureQueryReplay(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	stopProcess(t, peerDump)
+	testkit.Stop(t, peerDump)
 	_, got, err := netlab.ReadPcap(rx)
 	if err != nil {
 		t.Fatal(err)

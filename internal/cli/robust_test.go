@@ -17,6 +17,7 @@ import (
 	"github.com/packetrecorderd/packetrecorderd/internal/netlab"
 	"github.com/packetrecorderd/packetrecorderd/internal/pcapio"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
+	"github.com/packetrecorderd/packetrecorderd/internal/testkit"
 )
 
 // flood sends UDP datagrams from the lab's peer to the host at about rate
@@ -173,7 +174,7 @@ func TestDiskFull(t *testing.T) {
 // saying what is needed; with file capabilities (setcap) capture works.
 func TestUnprivilegedUser(t *testing.T) {
 	lab := netlab.New(t, "priv")
-	requireTool(t, "setcap")
+	testkit.RequireTool(t, "setcap")
 	// t.TempDir's parent is private to root; the user needs to reach the binary.
 	dir, err := os.MkdirTemp("", "prd-priv-")
 	if err != nil {
@@ -275,10 +276,10 @@ func TestReplayTopSpeedAndRates(t *testing.T) {
 	} {
 		rx := filepath.Join(dir, "rx.pcap")
 		os.Remove(rx)
-		dump := startTcpdump(t, lab.PeerCommand("tcpdump", tcpdumpArgs(lab.PeerIf, rx, "udp dst port 9999", "-B", "65536", "-s", "2048")...))
+		dump := testkit.StartWitness(t, lab.PeerCommand("tcpdump", tcpdumpArgs(lab.PeerIf, rx, "udp dst port 9999", "-B", "65536", "-s", "2048")...))
 		out := mustRun(t, append([]string{"replay", "-d", db, "-s", "1", "-i", lab.HostIf, "--json"}, c.args...)...)
 		time.Sleep(300 * time.Millisecond)
-		stopProcess(t, dump)
+		testkit.Stop(t, dump)
 		_, got, err := netlab.ReadPcap(rx)
 		if err != nil {
 			t.Fatal(err)
@@ -413,10 +414,10 @@ func TestReplaySkipsOversizedFrames(t *testing.T) {
 	db := filepath.Join(dir, "big.db")
 	mustRun(t, "import", "-d", db, file)
 	rx := filepath.Join(dir, "rx.pcap")
-	dump := startTcpdump(t, lab.PeerCommand("tcpdump", tcpdumpArgs(lab.PeerIf, rx, "ether proto 0x88b5")...))
+	dump := testkit.StartWitness(t, lab.PeerCommand("tcpdump", tcpdumpArgs(lab.PeerIf, rx, "ether proto 0x88b5")...))
 	out := mustRun(t, "replay", "-d", db, "-s", "1", "-i", lab.HostIf, "--json")
 	time.Sleep(200 * time.Millisecond)
-	stopProcess(t, dump)
+	testkit.Stop(t, dump)
 	var res struct {
 		Packets int `json:"packets"`
 		Skipped int `json:"skipped_oversize"`

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/pcapio"
+	"github.com/packetrecorderd/packetrecorderd/internal/testkit"
 )
 
 // corpusDir is the shared capture corpus, relative to this package.
@@ -28,12 +29,7 @@ type corpusPacket struct {
 // missing unless CI or PRD_REQUIRE_PRIVILEGED says it must be there.
 func requireCorpus(t testing.TB) string {
 	t.Helper()
-	if _, err := os.Stat(filepath.Join(corpusDir, "MANIFEST.tsv")); err != nil {
-		if os.Getenv("CI") != "" || os.Getenv("PRD_REQUIRE_PRIVILEGED") != "" {
-			t.Fatalf("corpus missing at %s: %v", corpusDir, err)
-		}
-		t.Skipf("corpus missing at %s: %v", corpusDir, err)
-	}
+	testkit.Corpus(t, "pcap", "MANIFEST.tsv")
 	return corpusDir
 }
 

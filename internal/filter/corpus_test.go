@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"golang.org/x/net/bpf"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/testkit"
 )
 
 // dltStats counts corpus results for one link type.
@@ -63,7 +65,7 @@ func checkKernelRules(t *testing.T, what string, raw []bpf.RawInstruction) {
 // must compile too or say the construct is not supported.
 func TestCorpusFilters(t *testing.T) {
 	dir := requireCorpus(t)
-	rows := readTSV(t, filepath.Join(dir, "filters", "filters.tsv"))
+	rows := testkit.MustReadTSV(t, filepath.Join(dir, "filters", "filters.tsv"))
 	stats := map[string]*dltStats{}
 	for _, r := range rows {
 		lt, ok := supportedDLT(r["dlt"])
@@ -136,7 +138,7 @@ func parseRanges(s string, n int) (map[int]bool, error) {
 // its capture and requires exactly the packets libpcap accepted.
 func TestCorpusVerdicts(t *testing.T) {
 	dir := requireCorpus(t)
-	rows := readTSV(t, filepath.Join(dir, "filters", "verdicts.tsv"))
+	rows := testkit.MustReadTSV(t, filepath.Join(dir, "filters", "verdicts.tsv"))
 	captures := map[string][]testPacket{}
 	type key struct {
 		expr string

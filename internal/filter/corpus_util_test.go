@@ -1,14 +1,13 @@
 package filter
 
 import (
-	"bufio"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
 	"golang.org/x/net/bpf"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/testkit"
 )
 
 // corpusDir is the shared test corpus, a sibling of the repository.
@@ -18,50 +17,8 @@ const corpusDir = "../../../shared/corpus"
 // absent unless CI or PRD_REQUIRE_PRIVILEGED is set (then it fails).
 func requireCorpus(t testing.TB) string {
 	t.Helper()
-	if _, err := os.Stat(filepath.Join(corpusDir, "filters", "filters.tsv")); err != nil {
-		if os.Getenv("CI") != "" || os.Getenv("PRD_REQUIRE_PRIVILEGED") != "" {
-			t.Fatalf("test corpus missing at %s: %v", corpusDir, err)
-		}
-		t.Skipf("test corpus missing at %s", corpusDir)
-	}
+	testkit.Corpus(t, "filters", "filters.tsv")
 	return corpusDir
-}
-
-// readTSV reads a corpus TSV file into maps keyed by the header names.
-func readTSV(t testing.TB, path string) []map[string]string {
-	t.Helper()
-	rows, err := readTSVFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rows
-}
-
-func readTSVFile(path string) ([]map[string]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	var header []string
-	var rows []map[string]string
-	for sc.Scan() {
-		fields := strings.Split(sc.Text(), "\t")
-		if header == nil {
-			header = fields
-			continue
-		}
-		row := make(map[string]string, len(header))
-		for i, h := range header {
-			if i < len(fields) {
-				row[h] = fields[i]
-			}
-		}
-		rows = append(rows, row)
-	}
-	return rows, sc.Err()
 }
 
 // parseDDD decodes the corpus's one-line -ddd form ("n,code jt jf k,...").

@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/testkit"
 )
 
 func TestLinkTypeNames(t *testing.T) {
@@ -112,8 +114,8 @@ func TestMatchBasics(t *testing.T) {
 // program passes the kernel's rules. (Run with -fuzzminimizetime 0 to
 // avoid long minimization pauses on interesting inputs.)
 func FuzzCompile(f *testing.F) {
-	if _, err := readTSVFile(filepath.Join(corpusDir, "filters", "filters.tsv")); err == nil {
-		rows, _ := readTSVFile(filepath.Join(corpusDir, "filters", "filters.tsv"))
+	if _, err := testkit.ReadTSV(filepath.Join(corpusDir, "filters", "filters.tsv")); err == nil {
+		rows, _ := testkit.ReadTSV(filepath.Join(corpusDir, "filters", "filters.tsv"))
 		for _, r := range rows {
 			f.Add(r["expr"])
 		}

@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"golang.org/x/net/bpf"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/testkit"
 )
 
 // liveExpressions exercise what a live capture compiles differently:
@@ -30,20 +32,6 @@ var liveExpressions = []string{
 	"inbound", "outbound", "not inbound", "inbound and tcp", "outbound or vlan 5", "vlan and inbound",
 	"ifindex 1", "ifindex 7 and udp", "not ifindex 2 and vlan 3", "pppoes and inbound", "geneve and outbound",
 	"geneve and ifindex 3", "vlan and protochain 6", "protochain 6 and vlan", "vlan 4096",
-}
-
-// requireRoot skips a test that needs root (tcpdump -i opens a packet
-// socket), unless PRD_REQUIRE_PRIVILEGED=1, where it fails.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	msg := "needs root: tcpdump -d -i opens a packet socket (run: sudo go test ./internal/filter/)"
-	if os.Getenv("PRD_REQUIRE_PRIVILEGED") == "1" {
-		t.Fatalf("%s; PRD_REQUIRE_PRIVILEGED=1 forbids skipping", msg)
-	}
-	t.Skip(msg)
 }
 
 // testVeth creates a veth pair with names unique to this test run and
@@ -113,11 +101,11 @@ func tcpdumpLiveAll(tcpdump, iface string, exprs []string, flags ...string) map[
 // expressions; and Format with tcpdump -d -i.
 func TestLiveMatchesTcpdump(t *testing.T) {
 	tcpdump := requireTcpdump(t)
-	requireRoot(t)
+	testkit.RequireRoot(t, "tcpdump -d -i opens a packet socket (run: sudo go test ./internal/filter/)")
 	iface := testVeth(t)
 	exprs := append(append([]string{}, liveExpressions...), userExpressions...)
 	if _, err := os.Stat(filepath.Join(corpusDir, "filters", "filters.tsv")); err == nil {
-		for _, r := range readTSV(t, filepath.Join(corpusDir, "filters", "filters.tsv")) {
+		for _, r := range testkit.MustReadTSV(t, filepath.Join(corpusDir, "filters", "filters.tsv")) {
 			if r["dlt"] == "EN10MB" {
 				exprs = append(exprs, r["expr"])
 			}
@@ -268,7 +256,7 @@ func runRef(insns []bpf.RawInstruction, pkt []byte) bool {
 // program libpcap's optimizer makes for a live capture (tcpdump -ddd -i).
 func TestLiveVerdictsMatchTcpdump(t *testing.T) {
 	tcpdump := requireTcpdump(t)
-	requireRoot(t)
+	testkit.RequireRoot(t, "tcpdump -d -i opens a packet socket (run: sudo go test ./internal/filter/)")
 	iface := testVeth(t)
 	pkts := livePackets()
 	metas := []liveMeta{{pktType: 0, ifindex: 7}, {pktType: 4, ifindex: 2}}

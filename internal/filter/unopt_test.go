@@ -3,6 +3,8 @@ package filter
 import (
 	"path/filepath"
 	"testing"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/testkit"
 )
 
 // TestUnoptimizedBytecode compares the generated code with libpcap's
@@ -11,7 +13,7 @@ import (
 // programs should be identical instruction for instruction.
 func TestUnoptimizedBytecode(t *testing.T) {
 	dir := requireCorpus(t)
-	rows := readTSV(t, filepath.Join(dir, "filters", "filters-ddd-unopt.tsv"))
+	rows := testkit.MustReadTSV(t, filepath.Join(dir, "filters", "filters-ddd-unopt.tsv"))
 	var checked, same, unsupported int
 	for _, r := range rows {
 		lt, ok := supportedDLT(r["dlt"])

@@ -23,6 +23,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/testkit"
 )
 
 // Lab is a namespace ("the peer") connected to the test's namespace ("the
@@ -51,11 +53,7 @@ func Require(t testing.TB) {
 			return
 		}
 	}
-	msg := "needs root and iproute2 to build a network namespace lab (run: sudo go test ./...)"
-	if os.Getenv("PRD_REQUIRE_PRIVILEGED") == "1" {
-		t.Fatalf("%s; PRD_REQUIRE_PRIVILEGED=1 forbids skipping", msg)
-	}
-	t.Skip(msg)
+	testkit.Missing(t, "needs root and iproute2 to build a network namespace lab (run: sudo go test ./...)")
 }
 
 // Run runs a command and fails the test with its output if it fails.

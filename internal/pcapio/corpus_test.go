@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/testkit"
 )
 
 // corpusDir is the shared capture corpus, relative to this package.
@@ -24,12 +26,7 @@ type manifestRow struct {
 // PRD_REQUIRE_PRIVILEGED say it must be there.
 func requireCorpus(t testing.TB) {
 	t.Helper()
-	if _, err := os.Stat(filepath.Join(corpusDir, "MANIFEST.tsv")); err != nil {
-		if os.Getenv("CI") != "" || os.Getenv("PRD_REQUIRE_PRIVILEGED") != "" {
-			t.Fatalf("corpus missing at %s: %v", corpusDir, err)
-		}
-		t.Skipf("corpus missing at %s: %v", corpusDir, err)
-	}
+	testkit.Corpus(t, "pcap", "MANIFEST.tsv")
 }
 
 func readManifest(t testing.TB) []manifestRow {
