@@ -183,29 +183,29 @@ func (a *app) replayCmd() *cobra.Command {
 			if displayOnly {
 				loops = 1
 			}
-			var sent int64
-			for loop := int64(0); loops == 0 || loop < loops; loop++ {
-				if loop > 0 {
+			// Packets come from a reader goroutine, read ahead of the
+			// sender, which never waits for the disk or the filter.
+			ra := startReadAhead(ctx, &sel, db, sess, r, prog, loops, count)
+			pass := int64(0)
+		play:
+			for b := range ra.batches {
+				if b.pass != pass {
 					sched.NextLoop()
+					pass = b.pass
 				}
-				remaining := int64(0)
-				if count > 0 {
-					remaining = count - sent
-				}
-				err = sel.walk(ctx, db, sess, r, prog, remaining, func(rec store.Record) error {
-					if err := send(rec); err != nil {
-						return err
+				for _, rec := range b.recs {
+					if err = send(rec); err != nil {
+						break play
 					}
-					sent++
 					if !displayOnly {
 						res.Packets++
 						res.Bytes += int64(len(rec.Data))
 					}
-					return nil
-				})
-				if err != nil || (count > 0 && sent >= count) {
-					break
 				}
+				ra.done(b)
+			}
+			if rerr := ra.stop(); err == nil {
+				err = rerr
 			}
 			if ferr := finish(); err == nil {
 				err = ferr
