@@ -17,8 +17,9 @@ import (
 
 // Link types (pcap LINKTYPE_ numbers) this package captures.
 const (
-	linkTypeEthernet = 1
-	linkTypeRaw      = 101
+	linkTypeEthernet  = 1
+	linkTypeRaw       = 101
+	linkTypeLinuxSLL2 = 276
 )
 
 // ARPHRD_ values from /sys/class/net/IF/type.
@@ -31,6 +32,9 @@ const (
 // LinkTypeOf returns the pcap link type of the frames a capture on the
 // interface yields.
 func LinkTypeOf(name string) (uint32, error) {
+	if name == AnyDevice {
+		return linkTypeLinuxSLL2, nil
+	}
 	hw, err := readSysInt(name, "type")
 	if err != nil {
 		if _, lerr := lookup(name); lerr != nil {
@@ -109,18 +113,36 @@ var _ Source = (*Ring)(nil)
 
 // Open starts a capture. The filter is attached before the socket is bound
 // to the interface, so no packet that fails it ever enters the ring.
+//
+// On the "any" device the socket is cooked (SOCK_DGRAM): it sees every
+// interface of the network namespace, each packet from its network
+// header, and the ring walker puts a LINUX_SLL2 header in front, as
+// libpcap does. Its filter, compiled for that header, runs here (Match)
+// rather than in the kernel, which sees no such header; the kernel only
+// applies the snaplen.
 func Open(cfg Config) (*Ring, error) {
 	c, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	ifi, lt, err := upInterface(c.Interface)
-	if err != nil {
-		return nil, err
+	cooked := c.Interface == AnyDevice
+	var ifi *net.Interface
+	var lt uint32
+	var hw int64
+	if cooked {
+		ifi, lt = &net.Interface{Name: AnyDevice}, linkTypeLinuxSLL2
+	} else {
+		if ifi, lt, err = upInterface(c.Interface); err != nil {
+			return nil, err
+		}
+		hw, _ = readSysInt(c.Interface, "type")
 	}
-	hw, _ := readSysInt(c.Interface, "type")
 
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+	sockType := unix.SOCK_RAW
+	if cooked {
+		sockType = unix.SOCK_DGRAM
+	}
+	fd, err := unix.Socket(unix.AF_PACKET, sockType|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, sysErr("open packet socket", err)
 	}
@@ -136,6 +158,14 @@ func Open(cfg Config) (*Ring, error) {
 		return nil, sysErr("set TPACKET_V3", err)
 	}
 	prog := c.Filter
+	if cooked {
+		r.walker.cooked, r.walker.match = true, c.Match
+		r.walker.loIndex = -1
+		if lo, err := net.InterfaceByName("lo"); err == nil {
+			r.walker.loIndex = lo.Index
+		}
+		prog = nil
+	}
 	if len(prog) == 0 {
 		// The kernel keeps as many bytes as the filter returns: a filter
 		// is what applies the snaplen.
@@ -164,7 +194,7 @@ func Open(cfg Config) (*Ring, error) {
 	if err := unix.Bind(fd, sa); err != nil {
 		return nil, sysErr("bind to "+c.Interface, err)
 	}
-	if c.Promisc {
+	if c.Promisc && !cooked {
 		mreq := unix.PacketMreq{Ifindex: int32(ifi.Index), Type: unix.PACKET_MR_PROMISC}
 		if err := unix.SetsockoptPacketMreq(fd, unix.SOL_PACKET, unix.PACKET_ADD_MEMBERSHIP, &mreq); err != nil {
 			return nil, sysErr("enable promiscuous mode", err)

@@ -24,6 +24,10 @@ import (
 	"golang.org/x/net/bpf"
 )
 
+// AnyDevice is the pseudo-interface that captures on every interface of
+// the network namespace, as tcpdump's "-i any", with LINUX_SLL2 headers.
+const AnyDevice = "any"
+
 // Defaults used when a Config field is zero.
 const (
 	DefaultSnaplen      = 65535
@@ -45,12 +49,16 @@ var (
 // Config describes a capture. The zero value of each field means its
 // default; Promisc is the exception, since false is a meaningful choice.
 type Config struct {
-	Interface    string
-	Snaplen      int                  // bytes kept per packet; 0 = DefaultSnaplen
-	Promisc      bool                 // put the interface in promiscuous mode
-	BufferSize   int                  // ring size in bytes; 0 = DefaultBufferSize
-	Filter       []bpf.RawInstruction // attached before the socket is bound; nil = everything
-	BlockTimeout time.Duration        // how long the kernel holds a partly filled block; 0 = DefaultBlockTimeout
+	Interface  string
+	Snaplen    int                  // bytes kept per packet; 0 = DefaultSnaplen
+	Promisc    bool                 // put the interface in promiscuous mode
+	BufferSize int                  // ring size in bytes; 0 = DefaultBufferSize
+	Filter     []bpf.RawInstruction // attached before the socket is bound; nil = everything
+	// Match is the filter for the "any" device, run on each packet with
+	// its LINUX_SLL2 header (the kernel cannot run a program compiled for
+	// that header); nil = everything. Other devices ignore it.
+	Match        func(data []byte, wireLen int) bool
+	BlockTimeout time.Duration // how long the kernel holds a partly filled block; 0 = DefaultBlockTimeout
 }
 
 func (c *Config) withDefaults() (Config, error) {
@@ -119,7 +127,8 @@ type Interface struct {
 	LinkType  uint32   `json:"link_type"`
 }
 
-// Interfaces lists the interfaces of this host. It needs no privileges.
+// Interfaces lists the interfaces of this host, and on Linux the "any"
+// pseudo-device last. It needs no privileges.
 func Interfaces() ([]Interface, error) {
 	ifs, err := net.Interfaces()
 	if err != nil {
@@ -147,6 +156,9 @@ func Interfaces() ([]Interface, error) {
 		}
 		it.LinkType, _ = LinkTypeOf(ifi.Name)
 		out = append(out, it)
+	}
+	if runtime.GOOS == "linux" {
+		out = append(out, Interface{Name: AnyDevice, Flags: []string{"pseudo"}, Addresses: []string{}, LinkType: 276})
 	}
 	return out, nil
 }

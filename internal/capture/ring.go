@@ -38,6 +38,19 @@ const (
 
 	packetOutgoing = 4 // PACKET_OUTGOING
 	vlanTagLen     = 4
+
+	// struct sockaddr_ll fields, from the start of the header.
+	sllProtocolOff = pktHdrLen + 2
+	sllIfindexOff  = pktHdrLen + 4
+	sllHatypeOff   = pktHdrLen + 8
+	sllHalenOff    = pktHdrLen + 11
+	sllAddrOff     = pktHdrLen + 12
+	sllLen         = 20
+
+	// sll2HdrLen is the LINKTYPE_LINUX_SLL2 header a cooked capture puts
+	// before each packet: protocol, reserved, interface index, ARPHRD
+	// type, packet type, address length, 8 bytes of address.
+	sll2HdrLen = 20
 )
 
 var errBadBlock = errors.New("malformed ring block")
@@ -52,6 +65,15 @@ type blockWalker struct {
 	skipOutgoing bool
 	// snaplen caps the bytes delivered once a tag was put back.
 	snaplen int
+	// cooked: the socket delivers packets from their network header
+	// (the "any" device); each gets a LINUX_SLL2 header built from the
+	// packet's sockaddr_ll. loIndex is the loopback device's index: its
+	// outgoing copies are skipped, as on lo itself.
+	cooked  bool
+	loIndex int
+	// match, when set, is a filter run here rather than in the kernel,
+	// on the packet as delivered.
+	match   func(data []byte, wireLen int) bool
 	scratch []byte
 }
 
@@ -65,7 +87,7 @@ func (w *blockWalker) walk(block []byte, fn func(Packet)) (seen, delivered int, 
 	num := int(ne.Uint32(block[blkNumPktsOff:]))
 	off := int(ne.Uint32(block[blkFirstPktOff:]))
 	for i := 0; i < num; i++ {
-		if off < blkHdrLen || off > len(block)-pktHdrLen-16 {
+		if off < blkHdrLen || off > len(block)-pktHdrLen-sllLen {
 			return seen, delivered, fmt.Errorf("%w: packet %d at offset %d", errBadBlock, i, off)
 		}
 		h := block[off:]
@@ -78,11 +100,22 @@ func (w *blockWalker) walk(block []byte, fn func(Packet)) (seen, delivered int, 
 			return seen, delivered, fmt.Errorf("%w: packet %d data out of block", errBadBlock, i)
 		}
 		seen++
-		if !(w.skipOutgoing && h[pktTypeOff] == packetOutgoing) {
+		skip := w.skipOutgoing && h[pktTypeOff] == packetOutgoing
+		if w.cooked && h[pktTypeOff] == packetOutgoing && int(int32(ne.Uint32(h[sllIfindexOff:]))) == w.loIndex {
+			skip = true
+		}
+		if !skip {
 			p := Packet{
 				Timestamp: int64(ne.Uint32(h[pktSecOff:]))*1e9 + int64(ne.Uint32(h[pktNsecOff:])),
 				OrigLen:   wire,
 				Data:      h[mac : mac+snap : mac+snap],
+			}
+			if w.cooked {
+				p.Data = w.withCookedHeader(h, p.Data)
+				p.OrigLen += sll2HdrLen
+				if len(p.Data) > w.snaplen {
+					p.Data = p.Data[:w.snaplen]
+				}
 			}
 			if w.ethernet && status&tpStatusVLANValid != 0 && snap >= 12 {
 				tci := uint16(ne.Uint32(h[pktVLANTCIOff:]))
@@ -96,8 +129,10 @@ func (w *blockWalker) walk(block []byte, fn func(Packet)) (seen, delivered int, 
 					p.Data = p.Data[:w.snaplen]
 				}
 			}
-			fn(p)
-			delivered++
+			if w.match == nil || w.match(p.Data, p.OrigLen) {
+				fn(p)
+				delivered++
+			}
 		}
 		if next == 0 {
 			break
@@ -105,6 +140,30 @@ func (w *blockWalker) walk(block []byte, fn func(Packet)) (seen, delivered int, 
 		off += next
 	}
 	return seen, delivered, nil
+}
+
+// withCookedHeader returns data with a LINUX_SLL2 header in front, built
+// from the sockaddr_ll that follows the packet header h, in a scratch
+// buffer reused across packets. Address bytes beyond the address length
+// are zero.
+func (w *blockWalker) withCookedHeader(h, data []byte) []byte {
+	ne, be := binary.NativeEndian, binary.BigEndian
+	n := sll2HdrLen + len(data)
+	if cap(w.scratch) < n {
+		w.scratch = make([]byte, n, max(n, 2048))
+	}
+	out := w.scratch[:n]
+	copy(out[0:2], h[sllProtocolOff:sllProtocolOff+2]) // already big-endian
+	out[2], out[3] = 0, 0
+	be.PutUint32(out[4:], ne.Uint32(h[sllIfindexOff:]))
+	be.PutUint16(out[8:], ne.Uint16(h[sllHatypeOff:]))
+	out[10] = h[pktTypeOff]
+	halen := h[sllHalenOff]
+	out[11] = halen
+	clear(out[12:20])
+	copy(out[12:12+min(int(halen), 8)], h[sllAddrOff:])
+	copy(out[sll2HdrLen:], data)
+	return out
 }
 
 // withTag returns data with an 802.1Q tag inserted after the MAC

@@ -3,6 +3,7 @@ package capture
 import (
 	"bytes"
 	"encoding/binary"
+	"slices"
 	"testing"
 )
 
@@ -14,6 +15,11 @@ type testPkt struct {
 	tci       uint16
 	tpid      uint16
 	pkttype   byte
+	// sockaddr_ll fields, for cooked captures.
+	protocol uint16
+	ifindex  int32
+	hatype   uint16
+	addr     []byte
 }
 
 // buildBlock lays packets out as the kernel does in a TPACKET_V3 block.
@@ -39,6 +45,11 @@ func buildBlock(pkts []testPkt) []byte {
 		ne.PutUint32(h[pktVLANTCIOff:], uint32(p.tci))
 		ne.PutUint16(h[pktVLANTPIDOff:], p.tpid)
 		h[pktTypeOff] = p.pkttype
+		binary.BigEndian.PutUint16(h[sllProtocolOff:], p.protocol)
+		ne.PutUint32(h[sllIfindexOff:], uint32(p.ifindex))
+		ne.PutUint16(h[sllHatypeOff:], p.hatype)
+		h[sllHalenOff] = byte(len(p.addr))
+		copy(h[sllAddrOff:sllAddrOff+8], p.addr)
 		copy(h[mac:], p.data)
 		off += size
 	}
@@ -115,6 +126,68 @@ func TestRingGeometry(t *testing.T) {
 		bs, n := ringGeometry(c.size, c.snap)
 		if bs&(bs-1) != 0 || bs < 4096 || bs < c.snap+blkHdrLen+pktHdrLen || n < 4 {
 			t.Errorf("ringGeometry(%d, %d) = %d x %d", c.size, c.snap, bs, n)
+		}
+	}
+}
+
+// TestWalkCookedBlock: on the "any" device each packet gets the 20-byte
+// LINUX_SLL2 header of the link type's specification (protocol, zero,
+// interface index, ARPHRD type, packet type, address length, address
+// padded with zeros to 8 bytes), its wire length grows by 20, the snaplen
+// cuts the whole; the loopback's outgoing copies are skipped and the
+// in-process filter sees the packet as stored.
+func TestWalkCookedBlock(t *testing.T) {
+	mac := []byte{0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee}
+	ip := func(n int) []byte {
+		b := make([]byte, n)
+		b[0] = 0x45
+		for i := 1; i < n; i++ {
+			b[i] = byte(i * 3)
+		}
+		return b
+	}
+	pkts := []testPkt{
+		{sec: 1, data: ip(40), wire: 40, protocol: 0x0800, ifindex: 5, hatype: 1, pkttype: 0, addr: mac},
+		{sec: 2, data: ip(60), wire: 60, protocol: 0x0800, ifindex: 1, hatype: 772, pkttype: packetOutgoing, addr: make([]byte, 6)},
+		{sec: 3, data: ip(60), wire: 60, protocol: 0x0800, ifindex: 1, hatype: 772, pkttype: 0, addr: make([]byte, 6)},
+		{sec: 4, data: ip(100), wire: 1500, protocol: 0x86dd, ifindex: 7, hatype: 1, pkttype: packetOutgoing, addr: mac},
+		{sec: 5, data: ip(30), wire: 30, protocol: 0x0806, ifindex: 9, hatype: 0xfffe, pkttype: 3, addr: nil},
+	}
+	block := buildBlock(pkts)
+	var seenByFilter []int
+	w := blockWalker{cooked: true, loIndex: 1, snaplen: 80, match: func(data []byte, wire int) bool {
+		seenByFilter = append(seenByFilter, wire)
+		return binary.BigEndian.Uint16(data) != 0x0806 // drop ARP
+	}}
+	var got []Packet
+	seen, delivered, err := w.walk(block, func(p Packet) {
+		p.Data = bytes.Clone(p.Data)
+		got = append(got, p)
+	})
+	if err != nil || seen != 5 || delivered != 3 {
+		t.Fatalf("seen %d delivered %d err %v; want 5, 3, nil", seen, delivered, err)
+	}
+	if want := []int{60, 80, 1520, 50}; !slices.Equal(seenByFilter, want) {
+		t.Errorf("the filter saw wire lengths %v, want %v (not the loopback's outgoing copy)", seenByFilter, want)
+	}
+	hdr := func(proto uint16, ifindex uint32, hatype uint16, pkttype byte, addr []byte) []byte {
+		h := binary.BigEndian.AppendUint16(nil, proto)
+		h = append(h, 0, 0)
+		h = binary.BigEndian.AppendUint32(h, ifindex)
+		h = binary.BigEndian.AppendUint16(h, hatype)
+		h = append(h, pkttype, byte(len(addr)))
+		var a [8]byte
+		copy(a[:], addr)
+		return append(h, a[:]...)
+	}
+	want := []Packet{
+		{Timestamp: 1e9, OrigLen: 60, Data: append(hdr(0x0800, 5, 1, 0, mac), ip(40)...)},
+		{Timestamp: 3e9, OrigLen: 80, Data: append(hdr(0x0800, 1, 772, 0, make([]byte, 6)), ip(60)...)},
+		{Timestamp: 4e9, OrigLen: 1520, Data: append(hdr(0x86dd, 7, 1, packetOutgoing, mac), ip(100)...)[:80]},
+	}
+	for i := range want {
+		if got[i].Timestamp != want[i].Timestamp || got[i].OrigLen != want[i].OrigLen || !bytes.Equal(got[i].Data, want[i].Data) {
+			t.Errorf("packet %d:\ngot  %d %d % x\nwant %d %d % x", i, got[i].Timestamp, got[i].OrigLen, got[i].Data, want[i].Timestamp, want[i].OrigLen, want[i].Data)
 		}
 	}
 }

@@ -113,7 +113,10 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 	if err != nil {
 		return fmt.Errorf("capture on %s: %w", f.iface, err)
 	}
-	prog, err := filter.Compile(f.filter, filter.Options{LinkType: linkType, Snaplen: uint32(f.snaplen), Live: true})
+	// On "any" the filter runs in this process on the packets with their
+	// cooked headers, as on stored packets; elsewhere in the kernel.
+	live := f.iface != capture.AnyDevice
+	prog, err := filter.Compile(f.filter, filter.Options{LinkType: linkType, Snaplen: uint32(f.snaplen), Live: live})
 	if err != nil {
 		return err
 	}
@@ -130,6 +133,7 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 		Promisc:    f.promisc,
 		BufferSize: int(buf),
 		Filter:     prog.KernelInstructions(),
+		Match:      prog.Match,
 	})
 	if err != nil {
 		return fmt.Errorf("capture on %s: %w", f.iface, err)

@@ -93,6 +93,7 @@ func TestBadInputIsOneLine(t *testing.T) {
 		{"unwritable database", []string{"capture", "-i", "lo", "-d", "/proc/packets.db"}, "/proc/packets.db"},
 		{"export to unwritable path", []string{"export", "-d", full, "-s", "1", "-o", "/proc/out.pcap"}, "/proc/out.pcap"},
 		{"replay onto missing interface", []string{"replay", "-d", full, "-s", "1", "-i", "nosuchif0"}, `no such interface "nosuchif0"`},
+		{"replay onto any", []string{"replay", "-d", full, "-s", "1", "-i", "any"}, `the "any" device only captures`},
 		{"replay of an empty session", []string{"replay", "-d", full, "-s", "2", "-i", "lo"}, "session 2: session has no packets"},
 		{"import of a non-capture file", []string{"import", "-d", full, garbage}, "garbage.pcap"},
 		{"import of a damaged capture", []string{"import", "-d", full, damaged}, "damaged.pcap"},

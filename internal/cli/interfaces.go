@@ -35,7 +35,11 @@ func (a *app) listInterfacesCmd() *cobra.Command {
 				if mac == "" {
 					mac = "-"
 				}
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%s\n", it.Name, it.Index, mac, it.MTU,
+				mtu := "-"
+				if it.MTU > 0 {
+					mtu = fmt.Sprint(it.MTU)
+				}
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", it.Name, it.Index, mac, mtu,
 					strings.Join(it.Flags, ","), strings.Join(it.Addresses, " "))
 			}
 			return tw.Flush()

@@ -91,7 +91,13 @@ type background struct {
 
 func start(t *testing.T, args ...string) *background {
 	t.Helper()
-	cmd := exec.Command(binPath, args...)
+	return startCmd(t, exec.Command(binPath, args...))
+}
+
+// startCmd starts cmd, a packetrecorder command perhaps wrapped (as by ip
+// netns exec, which execs it in the same process).
+func startCmd(t *testing.T, cmd *exec.Cmd) *background {
+	t.Helper()
 	pr, pw := io.Pipe()
 	b := &background{cmd: cmd, stdout: new(bytes.Buffer), stderr: new(bytes.Buffer), lines: make(chan string, 100), done: make(chan error, 1)}
 	cmd.Stdout = io.MultiWriter(b.stdout, pw)

@@ -108,6 +108,9 @@ func (a *app) replayCmd() *cobra.Command {
 				if iface == "" {
 					return fmt.Errorf("session %d has no interface: give one with -i", sess.ID)
 				}
+				if iface == capture.AnyDevice {
+					return fmt.Errorf("replay onto %s: the %q device only captures: give a real interface with -i", iface, capture.AnyDevice)
+				}
 				if lt, err := capture.LinkTypeOf(iface); err != nil {
 					return fmt.Errorf("replay onto %s: %w", iface, err)
 				} else if lt != sess.LinkType {
