@@ -75,7 +75,7 @@ func (c *Config) withDefaults() (Config, error) {
 	if out.BufferSize == 0 {
 		out.BufferSize = DefaultBufferSize
 	}
-	if out.BufferSize < 64<<10 || out.BufferSize > 4<<30 {
+	if out.BufferSize < 64<<10 || int64(out.BufferSize) > 4<<30 {
 		return out, fmt.Errorf("buffer size %d out of range 64KiB..4GiB", out.BufferSize)
 	}
 	if out.BlockTimeout == 0 {

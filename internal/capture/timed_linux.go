@@ -29,10 +29,8 @@ type TimedSender struct {
 	maxFrame int
 	stats    SendStats
 
-	stamping bool   // the socket delivers transmit timestamps
-	nextKey  uint32 // timestamp key the next stamped frame gets
-	want     uint32 // key of the last stamped frame
-	pending  bool   // a stamp was asked for and not yet read
+	stamping bool // the socket delivers transmit timestamps
+	pending  bool // a stamp was asked for and not yet read
 
 	guard []byte // an inaccessible page: Prime's sends fault on it
 
@@ -65,8 +63,8 @@ func OpenTimedSender(name string) (*TimedSender, error) {
 		return nil, err
 	}
 	// Reporting flags on the socket; each stamped Send asks for its own
-	// timestamp in a control message, so only those frames count keys.
-	const report = unix.SOF_TIMESTAMPING_SOFTWARE | unix.SOF_TIMESTAMPING_OPT_TSONLY | unix.SOF_TIMESTAMPING_OPT_ID
+	// timestamp in a control message.
+	const report = unix.SOF_TIMESTAMPING_SOFTWARE | unix.SOF_TIMESTAMPING_OPT_TSONLY
 	s.stamping = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPING, report) == nil
 	s.cmsg = make([]byte, unix.CmsgSpace(4))
 	h := (*unix.Cmsghdr)(unsafe.Pointer(&s.cmsg[0]))
@@ -101,8 +99,9 @@ func (s *TimedSender) Prime(size int) {
 	}
 	size = min(size, len(s.guard), s.maxFrame)
 	_, _, errno := unix.Syscall6(unix.SYS_SENDTO, uintptr(s.fd), uintptr(unsafe.Pointer(unsafe.SliceData(s.guard))), uintptr(size), unix.MSG_DONTWAIT, 0, 0)
-	if errno != unix.EFAULT {
-		// Not the refusal expected: stop priming rather than guess.
+	if errno == 0 {
+		// The kernel took it: it cannot have read the page, but this is
+		// not the refusal expected. Stop priming rather than guess.
 		s.primeOK = false
 	}
 }
@@ -135,10 +134,7 @@ func (s *TimedSender) Send(frame []byte, stamp bool) error {
 		case errno == 0:
 			s.stats.Packets++
 			s.stats.Bytes += uint64(len(frame))
-			if stamp {
-				s.want, s.pending = s.nextKey, true
-				s.nextKey++
-			}
+			s.pending = stamp
 			return nil
 		case errno == unix.EINTR:
 			continue
@@ -154,9 +150,17 @@ func (s *TimedSender) Send(frame []byte, stamp bool) error {
 		case errno == unix.EMSGSIZE:
 			return ErrFrameTooBig
 		case errno == unix.EINVAL && stamp:
-			// A kernel without per-frame timestamp requests.
-			s.stamping, stamp = false, false
+			// Either the frame is invalid (shorter than the link header)
+			// or the kernel takes no per-frame timestamp requests: try
+			// once without, and stop asking only if that goes through.
+			stamp = false
 			s.msg.Control, s.msg.Controllen = nil, 0
+			if _, _, errno := unix.Syscall(unix.SYS_SENDMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&s.msg)), 0); errno == 0 {
+				s.stamping, s.pending = false, false
+				s.stats.Packets++
+				s.stats.Bytes += uint64(len(frame))
+				return nil
+			}
 		default:
 			return sysErr("send", errno)
 		}
@@ -165,27 +169,31 @@ func (s *TimedSender) Send(frame []byte, stamp bool) error {
 
 // Stamp returns when the driver took the last frame sent with stamp set,
 // and false if the kernel has not reported it (drivers that do not
-// timestamp, or a full error queue).
+// timestamp, or a full error queue). It empties the error queue and takes
+// the newest stamp: a stamp that came too late for an earlier Stamp is
+// older, and the queue is empty before the next frame is sent.
 func (s *TimedSender) Stamp() (time.Time, bool) {
 	if !s.pending {
 		return time.Time{}, false
 	}
+	s.pending = false
+	var last time.Time
+	found := false
 	for {
-		key, at, ok := s.readStamp()
-		if !ok {
-			return time.Time{}, false
+		at, ok, more := s.readStamp()
+		if !more {
+			return last, found
 		}
-		if key == s.want {
-			s.pending = false
-			return at, true
+		if ok {
+			last, found = at, true
 		}
-		// An older frame's stamp, never read: skip it.
 	}
 }
 
-// readStamp takes one timestamp from the socket's error queue without
-// blocking.
-func (s *TimedSender) readStamp() (key uint32, at time.Time, ok bool) {
+// readStamp takes one entry from the socket's error queue without
+// blocking: more is false when the queue is empty, ok whether the entry
+// was a transmit timestamp.
+func (s *TimedSender) readStamp() (at time.Time, ok, more bool) {
 	s.errIov.Base = unsafe.SliceData(s.errBuf)
 	s.errIov.SetLen(len(s.errBuf))
 	s.errMsg = unix.Msghdr{Iov: &s.errIov, Control: unsafe.SliceData(s.errOOB)}
@@ -197,12 +205,12 @@ func (s *TimedSender) readStamp() (key uint32, at time.Time, ok bool) {
 			continue
 		}
 		if errno != 0 {
-			return 0, time.Time{}, false
+			return time.Time{}, false, false
 		}
 		break
 	}
 	oob := s.errOOB[:s.errMsg.Controllen]
-	var gotKey, gotTime bool
+	var isStamp, gotTime bool
 	for len(oob) >= unix.CmsgLen(0) {
 		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
 		n := int(h.Len)
@@ -211,20 +219,22 @@ func (s *TimedSender) readStamp() (key uint32, at time.Time, ok bool) {
 		}
 		data := oob[unix.CmsgLen(0):n]
 		switch {
-		case h.Level == unix.SOL_SOCKET && h.Type == unix.SO_TIMESTAMPING && len(data) >= 16:
-			// Three timespecs; the first is the software stamp.
-			sec := int64(binary.NativeEndian.Uint64(data[0:]))
-			nsec := int64(binary.NativeEndian.Uint64(data[8:]))
-			at, gotTime = time.Unix(sec, nsec), sec != 0 || nsec != 0
-		case h.Level == unix.SOL_PACKET && h.Type == unix.PACKET_TX_TIMESTAMP && len(data) >= int(unsafe.Sizeof(unix.SockExtendedErr{})):
-			ee := (*unix.SockExtendedErr)(unsafe.Pointer(&data[0]))
-			if ee.Origin == unix.SO_EE_ORIGIN_TIMESTAMPING && ee.Info == unix.SCM_TSTAMP_SND {
-				key, gotKey = ee.Data, true
+		case h.Level == unix.SOL_SOCKET && h.Type == unix.SO_TIMESTAMPING:
+			// Three timespecs, in this platform's layout; the first is
+			// the software stamp.
+			var ts unix.Timespec
+			if len(data) >= int(unsafe.Sizeof(ts)) {
+				copy(unsafe.Slice((*byte)(unsafe.Pointer(&ts)), unsafe.Sizeof(ts)), data)
+				at, gotTime = time.Unix(int64(ts.Sec), int64(ts.Nsec)), ts.Sec != 0 || ts.Nsec != 0
 			}
+		case h.Level == unix.SOL_PACKET && h.Type == unix.PACKET_TX_TIMESTAMP && len(data) >= int(unsafe.Sizeof(unix.SockExtendedErr{})):
+			var ee unix.SockExtendedErr
+			copy(unsafe.Slice((*byte)(unsafe.Pointer(&ee)), unsafe.Sizeof(ee)), data)
+			isStamp = ee.Origin == unix.SO_EE_ORIGIN_TIMESTAMPING && ee.Info == unix.SCM_TSTAMP_SND
 		}
 		oob = oob[min(len(oob), unix.CmsgSpace(n-unix.CmsgLen(0))):]
 	}
-	return key, at, gotKey && gotTime
+	return at, isStamp && gotTime, true
 }
 
 // Close closes the socket.

@@ -89,6 +89,7 @@ func (a *app) replayCmd() *cobra.Command {
 				defer replay.LockThread()()
 			}
 			var res replaySummary
+			retries := func() uint64 { return 0 }
 			var skippedBytes int64
 			var send func(store.Record) error
 			finish := func() error { return nil } // sends what is still queued
@@ -151,7 +152,7 @@ func (a *app) replayCmd() *cobra.Command {
 						sched.Sent(slot, at, ok)
 						return nil
 					}
-					defer func() { res.Retries = sender.Stats().Retries }()
+					retries = func() uint64 { return sender.Stats().Retries }
 				} else {
 					// At top speed frames are queued in the transmit ring
 					// and handed to the kernel in batches.
@@ -180,7 +181,7 @@ func (a *app) replayCmd() *cobra.Command {
 						return err
 					}
 					finish = sender.Flush
-					defer func() { res.Retries = sender.Stats().Retries }()
+					retries = func() uint64 { return sender.Stats().Retries }
 				}
 			}
 			if displayOnly {
@@ -226,6 +227,7 @@ func (a *app) replayCmd() *cobra.Command {
 			if !sched.Start().IsZero() {
 				elapsed = time.Since(sched.Start())
 			}
+			res.Retries = retries()
 			res.Packets -= res.Skipped
 			res.Bytes -= skippedBytes
 			res.DurationSec = elapsed.Seconds()
@@ -243,6 +245,9 @@ func (a *app) replayCmd() *cobra.Command {
 				res.Packets, humanBytes(res.Bytes), elapsed.Round(time.Microsecond), res.PPS, res.Mbps)
 			if pace.Paced() {
 				fmt.Fprintf(out, "schedule error at the sender: p50 %.1fus, p99 %.1fus, max %.1fus; drift %+.1fus\n", res.ErrP50us, res.ErrP99us, res.ErrMaxus, res.DriftUs)
+			}
+			if res.Retries > 0 {
+				fmt.Fprintf(out, "%d sends retried: the interface's queue was full\n", res.Retries)
 			}
 			if res.Skipped > 0 {
 				fmt.Fprintf(out, "%d packets skipped: larger than the interface MTU\n", res.Skipped)

@@ -123,7 +123,7 @@ func (pw *PcapngWriter) WritePacket(p Packet) error {
 		data = data[:in.Snaplen]
 	}
 	orig := p.OrigLen
-	if orig < 0 || uint64(orig) > math.MaxUint32 || len(data) > math.MaxUint32-64 {
+	if orig < 0 || uint64(orig) > math.MaxUint32 || uint64(len(data)) > math.MaxUint32-64 {
 		return fmt.Errorf("pcapio: packet length %d/%d out of range: %w", len(data), orig, ErrInvalidPacket)
 	}
 	var o []byte

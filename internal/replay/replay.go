@@ -21,6 +21,7 @@ package replay
 
 import (
 	"context"
+	"math"
 	"time"
 )
 
@@ -132,19 +133,28 @@ func (s *Scheduler) Offset(ts int64, size int) time.Duration {
 	var off time.Duration
 	switch {
 	case s.pace.PPS > 0:
-		off = time.Duration(float64(s.packets) / s.pace.PPS * 1e9)
+		off = duration(float64(s.packets) / s.pace.PPS * 1e9)
 	case s.pace.Mbps > 0:
-		off = time.Duration(s.bits / (s.pace.Mbps * 1e6) * 1e9)
+		off = duration(s.bits / (s.pace.Mbps * 1e6) * 1e9)
 	case s.pace.Speed > 0:
 		if !s.tsSet {
 			s.tsSet, s.ts0 = true, ts
 		}
-		off = s.loopBase + time.Duration(max(0, float64(ts-s.ts0))/s.pace.Speed) // backwards timestamps: at once
+		off = s.loopBase + duration(max(0, float64(ts-s.ts0))/s.pace.Speed) // backwards timestamps: at once
 	}
 	s.packets++
 	s.bits += float64(size) * 8
 	s.lastOff = max(s.lastOff, off)
 	return off
+}
+
+// duration converts ns to a Duration, saturating where a very slow speed
+// would overflow it (a schedule past the year 2262 never comes anyway).
+func duration(ns float64) time.Duration {
+	if ns >= math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return time.Duration(ns)
 }
 
 // NextLoop starts another pass over the packets: with recorded timing, its
@@ -158,6 +168,9 @@ func (s *Scheduler) NextLoop() {
 // send latency learned for a frame after this much idleness. It returns the
 // packet's Slot, or ctx's error if ctx ends first.
 func (s *Scheduler) Wait(ctx context.Context, ts int64, size int) (Slot, error) {
+	if err := ctx.Err(); err != nil {
+		return Slot{}, err // seen even when packets are too close to sleep between
+	}
 	off := s.Offset(ts, size)
 	if !s.pace.Paced() {
 		now := s.clock.Now()

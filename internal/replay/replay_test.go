@@ -262,3 +262,26 @@ func TestLatencyModelIgnoresOutliers(t *testing.T) {
 		t.Errorf("a class with no warmer data predicts %v, want 0", p)
 	}
 }
+
+func TestWaitStopsOnCancelWithoutSleeping(t *testing.T) {
+	clk := &fakeClock{now: time.Unix(0, 0), perNow: 100 * time.Nanosecond}
+	s := NewScheduler(clk, Pace{PPS: 1e6}) // 1 us apart: never a nap
+	ctx, cancel := context.WithCancel(context.Background())
+	for i := 0; i < 3; i++ {
+		if _, err := s.Wait(ctx, 0, 60); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cancel()
+	if _, err := s.Wait(ctx, 0, 60); err == nil {
+		t.Error("Wait returned nil after cancel between close packets")
+	}
+}
+
+func TestSlowSpeedsSaturate(t *testing.T) {
+	s := NewScheduler(&fakeClock{now: time.Unix(0, 0)}, Pace{Speed: 1e-9})
+	s.Offset(0, 60)
+	if off := s.Offset(int64(3*time.Hour), 60); off <= 0 {
+		t.Errorf("3 hours at speed 1e-9 due at %v, want far in the future", off)
+	}
+}
