@@ -376,4 +376,24 @@ func TestCaptureAnyDevice(t *testing.T) {
 			t.Errorf("packet %d differs:\nours    %d % x\ntcpdump %d % x", i+1, ours[i].TS, ours[i].Data, want[i].TS, want[i].Data)
 		}
 	}
+
+	// query names the interface and the direction as tcpdump -r does
+	// (both resolve the index on this host): "lo    In  ", "?     Out ".
+	q := strings.Split(strings.TrimSpace(mustRun(t, "query", "-d", db, "-s", "1", "-l", "0")), "\n")
+	out2, err := exec.Command("tcpdump", "-r", ref, "-n").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	td := strings.Split(strings.TrimSpace(string(out2)), "\n")
+	if len(q) != len(want) || len(td) != len(want) {
+		t.Fatalf("query printed %d lines, tcpdump -r %d, for %d packets", len(q), len(td), len(want))
+	}
+	for i := range q {
+		// "N DATE TIME summary" and "TIME summary".
+		ourCols := strings.SplitN(q[i], " ", 4)
+		tdCols := strings.SplitN(td[i], " ", 2)
+		if len(ourCols) < 4 || len(tdCols) < 2 || len(ourCols[3]) < 10 || len(tdCols[1]) < 10 || ourCols[3][:10] != tdCols[1][:10] {
+			t.Errorf("line %d: ours %q, tcpdump %q", i+1, q[i], td[i])
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -153,6 +154,7 @@ func (a *app) queryCmd() *cobra.Command {
 			out := bufio.NewWriterSize(a.stdout, 64<<10)
 			defer out.Flush()
 			sum := decode.NewSummarizer()
+			sum.InterfaceName = localInterfaceName()
 			enc := json.NewEncoder(out)
 			return sel.walk(ctx, db, sess, r, prog, limit, func(rec store.Record) error {
 				summary := sum.Summary(rec.LinkType, rec.Data, rec.OrigLen)
@@ -178,4 +180,21 @@ func (a *app) queryCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per packet")
 	cmd.Flags().BoolVar(&count, "count", false, "print only the number of matching packets")
 	return cmd
+}
+
+// localInterfaceName names interface indexes after this host's interfaces,
+// as tcpdump does when it prints LINUX_SLL2 packets ("" when there is no
+// such index here). Names are looked up once per index.
+func localInterfaceName() func(uint32) string {
+	names := map[uint32]string{}
+	return func(index uint32) string {
+		name, ok := names[index]
+		if !ok {
+			if ifi, err := net.InterfaceByIndex(int(index)); err == nil {
+				name = ifi.Name
+			}
+			names[index] = name
+		}
+		return name
+	}
 }

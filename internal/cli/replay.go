@@ -97,6 +97,7 @@ func (a *app) replayCmd() *cobra.Command {
 			defer out.Flush()
 			if displayOnly {
 				sum := decode.NewSummarizer()
+				sum.InterfaceName = localInterfaceName()
 				send = func(rec store.Record) error {
 					at := sched.Offset(rec.Timestamp, len(rec.Data))
 					fmt.Fprintf(out, "%d +%.6fs %s\n", rec.Number, at.Seconds(), sum.Summary(rec.LinkType, rec.Data, rec.OrigLen))

@@ -16,6 +16,7 @@ package decode
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net/netip"
 	"strconv"
 )
@@ -58,6 +59,12 @@ type Summarizer struct {
 	flow    Flow
 	hasFlow bool
 	flowSrc []byte // source address bytes of the header s.flow came from
+
+	// InterfaceName, when set, names the interface index of a LINUX_SLL2
+	// packet: the summary then starts with the name and the direction
+	// ("eth0  In  IP ..."), as tcpdump prints them. It returns "" for an
+	// index it does not know, printed "?" as tcpdump does.
+	InterfaceName func(index uint32) string
 }
 
 // NewSummarizer returns a Summarizer with a preallocated buffer.
@@ -84,7 +91,8 @@ func NewSummarizer() *Summarizer {
 // length); VLAN tags are shown as with tcpdump -e ("vlan 100, p 0,
 // ethertype IPv4, IP ..."); IPv6 extension headers are named after the
 // addresses and ports ("IP6 a.1 > b.2: HBH Flags [S], ..."); and SLL2's
-// interface index and direction are not printed.
+// interface and direction are printed only by a Summarizer with
+// InterfaceName set.
 func Summary(linkType uint32, data []byte, wireLen int) string {
 	var s Summarizer
 	return s.Summary(linkType, data, wireLen)
@@ -160,6 +168,9 @@ func (s *Summarizer) link(linkType uint32, data []byte, wire int) {
 	case LinkTypeLinuxSLL:
 		s.fixedLink(data, wire, 16, 14, "[|sll]")
 	case LinkTypeLinuxSLL2:
+		if s.InterfaceName != nil && len(data) >= 20 {
+			s.sll2Prefix(binary.BigEndian.Uint32(data[4:]), data[10])
+		}
 		s.fixedLink(data, wire, 20, 0, "[|sll2]")
 	case LinkTypeNull, LinkTypeLoop:
 		s.null(linkType, data, wire)
@@ -611,6 +622,24 @@ func allZero(b []byte) bool {
 // Output helpers. All append to s.buf without allocating.
 
 func (s *Summarizer) str(v string) { s.buf = append(s.buf, v...) }
+
+// sll2Prefix writes the interface name and the direction of a LINUX_SLL2
+// packet in tcpdump's columns ("%-5s %-3s ").
+func (s *Summarizer) sll2Prefix(index uint32, pktType byte) {
+	name := s.InterfaceName(index)
+	if name == "" {
+		name = "?"
+	}
+	dir := "?"
+	if int(pktType) < len(sllDirections) {
+		dir = sllDirections[pktType]
+	}
+	s.buf = fmt.Appendf(s.buf, "%-5s %-3s ", name, dir)
+}
+
+// sllDirections are tcpdump's names for the Linux packet types (PACKET_HOST
+// and on).
+var sllDirections = [...]string{"In", "B", "M", "P", "Out"}
 
 func (s *Summarizer) int(v int) { s.buf = strconv.AppendInt(s.buf, int64(v), 10) }
 

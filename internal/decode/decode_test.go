@@ -323,3 +323,39 @@ func BenchmarkFlow(b *testing.B) {
 		_, _ = s.Flow(c.linkType, c.data)
 	}
 }
+
+// TestSLL2InterfaceAndDirection: with InterfaceName set, a LINUX_SLL2
+// summary starts as tcpdump's does: the interface name in 5 columns, the
+// direction (In, B, M, P, Out) in 3, "?" for an unknown index or type.
+func TestSLL2InterfaceAndDirection(t *testing.T) {
+	i := ip4(layers.IPProtocolUDP)
+	ipPkt := build(t, i, udp(t, i, 5000, 53), payload(20))
+	const rest = "IP 10.0.0.1.5000 > 10.0.0.2.53: UDP, length 20"
+	sll2 := func(index uint32, pktType byte) []byte {
+		h := []byte{0x08, 0x00, 0, 0, byte(index >> 24), byte(index >> 16), byte(index >> 8), byte(index), 0, 1, pktType, 6, 2, 0, 0, 0, 0, 1, 0, 0}
+		return append(h, ipPkt...)
+	}
+	s := NewSummarizer()
+	s.InterfaceName = func(index uint32) string {
+		return map[uint32]string{1: "lo", 2: "eth0", 3: "veth-long-name"}[index]
+	}
+	for _, c := range []struct {
+		index   uint32
+		pktType byte
+		want    string
+	}{
+		{2, 0, "eth0  In  " + rest},
+		{1, 4, "lo    Out " + rest},
+		{3, 1, "veth-long-name B   " + rest},
+		{9, 2, "?     M   " + rest},
+		{2, 3, "eth0  P   " + rest},
+		{2, 7, "eth0  ?   " + rest},
+	} {
+		if got := s.Summary(276, sll2(c.index, c.pktType), 20+len(ipPkt)); got != c.want {
+			t.Errorf("ifindex %d type %d: %q, want %q", c.index, c.pktType, got, c.want)
+		}
+	}
+	if got := Summary(276, sll2(2, 0), 20+len(ipPkt)); got != rest {
+		t.Errorf("without InterfaceName: %q, want %q", got, rest)
+	}
+}
