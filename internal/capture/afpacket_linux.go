@@ -158,23 +158,37 @@ func Open(cfg Config) (*Ring, error) {
 		return nil, sysErr("set TPACKET_V3", err)
 	}
 	prog := c.Filter
-	if cooked {
-		r.walker.cooked, r.walker.match = true, c.Match
-		r.walker.loIndex = -1
-		if lo, err := net.InterfaceByName("lo"); err == nil {
-			r.walker.loIndex = lo.Index
-		}
-		prog = nil
-	}
 	if len(prog) == 0 {
 		// The kernel keeps as many bytes as the filter returns: a filter
 		// is what applies the snaplen.
 		prog = []bpf.RawInstruction{{Op: 0x06, K: uint32(c.Snaplen)}}
 	}
-	if err := attach(fd, prog); err != nil {
-		return nil, err
+	ringSnap := c.Snaplen
+	if cooked {
+		r.walker.cooked = true
+		r.walker.loIndex = -1
+		if lo, err := net.InterfaceByName("lo"); err == nil {
+			r.walker.loIndex = lo.Index
+		}
+		// The kernel runs the filter when it can be moved off the cooked
+		// header; otherwise it keeps whole packets and the filter runs
+		// here, on each packet before the snaplen cuts it, as libpcap's
+		// does in that case.
+		kprog, ok := cookedFilter(prog)
+		if ok && attach(fd, kprog) == nil {
+			prog = nil
+		} else {
+			r.walker.match = c.Match
+			prog = []bpf.RawInstruction{{Op: 0x06, K: MaxSnaplen}}
+			ringSnap = MaxSnaplen
+		}
 	}
-	r.blockSize, r.blocks = ringGeometry(c.BufferSize, c.Snaplen)
+	if prog != nil {
+		if err := attach(fd, prog); err != nil {
+			return nil, err
+		}
+	}
+	r.blockSize, r.blocks = ringGeometry(c.BufferSize, ringSnap)
 	const frameSize = 2048
 	req := unix.TpacketReq3{
 		Block_size:     uint32(r.blockSize),
@@ -202,6 +216,58 @@ func Open(cfg Config) (*Ring, error) {
 	}
 	ok = true
 	return r, nil
+}
+
+// cookedFilter rewrites a program compiled for LINUX_SLL2 for a cooked
+// socket, whose packets start at the network header, as libpcap does for
+// "any": loads past the 20-byte header move back by 20, and loads of the
+// header's protocol, interface index and packet type become the kernel's
+// ancillary loads of the same values. ok is false when the program reads
+// any other header byte: it must then run in the process.
+//
+// An indexed load [x + k] is moved only for k of 20 or more: the
+// compiler then indexes within the network layer (k is its offset, x the
+// position in it); with a smaller k, x holds an offset into the header
+// itself (link[11], unoptimized: x = 11, k = 0), which no rewrite of k
+// can move. An absolute load of the protocol, interface index or packet
+// type must read the whole field.
+func cookedFilter(prog []bpf.RawInstruction) (out []bpf.RawInstruction, ok bool) {
+	const (
+		skfAdOff      = 0xfffff000 // SKF_AD_OFF, -0x1000
+		skfAdProtocol = 0
+		skfAdPkttype  = 4
+		skfAdIfindex  = 8
+
+		ld, ldx             = 0x00, 0x01
+		abs, ind, msh       = 0x20, 0x40, 0xa0
+		sizeW, sizeH, sizeB = 0x00, 0x08, 0x10
+	)
+	out = make([]bpf.RawInstruction, len(prog))
+	copy(out, prog)
+	for i := range out {
+		ins := &out[i]
+		class, mode, size := ins.Op&0x07, ins.Op&0xe0, ins.Op&0x18
+		if (class != ld && class != ldx) || (mode != abs && mode != ind && mode != msh) {
+			continue
+		}
+		switch k := ins.K; {
+		case k >= skfAdOff && mode == abs:
+			// Already an ancillary load.
+		case k >= sll2HdrLen && k < skfAdOff:
+			ins.K -= sll2HdrLen
+		case mode != abs || class != ld:
+			return nil, false
+		case k == 0 && size == sizeH:
+			ins.K = skfAdOff + skfAdProtocol
+		case k == 4 && size == sizeW:
+			ins.K = skfAdOff + skfAdIfindex
+		case k == 10 && size == sizeB:
+			ins.K = skfAdOff + skfAdPkttype
+		default:
+			return nil, false
+		}
+	}
+	return out, true
 }
 
 // CheckFilter asks the kernel whether it accepts prog as a socket

@@ -91,14 +91,16 @@ func (w *blockWalker) walk(block []byte, fn func(Packet)) (seen, delivered int, 
 			return seen, delivered, fmt.Errorf("%w: packet %d at offset %d", errBadBlock, i, off)
 		}
 		h := block[off:]
-		next := int(ne.Uint32(h[pktNextOff:]))
-		snap := int(ne.Uint32(h[pktSnaplenOff:]))
-		wire := int(ne.Uint32(h[pktLenOff:]))
+		next := ne.Uint32(h[pktNextOff:])
+		snap32 := ne.Uint32(h[pktSnaplenOff:])
+		wire := int(min(ne.Uint32(h[pktLenOff:]), 1<<30))
 		status := ne.Uint32(h[pktStatusOff:])
 		mac := int(ne.Uint16(h[pktMacOff:]))
-		if mac+snap > len(h) {
+		// Unsigned: on 32-bit systems int(uint32) can be negative.
+		if uint64(mac)+uint64(snap32) > uint64(len(h)) {
 			return seen, delivered, fmt.Errorf("%w: packet %d data out of block", errBadBlock, i)
 		}
+		snap := int(snap32)
 		seen++
 		skip := w.skipOutgoing && h[pktTypeOff] == packetOutgoing
 		if w.cooked && h[pktTypeOff] == packetOutgoing && int(int32(ne.Uint32(h[sllIfindexOff:]))) == w.loIndex {
@@ -110,9 +112,14 @@ func (w *blockWalker) walk(block []byte, fn func(Packet)) (seen, delivered int, 
 				OrigLen:   wire,
 				Data:      h[mac : mac+snap : mac+snap],
 			}
+			keep := true
 			if w.cooked {
 				p.Data = w.withCookedHeader(h, p.Data)
 				p.OrigLen += sll2HdrLen
+				// As libpcap's, a filter run here sees the whole packet
+				// and the length without the cooked header, as the
+				// kernel's would.
+				keep = w.match == nil || w.match(p.Data, wire)
 				if len(p.Data) > w.snaplen {
 					p.Data = p.Data[:w.snaplen]
 				}
@@ -129,7 +136,7 @@ func (w *blockWalker) walk(block []byte, fn func(Packet)) (seen, delivered int, 
 					p.Data = p.Data[:w.snaplen]
 				}
 			}
-			if w.match == nil || w.match(p.Data, p.OrigLen) {
+			if keep {
 				fn(p)
 				delivered++
 			}
@@ -137,7 +144,10 @@ func (w *blockWalker) walk(block []byte, fn func(Packet)) (seen, delivered int, 
 		if next == 0 {
 			break
 		}
-		off += next
+		if uint64(next) > uint64(len(block)) {
+			return seen, delivered, fmt.Errorf("%w: packet %d: next packet out of block", errBadBlock, i)
+		}
+		off += int(next)
 	}
 	return seen, delivered, nil
 }

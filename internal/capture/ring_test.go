@@ -134,8 +134,7 @@ func TestRingGeometry(t *testing.T) {
 // LINUX_SLL2 header of the link type's specification (protocol, zero,
 // interface index, ARPHRD type, packet type, address length, address
 // padded with zeros to 8 bytes), its wire length grows by 20, the snaplen
-// cuts the whole; the loopback's outgoing copies are skipped and the
-// in-process filter sees the packet as stored.
+// cuts the whole; the loopback's outgoing copies are skipped.
 func TestWalkCookedBlock(t *testing.T) {
 	mac := []byte{0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee}
 	ip := func(n int) []byte {
@@ -154,9 +153,10 @@ func TestWalkCookedBlock(t *testing.T) {
 		{sec: 5, data: ip(30), wire: 30, protocol: 0x0806, ifindex: 9, hatype: 0xfffe, pkttype: 3, addr: nil},
 	}
 	block := buildBlock(pkts)
-	var seenByFilter []int
+	var seenByFilter, bytesSeenByFilter []int
 	w := blockWalker{cooked: true, loIndex: 1, snaplen: 80, match: func(data []byte, wire int) bool {
 		seenByFilter = append(seenByFilter, wire)
+		bytesSeenByFilter = append(bytesSeenByFilter, len(data))
 		return binary.BigEndian.Uint16(data) != 0x0806 // drop ARP
 	}}
 	var got []Packet
@@ -167,8 +167,14 @@ func TestWalkCookedBlock(t *testing.T) {
 	if err != nil || seen != 5 || delivered != 3 {
 		t.Fatalf("seen %d delivered %d err %v; want 5, 3, nil", seen, delivered, err)
 	}
-	if want := []int{60, 80, 1520, 50}; !slices.Equal(seenByFilter, want) {
-		t.Errorf("the filter saw wire lengths %v, want %v (not the loopback's outgoing copy)", seenByFilter, want)
+	// As libpcap's, the filter sees the length without the cooked header
+	// (what the kernel's filter would see) and the whole packet, before
+	// the snaplen cuts it; it never sees the loopback's outgoing copy.
+	if want := []int{40, 60, 1500, 30}; !slices.Equal(seenByFilter, want) {
+		t.Errorf("the filter saw wire lengths %v, want %v", seenByFilter, want)
+	}
+	if want := []int{60, 80, 120, 50}; !slices.Equal(bytesSeenByFilter, want) {
+		t.Errorf("the filter saw %v bytes, want %v", bytesSeenByFilter, want)
 	}
 	hdr := func(proto uint16, ifindex uint32, hatype uint16, pkttype byte, addr []byte) []byte {
 		h := binary.BigEndian.AppendUint16(nil, proto)

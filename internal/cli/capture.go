@@ -113,9 +113,13 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 	if err != nil {
 		return fmt.Errorf("capture on %s: %w", f.iface, err)
 	}
-	// On "any" the filter runs in this process on the packets with their
-	// cooked headers, as on stored packets; elsewhere in the kernel.
+	// On "any" the filter is compiled for the cooked headers, as for
+	// stored packets; the capture moves it into the kernel when it can.
+	// libpcap keeps at least the cooked header and a byte there.
 	live := f.iface != capture.AnyDevice
+	if !live && f.snaplen < 21 {
+		f.snaplen = 21
+	}
 	prog, err := filter.Compile(f.filter, filter.Options{LinkType: linkType, Snaplen: uint32(f.snaplen), Live: live})
 	if err != nil {
 		return err
@@ -146,7 +150,7 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 		Filter:     f.filter,
 		LinkType:   linkType,
 		Snaplen:    uint32(f.snaplen),
-		Promisc:    f.promisc,
+		Promisc:    f.promisc && live, // "any" has no promiscuous mode
 		BufferSize: buf,
 	}
 	if sess.Name == "" {

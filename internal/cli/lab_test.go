@@ -314,86 +314,128 @@ func TestDurationAndCountStopUnderLoad(t *testing.T) {
 // "tcpdump -i any" stores there, byte for byte and to the nanosecond,
 // LINUX_SLL2 headers included: datagrams in through the veth, the ICMP
 // errors and echo replies going out of it, and pings on the namespace's
-// loopback (whose outgoing copies libpcap skips); the filter, applied to
-// the cooked packets, drops the datagrams to another port.
+// loopback (whose outgoing copies libpcap skips). Three captures run at
+// once, each beside its tcpdump: a filter the kernel runs (moved off the
+// cooked header), one that reads a header byte the kernel cannot see and
+// so runs in the process, and a snaplen below the header's, which both
+// raise to 21 bytes.
 func TestCaptureAnyDevice(t *testing.T) {
 	lab := netlab.New(t, "any")
 	dir := t.TempDir()
-	db := filepath.Join(dir, "any.db")
-	ref := filepath.Join(dir, "ref.pcap")
-	const expr = "icmp or udp port 7777"
-	dump := testkit.StartWitness(t, lab.PeerCommand("tcpdump", tcpdumpArgs("any", ref, expr)...))
-	rec := startCmd(t, lab.PeerCommand(binPath, "capture", "-i", "any", "-d", db, "-f", expr))
-	rec.waitLine(t, "session ", 10*time.Second)
-
-	conn, err := net.DialUDP("udp4", nil, &net.UDPAddr{IP: lab.PeerIP, Port: 7777})
-	if err != nil {
-		t.Fatal(err)
+	cases := []struct {
+		name string
+		args []string // after capture -i any -d DB
+		td   []string // tcpdump's, after tcpdumpArgs
+		expr string
+	}{
+		{"kernel filter", []string{"-f", "icmp or udp port 7777"}, nil, "icmp or udp port 7777"},
+		{"process filter", []string{"-f", "link[11] = 6 and udp port 7777"}, nil, "link[11] = 6 and udp port 7777"},
+		{"short snaplen", []string{"-s", "10", "-f", "icmp"}, []string{"-s", "10"}, "icmp"},
 	}
-	other, err := net.DialUDP("udp4", nil, &net.UDPAddr{IP: lab.PeerIP, Port: 8888})
+	type run struct {
+		db, ref string
+		rec     *background
+		dump    *exec.Cmd
+	}
+	runs := make([]run, len(cases))
+	for i, c := range cases {
+		r := &runs[i]
+		r.db, r.ref = filepath.Join(dir, fmt.Sprintf("any%d.db", i)), filepath.Join(dir, fmt.Sprintf("ref%d.pcap", i))
+		args := tcpdumpArgs("any", r.ref, c.expr)
+		if c.td != nil {
+			args = append(append(args[:len(args)-1:len(args)-1], c.td...), c.expr)
+		}
+		r.dump = testkit.StartWitness(t, lab.PeerCommand("tcpdump", args...))
+		r.rec = startCmd(t, lab.PeerCommand(binPath, append([]string{"capture", "-i", "any", "-d", r.db}, c.args...)...))
+		r.rec.waitLine(t, "session ", 10*time.Second)
+	}
+
+	// Unconnected, so that the port-unreachable errors coming back do not
+	// fail the next write.
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: lab.HostIP})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 5; i++ {
-		conn.Write([]byte(fmt.Sprintf("any-%d", i)))
-		other.Write([]byte("filtered out"))
+		for _, port := range []int{7777, 8888} {
+			if _, err := conn.WriteToUDP([]byte(fmt.Sprintf("any-%d", i)), &net.UDPAddr{IP: lab.PeerIP, Port: port}); err != nil {
+				t.Fatal(err)
+			}
+		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	conn.Close()
-	other.Close()
 	netlab.Run(t, "ping", "-c", "2", "-i", "0.2", "-W", "1", lab.PeerIP.String())
 	if out, err := lab.PeerCommand("ping", "-c", "2", "-i", "0.2", "-W", "1", "127.0.0.1").CombinedOutput(); err != nil {
 		t.Fatalf("ping in the lab: %v\n%s", err, out)
 	}
 	time.Sleep(300 * time.Millisecond)
-	rec.cmd.Process.Signal(syscall.SIGINT)
-	if code := rec.wait(t, 10*time.Second); code != 0 {
-		t.Fatalf("capture -i any: exit %d: %s", code, rec.stderr)
-	}
-	testkit.Stop(t, dump)
-
-	out := filepath.Join(dir, "ours.pcap")
-	mustRun(t, "export", "-d", db, "-s", "1", "-o", out)
-	lt, ours, err := netlab.ReadPcap(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	refLT, want, err := netlab.ReadPcap(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if lt != 276 || refLT != 276 {
-		t.Errorf("link types: ours %d, tcpdump's %d; want 276 (LINUX_SLL2)", lt, refLT)
-	}
-	// 5 datagrams and their port-unreachable errors (rate limiting may
-	// drop some errors), 2 echo requests and replies on the veth, 4 ICMP
-	// messages on the loopback.
-	if len(want) < 5+2*2+4 || len(ours) != len(want) {
-		t.Fatalf("stored %d packets, tcpdump %d (want at least 13)", len(ours), len(want))
-	}
-	for i := range want {
-		if !bytes.Equal(ours[i].Data, want[i].Data) || ours[i].TS != want[i].TS {
-			t.Errorf("packet %d differs:\nours    %d % x\ntcpdump %d % x", i+1, ours[i].TS, ours[i].Data, want[i].TS, want[i].Data)
+	for i, c := range cases {
+		r := runs[i]
+		r.rec.cmd.Process.Signal(syscall.SIGINT)
+		if code := r.rec.wait(t, 10*time.Second); code != 0 {
+			t.Fatalf("%s: capture -i any: exit %d: %s", c.name, code, r.rec.stderr)
 		}
+		testkit.Stop(t, r.dump)
 	}
 
-	// query names the interface and the direction as tcpdump -r does
-	// (both resolve the index on this host): "lo    In  ", "?     Out ".
-	q := strings.Split(strings.TrimSpace(mustRun(t, "query", "-d", db, "-s", "1", "-l", "0")), "\n")
-	out2, err := exec.Command("tcpdump", "-r", ref, "-n").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	td := strings.Split(strings.TrimSpace(string(out2)), "\n")
-	if len(q) != len(want) || len(td) != len(want) {
-		t.Fatalf("query printed %d lines, tcpdump -r %d, for %d packets", len(q), len(td), len(want))
-	}
-	for i := range q {
-		// "N DATE TIME summary" and "TIME summary".
-		ourCols := strings.SplitN(q[i], " ", 4)
-		tdCols := strings.SplitN(td[i], " ", 2)
-		if len(ourCols) < 4 || len(tdCols) < 2 || len(ourCols[3]) < 10 || len(tdCols[1]) < 10 || ourCols[3][:10] != tdCols[1][:10] {
-			t.Errorf("line %d: ours %q, tcpdump %q", i+1, q[i], td[i])
+	for i, c := range cases {
+		r := runs[i]
+		out := filepath.Join(dir, fmt.Sprintf("ours%d.pcap", i))
+		mustRun(t, "export", "-d", r.db, "-s", "1", "-o", out)
+		lt, ours, err := netlab.ReadPcap(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refLT, want, err := netlab.ReadPcap(r.ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lt != 276 || refLT != 276 {
+			t.Errorf("%s: link types: ours %d, tcpdump's %d; want 276 (LINUX_SLL2)", c.name, lt, refLT)
+		}
+		// At least the 5 datagrams to port 7777, or with "icmp" the 2
+		// echo requests and replies on the veth and 4 ICMP messages on
+		// the loopback.
+		if len(want) < 5 || len(ours) != len(want) {
+			t.Fatalf("%s: stored %d packets, tcpdump %d", c.name, len(ours), len(want))
+		}
+		for j := range want {
+			if !bytes.Equal(ours[j].Data, want[j].Data) || ours[j].TS != want[j].TS || ours[j].OrigLen != want[j].OrigLen {
+				t.Errorf("%s: packet %d differs:\nours    %d %d % x\ntcpdump %d %d % x", c.name, j+1,
+					ours[j].TS, ours[j].OrigLen, ours[j].Data, want[j].TS, want[j].OrigLen, want[j].Data)
+			}
+		}
+		// Where the filter ran: the kernel counts only the packets its
+		// filter passed (the loopback's 4 outgoing copies among them, which
+		// are not stored); run in the process, it counts everything,
+		// the datagrams to port 8888 too.
+		ss := sessions(t, r.db)
+		inKernel := ss[0].KernelReceived <= ss[0].Packets+4
+		if inKernel != (c.name != "process filter") {
+			t.Errorf("%s: the kernel received %d packets for %d stored", c.name, ss[0].KernelReceived, ss[0].Packets)
+		}
+		if i != 0 {
+			continue
+		}
+		// query names the interface and the direction as tcpdump -r does
+		// (both resolve the index on this host): "lo    In  ", "?     Out ".
+		q := strings.Split(strings.TrimSpace(mustRun(t, "query", "-d", r.db, "-s", "1", "-l", "0")), "\n")
+		tdOut, err := exec.Command("tcpdump", "-r", r.ref, "-n").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		td := strings.Split(strings.TrimSpace(string(tdOut)), "\n")
+		if len(q) != len(want) || len(td) != len(want) {
+			t.Fatalf("query printed %d lines, tcpdump -r %d, for %d packets", len(q), len(td), len(want))
+		}
+		for j := range q {
+			// "N DATE TIME summary" and "TIME summary".
+			ourCols := strings.SplitN(q[j], " ", 4)
+			tdCols := strings.SplitN(td[j], " ", 2)
+			if len(ourCols) < 4 || len(tdCols) < 2 || len(ourCols[3]) < 10 || len(tdCols[1]) < 10 || ourCols[3][:10] != tdCols[1][:10] {
+				t.Errorf("line %d: ours %q, tcpdump %q", j+1, q[j], td[j])
+			}
 		}
 	}
 }
