@@ -164,8 +164,8 @@ func (s *Sender) Flush() error {
 	if s.queued == 0 {
 		return nil
 	}
-	backoff := 20 * time.Microsecond
-	for deadline := time.Now().Add(time.Second); ; {
+	var retry retrier
+	for {
 		_, _, errno := unix.Syscall6(unix.SYS_SENDTO, uintptr(s.fd), 0, 0, 0, 0, 0)
 		switch {
 		case errno == 0:
@@ -174,18 +174,37 @@ func (s *Sender) Flush() error {
 		case errno == unix.EINTR:
 			continue
 		case errno == unix.ENOBUFS || errno == unix.EAGAIN:
-			if time.Now().After(deadline) {
-				return sysErr("send", errno)
+			if err := retry.wait(&s.stats, errno); err != nil {
+				return err
 			}
-			s.stats.Retries++
-			time.Sleep(backoff)
-			backoff = min(2*backoff, 10*time.Millisecond)
 		case errno == unix.EMSGSIZE:
 			return ErrFrameTooBig
 		default:
 			return sysErr("send", errno)
 		}
 	}
+}
+
+// retrier paces the retries of a send the device's queue refused
+// (ENOBUFS, EAGAIN): a pause growing from 20 us to 10 ms, for up to a
+// second from the first refusal.
+type retrier struct {
+	backoff  time.Duration
+	deadline time.Time
+}
+
+// wait counts a retry and sleeps before it, or returns the send error
+// once the second is over.
+func (r *retrier) wait(stats *SendStats, errno unix.Errno) error {
+	if r.deadline.IsZero() {
+		r.deadline, r.backoff = time.Now().Add(time.Second), 20*time.Microsecond
+	} else if time.Now().After(r.deadline) {
+		return sysErr("send", errno)
+	}
+	stats.Retries++
+	time.Sleep(r.backoff)
+	r.backoff = min(2*r.backoff, 10*time.Millisecond)
+	return nil
 }
 
 // Stats returns what was sent so far.

@@ -126,8 +126,7 @@ func (s *TimedSender) Send(frame []byte, stamp bool) error {
 		s.msg.Control = unsafe.SliceData(s.cmsg)
 		s.msg.SetControllen(len(s.cmsg))
 	}
-	backoff := 20 * time.Microsecond
-	var deadline time.Time
+	var retry retrier
 	for {
 		_, _, errno := unix.Syscall(unix.SYS_SENDMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&s.msg)), 0)
 		switch {
@@ -139,14 +138,9 @@ func (s *TimedSender) Send(frame []byte, stamp bool) error {
 		case errno == unix.EINTR:
 			continue
 		case errno == unix.ENOBUFS || errno == unix.EAGAIN:
-			if deadline.IsZero() {
-				deadline = time.Now().Add(time.Second)
-			} else if time.Now().After(deadline) {
-				return sysErr("send", errno)
+			if err := retry.wait(&s.stats, errno); err != nil {
+				return err
 			}
-			s.stats.Retries++
-			time.Sleep(backoff)
-			backoff = min(2*backoff, 10*time.Millisecond)
 		case errno == unix.EMSGSIZE:
 			return ErrFrameTooBig
 		case errno == unix.EINVAL && stamp:
