@@ -165,6 +165,10 @@ func Open(cfg Config) (*Ring, error) {
 	}
 	ringSnap := c.Snaplen
 	if cooked {
+		// Room before each packet for the cooked header, built in place.
+		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_RESERVE, sll2HdrLen); err != nil {
+			return nil, sysErr("set packet reserve", err)
+		}
 		r.walker.cooked = true
 		r.walker.loIndex = -1
 		if lo, err := net.InterfaceByName("lo"); err == nil {

@@ -114,7 +114,7 @@ func (w *blockWalker) walk(block []byte, fn func(Packet)) (seen, delivered int, 
 			}
 			keep := true
 			if w.cooked {
-				p.Data = w.withCookedHeader(h, p.Data)
+				p.Data = w.withCookedHeader(h, mac, snap)
 				p.OrigLen += sll2HdrLen
 				// As libpcap's, a filter run here sees the whole packet
 				// and the length without the cooked header, as the
@@ -152,17 +152,25 @@ func (w *blockWalker) walk(block []byte, fn func(Packet)) (seen, delivered int, 
 	return seen, delivered, nil
 }
 
-// withCookedHeader returns data with a LINUX_SLL2 header in front, built
-// from the sockaddr_ll that follows the packet header h, in a scratch
-// buffer reused across packets. Address bytes beyond the address length
-// are zero.
-func (w *blockWalker) withCookedHeader(h, data []byte) []byte {
-	ne, be := binary.NativeEndian, binary.BigEndian
-	n := sll2HdrLen + len(data)
-	if cap(w.scratch) < n {
-		w.scratch = make([]byte, n, max(n, 2048))
+// withCookedHeader returns the packet at h[mac:mac+snap] with a
+// LINUX_SLL2 header in front, built from the sockaddr_ll that follows the
+// packet header h. Address bytes beyond the address length are zero. The
+// header goes into the room the kernel leaves before the packet
+// (PACKET_RESERVE) when there is room, else the packet is copied into a
+// scratch buffer reused across packets.
+func (w *blockWalker) withCookedHeader(h []byte, mac, snap int) []byte {
+	var out []byte
+	if mac >= pktHdrLen+sllLen+sll2HdrLen {
+		out = h[mac-sll2HdrLen : mac+snap : mac+snap]
+	} else {
+		n := sll2HdrLen + snap
+		if cap(w.scratch) < n {
+			w.scratch = make([]byte, n, max(n, 2048))
+		}
+		out = w.scratch[:n]
+		copy(out[sll2HdrLen:], h[mac:mac+snap])
 	}
-	out := w.scratch[:n]
+	ne, be := binary.NativeEndian, binary.BigEndian
 	copy(out[0:2], h[sllProtocolOff:sllProtocolOff+2]) // already big-endian
 	out[2], out[3] = 0, 0
 	be.PutUint32(out[4:], ne.Uint32(h[sllIfindexOff:]))
@@ -171,8 +179,7 @@ func (w *blockWalker) withCookedHeader(h, data []byte) []byte {
 	halen := h[sllHalenOff]
 	out[11] = halen
 	clear(out[12:20])
-	copy(out[12:12+min(int(halen), 8)], h[sllAddrOff:])
-	copy(out[sll2HdrLen:], data)
+	copy(out[12:12+min(int(halen), 8)], h[sllAddrOff:sllAddrOff+8])
 	return out
 }
 

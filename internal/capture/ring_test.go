@@ -20,6 +20,7 @@ type testPkt struct {
 	ifindex  int32
 	hatype   uint16
 	addr     []byte
+	mac      int // offset of the packet from its header; 0 means 80
 }
 
 // buildBlock lays packets out as the kernel does in a TPACKET_V3 block.
@@ -32,6 +33,9 @@ func buildBlock(pkts []testPkt) []byte {
 	for i, p := range pkts {
 		h := block[off:]
 		mac := 80 // after header and sockaddr_ll, aligned
+		if p.mac != 0 {
+			mac = p.mac
+		}
 		size := (mac + len(p.data) + 15) &^ 15
 		if i < len(pkts)-1 {
 			ne.PutUint32(h[pktNextOff:], uint32(size))
@@ -137,21 +141,26 @@ func TestRingGeometry(t *testing.T) {
 // cuts the whole; the loopback's outgoing copies are skipped.
 func TestWalkCookedBlock(t *testing.T) {
 	mac := []byte{0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee}
-	ip := func(n int) []byte {
-		b := make([]byte, n)
-		b[0] = 0x45
-		for i := 1; i < n; i++ {
-			b[i] = byte(i * 3)
-		}
-		return b
-	}
 	pkts := []testPkt{
-		{sec: 1, data: ip(40), wire: 40, protocol: 0x0800, ifindex: 5, hatype: 1, pkttype: 0, addr: mac},
-		{sec: 2, data: ip(60), wire: 60, protocol: 0x0800, ifindex: 1, hatype: 772, pkttype: packetOutgoing, addr: make([]byte, 6)},
-		{sec: 3, data: ip(60), wire: 60, protocol: 0x0800, ifindex: 1, hatype: 772, pkttype: 0, addr: make([]byte, 6)},
-		{sec: 4, data: ip(100), wire: 1500, protocol: 0x86dd, ifindex: 7, hatype: 1, pkttype: packetOutgoing, addr: mac},
-		{sec: 5, data: ip(30), wire: 30, protocol: 0x0806, ifindex: 9, hatype: 0xfffe, pkttype: 3, addr: nil},
+		{sec: 1, data: ipBytes(40), wire: 40, protocol: 0x0800, ifindex: 5, hatype: 1, pkttype: 0, addr: mac},
+		{sec: 2, data: ipBytes(60), wire: 60, protocol: 0x0800, ifindex: 1, hatype: 772, pkttype: packetOutgoing, addr: make([]byte, 6)},
+		{sec: 3, data: ipBytes(60), wire: 60, protocol: 0x0800, ifindex: 1, hatype: 772, pkttype: 0, addr: make([]byte, 6)},
+		{sec: 4, data: ipBytes(100), wire: 1500, protocol: 0x86dd, ifindex: 7, hatype: 1, pkttype: packetOutgoing, addr: mac},
+		{sec: 5, data: ipBytes(30), wire: 30, protocol: 0x0806, ifindex: 9, hatype: 0xfffe, pkttype: 3, addr: nil},
 	}
+	// Packets 80 bytes after their header leave no room for the cooked
+	// header (it is built in a copy); 112 bytes after, with the 20 bytes
+	// PACKET_RESERVE keeps, it is built in place. The results are the same.
+	for _, off := range []int{80, 112} {
+		for i := range pkts {
+			pkts[i].mac = off
+		}
+		walkCooked(t, pkts, off, mac)
+	}
+}
+
+func walkCooked(t *testing.T, pkts []testPkt, off int, mac []byte) {
+	t.Helper()
 	block := buildBlock(pkts)
 	var seenByFilter, bytesSeenByFilter []int
 	w := blockWalker{cooked: true, loIndex: 1, snaplen: 80, match: func(data []byte, wire int) bool {
@@ -165,7 +174,7 @@ func TestWalkCookedBlock(t *testing.T) {
 		got = append(got, p)
 	})
 	if err != nil || seen != 5 || delivered != 3 {
-		t.Fatalf("seen %d delivered %d err %v; want 5, 3, nil", seen, delivered, err)
+		t.Fatalf("offset %d: seen %d delivered %d err %v; want 5, 3, nil", off, seen, delivered, err)
 	}
 	// As libpcap's, the filter sees the length without the cooked header
 	// (what the kernel's filter would see) and the whole packet, before
@@ -187,13 +196,13 @@ func TestWalkCookedBlock(t *testing.T) {
 		return append(h, a[:]...)
 	}
 	want := []Packet{
-		{Timestamp: 1e9, OrigLen: 60, Data: append(hdr(0x0800, 5, 1, 0, mac), ip(40)...)},
-		{Timestamp: 3e9, OrigLen: 80, Data: append(hdr(0x0800, 1, 772, 0, make([]byte, 6)), ip(60)...)},
-		{Timestamp: 4e9, OrigLen: 1520, Data: append(hdr(0x86dd, 7, 1, packetOutgoing, mac), ip(100)...)[:80]},
+		{Timestamp: 1e9, OrigLen: 60, Data: append(hdr(0x0800, 5, 1, 0, mac), ipBytes(40)...)},
+		{Timestamp: 3e9, OrigLen: 80, Data: append(hdr(0x0800, 1, 772, 0, make([]byte, 6)), ipBytes(60)...)},
+		{Timestamp: 4e9, OrigLen: 1520, Data: append(hdr(0x86dd, 7, 1, packetOutgoing, mac), ipBytes(100)...)[:80]},
 	}
 	for i := range want {
 		if got[i].Timestamp != want[i].Timestamp || got[i].OrigLen != want[i].OrigLen || !bytes.Equal(got[i].Data, want[i].Data) {
-			t.Errorf("packet %d:\ngot  %d %d % x\nwant %d %d % x", i, got[i].Timestamp, got[i].OrigLen, got[i].Data, want[i].Timestamp, want[i].OrigLen, want[i].Data)
+			t.Errorf("offset %d, packet %d:\ngot  %d %d % x\nwant %d %d % x", off, i, got[i].Timestamp, got[i].OrigLen, got[i].Data, want[i].Timestamp, want[i].OrigLen, want[i].Data)
 		}
 	}
 }
@@ -227,4 +236,14 @@ func FuzzRingWalk(f *testing.F) {
 			}
 		}
 	})
+}
+
+// ipBytes is n bytes that start like an IPv4 header.
+func ipBytes(n int) []byte {
+	b := make([]byte, n)
+	b[0] = 0x45
+	for i := 1; i < n; i++ {
+		b[i] = byte(i * 3)
+	}
+	return b
 }
