@@ -32,6 +32,7 @@ type replaySummary struct {
 	ErrMaxus    float64 `json:"schedule_error_max_us"`
 	DriftUs     float64 `json:"drift_us"`
 	Interrupted bool    `json:"interrupted"`
+	Error       string  `json:"error,omitempty"` // why the replay stopped early
 }
 
 func (a *app) replayCmd() *cobra.Command {
@@ -218,12 +219,15 @@ func (a *app) replayCmd() *cobra.Command {
 			if errors.Is(err, context.Canceled) {
 				res.Interrupted, err = true, nil
 			}
-			if err != nil {
+			if err != nil && (displayOnly || res.Packets == 0) {
 				return err
 			}
 			if displayOnly {
 				return nil
 			}
+			// A replay that fails midway (the interface went down, the
+			// database broke) still says what it sent, then fails.
+			failed := err
 			elapsed := time.Duration(0)
 			if !sched.Start().IsZero() {
 				elapsed = time.Since(sched.Start())
@@ -239,8 +243,15 @@ func (a *app) replayCmd() *cobra.Command {
 			se := sched.Errors()
 			res.ErrP50us, res.ErrP99us, res.ErrMaxus = us(se.P50), us(se.P99), us(se.Max)
 			res.DriftUs = us(sched.Drift())
+			if failed != nil {
+				failed = fmt.Errorf("replay onto %s stopped after %d packets: %w", iface, res.Packets, failed)
+				res.Error = failed.Error()
+			}
 			if asJSON {
-				return json.NewEncoder(out).Encode(res)
+				if err := json.NewEncoder(out).Encode(res); err != nil {
+					return err
+				}
+				return failed
 			}
 			fmt.Fprintf(out, "%d packets sent (%s) in %s: %.0f pkt/s, %.2f Mbit/s\n",
 				res.Packets, humanBytes(res.Bytes), elapsed.Round(time.Microsecond), res.PPS, res.Mbps)
@@ -256,7 +267,7 @@ func (a *app) replayCmd() *cobra.Command {
 			if res.Interrupted {
 				fmt.Fprintln(out, "interrupted")
 			}
-			return nil
+			return failed
 		},
 	}
 	sel.addFlags(cmd)

@@ -459,3 +459,51 @@ func checkIntegrity(t *testing.T, path string) {
 		t.Error(err)
 	}
 }
+
+// TestReplayInterfaceGoesDown: when the interface goes down midway, the
+// replay still prints what it sent, then fails with one line naming the
+// interface; --json carries the reason.
+func TestReplayInterfaceGoesDown(t *testing.T) {
+	lab := netlab.New(t, "down")
+	dir := t.TempDir()
+	file := filepath.Join(dir, "slow.pcap")
+	f, err := os.Create(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := pcapio.NewPcapWriter(f, 1, 65535, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 100; i++ { // 2 s at 20 ms apart
+		frame := make([]byte, 60)
+		copy(frame, lab.PeerMAC)
+		copy(frame[6:], lab.HostMAC)
+		frame[12], frame[13] = 0x88, 0xb5
+		if err := w.WritePacket(pcapio.Packet{Timestamp: int64(i) * 20e6, OrigLen: 60, LinkType: 1, Data: frame}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Flush()
+	f.Close()
+	db := filepath.Join(dir, "slow.db")
+	mustRun(t, "import", "-d", db, file)
+	rep := start(t, "replay", "-d", db, "-s", "1", "-i", lab.HostIf, "--json")
+	time.Sleep(500 * time.Millisecond)
+	netlab.Run(t, "ip", "link", "set", lab.HostIf, "down")
+	code := rep.wait(t, 10*time.Second)
+	stderr := strings.TrimSpace(rep.stderr.String())
+	if code == 0 || strings.Count(stderr, "\n") != 0 || !strings.Contains(stderr, "replay onto "+lab.HostIf+" stopped after") {
+		t.Errorf("exit %d, stderr %q: want a one-line error naming the interface", code, stderr)
+	}
+	var res struct {
+		Packets int    `json:"packets"`
+		Error   string `json:"error"`
+	}
+	if err := json.Unmarshal(rep.stdout.Bytes(), &res); err != nil {
+		t.Fatalf("no summary before the error: %v (%q)", err, rep.stdout.String())
+	}
+	if res.Packets < 5 || res.Packets >= 100 || res.Error == "" || !strings.HasSuffix(stderr, res.Error) {
+		t.Errorf("summary %+v, stderr %q", res, stderr)
+	}
+}
