@@ -37,7 +37,6 @@ func OpenSender(string) (*Sender, error) { return nil, ErrNotSupported }
 
 func (*Sender) Queue([]byte) error { return ErrNotSupported }
 func (*Sender) Flush() error       { return ErrNotSupported }
-func (*Sender) MaxFrame() int      { return 0 }
 func (*Sender) Stats() SendStats   { return SendStats{} }
 func (*Sender) Close() error       { return nil }
 

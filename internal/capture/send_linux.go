@@ -108,9 +108,6 @@ func OpenSender(name string) (*Sender, error) {
 	return s, nil
 }
 
-// MaxFrame is the largest frame Queue accepts.
-func (s *Sender) MaxFrame() int { return s.maxFrame }
-
 func (s *Sender) status(i int) *uint32 {
 	return (*uint32)(unsafe.Pointer(&s.ring[i*s.frameSize]))
 }

@@ -127,6 +127,7 @@ func (s *TimedSender) Send(frame []byte, stamp bool) error {
 		s.msg.SetControllen(len(s.cmsg))
 	}
 	var retry retrier
+	withoutStamp := false // retrying after EINVAL without the request
 	for {
 		_, _, errno := unix.Syscall(unix.SYS_SENDMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&s.msg)), 0)
 		switch {
@@ -134,6 +135,9 @@ func (s *TimedSender) Send(frame []byte, stamp bool) error {
 			s.stats.Packets++
 			s.stats.Bytes += uint64(len(frame))
 			s.pending = stamp
+			if withoutStamp {
+				s.stamping = false
+			}
 			return nil
 		case errno == unix.EINTR:
 			continue
@@ -147,14 +151,8 @@ func (s *TimedSender) Send(frame []byte, stamp bool) error {
 			// Either the frame is invalid (shorter than the link header)
 			// or the kernel takes no per-frame timestamp requests: try
 			// once without, and stop asking only if that goes through.
-			stamp = false
+			stamp, withoutStamp = false, true
 			s.msg.Control, s.msg.Controllen = nil, 0
-			if _, _, errno := unix.Syscall(unix.SYS_SENDMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&s.msg)), 0); errno == 0 {
-				s.stamping, s.pending = false, false
-				s.stats.Packets++
-				s.stats.Bytes += uint64(len(frame))
-				return nil
-			}
 		default:
 			return sysErr("send", errno)
 		}

@@ -384,35 +384,47 @@ func TestLongCaptureMemoryFlat(t *testing.T) {
 	}
 }
 
+// labSession imports, into a database in dir, frames of the given sizes
+// from the lab's host to its peer, gap apart, with a local experimental
+// EtherType (nothing answers it) and their index at byte 14. It returns
+// the database; the frames are session 1.
+func labSession(t *testing.T, lab *netlab.Lab, dir string, sizes []int, gap time.Duration) string {
+	t.Helper()
+	file := filepath.Join(dir, "frames.pcap")
+	f, err := os.Create(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w, err := pcapio.NewPcapWriter(f, 1, 65535, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, size := range sizes {
+		frame := make([]byte, size)
+		copy(frame, lab.PeerMAC)
+		copy(frame[6:], lab.HostMAC)
+		frame[12], frame[13] = 0x88, 0xb5
+		frame[14] = byte(i)
+		if err := w.WritePacket(pcapio.Packet{Timestamp: int64(i) * int64(gap), OrigLen: size, LinkType: 1, Data: frame}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(dir, "frames.db")
+	mustRun(t, "import", "-d", db, file)
+	return db
+}
+
 // TestReplaySkipsOversizedFrames: a frame larger than the interface MTU
 // (as captures of GRO traffic hold) is skipped and counted; the replay
 // goes on with the rest.
 func TestReplaySkipsOversizedFrames(t *testing.T) {
 	lab := netlab.New(t, "mtu")
 	dir := t.TempDir()
-	file := filepath.Join(dir, "big.pcap")
-	f, err := os.Create(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := pcapio.NewPcapWriter(f, 1, 65535, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, size := range []int{100, 9000, 100, 64000, 100} {
-		frame := make([]byte, size)
-		copy(frame, lab.PeerMAC)
-		copy(frame[6:], lab.HostMAC)
-		frame[12], frame[13] = 0x88, 0xb5 // local experimental EtherType
-		frame[14] = byte(i)
-		if err := w.WritePacket(pcapio.Packet{Timestamp: int64(i) * 1e6, OrigLen: size, LinkType: 1, Data: frame}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	w.Flush()
-	f.Close()
-	db := filepath.Join(dir, "big.db")
-	mustRun(t, "import", "-d", db, file)
+	db := labSession(t, lab, dir, []int{100, 9000, 100, 64000, 100}, time.Millisecond)
 	rx := filepath.Join(dir, "rx.pcap")
 	dump := testkit.StartWitness(t, lab.PeerCommand("tcpdump", tcpdumpArgs(lab.PeerIf, rx, "ether proto 0x88b5")...))
 	out := mustRun(t, "replay", "-d", db, "-s", "1", "-i", lab.HostIf, "--json")
@@ -465,29 +477,11 @@ func checkIntegrity(t *testing.T, path string) {
 // interface; --json carries the reason.
 func TestReplayInterfaceGoesDown(t *testing.T) {
 	lab := netlab.New(t, "down")
-	dir := t.TempDir()
-	file := filepath.Join(dir, "slow.pcap")
-	f, err := os.Create(file)
-	if err != nil {
-		t.Fatal(err)
+	sizes := make([]int, 100) // 2 s at 20 ms apart
+	for i := range sizes {
+		sizes[i] = 60
 	}
-	w, err := pcapio.NewPcapWriter(f, 1, 65535, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 100; i++ { // 2 s at 20 ms apart
-		frame := make([]byte, 60)
-		copy(frame, lab.PeerMAC)
-		copy(frame[6:], lab.HostMAC)
-		frame[12], frame[13] = 0x88, 0xb5
-		if err := w.WritePacket(pcapio.Packet{Timestamp: int64(i) * 20e6, OrigLen: 60, LinkType: 1, Data: frame}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	w.Flush()
-	f.Close()
-	db := filepath.Join(dir, "slow.db")
-	mustRun(t, "import", "-d", db, file)
+	db := labSession(t, lab, t.TempDir(), sizes, 20*time.Millisecond)
 	rep := start(t, "replay", "-d", db, "-s", "1", "-i", lab.HostIf, "--json")
 	time.Sleep(500 * time.Millisecond)
 	netlab.Run(t, "ip", "link", "set", lab.HostIf, "down")

@@ -74,18 +74,6 @@ func isNotSupported(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "is not supported")
 }
 
-func equalInsns(a, b []bpf.RawInstruction) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 func hasBackwardJump(insns []bpf.RawInstruction) bool {
 	for _, in := range insns {
 		if in.Op == clsJMP|jmpJA && int32(in.K) < 0 {

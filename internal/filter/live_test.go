@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -136,7 +137,7 @@ func TestLiveMatchesTcpdump(t *testing.T) {
 			continue
 		}
 		want := parseDDDText(t, out)
-		if !equalInsns(got, want) {
+		if !slices.Equal(got, want) {
 			t.Errorf("%q: live code differs from tcpdump -O -i\n got:\n%s\nwant:\n%s", expr, Format(got, StyleD), Format(want, StyleD))
 			continue
 		}
@@ -346,7 +347,7 @@ func TestLiveAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !equalInsns(p.Instructions(), p.KernelInstructions()) {
+	if !slices.Equal(p.Instructions(), p.KernelInstructions()) {
 		t.Error("tcp port 80: kernel program differs from the savefile program")
 	}
 
@@ -356,7 +357,7 @@ func TestLiveAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	sp, _ := Compile("vlan 100", eth)
-	if !equalInsns(p.Instructions(), sp.Instructions()) {
+	if !slices.Equal(p.Instructions(), sp.Instructions()) {
 		t.Error("vlan 100: savefile program changed by Live")
 	}
 	if d := Format(p.KernelInstructions(), StyleD); !strings.Contains(d, "ldb      [vlanp]") || !strings.Contains(d, "ldb      [vlan_tci]") {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -360,7 +361,7 @@ func TestCompileMatchesTcpdumpUnoptimized(t *testing.T) {
 				continue
 			}
 			total++
-			if equalInsns(got, parseDDDText(t, out)) {
+			if slices.Equal(got, parseDDDText(t, out)) {
 				same++
 			} else {
 				t.Errorf("%s %q: code differs from tcpdump -O", dlt, expr)

@@ -2,6 +2,7 @@ package filter
 
 import (
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/testkit"
@@ -31,7 +32,7 @@ func TestUnoptimizedBytecode(t *testing.T) {
 			continue
 		}
 		checked++
-		if equalInsns(got, want) {
+		if slices.Equal(got, want) {
 			same++
 			continue
 		}

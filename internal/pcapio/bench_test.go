@@ -17,25 +17,29 @@ func benchPacketsList() []Packet {
 	return pkts
 }
 
-func benchFile(b *testing.B, ng bool) []byte {
-	var buf bytes.Buffer
-	var w PacketWriter
+// benchWriter returns a pcapng writer with one Ethernet interface, or a
+// nanosecond pcap writer, writing to out.
+func benchWriter(b *testing.B, out io.Writer, ng bool) PacketWriter {
 	if ng {
-		nw, err := NewPcapngWriter(&buf, PcapngConfig{})
+		nw, err := NewPcapngWriter(out, PcapngConfig{})
 		if err != nil {
 			b.Fatal(err)
 		}
 		if _, err := nw.AddInterface(Interface{LinkType: 1}); err != nil {
 			b.Fatal(err)
 		}
-		w = nw
-	} else {
-		pw, err := NewPcapWriter(&buf, 1, 0, true)
-		if err != nil {
-			b.Fatal(err)
-		}
-		w = pw
+		return nw
 	}
+	pw, err := NewPcapWriter(out, 1, 0, true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return pw
+}
+
+func benchFile(b *testing.B, ng bool) []byte {
+	var buf bytes.Buffer
+	w := benchWriter(b, &buf, ng)
 	for _, p := range benchPacketsList() {
 		if err := w.WritePacket(p); err != nil {
 			b.Fatal(err)
@@ -73,23 +77,7 @@ func benchRead(b *testing.B, ng bool) {
 }
 
 func benchWrite(b *testing.B, ng bool) {
-	var w PacketWriter
-	if ng {
-		nw, err := NewPcapngWriter(io.Discard, PcapngConfig{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := nw.AddInterface(Interface{LinkType: 1}); err != nil {
-			b.Fatal(err)
-		}
-		w = nw
-	} else {
-		pw, err := NewPcapWriter(io.Discard, 1, 0, true)
-		if err != nil {
-			b.Fatal(err)
-		}
-		w = pw
-	}
+	w := benchWriter(b, io.Discard, ng)
 	pkts := benchPacketsList()
 	b.ReportAllocs()
 	b.SetBytes(128 + 16)

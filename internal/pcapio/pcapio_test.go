@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -235,19 +236,19 @@ func TestPcapngMetadata(t *testing.T) {
 		t.Fatal(err)
 	}
 	sec := r.Sections()
-	if len(sec) != 1 || sec[0].Hardware != "hw" || sec[0].OS != "Linux" || sec[0].UserAppl != "packetrecorderd" || !equalStrings(sec[0].Comments, []string{"section comment"}) {
+	if len(sec) != 1 || sec[0].Hardware != "hw" || sec[0].OS != "Linux" || sec[0].UserAppl != "packetrecorderd" || !slices.Equal(sec[0].Comments, []string{"section comment"}) {
 		t.Errorf("section %+v", sec)
 	}
 	ifs := r.Interfaces()
 	if len(ifs) != 2 || ifs[0].Name != "eth0" || ifs[0].Description != "uplink" || ifs[0].Snaplen != 8 || ifs[0].TsResol != 9 ||
-		!equalStrings(ifs[0].Comments, []string{"if comment"}) || ifs[1].TsResol != 0x88 || ifs[1].LinkType != 101 {
+		!slices.Equal(ifs[0].Comments, []string{"if comment"}) || ifs[1].TsResol != 0x88 || ifs[1].LinkType != 101 {
 		t.Errorf("interfaces %+v", ifs)
 	}
 	if s := ifs[0].Stats; s == nil || s.Received != 10 || s.Dropped != 3 || s.OSDropped != 2 || s.Timestamp != st.Timestamp || s.Has != st.Has {
 		t.Errorf("stats %+v", s)
 	}
 	if len(got) != 2 || len(got[0].Data) != 8 || got[0].OrigLen != 20 || got[0].Timestamp != pkts[0].Timestamp ||
-		!equalStrings(got[0].Comments, []string{"first", "second"}) || got[0].Flags != 1 {
+		!slices.Equal(got[0].Comments, []string{"first", "second"}) || got[0].Flags != 1 {
 		t.Errorf("packet 1 %+v", got[0])
 	}
 	// 2^-8 s resolution keeps 1.5 s exactly.

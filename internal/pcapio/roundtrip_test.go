@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -22,6 +23,13 @@ func writePcap(t testing.TB, pkts []Packet, linkType uint32) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
+	writeAll(t, w, pkts)
+	return buf.Bytes()
+}
+
+// writeAll writes pkts and flushes.
+func writeAll(t testing.TB, w PacketWriter, pkts []Packet) {
+	t.Helper()
 	for i, p := range pkts {
 		if err := w.WritePacket(p); err != nil {
 			t.Fatalf("packet %d: %v", i+1, err)
@@ -30,7 +38,6 @@ func writePcap(t testing.TB, pkts []Packet, linkType uint32) []byte {
 	if err := w.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	return buf.Bytes()
 }
 
 // writePcapng writes pkts with one interface per interface of the source.
@@ -49,14 +56,7 @@ func writePcapng(t testing.TB, pkts []Packet, ifaces []Interface) []byte {
 			t.Fatal(err)
 		}
 	}
-	for i, p := range pkts {
-		if err := w.WritePacket(p); err != nil {
-			t.Fatalf("packet %d: %v", i+1, err)
-		}
-	}
-	if err := w.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	writeAll(t, w, pkts)
 	return buf.Bytes()
 }
 
@@ -114,7 +114,7 @@ func TestRoundTrip(t *testing.T) {
 			}
 			comparePackets(t, "pcapng", got, pkts)
 			for i := range pkts {
-				if got[i].Interface != pkts[i].Interface || !equalStrings(got[i].Comments, pkts[i].Comments) || got[i].Flags != pkts[i].Flags {
+				if got[i].Interface != pkts[i].Interface || !slices.Equal(got[i].Comments, pkts[i].Comments) || got[i].Flags != pkts[i].Flags {
 					t.Fatalf("pcapng packet %d: interface/comments/flags %d %q %#x, want %d %q %#x", i+1,
 						got[i].Interface, got[i].Comments, got[i].Flags, pkts[i].Interface, pkts[i].Comments, pkts[i].Flags)
 				}
@@ -126,18 +126,6 @@ func TestRoundTrip(t *testing.T) {
 			}
 		})
 	}
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestTcpdumpReadsOurFiles checks our written files with tcpdump: the

@@ -120,19 +120,19 @@ func MustReadTSV(t testing.TB, path string) []map[string]string {
 	return rows
 }
 
-// SyncBuffer is a bytes.Buffer safe for a writer goroutine and a reader.
-type SyncBuffer struct {
+// syncBuffer is a bytes.Buffer safe for a writer goroutine and a reader.
+type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *SyncBuffer) Write(p []byte) (int, error) {
+func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *SyncBuffer) String() string {
+func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
@@ -143,7 +143,7 @@ func (s *SyncBuffer) String() string {
 // if it is still running; Stop ends it gracefully before that.
 func StartWitness(t testing.TB, cmd *exec.Cmd) *exec.Cmd {
 	t.Helper()
-	var stderr SyncBuffer
+	var stderr syncBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", cmd.Path, err)
