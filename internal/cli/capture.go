@@ -30,6 +30,7 @@ type captureFlags struct {
 	buffer   string
 	name     string
 	user     string
+	userSet  bool // --user given, perhaps empty
 }
 
 func (a *app) captureCmd() *cobra.Command {
@@ -47,6 +48,7 @@ func (a *app) captureCmd() *cobra.Command {
 				}
 				f.filter = strings.Join(args, " ")
 			}
+			f.userSet = cmd.Flags().Changed("user")
 			return a.capture(cmd.Context(), f)
 		},
 	}
@@ -89,9 +91,11 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	// From here on SIGINT and SIGTERM stop the capture cleanly, including
+	// From here on SIGINT, SIGTERM and SIGHUP stop the capture cleanly, including
 	// while it is still being set up.
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	// SIGHUP too, as tcpdump: a closed terminal or a supervisor's hang-up
+	// ends the capture cleanly instead of killing it.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	switch {
 	case f.count < 0:
@@ -100,6 +104,13 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 		return fmt.Errorf("invalid duration %g: must be 0 (no limit) or more seconds", f.duration)
 	case f.snaplen < 1 || f.snaplen > capture.MaxSnaplen:
 		return fmt.Errorf("invalid snaplen %d: must be 1 to %d", f.snaplen, capture.MaxSnaplen)
+	}
+	var user runAs
+	if f.userSet {
+		var err error
+		if user, err = lookupUser(f.user); err != nil {
+			return err
+		}
 	}
 	buf, err := parseSize(f.buffer)
 	if err != nil {
@@ -169,8 +180,8 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 		return err
 	}
 	defer db.ReleaseReserve()
-	if f.user != "" {
-		if err := dropPrivileges(f.user, f.db, f.db+"-wal", f.db+"-shm"); err != nil {
+	if f.userSet {
+		if err := dropPrivileges(user, f.db, f.db+"-wal", f.db+"-shm", f.db+"-journal", store.ReserveFile(f.db)); err != nil {
 			return err
 		}
 	}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/packetrecorderd/packetrecorderd/internal/filter"
 	"github.com/packetrecorderd/packetrecorderd/internal/pcapio"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
 )
@@ -104,7 +103,7 @@ func (a *app) exportCmd() *cobra.Command {
 	return cmd
 }
 
-func (a *app) export(ctx context.Context, db *store.DB, sess store.Session, r store.Range, prog *filter.Program,
+func (a *app) export(ctx context.Context, db *store.DB, sess store.Session, r store.Range, prog *packetFilter,
 	sel *selection, count int64, format string, linkTypes []uint32, out io.Writer) (int64, error) {
 	var w pcapio.PacketWriter
 	var trailer func() error // written after the packets

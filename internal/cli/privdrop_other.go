@@ -2,8 +2,16 @@
 
 package cli
 
-import "fmt"
+import "errors"
 
-func dropPrivileges(name string, files ...string) error {
-	return fmt.Errorf("--user is not supported on this system")
+func privateFiles() {}
+
+type runAs struct{}
+
+func lookupUser(name string) (runAs, error) {
+	return runAs{}, errors.New("--user is not supported on this system")
+}
+
+func dropPrivileges(runAs, ...string) error {
+	return errors.New("--user is not supported on this system")
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 
-	"github.com/packetrecorderd/packetrecorderd/internal/filter"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
 )
 
@@ -37,7 +36,7 @@ type readAhead struct {
 	err     error // the reader's error, set before batches is closed
 }
 
-func startReadAhead(parent context.Context, sel *selection, db *store.DB, sess store.Session, r store.Range, prog *filter.Program, passes, count int64) *readAhead {
+func startReadAhead(parent context.Context, sel *selection, db *store.DB, sess store.Session, r store.Range, prog *packetFilter, passes, count int64) *readAhead {
 	ctx, cancel := context.WithCancel(parent)
 	ra := &readAhead{
 		parent:  parent,
@@ -52,7 +51,7 @@ func startReadAhead(parent context.Context, sel *selection, db *store.DB, sess s
 	return ra
 }
 
-func (ra *readAhead) read(ctx context.Context, sel *selection, db *store.DB, sess store.Session, r store.Range, prog *filter.Program, passes, count int64) error {
+func (ra *readAhead) read(ctx context.Context, sel *selection, db *store.DB, sess store.Session, r store.Range, prog *packetFilter, passes, count int64) error {
 	var total int64
 	for pass := int64(0); passes == 0 || pass < passes; pass++ {
 		remaining := int64(0)

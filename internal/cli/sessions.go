@@ -7,6 +7,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -72,7 +74,7 @@ func (a *app) sessionsCmd() *cobra.Command {
 		Short: "List capture sessions; rename, annotate or delete them",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			db, err := store.Open(dbPath, store.Options{})
+			db, err := store.Open(dbPath, store.Options{ReadOnly: true})
 			if err != nil {
 				return err
 			}
@@ -99,7 +101,7 @@ func (a *app) sessionsCmd() *cobra.Command {
 				} else if s.Status == store.StatusRecording {
 					dur = time.Since(s.Started).Round(time.Second).String() + "+"
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", s.ID, dash(s.Name), dash(s.Interface), dash(s.Filter),
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", s.ID, dash(printable(s.Name)), dash(printable(s.Interface)), dash(printable(s.Filter)),
 					s.Started.Local().Format("2006-01-02 15:04:05"), dur, s.Packets, s.Bytes, s.Dropped(), s.Status)
 			}
 			return tw.Flush()
@@ -145,16 +147,27 @@ func (a *app) sessionsCmd() *cobra.Command {
 				}
 				ids[i] = id
 			}
+			if err := db.Delete(ids...); err != nil {
+				return err
+			}
 			for _, id := range ids {
-				if err := db.Delete(id); err != nil {
-					return err
-				}
 				fmt.Fprintf(a.stdout, "deleted session %d\n", id)
 			}
 			return nil
 		}),
 	)
 	return cmd
+}
+
+// printable escapes what a terminal would act on (newlines, escape
+// sequences, other control characters) in text from the database, as Go
+// quotes it; text without such characters is unchanged.
+func printable(s string) string {
+	if strings.IndexFunc(s, func(r rune) bool { return !unicode.IsGraphic(r) && r != ' ' }) < 0 && utf8.ValidString(s) {
+		return s
+	}
+	q := strconv.QuoteToGraphic(s)
+	return q[1 : len(q)-1]
 }
 
 func dash(s string) string {

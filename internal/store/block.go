@@ -37,8 +37,10 @@ type Block struct {
 	LinkType  uint32
 	Interface int
 	Count     int
-	FirstTS   int64
-	LastTS    int64
+	FirstTS   int64 // timestamp of the first packet
+	LastTS    int64 // timestamp of the last packet
+	MinTS     int64 // earliest timestamp in the block (times need not be in order)
+	MaxTS     int64 // latest timestamp in the block
 	WireBytes int64
 	Data      []byte
 }
@@ -50,18 +52,29 @@ func (b *Block) Reset(linkType uint32) {
 	b.Count = 0
 	b.FirstTS = 0
 	b.LastTS = 0
+	b.MinTS = 0
+	b.MaxTS = 0
 	b.WireBytes = 0
 	b.Data = b.Data[:0]
 }
 
-// Append adds one packet. data is copied.
-func (b *Block) Append(ts int64, origLen int, data []byte) {
+// note counts one more packet with timestamp ts. Timestamps need not come
+// in order (merged files, clock steps): the block keeps its minimum and
+// maximum for selection by time.
+func (b *Block) note(ts int64, origLen int) {
 	if b.Count == 0 {
-		b.FirstTS = ts
+		b.FirstTS, b.MinTS, b.MaxTS = ts, ts, ts
 	}
 	b.LastTS = ts
+	b.MinTS = min(b.MinTS, ts)
+	b.MaxTS = max(b.MaxTS, ts)
 	b.Count++
 	b.WireBytes += int64(origLen)
+}
+
+// Append adds one packet. data is copied.
+func (b *Block) Append(ts int64, origLen int, data []byte) {
+	b.note(ts, origLen)
 	var h [RecordHeaderLen]byte
 	binary.LittleEndian.PutUint64(h[0:], uint64(ts))
 	binary.LittleEndian.PutUint32(h[8:], uint32(len(data)))
@@ -74,12 +87,7 @@ func (b *Block) Append(ts int64, origLen int, data []byte) {
 // slice the caller must fill. It lets a reader copy straight from a ring
 // into the block without an intermediate buffer.
 func (b *Block) AppendHeader(ts int64, capLen, origLen int) []byte {
-	if b.Count == 0 {
-		b.FirstTS = ts
-	}
-	b.LastTS = ts
-	b.Count++
-	b.WireBytes += int64(origLen)
+	b.note(ts, origLen)
 	n := len(b.Data)
 	need := n + RecordHeaderLen + capLen
 	if cap(b.Data) < need {

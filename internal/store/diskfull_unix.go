@@ -17,3 +17,20 @@ func lowOnSpace(path string) bool {
 	}
 	return uint64(st.Bavail)*uint64(st.Bsize) < 4<<20
 }
+
+// writable reports whether this process may write the file (and so
+// could be writing it).
+func writable(path string) bool {
+	return syscall.Access(path, 2 /* W_OK */) == nil
+}
+
+// memoryCap is how much memory a SQLite connection may use: maxMemory, or
+// a quarter of the address-space limit (ulimit -v) when one is set, since
+// the whole cap is reserved as address space when the connection opens.
+func memoryCap() int64 {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_AS, &lim); err != nil || lim.Cur == ^uint64(0) || lim.Cur/4 >= maxMemory {
+		return maxMemory
+	}
+	return max(int64(lim.Cur/4)&^0xffff, 16<<20)
+}

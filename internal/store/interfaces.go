@@ -95,7 +95,7 @@ func (db *DB) SetTimes(session int64, started, ended int64) error {
 // TimeSpan returns the earliest and latest packet timestamps of a session
 // (ns), or zeros when it has no packets.
 func (db *DB) TimeSpan(session int64) (first, last int64, err error) {
-	stmt, _, err := db.conn.Prepare(`SELECT coalesce(min(first_ns), 0), coalesce(max(last_ns), 0) FROM blocks WHERE session_id = ?`)
+	stmt, _, err := db.conn.Prepare(`SELECT coalesce(min(min_ns), 0), coalesce(max(max_ns), 0) FROM blocks WHERE session_id = ?`)
 	if err != nil {
 		return 0, 0, classify(err)
 	}

@@ -8,136 +8,211 @@ import (
 
 // Range selects packets of a session. The zero value selects all of them.
 type Range struct {
-	From  int64 // first packet number (1-based); 0 means 1
-	Since int64 // earliest timestamp in ns; 0 means no bound
-	Until int64 // latest timestamp in ns (inclusive); 0 means no bound
+	From int64 // first packet number (1-based); 0 means 1
+	// Since and Until bound the timestamps (ns since the epoch, both
+	// inclusive) when HasSince and HasUntil are set. Any int64 is a valid
+	// bound, the epoch (0) and times before it included.
+	Since, Until       int64
+	HasSince, HasUntil bool
 }
 
-// Packets calls fn for each packet of the session in packet-number order.
-// The Record's Data is valid only during the call. Returning ErrStop from fn
-// ends the walk without error. Blocks outside the range are skipped using
-// the block index, without reading their packets.
-func (db *DB) Packets(session int64, r Range, fn func(Record) error) error {
-	q := `SELECT first_packet, link_type, interface_id, data FROM blocks WHERE session_id = ?1`
-	if r.From > 1 {
-		q += ` AND first_packet + packet_count > ?2`
+// Bounds returns the range's time bounds, math.MinInt64 and
+// math.MaxInt64 standing for the open ends.
+func (r Range) Bounds() (lo, hi int64) {
+	lo, hi = math.MinInt64, math.MaxInt64
+	if r.HasSince {
+		lo = r.Since
 	}
-	if r.Since != 0 {
-		q += ` AND last_ns >= ?3`
+	if r.HasUntil {
+		hi = r.Until
 	}
-	if r.Until != 0 {
-		q += ` AND first_ns <= ?4`
-	}
-	q += ` ORDER BY first_packet`
-	stmt, _, err := db.conn.Prepare(q)
+	return lo, hi
+}
+
+// blockRef is one row of the block index.
+type blockRef struct {
+	id, first, count int64
+	lo, hi           int64 // minimum and maximum timestamp
+	linkType         uint32
+	iface            int
+}
+
+// Packets calls fn for each packet of the session in the range, in
+// packet-number order. The Record's Data is valid only during the call.
+// Returning ErrStop from fn ends the walk without error. Blocks outside
+// the range are skipped using the block index (which keeps each block's
+// minimum and maximum timestamp, so packets out of time order are found
+// too), without reading their packets.
+//
+// The walk checks that the session's packet numbers are contiguous and
+// that no stored packet is missing: a gap (a damaged or edited database)
+// is an error wrapping ErrCorrupt, never a silently shorter answer.
+func (db *DB) Packets(session int64, r Range, fn func(Record) error) (err error) {
+	lo, hi := r.Bounds()
+	from := max(r.From, 1)
+	data, _, err := db.conn.Prepare(`SELECT data FROM blocks WHERE id = ?`)
 	if err != nil {
 		return classify(err)
 	}
-	defer stmt.Close()
-	stmt.BindInt64(1, session)
-	if r.From > 1 {
-		stmt.BindInt64(2, r.From)
-	}
-	if r.Since != 0 {
-		stmt.BindInt64(3, r.Since)
-	}
-	if r.Until != 0 {
-		stmt.BindInt64(4, r.Until)
-	}
-	for stmt.Step() {
-		first := stmt.ColumnInt64(0)
-		lt := uint32(stmt.ColumnInt64(1))
-		iface := stmt.ColumnInt(2)
-		blob := stmt.ColumnRawBlob(3)
-		err := WalkBlock(blob, first, lt, iface, func(rec Record) error {
-			if rec.Number < r.From || (r.Since != 0 && rec.Timestamp < r.Since) || (r.Until != 0 && rec.Timestamp > r.Until) {
+	defer data.Close()
+	err = db.walkIndex(session, func(b blockRef) error {
+		if b.first+b.count <= from || b.hi < lo || b.lo > hi {
+			return nil
+		}
+		data.BindInt64(1, b.id)
+		if !data.Step() {
+			if err := data.Err(); err != nil {
+				return classify(err)
+			}
+			return fmt.Errorf("session %d: block of packet %d vanished: %w", session, b.first, ErrCorrupt)
+		}
+		err := db.walkBlock(session, data.ColumnRawBlob(0), b, func(rec Record) error {
+			if rec.Number < from || rec.Timestamp < lo || rec.Timestamp > hi {
 				return nil
 			}
 			return fn(rec)
 		})
-		if errors.Is(err, ErrStop) {
-			return nil
-		}
-		if errors.Is(err, ErrCorruptBlock) {
-			return fmt.Errorf("session %d: %w: %w", session, ErrCorrupt, err)
-		}
-		if err != nil {
-			return err
-		}
+		data.Reset()
+		return err
+	})
+	if errors.Is(err, ErrStop) {
+		return nil
 	}
-	return classify(stmt.Err())
+	return err
+}
+
+// walkBlock walks one block's records, checking that the blob holds as
+// many as the index says.
+func (db *DB) walkBlock(session int64, blob []byte, b blockRef, fn func(Record) error) error {
+	n := int64(0)
+	err := WalkBlock(blob, b.first, b.linkType, b.iface, func(rec Record) error {
+		n++
+		return fn(rec)
+	})
+	if err == nil && n != b.count {
+		err = fmt.Errorf("block at packet %d holds %d packets, the index says %d: %w", b.first, n, b.count, ErrCorruptBlock)
+	}
+	if errors.Is(err, ErrCorruptBlock) {
+		return fmt.Errorf("session %d: %w: %w", session, ErrCorrupt, err)
+	}
+	return err
 }
 
 // ErrStop, returned by a Packets callback, ends the walk early.
 var ErrStop = errors.New("stop")
 
-// Count returns how many packets of the session fall in the range. Blocks
-// entirely inside the range are counted from the block index; only blocks
-// that straddle a bound are opened.
-func (db *DB) Count(session int64, r Range) (int64, error) {
-	if r.From > 1 {
-		var n int64
-		err := db.Packets(session, r, func(Record) error { n++; return nil })
-		return n, err
-	}
-	since, until := r.Since, r.Until
-	if since == 0 {
-		since = math.MinInt64
-	}
-	if until == 0 {
-		until = math.MaxInt64
-	}
-	stmt, _, err := db.conn.Prepare(`SELECT first_packet, packet_count, first_ns, last_ns FROM blocks
-		WHERE session_id = ? AND first_ns <= ? AND last_ns >= ?`)
-	if err != nil {
-		return 0, classify(err)
-	}
-	defer stmt.Close()
-	stmt.BindInt64(1, session)
-	stmt.BindInt64(2, until)
-	stmt.BindInt64(3, since)
-	var n int64
-	var partial []int64
-	for stmt.Step() {
-		first, count, lo, hi := stmt.ColumnInt64(0), stmt.ColumnInt64(1), stmt.ColumnInt64(2), stmt.ColumnInt64(3)
-		if lo >= since && hi <= until {
-			n += count
-		} else {
-			partial = append(partial, first)
+// walkIndex calls fn for each block of the session in packet-number
+// order, from the covering index alone, inside one read transaction (so
+// that the session's counters and its blocks are one snapshot). It
+// reports a gap in the packet numbers, or fewer stored packets than the
+// session's counter, as ErrCorrupt.
+func (db *DB) walkIndex(session int64, fn func(blockRef) error) (err error) {
+	if db.conn.GetAutocommit() {
+		if err := db.conn.Exec("BEGIN"); err != nil {
+			return classify(err)
 		}
-	}
-	if err := stmt.Err(); err != nil {
-		return 0, classify(err)
-	}
-	for _, first := range partial {
-		err := db.walkBlockAt(session, first, func(rec Record) error {
-			if rec.Timestamp >= since && rec.Timestamp <= until {
-				n++
+		defer func() {
+			if cerr := db.conn.Exec("COMMIT"); cerr != nil && err == nil {
+				err = classify(cerr)
 			}
-			return nil
-		})
+		}()
+	}
+	var want int64
+	{
+		stmt, _, err := db.conn.Prepare(`SELECT packets FROM sessions WHERE id = ?`)
 		if err != nil {
-			return 0, err
+			return classify(err)
+		}
+		stmt.BindInt64(1, session)
+		ok := stmt.Step()
+		if ok {
+			want = stmt.ColumnInt64(0)
+		}
+		err = stmt.Err()
+		stmt.Close()
+		if err != nil {
+			return classify(err)
+		}
+		if !ok {
+			return fmt.Errorf("session %d: %w", session, ErrNoSession)
 		}
 	}
-	return n, nil
-}
-
-// walkBlockAt walks the one block that starts at packet number first.
-func (db *DB) walkBlockAt(session, first int64, fn func(Record) error) error {
-	stmt, _, err := db.conn.Prepare(`SELECT link_type, interface_id, data FROM blocks WHERE session_id = ? AND first_packet = ?`)
+	stmt, _, err := db.conn.Prepare(`SELECT id, first_packet, packet_count, min_ns, max_ns, link_type, interface_id
+		FROM blocks INDEXED BY blocks_span WHERE session_id = ? ORDER BY first_packet`)
 	if err != nil {
 		return classify(err)
 	}
 	defer stmt.Close()
 	stmt.BindInt64(1, session)
-	stmt.BindInt64(2, first)
-	if stmt.Step() {
-		err := WalkBlock(stmt.ColumnRawBlob(2), first, uint32(stmt.ColumnInt64(0)), stmt.ColumnInt(1), fn)
-		if errors.Is(err, ErrCorruptBlock) {
-			return fmt.Errorf("session %d: %w: %w", session, ErrCorrupt, err)
+	next := int64(1)
+	for stmt.Step() {
+		b := blockRef{
+			id: stmt.ColumnInt64(0), first: stmt.ColumnInt64(1), count: stmt.ColumnInt64(2),
+			lo: stmt.ColumnInt64(3), hi: stmt.ColumnInt64(4),
+			linkType: uint32(stmt.ColumnInt64(5)), iface: stmt.ColumnInt(6),
 		}
-		return err
+		switch {
+		case b.first > next:
+			return fmt.Errorf("session %d: packets %d to %d are missing: %w", session, next, b.first-1, ErrCorrupt)
+		case b.first < next || b.count < 1:
+			return fmt.Errorf("session %d: block at packet %d overlaps the one before: %w", session, b.first, ErrCorrupt)
+		}
+		next = b.first + b.count
+		if err := fn(b); err != nil {
+			return err
+		}
 	}
-	return classify(stmt.Err())
+	if err := stmt.Err(); err != nil {
+		return classify(err)
+	}
+	if next-1 < want {
+		return fmt.Errorf("session %d: packets %d to %d are missing: %w", session, next, want, ErrCorrupt)
+	}
+	return nil
+}
+
+// Count returns how many packets of the session fall in the range. Blocks
+// entirely inside the range are counted from the block index; only blocks
+// that straddle a bound are opened.
+func (db *DB) Count(session int64, r Range) (int64, error) {
+	lo, hi := r.Bounds()
+	from := max(r.From, 1)
+	var n int64
+	var partial []blockRef
+	err := db.walkIndex(session, func(b blockRef) error {
+		switch {
+		case b.first+b.count <= from || b.hi < lo || b.lo > hi:
+		case b.first >= from && b.lo >= lo && b.hi <= hi:
+			n += b.count
+		default:
+			partial = append(partial, b)
+		}
+		return nil
+	})
+	if err != nil || len(partial) == 0 {
+		return n, err
+	}
+	// Blocks that straddle a bound: count their packets one by one.
+	data, _, err := db.conn.Prepare(`SELECT data FROM blocks WHERE id = ?`)
+	if err != nil {
+		return 0, classify(err)
+	}
+	defer data.Close()
+	for _, b := range partial {
+		data.BindInt64(1, b.id)
+		if !data.Step() {
+			return 0, fmt.Errorf("session %d: block of packet %d vanished: %w", session, b.first, ErrCorrupt)
+		}
+		err := db.walkBlock(session, data.ColumnRawBlob(0), b, func(rec Record) error {
+			if rec.Number >= from && rec.Timestamp >= lo && rec.Timestamp <= hi {
+				n++
+			}
+			return nil
+		})
+		data.Reset()
+		if err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
 }

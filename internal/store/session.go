@@ -2,6 +2,7 @@ package store
 
 import (
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -100,7 +101,25 @@ const sessionColumns = `id, uuid, name, source, interface, filter, link_type, sn
 	started_ns, ended_ns, packets, bytes, wire_bytes, kernel_received, kernel_dropped, app_dropped,
 	hostname, pid, status, notes`
 
-func scanSession(stmt *sqlite3.Stmt) Session {
+// scanSession reads a session row. A session still "recording" whose
+// process is gone is reported interrupted: a read-write open marks it so
+// in the database (recoverInterrupted); a read-only one cannot.
+func (db *DB) scanSession(stmt *sqlite3.Stmt) Session {
+	s := scanSessionRow(stmt)
+	if db.readOnly && s.Status == StatusRecording && processGone(s.Hostname, s.PID) {
+		s.Status = StatusInterrupted
+	}
+	return s
+}
+
+// processGone reports whether the recording process of a session is
+// known to be dead: it ran on this host and no longer exists.
+func processGone(host string, pid int) bool {
+	h, _ := os.Hostname()
+	return host == h && !processAlive(pid)
+}
+
+func scanSessionRow(stmt *sqlite3.Stmt) Session {
 	s := Session{
 		ID:             stmt.ColumnInt64(0),
 		UUID:           stmt.ColumnText(1),
@@ -139,7 +158,7 @@ func (db *DB) Sessions() ([]Session, error) {
 	defer stmt.Close()
 	var out []Session
 	for stmt.Step() {
-		out = append(out, scanSession(stmt))
+		out = append(out, db.scanSession(stmt))
 	}
 	return out, classify(stmt.Err())
 }
@@ -153,7 +172,7 @@ func (db *DB) Session(id int64) (Session, error) {
 	defer stmt.Close()
 	stmt.BindInt64(1, id)
 	if stmt.Step() {
-		return scanSession(stmt), nil
+		return db.scanSession(stmt), nil
 	}
 	if err := stmt.Err(); err != nil {
 		return Session{}, classify(err)
@@ -178,20 +197,111 @@ func (db *DB) SetNotes(id int64, notes string) error {
 	return db.execChanged(`UPDATE sessions SET notes = ? WHERE id = ?`, notes, id)
 }
 
-// Delete removes a session and all its packets.
-func (db *DB) Delete(id int64) (err error) {
+// ErrRecording reports a session whose capture or import is still
+// running.
+var ErrRecording = errors.New("still recording")
+
+// Delete removes sessions and all their packets: all of them, or none
+// when one does not exist or is still being recorded (by a live process;
+// one whose process died is interrupted, and may go).
+//
+// It works on a full disk. The sessions' rows go in one small transaction
+// (the blocks are left behind for the moment, as orphans no reader can
+// reach); then their blocks are deleted a few at a time, each small
+// transaction needing little journal space. Should that be cut short (a
+// crash, a full disk), the next read-write open finishes it. Where even
+// the small transactions find no room, the reserve file beside the
+// database (see keepReserve) is given up to make it.
+func (db *DB) Delete(ids ...int64) error {
+	err := db.deleteRows(ids)
+	if errors.Is(err, ErrDiskFull) && db.dropReserve() {
+		err = db.deleteRows(ids)
+	}
+	if err != nil {
+		return err
+	}
+	if err := db.sweepOrphans(); err != nil {
+		if errors.Is(err, ErrDiskFull) && db.dropReserve() {
+			err = db.sweepOrphans()
+		}
+		if err != nil {
+			return fmt.Errorf("sessions deleted, their packets only in part (the next open finishes it): %w", err)
+		}
+	}
+	db.keepReserve()
+	return nil
+}
+
+func (db *DB) deleteRows(ids []int64) (err error) {
+	// With foreign keys on, deleting a session would delete its blocks
+	// in the same transaction.
+	if err := db.conn.Exec("PRAGMA foreign_keys=OFF"); err != nil {
+		return classify(err)
+	}
+	defer db.conn.Exec("PRAGMA foreign_keys=ON")
 	tx, err := db.conn.BeginImmediate()
+	if err != nil {
+		return db.classifyWrite(err)
+	}
+	defer func() {
+		tx.End(&err)
+		err = db.classifyWrite(err)
+	}()
+	for _, id := range ids {
+		s, err := db.Session(id)
+		if err != nil {
+			return err
+		}
+		if s.Status == StatusRecording && !processGone(s.Hostname, s.PID) {
+			what := "a capture"
+			if s.Source == "import" {
+				what = "an import"
+			}
+			return fmt.Errorf("session %d: %w (%s, process %d on %s): stop it first", id, ErrRecording, what, s.PID, s.Hostname)
+		}
+	}
+	for _, id := range ids {
+		for _, q := range []string{`DELETE FROM interfaces WHERE session_id = ?`, `DELETE FROM comments WHERE session_id = ?`, `DELETE FROM sessions WHERE id = ?`} {
+			if err := db.exec(q, id); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// sweepOrphans deletes blocks whose session is gone, a few per
+// transaction.
+func (db *DB) sweepOrphans() error {
+	stmt, _, err := db.conn.Prepare(`SELECT DISTINCT session_id FROM blocks WHERE session_id NOT IN (SELECT id FROM sessions)`)
 	if err != nil {
 		return classify(err)
 	}
-	defer tx.End(&err)
-	if err := db.exec(`DELETE FROM blocks WHERE session_id = ?`, id); err != nil {
-		return err
+	var orphans []int64
+	for stmt.Step() {
+		orphans = append(orphans, stmt.ColumnInt64(0))
 	}
-	if err := db.exec(`DELETE FROM interfaces WHERE session_id = ?`, id); err != nil {
-		return err
+	err = stmt.Err()
+	stmt.Close()
+	if err != nil {
+		return classify(err)
 	}
-	return db.execChanged(`DELETE FROM sessions WHERE id = ?`, id)
+	for _, id := range orphans {
+		for {
+			// Eight rows of 256 KiB blobs touch a handful of pages: the
+			// freed overflow pages are not journaled.
+			if err := db.exec(`DELETE FROM blocks WHERE id IN (SELECT id FROM blocks WHERE session_id = ? LIMIT 8)`, id); err != nil {
+				return db.classifyWrite(err)
+			}
+			if db.conn.Changes() == 0 {
+				break
+			}
+			if db.conn.GetAutocommit() {
+				db.Checkpoint(false) // lets the WAL restart from its beginning
+			}
+		}
+	}
+	return nil
 }
 
 func (db *DB) exec(sql string, args ...any) error {
@@ -234,10 +344,9 @@ func (db *DB) recoverInterrupted() error {
 	if err != nil {
 		return err
 	}
-	host, _ := os.Hostname()
 	var dead []int64
 	for stmt.Step() {
-		if stmt.ColumnText(1) == host && !processAlive(stmt.ColumnInt(2)) {
+		if processGone(stmt.ColumnText(1), stmt.ColumnInt(2)) {
 			dead = append(dead, stmt.ColumnInt64(0))
 		}
 	}
@@ -248,7 +357,7 @@ func (db *DB) recoverInterrupted() error {
 	}
 	for _, id := range dead {
 		err := db.exec(`UPDATE sessions SET status = 'interrupted',
-			ended_ns = coalesce((SELECT max(last_ns) FROM blocks WHERE session_id = sessions.id), started_ns)
+			ended_ns = coalesce((SELECT max(max_ns) FROM blocks WHERE session_id = sessions.id), started_ns)
 			WHERE id = ? AND status = 'recording'`, id)
 		if err != nil {
 			return err

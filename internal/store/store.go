@@ -16,9 +16,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ncruces/go-sqlite3"
@@ -26,7 +28,7 @@ import (
 
 // SchemaVersion is the newest schema this code writes, kept in
 // PRAGMA user_version. Older databases are migrated forward on open.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // applicationID marks a database as ours (PRAGMA application_id), "PRDB".
 const applicationID = 0x50524442
@@ -40,25 +42,36 @@ var (
 	ErrDiskFull     = errors.New("disk full")
 	ErrCorrupt      = errors.New("database is damaged")
 	ErrSessionEmpty = errors.New("session has no packets")
+	ErrReadOnlyOld  = errors.New("database is read-only and of an older schema")
 )
 
 // DB is an open packet database. It is not safe for concurrent use; open one
 // DB per goroutine that needs one (SQLite in WAL mode lets them share the
 // file).
 type DB struct {
-	conn    *sqlite3.Conn
-	path    string
-	reserve *os.File // see ReserveSpace
+	conn     *sqlite3.Conn
+	path     string
+	readOnly bool
+	reserve  *os.File // see ReserveSpace
 }
 
-// Options control Open. The zero value opens an existing database.
+// Options control Open. The zero value opens an existing database for
+// reading and writing.
 type Options struct {
 	// Create makes the database (mode 0600) when it does not exist.
 	Create bool
+	// ReadOnly opens the database for reading only: read access to the
+	// file is enough, and a file on a read-only mount (evidence media)
+	// can be read. Nothing is written: no migration, no journal mode
+	// switch, no marking of interrupted sessions (Session and Sessions
+	// report them as interrupted all the same).
+	ReadOnly bool
 }
 
 // maxMemory raises the SQLite connection's memory cap above its 256 MB
-// default so large blocks and caches never fail with "out of memory".
+// default so large blocks and caches never fail with "out of memory". The
+// cap is reserved as address space when a connection opens, so under an
+// address-space limit (ulimit -v) it shrinks to fit (see memoryCap).
 const maxMemory = 1 << 30
 
 // Open opens the database at path, creating it if opts.Create is set,
@@ -83,17 +96,70 @@ func Open(path string, opts Options) (*DB, error) {
 	case fi.IsDir():
 		return nil, fmt.Errorf("open database %s: is a directory", path)
 	}
-	ctx := sqlite3.WithMaxMemory(context.Background(), maxMemory)
-	conn, err := sqlite3.OpenContext(ctx, path)
+	conn, err := openConn(path, opts.ReadOnly)
 	if err != nil {
-		return nil, fmt.Errorf("open database %s: %w", path, classify(err))
+		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	db := &DB{conn: conn, path: path}
+	db := &DB{conn: conn, path: path, readOnly: opts.ReadOnly}
 	if err := db.init(); err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("open database %s: %w", path, classify(err))
+		return nil, fmt.Errorf("open database %s: %w", path, openError(classify(err)))
 	}
 	return db, nil
+}
+
+// ErrNoMemory reports that SQLite could not reserve its memory.
+var ErrNoMemory = errors.New("not enough memory for the database engine")
+
+// openConn opens a SQLite connection, read-only or read-write. A read-only
+// open that SQLite refuses (a WAL database on a read-only mount, with no
+// -shm file to share) is retried as immutable, which is right where
+// nobody can be writing.
+func openConn(path string, readOnly bool) (conn *sqlite3.Conn, err error) {
+	defer func() {
+		// SQLite's memory is reserved with mmap, and the driver panics
+		// when the reservation fails (an address-space limit too small
+		// even for memoryCap's share).
+		if r := recover(); r != nil {
+			conn, err = nil, fmt.Errorf("%w (%v): raise ulimit -v", ErrNoMemory, r)
+		}
+	}()
+	ctx := sqlite3.WithMaxMemory(context.Background(), memoryCap())
+	if !readOnly {
+		conn, err = sqlite3.OpenContext(ctx, path)
+		return conn, openError(classify(err))
+	}
+	uri := (&url.URL{Scheme: "file", OmitHost: true, Path: path, RawQuery: "mode=ro"}).String()
+	conn, err = sqlite3.OpenContext(ctx, uri)
+	if err == nil {
+		// SQLite opens lazily: make it read the schema now, so that a
+		// refusal surfaces here.
+		err = conn.Exec("SELECT count(*) FROM sqlite_schema")
+		if err != nil {
+			conn.Close()
+		}
+	}
+	if err != nil && !writable(path) && (errors.Is(err, sqlite3.CANTOPEN) || errors.Is(err, sqlite3.READONLY)) {
+		uri = (&url.URL{Scheme: "file", OmitHost: true, Path: path, RawQuery: "mode=ro&immutable=1"}).String()
+		conn, err = sqlite3.OpenContext(ctx, uri)
+	}
+	return conn, openError(classify(err))
+}
+
+// openError explains a failed open: SQLite reports running out of file
+// descriptors as a generic I/O error or "unable to open".
+func openError(err error) error {
+	if err == nil || !(errors.Is(err, sqlite3.IOERR) || errors.Is(err, sqlite3.CANTOPEN)) {
+		return err
+	}
+	if f, ferr := os.Open(os.DevNull); ferr != nil {
+		if errors.Is(ferr, syscall.EMFILE) || errors.Is(ferr, syscall.ENFILE) {
+			return fmt.Errorf("too many open files (raise ulimit -n): %w", ferr)
+		}
+	} else {
+		f.Close()
+	}
+	return err
 }
 
 // Path is the file the database was opened from.
@@ -176,6 +242,9 @@ func (db *DB) init() error {
 		if tables != 0 {
 			return ErrNotOurs
 		}
+		if db.readOnly {
+			return fmt.Errorf("%w (an empty file)", ErrNotOurs)
+		}
 		// A new database: large pages suit large blobs; set before the first table.
 		if err := db.conn.Exec("PRAGMA page_size=65536"); err != nil {
 			return err
@@ -185,6 +254,12 @@ func (db *DB) init() error {
 	}
 	if version > SchemaVersion {
 		return fmt.Errorf("%w (version %d, this build knows up to %d)", ErrTooNew, version, SchemaVersion)
+	}
+	if db.readOnly {
+		if version < SchemaVersion {
+			return fmt.Errorf("%w: schema version %d, this build reads %d: open it once with write access to upgrade it", ErrReadOnlyOld, version, SchemaVersion)
+		}
+		return db.conn.BusyTimeout(10 * time.Second)
 	}
 	// Switching to WAL needs a moment with no writer. A bulk writer (a
 	// lone capture or an import in rollback-journal mode) holds its write
@@ -215,8 +290,11 @@ func (db *DB) init() error {
 		}
 	}
 	// Best effort: on a read-only file or a full disk the sessions stay
-	// "recording" until a later open can write.
+	// "recording" until a later open can write, and a cut-short delete
+	// waits for the next open to finish it.
 	db.recoverInterrupted()
+	db.sweepOrphans()
+	db.keepReserve()
 	return nil
 }
 
@@ -273,6 +351,25 @@ var migrations = []string{
 		snaplen      INTEGER NOT NULL,
 		PRIMARY KEY (session_id, interface_id)
 	);`,
+	// 2 -> 3: blocks carry the minimum and maximum timestamp of their
+	// packets (times need not be in order: merged files, clock steps), and
+	// one covering index answers every selection by packet number or time
+	// without reading a blob; packet comments (pcapng opt_comment); where
+	// an imported session came from. min_ns and max_ns of existing blocks
+	// are filled in by fillMinMax.
+	`ALTER TABLE blocks ADD COLUMN min_ns INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE blocks ADD COLUMN max_ns INTEGER NOT NULL DEFAULT 0;
+	UPDATE blocks SET min_ns = first_ns, max_ns = last_ns;
+	DROP INDEX blocks_by_time;
+	CREATE INDEX blocks_span ON blocks(session_id, first_packet, packet_count, min_ns, max_ns, link_type, interface_id);
+	ALTER TABLE sessions ADD COLUMN origin TEXT NOT NULL DEFAULT '';
+	CREATE TABLE comments (
+		session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+		packet     INTEGER NOT NULL,
+		seq        INTEGER NOT NULL,
+		text       TEXT    NOT NULL,
+		PRIMARY KEY (session_id, packet, seq)
+	) WITHOUT ROWID;`,
 }
 
 func (db *DB) migrate(from int64) (err error) {
@@ -290,8 +387,63 @@ func (db *DB) migrate(from int64) (err error) {
 		if err := db.conn.Exec(migrations[v]); err != nil {
 			return err
 		}
+		if v == 2 {
+			if err := db.fillMinMax(); err != nil {
+				return err
+			}
+		}
 	}
 	return db.conn.Exec(fmt.Sprintf("PRAGMA application_id=%d; PRAGMA user_version=%d", applicationID, SchemaVersion))
+}
+
+// fillMinMax computes min_ns and max_ns of the blocks written before
+// schema version 3, whose first and last timestamps need not be their
+// extremes. Only blocks whose packets are out of order change.
+func (db *DB) fillMinMax() error {
+	stmt, _, err := db.conn.Prepare(`SELECT id, first_packet, data FROM blocks`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	update, _, err := db.conn.Prepare(`UPDATE blocks SET min_ns = ?, max_ns = ? WHERE id = ?`)
+	if err != nil {
+		return err
+	}
+	defer update.Close()
+	type span struct{ id, lo, hi int64 }
+	var changed []span
+	for stmt.Step() {
+		id, first := stmt.ColumnInt64(0), stmt.ColumnInt64(1)
+		lo, hi, n := int64(0), int64(0), 0
+		err := WalkBlock(stmt.ColumnRawBlob(2), first, 0, 0, func(r Record) error {
+			if n == 0 || r.Timestamp < lo {
+				lo = r.Timestamp
+			}
+			if n == 0 || r.Timestamp > hi {
+				hi = r.Timestamp
+			}
+			n++
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("block %d: %w", id, err)
+		}
+		if n > 0 {
+			changed = append(changed, span{id, lo, hi})
+		}
+	}
+	if err := stmt.Err(); err != nil {
+		return err
+	}
+	for _, c := range changed {
+		update.BindInt64(1, c.lo)
+		update.BindInt64(2, c.hi)
+		update.BindInt64(3, c.id)
+		if err := update.Exec(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // IntegrityCheck runs SQLite's integrity_check and returns its first
@@ -315,6 +467,33 @@ func (db *DB) IntegrityCheck() error {
 		return fmt.Errorf("%w: %s", ErrCorrupt, strings.Join(msgs, "; "))
 	}
 	return nil
+}
+
+// ReserveFile is the file beside a database that keeps disk space for
+// deleting sessions on a full disk (see Delete).
+func ReserveFile(dbPath string) string { return dbPath + "-reserve" }
+
+// keepReserve makes sure the reserve file exists, best effort: on a full
+// disk it stays missing until there is room again.
+func (db *DB) keepReserve() {
+	path := ReserveFile(db.path)
+	if fi, err := os.Stat(path); err == nil && fi.Size() >= reserveSize {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return
+	}
+	_, err = f.Write(make([]byte, reserveSize))
+	if cerr := f.Close(); err != nil || cerr != nil {
+		os.Remove(path)
+	}
+}
+
+// dropReserve removes the reserve file, giving its space to the
+// transaction that needs it; it reports whether there was one.
+func (db *DB) dropReserve() bool {
+	return os.Remove(ReserveFile(db.path)) == nil
 }
 
 // reserveSize is enough for the few WAL frames that finalizing a session

@@ -92,12 +92,12 @@ func TestWriteAndReadBack(t *testing.T) {
 		t.Errorf("From=990 gave %v", nums)
 	}
 	nums = nil
-	db.Packets(s.ID, Range{Since: int64(1e18) + 100*1000, Until: int64(1e18) + 199*1000}, func(r Record) error { nums = append(nums, r.Number); return nil })
+	db.Packets(s.ID, Range{Since: int64(1e18) + 100*1000, HasSince: true, Until: int64(1e18) + 199*1000, HasUntil: true}, func(r Record) error { nums = append(nums, r.Number); return nil })
 	if len(nums) != 100 || nums[0] != 101 || nums[99] != 200 {
 		t.Errorf("time range gave %d packets starting %v", len(nums), nums[:1])
 	}
 	// Count agrees with walking, whole blocks or cut at both ends.
-	for _, r := range []Range{{}, {Since: int64(1e18) + 100*1000, Until: int64(1e18) + 199*1000}, {Since: int64(1e18) + 5*1000}, {Until: int64(1e18) + 70*1000}, {From: 990}} {
+	for _, r := range []Range{{}, {Since: int64(1e18) + 100*1000, HasSince: true, Until: int64(1e18) + 199*1000, HasUntil: true}, {Since: int64(1e18) + 5*1000, HasSince: true}, {Until: int64(1e18) + 70*1000, HasUntil: true}, {From: 990}} {
 		var walked int64
 		db.Packets(s.ID, r, func(Record) error { walked++; return nil })
 		n, err := db.Count(s.ID, r)

@@ -44,8 +44,8 @@ func (db *DB) NewWriter(session int64) (*Writer, error) {
 		return nil, classify(err)
 	}
 	w.insert, _, err = db.conn.Prepare(`INSERT INTO blocks
-		(session_id, seq, first_packet, packet_count, first_ns, last_ns, bytes, link_type, interface_id, data)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		(session_id, seq, first_packet, packet_count, first_ns, last_ns, bytes, link_type, interface_id, data, min_ns, max_ns)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return nil, classify(err)
 	}
@@ -81,6 +81,8 @@ func (w *Writer) Append(b *Block) error {
 	s.BindInt64(8, int64(b.LinkType))
 	s.BindInt64(9, int64(b.Interface))
 	s.BindBlob(10, b.Data)
+	s.BindInt64(11, b.MinTS)
+	s.BindInt64(12, b.MaxTS)
 	if err := s.Exec(); err != nil {
 		return fmt.Errorf("append block: %w", w.db.classifyWrite(err))
 	}
