@@ -176,16 +176,39 @@ func TestSessionManagement(t *testing.T) {
 	w.Append(&blk)
 	w.Commit()
 	w.Close()
+	// A session still recording (by this live process) is refused, and
+	// so is the whole list it is part of.
+	if err := db.Delete(a.ID, b.ID); !errors.Is(err, ErrRecording) {
+		t.Fatalf("deleting a recording session: %v, want ErrRecording", err)
+	}
+	if _, err := db.Session(a.ID); err != nil {
+		t.Fatalf("a refused delete removed session %d: %v", a.ID, err)
+	}
+	if err := db.Finish(b.ID, StatusComplete, end, 1, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	// One unknown id among known ones: nothing is deleted.
+	if err := db.Delete(b.ID, 99); !errors.Is(err, ErrNoSession) {
+		t.Fatalf("delete with an unknown id: %v", err)
+	}
+	if _, err := db.Session(b.ID); err != nil {
+		t.Fatalf("a failed delete removed session %d: %v", b.ID, err)
+	}
 	if err := db.Delete(b.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.Session(b.ID); !errors.Is(err, ErrNoSession) {
 		t.Errorf("deleted session: err %v", err)
 	}
-	n := 0
-	db.Packets(b.ID, Range{}, func(Record) error { n++; return nil })
+	var n int64
+	stmt, _, _ := db.conn.Prepare(`SELECT count(*) FROM blocks WHERE session_id = ?`)
+	stmt.BindInt64(1, b.ID)
+	if stmt.Step() {
+		n = stmt.ColumnInt64(0)
+	}
+	stmt.Close()
 	if n != 0 {
-		t.Errorf("deleted session still has %d packets", n)
+		t.Errorf("deleted session still has %d blocks", n)
 	}
 	for _, err := range []error{db.Rename(99, "x"), db.SetNotes(99, "x"), db.Delete(99)} {
 		if !errors.Is(err, ErrNoSession) {
