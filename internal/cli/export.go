@@ -2,12 +2,16 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
+	"os/signal"
+	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -52,6 +56,9 @@ func (a *app) exportCmd() *cobra.Command {
 			// pcap stores unsigned 32-bit seconds: 1970 to 2106.
 			pcapTime := first >= 0 && last/1e9 <= math.MaxUint32
 			if format == "" {
+				format = formatByExtension(output)
+			}
+			if format == "" {
 				format = "pcap"
 				if len(linkTypes) > 1 || len(ifaceIDs) > 1 || !pcapTime {
 					format = "pcapng"
@@ -63,28 +70,27 @@ func (a *app) exportCmd() *cobra.Command {
 			if format == "pcap" && !pcapTime {
 				return fmt.Errorf("session %d has timestamps outside pcap's range (1970-2106): use --format pcapng", sess.ID)
 			}
-
-			var out io.Writer = a.stdout
-			var file *os.File
-			if output != "-" {
-				file, err = os.OpenFile(output, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-				if err != nil {
-					return fmt.Errorf("export: %w", err)
-				}
-				out = file
-			}
 			ctx := cmd.Context()
 			if ctx == nil {
 				ctx = context.Background()
 			}
-			n, err := a.export(ctx, db, sess, r, prog, &sel, count, format, linkTypes, out)
-			if file != nil {
-				if cerr := file.Close(); err == nil {
-					err = cerr
+			// An interrupted export leaves the target as it was.
+			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+			defer stop()
+			write := func(out io.Writer) (int64, error) {
+				return a.export(ctx, db, sess, r, prog, &sel, count, format, linkTypes, out)
+			}
+			var n int64
+			if output == "-" {
+				n, err = write(a.stdout)
+			} else {
+				if err := notTheDatabase(output, sel.db); err != nil {
+					return err
 				}
-				if err != nil {
-					os.Remove(output)
-				}
+				n, err = writeAtomically(output, write)
+			}
+			if errors.Is(err, context.Canceled) {
+				return fmt.Errorf("export session %d: interrupted, %s left as it was", sess.ID, output)
 			}
 			if err != nil {
 				return fmt.Errorf("export session %d: %w", sess.ID, err)
@@ -97,7 +103,7 @@ func (a *app) exportCmd() *cobra.Command {
 	}
 	sel.addFlags(cmd)
 	cmd.Flags().StringVarP(&output, "output", "o", "", "file to write, - for standard output")
-	cmd.Flags().StringVar(&format, "format", "", "pcap or pcapng (default: pcapng when the session has several link types or interfaces, else pcap)")
+	cmd.Flags().StringVar(&format, "format", "", "pcap or pcapng (default: by the file's extension, .pcap or .pcapng; else pcapng when the session needs it, else pcap)")
 	cmd.Flags().Int64VarP(&count, "count", "c", 0, "export at most this many packets (0 = all)")
 	cmd.MarkFlagRequired("output")
 	return cmd
@@ -107,6 +113,7 @@ func (a *app) export(ctx context.Context, db *store.DB, sess store.Session, r st
 	sel *selection, count int64, format string, linkTypes []uint32, out io.Writer) (int64, error) {
 	var w pcapio.PacketWriter
 	var trailer func() error // written after the packets
+	var comments map[int64][]string // pcapng packet comments by packet number
 	ifIndex := map[int]int{} // session interface id -> pcapng interface index
 	if format == "pcap" {
 		lt := sess.LinkType
@@ -124,13 +131,7 @@ func (a *app) export(ctx context.Context, db *store.DB, sess store.Session, r st
 		w = pw
 	} else {
 		host, _ := os.Hostname()
-		comment := []string{"session " + fmt.Sprint(sess.ID) + ": " + sess.Name}
-		if sess.Notes != "" {
-			comment = append(comment, sess.Notes)
-		}
-		if sess.Hostname != "" {
-			comment = append(comment, "captured on "+sess.Hostname)
-		}
+		comment := sectionComments(sess)
 		pw, err := pcapio.NewPcapngWriter(out, pcapio.PcapngConfig{
 			Comment:  strings.Join(comment, "\n"),
 			OS:       runtime.GOOS,
@@ -162,6 +163,9 @@ func (a *app) export(ctx context.Context, db *store.DB, sess store.Session, r st
 			}
 		}
 		w = pw
+		if comments, err = db.Comments(sess.ID); err != nil {
+			return 0, err
+		}
 	}
 	var n, bytes int64
 	var bar *progress
@@ -174,7 +178,8 @@ func (a *app) export(ctx context.Context, db *store.DB, sess store.Session, r st
 			bar.update(n, bytes)
 		}
 		bytes += int64(len(rec.Data))
-		p := pcapio.Packet{Timestamp: rec.Timestamp, OrigLen: rec.OrigLen, LinkType: rec.LinkType, Interface: ifIndex[rec.Interface], Data: rec.Data}
+		p := pcapio.Packet{Timestamp: rec.Timestamp, OrigLen: rec.OrigLen, LinkType: rec.LinkType, Interface: ifIndex[rec.Interface], Data: rec.Data,
+			Comments: comments[rec.Number]}
 		n++
 		return w.WritePacket(p)
 	})
@@ -187,4 +192,104 @@ func (a *app) export(ctx context.Context, db *store.DB, sess store.Session, r st
 		}
 	}
 	return n, w.Flush()
+}
+
+// formatByExtension is the format a file name asks for, or "".
+func formatByExtension(name string) string {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".pcapng", ".ntar":
+		return "pcapng"
+	case ".pcap", ".cap", ".dmp":
+		return "pcap"
+	}
+	return ""
+}
+
+// notTheDatabase refuses an output that is the database or one of the
+// files SQLite keeps beside it, by name or through a link: opening it for
+// writing would destroy the packets being exported.
+func notTheDatabase(output, dbPath string) error {
+	outAbs, err1 := filepath.Abs(output)
+	dbAbs, err2 := filepath.Abs(dbPath)
+	outInfo, statErr := os.Stat(output)
+	for _, side := range []string{"", "-wal", "-shm", "-journal", "-reserve"} {
+		if err1 == nil && err2 == nil && outAbs == dbAbs+side {
+			return fmt.Errorf("export: %s is the database%s: name another output file", output, sideName(side))
+		}
+		if statErr != nil {
+			continue
+		}
+		if fi, err := os.Stat(dbPath + side); err == nil && os.SameFile(outInfo, fi) {
+			return fmt.Errorf("export: %s is the database%s: name another output file", output, sideName(side))
+		}
+	}
+	return nil
+}
+
+func sideName(side string) string {
+	if side == "" {
+		return ""
+	}
+	return "'s " + strings.TrimPrefix(side, "-") + " file"
+}
+
+// writeAtomically writes a file through a temporary one beside it,
+// synced and renamed over the target only once whole: the target is
+// always either what it was or the complete new file. The temporary file
+// is removed on any error.
+func writeAtomically(path string, write func(io.Writer) (int64, error)) (int64, error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		// A device or a pipe (/dev/null, a FIFO): write it in place.
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			return 0, fmt.Errorf("export: %w", err)
+		}
+		n, err := write(f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		return n, err
+	}
+	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return 0, fmt.Errorf("export: %w", err)
+	}
+	n, err := write(f)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return n, err
+}
+
+// sectionComments says what is true of a session, one item per pcapng
+// section comment: its name, where its packets came from, its notes.
+func sectionComments(sess store.Session) []string {
+	out := []string{fmt.Sprintf("packetrecorder session %d: %s", sess.ID, sess.Name)}
+	switch {
+	case sess.Source == "import" && sess.Origin != "":
+		out = append(out, "imported from "+sess.Origin)
+	case sess.Source == "import":
+		out = append(out, "imported on "+sess.Hostname)
+	case sess.Hostname != "" && sess.Interface != "":
+		out = append(out, "captured on "+sess.Hostname+", interface "+sess.Interface)
+	case sess.Hostname != "":
+		out = append(out, "captured on "+sess.Hostname)
+	}
+	if sess.Notes != "" {
+		out = append(out, sess.Notes)
+	}
+	return out
 }

@@ -2,12 +2,16 @@ package cli
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -32,195 +36,461 @@ func (a *app) importCmd() *cobra.Command {
 			if name != "" && len(args) > 1 {
 				return errors.New("--name names one session: import one file at a time with it")
 			}
+			ctx := cmd.Context()
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+			defer stop()
 			db, err := store.Open(dbPath, store.Options{Create: true})
 			if err != nil {
 				return err
 			}
 			defer db.Close()
 			for _, file := range args {
-				s, err := a.importFile(db, file, name, keepPartial)
+				s, err := a.importFile(ctx, db, file, name, keepPartial)
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(a.stdout, "session %d: imported %d packets (%s) from %s\n", s.ID, s.Packets, humanBytes(s.Bytes), file)
+				fmt.Fprintf(a.stdout, "session %d: imported %d %s (%s) from %s\n", s.ID, s.Packets, plural(s.Packets, "packet"), humanBytes(s.Bytes), displayName(file))
 			}
 			return nil
 		},
 	}
 	addDatabaseFlag(cmd, &dbPath)
 	cmd.Flags().StringVar(&name, "name", "", "session name (default: the file name)")
-	cmd.Flags().BoolVar(&keepPartial, "keep-partial", false, "on a damaged file keep what was read, as an interrupted session")
+	cmd.Flags().BoolVar(&keepPartial, "keep-partial", false, "on a damaged or interrupted file keep what was read, as an interrupted session")
 	return cmd
 }
 
-// importFile reads one capture file into a new session. On a read error the
-// session is deleted, unless keepPartial, when it is kept as interrupted.
-func (a *app) importFile(db *store.DB, file, name string, keepPartial bool) (store.Session, error) {
-	var in io.Reader
-	display := file
+func plural(n int64, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
+}
+
+func displayName(file string) string {
 	if file == "-" {
-		in, display = a.stdin, "standard input"
-	} else {
+		return "standard input"
+	}
+	return file
+}
+
+// importInput is where an import reads from.
+type importInput struct {
+	r       io.Reader
+	display string
+	origin  string
+	// stream is a live source (a pipe from tcpdump -w -): it is
+	// committed on a clock as a capture is, and a stop signal ends it
+	// normally, with every packet that arrives within streamGrace.
+	stream bool
+	// unblock interrupts a read in progress, where the source allows it
+	// (canUnblock).
+	unblock    func()
+	canUnblock bool
+	close   func()
+}
+
+// streamGrace is how long a stream import goes on reading after a stop
+// signal: Ctrl-C reaches tcpdump -w - too, which then writes out what it
+// holds and closes the pipe.
+const streamGrace = time.Second
+
+func (a *app) openImport(file string) (importInput, error) {
+	host, _ := os.Hostname()
+	if file != "-" {
 		f, err := os.Open(file)
 		if err != nil {
-			return store.Session{}, fmt.Errorf("import: %w", err)
+			return importInput{}, fmt.Errorf("import: %w", err)
 		}
-		defer f.Close()
-		in = f
+		origin := file
+		if abs, err := filepath.Abs(file); err == nil {
+			origin = abs
+		}
+		return importInput{r: f, display: file, origin: origin + " on " + host, unblock: func() {}, canUnblock: true, close: func() { f.Close() }}, nil
 	}
-	r, err := pcapio.NewReader(bufio.NewReaderSize(in, 1<<20))
-	if err != nil {
-		return store.Session{}, fmt.Errorf("import %s: %w", display, err)
+	in := importInput{r: a.stdin, display: "standard input", origin: "standard input on " + host, unblock: func() {}, close: func() {}}
+	f, ok := a.stdin.(*os.File)
+	if !ok {
+		in.stream, in.canUnblock = true, true // a reader of tests: never blocks for long
+		return in, nil
 	}
-	if name == "" {
-		name = filepath.Base(file)
-		if file == "-" {
-			name = "stdin " + time.Now().Format("2006-01-02 15:04:05")
+	fi, err := f.Stat()
+	if err != nil || fi.Mode().IsRegular() {
+		in.canUnblock = true
+		return in, nil // a file redirected to standard input: a file
+	}
+	in.stream = true
+	if fi.Mode()&(os.ModeNamedPipe|os.ModeSocket) != 0 {
+		// A pipe in non-blocking mode goes through Go's poller, so a read
+		// deadline can end a read that waits for more.
+		if err := syscall.SetNonblock(int(f.Fd()), true); err == nil {
+			pf := os.NewFile(f.Fd(), "stdin")
+			in.r = pf
+			in.unblock, in.canUnblock = func() { pf.SetReadDeadline(time.Now()) }, true
+			in.close = func() { syscall.SetNonblock(int(pf.Fd()), false) }
 		}
 	}
-	sess := &store.Session{Name: name, Source: "import", Started: time.Now()}
-	ifaces := r.Interfaces()
-	if len(ifaces) > 0 {
-		sess.LinkType, sess.Snaplen = ifaces[0].LinkType, ifaces[0].Snaplen
-		sess.Interface, sess.Filter = ifaces[0].Name, ifaces[0].Filter
-	}
-	var notes []string
-	for _, sec := range r.Sections() {
-		notes = append(notes, sec.Comments...)
-	}
-	sess.Notes = strings.Join(notes, "\n")
-	if err := db.CreateSession(sess); err != nil {
-		return store.Session{}, err
-	}
-	w, err := db.NewWriter(sess.ID)
-	if err != nil {
-		return store.Session{}, err
-	}
-	defer w.Close()
-	if end, ok := db.BeginBulk(); ok {
-		defer end()
-	}
-	defer db.StartWriteback()()
+	return in, nil
+}
 
-	var (
-		block      store.Block
-		knownIf    = map[int]bool{}
-		first      = true
-		firstTS    int64
-		lastTS     int64
-		count      int64
-		lastCommit = time.Now()
-		readErr    error
-	)
-	block.Data = make([]byte, 0, 512<<10)
-	bar := newProgress(a.stderr, "importing")
-	defer bar.done()
-	var bytes int64
-	addIfaces := func() error {
-		// pcapng may introduce interfaces at any point in the file.
-		for i, it := range r.Interfaces() {
-			if knownIf[i] {
-				continue
-			}
-			knownIf[i] = true
-			err := db.AddInterface(sess.ID, store.Interface{ID: i, Name: it.Name, Description: it.Description, Filter: it.Filter, LinkType: it.LinkType, Snaplen: it.Snaplen})
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	flush := func() error {
-		if block.Count == 0 {
-			return nil
-		}
-		if err := w.Append(&block); err != nil {
-			return err
-		}
-		block.Reset(block.LinkType)
-		if time.Since(lastCommit) > 500*time.Millisecond {
-			lastCommit = time.Now()
-			return w.Commit()
-		}
-		return nil
-	}
-	for {
-		p, err := r.Next()
+// packetBatch carries packets from the file reader to the importer.
+type packetBatch struct {
+	pkts []pcapio.Packet
+	data []byte
+}
+
+const importBatch = 512
+
+// importReader reads packets in a goroutine of its own, so that the
+// importer can commit on a clock and act on signals while a read waits
+// for a live stream. A batch goes out when it is full or when the input
+// has nothing more buffered.
+type importReader struct {
+	r       *pcapio.Reader
+	br      *bufio.Reader
+	batches chan *packetBatch
+	free    chan *packetBatch
+	stop    atomic.Bool
+	err     error // set before batches is closed; nil at a clean EOF
+}
+
+func (ir *importReader) run() {
+	defer close(ir.batches)
+	b := <-ir.free
+	for !ir.stop.Load() {
+		p, err := ir.r.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			readErr = err
+			ir.err = err
 			break
 		}
-		if len(p.Data) > store.MaxCapLen {
-			readErr = fmt.Errorf("packet %d: captured length %d exceeds %d", count+1, len(p.Data), store.MaxCapLen)
-			break
-		}
-		if !knownIf[p.Interface] {
-			if err := addIfaces(); err != nil {
-				return store.Session{}, err
-			}
-		}
-		if block.Count > 0 && (block.LinkType != p.LinkType || block.Interface != p.Interface || len(block.Data) >= 256<<10) {
-			if err := flush(); err != nil {
-				return store.Session{}, err
-			}
-		}
-		if block.Count == 0 {
-			block.Reset(p.LinkType)
-			block.Interface = p.Interface
-		}
-		block.Append(p.Timestamp, p.OrigLen, p.Data)
-		if first {
-			firstTS, first = p.Timestamp, false
-		}
-		lastTS = p.Timestamp
-		count++
-		bytes += int64(len(p.Data))
-		if count&0xfff == 0 {
-			bar.update(count, bytes)
+		start := len(b.data)
+		b.data = append(b.data, p.Data...)
+		p.Data = b.data[start:len(b.data):len(b.data)]
+		p.Comments = append([]string(nil), p.Comments...)
+		b.pkts = append(b.pkts, p)
+		if len(b.pkts) == importBatch || len(b.data) >= 1<<20 || ir.br.Buffered() == 0 {
+			ir.batches <- b
+			b = <-ir.free
+			b.pkts, b.data = b.pkts[:0], b.data[:0]
 		}
 	}
-	if readErr == nil || keepPartial {
-		if err := flush(); err != nil {
-			return store.Session{}, err
-		}
-		if err := w.Commit(); err != nil {
-			return store.Session{}, err
-		}
+	if len(b.pkts) > 0 {
+		ir.batches <- b
 	}
-	if readErr != nil {
-		if !keepPartial {
-			w.Rollback()
-			if err := db.Delete(sess.ID); err != nil {
-				return store.Session{}, fmt.Errorf("import %s: %w (and removing the partial session: %v)", display, readErr, err)
-			}
-			return store.Session{}, fmt.Errorf("import %s: %w (nothing stored; --keep-partial keeps the %d packets before it)", display, readErr, count)
-		}
-	}
-	if count > 0 {
-		if err := db.SetTimes(sess.ID, firstTS, lastTS); err != nil {
-			return store.Session{}, err
-		}
-	}
-	status := store.StatusComplete
-	if readErr != nil {
-		status = store.StatusInterrupted
-	}
-	out, err := db.Session(sess.ID)
+}
+
+// importFile reads one capture file into a new session: all or nothing
+// for a file (unless keepPartial), everything read for a stream.
+func (a *app) importFile(ctx context.Context, db *store.DB, file, name string, keepPartial bool) (store.Session, error) {
+	in, err := a.openImport(file)
 	if err != nil {
 		return store.Session{}, err
 	}
-	ended := out.Ended
-	if ended.IsZero() {
-		ended = out.Started
+	defer in.close()
+	br := bufio.NewReaderSize(in.r, 1<<20)
+	r, err := pcapio.NewReader(br)
+	if err != nil {
+		return store.Session{}, fmt.Errorf("import %s: %w", in.display, err)
 	}
-	if err := db.Finish(sess.ID, status, ended, 0, 0, 0); err != nil {
+	ir := &importReader{r: r, br: br, batches: make(chan *packetBatch, 4), free: make(chan *packetBatch, 6)}
+	for range 6 {
+		ir.free <- &packetBatch{data: make([]byte, 0, 1<<20+store.MaxCapLen)}
+	}
+	go ir.run()
+	defer func() {
+		// Let the reader go: it stops at its next packet, or now if it
+		// waits for a stream.
+		ir.stop.Store(true)
+		in.unblock()
+		if !in.canUnblock {
+			return // it ends with the process
+		}
+		for b := range ir.batches {
+			ir.free <- b
+		}
+	}()
+
+	imp := &importer{db: db, in: in, r: r, name: name}
+	if imp.name == "" {
+		imp.name = filepath.Base(file)
+		if file == "-" {
+			imp.name = "stdin " + time.Now().Format("2006-01-02 15:04:05")
+		}
+	}
+	bar := newProgress(a.stderr, "importing")
+	defer bar.done()
+
+	commitEvery := 500 * time.Millisecond
+	if in.stream {
+		commitEvery = 100 * time.Millisecond
+	}
+	tick := time.NewTicker(commitEvery)
+	defer tick.Stop()
+	var (
+		readErr  error
+		stopErr  error // why the import ended early
+		grace    <-chan time.Time
+		signaled = ctx.Done()
+	)
+loop:
+	for {
+		select {
+		case b, ok := <-ir.batches:
+			if !ok {
+				readErr = ir.err
+				break loop
+			}
+			err := imp.add(b.pkts)
+			ir.free <- b
+			if err != nil {
+				stopErr = err
+				break loop
+			}
+			bar.update(imp.count, imp.bytes)
+		case <-tick.C:
+			if in.stream {
+				if err := imp.flush(true); err != nil {
+					stopErr = err
+					break loop
+				}
+			}
+		case <-signaled:
+			signaled = nil
+			if !in.stream {
+				stopErr = errInterrupted
+				break loop
+			}
+			grace = time.After(streamGrace)
+		case <-grace:
+			break loop
+		}
+	}
+	if in.stream && errors.Is(readErr, os.ErrDeadlineExceeded) {
+		readErr = nil // the grace period ended the read
+	}
+	return imp.finish(readErr, stopErr, keepPartial)
+}
+
+var errInterrupted = errors.New("interrupted")
+
+// importer builds blocks from packets and writes them into one session,
+// created with the first packet: by then a pcapng file has described its
+// interfaces, so the session gets their link type and snaplen, and it
+// starts at its first packet's time.
+type importer struct {
+	db    *store.DB
+	in    importInput
+	r     *pcapio.Reader
+	name  string
+	sess  *store.Session
+	w     *store.Writer
+	end   func() // leaves bulk mode
+	block store.Block
+
+	knownIf       map[int]bool
+	count, bytes  int64
+	maxTS         int64
+	lastCommit    time.Time
+	stopWriteback func()
+}
+
+func (imp *importer) create(firstTS int64, hasPackets bool) error {
+	if imp.sess != nil {
+		return nil
+	}
+	sess := &store.Session{Name: imp.name, Source: "import", Origin: imp.in.origin, Started: time.Now()}
+	if hasPackets {
+		sess.Started = time.Unix(0, firstTS)
+	}
+	if ifaces := imp.r.Interfaces(); len(ifaces) > 0 {
+		sess.LinkType, sess.Snaplen = ifaces[0].LinkType, ifaces[0].Snaplen
+		sess.Interface, sess.Filter = ifaces[0].Name, ifaces[0].Filter
+	}
+	var notes []string
+	for _, sec := range imp.r.Sections() {
+		notes = append(notes, sec.Comments...)
+	}
+	sess.Notes = strings.Join(notes, "\n")
+	if err := imp.db.CreateSession(sess); err != nil {
+		return err
+	}
+	imp.sess = sess
+	w, err := imp.db.NewWriter(sess.ID)
+	if err != nil {
+		return err
+	}
+	imp.w = w
+	imp.end = func() {}
+	if end, ok := imp.db.BeginBulk(); ok {
+		imp.end = end
+	}
+	imp.stopWriteback = imp.db.StartWriteback()
+	imp.knownIf = map[int]bool{}
+	imp.block.Data = make([]byte, 0, 512<<10)
+	imp.lastCommit = time.Now()
+	return nil
+}
+
+func (imp *importer) addInterfaces() error {
+	// pcapng may introduce interfaces at any point in the file.
+	for i, it := range imp.r.Interfaces() {
+		if imp.knownIf[i] {
+			continue
+		}
+		imp.knownIf[i] = true
+		err := imp.db.AddInterface(imp.sess.ID, store.Interface{ID: i, Name: it.Name, Description: it.Description, Filter: it.Filter, LinkType: it.LinkType, Snaplen: it.Snaplen})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (imp *importer) add(pkts []pcapio.Packet) error {
+	for _, p := range pkts {
+		if len(p.Data) > store.MaxCapLen {
+			return fmt.Errorf("%w: packet %d: captured length %d exceeds %d", errBadInput, imp.count+1, len(p.Data), store.MaxCapLen)
+		}
+		if imp.sess == nil {
+			if err := imp.create(p.Timestamp, true); err != nil {
+				return err
+			}
+		}
+		if !imp.knownIf[p.Interface] {
+			if err := imp.addInterfaces(); err != nil {
+				return err
+			}
+		}
+		b := &imp.block
+		if b.Count > 0 && (b.LinkType != p.LinkType || b.Interface != p.Interface || len(b.Data) >= 256<<10) {
+			if err := imp.flush(false); err != nil {
+				return err
+			}
+		}
+		if b.Count == 0 {
+			b.Reset(p.LinkType)
+			b.Interface = p.Interface
+		}
+		if len(p.Comments) > 0 {
+			if err := imp.w.AddComments(imp.w.Next()+int64(b.Count), p.Comments); err != nil {
+				return err
+			}
+		}
+		b.Append(p.Timestamp, p.OrigLen, p.Data)
+		if imp.count == 0 {
+			imp.maxTS = p.Timestamp
+		}
+		imp.maxTS = max(imp.maxTS, p.Timestamp)
+		imp.count++
+		imp.bytes += int64(len(p.Data))
+	}
+	return nil
+}
+
+var errBadInput = errors.New("bad input")
+
+// flush appends the open block and commits when it is time to (now, if
+// force).
+func (imp *importer) flush(force bool) error {
+	if imp.sess == nil {
+		return nil
+	}
+	if imp.block.Count > 0 {
+		if err := imp.w.Append(&imp.block); err != nil {
+			return err
+		}
+		imp.block.Reset(imp.block.LinkType)
+	}
+	if force || time.Since(imp.lastCommit) > 500*time.Millisecond {
+		imp.lastCommit = time.Now()
+		if err := imp.w.Commit(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// finish ends the import. readErr is the file's damage, stopErr what
+// stopped the import early (a signal, a write error).
+func (imp *importer) finish(readErr, stopErr error, keepPartial bool) (store.Session, error) {
+	display := imp.in.display
+	if imp.sess == nil && stopErr == nil && readErr == nil {
+		// No packet at all: an empty session, as the file is.
+		if err := imp.create(0, false); err != nil {
+			return store.Session{}, fmt.Errorf("import %s: %w", display, err)
+		}
+	}
+	if imp.sess == nil {
+		cause := errors.Join(stopErr, readErr)
+		if errors.Is(cause, errInterrupted) {
+			return store.Session{}, fmt.Errorf("import %s: interrupted, nothing stored", display)
+		}
+		return store.Session{}, fmt.Errorf("import %s: %w (nothing stored)", display, cause)
+	}
+	defer imp.stopWriteback()
+	defer imp.end()
+	defer imp.w.Close()
+	id := imp.sess.ID
+	cause := stopErr
+	if cause == nil {
+		cause = readErr
+	}
+	dbFailed := stopErr != nil && !errors.Is(stopErr, errInterrupted) && !errors.Is(stopErr, errBadInput)
+	// A stream keeps what it read whatever stopped it; a file only with
+	// --keep-partial.
+	keep := cause == nil || imp.in.stream || keepPartial
+	if keep && !dbFailed {
+		if err := imp.flush(true); err != nil {
+			dbFailed, cause = true, err
+		}
+	}
+	if dbFailed {
+		imp.w.Rollback()
+		keep = imp.in.stream || keepPartial
+	}
+	if !keep {
+		imp.w.Rollback()
+		if err := imp.db.Delete(id); err != nil {
+			return store.Session{}, fmt.Errorf("import %s: %w (and removing the partial session %d: %v)", display, describe(cause), id, err)
+		}
+		if errors.Is(cause, errInterrupted) {
+			return store.Session{}, fmt.Errorf("import %s: interrupted, nothing stored (--keep-partial keeps what was read)", display)
+		}
+		return store.Session{}, fmt.Errorf("import %s: %w (nothing stored; --keep-partial keeps the %d packets before it)", display, describe(cause), imp.count)
+	}
+	stored := imp.w.Next() - 1
+	status := store.StatusComplete
+	if cause != nil && !(imp.in.stream && errors.Is(cause, errInterrupted)) {
+		status = store.StatusInterrupted
+	}
+	ended := time.Unix(0, imp.maxTS)
+	if stored == 0 {
+		ended = imp.sess.Started
+	}
+	if err := imp.db.Finish(id, status, ended, 0, 0, 0); err != nil {
+		return store.Session{}, fmt.Errorf("import %s: %w", display, err)
+	}
+	out, err := imp.db.Session(id)
+	if err != nil {
 		return store.Session{}, err
 	}
-	if readErr != nil {
-		return out, fmt.Errorf("import %s: %w (kept %d packets as interrupted session %d)", display, readErr, count, sess.ID)
+	if status == store.StatusInterrupted {
+		return out, fmt.Errorf("import %s: %w (kept %d packets as interrupted session %d)", display, describe(cause), stored, id)
 	}
 	return out, nil
+}
+
+// describe turns the store's disk-full error into the words a user
+// expects.
+func describe(err error) error {
+	if errors.Is(err, store.ErrDiskFull) {
+		return store.ErrDiskFull
+	}
+	return err
 }

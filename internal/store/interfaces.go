@@ -106,3 +106,20 @@ func (db *DB) TimeSpan(session int64) (first, last int64, err error) {
 	}
 	return first, last, classify(stmt.Err())
 }
+
+// Comments returns the comments of a session's packets (pcapng
+// opt_comment), by packet number.
+func (db *DB) Comments(session int64) (map[int64][]string, error) {
+	stmt, _, err := db.conn.Prepare(`SELECT packet, text FROM comments WHERE session_id = ? ORDER BY packet, seq`)
+	if err != nil {
+		return nil, classify(err)
+	}
+	defer stmt.Close()
+	stmt.BindInt64(1, session)
+	out := map[int64][]string{}
+	for stmt.Step() {
+		n := stmt.ColumnInt64(0)
+		out[n] = append(out[n], stmt.ColumnText(1))
+	}
+	return out, classify(stmt.Err())
+}

@@ -41,6 +41,7 @@ type Session struct {
 	PID            int
 	Status         string
 	Notes          string
+	Origin         string // where an imported session came from: "FILE on HOST"
 }
 
 // Dropped is every packet the filter accepted but the session does not hold.
@@ -70,8 +71,8 @@ func (db *DB) CreateSession(s *Session) error {
 		s.Started = time.Now()
 	}
 	stmt, _, err := db.conn.Prepare(`INSERT INTO sessions
-		(uuid, name, source, interface, filter, link_type, snaplen, promisc, buffer_size, started_ns, hostname, pid, status, notes)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		(uuid, name, source, interface, filter, link_type, snaplen, promisc, buffer_size, started_ns, hostname, pid, status, notes, origin)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return classify(err)
 	}
@@ -90,6 +91,7 @@ func (db *DB) CreateSession(s *Session) error {
 	stmt.BindInt64(12, int64(s.PID))
 	stmt.BindText(13, s.Status)
 	stmt.BindText(14, s.Notes)
+	stmt.BindText(15, s.Origin)
 	if err := stmt.Exec(); err != nil {
 		return fmt.Errorf("create session: %w", classify(err))
 	}
@@ -99,7 +101,7 @@ func (db *DB) CreateSession(s *Session) error {
 
 const sessionColumns = `id, uuid, name, source, interface, filter, link_type, snaplen, promisc, buffer_size,
 	started_ns, ended_ns, packets, bytes, wire_bytes, kernel_received, kernel_dropped, app_dropped,
-	hostname, pid, status, notes`
+	hostname, pid, status, notes, origin`
 
 // scanSession reads a session row. A session still "recording" whose
 // process is gone is reported interrupted: a read-write open marks it so
@@ -142,6 +144,7 @@ func scanSessionRow(stmt *sqlite3.Stmt) Session {
 		PID:            stmt.ColumnInt(19),
 		Status:         stmt.ColumnText(20),
 		Notes:          stmt.ColumnText(21),
+		Origin:         stmt.ColumnText(22),
 	}
 	if stmt.ColumnType(11) != sqlite3.NULL {
 		s.Ended = time.Unix(0, stmt.ColumnInt64(11))

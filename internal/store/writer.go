@@ -21,6 +21,7 @@ type Writer struct {
 	txSeq, txNext int64
 	insert        *sqlite3.Stmt
 	counts        *sqlite3.Stmt
+	comment       *sqlite3.Stmt
 
 	// Counters of the current transaction, applied to the session on Commit.
 	txPackets, txBytes, txWire int64
@@ -55,7 +56,47 @@ func (db *DB) NewWriter(session int64) (*Writer, error) {
 		w.insert.Close()
 		return nil, classify(err)
 	}
+	w.comment, _, err = db.conn.Prepare(`INSERT INTO comments (session_id, packet, seq, text) VALUES (?, ?, ?, ?)`)
+	if err != nil {
+		w.insert.Close()
+		w.counts.Close()
+		return nil, classify(err)
+	}
 	return w, nil
+}
+
+// Next is the number the next appended packet will get.
+func (w *Writer) Next() int64 { return w.next }
+
+// AddComments records comments of a packet (pcapng opt_comment), in the
+// transaction its block goes in with.
+func (w *Writer) AddComments(packet int64, texts []string) error {
+	if err := w.begin(); err != nil {
+		return err
+	}
+	for i, t := range texts {
+		c := w.comment
+		c.BindInt64(1, w.session)
+		c.BindInt64(2, packet)
+		c.BindInt64(3, int64(i))
+		c.BindText(4, t)
+		if err := c.Exec(); err != nil {
+			return fmt.Errorf("add comment: %w", w.db.classifyWrite(err))
+		}
+	}
+	return nil
+}
+
+func (w *Writer) begin() error {
+	if w.inTx {
+		return nil
+	}
+	if err := w.db.conn.Exec("BEGIN IMMEDIATE"); err != nil {
+		return fmt.Errorf("begin: %w", w.db.classifyWrite(err))
+	}
+	w.inTx = true
+	w.txSeq, w.txNext = w.seq, w.next
+	return nil
 }
 
 // Append writes one block, starting a transaction if none is open.
@@ -63,12 +104,8 @@ func (w *Writer) Append(b *Block) error {
 	if b.Count == 0 {
 		return nil
 	}
-	if !w.inTx {
-		if err := w.db.conn.Exec("BEGIN IMMEDIATE"); err != nil {
-			return fmt.Errorf("begin: %w", w.db.classifyWrite(err))
-		}
-		w.inTx = true
-		w.txSeq, w.txNext = w.seq, w.next
+	if err := w.begin(); err != nil {
+		return err
 	}
 	s := w.insert
 	s.BindInt64(1, w.session)
@@ -142,5 +179,6 @@ func (w *Writer) Close() error {
 	err := w.Rollback()
 	w.insert.Close()
 	w.counts.Close()
+	w.comment.Close()
 	return err
 }
