@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 
 	"github.com/packetrecorderd/packetrecorderd/internal/capture"
 	"github.com/packetrecorderd/packetrecorderd/internal/decode"
+	"github.com/packetrecorderd/packetrecorderd/internal/filter"
 	"github.com/packetrecorderd/packetrecorderd/internal/replay"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
 )
@@ -26,6 +28,7 @@ type replaySummary struct {
 	PPS         float64 `json:"pps"`
 	Mbps        float64 `json:"mbps"`
 	Skipped     int64   `json:"skipped_oversize"`
+	Backward    int64   `json:"backward_jumps"` // packets whose timestamp went back: played without a gap
 	Retries     uint64  `json:"send_retries"`
 	ErrP50us    float64 `json:"schedule_error_p50_us"`
 	ErrP99us    float64 `json:"schedule_error_p99_us"`
@@ -114,10 +117,12 @@ func (a *app) replayCmd() *cobra.Command {
 				if iface == capture.AnyDevice {
 					return fmt.Errorf("replay onto %s: the %q device only captures: give a real interface with -i", iface, capture.AnyDevice)
 				}
-				if lt, err := capture.LinkTypeOf(iface); err != nil {
+				lt, err := capture.LinkTypeOf(iface)
+				if err != nil {
 					return fmt.Errorf("replay onto %s: %w", iface, err)
-				} else if lt != sess.LinkType {
-					return fmt.Errorf("replay onto %s: session %d has link type %d, the interface %d", iface, sess.ID, sess.LinkType, lt)
+				}
+				if err := linkTypesFit(ctx, &sel, db, sess, r, prog, count, iface, lt); err != nil {
+					return err
 				}
 				skip := func(rec store.Record) {
 					res.Skipped++
@@ -243,6 +248,7 @@ func (a *app) replayCmd() *cobra.Command {
 			se := sched.Errors()
 			res.ErrP50us, res.ErrP99us, res.ErrMaxus = us(se.P50), us(se.P99), us(se.Max)
 			res.DriftUs = us(sched.Drift())
+			res.Backward = sched.BackwardJumps()
 			if failed != nil {
 				failed = fmt.Errorf("replay onto %s stopped after %d packets: %w", iface, res.Packets, failed)
 				res.Error = failed.Error()
@@ -264,6 +270,9 @@ func (a *app) replayCmd() *cobra.Command {
 			if res.Skipped > 0 {
 				fmt.Fprintf(out, "%d packets skipped: larger than the interface MTU\n", res.Skipped)
 			}
+			if res.Backward > 0 {
+				fmt.Fprintf(out, "%d %s went back in time: each was sent without a gap after the one before\n", res.Backward, plural(res.Backward, "timestamp"))
+			}
 			if res.Interrupted {
 				fmt.Fprintln(out, "interrupted")
 			}
@@ -283,3 +292,39 @@ func (a *app) replayCmd() *cobra.Command {
 }
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+// linkTypesFit checks that every selected packet has the output
+// interface's link type. A session of one link type is checked at once;
+// one of several (a merged pcapng) by walking the selection, so that a
+// selection of the packets that fit can be replayed.
+func linkTypesFit(ctx context.Context, sel *selection, db *store.DB, sess store.Session, r store.Range, prog *packetFilter, count int64, iface string, lt uint32) error {
+	linkTypes, _, err := db.LinkTypes(sess.ID)
+	if err != nil {
+		return err
+	}
+	if len(linkTypes) == 0 {
+		linkTypes = []uint32{sess.LinkType}
+	}
+	if !slices.ContainsFunc(linkTypes, func(l uint32) bool { return l != lt }) {
+		return nil
+	}
+	if len(linkTypes) == 1 {
+		return fmt.Errorf("replay onto %s: session %d has link type %s, the interface %s", iface, sess.ID, filter.LinkTypeName(linkTypes[0]), filter.LinkTypeName(lt))
+	}
+	var bad *store.Record
+	err = sel.walk(ctx, db, sess, r, prog, count, func(rec store.Record) error {
+		if rec.LinkType != lt {
+			bad = &rec
+			return store.ErrStop
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if bad != nil {
+		return fmt.Errorf("replay onto %s: packet %d of session %d has link type %s, the interface %s: select the packets that fit (--filter, --since/--until)",
+			iface, bad.Number, sess.ID, filter.LinkTypeName(bad.LinkType), filter.LinkTypeName(lt))
+	}
+	return nil
+}

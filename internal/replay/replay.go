@@ -80,8 +80,11 @@ type Scheduler struct {
 	started  bool
 	start    time.Time
 	tsSet    bool
-	ts0      int64         // timestamp of the first packet of this loop
+	prevTS   int64         // timestamp of the packet before
+	elapsed  uint64        // recorded time since this loop's first packet, backward jumps counting as no gap (ns, saturating)
 	loopBase time.Duration // offset at which this loop started
+	backward int64         // packets whose timestamp went back
+
 	lastOff  time.Duration // offset of the last packet scheduled
 	packets  int64
 	bits     float64
@@ -138,9 +141,21 @@ func (s *Scheduler) Offset(ts int64, size int) time.Duration {
 		off = duration(s.bits / (s.pace.Mbps * 1e6) * 1e9)
 	case s.pace.Speed > 0:
 		if !s.tsSet {
-			s.tsSet, s.ts0 = true, ts
+			s.tsSet, s.prevTS, s.elapsed = true, ts, 0
 		}
-		off = s.loopBase + duration(max(0, float64(ts-s.ts0))/s.pace.Speed) // backwards timestamps: at once
+		// A timestamp that goes back (a merged file, a clock step) is no
+		// gap, as tcpreplay plays it: the rest of the schedule keeps its
+		// spacing instead of restarting, which would send every packet
+		// up to the old time at once.
+		if ts < s.prevTS {
+			s.backward++
+		} else if gap := uint64(ts) - uint64(s.prevTS); s.elapsed+gap >= s.elapsed {
+			s.elapsed += gap
+		} else {
+			s.elapsed = math.MaxUint64
+		}
+		s.prevTS = ts
+		off = s.loopBase + duration(float64(s.elapsed)/s.pace.Speed)
 	}
 	s.packets++
 	s.bits += float64(size) * 8
@@ -156,6 +171,10 @@ func duration(ns float64) time.Duration {
 	}
 	return time.Duration(ns)
 }
+
+// BackwardJumps counts the packets whose timestamp was earlier than the
+// one before them; each was played without a gap.
+func (s *Scheduler) BackwardJumps() int64 { return s.backward }
 
 // NextLoop starts another pass over the packets: with recorded timing, its
 // first packet is due right after the last one of the pass before.

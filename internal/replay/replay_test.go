@@ -2,6 +2,7 @@ package replay
 
 import (
 	"context"
+	"math"
 	"testing"
 	"time"
 )
@@ -121,11 +122,29 @@ func TestWaitStopsOnCancel(t *testing.T) {
 	}
 }
 
-func TestBackwardsTimestampsSendAtOnce(t *testing.T) {
-	s := NewScheduler(&fakeClock{now: time.Unix(0, 0)}, Pace{Speed: 1})
-	s.Offset(10e9, 60)
-	if off := s.Offset(5e9, 60); off != 0 {
-		t.Errorf("earlier timestamp due at %v, want 0", off)
+// A timestamp that goes back is no gap; the packets after it keep their
+// spacing, relative to it (as tcpreplay plays them), instead of being
+// sent at once until the old time is reached again.
+func TestBackwardJumpIsNoGap(t *testing.T) {
+	s := NewScheduler(&fakeClock{now: time.Unix(0, 0)}, Pace{Speed: 2})
+	ts := []int64{10e9, 11e9, 12e9, 5e9, 5.5e9, 7e9, 6e9, 13e9}
+	// Elapsed recorded time, counting a step back as no gap: 0, 1, 2,
+	// 2 (back), 2.5, 4, 4 (back), 11 s; halved at speed 2.
+	want := []time.Duration{0, 500 * time.Millisecond, time.Second, time.Second, 1250 * time.Millisecond, 2 * time.Second, 2 * time.Second, 5500 * time.Millisecond}
+	for i, t0 := range ts {
+		if off := s.Offset(t0, 60); off != want[i] {
+			t.Errorf("packet %d (ts %d) due at %v, want %v", i+1, t0, off, want[i])
+		}
+	}
+	if n := s.BackwardJumps(); n != 2 {
+		t.Errorf("BackwardJumps = %d, want 2", n)
+	}
+	// Extreme timestamps saturate instead of wrapping around.
+	s = NewScheduler(&fakeClock{now: time.Unix(0, 0)}, Pace{Speed: 1})
+	for _, t0 := range []int64{math.MinInt64, math.MaxInt64, math.MinInt64, math.MaxInt64} {
+		if off := s.Offset(t0, 60); off < 0 {
+			t.Fatalf("offset %v went negative", off)
+		}
 	}
 }
 
