@@ -112,9 +112,9 @@ func (a *app) exportCmd() *cobra.Command {
 func (a *app) export(ctx context.Context, db *store.DB, sess store.Session, r store.Range, prog *packetFilter,
 	sel *selection, count int64, format string, linkTypes []uint32, out io.Writer) (int64, error) {
 	var w pcapio.PacketWriter
-	var trailer func() error // written after the packets
+	var trailer func() error        // written after the packets
 	var comments map[int64][]string // pcapng packet comments by packet number
-	ifIndex := map[int]int{} // session interface id -> pcapng interface index
+	ifIndex := map[int]int{}        // session interface id -> pcapng interface index
 	if format == "pcap" {
 		lt := sess.LinkType
 		if len(linkTypes) == 1 {

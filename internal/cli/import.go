@@ -90,7 +90,7 @@ type importInput struct {
 	// (canUnblock).
 	unblock    func()
 	canUnblock bool
-	close   func()
+	close      func()
 }
 
 // streamGrace is how long a stream import goes on reading after a stop

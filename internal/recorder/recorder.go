@@ -57,7 +57,8 @@ type Result struct {
 	Stored     int64 // packets committed to the store
 	Bytes      int64 // captured bytes committed
 	Stats      capture.Stats
-	AppDropped int64 // packets read from the ring but not stored (write failure)
+	AppDropped int64 // packets the kernel accepted but the store does not hold (write failure, never read)
+	Unread     int64 // of those, packets never read from the source
 	Drained    bool  // the source was drained completely after the stop
 	CountHit   bool  // stopped because Count was reached
 }
@@ -95,8 +96,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	full := make(chan *store.Block, c.QueueBlocks)
 	// free holds emptied blocks for reuse; nil entries are blocks not yet
 	// allocated, so memory grows only as far as the writer falls behind.
-	free := make(chan *store.Block, c.QueueBlocks+2)
-	for i := 0; i < c.QueueBlocks+2; i++ {
+	slots := c.QueueBlocks + 2 + maxHeldBlocks
+	free := make(chan *store.Block, slots)
+	for range slots {
 		free <- nil
 	}
 
@@ -117,86 +119,73 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		readErr = rd.run(ctx)
 	}()
 
-	var res Result
-	var writeErr error
+	tw := &txWriter{c: c, w: c.Writer, free: free}
+	c.Writer.SetBusyTimeout(busyTimeout)
+	defer c.Writer.SetBusyTimeout(10 * time.Second)
 	ticker := time.NewTicker(time.Second)
 	defer ticker.Stop()
-	var (
-		txStart time.Time
-		pending Result // appended in the open transaction, not yet committed
-	)
-	fail := func(err error) {
-		writeErr = err
-		stopWriter.Store(true)
-		res.AppDropped += pending.Stored
-		pending = Result{}
-		c.Writer.Rollback()
-	}
-	commit := func() {
-		if writeErr != nil || !c.Writer.InTx() {
-			return
-		}
-		if err := c.Writer.Commit(); err != nil {
-			fail(err)
-			return
-		}
-		res.Stored += pending.Stored
-		res.Bytes += pending.Bytes
-		pending = Result{}
-		stored.Store(res.Stored)
-		bytes.Store(res.Bytes)
-	}
+	backlogTick := time.NewTicker(100 * time.Millisecond)
+	defer backlogTick.Stop()
 	commitTimer := time.NewTimer(time.Hour)
 	commitTimer.Stop()
 	defer commitTimer.Stop()
 	var commitDue <-chan time.Time // set while a commit is scheduled
+	progress := func() {
+		stored.Store(tw.res.Stored)
+		bytes.Store(tw.res.Bytes)
+		if tw.err != nil {
+			stopWriter.Store(true)
+		}
+	}
 	for done := false; !done; {
 		select {
 		case b, ok := <-full:
 			if !ok {
-				commit()
+				tw.commit()
 				done = true
 				break
 			}
-			if writeErr != nil {
-				res.AppDropped += int64(b.Count)
-			} else {
-				if !c.Writer.InTx() {
-					txStart = time.Now()
-				}
-				if err := c.Writer.Append(b); err != nil {
-					res.AppDropped += int64(b.Count)
-					fail(err)
-				} else {
-					pending.Stored += int64(b.Count)
-					pending.Bytes += int64(len(b.Data) - b.Count*store.RecordHeaderLen)
-				}
-			}
-			free <- b
+			tw.add(b)
 			// Commit on a clock, not per block: every commit rewrites a few
 			// 64 KiB index and session pages, and in rollback-journal mode
 			// syncs the file.
 			if c.Writer.InTx() {
-				if wait := c.CommitInterval - time.Since(txStart); wait <= 0 {
-					commit()
+				if wait := c.CommitInterval - time.Since(tw.txStart); wait <= 0 {
+					tw.commit()
 				} else if commitDue == nil {
 					commitTimer.Reset(wait)
 					commitDue = commitTimer.C
 				}
 			}
+			progress()
 		case <-commitDue:
 			commitDue = nil
-			commit()
+			tw.commit()
+			progress()
+		case <-backlogTick.C:
+			tw.drainBacklog()
+			progress()
 		case <-ticker.C:
 			if c.Progress != nil {
 				c.Progress(Progress{Stored: stored.Load(), Bytes: bytes.Load(), Received: received.Load(), Dropped: dropped.Load()})
 			}
 		}
 	}
+	tw.finishBacklog()
+	res := tw.res
+	writeErr := tw.err
 	wg.Wait()
 	res.Stats = rd.stats
 	res.Drained = rd.drained
 	res.CountHit = rd.countHit
+	if !rd.drained && !rd.countHit {
+		// Packets the kernel accepted that were never read (the drain
+		// timed out, or the source broke): counted, never silently gone.
+		if unread := int64(rd.stats.Received) - int64(rd.stats.Dropped) - int64(c.Source.Seen()); unread > 0 {
+			res.AppDropped += unread
+			res.Unread = unread
+		}
+	}
 	if writeErr != nil {
 		return res, fmt.Errorf("store packets: %w", writeErr)
 	}
@@ -286,7 +275,10 @@ func (r *reader) run(ctx context.Context) error {
 			}
 		}
 		if stopping {
-			if readErr != nil || r.stopWriter.Load() {
+			// A broken source (the interface went down) still holds the
+			// packets its ring had accepted: drain them as after any stop.
+			// Only a closed source or a failed writer ends at once.
+			if errors.Is(readErr, capture.ErrClosed) || r.stopWriter.Load() {
 				break
 			}
 			if err := r.updateStats(); err != nil {
@@ -313,12 +305,16 @@ func (r *reader) run(ctx context.Context) error {
 		} else if r.block != nil {
 			timeout = min(timeout, max(time.Millisecond, r.cfg.FlushInterval-time.Since(r.opened)))
 		}
-		if _, err := src.Read(timeout, r.add); err != nil {
+		if _, err := src.Read(timeout, r.add); err != nil && readErr == nil {
 			if errors.Is(err, capture.ErrClosed) {
 				readErr = err
 			} else {
 				readErr = fmt.Errorf("read packets: %w", err)
 			}
+		} else if err != nil && stopping {
+			// Errors while draining a broken source: the first one is
+			// the reason; keep walking what the ring holds.
+			time.Sleep(time.Millisecond)
 		}
 		if r.block != nil && time.Since(r.opened) >= r.cfg.FlushInterval {
 			r.flush()

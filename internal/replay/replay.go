@@ -85,10 +85,10 @@ type Scheduler struct {
 	loopBase time.Duration // offset at which this loop started
 	backward int64         // packets whose timestamp went back
 
-	lastOff  time.Duration // offset of the last packet scheduled
-	packets  int64
-	bits     float64
-	errs     histogram
+	lastOff time.Duration // offset of the last packet scheduled
+	packets int64
+	bits    float64
+	errs    histogram
 
 	// Prime, when set, warms the send path for a frame of size bytes
 	// without sending it. It is called once before a release that

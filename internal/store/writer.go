@@ -1,7 +1,9 @@
 package store
 
 import (
+	"errors"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/ncruces/go-sqlite3"
@@ -181,4 +183,19 @@ func (w *Writer) Close() error {
 	w.counts.Close()
 	w.comment.Close()
 	return err
+}
+
+// Dir is the directory of the database the Writer writes to.
+func (w *Writer) Dir() string { return filepath.Dir(w.db.path) }
+
+// SetBusyTimeout sets how long a write waits for a lock another
+// connection holds before it fails with an error Busy recognizes.
+func (w *Writer) SetBusyTimeout(d time.Duration) error {
+	return classify(w.db.conn.BusyTimeout(d))
+}
+
+// Busy reports whether err is a write that found the database locked by
+// another connection; the same write can succeed later.
+func Busy(err error) bool {
+	return errors.Is(err, sqlite3.BUSY) || errors.Is(err, sqlite3.LOCKED)
 }
