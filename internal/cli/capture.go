@@ -49,6 +49,13 @@ func (a *app) captureCmd() *cobra.Command {
 				f.filter = strings.Join(args, " ")
 			}
 			f.userSet = cmd.Flags().Changed("user")
+			if !f.userSet && os.Geteuid() == 0 {
+				// Run through sudo, hand the database to the user who ran
+				// it, as if --user $SUDO_USER: they read it afterwards.
+				if u := os.Getenv("SUDO_USER"); u != "" && u != "root" {
+					f.user, f.userSet = u, true
+				}
+			}
 			return a.capture(cmd.Context(), f)
 		},
 	}
@@ -62,7 +69,7 @@ func (a *app) captureCmd() *cobra.Command {
 	fl.BoolVar(&f.promisc, "promisc", true, "put the interface in promiscuous mode")
 	fl.StringVarP(&f.buffer, "buffer-size", "b", "10MB", "kernel ring size (suffixes KB, MB, GB)")
 	fl.StringVar(&f.name, "name", "", "session name (default: interface and start time)")
-	fl.StringVarP(&f.user, "user", "Z", "", "after opening the socket and the database, run as this user (as tcpdump -Z)")
+	fl.StringVarP(&f.user, "user", "Z", "", "after opening the socket and the database, run as this user (as tcpdump -Z; default under sudo: the user who ran sudo)")
 	cmd.MarkFlagRequired("interface")
 	return cmd
 }

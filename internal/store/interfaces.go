@@ -30,7 +30,7 @@ func (db *DB) AddInterface(session int64, it Interface) error {
 	stmt.BindInt64(6, int64(it.LinkType))
 	stmt.BindInt64(7, int64(it.Snaplen))
 	if err := stmt.Exec(); err != nil {
-		return fmt.Errorf("add interface: %w", classify(err))
+		return fmt.Errorf("add interface: %w", db.classifyWrite(err))
 	}
 	return nil
 }

@@ -93,7 +93,7 @@ func (db *DB) CreateSession(s *Session) error {
 	stmt.BindText(14, s.Notes)
 	stmt.BindText(15, s.Origin)
 	if err := stmt.Exec(); err != nil {
-		return fmt.Errorf("create session: %w", classify(err))
+		return fmt.Errorf("create session: %w", db.classifyWrite(err))
 	}
 	s.ID = db.conn.LastInsertRowID()
 	return nil
@@ -323,7 +323,7 @@ func (db *DB) exec(sql string, args ...any) error {
 			panic(fmt.Sprintf("store: unsupported argument type %T", a))
 		}
 	}
-	return classify(stmt.Exec())
+	return db.classifyWrite(stmt.Exec())
 }
 
 // execChanged runs an UPDATE or DELETE whose last argument is a session id
