@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"os/signal"
@@ -256,7 +257,11 @@ func writeAtomically(path string, write func(io.Writer) (int64, error)) (int64, 
 	}
 	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
 	if err != nil {
-		return 0, fmt.Errorf("export: %w", err)
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the temporary name means nothing to the user
+		}
+		return 0, fmt.Errorf("export: create %s: %w", path, err)
 	}
 	n, err := write(f)
 	if err == nil {

@@ -3,6 +3,8 @@
 package store
 
 import (
+	"errors"
+	"os"
 	"path/filepath"
 	"syscall"
 )
@@ -33,4 +35,25 @@ func memoryCap() int64 {
 		return maxMemory
 	}
 	return max(int64(lim.Cur/4)&^0xffff, 16<<20)
+}
+
+// nearFileLimit reports whether this process has (nearly) as many files
+// open as its limit allows: SQLite needs two or three at a time beside
+// the database (journal, WAL, shared memory, the directory to sync).
+func nearFileLimit() bool {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur > 1<<20 {
+		return false
+	}
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		// Not even one more file could be opened, or no /proc: probe.
+		f, ferr := os.Open(os.DevNull)
+		if ferr != nil {
+			return errors.Is(ferr, syscall.EMFILE) || errors.Is(ferr, syscall.ENFILE)
+		}
+		f.Close()
+		return false
+	}
+	return uint64(len(entries))+3 >= lim.Cur
 }

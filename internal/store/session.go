@@ -109,7 +109,12 @@ const sessionColumns = `id, uuid, name, source, interface, filter, link_type, sn
 func (db *DB) scanSession(stmt *sqlite3.Stmt) Session {
 	s := scanSessionRow(stmt)
 	if db.readOnly && s.Status == StatusRecording && processGone(s.Hostname, s.PID) {
+		// As recoverInterrupted would mark it.
 		s.Status = StatusInterrupted
+		s.Ended = s.Started
+		if _, last, err := db.TimeSpan(s.ID); err == nil && last != 0 {
+			s.Ended = time.Unix(0, last)
+		}
 	}
 	return s
 }

@@ -20,7 +20,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/ncruces/go-sqlite3"
@@ -103,7 +102,7 @@ func Open(path string, opts Options) (*DB, error) {
 	db := &DB{conn: conn, path: path, readOnly: opts.ReadOnly}
 	if err := db.init(); err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("open database %s: %w", path, openError(classify(err)))
+		return nil, fmt.Errorf("open database %s: %w", path, classify(err))
 	}
 	return db, nil
 }
@@ -115,19 +114,34 @@ var ErrNoMemory = errors.New("not enough memory for the database engine")
 // open that SQLite refuses (a WAL database on a read-only mount, with no
 // -shm file to share) is retried as immutable, which is right where
 // nobody can be writing.
-func openConn(path string, readOnly bool) (conn *sqlite3.Conn, err error) {
+func openConn(path string, readOnly bool) (*sqlite3.Conn, error) {
+	// SQLite's memory is reserved as address space when a connection
+	// opens, and the driver panics when the reservation fails: under an
+	// address-space limit (ulimit -v), try smaller reservations.
+	for limit := memoryCap(); ; limit /= 2 {
+		conn, reserved, err := tryOpenConn(path, readOnly, limit)
+		if reserved {
+			return conn, err
+		}
+		if limit/2 < minMemory {
+			return nil, fmt.Errorf("%w (%v): raise ulimit -v", ErrNoMemory, err)
+		}
+	}
+}
+
+// minMemory is the least memory a connection is opened with.
+const minMemory = 32 << 20
+
+func tryOpenConn(path string, readOnly bool, limit int64) (conn *sqlite3.Conn, reserved bool, err error) {
 	defer func() {
-		// SQLite's memory is reserved with mmap, and the driver panics
-		// when the reservation fails (an address-space limit too small
-		// even for memoryCap's share).
 		if r := recover(); r != nil {
-			conn, err = nil, fmt.Errorf("%w (%v): raise ulimit -v", ErrNoMemory, r)
+			conn, reserved, err = nil, false, fmt.Errorf("%v", r)
 		}
 	}()
-	ctx := sqlite3.WithMaxMemory(context.Background(), memoryCap())
+	ctx := sqlite3.WithMaxMemory(context.Background(), limit)
 	if !readOnly {
 		conn, err = sqlite3.OpenContext(ctx, path)
-		return conn, openError(classify(err))
+		return conn, true, classify(err)
 	}
 	uri := (&url.URL{Scheme: "file", OmitHost: true, Path: path, RawQuery: "mode=ro"}).String()
 	conn, err = sqlite3.OpenContext(ctx, uri)
@@ -143,21 +157,15 @@ func openConn(path string, readOnly bool) (conn *sqlite3.Conn, err error) {
 		uri = (&url.URL{Scheme: "file", OmitHost: true, Path: path, RawQuery: "mode=ro&immutable=1"}).String()
 		conn, err = sqlite3.OpenContext(ctx, uri)
 	}
-	return conn, openError(classify(err))
+	return conn, true, classify(err)
 }
 
-// openError explains a failed open: SQLite reports running out of file
-// descriptors as a generic I/O error or "unable to open".
-func openError(err error) error {
-	if err == nil || !(errors.Is(err, sqlite3.IOERR) || errors.Is(err, sqlite3.CANTOPEN)) {
-		return err
-	}
-	if f, ferr := os.Open(os.DevNull); ferr != nil {
-		if errors.Is(ferr, syscall.EMFILE) || errors.Is(ferr, syscall.ENFILE) {
-			return fmt.Errorf("too many open files (raise ulimit -n): %w", ferr)
-		}
-	} else {
-		f.Close()
+// tooManyFiles explains an I/O error that is really the process running
+// out of file descriptors (ulimit -n): SQLite reports those as a generic
+// I/O error or "unable to open".
+func tooManyFiles(err error) error {
+	if nearFileLimit() {
+		return fmt.Errorf("too many open files, raise ulimit -n (%w)", err)
 	}
 	return err
 }
@@ -185,6 +193,8 @@ func classify(err error) error {
 		return fmt.Errorf("%w (%w)", ErrCorrupt, err)
 	case errors.Is(err, sqlite3.FULL):
 		return fmt.Errorf("%w (%w)", ErrDiskFull, err)
+	case errors.Is(err, sqlite3.IOERR) || errors.Is(err, sqlite3.CANTOPEN):
+		return tooManyFiles(err)
 	}
 	return err
 }
