@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -75,6 +76,8 @@ func explain(err error) error {
 	switch {
 	case errors.Is(err, os.ErrPermission) && strings.Contains(err.Error(), "packet socket"):
 		return fmt.Errorf("%w: needs root or CAP_NET_RAW and CAP_NET_ADMIN (sudo setcap cap_net_raw,cap_net_admin=eip $(command -v packetrecorder))", err)
+	case (errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)) && !strings.Contains(err.Error(), "ulimit -n"):
+		return fmt.Errorf("%w (raise ulimit -n)", err)
 	case errors.Is(err, store.ErrNotFound):
 		return fmt.Errorf("%w (capture into it first, or give the right -d)", err)
 	}

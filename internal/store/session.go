@@ -119,6 +119,13 @@ func (db *DB) scanSession(stmt *sqlite3.Stmt) Session {
 	return s
 }
 
+// ownSession reports whether this process records the session (an
+// import giving up on its own session deletes it).
+func ownSession(s Session) bool {
+	h, _ := os.Hostname()
+	return s.Hostname == h && s.PID == os.Getpid()
+}
+
 // processGone reports whether the recording process of a session is
 // known to be dead: it ran on this host and no longer exists.
 func processGone(host string, pid int) bool {
@@ -260,7 +267,7 @@ func (db *DB) deleteRows(ids []int64) (err error) {
 		if err != nil {
 			return err
 		}
-		if s.Status == StatusRecording && !processGone(s.Hostname, s.PID) {
+		if s.Status == StatusRecording && !processGone(s.Hostname, s.PID) && !ownSession(s) {
 			what := "a capture"
 			if s.Source == "import" {
 				what = "an import"
