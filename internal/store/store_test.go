@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -176,8 +177,11 @@ func TestSessionManagement(t *testing.T) {
 	w.Append(&blk)
 	w.Commit()
 	w.Close()
-	// A session still recording (by this live process) is refused, and
-	// so is the whole list it is part of.
+	// A session still recording (by another live process: PID 1) is
+	// refused, and so is the whole list it is part of.
+	if err := db.conn.Exec(fmt.Sprintf("UPDATE sessions SET pid = 1 WHERE id = %d", b.ID)); err != nil {
+		t.Fatal(err)
+	}
 	if err := db.Delete(a.ID, b.ID); !errors.Is(err, ErrRecording) {
 		t.Fatalf("deleting a recording session: %v, want ErrRecording", err)
 	}
