@@ -9,5 +9,8 @@ import (
 )
 
 func main() {
+	// Packets carry passwords and cookies: every file the process
+	// creates, SQLite's journals included, is private to its owner.
+	cli.PrivateFiles()
 	os.Exit(cli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }

@@ -4,7 +4,7 @@ package cli
 
 import "errors"
 
-func privateFiles() {}
+func PrivateFiles() {}
 
 type runAs struct{}
 

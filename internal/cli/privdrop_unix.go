@@ -11,11 +11,11 @@ import (
 	"syscall"
 )
 
-// privateFiles makes every file this process creates private to its
+// PrivateFiles makes every file this process creates private to its
 // owner: the database's journal, WAL and shared-memory files hold packet
 // payloads as the database does, and SQLite creates them with the
 // process's umask.
-func privateFiles() {
+func PrivateFiles() {
 	syscall.Umask(syscall.Umask(0) | 0o077)
 }
 
