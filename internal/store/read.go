@@ -117,16 +117,16 @@ func (db *DB) walkIndex(session int64, fn func(blockRef) error) (err error) {
 			}
 		}()
 	}
-	var want int64
+	var want, next int64
 	{
-		stmt, _, err := db.conn.Prepare(`SELECT packets FROM sessions WHERE id = ?`)
+		stmt, _, err := db.conn.Prepare(`SELECT packets, first_packet FROM sessions WHERE id = ?`)
 		if err != nil {
 			return classify(err)
 		}
 		stmt.BindInt64(1, session)
 		ok := stmt.Step()
 		if ok {
-			want = stmt.ColumnInt64(0)
+			want, next = stmt.ColumnInt64(0), stmt.ColumnInt64(1)
 		}
 		err = stmt.Err()
 		stmt.Close()
@@ -144,7 +144,7 @@ func (db *DB) walkIndex(session int64, fn func(blockRef) error) (err error) {
 	}
 	defer stmt.Close()
 	stmt.BindInt64(1, session)
-	next := int64(1)
+	first := next
 	for stmt.Step() {
 		b := blockRef{
 			id: stmt.ColumnInt64(0), first: stmt.ColumnInt64(1), count: stmt.ColumnInt64(2),
@@ -165,8 +165,8 @@ func (db *DB) walkIndex(session int64, fn func(blockRef) error) (err error) {
 	if err := stmt.Err(); err != nil {
 		return classify(err)
 	}
-	if next-1 < want {
-		return fmt.Errorf("session %d: packets %d to %d are missing: %w", session, next, want, ErrCorrupt)
+	if last := first + want - 1; next-1 < last {
+		return fmt.Errorf("session %d: packets %d to %d are missing: %w", session, next, last, ErrCorrupt)
 	}
 	return nil
 }

@@ -215,3 +215,41 @@ func TestMigrateFromVersion2(t *testing.T) {
 		t.Errorf("TimeSpan = %d, %d, %v; want 100, 900", lo, hi, err)
 	}
 }
+
+// A segment of a continuous recording numbers its packets on from where
+// the one before stopped; the contiguity check starts there.
+func TestSessionFirstPacket(t *testing.T) {
+	db, _ := tempDB(t)
+	s := &Session{LinkType: 1, Snaplen: 100, FirstPacket: 1001}
+	if err := db.CreateSession(s); err != nil {
+		t.Fatal(err)
+	}
+	w, err := db.NewWriter(s.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b Block
+	b.Reset(1)
+	for i := range 10 {
+		b.Append(int64(i), 4, []byte{1, 2, 3, 4})
+	}
+	w.Append(&b)
+	w.Commit()
+	w.Close()
+	var got []int64
+	if err := db.Packets(s.ID, Range{From: 1005}, func(r Record) error { got = append(got, r.Number); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, []int64{1005, 1006, 1007, 1008, 1009, 1010}) {
+		t.Errorf("packets from 1005: %v", got)
+	}
+	if n, err := db.Count(s.ID, Range{}); err != nil || n != 10 {
+		t.Errorf("Count = %d, %v", n, err)
+	}
+	if err := db.conn.Exec(`UPDATE sessions SET packets = 11`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Count(s.ID, Range{}); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("a missing last packet: %v", err)
+	}
+}

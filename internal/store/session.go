@@ -42,6 +42,9 @@ type Session struct {
 	Status         string
 	Notes          string
 	Origin         string // where an imported session came from: "FILE on HOST"
+	// FirstPacket is the number of the session's first packet: 1, or
+	// where the segment before it stopped in a continuous recording.
+	FirstPacket int64
 }
 
 // Dropped is every packet the filter accepted but the session does not hold.
@@ -71,8 +74,8 @@ func (db *DB) CreateSession(s *Session) error {
 		s.Started = time.Now()
 	}
 	stmt, _, err := db.conn.Prepare(`INSERT INTO sessions
-		(uuid, name, source, interface, filter, link_type, snaplen, promisc, buffer_size, started_ns, hostname, pid, status, notes, origin)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		(uuid, name, source, interface, filter, link_type, snaplen, promisc, buffer_size, started_ns, hostname, pid, status, notes, origin, first_packet)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return classify(err)
 	}
@@ -92,6 +95,10 @@ func (db *DB) CreateSession(s *Session) error {
 	stmt.BindText(13, s.Status)
 	stmt.BindText(14, s.Notes)
 	stmt.BindText(15, s.Origin)
+	if s.FirstPacket < 1 {
+		s.FirstPacket = 1
+	}
+	stmt.BindInt64(16, s.FirstPacket)
 	if err := stmt.Exec(); err != nil {
 		return fmt.Errorf("create session: %w", db.classifyWrite(err))
 	}
@@ -101,7 +108,7 @@ func (db *DB) CreateSession(s *Session) error {
 
 const sessionColumns = `id, uuid, name, source, interface, filter, link_type, snaplen, promisc, buffer_size,
 	started_ns, ended_ns, packets, bytes, wire_bytes, kernel_received, kernel_dropped, app_dropped,
-	hostname, pid, status, notes, origin`
+	hostname, pid, status, notes, origin, first_packet`
 
 // scanSession reads a session row. A session still "recording" whose
 // process is gone is reported interrupted: a read-write open marks it so
@@ -157,6 +164,7 @@ func scanSessionRow(stmt *sqlite3.Stmt) Session {
 		Status:         stmt.ColumnText(20),
 		Notes:          stmt.ColumnText(21),
 		Origin:         stmt.ColumnText(22),
+		FirstPacket:    stmt.ColumnInt64(23),
 	}
 	if stmt.ColumnType(11) != sqlite3.NULL {
 		s.Ended = time.Unix(0, stmt.ColumnInt64(11))

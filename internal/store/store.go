@@ -365,7 +365,9 @@ var migrations = []string{
 	// packets (times need not be in order: merged files, clock steps), and
 	// one covering index answers every selection by packet number or time
 	// without reading a blob; packet comments (pcapng opt_comment); where
-	// an imported session came from. min_ns and max_ns of existing blocks
+	// an imported session came from; the number of a session's first
+	// packet (a segment of a continuous recording goes on numbering where
+	// the one before stopped). min_ns and max_ns of existing blocks
 	// are filled in by fillMinMax.
 	`ALTER TABLE blocks ADD COLUMN min_ns INTEGER NOT NULL DEFAULT 0;
 	ALTER TABLE blocks ADD COLUMN max_ns INTEGER NOT NULL DEFAULT 0;
@@ -373,6 +375,7 @@ var migrations = []string{
 	DROP INDEX blocks_by_time;
 	CREATE INDEX blocks_span ON blocks(session_id, first_packet, packet_count, min_ns, max_ns, link_type, interface_id);
 	ALTER TABLE sessions ADD COLUMN origin TEXT NOT NULL DEFAULT '';
+	ALTER TABLE sessions ADD COLUMN first_packet INTEGER NOT NULL DEFAULT 1;
 	CREATE TABLE comments (
 		session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
 		packet     INTEGER NOT NULL,

@@ -32,8 +32,9 @@ type Writer struct {
 // NewWriter returns a Writer that appends after the session's last block.
 func (db *DB) NewWriter(session int64) (*Writer, error) {
 	w := &Writer{db: db, session: session, next: 1}
-	stmt, _, err := db.conn.Prepare(`SELECT coalesce(max(seq), -1) + 1, coalesce(max(first_packet + packet_count), 1)
-		FROM blocks WHERE session_id = ?`)
+	stmt, _, err := db.conn.Prepare(`SELECT coalesce(max(seq), -1) + 1,
+		coalesce(max(first_packet + packet_count), (SELECT first_packet FROM sessions WHERE id = ?1), 1)
+		FROM blocks WHERE session_id = ?1`)
 	if err != nil {
 		return nil, classify(err)
 	}
