@@ -26,10 +26,31 @@ import (
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
 )
 
+// Sink is where a recording's blocks go: a store.Writer into one session,
+// or a writer that rolls a continuous recording over from segment to
+// segment between two commits.
+type Sink interface {
+	// Append adds a block to the open transaction, opening one if needed.
+	Append(*store.Block) error
+	// Commit makes the appended blocks durable and visible.
+	Commit() error
+	// Rollback abandons the blocks appended since the last Commit.
+	Rollback() error
+	// InTx reports whether blocks wait for Commit.
+	InTx() bool
+	// Dir is where a spill file may go (the database's filesystem).
+	Dir() string
+	// SetBusyTimeout bounds how long a write waits for another
+	// connection's lock (see store.Busy).
+	SetBusyTimeout(time.Duration) error
+}
+
+var _ Sink = (*store.Writer)(nil)
+
 // Config describes one recording. Zero values mean defaults.
 type Config struct {
 	Source  capture.Source
-	Writer  *store.Writer
+	Writer  Sink
 	Count   int64 // stop after storing this many packets; 0 = no limit
 	Logger  *slog.Logger
 	Snaplen int // bytes kept per packet; larger packets are cut (0 = keep what the source gives)

@@ -30,7 +30,7 @@ const (
 // committed (res.Stored) or counted (res.AppDropped).
 type txWriter struct {
 	c       Config
-	w       *store.Writer
+	w       Sink
 	free    chan *store.Block
 	held    []*store.Block // appended in the open transaction
 	pending Result         // their counts
