@@ -90,7 +90,9 @@ func NewSummarizer() *Summarizer {
 // state); application protocols are not decoded (UDP and TCP end at the
 // length); VLAN tags are shown as with tcpdump -e ("vlan 100, p 0,
 // ethertype IPv4, IP ..."); IPv6 extension headers are named after the
-// addresses and ports ("IP6 a.1 > b.2: HBH Flags [S], ..."); and SLL2's
+// addresses and ports ("IP6 a.1 > b.2: HBH Flags [S], ..."), except that
+// from a fragment header on the line is tcpdump's ("IP6 a > b: HBH frag
+// (0|1400) 1 > 2: UDP, length 3000"); and SLL2's
 // interface and direction are printed only by a Summarizer with
 // InterfaceName set.
 func Summary(linkType uint32, data []byte, wireLen int) string {

@@ -198,7 +198,7 @@ func summaryCases(t testing.TB) []summaryCase {
 	u := udpPkt()
 	add("truncated udp", 1, u[:14+20+6], "IP 10.0.0.1.5000 > 10.0.0.2.53: [|udp]")
 	add("empty", 1, nil, "[|ether]")
-	return cases
+	return append(cases, fragmentCases()...)
 }
 
 func TestSummary(t *testing.T) {

@@ -33,6 +33,14 @@ const (
 type ipHeader struct {
 	v6       bool
 	src, dst []byte
+	// shown: the addresses are already printed (after an IPv6 fragment
+	// header), so transport headers print their ports alone
+	// ("sport > dport: "), as tcpdump does.
+	shown bool
+	// fragmented: the transport header starts a datagram that continues in
+	// other fragments (IPv4 more-fragments flag, any IPv6 fragment header),
+	// so the IP length covers only part of it.
+	fragmented bool
 }
 
 // ip dispatches on the IP version nibble (raw IP link types, tunnels).
@@ -107,15 +115,14 @@ func (s *Summarizer) ipv4(data []byte, wire int) {
 	plen := total - ihl
 	proto := data[9]
 	frag := binary.BigEndian.Uint16(data[6:])
-	if off := int(frag&0x1fff) * 8; off != 0 {
+	if frag&0x1fff != 0 {
+		// A later fragment: no transport header to decode. tcpdump -n
+		// names the protocol by number and prints no length.
 		s.addrs(h, nil, nil)
-		s.str(protoName(proto))
-		s.str(", fragment offset ")
-		s.int(off)
-		s.str(", length ")
-		s.int(plen)
+		s.str(protoNum[proto])
 		return
 	}
+	h.fragmented = frag&0x2000 != 0 // first fragment: more follow
 	s.transport(h, proto, payload, plen)
 }
 
@@ -152,11 +159,16 @@ func (s *Summarizer) ipv6(data []byte, wire int) {
 	}
 	payload := data[40:]
 
-	// Extension headers, remembered by name to print after the addresses.
+	// Extension headers, remembered by name to print after the addresses
+	// and ports. A fragment header ends that: as tcpdump does, the
+	// addresses, the headers so far and "frag (offset|length)" are printed
+	// at once, and what follows is printed in order, ports without
+	// addresses.
 	var ext [8]string
 	n := 0
-	for n < len(ext) {
+	for range len(ext) {
 		var hl int
+		var name string
 		switch nh {
 		case protoHopByHop, protoDstOpts, protoRouting:
 			if len(payload) < 2 {
@@ -168,11 +180,11 @@ func (s *Summarizer) ipv6(data []byte, wire int) {
 			hl = (int(payload[1]) + 1) * 8
 			switch nh {
 			case protoHopByHop:
-				ext[n] = "HBH"
+				name = "HBH"
 			case protoDstOpts:
-				ext[n] = "DSTOPT"
+				name = "DSTOPT"
 			default:
-				ext[n] = "srcrt"
+				name = "srcrt"
 			}
 		case protoFragment:
 			if len(payload) < 8 {
@@ -181,33 +193,44 @@ func (s *Summarizer) ipv6(data []byte, wire int) {
 				s.str("frag [|frag]")
 				return
 			}
-			hl = 8
-			ext[n] = "frag"
-			if off := binary.BigEndian.Uint16(payload[2:]) &^ 7; off != 0 {
-				s.addrs(h, nil, nil)
-				s.exts(ext[:n])
-				s.str("frag (offset ")
-				s.uint(uint64(off))
-				s.str(") ")
-				s.str(protoName(payload[0]))
-				s.str(", length ")
-				s.int(plen - 8)
-				return
+			s.addrs(h, nil, nil)
+			s.exts(ext[:n])
+			n = 0
+			off := binary.BigEndian.Uint16(payload[2:]) &^ 7
+			s.str("frag (")
+			s.uint(uint64(off))
+			s.str("|")
+			s.int(plen - 8)
+			s.str(")")
+			if off != 0 {
+				return // a later fragment: nothing more to decode
 			}
+			s.str(" ")
+			h.shown, h.fragmented = true, true
+			nh = payload[0]
+			payload = payload[8:]
+			plen -= 8
+			continue
 		default:
 			goto done
 		}
 		if len(payload) < hl {
 			s.addrs(h, nil, nil)
 			s.exts(ext[:n])
-			s.str(ext[n])
+			s.str(name)
 			s.str(" [|ip6]")
 			return
+		}
+		if h.shown {
+			s.str(name)
+			s.str(" ")
+		} else {
+			ext[n] = name
+			n++
 		}
 		nh = payload[0]
 		payload = payload[hl:]
 		plen -= hl
-		n++
 	}
 done:
 	if s.isFlowHeader(h) {
@@ -223,8 +246,18 @@ func (s *Summarizer) exts(names []string) {
 	}
 }
 
-// addrs prints "src[.sport] > dst[.dport]: ".
+// addrs prints "src[.sport] > dst[.dport]: ", or when h.shown only
+// "sport > dport: " (nothing without ports).
 func (s *Summarizer) addrs(h ipHeader, sport, dport []byte) {
+	if h.shown {
+		if sport != nil {
+			s.uint(uint64(binary.BigEndian.Uint16(sport)))
+			s.str(" > ")
+			s.uint(uint64(binary.BigEndian.Uint16(dport)))
+			s.str(": ")
+		}
+		return
+	}
 	s.addr(h, h.src, sport)
 	s.str(" > ")
 	s.addr(h, h.dst, dport)
@@ -497,11 +530,19 @@ func (s *Summarizer) tcpOptions(o []byte) {
 	}
 }
 
+// udp prints a UDP header as tcpdump's udp_print does, checking in its
+// order: captured ports, the IP length, the captured length field, the
+// length field itself, the rest of the captured header.
 func (s *Summarizer) udp(h ipHeader, b []byte, plen int, ext []string) {
 	if !s.portsHeader(h, b, ext, "[|udp]") {
 		return
 	}
-	if len(b) < 8 {
+	if plen < 8 {
+		s.str("truncated-udp ")
+		s.int(plen)
+		return
+	}
+	if len(b) < 6 {
 		s.str("[|udp]")
 		return
 	}
@@ -510,19 +551,27 @@ func (s *Summarizer) udp(h ipHeader, b []byte, plen int, ext []string) {
 		ulen = plen
 	}
 	if ulen < 8 {
-		s.str("UDP, bad length ")
+		s.str("truncated-udplength ")
 		s.int(ulen)
 		return
 	}
-	if ulen > plen {
+	if len(b) < 8 {
+		s.str("[|udp]")
+		return
+	}
+	ulen -= 8
+	avail := min(plen-8, ulen)
+	// The length field of a first fragment covers the whole datagram,
+	// more than this fragment holds; that is no error.
+	if ulen > avail && !h.fragmented {
 		s.str("UDP, bad length ")
 		s.int(ulen)
 		s.str(" > ")
-		s.int(plen)
+		s.int(avail)
 		return
 	}
 	s.str("UDP, length ")
-	s.int(ulen - 8)
+	s.int(ulen)
 }
 
 var icmpUnreach = [...]string{"net", "host", "protocol", "port", "need to frag", "source route failed",

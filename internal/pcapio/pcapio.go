@@ -18,7 +18,9 @@
 //
 // Neither readers nor writers allocate per packet in the steady state: a
 // Reader returns Data in a buffer it reuses (see Reader.Next), and writers
-// encode headers into a scratch array in front of a bufio.Writer.
+// encode headers into a scratch array in front of a bufio.Writer. The one
+// exception is a packet with comments, whose strings a Reader allocates
+// for the caller to keep.
 package pcapio
 
 import (
@@ -30,6 +32,8 @@ import (
 type Packet struct {
 	// Timestamp is the capture time in nanoseconds since the Unix epoch.
 	// Packets from pcapng Simple Packet Blocks carry no time and have 0.
+	// A pcapng time this cannot hold (after 2262-04-11) is a read error
+	// wrapping ErrTimestampRange, not a clamped value.
 	Timestamp int64
 	// OrigLen is the length of the packet on the wire; len(Data) is the
 	// captured length. Files may hold records with len(Data) > OrigLen;
@@ -43,7 +47,12 @@ type Packet struct {
 	// Flags holds the pcapng epb_flags option (direction, reception type,
 	// FCS length), 0 when absent.
 	Flags uint32
-	// Comments holds the opt_comment options of a pcapng packet block.
+	// Comments holds the opt_comment options of a pcapng Enhanced Packet
+	// Block (or obsolete Packet Block) in file order, nil when there are
+	// none and for pcap files. Unlike Data, the slice and its strings are
+	// allocated for each packet and never reused by the Reader: callers
+	// may keep them. PcapngWriter writes each as an opt_comment option of
+	// the packet's block; PcapWriter ignores them (pcap has no place).
 	Comments []string
 	// Data holds the captured bytes.
 	Data []byte
@@ -147,6 +156,11 @@ var (
 	ErrTooLarge = errors.New("exceeds limit")
 	// ErrMalformed: a header field is inconsistent.
 	ErrMalformed = errors.New("malformed")
+	// ErrTimestampRange: a pcapng timestamp (64 bits of if_tsresol units,
+	// plus if_tsoffset) lies outside what Packet.Timestamp can hold: int64
+	// nanoseconds since 1970 end on 2262-04-11 23:47:16.854775807 UTC and
+	// start on 1677-09-21. Classic pcap timestamps always fit.
+	ErrTimestampRange = errors.New("timestamp out of range")
 )
 
 // ParseError reports where in the file reading failed.

@@ -234,12 +234,16 @@ func (r *Reader) readEPB(start int64, body []byte, obsolete bool) (Packet, error
 	if uint64(caplen) > uint64(len(body)-20) {
 		return Packet{}, r.errf(start, ErrMalformed, "captured length %d exceeds block: %v", caplen, ErrMalformed)
 	}
+	ts, ok := r.ts[idx].toNanos(units)
+	if !ok {
+		return Packet{}, r.errf(start, ErrTimestampRange, "%s", r.ts[idx].rangeMsg("timestamp", units))
+	}
 	data := body[20 : 20+caplen]
 	if sl := r.ifaces[idx].Snaplen; sl != 0 && caplen > sl && !r.keepOver {
 		data = data[:sl] // as libpcap does
 	}
 	p := Packet{
-		Timestamp: r.ts[idx].toNanos(units),
+		Timestamp: ts,
 		OrigLen:   int(orig),
 		LinkType:  r.ifaces[idx].LinkType,
 		Interface: idx,
@@ -288,12 +292,18 @@ func (r *Reader) readISB(start int64, body []byte) error {
 		return err
 	}
 	c := r.ts[idx]
-	ts := func(b []byte) int64 {
-		return c.toNanos(uint64(r.order.Uint32(b))<<32 | uint64(r.order.Uint32(b[4:])))
+	var rangeErr error
+	ts := func(what string, b []byte) int64 {
+		units := uint64(r.order.Uint32(b))<<32 | uint64(r.order.Uint32(b[4:]))
+		ns, ok := c.toNanos(units)
+		if !ok && rangeErr == nil {
+			rangeErr = r.errf(start, ErrTimestampRange, "interface statistics: %s", c.rangeMsg(what, units))
+		}
+		return ns
 	}
-	st := &InterfaceStats{Timestamp: ts(body[4:])}
+	st := &InterfaceStats{Timestamp: ts("timestamp", body[4:])}
 	o := options{b: body[12:], order: r.order}
-	for code, val, ok := o.next(); ok; code, val, ok = o.next() {
+	for code, val, ok := o.next(); ok && rangeErr == nil; code, val, ok = o.next() {
 		if code == optComment {
 			st.Comments = append(st.Comments, string(val))
 			continue
@@ -304,9 +314,9 @@ func (r *Reader) readISB(start int64, body []byte) error {
 		v := r.order.Uint64(val)
 		switch code {
 		case 2:
-			st.StartTime, st.Has = ts(val), st.Has|StatStartTime
+			st.StartTime, st.Has = ts("isb_starttime", val), st.Has|StatStartTime
 		case 3:
-			st.EndTime, st.Has = ts(val), st.Has|StatEndTime
+			st.EndTime, st.Has = ts("isb_endtime", val), st.Has|StatEndTime
 		case 4:
 			st.Received, st.Has = v, st.Has|StatReceived
 		case 5:
@@ -318,6 +328,9 @@ func (r *Reader) readISB(start int64, body []byte) error {
 		case 8:
 			st.Delivered, st.Has = v, st.Has|StatDelivered
 		}
+	}
+	if rangeErr != nil {
+		return rangeErr
 	}
 	r.ifaces[idx].Stats = st
 	return nil

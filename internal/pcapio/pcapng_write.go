@@ -6,15 +6,20 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"unicode/utf8"
 )
 
 // PcapngConfig describes the section a PcapngWriter starts. The zero value
 // writes a Section Header Block without options.
 type PcapngConfig struct {
-	// Comment is written as the section's opt_comment, Hardware, OS and
-	// UserAppl as shb_hardware, shb_os and shb_userappl; empty strings are
-	// left out.
-	Comment, Hardware, OS, UserAppl string
+	// Comment is written as the section's first opt_comment, then each of
+	// Comments as an opt_comment of its own (readers list them one by one:
+	// capinfos prints a "Capture comment" line for each). Hardware, OS and
+	// UserAppl are written as shb_hardware, shb_os and shb_userappl. Empty
+	// strings are left out; strings longer than 65535 bytes are cut.
+	Comment                string
+	Comments               []string
+	Hardware, OS, UserAppl string
 }
 
 // PcapngWriter writes a little-endian pcapng file with one section.
@@ -34,6 +39,9 @@ func NewPcapngWriter(w io.Writer, cfg PcapngConfig) (*PcapngWriter, error) {
 	pw := &PcapngWriter{w: bufio.NewWriterSize(w, writeBufferSize)}
 	o := pw.opts[:0]
 	o = appendStrOpt(o, optComment, cfg.Comment)
+	for _, c := range cfg.Comments {
+		o = appendStrOpt(o, optComment, c)
+	}
 	o = appendStrOpt(o, 2, cfg.Hardware)
 	o = appendStrOpt(o, 3, cfg.OS)
 	o = appendStrOpt(o, 4, cfg.UserAppl)
@@ -104,8 +112,10 @@ func (pw *PcapngWriter) Interfaces() []Interface { return pw.ifaces }
 
 // WritePacket writes an Enhanced Packet Block for p.Interface. p.LinkType
 // must be that interface's link type. Data longer than the interface's
-// snaplen is cut; OrigLen is written as given. p.Comments and a
-// non-zero p.Flags become EPB options.
+// snaplen is cut; OrigLen is written as given. Each non-empty string of
+// p.Comments becomes an opt_comment option of the EPB, in order, and a
+// non-zero p.Flags its epb_flags; without either the EPB has no options
+// and writing it allocates nothing.
 func (pw *PcapngWriter) WritePacket(p Packet) error {
 	if p.Interface < 0 || p.Interface >= len(pw.ifaces) {
 		return fmt.Errorf("pcapio: packet for undefined interface %d: %w", p.Interface, ErrInvalidPacket)
@@ -260,7 +270,12 @@ func appendStrOpt(o []byte, code uint16, s string) []byte {
 		return o
 	}
 	if len(s) > math.MaxUint16 {
-		s = s[:math.MaxUint16]
+		// Cut at a character boundary, so the text stays valid UTF-8.
+		n := math.MaxUint16
+		for n > 0 && !utf8.RuneStart(s[n]) {
+			n--
+		}
+		s = s[:n]
 	}
 	o = binary.LittleEndian.AppendUint16(o, code)
 	o = binary.LittleEndian.AppendUint16(o, uint16(len(s)))

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/big"
 	"math/bits"
+	"time"
 )
 
 // DefaultMaxRecordLen is the default limit on a pcap record's captured
@@ -317,34 +319,82 @@ func newTsConv(resol uint8, offset int64) (tsConv, bool) {
 	return tsConv{perSec: p, offset: offset}, true
 }
 
-// toNanos converts a timestamp in units to ns since the epoch, saturating at
-// the int64 range (the year 2262).
-func (c tsConv) toNanos(units uint64) int64 {
-	var sec, frac uint64
+// Timestamps are int64 nanoseconds since the Unix epoch, which reach from
+// 1677-09-21 00:12:43.145224192 to 2262-04-11 23:47:16.854775807 UTC.
+const (
+	maxSec  = math.MaxInt64 / 1_000_000_000 // 9223372036
+	maxFrac = math.MaxInt64 % 1_000_000_000 // 854775807
+)
+
+// toNanos converts a timestamp in units to ns since the epoch, exactly; ok
+// is false when the time lies outside the int64 range.
+func (c tsConv) toNanos(units uint64) (ns int64, ok bool) {
+	sec, frac := c.split(units)
+	s, ok := c.addOffset(sec)
+	if !ok {
+		return 0, false
+	}
+	f := int64(frac)
+	switch {
+	case s > maxSec, s == maxSec && f > maxFrac:
+		return 0, false
+	case s < -maxSec-1, s == -maxSec-1 && f < 1e9-maxFrac-1:
+		return 0, false
+	}
+	return s*1e9 + f, true
+}
+
+// split returns the whole seconds and the nanoseconds of units.
+func (c tsConv) split(units uint64) (sec, frac uint64) {
 	switch c.perSec {
 	case 1e9:
-		sec, frac = units/1e9, units%1e9
+		return units / 1e9, units % 1e9
 	case 1e6:
-		sec, frac = units/1e6, (units%1e6)*1e3
-	default:
-		sec = units / c.perSec
-		rem := units % c.perSec
-		hi, lo := bits.Mul64(rem, 1e9)
-		frac, _ = bits.Div64(hi, lo, c.perSec)
+		return units / 1e6, (units % 1e6) * 1e3
 	}
-	const maxSec = math.MaxInt64 / 1_000_000_000
-	s := int64(sec)
-	if sec > maxSec {
-		return math.MaxInt64
+	hi, lo := bits.Mul64(units%c.perSec, 1e9)
+	frac, _ = bits.Div64(hi, lo, c.perSec)
+	return units / c.perSec, frac
+}
+
+// addOffset returns sec + the if_tsoffset seconds, ok false when the sum
+// is beyond what toNanos can store (it lets one second past either end
+// through, for toNanos to decide with the fraction).
+func (c tsConv) addOffset(sec uint64) (int64, bool) {
+	const limit = maxSec + 1
+	if c.offset >= 0 {
+		if sec > limit || int64(sec) > limit-c.offset {
+			return 0, false
+		}
+		return int64(sec) + c.offset, true
 	}
-	s += c.offset
-	if s > maxSec {
-		return math.MaxInt64
+	neg := uint64(-(c.offset + 1)) + 1 // -offset, also for math.MinInt64
+	if sec >= neg {
+		if sec-neg > limit {
+			return 0, false
+		}
+		return int64(sec - neg), true
 	}
-	if s < -maxSec {
-		return math.MinInt64
+	if neg-sec > limit {
+		return 0, false
 	}
-	return s*1e9 + int64(frac)
+	return -int64(neg - sec), true
+}
+
+// rangeMsg describes a timestamp of units that toNanos refused, for an
+// error message: the time it means and the limit it passes.
+func (c tsConv) rangeMsg(what string, units uint64) string {
+	sec, frac := c.split(units)
+	t := new(big.Int).SetUint64(sec)
+	t.Add(t, big.NewInt(c.offset))
+	when := t.String() + " s after 1970" // beyond what time.Time prints well
+	if t.IsInt64() && t.Int64() > -1<<50 && t.Int64() < 1<<50 {
+		when = time.Unix(t.Int64(), int64(frac)).UTC().Format("2006-01-02 15:04:05.000000000 UTC")
+	}
+	if t.Sign() < 0 {
+		return fmt.Sprintf("%s %s is before what can be stored (int64 nanoseconds since 1970 start at 1677-09-21 00:12:43.145224192 UTC)", what, when)
+	}
+	return fmt.Sprintf("%s %s is beyond what can be stored (int64 nanoseconds since 1970 end at 2262-04-11 23:47:16.854775807 UTC)", what, when)
 }
 
 // fromNanos converts ns since the epoch to units; ok is false when ns is
