@@ -134,7 +134,7 @@ func (a *app) export(ctx context.Context, db *store.DB, sess store.Session, r st
 		host, _ := os.Hostname()
 		comment := sectionComments(sess)
 		pw, err := pcapio.NewPcapngWriter(out, pcapio.PcapngConfig{
-			Comment:  strings.Join(comment, "\n"),
+			Comments: comment,
 			OS:       runtime.GOOS,
 			UserAppl: "packetrecorder " + version() + " on " + host,
 		})

@@ -512,3 +512,62 @@ func TestPrivateSideFiles(t *testing.T) {
 		t.Errorf("expected side files to check, found %v", names)
 	}
 }
+
+// TestPcapngFidelity: packet comments survive import and export as
+// tshark reads them, and the section's comments say what is true, one
+// item each.
+func TestPcapngFidelity(t *testing.T) {
+	for _, tool := range []string{"editcap", "tshark", "capinfos"} {
+		testkit.RequireTool(t, tool)
+	}
+	dir := t.TempDir()
+	src := pcapFile(t, dir, 20, 30)
+	ng := filepath.Join(dir, "c.pcapng")
+	tmp := filepath.Join(dir, "t.pcapng")
+	for _, args := range [][]string{
+		{"-F", "pcapng", "-a", "2:first comment", "-a", "7:a comment, with a comma", src, tmp},
+		{"-a", "2:second on the same packet", tmp, ng},
+	} {
+		if out, err := exec.Command("editcap", args...).CombinedOutput(); err != nil {
+			t.Fatalf("editcap: %v: %s", err, out)
+		}
+	}
+	db := filepath.Join(dir, "p.db")
+	mustRun(t, "import", "-d", db, ng)
+	mustRun(t, "sessions", "-d", db, "note", "1", "the note")
+	out := filepath.Join(dir, "out.pcapng")
+	mustRun(t, "export", "-d", db, "-s", "1", "-o", out)
+	comments := func(f string) string {
+		b, err := exec.Command("tshark", "-r", f, "-T", "fields", "-e", "frame.number", "-e", "frame.comment").Output()
+		if err != nil {
+			t.Fatalf("tshark -r %s: %v", f, err)
+		}
+		return string(b)
+	}
+	want, got := comments(ng), comments(out)
+	if got != want || !strings.Contains(want, "first comment,second on the same packet") {
+		t.Errorf("packet comments: tshark reads\n%s\nfrom the export, and\n%s\nfrom the original", got, want)
+	}
+	info, err := exec.Command("capinfos", "-k", out).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var items []string
+	for _, l := range strings.Split(string(info), "\n") {
+		if v, ok := strings.CutPrefix(l, "Capture comment:"); ok {
+			items = append(items, strings.TrimSpace(v))
+		}
+	}
+	host, _ := os.Hostname()
+	if len(items) != 3 || items[0] != "packetrecorder session 1: c.pcapng" || items[1] != "imported from "+ng+" on "+host || items[2] != "the note" {
+		t.Errorf("section comments %q", items)
+	}
+	// -o with a .pcapng name writes pcapng; .pcap writes pcap.
+	for ext, want := range map[string]string{".pcapng": "File type:           pcapng\n", ".pcap": "File type:           nsecpcap\n"} {
+		f := filepath.Join(dir, "x"+ext)
+		mustRun(t, "export", "-d", db, "-s", "1", "-o", f)
+		if b, _ := exec.Command("capinfos", "-t", "-M", f).Output(); !strings.Contains(string(b), want) {
+			t.Errorf("%s: capinfos says %q, want %q", f, b, want)
+		}
+	}
+}
