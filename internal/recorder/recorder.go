@@ -184,7 +184,14 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			tw.commit()
 			progress()
 		case <-backlogTick.C:
-			tw.drainBacklog()
+			if tw.drainBacklog() && !c.Writer.InTx() {
+				if tk, ok := c.Writer.(interface{ Tick() error }); ok {
+					// A segment that reached its age on an idle link closes.
+					if err := tk.Tick(); err != nil {
+						tw.fail(err)
+					}
+				}
+			}
 			progress()
 		case <-ticker.C:
 			if c.Progress != nil {

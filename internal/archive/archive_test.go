@@ -1,0 +1,205 @@
+package archive
+
+import (
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/store"
+)
+
+// feed writes n packets, numbered by their first 8 bytes, into the
+// recording in blocks of per, committing after each block.
+func feed(t *testing.T, r *Recording, from, n, per int) {
+	t.Helper()
+	var b store.Block
+	for i := from; i < from+n; {
+		b.Reset(1)
+		for j := 0; j < per && i < from+n; j++ {
+			data := make([]byte, 200)
+			binary.BigEndian.PutUint64(data, uint64(i))
+			b.Append(int64(1e18)+int64(i)*1000, len(data), data)
+			i++
+		}
+		if err := r.Append(&b); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// readAll reads every packet of the store's segments of one recording
+// in order and checks numbering and content.
+func readAll(t *testing.T, a *Archive, want int) []Segment {
+	t.Helper()
+	segs, err := a.Segments()
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := int64(1)
+	for _, s := range segs {
+		if s.FirstPacket != next {
+			t.Fatalf("segment %s starts at packet %d, want %d", s.File, s.FirstPacket, next)
+		}
+		db, err := store.Open(a.Path(s), store.Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = db.Packets(1, store.Range{}, func(rec store.Record) error {
+			if rec.Number != next || int64(binary.BigEndian.Uint64(rec.Data)) != next-1 {
+				t.Fatalf("packet %d holds %d", rec.Number, binary.BigEndian.Uint64(rec.Data))
+			}
+			next++
+			return nil
+		})
+		db.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if next-1 != int64(want) {
+		t.Fatalf("read %d packets, want %d", next-1, want)
+	}
+	return segs
+}
+
+// Segments roll over between commits without losing or repeating a
+// packet; numbers go on across segments; the catalog says what each holds.
+func TestRollOverKeepsEveryPacket(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "store")
+	a, err := Open(dir, Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("store directory: %v %v", fi.Mode(), err)
+	}
+	r, err := NewRecording(dir, RecordingConfig{Interface: "eth0", LinkType: 1, Snaplen: 65535, MaxBytes: 512 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed(t, r, 0, 20000, 97)
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	segs := readAll(t, a, 20000)
+	if len(segs) < 4 {
+		t.Fatalf("%d segments for ~5 MB at 512 KiB each", len(segs))
+	}
+	for i, s := range segs {
+		if !s.Closed || s.Packets == 0 || s.Recording != r.ID() || s.Bytes == 0 {
+			t.Errorf("segment %d: %+v", i, s)
+		}
+		if i > 0 && s.FirstPacket != segs[i-1].FirstPacket+segs[i-1].Packets {
+			t.Errorf("segment %d starts at %d after %d+%d", i, s.FirstPacket, segs[i-1].FirstPacket, segs[i-1].Packets)
+		}
+	}
+}
+
+// The catalog is an index: lost, it is rebuilt from the segments, with
+// the same rows.
+func TestCatalogRebuiltFromSegments(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "store")
+	a, err := Open(dir, Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := NewRecording(dir, RecordingConfig{Interface: "eth1", Ring: 2, LinkType: 1, MaxBytes: 256 << 10})
+	feed(t, r, 0, 5000, 50)
+	r.Close()
+	before, _ := a.Segments()
+	a.Close()
+	for _, f := range []string{CatalogFile, CatalogFile + "-wal", CatalogFile + "-shm"} {
+		os.Remove(filepath.Join(dir, f))
+	}
+	// A reader finds the segments without writing a catalog.
+	ro, err := Open(dir, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := ro.Segments(); len(got) != len(before) {
+		t.Errorf("read-only open of a store without catalog: %d segments, want %d", len(got), len(before))
+	}
+	ro.Close()
+	if _, err := os.Stat(filepath.Join(dir, CatalogFile)); err == nil {
+		t.Error("a read-only open wrote a catalog")
+	}
+	a, err = Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	after := readAll(t, a, 5000)
+	if len(after) != len(before) {
+		t.Fatalf("rebuilt %d segments, had %d", len(after), len(before))
+	}
+	for i := range after {
+		b, g := before[i], after[i]
+		if g.File != b.File || g.Interface != "eth1" || g.Ring != 2 || g.Recording != b.Recording || g.FirstPacket != b.FirstPacket ||
+			g.Packets != b.Packets || g.MinNS != b.MinNS || g.MaxNS != b.MaxNS || !g.Closed {
+			t.Errorf("segment %d rebuilt as %+v, was %+v", i, g, b)
+		}
+	}
+}
+
+// Expiring a segment unlinks it and its side files; a crash between
+// marking and unlinking is finished at the next open.
+func TestExpireAndRepair(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "store")
+	a, err := Open(dir, Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := NewRecording(dir, RecordingConfig{Interface: "eth0", LinkType: 1, MaxBytes: 256 << 10})
+	feed(t, r, 0, 5000, 50)
+	r.Close()
+	segs, _ := a.Segments()
+	if err := a.Expire(segs[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(a.Path(segs[0])); !os.IsNotExist(err) {
+		t.Errorf("expired segment still there: %v", err)
+	}
+	// A crash after the mark: the row says expiring, the file is there.
+	if err := a.exec(`UPDATE segments SET expiring = 1 WHERE id = ?`, segs[1].ID); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	a, err = Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if _, err := os.Stat(a.Path(segs[1])); !os.IsNotExist(err) {
+		t.Errorf("interrupted expiry not finished: %v", err)
+	}
+	left, _ := a.Segments()
+	if len(left) != len(segs)-2 || left[0].ID != segs[2].ID {
+		t.Errorf("%d segments left, want %d", len(left), len(segs)-2)
+	}
+}
+
+// An idle link closes its segment at its age, so retention can take it.
+func TestTickClosesOldSegment(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "store")
+	a, _ := Open(dir, Options{Create: true})
+	defer a.Close()
+	r, _ := NewRecording(dir, RecordingConfig{Interface: "eth0", LinkType: 1, MaxAge: 50 * time.Millisecond})
+	defer r.Close()
+	feed(t, r, 0, 10, 10)
+	if segs, _ := a.Segments(); len(segs) != 1 || segs[0].Closed {
+		t.Fatalf("segments %+v", segs)
+	}
+	time.Sleep(60 * time.Millisecond)
+	if err := r.Tick(); err != nil {
+		t.Fatal(err)
+	}
+	if segs, _ := a.Segments(); len(segs) != 1 || !segs[0].Closed {
+		t.Fatalf("after its age: %+v", segs)
+	}
+}

@@ -1,0 +1,276 @@
+package archive
+
+import (
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/store"
+)
+
+// RecordingConfig describes one continuous recording: one ring of one
+// interface.
+type RecordingConfig struct {
+	Interface  string
+	Ring       int // fanout ring number, 0 for the first
+	Filter     string
+	LinkType   uint32
+	Snaplen    uint32
+	Promisc    bool
+	BufferSize int64
+	// A segment closes once it holds MaxBytes (on disk) or is MaxAge old,
+	// whichever comes first, at the commit that reaches it.
+	MaxBytes int64
+	MaxAge   time.Duration
+	Logger   *slog.Logger
+}
+
+// Recording writes a continuous recording into segments, rolling over to
+// a new segment between two commits: the recorder above it never notices,
+// and no packet is lost or written twice. Packet numbers go on across
+// segments. It implements recorder.Sink and is used by one goroutine.
+type Recording struct {
+	a    *Archive // a catalog connection of its own
+	cfg  RecordingConfig
+	uuid string
+	next int64 // number of the next packet
+	seg  *openSegment
+	busy time.Duration
+	log  *slog.Logger
+
+	// Closed counts the segments this recording closed; Err holds the
+	// last catalog error (the catalog is an index: recording goes on).
+	Closed  int64
+	Err     error
+	pending struct {
+		packets int64
+		lo, hi  int64
+	}
+}
+
+type openSegment struct {
+	db       *store.DB
+	w        *store.Writer
+	endBulk  func()
+	session  store.Session
+	catID    int64
+	rel      string
+	opened   time.Time
+	packets  int64
+	lo, hi   int64
+	hasRange bool
+}
+
+// NewRecording starts a recording in the store directory dir (which Open
+// has created). The first segment is made with the first packet.
+func NewRecording(dir string, cfg RecordingConfig) (*Recording, error) {
+	a, err := Open(dir, Options{})
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	var b [16]byte
+	rand.Read(b[:])
+	uuid := fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+	return &Recording{a: a, cfg: cfg, uuid: uuid, next: 1, busy: 10 * time.Second, log: cfg.Logger}, nil
+}
+
+// ID is the recording's UUID.
+func (r *Recording) ID() string { return r.uuid }
+
+// Next is the number the next packet will get.
+func (r *Recording) Next() int64 { return r.next }
+
+func (r *Recording) open() error {
+	dir := filepath.Join(r.a.dir, SegmentsDir, r.cfg.Interface)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	now := time.Now()
+	var rel, path string
+	for t := now; ; t = t.Add(time.Nanosecond) {
+		rel = filepath.Join(SegmentsDir, r.cfg.Interface, fmt.Sprintf("%s-r%d.db", t.UTC().Format("20060102T150405.000000000Z"), r.cfg.Ring))
+		path = filepath.Join(r.a.dir, rel)
+		if _, err := os.Stat(path); os.IsNotExist(err) {
+			break
+		}
+	}
+	db, err := store.Open(path, store.Options{Create: true})
+	if err != nil {
+		return err
+	}
+	sess := &store.Session{
+		Name:        fmt.Sprintf("%s ring %d", r.cfg.Interface, r.cfg.Ring),
+		Interface:   r.cfg.Interface,
+		Filter:      r.cfg.Filter,
+		LinkType:    r.cfg.LinkType,
+		Snaplen:     r.cfg.Snaplen,
+		Promisc:     r.cfg.Promisc,
+		BufferSize:  r.cfg.BufferSize,
+		Started:     now,
+		Notes:       "recording " + r.uuid,
+		FirstPacket: r.next,
+	}
+	if err := db.CreateSession(sess); err != nil {
+		db.Close()
+		os.Remove(path)
+		return err
+	}
+	w, err := db.NewWriter(sess.ID)
+	if err != nil {
+		db.Close()
+		return err
+	}
+	w.SetBusyTimeout(r.busy)
+	end := func() {}
+	if e, ok := db.BeginBulk(); ok {
+		end = e
+	}
+	seg := &openSegment{db: db, w: w, endBulk: end, session: *sess, rel: rel, opened: now}
+	err = r.a.exec(`INSERT INTO segments (file, interface, ring, recording, first_packet, created_ns) VALUES (?, ?, ?, ?, ?, ?)`,
+		rel, r.cfg.Interface, r.cfg.Ring, r.uuid, r.next, now.UnixNano())
+	if err != nil {
+		r.Err = err
+	} else {
+		seg.catID = r.a.conn.LastInsertRowID()
+	}
+	r.seg = seg
+	return nil
+}
+
+// Append adds a block to the open transaction, opening a segment first
+// if none is open.
+func (r *Recording) Append(b *store.Block) error {
+	if r.seg == nil {
+		if err := r.open(); err != nil {
+			return err
+		}
+	}
+	if err := r.seg.w.Append(b); err != nil {
+		return err
+	}
+	p := &r.pending
+	if p.packets == 0 {
+		p.lo, p.hi = b.MinTS, b.MaxTS
+	}
+	p.lo, p.hi = min(p.lo, b.MinTS), max(p.hi, b.MaxTS)
+	p.packets += int64(b.Count)
+	return nil
+}
+
+// InTx reports whether blocks wait for Commit.
+func (r *Recording) InTx() bool { return r.seg != nil && r.seg.w.InTx() }
+
+// Rollback abandons the blocks appended since the last Commit.
+func (r *Recording) Rollback() error {
+	r.pending.packets = 0
+	if r.seg == nil {
+		return nil
+	}
+	return r.seg.w.Rollback()
+}
+
+// Dir is the directory of the segments (for a spill file).
+func (r *Recording) Dir() string {
+	dir := filepath.Join(r.a.dir, SegmentsDir, r.cfg.Interface)
+	os.MkdirAll(dir, 0o700)
+	return dir
+}
+
+// SetBusyTimeout bounds how long a write waits for a lock.
+func (r *Recording) SetBusyTimeout(d time.Duration) error {
+	r.busy = d
+	if r.seg != nil {
+		return r.seg.w.SetBusyTimeout(d)
+	}
+	return nil
+}
+
+// Commit makes the appended blocks durable, updates the catalog, and
+// closes the segment when it has reached its size or age.
+func (r *Recording) Commit() error {
+	seg := r.seg
+	if seg == nil || !seg.w.InTx() {
+		return nil
+	}
+	if err := seg.w.Commit(); err != nil {
+		return err
+	}
+	p := r.pending
+	r.pending.packets = 0
+	r.next = seg.w.Next()
+	if p.packets > 0 {
+		if !seg.hasRange {
+			seg.lo, seg.hi, seg.hasRange = p.lo, p.hi, true
+		}
+		seg.lo, seg.hi = min(seg.lo, p.lo), max(seg.hi, p.hi)
+		seg.packets += p.packets
+	}
+	size := fileSize(filepath.Join(r.a.dir, seg.rel))
+	r.catalog(seg, size, false)
+	if size >= r.cfg.MaxBytes && r.cfg.MaxBytes > 0 || r.cfg.MaxAge > 0 && time.Since(seg.opened) >= r.cfg.MaxAge {
+		return r.roll()
+	}
+	return nil
+}
+
+// Tick closes a segment that has reached its age on an idle link, so that
+// retention can expire it. The recorder calls it between transactions.
+func (r *Recording) Tick() error {
+	if r.seg != nil && !r.seg.w.InTx() && r.cfg.MaxAge > 0 && time.Since(r.seg.opened) >= r.cfg.MaxAge {
+		return r.roll()
+	}
+	return nil
+}
+
+func (r *Recording) catalog(seg *openSegment, size int64, closed bool) {
+	if seg.catID == 0 {
+		return
+	}
+	err := r.a.exec(`UPDATE segments SET packets = ?, bytes = ?, min_ns = ?, max_ns = ?, closed = ? WHERE id = ?`,
+		seg.packets, size, seg.lo, seg.hi, closed, seg.catID)
+	if err != nil {
+		r.Err = err
+	}
+}
+
+// roll closes the open segment; the next Append opens another.
+func (r *Recording) roll() error {
+	seg := r.seg
+	r.seg = nil
+	ended := time.Now()
+	if seg.hasRange {
+		ended = time.Unix(0, seg.hi)
+	}
+	err := seg.db.Finish(seg.session.ID, store.StatusComplete, ended, seg.packets, 0, 0)
+	seg.w.Close()
+	seg.endBulk()
+	seg.db.Checkpoint(true)
+	if cerr := seg.db.Close(); err == nil {
+		err = cerr
+	}
+	r.catalog(seg, fileSize(filepath.Join(r.a.dir, seg.rel)), true)
+	r.Closed++
+	r.log.Info("segment closed", "interface", r.cfg.Interface, "ring", r.cfg.Ring, "file", seg.rel,
+		"packets", seg.packets, "first_packet", seg.session.FirstPacket)
+	return err
+}
+
+// Close closes the open segment, if any, and the catalog connection. The
+// recorder has committed everything by then.
+func (r *Recording) Close() error {
+	var err error
+	if r.seg != nil {
+		r.seg.w.Rollback()
+		err = r.roll()
+	}
+	if cerr := r.a.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
