@@ -100,7 +100,7 @@ func (r *Recording) open() error {
 			break
 		}
 	}
-	db, err := store.Open(path, store.Options{Create: true})
+	db, err := store.Open(path, store.Options{Create: true, NoReserve: true})
 	if err != nil {
 		return err
 	}
@@ -256,7 +256,7 @@ func (r *Recording) roll() error {
 	}
 	r.catalog(seg, fileSize(filepath.Join(r.a.dir, seg.rel)), true)
 	r.Closed++
-	r.log.Info("segment closed", "interface", r.cfg.Interface, "ring", r.cfg.Ring, "file", seg.rel,
+	r.log.Info("segment closed", "ring", r.cfg.Ring, "file", seg.rel,
 		"packets", seg.packets, "first_packet", seg.session.FirstPacket)
 	return err
 }

@@ -212,6 +212,12 @@ func Open(cfg Config) (*Ring, error) {
 	if err := unix.Bind(fd, sa); err != nil {
 		return nil, sysErr("bind to "+c.Interface, err)
 	}
+	if c.FanoutGroup != 0 {
+		arg := int(c.FanoutGroup) | (unix.PACKET_FANOUT_HASH|unix.PACKET_FANOUT_FLAG_DEFRAG)<<16
+		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_FANOUT, arg); err != nil {
+			return nil, sysErr("join fanout group", err)
+		}
+	}
 	if c.Promisc && !cooked {
 		mreq := unix.PacketMreq{Ifindex: int32(ifi.Index), Type: unix.PACKET_MR_PROMISC}
 		if err := unix.SetsockoptPacketMreq(fd, unix.SOL_PACKET, unix.PACKET_ADD_MEMBERSHIP, &mreq); err != nil {

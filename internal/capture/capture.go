@@ -59,6 +59,11 @@ type Config struct {
 	// that header); nil = everything. Other devices ignore it.
 	Match        func(data []byte, wireLen int) bool
 	BlockTimeout time.Duration // how long the kernel holds a partly filled block; 0 = DefaultBlockTimeout
+	// FanoutGroup, when not 0, joins the socket to the PACKET_FANOUT group
+	// of that id on its interface: the kernel spreads packets over the
+	// group's rings by a hash of their flow (fragments reassembled first),
+	// so the packets of one connection stay in order in one ring.
+	FanoutGroup uint16
 }
 
 func (c *Config) withDefaults() (Config, error) {

@@ -66,6 +66,8 @@ lets you list sessions, look at their packets and replay them.`,
 		a.exportCmd(),
 		a.filterCmd(),
 		a.versionCmd(),
+		a.daemonCmd(),
+		a.holdCmd(),
 	)
 	return root
 }

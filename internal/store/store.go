@@ -48,10 +48,11 @@ var (
 // DB per goroutine that needs one (SQLite in WAL mode lets them share the
 // file).
 type DB struct {
-	conn     *sqlite3.Conn
-	path     string
-	readOnly bool
-	reserve  *os.File // see ReserveSpace
+	conn      *sqlite3.Conn
+	path      string
+	readOnly  bool
+	noReserve bool
+	reserve   *os.File // see ReserveSpace
 }
 
 // Options control Open. The zero value opens an existing database for
@@ -59,6 +60,9 @@ type DB struct {
 type Options struct {
 	// Create makes the database (mode 0600) when it does not exist.
 	Create bool
+	// NoReserve keeps no reserve file beside the database (see Delete):
+	// for databases deleted whole, such as a store's segments.
+	NoReserve bool
 	// ReadOnly opens the database for reading only: read access to the
 	// file is enough, and a file on a read-only mount (evidence media)
 	// can be read. Nothing is written: no migration, no journal mode
@@ -99,7 +103,7 @@ func Open(path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	db := &DB{conn: conn, path: path, readOnly: opts.ReadOnly}
+	db := &DB{conn: conn, path: path, readOnly: opts.ReadOnly, noReserve: opts.NoReserve}
 	if err := db.init(); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, classify(err))
@@ -489,6 +493,9 @@ func ReserveFile(dbPath string) string { return dbPath + "-reserve" }
 // keepReserve makes sure the reserve file exists, best effort: on a full
 // disk it stays missing until there is room again.
 func (db *DB) keepReserve() {
+	if db.noReserve {
+		return
+	}
 	path := ReserveFile(db.path)
 	if fi, err := os.Stat(path); err == nil && fi.Size() >= reserveSize {
 		return

@@ -1,0 +1,353 @@
+package daemon
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the daemon's configuration file. Zero values mean the
+// defaults documented on each field.
+type Config struct {
+	// Store is the store directory, created 0700 when missing. Required.
+	Store string `yaml:"store"`
+	// Segment bounds one segment: it closes at MaxBytes (default 1GiB)
+	// or MaxAge (default 1h), whichever comes first.
+	Segment struct {
+		MaxBytes Size     `yaml:"max_bytes"`
+		MaxAge   Duration `yaml:"max_age"`
+	} `yaml:"segment"`
+	// Retention keeps the store within MaxBytes (all interfaces
+	// together), MaxAge and MinFree (bytes or a percentage of the
+	// filesystem; default 5%), whichever bites first, by deleting whole
+	// oldest segments. WhenHeld says what to do when holds leave no
+	// room: "stop" recording (the default) or "delete" held segments too.
+	Retention struct {
+		MaxBytes Size     `yaml:"max_bytes"`
+		MaxAge   Duration `yaml:"max_age"`
+		MinFree  Free     `yaml:"min_free"`
+		WhenHeld string   `yaml:"when_held"`
+	} `yaml:"retention"`
+	// Interfaces to record. At least one, each once.
+	Interfaces []Interface `yaml:"interfaces"`
+	// Listen is the address of status, health and metrics
+	// (default 127.0.0.1:7474; "" in the file turns it off).
+	Listen *string `yaml:"listen"`
+
+	lines map[string]int // key path -> line, for errors
+}
+
+// Interface is one interface to record.
+type Interface struct {
+	Name       string `yaml:"name"`
+	Filter     string `yaml:"filter"`      // tcpdump's language
+	Snaplen    int    `yaml:"snaplen"`     // default 65535
+	BufferSize Size   `yaml:"buffer_size"` // kernel ring per fanout ring, default 64MiB
+	Fanout     int    `yaml:"fanout"`      // rings, default 1
+	Promisc    *bool  `yaml:"promisc"`     // default true
+}
+
+// Defaults filled in by Load.
+const (
+	DefaultSegmentBytes = 1 << 30
+	DefaultSegmentAge   = time.Hour
+	DefaultListen       = "127.0.0.1:7474"
+	DefaultBuffer       = 64 << 20
+	DefaultSnaplen      = 65535
+	DefaultMinFreePct   = 5
+)
+
+// Size is a byte count written as 65536, 512KiB, 64MB, 1GiB, 2TiB (all
+// binary units).
+type Size int64
+
+// UnmarshalYAML reads a size.
+func (s *Size) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseSize(n.Value)
+	if err != nil {
+		return err
+	}
+	*s = Size(v)
+	return nil
+}
+
+// ParseSize reads sizes such as 65536, 512KB, 64MiB, 1GiB, 2TiB.
+func ParseSize(text string) (int64, error) {
+	t := strings.ToUpper(strings.TrimSpace(text))
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KIB", 1 << 10}, {"MIB", 1 << 20}, {"GIB", 1 << 30}, {"TIB", 1 << 40},
+		{"KB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30}, {"TB", 1 << 40},
+		{"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"T", 1 << 40}, {"B", 1}} {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseFloat(t, 64)
+	if err != nil || n < 0 || n*float64(mult) > 1<<60 {
+		return 0, fmt.Errorf("invalid size %q (use e.g. 500GiB, 64MiB)", text)
+	}
+	return int64(n * float64(mult)), nil
+}
+
+// Duration is a time span written as 90s, 15m, 1h, 30d.
+type Duration time.Duration
+
+// UnmarshalYAML reads a duration.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseDuration(n.Value)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// ParseDuration reads 90s, 15m, 1h, 30d (and Go's 1h30m).
+func ParseDuration(text string) (time.Duration, error) {
+	t := strings.TrimSpace(text)
+	if days, ok := strings.CutSuffix(t, "d"); ok {
+		n, err := strconv.ParseFloat(days, 64)
+		if err == nil && n >= 0 && n < 106751 {
+			return time.Duration(n * 24 * float64(time.Hour)), nil
+		}
+	} else if v, err := time.ParseDuration(t); err == nil && v >= 0 {
+		return v, nil
+	}
+	return 0, fmt.Errorf("invalid duration %q (use e.g. 90s, 15m, 1h, 30d)", text)
+}
+
+// Free is an amount of free space: bytes, or a percentage of the
+// filesystem.
+type Free struct {
+	Bytes   int64
+	Percent float64
+	set     bool
+}
+
+// UnmarshalYAML reads 10% or a size.
+func (f *Free) UnmarshalYAML(n *yaml.Node) error {
+	if p, ok := strings.CutSuffix(strings.TrimSpace(n.Value), "%"); ok {
+		v, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+		if err != nil || v < 0 || v >= 100 {
+			return fmt.Errorf("invalid percentage %q (use 0%% to 99%%)", n.Value)
+		}
+		*f = Free{Percent: v, set: true}
+		return nil
+	}
+	v, err := ParseSize(n.Value)
+	if err != nil {
+		return err
+	}
+	*f = Free{Bytes: v, set: true}
+	return nil
+}
+
+// Need is how many bytes must stay free on a filesystem of total bytes.
+func (f Free) Need(total int64) int64 {
+	if f.Percent > 0 {
+		return int64(float64(total) * f.Percent / 100)
+	}
+	return f.Bytes
+}
+
+// ConfigError is one problem with the configuration, at a line of the file.
+type ConfigError struct {
+	Line int
+	Key  string
+	Msg  string
+}
+
+func (e *ConfigError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("line %d: %s: %s", e.Line, e.Key, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", e.Key, e.Msg)
+}
+
+// LoadFile reads and validates a configuration file.
+func LoadFile(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes a configuration strictly (an unknown key is an error),
+// fills in the defaults and validates it.
+func Parse(data []byte) (*Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("empty file")
+		}
+		return nil, yamlError(err)
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err == nil {
+		c.lines = map[string]int{}
+		indexLines(&root, "", c.lines)
+	}
+	c.applyDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// yamlError keeps yaml's messages ("line 3: field foo not found in type
+// daemon.Config") on one line, without the Go type names.
+func yamlError(err error) error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		msgs := make([]string, len(te.Errors))
+		for i, m := range te.Errors {
+			m = strings.ReplaceAll(m, " in type daemon.Config", "")
+			m = strings.ReplaceAll(m, " in type daemon.Interface", "")
+			m = strings.ReplaceAll(m, "field ", "unknown key ")
+			msgs[i] = strings.ReplaceAll(m, " not found", "")
+		}
+		return errors.New(strings.Join(msgs, "; "))
+	}
+	return errors.New(strings.TrimPrefix(err.Error(), "yaml: "))
+}
+
+// indexLines records the line of every key: "retention.max_bytes",
+// "interfaces.1.name".
+func indexLines(n *yaml.Node, prefix string, out map[string]int) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			indexLines(c, prefix, out)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key := n.Content[i].Value
+			if prefix != "" {
+				key = prefix + "." + key
+			}
+			out[key] = n.Content[i].Line
+			indexLines(n.Content[i+1], key, out)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			key := fmt.Sprintf("%s.%d", prefix, i)
+			out[key] = c.Line
+			indexLines(c, key, out)
+		}
+	}
+}
+
+func (c *Config) applyDefaults() {
+	if c.Segment.MaxBytes == 0 {
+		c.Segment.MaxBytes = DefaultSegmentBytes
+	}
+	if c.Segment.MaxAge == 0 {
+		c.Segment.MaxAge = Duration(DefaultSegmentAge)
+	}
+	if !c.Retention.MinFree.set {
+		c.Retention.MinFree = Free{Percent: DefaultMinFreePct, set: true}
+	}
+	if c.Retention.WhenHeld == "" {
+		c.Retention.WhenHeld = "stop"
+	}
+	if c.Listen == nil {
+		l := DefaultListen
+		c.Listen = &l
+	}
+	for i := range c.Interfaces {
+		it := &c.Interfaces[i]
+		if it.Snaplen == 0 {
+			it.Snaplen = DefaultSnaplen
+		}
+		if it.BufferSize == 0 {
+			it.BufferSize = DefaultBuffer
+		}
+		if it.Fanout == 0 {
+			it.Fanout = 1
+		}
+		if it.Promisc == nil {
+			t := true
+			it.Promisc = &t
+		}
+	}
+}
+
+func (c *Config) errorf(key, format string, args ...any) *ConfigError {
+	return &ConfigError{Line: c.lines[key], Key: key, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Validate checks the configuration and returns every problem, each
+// naming its key and line.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Store == "" {
+		errs = append(errs, c.errorf("store", "required: the directory the segments go in"))
+	}
+	if c.Segment.MaxBytes < 1<<20 {
+		errs = append(errs, c.errorf("segment.max_bytes", "at least 1MiB"))
+	}
+	if c.Segment.MaxAge < Duration(time.Second) {
+		errs = append(errs, c.errorf("segment.max_age", "at least 1s"))
+	}
+	if c.Retention.MaxBytes != 0 && c.Retention.MaxBytes < 2*c.Segment.MaxBytes {
+		errs = append(errs, c.errorf("retention.max_bytes", "must hold at least two segments (segment.max_bytes is %d bytes)", c.Segment.MaxBytes))
+	}
+	if c.Retention.MaxAge != 0 && c.Retention.MaxAge < c.Segment.MaxAge {
+		errs = append(errs, c.errorf("retention.max_age", "shorter than segment.max_age: segments are deleted whole"))
+	}
+	switch c.Retention.WhenHeld {
+	case "stop", "delete":
+	default:
+		errs = append(errs, c.errorf("retention.when_held", "%q: use stop or delete", c.Retention.WhenHeld))
+	}
+	if len(c.Interfaces) == 0 {
+		errs = append(errs, c.errorf("interfaces", "at least one interface to record"))
+	}
+	seen := map[string]int{}
+	for i, it := range c.Interfaces {
+		key := fmt.Sprintf("interfaces.%d", i)
+		switch {
+		case it.Name == "":
+			errs = append(errs, c.errorf(key+".name", "required"))
+		case strings.ContainsAny(it.Name, "/ \x00") || it.Name == "." || it.Name == "..":
+			errs = append(errs, c.errorf(key+".name", "%q is not an interface name", it.Name))
+		case it.Name == "any":
+			errs = append(errs, c.errorf(key+".name", `"any" is not supported by the daemon: name the interfaces`))
+		}
+		if j, dup := seen[it.Name]; dup && it.Name != "" {
+			errs = append(errs, c.errorf(key+".name", "%q is already configured at line %d", it.Name, c.lines[fmt.Sprintf("interfaces.%d.name", j)]))
+		}
+		seen[it.Name] = i
+		if it.Snaplen < 1 || it.Snaplen > 262144 {
+			errs = append(errs, c.errorf(key+".snaplen", "%d: must be 1 to 262144", it.Snaplen))
+		}
+		if it.BufferSize < 64<<10 || it.BufferSize > 4<<30 {
+			errs = append(errs, c.errorf(key+".buffer_size", "must be 64KiB to 4GiB"))
+		}
+		if it.Fanout < 1 || it.Fanout > 64 {
+			errs = append(errs, c.errorf(key+".fanout", "%d: must be 1 to 64", it.Fanout))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// SegmentAge is segment.max_age as a time.Duration.
+func (c *Config) SegmentAge() time.Duration { return time.Duration(c.Segment.MaxAge) }

@@ -1,0 +1,303 @@
+// Package daemon records several interfaces continuously into a store
+// directory within a disk budget, and serves its status, health and
+// metrics over HTTP.
+//
+// One run group owns every long-lived goroutine: an ifaceRunner per
+// configured interface (its fanout rings, each recorded by the recorder
+// into an archive.Recording that rolls segments over), the retention loop
+// (which reads the catalog and the filesystem's free space and deletes whole
+// oldest segments, never holding a lock a writer needs), and the HTTP
+// server. Run returns when its context ends, after every ring is drained
+// and every segment closed. SIGHUP (Reload) builds the new configuration
+// beside the old, validates it, then applies the difference: interfaces
+// whose settings did not change keep their rings.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/archive"
+)
+
+// Daemon is a running recorder.
+type Daemon struct {
+	path     string // the configuration file
+	storeDir string
+	log      *slog.Logger
+	version  string
+
+	mu      sync.Mutex // guards cfg and runners
+	cfg     *Config
+	runners map[string]*ifaceRunner
+
+	ret     *retention
+	metrics *metrics
+	notify  *notifier
+	started time.Time
+	paused  atomic.Bool // retention found no room and holds forbid deleting
+	ctx     context.Context
+
+	reloadsOK, reloadsFailed atomic.Int64
+	httpAddr                 atomic.Value // string, the address the server listens on
+}
+
+// New loads the configuration. version names the build in logs and
+// metrics.
+func New(path string, log *slog.Logger, version string) (*Daemon, error) {
+	cfg, err := LoadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{path: path, storeDir: cfg.Store, log: log, version: version, cfg: cfg,
+		runners: map[string]*ifaceRunner{}, notify: newNotifier(), started: time.Now()}
+	d.httpAddr.Store("")
+	return d, nil
+}
+
+// Addr is the address the HTTP server listens on ("" before it does).
+func (d *Daemon) Addr() string { return d.httpAddr.Load().(string) }
+
+func (d *Daemon) segmentLimits(c *Config) segmentLimits {
+	return segmentLimits{maxBytes: int64(c.Segment.MaxBytes), maxAge: c.SegmentAge()}
+}
+
+// Run records until ctx ends or the HTTP server fails; hup delivers
+// reload requests.
+func (d *Daemon) Run(ctx context.Context, hup <-chan struct{}) error {
+	a, err := archive.Open(d.storeDir, archive.Options{Create: true})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	d.ctx = ctx
+	d.ret = newRetention(d, a)
+	d.metrics = newMetrics(d)
+
+	var srv *http.Server
+	serveErr := make(chan error, 1)
+	if addr := *d.cfg.Listen; addr != "" {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("listen %s: %w", addr, err)
+		}
+		d.httpAddr.Store(ln.Addr().String())
+		srv = &http.Server{Handler: d.routes(), ReadHeaderTimeout: 10 * time.Second}
+		go func() { serveErr <- srv.Serve(ln) }()
+		d.log.Info("listening", "addr", ln.Addr().String())
+	}
+
+	// Retention runs once before recording starts, then every second.
+	d.ret.run()
+	retCtx, stopRet := context.WithCancel(context.Background())
+	retDone := make(chan struct{})
+	go func() {
+		defer close(retDone)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-retCtx.Done():
+				return
+			case <-t.C:
+				d.ret.run()
+			}
+		}
+	}()
+
+	recCtx, stopRec := context.WithCancel(context.Background())
+	d.mu.Lock()
+	for _, it := range d.cfg.Interfaces {
+		r := newRunner(d, it, d.segmentLimits(d.cfg))
+		d.runners[it.Name] = r
+		r.start(recCtx)
+	}
+	runners := d.runnerList()
+	d.mu.Unlock()
+	for _, r := range runners {
+		select {
+		case <-r.opened:
+		case <-ctx.Done():
+		}
+	}
+	d.notify.send("READY=1", "STATUS=recording "+d.statusLine())
+	d.log.Info("ready", "interfaces", len(runners), "store", d.storeDir)
+
+	var watchdog <-chan time.Time
+	if d.notify.watchdog > 0 {
+		t := time.NewTicker(d.notify.watchdog / 2)
+		defer t.Stop()
+		watchdog = t.C
+	}
+	var runErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case err := <-serveErr:
+			runErr = fmt.Errorf("http: %w", err)
+			break loop
+		case <-hup:
+			d.Reload()
+		case <-watchdog:
+			if d.alive(d.notify.watchdog) {
+				d.notify.send("WATCHDOG=1")
+			}
+		}
+	}
+	d.notify.send("STOPPING=1")
+	d.log.Info("stopping: draining every ring")
+	stopRec()
+	for _, r := range d.runnerListLocked() {
+		r.stop()
+	}
+	stopRet()
+	<-retDone
+	if srv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		srv.Shutdown(sctx)
+		cancel()
+	}
+	d.log.Info("stopped")
+	return runErr
+}
+
+func (d *Daemon) runnerList() []*ifaceRunner {
+	out := make([]*ifaceRunner, 0, len(d.runners))
+	for _, it := range d.cfg.Interfaces {
+		if r := d.runners[it.Name]; r != nil {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func (d *Daemon) runnerListLocked() []*ifaceRunner {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.runnerList()
+}
+
+// alive reports whether every interface showed a sign of life within
+// the watchdog interval: recording loops beat every second, idle or not;
+// down interfaces beat at each retry.
+func (d *Daemon) alive(within time.Duration) bool {
+	now := time.Now().UnixNano()
+	for _, r := range d.runnerListLocked() {
+		if now-r.beat.Load() > int64(within) {
+			d.log.Error("watchdog: an interface's loop is stuck; not pinging systemd", "interface", r.cfg.Name)
+			return false
+		}
+	}
+	return true
+}
+
+func (d *Daemon) statusLine() string {
+	n := 0
+	for _, r := range d.runnerListLocked() {
+		if r.State() == StateRecording {
+			n++
+		}
+	}
+	return fmt.Sprintf("%d of %d interfaces", n, len(d.runnerListLocked()))
+}
+
+// ErrReload reports a configuration the daemon refused to load.
+var ErrReload = errors.New("configuration refused, the old one keeps running")
+
+// Reload reads the configuration file again and applies the difference.
+// A configuration that does not load or validate is refused, logged and
+// counted; the old one keeps running.
+func (d *Daemon) Reload() error {
+	d.notify.send("RELOADING=1")
+	defer d.notify.send("READY=1")
+	err := d.reload()
+	if err != nil {
+		d.reloadsFailed.Add(1)
+		d.log.Error("reload refused: the old configuration keeps running", "err", err)
+		return fmt.Errorf("%w: %w", ErrReload, err)
+	}
+	d.reloadsOK.Add(1)
+	return nil
+}
+
+func (d *Daemon) reload() error {
+	cfg, err := LoadFile(d.path)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	old := d.cfg
+	if cfg.Store != old.Store {
+		return fmt.Errorf("store: changing the store directory (%s to %s) needs a restart", old.Store, cfg.Store)
+	}
+	if *cfg.Listen != *old.Listen {
+		return fmt.Errorf("listen: changing the address (%s to %s) needs a restart", *old.Listen, *cfg.Listen)
+	}
+	want := map[string]Interface{}
+	for _, it := range cfg.Interfaces {
+		want[it.Name] = it
+	}
+	segChanged := d.segmentLimits(cfg) != d.segmentLimits(old)
+	var added, removed, changed []string
+	for name, r := range d.runners {
+		it, keep := want[name]
+		switch {
+		case !keep:
+			r.stop()
+			delete(d.runners, name)
+			removed = append(removed, name)
+		case !reflect.DeepEqual(it, r.cfg) || segChanged:
+			r.stop()
+			nr := newRunner(d, it, d.segmentLimits(cfg))
+			d.runners[name] = nr
+			nr.start(d.recordingContext())
+			changed = append(changed, name)
+		}
+	}
+	for _, it := range cfg.Interfaces {
+		if d.runners[it.Name] == nil {
+			r := newRunner(d, it, d.segmentLimits(cfg))
+			d.runners[it.Name] = r
+			r.start(d.recordingContext())
+			added = append(added, it.Name)
+		}
+	}
+	d.cfg = cfg
+	d.log.Info("reloaded", "added", added, "removed", removed, "restarted", changed)
+	return nil
+}
+
+// recordingContext is the context new runners record under: it ends with
+// Run's stop, through stop() on each runner.
+func (d *Daemon) recordingContext() context.Context { return context.Background() }
+
+// config returns the configuration in force.
+func (d *Daemon) config() *Config {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg
+}
+
+// setPaused pauses or resumes every recording (retention with no room).
+func (d *Daemon) setPaused(p bool) {
+	if d.paused.Swap(p) == p {
+		return
+	}
+	if !p {
+		d.log.Info("room again: recording resumes")
+	}
+	for _, r := range d.runnerListLocked() {
+		r.kick()
+	}
+}

@@ -1,0 +1,303 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/archive"
+	"github.com/packetrecorderd/packetrecorderd/internal/capture"
+	"github.com/packetrecorderd/packetrecorderd/internal/filter"
+	"github.com/packetrecorderd/packetrecorderd/internal/recorder"
+)
+
+// Interface states, as status and metrics show them.
+const (
+	StateStarting  = "starting"
+	StateRecording = "recording"
+	StateDown      = "down"    // the interface exists but is down
+	StateMissing   = "missing" // no such interface (yet)
+	StatePaused    = "paused"  // retention found no room: holds forbid deleting
+	StateFailed    = "failed"  // an error other than the interface; retried
+	StateStopped   = "stopped"
+)
+
+// retryEvery is how often a down or missing interface is tried again.
+const retryEvery = time.Second
+
+// counters of one interface, over every restart of its rings.
+type counters struct {
+	stored, bytes, kernelDropped, appDropped, received atomic.Int64
+}
+
+// ifaceRunner records one configured interface: its fanout rings, each
+// into a Recording, restarted whenever the interface goes away and comes
+// back. It is owned by the Daemon's run group.
+type ifaceRunner struct {
+	cfg   Interface
+	store string
+	seg   segmentLimits
+	log   *slog.Logger
+	d     *Daemon
+
+	state   atomic.Value // string
+	lastErr atomic.Value // string
+	beat    atomic.Int64 // unix ns of the last sign of life, for the watchdog
+	opened  chan struct{}
+	once    sync.Once
+	total   counters // finished runs
+	live    []liveRing
+	liveMu  sync.Mutex
+	cancel  context.CancelFunc
+	done    chan struct{}
+	restart chan struct{}
+}
+
+type segmentLimits struct {
+	maxBytes int64
+	maxAge   time.Duration
+}
+
+// liveRing is a running ring's progress, read by status and metrics.
+type liveRing struct {
+	stored, bytes, received, dropped *atomic.Int64
+}
+
+func newRunner(d *Daemon, cfg Interface, seg segmentLimits) *ifaceRunner {
+	r := &ifaceRunner{cfg: cfg, store: d.storeDir, seg: seg, d: d, log: d.log.With("interface", cfg.Name),
+		opened: make(chan struct{}), done: make(chan struct{}), restart: make(chan struct{}, 1)}
+	r.state.Store(StateStarting)
+	r.lastErr.Store("")
+	r.beat.Store(time.Now().UnixNano())
+	return r
+}
+
+func (r *ifaceRunner) State() string { return r.state.Load().(string) }
+
+func (r *ifaceRunner) setState(s string, err error) {
+	old := r.State()
+	r.state.Store(s)
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	r.lastErr.Store(msg)
+	if old != s {
+		switch s {
+		case StateRecording:
+			r.log.Info("interface up: recording")
+		case StateDown, StateMissing, StateFailed:
+			r.log.Warn("interface "+s+": retrying every second", "err", msg)
+		case StatePaused:
+			r.log.Error("recording paused: no room left and holds forbid deleting")
+		}
+	}
+}
+
+// markOpened says the interface's first attempt is over (its rings are
+// open, or it failed): the daemon is ready when every interface says so.
+func (r *ifaceRunner) markOpened() { r.once.Do(func() { close(r.opened) }) }
+
+// start runs the interface until Stop.
+func (r *ifaceRunner) start(parent context.Context) {
+	ctx, cancel := context.WithCancel(parent)
+	r.cancel = cancel
+	go func() {
+		defer close(r.done)
+		defer r.markOpened()
+		for {
+			if r.d.paused.Load() {
+				r.setState(StatePaused, nil)
+				r.markOpened()
+			} else {
+				err := r.runOnce(ctx)
+				if ctx.Err() != nil {
+					r.setState(StateStopped, nil)
+					return
+				}
+				switch {
+				case errors.Is(err, capture.ErrNoInterface):
+					r.setState(StateMissing, err)
+				case errors.Is(err, capture.ErrInterfaceDown) || isNetDown(err):
+					r.setState(StateDown, err)
+				case errors.Is(err, errRestart):
+				default:
+					r.setState(StateFailed, err)
+				}
+				r.markOpened()
+			}
+			r.beat.Store(time.Now().UnixNano())
+			select {
+			case <-ctx.Done():
+				r.setState(StateStopped, nil)
+				return
+			case <-time.After(retryEvery):
+			case <-r.restart:
+			}
+		}
+	}()
+}
+
+// stop ends the recording: the rings are drained and the segments closed.
+func (r *ifaceRunner) stop() {
+	r.cancel()
+	<-r.done
+}
+
+// kick makes a running interface start over (retention paused or resumed).
+func (r *ifaceRunner) kick() {
+	select {
+	case r.restart <- struct{}{}:
+	default:
+	}
+}
+
+var errRestart = errors.New("restart")
+
+func isNetDown(err error) bool {
+	return errors.Is(err, syscall.ENETDOWN) || errors.Is(err, syscall.ENODEV) || errors.Is(err, syscall.ENXIO)
+}
+
+// runOnce opens the rings and records until one of them fails or ctx ends.
+func (r *ifaceRunner) runOnce(ctx context.Context) error {
+	lt, err := capture.LinkTypeOf(r.cfg.Name)
+	if err != nil {
+		return err
+	}
+	prog, err := filter.Compile(r.cfg.Filter, filter.Options{LinkType: lt, Snaplen: uint32(r.cfg.Snaplen), Live: true})
+	if err != nil {
+		return err
+	}
+	var group uint16
+	if r.cfg.Fanout > 1 {
+		ifi, err := net.InterfaceByName(r.cfg.Name)
+		if err != nil {
+			return fmt.Errorf("%w: %s", capture.ErrNoInterface, r.cfg.Name)
+		}
+		group = uint16(os.Getpid()*31+ifi.Index)&0x7fff | 1
+	}
+	rings := make([]*capture.Ring, 0, r.cfg.Fanout)
+	defer func() {
+		for _, ring := range rings {
+			ring.Close()
+		}
+	}()
+	for i := 0; i < r.cfg.Fanout; i++ {
+		ring, err := capture.Open(capture.Config{
+			Interface: r.cfg.Name, Snaplen: r.cfg.Snaplen, Promisc: *r.cfg.Promisc, BufferSize: int(r.cfg.BufferSize),
+			Filter: prog.KernelInstructions(), FanoutGroup: group,
+		})
+		if err != nil {
+			return err
+		}
+		rings = append(rings, ring)
+	}
+	recs := make([]*archive.Recording, len(rings))
+	for i := range rings {
+		rec, err := archive.NewRecording(r.store, archive.RecordingConfig{
+			Interface: r.cfg.Name, Ring: i, Filter: r.cfg.Filter, LinkType: lt, Snaplen: uint32(r.cfg.Snaplen),
+			Promisc: *r.cfg.Promisc, BufferSize: int64(r.cfg.BufferSize),
+			MaxBytes: r.seg.maxBytes, MaxAge: r.seg.maxAge, Logger: r.log,
+		})
+		if err != nil {
+			for _, rec := range recs[:i] {
+				rec.Close()
+			}
+			return err
+		}
+		recs[i] = rec
+	}
+	r.setState(StateRecording, nil)
+	r.markOpened()
+
+	ringCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	live := make([]liveRing, len(rings))
+	for i := range live {
+		live[i] = liveRing{new(atomic.Int64), new(atomic.Int64), new(atomic.Int64), new(atomic.Int64)}
+	}
+	r.liveMu.Lock()
+	r.live = live
+	r.liveMu.Unlock()
+	errs := make([]error, len(rings))
+	results := make([]recorder.Result, len(rings))
+	var wg sync.WaitGroup
+	for i := range rings {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l := live[i]
+			results[i], errs[i] = recorder.Run(ringCtx, recorder.Config{
+				Source: rings[i], Writer: recs[i], Snaplen: r.cfg.Snaplen, Logger: r.log,
+				Progress: func(p recorder.Progress) {
+					l.stored.Store(p.Stored)
+					l.bytes.Store(p.Bytes)
+					l.received.Store(int64(p.Received))
+					l.dropped.Store(int64(p.Dropped))
+					r.beat.Store(time.Now().UnixNano())
+				},
+			})
+			if errs[i] != nil {
+				cancel() // one ring failed (the interface went down): restart all
+			}
+		}()
+	}
+	select {
+	case <-ringCtx.Done():
+	case <-r.restart:
+		cancel()
+	}
+	wg.Wait()
+	var first error
+	r.liveMu.Lock()
+	defer r.liveMu.Unlock()
+	r.live = nil
+	for i, rec := range recs {
+		if err := rec.Close(); err != nil && errs[i] == nil {
+			errs[i] = err
+		}
+		res := results[i]
+		st := res.Stats
+		r.total.stored.Add(res.Stored)
+		r.total.bytes.Add(res.Bytes)
+		r.total.received.Add(int64(st.Received))
+		r.total.kernelDropped.Add(int64(st.Dropped))
+		r.total.appDropped.Add(res.AppDropped)
+		if errs[i] != nil && first == nil {
+			first = errs[i]
+		}
+	}
+	if first != nil {
+		return first
+	}
+	if ctx.Err() == nil {
+		return errRestart
+	}
+	return nil
+}
+
+// snapshot is an interface's counters now: finished runs plus running rings.
+type snapshot struct {
+	Stored, Bytes, Received, KernelDropped, AppDropped int64
+}
+
+func (r *ifaceRunner) snapshot() snapshot {
+	s := snapshot{Stored: r.total.stored.Load(), Bytes: r.total.bytes.Load(), Received: r.total.received.Load(),
+		KernelDropped: r.total.kernelDropped.Load(), AppDropped: r.total.appDropped.Load()}
+	r.liveMu.Lock()
+	for _, l := range r.live {
+		s.Stored += l.stored.Load()
+		s.Bytes += l.bytes.Load()
+		s.Received += l.received.Load()
+		s.KernelDropped += l.dropped.Load()
+	}
+	r.liveMu.Unlock()
+	return s
+}

@@ -1,0 +1,119 @@
+package daemon
+
+import (
+	"runtime"
+	"runtime/debug"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics is the daemon's own Prometheus registry (never the global
+// one). Its collector reads the recorders' and retention's own counters
+// at each scrape: nothing is sampled twice.
+type metrics struct {
+	reg *prometheus.Registry
+}
+
+var (
+	descCaptured = prometheus.NewDesc("packetrecorder_packets_captured_total",
+		"Packets stored from the interface.", []string{"interface"}, nil)
+	descCapturedBytes = prometheus.NewDesc("packetrecorder_bytes_captured_total",
+		"Captured bytes stored from the interface.", []string{"interface"}, nil)
+	descReceived = prometheus.NewDesc("packetrecorder_packets_received_total",
+		"Packets the kernel's filter accepted on the interface (stored or dropped).", []string{"interface"}, nil)
+	descDropped = prometheus.NewDesc("packetrecorder_packets_dropped_total",
+		"Packets accepted but not stored: reason kernel (the ring was full) or app (not stored by packetrecorder).", []string{"interface", "reason"}, nil)
+	descUp = prometheus.NewDesc("packetrecorder_interface_up",
+		"1 while the interface records, 0 while it is down, missing or paused.", []string{"interface", "state"}, nil)
+	descStoreBytes = prometheus.NewDesc("packetrecorder_store_bytes",
+		"Bytes the store's segments take on disk.", nil, nil)
+	descFreeBytes = prometheus.NewDesc("packetrecorder_store_free_bytes",
+		"Bytes free on the store's filesystem.", nil, nil)
+	descSegments = prometheus.NewDesc("packetrecorder_store_segments",
+		"Segments in the store.", nil, nil)
+	descOldest = prometheus.NewDesc("packetrecorder_store_oldest_packet_timestamp_seconds",
+		"Timestamp of the oldest packet in the store.", nil, nil)
+	descNewest = prometheus.NewDesc("packetrecorder_store_newest_packet_timestamp_seconds",
+		"Timestamp of the newest packet in the store.", nil, nil)
+	descDelBytes = prometheus.NewDesc("packetrecorder_retention_deleted_bytes_total",
+		"Bytes retention deleted.", nil, nil)
+	descDelPackets = prometheus.NewDesc("packetrecorder_retention_deleted_packets_total",
+		"Packets retention deleted.", nil, nil)
+	descDelSegments = prometheus.NewDesc("packetrecorder_retention_deleted_segments_total",
+		"Segments retention deleted.", nil, nil)
+	descBlocked = prometheus.NewDesc("packetrecorder_retention_blocked",
+		"1 when the store is over a limit and holds forbid deleting what would bring it back.", nil, nil)
+	descHolds = prometheus.NewDesc("packetrecorder_holds",
+		"Holds exempting time windows from retention.", nil, nil)
+	descReloads = prometheus.NewDesc("packetrecorder_config_reloads_total",
+		"Configuration reloads, by result.", []string{"result"}, nil)
+	descBuild = prometheus.NewDesc("packetrecorder_build_info",
+		"Always 1: the build's version, VCS revision and Go version.", []string{"version", "revision", "goversion"}, nil)
+)
+
+func newMetrics(d *Daemon) *metrics {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collector{d}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return &metrics{reg: reg}
+}
+
+type collector struct{ d *Daemon }
+
+func (c collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descCaptured, descCapturedBytes, descReceived, descDropped, descUp, descStoreBytes,
+		descFreeBytes, descSegments, descOldest, descNewest, descDelBytes, descDelPackets, descDelSegments, descBlocked,
+		descHolds, descReloads, descBuild} {
+		ch <- d
+	}
+}
+
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	d := c.d
+	for _, r := range d.runnerListLocked() {
+		s := r.snapshot()
+		name := r.cfg.Name
+		ch <- prometheus.MustNewConstMetric(descCaptured, prometheus.CounterValue, float64(s.Stored), name)
+		ch <- prometheus.MustNewConstMetric(descCapturedBytes, prometheus.CounterValue, float64(s.Bytes), name)
+		ch <- prometheus.MustNewConstMetric(descReceived, prometheus.CounterValue, float64(s.Received), name)
+		ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(s.KernelDropped), name, "kernel")
+		ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(s.AppDropped), name, "app")
+		up := 0.0
+		if r.State() == StateRecording {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, up, name, r.State())
+	}
+	ret := d.ret
+	ch <- prometheus.MustNewConstMetric(descStoreBytes, prometheus.GaugeValue, float64(ret.storeBytes.Load()))
+	ch <- prometheus.MustNewConstMetric(descFreeBytes, prometheus.GaugeValue, float64(ret.freeBytes.Load()))
+	ch <- prometheus.MustNewConstMetric(descSegments, prometheus.GaugeValue, float64(ret.segments.Load()))
+	if o := ret.oldestNS.Load(); o != 0 {
+		ch <- prometheus.MustNewConstMetric(descOldest, prometheus.GaugeValue, float64(o)/1e9)
+		ch <- prometheus.MustNewConstMetric(descNewest, prometheus.GaugeValue, float64(ret.newestNS.Load())/1e9)
+	}
+	ch <- prometheus.MustNewConstMetric(descDelBytes, prometheus.CounterValue, float64(ret.deletedBytes.Load()))
+	ch <- prometheus.MustNewConstMetric(descDelPackets, prometheus.CounterValue, float64(ret.deletedPackets.Load()))
+	ch <- prometheus.MustNewConstMetric(descDelSegments, prometheus.CounterValue, float64(ret.deletedSegments.Load()))
+	blocked := 0.0
+	if ret.blocked.Load() {
+		blocked = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descBlocked, prometheus.GaugeValue, blocked)
+	ch <- prometheus.MustNewConstMetric(descHolds, prometheus.GaugeValue, float64(ret.holds.Load()))
+	ch <- prometheus.MustNewConstMetric(descReloads, prometheus.CounterValue, float64(d.reloadsOK.Load()), "success")
+	ch <- prometheus.MustNewConstMetric(descReloads, prometheus.CounterValue, float64(d.reloadsFailed.Load()), "failure")
+	ch <- prometheus.MustNewConstMetric(descBuild, prometheus.GaugeValue, 1, d.version, buildRevision(), runtime.Version())
+}
+
+// buildRevision is the VCS revision the binary was built from.
+func buildRevision() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				return s.Value
+			}
+		}
+	}
+	return "unknown"
+}

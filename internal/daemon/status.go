@@ -1,0 +1,99 @@
+package daemon
+
+import (
+	"net/http"
+	"time"
+)
+
+// Status is the JSON of GET /api/v1/status; its keys are a stable
+// interface for scripts.
+type Status struct {
+	Version    string            `json:"version"`
+	StartedAt  time.Time         `json:"started_at"`
+	Interfaces []InterfaceStatus `json:"interfaces"`
+	Store      StoreStatus       `json:"store"`
+	Retention  RetentionStatus   `json:"retention"`
+}
+
+// InterfaceStatus is one interface's state and counters.
+type InterfaceStatus struct {
+	Name     string `json:"name"`
+	State    string `json:"state"`
+	Error    string `json:"error,omitempty"`
+	Rings    int    `json:"rings"`
+	Filter   string `json:"filter"`
+	Packets  int64  `json:"packets"`
+	Bytes    int64  `json:"bytes"`
+	Received int64  `json:"received"`
+	Drops    struct {
+		Kernel int64 `json:"kernel"`
+		App    int64 `json:"app"`
+	} `json:"drops"`
+}
+
+// StoreStatus describes the store directory.
+type StoreStatus struct {
+	Path         string     `json:"path"`
+	Bytes        int64      `json:"bytes"`
+	FreeBytes    int64      `json:"free_bytes"`
+	Segments     int64      `json:"segments"`
+	OldestPacket *time.Time `json:"oldest_packet"`
+	NewestPacket *time.Time `json:"newest_packet"`
+	Holds        []HoldJSON `json:"holds"`
+}
+
+// HoldJSON is a hold as the API shows it.
+type HoldJSON struct {
+	ID      int64     `json:"id"`
+	Since   time.Time `json:"since"`
+	Until   time.Time `json:"until"`
+	Reason  string    `json:"reason"`
+	Created time.Time `json:"created_at"`
+}
+
+// RetentionStatus says what retention did last and whether holds block it.
+type RetentionStatus struct {
+	Blocked         bool    `json:"blocked"`
+	Paused          bool    `json:"recording_paused"`
+	WhenHeld        string  `json:"when_held"`
+	LastAction      *Action `json:"last_action"`
+	DeletedBytes    int64   `json:"deleted_bytes"`
+	DeletedPackets  int64   `json:"deleted_packets"`
+	DeletedSegments int64   `json:"deleted_segments"`
+}
+
+func (d *Daemon) status() Status {
+	cfg := d.config()
+	st := Status{Version: d.version, StartedAt: d.started.UTC(), Interfaces: []InterfaceStatus{}}
+	for _, r := range d.runnerListLocked() {
+		s := r.snapshot()
+		is := InterfaceStatus{Name: r.cfg.Name, State: r.State(), Error: r.lastErr.Load().(string), Rings: r.cfg.Fanout,
+			Filter: r.cfg.Filter, Packets: s.Stored, Bytes: s.Bytes, Received: s.Received}
+		is.Drops.Kernel, is.Drops.App = s.KernelDropped, s.AppDropped
+		st.Interfaces = append(st.Interfaces, is)
+	}
+	ret := d.ret
+	st.Store = StoreStatus{Path: d.storeDir, Bytes: ret.storeBytes.Load(), FreeBytes: ret.freeBytes.Load(),
+		Segments: ret.segments.Load(), Holds: []HoldJSON{}}
+	if o := ret.oldestNS.Load(); o != 0 {
+		a, b := time.Unix(0, o).UTC(), time.Unix(0, ret.newestNS.Load()).UTC()
+		st.Store.OldestPacket, st.Store.NewestPacket = &a, &b
+	}
+	if holds, err := ret.holdList(); err == nil {
+		for _, h := range holds {
+			st.Store.Holds = append(st.Store.Holds, HoldJSON{ID: h.ID, Since: time.Unix(0, h.Since).UTC(), Until: time.Unix(0, h.Until).UTC(),
+				Reason: h.Reason, Created: h.Created.UTC()})
+		}
+	}
+	st.Retention = RetentionStatus{Blocked: ret.blocked.Load(), Paused: d.paused.Load(), WhenHeld: cfg.Retention.WhenHeld,
+		DeletedBytes: ret.deletedBytes.Load(), DeletedPackets: ret.deletedPackets.Load(), DeletedSegments: ret.deletedSegments.Load()}
+	if a := ret.lastAction(); !a.At.IsZero() {
+		st.Retention.LastAction = &a
+	}
+	return st
+}
+
+// handleStatus answers GET /api/v1/status.
+func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, d.status())
+}
