@@ -28,7 +28,7 @@ func (a *app) exportCmd() *cobra.Command {
 		count  int64
 	)
 	cmd := &cobra.Command{
-		Use:   "export -s ID -o FILE [flags]",
+		Use:   "export (-s ID | -d STORE [--interface IF]) -o FILE [flags]",
 		Short: "Write a session's packets to a pcap or pcapng file",
 		Example: `  packetrecorder export -s 3 -o trace.pcapng
   packetrecorder export -s 3 -o - | tshark -r -
@@ -41,16 +41,13 @@ func (a *app) exportCmd() *cobra.Command {
 			if format != "" && format != "pcap" && format != "pcapng" {
 				return fmt.Errorf("invalid format %q: use pcap or pcapng", format)
 			}
-			db, sess, r, prog, err := sel.open()
+			sl, err := sel.open()
 			if err != nil {
 				return err
 			}
-			defer db.Close()
-			linkTypes, ifaceIDs, err := db.LinkTypes(sess.ID)
-			if err != nil {
-				return err
-			}
-			first, last, err := db.TimeSpan(sess.ID)
+			defer sl.Close()
+			sess := sl.sess
+			linkTypes, nIfaces, first, last, err := sl.exportShape()
 			if err != nil {
 				return err
 			}
@@ -61,7 +58,7 @@ func (a *app) exportCmd() *cobra.Command {
 			}
 			if format == "" {
 				format = "pcap"
-				if len(linkTypes) > 1 || len(ifaceIDs) > 1 || !pcapTime {
+				if len(linkTypes) > 1 || nIfaces > 1 || !pcapTime {
 					format = "pcapng"
 				}
 			}
@@ -79,13 +76,13 @@ func (a *app) exportCmd() *cobra.Command {
 			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 			defer stop()
 			write := func(out io.Writer) (int64, error) {
-				return a.export(ctx, db, sess, r, prog, &sel, count, format, linkTypes, out)
+				return a.export(ctx, sl, count, format, linkTypes, out)
 			}
 			var n int64
 			if output == "-" {
 				n, err = write(a.stdout)
 			} else {
-				if err := notTheDatabase(output, sel.db); err != nil {
+				if err := notTheDatabase(output, sel.db); !sel.storeMode && err != nil {
 					return err
 				}
 				n, err = writeAtomically(output, write)
@@ -110,8 +107,8 @@ func (a *app) exportCmd() *cobra.Command {
 	return cmd
 }
 
-func (a *app) export(ctx context.Context, db *store.DB, sess store.Session, r store.Range, prog *packetFilter,
-	sel *selection, count int64, format string, linkTypes []uint32, out io.Writer) (int64, error) {
+func (a *app) export(ctx context.Context, sl *selected, count int64, format string, linkTypes []uint32, out io.Writer) (int64, error) {
+	sess := sl.sess
 	var w pcapio.PacketWriter
 	var trailer func() error        // written after the packets
 	var comments map[int64][]string // pcapng packet comments by packet number
@@ -141,7 +138,7 @@ func (a *app) export(ctx context.Context, db *store.DB, sess store.Session, r st
 		if err != nil {
 			return 0, err
 		}
-		ifaces, err := db.Interfaces(sess)
+		ifaces, err := sl.interfaces()
 		if err != nil {
 			return 0, err
 		}
@@ -153,7 +150,7 @@ func (a *app) export(ctx context.Context, db *store.DB, sess store.Session, r st
 			}
 			ifIndex[it.ID] = idx
 		}
-		if sess.Source == "capture" && !sess.Ended.IsZero() && len(ifaces) == 1 {
+		if sl.db != nil && sess.Source == "capture" && !sess.Ended.IsZero() && len(ifaces) == 1 {
 			// The capture's counters, as Wireshark's "Capture File Properties" shows them.
 			trailer = func() error {
 				return pw.WriteStats(0, pcapio.InterfaceStats{
@@ -164,8 +161,10 @@ func (a *app) export(ctx context.Context, db *store.DB, sess store.Session, r st
 			}
 		}
 		w = pw
-		if comments, err = db.Comments(sess.ID); err != nil {
-			return 0, err
+		if sl.db != nil {
+			if comments, err = sl.db.Comments(sess.ID); err != nil {
+				return 0, err
+			}
 		}
 	}
 	var n, bytes int64
@@ -174,7 +173,7 @@ func (a *app) export(ctx context.Context, db *store.DB, sess store.Session, r st
 		bar = newProgress(a.stderr, "exporting")
 		defer bar.done()
 	}
-	err := sel.walk(ctx, db, sess, r, prog, count, func(rec store.Record) error {
+	err := sl.walk(ctx, count, func(rec store.Record) error {
 		if bar != nil && n&0xfff == 0 {
 			bar.update(n, bytes)
 		}

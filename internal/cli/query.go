@@ -22,6 +22,8 @@ type packetJSON struct {
 	Len     int    `json:"len"`
 	Summary string `json:"summary"`
 	Data    string `json:"data,omitempty"`
+	// Interface names a store's recording's interface ("" for a session).
+	Interface string `json:"interface,omitempty"`
 }
 
 func (a *app) queryCmd() *cobra.Command {
@@ -33,36 +35,28 @@ func (a *app) queryCmd() *cobra.Command {
 		count    bool
 	)
 	cmd := &cobra.Command{
-		Use:   "query -s ID [flags]",
+		Use:   "query (-s ID | -d STORE [--interface IF]) [flags]",
 		Short: "Show a session's packets",
 		Example: `  packetrecorder query -s 1
   packetrecorder query -s 1 -l 0 --filter 'tcp port 443' --show-data
-  packetrecorder query -s 1 --filter 'udp port 53' --count`,
+  packetrecorder query -s 1 --filter 'udp port 53' --count
+  packetrecorder query -d /var/lib/packetrecorder --interface eth0 --since 2026-12-04T10:00:00Z --until 2026-12-04T10:00:01Z`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if limit < 0 {
 				return fmt.Errorf("invalid limit %d: must be 0 (all) or more", limit)
 			}
-			db, sess, r, prog, err := sel.open()
+			sl, err := sel.open()
 			if err != nil {
 				return err
 			}
-			defer db.Close()
+			defer sl.Close()
 			ctx := cmd.Context()
 			if ctx == nil {
 				ctx = context.Background()
 			}
-			if count && prog == nil {
-				n, err := db.Count(sess.ID, r)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintln(a.stdout, n)
-				return nil
-			}
 			if count {
-				var n int64
-				err := sel.walk(ctx, db, sess, r, prog, 0, func(store.Record) error { n++; return nil })
+				n, err := sl.count(ctx)
 				if err != nil {
 					return err
 				}
@@ -74,17 +68,24 @@ func (a *app) queryCmd() *cobra.Command {
 			sum := decode.NewSummarizer()
 			sum.InterfaceName = localInterfaceName()
 			enc := json.NewEncoder(out)
-			return sel.walk(ctx, db, sess, r, prog, limit, func(rec store.Record) error {
+			// A store's packets of several interfaces say whose they are.
+			showIface := sl.view != nil && len(sl.view.interfaces()) > 1
+			return sl.walk(ctx, limit, func(rec store.Record) error {
 				summary := sum.Summary(rec.LinkType, rec.Data, rec.OrigLen)
 				ts := time.Unix(0, rec.Timestamp)
 				if asJSON {
-					p := packetJSON{N: rec.Number, TS: ts.UTC().Format(time.RFC3339Nano), CapLen: len(rec.Data), Len: rec.OrigLen, Summary: summary}
+					p := packetJSON{N: rec.Number, TS: ts.UTC().Format(time.RFC3339Nano), CapLen: len(rec.Data), Len: rec.OrigLen, Summary: summary,
+						Interface: sl.interfaceName(rec)}
 					if showData {
 						p.Data = hex.EncodeToString(rec.Data)
 					}
 					return enc.Encode(p)
 				}
-				fmt.Fprintf(out, "%d %s %s\n", rec.Number, ts.Local().Format("2006-01-02 15:04:05.000000000"), summary)
+				if showIface {
+					fmt.Fprintf(out, "%d %s %s %s\n", rec.Number, sl.interfaceName(rec), ts.Local().Format("2006-01-02 15:04:05.000000000"), summary)
+				} else {
+					fmt.Fprintf(out, "%d %s %s\n", rec.Number, ts.Local().Format("2006-01-02 15:04:05.000000000"), summary)
+				}
 				if showData {
 					return decode.HexDump(out, rec.Data)
 				}

@@ -36,7 +36,7 @@ type readAhead struct {
 	err     error // the reader's error, set before batches is closed
 }
 
-func startReadAhead(parent context.Context, sel *selection, db *store.DB, sess store.Session, r store.Range, prog *packetFilter, passes, count int64) *readAhead {
+func startReadAhead(parent context.Context, sl *selected, passes, count int64) *readAhead {
 	ctx, cancel := context.WithCancel(parent)
 	ra := &readAhead{
 		parent:  parent,
@@ -46,12 +46,12 @@ func startReadAhead(parent context.Context, sel *selection, db *store.DB, sess s
 	}
 	go func() {
 		defer close(ra.batches)
-		ra.err = ra.read(ctx, sel, db, sess, r, prog, passes, count)
+		ra.err = ra.read(ctx, sl, passes, count)
 	}()
 	return ra
 }
 
-func (ra *readAhead) read(ctx context.Context, sel *selection, db *store.DB, sess store.Session, r store.Range, prog *packetFilter, passes, count int64) error {
+func (ra *readAhead) read(ctx context.Context, sl *selected, passes, count int64) error {
 	var total int64
 	for pass := int64(0); passes == 0 || pass < passes; pass++ {
 		remaining := int64(0)
@@ -60,7 +60,7 @@ func (ra *readAhead) read(ctx context.Context, sel *selection, db *store.DB, ses
 		}
 		b := ra.batch(pass)
 		var n int64
-		err := sel.walk(ctx, db, sess, r, prog, remaining, func(rec store.Record) error {
+		err := sl.walk(ctx, remaining, func(rec store.Record) error {
 			if len(b.recs) == batchRecords || len(b.data)+len(rec.Data) > cap(b.data) {
 				if err := ra.send(ctx, b); err != nil {
 					return err

@@ -64,14 +64,14 @@ func TestReadAhead(t *testing.T) {
 		pass, count int64
 	}
 	play := func(sel selection, passes, count int64, stopAfter int) (got, error) {
-		d, sess, r, prog, err := sel.open()
+		sl, err := sel.open()
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer d.Close()
+		defer sl.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		ra := startReadAhead(ctx, &sel, d, sess, r, prog, passes, count)
+		ra := startReadAhead(ctx, sl, passes, count)
 		var g got
 		g.pass = -1
 		i := 0
@@ -123,13 +123,13 @@ func TestReadAhead(t *testing.T) {
 		t.Errorf("stopped after 5000 of an endless replay: %d packets, %v", g.count, err)
 	}
 
-	d, sess, r, prog, err := all.open()
+	sl, err := all.open()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.Close()
+	defer sl.Close()
 	ctx, cancel := context.WithCancel(context.Background())
-	ra := startReadAhead(ctx, &all, d, sess, r, prog, 0, 0)
+	ra := startReadAhead(ctx, sl, 0, 0)
 	<-ra.batches
 	cancel()
 	if err := ra.stop(); !errors.Is(err, context.Canceled) {

@@ -50,7 +50,7 @@ func (a *app) replayCmd() *cobra.Command {
 		asJSON      bool
 	)
 	cmd := &cobra.Command{
-		Use:   "replay -s ID [-i IFACE] [flags]",
+		Use:   "replay (-s ID | -d STORE [--source-interface IF]) [-i IFACE] [flags]",
 		Short: "Send a session's packets onto an interface with their original timing",
 		Example: `  packetrecorder replay -s 1 -i veth0
   packetrecorder replay -s 1 --speed 0        # as fast as possible
@@ -73,12 +73,16 @@ func (a *app) replayCmd() *cobra.Command {
 			if pps > 0 || mbps > 0 {
 				pace.Speed = 0
 			}
-			db, sess, r, prog, err := sel.open()
+			sl, err := sel.open()
 			if err != nil {
 				return err
 			}
-			defer db.Close()
+			defer sl.Close()
+			sess := sl.sess
 			if sess.Packets == 0 {
+				if sl.view != nil {
+					return fmt.Errorf("the store holds no packets of the selection")
+				}
 				return fmt.Errorf("session %d: %w", sess.ID, store.ErrSessionEmpty)
 			}
 			ctx := cmd.Context()
@@ -121,7 +125,7 @@ func (a *app) replayCmd() *cobra.Command {
 				if err != nil {
 					return fmt.Errorf("replay onto %s: %w", iface, err)
 				}
-				if err := linkTypesFit(ctx, &sel, db, sess, r, prog, count, iface, lt); err != nil {
+				if err := linkTypesFit(ctx, sl, count, iface, lt); err != nil {
 					return err
 				}
 				skip := func(rec store.Record) {
@@ -196,7 +200,7 @@ func (a *app) replayCmd() *cobra.Command {
 			}
 			// Packets come from a reader goroutine, read ahead of the
 			// sender, which never waits for the disk or the filter.
-			ra := startReadAhead(ctx, &sel, db, sess, r, prog, loops, count)
+			ra := startReadAhead(ctx, sl, loops, count)
 			pass := int64(0)
 		play:
 			for b := range ra.batches {
@@ -297,13 +301,11 @@ func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond)
 // interface's link type. A session of one link type is checked at once;
 // one of several (a merged pcapng) by walking the selection, so that a
 // selection of the packets that fit can be replayed.
-func linkTypesFit(ctx context.Context, sel *selection, db *store.DB, sess store.Session, r store.Range, prog *packetFilter, count int64, iface string, lt uint32) error {
-	linkTypes, _, err := db.LinkTypes(sess.ID)
+func linkTypesFit(ctx context.Context, sl *selected, count int64, iface string, lt uint32) error {
+	sess := sl.sess
+	linkTypes, err := sl.linkTypes()
 	if err != nil {
 		return err
-	}
-	if len(linkTypes) == 0 {
-		linkTypes = []uint32{sess.LinkType}
 	}
 	if !slices.ContainsFunc(linkTypes, func(l uint32) bool { return l != lt }) {
 		return nil
@@ -312,7 +314,7 @@ func linkTypesFit(ctx context.Context, sel *selection, db *store.DB, sess store.
 		return fmt.Errorf("replay onto %s: session %d has link type %s, the interface %s", iface, sess.ID, filter.LinkTypeName(linkTypes[0]), filter.LinkTypeName(lt))
 	}
 	var bad *store.Record
-	err = sel.walk(ctx, db, sess, r, prog, count, func(rec store.Record) error {
+	err = sl.walk(ctx, count, func(rec store.Record) error {
 		if rec.LinkType != lt {
 			bad = &rec
 			return store.ErrStop

@@ -2,34 +2,44 @@ package cli
 
 import (
 	"context"
-
+	"errors"
 	"fmt"
 	"math"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/packetrecorderd/packetrecorderd/internal/archive"
 	"github.com/packetrecorderd/packetrecorderd/internal/filter"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
 )
 
-// selection is what query, replay and export share: which session and
-// which of its packets.
+// selection is what query, replay and export share: which packets, of a
+// session of a database (-d FILE -s ID) or of the recordings of a store
+// directory (-d STORE, by --interface and time).
 type selection struct {
-	db      string
-	session string
-	filter  string
-	since   string
-	until   string
+	db        string
+	session   string
+	filter    string
+	since     string
+	until     string
+	iface     string
+	storeMode bool // set by open
 }
 
 func (s *selection) addFlags(cmd *cobra.Command) {
 	addDatabaseFlag(cmd, &s.db)
-	cmd.Flags().StringVarP(&s.session, "session", "s", "", "session id (see 'packetrecorder sessions')")
+	cmd.Flags().StringVarP(&s.session, "session", "s", "", "session id (see 'packetrecorder sessions'); not used with a store directory")
 	cmd.Flags().StringVar(&s.filter, "filter", "", "only packets matching this filter (tcpdump's language)")
 	cmd.Flags().StringVar(&s.since, "since", "", "only packets at or after this time (RFC 3339)")
 	cmd.Flags().StringVar(&s.until, "until", "", "only packets at or before this time (RFC 3339)")
-	cmd.MarkFlagRequired("session")
+	// replay's --interface (-i) is where packets go; there the recorded
+	// interface is --source-interface.
+	name := "interface"
+	if cmd.Flags().Lookup("interface") != nil || cmd.Name() == "replay" {
+		name = "source-interface"
+	}
+	cmd.Flags().StringVar(&s.iface, name, "", "with a store directory: only the packets recorded on this interface")
 }
 
 // Nanosecond timestamps (int64) reach from 1677-09-21 to 2262-04-11.
@@ -74,35 +84,136 @@ func (s *selection) timeRange() (store.Range, error) {
 	return r, nil
 }
 
-// open opens the database (read-only) and the session and compiles the
-// filter for each of the session's link types.
-func (s *selection) open() (*store.DB, store.Session, store.Range, *packetFilter, error) {
-	id, err := parseSessionID(s.session)
-	if err != nil {
-		return nil, store.Session{}, store.Range{}, nil, err
-	}
+// selected is an open selection.
+type selected struct {
+	// sess is the session; for a store, a summary of the selection:
+	// its interface (when one), first link type, snaplen.
+	sess store.Session
+	r    store.Range
+	db   *store.DB // a database's session; nil for a store
+	prog *packetFilter
+	view *storeView // a store's recordings; nil for a database
+}
+
+// open opens the database (read-only) or store, the session, and
+// compiles the filter for each link type the selection holds.
+func (s *selection) open() (*selected, error) {
 	r, err := s.timeRange()
 	if err != nil {
-		return nil, store.Session{}, r, nil, err
+		return nil, err
+	}
+	if archive.IsStore(s.db) {
+		if s.session != "" {
+			return nil, fmt.Errorf("-s selects a session of a database; %s is a store: select with --interface, --since and --until", s.db)
+		}
+		s.storeMode = true
+		v, err := openStoreView(s.db, s.iface, r, s.filter)
+		if err != nil {
+			return nil, err
+		}
+		return &selected{sess: v.summary(), r: r, view: v}, nil
+	}
+	if s.iface != "" {
+		return nil, fmt.Errorf("--interface selects within a store directory; %s is a database: select a session with -s", s.db)
+	}
+	if s.session == "" {
+		return nil, errors.New(`required flag(s) "session" not set: name a session with -s (see 'packetrecorder sessions')`)
+	}
+	id, err := parseSessionID(s.session)
+	if err != nil {
+		return nil, err
 	}
 	db, err := store.Open(s.db, store.Options{ReadOnly: true})
 	if err != nil {
-		return nil, store.Session{}, r, nil, err
+		return nil, err
 	}
 	sess, err := db.Session(id)
 	if err != nil {
 		db.Close()
-		return nil, store.Session{}, r, nil, err
+		return nil, err
 	}
 	var pf *packetFilter
 	if s.filter != "" {
-		pf, err = compileFilter(db, sess, s.filter)
+		linkTypes, _, err := db.LinkTypes(sess.ID)
+		if err == nil {
+			pf, err = compileFilter(s.filter, linkTypes, sess.LinkType)
+		}
 		if err != nil {
 			db.Close()
-			return nil, store.Session{}, r, nil, err
+			return nil, err
 		}
 	}
-	return db, sess, r, pf, nil
+	return &selected{sess: sess, r: r, db: db, prog: pf}, nil
+}
+
+func (sl *selected) Close() {
+	if sl.db != nil {
+		sl.db.Close()
+	}
+	if sl.view != nil {
+		sl.view.close()
+	}
+}
+
+// linkTypes are the link types of the selected session or recordings.
+func (sl *selected) linkTypes() ([]uint32, error) {
+	if sl.view != nil {
+		return sl.view.linkTypes(), nil
+	}
+	lts, _, err := sl.db.LinkTypes(sl.sess.ID)
+	if len(lts) == 0 && err == nil {
+		lts = []uint32{sl.sess.LinkType}
+	}
+	return lts, err
+}
+
+// walk calls fn for the selected packets, at most limit of them (0 =
+// all): a session's in packet-number order, a store's merged by
+// timestamp.
+func (sl *selected) walk(ctx context.Context, limit int64, fn func(store.Record) error) error {
+	if sl.view != nil {
+		return sl.view.walk(ctx, limit, fn)
+	}
+	var n int64
+	return sl.db.Packets(sl.sess.ID, sl.r, func(rec store.Record) error {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !sl.prog.Match(rec) {
+			return nil
+		}
+		if err := fn(rec); err != nil {
+			return err
+		}
+		n++
+		if limit > 0 && n >= limit {
+			return store.ErrStop
+		}
+		return nil
+	})
+}
+
+// count is how many packets the selection holds, from the block index
+// where no filter needs each packet.
+func (sl *selected) count(ctx context.Context) (int64, error) {
+	if sl.view == nil && sl.prog == nil {
+		return sl.db.Count(sl.sess.ID, sl.r)
+	}
+	if sl.view != nil && sl.view.filter == nil {
+		return sl.view.count()
+	}
+	var n int64
+	err := sl.walk(ctx, 0, func(store.Record) error { n++; return nil })
+	return n, err
+}
+
+// interfaceName names the interface of a record: for a store, the
+// recording's interface; for a session, "".
+func (sl *selected) interfaceName(rec store.Record) string {
+	if sl.view != nil {
+		return sl.view.ifaceName(rec)
+	}
+	return ""
 }
 
 // packetFilter is a filter compiled for each link type a session holds,
@@ -113,23 +224,19 @@ type packetFilter struct {
 	progs map[uint32]*filter.Program
 }
 
-// compileFilter compiles expr for every link type of the session. An
-// expression that does not compile for one of them is an error naming it:
-// it never silently selects nothing there.
-func compileFilter(db *store.DB, sess store.Session, expr string) (*packetFilter, error) {
-	linkTypes, _, err := db.LinkTypes(sess.ID)
-	if err != nil {
-		return nil, err
-	}
+// compileFilter compiles expr for every link type (fallback when none is
+// known). An expression that does not compile for one of them is an
+// error naming it: it never silently selects nothing there.
+func compileFilter(expr string, linkTypes []uint32, fallback uint32) (*packetFilter, error) {
 	if len(linkTypes) == 0 {
-		linkTypes = []uint32{sess.LinkType}
+		linkTypes = []uint32{fallback}
 	}
 	pf := &packetFilter{progs: make(map[uint32]*filter.Program, len(linkTypes))}
 	for _, lt := range linkTypes {
 		prog, err := filter.Compile(expr, filter.Options{LinkType: lt})
 		if err != nil {
 			if len(linkTypes) > 1 {
-				return nil, fmt.Errorf("filter for the session's %s packets: %w", filter.LinkTypeName(lt), err)
+				return nil, fmt.Errorf("filter for the %s packets: %w", filter.LinkTypeName(lt), err)
 			}
 			return nil, err
 		}
@@ -147,23 +254,30 @@ func (f *packetFilter) Match(rec store.Record) bool {
 	return prog != nil && prog.Match(rec.Data, rec.OrigLen)
 }
 
-// walk calls fn for the selected packets, at most limit of them (0 = all).
-func (s *selection) walk(ctx context.Context, db *store.DB, sess store.Session, r store.Range, prog *packetFilter, limit int64, fn func(store.Record) error) error {
-	var n int64
-	return db.Packets(sess.ID, r, func(rec store.Record) error {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if !prog.Match(rec) {
-			return nil
-		}
-		if err := fn(rec); err != nil {
-			return err
-		}
-		n++
-		if limit > 0 && n >= limit {
-			return store.ErrStop
-		}
-		return nil
-	})
+// exportShape is what export needs to choose a format: the link types,
+// how many interfaces, and the earliest and latest timestamp.
+func (sl *selected) exportShape() (linkTypes []uint32, interfaces int, first, last int64, err error) {
+	if sl.view != nil {
+		first, last = sl.view.span()
+		return sl.view.linkTypes(), len(sl.view.streams), first, last, nil
+	}
+	lts, ids, err := sl.db.LinkTypes(sl.sess.ID)
+	if err != nil {
+		return nil, 0, 0, 0, err
+	}
+	first, last, err = sl.db.TimeSpan(sl.sess.ID)
+	return lts, len(ids), first, last, err
+}
+
+// interfaces are the pcapng interfaces of the selection, by the id its
+// records carry.
+func (sl *selected) interfaces() ([]store.Interface, error) {
+	if sl.view == nil {
+		return sl.db.Interfaces(sl.sess)
+	}
+	out := make([]store.Interface, len(sl.view.streams))
+	for i, st := range sl.view.streams {
+		out[i] = store.Interface{ID: i, Name: st.iface, Filter: st.session.Filter, LinkType: st.session.LinkType, Snaplen: st.session.Snaplen}
+	}
+	return out, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/packetrecorderd/packetrecorderd/internal/archive"
 	"github.com/packetrecorderd/packetrecorderd/internal/filter"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
 )
@@ -74,6 +75,9 @@ func (a *app) sessionsCmd() *cobra.Command {
 		Short: "List capture sessions; rename, annotate or delete them",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if archive.IsStore(dbPath) {
+				return a.storeSessions(dbPath, asJSON)
+			}
 			db, err := store.Open(dbPath, store.Options{ReadOnly: true})
 			if err != nil {
 				return err
@@ -114,6 +118,9 @@ func (a *app) sessionsCmd() *cobra.Command {
 		return &cobra.Command{
 			Use: use, Short: short, Args: nargs,
 			RunE: func(cmd *cobra.Command, args []string) error {
+				if archive.IsStore(dbPath) {
+					return fmt.Errorf("%s is a store: its segments are deleted by the daemon's retention (keep a window with 'packetrecorder hold')", dbPath)
+				}
 				db, err := store.Open(dbPath, store.Options{})
 				if err != nil {
 					return err
@@ -175,4 +182,84 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// recordingJSON is the --json shape of a store's recording.
+type recordingJSON struct {
+	ID          int     `json:"id"`
+	Recording   string  `json:"recording"`
+	Interface   string  `json:"interface"`
+	Ring        int     `json:"ring"`
+	FirstPacket int64   `json:"first_packet"`
+	Packets     int64   `json:"packets"`
+	Bytes       int64   `json:"bytes"`
+	Segments    int     `json:"segments"`
+	OldestAt    *string `json:"oldest_packet"`
+	NewestAt    *string `json:"newest_packet"`
+	Status      string  `json:"status"`
+}
+
+// storeSessions lists a store's recordings, one row per ring of an
+// interface recorded continuously (across segments, while retention has
+// kept them), in the order they began.
+func (a *app) storeSessions(dir string, asJSON bool) error {
+	ar, err := archive.Open(dir, archive.Options{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer ar.Close()
+	segs, err := ar.Segments()
+	if err != nil {
+		return err
+	}
+	var order []string
+	byRec := map[string]*recordingJSON{}
+	for _, s := range segs {
+		r := byRec[s.Recording]
+		if r == nil {
+			r = &recordingJSON{Recording: s.Recording, Interface: s.Interface, Ring: s.Ring, FirstPacket: s.FirstPacket, Status: store.StatusComplete}
+			byRec[s.Recording] = r
+			order = append(order, s.Recording)
+		}
+		r.FirstPacket = min(r.FirstPacket, s.FirstPacket)
+		r.Packets += s.Packets
+		r.Bytes += s.Bytes
+		r.Segments++
+		if !s.Closed {
+			r.Status = store.StatusRecording
+		}
+		if s.Packets > 0 {
+			lo, hi := fmtTime(s.MinNS), fmtTime(s.MaxNS)
+			if r.OldestAt == nil || lo < *r.OldestAt {
+				r.OldestAt = &lo
+			}
+			if r.NewestAt == nil || hi > *r.NewestAt {
+				r.NewestAt = &hi
+			}
+		}
+	}
+	out := make([]recordingJSON, 0, len(order))
+	for i, id := range order {
+		r := byRec[id]
+		r.ID = i + 1
+		out = append(out, *r)
+	}
+	if asJSON {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tINTERFACE\tRING\tOLDEST\tNEWEST\tFIRST\tPACKETS\tBYTES\tSEGMENTS\tSTATUS")
+	for _, r := range out {
+		oldest, newest := "-", "-"
+		if r.OldestAt != nil {
+			t, _ := time.Parse(time.RFC3339Nano, *r.OldestAt)
+			oldest = t.Local().Format("2006-01-02 15:04:05")
+			t, _ = time.Parse(time.RFC3339Nano, *r.NewestAt)
+			newest = t.Local().Format("2006-01-02 15:04:05")
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", r.ID, printable(r.Interface), r.Ring, oldest, newest, r.FirstPacket, r.Packets, r.Bytes, r.Segments, r.Status)
+	}
+	return tw.Flush()
 }

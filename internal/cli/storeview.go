@@ -1,0 +1,324 @@
+package cli
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"iter"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/archive"
+	"github.com/packetrecorderd/packetrecorderd/internal/store"
+)
+
+// storeView is a selection over a store directory: the segments of the
+// selected interface (or all) that may hold packets of the time window,
+// grouped into recordings (one per ring of an interface, its segments in
+// packet order), merged by timestamp.
+type storeView struct {
+	ar      *archive.Archive
+	streams []*recStream
+	r       store.Range
+	filter  *packetFilter
+}
+
+// recStream is one recording's selected segments.
+type recStream struct {
+	iface, recording string
+	ring             int
+	segs             []archive.Segment
+	session          store.Session // of its first segment
+}
+
+func openStoreView(dir, iface string, r store.Range, expr string) (*storeView, error) {
+	ar, err := archive.Open(dir, archive.Options{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	v := &storeView{ar: ar, r: r}
+	lo, hi := r.Bounds()
+	segs, err := ar.Select(iface, lo, hi)
+	if err != nil {
+		ar.Close()
+		return nil, err
+	}
+	byRec := map[string]*recStream{}
+	for _, s := range segs {
+		st := byRec[s.Recording]
+		if st == nil {
+			st = &recStream{iface: s.Interface, recording: s.Recording, ring: s.Ring}
+			byRec[s.Recording] = st
+			v.streams = append(v.streams, st)
+		}
+		st.segs = append(st.segs, s)
+	}
+	for _, st := range v.streams {
+		sort.Slice(st.segs, func(i, j int) bool { return st.segs[i].FirstPacket < st.segs[j].FirstPacket })
+		db, err := store.Open(ar.Path(st.segs[0]), store.Options{ReadOnly: true})
+		if err != nil {
+			v.close()
+			return nil, err
+		}
+		ss, err := db.Sessions()
+		db.Close()
+		if err != nil || len(ss) != 1 {
+			v.close()
+			return nil, errors.Join(err, errors.New("segment "+st.segs[0].File+" is not a segment"))
+		}
+		st.session = ss[0]
+	}
+	sort.SliceStable(v.streams, func(i, j int) bool {
+		a, b := v.streams[i], v.streams[j]
+		if a.iface != b.iface {
+			return a.iface < b.iface
+		}
+		return a.ring < b.ring
+	})
+	if iface != "" && len(v.streams) == 0 {
+		known := false
+		all, _ := ar.Segments()
+		for _, s := range all {
+			known = known || s.Interface == iface
+		}
+		if !known {
+			v.close()
+			return nil, errors.New("the store holds no packets of interface " + iface)
+		}
+	}
+	if expr != "" {
+		if v.filter, err = compileFilter(expr, v.linkTypes(), 1); err != nil {
+			v.close()
+			return nil, err
+		}
+	}
+	return v, nil
+}
+
+func (v *storeView) close() { v.ar.Close() }
+
+func (v *storeView) linkTypes() []uint32 {
+	var out []uint32
+	seen := map[uint32]bool{}
+	for _, st := range v.streams {
+		if lt := st.session.LinkType; !seen[lt] {
+			seen[lt] = true
+			out = append(out, lt)
+		}
+	}
+	return out
+}
+
+// interfaces are the names of the selected recordings' interfaces.
+func (v *storeView) interfaces() []string {
+	var out []string
+	for _, st := range v.streams {
+		if len(out) == 0 || out[len(out)-1] != st.iface {
+			out = append(out, st.iface)
+		}
+	}
+	return out
+}
+
+// summary describes the selection as one session.
+func (v *storeView) summary() store.Session {
+	s := store.Session{Name: "store " + v.ar.Dir(), Source: "capture", Snaplen: 0}
+	if ifs := v.interfaces(); len(ifs) == 1 {
+		s.Interface = ifs[0]
+	}
+	for i, st := range v.streams {
+		if i == 0 {
+			s.LinkType, s.Filter, s.Hostname = st.session.LinkType, st.session.Filter, st.session.Hostname
+		}
+		s.Snaplen = max(s.Snaplen, st.session.Snaplen)
+		for _, seg := range st.segs {
+			s.Packets += seg.Packets
+			if !seg.Closed {
+				s.Packets++ // an open segment's counter lags: it may hold packets
+			}
+		}
+	}
+	return s
+}
+
+func (v *storeView) ifaceName(rec store.Record) string {
+	if rec.Interface >= 0 && rec.Interface < len(v.streams) {
+		return v.streams[rec.Interface].iface
+	}
+	return ""
+}
+
+// each walks one recording's selected packets in packet order; the
+// record's Interface is the stream's index. A segment that retention
+// deleted since the selection was made is skipped: its packets are gone.
+func (v *storeView) each(ctx context.Context, i int) iter.Seq2[store.Record, error] {
+	st := v.streams[i]
+	return func(yield func(store.Record, error) bool) {
+		for _, seg := range st.segs {
+			db, err := store.Open(v.ar.Path(seg), store.Options{ReadOnly: true})
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				yield(store.Record{}, err)
+				return
+			}
+			stopped := false
+			err = db.Packets(1, v.r, func(rec store.Record) error {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				if !v.filter.Match(rec) {
+					return nil
+				}
+				rec.Interface = i
+				if !yield(rec, nil) {
+					stopped = true
+					return store.ErrStop
+				}
+				return nil
+			})
+			db.Close()
+			if stopped {
+				return
+			}
+			if err != nil {
+				yield(store.Record{}, err)
+				return
+			}
+		}
+	}
+}
+
+// walk calls fn for the selected packets of every recording, merged by
+// timestamp, at most limit of them (0 = all).
+func (v *storeView) walk(ctx context.Context, limit int64, fn func(store.Record) error) error {
+	var n int64
+	emit := func(rec store.Record) (bool, error) {
+		if err := fn(rec); err != nil {
+			if errors.Is(err, store.ErrStop) {
+				return false, nil
+			}
+			return false, err
+		}
+		n++
+		return limit == 0 || n < limit, nil
+	}
+	if len(v.streams) == 1 {
+		for rec, err := range v.each(ctx, 0) {
+			if err != nil {
+				return err
+			}
+			if more, err := emit(rec); !more || err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	// A k-way merge: each recording is in order; the heap holds each
+	// one's next packet (valid until that recording is advanced).
+	h := &mergeHeap{}
+	var stops []func()
+	defer func() {
+		for _, stop := range stops {
+			stop()
+		}
+	}()
+	for i := range v.streams {
+		next, stop := iter.Pull2(v.each(ctx, i))
+		stops = append(stops, stop)
+		rec, err, ok := next()
+		if err != nil {
+			return err
+		}
+		if ok {
+			heap.Push(h, mergeItem{rec, next})
+		}
+	}
+	for h.Len() > 0 {
+		top := (*h)[0]
+		if more, err := emit(top.rec); !more || err != nil {
+			return err
+		}
+		rec, err, ok := top.next()
+		if err != nil {
+			return err
+		}
+		if ok {
+			(*h)[0].rec = rec
+			heap.Fix(h, 0)
+		} else {
+			heap.Pop(h)
+		}
+	}
+	return nil
+}
+
+// count counts the selected packets from the segments' block indexes.
+func (v *storeView) count() (int64, error) {
+	var n int64
+	for _, st := range v.streams {
+		for _, seg := range st.segs {
+			db, err := store.Open(v.ar.Path(seg), store.Options{ReadOnly: true})
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return 0, err
+			}
+			c, err := db.Count(1, v.r)
+			db.Close()
+			if err != nil {
+				return 0, err
+			}
+			n += c
+		}
+	}
+	return n, nil
+}
+
+type mergeItem struct {
+	rec  store.Record
+	next func() (store.Record, error, bool)
+}
+
+type mergeHeap []mergeItem
+
+func (h mergeHeap) Len() int { return len(h) }
+func (h mergeHeap) Less(i, j int) bool {
+	a, b := h[i].rec, h[j].rec
+	if a.Timestamp != b.Timestamp {
+		return a.Timestamp < b.Timestamp
+	}
+	return a.Interface < b.Interface
+}
+func (h mergeHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *mergeHeap) Push(x any)   { *h = append(*h, x.(mergeItem)) }
+func (h *mergeHeap) Pop() any {
+	old := *h
+	it := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return it
+}
+
+// span is the earliest and latest timestamp the selected segments hold,
+// by the catalog (an open segment's reach is now).
+func (v *storeView) span() (first, last int64) {
+	first, last = math.MaxInt64, math.MinInt64
+	for _, st := range v.streams {
+		for _, seg := range st.segs {
+			if seg.Packets > 0 {
+				first, last = min(first, seg.MinNS), max(last, seg.MaxNS)
+			}
+			if !seg.Closed {
+				last = max(last, time.Now().UnixNano())
+				first = min(first, seg.Created.UnixNano())
+			}
+		}
+	}
+	if first > last {
+		return 0, 0
+	}
+	return first, last
+}
