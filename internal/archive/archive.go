@@ -309,19 +309,19 @@ func (a *Archive) unlinkSegment(id int64, path string) error {
 // catalog does not know (a lost or older catalog), reading each one's
 // session and block index.
 func (a *Archive) Repair() error {
-	stmt, _, err := a.conn.Prepare(`SELECT id, file, expiring FROM segments`)
+	stmt, _, err := a.conn.Prepare(`SELECT id, file, expiring, closed FROM segments`)
 	if err != nil {
 		return err
 	}
 	type row struct {
-		id       int64
-		file     string
-		expiring bool
+		id               int64
+		file             string
+		expiring, closed bool
 	}
 	var rows []row
 	known := map[string]bool{}
 	for stmt.Step() {
-		r := row{stmt.ColumnInt64(0), stmt.ColumnText(1), stmt.ColumnBool(2)}
+		r := row{stmt.ColumnInt64(0), stmt.ColumnText(1), stmt.ColumnBool(2), stmt.ColumnBool(3)}
 		rows = append(rows, r)
 		known[r.file] = true
 	}
@@ -335,6 +335,12 @@ func (a *Archive) Repair() error {
 		if _, err := os.Stat(path); r.expiring || errors.Is(err, fs.ErrNotExist) {
 			if err := a.unlinkSegment(r.id, path); err != nil {
 				return err
+			}
+			continue
+		}
+		if !r.closed {
+			if err := a.closeIfDead(r.id, path); err != nil {
+				return fmt.Errorf("segment %s: %w", r.file, err)
 			}
 		}
 	}
@@ -351,6 +357,40 @@ func (a *Archive) Repair() error {
 		}
 	}
 	return nil
+}
+
+// closeIfDead closes the catalog row of a segment whose recording process
+// is gone (killed, crashed): the segment's database marks its session
+// interrupted when opened for writing, and the catalog takes its counts.
+// A segment still being written is left alone.
+func (a *Archive) closeIfDead(id int64, path string) error {
+	db, err := store.Open(path, store.Options{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	ss, err := db.Sessions()
+	db.Close()
+	if err != nil {
+		return err
+	}
+	if len(ss) != 1 || ss[0].Status == store.StatusRecording {
+		return nil // alive (a read-only open reports a dead one as interrupted)
+	}
+	db, err = store.Open(path, store.Options{NoReserve: true}) // marks it interrupted for good
+	if err != nil {
+		return err
+	}
+	s, err := db.Session(ss[0].ID)
+	var lo, hi int64
+	if err == nil {
+		lo, hi, err = db.TimeSpan(s.ID)
+	}
+	db.Close()
+	if err != nil {
+		return err
+	}
+	return a.exec(`UPDATE segments SET packets = ?, bytes = ?, min_ns = ?, max_ns = ?, closed = 1 WHERE id = ?`,
+		s.Packets, fileSize(path), lo, hi, id)
 }
 
 // scanInto fills an empty (in-memory) catalog from the files.

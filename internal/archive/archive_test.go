@@ -7,8 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ncruces/go-sqlite3"
+
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
 )
+
+func sqliteOpen(path string) (*sqlite3.Conn, error) { return sqlite3.Open(path) }
 
 // feed writes n packets, numbered by their first 8 bytes, into the
 // recording in blocks of per, committing after each block.
@@ -83,7 +87,7 @@ func TestRollOverKeepsEveryPacket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	feed(t, r, 0, 20000, 97)
+	feed(t, r, 0, 20000, 997)
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +114,7 @@ func TestCatalogRebuiltFromSegments(t *testing.T) {
 		t.Fatal(err)
 	}
 	r, _ := NewRecording(dir, RecordingConfig{Interface: "eth1", Ring: 2, LinkType: 1, MaxBytes: 256 << 10})
-	feed(t, r, 0, 5000, 50)
+	feed(t, r, 0, 5000, 450)
 	r.Close()
 	before, _ := a.Segments()
 	a.Close()
@@ -156,7 +160,7 @@ func TestExpireAndRepair(t *testing.T) {
 		t.Fatal(err)
 	}
 	r, _ := NewRecording(dir, RecordingConfig{Interface: "eth0", LinkType: 1, MaxBytes: 256 << 10})
-	feed(t, r, 0, 5000, 50)
+	feed(t, r, 0, 5000, 450)
 	r.Close()
 	segs, _ := a.Segments()
 	if err := a.Expire(segs[0]); err != nil {
@@ -189,17 +193,54 @@ func TestTickClosesOldSegment(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "store")
 	a, _ := Open(dir, Options{Create: true})
 	defer a.Close()
-	r, _ := NewRecording(dir, RecordingConfig{Interface: "eth0", LinkType: 1, MaxAge: 50 * time.Millisecond})
+	r, _ := NewRecording(dir, RecordingConfig{Interface: "eth0", LinkType: 1, MaxAge: 500 * time.Millisecond})
 	defer r.Close()
 	feed(t, r, 0, 10, 10)
 	if segs, _ := a.Segments(); len(segs) != 1 || segs[0].Closed {
 		t.Fatalf("segments %+v", segs)
 	}
-	time.Sleep(60 * time.Millisecond)
+	time.Sleep(550 * time.Millisecond)
 	if err := r.Tick(); err != nil {
 		t.Fatal(err)
 	}
 	if segs, _ := a.Segments(); len(segs) != 1 || !segs[0].Closed {
 		t.Fatalf("after its age: %+v", segs)
+	}
+}
+
+// A segment left open by a recording that died (kill -9) is closed at
+// the next open, with the counts its database holds; retention may then
+// take it.
+func TestDeadRecordingsSegmentIsClosed(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "store")
+	a, _ := Open(dir, Options{Create: true})
+	r, _ := NewRecording(dir, RecordingConfig{Interface: "eth0", LinkType: 1})
+	feed(t, r, 0, 300, 100)
+	segs, _ := a.Segments()
+	a.Close()
+	if len(segs) != 1 || segs[0].Closed {
+		t.Fatalf("segments %+v", segs)
+	}
+	// The recording process "dies": its segment's session names a PID
+	// that does not exist.
+	db, err := store.Open(a.Path(segs[0]), store.Options{NoReserve: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	conn, err := sqliteOpen(a.Path(segs[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Exec("UPDATE sessions SET pid = 2147483000")
+	conn.Close()
+	a, err = Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	after, _ := a.Segments()
+	if len(after) != 1 || !after[0].Closed || after[0].Packets != 300 {
+		t.Fatalf("after reopening: %+v", after)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/filter"
 )
 
 // Config is the daemon's configuration file. Zero values mean the
@@ -219,10 +221,15 @@ func yamlError(err error) error {
 	if errors.As(err, &te) {
 		msgs := make([]string, len(te.Errors))
 		for i, m := range te.Errors {
-			m = strings.ReplaceAll(m, " in type daemon.Config", "")
-			m = strings.ReplaceAll(m, " in type daemon.Interface", "")
-			m = strings.ReplaceAll(m, "field ", "unknown key ")
-			msgs[i] = strings.ReplaceAll(m, " not found", "")
+			if j := strings.Index(m, " in type "); j >= 0 {
+				m = m[:j] // Go type names mean nothing to an operator
+			}
+			m = strings.Replace(m, "field ", "unknown key ", 1)
+			m = strings.Replace(m, " not found", "", 1)
+			if j := strings.Index(m, "cannot unmarshal"); j >= 0 {
+				m = m[:j] + "wrong type of value"
+			}
+			msgs[i] = m
 		}
 		return errors.New(strings.Join(msgs, "; "))
 	}
@@ -341,6 +348,13 @@ func (c *Config) Validate() error {
 		}
 		if it.BufferSize < 64<<10 || it.BufferSize > 4<<30 {
 			errs = append(errs, c.errorf(key+".buffer_size", "must be 64KiB to 4GiB"))
+		}
+		if it.Filter != "" {
+			// Checked for Ethernet here; the interface's own link type is
+			// known when it is opened.
+			if _, err := filter.Compile(it.Filter, filter.Options{LinkType: 1, Live: true}); err != nil {
+				errs = append(errs, c.errorf(key+".filter", "%v", err))
+			}
 		}
 		if it.Fanout < 1 || it.Fanout > 64 {
 			errs = append(errs, c.errorf(key+".fanout", "%d: must be 1 to 64", it.Fanout))
