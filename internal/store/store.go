@@ -151,7 +151,8 @@ func tryOpenConn(path string, readOnly bool, limit int64) (conn *sqlite3.Conn, r
 	conn, err = sqlite3.OpenContext(ctx, uri)
 	if err == nil {
 		// SQLite opens lazily: make it read the schema now, so that a
-		// refusal surfaces here.
+		// refusal surfaces here, waiting out a writer's commit.
+		conn.BusyTimeout(10 * time.Second)
 		err = conn.Exec("SELECT count(*) FROM sqlite_schema")
 		if err != nil {
 			conn.Close()
