@@ -364,27 +364,34 @@ func (a *Archive) Repair() error {
 // interrupted when opened for writing, and the catalog takes its counts.
 // A segment still being written is left alone.
 func (a *Archive) closeIfDead(id int64, path string) error {
-	db, err := store.Open(path, store.Options{ReadOnly: true})
+	// A read-only open reports a dead recording as interrupted. It fails
+	// on a hot journal, which only a writer that died mid-transaction
+	// leaves: dead too.
+	if db, err := store.Open(path, store.Options{ReadOnly: true}); err == nil {
+		ss, err := db.Sessions()
+		db.Close()
+		if err != nil {
+			return err
+		}
+		if len(ss) != 1 || ss[0].Status == store.StatusRecording {
+			return nil // alive
+		}
+	}
+	db, err := store.Open(path, store.Options{NoReserve: true}) // rolls back, marks it interrupted for good
 	if err != nil {
 		return err
 	}
 	ss, err := db.Sessions()
-	db.Close()
+	if err == nil && len(ss) != 1 {
+		err = fmt.Errorf("holds %d sessions, a segment holds one", len(ss))
+	}
 	if err != nil {
+		db.Close()
 		return err
 	}
-	if len(ss) != 1 || ss[0].Status == store.StatusRecording {
-		return nil // alive (a read-only open reports a dead one as interrupted)
-	}
-	db, err = store.Open(path, store.Options{NoReserve: true}) // marks it interrupted for good
-	if err != nil {
-		return err
-	}
-	s, err := db.Session(ss[0].ID)
+	s := ss[0]
 	var lo, hi int64
-	if err == nil {
-		lo, hi, err = db.TimeSpan(s.ID)
-	}
+	lo, hi, err = db.TimeSpan(s.ID)
 	db.Close()
 	if err != nil {
 		return err

@@ -235,7 +235,7 @@ func (r *ifaceRunner) runOnce(ctx context.Context) error {
 			defer wg.Done()
 			l := live[i]
 			results[i], errs[i] = recorder.Run(ringCtx, recorder.Config{
-				Source: rings[i], Writer: recs[i], Snaplen: r.cfg.Snaplen, Logger: r.log,
+				Source: rings[i], Writer: recs[i], Snaplen: r.cfg.Snaplen, Logger: r.log, ProgressInterval: 200 * time.Millisecond,
 				Progress: func(p recorder.Progress) {
 					l.stored.Store(p.Stored)
 					l.bytes.Store(p.Bytes)

@@ -14,6 +14,7 @@
 package recorder
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -61,8 +62,10 @@ type Config struct {
 	DrainTimeout   time.Duration // give up draining after this long; 0 = 5 s
 	QueueBlocks    int           // blocks in flight between reader and writer; 0 = 96
 
-	// Progress, if set, is called about once a second from Run's goroutine.
-	Progress func(Progress)
+	// Progress, if set, is called every ProgressInterval (0 = 1 s) from
+	// Run's goroutine.
+	Progress         func(Progress)
+	ProgressInterval time.Duration
 }
 
 // Progress is a snapshot of a running recording.
@@ -143,7 +146,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	tw := &txWriter{c: c, w: c.Writer, free: free}
 	c.Writer.SetBusyTimeout(busyTimeout)
 	defer c.Writer.SetBusyTimeout(10 * time.Second)
-	ticker := time.NewTicker(time.Second)
+	ticker := time.NewTicker(cmp.Or(c.ProgressInterval, time.Second))
 	defer ticker.Stop()
 	backlogTick := time.NewTicker(100 * time.Millisecond)
 	defer backlogTick.Stop()
