@@ -169,6 +169,12 @@ func TestExpireAndRepair(t *testing.T) {
 	if _, err := os.Stat(a.Path(segs[0])); !os.IsNotExist(err) {
 		t.Errorf("expired segment still there: %v", err)
 	}
+	if a.TrashBytes() < segs[0].Bytes/2 {
+		t.Errorf("trash holds %d bytes after expiring a segment of %d", a.TrashBytes(), segs[0].Bytes)
+	}
+	if err := a.Reap(nil); err != nil || a.TrashBytes() != 0 {
+		t.Errorf("reaped: %v, %d bytes left", err, a.TrashBytes())
+	}
 	// A crash after the mark: the row says expiring, the file is there.
 	if err := a.exec(`UPDATE segments SET expiring = 1 WHERE id = ?`, segs[1].ID); err != nil {
 		t.Fatal(err)

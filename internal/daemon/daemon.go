@@ -109,6 +109,7 @@ func (d *Daemon) Run(ctx context.Context, hup <-chan struct{}) error {
 				return
 			case <-t.C:
 				d.ret.run()
+				d.ret.reap(func() bool { return retCtx.Err() != nil })
 			}
 		}
 	}()

@@ -69,6 +69,9 @@ func (r *retention) run() {
 		total += s.Bytes
 	}
 	free, fsTotal := diskSpace(r.d.storeDir)
+	if free >= 0 {
+		free += r.a.TrashBytes() // being freed by the reaper
+	}
 	need := cfg.Retention.MinFree.Need(fsTotal)
 	maxBytes := int64(cfg.Retention.MaxBytes)
 	cutoff := int64(0)
@@ -177,4 +180,14 @@ func (r *retention) holdList() ([]archive.Hold, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.a.Holds()
+}
+
+// reap frees the trash of expired segments, step by step, until done or
+// stop says so.
+func (r *retention) reap(stop func() bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.a.Reap(stop); err != nil {
+		r.d.log.Error("retention: free deleted segments", "err", err)
+	}
 }
