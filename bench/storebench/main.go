@@ -144,6 +144,30 @@ func main() {
 	}
 	fmt.Printf("one-second window (%d packets) from the store: first packet out in %v, whole window in %v (medians of %d, caches dropped)\n",
 		got, median(first), median(whole), *runs)
+	// For scale: the same with warm caches, and the binary's own start.
+	first, whole = nil, nil
+	var start []time.Duration
+	for r := 0; r < *runs; r++ {
+		at := time.Unix(0, base+int64(r+1)*int64(span)/int64(*runs+2)).UTC()
+		cmd := exec.Command(bin, "query", "-d", st, "--interface", "eth0", "-l", "0",
+			"--since", at.Format(time.RFC3339Nano), "--until", at.Add(time.Second).Format(time.RFC3339Nano))
+		out, _ := cmd.StdoutPipe()
+		t0 := time.Now()
+		cmd.Start()
+		sc := bufio.NewScanner(out)
+		for n := 0; sc.Scan(); n++ {
+			if n == 0 {
+				first = append(first, time.Since(t0))
+			}
+		}
+		cmd.Wait()
+		whole = append(whole, time.Since(t0))
+		dropCaches()
+		t0 = time.Now()
+		exec.Command(bin, "version").Run()
+		start = append(start, time.Since(t0))
+	}
+	fmt.Printf("warm caches: first packet %v, whole window %v; the binary's cold start alone (version): %v\n", median(first), median(whole), median(start))
 }
 
 // base is the first packet's time.
