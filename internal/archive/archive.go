@@ -403,7 +403,10 @@ func (a *Archive) Repair() error {
 		}
 		if !r.closed {
 			if err := a.closeIfDead(r.id, path); err != nil {
-				return fmt.Errorf("segment %s: %w", r.file, err)
+				a.setAside(r.file)
+				if err := a.exec(`DELETE FROM segments WHERE id = ?`, r.id); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -416,10 +419,25 @@ func (a *Archive) Repair() error {
 			continue
 		}
 		if err := a.addFromFile(f); err != nil {
-			return fmt.Errorf("segment %s: %w", f, err)
+			a.setAside(f)
 		}
 	}
 	return nil
+}
+
+// setAside deals with a segment file the catalog cannot take: one left
+// (nearly) empty by a recording killed as it created it holds nothing and
+// goes; a damaged one is renamed FILE.damaged, out of every reader's way,
+// for a person to look at. Neither stops the store from opening.
+func (a *Archive) setAside(rel string) {
+	path := filepath.Join(a.dir, rel)
+	if fi, err := os.Stat(path); err == nil && fi.Size() < 64<<10 {
+		for _, side := range []string{"-wal", "-journal", "-shm", ""} {
+			os.Remove(path + side)
+		}
+		return
+	}
+	os.Rename(path, path+".damaged")
 }
 
 // closeIfDead closes the catalog row of a segment whose recording process
@@ -470,9 +488,7 @@ func (a *Archive) scanInto() error {
 		return err
 	}
 	for _, f := range files {
-		if err := a.addFromFile(f); err != nil {
-			return fmt.Errorf("segment %s: %w", f, err)
-		}
+		a.addFromFile(f) // a segment that cannot be read has nothing to read
 	}
 	return nil
 }

@@ -250,3 +250,30 @@ func TestDeadRecordingsSegmentIsClosed(t *testing.T) {
 		t.Fatalf("after reopening: %+v", after)
 	}
 }
+
+// A segment file a killed recording left empty (created, no schema yet)
+// or damaged never stops the store from opening.
+func TestUnreadableSegmentsSetAside(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "store")
+	a, _ := Open(dir, Options{Create: true})
+	a.Close()
+	os.MkdirAll(filepath.Join(dir, SegmentsDir, "eth0"), 0o700)
+	empty := filepath.Join(dir, SegmentsDir, "eth0", "20260101T000000.000000000Z-r0.db")
+	damaged := filepath.Join(dir, SegmentsDir, "eth0", "20260101T000001.000000000Z-r0.db")
+	os.WriteFile(empty, nil, 0o600)
+	os.WriteFile(damaged, make([]byte, 1<<20), 0o600)
+	a, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatalf("a store with an empty and a damaged segment: %v", err)
+	}
+	defer a.Close()
+	if _, err := os.Stat(empty); !os.IsNotExist(err) {
+		t.Errorf("the empty segment is still there")
+	}
+	if _, err := os.Stat(damaged + ".damaged"); err != nil {
+		t.Errorf("the damaged segment was not set aside: %v", err)
+	}
+	if segs, _ := a.Segments(); len(segs) != 0 {
+		t.Errorf("segments %+v", segs)
+	}
+}
