@@ -142,24 +142,31 @@ func genNot(b *block) { b.sense = !b.sense }
 // in reverse post-order of a depth-first walk that visits the false
 // branch first, and conditional jumps whose offset exceeds 255 get an
 // extra unconditional jump after them (the layout is retried until every
-// branch fits).
+// branch fits). libpcap starts over at the first branch found too long;
+// this layout marks every branch too long in a pass before it starts
+// over, which ends with the same branches marked (a branch only gets
+// longer as others are marked) in a few passes instead of one per long
+// branch.
 func layout(root *block) ([]bpf.RawInstruction, error) {
 	markGen := 0
 	for {
 		markGen++
 		n := countInsns(root, markGen)
-		if n > MaxInstructions {
-			return nil, errorf("expression too complex (more than %d instructions, the kernel's limit)", MaxInstructions)
+		if n > maxProgramInstructions {
+			return nil, errorf("expression too complex (more than %d instructions)", maxProgramInstructions)
 		}
 		prog := make([]bpf.RawInstruction, n)
 		markGen++
 		tail := n
-		ok, err := convertBlock(root, markGen, prog, &tail)
-		if err != nil {
+		var long []*int
+		if err := convertBlock(root, markGen, prog, &tail, &long); err != nil {
 			return nil, err
 		}
-		if ok {
+		if len(long) == 0 {
 			return prog, nil
+		}
+		for _, l := range long {
+			*l = 1
 		}
 	}
 }
@@ -173,18 +180,19 @@ func countInsns(b *block, mark int) int {
 }
 
 // convertBlock places b (after its successors) at the end of the free
-// space prog[:*tail]. It returns false when a branch was found to need a
-// long jump; the caller then starts over.
-func convertBlock(b *block, mark int, prog []bpf.RawInstruction, tail *int) (bool, error) {
+// space prog[:*tail]. A branch found to need a long jump for which b has
+// no room yet is added to long (its longjt or longjf); the caller then
+// makes room and starts over.
+func convertBlock(b *block, mark int, prog []bpf.RawInstruction, tail *int, long *[]*int) error {
 	if b == nil || b.mark == mark {
-		return true, nil
+		return nil
 	}
 	b.mark = mark
-	if ok, err := convertBlock(b.jf, mark, prog, tail); !ok || err != nil {
-		return ok, err
+	if err := convertBlock(b.jf, mark, prog, tail, long); err != nil {
+		return err
 	}
-	if ok, err := convertBlock(b.jt, mark, prog, tail); !ok || err != nil {
-		return ok, err
+	if err := convertBlock(b.jt, mark, prog, tail, long); err != nil {
+		return err
 	}
 	slen := len(b.stmts)
 	*tail -= slen + 1 + b.longjt + b.longjf
@@ -207,7 +215,7 @@ func convertBlock(b *block, mark int, prog []bpf.RawInstruction, tail *int) (boo
 			}
 		}
 		if jt < 0 || jf < 0 || jt > 255 || jf > 255 {
-			return false, errorf("internal error: bad block-local jump")
+			return errorf("internal error: bad block-local jump")
 		}
 		dst[i].Jt, dst[i].Jf = uint8(jt), uint8(jf)
 	}
@@ -218,26 +226,24 @@ func convertBlock(b *block, mark int, prog []bpf.RawInstruction, tail *int) (boo
 		// branch sets the jt or jf field of ins to reach target. A
 		// branch too far for 8 bits goes through a "ja" placed after
 		// the instruction; the first time one is found, the block
-		// reserves room for it (longjt or longjf) and branch reports
-		// false, so that the conversion starts over.
-		branch := func(target *block, long *int, field *uint8) bool {
+		// needs room for it (longjt or longjf), which the caller
+		// makes before it starts over.
+		branch := func(target *block, reserved *int, field *uint8) {
 			off := target.offset - (b.offset + slen) - 1
 			if off < 256 {
 				*field = uint8(off)
-				return true
+				return
 			}
-			if *long == 0 {
-				*long++
-				return false
+			if *reserved == 0 {
+				*long = append(*long, reserved)
+				return
 			}
 			*field = uint8(extra)
 			extra++
 			dst[slen+extra] = bpf.RawInstruction{Op: clsJMP | jmpJA, K: uint32(off - extra)}
-			return true
 		}
-		if !branch(b.jt, &b.longjt, &ins.Jt) || !branch(b.jf, &b.longjf, &ins.Jf) {
-			return false, nil
-		}
+		branch(b.jt, &b.longjt, &ins.Jt)
+		branch(b.jf, &b.longjf, &ins.Jf)
 	}
-	return true, nil
+	return nil
 }

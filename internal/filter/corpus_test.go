@@ -135,7 +135,8 @@ func parseRanges(s string, n int) (map[int]bool, error) {
 }
 
 // TestCorpusVerdicts runs every compiled expression of verdicts.tsv over
-// its capture and requires exactly the packets libpcap accepted.
+// its capture and requires exactly the packets libpcap accepted, from
+// Match and from the optimized program (see optimize).
 func TestCorpusVerdicts(t *testing.T) {
 	dir := requireCorpus(t)
 	rows := testkit.MustReadTSV(t, filepath.Join(dir, "filters", "verdicts.tsv"))
@@ -145,9 +146,10 @@ func TestCorpusVerdicts(t *testing.T) {
 		lt   uint32
 	}
 	progs := map[key]*Program{}
+	opts := map[key]*Program{} // the optimized savefile programs
 	errs := map[key]error{}
 	stats := map[string]*dltStats{}
-	var pairs, agree, skipped int
+	var pairs, agree, skipped, optPairs int
 	// Kernel programs that differ from the savefile program (protochain
 	// unrolled): packets within the bound, of which agreeing, beyond.
 	var kPairs, kWithin, kAgree, kBeyond int
@@ -163,6 +165,9 @@ func TestCorpusVerdicts(t *testing.T) {
 		if !seen && err == nil {
 			prog, err = Compile(r["expr"], Options{LinkType: lt})
 			progs[k], errs[k] = prog, err
+			if err == nil && !hasBackwardJump(prog.Instructions()) {
+				opts[k] = newProgram(r["expr"], mustRewrite(t, r["expr"], prog.Instructions()))
+			}
 		}
 		if err != nil {
 			if !isNotSupported(err) {
@@ -203,6 +208,12 @@ func TestCorpusVerdicts(t *testing.T) {
 			if (v != 0) != want[i+1] {
 				wrong = append(wrong, i+1)
 			}
+			if opt := opts[k]; opt != nil {
+				optPairs++
+				if v, _ := opt.run(p.data, uint32(p.wireLen)); (v != 0) != want[i+1] {
+					t.Errorf("%s %q on %s: packet %d: the optimized program disagrees with libpcap", r["dlt"], r["expr"], r["pcap"], i+1)
+				}
+			}
 			if kernelVM == nil {
 				continue
 			}
@@ -233,4 +244,5 @@ func TestCorpusVerdicts(t *testing.T) {
 		kPairs, kAgree, kWithin, kBeyond, KernelProtochainHeaders)
 	t.Logf("verdicts.tsv: %d pairs checked, %d agree, %d skipped (not supported);%s", pairs, agree, skipped,
 		statsLine(stats, func(s *dltStats) string { return fmt.Sprintf("%d/%d", s.agree, s.pairs) }))
+	t.Logf("verdicts.tsv: optimized programs agree with libpcap on %d packets", optPairs)
 }

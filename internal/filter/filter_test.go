@@ -110,9 +110,11 @@ func TestMatchBasics(t *testing.T) {
 	}
 }
 
-// FuzzCompile: no panics, no hangs, bounded program size, and every
-// program passes the kernel's rules. (Run with -fuzzminimizetime 0 to
-// avoid long minimization pauses on interesting inputs.)
+// FuzzCompile: no panics, no hangs, bounded program size, every
+// program passes the kernel's rules (live kernel programs its length
+// limit too), and the optimized savefile program returns what the
+// savefile program returns. (Run with -fuzzminimizetime 0 to avoid long
+// minimization pauses on interesting inputs.)
 func FuzzCompile(f *testing.F) {
 	if _, err := testkit.ReadTSV(filepath.Join(corpusDir, "filters", "filters.tsv")); err == nil {
 		rows, _ := testkit.ReadTSV(filepath.Join(corpusDir, "filters", "filters.tsv"))
@@ -123,7 +125,8 @@ func FuzzCompile(f *testing.F) {
 	for _, e := range userExpressions {
 		f.Add(e)
 	}
-	pkts := testPackets()
+	all := testPackets()
+	pkts := append(all[:8:8], all[len(all)-8:]...) // whole and cut short
 	f.Fuzz(func(t *testing.T, expr string) {
 		if len(expr) > 2000 {
 			return
@@ -138,21 +141,34 @@ func FuzzCompile(f *testing.F) {
 				continue
 			}
 			insns := p.KernelInstructions()
-			if len(insns) == 0 || len(insns) > MaxInstructions {
-				t.Fatalf("%q: %d instructions", expr, len(insns))
+			limit := maxProgramInstructions
+			if opts.Live {
+				limit = MaxInstructions
 			}
-			if err := validate(insns); err != nil {
-				t.Fatalf("%q: %v", expr, err)
+			if err := validate(insns, limit); err != nil {
+				t.Fatalf("%q: %d instructions: %v", expr, len(insns), err)
 			}
-			if s := p.Instructions(); s != nil {
+			s := p.Instructions()
+			if s != nil {
 				if err := validateSavefile(s); err != nil {
 					t.Fatalf("%q: savefile program: %v", expr, err)
 				}
 			} else if !opts.Live {
 				t.Fatalf("%q: no savefile program", expr)
 			}
-			for _, pk := range pkts[:8] {
-				p.Match(pk, len(pk))
+			var opt *Program
+			if s != nil && !hasBackwardJump(s) {
+				o, ok := rewrite(s)
+				if !ok {
+					t.Fatalf("%q: the optimizer refuses the savefile program", expr)
+				}
+				opt = newProgram(expr, o)
+			}
+			for _, pk := range pkts {
+				m := p.Match(pk, len(pk))
+				if opt != nil && opt.Match(pk, len(pk)) != m {
+					t.Fatalf("%q: the optimized program disagrees on %x", expr, pk)
+				}
 			}
 		}
 	})

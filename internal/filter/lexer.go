@@ -271,7 +271,15 @@ var operators = []struct {
 // errors become tLexError tokens (the parser reports them where they
 // occur).
 func lex(expr string) []token {
-	var toks []token
+	// Room for a token per byte that is not a space (up to 64K tokens):
+	// growing the slice token by token costs more than lexing.
+	n := 1
+	for i := 0; i < len(expr) && n < 1<<16; i++ {
+		if c := expr[i]; c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			n++
+		}
+	}
+	toks := make([]token, 0, n)
 	i := 0
 	for i < len(expr) {
 		c := expr[i]
@@ -280,11 +288,14 @@ func lex(expr string) []token {
 			continue
 		}
 		rest := expr[i:]
-		// Longest value-pattern match (earliest rule wins ties).
+		// Longest value-pattern match (earliest rule wins ties). Every
+		// value starts with a letter, a digit, '$', '\\' or ':'.
 		bestLen, bestKind := 0, tEOF
-		for _, vp := range valuePatterns {
-			if loc := vp.re.FindStringIndex(rest); loc != nil && loc[1] > bestLen {
-				bestLen, bestKind = loc[1], vp.kind
+		if isValueStart(c) {
+			for _, vp := range valuePatterns {
+				if loc := vp.re.FindStringIndex(rest); loc != nil && loc[1] > bestLen {
+					bestLen, bestKind = loc[1], vp.kind
+				}
 			}
 		}
 		// Operators.
@@ -340,6 +351,12 @@ func lex(expr string) []token {
 	}
 	toks = append(toks, token{kind: tEOF, pos: len(expr)})
 	return toks
+}
+
+// isValueStart reports whether c can start a value pattern.
+func isValueStart(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' ||
+		c == '$' || c == '\\' || c == ':'
 }
 
 // parseNum converts a number lexeme as libpcap's stou does: 0x prefix for

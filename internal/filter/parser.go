@@ -10,14 +10,56 @@ import (
 // "host a and b" yields two host ids. Alternatives the LALR parser tells
 // apart by lookahead are tried in turn here; the grammar being
 // unambiguous, at most one succeeds.
+//
+// Parsing takes time linear in the number of tokens. Two alternatives
+// start over at the same token: a parenthesis may open an expression or
+// an arithmetic operand (rterm), and a parenthesized id may be a number
+// or a list of ids. The second attempt would parse again what the first
+// one did, at every level of nesting, so the arithmetic expressions
+// (parseArth) and parenthesized numbers (parsePnum) are memoized by
+// position. The other rules are tried at most once at each token.
+//
+// Nesting is limited to maxDepth levels (parentheses, "not", unary
+// minus, operands of binary operators), the most libpcap's parser takes:
+// its yacc stack holds 10000 entries, and beyond about 9996 nested
+// parentheses it fails with "memory exhausted". Every level counted here
+// holds at least one entry of that stack, so an expression refused here
+// is refused by libpcap too.
 type parser struct {
 	expr string
 	toks []token
 	i    int
 
-	// The furthest failure, reported when the whole parse fails.
+	// The position of the furthest failure, reported when the whole
+	// parse fails.
 	errPos int
-	errMsg string
+
+	depth int                  // current nesting (enter, leave)
+	steps int                  // parse rule invocations, for tests of linearity
+	arth  map[arthKey]arthMemo // parseArth results by position and precedence
+	pnum  map[int]pnumMemo     // parsePnum results by position
+}
+
+// maxDepth is the deepest nesting parse accepts (see parser).
+const maxDepth = 9996
+
+// errTooDeep is the panic value that aborts a parse nested more than
+// maxDepth levels; parse turns it into an error.
+type errTooDeep struct{ pos int }
+
+// arthKey and arthMemo memoize parseArth.
+type arthKey struct{ pos, minPrec int }
+type arthMemo struct {
+	a   arth
+	end int
+	ok  bool
+}
+
+// pnumMemo memoizes parsePnum.
+type pnumMemo struct {
+	v   uint32
+	end int
+	ok  bool
 }
 
 // parseError is a syntax or lexical error at a byte position.
@@ -30,20 +72,50 @@ func (e *parseError) Error() string { return e.msg }
 
 // parse parses expr. A nil node means the empty filter.
 func parse(expr string) (node, error) {
-	p := &parser{expr: expr, toks: lex(expr), errPos: -1}
+	n, _, err := parseCounting(expr)
+	return n, err
+}
+
+// parseCounting is parse that also returns how many parse rules ran.
+func parseCounting(expr string) (n node, steps int, err error) {
+	p := &parser{expr: expr, toks: lex(expr), errPos: -1,
+		arth: map[arthKey]arthMemo{}, pnum: map[int]pnumMemo{}}
 	if p.peek().kind == tEOF {
-		return nil, nil
+		return nil, 0, nil
 	}
+	defer func() {
+		if r := recover(); r != nil {
+			deep, ok := r.(errTooDeep)
+			if !ok {
+				panic(r)
+			}
+			n, steps = nil, p.steps
+			err = &parseError{deep.pos, fmt.Sprintf("filter: expression nested too deeply at column %d (more than %d levels)", deep.pos+1, maxDepth)}
+		}
+	}()
 	n, _, ok := p.parseExpr(qerr)
 	if ok && p.peek().kind != tEOF {
 		p.fail()
 		ok = false
 	}
 	if !ok {
-		return nil, p.error()
+		return nil, p.steps, p.error()
 	}
-	return n, nil
+	return n, p.steps, nil
 }
+
+// enter counts one level of nesting, opened by the token just consumed
+// (a parenthesis, "not", an operator), around a nested rule; it aborts
+// the parse (errTooDeep) beyond maxDepth levels. Each enter is paired
+// with a leave.
+func (p *parser) enter() {
+	p.depth++
+	if p.depth > maxDepth {
+		panic(errTooDeep{p.toks[p.i-1].pos})
+	}
+}
+
+func (p *parser) leave() { p.depth-- }
 
 func (p *parser) peek() token { return p.toks[p.i] }
 func (p *parser) peekAt(n int) token {
@@ -60,16 +132,11 @@ func (p *parser) next() token {
 	return t
 }
 
-// fail records a syntax error at the current token.
+// fail records a syntax error at the current token. The furthest one
+// is the error: the LALR parser reads as far as any alternative here
+// can before it finds no way to go on.
 func (p *parser) fail() {
-	t := p.peek()
-	if t.pos > p.errPos || p.errMsg == "" {
-		p.errPos = t.pos
-		p.errMsg = ""
-		if t.kind == tLexError && t.err != "" {
-			p.errMsg = t.err
-		}
-	}
+	p.errPos = max(p.errPos, p.peek().pos)
 }
 
 func (p *parser) error() error {
@@ -88,8 +155,20 @@ func (p *parser) error() error {
 		}
 	}
 	col := p.errPos + 1
+	open, closes := p.unbalanced(p.errPos)
 	if t.kind == tEOF {
+		if open != nil {
+			return &parseError{p.errPos, fmt.Sprintf("filter: syntax error at column %d (unexpected end of expression; %q at column %d is not closed)",
+				col, open.text, open.pos+1)}
+		}
 		return &parseError{p.errPos, fmt.Sprintf("filter: syntax error at column %d (unexpected end of expression)", col)}
+	}
+	if opener := map[tokKind]string{tRParen: "(", tRBrack: "["}[t.kind]; opener != "" && !closes {
+		if open != nil {
+			return &parseError{p.errPos, fmt.Sprintf("filter: syntax error at column %d near %q (%q at column %d is not closed)",
+				col, t.text, open.text, open.pos+1)}
+		}
+		return &parseError{p.errPos, fmt.Sprintf("filter: syntax error at column %d near %q (no %q is open)", col, t.text, opener)}
 	}
 	near := p.expr[t.pos:]
 	if end := t.pos + len(t.text); t.text != "" && end <= len(p.expr) {
@@ -104,6 +183,41 @@ func (p *parser) error() error {
 	return &parseError{p.errPos, fmt.Sprintf("filter: syntax error at column %d near %q", col, near)}
 }
 
+// unbalanced pairs the parentheses and brackets of the tokens before
+// pos. open is the innermost one still open there (nil if none); closes
+// reports that the token at pos is the ")" or "]" that closes it.
+func (p *parser) unbalanced(pos int) (open *token, closes bool) {
+	var stack []*token
+	for i := range p.toks {
+		t := &p.toks[i]
+		var closing tokKind
+		switch t.kind {
+		case tLParen, tLBrack:
+			if t.pos < pos {
+				stack = append(stack, t)
+			}
+			continue
+		case tRParen:
+			closing = tLParen
+		case tRBrack:
+			closing = tLBrack
+		default:
+			continue
+		}
+		if t.pos >= pos {
+			closes = t.pos == pos && len(stack) > 0 && stack[len(stack)-1].kind == closing
+			break
+		}
+		if len(stack) > 0 && stack[len(stack)-1].kind == closing {
+			stack = stack[:len(stack)-1]
+		}
+	}
+	if len(stack) > 0 {
+		open = stack[len(stack)-1]
+	}
+	return open, closes
+}
+
 // isFollow reports whether the current token may follow a term or id.
 func (p *parser) isFollow() bool {
 	switch p.peek().kind {
@@ -115,6 +229,7 @@ func (p *parser) isFollow() bool {
 
 // parseExpr: expr := term { (and|or) (term|id) }.
 func (p *parser) parseExpr(ctx qual) (node, qual, bool) {
+	p.steps++
 	n, q, ok := p.parseTerm(ctx)
 	if !ok {
 		return nil, q, false
@@ -152,9 +267,12 @@ func (p *parser) parseExpr(ctx qual) (node, qual, bool) {
 
 // parseTerm: term := not term | rterm.
 func (p *parser) parseTerm(ctx qual) (node, qual, bool) {
+	p.steps++
 	if p.peek().kind == tNot {
 		p.next()
+		p.enter()
 		n, q, ok := p.parseTerm(ctx)
+		p.leave()
 		if !ok {
 			return nil, q, false
 		}
@@ -181,12 +299,15 @@ func isAqual(k tokKind) bool {
 
 // parseRterm handles the alternatives of grammar.y's rterm.
 func (p *parser) parseRterm(ctx qual) (node, qual, bool) {
+	p.steps++
 	t := p.peek()
 	switch t.kind {
 	case tLParen:
 		save := p.i
 		p.next()
+		p.enter()
 		n, _, ok := p.parseExpr(ctx)
+		p.leave()
 		if ok && p.peek().kind == tRParen {
 			p.next()
 			return n, ctx, true
@@ -230,6 +351,7 @@ func (p *parser) parseRterm(ctx qual) (node, qual, bool) {
 
 // parseHeadID parses "head id": [pname] [dqual] [aqual|proto|protochain|gateway] id.
 func (p *parser) parseHeadID() (node, qual, bool) {
+	p.steps++
 	q := qual{qDefault, dDefault, aDefault}
 	if p.peek().kind == tPname {
 		q.proto = p.next().proto
@@ -291,11 +413,14 @@ func (p *parser) parseHeadID() (node, qual, bool) {
 
 // parseID parses grammar.y's id (nid, pnum, or a parenthesized pid).
 func (p *parser) parseID(ctx qual) (node, qual, bool) {
+	p.steps++
 	t := p.peek()
 	switch t.kind {
 	case tNot:
 		p.next()
+		p.enter()
 		n, q, ok := p.parseID(ctx)
+		p.leave()
 		if !ok {
 			return nil, q, false
 		}
@@ -310,7 +435,9 @@ func (p *parser) parseID(ctx qual) (node, qual, bool) {
 		}
 		p.i = save
 		p.next()
+		p.enter()
 		n, ok := p.parsePid(ctx)
+		p.leave()
 		if !ok {
 			return nil, ctx, false
 		}
@@ -327,6 +454,7 @@ func (p *parser) parseID(ctx qual) (node, qual, bool) {
 
 // parseNid parses grammar.y's nid: a name or an address, or "not id".
 func (p *parser) parseNid(ctx qual) (node, bool) {
+	p.steps++
 	t := p.peek()
 	switch t.kind {
 	case tNot:
@@ -379,6 +507,7 @@ func (p *parser) parseNid(ctx qual) (node, bool) {
 // parsePid parses the inside of a parenthesized id list:
 // pid := (nid | pnum) { (and|or) id }, where a lone pnum is not a pid.
 func (p *parser) parsePid(ctx qual) (node, bool) {
+	p.steps++
 	var n node
 	t := p.peek()
 	if t.kind == tNum || t.kind == tLParen {
@@ -415,14 +544,28 @@ func (p *parser) parsePid(ctx qual) (node, bool) {
 	}
 }
 
-// parsePnum: pnum := NUM | '(' pnum ')'.
+// parsePnum: pnum := NUM | '(' pnum ')'. It is memoized.
 func (p *parser) parsePnum() (uint32, bool) {
+	p.steps++
+	start := p.i
+	if m, ok := p.pnum[start]; ok {
+		p.i = m.end
+		return m.v, m.ok
+	}
+	v, ok := p.parsePnumRule()
+	p.pnum[start] = pnumMemo{v, p.i, ok}
+	return v, ok
+}
+
+func (p *parser) parsePnumRule() (uint32, bool) {
 	switch p.peek().kind {
 	case tNum:
 		return p.next().num, true
 	case tLParen:
 		p.next()
+		p.enter()
 		v, ok := p.parsePnum()
+		p.leave()
 		if !ok {
 			return 0, false
 		}
@@ -439,6 +582,7 @@ func (p *parser) parsePnum() (uint32, bool) {
 
 // parseRelation: arth relop arth.
 func (p *parser) parseRelation() (node, bool) {
+	p.steps++
 	l, ok := p.parseArth(0)
 	if !ok {
 		return nil, false
@@ -499,8 +643,20 @@ func binaryOp(k tokKind) (op uint16, prec int, ok bool) {
 }
 
 // parseArth parses an arithmetic expression whose binary operators all
-// have at least precedence minPrec.
+// have at least precedence minPrec. It is memoized.
 func (p *parser) parseArth(minPrec int) (arth, bool) {
+	p.steps++
+	key := arthKey{p.i, minPrec}
+	if m, ok := p.arth[key]; ok {
+		p.i = m.end
+		return m.a, m.ok
+	}
+	a, ok := p.parseArthRule(minPrec)
+	p.arth[key] = arthMemo{a, p.i, ok}
+	return a, ok
+}
+
+func (p *parser) parseArthRule(minPrec int) (arth, bool) {
 	left, ok := p.parseUnary()
 	if !ok {
 		return nil, false
@@ -512,7 +668,9 @@ func (p *parser) parseArth(minPrec int) (arth, bool) {
 		}
 		if prec < 0 {
 			p.next()
+			p.enter()
 			right, ok := p.parseArth(0)
+			p.leave()
 			if !ok {
 				return nil, false
 			}
@@ -523,7 +681,9 @@ func (p *parser) parseArth(minPrec int) (arth, bool) {
 			return left, true
 		}
 		p.next()
+		p.enter()
 		right, ok := p.parseArth(prec + 1)
+		p.leave()
 		if !ok {
 			return nil, false
 		}
@@ -534,9 +694,12 @@ func (p *parser) parseArth(minPrec int) (arth, bool) {
 // parseUnary parses a primary, or '-' applied to one (unary minus binds
 // tighter than every operator except the precedence-less '%' and '^').
 func (p *parser) parseUnary() (arth, bool) {
+	p.steps++
 	if p.peek().kind == tMinus {
 		p.next()
+		p.enter()
 		x, ok := p.parseUnary()
+		p.leave()
 		if !ok {
 			return nil, false
 		}
@@ -546,7 +709,9 @@ func (p *parser) parseUnary() (arth, bool) {
 				break
 			}
 			p.next()
+			p.enter()
 			right, ok := p.parseArth(0)
+			p.leave()
 			if !ok {
 				return nil, false
 			}
@@ -558,6 +723,7 @@ func (p *parser) parseUnary() (arth, bool) {
 }
 
 func (p *parser) parsePrimary() (arth, bool) {
+	p.steps++
 	t := p.peek()
 	switch t.kind {
 	case tNum:
@@ -568,7 +734,9 @@ func (p *parser) parsePrimary() (arth, bool) {
 		return lenArth{}, true
 	case tLParen:
 		p.next()
+		p.enter()
 		a, ok := p.parseArth(0)
+		p.leave()
 		if !ok {
 			return nil, false
 		}
@@ -584,7 +752,9 @@ func (p *parser) parsePrimary() (arth, bool) {
 		}
 		p.next()
 		p.next()
+		p.enter()
 		idx, ok := p.parseArth(0)
+		p.leave()
 		if !ok {
 			return nil, false
 		}
@@ -610,6 +780,7 @@ func (p *parser) parsePrimary() (arth, bool) {
 
 // parseOther parses the special primitives of grammar.y's "other" rule.
 func (p *parser) parseOther() (node, bool) {
+	p.steps++
 	proto := qDefault
 	if p.peek().kind == tPname {
 		proto = p.next().proto

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -30,6 +31,11 @@ const DefaultSnaplen = 262144
 // MaxInstructions is the largest program the Linux kernel accepts
 // (BPF_MAXINSNS).
 const MaxInstructions = 4096
+
+// maxProgramInstructions bounds the programs Compile makes (8 MiB of
+// instructions), beyond any filter a person writes; only the kernel
+// program of a live capture must fit in MaxInstructions.
+const maxProgramInstructions = 1 << 20
 
 // linkTypeNames are libpcap's DLT names (as "tcpdump -y" takes them) for
 // the LINKTYPE numbers, with the numbers this package compiles for.
@@ -189,8 +195,13 @@ type Options struct {
 //     filter a capture file: Match runs it over stored packets. It may
 //     jump backward (protochain's loop), so it is not for the kernel.
 //   - the kernel program (KernelInstructions), for SO_ATTACH_FILTER:
-//     forward jumps only, at most MaxInstructions; with Options.Live it
-//     is libpcap's program for a live capture.
+//     forward jumps only; with Options.Live it is libpcap's program for
+//     a live capture, at most MaxInstructions long.
+//
+// Both are libpcap's unoptimized code, but a program longer than
+// MaxInstructions is optimized (see optimize): the kernel program, and
+// the one Match runs; Instructions stays libpcap's. Programs are at most
+// maxProgramInstructions long.
 type Program struct {
 	expr   string
 	insns  []bpf.RawInstruction // savefile program; nil if the expression has none
@@ -245,26 +256,47 @@ func Compile(expr string, opts Options) (*Program, error) {
 			return nil, err
 		}
 	}
-	kinsns := insns
+	// Programs longer than the kernel takes, as libpcap emits them
+	// unoptimized, are optimized (as libpcap's optimizer makes what
+	// tcpdump attaches fit): the kernel program so that it fits, the
+	// savefile program so that Match runs fewer instructions. Instructions
+	// keeps libpcap's unoptimized code, what tcpdump -O -d prints.
+	run := insns
+	if len(insns) > MaxInstructions {
+		if opt, ok := optimize(insns); ok {
+			run = opt
+		}
+	}
+	kinsns := run
 	if opts.Live || usesProtochain(tree) {
 		kinsns, err = generate(tree, lt, snaplen, genMode{live: opts.Live, kernel: true, checkRejects: opts.Live})
 		if err != nil {
 			return nil, err
 		}
+		switch {
+		case len(kinsns) <= MaxInstructions:
+		case slices.Equal(kinsns, insns):
+			kinsns = run
+		default:
+			if opt, ok := optimize(kinsns); ok {
+				kinsns = opt
+			}
+		}
 	}
-	if len(kinsns) > MaxInstructions {
-		return nil, fmt.Errorf("filter: expression too complex (%d instructions, the kernel accepts at most %d)", len(kinsns), MaxInstructions)
+	if len(kinsns) > MaxInstructions && opts.Live {
+		return nil, fmt.Errorf("filter: expression too complex for the kernel (%d instructions once optimized, it accepts at most %d)", len(kinsns), MaxInstructions)
 	}
-	if err := validate(kinsns); err != nil {
+	if err := validate(kinsns, maxProgramInstructions); err != nil {
 		return nil, err
 	}
-	p := newProgram(expr, insns)
-	p.kinsns = kinsns
+	p := newProgram(expr, run)
+	p.insns, p.kinsns = insns, kinsns
 	return p, nil
 }
 
 // newProgram returns a program whose savefile and kernel programs are
-// both insns (nil: no savefile program, Match rejects everything).
+// both insns, the program Match runs (nil: no savefile program, Match
+// rejects everything).
 func newProgram(expr string, insns []bpf.RawInstruction) *Program {
 	p := &Program{expr: expr, insns: insns, kinsns: insns, code: make([]insn, len(insns))}
 	for i, in := range insns {
@@ -371,7 +403,7 @@ func (g *gen) run(tree node) (insns []bpf.RawInstruction, err error) {
 // which makes the same accesses.
 func validateSavefile(insns []bpf.RawInstruction) error {
 	n := len(insns)
-	if n == 0 || n > MaxInstructions {
+	if n == 0 || n > maxProgramInstructions {
 		return fmt.Errorf("filter: invalid program length %d", n)
 	}
 	for i, in := range insns {
@@ -391,13 +423,14 @@ func validateSavefile(insns []bpf.RawInstruction) error {
 	return nil
 }
 
-// validate checks the kernel's rules for classic BPF: known opcodes,
-// forward jumps that stay inside the program, a return at the end,
-// valid scratch memory indexes, no division by a constant zero, and
-// scratch memory written before it is read.
-func validate(insns []bpf.RawInstruction) error {
+// validate checks the kernel's rules for classic BPF, but for a length
+// limit of maxLen: known opcodes, forward jumps that stay inside the
+// program, a return at the end, valid scratch memory indexes, no
+// division by a constant zero, and scratch memory written before it is
+// read.
+func validate(insns []bpf.RawInstruction, maxLen int) error {
 	n := len(insns)
-	if n == 0 || n > MaxInstructions {
+	if n == 0 || n > maxLen {
 		return fmt.Errorf("filter: invalid program length %d", n)
 	}
 	for i := range insns {
@@ -467,13 +500,18 @@ func checkMemInit(insns []bpf.RawInstruction) error {
 			masks[pc+1+int(in.Jt)] &= valid
 			masks[pc+1+int(in.Jf)] &= valid
 			valid = 0xffff
+		case in.Op&0x07 == clsRET:
+			// Nothing falls through a return.
+			valid = 0xffff
 		}
 	}
 	return nil
 }
 
 // Instructions returns the savefile program, the one Match runs: what
-// libpcap compiles to filter stored packets (pcap_offline_filter). It
+// libpcap compiles to filter stored packets (pcap_offline_filter), as
+// libpcap emits it with its optimizer off (tcpdump -O -d). Match runs an
+// optimized equivalent of a program longer than MaxInstructions. It
 // jumps backward where the expression uses protochain, so attach
 // KernelInstructions to a socket instead. It is nil when the expression
 // has no savefile form (compiled with Options.Live, it tests socket
@@ -488,12 +526,16 @@ func (p *Program) Instructions() []bpf.RawInstruction {
 }
 
 // KernelInstructions returns the program to attach to a Linux socket
-// with SO_ATTACH_FILTER: forward jumps only, at most MaxInstructions.
-// Compiled with Options.Live it is libpcap's program for a live capture
-// (VLAN tags, direction and interface from socket metadata, through
-// ancillary loads only the kernel runs); otherwise it filters like
+// with SO_ATTACH_FILTER: forward jumps only. Compiled with Options.Live
+// it is libpcap's program for a live capture (VLAN tags, direction and
+// interface from socket metadata, through ancillary loads only the
+// kernel runs), at most MaxInstructions long; otherwise it filters like
 // Instructions. Either way protochain's loop is unrolled
-// (KernelProtochainHeaders).
+// (KernelProtochainHeaders). Where libpcap's unoptimized code is longer
+// than MaxInstructions, this program is optimized: it accepts the same
+// packets in fewer instructions. Without Options.Live it may still be
+// longer than MaxInstructions (Compile fails for a live capture); the
+// kernel then refuses it, and packets can be filtered with Match.
 func (p *Program) KernelInstructions() []bpf.RawInstruction {
 	out := make([]bpf.RawInstruction, len(p.kinsns))
 	copy(out, p.kinsns)

@@ -228,7 +228,7 @@ func TestProtochainAgainstLibpcap(t *testing.T) {
 		if hasBackwardJump(kernel) || !hasBackwardJump(prog.Instructions()) {
 			t.Fatalf("%q: the kernel program must be the loop unrolled", expr)
 		}
-		if err := validate(kernel); err != nil {
+		if err := validate(kernel, MaxInstructions); err != nil {
 			t.Fatalf("%q: %v", expr, err)
 		}
 		want := tcpdumpAccepts(t, tcpdump, path, expr)
