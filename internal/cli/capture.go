@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/capture"
+	"github.com/packetrecorderd/packetrecorderd/internal/daemon"
 	"github.com/packetrecorderd/packetrecorderd/internal/filter"
 	"github.com/packetrecorderd/packetrecorderd/internal/recorder"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
@@ -74,26 +74,6 @@ func (a *app) captureCmd() *cobra.Command {
 	return cmd
 }
 
-// parseSize reads sizes such as 65536, 512KB, 64MB, 1GiB (binary units).
-func parseSize(s string) (int64, error) {
-	t := strings.ToUpper(strings.TrimSpace(s))
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		mult   int64
-	}{{"KIB", 1 << 10}, {"MIB", 1 << 20}, {"GIB", 1 << 30}, {"KB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1}} {
-		if strings.HasSuffix(t, u.suffix) {
-			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseFloat(t, 64)
-	if err != nil || n < 0 || n*float64(mult) > 1<<40 {
-		return 0, fmt.Errorf("invalid size %q (use e.g. 10MB)", s)
-	}
-	return int64(n * float64(mult)), nil
-}
-
 func (a *app) capture(ctx context.Context, f captureFlags) error {
 	if ctx == nil {
 		ctx = context.Background()
@@ -119,7 +99,7 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 			return err
 		}
 	}
-	buf, err := parseSize(f.buffer)
+	buf, err := daemon.ParseSize(f.buffer) // the same sizes as the daemon's config
 	if err != nil {
 		return err
 	}
