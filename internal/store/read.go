@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/ncruces/go-sqlite3"
 )
 
 // Range selects packets of a session. The zero value selects all of them.
@@ -48,37 +50,74 @@ type blockRef struct {
 // that no stored packet is missing: a gap (a damaged or edited database)
 // is an error wrapping ErrCorrupt, never a silently shorter answer.
 func (db *DB) Packets(session int64, r Range, fn func(Record) error) (err error) {
-	lo, hi := r.Bounds()
-	from := max(r.From, 1)
-	data, _, err := db.conn.Prepare(`SELECT data FROM blocks WHERE id = ?`)
+	data, err := db.blockData(session)
 	if err != nil {
-		return classify(err)
+		return err
 	}
-	defer data.Close()
+	defer data.close()
 	err = db.walkIndex(session, func(b blockRef) error {
-		if b.first+b.count <= from || b.hi < lo || b.lo > hi {
+		if r.misses(b) {
 			return nil
 		}
-		data.BindInt64(1, b.id)
-		if !data.Step() {
-			if err := data.Err(); err != nil {
-				return classify(err)
-			}
-			return fmt.Errorf("session %d: block of packet %d vanished: %w", session, b.first, ErrCorrupt)
-		}
-		err := db.walkBlock(session, data.ColumnRawBlob(0), b, func(rec Record) error {
-			if rec.Number < from || rec.Timestamp < lo || rec.Timestamp > hi {
+		return data.walk(b, func(rec Record) error {
+			if !r.holds(rec) {
 				return nil
 			}
 			return fn(rec)
 		})
-		data.Reset()
-		return err
 	})
 	if errors.Is(err, ErrStop) {
 		return nil
 	}
 	return err
+}
+
+// misses reports whether no packet of the block can be in the range.
+func (r Range) misses(b blockRef) bool {
+	lo, hi := r.Bounds()
+	return b.first+b.count <= max(r.From, 1) || b.hi < lo || b.lo > hi
+}
+
+// covers reports whether every packet of the block is in the range.
+func (r Range) covers(b blockRef) bool {
+	lo, hi := r.Bounds()
+	return b.first >= max(r.From, 1) && b.lo >= lo && b.hi <= hi
+}
+
+// holds reports whether the record is in the range.
+func (r Range) holds(rec Record) bool {
+	lo, hi := r.Bounds()
+	return rec.Number >= max(r.From, 1) && rec.Timestamp >= lo && rec.Timestamp <= hi
+}
+
+// blockData reads the blobs of a session's blocks by their row id.
+type blockData struct {
+	db      *DB
+	session int64
+	stmt    *sqlite3.Stmt
+}
+
+func (db *DB) blockData(session int64) (*blockData, error) {
+	stmt, _, err := db.conn.Prepare(`SELECT data FROM blocks WHERE id = ?`)
+	if err != nil {
+		return nil, classify(err)
+	}
+	return &blockData{db: db, session: session, stmt: stmt}, nil
+}
+
+func (d *blockData) close() { d.stmt.Close() }
+
+// walk reads one block and walks its records.
+func (d *blockData) walk(b blockRef, fn func(Record) error) error {
+	d.stmt.BindInt64(1, b.id)
+	defer d.stmt.Reset()
+	if !d.stmt.Step() {
+		if err := d.stmt.Err(); err != nil {
+			return classify(err)
+		}
+		return fmt.Errorf("session %d: block of packet %d vanished: %w", d.session, b.first, ErrCorrupt)
+	}
+	return d.db.walkBlock(d.session, d.stmt.ColumnRawBlob(0), b, fn)
 }
 
 // walkBlock walks one block's records, checking that the blob holds as
@@ -175,14 +214,12 @@ func (db *DB) walkIndex(session int64, fn func(blockRef) error) (err error) {
 // entirely inside the range are counted from the block index; only blocks
 // that straddle a bound are opened.
 func (db *DB) Count(session int64, r Range) (int64, error) {
-	lo, hi := r.Bounds()
-	from := max(r.From, 1)
 	var n int64
 	var partial []blockRef
 	err := db.walkIndex(session, func(b blockRef) error {
 		switch {
-		case b.first+b.count <= from || b.hi < lo || b.lo > hi:
-		case b.first >= from && b.lo >= lo && b.hi <= hi:
+		case r.misses(b):
+		case r.covers(b):
 			n += b.count
 		default:
 			partial = append(partial, b)
@@ -193,23 +230,18 @@ func (db *DB) Count(session int64, r Range) (int64, error) {
 		return n, err
 	}
 	// Blocks that straddle a bound: count their packets one by one.
-	data, _, err := db.conn.Prepare(`SELECT data FROM blocks WHERE id = ?`)
+	data, err := db.blockData(session)
 	if err != nil {
-		return 0, classify(err)
+		return 0, err
 	}
-	defer data.Close()
+	defer data.close()
 	for _, b := range partial {
-		data.BindInt64(1, b.id)
-		if !data.Step() {
-			return 0, fmt.Errorf("session %d: block of packet %d vanished: %w", session, b.first, ErrCorrupt)
-		}
-		err := db.walkBlock(session, data.ColumnRawBlob(0), b, func(rec Record) error {
-			if rec.Number >= from && rec.Timestamp >= lo && rec.Timestamp <= hi {
+		err := data.walk(b, func(rec Record) error {
+			if r.holds(rec) {
 				n++
 			}
 			return nil
 		})
-		data.Reset()
 		if err != nil {
 			return 0, err
 		}
