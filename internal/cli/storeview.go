@@ -150,36 +150,28 @@ func (v *storeView) ifaceName(rec store.Record) string {
 }
 
 // each walks one recording's selected packets in packet order; the
-// record's Interface is the stream's index. A segment that retention
-// deleted since the selection was made is skipped: its packets are gone.
+// record's Interface is the stream's index.
 func (v *storeView) each(ctx context.Context, i int) iter.Seq2[store.Record, error] {
 	st := v.streams[i]
 	return func(yield func(store.Record, error) bool) {
 		for _, seg := range st.segs {
-			db, err := store.Open(v.ar.Path(seg), store.Options{ReadOnly: true})
-			if errors.Is(err, store.ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				yield(store.Record{}, err)
-				return
-			}
 			stopped := false
-			err = db.Packets(1, v.r, func(rec store.Record) error {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				if !v.filter.Match(rec) {
+			err := v.inSegment(st, seg, func(db *store.DB, session int64) error {
+				return db.Packets(session, v.r, func(rec store.Record) error {
+					if ctx.Err() != nil {
+						return ctx.Err()
+					}
+					if !v.filter.Match(rec) {
+						return nil
+					}
+					rec.Interface = i
+					if !yield(rec, nil) {
+						stopped = true
+						return store.ErrStop
+					}
 					return nil
-				}
-				rec.Interface = i
-				if !yield(rec, nil) {
-					stopped = true
-					return store.ErrStop
-				}
-				return nil
+				})
 			})
-			db.Close()
 			if stopped {
 				return
 			}
@@ -189,6 +181,21 @@ func (v *storeView) each(ctx context.Context, i int) iter.Seq2[store.Record, err
 			}
 		}
 	}
+}
+
+// inSegment opens one of a recording's segments read-only and calls fn
+// with it and its session (a segment holds one). A segment that retention
+// deleted since the selection was made is skipped: its packets are gone.
+func (v *storeView) inSegment(st *recStream, seg archive.Segment, fn func(db *store.DB, session int64) error) error {
+	db, err := store.Open(v.ar.Path(seg), store.Options{ReadOnly: true})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return fn(db, st.session.ID)
 }
 
 // walk calls fn for the selected packets of every recording, merged by
@@ -260,19 +267,14 @@ func (v *storeView) count() (int64, error) {
 	var n int64
 	for _, st := range v.streams {
 		for _, seg := range st.segs {
-			db, err := store.Open(v.ar.Path(seg), store.Options{ReadOnly: true})
-			if errors.Is(err, store.ErrNotFound) {
-				continue
-			}
+			err := v.inSegment(st, seg, func(db *store.DB, session int64) error {
+				c, err := db.Count(session, v.r)
+				n += c
+				return err
+			})
 			if err != nil {
 				return 0, err
 			}
-			c, err := db.Count(1, v.r)
-			db.Close()
-			if err != nil {
-				return 0, err
-			}
-			n += c
 		}
 	}
 	return n, nil
