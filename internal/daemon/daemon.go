@@ -44,7 +44,6 @@ type Daemon struct {
 	notify  *notifier
 	started time.Time
 	paused  atomic.Bool // retention found no room and holds forbid deleting
-	ctx     context.Context
 
 	reloadsOK, reloadsFailed atomic.Int64
 	httpAddr                 atomic.Value // string, the address the server listens on
@@ -78,7 +77,6 @@ func (d *Daemon) Run(ctx context.Context, hup <-chan struct{}) error {
 		return err
 	}
 	defer a.Close()
-	d.ctx = ctx
 	d.ret = newRetention(d, a)
 	d.metrics = newMetrics(d)
 
@@ -114,12 +112,11 @@ func (d *Daemon) Run(ctx context.Context, hup <-chan struct{}) error {
 		}
 	}()
 
-	recCtx, stopRec := context.WithCancel(context.Background())
 	d.mu.Lock()
 	for _, it := range d.cfg.Interfaces {
 		r := newRunner(d, it, d.segmentLimits(d.cfg))
 		d.runners[it.Name] = r
-		r.start(recCtx)
+		r.start()
 	}
 	runners := d.runnerList()
 	d.mu.Unlock()
@@ -157,7 +154,6 @@ loop:
 	}
 	d.notify.send("STOPPING=1")
 	d.log.Info("stopping: draining every ring")
-	stopRec()
 	for _, r := range d.runnerListLocked() {
 		r.stop()
 	}
@@ -262,7 +258,7 @@ func (d *Daemon) reload() error {
 			r.stop()
 			nr := newRunner(d, it, d.segmentLimits(cfg))
 			d.runners[name] = nr
-			nr.start(d.recordingContext())
+			nr.start()
 			changed = append(changed, name)
 		}
 	}
@@ -270,7 +266,7 @@ func (d *Daemon) reload() error {
 		if d.runners[it.Name] == nil {
 			r := newRunner(d, it, d.segmentLimits(cfg))
 			d.runners[it.Name] = r
-			r.start(d.recordingContext())
+			r.start()
 			added = append(added, it.Name)
 		}
 	}
@@ -278,10 +274,6 @@ func (d *Daemon) reload() error {
 	d.log.Info("reloaded", "added", added, "removed", removed, "restarted", changed)
 	return nil
 }
-
-// recordingContext is the context new runners record under: it ends with
-// Run's stop, through stop() on each runner.
-func (d *Daemon) recordingContext() context.Context { return context.Background() }
 
 // config returns the configuration in force.
 func (d *Daemon) config() *Config {

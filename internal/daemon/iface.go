@@ -105,9 +105,10 @@ func (r *ifaceRunner) setState(s string, err error) {
 // open, or it failed): the daemon is ready when every interface says so.
 func (r *ifaceRunner) markOpened() { r.once.Do(func() { close(r.opened) }) }
 
-// start runs the interface until Stop.
-func (r *ifaceRunner) start(parent context.Context) {
-	ctx, cancel := context.WithCancel(parent)
+// start runs the interface until stop: the runner owns its recording's
+// lifetime, whichever configuration (the first, or a reload) started it.
+func (r *ifaceRunner) start() {
+	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	go func() {
 		defer close(r.done)

@@ -82,7 +82,6 @@ type Result struct {
 	Bytes      int64 // captured bytes committed
 	Stats      capture.Stats
 	AppDropped int64 // packets the kernel accepted but the store does not hold (write failure, never read)
-	Unread     int64 // of those, packets never read from the source
 	Drained    bool  // the source was drained completely after the stop
 	CountHit   bool  // stopped because Count was reached
 }
@@ -214,7 +213,6 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		// timed out, or the source broke): counted, never silently gone.
 		if unread := int64(rd.stats.Received) - int64(rd.stats.Dropped) - int64(c.Source.Seen()); unread > 0 {
 			res.AppDropped += unread
-			res.Unread = unread
 		}
 	}
 	if writeErr != nil {
