@@ -3,7 +3,6 @@ package capture
 import (
 	"bufio"
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -145,35 +144,6 @@ func startTcpdump(t *testing.T, args ...string) *exec.Cmd {
 	return testkit.StartWitness(t, exec.Command("tcpdump", args...))
 }
 
-// udpFrame builds an Ethernet frame carrying an IPv4 UDP datagram, with
-// an 802.1Q tag when tci >= 0.
-func udpFrame(dst, src net.HardwareAddr, tci int, srcIP, dstIP net.IP, dport int, payload string) []byte {
-	f := append(append([]byte{}, dst...), src...)
-	if tci >= 0 {
-		f = binary.BigEndian.AppendUint16(f, 0x8100)
-		f = binary.BigEndian.AppendUint16(f, uint16(tci))
-	}
-	f = binary.BigEndian.AppendUint16(f, 0x0800)
-	ip := make([]byte, 20, 28+len(payload))
-	ip[0], ip[8], ip[9] = 0x45, 64, 17
-	binary.BigEndian.PutUint16(ip[2:], uint16(28+len(payload)))
-	copy(ip[12:], srcIP.To4())
-	copy(ip[16:], dstIP.To4())
-	var sum uint32
-	for i := 0; i < 20; i += 2 {
-		sum += uint32(binary.BigEndian.Uint16(ip[i:]))
-	}
-	for sum > 0xffff {
-		sum = sum&0xffff + sum>>16
-	}
-	binary.BigEndian.PutUint16(ip[10:], ^uint16(sum))
-	ip = binary.BigEndian.AppendUint16(ip, 40000)
-	ip = binary.BigEndian.AppendUint16(ip, uint16(dport))
-	ip = binary.BigEndian.AppendUint16(ip, uint16(8+len(payload)))
-	ip = binary.BigEndian.AppendUint16(ip, 0)
-	return append(append(f, ip...), payload...)
-}
-
 // TestLiveVLANCapture sends 802.1Q-tagged UDP frames from the peer end
 // of a veth lab (written on a packet socket: this kernel may lack the
 // 8021q module) and captures on the host end with the live program of
@@ -220,7 +190,7 @@ func TestLiveVLANCapture(t *testing.T) {
 	var want, all [][]byte
 	for i := 0; i < n; i++ {
 		for _, tci := range []int{-1, 200, 0xa000 | 100} {
-			f := udpFrame(lab.HostMAC, lab.PeerMAC, tci, lab.PeerIP, lab.HostIP, 9, fmt.Sprintf("prd-%d-%d", tci, i))
+			f := testkit.UDPFrame(lab.HostMAC, lab.PeerMAC, tci, lab.PeerIP, lab.HostIP, 9, fmt.Appendf(nil, "prd-%d-%d", tci, i))
 			all = append(all, f)
 			if tci&0xfff == 100 {
 				want = append(want, f)

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,31 +27,13 @@ import (
 	"github.com/packetrecorderd/packetrecorderd/internal/testkit"
 )
 
-// udpFrame is an Ethernet/IPv4/UDP frame of payload bytes, numbered i.
+// udpFrame is an Ethernet/IPv4/UDP frame of payload bytes (at least 8),
+// numbered i in its first eight.
 func udpFrame(i, payload int) []byte {
-	f := make([]byte, 14+20+8+payload)
-	copy(f[0:6], []byte{2, 0, 0, 0, 0, 2})
-	copy(f[6:12], []byte{2, 0, 0, 0, 0, 1})
-	binary.BigEndian.PutUint16(f[12:], 0x0800)
-	ip := f[14:]
-	ip[0], ip[8], ip[9] = 0x45, 64, 17
-	binary.BigEndian.PutUint16(ip[2:], uint16(20+8+payload))
-	copy(ip[12:16], []byte{10, 1, 0, 1})
-	copy(ip[16:20], []byte{10, 1, 0, 2})
-	var sum uint32
-	for j := 0; j < 20; j += 2 {
-		sum += uint32(binary.BigEndian.Uint16(ip[j:]))
-	}
-	for sum > 0xffff {
-		sum = sum&0xffff + sum>>16
-	}
-	binary.BigEndian.PutUint16(ip[10:], ^uint16(sum))
-	udp := ip[20:]
-	binary.BigEndian.PutUint16(udp[0:], 4000)
-	binary.BigEndian.PutUint16(udp[2:], 5000)
-	binary.BigEndian.PutUint16(udp[4:], uint16(8+payload))
-	binary.BigEndian.PutUint64(udp[8:], uint64(i))
-	return f
+	p := make([]byte, payload)
+	binary.BigEndian.PutUint64(p, uint64(i))
+	return testkit.UDPFrame(net.HardwareAddr{2, 0, 0, 0, 0, 2}, net.HardwareAddr{2, 0, 0, 0, 0, 1}, -1,
+		net.IPv4(10, 1, 0, 1), net.IPv4(10, 1, 0, 2), 5000, p)
 }
 
 // writePcap writes n UDP frames, 1 ms apart from base (ns), to w.
