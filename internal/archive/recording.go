@@ -38,6 +38,7 @@ type Recording struct {
 	uuid string
 	next int64 // number of the next packet
 	seg  *openSegment
+	host *store.Host // the SQLite instance every segment is written on
 	busy time.Duration
 	log  *slog.Logger
 
@@ -100,7 +101,14 @@ func (r *Recording) open() error {
 			break
 		}
 	}
-	db, err := store.Open(path, store.Options{Create: true, NoReserve: true})
+	if r.host == nil {
+		h, err := store.NewHost()
+		if err != nil {
+			return err
+		}
+		r.host = h
+	}
+	db, err := r.host.Open(path, store.Options{Create: true, NoReserve: true})
 	if err != nil {
 		return err
 	}
@@ -268,6 +276,12 @@ func (r *Recording) Close() error {
 	if r.seg != nil {
 		r.seg.w.Rollback()
 		err = r.roll()
+	}
+	if r.host != nil {
+		if cerr := r.host.Close(); err == nil {
+			err = cerr
+		}
+		r.host = nil
 	}
 	if cerr := r.a.Close(); err == nil {
 		err = cerr

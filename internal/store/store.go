@@ -15,7 +15,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -53,6 +52,10 @@ type DB struct {
 	readOnly  bool
 	noReserve bool
 	reserve   *os.File // see ReserveSpace
+	// host and prefix are set for a database attached to a Host's
+	// connection: prefix ("seg.") names its schema in PRAGMAs and DDL.
+	host   *Host
+	prefix string
 }
 
 // Options control Open. The zero value opens an existing database for
@@ -80,24 +83,8 @@ const maxMemory = 1 << 30
 // Open opens the database at path, creating it if opts.Create is set,
 // checks that it is ours, and migrates its schema forward.
 func Open(path string, opts Options) (*DB, error) {
-	fi, err := os.Stat(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		if !opts.Create {
-			return nil, fmt.Errorf("open database %s: %w", path, ErrNotFound)
-		}
-		// Packets carry passwords and cookies: only the owner may read them.
-		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil && !errors.Is(err, fs.ErrExist) {
-			return nil, fmt.Errorf("create database %s: %w", path, err)
-		}
-		if f != nil {
-			f.Close()
-		}
-	case err != nil:
-		return nil, fmt.Errorf("open database %s: %w", path, err)
-	case fi.IsDir():
-		return nil, fmt.Errorf("open database %s: is a directory", path)
+	if err := prepareFile(path, opts); err != nil {
+		return nil, err
 	}
 	conn, err := openConn(path, opts.ReadOnly)
 	if err != nil {
@@ -181,8 +168,15 @@ func (db *DB) Path() string { return db.path }
 // Close closes the database.
 func (db *DB) Close() error {
 	db.ReleaseReserve()
+	if db.host != nil {
+		return db.host.detach(db)
+	}
 	return db.conn.Close()
 }
+
+// pragma is the PRAGMA statement for name (and its argument) on this
+// database's own schema.
+func (db *DB) pragma(name string) string { return "PRAGMA " + db.prefix + name }
 
 // classify maps SQLite errors onto this package's sentinels, keeping the
 // original reachable for errors.Is.
@@ -216,7 +210,7 @@ func (db *DB) classifyWrite(err error) error {
 }
 
 func (db *DB) pragmaInt(name string) (int64, error) {
-	stmt, _, err := db.conn.Prepare("PRAGMA " + name)
+	stmt, _, err := db.conn.Prepare(db.pragma(name))
 	if err != nil {
 		return 0, err
 	}
@@ -242,7 +236,7 @@ func (db *DB) init() error {
 	}
 	if version == 0 && appID == 0 {
 		var tables int64
-		stmt, _, err := db.conn.Prepare("SELECT count(*) FROM sqlite_schema")
+		stmt, _, err := db.conn.Prepare("SELECT count(*) FROM " + db.prefix + "sqlite_schema")
 		if err != nil {
 			return err
 		}
@@ -261,7 +255,7 @@ func (db *DB) init() error {
 			return fmt.Errorf("%w (an empty file)", ErrNotOurs)
 		}
 		// A new database: large pages suit large blobs; set before the first table.
-		if err := db.conn.Exec("PRAGMA page_size=65536"); err != nil {
+		if err := db.conn.Exec(db.pragma("page_size=65536")); err != nil {
 			return err
 		}
 	} else if appID != applicationID {
@@ -284,7 +278,7 @@ func (db *DB) init() error {
 	// If it never succeeds, read in the current mode; the busy handler
 	// waits out the writer's commits.
 	for deadline := time.Now().Add(time.Second); ; {
-		err := db.conn.Exec("PRAGMA journal_mode=WAL")
+		err := db.conn.Exec(db.pragma("journal_mode=WAL"))
 		if err == nil {
 			break
 		}
@@ -296,7 +290,7 @@ func (db *DB) init() error {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	if err := db.conn.Exec("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON"); err != nil {
+	if err := db.conn.Exec(db.pragma("synchronous=NORMAL") + "; PRAGMA foreign_keys=ON"); err != nil {
 		return err
 	}
 	if version < SchemaVersion {
@@ -402,7 +396,7 @@ func (db *DB) migrate(from int64) (err error) {
 		return err
 	}
 	for v := version; v < SchemaVersion; v++ {
-		if err := db.conn.Exec(migrations[v]); err != nil {
+		if err := db.conn.Exec(qualify(migrations[v], db.prefix)); err != nil {
 			return err
 		}
 		if v == 2 {
@@ -411,7 +405,7 @@ func (db *DB) migrate(from int64) (err error) {
 			}
 		}
 	}
-	return db.conn.Exec(fmt.Sprintf("PRAGMA application_id=%d; PRAGMA user_version=%d", applicationID, SchemaVersion))
+	return db.conn.Exec(db.pragma(fmt.Sprintf("application_id=%d", applicationID)) + "; " + db.pragma(fmt.Sprintf("user_version=%d", SchemaVersion)))
 }
 
 // fillMinMax computes min_ns and max_ns of the blocks written before
@@ -467,7 +461,7 @@ func (db *DB) fillMinMax() error {
 // IntegrityCheck runs SQLite's integrity_check and returns its first
 // complaint, or nil when the database is sound.
 func (db *DB) IntegrityCheck() error {
-	stmt, _, err := db.conn.Prepare("PRAGMA integrity_check")
+	stmt, _, err := db.conn.Prepare(db.pragma("integrity_check"))
 	if err != nil {
 		return err
 	}
@@ -563,7 +557,7 @@ func (db *DB) Checkpoint(truncate bool) error {
 	if truncate {
 		mode = "TRUNCATE"
 	}
-	stmt, _, err := db.conn.Prepare("PRAGMA wal_checkpoint(" + mode + ")")
+	stmt, _, err := db.conn.Prepare(db.pragma("wal_checkpoint(" + mode + ")"))
 	if err != nil {
 		return classify(err)
 	}
@@ -594,7 +588,7 @@ func (db *DB) BeginBulk() (end func(), ok bool) {
 
 // inWAL reports whether this connection is in WAL mode now.
 func (db *DB) inWAL() bool {
-	stmt, _, err := db.conn.Prepare("PRAGMA journal_mode")
+	stmt, _, err := db.conn.Prepare(db.pragma("journal_mode"))
 	if err != nil {
 		return true
 	}
@@ -603,7 +597,7 @@ func (db *DB) inWAL() bool {
 }
 
 func (db *DB) journalMode(mode string) bool {
-	stmt, _, err := db.conn.Prepare("PRAGMA journal_mode=" + mode)
+	stmt, _, err := db.conn.Prepare(db.pragma("journal_mode=" + mode))
 	if err != nil {
 		return false
 	}
