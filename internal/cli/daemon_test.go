@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -69,7 +70,9 @@ func startDaemon(t *testing.T, config string, env ...string) *daemonProc {
 
 func (d *daemonProc) get(t *testing.T, path string) (int, string) {
 	t.Helper()
-	resp, err := http.Get("http://" + d.addr + path)
+	req, _ := http.NewRequest("GET", "http://"+d.addr+path, nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,8 +106,23 @@ func (d *daemonProc) stop(t *testing.T, limit time.Duration) time.Duration {
 	return took
 }
 
+// testToken is the secret of the token writeConfig gives every daemon
+// configuration that names none, with every scope.
+const testToken = "prd-test-token-0123456789"
+
+func testTokenStanza() string {
+	sum := sha256.Sum256([]byte(testToken))
+	return fmt.Sprintf("tokens:\n  - name: tests\n    sha256: %x\n    scopes: [read, admin, metrics]\n", sum)
+}
+
 func writeConfig(t *testing.T, path, text string) {
 	t.Helper()
+	if strings.Contains(text, "interfaces:") && !strings.Contains(text, "tokens:") {
+		if !strings.HasSuffix(text, "\n") {
+			text += "\n"
+		}
+		text += testTokenStanza()
+	}
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -436,7 +454,7 @@ func TestDaemonMetricsThroughPrometheus(t *testing.T) {
 	promAddr := ln.Addr().String()
 	ln.Close()
 	pcfg := filepath.Join(dir, "prometheus.yml")
-	writeConfig(t, pcfg, fmt.Sprintf("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: packetrecorder\n    static_configs:\n      - targets: ['%s']\n", d.addr))
+	writeConfig(t, pcfg, fmt.Sprintf("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: packetrecorder\n    authorization:\n      credentials: %s\n    static_configs:\n      - targets: ['%s']\n", testToken, d.addr))
 	prom := exec.Command("prometheus", "--config.file="+pcfg, "--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
 		"--web.listen-address="+promAddr)
 	prom.Stdout, prom.Stderr = io.Discard, io.Discard

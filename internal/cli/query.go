@@ -13,18 +13,8 @@ import (
 
 	"github.com/packetrecorderd/packetrecorderd/internal/decode"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
+	"github.com/packetrecorderd/packetrecorderd/internal/storeview"
 )
-
-type packetJSON struct {
-	N       int64  `json:"n"`
-	TS      string `json:"ts"`
-	CapLen  int    `json:"caplen"`
-	Len     int    `json:"len"`
-	Summary string `json:"summary"`
-	Data    string `json:"data,omitempty"`
-	// Interface names a store's recording's interface ("" for a session).
-	Interface string `json:"interface,omitempty"`
-}
 
 func (a *app) queryCmd() *cobra.Command {
 	var (
@@ -69,13 +59,12 @@ func (a *app) queryCmd() *cobra.Command {
 			sum.InterfaceName = localInterfaceName()
 			enc := json.NewEncoder(out)
 			// A store's packets of several interfaces say whose they are.
-			showIface := sl.view != nil && len(sl.view.interfaces()) > 1
+			showIface := sl.view != nil && len(sl.view.Interfaces()) > 1
 			return sl.walk(ctx, limit, func(rec store.Record) error {
 				summary := sum.Summary(rec.LinkType, rec.Data, rec.OrigLen)
 				ts := time.Unix(0, rec.Timestamp)
 				if asJSON {
-					p := packetJSON{N: rec.Number, TS: ts.UTC().Format(time.RFC3339Nano), CapLen: len(rec.Data), Len: rec.OrigLen, Summary: summary,
-						Interface: sl.interfaceName(rec)}
+					p := storeview.NewPacketJSON(rec, summary, sl.interfaceName(rec))
 					if showData {
 						p.Data = hex.EncodeToString(rec.Data)
 					}

@@ -10,8 +10,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/archive"
-	"github.com/packetrecorderd/packetrecorderd/internal/filter"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
+	"github.com/packetrecorderd/packetrecorderd/internal/storeview"
 )
 
 // selection is what query, replay and export share: which packets, of a
@@ -91,8 +91,8 @@ type selected struct {
 	sess store.Session
 	r    store.Range
 	db   *store.DB // a database's session; nil for a store
-	prog *packetFilter
-	view *storeView // a store's recordings; nil for a database
+	prog *storeview.Filter
+	view *storeview.View // a store's recordings; nil for a database
 }
 
 // open opens the database (read-only) or store, the session, and
@@ -107,11 +107,11 @@ func (s *selection) open() (*selected, error) {
 			return nil, fmt.Errorf("-s selects a session of a database; %s is a store: select with --interface, --since and --until", s.db)
 		}
 		s.storeMode = true
-		v, err := openStoreView(s.db, s.iface, r, s.filter)
+		v, err := storeview.Open(s.db, s.iface, r, s.filter)
 		if err != nil {
 			return nil, err
 		}
-		return &selected{sess: v.summary(), r: r, view: v}, nil
+		return &selected{sess: v.Summary(), r: r, view: v}, nil
 	}
 	if s.iface != "" {
 		return nil, fmt.Errorf("--interface selects within a store directory; %s is a database: select a session with -s", s.db)
@@ -132,11 +132,11 @@ func (s *selection) open() (*selected, error) {
 		db.Close()
 		return nil, err
 	}
-	var pf *packetFilter
+	var pf *storeview.Filter
 	if s.filter != "" {
 		linkTypes, _, err := db.LinkTypes(sess.ID)
 		if err == nil {
-			pf, err = compileFilter(s.filter, linkTypes, sess.LinkType)
+			pf, err = storeview.CompileFilter(s.filter, linkTypes, sess.LinkType)
 		}
 		if err != nil {
 			db.Close()
@@ -151,14 +151,14 @@ func (sl *selected) Close() {
 		sl.db.Close()
 	}
 	if sl.view != nil {
-		sl.view.close()
+		sl.view.Close()
 	}
 }
 
 // linkTypes are the link types of the selected session or recordings.
 func (sl *selected) linkTypes() ([]uint32, error) {
 	if sl.view != nil {
-		return sl.view.linkTypes(), nil
+		return sl.view.LinkTypes(), nil
 	}
 	lts, _, err := sl.db.LinkTypes(sl.sess.ID)
 	if len(lts) == 0 && err == nil {
@@ -172,7 +172,7 @@ func (sl *selected) linkTypes() ([]uint32, error) {
 // timestamp.
 func (sl *selected) walk(ctx context.Context, limit int64, fn func(store.Record) error) error {
 	if sl.view != nil {
-		return sl.view.walk(ctx, limit, fn)
+		return sl.view.Walk(ctx, limit, fn)
 	}
 	var n int64
 	return sl.db.Packets(sl.sess.ID, sl.r, func(rec store.Record) error {
@@ -199,8 +199,8 @@ func (sl *selected) count(ctx context.Context) (int64, error) {
 	if sl.view == nil && sl.prog == nil {
 		return sl.db.Count(sl.sess.ID, sl.r)
 	}
-	if sl.view != nil && sl.view.filter == nil {
-		return sl.view.count()
+	if sl.view != nil && sl.view.Filter == nil {
+		return sl.view.Count()
 	}
 	var n int64
 	err := sl.walk(ctx, 0, func(store.Record) error { n++; return nil })
@@ -211,55 +211,17 @@ func (sl *selected) count(ctx context.Context) (int64, error) {
 // recording's interface; for a session, "".
 func (sl *selected) interfaceName(rec store.Record) string {
 	if sl.view != nil {
-		return sl.view.ifaceName(rec)
+		return sl.view.InterfaceName(rec)
 	}
 	return ""
-}
-
-// packetFilter is a filter compiled for each link type a session holds,
-// so that every packet is matched by a program for its own link type, as
-// tcpdump matches the packets of each file it reads. A nil packetFilter
-// matches everything.
-type packetFilter struct {
-	progs map[uint32]*filter.Program
-}
-
-// compileFilter compiles expr for every link type (fallback when none is
-// known). An expression that does not compile for one of them is an
-// error naming it: it never silently selects nothing there.
-func compileFilter(expr string, linkTypes []uint32, fallback uint32) (*packetFilter, error) {
-	if len(linkTypes) == 0 {
-		linkTypes = []uint32{fallback}
-	}
-	pf := &packetFilter{progs: make(map[uint32]*filter.Program, len(linkTypes))}
-	for _, lt := range linkTypes {
-		prog, err := filter.Compile(expr, filter.Options{LinkType: lt})
-		if err != nil {
-			if len(linkTypes) > 1 {
-				return nil, fmt.Errorf("filter for the %s packets: %w", filter.LinkTypeName(lt), err)
-			}
-			return nil, err
-		}
-		pf.progs[lt] = prog
-	}
-	return pf, nil
-}
-
-// Match reports whether the filter accepts the record.
-func (f *packetFilter) Match(rec store.Record) bool {
-	if f == nil {
-		return true
-	}
-	prog := f.progs[rec.LinkType]
-	return prog != nil && prog.Match(rec.Data, rec.OrigLen)
 }
 
 // exportShape is what export needs to choose a format: the link types,
 // how many interfaces, and the earliest and latest timestamp.
 func (sl *selected) exportShape() (linkTypes []uint32, interfaces int, first, last int64, err error) {
 	if sl.view != nil {
-		first, last = sl.view.span()
-		return sl.view.linkTypes(), len(sl.view.streams), first, last, nil
+		first, last = sl.view.Span()
+		return sl.view.LinkTypes(), sl.view.Recordings(), first, last, nil
 	}
 	lts, ids, err := sl.db.LinkTypes(sl.sess.ID)
 	if err != nil {
@@ -275,9 +237,5 @@ func (sl *selected) interfaces() ([]store.Interface, error) {
 	if sl.view == nil {
 		return sl.db.Interfaces(sl.sess)
 	}
-	out := make([]store.Interface, len(sl.view.streams))
-	for i, st := range sl.view.streams {
-		out[i] = store.Interface{ID: i, Name: st.iface, Filter: st.session.Filter, LinkType: st.session.LinkType, Snaplen: st.session.Snaplen}
-	}
-	return out, nil
+	return sl.view.PcapngInterfaces(), nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/packetrecorderd/packetrecorderd/internal/archive"
 	"github.com/packetrecorderd/packetrecorderd/internal/filter"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
+	"github.com/packetrecorderd/packetrecorderd/internal/storeview"
 )
 
 // sessionJSON is the --json shape of a session; its keys are a stable
@@ -184,65 +185,13 @@ func dash(s string) string {
 	return s
 }
 
-// recordingJSON is the --json shape of a store's recording.
-type recordingJSON struct {
-	ID          int     `json:"id"`
-	Recording   string  `json:"recording"`
-	Interface   string  `json:"interface"`
-	Ring        int     `json:"ring"`
-	FirstPacket int64   `json:"first_packet"`
-	Packets     int64   `json:"packets"`
-	Bytes       int64   `json:"bytes"`
-	Segments    int     `json:"segments"`
-	OldestAt    *string `json:"oldest_packet"`
-	NewestAt    *string `json:"newest_packet"`
-	Status      string  `json:"status"`
-}
-
 // storeSessions lists a store's recordings, one row per ring of an
 // interface recorded continuously (across segments, while retention has
 // kept them), in the order they began.
 func (a *app) storeSessions(dir string, asJSON bool) error {
-	ar, err := archive.Open(dir, archive.Options{ReadOnly: true})
+	out, err := storeview.Recordings(dir)
 	if err != nil {
 		return err
-	}
-	defer ar.Close()
-	segs, err := ar.Segments()
-	if err != nil {
-		return err
-	}
-	var order []string
-	byRec := map[string]*recordingJSON{}
-	for _, s := range segs {
-		r := byRec[s.Recording]
-		if r == nil {
-			r = &recordingJSON{Recording: s.Recording, Interface: s.Interface, Ring: s.Ring, FirstPacket: s.FirstPacket, Status: store.StatusComplete}
-			byRec[s.Recording] = r
-			order = append(order, s.Recording)
-		}
-		r.FirstPacket = min(r.FirstPacket, s.FirstPacket)
-		r.Packets += s.Packets
-		r.Bytes += s.Bytes
-		r.Segments++
-		if !s.Closed {
-			r.Status = store.StatusRecording
-		}
-		if s.Packets > 0 {
-			lo, hi := fmtTime(s.MinNS), fmtTime(s.MaxNS)
-			if r.OldestAt == nil || lo < *r.OldestAt {
-				r.OldestAt = &lo
-			}
-			if r.NewestAt == nil || hi > *r.NewestAt {
-				r.NewestAt = &hi
-			}
-		}
-	}
-	out := make([]recordingJSON, 0, len(order))
-	for i, id := range order {
-		r := byRec[id]
-		r.ID = i + 1
-		out = append(out, *r)
 	}
 	if asJSON {
 		enc := json.NewEncoder(a.stdout)

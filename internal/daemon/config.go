@@ -42,6 +42,15 @@ type Config struct {
 	// Listen is the address of status, health and metrics
 	// (default 127.0.0.1:7474; "" in the file turns it off).
 	Listen *string `yaml:"listen"`
+	// TLS serves the API over TLS (required unless listen is loopback),
+	// with mutual TLS when it names a client CA.
+	TLS *TLSConfig `yaml:"tls"`
+	// Tokens may use the API (Authorization: Bearer).
+	Tokens []TokenConfig `yaml:"tokens"`
+	// MetricsPublic opens /metrics to unauthenticated scrapers.
+	MetricsPublic bool `yaml:"metrics_public"`
+	// Limits are the default limits of each token and client certificate.
+	Limits Limits `yaml:"limits"`
 
 	lines map[string]int // key path -> line, for errors
 }
@@ -104,6 +113,9 @@ func ParseSize(text string) (int64, error) {
 
 // Duration is a time span written as 90s, 15m, 1h, 30d.
 type Duration time.Duration
+
+// Std is d as a time.Duration.
+func (d Duration) Std() time.Duration { return time.Duration(d) }
 
 // UnmarshalYAML reads a duration.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
@@ -360,6 +372,7 @@ func (c *Config) Validate() error {
 			errs = append(errs, c.errorf(key+".fanout", "%d: must be 1 to 64", it.Fanout))
 		}
 	}
+	errs = append(errs, c.validateAccess()...)
 	return errors.Join(errs...)
 }
 

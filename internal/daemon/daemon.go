@@ -25,6 +25,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/packetrecorderd/packetrecorderd/internal/api"
 	"github.com/packetrecorderd/packetrecorderd/internal/archive"
 )
 
@@ -44,6 +45,9 @@ type Daemon struct {
 	notify  *notifier
 	started time.Time
 	paused  atomic.Bool // retention found no room and holds forbid deleting
+
+	api *api.Server
+	tls *tlsServer // nil: plain HTTP (loopback only)
 
 	reloadsOK, reloadsFailed atomic.Int64
 	httpAddr                 atomic.Value // string, the address the server listens on
@@ -88,9 +92,24 @@ func (d *Daemon) Run(ctx context.Context, hup <-chan struct{}) error {
 			return fmt.Errorf("listen %s: %w", addr, err)
 		}
 		d.httpAddr.Store(ln.Addr().String())
-		srv = &http.Server{Handler: d.routes(), ReadHeaderTimeout: 10 * time.Second}
-		go func() { serveErr <- srv.Serve(ln) }()
-		d.log.Info("listening", "addr", ln.Addr().String())
+		d.api = d.newAPI()
+		// No write timeout: a download takes as long as it takes (the
+		// client's going away cancels it); slow request headers and
+		// bodies are cut off, and idle connections closed.
+		srv = &http.Server{Handler: d.api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+			MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelDebug)}
+		if d.cfg.TLS != nil {
+			d.tls = &tlsServer{}
+			if err := d.tls.load(d.cfg.TLS); err != nil {
+				ln.Close()
+				return err
+			}
+			srv.TLSConfig = d.tls.config()
+			go func() { serveErr <- srv.ServeTLS(ln, "", "") }()
+		} else {
+			go func() { serveErr <- srv.Serve(ln) }()
+		}
+		d.log.Info("listening", "addr", ln.Addr().String(), "tls", d.cfg.TLS != nil, "tokens", len(d.cfg.Tokens))
 	}
 
 	// Retention runs once before recording starts, then every second.
@@ -240,6 +259,18 @@ func (d *Daemon) reload() error {
 	}
 	if *cfg.Listen != *old.Listen {
 		return fmt.Errorf("listen: changing the address (%s to %s) needs a restart", *old.Listen, *cfg.Listen)
+	}
+	if (cfg.TLS == nil) != (old.TLS == nil) {
+		return errors.New("tls: turning TLS on or off needs a restart")
+	}
+	if d.tls != nil {
+		// New certificate files take effect at the next handshake.
+		if err := d.tls.load(cfg.TLS); err != nil {
+			return err
+		}
+	}
+	if d.api != nil {
+		d.api.SetAccess(cfg.access())
 	}
 	want := map[string]Interface{}
 	for _, it := range cfg.Interfaces {

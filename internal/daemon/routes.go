@@ -5,15 +5,22 @@ import (
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/api"
 )
 
-// routes is every endpoint of the daemon, on a mux of its own.
-func (d *Daemon) routes() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", d.handleHealthz)
-	mux.HandleFunc("GET /api/v1/status", d.handleStatus)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics.reg, promhttp.HandlerOpts{}))
-	return mux
+// newAPI is the daemon's HTTP interface: the API over the store, with the
+// daemon's status, health and metrics.
+func (d *Daemon) newAPI() *api.Server {
+	return api.New(api.Options{
+		Store:      d.storeDir,
+		Status:     func() any { return d.status() },
+		Interfaces: func() any { return d.status().Interfaces },
+		Health:     d.handleHealthz,
+		Metrics:    promhttp.HandlerFor(d.metrics.reg, promhttp.HandlerOpts{}),
+		Version:    d.version,
+		Log:        d.log,
+	}, d.cfg.access())
 }
 
 // writeJSON is the one place a handler's answer is encoded.

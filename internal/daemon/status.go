@@ -1,9 +1,6 @@
 package daemon
 
-import (
-	"net/http"
-	"time"
-)
+import "time"
 
 // Status is the JSON of GET /api/v1/status; its keys are a stable
 // interface for scripts.
@@ -91,9 +88,4 @@ func (d *Daemon) status() Status {
 		st.Retention.LastAction = &a
 	}
 	return st
-}
-
-// handleStatus answers GET /api/v1/status.
-func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, d.status())
 }

@@ -1,9 +1,15 @@
-package cli
+// Package storeview selects packets from a store directory: the segments
+// of an interface (or all) that may hold a time window, grouped into
+// recordings (one per ring of an interface), merged by timestamp. The CLI
+// (-d STORE) and the daemon's API read a store through it.
+package storeview
 
 import (
 	"container/heap"
 	"context"
 	"errors"
+	"fmt"
+	"github.com/packetrecorderd/packetrecorderd/internal/filter"
 	"iter"
 	"math"
 	"sort"
@@ -13,42 +19,42 @@ import (
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
 )
 
-// storeView is a selection over a store directory: the segments of the
+// View is a selection over a store directory: the segments of the
 // selected interface (or all) that may hold packets of the time window,
 // grouped into recordings (one per ring of an interface, its segments in
 // packet order), merged by timestamp.
-type storeView struct {
+type View struct {
 	ar      *archive.Archive
-	streams []*recStream
+	streams []*stream
 	r       store.Range
-	filter  *packetFilter
+	Filter  *Filter // nil: every packet
 }
 
-// recStream is one recording's selected segments.
-type recStream struct {
+// stream is one recording's selected segments.
+type stream struct {
 	iface, recording string
 	ring             int
 	segs             []archive.Segment
 	session          store.Session // of its first segment
 }
 
-func openStoreView(dir, iface string, r store.Range, expr string) (*storeView, error) {
+func Open(dir, iface string, r store.Range, expr string) (*View, error) {
 	ar, err := archive.Open(dir, archive.Options{ReadOnly: true})
 	if err != nil {
 		return nil, err
 	}
-	v := &storeView{ar: ar, r: r}
+	v := &View{ar: ar, r: r}
 	lo, hi := r.Bounds()
 	segs, err := ar.Select(iface, lo, hi)
 	if err != nil {
 		ar.Close()
 		return nil, err
 	}
-	byRec := map[string]*recStream{}
+	byRec := map[string]*stream{}
 	for _, s := range segs {
 		st := byRec[s.Recording]
 		if st == nil {
-			st = &recStream{iface: s.Interface, recording: s.Recording, ring: s.Ring}
+			st = &stream{iface: s.Interface, recording: s.Recording, ring: s.Ring}
 			byRec[s.Recording] = st
 			v.streams = append(v.streams, st)
 		}
@@ -58,13 +64,13 @@ func openStoreView(dir, iface string, r store.Range, expr string) (*storeView, e
 		sort.Slice(st.segs, func(i, j int) bool { return st.segs[i].FirstPacket < st.segs[j].FirstPacket })
 		db, err := store.Open(ar.Path(st.segs[0]), store.Options{ReadOnly: true})
 		if err != nil {
-			v.close()
+			v.Close()
 			return nil, err
 		}
 		ss, err := db.Sessions()
 		db.Close()
 		if err != nil || len(ss) != 1 {
-			v.close()
+			v.Close()
 			return nil, errors.Join(err, errors.New("segment "+st.segs[0].File+" is not a segment"))
 		}
 		st.session = ss[0]
@@ -83,22 +89,22 @@ func openStoreView(dir, iface string, r store.Range, expr string) (*storeView, e
 			known = known || s.Interface == iface
 		}
 		if !known {
-			v.close()
+			v.Close()
 			return nil, errors.New("the store holds no packets of interface " + iface)
 		}
 	}
 	if expr != "" {
-		if v.filter, err = compileFilter(expr, v.linkTypes(), 1); err != nil {
-			v.close()
+		if v.Filter, err = CompileFilter(expr, v.LinkTypes(), 1); err != nil {
+			v.Close()
 			return nil, err
 		}
 	}
 	return v, nil
 }
 
-func (v *storeView) close() { v.ar.Close() }
+func (v *View) Close() { v.ar.Close() }
 
-func (v *storeView) linkTypes() []uint32 {
+func (v *View) LinkTypes() []uint32 {
 	var out []uint32
 	seen := map[uint32]bool{}
 	for _, st := range v.streams {
@@ -111,7 +117,7 @@ func (v *storeView) linkTypes() []uint32 {
 }
 
 // interfaces are the names of the selected recordings' interfaces.
-func (v *storeView) interfaces() []string {
+func (v *View) Interfaces() []string {
 	var out []string
 	for _, st := range v.streams {
 		if len(out) == 0 || out[len(out)-1] != st.iface {
@@ -122,9 +128,9 @@ func (v *storeView) interfaces() []string {
 }
 
 // summary describes the selection as one session.
-func (v *storeView) summary() store.Session {
+func (v *View) Summary() store.Session {
 	s := store.Session{Name: "store " + v.ar.Dir(), Source: "capture", Snaplen: 0}
-	if ifs := v.interfaces(); len(ifs) == 1 {
+	if ifs := v.Interfaces(); len(ifs) == 1 {
 		s.Interface = ifs[0]
 	}
 	for i, st := range v.streams {
@@ -142,7 +148,7 @@ func (v *storeView) summary() store.Session {
 	return s
 }
 
-func (v *storeView) ifaceName(rec store.Record) string {
+func (v *View) InterfaceName(rec store.Record) string {
 	if rec.Interface >= 0 && rec.Interface < len(v.streams) {
 		return v.streams[rec.Interface].iface
 	}
@@ -151,7 +157,7 @@ func (v *storeView) ifaceName(rec store.Record) string {
 
 // each walks one recording's selected packets in packet order; the
 // record's Interface is the stream's index.
-func (v *storeView) each(ctx context.Context, i int) iter.Seq2[store.Record, error] {
+func (v *View) each(ctx context.Context, i int) iter.Seq2[store.Record, error] {
 	st := v.streams[i]
 	return func(yield func(store.Record, error) bool) {
 		for _, seg := range st.segs {
@@ -161,7 +167,7 @@ func (v *storeView) each(ctx context.Context, i int) iter.Seq2[store.Record, err
 					if ctx.Err() != nil {
 						return ctx.Err()
 					}
-					if !v.filter.Match(rec) {
+					if !v.Filter.Match(rec) {
 						return nil
 					}
 					rec.Interface = i
@@ -186,7 +192,7 @@ func (v *storeView) each(ctx context.Context, i int) iter.Seq2[store.Record, err
 // inSegment opens one of a recording's segments read-only and calls fn
 // with it and its session (a segment holds one). A segment that retention
 // deleted since the selection was made is skipped: its packets are gone.
-func (v *storeView) inSegment(st *recStream, seg archive.Segment, fn func(db *store.DB, session int64) error) error {
+func (v *View) inSegment(st *stream, seg archive.Segment, fn func(db *store.DB, session int64) error) error {
 	db, err := store.Open(v.ar.Path(seg), store.Options{ReadOnly: true})
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
@@ -200,7 +206,7 @@ func (v *storeView) inSegment(st *recStream, seg archive.Segment, fn func(db *st
 
 // walk calls fn for the selected packets of every recording, merged by
 // timestamp, at most limit of them (0 = all).
-func (v *storeView) walk(ctx context.Context, limit int64, fn func(store.Record) error) error {
+func (v *View) Walk(ctx context.Context, limit int64, fn func(store.Record) error) error {
 	var n int64
 	emit := func(rec store.Record) (bool, error) {
 		if err := fn(rec); err != nil {
@@ -263,7 +269,7 @@ func (v *storeView) walk(ctx context.Context, limit int64, fn func(store.Record)
 }
 
 // count counts the selected packets from the segments' block indexes.
-func (v *storeView) count() (int64, error) {
+func (v *View) Count() (int64, error) {
 	var n int64
 	for _, st := range v.streams {
 		for _, seg := range st.segs {
@@ -306,7 +312,7 @@ func (h *mergeHeap) Pop() any {
 
 // span is the earliest and latest timestamp the selected segments hold,
 // by the catalog (an open segment's reach is now).
-func (v *storeView) span() (first, last int64) {
+func (v *View) Span() (first, last int64) {
 	first, last = math.MaxInt64, math.MinInt64
 	for _, st := range v.streams {
 		for _, seg := range st.segs {
@@ -323,4 +329,55 @@ func (v *storeView) span() (first, last int64) {
 		return 0, 0
 	}
 	return first, last
+}
+
+// Filter is a filter compiled for each link type a selection holds, so
+// that every packet is matched by a program for its own link type, as
+// tcpdump matches the packets of each file it reads. A nil Filter matches
+// everything.
+type Filter struct {
+	progs map[uint32]*filter.Program
+}
+
+// CompileFilter compiles expr for every link type (fallback when none is
+// known). An expression that does not compile for one of them is an
+// error naming it: it never silently selects nothing there.
+func CompileFilter(expr string, linkTypes []uint32, fallback uint32) (*Filter, error) {
+	if len(linkTypes) == 0 {
+		linkTypes = []uint32{fallback}
+	}
+	pf := &Filter{progs: make(map[uint32]*filter.Program, len(linkTypes))}
+	for _, lt := range linkTypes {
+		prog, err := filter.Compile(expr, filter.Options{LinkType: lt})
+		if err != nil {
+			if len(linkTypes) > 1 {
+				return nil, fmt.Errorf("filter for the %s packets: %w", filter.LinkTypeName(lt), err)
+			}
+			return nil, err
+		}
+		pf.progs[lt] = prog
+	}
+	return pf, nil
+}
+
+// Match reports whether the filter accepts the record.
+func (f *Filter) Match(rec store.Record) bool {
+	if f == nil {
+		return true
+	}
+	prog := f.progs[rec.LinkType]
+	return prog != nil && prog.Match(rec.Data, rec.OrigLen)
+}
+
+// Recordings is how many recordings (rings of interfaces) the view merges.
+func (v *View) Recordings() int { return len(v.streams) }
+
+// PcapngInterfaces are the interfaces of the selection as a pcapng file
+// describes them, by the id (the recording's index) records carry.
+func (v *View) PcapngInterfaces() []store.Interface {
+	out := make([]store.Interface, len(v.streams))
+	for i, st := range v.streams {
+		out[i] = store.Interface{ID: i, Name: st.iface, Filter: st.session.Filter, LinkType: st.session.LinkType, Snaplen: st.session.Snaplen}
+	}
+	return out
 }

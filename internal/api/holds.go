@@ -1,0 +1,123 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/archive"
+	"github.com/packetrecorderd/packetrecorderd/internal/when"
+)
+
+// HoldJSON is a hold as the API shows it.
+type HoldJSON struct {
+	ID      int64     `json:"id"`
+	Since   time.Time `json:"since"`
+	Until   time.Time `json:"until"`
+	Reason  string    `json:"reason"`
+	Created time.Time `json:"created_at"`
+}
+
+func holdJSON(h archive.Hold) HoldJSON {
+	return HoldJSON{ID: h.ID, Since: time.Unix(0, h.Since).UTC(), Until: time.Unix(0, h.Until).UTC(), Reason: h.Reason, Created: h.Created.UTC()}
+}
+
+// handleHolds is GET /api/v1/holds.
+func (s *Server) handleHolds(w http.ResponseWriter, r *http.Request) error {
+	ar, err := archive.Open(s.opts.Store, archive.Options{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer ar.Close()
+	holds, err := ar.Holds()
+	if err != nil {
+		return err
+	}
+	out := make([]HoldJSON, 0, len(holds))
+	for _, h := range holds {
+		out = append(out, holdJSON(h))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// HoldRequest is the body of POST /api/v1/holds; times as the CLI takes
+// them (RFC 3339, local time, epoch seconds, "5m ago").
+type HoldRequest struct {
+	Since  string `json:"since"`
+	Until  string `json:"until"`
+	Reason string `json:"reason"`
+}
+
+// maxBody bounds the bodies the API reads.
+const maxBody = 64 << 10
+
+// handleHoldAdd is POST /api/v1/holds: keep the segments of a window
+// from retention.
+func (s *Server) handleHoldAdd(w http.ResponseWriter, r *http.Request) error {
+	var req HoldRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return &apiError{status: http.StatusRequestEntityTooLarge, msg: "body larger than 64 KiB"}
+		}
+		return errBadRequest("invalid hold: %s", oneLine(err.Error()))
+	}
+	if req.Since == "" || req.Until == "" {
+		return errBadRequest("a hold needs since and until")
+	}
+	if strings.TrimSpace(req.Reason) == "" {
+		return errBadRequest("a hold needs a reason (the case or ticket it is kept for)")
+	}
+	now := s.opts.Now()
+	since, err := when.ParseNS(req.Since, now)
+	if err != nil {
+		return errBadRequest("since: %v", err)
+	}
+	until, err := when.ParseNS(req.Until, now)
+	if err != nil {
+		return errBadRequest("until: %v", err)
+	}
+	if since > until {
+		return errBadRequest("since %s is after until %s", req.Since, req.Until)
+	}
+	ar, err := archive.Open(s.opts.Store, archive.Options{})
+	if err != nil {
+		return err
+	}
+	defer ar.Close()
+	h, err := ar.AddHold(since, until, req.Reason+" (by "+who(r).name+")")
+	if err != nil {
+		return err
+	}
+	s.opts.Log.Info("hold added", "who", who(r).name, "id", h.ID, "since", fmtNS(since), "until", fmtNS(until), "reason", req.Reason)
+	writeJSON(w, http.StatusCreated, holdJSON(h))
+	return nil
+}
+
+// handleHoldRelease is DELETE /api/v1/holds/{id}.
+func (s *Server) handleHoldRelease(w http.ResponseWriter, r *http.Request) error {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id < 1 {
+		return errBadRequest("invalid hold id %q", r.PathValue("id"))
+	}
+	ar, err := archive.Open(s.opts.Store, archive.Options{})
+	if err != nil {
+		return err
+	}
+	defer ar.Close()
+	if err := ar.ReleaseHold(id); err != nil {
+		if errors.Is(err, archive.ErrNoHold) {
+			return errNotFound("%v", err)
+		}
+		return err
+	}
+	s.opts.Log.Info("hold released", "who", who(r).name, "id", id)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

@@ -1,0 +1,18 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/storeview"
+)
+
+// handleSessions is GET /api/v1/sessions: the store's recordings, as
+// `sessions -d STORE --json` lists them.
+func (s *Server) handleSessions(w http.ResponseWriter, r *http.Request) error {
+	recs, err := storeview.Recordings(s.opts.Store)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, recs)
+	return nil
+}

@@ -1,0 +1,9 @@
+package api
+
+import "net/http"
+
+// handleStatus is GET /api/v1/status: the daemon's status.
+func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, s.opts.Status())
+	return nil
+}
