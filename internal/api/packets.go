@@ -49,6 +49,9 @@ type packetQuery struct {
 	format string
 	data   bool // json: with the packets' bytes
 	count  bool // only their number
+	// describe asks for the selection's shape (link types, interfaces,
+	// time span) instead of its packets.
+	describe bool
 	// limitBytes stops the stream before the packet that would take it
 	// past this many bytes of packet data (0: no limit).
 	limitBytes int64
@@ -57,10 +60,10 @@ type packetQuery struct {
 // parsePacketQuery reads the parameters of GET /api/v1/packets.
 func (s *Server) parsePacketQuery(r *http.Request) (packetQuery, error) {
 	v := r.URL.Query()
-	known := map[string]bool{"filter": true, "since": true, "until": true, "interface": true, "limit": true, "format": true, "data": true, "count": true}
+	known := map[string]bool{"filter": true, "since": true, "until": true, "interface": true, "limit": true, "format": true, "data": true, "count": true, "describe": true}
 	for k := range v {
 		if !known[k] {
-			return packetQuery{}, errBadRequest("unknown parameter %q (use filter, since, until, interface, limit, format, data, count)", k)
+			return packetQuery{}, errBadRequest("unknown parameter %q (use filter, since, until, interface, limit, format, data, count, describe)", k)
 		}
 		if len(v[k]) > 1 {
 			return packetQuery{}, errBadRequest("parameter %q given %d times", k, len(v[k]))
@@ -111,6 +114,9 @@ func (s *Server) parsePacketQuery(r *http.Request) (packetQuery, error) {
 		return q, err
 	}
 	if q.count, err = boolParam(v.Get("count"), "count"); err != nil {
+		return q, err
+	}
+	if q.describe, err = boolParam(v.Get("describe"), "describe"); err != nil {
 		return q, err
 	}
 	return q, nil
@@ -180,7 +186,13 @@ func (s *Server) open(r *http.Request, q packetQuery) (*storeview.View, error) {
 		}
 	}
 	if expr != "" {
-		if v.Filter, err = storeview.CompileFilter(expr, v.LinkTypes(), 1); err != nil {
+		v.Filter, err = storeview.CompileFilter(expr, v.LinkTypes(), 1)
+		if err != nil && p.filter != "" && strings.Contains(err.Error(), "rejects all packets") {
+			// The token's filter and the client's contradict: nothing
+			// passes both, which is an empty answer.
+			v.Filter, err = storeview.MatchNothing(), nil
+		}
+		if err != nil {
 			v.Close()
 			return nil, fmt.Errorf("the filter of %s: %w", p.name, err)
 		}
@@ -196,6 +208,10 @@ func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request, q packetQuer
 	}
 	defer v.Close()
 	ctx := r.Context()
+	if q.describe {
+		writeJSON(w, http.StatusOK, describe(v))
+		return nil
+	}
 	if q.count {
 		var n int64
 		if v.Filter == nil && q.limit == 0 {
@@ -408,3 +424,39 @@ func (j *jsonSink) end(n int64, truncated bool, err error) error {
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// Selection describes a selection without its packets: what a client
+// needs to choose a file format (GET /api/v1/packets?describe=true).
+type Selection struct {
+	LinkTypes  []uint32         `json:"link_types"`
+	Interfaces []SelectionIface `json:"interfaces"`
+	FirstNS    int64            `json:"first_ns"`
+	LastNS     int64            `json:"last_ns"`
+	Snaplen    uint32           `json:"snaplen"`
+	// Packets is about how many packets the selected segments hold
+	// (before the filter; an open segment counts one more).
+	Packets int64 `json:"packets"`
+}
+
+// SelectionIface is one recording of a selection, by the id of its
+// packets' interface.
+type SelectionIface struct {
+	ID       int    `json:"id"`
+	Name     string `json:"name"`
+	LinkType uint32 `json:"link_type"`
+	Snaplen  uint32 `json:"snaplen"`
+	Filter   string `json:"filter"`
+}
+
+func describe(v *storeview.View) Selection {
+	sum := v.Summary()
+	sel := Selection{LinkTypes: v.LinkTypes(), Interfaces: []SelectionIface{}, Snaplen: sum.Snaplen, Packets: sum.Packets}
+	if sel.LinkTypes == nil {
+		sel.LinkTypes = []uint32{}
+	}
+	sel.FirstNS, sel.LastNS = v.Span()
+	for _, it := range v.PcapngInterfaces() {
+		sel.Interfaces = append(sel.Interfaces, SelectionIface{ID: it.ID, Name: it.Name, LinkType: it.LinkType, Snaplen: it.Snaplen, Filter: it.Filter})
+	}
+	return sel
+}

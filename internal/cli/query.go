@@ -59,7 +59,7 @@ func (a *app) queryCmd() *cobra.Command {
 			sum.InterfaceName = localInterfaceName()
 			enc := json.NewEncoder(out)
 			// A store's packets of several interfaces say whose they are.
-			showIface := sl.view != nil && len(sl.view.Interfaces()) > 1
+			showIface := len(sl.interfaceNames()) > 1
 			return sl.walk(ctx, limit, func(rec store.Record) error {
 				summary := sum.Summary(rec.LinkType, rec.Data, rec.OrigLen)
 				ts := time.Unix(0, rec.Timestamp)

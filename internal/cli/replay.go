@@ -80,7 +80,7 @@ func (a *app) replayCmd() *cobra.Command {
 			defer sl.Close()
 			sess := sl.sess
 			if sess.Packets == 0 {
-				if sl.view != nil {
+				if sl.store() {
 					return fmt.Errorf("the store holds no packets of the selection")
 				}
 				return fmt.Errorf("session %d: %w", sess.ID, store.ErrSessionEmpty)

@@ -68,6 +68,8 @@ lets you list sessions, look at their packets and replay them.`,
 		a.versionCmd(),
 		a.daemonCmd(),
 		a.holdCmd(),
+		a.tokenCmd(),
+		a.statusCmd(),
 	)
 	return root
 }

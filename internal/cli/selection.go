@@ -4,14 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/archive"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
 	"github.com/packetrecorderd/packetrecorderd/internal/storeview"
+	"github.com/packetrecorderd/packetrecorderd/internal/when"
 )
 
 // selection is what query, replay and export share: which packets, of a
@@ -25,14 +26,18 @@ type selection struct {
 	until     string
 	iface     string
 	storeMode bool // set by open
+	remote    remoteFlags
+	flags     *pflag.FlagSet
 }
 
 func (s *selection) addFlags(cmd *cobra.Command) {
 	addDatabaseFlag(cmd, &s.db)
+	s.remote.add(cmd)
+	s.flags = cmd.Flags()
 	cmd.Flags().StringVarP(&s.session, "session", "s", "", "session id (see 'packetrecorder sessions'); not used with a store directory")
 	cmd.Flags().StringVar(&s.filter, "filter", "", "only packets matching this filter (tcpdump's language)")
-	cmd.Flags().StringVar(&s.since, "since", "", "only packets at or after this time (RFC 3339)")
-	cmd.Flags().StringVar(&s.until, "until", "", "only packets at or before this time (RFC 3339)")
+	cmd.Flags().StringVar(&s.since, "since", "", "only packets at or after this time (RFC 3339, local 2006-01-02 15:04:05, epoch seconds, or 5m ago)")
+	cmd.Flags().StringVar(&s.until, "until", "", "only packets at or before this time (as --since)")
 	// replay's --interface (-i) is where packets go; there the recorded
 	// interface is --source-interface.
 	name := "interface"
@@ -42,23 +47,14 @@ func (s *selection) addFlags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&s.iface, name, "", "with a store directory: only the packets recorded on this interface")
 }
 
-// Nanosecond timestamps (int64) reach from 1677-09-21 to 2262-04-11.
-var (
-	minTime = time.Unix(0, math.MinInt64)
-	maxTime = time.Unix(0, math.MaxInt64)
-)
-
-// parseTime reads a --since/--until value: RFC 3339, with any fraction.
+// parseTime reads a --since/--until value: RFC 3339, local time as
+// sessions and query print it, epoch seconds, or relative ("5m ago").
 func parseTime(flag, text string) (int64, error) {
-	ts, err := time.Parse(time.RFC3339Nano, text)
+	ns, err := when.ParseNS(text, time.Now())
 	if err != nil {
-		return 0, fmt.Errorf("invalid %s %q: use RFC 3339, e.g. 2026-01-02T15:04:05Z", flag, text)
+		return 0, fmt.Errorf("invalid %s: %w", flag, err)
 	}
-	if ts.Before(minTime) || ts.After(maxTime) {
-		return 0, fmt.Errorf("invalid %s %q: timestamps reach from %s to %s", flag, text,
-			minTime.UTC().Format(time.RFC3339), maxTime.UTC().Format(time.RFC3339))
-	}
-	return ts.UnixNano(), nil
+	return ns, nil
 }
 
 // timeRange turns --since and --until into a store.Range. An inverted
@@ -93,6 +89,23 @@ type selected struct {
 	db   *store.DB // a database's session; nil for a store
 	prog *storeview.Filter
 	view *storeview.View // a store's recordings; nil for a database
+	rem  *remoteView     // a daemon's store, over its API
+}
+
+// store reports whether the selection is of a store (local or remote)
+// rather than of a database's session.
+func (sl *selected) store() bool { return sl.view != nil || sl.rem != nil }
+
+// interfaceNames are the names of the interfaces a store's selection
+// holds; none for a session.
+func (sl *selected) interfaceNames() []string {
+	switch {
+	case sl.view != nil:
+		return sl.view.Interfaces()
+	case sl.rem != nil:
+		return sl.rem.interfaceNames()
+	}
+	return nil
 }
 
 // open opens the database (read-only) or store, the session, and
@@ -101,6 +114,23 @@ func (s *selection) open() (*selected, error) {
 	r, err := s.timeRange()
 	if err != nil {
 		return nil, err
+	}
+	if s.remote.server != "" {
+		if s.flags != nil && s.flags.Changed("database") {
+			return nil, errors.New("-d reads a local database or store, --server a daemon's: give one of them")
+		}
+		if s.session != "" {
+			return nil, errors.New("-s selects a session of a local database; a daemon serves its store: select with --interface, --since and --until")
+		}
+		s.storeMode = true
+		v, err := openRemote(&s.remote, s, r)
+		if err != nil {
+			return nil, err
+		}
+		return &selected{sess: v.summary(), r: r, rem: v}, nil
+	}
+	if s.remote.tokenFile != "" || s.remote.cacert != "" || s.remote.cert != "" || s.remote.key != "" {
+		return nil, errors.New("--token-file, --cacert, --cert and --key go with --server")
 	}
 	if archive.IsStore(s.db) {
 		if s.session != "" {
@@ -157,6 +187,9 @@ func (sl *selected) Close() {
 
 // linkTypes are the link types of the selected session or recordings.
 func (sl *selected) linkTypes() ([]uint32, error) {
+	if sl.rem != nil {
+		return sl.rem.shape.LinkTypes, nil
+	}
 	if sl.view != nil {
 		return sl.view.LinkTypes(), nil
 	}
@@ -171,6 +204,9 @@ func (sl *selected) linkTypes() ([]uint32, error) {
 // all): a session's in packet-number order, a store's merged by
 // timestamp.
 func (sl *selected) walk(ctx context.Context, limit int64, fn func(store.Record) error) error {
+	if sl.rem != nil {
+		return sl.rem.walk(ctx, limit, fn)
+	}
 	if sl.view != nil {
 		return sl.view.Walk(ctx, limit, fn)
 	}
@@ -196,6 +232,9 @@ func (sl *selected) walk(ctx context.Context, limit int64, fn func(store.Record)
 // count is how many packets the selection holds, from the block index
 // where no filter needs each packet.
 func (sl *selected) count(ctx context.Context) (int64, error) {
+	if sl.rem != nil {
+		return sl.rem.count(ctx)
+	}
 	if sl.view == nil && sl.prog == nil {
 		return sl.db.Count(sl.sess.ID, sl.r)
 	}
@@ -210,6 +249,9 @@ func (sl *selected) count(ctx context.Context) (int64, error) {
 // interfaceName names the interface of a record: for a store, the
 // recording's interface; for a session, "".
 func (sl *selected) interfaceName(rec store.Record) string {
+	if sl.rem != nil {
+		return sl.rem.interfaceName(rec)
+	}
 	if sl.view != nil {
 		return sl.view.InterfaceName(rec)
 	}
@@ -219,6 +261,10 @@ func (sl *selected) interfaceName(rec store.Record) string {
 // exportShape is what export needs to choose a format: the link types,
 // how many interfaces, and the earliest and latest timestamp.
 func (sl *selected) exportShape() (linkTypes []uint32, interfaces int, first, last int64, err error) {
+	if sl.rem != nil {
+		sh := sl.rem.shape
+		return sh.LinkTypes, len(sh.Interfaces), sh.FirstNS, sh.LastNS, nil
+	}
 	if sl.view != nil {
 		first, last = sl.view.Span()
 		return sl.view.LinkTypes(), sl.view.Recordings(), first, last, nil
@@ -234,6 +280,9 @@ func (sl *selected) exportShape() (linkTypes []uint32, interfaces int, first, la
 // interfaces are the pcapng interfaces of the selection, by the id its
 // records carry.
 func (sl *selected) interfaces() ([]store.Interface, error) {
+	if sl.rem != nil {
+		return sl.rem.pcapngInterfaces(), nil
+	}
 	if sl.view == nil {
 		return sl.db.Interfaces(sl.sess)
 	}

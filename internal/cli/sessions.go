@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -71,11 +72,26 @@ func parseSessionID(s string) (int64, error) {
 func (a *app) sessionsCmd() *cobra.Command {
 	var dbPath string
 	var asJSON bool
+	var remote remoteFlags
 	cmd := &cobra.Command{
 		Use:   "sessions",
 		Short: "List capture sessions; rename, annotate or delete them",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if remote.server != "" {
+				if cmd.Flags().Changed("database") {
+					return errors.New("-d reads a local database or store, --server a daemon's: give one of them")
+				}
+				c, err := remote.dial()
+				if err != nil {
+					return err
+				}
+				var recs []storeview.Recording
+				if err := c.getJSON(cmd.Context(), "/api/v1/sessions", nil, &recs); err != nil {
+					return err
+				}
+				return a.printRecordings(recs, asJSON)
+			}
 			if archive.IsStore(dbPath) {
 				return a.storeSessions(dbPath, asJSON)
 			}
@@ -113,6 +129,7 @@ func (a *app) sessionsCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
+	remote.add(cmd)
 	cmd.PersistentFlags().StringVarP(&dbPath, "database", "d", DefaultDatabase, "SQLite database file")
 
 	withDB := func(use, short string, nargs cobra.PositionalArgs, fn func(db *store.DB, args []string) error) *cobra.Command {
@@ -193,6 +210,11 @@ func (a *app) storeSessions(dir string, asJSON bool) error {
 	if err != nil {
 		return err
 	}
+	return a.printRecordings(out, asJSON)
+}
+
+// printRecordings prints a store's recordings, as a table or JSON.
+func (a *app) printRecordings(out []storeview.Recording, asJSON bool) error {
 	if asJSON {
 		enc := json.NewEncoder(a.stdout)
 		enc.SetIndent("", "  ")

@@ -381,3 +381,7 @@ func (v *View) PcapngInterfaces() []store.Interface {
 	}
 	return out
 }
+
+// MatchNothing is a Filter that no packet passes: a restriction and a
+// request that contradict each other select nothing, which is no error.
+func MatchNothing() *Filter { return &Filter{progs: map[uint32]*filter.Program{}} }

@@ -43,7 +43,7 @@ func Parse(text string, now time.Time) (time.Time, error) {
 		return time.Time{}, err
 	}
 	if t.Before(Min) || t.After(Max) {
-		return time.Time{}, fmt.Errorf("%q is out of range: times reach from %s to %s", text,
+		return time.Time{}, fmt.Errorf("%q is out of range: timestamps reach from %s to %s", text,
 			Min.UTC().Format(time.RFC3339), Max.UTC().Format(time.RFC3339))
 	}
 	return t, nil

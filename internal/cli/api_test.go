@@ -1,0 +1,229 @@
+package cli_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/netlab"
+	"github.com/packetrecorderd/packetrecorderd/internal/testkit"
+)
+
+// testCerts makes, with openssl, a CA, a server certificate for
+// 127.0.0.1 and a client certificate (CN analyst1), both signed by the CA,
+// and a second CA the daemon does not trust with a client certificate of
+// its own.
+type testCerts struct {
+	dir                                   string
+	ca, serverCert, serverKey             string
+	clientCert, clientKey                 string
+	strangerCA, strangerCert, strangerKey string
+}
+
+func makeCerts(t *testing.T) testCerts {
+	t.Helper()
+	testkit.RequireTool(t, "openssl")
+	dir := t.TempDir()
+	c := testCerts{dir: dir}
+	p := func(name string) string { return filepath.Join(dir, name) }
+	sh := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command("openssl", args...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("openssl %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	for _, ca := range []string{"ca", "stranger-ca"} {
+		sh("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
+			"-subj", "/CN=packetrecorder test "+ca, "-keyout", ca+".key", "-out", ca+".pem")
+	}
+	os.WriteFile(p("server.ext"), []byte("subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n"), 0o600)
+	os.WriteFile(p("client.ext"), []byte("extendedKeyUsage=clientAuth\n"), 0o600)
+	for _, leaf := range []struct{ name, cn, ca, ext string }{
+		{"server", "127.0.0.1", "ca", "server.ext"}, {"client", "analyst1", "ca", "client.ext"}, {"stranger", "mallory", "stranger-ca", "client.ext"},
+	} {
+		sh("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN="+leaf.cn,
+			"-keyout", leaf.name+".key", "-out", leaf.name+".csr")
+		sh("x509", "-req", "-in", leaf.name+".csr", "-CA", leaf.ca+".pem", "-CAkey", leaf.ca+".key", "-CAcreateserial",
+			"-days", "2", "-extfile", leaf.ext, "-out", leaf.name+".pem")
+	}
+	c.ca, c.serverCert, c.serverKey = p("ca.pem"), p("server.pem"), p("server.key")
+	c.clientCert, c.clientKey = p("client.pem"), p("client.key")
+	c.strangerCA, c.strangerCert, c.strangerKey = p("stranger-ca.pem"), p("stranger.pem"), p("stranger.key")
+	return c
+}
+
+func tokenLine(name, secret, scopes, extra string) string {
+	return fmt.Sprintf("  - name: %s\n    sha256: %x\n    scopes: [%s]\n%s", name, sha256.Sum256([]byte(secret)), scopes, extra)
+}
+
+// TestAPIAndRemoteCLI: a daemon records over TLS with tokens and client
+// certificates; the CLI with --server prints what it prints on the local
+// store, for every selection; export over the API writes the same pcap
+// bytes; each way of failing authentication is refused; every packet
+// query leaves an audit line.
+func TestAPIAndRemoteCLI(t *testing.T) {
+	lab := netlab.New(t, "api")
+	certs := makeCerts(t)
+	dir := t.TempDir()
+	st := filepath.Join(dir, "store")
+	cfg := filepath.Join(dir, "c.yaml")
+	writeConfig(t, cfg, fmt.Sprintf(`store: %s
+segment:
+  max_bytes: 1MiB
+interfaces:
+  - name: %s
+    filter: udp
+listen: 127.0.0.1:0
+tls:
+  cert: %s
+  key: %s
+  client_ca: %s
+  client_scopes: [read]
+tokens:
+%s%s%s`, st, lab.HostIf, certs.serverCert, certs.serverKey, certs.ca,
+		tokenLine("analyst", "analyst-secret", "read, admin", ""),
+		tokenLine("scoped", "scoped-secret", "read", "    filter: \"udp dst port 9998\"\n"),
+		tokenLine("narrow", "narrow-secret", "read", "    max_window: 1s\n")))
+	d := startDaemon(t, cfg)
+	server := "https://" + d.addr
+	tokenFile := filepath.Join(dir, "token")
+	os.WriteFile(tokenFile, []byte("analyst-secret\n"), 0o600)
+
+	t0 := time.Now()
+	done := make(chan int, 2)
+	go func() { done <- flood(t, lab, 9999, 4000, time.Second) }()
+	go func() { done <- flood(t, lab, 9998, 2000, time.Second) }()
+	sent := <-done + <-done
+	time.Sleep(1500 * time.Millisecond)
+	if n := storeCount(t, st); n < int64(sent)*99/100 {
+		t.Fatalf("the store holds %d of %d packets", n, sent)
+	}
+	remote := []string{"--server", server, "--cacert", certs.ca, "--token-file", tokenFile}
+	mid := t0.Add(500 * time.Millisecond).UTC().Format(time.RFC3339Nano)
+	later := t0.Add(700 * time.Millisecond).Local().Format("2006-01-02 15:04:05.000000000")
+	for _, args := range [][]string{
+		{"query", "-l", "20"},
+		{"query", "-l", "0", "--filter", "udp dst port 9998"},
+		{"query", "-l", "0", "--since", mid, "--until", later},
+		{"query", "-l", "0", "--json", "--show-data", "--since", mid, "--until", later},
+		{"query", "--count"},
+		{"query", "--count", "--filter", "udp dst port 9999", "--since", mid},
+		{"query", "-l", "3", "--show-data", "--interface", lab.HostIf},
+		{"sessions"},
+		{"sessions", "--json"},
+	} {
+		local := mustRun(t, append(args, "-d", st)...)
+		got := mustRun(t, append(args, remote...)...)
+		if got != local {
+			t.Errorf("%v: --server prints\n%.600s\nlocally\n%.600s", args, got, local)
+		}
+	}
+	// export: the same pcap, byte for byte, and tcpdump reads it.
+	lp, rp := filepath.Join(dir, "local.pcap"), filepath.Join(dir, "remote.pcap")
+	mustRun(t, "export", "-d", st, "--filter", "udp dst port 9998", "-o", lp)
+	mustRun(t, append([]string{"export", "--filter", "udp dst port 9998", "-o", rp}, remote...)...)
+	lb, _ := os.ReadFile(lp)
+	rb, _ := os.ReadFile(rp)
+	if len(lb) < 1000 || !bytes.Equal(lb, rb) {
+		t.Errorf("export over the API: %d bytes, locally %d, equal %v", len(rb), len(lb), bytes.Equal(lb, rb))
+	}
+	if pkts, _, err := testkit.TcpdumpPackets(rp, ""); err != nil || len(pkts) < 1900 {
+		t.Errorf("tcpdump reads %d packets of the remote export: %v", len(pkts), err)
+	}
+	// PACKETRECORDER_TOKEN instead of a file; status over the API.
+	t.Setenv("PACKETRECORDER_TOKEN", "analyst-secret")
+	if out := mustRun(t, "status", "--server", server, "--cacert", certs.ca); !strings.Contains(out, lab.HostIf) || !strings.Contains(out, "recording") {
+		t.Errorf("status: %s", out)
+	}
+	// The forced filter: whatever is asked, only port 9998 comes back.
+	os.WriteFile(tokenFile, []byte("scoped-secret"), 0o600)
+	t.Setenv("PACKETRECORDER_TOKEN", "")
+	if got, want := mustRun(t, append([]string{"query", "--count"}, remote...)...), mustRun(t, "query", "--count", "-d", st, "--filter", "udp dst port 9998"); got != want {
+		t.Errorf("scoped token counts %s, want %s", got, want)
+	}
+	if got := mustRun(t, append([]string{"query", "--count", "--filter", "udp dst port 9999"}, remote...)...); strings.TrimSpace(got) != "0" {
+		t.Errorf("scoped token asking for port 9999 counts %s", got)
+	}
+	// Refusals, each one line and a non-zero exit.
+	os.WriteFile(tokenFile, []byte("narrow-secret"), 0o600)
+	for _, c := range []struct {
+		args []string
+		says string
+	}{
+		{append([]string{"query", "--count"}, remote...), "at most 1s"},
+		{[]string{"query", "--server", server, "--cacert", certs.ca, "--token-file", filepath.Join(dir, "missing")}, "token file"},
+		{[]string{"query", "--server", server, "--cacert", certs.ca}, "PACKETRECORDER_TOKEN"},
+		{[]string{"query", "--server", server}, "certificate"},
+		{[]string{"query", "--server", "http://" + d.addr, "--token-file", tokenFile}, "400"},
+		{[]string{"query", "--server", server, "--cacert", certs.ca, "--cert", certs.strangerCert, "--key", certs.strangerKey}, "certificate"},
+		{[]string{"query", "-d", st, "--server", server}, "give one of them"},
+		{[]string{"hold", "-d", st}, "--since"},
+	} {
+		r := run(t, c.args...)
+		if r.code == 0 || !strings.Contains(r.stderr, c.says) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+			t.Errorf("%v: exit %d, stderr %q; want a one-line error saying %q", c.args, r.code, r.stderr, c.says)
+		}
+	}
+	// Mutual TLS: the client certificate alone reads (client_scopes: read).
+	if got, want := mustRun(t, "query", "--count", "--server", server, "--cacert", certs.ca, "--cert", certs.clientCert, "--key", certs.clientKey),
+		mustRun(t, "query", "--count", "-d", st); got != want {
+		t.Errorf("mTLS count %s, want %s", got, want)
+	}
+	// Holds over the API need admin: the analyst has it, the certificate not.
+	cl := tlsClient(t, certs, true)
+	req, _ := http.NewRequest("POST", server+"/api/v1/holds", strings.NewReader(`{"since":"10m ago","until":"now","reason":"case 7"}`))
+	if resp, err := cl.Do(req); err != nil || resp.StatusCode != 403 {
+		t.Errorf("hold with a client certificate: %v %v", resp, err)
+	}
+	req, _ = http.NewRequest("POST", server+"/api/v1/holds", strings.NewReader(`{"since":"10m ago","until":"now","reason":"case 7"}`))
+	req.Header.Set("Authorization", "Bearer analyst-secret")
+	if resp, err := tlsClient(t, certs, false).Do(req); err != nil || resp.StatusCode != 201 {
+		t.Errorf("hold with the analyst's token: %v %v", resp, err)
+	} else if out := mustRun(t, "hold", "list", "-d", st); !strings.Contains(out, "case 7 (by token analyst)") {
+		t.Errorf("hold list: %s", out)
+	}
+	// /healthz needs nothing; /metrics needs the metrics scope.
+	if resp, err := tlsClient(t, certs, false).Get(server + "/healthz"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("/healthz: %v %v", resp, err)
+	}
+	if resp, err := cl.Get(server + "/metrics"); err != nil || resp.StatusCode != 403 {
+		t.Errorf("/metrics with read scope only: %v %v", resp, err)
+	}
+	d.stop(t, 2*time.Second)
+	audit := d.stderr.String()
+	for _, want := range []string{`who="token analyst"`, `who="token scoped"`, `who="certificate analyst1"`, `msg="request refused"`} {
+		if !strings.Contains(audit, want) {
+			t.Errorf("daemon log lacks %s", want)
+		}
+	}
+	if n := strings.Count(audit, "msg=audit"); n < 15 {
+		t.Errorf("%d audit lines", n)
+	}
+}
+
+func tlsClient(t *testing.T, c testCerts, withCert bool) *http.Client {
+	t.Helper()
+	pem, _ := os.ReadFile(c.ca)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	tc := &tls.Config{RootCAs: pool}
+	if withCert {
+		cert, err := tls.LoadX509KeyPair(c.clientCert, c.clientKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: tc}, Timeout: 30 * time.Second}
+}
