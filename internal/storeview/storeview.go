@@ -160,24 +160,32 @@ func (v *View) InterfaceName(rec store.Record) string {
 func (v *View) each(ctx context.Context, i int) iter.Seq2[store.Record, error] {
 	st := v.streams[i]
 	return func(yield func(store.Record, error) bool) {
+		emit := func(rec store.Record) bool {
+			rec.Interface = i
+			return yield(rec, nil)
+		}
 		for _, seg := range st.segs {
 			stopped := false
-			err := v.inSegment(st, seg, func(db *store.DB, session int64) error {
-				return db.Packets(session, v.r, func(rec store.Record) error {
-					if ctx.Err() != nil {
-						return ctx.Err()
-					}
-					if !v.Filter.Match(rec) {
+			var err error
+			if seg.Closed {
+				err = v.inSegment(st, seg, func(db *store.DB, session int64) error {
+					return db.Packets(session, v.r, func(rec store.Record) error {
+						if ctx.Err() != nil {
+							return ctx.Err()
+						}
+						if !v.Filter.Match(rec) {
+							return nil
+						}
+						if !emit(rec) {
+							stopped = true
+							return store.ErrStop
+						}
 						return nil
-					}
-					rec.Interface = i
-					if !yield(rec, nil) {
-						stopped = true
-						return store.ErrStop
-					}
-					return nil
+					})
 				})
-			})
+			} else {
+				stopped, err = v.inPieces(ctx, st, seg, emit)
+			}
 			if stopped {
 				return
 			}
@@ -186,6 +194,61 @@ func (v *View) each(ctx context.Context, i int) iter.Seq2[store.Record, error] {
 				return
 			}
 		}
+	}
+}
+
+// A segment being recorded is read in pieces of about pieceBytes of
+// matching packets,
+// copied out and handed on after the read ends: the recorder's commits
+// (which wait for readers of a segment in rollback-journal mode) never
+// wait for a slow consumer, such as an API client reading slowly.
+const pieceBytes = 4 << 20
+
+func (v *View) inPieces(ctx context.Context, st *stream, seg archive.Segment, emit func(store.Record) bool) (stopped bool, err error) {
+	r := v.r
+	var buf []byte
+	var recs []store.Record
+	for {
+		buf, recs = buf[:0], recs[:0]
+		full := false
+		err := v.inSegment(st, seg, func(db *store.DB, session int64) error {
+			return db.Packets(session, r, func(rec store.Record) error {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				if !v.Filter.Match(rec) {
+					return nil
+				}
+				off := len(buf)
+				buf = append(buf, rec.Data...)
+				rec.Data = buf[off:len(buf):len(buf)]
+				recs = append(recs, rec)
+				if len(buf) >= pieceBytes {
+					full = true
+					return store.ErrStop
+				}
+				return nil
+			})
+		})
+		if err != nil {
+			return false, err
+		}
+		// buf may have moved as it grew: point the records into it again.
+		off := 0
+		for i := range recs {
+			n := len(recs[i].Data)
+			recs[i].Data = buf[off : off+n : off+n]
+			off += n
+		}
+		for _, rec := range recs {
+			if !emit(rec) {
+				return true, nil
+			}
+		}
+		if !full || len(recs) == 0 {
+			return false, nil
+		}
+		r.From = recs[len(recs)-1].Number + 1
 	}
 }
 
