@@ -54,6 +54,12 @@ func New(opts Options, a Access) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Health == nil {
+		opts.Health = func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, map[string]string{"status": "ok"}) }
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = http.NotFoundHandler()
+	}
 	s := &Server{opts: opts}
 	s.guard.Store(newGuard(a, nil))
 	s.mux = s.routes()
