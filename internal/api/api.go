@@ -55,7 +55,9 @@ func New(opts Options, a Access) *Server {
 		opts.Now = time.Now
 	}
 	if opts.Health == nil {
-		opts.Health = func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, map[string]string{"status": "ok"}) }
+		opts.Health = func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		}
 	}
 	if opts.Metrics == nil {
 		opts.Metrics = http.NotFoundHandler()
