@@ -255,3 +255,28 @@ func FuzzSummary(f *testing.F) {
 		_ = HexDump(io.Discard, data)
 	})
 }
+
+// corpusFidelityMin is the share of the corpus's tcpdump -n lines (after
+// the time) that Summary must reproduce exactly.
+const corpusFidelityMin = 60.0
+
+// TestSummaryCorpusFidelity compares every packet line tcpdump -n prints
+// for the corpus captures with our summary of the same packet, and fails
+// when fewer than corpusFidelityMin percent are identical. Set
+// PRD_DECODE_DIFFS=/some/file to get the differing lines.
+//
+// The figure is reproduced with
+//
+//	go test -run 'TestSummaryCorpusFidelity$' -v ./internal/decode/
+func TestSummaryCorpusFidelity(t *testing.T) {
+	needTcpdump(t)
+	var f fidelity
+	for _, path := range corpusFiles(t) {
+		f.compareCapture(t, path, Options{})
+	}
+	f.writeDiffs(t)
+	t.Logf("corpus: %d of %d tcpdump -n lines identical (%.1f%%)", f.same, f.total, f.percent())
+	if f.percent() < corpusFidelityMin {
+		t.Errorf("corpus fidelity %.1f%% < %.0f%%", f.percent(), corpusFidelityMin)
+	}
+}

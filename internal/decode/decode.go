@@ -59,6 +59,7 @@ type Summarizer struct {
 	flow    Flow
 	hasFlow bool
 	flowSrc []byte // source address bytes of the header s.flow came from
+	opts    Options
 
 	// InterfaceName, when set, names the interface index of a LINUX_SLL2
 	// packet: the summary then starts with the name and the direction
@@ -67,9 +68,26 @@ type Summarizer struct {
 	InterfaceName func(index uint32) string
 }
 
-// NewSummarizer returns a Summarizer with a preallocated buffer.
+// Options select how a Summarizer prints. The zero value prints like
+// tcpdump -n.
+type Options struct {
+	// AbsoluteSeq prints TCP sequence and acknowledgement numbers as they
+	// are on the wire (tcpdump -S) instead of relative to the first
+	// packet seen of each connection.
+	AbsoluteSeq bool
+	// Verbose adds the IP header fields tcpdump -v prints ("(tos 0x0,
+	// ttl 64, id 0, offset 0, flags [DF], proto UDP (17), length 84)").
+	Verbose bool
+}
+
+// NewSummarizer returns a Summarizer with default Options.
 func NewSummarizer() *Summarizer {
-	return &Summarizer{buf: make([]byte, 0, 256)}
+	return NewSummarizerOptions(Options{})
+}
+
+// NewSummarizerOptions returns a Summarizer that prints as opts say.
+func NewSummarizerOptions(opts Options) *Summarizer {
+	return &Summarizer{buf: make([]byte, 0, 256), opts: opts}
 }
 
 // Summary describes one packet in one line, like tcpdump -n prints after the
