@@ -1,0 +1,339 @@
+// Command apibench measures the daemon's API against local reads of the
+// same store, in the same run:
+//
+//   - the 2M-packet lab mix (bench/mkmix) streamed through GET
+//     /api/v1/packets?format=pcap over loopback TLS (curl, as a client of
+//     the API would), against `packetrecorder export -d STORE` to a file;
+//   - with -store-gib N (default 10), the first byte of a one-second window
+//     from a store of N GiB in many segments, through the API (caches
+//     dropped: run as root).
+//
+// Run from the repository (it builds the binary and the mix, and makes its
+// certificates with openssl):
+//
+//	go run ./bench/apibench [-dir DIR] [-runs 5] [-store-gib 10]
+//
+// Everything it makes is removed at the end. Figures are medians.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/archive"
+	"github.com/packetrecorderd/packetrecorderd/internal/pcapio"
+	"github.com/packetrecorderd/packetrecorderd/internal/store"
+)
+
+const secret = "apibench-secret-token"
+
+func main() {
+	dir := flag.String("dir", "", "where to build the stores (default: a temporary directory under /var/tmp)")
+	runs := flag.Int("runs", 5, "runs of each measurement")
+	gib := flag.Int("store-gib", 10, "size of the store for the window test, GiB (0: skip it)")
+	packets := flag.Int("packets", 2_000_000, "packets of the lab mix")
+	flag.Parse()
+	if *dir == "" {
+		d, err := os.MkdirTemp("/var/tmp", "prd-apibench-")
+		if err != nil {
+			log.Fatal(err)
+		}
+		*dir = d
+	}
+	defer os.RemoveAll(*dir)
+	bin := filepath.Join(*dir, "packetrecorder")
+	run("go", "build", "-o", bin, "./cmd/packetrecorder")
+	mix := filepath.Join(*dir, "mix.pcap")
+	run("go", "run", "./bench/mkmix", "-n", strconv.Itoa(*packets), "-o", mix)
+	certs(*dir)
+
+	// 1. The lab mix: API over TLS against a local export.
+	st := filepath.Join(*dir, "mix-store")
+	n := fillFromPcap(st, mix)
+	d := startDaemon(*dir, bin, st)
+	var local, remote []time.Duration
+	var localSum, remoteSum [32]byte
+	for r := 0; r < *runs; r++ {
+		out := filepath.Join(*dir, "local.pcap")
+		t0 := time.Now()
+		run(bin, "export", "-d", st, "--format", "pcap", "-o", out)
+		local = append(local, time.Since(t0))
+		localSum = sum(out)
+		os.Remove(out)
+		out = filepath.Join(*dir, "remote.pcap")
+		t0 = time.Now()
+		run("curl", "-sS", "--fail", "--cacert", filepath.Join(*dir, "ca.pem"), "-H", "Authorization: Bearer "+secret,
+			"-o", out, "https://"+d.addr+"/api/v1/packets?format=pcap")
+		remote = append(remote, time.Since(t0))
+		remoteSum = sum(out)
+		os.Remove(out)
+	}
+	fmt.Printf("%d packets of the lab mix: local export %v, API over loopback TLS (curl) %v: the API at %.2fx the export's speed (medians of %d); same bytes: %v\n",
+		n, median(local), median(remote), float64(median(local))/float64(median(remote)), *runs, localSum == remoteSum)
+	d.stop()
+	os.RemoveAll(st)
+	if *gib == 0 {
+		return
+	}
+
+	// 2. A one-second window from a big store, through the API.
+	st = filepath.Join(*dir, "big-store")
+	span := fill(st, int64(*gib)<<30)
+	d = startDaemon(*dir, bin, st)
+	defer d.stop()
+	var first, whole []time.Duration
+	for r := 0; r < *runs; r++ {
+		at := time.Unix(0, base+int64(r+1)*int64(span)/int64(*runs+2)).UTC()
+		dropCaches()
+		url := fmt.Sprintf("https://%s/api/v1/packets?format=pcap&interface=eth0&since=%s&until=%s", d.addr,
+			at.Format(time.RFC3339Nano), at.Add(time.Second).Format(time.RFC3339Nano))
+		out, err := exec.Command("curl", "-sS", "--fail", "--cacert", filepath.Join(*dir, "ca.pem"), "-H", "Authorization: Bearer "+secret,
+			"-o", "/dev/null", "-w", "%{time_starttransfer} %{time_total} %{time_appconnect}", url).Output()
+		if err != nil {
+			log.Fatalf("curl: %v", err)
+		}
+		var fb, total, tls float64
+		fmt.Sscan(string(out), &fb, &total, &tls)
+		// The first byte after the TLS handshake is the query's own latency.
+		first = append(first, time.Duration((fb-tls)*float64(time.Second)))
+		whole = append(whole, time.Duration(total*float64(time.Second)))
+	}
+	fmt.Printf("one-second window (20,000 packets) from a %d GiB store through the API: first byte %v after the TLS handshake, whole window %v (medians of %d, caches dropped)\n",
+		*gib, median(first), median(whole), *runs)
+}
+
+func run(name string, args ...string) {
+	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+		log.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+}
+
+func sum(path string) [32]byte {
+	f, err := os.Open(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	io.Copy(h, f)
+	var s [32]byte
+	copy(s[:], h.Sum(nil))
+	return s
+}
+
+// certs makes a CA and a server certificate for 127.0.0.1.
+func certs(dir string) {
+	sh := func(args ...string) {
+		cmd := exec.Command("openssl", args...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			log.Fatalf("openssl: %v\n%s", err, out)
+		}
+	}
+	sh("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj", "/CN=apibench CA", "-keyout", "ca.key", "-out", "ca.pem")
+	os.WriteFile(filepath.Join(dir, "server.ext"), []byte("subjectAltName=IP:127.0.0.1\n"), 0o600)
+	sh("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "server.key", "-out", "server.csr")
+	sh("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "1", "-extfile", "server.ext", "-out", "server.pem")
+}
+
+type daemon struct {
+	cmd  *exec.Cmd
+	addr string
+}
+
+var listenRE = regexp.MustCompile(`msg=listening addr=(\S+)`)
+
+// startDaemon serves the store; it records only a port nobody uses on lo.
+func startDaemon(dir, bin, st string) *daemon {
+	cfg := filepath.Join(dir, "config.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`store: %s
+interfaces:
+  - name: lo
+    filter: "udp port 9"
+listen: 127.0.0.1:0
+tls:
+  cert: %s
+  key: %s
+tokens:
+  - name: bench
+    sha256: %x
+    scopes: [read]
+`, st, filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key"), sha256.Sum256([]byte(secret)))), 0o600)
+	cmd := exec.Command(bin, "daemon", "--config", cfg)
+	var logBuf syncBuf
+	cmd.Stderr = &logBuf
+	if err := cmd.Start(); err != nil {
+		log.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		s := logBuf.String()
+		if m := listenRE.FindStringSubmatch(s); m != nil && strings.Contains(s, "msg=ready") {
+			return &daemon{cmd: cmd, addr: m[1]}
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			log.Fatalf("daemon not ready:\n%s", s)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (d *daemon) stop() {
+	d.cmd.Process.Signal(os.Interrupt)
+	d.cmd.Wait()
+}
+
+type syncBuf struct {
+	b  bytes.Buffer
+	mu chan struct{}
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.lock()
+	defer s.unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.lock()
+	defer s.unlock()
+	return s.b.String()
+}
+
+func (s *syncBuf) lock() {
+	if s.mu == nil {
+		s.mu = make(chan struct{}, 1)
+	}
+	s.mu <- struct{}{}
+}
+func (s *syncBuf) unlock() { <-s.mu }
+
+// fillFromPcap records a capture file's packets into a new store, in
+// 256 KiB blocks and 256 MiB segments, as the daemon would have.
+func fillFromPcap(st, path string) int {
+	a, err := archive.Open(st, archive.Options{Create: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	a.Close()
+	f, err := os.Open(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer f.Close()
+	r, err := pcapio.NewReader(bufio.NewReaderSize(f, 1<<20))
+	if err != nil {
+		log.Fatal(err)
+	}
+	var rec *archive.Recording
+	var b store.Block
+	n := 0
+	flush := func() {
+		if b.Count == 0 {
+			return
+		}
+		if err := rec.Append(&b); err != nil {
+			log.Fatal(err)
+		}
+		if err := rec.Commit(); err != nil {
+			log.Fatal(err)
+		}
+		b.Reset(b.LinkType)
+	}
+	for {
+		p, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			log.Fatal(err)
+		}
+		if rec == nil {
+			rec, err = archive.NewRecording(st, archive.RecordingConfig{Interface: "eth0", LinkType: p.LinkType, Snaplen: 65535, MaxBytes: 256 << 20})
+			if err != nil {
+				log.Fatal(err)
+			}
+			b.Reset(p.LinkType)
+		}
+		b.Append(p.Timestamp, p.OrigLen, p.Data)
+		n++
+		if len(b.Data) >= 256<<10 {
+			flush()
+		}
+	}
+	flush()
+	if err := rec.Close(); err != nil {
+		log.Fatal(err)
+	}
+	return n
+}
+
+// base is the first packet's time of the big store.
+const base = int64(1_780_000_000e9)
+
+// fill records bytes of 1000-byte packets, 20,000 a second of packet time,
+// into 256 MiB segments; it returns the packet time spanned.
+func fill(st string, bytes int64) time.Duration {
+	a, err := archive.Open(st, archive.Options{Create: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	a.Close()
+	rec, err := archive.NewRecording(st, archive.RecordingConfig{Interface: "eth0", LinkType: 1, Snaplen: 65535, MaxBytes: 256 << 20})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer rec.Close()
+	const size, gap = 1000, int64(50_000)
+	data := make([]byte, size)
+	var b store.Block
+	var written int64
+	i := int64(0)
+	for written < bytes {
+		b.Reset(1)
+		for b.Count < 250 {
+			binary.BigEndian.PutUint64(data[14:], uint64(i))
+			b.Append(base+i*gap, size, data)
+			i++
+		}
+		if err := rec.Append(&b); err != nil {
+			log.Fatal(err)
+		}
+		written += int64(len(b.Data))
+		if i%(250*16) == 0 {
+			if err := rec.Commit(); err != nil {
+				log.Fatal(err)
+			}
+		}
+	}
+	if err := rec.Commit(); err != nil {
+		log.Fatal(err)
+	}
+	return time.Duration(i * gap)
+}
+
+func dropCaches() {
+	exec.Command("sync").Run()
+	os.WriteFile("/proc/sys/vm/drop_caches", []byte("3\n"), 0o200)
+}
+
+func median(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2].Round(100 * time.Microsecond)
+}
