@@ -86,7 +86,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.Handle("GET /api/v1/holds", s.need(ScopeRead, s.handleHolds))
 	mux.Handle("POST /api/v1/holds", s.need(ScopeAdmin, s.handleHoldAdd))
 	mux.Handle("DELETE /api/v1/holds/{id}", s.need(ScopeAdmin, s.handleHoldRelease))
-	// mux.Handle("POST /query", s.need(ScopeRead, s.query(s.handleSteno)))
+	mux.Handle("POST /query", s.need(ScopeRead, s.query(s.handleSteno)))
 	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errNotFound("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})

@@ -519,3 +519,65 @@ func TestClientGoesAway(t *testing.T) {
 		t.Errorf("slot not freed: %d", resp2.StatusCode)
 	}
 }
+
+// TestStenoQuery: Stenographer's POST /query selects as the query says,
+// bounded by its limit headers; bad queries, bad headers and huge bodies
+// are refused with a 4xx.
+func TestStenoQuery(t *testing.T) {
+	dir := makeStore(t)
+	ts := newTestServer(t, dir, accessOf(reader))
+	post := func(body string, hdr map[string]string) *http.Response {
+		req, _ := http.NewRequest("POST", ts.URL+"/query", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer r-secret")
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := ts.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	cases := []struct {
+		query string
+		hdr   map[string]string
+		want  [][]byte
+	}{
+		{"port 1003 and after " + rfc(1000) + " and before " + rfc(1999), nil, want(1000, 2000, func(i int) bool { return i%10 == 3 })},
+		{"host 10.0.0.2 && (port 1005 || port 1007)", map[string]string{HeaderStenoLimitPackets: "4"}, want(0, 18, func(i int) bool { return i%10 == 5 || i%10 == 7 })},
+		{"udp and not port 1000 and before " + rfc(9), nil, want(1, 10, nil)},
+		{"after " + rfc(2990) + " or before " + rfc(2), nil, append(want(0, 3, nil), want(2990, 3000, nil)...)},
+		{"host 10.0.0.9", nil, nil},
+	}
+	for _, c := range cases {
+		resp := post(c.query, c.hdr)
+		body := []byte(readBody(t, resp))
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != TypePcap {
+			t.Errorf("%q: %d %s", c.query, resp.StatusCode, body)
+			continue
+		}
+		samePackets(t, c.query, readPcap(t, body), c.want)
+	}
+	// Steno-Limit-Bytes counts packet bytes: 5 packets fit in 5 x len.
+	resp := post("port 1003", map[string]string{HeaderStenoLimitBytes: fmt.Sprint(5*len(frame(3)) + 1)})
+	if got := readPcap(t, []byte(readBody(t, resp))); len(got) != 5 {
+		t.Errorf("byte limit: %d packets", len(got))
+	}
+	for _, c := range []struct {
+		body string
+		hdr  map[string]string
+		want int
+	}{
+		{"host", nil, 400},
+		{"", nil, 400},
+		{"port 80 and after yesterday", nil, 400},
+		{"port 80", map[string]string{HeaderStenoLimitPackets: "-3"}, 400},
+		{"port 80", map[string]string{HeaderStenoLimitBytes: "lots"}, 400},
+		{strings.Repeat("(", 70000), nil, 413},
+	} {
+		resp := post(c.body, c.hdr)
+		if body := readBody(t, resp); resp.StatusCode != c.want || strings.Count(strings.TrimSpace(body), "\n") > 2 {
+			t.Errorf("%.40q: %d %s, want %d", c.body, resp.StatusCode, body, c.want)
+		}
+	}
+}

@@ -146,14 +146,6 @@ func (s *Server) handlePackets(w http.ResponseWriter, r *http.Request) error {
 // filter ANDed on, its time window checked.
 func (s *Server) open(r *http.Request, q packetQuery) (*storeview.View, error) {
 	p := who(r)
-	a := auditOf(r)
-	a.query, a.format = q.filter, q.format
-	if q.r.HasSince {
-		a.since = fmtNS(q.r.Since)
-	}
-	if q.r.HasUntil {
-		a.until = fmtNS(q.r.Until)
-	}
 	if p.maxWindow > 0 {
 		if !q.r.HasSince || !q.r.HasUntil {
 			return nil, errForbidden("%s may read at most %s at once: give since and until", p.name, p.maxWindow)
@@ -202,6 +194,7 @@ func (s *Server) open(r *http.Request, q packetQuery) (*storeview.View, error) {
 
 // serveQuery streams the packets of q in its format.
 func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request, q packetQuery) error {
+	auditQuery(r, q.filter, q.format, q.r)
 	v, err := s.open(r, q)
 	if err != nil {
 		return err
@@ -230,8 +223,11 @@ func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request, q packetQuer
 	if err != nil {
 		return err
 	}
-	return s.stream(ctx, w, r, v, q, st)
+	return s.stream(ctx, w, r, q, st, v.Walk)
 }
+
+// walker walks a selection's packets (View.Walk, or several in turn).
+type walker func(ctx context.Context, limit int64, fn func(store.Record) error) error
 
 // packetSink writes packets in one format.
 type packetSink interface {
@@ -299,7 +295,7 @@ func setStreamHeaders(w http.ResponseWriter, ctype string) {
 
 // stream walks the selection into the sink, flushing the first packets at
 // once and the rest as the buffer fills, and ends with the trailers.
-func (s *Server) stream(ctx context.Context, w http.ResponseWriter, r *http.Request, v *storeview.View, q packetQuery, sink packetSink) error {
+func (s *Server) stream(ctx context.Context, w http.ResponseWriter, r *http.Request, q packetQuery, sink packetSink, walk walker) error {
 	a := auditOf(r)
 	rc := http.NewResponseController(w)
 	var n, bytes int64
@@ -308,7 +304,7 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	if limit > 0 {
 		limit++ // one more, to tell whether the limit cut it short
 	}
-	err := v.Walk(ctx, limit, func(rec store.Record) error {
+	err := walk(ctx, limit, func(rec store.Record) error {
 		if q.limit > 0 && n == q.limit || q.limitBytes > 0 && bytes+int64(len(rec.Data)) > q.limitBytes {
 			truncated = true
 			return store.ErrStop
@@ -459,4 +455,16 @@ func describe(v *storeview.View) Selection {
 		sel.Interfaces = append(sel.Interfaces, SelectionIface{ID: it.ID, Name: it.Name, LinkType: it.LinkType, Snaplen: it.Snaplen, Filter: it.Filter})
 	}
 	return sel
+}
+
+// auditQuery notes what a query asks for in its audit line.
+func auditQuery(r *http.Request, query, format string, rg store.Range) {
+	a := auditOf(r)
+	a.query, a.format = query, format
+	if rg.HasSince {
+		a.since = fmtNS(rg.Since)
+	}
+	if rg.HasUntil {
+		a.until = fmtNS(rg.Until)
+	}
 }

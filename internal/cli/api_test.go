@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -226,4 +227,92 @@ func tlsClient(t *testing.T, c testCerts, withCert bool) *http.Client {
 		tc.Certificates = []tls.Certificate{cert}
 	}
 	return &http.Client{Transport: &http.Transport{TLSClientConfig: tc}, Timeout: 30 * time.Second}
+}
+
+// TestStenoreadAgainstTheDaemon: Debian's stenoread, pointed at the daemon
+// by its config file, gets over mutual TLS the packets our own export of
+// the same selection holds: tcpdump prints the same lines for both.
+func TestStenoreadAgainstTheDaemon(t *testing.T) {
+	for _, tool := range []string{"stenoread", "stenocurl", "jq", "curl", "tcpdump"} {
+		testkit.RequireTool(t, tool)
+	}
+	lab := netlab.New(t, "steno")
+	certs := makeCerts(t)
+	dir := t.TempDir()
+	st := filepath.Join(dir, "store")
+	cfg := filepath.Join(dir, "c.yaml")
+	writeConfig(t, cfg, fmt.Sprintf(`store: %s
+interfaces:
+  - name: %s
+    filter: udp
+listen: 127.0.0.1:0
+tls:
+  cert: %s
+  key: %s
+  client_ca: %s
+  client_scopes: [read]
+`, st, lab.HostIf, certs.serverCert, certs.serverKey, certs.ca))
+	d := startDaemon(t, cfg)
+	// Stenographer's client configuration: Host, Port, CertPath holding
+	// client_cert.pem, client_key.pem and ca_cert.pem.
+	certDir := filepath.Join(dir, "steno-certs")
+	os.Mkdir(certDir, 0o700)
+	for src, dst := range map[string]string{certs.clientCert: "client_cert.pem", certs.clientKey: "client_key.pem", certs.ca: "ca_cert.pem"} {
+		b, _ := os.ReadFile(src)
+		os.WriteFile(filepath.Join(certDir, dst), b, 0o600)
+	}
+	_, port, _ := strings.Cut(d.addr, ":")
+	stenoCfg := filepath.Join(dir, "steno.json")
+	os.WriteFile(stenoCfg, []byte(fmt.Sprintf(`{"Host": "127.0.0.1", "Port": %s, "CertPath": %q}`, port, certDir)), 0o600)
+	t.Setenv("STENOGRAPHER_CONFIG", stenoCfg)
+
+	t0 := time.Now()
+	done := make(chan int, 2)
+	go func() { done <- flood(t, lab, 9999, 3000, time.Second) }()
+	go func() { done <- flood(t, lab, 53, 500, time.Second) }()
+	<-done
+	<-done
+	time.Sleep(1500 * time.Millisecond)
+	peer, host := lab.PeerIP.String(), lab.HostIP.String()
+	// Stenographer ignores a network's host bits; tcpdump refuses them.
+	network := lab.HostIP.Mask(net.CIDRMask(24, 32)).String() + "/24"
+	t1, t2 := t0.Add(300*time.Millisecond).UTC(), t0.Add(600*time.Millisecond).UTC()
+	// RFC 3339 as Stenographer reads it: whole seconds or fractions.
+	rfc := func(ts time.Time) string { return ts.Format(time.RFC3339Nano) }
+	cases := []struct {
+		steno  string
+		limit  []string
+		export []string
+	}{
+		{"host " + peer + " and port 9999 and after 5m ago", nil, []string{"--filter", "host " + peer + " and port 9999"}},
+		{"after " + rfc(t1) + " and before " + rfc(t2) + " and udp", nil, []string{"--since", rfc(t1), "--until", rfc(t2), "--filter", "udp"}},
+		{"(port 53 or port 9999) and net " + host + "/24 && ip proto 17", nil, []string{"--filter", "(port 53 or port 9999) and net " + network + " and ip proto 17"}},
+		// Beyond Stenographer: tcpdump's language with time terms.
+		{"udp dst port 53 and not src host " + host + " and after " + rfc(t1), nil, []string{"--since", rfc(t1), "--filter", "udp dst port 53 and not src host " + host}},
+		{"port 9999", []string{"--limit-packets", "7"}, []string{"-c", "7", "--filter", "port 9999"}},
+	}
+	for _, c := range cases {
+		args := append(append([]string{}, c.limit...), c.steno, "-n", "-tt")
+		cmd := exec.Command("stenoread", args...)
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		if err := cmd.Run(); err != nil {
+			t.Errorf("stenoread %q: %v\n%s", c.steno, err, errb.String())
+			continue
+		}
+		pcap := filepath.Join(dir, "want.pcap")
+		mustRun(t, append([]string{"export", "-d", st, "--format", "pcap", "-o", pcap}, c.export...)...)
+		want, _, err := testkit.RunTool("tcpdump", "-n", "-tt", "-r", pcap)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.String() != want || len(want) == 0 {
+			t.Errorf("stenoread %q printed %d lines, our export of the same selection %d:\n%.400s\n---\n%.400s",
+				c.steno, strings.Count(out.String(), "\n"), strings.Count(want, "\n"), out.String(), want)
+		}
+	}
+	d.stop(t, 2*time.Second)
+	if !strings.Contains(d.stderr.String(), `who="certificate analyst1"`) {
+		t.Error("no audit line names stenoread's certificate")
+	}
 }

@@ -1,0 +1,94 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/steno"
+	"github.com/packetrecorderd/packetrecorderd/internal/store"
+)
+
+// Stenographer's request headers that bound an answer.
+const (
+	HeaderStenoLimitPackets = "Steno-Limit-Packets"
+	HeaderStenoLimitBytes   = "Steno-Limit-Bytes"
+)
+
+// handleSteno is Stenographer's POST /query: the body is a query in
+// Stenographer's language (or tcpdump's, with before/after terms), the
+// answer a pcap stream of its packets in time order.
+func (s *Server) handleSteno(w http.ResponseWriter, r *http.Request) error {
+	// A client that sends its body slowly is cut off.
+	http.NewResponseController(w).SetReadDeadline(time.Now().Add(10 * time.Second))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, steno.MaxQueryLen))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return &apiError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("query longer than %d KiB", steno.MaxQueryLen>>10)}
+		}
+		return errBadRequest("reading the query: %v", err)
+	}
+	http.NewResponseController(w).SetReadDeadline(time.Time{})
+	text := strings.TrimSpace(string(body))
+	auditQuery(r, text, "stenographer", store.Range{})
+	q := packetQuery{format: "pcap"}
+	for _, h := range []struct {
+		name string
+		dst  *int64
+	}{{HeaderStenoLimitPackets, &q.limit}, {HeaderStenoLimitBytes, &q.limitBytes}} {
+		if v := r.Header.Get(h.name); v != "" {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil || n < 0 || n > MaxLimit {
+				return errBadRequest("invalid %s %q: a number of 0 (no limit) to %d", h.name, v, int64(MaxLimit))
+			}
+			*h.dst = n
+		}
+	}
+	sq, err := steno.Parse(text, s.opts.Now())
+	if err != nil {
+		return errBadRequest("%v", err)
+	}
+	hull := sq.Hull()
+	q.r = store.Range{Since: hull.Since, Until: hull.Until, HasSince: hull.HasSince, HasUntil: hull.HasUntil}
+	auditQuery(r, text, "stenographer", q.r)
+	// The hull is what is read: the principal's window limit and filter
+	// apply to it; it also tells the link type of the answer.
+	v, err := s.open(r, q)
+	if err != nil {
+		return err
+	}
+	defer v.Close()
+	sink, err := s.newStream(w, v, q)
+	if err != nil {
+		return err
+	}
+	walk := func(ctx context.Context, limit int64, fn func(store.Record) error) error {
+		stopped := false
+		for _, win := range sq.Windows {
+			wq := packetQuery{filter: win.Filter, r: store.Range{Since: win.Since, Until: win.Until, HasSince: win.HasSince, HasUntil: win.HasUntil}}
+			wv, err := s.open(r, wq)
+			if err != nil {
+				return err
+			}
+			err = wv.Walk(ctx, 0, func(rec store.Record) error {
+				err := fn(rec)
+				if errors.Is(err, store.ErrStop) {
+					stopped = true
+				}
+				return err
+			})
+			wv.Close()
+			if err != nil || stopped {
+				return err
+			}
+		}
+		return nil
+	}
+	return s.stream(r.Context(), w, r, q, sink, walk)
+}
