@@ -28,13 +28,17 @@ func (a *app) exportCmd() *cobra.Command {
 		count  int64
 	)
 	cmd := &cobra.Command{
-		Use:   "export (-s ID | -d STORE [--interface IF]) -o FILE [flags]",
+		Use:   "export (-s ID | -d STORE [--interface IF] | -r FILE | --server URL) -o FILE [flags] [FILTER...]",
 		Short: "Write a session's packets to a pcap or pcapng file",
 		Example: `  packetrecorder export -s 3 -o trace.pcapng
   packetrecorder export -s 3 -o - | tshark -r -
-  packetrecorder export -s 3 --format pcap --filter 'tcp port 443' -o tls.pcap`,
-		Args: cobra.NoArgs,
+  packetrecorder export -s 3 --format pcap -o tls.pcap tcp port 443
+  packetrecorder export -r big.pcapng.zst -o dns.pcap udp port 53`,
+		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := sel.filterArgs(args); err != nil {
+				return err
+			}
 			if count < 0 {
 				return fmt.Errorf("invalid count %d: must be 0 (all) or more", count)
 			}

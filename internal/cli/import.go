@@ -193,7 +193,12 @@ func (a *app) importFile(ctx context.Context, db *store.DB, file, name string, k
 		return store.Session{}, err
 	}
 	defer in.close()
-	br := bufio.NewReaderSize(in.r, 1<<20)
+	// br is the buffered input, or the decompressor's buffered output.
+	br, done, err := uncompressed(bufio.NewReaderSize(in.r, 1<<20))
+	if err != nil {
+		return store.Session{}, fmt.Errorf("import %s: %w", in.display, err)
+	}
+	defer done()
 	r, err := pcapio.NewReader(br)
 	if err != nil {
 		return store.Session{}, fmt.Errorf("import %s: %w", in.display, err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"time"
@@ -18,24 +19,37 @@ import (
 
 func (a *app) queryCmd() *cobra.Command {
 	var (
-		sel      selection
-		limit    int64
-		showData bool
-		asJSON   bool
-		count    bool
+		sel        selection
+		limit      int64
+		showData   bool
+		asJSON     bool
+		count      bool
+		maxPackets int64
 	)
 	cmd := &cobra.Command{
-		Use:   "query (-s ID | -d STORE [--interface IF]) [flags]",
+		Use:   "query (-s ID | -d STORE [--interface IF] | -r FILE | --server URL) [flags] [FILTER...]",
 		Short: "Show a session's packets",
 		Example: `  packetrecorder query -s 1
-  packetrecorder query -s 1 -l 0 --filter 'tcp port 443' --show-data
+  packetrecorder query -s 1 -l 0 tcp port 443 --show-data
+  packetrecorder query -r trace.pcapng.gz -c 20 'icmp or arp'
+  packetrecorder query -d /var/lib/packetrecorder --since "5m ago" --interface eth0
   packetrecorder query -s 1 --filter 'udp port 53' --count
   packetrecorder query -d /var/lib/packetrecorder --interface eth0 --since 2026-12-04T10:00:00Z --until 2026-12-04T10:00:01Z`,
-		Args: cobra.NoArgs,
+		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := sel.filterArgs(args); err != nil {
+				return err
+			}
+			if cmd.Flags().Changed("max-packets") {
+				if cmd.Flags().Changed("limit") && maxPackets != limit {
+					return errors.New("-c and -l both say how many packets to show: give one")
+				}
+				limit = maxPackets
+			}
 			if limit < 0 {
 				return fmt.Errorf("invalid limit %d: must be 0 (all) or more", limit)
 			}
+			defaultLimit := !cmd.Flags().Changed("limit") && !cmd.Flags().Changed("max-packets")
 			sl, err := sel.open()
 			if err != nil {
 				return err
@@ -60,7 +74,17 @@ func (a *app) queryCmd() *cobra.Command {
 			enc := json.NewEncoder(out)
 			// A store's packets of several interfaces say whose they are.
 			showIface := len(sl.interfaceNames()) > 1
-			return sl.walk(ctx, limit, func(rec store.Record) error {
+			// At the default limit, one more packet tells whether there are more.
+			walkLimit, shown, more := limit, int64(0), false
+			if defaultLimit && limit > 0 {
+				walkLimit = limit + 1
+			}
+			err = sl.walk(ctx, walkLimit, func(rec store.Record) error {
+				if shown == limit && limit > 0 {
+					more = true
+					return store.ErrStop
+				}
+				shown++
 				summary := sum.Summary(rec.LinkType, rec.Data, rec.OrigLen)
 				ts := time.Unix(0, rec.Timestamp)
 				if asJSON {
@@ -80,10 +104,25 @@ func (a *app) queryCmd() *cobra.Command {
 				}
 				return nil
 			})
+			if err != nil || !more {
+				return err
+			}
+			out.Flush()
+			if sl.prog == nil && (sl.view == nil || sl.view.Filter == nil) && sl.file == nil {
+				// The block index counts the rest without reading it.
+				if total, err := sl.count(ctx); err == nil {
+					fmt.Fprintf(a.stderr, "%d of %d packets; -l 0 for all\n", shown, total)
+					return nil
+				}
+			}
+			fmt.Fprintf(a.stderr, "the first %d packets; more match; -l 0 for all\n", shown)
+			return nil
 		},
 	}
 	sel.addFlags(cmd)
 	cmd.Flags().Int64VarP(&limit, "limit", "l", 10, "show at most this many packets (0 = all)")
+	cmd.Flags().Int64VarP(&maxPackets, "max-packets", "c", 10, "the same as -l, as tcpdump -c")
+	cmd.Flags().BoolP("numeric", "n", false, "accepted for tcpdump's habit: addresses and ports are never resolved")
 	cmd.Flags().BoolVar(&showData, "show-data", false, "add a hex and ASCII dump of each packet")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per packet")
 	cmd.Flags().BoolVar(&count, "count", false, "print only the number of matching packets")

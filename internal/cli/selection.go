@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -28,12 +29,14 @@ type selection struct {
 	storeMode bool // set by open
 	remote    remoteFlags
 	flags     *pflag.FlagSet
+	file      string // -r: a capture file, read directly
 }
 
 func (s *selection) addFlags(cmd *cobra.Command) {
 	addDatabaseFlag(cmd, &s.db)
 	s.remote.add(cmd)
 	s.flags = cmd.Flags()
+	cmd.Flags().StringVarP(&s.file, "read", "r", "", "read packets from a capture file (pcap or pcapng, gzip or zstd compressed; - for standard input), as tcpdump -r")
 	cmd.Flags().StringVarP(&s.session, "session", "s", "", "session id (see 'packetrecorder sessions'); not used with a store directory")
 	cmd.Flags().StringVar(&s.filter, "filter", "", "only packets matching this filter (tcpdump's language)")
 	cmd.Flags().StringVar(&s.since, "since", "", "only packets at or after this time (RFC 3339, local 2006-01-02 15:04:05, epoch seconds, or 5m ago)")
@@ -90,6 +93,7 @@ type selected struct {
 	prog *storeview.Filter
 	view *storeview.View // a store's recordings; nil for a database
 	rem  *remoteView     // a daemon's store, over its API
+	file *fileView       // a capture file (-r)
 }
 
 // store reports whether the selection is of a store (local or remote)
@@ -114,6 +118,17 @@ func (s *selection) open() (*selected, error) {
 	r, err := s.timeRange()
 	if err != nil {
 		return nil, err
+	}
+	if s.file != "" {
+		if s.flags != nil && s.flags.Changed("database") || s.remote.server != "" || s.session != "" || s.iface != "" {
+			return nil, errors.New("-r reads a capture file: -d, -s, --server and --interface select elsewhere")
+		}
+		v, err := openFileView(s.file, r, s.filter)
+		if err != nil {
+			return nil, err
+		}
+		s.storeMode = true
+		return &selected{sess: v.summary(), r: r, file: v}, nil
 	}
 	if s.remote.server != "" {
 		if s.flags != nil && s.flags.Changed("database") {
@@ -177,6 +192,9 @@ func (s *selection) open() (*selected, error) {
 }
 
 func (sl *selected) Close() {
+	if sl.file != nil {
+		sl.file.Close()
+	}
 	if sl.db != nil {
 		sl.db.Close()
 	}
@@ -187,6 +205,9 @@ func (sl *selected) Close() {
 
 // linkTypes are the link types of the selected session or recordings.
 func (sl *selected) linkTypes() ([]uint32, error) {
+	if sl.file != nil {
+		return sl.file.linkTypes(), nil
+	}
 	if sl.rem != nil {
 		return sl.rem.shape.LinkTypes, nil
 	}
@@ -204,6 +225,9 @@ func (sl *selected) linkTypes() ([]uint32, error) {
 // all): a session's in packet-number order, a store's merged by
 // timestamp.
 func (sl *selected) walk(ctx context.Context, limit int64, fn func(store.Record) error) error {
+	if sl.file != nil {
+		return sl.file.walk(ctx, limit, fn)
+	}
 	if sl.rem != nil {
 		return sl.rem.walk(ctx, limit, fn)
 	}
@@ -232,6 +256,11 @@ func (sl *selected) walk(ctx context.Context, limit int64, fn func(store.Record)
 // count is how many packets the selection holds, from the block index
 // where no filter needs each packet.
 func (sl *selected) count(ctx context.Context) (int64, error) {
+	if sl.file != nil {
+		var n int64
+		err := sl.file.walk(ctx, 0, func(store.Record) error { n++; return nil })
+		return n, err
+	}
 	if sl.rem != nil {
 		return sl.rem.count(ctx)
 	}
@@ -261,6 +290,10 @@ func (sl *selected) interfaceName(rec store.Record) string {
 // exportShape is what export needs to choose a format: the link types,
 // how many interfaces, and the earliest and latest timestamp.
 func (sl *selected) exportShape() (linkTypes []uint32, interfaces int, first, last int64, err error) {
+	if sl.file != nil {
+		// pcap's time range is checked as packets are written.
+		return sl.file.linkTypes(), max(1, len(sl.file.ifaces)), 0, 0, nil
+	}
 	if sl.rem != nil {
 		sh := sl.rem.shape
 		return sh.LinkTypes, len(sh.Interfaces), sh.FirstNS, sh.LastNS, nil
@@ -280,6 +313,9 @@ func (sl *selected) exportShape() (linkTypes []uint32, interfaces int, first, la
 // interfaces are the pcapng interfaces of the selection, by the id its
 // records carry.
 func (sl *selected) interfaces() ([]store.Interface, error) {
+	if sl.file != nil {
+		return sl.file.storeInterfaces(), nil
+	}
 	if sl.rem != nil {
 		return sl.rem.pcapngInterfaces(), nil
 	}
@@ -287,4 +323,17 @@ func (sl *selected) interfaces() ([]store.Interface, error) {
 		return sl.db.Interfaces(sl.sess)
 	}
 	return sl.view.PcapngInterfaces(), nil
+}
+
+// filterArgs takes the filter from positional arguments, as tcpdump does;
+// --filter and arguments together are a mistake.
+func (s *selection) filterArgs(args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	if s.filter != "" {
+		return fmt.Errorf("the filter is given twice: --filter %q and %q", s.filter, strings.Join(args, " "))
+	}
+	s.filter = strings.Join(args, " ")
+	return nil
 }

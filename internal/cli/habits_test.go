@@ -1,0 +1,115 @@
+package cli_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/testkit"
+)
+
+// TestReadFileDirectly: query -r reads pcap and pcapng files, gzip- and
+// zstd-compressed too, without importing them, and selects what tcpdump
+// -r selects with the same filter (given as arguments, as to tcpdump).
+func TestReadFileDirectly(t *testing.T) {
+	testkit.RequireTool(t, "tcpdump")
+	testkit.RequireTool(t, "zstd")
+	dir := testkit.Corpus(t, "pcap")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	checked := 0
+	for _, e := range ents {
+		name := e.Name()
+		if !strings.HasSuffix(name, ".pcap") && !strings.HasSuffix(name, ".pcapng") || checked >= 12 {
+			continue
+		}
+		path := filepath.Join(dir, name)
+		all, refused, err := testkit.TcpdumpPackets(path, "")
+		if err != nil || refused != "" || len(all) < 20 {
+			continue
+		}
+		udp, refused, err := testkit.TcpdumpPackets(path, "udp or icmp")
+		if err != nil || refused != "" {
+			continue
+		}
+		if r := run(t, "query", "-r", path, "--count", "udp"); r.code != 0 && strings.Contains(r.stderr, "not supported") {
+			continue // a link type our filters do not cover yet (see TestMatrix)
+		}
+		checked++
+		gz := filepath.Join(tmp, name+".gz")
+		zst := filepath.Join(tmp, name+".zst")
+		if out, err := exec.Command("sh", "-c", fmt.Sprintf("gzip -c %q > %q && zstd -q -c %q > %q", path, gz, path, zst)).CombinedOutput(); err != nil {
+			t.Fatalf("compress: %v %s", err, out)
+		}
+		for _, file := range []string{path, gz, zst} {
+			if got := strings.TrimSpace(mustRun(t, "query", "-r", file, "--count")); got != fmt.Sprint(len(all)) {
+				t.Errorf("%s: query -r counts %s packets, tcpdump reads %d", filepath.Base(file), got, len(all))
+			}
+			if got := strings.TrimSpace(mustRun(t, "query", "-r", file, "--count", "udp", "or", "icmp")); got != fmt.Sprint(len(udp)) {
+				t.Errorf("%s: query -r 'udp or icmp' counts %s, tcpdump %d", filepath.Base(file), got, len(udp))
+			}
+		}
+		// -c as tcpdump's: that many lines.
+		if out := mustRun(t, "query", "-r", zst, "-n", "-c", "5"); strings.Count(out, "\n") != 5 {
+			t.Errorf("%s: -c 5 printed %d lines", name, strings.Count(out, "\n"))
+		}
+		// export -r writes what tcpdump reads back as the same packets.
+		out := filepath.Join(tmp, "sel.pcapng")
+		mustRun(t, "export", "-r", gz, "-o", out, "udp", "or", "icmp")
+		if back, _, err := testkit.TcpdumpPackets(out, ""); err != nil || len(back) != len(udp) {
+			t.Errorf("%s: export -r kept %d packets, tcpdump selects %d (%v)", name, len(back), len(udp), err)
+		}
+	}
+	if checked < 5 {
+		t.Fatalf("only %d corpus files checked", checked)
+	}
+	// Mistakes are one-line errors.
+	for _, c := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"query", "-r", filepath.Join(tmp, "missing.pcap")}, "no such file"},
+		{[]string{"query", "-r", "/etc/hostname"}, "hostname"},
+		{[]string{"query", "-r", filepath.Join(dir, ents[1].Name()), "--filter", "tcp", "udp"}, "given twice"},
+		{[]string{"query", "-r", filepath.Join(dir, ents[1].Name()), "-s", "1"}, "-r reads a capture file"},
+		{[]string{"query", "-r", filepath.Join(dir, ents[1].Name()), "tcp", "port"}, "syntax"},
+		{[]string{"query", "-r", filepath.Join(dir, ents[1].Name()), "-c", "3", "-l", "4"}, "give one"},
+	} {
+		r := run(t, c.args...)
+		if r.code == 0 || !strings.Contains(r.stderr, c.says) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+			t.Errorf("%v: exit %d, %q; want a one-line error saying %q", c.args, r.code, r.stderr, c.says)
+		}
+	}
+}
+
+// TestQuerySaysWhenItStopsAtTheDefaultLimit: without -l, query shows 10
+// packets and says how many there are; with -l it says nothing.
+func TestQuerySaysWhenItStopsAtTheDefaultLimit(t *testing.T) {
+	testkit.RequireTool(t, "tcpdump")
+	dir := testkit.Corpus(t, "pcap")
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		path := filepath.Join(dir, e.Name())
+		all, refused, err := testkit.TcpdumpPackets(path, "")
+		if err != nil || refused != "" || len(all) < 30 || !strings.HasSuffix(path, ".pcap") {
+			continue
+		}
+		db := filepath.Join(t.TempDir(), "t.db")
+		mustRun(t, "import", "-d", db, path)
+		r := run(t, "query", "-d", db, "-s", "1")
+		if r.code != 0 || strings.Count(r.stdout, "\n") != 10 || strings.TrimSpace(r.stderr) != fmt.Sprintf("10 of %d packets; -l 0 for all", len(all)) {
+			t.Errorf("default limit: %d lines, stderr %q", strings.Count(r.stdout, "\n"), r.stderr)
+		}
+		if r := run(t, "query", "-d", db, "-s", "1", "-l", "10"); r.code != 0 || r.stderr != "" {
+			t.Errorf("-l 10: stderr %q", r.stderr)
+		}
+		return
+	}
+	t.Fatal("no corpus file of 30 packets or more")
+}
