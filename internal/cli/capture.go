@@ -65,7 +65,7 @@ func (a *app) captureCmd() *cobra.Command {
 	addDatabaseFlag(cmd, &f.db)
 	fl.Int64VarP(&f.count, "count", "c", 0, "stop after this many packets (0 = no limit)")
 	fl.Float64VarP(&f.duration, "duration", "t", 0, "stop after this many seconds (0 = no limit)")
-	fl.IntVarP(&f.snaplen, "snaplen", "s", capture.DefaultSnaplen, "bytes kept per packet (1-262144)")
+	fl.IntVarP(&f.snaplen, "snaplen", "s", capture.DefaultSnaplen, "bytes kept per packet (1-262144; 0 for the largest, as tcpdump -s 0)")
 	fl.BoolVar(&f.promisc, "promisc", true, "put the interface in promiscuous mode")
 	fl.StringVarP(&f.buffer, "buffer-size", "b", "10MB", "kernel ring size (suffixes KB, MB, GB)")
 	fl.StringVar(&f.name, "name", "", "session name (default: interface and start time)")
@@ -89,8 +89,11 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 		return fmt.Errorf("invalid count %d: must be 0 (no limit) or more", f.count)
 	case f.duration < 0:
 		return fmt.Errorf("invalid duration %g: must be 0 (no limit) or more seconds", f.duration)
-	case f.snaplen < 1 || f.snaplen > capture.MaxSnaplen:
-		return fmt.Errorf("invalid snaplen %d: must be 1 to %d", f.snaplen, capture.MaxSnaplen)
+	case f.snaplen < 0 || f.snaplen > capture.MaxSnaplen:
+		return fmt.Errorf("invalid snaplen %d: must be 1 to %d (0 for the largest)", f.snaplen, capture.MaxSnaplen)
+	}
+	if f.snaplen == 0 {
+		f.snaplen = capture.MaxSnaplen // tcpdump's -s 0
 	}
 	var user runAs
 	if f.userSet {
@@ -173,7 +176,9 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 		}
 	}
 
-	fmt.Fprintf(a.stdout, "session %d: capturing on %s, link-type %s, snapshot length %d bytes, into %s\n",
+	// As tcpdump's "listening on" line and statistics, on stderr: stdout
+	// stays free for what a user pipes on.
+	fmt.Fprintf(a.stderr, "session %d: capturing on %s, link-type %s, snapshot length %d bytes, into %s\n",
 		sess.ID, f.iface, filter.LinkTypeName(linkType), f.snaplen, f.db)
 
 	if f.duration > 0 {
@@ -214,10 +219,10 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 		runErr = err
 	}
 	db.Checkpoint(true) // in WAL mode, leave a small WAL behind; best effort
-	fmt.Fprintf(a.stdout, "%d packets stored (%s)\n%d packets received by filter\n%d packets dropped by kernel\n",
-		res.Stored, humanBytes(res.Bytes), st.Received, st.Dropped)
+	fmt.Fprintf(a.stderr, "%s stored (%s)\n%s received by filter\n%s dropped by kernel\n",
+		packets(res.Stored), humanBytes(res.Bytes), packets(int64(st.Received)), packets(int64(st.Dropped)))
 	if res.AppDropped > 0 {
-		fmt.Fprintf(a.stdout, "%d packets not stored (write error)\n", res.AppDropped)
+		fmt.Fprintf(a.stderr, "%s not stored (write error)\n", packets(res.AppDropped))
 	}
 	if runErr != nil {
 		if errors.Is(runErr, store.ErrDiskFull) {
@@ -248,4 +253,12 @@ func isTerminal(w any) bool {
 	}
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// packets is "1 packet" or "N packets".
+func packets(n int64) string {
+	if n == 1 {
+		return "1 packet"
+	}
+	return fmt.Sprintf("%d packets", n)
 }

@@ -74,7 +74,7 @@ func TestBadInputIsOneLine(t *testing.T) {
 		{"bad filter", []string{"capture", "-i", "lo", "-d", good, "-f", "tcp port"}, "filter:"},
 		{"negative count", []string{"capture", "-i", "lo", "-d", good, "-c", "-1"}, "invalid count"},
 		{"negative duration", []string{"capture", "-i", "lo", "-d", good, "-t", "-5"}, "invalid duration"},
-		{"snaplen zero", []string{"capture", "-i", "lo", "-d", good, "-s", "0"}, "invalid snaplen"},
+		{"snaplen negative", []string{"capture", "-i", "lo", "-d", good, "-s", "-1"}, "invalid snaplen"},
 		{"snaplen too big", []string{"capture", "-i", "lo", "-d", good, "-s", "262145"}, "invalid snaplen"},
 		{"absurd buffer", []string{"capture", "-i", "lo", "-d", good, "-b", "900GB"}, "invalid buffer size"},
 		{"garbage buffer", []string{"capture", "-i", "lo", "-d", good, "-b", "lots"}, "invalid size"},

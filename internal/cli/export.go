@@ -98,7 +98,7 @@ func (a *app) exportCmd() *cobra.Command {
 				return fmt.Errorf("export session %d: %w", sess.ID, err)
 			}
 			if output != "-" {
-				fmt.Fprintf(a.stderr, "exported %d packets to %s (%s)\n", n, output, format)
+				fmt.Fprintf(a.stderr, "exported %s to %s (%s)\n", packets(n), output, format)
 			}
 			return nil
 		},

@@ -95,8 +95,8 @@ func TestCaptureQueryReplay(t *testing.T) {
 	if err := tcpdump.Wait(); err != nil {
 		t.Fatalf("tcpdump: %v", err)
 	}
-	if !strings.Contains(rec.stdout.String(), fmt.Sprintf("%d packets stored", want)) {
-		t.Errorf("summary: %q", rec.stdout)
+	if !strings.Contains(rec.stderr.String(), fmt.Sprintf("%d packets stored", want)) || rec.stdout.Len() != 0 {
+		t.Errorf("summary: stderr %q, stdout %q", rec.stderr, rec.stdout)
 	}
 
 	// Session metadata.

@@ -101,7 +101,7 @@ func startCmd(t *testing.T, cmd *exec.Cmd) *background {
 	pr, pw := io.Pipe()
 	b := &background{cmd: cmd, stdout: new(bytes.Buffer), stderr: new(bytes.Buffer), lines: make(chan string, 100), done: make(chan error, 1)}
 	cmd.Stdout = io.MultiWriter(b.stdout, pw)
-	cmd.Stderr = b.stderr
+	cmd.Stderr = io.MultiWriter(b.stderr, pw)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func startCmd(t *testing.T, cmd *exec.Cmd) *background {
 	return b
 }
 
-// waitLine waits for a stdout line containing substr.
+// waitLine waits for a line of stdout or stderr containing substr.
 func (b *background) waitLine(t *testing.T, substr string, timeout time.Duration) string {
 	t.Helper()
 	deadline := time.After(timeout)

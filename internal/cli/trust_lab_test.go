@@ -59,9 +59,11 @@ func TestInterfaceDownDuringCapture(t *testing.T) {
 	time.Sleep(700 * time.Millisecond)
 	netlab.Run(t, "ip", "link", "set", lab.HostIf, "down")
 	code := rec.wait(t, 10*time.Second)
-	stderr := strings.TrimSpace(rec.stderr.String())
-	if code == 0 || strings.Count(stderr, "\n") != 0 || !strings.Contains(stderr, "network is down") {
-		t.Errorf("exit %d, stderr %q: want one line saying the network is down", code, stderr)
+	// stderr: the start line, the statistics, then the error in one line.
+	lines := strings.Split(strings.TrimSpace(rec.stderr.String()), "\n")
+	if last := lines[len(lines)-1]; code == 0 || !strings.HasPrefix(last, "packetrecorder: ") || !strings.Contains(last, "network is down") ||
+		!strings.Contains(rec.stderr.String(), "packets dropped by kernel\n") {
+		t.Errorf("exit %d, stderr %q: want the statistics, then one line saying the network is down", code, rec.stderr)
 	}
 	ss := sessions(t, db)
 	if len(ss) != 1 || ss[0].Status != "interrupted" || ss[0].Packets == 0 {
