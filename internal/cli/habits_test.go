@@ -113,3 +113,54 @@ func TestQuerySaysWhenItStopsAtTheDefaultLimit(t *testing.T) {
 	}
 	t.Fatal("no corpus file of 30 packets or more")
 }
+
+// TestVacuumGivesSpaceBack: after deleting sessions the file keeps its
+// size; vacuum (and sessions delete --vacuum) shrinks it, and what is left
+// reads as before.
+func TestVacuumGivesSpaceBack(t *testing.T) {
+	testkit.RequireTool(t, "tcpdump")
+	dir := testkit.Corpus(t, "pcap")
+	ents, _ := os.ReadDir(dir)
+	var path string
+	var want int
+	for _, e := range ents {
+		p := filepath.Join(dir, e.Name())
+		if fi, err := os.Stat(p); err != nil || fi.Size() < 200<<10 || !strings.HasSuffix(p, ".pcap") {
+			continue
+		}
+		if pkts, refused, err := testkit.TcpdumpPackets(p, ""); err == nil && refused == "" && len(pkts) > 100 {
+			path, want = p, len(pkts)
+			break
+		}
+	}
+	if path == "" {
+		t.Fatal("no corpus capture of 200 KiB")
+	}
+	db := filepath.Join(t.TempDir(), "v.db")
+	for range 4 {
+		mustRun(t, "import", "-d", db, path)
+	}
+	size := func() int64 {
+		fi, err := os.Stat(db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	full := size()
+	mustRun(t, "sessions", "-d", db, "delete", "1", "2")
+	if size() < full {
+		t.Logf("deleting shrank the file by itself (%d to %d)", full, size())
+	}
+	out := mustRun(t, "vacuum", "-d", db)
+	if after := size(); after > full*7/10 || !strings.Contains(out, "vacuumed") {
+		t.Errorf("vacuum: %d bytes of %d left: %s", after, full, out)
+	}
+	mustRun(t, "sessions", "-d", db, "delete", "--vacuum", "3")
+	if after := size(); after > full*45/100 {
+		t.Errorf("delete --vacuum: %d bytes of %d left", after, full)
+	}
+	if got := strings.TrimSpace(mustRun(t, "query", "-d", db, "-s", "4", "--count")); got != fmt.Sprint(want) {
+		t.Errorf("the session left has %s packets, tcpdump reads %d", got, want)
+	}
+}

@@ -70,6 +70,7 @@ lets you list sessions, look at their packets and replay them.`,
 		a.holdCmd(),
 		a.tokenCmd(),
 		a.statusCmd(),
+		a.vacuumCmd(),
 	)
 	return root
 }

@@ -73,6 +73,7 @@ func (a *app) sessionsCmd() *cobra.Command {
 	var dbPath string
 	var asJSON bool
 	var remote remoteFlags
+	var vacuumAfter bool
 	cmd := &cobra.Command{
 		Use:   "sessions",
 		Short: "List capture sessions; rename, annotate or delete them",
@@ -178,9 +179,53 @@ func (a *app) sessionsCmd() *cobra.Command {
 			for _, id := range ids {
 				fmt.Fprintf(a.stdout, "deleted session %d\n", id)
 			}
+			if vacuumAfter {
+				return a.vacuum(db)
+			}
 			return nil
 		}),
 	)
+	for _, c := range cmd.Commands() {
+		if strings.HasPrefix(c.Use, "delete") {
+			c.Flags().BoolVar(&vacuumAfter, "vacuum", false, "then give the freed space back to the filesystem (see 'packetrecorder vacuum')")
+		}
+	}
+	return cmd
+}
+
+// vacuum rewrites the database to give freed space back, and says how much.
+func (a *app) vacuum(db *store.DB) error {
+	before, after, err := db.Vacuum()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "vacuumed %s: %s, was %s\n", db.Path(), humanBytes(after), humanBytes(before))
+	return nil
+}
+
+func (a *app) vacuumCmd() *cobra.Command {
+	var dbPath string
+	cmd := &cobra.Command{
+		Use:   "vacuum",
+		Short: "Give the space of deleted sessions back to the filesystem (rewrites the database)",
+		Long: `Deleting sessions frees pages inside the database file for later captures;
+vacuum rewrites the file without them, so that it shrinks. It needs free
+space about the size of the database while it runs, and refuses while a
+capture or import is recording into the database.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if archive.IsStore(dbPath) {
+				return fmt.Errorf("%s is a store: retention deletes its segments whole, there is nothing to vacuum", dbPath)
+			}
+			db, err := store.Open(dbPath, store.Options{})
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			return a.vacuum(db)
+		},
+	}
+	cmd.Flags().StringVarP(&dbPath, "database", "d", DefaultDatabase, "SQLite database file")
 	return cmd
 }
 
