@@ -164,3 +164,30 @@ func TestVacuumGivesSpaceBack(t *testing.T) {
 		t.Errorf("the session left has %s packets, tcpdump reads %d", got, want)
 	}
 }
+
+// TestVersionNamesTheCommit: a binary built from this checkout with
+// -buildvcs=true names git's HEAD in version and --version; completion
+// offers this host's interfaces for capture -i.
+func TestVersionNamesTheCommit(t *testing.T) {
+	testkit.RequireTool(t, "git")
+	head, _, err := testkit.RunTool("git", "rev-parse", "HEAD")
+	if err != nil {
+		t.Fatalf("not a git checkout: %v", err)
+	}
+	bin := filepath.Join(t.TempDir(), "packetrecorder")
+	build := exec.Command("go", "build", "-buildvcs=true", "-o", bin, "../../cmd/packetrecorder")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	for _, arg := range []string{"version", "--version"} {
+		out, err := exec.Command(bin, arg).Output()
+		if err != nil || !strings.Contains(string(out), "+"+strings.TrimSpace(head)[:12]) || !strings.HasPrefix(string(out), "packetrecorder ") {
+			t.Errorf("%s: %q %v; want HEAD %s", arg, out, err, head)
+		}
+	}
+	out, err := exec.Command(bin, "__complete", "capture", "-i", "l").Output()
+	if err != nil || !strings.Contains(string(out), "lo\n") {
+		t.Errorf("completion of capture -i l: %q %v", out, err)
+	}
+}

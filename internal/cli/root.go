@@ -52,7 +52,9 @@ tcpdump-style filter into a SQLite database, one session per capture, and
 lets you list sessions, look at their packets and replay them.`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
+		Version:       version(),
 	}
+	root.SetVersionTemplate(versionLine() + "\n")
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -72,6 +74,7 @@ lets you list sessions, look at their packets and replay them.`,
 		a.statusCmd(),
 		a.vacuumCmd(),
 	)
+	a.completions(root)
 	return root
 }
 

@@ -25,6 +25,11 @@ func version() string {
 				v += "+" + s.Value[:12]
 			}
 		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.modified" && s.Value == "true" {
+				v += "-dirty"
+			}
+		}
 	}
 	return v
 }
@@ -35,8 +40,22 @@ func (a *app) versionCmd() *cobra.Command {
 		Short: "Print the version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			fmt.Fprintf(a.stdout, "packetrecorder %s (%s %s/%s)\n", version(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			fmt.Fprintln(a.stdout, versionLine())
 			return nil
 		},
 	}
+}
+
+// versionLine is what version and --version print: the module version and
+// VCS revision (and commit time) from the build info, Go and the platform.
+func versionLine() string {
+	line := fmt.Sprintf("packetrecorder %s (%s %s/%s", version(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.time" {
+				line += ", committed " + s.Value
+			}
+		}
+	}
+	return line + ")"
 }
