@@ -82,7 +82,7 @@ func TestBadInputIsOneLine(t *testing.T) {
 		{"missing database", []string{"sessions", "-d", filepath.Join(dir, "absent.db")}, "no such database"},
 		{"database is a directory", []string{"sessions", "-d", dir}, "is a directory"},
 		{"not a database", []string{"sessions", "-d", notDB}, "not a packetrecorder database"},
-		{"non-numeric session", []string{"query", "-d", good, "-s", "abc"}, `invalid session id "abc"`},
+		{"unknown session name", []string{"query", "-d", good, "-s", "abc"}, `no session is named "abc"`},
 		{"unknown session", []string{"query", "-d", good, "-s", "42"}, "session 42: no such session"},
 		{"negative speed", []string{"replay", "-d", good, "-s", "1", "--speed", "-1"}, "invalid speed"},
 		{"unknown subcommand", []string{"frobnicate"}, "unknown command"},

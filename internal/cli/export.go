@@ -116,6 +116,7 @@ func (a *app) export(ctx context.Context, sl *selected, count int64, format stri
 	var w pcapio.PacketWriter
 	var trailer func() error        // written after the packets
 	var comments map[int64][]string // pcapng packet comments by packet number
+	commentsOf := func(rec store.Record) []string { return comments[rec.Number] }
 	ifIndex := map[int]int{}        // session interface id -> pcapng interface index
 	if format == "pcap" {
 		lt := sess.LinkType
@@ -154,7 +155,7 @@ func (a *app) export(ctx context.Context, sl *selected, count int64, format stri
 			}
 			ifIndex[it.ID] = idx
 		}
-		if sl.db != nil && sess.Source == "capture" && !sess.Ended.IsZero() && len(ifaces) == 1 {
+		if sl.db != nil && sl.multi == nil && sess.Source == "capture" && !sess.Ended.IsZero() && len(ifaces) == 1 {
 			// The capture's counters, as Wireshark's "Capture File Properties" shows them.
 			trailer = func() error {
 				return pw.WriteStats(0, pcapio.InterfaceStats{
@@ -165,7 +166,17 @@ func (a *app) export(ctx context.Context, sl *selected, count int64, format stri
 			}
 		}
 		w = pw
-		if sl.db != nil {
+		if sl.multi != nil {
+			// Packet numbers repeat across sessions: comments are looked
+			// up by session (told by the interface id) and number.
+			perSession := make([]map[int64][]string, len(sl.multi.sessions))
+			for i, ms := range sl.multi.sessions {
+				if perSession[i], err = sl.db.Comments(ms.ID); err != nil {
+					return 0, err
+				}
+			}
+			commentsOf = func(rec store.Record) []string { return perSession[sl.multi.session(rec)][rec.Number] }
+		} else if sl.db != nil {
 			if comments, err = sl.db.Comments(sess.ID); err != nil {
 				return 0, err
 			}
@@ -183,7 +194,7 @@ func (a *app) export(ctx context.Context, sl *selected, count int64, format stri
 		}
 		bytes += int64(len(rec.Data))
 		p := pcapio.Packet{Timestamp: rec.Timestamp, OrigLen: rec.OrigLen, LinkType: rec.LinkType, Interface: ifIndex[rec.Interface], Data: rec.Data,
-			Comments: comments[rec.Number]}
+			Comments: commentsOf(rec)}
 		n++
 		return w.WritePacket(p)
 	})

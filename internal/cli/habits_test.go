@@ -191,3 +191,73 @@ func TestVersionNamesTheCommit(t *testing.T) {
 		t.Errorf("completion of capture -i l: %q %v", out, err)
 	}
 }
+
+// TestSeveralSessionsByNameAndNumber: -s takes names, lists and "all";
+// several sessions come merged by timestamp, as mergecap merges their
+// files; an ambiguous name is an error naming the candidates.
+func TestSeveralSessionsByNameAndNumber(t *testing.T) {
+	testkit.RequireTool(t, "mergecap")
+	testkit.RequireTool(t, "tcpdump")
+	dir := testkit.Corpus(t, "pcap")
+	ents, _ := os.ReadDir(dir)
+	var files []string
+	for _, e := range ents {
+		p := filepath.Join(dir, e.Name())
+		if !strings.HasSuffix(p, ".pcap") {
+			continue
+		}
+		out, _, err := testkit.RunTool("tcpdump", "-n", "-r", p, "-c", "1")
+		if err != nil || !strings.Contains(out, " IP ") {
+			continue // Ethernet captures of IPv4 only: one link type for all
+		}
+		if r := run(t, "query", "-r", p, "--count"); r.code != 0 {
+			continue
+		}
+		files = append(files, p)
+		if len(files) == 3 {
+			break
+		}
+	}
+	if len(files) < 3 {
+		t.Fatalf("found %d suitable captures", len(files))
+	}
+	tmp := t.TempDir()
+	db := filepath.Join(tmp, "m.db")
+	for _, f := range files {
+		mustRun(t, "import", "-d", db, f)
+	}
+	mustRun(t, "sessions", "-d", db, "rename", "2", "uplink")
+	ref := filepath.Join(tmp, "ref.pcapng")
+	if out, err := exec.Command("mergecap", "-w", ref, files[0], files[1], files[2]).CombinedOutput(); err != nil {
+		t.Fatalf("mergecap: %v %s", err, out)
+	}
+	want, _, _ := testkit.RunTool("tcpdump", "-n", "-tt", "-r", ref)
+	for _, spec := range []string{"1,uplink,3", "all", "3,1,2"} {
+		out := filepath.Join(tmp, "ours.pcapng")
+		mustRun(t, "export", "-d", db, "-s", spec, "-o", out)
+		got, _, _ := testkit.RunTool("tcpdump", "-n", "-tt", "-r", out)
+		if got != want {
+			t.Errorf("-s %s: %d lines, mergecap's merge %d", spec, strings.Count(got, "\n"), strings.Count(want, "\n"))
+		}
+		n := strings.TrimSpace(mustRun(t, "query", "-d", db, "-s", spec, "--count"))
+		if n != fmt.Sprint(strings.Count(want, "\n")) {
+			t.Errorf("-s %s --count: %s", spec, n)
+		}
+	}
+	// One session by its name reads as by its number.
+	if a, b := mustRun(t, "query", "-d", db, "-s", "uplink", "-l", "0"), mustRun(t, "query", "-d", db, "-s", "2", "-l", "0"); a != b {
+		t.Error("-s uplink and -s 2 differ")
+	}
+	mustRun(t, "sessions", "-d", db, "rename", "3", "uplink")
+	for _, c := range []struct{ spec, says string }{
+		{"uplink", "2 sessions are named \"uplink\": 2, 3"},
+		{"nosuch", "no session is named"},
+		{"1,,2", "invalid session list"},
+		{"9", "no such session"},
+	} {
+		r := run(t, "query", "-d", db, "-s", c.spec)
+		if r.code == 0 || !strings.Contains(r.stderr, c.says) {
+			t.Errorf("-s %s: exit %d %q; want %q", c.spec, r.code, r.stderr, c.says)
+		}
+	}
+}

@@ -37,7 +37,7 @@ func (s *selection) addFlags(cmd *cobra.Command) {
 	s.remote.add(cmd)
 	s.flags = cmd.Flags()
 	cmd.Flags().StringVarP(&s.file, "read", "r", "", "read packets from a capture file (pcap or pcapng, gzip or zstd compressed; - for standard input), as tcpdump -r")
-	cmd.Flags().StringVarP(&s.session, "session", "s", "", "session id (see 'packetrecorder sessions'); not used with a store directory")
+	cmd.Flags().StringVarP(&s.session, "session", "s", "", "session id or name (see 'packetrecorder sessions'), several as 1,3,7 (merged by time), or all")
 	cmd.Flags().StringVar(&s.filter, "filter", "", "only packets matching this filter (tcpdump's language)")
 	cmd.Flags().StringVar(&s.since, "since", "", "only packets at or after this time (RFC 3339, local 2006-01-02 15:04:05, epoch seconds, or 5m ago)")
 	cmd.Flags().StringVar(&s.until, "until", "", "only packets at or before this time (as --since)")
@@ -94,6 +94,8 @@ type selected struct {
 	view *storeview.View // a store's recordings; nil for a database
 	rem  *remoteView     // a daemon's store, over its API
 	file *fileView       // a capture file (-r)
+	// multi is several sessions of db, merged by timestamp (-s 1,3 or all).
+	multi *multi
 }
 
 // store reports whether the selection is of a store (local or remote)
@@ -164,19 +166,24 @@ func (s *selection) open() (*selected, error) {
 	if s.session == "" {
 		return nil, errors.New(`required flag(s) "session" not set: name a session with -s (see 'packetrecorder sessions')`)
 	}
-	id, err := parseSessionID(s.session)
-	if err != nil {
-		return nil, err
-	}
 	db, err := store.Open(s.db, store.Options{ReadOnly: true})
 	if err != nil {
 		return nil, err
 	}
-	sess, err := db.Session(id)
+	list, err := resolveSessions(db, s.session)
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
+	if len(list) > 1 {
+		m, err := openMulti(db, list, r, s.filter)
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		return &selected{sess: m.summary(), r: r, db: db, multi: m}, nil
+	}
+	sess := list[0]
 	var pf *storeview.Filter
 	if s.filter != "" {
 		linkTypes, _, err := db.LinkTypes(sess.ID)
@@ -205,6 +212,9 @@ func (sl *selected) Close() {
 
 // linkTypes are the link types of the selected session or recordings.
 func (sl *selected) linkTypes() ([]uint32, error) {
+	if sl.multi != nil {
+		return sl.multi.linkTypes(), nil
+	}
 	if sl.file != nil {
 		return sl.file.linkTypes(), nil
 	}
@@ -225,6 +235,9 @@ func (sl *selected) linkTypes() ([]uint32, error) {
 // all): a session's in packet-number order, a store's merged by
 // timestamp.
 func (sl *selected) walk(ctx context.Context, limit int64, fn func(store.Record) error) error {
+	if sl.multi != nil {
+		return sl.multi.walk(ctx, limit, fn)
+	}
 	if sl.file != nil {
 		return sl.file.walk(ctx, limit, fn)
 	}
@@ -256,6 +269,9 @@ func (sl *selected) walk(ctx context.Context, limit int64, fn func(store.Record)
 // count is how many packets the selection holds, from the block index
 // where no filter needs each packet.
 func (sl *selected) count(ctx context.Context) (int64, error) {
+	if sl.multi != nil {
+		return sl.multi.count(ctx)
+	}
 	if sl.file != nil {
 		var n int64
 		err := sl.file.walk(ctx, 0, func(store.Record) error { n++; return nil })
@@ -290,6 +306,10 @@ func (sl *selected) interfaceName(rec store.Record) string {
 // exportShape is what export needs to choose a format: the link types,
 // how many interfaces, and the earliest and latest timestamp.
 func (sl *selected) exportShape() (linkTypes []uint32, interfaces int, first, last int64, err error) {
+	if sl.multi != nil {
+		first, last, err = sl.multi.span()
+		return sl.multi.linkTypes(), len(sl.multi.ifaces), first, last, err
+	}
 	if sl.file != nil {
 		// pcap's time range is checked as packets are written.
 		return sl.file.linkTypes(), max(1, len(sl.file.ifaces)), 0, 0, nil
@@ -313,6 +333,9 @@ func (sl *selected) exportShape() (linkTypes []uint32, interfaces int, first, la
 // interfaces are the pcapng interfaces of the selection, by the id its
 // records carry.
 func (sl *selected) interfaces() ([]store.Interface, error) {
+	if sl.multi != nil {
+		return sl.multi.ifaces, nil
+	}
 	if sl.file != nil {
 		return sl.file.storeInterfaces(), nil
 	}
