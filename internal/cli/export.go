@@ -117,7 +117,7 @@ func (a *app) export(ctx context.Context, sl *selected, count int64, format stri
 	var trailer func() error        // written after the packets
 	var comments map[int64][]string // pcapng packet comments by packet number
 	commentsOf := func(rec store.Record) []string { return comments[rec.Number] }
-	ifIndex := map[int]int{}        // session interface id -> pcapng interface index
+	ifIndex := map[int]int{} // session interface id -> pcapng interface index
 	if format == "pcap" {
 		lt := sess.LinkType
 		if len(linkTypes) == 1 {
