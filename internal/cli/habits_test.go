@@ -261,3 +261,32 @@ func TestSeveralSessionsByNameAndNumber(t *testing.T) {
 		}
 	}
 }
+
+// TestImportGoesOnAfterABadFile: import a bad b reports b and imports
+// both others, then exits non-zero.
+func TestImportGoesOnAfterABadFile(t *testing.T) {
+	dir := testkit.Corpus(t, "pcap")
+	var good []string
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		p := filepath.Join(dir, e.Name())
+		if strings.HasSuffix(p, ".pcap") && run(t, "query", "-r", p, "--count").code == 0 {
+			good = append(good, p)
+		}
+		if len(good) == 2 {
+			break
+		}
+	}
+	tmp := t.TempDir()
+	bad := filepath.Join(tmp, "notes.pcap")
+	os.WriteFile(bad, []byte("this is not a capture file at all\n"), 0o600)
+	db := filepath.Join(tmp, "i.db")
+	r := run(t, "import", "-d", db, good[0], bad, good[1])
+	if r.code == 0 || !strings.Contains(r.stderr, "notes.pcap") || !strings.Contains(r.stderr, "1 of 3 files not imported") ||
+		strings.Count(r.stdout, "imported") != 2 {
+		t.Errorf("exit %d\nstdout %s\nstderr %s", r.code, r.stdout, r.stderr)
+	}
+	if out := mustRun(t, "sessions", "-d", db); strings.Count(out, "\n") != 3 {
+		t.Errorf("sessions:\n%s", out)
+	}
+}

@@ -47,12 +47,24 @@ func (a *app) importCmd() *cobra.Command {
 				return err
 			}
 			defer db.Close()
+			// A bad file is reported and the others go on, as tcpdump -r
+			// and mergecap users expect; an interruption or a full disk
+			// stops everything.
+			failed := 0
 			for _, file := range args {
 				s, err := a.importFile(ctx, db, file, name, keepPartial)
 				if err != nil {
-					return err
+					if len(args) == 1 || ctx.Err() != nil || errors.Is(err, store.ErrDiskFull) {
+						return err
+					}
+					failed++
+					fmt.Fprintf(a.stderr, "packetrecorder: %s\n", oneLine(explain(err)))
+					continue
 				}
 				fmt.Fprintf(a.stdout, "session %d: imported %d %s (%s) from %s\n", s.ID, s.Packets, plural(s.Packets, "packet"), humanBytes(s.Bytes), displayName(file))
+			}
+			if failed > 0 {
+				return fmt.Errorf("%d of %d files not imported (each said why above)", failed, len(args))
 			}
 			return nil
 		},
