@@ -280,3 +280,16 @@ func TestSummaryCorpusFidelity(t *testing.T) {
 		t.Errorf("corpus fidelity %.1f%% < %.0f%%", f.percent(), corpusFidelityMin)
 	}
 }
+
+// TestSummaryCorpusVerbose measures, without a threshold, how many of
+// tcpdump -v's first lines per packet Options{Verbose: true} reproduces
+// (tcpdump -v also adds checksums and protocol details we do not print).
+func TestSummaryCorpusVerbose(t *testing.T) {
+	needTcpdump(t)
+	var f fidelity
+	for _, path := range corpusFiles(t) {
+		f.compareCapture(t, path, Options{Verbose: true}, "-v")
+	}
+	f.writeDiffs(t)
+	t.Logf("corpus, -v: %d of %d first lines identical (%.1f%%)", f.same, f.total, f.percent())
+}

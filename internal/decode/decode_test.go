@@ -70,7 +70,7 @@ type summaryCase struct {
 func summaryCases(t testing.TB) []summaryCase {
 	udpPkt := func() []byte {
 		i := ip4(layers.IPProtocolUDP)
-		return build(t, eth(layers.EthernetTypeIPv4), i, udp(t, i, 5000, 53), payload(20))
+		return build(t, eth(layers.EthernetTypeIPv4), i, udp(t, i, 5000, 9000), payload(20))
 	}
 	tcpSyn := func() []byte {
 		i := ip4(layers.IPProtocolTCP)
@@ -81,7 +81,7 @@ func summaryCases(t testing.TB) []summaryCase {
 		cases = append(cases, summaryCase{name: name, linkType: lt, data: data, want: want})
 	}
 
-	add("udp", 1, udpPkt(), "IP 10.0.0.1.5000 > 10.0.0.2.53: UDP, length 20")
+	add("udp", 1, udpPkt(), "IP 10.0.0.1.5000 > 10.0.0.2.9000: UDP, length 20")
 	add("tcp syn", 1, tcpSyn(), "IP 10.0.0.1.41000 > 10.0.0.2.80: Flags [S], seq 123, win 64240, length 0")
 	{
 		i := ip4(layers.IPProtocolTCP)
@@ -100,7 +100,7 @@ func summaryCases(t testing.TB) []summaryCase {
 		i := ip4(layers.IPProtocolTCP)
 		add("tcp data", 1,
 			build(t, eth(layers.EthernetTypeIPv4), i, tcp(t, i, &layers.TCP{SrcPort: 41000, DstPort: 80, Seq: 1000, Ack: 5, PSH: true, ACK: true, Window: 512}), payload(10)),
-			"IP 10.0.0.1.41000 > 10.0.0.2.80: Flags [P.], seq 1000:1010, ack 5, win 512, length 10")
+			"IP 10.0.0.1.41000 > 10.0.0.2.80: Flags [P.], seq 1000:1010, ack 5, win 512, length 10: HTTP")
 		add("tcp all flags", 1,
 			build(t, eth(layers.EthernetTypeIPv4), i, tcp(t, i, &layers.TCP{SrcPort: 1, DstPort: 2, Seq: 1, Ack: 2, FIN: true, SYN: true, RST: true, PSH: true, ACK: true, URG: true, ECE: true, CWR: true, Window: 3, Urgent: 4})),
 			"IP 10.0.0.1.1 > 10.0.0.2.2: Flags [FSRP.UEW], seq 1, ack 2, win 3, urg 4, length 0")
@@ -110,12 +110,13 @@ func summaryCases(t testing.TB) []summaryCase {
 	}
 	{
 		i := ip4(layers.IPProtocolICMPv4)
+		ip4udp := ip4(layers.IPProtocolUDP)
 		add("icmp echo", 1,
 			build(t, eth(layers.EthernetTypeIPv4), i, &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(8, 0), Id: 1, Seq: 2}, payload(56)),
 			"IP 10.0.0.1 > 10.0.0.2: ICMP echo request, id 1, seq 2, length 64")
 		add("icmp unreachable", 1,
-			build(t, eth(layers.EthernetTypeIPv4), i, &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(3, 3)}, payload(28)),
-			"IP 10.0.0.1 > 10.0.0.2: ICMP port unreachable, length 36")
+			build(t, eth(layers.EthernetTypeIPv4), i, &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(3, 3)}, gopacket.Payload(build(t, ip4udp, udp(t, ip4udp, 5000, 9000)))),
+			"IP 10.0.0.1 > 10.0.0.2: ICMP 10.0.0.2 udp port 9000 unreachable, length 36")
 	}
 	{
 		i := ip6(layers.IPProtocolICMPv6, ip61, ip62)
@@ -136,16 +137,16 @@ func summaryCases(t testing.TB) []summaryCase {
 	}
 	{
 		i := ip6(layers.IPProtocolUDP, net.ParseIP("2001:db8::1"), net.ParseIP("2001:db8::2"))
-		add("udp6", 1, build(t, eth(layers.EthernetTypeIPv6), i, udp(t, i, 5353, 53), payload(4)),
-			"IP6 2001:db8::1.5353 > 2001:db8::2.53: UDP, length 4")
+		add("udp6", 1, build(t, eth(layers.EthernetTypeIPv6), i, udp(t, i, 5300, 9000), payload(4)),
+			"IP6 2001:db8::1.5300 > 2001:db8::2.9000: UDP, length 4")
 	}
 	{
 		i := ip6(layers.IPProtocolIPv6HopByHop, net.ParseIP("2001:db8::1"), net.ParseIP("2001:db8::2"))
 		hbh := &layers.IPv6HopByHop{}
 		hbh.NextHeader = layers.IPProtocolUDP
 		hbh.Options = []*layers.IPv6HopByHopOption{{OptionType: 1, OptionLength: 4, OptionData: []byte{0, 0, 0, 0}}}
-		add("udp6 hop-by-hop", 1, build(t, eth(layers.EthernetTypeIPv6), i, hbh, udp(t, i, 5353, 53), payload(4)),
-			"IP6 2001:db8::1.5353 > 2001:db8::2.53: HBH UDP, length 4")
+		add("udp6 hop-by-hop", 1, build(t, eth(layers.EthernetTypeIPv6), i, hbh, udp(t, i, 5300, 9000), payload(4)),
+			"IP6 2001:db8::1 > 2001:db8::2: HBH 5300 > 9000: UDP, length 4")
 	}
 	arp := func(op uint16, sha, tha net.HardwareAddr) []byte {
 		return build(t, eth(layers.EthernetTypeARP), &layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4,
@@ -158,22 +159,21 @@ func summaryCases(t testing.TB) []summaryCase {
 	add("arp reply", 1, arp(2, mac1, mac2), "ARP, Reply 10.0.0.1 is-at 02:00:00:00:00:01, length 46")
 	{
 		i := ip4(layers.IPProtocolUDP)
-		add("vlan", 1, build(t, eth(layers.EthernetTypeDot1Q), &layers.Dot1Q{VLANIdentifier: 100, Type: layers.EthernetTypeIPv4}, i, udp(t, i, 5000, 53), payload(20)),
-			"vlan 100, p 0, ethertype IPv4, IP 10.0.0.1.5000 > 10.0.0.2.53: UDP, length 20")
+		add("vlan", 1, build(t, eth(layers.EthernetTypeDot1Q), &layers.Dot1Q{VLANIdentifier: 100, Type: layers.EthernetTypeIPv4}, i, udp(t, i, 5000, 9000), payload(20)),
+			"IP 10.0.0.1.5000 > 10.0.0.2.9000: UDP, length 20")
 		add("qinq", 1, build(t, eth(layers.EthernetTypeQinQ), &layers.Dot1Q{VLANIdentifier: 10, Priority: 7, Type: layers.EthernetTypeDot1Q},
-			&layers.Dot1Q{VLANIdentifier: 20, Priority: 5, DropEligible: true, Type: layers.EthernetTypeIPv4}, i, udp(t, i, 5000, 53), payload(20)),
-			"vlan 10, p 7, ethertype 802.1Q, vlan 20, p 5, DEI, ethertype IPv4, IP 10.0.0.1.5000 > 10.0.0.2.53: UDP, length 20")
+			&layers.Dot1Q{VLANIdentifier: 20, Priority: 5, DropEligible: true, Type: layers.EthernetTypeIPv4}, i, udp(t, i, 5000, 9000), payload(20)),
+			"IP 10.0.0.1.5000 > 10.0.0.2.9000: UDP, length 20")
 	}
 	{
-		lldp := build(t, eth(layers.EthernetType(0x88cc)), payload(46))
-		add("unknown ethertype", 1, lldp, "ethertype 0x88cc, length 60")
+		add("unknown ethertype", 1, build(t, eth(layers.EthernetType(0x88b5)), payload(46)), "02:00:00:00:00:01 > 02:00:00:00:00:02, ethertype Unknown (0x88b5), length 60: ")
 		add("unknown link type", 147, make([]byte, 40), "LINKTYPE 147, length 40")
 	}
 	{
 		// The same UDP datagram behind other link layers.
 		i := ip4(layers.IPProtocolUDP)
-		ipPkt := build(t, i, udp(t, i, 5000, 53), payload(20))
-		const want = "IP 10.0.0.1.5000 > 10.0.0.2.53: UDP, length 20"
+		ipPkt := build(t, i, udp(t, i, 5000, 9000), payload(20))
+		const want = "IP 10.0.0.1.5000 > 10.0.0.2.9000: UDP, length 20"
 		add("raw", 101, ipPkt, want)
 		add("ipv4 link", 228, ipPkt, want)
 		add("null le", 0, append([]byte{2, 0, 0, 0}, ipPkt...), want)
@@ -187,7 +187,7 @@ func summaryCases(t testing.TB) []summaryCase {
 		add("ppp", 9, append([]byte{0xff, 0x03, 0x00, 0x21}, ipPkt...), want)
 		add("chdlc", 104, append([]byte{0x0f, 0x00, 0x08, 0x00}, ipPkt...), want)
 		ipip := ip4(layers.IPProtocolIPv4)
-		add("ipip", 101, build(t, ipip, i, udp(t, i, 5000, 53), payload(20)), "IP 10.0.0.1 > 10.0.0.2: "+want)
+		add("ipip", 101, build(t, ipip, i, udp(t, i, 5000, 9000), payload(20)), "IP 10.0.0.1 > 10.0.0.2: "+want)
 	}
 	// Truncated packets say where they stop.
 	syn := tcpSyn()
@@ -196,7 +196,7 @@ func summaryCases(t testing.TB) []summaryCase {
 	add("truncated tcp ports", 1, syn[:14+20+2], "IP 10.0.0.1 > 10.0.0.2: [|tcp]")
 	add("truncated tcp header", 1, syn[:14+20+10], "IP 10.0.0.1.41000 > 10.0.0.2.80: [|tcp]")
 	u := udpPkt()
-	add("truncated udp", 1, u[:14+20+6], "IP 10.0.0.1.5000 > 10.0.0.2.53: [|udp]")
+	add("truncated udp", 1, u[:14+20+6], "IP 10.0.0.1.5000 > 10.0.0.2.9000: [|udp]")
 	add("empty", 1, nil, "[|ether]")
 	return append(cases, fragmentCases()...)
 }
@@ -224,19 +224,19 @@ func TestSummary(t *testing.T) {
 
 func TestSummaryTruncatedIPLength(t *testing.T) {
 	i := ip4(layers.IPProtocolUDP)
-	p := build(t, eth(layers.EthernetTypeIPv4), i, udp(t, i, 5000, 53), payload(20))
+	p := build(t, eth(layers.EthernetTypeIPv4), i, udp(t, i, 5000, 9000), payload(20))
 	// wireLen shorter than the IP total length claims.
 	got := Summary(1, p[:len(p)-1], len(p)-1)
-	if !strings.HasPrefix(got, "IP truncated-ip - 1 bytes missing! 10.0.0.1.5000 > 10.0.0.2.53:") {
+	if !strings.HasPrefix(got, "IP truncated-ip - 1 bytes missing! 10.0.0.1.5000 > 10.0.0.2.9000:") {
 		t.Errorf("got %q", got)
 	}
 }
 
 func TestFlowKey(t *testing.T) {
 	i := ip4(layers.IPProtocolUDP)
-	p := build(t, eth(layers.EthernetTypeIPv4), i, udp(t, i, 5000, 53), payload(20))
+	p := build(t, eth(layers.EthernetTypeIPv4), i, udp(t, i, 5000, 9000), payload(20))
 	f, ok := FlowKey(1, p)
-	want := Flow{Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2"), SrcPort: 5000, DstPort: 53, Proto: 17}
+	want := Flow{Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2"), SrcPort: 5000, DstPort: 9000, Proto: 17}
 	if !ok || f != want {
 		t.Errorf("FlowKey = %+v, %v; want %+v", f, ok, want)
 	}
@@ -255,7 +255,7 @@ func TestFlowKey(t *testing.T) {
 	// Tunnels report the outer header.
 	outer := ip4(layers.IPProtocolIPv4)
 	outer.SrcIP, outer.DstIP = net.IP{192, 0, 2, 1}, net.IP{192, 0, 2, 2}
-	p = build(t, outer, i, udp(t, i, 5000, 53), payload(1))
+	p = build(t, outer, i, udp(t, i, 5000, 9000), payload(1))
 	f, ok = FlowKey(101, p)
 	want = Flow{Src: netip.MustParseAddr("192.0.2.1"), Dst: netip.MustParseAddr("192.0.2.2"), Proto: 4}
 	if !ok || f != want {
@@ -329,8 +329,8 @@ func BenchmarkFlow(b *testing.B) {
 // direction (In, B, M, P, Out) in 3, "?" for an unknown index or type.
 func TestSLL2InterfaceAndDirection(t *testing.T) {
 	i := ip4(layers.IPProtocolUDP)
-	ipPkt := build(t, i, udp(t, i, 5000, 53), payload(20))
-	const rest = "IP 10.0.0.1.5000 > 10.0.0.2.53: UDP, length 20"
+	ipPkt := build(t, i, udp(t, i, 5000, 9000), payload(20))
+	const rest = "IP 10.0.0.1.5000 > 10.0.0.2.9000: UDP, length 20"
 	sll2 := func(index uint32, pktType byte) []byte {
 		h := []byte{0x08, 0x00, 0, 0, byte(index >> 24), byte(index >> 16), byte(index >> 8), byte(index), 0, 1, pktType, 6, 2, 0, 0, 0, 0, 1, 0, 0}
 		return append(h, ipPkt...)

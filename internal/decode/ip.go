@@ -27,6 +27,7 @@ const (
 	protoVRRP     = 112
 	protoSCTP     = 132
 	protoUDPLite  = 136
+	protoIPComp   = 108
 )
 
 // ipHeader carries what the transport printers need from the IP layer.
@@ -108,6 +109,9 @@ func (s *Summarizer) ipv4(data []byte, wire int) {
 		s.int(total - wire)
 		s.str(" bytes missing! ")
 	}
+	if s.opts.Verbose {
+		s.ipv4Verbose(data, ihl, total)
+	}
 	if total < len(data) {
 		data = data[:total] // drop link-layer padding
 	}
@@ -145,6 +149,9 @@ func (s *Summarizer) ipv6(data []byte, wire int) {
 		s.flowSrc = h.src
 	}
 	s.str("IP6 ")
+	if s.opts.Verbose {
+		s.ipv6Verbose(data)
+	}
 	plen := int(binary.BigEndian.Uint16(data[4:]))
 	if plen == 0 { // jumbogram or TSO
 		plen = max(wire-40, 0)
@@ -236,7 +243,13 @@ done:
 	if s.isFlowHeader(h) {
 		s.flow.Proto = nh
 	}
-	s.transportExt(h, nh, payload, plen, ext[:n])
+	if n > 0 && !h.shown {
+		// As tcpdump: "a > b: HBH 1 > 2: UDP, ...".
+		s.addrs(h, nil, nil)
+		s.exts(ext[:n])
+		h.shown = true
+	}
+	s.transportExt(h, nh, payload, plen, nil)
 }
 
 func (s *Summarizer) exts(names []string) {
@@ -298,8 +311,7 @@ func (s *Summarizer) transportExt(h ipHeader, proto uint8, b []byte, plen int, e
 		if !s.portsHeader(h, b, ext, "[|sctp]") {
 			return
 		}
-		s.str("sctp, length ")
-		s.int(plen)
+		s.sctp(b)
 		return
 	}
 	s.addrs(h, nil, nil)
@@ -337,21 +349,40 @@ func (s *Summarizer) transportExt(h ipHeader, proto uint8, b []byte, plen int, e
 		s.hex32raw(binary.BigEndian.Uint32(b[4:]))
 		s.str(",seq=0x")
 		s.buf = appendHex(s.buf, binary.BigEndian.Uint32(b[8:]))
-		s.str("): ")
 		hl := (int(b[1]) + 2) * 4
-		if len(b) < hl {
-			s.str("[|ah]")
+		if hl < 12 || len(b) < hl {
+			s.str("): [|ah]")
 			return
 		}
-		// The inner printer repeats the addresses, as tcpdump does.
+		if hl > 12 {
+			s.str(",icv=0x")
+			for _, c := range b[12:hl] {
+				s.hex8(c)
+			}
+		}
+		s.str("): ")
 		s.depth++
 		if s.depth > maxEncapsulationDepth {
 			s.str("[|encapsulation too deep]")
 			return
 		}
+		// What AH protects follows without the addresses again.
+		h.shown = true
 		s.transport(h, b[0], b[hl:], plen-hl)
+	case protoIPComp:
+		if len(b) < 4 {
+			s.str("IPComp [|ipcomp]")
+			return
+		}
+		s.str("IPComp(cpi=0x")
+		s.hex16raw(binary.BigEndian.Uint16(b[2:]))
+		s.str(")")
 	case protoNoNext:
 		s.str("no next header")
+	case protoOSPF:
+		s.ospf(b, plen)
+	case protoVRRP:
+		s.vrrp(b, plen)
 	default:
 		s.str(protoName(proto))
 		s.str(", length ")
@@ -420,6 +451,10 @@ func (s *Summarizer) tcp(h ipHeader, b []byte, plen int, ext []string) {
 	flags := binary.BigEndian.Uint16(b[12:]) & 0x1ff
 	seq := binary.BigEndian.Uint32(b[4:])
 	ack := binary.BigEndian.Uint32(b[8:])
+	var ackBase uint32 // subtracted from SACK blocks, which number the peer's bytes
+	if !s.opts.AbsoluteSeq && !s.flowOnly && flags&0x10 != 0 {
+		seq, ack, ackBase = s.relativeSeq(h, b, flags, seq, ack)
+	}
 	win := binary.BigEndian.Uint16(b[14:])
 	urg := binary.BigEndian.Uint16(b[18:])
 	dlen := plen - hl
@@ -458,14 +493,21 @@ func (s *Summarizer) tcp(h ipHeader, b []byte, plen int, ext []string) {
 			s.str("|tcp]")
 			return
 		}
-		s.tcpOptions(b[20:hl])
+		s.tcpOptions(b[20:hl], ackBase)
 		s.str("]")
 	}
 	s.str(", length ")
 	s.int(dlen)
+	if dlen > 0 && len(b) > hl {
+		p := b[hl:]
+		if len(p) > dlen {
+			p = p[:dlen]
+		}
+		s.tcpPayload(b, p)
+	}
 }
 
-func (s *Summarizer) tcpOptions(o []byte) {
+func (s *Summarizer) tcpOptions(o []byte, ackBase uint32) {
 	first := true
 	for len(o) > 0 {
 		if !first {
@@ -503,9 +545,9 @@ func (s *Summarizer) tcpOptions(o []byte) {
 			s.str(" ")
 			for i := 0; i+8 <= len(v); i += 8 {
 				s.str("{")
-				s.uint(uint64(binary.BigEndian.Uint32(v[i:])))
+				s.uint(uint64(binary.BigEndian.Uint32(v[i:]) - ackBase))
 				s.str(":")
-				s.uint(uint64(binary.BigEndian.Uint32(v[i+4:])))
+				s.uint(uint64(binary.BigEndian.Uint32(v[i+4:]) - ackBase))
 				s.str("}")
 			}
 		case kind == 8 && l == 10:
@@ -570,6 +612,13 @@ func (s *Summarizer) udp(h ipHeader, b []byte, plen int, ext []string) {
 		s.int(avail)
 		return
 	}
+	p := b[8:]
+	if len(p) > ulen {
+		p = p[:ulen]
+	}
+	if !h.shown && s.udpPayload(b, p, ulen) {
+		return
+	}
 	s.str("UDP, length ")
 	s.int(ulen)
 }
@@ -610,6 +659,9 @@ func (s *Summarizer) icmp(b []byte, plen int) {
 			return
 		}
 	case 3:
+		if s.icmpUnreach(b, code) {
+			break
+		}
 		if int(code) < len(icmpUnreach) {
 			s.str(icmpUnreach[code])
 			s.str(" unreachable")
@@ -649,6 +701,54 @@ func (s *Summarizer) icmp(b []byte, plen int) {
 	s.int(plen)
 }
 
+// icmpUnreach prints the common destination unreachable messages the way
+// tcpdump names them from the returned header ("10.0.0.2 udp port 53
+// unreachable"); it reports false for the others, and when the returned
+// header is cut short.
+func (s *Summarizer) icmpUnreach(b []byte, code uint8) bool {
+	if len(b) < 8+20 || b[8]>>4 != 4 {
+		return false
+	}
+	in := b[8:]
+	ihl := int(in[0]&0xf) * 4
+	dst := in[16:20]
+	switch code {
+	case 0, 1:
+		if code == 0 {
+			s.str("net ")
+		} else {
+			s.str("host ")
+		}
+		s.ip4(dst)
+		s.str(" unreachable")
+	case 2:
+		s.ip4(dst)
+		s.str(" protocol ")
+		s.uint(uint64(in[9]))
+		s.str(" unreachable")
+	case 3:
+		if ihl < 20 || len(in) < ihl+4 || (in[9] != protoUDP && in[9] != protoTCP) {
+			return false
+		}
+		s.ip4(dst)
+		if in[9] == protoUDP {
+			s.str(" udp port ")
+		} else {
+			s.str(" tcp port ")
+		}
+		s.uint(uint64(binary.BigEndian.Uint16(in[ihl+2:])))
+		s.str(" unreachable")
+	case 4:
+		s.ip4(dst)
+		s.str(" unreachable - need to frag (mtu ")
+		s.uint(uint64(binary.BigEndian.Uint16(b[6:])))
+		s.str(")")
+	default:
+		return false
+	}
+	return true
+}
+
 func (s *Summarizer) icmp6(b []byte, plen int) {
 	if len(b) < 4 {
 		s.str("ICMP6 [|icmp6]")
@@ -674,12 +774,20 @@ func (s *Summarizer) icmp6(b []byte, plen int) {
 		if !s.echoIDSeq(b, " [|icmp6]") {
 			return
 		}
-	case 130:
-		s.str("multicast listener query")
-	case 131:
-		s.str("multicast listener report")
-	case 132:
-		s.str("multicast listener done")
+	case 130, 131, 132:
+		s.str([3]string{"multicast listener query", "multicast listener report", "multicast listener done"}[typ-130])
+		switch {
+		case typ == 130 && plen >= 28 && len(b) >= 24:
+			s.str(" v2 [gaddr ")
+			s.ip6(b[8:24])
+			s.str("]")
+		case len(b) >= 24:
+			// MLDv1: tcpdump prints the fields right after the name.
+			s.str("max resp delay: ")
+			s.uint(uint64(binary.BigEndian.Uint16(b[4:])))
+			s.str(" addr: ")
+			s.ip6(b[8:24])
+		}
 	case 133:
 		s.str("router solicitation")
 	case 134:
@@ -712,6 +820,8 @@ func (s *Summarizer) icmp6(b []byte, plen int) {
 	s.int(plen)
 }
 
+// igmp prints an IGMP message as tcpdump does without -v: the type and
+// group, no length.
 func (s *Summarizer) igmp(b []byte, plen int) {
 	if len(b) < 8 {
 		s.str("igmp [|igmp]")
@@ -722,6 +832,11 @@ func (s *Summarizer) igmp(b []byte, plen int) {
 		switch {
 		case plen >= 12:
 			s.str("igmp query v3")
+			if b[1] != 0 && b[1] != 100 { // tcpdump leaves out the default, 10 s
+				s.str(" [max resp time ")
+				s.igmpTime(b[1])
+				s.str("]")
+			}
 		case b[1] == 0:
 			s.str("igmp query v1")
 		default:
@@ -748,9 +863,35 @@ func (s *Summarizer) igmp(b []byte, plen int) {
 	default:
 		s.str("igmp type 0x")
 		s.hex8(b[0])
+		s.str(", length ")
+		s.int(plen)
 	}
-	s.str(", length ")
-	s.int(plen)
+}
+
+// igmpTime prints an IGMPv3 max response code, in tenths of a second
+// (with a floating-point form from 128 on), as "1.0s" or "51m12s".
+func (s *Summarizer) igmpTime(code uint8) {
+	t := uint64(code)
+	if code >= 128 {
+		t = uint64(code&0x0f|0x10) << (code>>4&7 + 3)
+	}
+	if t < 600 {
+		s.uint(t / 10)
+		s.str(".")
+		s.uint(t % 10)
+		s.str("s")
+		return
+	}
+	sec := t / 10
+	if sec >= 3600 {
+		s.uint(sec / 3600)
+		s.str("h")
+		sec %= 3600
+	}
+	s.uint(sec / 60)
+	s.str("m")
+	s.uint(sec % 60)
+	s.str("s")
 }
 
 func (s *Summarizer) gre(b []byte, plen int) {
@@ -762,6 +903,16 @@ func (s *Summarizer) gre(b []byte, plen int) {
 	ver := flags & 7
 	s.str("GREv")
 	s.uint(uint64(ver))
+	if ver == 0 && flags&0x2000 != 0 {
+		ko := 4
+		if flags&0x8000 != 0 {
+			ko += 4
+		}
+		if len(b) >= ko+4 {
+			s.str(", key=0x")
+			s.buf = appendHex(s.buf, binary.BigEndian.Uint32(b[ko:]))
+		}
+	}
 	s.str(", length ")
 	s.int(plen)
 	if ver != 0 || flags&0x4000 != 0 { // PPTP or source routing: stop here
@@ -845,4 +996,50 @@ func appendHex(dst []byte, v uint32) []byte {
 		v >>= 4
 	}
 	return append(dst, b[n:]...)
+}
+
+var ospfTypes = [6]string{"", "Hello", "Database Description", "LS-Request", "LS-Update", "LS-Ack"}
+
+// ospf prints "OSPFv2, Hello, length 44" (tcpdump prints more only for
+// some OSPFv2 messages).
+func (s *Summarizer) ospf(b []byte, plen int) {
+	if len(b) < 2 {
+		s.str("OSPF [|ospf]")
+		return
+	}
+	s.str("OSPFv")
+	s.uint(uint64(b[0]))
+	s.str(", ")
+	if int(b[1]) < len(ospfTypes) && b[1] != 0 {
+		s.str(ospfTypes[b[1]])
+	} else {
+		s.str("unknown packet type (")
+		s.uint(uint64(b[1]))
+		s.str(")")
+	}
+	s.str(", length ")
+	if b[0] == 2 && len(b) >= 20 && binary.BigEndian.Uint16(b[14:]) == 2 {
+		plen -= int(b[19]) // cryptographic authentication data follows
+	}
+	s.int(plen)
+}
+
+// vrrp prints a VRRPv2 advertisement: "VRRPv2, Advertisement, vrid 1,
+// prio 1, authtype none, intvl 1s, length 36".
+func (s *Summarizer) vrrp(b []byte, plen int) {
+	if len(b) < 8 || b[0] != 0x21 || b[4] > 2 {
+		s.str("vrrp, length ")
+		s.int(plen)
+		return
+	}
+	s.str("VRRPv2, Advertisement, vrid ")
+	s.uint(uint64(b[1]))
+	s.str(", prio ")
+	s.uint(uint64(b[2]))
+	s.str(", authtype ")
+	s.str([3]string{"none", "simple", "ah"}[b[4]])
+	s.str(", intvl ")
+	s.uint(uint64(b[5]))
+	s.str("s, length ")
+	s.int(plen)
 }

@@ -1,0 +1,287 @@
+package decode
+
+import (
+	"bytes"
+	"encoding/binary"
+)
+
+// Application protocols, recognised by port as tcpdump -n does, printed
+// the way tcpdump prints them without -v.
+
+// Well-known ports the printers below are chosen by.
+const (
+	portFTP     = 21
+	portSSH     = 22
+	portSMTP    = 25
+	portDNS     = 53
+	portBOOTPS  = 67
+	portBOOTPC  = 68
+	portHTTP    = 80
+	portNTP     = 123
+	portBGP     = 179
+	portRTSP    = 554
+	portSIP     = 5060
+	portMDNS    = 5353
+	portHTTPAlt = 8080
+	portVXLAN   = 4789
+	portGeneve  = 6081
+)
+
+func ports(b []byte) (sport, dport uint16) {
+	return binary.BigEndian.Uint16(b), binary.BigEndian.Uint16(b[2:])
+}
+
+func either(sport, dport, p uint16) bool { return sport == p || dport == p }
+
+// tcpPayload prints what follows "length N" of a TCP segment whose header
+// is b and whose captured payload is p.
+func (s *Summarizer) tcpPayload(b, p []byte) {
+	sport, dport := ports(b)
+	switch {
+	case either(sport, dport, portHTTP), either(sport, dport, portHTTPAlt), either(sport, dport, 3128):
+		s.textProto("HTTP", p, httpFirstLine)
+	case either(sport, dport, portFTP):
+		s.textProto("FTP", p, nil)
+	case either(sport, dport, portSMTP):
+		s.textProto("SMTP", p, nil)
+	case either(sport, dport, portRTSP):
+		s.textProto("RTSP", p, httpFirstLine)
+	case either(sport, dport, portSIP):
+		s.textProto("SIP", p, httpFirstLine)
+	case either(sport, dport, portSSH):
+		if bytes.HasPrefix(p, []byte("SSH-")) {
+			if i := bytes.IndexAny(p, "\r\n"); i > 0 {
+				s.str(": SSH: ")
+				s.printable(p[:i])
+			}
+		}
+	case either(sport, dport, portBGP):
+		s.str(": BGP")
+	case either(sport, dport, portDNS), either(sport, dport, portMDNS):
+		if len(p) < 2 {
+			return
+		}
+		s.str(" ")
+		s.dns(p[2:], either(sport, dport, portMDNS))
+	}
+}
+
+// udpPayload prints a UDP payload p of length ulen in place of "UDP,
+// length N" when it knows the protocol, and reports whether it did.
+func (s *Summarizer) udpPayload(b, p []byte, ulen int) bool {
+	sport, dport := ports(b)
+	switch {
+	case either(sport, dport, portDNS):
+		s.dns(p, false)
+	case either(sport, dport, portMDNS):
+		s.dns(p, true)
+	case either(sport, dport, portBOOTPS), either(sport, dport, portBOOTPC):
+		s.bootp(p, ulen)
+	case either(sport, dport, portNTP):
+		return s.ntp(p, ulen)
+	case dport == portVXLAN:
+		return s.vxlan(p)
+	case dport == portGeneve:
+		return s.geneve(p, ulen)
+	case either(sport, dport, portSIP):
+		s.textProtoBare("SIP", p, httpFirstLine)
+	case either(sport, dport, 546), either(sport, dport, 547):
+		if len(p) < 1 || p[0] == 0 || int(p[0]) >= len(dhcp6Types) {
+			return false
+		}
+		s.str("dhcp6 ")
+		s.str(dhcp6Types[p[0]])
+	default:
+		return false
+	}
+	return true
+}
+
+var httpMethods = [][]byte{
+	[]byte("GET"), []byte("PUT"), []byte("COPY"), []byte("HEAD"), []byte("LOCK"), []byte("MOVE"),
+	[]byte("POLL"), []byte("POST"), []byte("BCOPY"), []byte("BMOVE"), []byte("MKCOL"), []byte("TRACE"),
+	[]byte("LABEL"), []byte("MERGE"), []byte("DELETE"), []byte("SEARCH"), []byte("UNLOCK"), []byte("REPORT"),
+	[]byte("UPDATE"), []byte("NOTIFY"), []byte("BDELETE"), []byte("CONNECT"), []byte("OPTIONS"),
+	[]byte("CHECKIN"), []byte("PROPFIND"), []byte("CHECKOUT"), []byte("CCM_POST"), []byte("SUBSCRIBE"),
+	[]byte("PROPPATCH"), []byte("BPROPFIND"), []byte("BPROPPATCH"), []byte("UNCHECKOUT"),
+	[]byte("MKACTIVITY"), []byte("MKWORKSPACE"), []byte("UNSUBSCRIBE"), []byte("RPC_CONNECT"),
+	[]byte("VERSION-CONTROL"), []byte("BASELINE-CONTROL"),
+	// SIP and RTSP requests share the form
+	[]byte("REGISTER"), []byte("INVITE"), []byte("ACK"), []byte("CANCEL"), []byte("BYE"),
+	[]byte("PRACK"), []byte("INFO"), []byte("MESSAGE"), []byte("REFER"), []byte("PUBLISH"),
+	[]byte("DESCRIBE"), []byte("ANNOUNCE"), []byte("SETUP"), []byte("PLAY"), []byte("PAUSE"),
+	[]byte("TEARDOWN"), []byte("GET_PARAMETER"), []byte("SET_PARAMETER"), []byte("REDIRECT"), []byte("RECORD"),
+}
+
+// httpFirstLine reports whether line starts like an HTTP-style request
+// ("METHOD ") or status line ("HTTP/1.1 ", "SIP/2.0 ", "RTSP/1.0 ").
+func httpFirstLine(line []byte) bool {
+	sp := bytes.IndexByte(line, ' ')
+	if sp <= 0 {
+		return false
+	}
+	w := line[:sp]
+	if bytes.HasPrefix(w, []byte("HTTP/")) || bytes.HasPrefix(w, []byte("SIP/")) || bytes.HasPrefix(w, []byte("RTSP/")) {
+		return true
+	}
+	for _, m := range httpMethods {
+		if bytes.Equal(w, m) {
+			return true
+		}
+	}
+	return false
+}
+
+// textProto prints ": NAME" and, when the payload starts with a complete
+// line that ok accepts (any line if ok is nil), ": " and that line.
+func (s *Summarizer) textProto(name string, p []byte, ok func([]byte) bool) {
+	s.str(": ")
+	s.textProtoBare(name, p, ok)
+}
+
+// textProtoBare is textProto without the leading ": " (UDP protocols,
+// whose line starts with the name).
+func (s *Summarizer) textProtoBare(name string, p []byte, ok func([]byte) bool) {
+	s.str(name)
+	i := bytes.IndexByte(p, '\n')
+	if i < 0 {
+		return
+	}
+	line := p[:i]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	if ok != nil && !ok(line) {
+		return
+	}
+	s.str(": ")
+	s.printable(line)
+}
+
+// printable writes b with bytes outside printable ASCII as '.'.
+func (s *Summarizer) printable(b []byte) {
+	for _, c := range b {
+		if c < 0x20 || c > 0x7e {
+			if c == '\t' {
+				s.buf = append(s.buf, c)
+				continue
+			}
+			c = '.'
+		}
+		s.buf = append(s.buf, c)
+	}
+}
+
+// bootp prints a BOOTP/DHCP message: "BOOTP/DHCP, Request from MAC" or
+// "BOOTP/DHCP, Reply", then the UDP payload length.
+func (s *Summarizer) bootp(p []byte, ulen int) {
+	s.str("BOOTP/DHCP, ")
+	if len(p) < 1 {
+		s.str("[|bootp]")
+		return
+	}
+	switch p[0] {
+	case 1:
+		s.str("Request")
+		if len(p) >= 34 && p[1] == 1 && p[2] == 6 {
+			s.str(" from ")
+			s.mac(p[28:34])
+		} else if len(p) < 34 {
+			s.str(" [|bootp]")
+			return
+		}
+	case 2:
+		s.str("Reply")
+		s.str(",")
+	default:
+		s.str("op ")
+		s.uint(uint64(p[0]))
+		s.str(",")
+	}
+	if p[0] == 1 {
+		s.str(",")
+	}
+	s.str(" length ")
+	s.int(ulen)
+}
+
+var ntpModes = [8]string{"unspecified", "Symmetric Active", "Symmetric Passive", "Client", "Server", "Broadcast", "Control Message", "Reserved"}
+
+func (s *Summarizer) ntp(p []byte, ulen int) bool {
+	if len(p) < 1 {
+		return false
+	}
+	s.str("NTPv")
+	s.uint(uint64(p[0] >> 3 & 7))
+	s.str(", ")
+	s.str(ntpModes[p[0]&7])
+	s.str(", length ")
+	s.int(ulen)
+	return true
+}
+
+func (s *Summarizer) vxlan(p []byte) bool {
+	if len(p) < 8 {
+		return false
+	}
+	s.str("VXLAN, flags [")
+	if p[0]&0x08 != 0 {
+		s.str("I")
+	} else {
+		s.str(".")
+	}
+	s.str("] (0x")
+	s.hex8(p[0])
+	s.str("), vni ")
+	s.uint(uint64(binary.BigEndian.Uint32(p[4:]) >> 8))
+	return true
+}
+
+// geneve prints "Geneve, Flags [C], vni 0xa, options [8 bytes]: " and
+// the encapsulated frame.
+func (s *Summarizer) geneve(p []byte, ulen int) bool {
+	if len(p) < 8 || p[0]>>6 != 0 {
+		return false
+	}
+	optLen := int(p[0]&0x3f) * 4
+	s.str("Geneve, Flags [")
+	switch {
+	case p[1]&0xc0 == 0:
+		s.str("none")
+	case p[1]&0xc0 == 0xc0:
+		s.str("O, C")
+	case p[1]&0x80 != 0:
+		s.str("O")
+	default:
+		s.str("C")
+	}
+	s.str("], vni 0x")
+	s.buf = appendHex(s.buf, binary.BigEndian.Uint32(p[4:])>>8)
+	if optLen > 0 {
+		s.str(", options [")
+		s.int(optLen)
+		s.str(" bytes]")
+	}
+	s.str(": ")
+	if len(p) < 8+optLen {
+		s.str("[|geneve]")
+		return true
+	}
+	s.depth++
+	if s.depth > maxEncapsulationDepth {
+		s.str("[|encapsulation too deep]")
+		return true
+	}
+	proto := binary.BigEndian.Uint16(p[2:])
+	inner, wire := p[8+optLen:], ulen-8-optLen
+	if proto == 0x6558 {
+		s.ethernet(inner, wire)
+	} else {
+		s.ethertype(proto, inner, wire)
+	}
+	return true
+}
+
+var dhcp6Types = [...]string{1: "solicit", 2: "advertise", 3: "request", 4: "confirm", 5: "renew",
+	6: "rebind", 7: "reply", 8: "release", 9: "decline", 10: "reconfigure", 11: "inf-req",
+	12: "relay-fwd", 13: "relay-reply", 14: "leasequery", 15: "leasequery-reply"}
