@@ -290,3 +290,40 @@ func TestImportGoesOnAfterABadFile(t *testing.T) {
 		t.Errorf("sessions:\n%s", out)
 	}
 }
+
+// TestQueryPrintsTcpdumpsLines: on the lab's saved traffic, query prints
+// exactly tcpdump -n's lines with each of tcpdump's time formats, with -S,
+// and with -X and -XX dumps, so that diff against tcpdump is empty.
+func TestQueryPrintsTcpdumpsLines(t *testing.T) {
+	testkit.RequireTool(t, "tcpdump")
+	lab := "../decode/testdata/lab.pcap"
+	for _, flags := range [][]string{{"--tcpdump"}, {"-t"}, {"-tt"}, {"-ttt"}, {"-tttt"}, {"-ttttt"}, {"-tt", "-S"}, {"-tt", "-X"}, {"-tt", "-XX"}} {
+		want, _, err := testkit.RunTool("tcpdump", append([]string{"-n", "-r", lab}, tcpdumpFlags(flags)...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := mustRun(t, append([]string{"query", "-r", lab, "-l", "0"}, flags...)...)
+		if got != want {
+			gl, wl := strings.Split(got, "\n"), strings.Split(want, "\n")
+			for i := range min(len(gl), len(wl)) {
+				if gl[i] != wl[i] {
+					t.Errorf("%v: line %d\n got %q\nwant %q", flags, i+1, gl[i], wl[i])
+					break
+				}
+			}
+			if len(gl) != len(wl) {
+				t.Errorf("%v: %d lines, tcpdump %d", flags, len(gl), len(wl))
+			}
+		}
+	}
+}
+
+func tcpdumpFlags(flags []string) []string {
+	var out []string
+	for _, f := range flags {
+		if f != "--tcpdump" {
+			out = append(out, f)
+		}
+	}
+	return out
+}

@@ -19,12 +19,17 @@ import (
 
 func (a *app) queryCmd() *cobra.Command {
 	var (
-		sel        selection
-		limit      int64
-		showData   bool
-		asJSON     bool
-		count      bool
-		maxPackets int64
+		sel         selection
+		limit       int64
+		showData    bool
+		asJSON      bool
+		count       bool
+		maxPackets  int64
+		hexLevel    int
+		absSeq      bool
+		verbose     bool
+		tflag       int
+		tcpdumpTime bool
 	)
 	cmd := &cobra.Command{
 		Use:   "query (-s ID | -d STORE [--interface IF] | -r FILE | --server URL) [flags] [FILTER...]",
@@ -69,8 +74,16 @@ func (a *app) queryCmd() *cobra.Command {
 			}
 			out := bufio.NewWriterSize(a.stdout, 64<<10)
 			defer out.Flush()
-			sum := decode.NewSummarizer()
+			if hexLevel > 0 && showData {
+				return errors.New("--show-data is -XX: give one of -X, -XX, --show-data")
+			}
+			if showData {
+				hexLevel = 2
+			}
+			sum := decode.NewSummarizerOptions(decode.Options{AbsoluteSeq: absSeq, Verbose: verbose})
 			sum.InterfaceName = localInterfaceName()
+			tcpdumpLines := tflag > 0 || tcpdumpTime
+			var first, prev int64
 			enc := json.NewEncoder(out)
 			// A store's packets of several interfaces say whose they are.
 			showIface := len(sl.interfaceNames()) > 1
@@ -89,17 +102,29 @@ func (a *app) queryCmd() *cobra.Command {
 				ts := time.Unix(0, rec.Timestamp)
 				if asJSON {
 					p := storeview.NewPacketJSON(rec, summary, sl.interfaceName(rec))
-					if showData {
+					if hexLevel > 0 {
 						p.Data = hex.EncodeToString(rec.Data)
 					}
 					return enc.Encode(p)
 				}
-				if showIface {
+				if shown == 1 {
+					first, prev = rec.Timestamp, rec.Timestamp
+				}
+				if tcpdumpLines {
+					// tcpdump's own line, for diff: its time format, no number.
+					out.WriteString(tcpdumpStamp(tflag, rec.Timestamp, prev, first))
+					out.WriteString(summary)
+					out.WriteByte('\n')
+					prev = rec.Timestamp
+				} else if showIface {
 					fmt.Fprintf(out, "%d %s %s %s\n", rec.Number, sl.interfaceName(rec), ts.Local().Format("2006-01-02 15:04:05.000000000"), summary)
 				} else {
 					fmt.Fprintf(out, "%d %s %s\n", rec.Number, ts.Local().Format("2006-01-02 15:04:05.000000000"), summary)
 				}
-				if showData {
+				switch hexLevel {
+				case 1:
+					return decode.HexDump(out, rec.Data[linkHeaderLen(rec.LinkType, rec.Data):])
+				case 2:
 					return decode.HexDump(out, rec.Data)
 				}
 				return nil
@@ -123,7 +148,12 @@ func (a *app) queryCmd() *cobra.Command {
 	cmd.Flags().Int64VarP(&limit, "limit", "l", 10, "show at most this many packets (0 = all)")
 	cmd.Flags().Int64VarP(&maxPackets, "max-packets", "c", 10, "the same as -l, as tcpdump -c")
 	cmd.Flags().BoolP("numeric", "n", false, "accepted for tcpdump's habit: addresses and ports are never resolved")
-	cmd.Flags().BoolVar(&showData, "show-data", false, "add a hex and ASCII dump of each packet")
+	cmd.Flags().BoolVar(&showData, "show-data", false, "add a hex and ASCII dump of each packet, link header included (-XX)")
+	cmd.Flags().CountVarP(&hexLevel, "hex", "X", "-X: a hex and ASCII dump of each packet after its link header, -XX: with it (as tcpdump)")
+	cmd.Flags().BoolVarP(&absSeq, "absolute-tcp-sequence-numbers", "S", false, "TCP sequence numbers as they are, not relative to the connection's first (as tcpdump -S)")
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "add what tcpdump -v adds where it is decoded (the IP header's fields)")
+	cmd.Flags().CountVarP(&tflag, "tcpdump-timestamps", "t", "tcpdump's lines with its time formats: -t none, -tt epoch seconds, -ttt since the previous packet, -tttt date and time, -ttttt since the first")
+	cmd.Flags().BoolVar(&tcpdumpTime, "tcpdump", false, "tcpdump's lines with its default time format (HH:MM:SS.micro, local), for diff against tcpdump -n")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per packet")
 	cmd.Flags().BoolVar(&count, "count", false, "print only the number of matching packets")
 	return cmd
@@ -144,4 +174,63 @@ func localInterfaceName() func(uint32) string {
 		}
 		return name
 	}
+}
+
+// tcpdumpStamp is a packet's time as tcpdump prints it before the summary:
+// tflag 0 is its default (local HH:MM:SS.micro), 1 to 5 are -t to -ttttt.
+func tcpdumpStamp(tflag int, ts, prev, first int64) string {
+	t := time.Unix(0, ts)
+	switch tflag {
+	case 0:
+		return t.Local().Format("15:04:05.000000 ")
+	case 1:
+		return ""
+	case 2:
+		sec, us := ts/1e9, (ts%1e9)/1e3
+		if ts < 0 && ts%1e9 != 0 {
+			sec, us = sec-1, (ts%1e9+1e9)/1e3
+		}
+		return fmt.Sprintf("%d.%06d ", sec, us)
+	case 3:
+		return delta(ts - prev)
+	case 5:
+		return delta(ts - first)
+	default:
+		return t.Local().Format("2006-01-02 15:04:05.000000 ")
+	}
+}
+
+// delta is a time difference as tcpdump -ttt prints it.
+func delta(d int64) string {
+	sign := " "
+	if d < 0 {
+		sign, d = "-", -d
+	}
+	us := d / 1e3
+	return fmt.Sprintf("%s%02d:%02d:%02d.%06d ", sign, us/3600e6, us/60e6%60, us/1e6%60, us%1e6)
+}
+
+// linkHeaderLen is how many bytes of data are the link-layer header,
+// which tcpdump -X leaves out of its dump: Ethernet (with its VLAN tags),
+// Linux cooked headers, BSD loopback; 0 where the packet starts with IP.
+func linkHeaderLen(linkType uint32, data []byte) int {
+	n := 0
+	switch linkType {
+	case 1: // EN10MB
+		n = 14
+		for n+4 <= len(data) && n >= 14 {
+			et := uint16(data[n-2])<<8 | uint16(data[n-1])
+			if et != 0x8100 && et != 0x88a8 && et != 0x9100 {
+				break
+			}
+			n += 4
+		}
+	case 113: // LINUX_SLL
+		n = 16
+	case 276: // LINUX_SLL2
+		n = 20
+	case 0, 108: // NULL, LOOP
+		n = 4
+	}
+	return min(n, len(data))
 }
