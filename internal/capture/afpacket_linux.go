@@ -147,7 +147,9 @@ func Open(cfg Config) (*Ring, error) {
 		return nil, sysErr("open packet socket", err)
 	}
 	r := &Ring{fd: fd, linkType: lt, snaplen: c.Snaplen}
-	r.walker = blockWalker{ethernet: lt == linkTypeEthernet, skipOutgoing: hw == arphrdLoopback, snaplen: c.Snaplen}
+	// On loopback each packet shows twice, sent and received: the sent copy
+	// is skipped (as libpcap does), unless only sent packets are wanted.
+	r.walker = blockWalker{ethernet: lt == linkTypeEthernet, skipOutgoing: hw == arphrdLoopback && c.Direction != "out", snaplen: c.Snaplen}
 	ok := false
 	defer func() {
 		if !ok {
@@ -179,15 +181,18 @@ func Open(cfg Config) (*Ring, error) {
 		// here, on each packet before the snaplen cuts it, as libpcap's
 		// does in that case.
 		kprog, ok := cookedFilter(prog)
-		if ok && attach(fd, kprog) == nil {
+		if ok && attach(fd, withDirection(c.Direction, kprog)) == nil {
 			prog = nil
 		} else {
 			r.walker.match = c.Match
-			prog = []bpf.RawInstruction{{Op: 0x06, K: MaxSnaplen}}
+			prog = withDirection(c.Direction, []bpf.RawInstruction{{Op: 0x06, K: MaxSnaplen}})
 			ringSnap = MaxSnaplen
 		}
 	}
 	if prog != nil {
+		if !cooked {
+			prog = withDirection(c.Direction, prog)
+		}
 		if err := attach(fd, prog); err != nil {
 			return nil, err
 		}
@@ -419,4 +424,29 @@ func (r *Ring) Close() error {
 	}
 	errs = append(errs, unix.Close(r.fd))
 	return errors.Join(errs...)
+}
+
+// withDirection puts a test of the packet's type (the kernel's ancillary
+// pkttype: PACKET_OUTGOING for what this host sends) before prog, so
+// that only packets going the asked way reach it. Jumps in prog are
+// relative and stay valid.
+func withDirection(dir string, prog []bpf.RawInstruction) []bpf.RawInstruction {
+	const (
+		ldAbsW     = 0x20       // BPF_LD | BPF_W | BPF_ABS
+		jeqK       = 0x15       // BPF_JMP | BPF_JEQ | BPF_K
+		retK       = 0x06       // BPF_RET | BPF_K
+		adPktType  = 0xfffff004 // SKF_AD_OFF + SKF_AD_PKTTYPE
+		pktOutgoig = 4          // PACKET_OUTGOING
+	)
+	var jt, jf uint8
+	switch dir {
+	case "in":
+		jt, jf = 0, 1 // outgoing: drop
+	case "out":
+		jt, jf = 1, 0 // not outgoing: drop
+	default:
+		return prog
+	}
+	out := []bpf.RawInstruction{{Op: ldAbsW, K: adPktType}, {Op: jeqK, Jt: jt, Jf: jf, K: pktOutgoig}, {Op: retK, K: 0}}
+	return append(out, prog...)
 }

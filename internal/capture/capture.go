@@ -64,6 +64,10 @@ type Config struct {
 	// group's rings by a hash of their flow (fragments reassembled first),
 	// so the packets of one connection stay in order in one ring.
 	FanoutGroup uint16
+	// Direction selects packets by the way they go, as tcpdump -Q: "in"
+	// (received), "out" (sent by this host), "" or "inout" (both). The
+	// kernel's filter applies it, so its counters count what is kept.
+	Direction string
 }
 
 func (c *Config) withDefaults() (Config, error) {
@@ -73,6 +77,11 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if out.Snaplen == 0 {
 		out.Snaplen = DefaultSnaplen
+	}
+	switch out.Direction {
+	case "", "inout", "in", "out":
+	default:
+		return out, fmt.Errorf("invalid direction %q: use in, out or inout", out.Direction)
 	}
 	if out.Snaplen < 1 || out.Snaplen > MaxSnaplen {
 		return out, fmt.Errorf("snaplen %d out of range 1..%d", out.Snaplen, MaxSnaplen)

@@ -52,3 +52,9 @@ func (*TimedSender) Prime(int)                {}
 func (*TimedSender) MaxFrame() int            { return 0 }
 func (*TimedSender) Stats() SendStats         { return SendStats{} }
 func (*TimedSender) Close() error             { return nil }
+
+// SetQdiscBypass reports ErrNotSupported.
+func (*Sender) SetQdiscBypass(bool) error { return ErrNotSupported }
+
+// SetQdiscBypass reports ErrNotSupported.
+func (*TimedSender) SetQdiscBypass(bool) error { return ErrNotSupported }

@@ -217,3 +217,23 @@ func (s *Sender) Close() error {
 	errs = append(errs, unix.Close(s.fd))
 	return errors.Join(errs...)
 }
+
+// SetQdiscBypass says whether frames skip the interface's qdisc layer
+// (on, the default from Open: the shortest path to the driver) or go
+// through it (off), where tc and netem apply and a capture of the
+// interface's outgoing traffic (tcpdump -Q out) sees them.
+func (s *Sender) SetQdiscBypass(on bool) error { return setQdiscBypass(s.fd, on) }
+
+// SetQdiscBypass: see Sender.SetQdiscBypass.
+func (s *TimedSender) SetQdiscBypass(on bool) error { return setQdiscBypass(s.fd, on) }
+
+func setQdiscBypass(fd int, on bool) error {
+	v := 0
+	if on {
+		v = 1
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_QDISC_BYPASS, v); err != nil {
+		return sysErr("set PACKET_QDISC_BYPASS", err)
+	}
+	return nil
+}

@@ -20,17 +20,18 @@ import (
 )
 
 type captureFlags struct {
-	iface    string
-	filter   string
-	db       string
-	count    int64
-	duration float64
-	snaplen  int
-	promisc  bool
-	buffer   string
-	name     string
-	user     string
-	userSet  bool // --user given, perhaps empty
+	iface     string
+	filter    string
+	db        string
+	count     int64
+	duration  float64
+	snaplen   int
+	promisc   bool
+	buffer    string
+	name      string
+	user      string
+	userSet   bool // --user given, perhaps empty
+	direction string
 }
 
 func (a *app) captureCmd() *cobra.Command {
@@ -70,6 +71,7 @@ func (a *app) captureCmd() *cobra.Command {
 	fl.StringVarP(&f.buffer, "buffer-size", "b", "10MB", "kernel ring size (suffixes KB, MB, GB)")
 	fl.StringVar(&f.name, "name", "", "session name (default: interface and start time)")
 	fl.StringVarP(&f.user, "user", "Z", "", "after opening the socket and the database, run as this user (as tcpdump -Z; default under sudo: the user who ran sudo)")
+	fl.StringVarP(&f.direction, "direction", "Q", "inout", "in (received), out (sent by this host) or inout, as tcpdump -Q")
 	cmd.MarkFlagRequired("interface")
 	return cmd
 }
@@ -89,6 +91,8 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 		return fmt.Errorf("invalid count %d: must be 0 (no limit) or more", f.count)
 	case f.duration < 0:
 		return fmt.Errorf("invalid duration %g: must be 0 (no limit) or more seconds", f.duration)
+	case f.direction != "in" && f.direction != "out" && f.direction != "inout":
+		return fmt.Errorf("invalid direction %q: use in, out or inout (as tcpdump -Q)", f.direction)
 	case f.snaplen < 0 || f.snaplen > capture.MaxSnaplen:
 		return fmt.Errorf("invalid snaplen %d: must be 1 to %d (0 for the largest)", f.snaplen, capture.MaxSnaplen)
 	}
@@ -139,6 +143,7 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 		BufferSize: int(buf),
 		Filter:     prog.KernelInstructions(),
 		Match:      prog.Match,
+		Direction:  f.direction,
 	})
 	if err != nil {
 		return fmt.Errorf("capture on %s: %w", f.iface, err)

@@ -444,3 +444,38 @@ func TestCaptureAnyDevice(t *testing.T) {
 		}
 	}
 }
+
+// TestCaptureDirection: -Q in keeps what the interface received (the
+// peer's echo requests), -Q out what this host sent (the replies), as
+// tcpdump -Q; the kernel's counters count what is kept.
+func TestCaptureDirection(t *testing.T) {
+	lab := netlab.New(t, "cqd")
+	dir := t.TempDir()
+	dbs := map[string]string{"in": filepath.Join(dir, "in.db"), "out": filepath.Join(dir, "out.db"), "inout": filepath.Join(dir, "both.db")}
+	var recs []*background
+	for q, db := range dbs {
+		rec := start(t, "capture", "-i", lab.HostIf, "-Q", q, "-f", "icmp", "-t", "3", "-d", db)
+		rec.waitLine(t, "session ", 10*time.Second)
+		recs = append(recs, rec)
+	}
+	ping := lab.PeerCommand("ping", "-c", "5", "-i", "0.1", "-W", "1", lab.HostIP.String())
+	if out, err := ping.CombinedOutput(); err != nil {
+		t.Fatalf("ping: %v %s", err, out)
+	}
+	for _, rec := range recs {
+		if code := rec.wait(t, 20*time.Second); code != 0 {
+			t.Fatalf("capture exit %d: %s", code, rec.stderr)
+		}
+	}
+	count := func(db, expr string) string {
+		return strings.TrimSpace(mustRun(t, "query", "-d", db, "-s", "1", "--count", "--filter", expr))
+	}
+	for q, want := range map[string][2]string{"in": {"5", "0"}, "out": {"0", "5"}, "inout": {"5", "5"}} {
+		if got := [2]string{count(dbs[q], "icmp[icmptype] == icmp-echo"), count(dbs[q], "icmp[icmptype] == icmp-echoreply")}; got != want {
+			t.Errorf("-Q %s: %v echo requests and replies, want %v", q, got, want)
+		}
+	}
+	if r := run(t, "capture", "-i", lab.HostIf, "-Q", "sideways", "-c", "1", "-d", filepath.Join(dir, "x.db")); r.code == 0 || !strings.Contains(r.stderr, "invalid direction") {
+		t.Errorf("-Q sideways: %d %s", r.code, r.stderr)
+	}
+}

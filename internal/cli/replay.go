@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"slices"
@@ -18,24 +19,115 @@ import (
 	"github.com/packetrecorderd/packetrecorderd/internal/decode"
 	"github.com/packetrecorderd/packetrecorderd/internal/filter"
 	"github.com/packetrecorderd/packetrecorderd/internal/replay"
+	"github.com/packetrecorderd/packetrecorderd/internal/rewrite"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
 )
 
 type replaySummary struct {
-	Packets     int64   `json:"packets"`
-	Bytes       int64   `json:"bytes"`
-	DurationSec float64 `json:"duration_s"`
-	PPS         float64 `json:"pps"`
-	Mbps        float64 `json:"mbps"`
-	Skipped     int64   `json:"skipped_oversize"`
-	Backward    int64   `json:"backward_jumps"` // packets whose timestamp went back: played without a gap
-	Retries     uint64  `json:"send_retries"`
-	ErrP50us    float64 `json:"schedule_error_p50_us"`
-	ErrP99us    float64 `json:"schedule_error_p99_us"`
-	ErrMaxus    float64 `json:"schedule_error_max_us"`
-	DriftUs     float64 `json:"drift_us"`
-	Interrupted bool    `json:"interrupted"`
-	Error       string  `json:"error,omitempty"` // why the replay stopped early
+	Packets       int64   `json:"packets"` // frames sent (each segment of a split frame counts)
+	Bytes         int64   `json:"bytes"`
+	DurationSec   float64 `json:"duration_s"`
+	PPS           float64 `json:"pps"`
+	Mbps          float64 `json:"mbps"`
+	Skipped       int64   `json:"skipped_oversize"`
+	Split         int64   `json:"split_oversize"`     // --segment: frames over the MTU sent as segments or fragments
+	Truncated     int64   `json:"truncated_oversize"` // --mtu-trunc: frames cut to the MTU
+	Rewritten     int64   `json:"rewritten"`          // frames changed by --srcmac ... --fixcsum
+	Patched       int64   `json:"checksums_patched"`  // of those, transport checksums updated for the change only: the frame lacks the rest of the segment
+	ServerPackets int64   `json:"server_packets"`     // with -I: frames sent on the server's interface (included in packets)
+	Backward      int64   `json:"backward_jumps"`     // packets whose timestamp went back: played without a gap
+	Retries       uint64  `json:"send_retries"`
+	ErrP50us      float64 `json:"schedule_error_p50_us"`
+	ErrP99us      float64 `json:"schedule_error_p99_us"`
+	ErrMaxus      float64 `json:"schedule_error_max_us"`
+	DriftUs       float64 `json:"drift_us"`
+	Interrupted   bool    `json:"interrupted"`
+	Error         string  `json:"error,omitempty"` // why the replay stopped early
+}
+
+// replayOutput is one interface a replay sends on: a TimedSender when
+// paced, a transmit ring at top speed.
+type replayOutput struct {
+	name   string
+	mtu    int // largest IP packet
+	timed  *capture.TimedSender
+	ring   *capture.Sender
+	queued int
+	seg    *rewrite.Segmenter
+}
+
+func (o *replayOutput) retries() uint64 {
+	if o.timed != nil {
+		return o.timed.Stats().Retries
+	}
+	return o.ring.Stats().Retries
+}
+
+func (o *replayOutput) close() {
+	if o.timed != nil {
+		o.timed.Close()
+	}
+	if o.ring != nil {
+		o.ring.Close()
+	}
+}
+
+// qdiscBypass is implemented by capture's senders that can be told to
+// send through the qdisc layer instead of around it.
+type qdiscBypass interface{ SetQdiscBypass(on bool) error }
+
+// throughQdisc makes sender s send through the qdisc layer.
+func throughQdisc(name string, s any) error {
+	q, ok := s.(qdiscBypass)
+	if !ok {
+		return fmt.Errorf("replay onto %s: --qdisc is not supported by this build (capture's senders lack SetQdiscBypass)", name)
+	}
+	if err := q.SetQdiscBypass(false); err != nil {
+		return fmt.Errorf("replay onto %s: --qdisc: %w", name, err)
+	}
+	return nil
+}
+
+// replayFlags are the flags that change frames or where they go.
+type replayFlags struct {
+	segment, mtuTrunc, qdisc bool
+	server                   string // -I
+	fixCsum                  bool
+	srcMAC, dstMAC           string
+	srcIP, dstIP, portMap    string
+}
+
+// rewriteConfig checks and reads the rewriting flags.
+func (f replayFlags) rewriteConfig(cmd *cobra.Command) (rewrite.Config, error) {
+	cfg := rewrite.Config{FixChecksums: f.fixCsum}
+	var err error
+	set := func(name string) bool { return cmd.Flags().Changed(name) }
+	if set("srcmac") {
+		if cfg.SrcMAC, err = rewrite.ParseMAC(f.srcMAC); err != nil {
+			return cfg, fmt.Errorf("--srcmac: %w", err)
+		}
+	}
+	if set("dstmac") {
+		if cfg.DstMAC, err = rewrite.ParseMAC(f.dstMAC); err != nil {
+			return cfg, fmt.Errorf("--dstmac: %w", err)
+		}
+	}
+	if set("srcip") {
+		if cfg.SrcIP, err = rewrite.ParseIPMaps(f.srcIP); err != nil {
+			return cfg, fmt.Errorf("--srcip: %w", err)
+		}
+	}
+	if set("dstip") {
+		if cfg.DstIP, err = rewrite.ParseIPMaps(f.dstIP); err != nil {
+			return cfg, fmt.Errorf("--dstip: %w", err)
+		}
+	}
+	if set("portmap") {
+		if cfg.Ports, err = rewrite.ParsePortMap(f.portMap); err != nil {
+			return cfg, fmt.Errorf("--portmap: %w", err)
+		}
+	}
+	return cfg, nil
 }
 
 func (a *app) replayCmd() *cobra.Command {
@@ -48,13 +140,17 @@ func (a *app) replayCmd() *cobra.Command {
 		count       int64
 		displayOnly bool
 		asJSON      bool
+		rf          replayFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "replay (-s ID | -d STORE [--source-interface IF]) [-i IFACE] [flags]",
+		Use:   "replay (-s ID | -d STORE [--source-interface IF]) [-i IFACE [-I IFACE]] [flags]",
 		Short: "Send a session's packets onto an interface with their original timing",
 		Example: `  packetrecorder replay -s 1 -i veth0
   packetrecorder replay -s 1 --speed 0        # as fast as possible
-  packetrecorder replay -s 1 --display-only   # show the schedule, send nothing`,
+  packetrecorder replay -s 1 --display-only   # show the schedule, send nothing
+  packetrecorder replay -s 1 -i eth1 --segment --dstmac 02:00:00:00:00:01
+  packetrecorder replay -s 1 -i eth1 -I eth2  # clients' packets on eth1, servers' on eth2
+  packetrecorder replay -s 1 -i eth1 --srcip 10.0.0.0/8:192.168.0.0/16 --portmap 80:8080`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch {
@@ -68,6 +164,18 @@ func (a *app) replayCmd() *cobra.Command {
 				return fmt.Errorf("invalid count %d: must be 0 (all) or more", count)
 			case loops < 0:
 				return fmt.Errorf("invalid loop count %d: must be 0 (until interrupted) or more", loops)
+			case rf.segment && rf.mtuTrunc:
+				return errors.New("give --segment or --mtu-trunc, not both")
+			case displayOnly && (rf.segment || rf.mtuTrunc || rf.qdisc || rf.server != ""):
+				return errors.New("--display-only sends nothing: --segment, --mtu-trunc, --qdisc and -I do not apply")
+			}
+			rcfg, err := rf.rewriteConfig(cmd)
+			if err != nil {
+				return err
+			}
+			var rw *rewrite.Rewriter
+			if rcfg.Active() {
+				rw = rewrite.New(rcfg)
 			}
 			pace := replay.Pace{Speed: speed, PPS: pps, Mbps: mbps}
 			if pps > 0 || mbps > 0 {
@@ -97,16 +205,18 @@ func (a *app) replayCmd() *cobra.Command {
 				defer replay.LockThread()()
 			}
 			var res replaySummary
-			retries := func() uint64 { return 0 }
-			var skippedBytes int64
 			var send func(store.Record) error
 			finish := func() error { return nil } // sends what is still queued
+			var outs []*replayOutput
 			out := bufio.NewWriter(a.stdout)
 			defer out.Flush()
 			if displayOnly {
 				sum := decode.NewSummarizer()
 				sum.InterfaceName = localInterfaceName()
 				send = func(rec store.Record) error {
+					if rw != nil {
+						rw.Apply(rec.LinkType, rec.Data)
+					}
 					at := sched.Offset(rec.Timestamp, len(rec.Data))
 					fmt.Fprintf(out, "%d +%.6fs %s\n", rec.Number, at.Seconds(), sum.Summary(rec.LinkType, rec.Data, rec.OrigLen))
 					return nil
@@ -118,81 +228,194 @@ func (a *app) replayCmd() *cobra.Command {
 				if iface == "" {
 					return fmt.Errorf("session %d has no interface: give one with -i", sess.ID)
 				}
-				if iface == capture.AnyDevice {
-					return fmt.Errorf("replay onto %s: the %q device only captures: give a real interface with -i", iface, capture.AnyDevice)
+				names := []string{iface}
+				if rf.server != "" {
+					if rf.server == iface {
+						return fmt.Errorf("-i and -I both name %s: give two interfaces", iface)
+					}
+					names = append(names, rf.server)
 				}
-				lt, err := capture.LinkTypeOf(iface)
-				if err != nil {
-					return fmt.Errorf("replay onto %s: %w", iface, err)
+				var lt uint32
+				for i, name := range names {
+					if name == capture.AnyDevice {
+						return fmt.Errorf("replay onto %s: the %q device only captures: give a real interface with -i", name, capture.AnyDevice)
+					}
+					l, err := capture.LinkTypeOf(name)
+					if err != nil {
+						return fmt.Errorf("replay onto %s: %w", name, err)
+					}
+					if i == 0 {
+						lt = l
+					} else if l != lt {
+						return fmt.Errorf("replay onto %s and %s: link types %s and %s differ", iface, name, filter.LinkTypeName(lt), filter.LinkTypeName(l))
+					}
+				}
+				if (rcfg.SrcMAC != nil || rcfg.DstMAC != nil) && lt != rewrite.LinkEthernet {
+					return fmt.Errorf("replay onto %s: --srcmac and --dstmac need an Ethernet interface, not %s", iface, filter.LinkTypeName(lt))
 				}
 				if err := linkTypesFit(ctx, sl, count, iface, lt); err != nil {
 					return err
 				}
-				skip := func(rec store.Record) {
-					res.Skipped++
-					skippedBytes += int64(len(rec.Data))
-				}
-				if pace.Paced() {
-					// Paced frames leave one by one at their deadlines,
-					// each timed by the driver where it can.
-					sender, err := capture.OpenTimedSender(iface)
-					if err != nil {
-						return fmt.Errorf("replay onto %s: %w", iface, err)
+				for _, name := range names {
+					o := &replayOutput{name: name}
+					outs = append(outs, o)
+					defer o.close()
+					if rf.segment || rf.mtuTrunc {
+						ifi, err := net.InterfaceByName(name)
+						if err != nil {
+							return fmt.Errorf("replay onto %s: %w", name, err)
+						}
+						o.mtu = ifi.MTU
+						if rf.segment {
+							o.seg = rewrite.NewSegmenter(o.mtu)
+						}
 					}
-					defer sender.Close()
-					sched.Prime = sender.Prime
-					send = func(rec store.Record) error {
-						if len(rec.Data) > sender.MaxFrame() {
-							skip(rec)
+					var s any
+					if pace.Paced() {
+						// Paced frames leave one by one at their deadlines,
+						// each timed by the driver where it can.
+						o.timed, err = capture.OpenTimedSender(name)
+						s = o.timed
+					} else {
+						// At top speed frames are queued in the transmit ring
+						// and handed to the kernel in batches.
+						o.ring, err = capture.OpenSender(name)
+						s = o.ring
+					}
+					if err != nil {
+						return fmt.Errorf("replay onto %s: %w", name, err)
+					}
+					if rf.qdisc {
+						if err := throughQdisc(name, s); err != nil {
+							return err
+						}
+					}
+				}
+				var sides *replay.Sides
+				if len(outs) > 1 {
+					sides = replay.NewSides()
+				}
+				cur := outs[0] // where the frame being scheduled goes
+				if pace.Paced() {
+					sched.Prime = func(size int) { cur.timed.Prime(size) }
+				}
+				sent := func(frame []byte) {
+					res.Packets++
+					res.Bytes += int64(len(frame))
+					if cur != outs[0] {
+						res.ServerPackets++
+					}
+				}
+				// emit sends one frame on cur, due at ts; a frame the
+				// interface refuses as too big is skipped and counted.
+				var emit func(ts int64, frame []byte) error
+				if pace.Paced() {
+					emit = func(ts int64, frame []byte) error {
+						if len(frame) > cur.timed.MaxFrame() {
+							res.Skipped++
 							return nil
 						}
-						slot, err := sched.Wait(ctx, rec.Timestamp, len(rec.Data))
+						slot, err := sched.Wait(ctx, ts, len(frame))
 						if err != nil {
 							return err
 						}
-						if err := sender.Send(rec.Data, slot.Measure); errors.Is(err, capture.ErrFrameTooBig) {
-							skip(rec)
+						if err := cur.timed.Send(frame, slot.Measure); errors.Is(err, capture.ErrFrameTooBig) {
+							res.Skipped++
 							return nil
 						} else if err != nil {
 							return err
 						}
 						at, ok := time.Time{}, false
 						if slot.Measure {
-							at, ok = sender.Stamp()
+							at, ok = cur.timed.Stamp()
 						}
 						sched.Sent(slot, at, ok)
+						sent(frame)
 						return nil
 					}
-					retries = func() uint64 { return sender.Stats().Retries }
 				} else {
-					// At top speed frames are queued in the transmit ring
-					// and handed to the kernel in batches.
-					sender, err := capture.OpenSender(iface)
-					if err != nil {
-						return fmt.Errorf("replay onto %s: %w", iface, err)
-					}
-					defer sender.Close()
 					const batch = 256
-					queued := 0
-					send = func(rec store.Record) error {
+					emit = func(ts int64, frame []byte) error {
 						if err := ctx.Err(); err != nil {
 							return err
 						}
-						sched.Offset(rec.Timestamp, len(rec.Data)) // anchors the start
-						err := sender.Queue(rec.Data)
+						sched.Offset(ts, len(frame)) // anchors the start
+						err := cur.ring.Queue(frame)
 						if err == nil {
-							if queued++; queued == batch {
-								queued, err = 0, sender.Flush()
+							sent(frame)
+							if cur.queued++; cur.queued == batch {
+								cur.queued, err = 0, cur.ring.Flush()
 							}
 						}
 						if errors.Is(err, capture.ErrFrameTooBig) {
-							skip(rec)
+							res.Skipped++
 							return nil
 						}
 						return err
 					}
-					finish = sender.Flush
-					retries = func() uint64 { return sender.Stats().Retries }
+					finish = func() error {
+						var errs []error
+						for _, o := range outs {
+							errs = append(errs, o.ring.Flush())
+						}
+						return errors.Join(errs...)
+					}
+				}
+				// The segments of a split frame after the first wait for the
+				// next frame's timestamp: they are spread over the frame's
+				// time slot, the gap to the next frame.
+				var pending [][]byte
+				var pendingOut *replayOutput
+				var pendingTS int64
+				flush := func(next int64) error {
+					if len(pending) == 0 {
+						return nil
+					}
+					gap, n := max(next-pendingTS, 0), int64(len(pending)+1)
+					segs := pending
+					pending, cur = nil, pendingOut
+					for k, seg := range segs {
+						i := int64(k + 1)
+						if err := emit(pendingTS+gap/n*i+gap%n*i/n, seg); err != nil {
+							return err
+						}
+					}
+					return nil
+				}
+				send = func(rec store.Record) error {
+					if err := flush(rec.Timestamp); err != nil {
+						return err
+					}
+					cur = outs[0]
+					if sides != nil && sides.Of(rec.LinkType, rec.Data) == replay.Server {
+						cur = outs[1]
+					}
+					if rw != nil {
+						rw.Apply(rec.LinkType, rec.Data)
+					}
+					frame := rec.Data
+					switch {
+					case cur.seg != nil && !cur.seg.Fits(rec.LinkType, frame):
+						segs, err := cur.seg.Split(rec.LinkType, frame)
+						if err != nil {
+							res.Skipped++
+							return nil
+						}
+						res.Split++
+						pending, pendingOut, pendingTS = segs[1:], cur, rec.Timestamp
+						frame = segs[0]
+					case rf.mtuTrunc:
+						if f := rewrite.Truncate(rec.LinkType, frame, cur.mtu); len(f) < len(frame) {
+							res.Truncated++
+							frame = f
+						}
+					}
+					return emit(rec.Timestamp, frame)
+				}
+				done := finish
+				finish = func() error {
+					err := flush(pendingTS)
+					return errors.Join(err, done())
 				}
 			}
 			if displayOnly {
@@ -205,16 +428,16 @@ func (a *app) replayCmd() *cobra.Command {
 		play:
 			for b := range ra.batches {
 				if b.pass != pass {
+					// The last frame's segments belong to the pass before.
+					if err = finish(); err != nil {
+						break
+					}
 					sched.NextLoop()
 					pass = b.pass
 				}
 				for _, rec := range b.recs {
 					if err = send(rec); err != nil {
 						break play
-					}
-					if !displayOnly {
-						res.Packets++
-						res.Bytes += int64(len(rec.Data))
 					}
 				}
 				ra.done(b)
@@ -241,9 +464,13 @@ func (a *app) replayCmd() *cobra.Command {
 			if !sched.Start().IsZero() {
 				elapsed = time.Since(sched.Start())
 			}
-			res.Retries = retries()
-			res.Packets -= res.Skipped
-			res.Bytes -= skippedBytes
+			for _, o := range outs {
+				res.Retries += o.retries()
+			}
+			if rw != nil {
+				st := rw.Stats()
+				res.Rewritten, res.Patched = st.Changed, st.Patched
+			}
 			res.DurationSec = elapsed.Seconds()
 			if res.DurationSec > 0 {
 				res.PPS = float64(res.Packets) / res.DurationSec
@@ -265,14 +492,34 @@ func (a *app) replayCmd() *cobra.Command {
 			}
 			fmt.Fprintf(out, "%d packets sent (%s) in %s: %.0f pkt/s, %.2f Mbit/s\n",
 				res.Packets, humanBytes(res.Bytes), elapsed.Round(time.Microsecond), res.PPS, res.Mbps)
+			if len(outs) > 1 {
+				fmt.Fprintf(out, "%d from clients on %s, %d from servers on %s\n", res.Packets-res.ServerPackets, outs[0].name, res.ServerPackets, outs[1].name)
+			}
 			if pace.Paced() {
 				fmt.Fprintf(out, "schedule error at the sender: p50 %.1fus, p99 %.1fus, max %.1fus; drift %+.1fus\n", res.ErrP50us, res.ErrP99us, res.ErrMaxus, res.DriftUs)
 			}
 			if res.Retries > 0 {
 				fmt.Fprintf(out, "%d sends retried: the interface's queue was full\n", res.Retries)
 			}
+			if res.Split > 0 {
+				fmt.Fprintf(out, "%d %s over the MTU sent as segments or fragments\n", res.Split, plural(res.Split, "packet"))
+			}
+			if res.Truncated > 0 {
+				fmt.Fprintf(out, "%d %s truncated to the MTU\n", res.Truncated, plural(res.Truncated, "packet"))
+			}
+			if res.Rewritten > 0 {
+				fmt.Fprintf(out, "%d %s rewritten", res.Rewritten, plural(res.Rewritten, "packet"))
+				if res.Patched > 0 {
+					fmt.Fprintf(out, " (%d cut short or fragments: checksums updated for the change only)", res.Patched)
+				}
+				fmt.Fprintln(out)
+			}
 			if res.Skipped > 0 {
-				fmt.Fprintf(out, "%d packets skipped: larger than the interface MTU\n", res.Skipped)
+				if rf.segment {
+					fmt.Fprintf(out, "%d packets skipped: larger than the interface MTU and not splittable (not IP, or cut short by the snaplen)\n", res.Skipped)
+				} else {
+					fmt.Fprintf(out, "%d packets skipped: larger than the interface MTU\n", res.Skipped)
+				}
 			}
 			if res.Backward > 0 {
 				fmt.Fprintf(out, "%d %s went back in time: each was sent without a gap after the one before\n", res.Backward, plural(res.Backward, "timestamp"))
@@ -284,14 +531,25 @@ func (a *app) replayCmd() *cobra.Command {
 		},
 	}
 	sel.addFlags(cmd)
-	cmd.Flags().StringVarP(&iface, "interface", "i", "", "interface to send on (default: the session's)")
-	cmd.Flags().Float64Var(&speed, "speed", 1, "timing multiplier: 2 = twice as fast, 0 = as fast as possible")
-	cmd.Flags().Float64Var(&pps, "pps", 0, "send at this many packets per second instead of the recorded timing")
-	cmd.Flags().Float64Var(&mbps, "mbps", 0, "send at this many megabits per second instead of the recorded timing")
-	cmd.Flags().Int64Var(&loops, "loop", 1, "play the packets this many times (0 = until interrupted)")
-	cmd.Flags().Int64VarP(&count, "count", "c", 0, "send at most this many packets in all (0 = no limit)")
-	cmd.Flags().BoolVar(&displayOnly, "display-only", false, "print each packet with its scheduled time; send nothing")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the summary as one JSON object")
+	f := cmd.Flags()
+	f.StringVarP(&iface, "interface", "i", "", "interface to send on (default: the session's); with -I, the clients' packets")
+	f.StringVarP(&rf.server, "server-interface", "I", "", "send the servers' packets on this interface and the clients' on -i (client: the sender of a flow's SYN, else the higher port)")
+	f.Float64Var(&speed, "speed", 1, "timing multiplier: 2 = twice as fast, 0 = as fast as possible")
+	f.Float64Var(&pps, "pps", 0, "send at this many packets per second instead of the recorded timing")
+	f.Float64Var(&mbps, "mbps", 0, "send at this many megabits per second instead of the recorded timing")
+	f.Int64Var(&loops, "loop", 1, "play the packets this many times (0 = until interrupted)")
+	f.Int64VarP(&count, "count", "c", 0, "send at most this many packets in all (0 = no limit)")
+	f.BoolVar(&displayOnly, "display-only", false, "print each packet with its scheduled time; send nothing")
+	f.BoolVar(&asJSON, "json", false, "print the summary as one JSON object")
+	f.BoolVar(&rf.segment, "segment", false, "split IP packets over the MTU (GRO/TSO frames) as TSO would: TCP into segments, others into fragments, spread over the gap to the next frame")
+	f.BoolVar(&rf.mtuTrunc, "mtu-trunc", false, "truncate IP packets over the MTU to the MTU (as tcpreplay), fixing lengths and checksums")
+	f.BoolVar(&rf.qdisc, "qdisc", false, "send through the interface's qdisc (tc, netem and tcpdump -Q out apply) instead of around it, at some cost in timing precision")
+	f.BoolVar(&rf.fixCsum, "fixcsum", false, "recompute the IPv4, TCP, UDP, ICMP and ICMPv6 checksums of every packet")
+	f.StringVar(&rf.srcMAC, "srcmac", "", "set the Ethernet source address of every packet")
+	f.StringVar(&rf.dstMAC, "dstmac", "", "set the Ethernet destination address of every packet")
+	f.StringVar(&rf.srcIP, "srcip", "", "map source addresses, CIDR to CIDR keeping the host bits: 10.0.0.0/8:192.168.0.0/16[,...] (IPv6 alike)")
+	f.StringVar(&rf.dstIP, "dstip", "", "map destination addresses, as --srcip")
+	f.StringVar(&rf.portMap, "portmap", "", "map TCP and UDP ports, source and destination: 80:8080[,443:8443...]")
 	return cmd
 }
 

@@ -17,6 +17,9 @@
 // and releases each frame that much early. Before a release that follows a
 // pause it calls Prime, which warms the send path without sending. The
 // clock is injected so the schedule is tested on a fake clock.
+//
+// Sides splits a replay over two interfaces by direction: it tells, per
+// flow, whether a frame came from the client or the server end.
 package replay
 
 import (
