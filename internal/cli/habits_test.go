@@ -327,3 +327,26 @@ func tcpdumpFlags(flags []string) []string {
 	}
 	return out
 }
+
+// TestReplayReadsAFile: replay -r takes a capture file as tcpreplay does,
+// the filter as arguments; conflicting pacing options are an error.
+func TestReplayReadsAFile(t *testing.T) {
+	testkit.RequireTool(t, "tcpdump")
+	lab := "../decode/testdata/lab.pcap"
+	want, _, err := testkit.TcpdumpPackets(lab, "udp or arp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := mustRun(t, "replay", "-r", lab, "--display-only", "--speed", "0", "udp", "or", "arp")
+	if n := strings.Count(out, "\n"); n != len(want) {
+		t.Errorf("replay -r --display-only: %d lines, tcpdump selects %d", n, len(want))
+	}
+	for _, args := range [][]string{
+		{"replay", "-r", lab, "--display-only", "--speed", "2", "--pps", "10"},
+		{"replay", "-r", lab, "--display-only", "--filter", "udp", "tcp"},
+	} {
+		if r := run(t, args...); r.code == 0 || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+			t.Errorf("%v: exit %d %q; want a one-line error", args, r.code, r.stderr)
+		}
+	}
+}

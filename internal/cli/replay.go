@@ -150,10 +150,16 @@ func (a *app) replayCmd() *cobra.Command {
   packetrecorder replay -s 1 --display-only   # show the schedule, send nothing
   packetrecorder replay -s 1 -i eth1 --segment --dstmac 02:00:00:00:00:01
   packetrecorder replay -s 1 -i eth1 -I eth2  # clients' packets on eth1, servers' on eth2
-  packetrecorder replay -s 1 -i eth1 --srcip 10.0.0.0/8:192.168.0.0/16 --portmap 80:8080`,
-		Args: cobra.NoArgs,
+  packetrecorder replay -s 1 -i eth1 --srcip 10.0.0.0/8:192.168.0.0/16 --portmap 80:8080
+  packetrecorder replay -r trace.pcapng -i veth0 tcp port 443   # a file, as tcpreplay; the filter as arguments`,
+		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := sel.filterArgs(args); err != nil {
+				return err
+			}
 			switch {
+			case cmd.Flags().Changed("speed") && (pps > 0 || mbps > 0):
+				return errors.New("give --speed or a rate (--pps, --mbps), not both")
 			case speed < 0:
 				return fmt.Errorf("invalid speed %g: must be 0 (as fast as possible) or more", speed)
 			case pps < 0 || mbps < 0:
@@ -299,9 +305,16 @@ func (a *app) replayCmd() *cobra.Command {
 				if pace.Paced() {
 					sched.Prime = func(size int) { cur.timed.Prime(size) }
 				}
+				// A running count on a terminal, as capture, import and
+				// export show; nothing otherwise.
+				bar := newProgress(a.stderr, "replaying")
+				defer bar.done()
 				sent := func(frame []byte) {
 					res.Packets++
 					res.Bytes += int64(len(frame))
+					if bar.on && res.Packets&0xff == 0 {
+						bar.update(int64(res.Packets), res.Bytes)
+					}
 					if cur != outs[0] {
 						res.ServerPackets++
 					}
