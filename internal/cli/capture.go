@@ -32,6 +32,7 @@ type captureFlags struct {
 	user      string
 	userSet   bool // --user given, perhaps empty
 	direction string
+	write     string // -w: a capture file written too
 }
 
 func (a *app) captureCmd() *cobra.Command {
@@ -71,6 +72,7 @@ func (a *app) captureCmd() *cobra.Command {
 	fl.StringVarP(&f.buffer, "buffer-size", "b", "10MB", "kernel ring size (suffixes KB, MB, GB)")
 	fl.StringVar(&f.name, "name", "", "session name (default: interface and start time)")
 	fl.StringVarP(&f.user, "user", "Z", "", "after opening the socket and the database, run as this user (as tcpdump -Z; default under sudo: the user who ran sudo)")
+	fl.StringVarP(&f.write, "write", "w", "", "also write the packets to this capture file (pcapng for a .pcapng name, else pcap; - for standard output), as tcpdump -w")
 	fl.StringVarP(&f.direction, "direction", "Q", "inout", "in (received), out (sent by this host) or inout, as tcpdump -Q")
 	cmd.MarkFlagRequired("interface")
 	return cmd
@@ -175,8 +177,21 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 		return err
 	}
 	defer db.ReleaseReserve()
+	var sink recorder.Sink = w
+	var tee *fileTee
+	if f.write != "" {
+		if tee, err = newFileTee(w, f.write, a.stdout, linkType, f.snaplen, f.iface, f.filter); err != nil {
+			return err
+		}
+		defer tee.abandon() // after finish, nothing left to remove
+		sink = tee
+	}
 	if f.userSet {
-		if err := dropPrivileges(user, f.db, f.db+"-wal", f.db+"-shm", f.db+"-journal", store.ReserveFile(f.db)); err != nil {
+		files := []string{f.db, f.db + "-wal", f.db + "-shm", f.db + "-journal", store.ReserveFile(f.db)}
+		if tee != nil && tee.tempName() != "" {
+			files = append(files, tee.tempName())
+		}
+		if err := dropPrivileges(user, files...); err != nil {
 			return err
 		}
 	}
@@ -199,7 +214,7 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 	if end, ok := db.BeginBulk(); ok {
 		defer end()
 	}
-	cfg := recorder.Config{Source: ring, Writer: w, Count: f.count, Logger: a.log, Snaplen: f.snaplen}
+	cfg := recorder.Config{Source: ring, Writer: sink, Count: f.count, Logger: a.log, Snaplen: f.snaplen}
 	if isTerminal(a.stderr) {
 		start := time.Now()
 		cfg.Progress = func(p recorder.Progress) {
@@ -224,6 +239,11 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 		runErr = err
 	}
 	db.Checkpoint(true) // in WAL mode, leave a small WAL behind; best effort
+	if tee != nil {
+		if err := tee.finish(); err != nil && runErr == nil {
+			runErr = err
+		}
+	}
 	fmt.Fprintf(a.stderr, "%s stored (%s)\n%s received by filter\n%s dropped by kernel\n",
 		packets(res.Stored), humanBytes(res.Bytes), packets(int64(st.Received)), packets(int64(st.Dropped)))
 	if res.AppDropped > 0 {

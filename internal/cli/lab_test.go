@@ -479,3 +479,62 @@ func TestCaptureDirection(t *testing.T) {
 		t.Errorf("-Q sideways: %d %s", r.code, r.stderr)
 	}
 }
+
+// TestCaptureWritesAFile: capture -w writes the packets it stores to a
+// pcap or pcapng file too (- for standard output): tcpdump reads in it
+// what tcpdump captured, and the same packets and times as the session.
+func TestCaptureWritesAFile(t *testing.T) {
+	lab := netlab.New(t, "cwf")
+	dir := t.TempDir()
+	const want = 20
+	const expr = "udp and dst port 7777"
+	ref := filepath.Join(dir, "ref.pcap")
+	tcpdump := testkit.StartWitness(t, exec.Command("tcpdump", tcpdumpArgs(lab.HostIf, ref, expr, "-c", strconv.Itoa(want))...))
+	db := filepath.Join(dir, "w.db")
+	file := filepath.Join(dir, "out.pcapng")
+	rec := start(t, "capture", "-i", lab.HostIf, "-c", strconv.Itoa(want), "-d", db, "-w", file, expr)
+	rec.waitLine(t, "session ", 10*time.Second)
+	piped := filepath.Join(dir, "piped.pcap")
+	pipe := exec.Command("sh", "-c", fmt.Sprintf("%q capture -i %s -c %d -d %q -w - %q > %q", binPath, lab.HostIf, want, filepath.Join(dir, "p.db"), expr, piped))
+	pipeErr := new(bytes.Buffer)
+	pipe.Stderr = pipeErr
+	if err := pipe.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // the piped capture opens its ring
+	peerTraffic(t, lab, want)
+	if code := rec.wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("capture exit %d: %s", code, rec.stderr)
+	}
+	if err := pipe.Wait(); err != nil {
+		t.Fatalf("capture -w -: %v %s", err, pipeErr)
+	}
+	if err := tcpdump.Wait(); err != nil {
+		t.Fatalf("tcpdump: %v", err)
+	}
+	noTime := func(path string) string {
+		out, _, err := testkit.RunTool("tcpdump", "-n", "-t", "-r", path)
+		if err != nil {
+			t.Fatalf("tcpdump -r %s: %v", path, err)
+		}
+		return out
+	}
+	if got, w := noTime(file), noTime(ref); got != w || strings.Count(got, "\n") != want {
+		t.Errorf("-w file:\n%s\ntcpdump's:\n%s", got, w)
+	}
+	if got, w := noTime(piped), noTime(ref); got != w {
+		t.Errorf("-w -:\n%s\ntcpdump's:\n%s", got, w)
+	}
+	exp := filepath.Join(dir, "exp.pcapng")
+	mustRun(t, "export", "-d", db, "-s", "1", "-o", exp)
+	withTime := func(path string) string { out, _, _ := testkit.RunTool("tcpdump", "-n", "-tt", "-r", path); return out }
+	if a, b := withTime(file), withTime(exp); a != b {
+		t.Errorf("-w file and the session differ:\n%s\n%s", a, b)
+	}
+	if fi, err := os.Stat(file); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("-w file mode: %v %v", fi, err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".out.pcapng.tmp-*")); len(left) != 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+}

@@ -1,0 +1,159 @@
+package cli
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/pcapio"
+	"github.com/packetrecorderd/packetrecorderd/internal/recorder"
+	"github.com/packetrecorderd/packetrecorderd/internal/store"
+)
+
+// fileTee is a recorder.Sink that also writes every committed packet to a
+// capture file (capture -w), as tcpdump -w would have. Blocks are copied
+// when appended and written when their transaction commits, so a
+// transaction rolled back and appended again (a reader held a lock) is
+// written once.
+type fileTee struct {
+	recorder.Sink
+	w       pcapio.PacketWriter
+	bw      *bufio.Writer
+	f       *os.File // nil: standard output
+	path    string   // the file asked for; f is a temporary beside it
+	pending []store.Block
+	link    uint32
+}
+
+// newFileTee opens the file's temporary (or standard output for "-") and
+// its writer: pcapng for a .pcapng name, else pcap.
+func newFileTee(sink recorder.Sink, path string, stdout io.Writer, linkType uint32, snaplen int, iface, expr string) (*fileTee, error) {
+	t := &fileTee{Sink: sink, path: path, link: linkType}
+	out := stdout
+	if path != "-" {
+		dir, base := filepath.Split(path)
+		if dir == "" {
+			dir = "."
+		}
+		f, err := os.CreateTemp(dir, "."+base+".tmp-*") // mode 0600, as the database
+		if err != nil {
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return nil, fmt.Errorf("-w %s: %w", path, err)
+		}
+		t.f, out = f, f
+	}
+	t.bw = bufio.NewWriterSize(out, 256<<10)
+	var err error
+	if formatByExtension(path) == "pcapng" {
+		host, _ := os.Hostname()
+		pw, perr := pcapio.NewPcapngWriter(t.bw, pcapio.PcapngConfig{OS: runtime.GOOS, UserAppl: "packetrecorder " + version() + " on " + host})
+		if perr == nil {
+			_, perr = pw.AddInterface(pcapio.Interface{LinkType: linkType, Snaplen: uint32(snaplen), Name: iface, Filter: expr, TsResol: 9, FCSLen: -1})
+		}
+		t.w, err = pw, perr
+	} else {
+		t.w, err = pcapio.NewPcapWriter(t.bw, linkType, uint32(snaplen), true)
+	}
+	if err != nil {
+		t.abandon()
+		return nil, fmt.Errorf("-w %s: %w", path, err)
+	}
+	return t, nil
+}
+
+// tempName is the temporary file, to hand to another user with the
+// database's files ("" for standard output).
+func (t *fileTee) tempName() string {
+	if t.f == nil {
+		return ""
+	}
+	return t.f.Name()
+}
+
+func (t *fileTee) Append(b *store.Block) error {
+	if err := t.Sink.Append(b); err != nil {
+		return err
+	}
+	c := *b
+	c.Data = append([]byte(nil), b.Data...)
+	t.pending = append(t.pending, c)
+	return nil
+}
+
+func (t *fileTee) Commit() error {
+	if err := t.Sink.Commit(); err != nil {
+		return err
+	}
+	for _, b := range t.pending {
+		err := store.WalkBlock(b.Data, 1, b.LinkType, 0, func(r store.Record) error {
+			return t.w.WritePacket(pcapio.Packet{Timestamp: r.Timestamp, OrigLen: r.OrigLen, LinkType: b.LinkType, Data: r.Data})
+		})
+		if err != nil {
+			return fmt.Errorf("-w %s: %w", t.path, err)
+		}
+	}
+	t.pending = t.pending[:0]
+	if t.f == nil {
+		// A pipe: what is committed goes on at once, as tcpdump -w - -U.
+		return t.flush()
+	}
+	return nil
+}
+
+func (t *fileTee) Rollback() error {
+	t.pending = t.pending[:0]
+	return t.Sink.Rollback()
+}
+
+func (t *fileTee) flush() error {
+	if err := t.w.Flush(); err != nil {
+		return fmt.Errorf("-w %s: %w", t.path, err)
+	}
+	if err := t.bw.Flush(); err != nil {
+		return fmt.Errorf("-w %s: %w", t.path, err)
+	}
+	return nil
+}
+
+// finish flushes the file and puts it in place: the file is the whole
+// capture or, on failure, not there (its temporary removed).
+func (t *fileTee) finish() error {
+	err := t.flush()
+	if t.f == nil {
+		return err
+	}
+	if err == nil {
+		err = t.f.Sync()
+	}
+	if cerr := t.f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(t.f.Name(), t.path)
+	}
+	if err != nil {
+		os.Remove(t.f.Name())
+	}
+	t.f = nil
+	if err != nil {
+		return fmt.Errorf("-w %s: %w", t.path, err)
+	}
+	return nil
+}
+
+// abandon removes the temporary, unless finish put it in place.
+func (t *fileTee) abandon() {
+	if t.f != nil && t.path != "-" {
+		t.f.Close()
+		os.Remove(t.f.Name())
+	}
+}
+
