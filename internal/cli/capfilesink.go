@@ -156,4 +156,3 @@ func (t *fileTee) abandon() {
 		os.Remove(t.f.Name())
 	}
 }
-
