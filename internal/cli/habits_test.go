@@ -170,13 +170,18 @@ func TestVacuumGivesSpaceBack(t *testing.T) {
 // offers this host's interfaces for capture -i.
 func TestVersionNamesTheCommit(t *testing.T) {
 	testkit.RequireTool(t, "git")
-	head, _, err := testkit.RunTool("git", "rev-parse", "HEAD")
+	// A checkout owned by another user (a CI runner's) is still ours to read.
+	safe := []string{"GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=safe.directory", "GIT_CONFIG_VALUE_0=*"}
+	rev := exec.Command("git", "rev-parse", "HEAD")
+	rev.Env = append(os.Environ(), safe...)
+	headOut, err := rev.Output()
 	if err != nil {
 		t.Fatalf("not a git checkout: %v", err)
 	}
+	head := string(headOut)
 	bin := filepath.Join(t.TempDir(), "packetrecorder")
 	build := exec.Command("go", "build", "-buildvcs=true", "-o", bin, "../../cmd/packetrecorder")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	build.Env = append(append(os.Environ(), "CGO_ENABLED=0"), safe...)
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
