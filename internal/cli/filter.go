@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/filter"
+	"github.com/packetrecorderd/packetrecorderd/internal/store"
 )
 
 func (a *app) filterCmd() *cobra.Command {
@@ -15,15 +17,23 @@ func (a *app) filterCmd() *cobra.Command {
 		linkType string
 		level    int
 		live     bool
+		file     string
 	)
 	cmd := &cobra.Command{
-		Use:   "filter [--link-type EN10MB] [-d | -dd | -ddd] EXPR...",
+		Use:   "filter [--link-type EN10MB | -r FILE] [-d | -dd | -ddd] EXPR...",
 		Short: "Print the BPF program a filter compiles to, like tcpdump -d",
 		Example: `  packetrecorder filter 'tcp port 80'
   packetrecorder filter --link-type LINUX_SLL -ddd 'udp and not port 53'
-  packetrecorder filter --live 'vlan 100 and tcp'`,
+  packetrecorder filter --live 'vlan 100 and tcp'
+  packetrecorder filter -r trace.pcap 'tcp[tcpflags] & tcp-syn != 0'   # how many of the file's packets match`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if file != "" {
+				if cmd.Flags().Changed("link-type") || live || level > 0 {
+					return errors.New("-r counts a file's matching packets: --link-type, --live and -d do not apply")
+				}
+				return a.filterFile(cmd, file, strings.Join(args, " "))
+			}
 			lt, ok := filter.LinkTypeByName(linkType)
 			if !ok {
 				return fmt.Errorf("unknown link type %q (use a name such as EN10MB, LINUX_SLL, RAW)", linkType)
@@ -53,6 +63,43 @@ func (a *app) filterCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&linkType, "link-type", "y", "EN10MB", "link type to compile for (tcpdump -y names)")
 	cmd.Flags().BoolVar(&live, "live", false, "print the program a live capture attaches to its socket (as tcpdump -d -i IFACE does)")
+	cmd.Flags().StringVarP(&file, "read", "r", "", "check the filter on a capture file: print how many of its packets match (as tcpdump -r FILE EXPR | wc -l)")
 	cmd.Flags().CountVarP(&level, "dump", "d", "-d: assembly (default), -dd: C array, -ddd: decimal, as tcpdump prints them")
 	return cmd
+}
+
+// filterFile prints how many packets of a capture file the filter
+// matches, compiled for each packet's link type.
+func (a *app) filterFile(cmd *cobra.Command, file, expr string) error {
+	v, err := openFileView(file, store.Range{}, "")
+	if err != nil {
+		return err
+	}
+	defer v.Close()
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	progs := map[uint32]*filter.Program{}
+	var total, matched int64
+	err = v.walk(ctx, 0, func(rec store.Record) error {
+		total++
+		prog, ok := progs[rec.LinkType]
+		if !ok {
+			var err error
+			if prog, err = filter.Compile(expr, filter.Options{LinkType: rec.LinkType}); err != nil {
+				return fmt.Errorf("filter for the %s packets: %w", filter.LinkTypeName(rec.LinkType), err)
+			}
+			progs[rec.LinkType] = prog
+		}
+		if prog.Match(rec.Data, rec.OrigLen) {
+			matched++
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(a.stdout, "%d of %d packets match\n", matched, total)
+	return err
 }

@@ -355,3 +355,20 @@ func TestReplayReadsAFile(t *testing.T) {
 		}
 	}
 }
+
+// TestFilterChecksAFile: filter -r FILE EXPR counts what tcpdump -r FILE
+// EXPR prints.
+func TestFilterChecksAFile(t *testing.T) {
+	testkit.RequireTool(t, "tcpdump")
+	lab := "../decode/testdata/lab.pcap"
+	for _, expr := range []string{"udp", "tcp[tcpflags] & tcp-syn != 0", "icmp6 or arp", "not ip"} {
+		want, _, err := testkit.TcpdumpPackets(lab, expr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all, _, _ := testkit.TcpdumpPackets(lab, "")
+		if got := mustRun(t, "filter", "-r", lab, expr); got != fmt.Sprintf("%d of %d packets match\n", len(want), len(all)) {
+			t.Errorf("%s: %q, tcpdump matches %d of %d", expr, got, len(want), len(all))
+		}
+	}
+}
