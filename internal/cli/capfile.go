@@ -73,7 +73,7 @@ func openFileView(path string, r store.Range, expr string) (*fileView, error) {
 	if expr != "" {
 		// Compile for the first packet's link type now, so that a bad
 		// expression is reported before anything else.
-		if _, err := filter.Compile(expr, filter.Options{LinkType: v.linkType()}); err != nil {
+		if _, err := filter.Compile(expr, filter.Options{LinkType: v.linkType(), Netmask: filter.ZeroNetmask}); err != nil {
 			v.Close()
 			return nil, err
 		}
@@ -185,7 +185,7 @@ func (v *fileView) walk(ctx context.Context, limit int64, fn func(store.Record) 
 			prog, ok := progs[p.LinkType]
 			if !ok {
 				var err error
-				if prog, err = filter.Compile(v.expr, filter.Options{LinkType: p.LinkType}); err != nil {
+				if prog, err = filter.Compile(v.expr, filter.Options{LinkType: p.LinkType, Netmask: filter.ZeroNetmask}); err != nil {
 					return fmt.Errorf("filter for the %s packets: %w", filter.LinkTypeName(p.LinkType), err)
 				}
 				progs[p.LinkType] = prog

@@ -127,7 +127,7 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 	if !live && f.snaplen < 21 {
 		f.snaplen = 21
 	}
-	prog, err := filter.Compile(f.filter, filter.Options{LinkType: linkType, Snaplen: uint32(f.snaplen), Live: live})
+	prog, err := filter.Compile(f.filter, filter.Options{LinkType: linkType, Snaplen: uint32(f.snaplen), Live: live, Netmask: filter.InterfaceNetmask(f.iface)})
 	if err != nil {
 		return err
 	}

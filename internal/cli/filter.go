@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/packetrecorderd/packetrecorderd/internal/capture"
 	"github.com/packetrecorderd/packetrecorderd/internal/filter"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
 )
@@ -18,6 +19,7 @@ func (a *app) filterCmd() *cobra.Command {
 		level    int
 		live     bool
 		file     string
+		iface    string
 	)
 	cmd := &cobra.Command{
 		Use:   "filter [--link-type EN10MB | -r FILE] [-d | -dd | -ddd] EXPR...",
@@ -49,7 +51,20 @@ func (a *app) filterCmd() *cobra.Command {
 			default:
 				return errors.New("use -d, -dd or -ddd")
 			}
-			prog, err := filter.Compile(strings.Join(args, " "), filter.Options{LinkType: lt, Live: live})
+			// The netmask "ip broadcast" needs: the interface's, as tcpdump
+			// -d -i IF; tcpdump's 0 otherwise.
+			mask := filter.ZeroNetmask
+			if iface != "" {
+				var err error
+				if lt, err = capture.LinkTypeOf(iface); err != nil {
+					return err
+				}
+				if cmd.Flags().Changed("link-type") {
+					return errors.New("-i compiles for the interface's link type: give -i or --link-type")
+				}
+				mask = filter.InterfaceNetmask(iface)
+			}
+			prog, err := filter.Compile(strings.Join(args, " "), filter.Options{LinkType: lt, Live: live, Netmask: mask})
 			if err != nil {
 				return err
 			}
@@ -63,6 +78,7 @@ func (a *app) filterCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&linkType, "link-type", "y", "EN10MB", "link type to compile for (tcpdump -y names)")
 	cmd.Flags().BoolVar(&live, "live", false, "print the program a live capture attaches to its socket (as tcpdump -d -i IFACE does)")
+	cmd.Flags().StringVarP(&iface, "interface", "i", "", "compile for this interface: its link type, and its netmask for 'ip broadcast' (as tcpdump -d -i)")
 	cmd.Flags().StringVarP(&file, "read", "r", "", "check the filter on a capture file: print how many of its packets match (as tcpdump -r FILE EXPR | wc -l)")
 	cmd.Flags().CountVarP(&level, "dump", "d", "-d: assembly (default), -dd: C array, -ddd: decimal, as tcpdump prints them")
 	return cmd
@@ -87,7 +103,7 @@ func (a *app) filterFile(cmd *cobra.Command, file, expr string) error {
 		prog, ok := progs[rec.LinkType]
 		if !ok {
 			var err error
-			if prog, err = filter.Compile(expr, filter.Options{LinkType: rec.LinkType}); err != nil {
+			if prog, err = filter.Compile(expr, filter.Options{LinkType: rec.LinkType, Netmask: filter.ZeroNetmask}); err != nil {
 				return fmt.Errorf("filter for the %s packets: %w", filter.LinkTypeName(rec.LinkType), err)
 			}
 			progs[rec.LinkType] = prog

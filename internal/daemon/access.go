@@ -117,7 +117,7 @@ func (c *Config) validateAccess() []error {
 			errs = append(errs, c.errorf(key+".scopes", "%v", err))
 		}
 		if t.Filter != "" {
-			if _, err := filter.Compile(t.Filter, filter.Options{LinkType: 1}); err != nil {
+			if _, err := filter.Compile(t.Filter, filter.Options{LinkType: 1, Netmask: filter.ZeroNetmask}); err != nil {
 				errs = append(errs, c.errorf(key+".filter", "%v", err))
 			}
 		}

@@ -364,7 +364,7 @@ func (c *Config) Validate() error {
 		if it.Filter != "" {
 			// Checked for Ethernet here; the interface's own link type is
 			// known when it is opened.
-			if _, err := filter.Compile(it.Filter, filter.Options{LinkType: 1, Live: true}); err != nil {
+			if _, err := filter.Compile(it.Filter, filter.Options{LinkType: 1, Live: true, Netmask: filter.ZeroNetmask}); err != nil {
 				errs = append(errs, c.errorf(key+".filter", "%v", err))
 			}
 		}

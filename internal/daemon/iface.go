@@ -172,7 +172,7 @@ func (r *ifaceRunner) runOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	prog, err := filter.Compile(r.cfg.Filter, filter.Options{LinkType: lt, Snaplen: uint32(r.cfg.Snaplen), Live: true})
+	prog, err := filter.Compile(r.cfg.Filter, filter.Options{LinkType: lt, Snaplen: uint32(r.cfg.Snaplen), Live: true, Netmask: filter.InterfaceNetmask(r.cfg.Name)})
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,9 @@
 package filter
 
 import (
+	"context"
+	"encoding/binary"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -468,15 +471,38 @@ func (g *gen) scode(name string, q qual) *block {
 	proto, dir := q.proto, q.dir
 	switch q.addr {
 	case aNet:
-		fail("unknown network '%s' (name resolution is not supported)", name)
+		// pcap_nametonetaddr: the network number from /etc/networks,
+		// left-justified with its mask.
+		addr := network(name)
+		if addr == 0 {
+			fail("unknown network '%s'", name)
+		}
+		mask := uint32(0xffffffff)
+		for addr != 0 && addr&0xff000000 == 0 {
+			addr <<= 8
+			mask <<= 8
+		}
+		return g.host(addr, mask, proto, dir, q.addr)
 	case aDefault, aHost:
 		switch proto {
 		case qLink:
-			fail("unknown ether host '%s' (name resolution is not supported)", name)
+			if g.linktype != dltEN10MB {
+				fail("only ethernet/FDDI/token ring/802.11/ATM LANE/Fibre Channel supports link-level host name")
+			}
+			e := etherHost(name)
+			if e == nil {
+				fail("unknown ether host '%s'", name)
+			}
+			tmp := g.prevLinkhdrCheck()
+			b := g.ehostop(e, dir)
+			if tmp != nil {
+				genAnd(tmp, b)
+			}
+			return b
 		case qDecnet:
-			fail("unknown decnet host '%s' (name resolution is not supported)", name)
+			fail("decnet name support not included, '%s' cannot be translated", name)
 		}
-		fail("unknown host %q (name resolution is not supported)", name)
+		return g.hostName(name, proto, dir, q.addr)
 	case aPort, aPortrange:
 		what := "port"
 		if q.addr == aPortrange {
@@ -532,7 +558,9 @@ func (g *gen) scode(name string, q qual) *block {
 		genOr(g.portrange6(uint32(port), uint32(port2), realProto, dir), b)
 		return b
 	case aGateway:
-		fail("\"gateway\" is not supported (it needs name resolution)")
+		// libpcap built with IPv6 support (as Debian's) refuses
+		// "gateway" whatever the name.
+		fail("'gateway' not supported in this configuration")
 	case aProto:
 		v := lookupProto(name, proto)
 		if v < 0 {
@@ -851,4 +879,48 @@ func (g *gen) finish(p *block) *block {
 	p.sense = !p.sense
 	backpatch(p, newBlock(clsRET|srcK, 0))
 	return p.head
+}
+
+// hostName: "host NAME" with each address the resolver gives, in its
+// order, or-ed together (gen_scode's loop over pcap_nametoaddrinfo).
+func (g *gen) hostName(name string, proto, dir, typ int) *block {
+	if g.names == nil {
+		g.names = newNames(context.Background(), nil)
+	}
+	ips := g.names.host(name)
+	tproto, tproto6 := proto, proto
+	if g.offLinktype.constPart == offNotSet && proto == qDefault {
+		tproto, tproto6 = qIP, qIPv6
+	}
+	var b *block
+	for _, ip := range ips {
+		var tmp *block
+		if len(ip) == net.IPv4len {
+			if tproto == qIPv6 {
+				continue
+			}
+			tmp = g.host(binary.BigEndian.Uint32(ip), 0xffffffff, tproto, dir, typ)
+		} else {
+			if tproto6 == qIP {
+				continue
+			}
+			var a, m [16]byte
+			copy(a[:], ip)
+			for i := range m {
+				m[i] = 0xff
+			}
+			tmp = g.host6(a, m, tproto6, dir, typ)
+		}
+		if b != nil {
+			genOr(b, tmp)
+		}
+		b = tmp
+	}
+	if b == nil {
+		if proto == qDefault {
+			fail("unknown host '%s'", name)
+		}
+		fail("unknown host '%s' for specified address family", name)
+	}
+	return b
 }

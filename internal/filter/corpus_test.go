@@ -74,7 +74,7 @@ func TestCorpusFilters(t *testing.T) {
 		}
 		st := statsFor(stats, r["dlt"])
 		st.rows++
-		prog, err := Compile(r["expr"], Options{LinkType: lt})
+		prog, err := Compile(r["expr"], Options{LinkType: lt, Netmask: tcpdumpNetmask})
 		libpcapOK := r["libpcap"] == "ok"
 		if libpcapOK {
 			st.libpcapOK++
@@ -163,7 +163,7 @@ func TestCorpusVerdicts(t *testing.T) {
 		prog, seen := progs[k]
 		err := errs[k]
 		if !seen && err == nil {
-			prog, err = Compile(r["expr"], Options{LinkType: lt})
+			prog, err = Compile(r["expr"], Options{LinkType: lt, Netmask: tcpdumpNetmask})
 			progs[k], errs[k] = prog, err
 			if err == nil && !hasBackwardJump(prog.Instructions()) {
 				opts[k] = newProgram(r["expr"], mustRewrite(t, r["expr"], prog.Instructions()))

@@ -97,14 +97,34 @@
 // when no packet can be accepted (reject.go decides this with the kind of
 // reasoning libpcap's optimizer does), and with libpcap's errors for
 // invalid expressions. Constructs this package does not compile, because
-// they need name resolution (host names, "gateway"), information a stored
-// packet lacks (without Options.Live: inbound, outbound, ifindex on link
-// types that do not record them) or would filter differently from
-// libpcap, fail with an error saying they are "not supported". A
+// they need information a stored packet lacks (without Options.Live:
+// inbound, outbound, ifindex on link types that do not record them) or
+// would filter differently from libpcap, fail with an error saying they
+// are "not supported". A
 // construct is never compiled into something that filters differently
 // from libpcap, with two documented exceptions: the kernel program of
 // protochain on chains longer than KernelProtochainHeaders, and the
 // truncated packets on which libpcap's optimizer reorders tests (above).
+//
+// # Names and the netmask
+//
+// Names are resolved when the expression is compiled, as libpcap
+// resolves them (resolve.go): "host NAME" (and "src host", "ip host",
+// ...) through Options.Resolver (net.DefaultResolver by default:
+// /etc/hosts, then DNS), a name standing for all its addresses, IPv4
+// and IPv6, or-ed in the resolver's order ("ip host" keeps the IPv4
+// ones, "ip6 host" the IPv6 ones); "net NAME" from /etc/networks
+// (getnetbyname: the number left-justified, so "loopback 127" is
+// 127.0.0.0/8 but "loopback 127.0.0.0" is the single address);
+// "ether host NAME" from /etc/ethers (ether_hostton). "gateway" fails as
+// in libpcap built with IPv6 support ("'gateway' not supported in this
+// configuration"). glibc's getaddrinfo sorts addresses (RFC 3484) where
+// Go's resolver may keep another order; verdicts differ only on packets
+// cut between the address fields of a name with several addresses.
+//
+// "ip broadcast" needs the capture interface's netmask (Options.Netmask):
+// it matches IPv4 packets whose destination's host part is all zeros or
+// all ones. Without one it fails as in libpcap ("netmask not known").
 //
 // Supported link types: EN10MB (Ethernet, also Linux loopback),
 // LINUX_SLL, LINUX_SLL2, RAW, IPV4, IPV6, NULL and LOOP; Options.Live

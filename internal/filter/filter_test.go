@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -57,7 +58,6 @@ func TestErrors(t *testing.T) {
 	for _, c := range []struct{ expr, want string }{
 		{"port 80 prot 81", `filter: syntax error at column 9 near "prot"`},
 		{"port htp", `filter: unknown port name "htp"`},
-		{"host foo", `filter: unknown host "foo" (name resolution is not supported)`},
 		{"vlan and inbound", `filter: "inbound"/"outbound" on this link type (only LINUX_SLL and LINUX_SLL2 record the direction) is not supported on stored packets (only a live capture, Options.Live, can test it)`},
 		{"geneve and protochain 6", `filter: 'protochain' not supported with variable length headers`},
 		{"tcp port", "filter: syntax error at column 9 (unexpected end of expression)"},
@@ -133,6 +133,9 @@ func FuzzCompile(f *testing.F) {
 		}
 		for _, opts := range []Options{{LinkType: LinkTypeEthernet}, {LinkType: LinkTypeRaw}, {LinkType: LinkTypeLinuxSLL2},
 			{LinkType: LinkTypeNull}, {LinkType: LinkTypeEthernet, Live: true}, {LinkType: LinkTypeRaw, Live: true}} {
+			// Host names come from the test resolver, not the network.
+			opts.Resolver = testResolver
+			opts.Netmask = net.CIDRMask(24, 32)
 			p, err := Compile(expr, opts)
 			if err != nil {
 				if !strings.HasPrefix(err.Error(), "filter: ") {

@@ -17,9 +17,12 @@ import (
 type compileError struct {
 	msg      string
 	liveOnly bool
+	err      error // cause, if any (a resolver's error)
 }
 
 func (e *compileError) Error() string { return e.msg }
+
+func (e *compileError) Unwrap() error { return e.err }
 
 func errorf(format string, args ...any) error {
 	return &compileError{msg: "filter: " + fmt.Sprintf(format, args...)}
@@ -218,6 +221,12 @@ type gen struct {
 
 	regused [memWords]bool
 	curreg  int
+
+	// names resolves host names; netmask is the capture's IPv4 netmask
+	// for "ip broadcast" (hasNetmask false: not known).
+	names      *names
+	netmask    uint32
+	hasNetmask bool
 }
 
 func newGen(lt dlt, snaplen uint32) *gen {
@@ -1155,9 +1164,18 @@ func (g *gen) broadcast(proto int) *block {
 		}
 		return b0
 	case qIP:
-		// libpcap needs the interface netmask for this; without one
-		// (as for a savefile) it refuses.
-		unsupportedHere("\"ip broadcast\" (it needs the interface netmask)")
+		// libpcap treats its PCAP_NETMASK_UNKNOWN (0xffffffff) as no
+		// netmask: the destination's host part all zeros or all ones.
+		if !g.hasNetmask || g.netmask == 0xffffffff {
+			fail("netmask not known, so 'ip broadcast' not supported")
+		}
+		b0 := g.linktypeCheck(ethertypeIP)
+		hostmask := ^g.netmask
+		b1 := g.mcmp(orLinkpl, 16, szW, 0, hostmask)
+		b2 := g.mcmp(orLinkpl, 16, szW, hostmask, hostmask)
+		genOr(b1, b2)
+		genAnd(b0, b2)
+		return b2
 	}
 	fail("only link-layer/IP broadcast filters supported")
 	return nil

@@ -266,7 +266,7 @@ func TestLiveVerdictsMatchTcpdump(t *testing.T) {
 	results := tcpdumpLiveAll(tcpdump, iface, exprs, "-ddd")
 	for _, expr := range exprs {
 		out, ok := results[expr].out, results[expr].ok
-		prog, err := Compile(expr, Options{LinkType: LinkTypeEthernet, Live: true})
+		prog, err := Compile(expr, Options{LinkType: LinkTypeEthernet, Live: true, Netmask: tcpdumpNetmask})
 		if !ok || err != nil {
 			if ok && err != nil && !isNotSupported(err) {
 				t.Errorf("%q: tcpdump -i compiles it, we fail: %v", expr, err)

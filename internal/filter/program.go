@@ -1,9 +1,11 @@
 package filter
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -185,6 +187,25 @@ type Options struct {
 	// (the capture puts the tag back into the frame). Only EN10MB and
 	// RAW, the link types of AF_PACKET captures, can be compiled live.
 	Live bool
+
+	// Netmask is the IPv4 netmask of the capture's interface (4 bytes,
+	// as net.CIDRMask(24, 32)), which "ip broadcast" needs: it matches
+	// IPv4 packets whose destination has a host part of all zeros or all
+	// ones. nil means not known, and "ip broadcast" then fails as in
+	// libpcap ("netmask not known"); so does the all-ones mask, which is
+	// libpcap's PCAP_NETMASK_UNKNOWN. tcpdump passes a mask of 0 when it
+	// reads a file (net.IPv4Mask(0, 0, 0, 0): destination 0.0.0.0 or
+	// 255.255.255.255).
+	Netmask net.IPMask
+
+	// Resolver resolves the host names of "host NAME" (and "src host",
+	// "dst host", "ip host", ...) when the expression is compiled; nil
+	// means net.DefaultResolver (/etc/hosts, then DNS). A name stands
+	// for all its addresses, IPv4 and IPv6, as in libpcap. Network names
+	// ("net NAME") come from /etc/networks and Ethernet host names
+	// ("ether host NAME") from /etc/ethers, as libpcap's getnetbyname and
+	// ether_hostton read them.
+	Resolver Resolver
 }
 
 // Program is a compiled filter. It holds two programs, identical unless
@@ -219,8 +240,18 @@ type insn struct {
 
 // Compile compiles a pcap-filter(7) expression for the given link type
 // with libpcap 1.10.3's semantics. An empty (or all-whitespace)
-// expression accepts every packet.
+// expression accepts every packet. Host names are looked up without a
+// deadline beyond the resolver's own; CompileContext bounds them.
 func Compile(expr string, opts Options) (*Program, error) {
+	return CompileContext(context.Background(), expr, opts)
+}
+
+// CompileContext is Compile with a context for the host name lookups
+// (Options.Resolver): when ctx is done, a name not yet resolved fails
+// with "unknown host" and an error wrapping the resolver's, which
+// errors.Is matches against context.Canceled or
+// context.DeadlineExceeded.
+func CompileContext(ctx context.Context, expr string, opts Options) (*Program, error) {
 	lt := internalLinkType(opts.LinkType)
 	if lt == dltNone {
 		return nil, fmt.Errorf("filter: filtering on link type %s is not supported", LinkTypeName(opts.LinkType))
@@ -231,6 +262,15 @@ func Compile(expr string, opts Options) (*Program, error) {
 	snaplen := opts.Snaplen
 	if snaplen == 0 {
 		snaplen = DefaultSnaplen
+	}
+	var netmask uint32
+	hasNetmask := opts.Netmask != nil
+	if hasNetmask {
+		m := opts.Netmask
+		if len(m) != net.IPv4len {
+			return nil, fmt.Errorf("filter: netmask %s is not an IPv4 netmask", opts.Netmask)
+		}
+		netmask = binary.BigEndian.Uint32(m)
 	}
 	tree, err := parse(expr)
 	if err != nil {
@@ -243,7 +283,11 @@ func Compile(expr string, opts Options) (*Program, error) {
 	// The savefile program. With Live, "rejects all packets" is decided
 	// on the live program, as libpcap decides it on what it attaches,
 	// and an expression only a live capture can evaluate has none.
-	insns, err := generate(tree, lt, snaplen, genMode{checkRejects: !opts.Live})
+	names := newNames(ctx, opts.Resolver)
+	base := genMode{names: names, netmask: netmask, hasNetmask: hasNetmask}
+	mode := base
+	mode.checkRejects = !opts.Live
+	insns, err := generate(tree, lt, snaplen, mode)
 	if err != nil {
 		var ce *compileError
 		if !opts.Live || !errors.As(err, &ce) || !ce.liveOnly {
@@ -269,7 +313,9 @@ func Compile(expr string, opts Options) (*Program, error) {
 	}
 	kinsns := run
 	if opts.Live || usesProtochain(tree) {
-		kinsns, err = generate(tree, lt, snaplen, genMode{live: opts.Live, kernel: true, checkRejects: opts.Live})
+		mode := base
+		mode.live, mode.kernel, mode.checkRejects = opts.Live, true, opts.Live
+		kinsns, err = generate(tree, lt, snaplen, mode)
 		if err != nil {
 			return nil, err
 		}
@@ -313,12 +359,17 @@ type genMode struct {
 	live         bool // a live Linux capture (gen.live)
 	kernel       bool // forward jumps only (gen.kernel)
 	checkRejects bool // fail when the program rejects every packet
+
+	names      *names // host name lookups, shared by the programs of one Compile
+	netmask    uint32 // for "ip broadcast", if hasNetmask
+	hasNetmask bool
 }
 
 // generate runs the code generator and the rejects-everything check.
 func generate(tree node, lt dlt, snaplen uint32, mode genMode) ([]bpf.RawInstruction, error) {
 	g := newGen(lt, snaplen)
 	g.live, g.kernel = mode.live, mode.kernel
+	g.names, g.netmask, g.hasNetmask = mode.names, mode.netmask, mode.hasNetmask
 	// libpcap does not optimize programs that use geneve (their
 	// offsets are computed at run time) or protochain (a loop), so none
 	// of its optimizer's effects apply to them.
@@ -364,20 +415,25 @@ func anyNode(n node, f func(node) bool) bool {
 }
 
 // generateUnchecked returns the savefile program as libpcap emits it
-// with its optimizer off.
+// with its optimizer off, compiled as tcpdump compiles for -r and -y
+// (with a netmask of 0).
 func generateUnchecked(tree node, lt dlt, snaplen uint32, deadHandle bool) ([]bpf.RawInstruction, error) {
 	g := newGen(lt, snaplen)
 	g.deadHandle = deadHandle
 	g.emulateOpt = false
+	g.hasNetmask = true // netmask 0, as tcpdump passes it
 	return g.run(tree)
 }
 
 // generateLiveUnchecked returns the program for a live capture as
-// libpcap emits it with its optimizer off (protochain as its loop).
+// libpcap emits it with its optimizer off (protochain as its loop),
+// with a netmask of 0 (what tcpdump passes when it cannot find the
+// interface's).
 func generateLiveUnchecked(tree node, lt dlt, snaplen uint32) ([]bpf.RawInstruction, error) {
 	g := newGen(lt, snaplen)
 	g.live, g.deadHandle = true, true
 	g.emulateOpt = false
+	g.hasNetmask = true // netmask 0, as tcpdump passes it
 	return g.run(tree)
 }
 

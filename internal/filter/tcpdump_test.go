@@ -262,7 +262,7 @@ func TestDifferentialTcpdump(t *testing.T) {
 	var compared, unsupported, errorsAgree, fallback int
 	for _, expr := range userExpressions {
 		out, ok := tcpdumpOutput(t, tcpdump, "EN10MB", expr, "-ddd")
-		prog, err := Compile(expr, Options{LinkType: LinkTypeEthernet})
+		prog, err := Compile(expr, Options{LinkType: LinkTypeEthernet, Netmask: tcpdumpNetmask})
 		if !bothCompiled(t, expr, "tcpdump", "compile it", ok, err, &errorsAgree, &unsupported) {
 			continue
 		}

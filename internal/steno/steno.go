@@ -380,7 +380,7 @@ func windows(n *node, render func(*node) (string, bool, error)) ([]Window, error
 // compiles checks that expr compiles for Ethernet. It reports false
 // (and no error) for an expression that rejects every packet.
 func compiles(expr string) (bool, error) {
-	_, err := filter.Compile(expr, filter.Options{LinkType: filter.LinkTypeEthernet})
+	_, err := filter.Compile(expr, filter.Options{LinkType: filter.LinkTypeEthernet, Netmask: filter.ZeroNetmask})
 	if err != nil {
 		// internal/filter has no sentinel for this error (yet); its text
 		// is libpcap's and stable.

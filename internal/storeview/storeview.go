@@ -411,7 +411,7 @@ func CompileFilter(expr string, linkTypes []uint32, fallback uint32) (*Filter, e
 	}
 	pf := &Filter{progs: make(map[uint32]*filter.Program, len(linkTypes))}
 	for _, lt := range linkTypes {
-		prog, err := filter.Compile(expr, filter.Options{LinkType: lt})
+		prog, err := filter.Compile(expr, filter.Options{LinkType: lt, Netmask: filter.ZeroNetmask})
 		if err != nil {
 			if len(linkTypes) > 1 {
 				return nil, fmt.Errorf("filter for the %s packets: %w", filter.LinkTypeName(lt), err)
