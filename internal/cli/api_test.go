@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -77,6 +78,20 @@ func TestAPIAndRemoteCLI(t *testing.T) {
 	lab := netlab.New(t, "api")
 	certs := makeCerts(t)
 	dir := t.TempDir()
+	// A token made by token new: its secret, shown once, and its stanza.
+	made := mustRun(t, "token", "new", "ops", "--scopes", "read,metrics")
+	var opsSecret, opsStanza string
+	for _, l := range strings.Split(made, "\n") {
+		switch {
+		case strings.HasPrefix(l, "# prd_"):
+			opsSecret = strings.TrimPrefix(l, "# ")
+		case strings.HasPrefix(l, "  "):
+			opsStanza += l + "\n"
+		}
+	}
+	if opsSecret == "" || !strings.Contains(opsStanza, fmt.Sprintf("sha256: %x", sha256.Sum256([]byte(opsSecret)))) || !strings.Contains(opsStanza, "scopes: [read, metrics]") {
+		t.Fatalf("token new printed:\n%s", made)
+	}
 	st := filepath.Join(dir, "store")
 	cfg := filepath.Join(dir, "c.yaml")
 	writeConfig(t, cfg, fmt.Sprintf(`store: %s
@@ -92,7 +107,7 @@ tls:
   client_ca: %s
   client_scopes: [read]
 tokens:
-%s%s%s`, st, lab.HostIf, certs.serverCert, certs.serverKey, certs.ca,
+%s%s%s%s`, st, lab.HostIf, certs.serverCert, certs.serverKey, certs.ca, opsStanza,
 		tokenLine("analyst", "analyst-secret", "read, admin", ""),
 		tokenLine("scoped", "scoped-secret", "read", "    filter: \"udp dst port 9998\"\n"),
 		tokenLine("narrow", "narrow-secret", "read", "    max_window: 1s\n")))
@@ -200,6 +215,28 @@ tokens:
 	}
 	if resp, err := cl.Get(server + "/metrics"); err != nil || resp.StatusCode != 403 {
 		t.Errorf("/metrics with read scope only: %v %v", resp, err)
+	}
+	req, _ = http.NewRequest("GET", server+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+opsSecret)
+	if resp, err := tlsClient(t, certs, false).Do(req); err != nil || resp.StatusCode != 200 {
+		t.Errorf("/metrics with token new's token: %v %v", resp, err)
+	}
+	// replay --server: the schedule of a sensor's packets, as locally.
+	os.WriteFile(tokenFile, []byte("analyst-secret"), 0o600)
+	if got, want := mustRun(t, append([]string{"replay", "--display-only", "--speed", "0", "--filter", "udp dst port 9998"}, remote...)...),
+		mustRun(t, "replay", "--display-only", "--speed", "0", "--filter", "udp dst port 9998", "-d", st); got != want || len(want) == 0 {
+		t.Errorf("replay --server --display-only differs from the local store's (%d and %d bytes)", len(got), len(want))
+	}
+	// A renewed certificate is served after SIGHUP, without a restart.
+	before := peerSerial(t, d.addr, certs)
+	renewCert(t, certs)
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	deadline := time.Now().Add(10 * time.Second)
+	for peerSerial(t, d.addr, certs) == before {
+		if time.Now().After(deadline) {
+			t.Fatal("the renewed certificate is not served after SIGHUP")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	d.stop(t, 2*time.Second)
 	audit := d.stderr.String()
@@ -314,5 +351,34 @@ tls:
 	d.stop(t, 2*time.Second)
 	if !strings.Contains(d.stderr.String(), `who="certificate analyst1"`) {
 		t.Error("no audit line names stenoread's certificate")
+	}
+}
+
+// peerSerial is the serial number of the certificate the daemon serves.
+func peerSerial(t *testing.T, addr string, c testCerts) string {
+	t.Helper()
+	pem, _ := os.ReadFile(c.ca)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool})
+	if err != nil {
+		t.Fatalf("TLS to the daemon: %v", err)
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0].SerialNumber.String()
+}
+
+// renewCert writes a new server certificate (same name, same CA, a new
+// serial) over the one the daemon's configuration names.
+func renewCert(t *testing.T, c testCerts) {
+	t.Helper()
+	cmd := exec.Command("openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+		"-days", "2", "-extfile", "server.ext", "-out", "server-new.pem")
+	cmd.Dir = c.dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("openssl: %v %s", err, out)
+	}
+	if err := os.Rename(filepath.Join(c.dir, "server-new.pem"), c.serverCert); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -153,8 +153,10 @@ func TestDiskFull(t *testing.T) {
 	if code == 0 {
 		t.Fatalf("capture into a full disk exited 0: %s", rec.stdout)
 	}
+	// stderr: the start line and the statistics, then one line saying why.
 	lines := strings.Split(strings.TrimSpace(rec.stderr.String()), "\n")
-	if len(lines) != 1 || !strings.Contains(lines[0], "disk full") {
+	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "packetrecorder: ") || !strings.Contains(last, "disk full") ||
+		!strings.Contains(rec.stderr.String(), "packets stored") {
 		t.Errorf("stderr: %q", rec.stderr.String())
 	}
 	// Make room for the readers' shared-memory file, as a user would.
@@ -347,7 +349,9 @@ func rssKB(t *testing.T, pid int) int {
 
 // TestLongCaptureMemoryFlat: over a 45-second capture at 30k packets/s the
 // resident memory stops growing once the pipeline has warmed up, and stays
-// under the ring size plus 100 MB.
+// under the ring size plus 110 MB (the binary itself, the SQLite
+// instance's heap, 96 blocks in flight and the Go heap's headroom; 100 MB
+// until the binary grew by the API, 7 MB, on 2026-12-04).
 func TestLongCaptureMemoryFlat(t *testing.T) {
 	lab := netlab.New(t, "long")
 	db := filepath.Join(t.TempDir(), "long.db")
@@ -373,8 +377,8 @@ func TestLongCaptureMemoryFlat(t *testing.T) {
 	}
 	last := samples[len(samples)-1]
 	t.Logf("sent %d packets; RSS after 15 s %d MB, at the end %d MB, peak %d MB", n, warm/1024, last/1024, peak/1024)
-	if peak > (ringMB+100)*1024 {
-		t.Errorf("peak RSS %d MB exceeds the ring plus 100 MB", peak/1024)
+	if peak > (ringMB+110)*1024 {
+		t.Errorf("peak RSS %d MB exceeds the ring plus 110 MB", peak/1024)
 	}
 	if last > warm+8*1024 {
 		t.Errorf("RSS grew from %d MB to %d MB after warming up", warm/1024, last/1024)

@@ -66,6 +66,17 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		{"path in a name", "store: /s\ninterfaces:\n  - name: ../etc\n", "is not an interface name"},
 		{"bad filter", "store: /s\ninterfaces:\n  - name: eth0\n    filter: \"tcp port\"\n", "line 4: interfaces.0.filter"},
 		{"not yaml", "store: [\n", "line"},
+		{"plain HTTP off loopback", "store: /s\nlisten: 0.0.0.0:7474\ninterfaces: [{name: eth0}]\n", "line 2: listen: 0.0.0.0:7474 is not a loopback address"},
+		{"plain HTTP on all addresses", "store: /s\nlisten: \":7474\"\ninterfaces: [{name: eth0}]\n", "is not a loopback address"},
+		{"tls without key", "store: /s\ntls:\n  cert: /nonexistent.pem\ninterfaces: [{name: eth0}]\n", "tls: needs both cert and key"},
+		{"tls unreadable", "store: /s\ntls:\n  cert: /nonexistent.pem\n  key: /nonexistent.key\ninterfaces: [{name: eth0}]\n", "tls.cert"},
+		{"client scopes without CA", "store: /s\nlisten: 127.0.0.1:1\ntls:\n  cert: /n.pem\n  key: /n.key\n  client_scopes: [read]\ninterfaces: [{name: eth0}]\n", "needs tls.client_ca"},
+		{"token secret in clear", "store: /s\ntokens:\n  - name: a\n    sha256: hunter2\n    scopes: [read]\ninterfaces: [{name: eth0}]\n", "line 4: tokens.0.sha256"},
+		{"token scope", "store: /s\ntokens:\n  - name: a\n    sha256: " + strings.Repeat("ab", 32) + "\n    scopes: [root]\ninterfaces: [{name: eth0}]\n", "unknown scope \"root\""},
+		{"token without scope", "store: /s\ntokens:\n  - name: a\n    sha256: " + strings.Repeat("ab", 32) + "\ninterfaces: [{name: eth0}]\n", "tokens.0.scopes"},
+		{"token names", "store: /s\ntokens:\n  - name: a\n    sha256: " + strings.Repeat("ab", 32) + "\n    scopes: [read]\n  - name: a\n    sha256: " + strings.Repeat("cd", 32) + "\n    scopes: [read]\ninterfaces: [{name: eth0}]\n", "\"a\" is already a token"},
+		{"token filter", "store: /s\ntokens:\n  - name: a\n    sha256: " + strings.Repeat("ab", 32) + "\n    scopes: [read]\n    filter: \"port\"\ninterfaces: [{name: eth0}]\n", "tokens.0.filter"},
+		{"limits", "store: /s\nlimits:\n  concurrent_queries: -1\ninterfaces: [{name: eth0}]\n", "limits.concurrent_queries"},
 		{"empty", "", "empty file"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
