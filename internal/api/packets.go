@@ -165,7 +165,7 @@ func (s *Server) open(r *http.Request, q packetQuery) (*storeview.View, error) {
 	if q.filter != "" {
 		// The client's own expression first, so that its mistakes are
 		// reported as the CLI reports them.
-		if _, err := storeview.CompileFilter(q.filter, v.LinkTypes(), 1); err != nil {
+		if _, err := storeview.CompileFilterMask(q.filter, v.LinkTypes(), 1, v.Netmask()); err != nil {
 			v.Close()
 			return nil, errBadRequest("%v", err)
 		}
@@ -178,7 +178,7 @@ func (s *Server) open(r *http.Request, q packetQuery) (*storeview.View, error) {
 		}
 	}
 	if expr != "" {
-		v.Filter, err = storeview.CompileFilter(expr, v.LinkTypes(), 1)
+		v.Filter, err = storeview.CompileFilterMask(expr, v.LinkTypes(), 1, v.Netmask())
 		if err != nil && p.filter != "" && strings.Contains(err.Error(), "rejects all packets") {
 			// The token's filter and the client's contradict: nothing
 			// passes both, which is an empty answer.

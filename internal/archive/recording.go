@@ -21,6 +21,7 @@ type RecordingConfig struct {
 	Snaplen    uint32
 	Promisc    bool
 	BufferSize int64
+	Netmask    uint32 // the interface's IPv4 netmask, for "ip broadcast"
 	// A segment closes once it holds MaxBytes (on disk) or is MaxAge old,
 	// whichever comes first, at the commit that reaches it.
 	MaxBytes int64
@@ -123,6 +124,7 @@ func (r *Recording) open() error {
 		Started:     now,
 		Notes:       "recording " + r.uuid,
 		FirstPacket: r.next,
+		Netmask:     r.cfg.Netmask,
 	}
 	if err := db.CreateSession(sess); err != nil {
 		db.Close()

@@ -160,6 +160,7 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 		Snaplen:    uint32(f.snaplen),
 		Promisc:    f.promisc && live, // "any" has no promiscuous mode
 		BufferSize: buf,
+		Netmask:    filter.NetmaskBits(filter.InterfaceNetmask(f.iface)),
 	}
 	if sess.Name == "" {
 		sess.Name = fmt.Sprintf("%s %s", f.iface, time.Now().Format("2006-01-02 15:04:05"))

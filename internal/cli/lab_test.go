@@ -538,3 +538,36 @@ func TestCaptureWritesAFile(t *testing.T) {
 		t.Errorf("temporary files left: %v", left)
 	}
 }
+
+// TestIPBroadcastUsesTheCapturesNetmask: the session records its
+// interface's netmask (a /30 here), so "ip broadcast" selects the stored
+// packets to the subnet's broadcast address, as it would have live; a
+// capture file knows no netmask and selects with tcpdump's 0.
+func TestIPBroadcastUsesTheCapturesNetmask(t *testing.T) {
+	lab := netlab.New(t, "bca")
+	db := filepath.Join(t.TempDir(), "b.db")
+	rec := start(t, "capture", "-i", lab.HostIf, "-d", db, "-t", "3", "icmp")
+	rec.waitLine(t, "session ", 10*time.Second)
+	bcast := net.IPv4(lab.HostIP[0], lab.HostIP[1], lab.HostIP[2], lab.HostIP[3]|3).String()
+	lab.PeerCommand("ping", "-b", "-c", "3", "-i", "0.2", "-W", "1", bcast).Run() // no answer: broadcasts are ignored
+	if out, err := lab.PeerCommand("ping", "-c", "2", "-i", "0.2", "-W", "1", lab.HostIP.String()).CombinedOutput(); err != nil {
+		t.Fatalf("ping: %v %s", err, out)
+	}
+	if code := rec.wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("capture: %d %s", code, rec.stderr)
+	}
+	count := func(args ...string) string {
+		return strings.TrimSpace(mustRun(t, append([]string{"query", "--count"}, args...)...))
+	}
+	if got := count("-d", db, "-s", "1", "ip broadcast"); got != "3" {
+		t.Errorf("ip broadcast selects %s stored packets, want the 3 pings to %s", got, bcast)
+	}
+	if got := count("-d", db, "-s", "1", "dst host "+bcast); got != "3" {
+		t.Errorf("dst host %s: %s", bcast, got)
+	}
+	file := filepath.Join(t.TempDir(), "b.pcap")
+	mustRun(t, "export", "-d", db, "-s", "1", "-o", file)
+	if got := count("-r", file, "ip broadcast"); got != "0" {
+		t.Errorf("from a file (netmask 0) ip broadcast selects %s", got)
+	}
+}

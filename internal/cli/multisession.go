@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/packetrecorderd/packetrecorderd/internal/filter"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
 	"github.com/packetrecorderd/packetrecorderd/internal/storeview"
 )
@@ -111,7 +112,7 @@ func openMulti(db *store.DB, sessions []store.Session, r store.Range, expr strin
 	}
 	if expr != "" {
 		var err error
-		if m.prog, err = storeview.CompileFilter(expr, lts, sessions[0].LinkType); err != nil {
+		if m.prog, err = storeview.CompileFilterMask(expr, lts, sessions[0].LinkType, filter.NetmaskOf(sessions[0].Netmask)); err != nil {
 			return nil, err
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/archive"
+	"github.com/packetrecorderd/packetrecorderd/internal/filter"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
 	"github.com/packetrecorderd/packetrecorderd/internal/storeview"
 	"github.com/packetrecorderd/packetrecorderd/internal/when"
@@ -188,7 +189,7 @@ func (s *selection) open() (*selected, error) {
 	if s.filter != "" {
 		linkTypes, _, err := db.LinkTypes(sess.ID)
 		if err == nil {
-			pf, err = storeview.CompileFilter(s.filter, linkTypes, sess.LinkType)
+			pf, err = storeview.CompileFilterMask(s.filter, linkTypes, sess.LinkType, filter.NetmaskOf(sess.Netmask))
 		}
 		if err != nil {
 			db.Close()

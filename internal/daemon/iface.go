@@ -204,7 +204,7 @@ func (r *ifaceRunner) runOnce(ctx context.Context) error {
 	for i := range rings {
 		rec, err := archive.NewRecording(r.store, archive.RecordingConfig{
 			Interface: r.cfg.Name, Ring: i, Filter: r.cfg.Filter, LinkType: lt, Snaplen: uint32(r.cfg.Snaplen),
-			Promisc: *r.cfg.Promisc, BufferSize: int64(r.cfg.BufferSize),
+			Promisc: *r.cfg.Promisc, BufferSize: int64(r.cfg.BufferSize), Netmask: filter.NetmaskBits(filter.InterfaceNetmask(r.cfg.Name)),
 			MaxBytes: r.seg.maxBytes, MaxAge: r.seg.maxAge, Logger: r.log,
 		})
 		if err != nil {

@@ -27,3 +27,17 @@ func InterfaceNetmask(name string) net.IPMask {
 	}
 	return ZeroNetmask
 }
+
+// NetmaskOf is a netmask kept as a number (0xffffff00), as sessions
+// record it; 0 is ZeroNetmask.
+func NetmaskOf(v uint32) net.IPMask {
+	return net.IPv4Mask(byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
+}
+
+// NetmaskBits is m as a number (0xffffff00); 0 for a mask that is not IPv4.
+func NetmaskBits(m net.IPMask) uint32 {
+	if len(m) != net.IPv4len {
+		return 0
+	}
+	return uint32(m[0])<<24 | uint32(m[1])<<16 | uint32(m[2])<<8 | uint32(m[3])
+}

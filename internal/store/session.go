@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/ncruces/go-sqlite3"
@@ -45,6 +46,9 @@ type Session struct {
 	// FirstPacket is the number of the session's first packet: 1, or
 	// where the segment before it stopped in a continuous recording.
 	FirstPacket int64
+	// Netmask is the IPv4 netmask of a live capture's interface (as
+	// 0xffffff00), for "ip broadcast"; 0 when unknown.
+	Netmask uint32
 }
 
 // Dropped is every packet the filter accepted but the session does not hold.
@@ -74,8 +78,8 @@ func (db *DB) CreateSession(s *Session) error {
 		s.Started = time.Now()
 	}
 	stmt, _, err := db.conn.Prepare(`INSERT INTO sessions
-		(uuid, name, source, interface, filter, link_type, snaplen, promisc, buffer_size, started_ns, hostname, pid, status, notes, origin, first_packet)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		(uuid, name, source, interface, filter, link_type, snaplen, promisc, buffer_size, started_ns, hostname, pid, status, notes, origin, first_packet, netmask)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return classify(err)
 	}
@@ -99,6 +103,7 @@ func (db *DB) CreateSession(s *Session) error {
 		s.FirstPacket = 1
 	}
 	stmt.BindInt64(16, s.FirstPacket)
+	stmt.BindInt64(17, int64(s.Netmask))
 	if err := stmt.Exec(); err != nil {
 		return fmt.Errorf("create session: %w", db.classifyWrite(err))
 	}
@@ -106,9 +111,18 @@ func (db *DB) CreateSession(s *Session) error {
 	return nil
 }
 
-const sessionColumns = `id, uuid, name, source, interface, filter, link_type, snaplen, promisc, buffer_size,
+// sessionColumns are the columns scanSessionRow reads; a version 3 file
+// (read-only: not migrated) has no netmask, which reads as 0.
+func (db *DB) sessionColumns() string {
+	if db.version > 0 && db.version < 4 && db.readOnly {
+		return strings.Replace(sessionColumnList, ", netmask", ", 0", 1)
+	}
+	return sessionColumnList
+}
+
+const sessionColumnList = `id, uuid, name, source, interface, filter, link_type, snaplen, promisc, buffer_size,
 	started_ns, ended_ns, packets, bytes, wire_bytes, kernel_received, kernel_dropped, app_dropped,
-	hostname, pid, status, notes, origin, first_packet`
+	hostname, pid, status, notes, origin, first_packet, netmask`
 
 // scanSession reads a session row. A session still "recording" whose
 // process is gone is reported interrupted: a read-write open marks it so
@@ -165,6 +179,7 @@ func scanSessionRow(stmt *sqlite3.Stmt) Session {
 		Notes:          stmt.ColumnText(21),
 		Origin:         stmt.ColumnText(22),
 		FirstPacket:    stmt.ColumnInt64(23),
+		Netmask:        uint32(stmt.ColumnInt64(24)),
 	}
 	if stmt.ColumnType(11) != sqlite3.NULL {
 		s.Ended = time.Unix(0, stmt.ColumnInt64(11))
@@ -174,7 +189,7 @@ func scanSessionRow(stmt *sqlite3.Stmt) Session {
 
 // Sessions lists every session, oldest first.
 func (db *DB) Sessions() ([]Session, error) {
-	stmt, _, err := db.conn.Prepare(`SELECT ` + sessionColumns + ` FROM sessions ORDER BY id`)
+	stmt, _, err := db.conn.Prepare(`SELECT ` + db.sessionColumns() + ` FROM sessions ORDER BY id`)
 	if err != nil {
 		return nil, classify(err)
 	}
@@ -188,7 +203,7 @@ func (db *DB) Sessions() ([]Session, error) {
 
 // Session returns one session, or an error wrapping ErrNoSession.
 func (db *DB) Session(id int64) (Session, error) {
-	stmt, _, err := db.conn.Prepare(`SELECT ` + sessionColumns + ` FROM sessions WHERE id = ?`)
+	stmt, _, err := db.conn.Prepare(`SELECT ` + db.sessionColumns() + ` FROM sessions WHERE id = ?`)
 	if err != nil {
 		return Session{}, classify(err)
 	}

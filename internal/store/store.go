@@ -26,7 +26,7 @@ import (
 
 // SchemaVersion is the newest schema this code writes, kept in
 // PRAGMA user_version. Older databases are migrated forward on open.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // applicationID marks a database as ours (PRAGMA application_id), "PRDB".
 const applicationID = 0x50524442
@@ -56,6 +56,9 @@ type DB struct {
 	// connection: prefix ("seg.") names its schema in PRAGMAs and DDL.
 	host   *Host
 	prefix string
+	// version is the schema version the file had when opened (a
+	// read-write open migrates it to SchemaVersion).
+	version int64
 }
 
 // Options control Open. The zero value opens an existing database for
@@ -264,8 +267,11 @@ func (db *DB) init() error {
 	if version > SchemaVersion {
 		return fmt.Errorf("%w (version %d, this build knows up to %d)", ErrTooNew, version, SchemaVersion)
 	}
+	db.version = version
 	if db.readOnly {
-		if version < SchemaVersion {
+		// Schema 4 only added sessions.netmask, which reads as 0 (unknown)
+		// from a version 3 file: evidence on read-only media stays readable.
+		if version < 3 {
 			return fmt.Errorf("%w: schema version %d, this build reads %d: open it once with write access to upgrade it", ErrReadOnlyOld, version, SchemaVersion)
 		}
 		return db.conn.BusyTimeout(10 * time.Second)
@@ -382,6 +388,10 @@ var migrations = []string{
 		text       TEXT    NOT NULL,
 		PRIMARY KEY (session_id, packet, seq)
 	) WITHOUT ROWID;`,
+	// 3 -> 4: the IPv4 netmask of a live capture's interface, so that
+	// "ip broadcast" selects stored packets as it did live (0: unknown,
+	// tcpdump's value for files).
+	`ALTER TABLE sessions ADD COLUMN netmask INTEGER NOT NULL DEFAULT 0;`,
 }
 
 func (db *DB) migrate(from int64) (err error) {

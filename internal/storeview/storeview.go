@@ -12,6 +12,7 @@ import (
 	"github.com/packetrecorderd/packetrecorderd/internal/filter"
 	"iter"
 	"math"
+	"net"
 	"sort"
 	"time"
 
@@ -94,7 +95,7 @@ func Open(dir, iface string, r store.Range, expr string) (*View, error) {
 		}
 	}
 	if expr != "" {
-		if v.Filter, err = CompileFilter(expr, v.LinkTypes(), 1); err != nil {
+		if v.Filter, err = CompileFilterMask(expr, v.LinkTypes(), 1, v.Netmask()); err != nil {
 			v.Close()
 			return nil, err
 		}
@@ -406,12 +407,18 @@ type Filter struct {
 // known). An expression that does not compile for one of them is an
 // error naming it: it never silently selects nothing there.
 func CompileFilter(expr string, linkTypes []uint32, fallback uint32) (*Filter, error) {
+	return CompileFilterMask(expr, linkTypes, fallback, filter.ZeroNetmask)
+}
+
+// CompileFilterMask is CompileFilter with the netmask "ip broadcast" uses
+// (the live capture's interface's, as its session recorded it).
+func CompileFilterMask(expr string, linkTypes []uint32, fallback uint32, mask net.IPMask) (*Filter, error) {
 	if len(linkTypes) == 0 {
 		linkTypes = []uint32{fallback}
 	}
 	pf := &Filter{progs: make(map[uint32]*filter.Program, len(linkTypes))}
 	for _, lt := range linkTypes {
-		prog, err := filter.Compile(expr, filter.Options{LinkType: lt, Netmask: filter.ZeroNetmask})
+		prog, err := filter.Compile(expr, filter.Options{LinkType: lt, Netmask: mask})
 		if err != nil {
 			if len(linkTypes) > 1 {
 				return nil, fmt.Errorf("filter for the %s packets: %w", filter.LinkTypeName(lt), err)
@@ -448,3 +455,13 @@ func (v *View) PcapngInterfaces() []store.Interface {
 // MatchNothing is a Filter that no packet passes: a restriction and a
 // request that contradict each other select nothing, which is no error.
 func MatchNothing() *Filter { return &Filter{progs: map[uint32]*filter.Program{}} }
+
+// Netmask is the netmask the first recording's session recorded for its
+// interface ("ip broadcast"); recordings of interfaces with other masks
+// are filtered with it too.
+func (v *View) Netmask() net.IPMask {
+	if len(v.streams) == 0 {
+		return filter.ZeroNetmask
+	}
+	return filter.NetmaskOf(v.streams[0].session.Netmask)
+}
