@@ -320,6 +320,9 @@ func attach(fd int, prog []bpf.RawInstruction) error {
 // LinkType is the pcap link type of the captured frames.
 func (r *Ring) LinkType() uint32 { return r.linkType }
 
+// FD is the socket, for a Multi to poll.
+func (r *Ring) FD() int { return r.fd }
+
 // Seen counts the packets Read walked, delivered or skipped.
 func (r *Ring) Seen() uint64 { return r.seen }
 

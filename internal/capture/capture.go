@@ -104,6 +104,10 @@ type Packet struct {
 	Timestamp int64 // ns since the Unix epoch, from the kernel
 	OrigLen   int   // length on the wire
 	Data      []byte
+	// Interface and LinkType say where a Multi's packet came from (the
+	// index of its source, and that source's link type); 0 from a Ring.
+	Interface int
+	LinkType  uint32
 }
 
 // Stats are cumulative kernel counters for a Ring.

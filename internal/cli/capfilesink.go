@@ -32,7 +32,14 @@ type fileTee struct {
 
 // newFileTee opens the file's temporary (or standard output for "-") and
 // its writer: pcapng for a .pcapng name, else pcap.
-func newFileTee(sink recorder.Sink, path string, stdout io.Writer, linkType uint32, snaplen int, iface, expr string) (*fileTee, error) {
+func newFileTee(sink recorder.Sink, path string, stdout io.Writer, ifaces []store.Interface, snaplen int) (*fileTee, error) {
+	linkType := ifaces[0].LinkType
+	pcapng := formatByExtension(path) == "pcapng"
+	for _, it := range ifaces {
+		if it.LinkType != linkType && !pcapng {
+			return nil, fmt.Errorf("-w %s: the interfaces have several link types: pcap holds one, name a .pcapng file", path)
+		}
+	}
 	t := &fileTee{Sink: sink, path: path, link: linkType}
 	out := stdout
 	if path != "-" {
@@ -52,11 +59,13 @@ func newFileTee(sink recorder.Sink, path string, stdout io.Writer, linkType uint
 	}
 	t.bw = bufio.NewWriterSize(out, 256<<10)
 	var err error
-	if formatByExtension(path) == "pcapng" {
+	if pcapng {
 		host, _ := os.Hostname()
 		pw, perr := pcapio.NewPcapngWriter(t.bw, pcapio.PcapngConfig{OS: runtime.GOOS, UserAppl: "packetrecorder " + version() + " on " + host})
-		if perr == nil {
-			_, perr = pw.AddInterface(pcapio.Interface{LinkType: linkType, Snaplen: uint32(snaplen), Name: iface, Filter: expr, TsResol: 9, FCSLen: -1})
+		for _, it := range ifaces {
+			if perr == nil {
+				_, perr = pw.AddInterface(pcapio.Interface{LinkType: it.LinkType, Snaplen: uint32(snaplen), Name: it.Name, Filter: it.Filter, TsResol: 9, FCSLen: -1})
+			}
 		}
 		t.w, err = pw, perr
 	} else {
@@ -94,7 +103,7 @@ func (t *fileTee) Commit() error {
 	}
 	for _, b := range t.pending {
 		err := store.WalkBlock(b.Data, 1, b.LinkType, 0, func(r store.Record) error {
-			return t.w.WritePacket(pcapio.Packet{Timestamp: r.Timestamp, OrigLen: r.OrigLen, LinkType: b.LinkType, Data: r.Data})
+			return t.w.WritePacket(pcapio.Packet{Timestamp: r.Timestamp, OrigLen: r.OrigLen, LinkType: b.LinkType, Interface: b.Interface, Data: r.Data})
 		})
 		if err != nil {
 			return fmt.Errorf("-w %s: %w", t.path, err)

@@ -20,7 +20,8 @@ import (
 )
 
 type captureFlags struct {
-	iface     string
+	iface     string   // the first -i
+	ifaces    []string // every -i
 	filter    string
 	db        string
 	count     int64
@@ -62,7 +63,7 @@ func (a *app) captureCmd() *cobra.Command {
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&f.iface, "interface", "i", "", "interface to capture on (see list-interfaces)")
+	fl.StringArrayVarP(&f.ifaces, "interface", "i", nil, "interface to capture on (see list-interfaces); several -i record them into one session, each packet with its interface")
 	fl.StringVarP(&f.filter, "filter", "f", "", "filter in tcpdump's language, e.g. 'tcp port 80'")
 	addDatabaseFlag(cmd, &f.db)
 	fl.Int64VarP(&f.count, "count", "c", 0, "stop after this many packets (0 = no limit)")
@@ -116,21 +117,49 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 		return fmt.Errorf("invalid buffer size %s: must be 64KB to 4GB", f.buffer)
 	}
 
-	linkType, err := capture.LinkTypeOf(f.iface)
-	if err != nil {
-		return fmt.Errorf("capture on %s: %w", f.iface, err)
+	if len(f.ifaces) == 0 {
+		return errors.New(`required flag(s) "interface" not set`)
 	}
-	// On "any" the filter is compiled for the cooked headers, as for
+	f.iface = f.ifaces[0]
+	seenIf := map[string]bool{}
+	for _, name := range f.ifaces {
+		if seenIf[name] {
+			return fmt.Errorf("-i %s is given twice", name)
+		}
+		seenIf[name] = true
+		if name == capture.AnyDevice && len(f.ifaces) > 1 {
+			return errors.New(`"any" already captures every interface: give it alone`)
+		}
+	}
+	// Each interface's filter is compiled for its own link type and
+	// netmask. On "any" it is compiled for the cooked headers, as for
 	// stored packets; the capture moves it into the kernel when it can.
 	// libpcap keeps at least the cooked header and a byte there.
 	live := f.iface != capture.AnyDevice
 	if !live && f.snaplen < 21 {
 		f.snaplen = 21
 	}
-	prog, err := filter.Compile(f.filter, filter.Options{LinkType: linkType, Snaplen: uint32(f.snaplen), Live: live, Netmask: filter.InterfaceNetmask(f.iface)})
-	if err != nil {
-		return err
+	type input struct {
+		name     string
+		linkType uint32
+		prog     *filter.Program
 	}
+	var inputs []input
+	for _, name := range f.ifaces {
+		lt, err := capture.LinkTypeOf(name)
+		if err != nil {
+			return fmt.Errorf("capture on %s: %w", name, err)
+		}
+		prog, err := filter.Compile(f.filter, filter.Options{LinkType: lt, Snaplen: uint32(f.snaplen), Live: live, Netmask: filter.InterfaceNetmask(name)})
+		if err != nil {
+			if len(f.ifaces) > 1 {
+				return fmt.Errorf("filter for %s: %w", name, err)
+			}
+			return err
+		}
+		inputs = append(inputs, input{name, lt, prog})
+	}
+	linkType := inputs[0].linkType
 
 	db, err := store.Open(f.db, store.Options{Create: true})
 	if err != nil {
@@ -138,23 +167,34 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 	}
 	defer db.Close()
 
-	ring, err := capture.Open(capture.Config{
-		Interface:  f.iface,
-		Snaplen:    f.snaplen,
-		Promisc:    f.promisc,
-		BufferSize: int(buf),
-		Filter:     prog.KernelInstructions(),
-		Match:      prog.Match,
-		Direction:  f.direction,
-	})
-	if err != nil {
-		return fmt.Errorf("capture on %s: %w", f.iface, err)
+	var rings []capture.Source
+	for _, in := range inputs {
+		ring, err := capture.Open(capture.Config{
+			Interface:  in.name,
+			Snaplen:    f.snaplen,
+			Promisc:    f.promisc,
+			BufferSize: int(buf),
+			Filter:     in.prog.KernelInstructions(),
+			Match:      in.prog.Match,
+			Direction:  f.direction,
+		})
+		if err != nil {
+			for _, r := range rings {
+				r.Close()
+			}
+			return fmt.Errorf("capture on %s: %w", in.name, err)
+		}
+		rings = append(rings, ring)
+	}
+	var ring capture.Source = rings[0]
+	if len(rings) > 1 {
+		ring = capture.NewMulti(rings...)
 	}
 	defer ring.Close()
 
 	sess := &store.Session{
 		Name:       f.name,
-		Interface:  f.iface,
+		Interface:  strings.Join(f.ifaces, ","),
 		Filter:     f.filter,
 		LinkType:   linkType,
 		Snaplen:    uint32(f.snaplen),
@@ -163,10 +203,19 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 		Netmask:    filter.NetmaskBits(filter.InterfaceNetmask(f.iface)),
 	}
 	if sess.Name == "" {
-		sess.Name = fmt.Sprintf("%s %s", f.iface, time.Now().Format("2006-01-02 15:04:05"))
+		sess.Name = fmt.Sprintf("%s %s", strings.Join(f.ifaces, ","), time.Now().Format("2006-01-02 15:04:05"))
 	}
 	if err := db.CreateSession(sess); err != nil {
 		return err
+	}
+	if len(inputs) > 1 {
+		// The session's interfaces, by the id each packet's block carries.
+		for i, in := range inputs {
+			err := db.AddInterface(sess.ID, store.Interface{ID: i, Name: in.name, Filter: f.filter, LinkType: in.linkType, Snaplen: uint32(f.snaplen)})
+			if err != nil {
+				return err
+			}
+		}
 	}
 	w, err := db.NewWriter(sess.ID)
 	if err != nil {
@@ -181,7 +230,11 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 	var sink recorder.Sink = w
 	var tee *fileTee
 	if f.write != "" {
-		if tee, err = newFileTee(w, f.write, a.stdout, linkType, f.snaplen, f.iface, f.filter); err != nil {
+		var teeIfaces []store.Interface
+		for i, in := range inputs {
+			teeIfaces = append(teeIfaces, store.Interface{ID: i, Name: in.name, Filter: f.filter, LinkType: in.linkType, Snaplen: uint32(f.snaplen)})
+		}
+		if tee, err = newFileTee(w, f.write, a.stdout, teeIfaces, f.snaplen); err != nil {
 			return err
 		}
 		defer tee.abandon() // after finish, nothing left to remove
@@ -200,7 +253,7 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 	// As tcpdump's "listening on" line and statistics, on stderr: stdout
 	// stays free for what a user pipes on.
 	fmt.Fprintf(a.stderr, "session %d: capturing on %s, link-type %s, snapshot length %d bytes, into %s\n",
-		sess.ID, f.iface, filter.LinkTypeName(linkType), f.snaplen, f.db)
+		sess.ID, strings.Join(f.ifaces, ", "), filter.LinkTypeName(linkType), f.snaplen, f.db)
 
 	if f.duration > 0 {
 		var cancel context.CancelFunc

@@ -571,3 +571,58 @@ func TestIPBroadcastUsesTheCapturesNetmask(t *testing.T) {
 		t.Errorf("from a file (netmask 0) ip broadcast selects %s", got)
 	}
 }
+
+// TestCaptureSeveralInterfaces: capture -i A -i B records both into one
+// session, each packet with its interface, as dumpcap does: a pcapng
+// export (and -w) has both interfaces, every packet sent on either is
+// stored once, and the kernel's counters add up.
+func TestCaptureSeveralInterfaces(t *testing.T) {
+	testkit.RequireTool(t, "tshark")
+	a, b := netlab.New(t, "cma"), netlab.New(t, "cmb")
+	dir := t.TempDir()
+	db := filepath.Join(dir, "m.db")
+	wfile := filepath.Join(dir, "w.pcapng")
+	rec := start(t, "capture", "-i", a.HostIf, "-i", b.HostIf, "-d", db, "-t", "3", "-w", wfile, "udp dst port 9999")
+	rec.waitLine(t, "session ", 10*time.Second)
+	done := make(chan int, 2)
+	go func() { done <- flood(t, a, 9999, 2000, time.Second) }()
+	go func() { done <- flood(t, b, 9999, 3000, time.Second) }()
+	sentA, sentB := <-done, <-done
+	if sentA > sentB {
+		sentA, sentB = sentB, sentA // a sends 2000/s, b 3000/s
+	}
+	if code := rec.wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("capture: %d %s", code, rec.stderr)
+	}
+	ss := sessions(t, db)
+	if len(ss) != 1 || ss[0].Interface != a.HostIf+","+b.HostIf || ss[0].Packets != int64(sentA+sentB) || ss[0].KernelDropped != 0 {
+		t.Fatalf("session %+v; sent %d and %d", ss, sentA, sentB)
+	}
+	count := func(expr string) string {
+		return strings.TrimSpace(mustRun(t, "query", "-d", db, "-s", "1", "--count", expr))
+	}
+	if got := count("src host " + a.PeerIP.String()); got != fmt.Sprint(sentA) {
+		t.Errorf("from %s: %s stored, %d sent", a.PeerIf, got, sentA)
+	}
+	if got := count("src host " + b.PeerIP.String()); got != fmt.Sprint(sentB) {
+		t.Errorf("from %s: %s stored, %d sent", b.PeerIf, got, sentB)
+	}
+	exp := filepath.Join(dir, "m.pcapng")
+	mustRun(t, "export", "-d", db, "-s", "1", "-o", exp)
+	for _, file := range []string{exp, wfile} {
+		out, _, err := testkit.RunTool("tshark", "-r", file, "-T", "fields", "-e", "frame.interface_name", "-e", "ip.src")
+		if err != nil {
+			t.Fatal(err)
+		}
+		per := map[string]int{}
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			per[l]++
+		}
+		if per[a.HostIf+"\t"+a.PeerIP.String()] != sentA || per[b.HostIf+"\t"+b.PeerIP.String()] != sentB || len(per) != 2 {
+			t.Errorf("%s: packets by interface and source %v; sent %d and %d", filepath.Base(file), per, sentA, sentB)
+		}
+	}
+	if r := run(t, "capture", "-i", a.HostIf, "-i", a.HostIf, "-c", "1", "-d", db); r.code == 0 || !strings.Contains(r.stderr, "given twice") {
+		t.Errorf("-i twice: %d %s", r.code, r.stderr)
+	}
+}

@@ -253,12 +253,22 @@ func (r *reader) add(p capture.Packet) {
 		r.countHit = true
 		return
 	}
+	lt := p.LinkType
+	if lt == 0 {
+		lt = r.cfg.Source.LinkType()
+	}
+	// A block holds one interface's packets of one link type (several
+	// interfaces come from a capture.Multi).
+	if r.block != nil && (r.block.Interface != p.Interface || r.block.LinkType != lt) {
+		r.flush()
+	}
 	if r.block == nil {
 		r.block = <-r.free
 		if r.block == nil {
 			r.block = &store.Block{Data: make([]byte, 0, r.cfg.BlockBytes+64<<10)}
 		}
-		r.block.Reset(r.cfg.Source.LinkType())
+		r.block.Reset(lt)
+		r.block.Interface = p.Interface
 		r.opened = time.Now()
 	}
 	data := p.Data
