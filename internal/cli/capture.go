@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -34,6 +35,7 @@ type captureFlags struct {
 	userSet   bool // --user given, perhaps empty
 	direction string
 	write     string // -w: a capture file written too
+	fileOnly  bool   // -w without -d: the file alone, as tcpdump -w
 }
 
 func (a *app) captureCmd() *cobra.Command {
@@ -59,6 +61,7 @@ func (a *app) captureCmd() *cobra.Command {
 					f.user, f.userSet = u, true
 				}
 			}
+			f.fileOnly = f.write != "" && !cmd.Flags().Changed("database")
 			return a.capture(cmd.Context(), f)
 		},
 	}
@@ -161,11 +164,13 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 	}
 	linkType := inputs[0].linkType
 
-	db, err := store.Open(f.db, store.Options{Create: true})
-	if err != nil {
-		return err
+	var db *store.DB
+	if !f.fileOnly {
+		if db, err = store.Open(f.db, store.Options{Create: true}); err != nil {
+			return err
+		}
+		defer db.Close()
 	}
-	defer db.Close()
 
 	var rings []capture.Source
 	for _, in := range inputs {
@@ -205,43 +210,48 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 	if sess.Name == "" {
 		sess.Name = fmt.Sprintf("%s %s", strings.Join(f.ifaces, ","), time.Now().Format("2006-01-02 15:04:05"))
 	}
-	if err := db.CreateSession(sess); err != nil {
-		return err
+	var ifaces []store.Interface // by the id each packet's block carries
+	for i, in := range inputs {
+		ifaces = append(ifaces, store.Interface{ID: i, Name: in.name, Filter: f.filter, LinkType: in.linkType, Snaplen: uint32(f.snaplen)})
 	}
-	if len(inputs) > 1 {
-		// The session's interfaces, by the id each packet's block carries.
-		for i, in := range inputs {
-			err := db.AddInterface(sess.ID, store.Interface{ID: i, Name: in.name, Filter: f.filter, LinkType: in.linkType, Snaplen: uint32(f.snaplen)})
-			if err != nil {
-				return err
+	// Without a database (-w alone), packets go to the file only.
+	var sink recorder.Sink = &discard{dir: filepath.Dir(f.write)}
+	if db != nil {
+		if err := db.CreateSession(sess); err != nil {
+			return err
+		}
+		if len(ifaces) > 1 {
+			for _, it := range ifaces {
+				if err := db.AddInterface(sess.ID, it); err != nil {
+					return err
+				}
 			}
 		}
+		w, err := db.NewWriter(sess.ID)
+		if err != nil {
+			return err
+		}
+		defer w.Close()
+		// Space to finalize the session in if the disk fills up.
+		if err := db.ReserveSpace(); err != nil {
+			return err
+		}
+		defer db.ReleaseReserve()
+		sink = w
 	}
-	w, err := db.NewWriter(sess.ID)
-	if err != nil {
-		return err
-	}
-	defer w.Close()
-	// Space to finalize the session in if the disk fills up.
-	if err := db.ReserveSpace(); err != nil {
-		return err
-	}
-	defer db.ReleaseReserve()
-	var sink recorder.Sink = w
 	var tee *fileTee
 	if f.write != "" {
-		var teeIfaces []store.Interface
-		for i, in := range inputs {
-			teeIfaces = append(teeIfaces, store.Interface{ID: i, Name: in.name, Filter: f.filter, LinkType: in.linkType, Snaplen: uint32(f.snaplen)})
-		}
-		if tee, err = newFileTee(w, f.write, a.stdout, teeIfaces, f.snaplen); err != nil {
+		if tee, err = newFileTee(sink, f.write, a.stdout, ifaces, f.snaplen); err != nil {
 			return err
 		}
 		defer tee.abandon() // after finish, nothing left to remove
 		sink = tee
 	}
 	if f.userSet {
-		files := []string{f.db, f.db + "-wal", f.db + "-shm", f.db + "-journal", store.ReserveFile(f.db)}
+		var files []string
+		if db != nil {
+			files = []string{f.db, f.db + "-wal", f.db + "-shm", f.db + "-journal", store.ReserveFile(f.db)}
+		}
 		if tee != nil && tee.tempName() != "" {
 			files = append(files, tee.tempName())
 		}
@@ -252,8 +262,13 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 
 	// As tcpdump's "listening on" line and statistics, on stderr: stdout
 	// stays free for what a user pipes on.
-	fmt.Fprintf(a.stderr, "session %d: capturing on %s, link-type %s, snapshot length %d bytes, into %s\n",
-		sess.ID, strings.Join(f.ifaces, ", "), filter.LinkTypeName(linkType), f.snaplen, f.db)
+	if db != nil {
+		fmt.Fprintf(a.stderr, "session %d: capturing on %s, link-type %s, snapshot length %d bytes, into %s\n",
+			sess.ID, strings.Join(f.ifaces, ", "), filter.LinkTypeName(linkType), f.snaplen, f.db)
+	} else {
+		fmt.Fprintf(a.stderr, "capturing on %s, link-type %s, snapshot length %d bytes, into %s (no database)\n",
+			strings.Join(f.ifaces, ", "), filter.LinkTypeName(linkType), f.snaplen, f.write)
+	}
 
 	if f.duration > 0 {
 		var cancel context.CancelFunc
@@ -265,8 +280,10 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 	// checkpoint. A reader that opens the database meanwhile switches it to
 	// WAL in the pause the writer leaves after each commit (SQLite moves
 	// this connection along), so queries never wait for the capture.
-	if end, ok := db.BeginBulk(); ok {
-		defer end()
+	if db != nil {
+		if end, ok := db.BeginBulk(); ok {
+			defer end()
+		}
 	}
 	cfg := recorder.Config{Source: ring, Writer: sink, Count: f.count, Logger: a.log, Snaplen: f.snaplen}
 	if isTerminal(a.stderr) {
@@ -286,13 +303,15 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 	if runErr != nil {
 		status = store.StatusInterrupted
 	}
-	if errors.Is(runErr, store.ErrDiskFull) {
-		db.ReleaseReserve()
+	if db != nil {
+		if errors.Is(runErr, store.ErrDiskFull) {
+			db.ReleaseReserve()
+		}
+		if err := db.Finish(sess.ID, status, time.Now(), int64(st.Received), int64(st.Dropped), res.AppDropped); err != nil && runErr == nil {
+			runErr = err
+		}
+		db.Checkpoint(true) // in WAL mode, leave a small WAL behind; best effort
 	}
-	if err := db.Finish(sess.ID, status, time.Now(), int64(st.Received), int64(st.Dropped), res.AppDropped); err != nil && runErr == nil {
-		runErr = err
-	}
-	db.Checkpoint(true) // in WAL mode, leave a small WAL behind; best effort
 	if tee != nil {
 		if err := tee.finish(); err != nil && runErr == nil {
 			runErr = err
@@ -304,6 +323,9 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 		fmt.Fprintf(a.stderr, "%s not stored (write error)\n", packets(res.AppDropped))
 	}
 	if runErr != nil {
+		if db == nil {
+			return fmt.Errorf("capture into %s: %w", f.write, runErr)
+		}
 		if errors.Is(runErr, store.ErrDiskFull) {
 			return fmt.Errorf("session %d: disk full: capture stopped, %d packets kept", sess.ID, res.Stored)
 		}
@@ -341,3 +363,17 @@ func packets(n int64) string {
 	}
 	return fmt.Sprintf("%d packets", n)
 }
+
+// discard is the sink of a capture without a database (-w alone): a
+// transaction is kept only until the file takes it.
+type discard struct {
+	dir  string
+	inTx bool
+}
+
+func (d *discard) Append(*store.Block) error          { d.inTx = true; return nil }
+func (d *discard) Commit() error                      { d.inTx = false; return nil }
+func (d *discard) Rollback() error                    { d.inTx = false; return nil }
+func (d *discard) InTx() bool                         { return d.inTx }
+func (d *discard) Dir() string                        { return d.dir }
+func (d *discard) SetBusyTimeout(time.Duration) error { return nil }

@@ -494,6 +494,12 @@ func TestCaptureWritesAFile(t *testing.T) {
 	file := filepath.Join(dir, "out.pcapng")
 	rec := start(t, "capture", "-i", lab.HostIf, "-c", strconv.Itoa(want), "-d", db, "-w", file, expr)
 	rec.waitLine(t, "session ", 10*time.Second)
+	// -w without -d: the file alone, as tcpdump -w.
+	alone := filepath.Join(dir, "alone.pcap")
+	soloCmd := exec.Command(binPath, "capture", "-i", lab.HostIf, "-c", strconv.Itoa(want), "-w", alone, expr)
+	soloCmd.Dir = dir // where the default database would go
+	solo := startCmd(t, soloCmd)
+	solo.waitLine(t, "no database", 10*time.Second)
 	piped := filepath.Join(dir, "piped.pcap")
 	pipe := exec.Command("sh", "-c", fmt.Sprintf("%q capture -i %s -c %d -d %q -w - %q > %q", binPath, lab.HostIf, want, filepath.Join(dir, "p.db"), expr, piped))
 	pipeErr := new(bytes.Buffer)
@@ -508,6 +514,9 @@ func TestCaptureWritesAFile(t *testing.T) {
 	}
 	if err := pipe.Wait(); err != nil {
 		t.Fatalf("capture -w -: %v %s", err, pipeErr)
+	}
+	if code := solo.wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("capture -w alone: %d %s", code, solo.stderr)
 	}
 	if err := tcpdump.Wait(); err != nil {
 		t.Fatalf("tcpdump: %v", err)
@@ -524,6 +533,12 @@ func TestCaptureWritesAFile(t *testing.T) {
 	}
 	if got, w := noTime(piped), noTime(ref); got != w {
 		t.Errorf("-w -:\n%s\ntcpdump's:\n%s", got, w)
+	}
+	if got, w := noTime(alone), noTime(ref); got != w {
+		t.Errorf("-w alone:\n%s\ntcpdump's:\n%s", got, w)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "packets.db")); err == nil {
+		t.Error("-w alone made a database")
 	}
 	exp := filepath.Join(dir, "exp.pcapng")
 	mustRun(t, "export", "-d", db, "-s", "1", "-o", exp)
