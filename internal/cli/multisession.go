@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -178,48 +177,11 @@ func (m *multi) each(ctx context.Context, k int) iter.Seq2[store.Record, error] 
 // walk merges the sessions' packets by timestamp (ties: the session
 // listed first), at most limit of them (0: all).
 func (m *multi) walk(ctx context.Context, limit int64, fn func(store.Record) error) error {
-	h := &recHeap{}
-	var stops []func()
-	defer func() {
-		for _, stop := range stops {
-			stop()
-		}
-	}()
+	seqs := make([]iter.Seq2[store.Record, error], len(m.sessions))
 	for k := range m.sessions {
-		next, stop := iter.Pull2(m.each(ctx, k))
-		stops = append(stops, stop)
-		rec, err, ok := next()
-		if err != nil {
-			return err
-		}
-		if ok {
-			heap.Push(h, recItem{rec, k, next})
-		}
+		seqs[k] = m.each(ctx, k)
 	}
-	var n int64
-	for h.Len() > 0 {
-		top := (*h)[0]
-		if err := fn(top.rec); err != nil {
-			if errors.Is(err, store.ErrStop) {
-				return nil
-			}
-			return err
-		}
-		if n++; limit > 0 && n >= limit {
-			return nil
-		}
-		rec, err, ok := top.next()
-		if err != nil {
-			return err
-		}
-		if ok {
-			(*h)[0].rec = rec
-			heap.Fix(h, 0)
-		} else {
-			heap.Pop(h)
-		}
-	}
-	return nil
+	return storeview.Merge(seqs, limit, fn)
 }
 
 func (m *multi) count(ctx context.Context) (int64, error) {
@@ -253,28 +215,4 @@ func (m *multi) span() (first, last int64, err error) {
 		}
 	}
 	return first, last, nil
-}
-
-type recItem struct {
-	rec  store.Record
-	k    int
-	next func() (store.Record, error, bool)
-}
-
-type recHeap []recItem
-
-func (h recHeap) Len() int { return len(h) }
-func (h recHeap) Less(i, j int) bool {
-	if h[i].rec.Timestamp != h[j].rec.Timestamp {
-		return h[i].rec.Timestamp < h[j].rec.Timestamp
-	}
-	return h[i].k < h[j].k
-}
-func (h recHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *recHeap) Push(x any)   { *h = append(*h, x.(recItem)) }
-func (h *recHeap) Pop() any {
-	old := *h
-	it := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return it
 }

@@ -13,6 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/filter"
+	"github.com/packetrecorderd/packetrecorderd/internal/when"
 )
 
 // Config is the daemon's configuration file. Zero values mean the
@@ -127,19 +128,9 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-// ParseDuration reads 90s, 15m, 1h, 30d (and Go's 1h30m).
-func ParseDuration(text string) (time.Duration, error) {
-	t := strings.TrimSpace(text)
-	if days, ok := strings.CutSuffix(t, "d"); ok {
-		n, err := strconv.ParseFloat(days, 64)
-		if err == nil && n >= 0 && n < 106751 {
-			return time.Duration(n * 24 * float64(time.Hour)), nil
-		}
-	} else if v, err := time.ParseDuration(t); err == nil && v >= 0 {
-		return v, nil
-	}
-	return 0, fmt.Errorf("invalid duration %q (use e.g. 90s, 15m, 1h, 30d)", text)
-}
+// ParseDuration reads 90s, 15m, 1h, 30d (and Go's 1h30m), as the CLI's
+// times do.
+func ParseDuration(text string) (time.Duration, error) { return when.Duration(text) }
 
 // Free is an amount of free space: bytes, or a percentage of the
 // filesystem.

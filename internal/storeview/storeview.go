@@ -293,8 +293,18 @@ func (v *View) Walk(ctx context.Context, limit int64, fn func(store.Record) erro
 		}
 		return nil
 	}
-	// A k-way merge: each recording is in order; the heap holds each
-	// one's next packet (valid until that recording is advanced).
+	seqs := make([]iter.Seq2[store.Record, error], len(v.streams))
+	for i := range v.streams {
+		seqs[i] = v.each(ctx, i)
+	}
+	return Merge(seqs, limit, fn)
+}
+
+// Merge calls fn for the records of several sequences, each in time
+// order, merged by timestamp (ties: the earlier sequence first), at most
+// limit of them (0: all). fn returning store.ErrStop ends it without error.
+// A record is valid during fn, as its sequence's are.
+func Merge(seqs []iter.Seq2[store.Record, error], limit int64, fn func(store.Record) error) error {
 	h := &mergeHeap{}
 	var stops []func()
 	defer func() {
@@ -302,21 +312,28 @@ func (v *View) Walk(ctx context.Context, limit int64, fn func(store.Record) erro
 			stop()
 		}
 	}()
-	for i := range v.streams {
-		next, stop := iter.Pull2(v.each(ctx, i))
+	for k, seq := range seqs {
+		next, stop := iter.Pull2(seq)
 		stops = append(stops, stop)
 		rec, err, ok := next()
 		if err != nil {
 			return err
 		}
 		if ok {
-			heap.Push(h, mergeItem{rec, next})
+			heap.Push(h, mergeItem{rec, k, next})
 		}
 	}
+	var n int64
 	for h.Len() > 0 {
 		top := (*h)[0]
-		if more, err := emit(top.rec); !more || err != nil {
+		if err := fn(top.rec); err != nil {
+			if errors.Is(err, store.ErrStop) {
+				return nil
+			}
 			return err
+		}
+		if n++; limit > 0 && n >= limit {
+			return nil
 		}
 		rec, err, ok := top.next()
 		if err != nil {
@@ -352,6 +369,7 @@ func (v *View) Count() (int64, error) {
 
 type mergeItem struct {
 	rec  store.Record
+	k    int // the sequence's index, for ties
 	next func() (store.Record, error, bool)
 }
 
@@ -363,7 +381,7 @@ func (h mergeHeap) Less(i, j int) bool {
 	if a.Timestamp != b.Timestamp {
 		return a.Timestamp < b.Timestamp
 	}
-	return a.Interface < b.Interface
+	return h[i].k < h[j].k
 }
 func (h mergeHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
 func (h *mergeHeap) Push(x any)   { *h = append(*h, x.(mergeItem)) }

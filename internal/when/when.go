@@ -103,5 +103,5 @@ func Duration(text string) (time.Duration, error) {
 	} else if v, err := time.ParseDuration(t); err == nil && v >= 0 {
 		return v, nil
 	}
-	return 0, fmt.Errorf("invalid duration %q (use e.g. 90s, 15m, 1h, 2d)", text)
+	return 0, fmt.Errorf("invalid duration %q (use e.g. 90s, 15m, 1h, 30d)", text)
 }
