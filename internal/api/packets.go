@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/decode"
+	"github.com/packetrecorderd/packetrecorderd/internal/filter"
 	"github.com/packetrecorderd/packetrecorderd/internal/pcapio"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
 	"github.com/packetrecorderd/packetrecorderd/internal/storeview"
@@ -157,7 +158,7 @@ func (s *Server) open(r *http.Request, q packetQuery) (*storeview.View, error) {
 	}
 	v, err := storeview.Open(s.opts.Store, q.iface, q.r, "")
 	if err != nil {
-		if strings.Contains(err.Error(), "holds no packets of interface") {
+		if errors.Is(err, storeview.ErrNoSuchInterface) {
 			return nil, errNotFound("%v", err)
 		}
 		return nil, err
@@ -179,7 +180,7 @@ func (s *Server) open(r *http.Request, q packetQuery) (*storeview.View, error) {
 	}
 	if expr != "" {
 		v.Filter, err = storeview.CompileFilterMask(expr, v.LinkTypes(), 1, v.Netmask())
-		if err != nil && p.filter != "" && strings.Contains(err.Error(), "rejects all packets") {
+		if err != nil && p.filter != "" && errors.Is(err, filter.ErrRejectsAll) {
 			// The token's filter and the client's contradict: nothing
 			// passes both, which is an empty answer.
 			v.Filter, err = storeview.MatchNothing(), nil

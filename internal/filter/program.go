@@ -379,7 +379,7 @@ func generate(tree node, lt dlt, snaplen uint32, mode genMode) ([]bpf.RawInstruc
 		return nil, err
 	}
 	if mode.checkRejects && !g.noOptimize && rejectsAll(insns) {
-		return nil, errors.New("filter: expression rejects all packets")
+		return nil, ErrRejectsAll
 	}
 	return insns, nil
 }

@@ -1,6 +1,15 @@
 package filter
 
-import "golang.org/x/net/bpf"
+import (
+	"errors"
+
+	"golang.org/x/net/bpf"
+)
+
+// ErrRejectsAll is Compile's error for an expression no packet can
+// match, libpcap's "expression rejects all packets": for a caller that
+// combines expressions, an answer of no packets rather than a mistake.
+var ErrRejectsAll = errors.New("filter: expression rejects all packets")
 
 // rejectsAll reports whether no packet can reach an accepting return,
 // the condition under which libpcap's optimizer reduces a program to

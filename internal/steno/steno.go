@@ -382,9 +382,7 @@ func windows(n *node, render func(*node) (string, bool, error)) ([]Window, error
 func compiles(expr string) (bool, error) {
 	_, err := filter.Compile(expr, filter.Options{LinkType: filter.LinkTypeEthernet, Netmask: filter.ZeroNetmask})
 	if err != nil {
-		// internal/filter has no sentinel for this error (yet); its text
-		// is libpcap's and stable.
-		if strings.Contains(err.Error(), "expression rejects all packets") {
+		if errors.Is(err, filter.ErrRejectsAll) {
 			return false, nil
 		}
 		return false, err

@@ -39,6 +39,13 @@ type stream struct {
 	session          store.Session // of its first segment
 }
 
+// ErrNoSuchInterface is Open's error for an interface the store has never
+// recorded.
+var ErrNoSuchInterface = errors.New("the store holds no packets of interface")
+
+// Open selects, in the store directory dir, the recordings of iface (all
+// when "") that may hold packets of r, with expr compiled for their link
+// types.
 func Open(dir, iface string, r store.Range, expr string) (*View, error) {
 	ar, err := archive.Open(dir, archive.Options{ReadOnly: true})
 	if err != nil {
@@ -91,7 +98,7 @@ func Open(dir, iface string, r store.Range, expr string) (*View, error) {
 		}
 		if !known {
 			v.Close()
-			return nil, errors.New("the store holds no packets of interface " + iface)
+			return nil, fmt.Errorf("%w %s", ErrNoSuchInterface, iface)
 		}
 	}
 	if expr != "" {
