@@ -170,9 +170,33 @@ func (v *fileView) read(ctx context.Context, fn func(pcapio.Packet) error) error
 	}
 }
 
+// fileFilter is a filter for a file's packets, compiled for each link
+// type as it first appears (a pcapng file may describe interfaces late),
+// with tcpdump's netmask for files.
+type fileFilter struct {
+	expr  string
+	progs map[uint32]*filter.Program
+}
+
+func newFileFilter(expr string) *fileFilter {
+	return &fileFilter{expr: expr, progs: map[uint32]*filter.Program{}}
+}
+
+func (f *fileFilter) match(rec store.Record) (bool, error) {
+	prog, ok := f.progs[rec.LinkType]
+	if !ok {
+		var err error
+		if prog, err = filter.Compile(f.expr, filter.Options{LinkType: rec.LinkType, Netmask: filter.ZeroNetmask}); err != nil {
+			return false, fmt.Errorf("filter for the %s packets: %w", filter.LinkTypeName(rec.LinkType), err)
+		}
+		f.progs[rec.LinkType] = prog
+	}
+	return prog.Match(rec.Data, rec.OrigLen), nil
+}
+
 // walk calls fn for the selected packets, at most limit (0: all).
 func (v *fileView) walk(ctx context.Context, limit int64, fn func(store.Record) error) error {
-	progs := map[uint32]*filter.Program{}
+	ff := newFileFilter(v.expr)
 	var num, n int64
 	return v.read(ctx, func(p pcapio.Packet) error {
 		num++
@@ -182,16 +206,8 @@ func (v *fileView) walk(ctx context.Context, limit int64, fn func(store.Record) 
 			return nil
 		}
 		if v.expr != "" {
-			prog, ok := progs[p.LinkType]
-			if !ok {
-				var err error
-				if prog, err = filter.Compile(v.expr, filter.Options{LinkType: p.LinkType, Netmask: filter.ZeroNetmask}); err != nil {
-					return fmt.Errorf("filter for the %s packets: %w", filter.LinkTypeName(p.LinkType), err)
-				}
-				progs[p.LinkType] = prog
-			}
-			if !prog.Match(rec.Data, rec.OrigLen) {
-				return nil
+			if ok, err := ff.match(rec); err != nil || !ok {
+				return err
 			}
 		}
 		if err := fn(rec); err != nil {
@@ -223,14 +239,19 @@ func (v *fileView) summary() store.Session {
 // linkTypes are the link types of the file's interfaces (as far as the
 // first packet: pcapng may describe more later).
 func (v *fileView) linkTypes() []uint32 {
+	if out := linkTypesOf(v.storeInterfaces()); len(out) > 0 {
+		return out
+	}
+	return []uint32{v.linkType()}
+}
+
+// linkTypesOf lists the interfaces' link types, each once, in order.
+func linkTypesOf(ifaces []store.Interface) []uint32 {
 	var out []uint32
-	for _, it := range v.ifaces {
+	for _, it := range ifaces {
 		if !slices.Contains(out, it.LinkType) {
 			out = append(out, it.LinkType)
 		}
-	}
-	if len(out) == 0 {
-		out = []uint32{v.linkType()}
 	}
 	return out
 }

@@ -96,22 +96,15 @@ func (a *app) filterFile(cmd *cobra.Command, file, expr string) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	progs := map[uint32]*filter.Program{}
+	ff := newFileFilter(expr)
 	var total, matched int64
 	err = v.walk(ctx, 0, func(rec store.Record) error {
 		total++
-		prog, ok := progs[rec.LinkType]
-		if !ok {
-			var err error
-			if prog, err = filter.Compile(expr, filter.Options{LinkType: rec.LinkType, Netmask: filter.ZeroNetmask}); err != nil {
-				return fmt.Errorf("filter for the %s packets: %w", filter.LinkTypeName(rec.LinkType), err)
-			}
-			progs[rec.LinkType] = prog
-		}
-		if prog.Match(rec.Data, rec.OrigLen) {
+		ok, err := ff.match(rec)
+		if ok {
 			matched++
 		}
-		return nil
+		return err
 	})
 	if err != nil {
 		return err

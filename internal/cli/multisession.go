@@ -132,15 +132,7 @@ func (m *multi) summary() store.Session {
 	return s
 }
 
-func (m *multi) linkTypes() []uint32 {
-	var out []uint32
-	for _, it := range m.ifaces {
-		if !slices.Contains(out, it.LinkType) {
-			out = append(out, it.LinkType)
-		}
-	}
-	return out
-}
+func (m *multi) linkTypes() []uint32 { return linkTypesOf(m.ifaces) }
 
 // session is the index of the session a record of the merged walk is of.
 func (m *multi) session(rec store.Record) int {
