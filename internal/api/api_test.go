@@ -14,7 +14,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -98,29 +97,12 @@ var (
 type testServer struct {
 	*httptest.Server
 	srv   *Server
-	audit *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	audit *testkit.SyncBuffer
 }
 
 func newTestServer(t testing.TB, dir string, a Access) *testServer {
 	t.Helper()
-	buf := &syncBuffer{}
+	buf := &testkit.SyncBuffer{}
 	opts := Options{Store: dir, Version: "test", Log: slog.New(slog.NewTextHandler(buf, nil)),
 		Status:     func() any { return map[string]string{"state": "ok"} },
 		Interfaces: func() any { return []string{"eth0"} },

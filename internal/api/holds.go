@@ -21,7 +21,8 @@ type HoldJSON struct {
 	Created time.Time `json:"created_at"`
 }
 
-func holdJSON(h archive.Hold) HoldJSON {
+// NewHoldJSON is h as the API and the daemon's status show it.
+func NewHoldJSON(h archive.Hold) HoldJSON {
 	return HoldJSON{ID: h.ID, Since: time.Unix(0, h.Since).UTC(), Until: time.Unix(0, h.Until).UTC(), Reason: h.Reason, Created: h.Created.UTC()}
 }
 
@@ -38,7 +39,7 @@ func (s *Server) handleHolds(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := make([]HoldJSON, 0, len(holds))
 	for _, h := range holds {
-		out = append(out, holdJSON(h))
+		out = append(out, NewHoldJSON(h))
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -96,7 +97,7 @@ func (s *Server) handleHoldAdd(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.opts.Log.Info("hold added", "who", who(r).name, "id", h.ID, "since", fmtNS(since), "until", fmtNS(until), "reason", req.Reason)
-	writeJSON(w, http.StatusCreated, holdJSON(h))
+	writeJSON(w, http.StatusCreated, NewHoldJSON(h))
 	return nil
 }
 

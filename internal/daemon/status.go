@@ -1,6 +1,10 @@
 package daemon
 
-import "time"
+import (
+	"time"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/api"
+)
 
 // Status is the JSON of GET /api/v1/status; its keys are a stable
 // interface for scripts.
@@ -30,22 +34,13 @@ type InterfaceStatus struct {
 
 // StoreStatus describes the store directory.
 type StoreStatus struct {
-	Path         string     `json:"path"`
-	Bytes        int64      `json:"bytes"`
-	FreeBytes    int64      `json:"free_bytes"`
-	Segments     int64      `json:"segments"`
-	OldestPacket *time.Time `json:"oldest_packet"`
-	NewestPacket *time.Time `json:"newest_packet"`
-	Holds        []HoldJSON `json:"holds"`
-}
-
-// HoldJSON is a hold as the API shows it.
-type HoldJSON struct {
-	ID      int64     `json:"id"`
-	Since   time.Time `json:"since"`
-	Until   time.Time `json:"until"`
-	Reason  string    `json:"reason"`
-	Created time.Time `json:"created_at"`
+	Path         string         `json:"path"`
+	Bytes        int64          `json:"bytes"`
+	FreeBytes    int64          `json:"free_bytes"`
+	Segments     int64          `json:"segments"`
+	OldestPacket *time.Time     `json:"oldest_packet"`
+	NewestPacket *time.Time     `json:"newest_packet"`
+	Holds        []api.HoldJSON `json:"holds"`
 }
 
 // RetentionStatus says what retention did last and whether holds block it.
@@ -71,15 +66,14 @@ func (d *Daemon) status() Status {
 	}
 	ret := d.ret
 	st.Store = StoreStatus{Path: d.storeDir, Bytes: ret.storeBytes.Load(), FreeBytes: ret.freeBytes.Load(),
-		Segments: ret.segments.Load(), Holds: []HoldJSON{}}
+		Segments: ret.segments.Load(), Holds: []api.HoldJSON{}}
 	if o := ret.oldestNS.Load(); o != 0 {
 		a, b := time.Unix(0, o).UTC(), time.Unix(0, ret.newestNS.Load()).UTC()
 		st.Store.OldestPacket, st.Store.NewestPacket = &a, &b
 	}
 	if holds, err := ret.holdList(); err == nil {
 		for _, h := range holds {
-			st.Store.Holds = append(st.Store.Holds, HoldJSON{ID: h.ID, Since: time.Unix(0, h.Since).UTC(), Until: time.Unix(0, h.Until).UTC(),
-				Reason: h.Reason, Created: h.Created.UTC()})
+			st.Store.Holds = append(st.Store.Holds, api.NewHoldJSON(h))
 		}
 	}
 	st.Retention = RetentionStatus{Blocked: ret.blocked.Load(), Paused: d.paused.Load(), WhenHeld: cfg.Retention.WhenHeld,

@@ -120,19 +120,20 @@ func MustReadTSV(t testing.TB, path string) []map[string]string {
 	return rows
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer goroutine and a reader.
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer safe for a writer goroutine and a reader
+// (a process's stderr, a logger).
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
@@ -143,7 +144,7 @@ func (s *syncBuffer) String() string {
 // if it is still running; Stop ends it gracefully before that.
 func StartWitness(t testing.TB, cmd *exec.Cmd) *exec.Cmd {
 	t.Helper()
-	var stderr syncBuffer
+	var stderr SyncBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", cmd.Path, err)
