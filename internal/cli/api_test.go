@@ -250,12 +250,20 @@ tokens:
 	}
 }
 
+// pool holds the test CA, which signed the daemon's certificate.
+func (c testCerts) pool(t *testing.T) *x509.CertPool {
+	t.Helper()
+	pem, err := os.ReadFile(c.ca)
+	pool := x509.NewCertPool()
+	if err != nil || !pool.AppendCertsFromPEM(pem) {
+		t.Fatalf("test CA %s: %v", c.ca, err)
+	}
+	return pool
+}
+
 func tlsClient(t *testing.T, c testCerts, withCert bool) *http.Client {
 	t.Helper()
-	pem, _ := os.ReadFile(c.ca)
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	tc := &tls.Config{RootCAs: pool}
+	tc := &tls.Config{RootCAs: c.pool(t)}
 	if withCert {
 		cert, err := tls.LoadX509KeyPair(c.clientCert, c.clientKey)
 		if err != nil {
@@ -357,10 +365,7 @@ tls:
 // peerSerial is the serial number of the certificate the daemon serves.
 func peerSerial(t *testing.T, addr string, c testCerts) string {
 	t.Helper()
-	pem, _ := os.ReadFile(c.ca)
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool})
+	conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: c.pool(t)})
 	if err != nil {
 		t.Fatalf("TLS to the daemon: %v", err)
 	}
