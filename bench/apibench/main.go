@@ -20,7 +20,6 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/sha256"
-	"encoding/binary"
 	"flag"
 	"fmt"
 	"io"
@@ -34,6 +33,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/packetrecorderd/packetrecorderd/bench/internal/benchstore"
 	"github.com/packetrecorderd/packetrecorderd/internal/archive"
 	"github.com/packetrecorderd/packetrecorderd/internal/pcapio"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
@@ -92,12 +92,12 @@ func main() {
 
 	// 2. A one-second window from a big store, through the API.
 	st = filepath.Join(*dir, "big-store")
-	span := fill(st, int64(*gib)<<30)
+	span := benchstore.Fill(st, "eth0", int64(*gib)<<30, 256<<20, 0)
 	d = startDaemon(*dir, bin, st)
 	defer d.stop()
 	var first, whole []time.Duration
 	for r := 0; r < *runs; r++ {
-		at := time.Unix(0, base+int64(r+1)*int64(span)/int64(*runs+2)).UTC()
+		at := time.Unix(0, benchstore.Base+int64(r+1)*int64(span)/int64(*runs+2)).UTC()
 		dropCaches()
 		url := fmt.Sprintf("https://%s/api/v1/packets?format=pcap&interface=eth0&since=%s&until=%s", d.addr,
 			at.Format(time.RFC3339Nano), at.Add(time.Second).Format(time.RFC3339Nano))
@@ -281,50 +281,6 @@ func fillFromPcap(st, path string) int {
 		log.Fatal(err)
 	}
 	return n
-}
-
-// base is the first packet's time of the big store.
-const base = int64(1_780_000_000e9)
-
-// fill records bytes of 1000-byte packets, 20,000 a second of packet time,
-// into 256 MiB segments; it returns the packet time spanned.
-func fill(st string, bytes int64) time.Duration {
-	a, err := archive.Open(st, archive.Options{Create: true})
-	if err != nil {
-		log.Fatal(err)
-	}
-	a.Close()
-	rec, err := archive.NewRecording(st, archive.RecordingConfig{Interface: "eth0", LinkType: 1, Snaplen: 65535, MaxBytes: 256 << 20})
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer rec.Close()
-	const size, gap = 1000, int64(50_000)
-	data := make([]byte, size)
-	var b store.Block
-	var written int64
-	i := int64(0)
-	for written < bytes {
-		b.Reset(1)
-		for b.Count < 250 {
-			binary.BigEndian.PutUint64(data[14:], uint64(i))
-			b.Append(base+i*gap, size, data)
-			i++
-		}
-		if err := rec.Append(&b); err != nil {
-			log.Fatal(err)
-		}
-		written += int64(len(b.Data))
-		if i%(250*16) == 0 {
-			if err := rec.Commit(); err != nil {
-				log.Fatal(err)
-			}
-		}
-	}
-	if err := rec.Commit(); err != nil {
-		log.Fatal(err)
-	}
-	return time.Duration(i * gap)
 }
 
 func dropCaches() {

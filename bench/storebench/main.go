@@ -15,7 +15,6 @@ package main
 
 import (
 	"bufio"
-	"encoding/binary"
 	"flag"
 	"fmt"
 	"log"
@@ -27,8 +26,8 @@ import (
 
 	"github.com/ncruces/go-sqlite3"
 
+	"github.com/packetrecorderd/packetrecorderd/bench/internal/benchstore"
 	"github.com/packetrecorderd/packetrecorderd/internal/archive"
-	"github.com/packetrecorderd/packetrecorderd/internal/store"
 )
 
 func main() {
@@ -57,7 +56,7 @@ func main() {
 		if err != nil {
 			log.Fatal(err)
 		}
-		fill(st, "eth0", 1<<30, 1<<30, 0)
+		benchstore.Fill(st, "eth0", 1<<30, 1<<30, 0)
 		segs, _ := a.Segments()
 		seg := segs[0]
 		copyPath := filepath.Join(*dir, "copy.db")
@@ -107,7 +106,7 @@ func main() {
 	}
 	const segBytes = 256 << 20
 	t0 := time.Now()
-	span := fill(st, "eth0", int64(*gib)<<30, segBytes, 0)
+	span := benchstore.Fill(st, "eth0", int64(*gib)<<30, segBytes, 0)
 	segs, _ := a.Segments()
 	var total int64
 	for _, s := range segs {
@@ -121,7 +120,7 @@ func main() {
 	for r := 0; r < *runs; r++ {
 		// A window in a different place each run, away from the page cache
 		// of the last.
-		at := time.Unix(0, base+int64(r+1)*int64(span)/int64(*runs+2)).UTC()
+		at := time.Unix(0, benchstore.Base+int64(r+1)*int64(span)/int64(*runs+2)).UTC()
 		dropCaches()
 		cmd := exec.Command(bin, "query", "-d", st, "--interface", "eth0", "-l", "0",
 			"--since", at.Format(time.RFC3339Nano), "--until", at.Add(time.Second).Format(time.RFC3339Nano))
@@ -148,7 +147,7 @@ func main() {
 	first, whole = nil, nil
 	var start []time.Duration
 	for r := 0; r < *runs; r++ {
-		at := time.Unix(0, base+int64(r+1)*int64(span)/int64(*runs+2)).UTC()
+		at := time.Unix(0, benchstore.Base+int64(r+1)*int64(span)/int64(*runs+2)).UTC()
 		cmd := exec.Command(bin, "query", "-d", st, "--interface", "eth0", "-l", "0",
 			"--since", at.Format(time.RFC3339Nano), "--until", at.Add(time.Second).Format(time.RFC3339Nano))
 		out, _ := cmd.StdoutPipe()
@@ -168,45 +167,6 @@ func main() {
 		start = append(start, time.Since(t0))
 	}
 	fmt.Printf("warm caches: first packet %v, whole window %v; the binary's cold start alone (version): %v\n", median(first), median(whole), median(start))
-}
-
-// base is the first packet's time.
-const base = int64(1_780_000_000e9)
-
-// fill records bytes of 1000-byte packets, 20,000 a second of packet
-// time, into segments of segBytes; it returns the packet time spanned.
-func fill(dir, iface string, bytes, segBytes int64, ring int) time.Duration {
-	rec, err := archive.NewRecording(dir, archive.RecordingConfig{Interface: iface, Ring: ring, LinkType: 1, Snaplen: 65535, MaxBytes: segBytes})
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer rec.Close()
-	const size, gap = 1000, int64(50_000) // 20k packets/s
-	data := make([]byte, size)
-	var b store.Block
-	var written int64
-	i := int64(0)
-	for written < bytes {
-		b.Reset(1)
-		for b.Count < 250 {
-			binary.BigEndian.PutUint64(data[14:], uint64(i))
-			b.Append(base+i*gap, size, data)
-			i++
-		}
-		if err := rec.Append(&b); err != nil {
-			log.Fatal(err)
-		}
-		written += int64(len(b.Data))
-		if i%(250*16) == 0 {
-			if err := rec.Commit(); err != nil {
-				log.Fatal(err)
-			}
-		}
-	}
-	if err := rec.Commit(); err != nil {
-		log.Fatal(err)
-	}
-	return time.Duration(i * gap)
 }
 
 func cp(src, dst string) {
