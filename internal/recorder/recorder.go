@@ -132,7 +132,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		received   atomic.Uint64
 		dropped    atomic.Uint64
 	)
-	rd := reader{cfg: c, full: full, free: free, stopWriter: &stopWriter, received: &received, dropped: &dropped}
+	rd := reader{cfg: c, full: full, free: free, stopWriter: &stopWriter, received: &received, dropped: &dropped, linkType: c.Source.LinkType()}
 	var wg sync.WaitGroup
 	var readErr error
 	wg.Add(1)
@@ -234,6 +234,7 @@ type reader struct {
 
 	block    *store.Block
 	opened   time.Time // when the current block got its first packet
+	linkType uint32    // the source's, for packets that carry none
 	taken    int64     // packets put into blocks
 	stats    capture.Stats
 	drained  bool
@@ -255,7 +256,7 @@ func (r *reader) add(p capture.Packet) {
 	}
 	lt := p.LinkType
 	if lt == 0 {
-		lt = r.cfg.Source.LinkType()
+		lt = r.linkType
 	}
 	// A block holds one interface's packets of one link type (several
 	// interfaces come from a capture.Multi).
