@@ -187,7 +187,7 @@ func TestVersionNamesTheCommit(t *testing.T) {
 	}
 	for _, arg := range []string{"version", "--version"} {
 		out, err := exec.Command(bin, arg).Output()
-		if err != nil || !strings.Contains(string(out), "+"+strings.TrimSpace(head)[:12]) || !strings.HasPrefix(string(out), "packetrecorder ") {
+		if err != nil || strings.Count(string(out), strings.TrimSpace(head)[:12]) != 1 || !strings.HasPrefix(string(out), "packetrecorder ") {
 			t.Errorf("%s: %q %v; want HEAD %s", arg, out, err, head)
 		}
 	}

@@ -15,20 +15,23 @@ func version() string {
 	if Version != "" {
 		return Version
 	}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "devel"
+	}
+	// The go command stamps a module version, or from the VCS a
+	// pseudo-version that names the commit (v0.0.0-TIME-REV, +dirty for
+	// a modified tree). Without one, the VCS settings say which commit.
+	if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
 	v := "devel"
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			v = bi.Main.Version
-		}
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				v += "+" + s.Value[:12]
-			}
-		}
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.modified" && s.Value == "true" {
-				v += "-dirty"
-			}
+	for _, s := range bi.Settings {
+		switch {
+		case s.Key == "vcs.revision" && len(s.Value) >= 12:
+			v += "+" + s.Value[:12]
+		case s.Key == "vcs.modified" && s.Value == "true":
+			v += "-dirty"
 		}
 	}
 	return v
