@@ -21,7 +21,7 @@ import (
 	"github.com/packetrecorderd/packetrecorderd/internal/testkit"
 )
 
-const corpusFilters = "../../../shared/corpus/filters/filters.tsv"
+var corpusFilters = filepath.Join(testkit.CorpusRoot(), "filters", "filters.tsv")
 
 // corpusEthernetExprs returns the expressions of the corpus's EN10MB
 // rows.

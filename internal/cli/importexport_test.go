@@ -15,8 +15,8 @@ import (
 	"github.com/packetrecorderd/packetrecorderd/internal/testkit"
 )
 
-// corpusDir is the shared corpus of real captures, beside the checkout.
-const corpusDir = "../../../shared/corpus"
+// corpusDir is the shared corpus of real captures (see testkit.CorpusRoot).
+var corpusDir = testkit.CorpusRoot()
 
 func requireCorpus(t *testing.T) {
 	t.Helper()

@@ -10,8 +10,8 @@ import (
 	"github.com/packetrecorderd/packetrecorderd/internal/testkit"
 )
 
-// corpusDir is the shared test corpus, a sibling of the repository.
-const corpusDir = "../../../shared/corpus"
+// corpusDir is the shared test corpus (see testkit.CorpusRoot).
+var corpusDir = testkit.CorpusRoot()
 
 // requireCorpus returns the corpus path, skipping the test when it is
 // absent unless CI or PRD_REQUIRE_PRIVILEGED is set (then it fails).

@@ -14,8 +14,8 @@ import (
 	"github.com/packetrecorderd/packetrecorderd/internal/testkit"
 )
 
-// corpusDir is the shared capture corpus, relative to this package.
-const corpusDir = "../../../shared/corpus/pcap"
+// corpusDir holds the shared corpus's captures (see testkit.CorpusRoot).
+var corpusDir = filepath.Join(testkit.CorpusRoot(), "pcap")
 
 type manifestRow struct {
 	file, format, endian, linktype, packets, snaplen, tsRes, libpcapRead, category, notes string

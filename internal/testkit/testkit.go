@@ -52,17 +52,32 @@ func RequireTool(t testing.TB, name string) {
 	}
 }
 
-// corpusRoot is shared/corpus beside the checkout: the module's root is
-// the nearest directory above the test's own (go test runs a test in its
-// package's directory) that holds go.mod, and shared/ is its sibling.
-func corpusRoot() string {
+// CorpusRoot is the shared corpus: $PRD_CORPUS when set, else
+// shared/corpus beside the checkout (the module's root is the nearest
+// directory above the test's own, where go test runs it, that holds
+// go.mod), else beside the repository it was cloned from, when that is a
+// directory on this machine (a clone made elsewhere for a CI run).
+func CorpusRoot() string {
+	if env := os.Getenv("PRD_CORPUS"); env != "" {
+		return env
+	}
 	dir, err := os.Getwd()
 	if err != nil {
 		return filepath.Join("..", "..", "..", "shared", "corpus")
 	}
 	for d := dir; ; d = filepath.Dir(d) {
 		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return filepath.Join(filepath.Dir(d), "shared", "corpus")
+			beside := filepath.Join(filepath.Dir(d), "shared", "corpus")
+			if _, err := os.Stat(beside); err != nil {
+				out, gerr := exec.Command("git", "-C", d, "config", "--get", "remote.origin.url").Output()
+				origin := strings.TrimSpace(string(out))
+				if gerr == nil && filepath.IsAbs(origin) {
+					if alt := filepath.Join(filepath.Dir(filepath.Clean(origin)), "shared", "corpus"); dirExists(alt) {
+						return alt
+					}
+				}
+			}
+			return beside
 		}
 		if filepath.Dir(d) == d {
 			return filepath.Join("..", "..", "..", "shared", "corpus")
@@ -70,11 +85,16 @@ func corpusRoot() string {
 	}
 }
 
+func dirExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
+}
+
 // Corpus returns the path of parts under the shared corpus, which must
 // exist.
 func Corpus(t testing.TB, parts ...string) string {
 	t.Helper()
-	p := filepath.Join(append([]string{corpusRoot()}, parts...)...)
+	p := filepath.Join(append([]string{CorpusRoot()}, parts...)...)
 	if _, err := os.Stat(p); err != nil {
 		Missing(t, fmt.Sprintf("shared corpus missing: %v", err))
 	}
