@@ -133,8 +133,10 @@ func (e *authError) Error() string { return e.msg }
 // verified client certificate.
 func (g *guard) authenticate(r *http.Request) (*principal, error) {
 	if h := r.Header.Get("Authorization"); h != "" {
-		secret, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok {
+		// The scheme is case-insensitive (RFC 7235 section 2.1), and
+		// one or more spaces separate it from the token.
+		scheme, secret, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") {
 			return nil, &authError{"use Authorization: Bearer TOKEN"}
 		}
 		sum := sha256.Sum256([]byte(strings.TrimSpace(secret)))

@@ -36,12 +36,14 @@ func (s *Server) need(scope string, h handlerFunc) http.Handler {
 
 // audit is what the audit line of a query says; the handler fills it in.
 type audit struct {
-	query          string
-	since, until   string
-	format         string
-	packets, bytes int64
-	truncated      bool
-	err            error
+	query           string
+	iface           string
+	since, until    string
+	format          string
+	count, describe bool // only the number, or the shape, was asked for
+	packets, bytes  int64
+	truncated       bool
+	err             error
 }
 
 type auditKey struct{}
@@ -73,7 +75,8 @@ func (s *Server) query(h handlerFunc) handlerFunc {
 			result = a.err.Error()
 		}
 		s.opts.Log.Info("audit", "who", p.name, "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path,
-			"query", a.query, "since", a.since, "until", a.until, "format", a.format,
+			"query", a.query, "interface", a.iface, "since", a.since, "until", a.until, "format", a.format,
+			"count", a.count, "describe", a.describe,
 			"packets", a.packets, "bytes", a.bytes, "truncated", a.truncated,
 			"duration", time.Since(start).Round(time.Microsecond).String(), "result", result)
 		return err

@@ -196,6 +196,8 @@ func (s *Server) open(r *http.Request, q packetQuery) (*storeview.View, error) {
 // serveQuery streams the packets of q in its format.
 func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request, q packetQuery) error {
 	auditQuery(r, q.filter, q.format, q.r)
+	a := auditOf(r)
+	a.iface, a.count, a.describe = q.iface, q.count, q.describe
 	v, err := s.open(r, q)
 	if err != nil {
 		return err
@@ -203,7 +205,12 @@ func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request, q packetQuer
 	defer v.Close()
 	ctx := r.Context()
 	if q.describe {
-		writeJSON(w, http.StatusOK, describe(v))
+		sel, err := describe(ctx, v, q)
+		if err != nil {
+			return err
+		}
+		auditOf(r).packets = sel.Packets
+		writeJSON(w, http.StatusOK, sel)
 		return nil
 	}
 	if q.count {
@@ -427,11 +434,15 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 type Selection struct {
 	LinkTypes  []uint32         `json:"link_types"`
 	Interfaces []SelectionIface `json:"interfaces"`
-	FirstNS    int64            `json:"first_ns"`
-	LastNS     int64            `json:"last_ns"`
-	Snaplen    uint32           `json:"snaplen"`
-	// Packets is about how many packets the selected segments hold
-	// (before the filter; an open segment counts one more).
+	// FirstNS and LastNS bound the selected packets' timestamps: exactly
+	// when a filter applies; without one, the selected segments' span
+	// within the window. Both 0 when nothing is selected.
+	FirstNS int64  `json:"first_ns"`
+	LastNS  int64  `json:"last_ns"`
+	Snaplen uint32 `json:"snaplen"`
+	// Packets is how many packets the same query would stream: the
+	// window, the interface, the token's filter and the client's, and
+	// the limit all apply.
 	Packets int64 `json:"packets"`
 }
 
@@ -445,17 +456,51 @@ type SelectionIface struct {
 	Filter   string `json:"filter"`
 }
 
-func describe(v *storeview.View) Selection {
+// describe is the shape of q's selection. It counts what the query would
+// stream, never the segments' whole contents: those may hold packets
+// outside the window, or that the principal's filter hides.
+func describe(ctx context.Context, v *storeview.View, q packetQuery) (Selection, error) {
 	sum := v.Summary()
-	sel := Selection{LinkTypes: v.LinkTypes(), Interfaces: []SelectionIface{}, Snaplen: sum.Snaplen, Packets: sum.Packets}
+	sel := Selection{LinkTypes: v.LinkTypes(), Interfaces: []SelectionIface{}, Snaplen: sum.Snaplen}
 	if sel.LinkTypes == nil {
 		sel.LinkTypes = []uint32{}
 	}
-	sel.FirstNS, sel.LastNS = v.Span()
+	if v.Filter == nil {
+		n, err := v.Count()
+		if err != nil {
+			return sel, err
+		}
+		if q.limit > 0 {
+			n = min(n, q.limit)
+		}
+		sel.Packets = n
+		if n > 0 {
+			sel.FirstNS, sel.LastNS = v.Span()
+			if q.r.HasSince {
+				sel.FirstNS = max(sel.FirstNS, q.r.Since)
+			}
+			if q.r.HasUntil {
+				sel.LastNS = min(sel.LastNS, q.r.Until)
+			}
+		}
+	} else {
+		first, last := int64(math.MaxInt64), int64(math.MinInt64)
+		err := v.Walk(ctx, q.limit, func(rec store.Record) error {
+			sel.Packets++
+			first, last = min(first, rec.Timestamp), max(last, rec.Timestamp)
+			return nil
+		})
+		if err != nil {
+			return sel, err
+		}
+		if sel.Packets > 0 {
+			sel.FirstNS, sel.LastNS = first, last
+		}
+	}
 	for _, it := range v.PcapngInterfaces() {
 		sel.Interfaces = append(sel.Interfaces, SelectionIface{ID: it.ID, Name: it.Name, LinkType: it.LinkType, Snaplen: it.Snaplen, Filter: it.Filter})
 	}
-	return sel
+	return sel, nil
 }
 
 // auditQuery notes what a query asks for in its audit line.
