@@ -105,6 +105,15 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 	if f.snaplen == 0 {
 		f.snaplen = capture.MaxSnaplen // tcpdump's -s 0
 	}
+	if f.write != "" && f.write != "-" {
+		// Renamed into place at the end, the file would replace what it names.
+		if err := notInAStore("capture: -w", f.write); err != nil {
+			return err
+		}
+		if err := notTheDatabase("capture: -w", f.write, f.db); !f.fileOnly && err != nil {
+			return err
+		}
+	}
 	var user runAs
 	if f.userSet {
 		var err error

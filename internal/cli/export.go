@@ -86,7 +86,10 @@ func (a *app) exportCmd() *cobra.Command {
 			if output == "-" {
 				n, err = write(a.stdout)
 			} else {
-				if err := notTheDatabase(output, sel.db); !sel.storeMode && err != nil {
+				if err := notTheDatabase("export: -o", output, sel.db); !sel.storeMode && err != nil {
+					return err
+				}
+				if err := notInAStore("export: -o", output); err != nil {
 					return err
 				}
 				n, err = writeAtomically(output, write)
@@ -223,19 +226,19 @@ func formatByExtension(name string) string {
 // notTheDatabase refuses an output that is the database or one of the
 // files SQLite keeps beside it, by name or through a link: opening it for
 // writing would destroy the packets being exported.
-func notTheDatabase(output, dbPath string) error {
+func notTheDatabase(flag, output, dbPath string) error {
 	outAbs, err1 := filepath.Abs(output)
 	dbAbs, err2 := filepath.Abs(dbPath)
 	outInfo, statErr := os.Stat(output)
 	for _, side := range []string{"", "-wal", "-shm", "-journal", "-reserve"} {
 		if err1 == nil && err2 == nil && outAbs == dbAbs+side {
-			return fmt.Errorf("export: %s is the database%s: name another output file", output, sideName(side))
+			return fmt.Errorf("%s %s is the database%s: name another output file", flag, output, sideName(side))
 		}
 		if statErr != nil {
 			continue
 		}
 		if fi, err := os.Stat(dbPath + side); err == nil && os.SameFile(outInfo, fi) {
-			return fmt.Errorf("export: %s is the database%s: name another output file", output, sideName(side))
+			return fmt.Errorf("%s %s is the database%s: name another output file", flag, output, sideName(side))
 		}
 	}
 	return nil

@@ -1,0 +1,119 @@
+package cli_test
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/archive"
+	"github.com/packetrecorderd/packetrecorderd/internal/store"
+	"github.com/packetrecorderd/packetrecorderd/internal/testkit"
+)
+
+// meaningStore records n UDP packets of 100 bytes payload on iface, 1 ms
+// apart from base, into a store directory of small segments.
+func meaningStore(t *testing.T, dir, iface string, base time.Time, n int) {
+	t.Helper()
+	a, err := archive.Open(dir, archive.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	r, err := archive.NewRecording(dir, archive.RecordingConfig{Interface: iface, LinkType: 1, Snaplen: 65535, MaxBytes: 128 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mac := net.HardwareAddr{2, 0, 0, 0, 0, 1}
+	var b store.Block
+	for i := 0; i < n; {
+		b.Reset(1)
+		for j := 0; j < 100 && i < n; j++ {
+			f := testkit.UDPFrame(mac, mac, -1, net.IPv4(10, 0, 0, 1), net.IPv4(10, 0, 1, 1), 1000, fmt.Appendf(make([]byte, 0, 100), "%-100d", i))
+			b.Append(base.Add(time.Duration(i)*time.Millisecond).UnixNano(), len(f), f)
+			i++
+		}
+		if err := r.Append(&b); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// treeSums is the SHA-256 of every regular file under dir, by path.
+func treeSums(t *testing.T, dir string) map[string][32]byte {
+	t.Helper()
+	sums := map[string][32]byte{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		sums[p] = sha256.Sum256(b)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sums
+}
+
+// TestExportNeverWritesIntoAStore: an output inside a store directory
+// (its catalog, a segment, a new name in it, a link to a segment, a path
+// through a linked directory) is refused before anything is written, and
+// every file of the store is byte for byte what it was.
+func TestExportNeverWritesIntoAStore(t *testing.T) {
+	dir := t.TempDir()
+	st := filepath.Join(dir, "store")
+	meaningStore(t, st, "eth0", time.Now().Add(-time.Hour), 3000)
+	var seg string
+	filepath.WalkDir(filepath.Join(st, "segments"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && seg == "" && strings.HasSuffix(p, ".db") {
+			seg = p
+		}
+		return nil
+	})
+	if seg == "" {
+		t.Fatal("no segment written")
+	}
+	linkFile := filepath.Join(dir, "segment-link.pcap")
+	linkDir := filepath.Join(dir, "segdir")
+	if err := os.Symlink(seg, linkFile); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Dir(seg), linkDir); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(dir, "p.db")
+	mustRun(t, "import", "-d", other, pcapFile(t, dir, 50, 20))
+	before := treeSums(t, st)
+	outs := []string{filepath.Join(st, "catalog.db"), seg, filepath.Join(st, "new.pcap"), linkFile, filepath.Join(linkDir, "x.pcap")}
+	for _, out := range outs {
+		for _, src := range [][]string{{"-d", st}, {"-d", other, "-s", "1"}} {
+			r := run(t, append(append([]string{"export"}, src...), "-o", out)...)
+			oneLineError(t, r, "inside the store")
+		}
+	}
+	after := treeSums(t, st)
+	for p, sum := range before { // readers may add -wal and -shm files
+		if after[p] != sum {
+			t.Errorf("%s changed", p)
+		}
+	}
+	if got := strings.TrimSpace(mustRun(t, "query", "-d", st, "--count")); got != "3000" {
+		t.Fatalf("the store holds %s packets after the refused exports, want 3000", got)
+	}
+	if _, err := os.Stat(filepath.Join(st, "new.pcap")); err == nil {
+		t.Fatal("new.pcap was written inside the store")
+	}
+}
