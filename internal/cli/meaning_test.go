@@ -6,12 +6,14 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/archive"
+	"github.com/packetrecorderd/packetrecorderd/internal/netlab"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
 	"github.com/packetrecorderd/packetrecorderd/internal/testkit"
 )
@@ -115,5 +117,35 @@ func TestExportNeverWritesIntoAStore(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(st, "new.pcap")); err == nil {
 		t.Fatal("new.pcap was written inside the store")
+	}
+}
+
+// TestReplayNeedsAnInterface: without -i, replay sends nothing, not even
+// onto the interface the session was recorded on (here a lab's veth, so
+// that what arrives can be seen), and says so in one line;
+// --display-only still works without -i.
+func TestReplayNeedsAnInterface(t *testing.T) {
+	testkit.RequireRoot(t, "a lab's veth shows whether replay sent anything")
+	testkit.RequireTool(t, "tcpdump")
+	testkit.RequireTool(t, "sqlite3")
+	lab := netlab.New(t, "noi")
+	dir := t.TempDir()
+	db := labSession(t, lab, dir, []int{100, 100, 100, 100, 100}, time.Millisecond)
+	// The session says it was recorded on the lab's host end.
+	if out, err := exec.Command("sqlite3", db, "UPDATE sessions SET interface = '"+lab.HostIf+"'").CombinedOutput(); err != nil {
+		t.Fatalf("sqlite3: %v: %s", err, out)
+	}
+	rx := filepath.Join(dir, "rx.pcap")
+	dump := testkit.StartWitness(t, lab.PeerCommand("tcpdump", tcpdumpArgs(lab.PeerIf, rx, "ether proto 0x88b5")...))
+	r := run(t, "replay", "-d", db, "-s", "1", "--speed", "0")
+	time.Sleep(200 * time.Millisecond)
+	testkit.Stop(t, dump)
+	oneLineError(t, r, "-i")
+	if _, got, _ := netlab.ReadPcap(rx); len(got) != 0 {
+		t.Errorf("replay without -i sent %d frames onto the recorded interface %s", len(got), lab.HostIf)
+	}
+	out := mustRun(t, "replay", "-d", db, "-s", "1", "--display-only", "--speed", "0")
+	if n := strings.Count(out, "\n"); n != 5 {
+		t.Errorf("replay --display-only without -i printed %d lines, want 5:\n%s", n, out)
 	}
 }

@@ -143,10 +143,10 @@ func (a *app) replayCmd() *cobra.Command {
 		rf          replayFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "replay (-s ID | -d STORE [--source-interface IF]) [-i IFACE [-I IFACE]] [flags]",
+		Use:   "replay (-s ID | -d STORE [--source-interface IF]) (-i IFACE [-I IFACE] | --display-only) [flags]",
 		Short: "Send a session's packets onto an interface with their original timing",
 		Example: `  packetrecorder replay -s 1 -i veth0
-  packetrecorder replay -s 1 --speed 0        # as fast as possible
+  packetrecorder replay -s 1 -i veth0 --speed 0   # as fast as possible
   packetrecorder replay -s 1 --display-only   # show the schedule, send nothing
   packetrecorder replay -s 1 -i eth1 --segment --dstmac 02:00:00:00:00:01
   packetrecorder replay -s 1 -i eth1 -I eth2  # clients' packets on eth1, servers' on eth2
@@ -174,6 +174,10 @@ func (a *app) replayCmd() *cobra.Command {
 				return errors.New("give --segment or --mtu-trunc, not both")
 			case displayOnly && (rf.segment || rf.mtuTrunc || rf.qdisc || rf.server != ""):
 				return errors.New("--display-only sends nothing: --segment, --mtu-trunc, --qdisc and -I do not apply")
+			case !displayOnly && iface == "":
+				// Never onto the recorded interface unasked: it may be a
+				// production link.
+				return errors.New("replay sends only onto the interface -i names, as tcpreplay -i: give -i IFACE (or --display-only to send nothing)")
 			}
 			rcfg, err := rf.rewriteConfig(cmd)
 			if err != nil {
@@ -228,12 +232,6 @@ func (a *app) replayCmd() *cobra.Command {
 					return nil
 				}
 			} else {
-				if iface == "" {
-					iface = sess.Interface
-				}
-				if iface == "" {
-					return fmt.Errorf("session %d has no interface: give one with -i", sess.ID)
-				}
 				names := []string{iface}
 				if rf.server != "" {
 					if rf.server == iface {
@@ -545,7 +543,7 @@ func (a *app) replayCmd() *cobra.Command {
 	}
 	sel.addFlags(cmd)
 	f := cmd.Flags()
-	f.StringVarP(&iface, "interface", "i", "", "interface to send on (default: the session's); with -I, the clients' packets")
+	f.StringVarP(&iface, "interface", "i", "", "interface to send on (required unless --display-only); with -I, the clients' packets")
 	f.StringVarP(&rf.server, "server-interface", "I", "", "send the servers' packets on this interface and the clients' on -i (client: the sender of a flow's SYN, else the higher port)")
 	f.Float64Var(&speed, "speed", 1, "timing multiplier: 2 = twice as fast, 0 = as fast as possible")
 	f.Float64Var(&pps, "pps", 0, "send at this many packets per second instead of the recorded timing")
