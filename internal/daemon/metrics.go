@@ -26,8 +26,16 @@ var (
 		"Packets accepted but not stored: reason kernel (the ring was full) or app (not stored by packetrecorder).", []string{"interface", "reason"}, nil)
 	descUp = prometheus.NewDesc("packetrecorder_interface_up",
 		"1 while the interface records, 0 while it is down, missing or paused.", []string{"interface", "state"}, nil)
+	descFileBytes = prometheus.NewDesc("packetrecorder_store_file_bytes",
+		"File bytes of the store: what its files take on disk (segments with their side files, open ones at their current size, the catalog, the reserve); the measure of retention.max_bytes.", nil, nil)
 	descStoreBytes = prometheus.NewDesc("packetrecorder_store_bytes",
-		"Bytes the store's segments take on disk.", nil, nil)
+		"The old name of packetrecorder_store_file_bytes (same value).", nil, nil)
+	descKeepFree = prometheus.NewDesc("packetrecorder_retention_keep_free_bytes",
+		"Free bytes retention keeps on the store's filesystem: min_free, or the margin the write rate needs if that is more.", nil, nil)
+	descRate = prometheus.NewDesc("packetrecorder_store_write_bytes_per_second",
+		"Recent peak rate at which the interfaces write into the store, in bytes per second.", nil, nil)
+	descReserve = prometheus.NewDesc("packetrecorder_store_reserve",
+		"1 while the store's reserve file (room for retention's deletes on a full disk) is in place.", nil, nil)
 	descFreeBytes = prometheus.NewDesc("packetrecorder_store_free_bytes",
 		"Bytes free on the store's filesystem.", nil, nil)
 	descSegments = prometheus.NewDesc("packetrecorder_store_segments",
@@ -37,13 +45,19 @@ var (
 	descNewest = prometheus.NewDesc("packetrecorder_store_newest_packet_timestamp_seconds",
 		"Timestamp of the newest packet in the store.", nil, nil)
 	descDelBytes = prometheus.NewDesc("packetrecorder_retention_deleted_bytes_total",
-		"Bytes retention deleted.", nil, nil)
+		"File bytes retention deleted.", nil, nil)
 	descDelPackets = prometheus.NewDesc("packetrecorder_retention_deleted_packets_total",
 		"Packets retention deleted.", nil, nil)
 	descDelSegments = prometheus.NewDesc("packetrecorder_retention_deleted_segments_total",
 		"Segments retention deleted.", nil, nil)
+	descDelHeldBytes = prometheus.NewDesc("packetrecorder_retention_deleted_held_bytes_total",
+		"File bytes of held segments retention deleted because holds left no room (when_held: delete).", nil, nil)
+	descDelHeldPackets = prometheus.NewDesc("packetrecorder_retention_deleted_held_packets_total",
+		"Packets of held segments retention deleted because holds left no room (when_held: delete).", nil, nil)
+	descDelHeldSegments = prometheus.NewDesc("packetrecorder_retention_deleted_held_segments_total",
+		"Held segments retention deleted because holds left no room (when_held: delete).", nil, nil)
 	descBlocked = prometheus.NewDesc("packetrecorder_retention_blocked",
-		"1 when the store is over a limit and holds forbid deleting what would bring it back.", nil, nil)
+		"1 when the store is over a limit and only held segments could bring it back (when_held: stop pauses recording; delete deletes them).", nil, nil)
 	descHolds = prometheus.NewDesc("packetrecorder_holds",
 		"Holds exempting time windows from retention.", nil, nil)
 	descReloads = prometheus.NewDesc("packetrecorder_config_reloads_total",
@@ -61,8 +75,8 @@ func newMetrics(d *Daemon) *metrics {
 type collector struct{ d *Daemon }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descCaptured, descCapturedBytes, descReceived, descDropped, descUp, descStoreBytes,
-		descFreeBytes, descSegments, descOldest, descNewest, descDelBytes, descDelPackets, descDelSegments, descBlocked,
+	for _, d := range []*prometheus.Desc{descCaptured, descCapturedBytes, descReceived, descDropped, descUp, descFileBytes, descStoreBytes,
+		descKeepFree, descRate, descReserve, descDelHeldBytes, descDelHeldPackets, descDelHeldSegments, descFreeBytes, descSegments, descOldest, descNewest, descDelBytes, descDelPackets, descDelSegments, descBlocked,
 		descHolds, descReloads, descBuild} {
 		ch <- d
 	}
@@ -85,7 +99,18 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, up, name, r.State())
 	}
 	ret := d.ret
-	ch <- prometheus.MustNewConstMetric(descStoreBytes, prometheus.GaugeValue, float64(ret.storeBytes.Load()))
+	ch <- prometheus.MustNewConstMetric(descFileBytes, prometheus.GaugeValue, float64(ret.fileBytes.Load()))
+	ch <- prometheus.MustNewConstMetric(descStoreBytes, prometheus.GaugeValue, float64(ret.fileBytes.Load()))
+	ch <- prometheus.MustNewConstMetric(descKeepFree, prometheus.GaugeValue, float64(ret.floorBytes.Load()))
+	ch <- prometheus.MustNewConstMetric(descRate, prometheus.GaugeValue, float64(ret.rate.Load()))
+	reserve := 0.0
+	if ret.reserve.Load() {
+		reserve = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descReserve, prometheus.GaugeValue, reserve)
+	ch <- prometheus.MustNewConstMetric(descDelHeldBytes, prometheus.CounterValue, float64(ret.heldBytes.Load()))
+	ch <- prometheus.MustNewConstMetric(descDelHeldPackets, prometheus.CounterValue, float64(ret.heldPackets.Load()))
+	ch <- prometheus.MustNewConstMetric(descDelHeldSegments, prometheus.CounterValue, float64(ret.heldSegments.Load()))
 	ch <- prometheus.MustNewConstMetric(descFreeBytes, prometheus.GaugeValue, float64(ret.freeBytes.Load()))
 	ch <- prometheus.MustNewConstMetric(descSegments, prometheus.GaugeValue, float64(ret.segments.Load()))
 	if o := ret.oldestNS.Load(); o != 0 {

@@ -1,29 +1,60 @@
 package daemon
 
 import (
+	"context"
+	"math"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/archive"
+	"github.com/packetrecorderd/packetrecorderd/internal/store"
 )
 
 // retention keeps the store within the configured limits by deleting
 // whole oldest segments, exactly enough and no more. It runs in a loop of
 // its own and writes only the catalog (in WAL mode), never a segment that
 // is being written, so it never stalls a recording.
+//
+// The limits are in file bytes (what the store's files take on disk, side
+// files included, open segments at their current size) and free bytes
+// (statfs). Free space is kept above the larger of min_free and a margin
+// sized by the write rate (marginAhead of writing at the recent peak
+// rate: five checks), checked every retentionTick: retention acts before the writers
+// run out of space, not after. Holds exempt their segments from max_age
+// always; from max_bytes and min_free too, unless when_held is delete and
+// deleting every segment no hold covers still leaves no room.
 type retention struct {
 	d *Daemon
 	a *archive.Archive
 
-	mu   sync.Mutex // guards a and last
+	mu   sync.Mutex // guards a, last and the measurements below
 	last Action
 
+	// The write rate: samples of the bytes the interfaces wrote, and a
+	// peak that decays, so that a burst is remembered for a while.
+	samples []rateSample
+	peak    float64 // bytes/s
+	peakAt  time.Time
+	// What the last full pass measured, for the quick checks between.
+	lastPass        time.Time
+	lastFileBytes   int64
+	lastPassWritten int64
+
 	deletedBytes, deletedPackets, deletedSegments atomic.Int64
-	blocked                                       atomic.Bool
-	storeBytes, freeBytes, oldestNS, newestNS     atomic.Int64
-	segments, holds                               atomic.Int64
+	// Held data deleted because holds left no room (when_held: delete).
+	heldBytes, heldPackets, heldSegments atomic.Int64
+	blocked                              atomic.Bool
+	fileBytes, freeBytes, floorBytes     atomic.Int64
+	rate, marginBytes                    atomic.Int64
+	oldestNS, newestNS                   atomic.Int64
+	segments, holds                      atomic.Int64
+	reserve                              atomic.Bool // the store's reserve file is in place
+}
+
+type rateSample struct {
+	at      time.Time
+	written int64
 }
 
 // Action is what retention last did.
@@ -31,29 +62,131 @@ type Action struct {
 	At       time.Time `json:"at"`
 	Reason   string    `json:"reason"` // max_bytes, max_age, min_free
 	Segments int       `json:"segments"`
-	Bytes    int64     `json:"bytes"`
+	Bytes    int64     `json:"bytes"` // file bytes
 	Packets  int64     `json:"packets"`
+	// HeldSegments of Segments were covered by a hold and deleted because
+	// holds left no room (when_held: delete).
+	HeldSegments int `json:"held_segments,omitempty"`
 }
+
+const (
+	// retentionTick is how often free space and the store's growth are
+	// checked; a full pass (catalog, every file) runs at least every
+	// fullPassEvery, and at once when a check finds a limit near.
+	retentionTick = 200 * time.Millisecond
+	fullPassEvery = time.Second
+	// marginAhead is how long the writers may write at their peak rate
+	// into the free space retention keeps: the time a pass, its deletes
+	// and the reaping of their files take, with room to spare.
+	marginAhead = time.Second
+	// minMargin is the least free space retention keeps whatever the
+	// rate (a few commits at lab rates, and SQLite's side files).
+	minMargin = 4 << 20
+	// rateMemory is how fast a peak rate is forgotten (time constant).
+	rateMemory = 10 * time.Second
+	// fileOverhead is what a segment's file adds to the packet bytes
+	// written (64 KiB pages, block index, session row), as a factor.
+	fileOverhead = 1.1
+)
 
 func newRetention(d *Daemon, a *archive.Archive) *retention {
 	return &retention{d: d, a: a}
 }
 
-// diskSpace returns the free and total bytes of the filesystem holding dir.
-func diskSpace(dir string) (free, total int64) {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		return -1, -1
+// loop runs retention every retentionTick until ctx ends, and frees the
+// trash of what it deleted.
+func (r *retention) loop(ctx context.Context) {
+	t := time.NewTicker(retentionTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if r.check() {
+				r.run()
+			}
+			r.reap(func() bool { return ctx.Err() != nil })
+		}
 	}
-	return int64(st.Bavail) * int64(st.Bsize), int64(st.Blocks) * int64(st.Bsize)
 }
 
-// run makes one pass: it deletes what the limits require, then records
-// the store's state for status and metrics.
+// written is what the interfaces have written since the daemon started,
+// in bytes of packet records (headers included).
+func (r *retention) written() int64 {
+	var n int64
+	for _, ir := range r.d.runnerListLocked() {
+		s := ir.snapshot()
+		n += s.Bytes + s.Stored*store.RecordHeaderLen
+	}
+	return n
+}
+
+// measure takes a sample of the bytes written and updates the write rate
+// (the peak over the last second's windows, decaying over rateMemory).
+func (r *retention) measure(now time.Time) float64 {
+	w := r.written()
+	r.samples = append(r.samples, rateSample{now, w})
+	keep := 0
+	for i, s := range r.samples {
+		if now.Sub(s.at) <= 2*time.Second {
+			keep = i
+			break
+		}
+	}
+	r.samples = r.samples[keep:]
+	var inst float64
+	if first := r.samples[0]; now.Sub(first.at) >= 500*time.Millisecond && w >= first.written {
+		inst = float64(w-first.written) / now.Sub(first.at).Seconds() * fileOverhead
+	}
+	if !r.peakAt.IsZero() {
+		r.peak *= math.Exp(-now.Sub(r.peakAt).Seconds() / rateMemory.Seconds())
+	}
+	r.peakAt = now
+	r.peak = max(r.peak, inst)
+	r.rate.Store(int64(r.peak))
+	return r.peak
+}
+
+// margin is the free space the writers need for the next marginAhead at
+// their peak rate.
+func (r *retention) margin(rate float64) int64 {
+	m := max(int64(minMargin), int64(rate*marginAhead.Seconds()))
+	r.marginBytes.Store(m)
+	return m
+}
+
+// check is the quick look between full passes: statfs and the bytes
+// written since the last pass. It reports whether a full pass is due.
+func (r *retention) check() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := time.Now()
+	if now.Sub(r.lastPass) >= fullPassEvery-retentionTick/2 {
+		return true
+	}
+	cfg := r.d.config()
+	rate := r.measure(now)
+	m := r.margin(rate)
+	free, fsTotal := archive.DiskSpace(r.a.Dir())
+	if free >= 0 && free < max(cfg.Retention.MinFree.Need(fsTotal), m) {
+		return true
+	}
+	grown := int64(float64(r.written()-r.lastPassWritten) * fileOverhead)
+	maxBytes := int64(cfg.Retention.MaxBytes)
+	return maxBytes > 0 && r.lastFileBytes+grown+int64(rate*retentionTick.Seconds()) > maxBytes
+}
+
+// run makes one full pass: it deletes what the limits require, then
+// records the store's state for status and metrics.
 func (r *retention) run() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	now := time.Now()
 	cfg := r.d.config()
+	rate := r.measure(now)
+	margin := r.margin(rate)
+	r.lastPass, r.lastPassWritten = now, r.written()
 	segs, err := r.a.Segments()
 	if err != nil {
 		r.d.log.Error("retention: read the catalog", "err", err)
@@ -64,82 +197,146 @@ func (r *retention) run() {
 		r.d.log.Error("retention: read the holds", "err", err)
 		return
 	}
-	var total int64
-	for _, s := range segs {
-		total += s.Bytes
-	}
-	free, fsTotal := diskSpace(r.d.storeDir)
+	dir := r.a.Dir()
+	usage := archive.DiskUsage(dir)
+	total := usage.Total
+	free, fsTotal := archive.DiskSpace(dir)
 	if free >= 0 {
-		free += r.a.TrashBytes() // being freed by the reaper
+		free += usage.Trash // being freed by the reaper
 	}
+	hasReserve := archive.HasReserve(dir)
+	// The free space kept: min_free, or what the writers need for the
+	// next seconds if that is more; and room to make the reserve again.
 	need := cfg.Retention.MinFree.Need(fsTotal)
+	floor := max(need, margin)
+	// The store keeps under max_bytes what the writers add before the
+	// next check, and the reserve it must make again.
+	headroom := int64(rate * retentionTick.Seconds())
+	if !hasReserve {
+		floor += archive.ReserveSize
+		headroom += archive.ReserveSize
+	}
 	maxBytes := int64(cfg.Retention.MaxBytes)
+	over := func() bool { return maxBytes > 0 && total+headroom > maxBytes }
+	low := func() bool { return free >= 0 && free < floor }
+	reasonNow := func() string {
+		switch {
+		case over():
+			return "max_bytes"
+		case low():
+			return "min_free"
+		}
+		return ""
+	}
 	cutoff := int64(0)
 	if cfg.Retention.MaxAge > 0 {
-		cutoff = time.Now().Add(-time.Duration(cfg.Retention.MaxAge)).UnixNano()
+		cutoff = now.Add(-time.Duration(cfg.Retention.MaxAge)).UnixNano()
 	}
-	deleteHeld := cfg.Retention.WhenHeld == "delete"
+
 	acts := map[string]*Action{}
-	short := false // a limit is exceeded and nothing more may go
-	kept := segs[:0:0]
-	for _, s := range segs {
-		reason := ""
-		switch {
-		case !s.Closed:
-		case cutoff != 0 && s.Packets > 0 && s.MaxNS < cutoff:
-			reason = "max_age"
-		case maxBytes > 0 && total > maxBytes:
-			reason = "max_bytes"
-		case free >= 0 && free < need:
-			reason = "min_free"
+	released := false
+	expire := func(s archive.Segment, reason string, held bool) bool {
+		n := r.a.SegmentFileBytes(s)
+		err := r.a.Expire(s)
+		if err != nil && !released && archive.ReleaseReserve(dir) {
+			// A full disk: the catalog's write needs room. The reserve
+			// is there for this.
+			released = true
+			r.d.log.Warn("retention: the disk is full; deleting with the store's reserve", "err", err)
+			err = r.a.Expire(s)
 		}
-		if reason == "" {
-			kept = append(kept, s)
-			continue
-		}
-		if archive.Held(s, holds) && !deleteHeld {
-			kept = append(kept, s)
-			short = short || reason != "max_age"
-			continue
-		}
-		if err := r.a.Expire(s); err != nil {
+		if err != nil {
 			r.d.log.Error("retention: delete segment", "file", s.File, "err", err)
-			kept = append(kept, s)
-			continue
+			return false
 		}
-		total -= s.Bytes
+		total -= n
 		if free >= 0 {
-			free += s.Bytes
+			free += n
 		}
 		act := acts[reason]
 		if act == nil {
-			act = &Action{At: time.Now(), Reason: reason}
+			act = &Action{At: now, Reason: reason}
 			acts[reason] = act
 		}
 		act.Segments++
-		act.Bytes += s.Bytes
+		act.Bytes += n
 		act.Packets += s.Packets
-		r.deletedBytes.Add(s.Bytes)
+		r.deletedBytes.Add(n)
 		r.deletedPackets.Add(s.Packets)
 		r.deletedSegments.Add(1)
+		if held {
+			act.HeldSegments++
+			r.heldBytes.Add(n)
+			r.heldPackets.Add(s.Packets)
+			r.heldSegments.Add(1)
+		}
+		return true
+	}
+
+	// First what no hold covers, oldest first: what max_age has passed,
+	// then while a limit is exceeded.
+	kept := segs[:0:0]
+	var heldClosed []archive.Segment
+	for _, s := range segs {
+		if !s.Closed {
+			kept = append(kept, s)
+			continue
+		}
+		if archive.Held(s, holds) {
+			// A hold exempts its window from max_age always, and from
+			// the other limits unless holds leave no room (below).
+			heldClosed = append(heldClosed, s)
+			continue
+		}
+		reason := reasonNow()
+		if cutoff != 0 && s.Packets > 0 && s.MaxNS < cutoff {
+			reason = "max_age"
+		}
+		if reason == "" || !expire(s, reason, false) {
+			kept = append(kept, s)
+		}
+	}
+	// Holds leave no room when a limit is still exceeded and only held
+	// segments could bring it back.
+	blocked := reasonNow() != "" && len(heldClosed) > 0
+	deleteHeld := cfg.Retention.WhenHeld == "delete"
+	for _, s := range heldClosed {
+		reason := reasonNow()
+		if !deleteHeld || reason == "" || !expire(s, reason, true) {
+			kept = append(kept, s)
+		}
 	}
 	for _, act := range acts {
 		r.d.log.Info("retention deleted segments", "reason", act.Reason, "segments", act.Segments, "bytes", act.Bytes, "packets", act.Packets)
+		if act.HeldSegments > 0 {
+			r.d.log.Error("retention: holds leave no room: deleted held segments (when_held: delete)", "reason", act.Reason,
+				"held_segments", act.HeldSegments, "file_bytes", total, "free_bytes", free, "holds", len(holds))
+		}
 		r.last = *act
 	}
-	// Over a limit with nothing left to delete but held segments.
-	overBytes := maxBytes > 0 && total > maxBytes+r.openBytes(kept)
-	lowFree := free >= 0 && free < need
-	blocked := short && (overBytes || lowFree)
-	if blocked && !r.blocked.Load() {
-		r.d.log.Error("retention: holds leave no room", "store_bytes", total, "free_bytes", free, "when_held", cfg.Retention.WhenHeld)
+	if blocked && !r.blocked.Load() && !deleteHeld {
+		r.d.log.Error("retention: holds leave no room", "file_bytes", total, "free_bytes", free, "when_held", cfg.Retention.WhenHeld)
 	}
 	r.blocked.Store(blocked)
 	if cfg.Retention.WhenHeld == "stop" {
-		r.d.setPaused(blocked && lowFree || blocked && overBytes)
+		r.d.setPaused(blocked)
 	}
-	r.storeBytes.Store(total)
+	if !hasReserve || released {
+		// Made again once the trash is freed and there is room for it.
+		if real, _ := archive.DiskSpace(dir); real >= 2*archive.ReserveSize {
+			if err := archive.KeepReserve(dir); err != nil {
+				r.d.log.Warn("retention: make the store's reserve", "err", err)
+			} else {
+				total += archive.ReserveSize
+				free -= archive.ReserveSize
+			}
+		}
+	}
+	r.reserve.Store(archive.HasReserve(dir))
+	r.lastFileBytes = total
+	r.fileBytes.Store(total)
 	r.freeBytes.Store(free)
+	r.floorBytes.Store(floor)
 	r.segments.Store(int64(len(kept)))
 	r.holds.Store(int64(len(holds)))
 	oldest, newest := int64(0), int64(0)
@@ -154,18 +351,6 @@ func (r *retention) run() {
 	}
 	r.oldestNS.Store(oldest)
 	r.newestNS.Store(newest)
-}
-
-// openBytes is what the open segments hold: retention cannot delete them,
-// so a store may exceed max_bytes by them without being blocked.
-func (r *retention) openBytes(segs []archive.Segment) int64 {
-	var n int64
-	for _, s := range segs {
-		if !s.Closed {
-			n += s.Bytes
-		}
-	}
-	return n
 }
 
 func (r *retention) lastAction() Action {

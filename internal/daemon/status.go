@@ -32,11 +32,25 @@ type InterfaceStatus struct {
 	} `json:"drops"`
 }
 
-// StoreStatus describes the store directory.
+// StoreStatus describes the store directory. Sizes are file bytes: what
+// the store's files take on disk (side files and the reserve included,
+// open segments at their current size), the measure of max_bytes.
 type StoreStatus struct {
-	Path         string         `json:"path"`
-	Bytes        int64          `json:"bytes"`
-	FreeBytes    int64          `json:"free_bytes"`
+	Path      string `json:"path"`
+	FileBytes int64  `json:"file_bytes"`
+	Bytes     int64  `json:"bytes"` // file_bytes, under its old name
+	FreeBytes int64  `json:"free_bytes"`
+	// KeepFreeBytes is the free space retention keeps: min_free, or the
+	// margin the write rate needs if that is more (plus the reserve,
+	// while it is missing).
+	KeepFreeBytes int64 `json:"keep_free_bytes"`
+	MarginBytes   int64 `json:"margin_bytes"`
+	// WriteRate is the recent peak of the interfaces' writing, in bytes
+	// per second.
+	WriteRate int64 `json:"write_bytes_per_second"`
+	// Reserve says the store's reserve file (see archive.ReserveFile) is
+	// in place.
+	Reserve      bool           `json:"reserve"`
 	Segments     int64          `json:"segments"`
 	OldestPacket *time.Time     `json:"oldest_packet"`
 	NewestPacket *time.Time     `json:"newest_packet"`
@@ -52,6 +66,10 @@ type RetentionStatus struct {
 	DeletedBytes    int64   `json:"deleted_bytes"`
 	DeletedPackets  int64   `json:"deleted_packets"`
 	DeletedSegments int64   `json:"deleted_segments"`
+	// Held data deleted because holds left no room (when_held: delete).
+	DeletedHeldBytes    int64 `json:"deleted_held_bytes"`
+	DeletedHeldPackets  int64 `json:"deleted_held_packets"`
+	DeletedHeldSegments int64 `json:"deleted_held_segments"`
 }
 
 func (d *Daemon) status() Status {
@@ -65,7 +83,8 @@ func (d *Daemon) status() Status {
 		st.Interfaces = append(st.Interfaces, is)
 	}
 	ret := d.ret
-	st.Store = StoreStatus{Path: d.storeDir, Bytes: ret.storeBytes.Load(), FreeBytes: ret.freeBytes.Load(),
+	st.Store = StoreStatus{Path: d.storeDir, FileBytes: ret.fileBytes.Load(), Bytes: ret.fileBytes.Load(), FreeBytes: ret.freeBytes.Load(),
+		KeepFreeBytes: ret.floorBytes.Load(), MarginBytes: ret.marginBytes.Load(), WriteRate: ret.rate.Load(), Reserve: ret.reserve.Load(),
 		Segments: ret.segments.Load(), Holds: []api.HoldJSON{}}
 	if o := ret.oldestNS.Load(); o != 0 {
 		a, b := time.Unix(0, o).UTC(), time.Unix(0, ret.newestNS.Load()).UTC()
@@ -77,7 +96,8 @@ func (d *Daemon) status() Status {
 		}
 	}
 	st.Retention = RetentionStatus{Blocked: ret.blocked.Load(), Paused: d.paused.Load(), WhenHeld: cfg.Retention.WhenHeld,
-		DeletedBytes: ret.deletedBytes.Load(), DeletedPackets: ret.deletedPackets.Load(), DeletedSegments: ret.deletedSegments.Load()}
+		DeletedBytes: ret.deletedBytes.Load(), DeletedPackets: ret.deletedPackets.Load(), DeletedSegments: ret.deletedSegments.Load(),
+		DeletedHeldBytes: ret.heldBytes.Load(), DeletedHeldPackets: ret.heldPackets.Load(), DeletedHeldSegments: ret.heldSegments.Load()}
 	if a := ret.lastAction(); !a.At.IsZero() {
 		st.Retention.LastAction = &a
 	}
