@@ -149,3 +149,42 @@ func TestReplayNeedsAnInterface(t *testing.T) {
 		t.Errorf("replay --display-only without -i printed %d lines, want 5:\n%s", n, out)
 	}
 }
+
+// TestCountChecksTheBlocks: a block blob cut short (by sqlite3, as a
+// damaged file would be) makes query --count fail naming the packets, as
+// reading them does, instead of printing the index's number; whole blocks
+// still count without being read.
+func TestCountChecksTheBlocks(t *testing.T) {
+	testkit.RequireTool(t, "sqlite3")
+	dir := t.TempDir()
+	db := filepath.Join(dir, "p.db")
+	mustRun(t, "import", "-d", db, pcapFile(t, dir, 5000, 200))
+	if got := strings.TrimSpace(mustRun(t, "query", "-d", db, "-s", "1", "--count")); got != "5000" {
+		t.Fatalf("count of the whole database: %s, want the 5000 imported", got)
+	}
+	out, err := exec.Command("sqlite3", db, `SELECT count(*) FROM blocks;
+		UPDATE blocks SET data = substr(data, 1, length(data) - 100) WHERE seq = 1;
+		SELECT first_packet, first_packet + packet_count - 1 FROM blocks WHERE seq = 1;`).CombinedOutput()
+	if err != nil {
+		t.Fatalf("sqlite3: %v: %s", err, out)
+	}
+	lines := strings.Fields(string(out))
+	if len(lines) != 2 || lines[0] == "1" {
+		t.Fatalf("sqlite3 says %q: want several blocks", out)
+	}
+	span := strings.Split(lines[1], "|") // the damaged block's first and last packet
+	want := "packets " + span[0] + " to " + span[1]
+	for _, args := range [][]string{
+		{"query", "-d", db, "-s", "1", "--count"},
+		{"query", "-d", db, "-s", "1", "--count", "udp"},
+		{"export", "-d", db, "-s", "1", "-o", filepath.Join(dir, "out.pcap")},
+	} {
+		r := run(t, args...)
+		if r.code == 0 || !strings.Contains(r.stderr, "packet") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q: want a one-line error", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+		}
+		if args[0] == "query" && len(args) == 6 && !strings.Contains(r.stderr, want) {
+			t.Errorf("%s: stderr %q does not name %s", strings.Join(args, " "), r.stderr, want)
+		}
+	}
+}

@@ -211,15 +211,25 @@ func (db *DB) walkIndex(session int64, fn func(blockRef) error) (err error) {
 }
 
 // Count returns how many packets of the session fall in the range. Blocks
-// entirely inside the range are counted from the block index; only blocks
+// entirely inside the range are counted from the block index, each checked
+// by its blob's length (which SQLite keeps without reading the blob): a
+// truncated or extended blob is an error, as reading it is. Only blocks
 // that straddle a bound are opened.
 func (db *DB) Count(session int64, r Range) (int64, error) {
 	var n int64
 	var partial []blockRef
-	err := db.walkIndex(session, func(b blockRef) error {
+	size, _, err := db.conn.Prepare(`SELECT length(data), bytes + ? * packet_count FROM blocks WHERE id = ?`)
+	if err != nil {
+		return 0, classify(err)
+	}
+	defer size.Close()
+	err = db.walkIndex(session, func(b blockRef) error {
 		switch {
 		case r.misses(b):
 		case r.covers(b):
+			if err := checkBlockSize(size, session, b); err != nil {
+				return err
+			}
 			n += b.count
 		default:
 			partial = append(partial, b)
@@ -247,4 +257,25 @@ func (db *DB) Count(session int64, r Range) (int64, error) {
 		}
 	}
 	return n, nil
+}
+
+// checkBlockSize checks a block's blob length against its row: each
+// record is a RecordHeaderLen-byte header and its captured bytes, and the
+// row's bytes are the sum of the captured lengths, so the length is exact.
+// (A blob damaged in place, its length intact, is found only by reading it.)
+func checkBlockSize(stmt *sqlite3.Stmt, session int64, b blockRef) error {
+	defer stmt.Reset()
+	stmt.BindInt64(1, RecordHeaderLen)
+	stmt.BindInt64(2, b.id)
+	if !stmt.Step() {
+		if err := stmt.Err(); err != nil {
+			return classify(err)
+		}
+		return fmt.Errorf("session %d: block of packet %d vanished: %w", session, b.first, ErrCorrupt)
+	}
+	if got, want := stmt.ColumnInt64(0), stmt.ColumnInt64(1); got != want {
+		return fmt.Errorf("session %d: %w: packets %d to %d: block holds %d bytes, its row says %d: %w",
+			session, ErrCorrupt, b.first, b.first+b.count-1, got, want, ErrCorruptBlock)
+	}
+	return nil
 }
