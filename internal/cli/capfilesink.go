@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"syscall"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/pcapio"
 	"github.com/packetrecorderd/packetrecorderd/internal/recorder"
@@ -28,7 +29,18 @@ type fileTee struct {
 	path    string   // the file asked for; f is a temporary beside it
 	pending []store.Block
 	link    uint32
+	// Standard output's reader went away (EPIPE; SIGPIPE is caught while
+	// a capture writes to it): with a database the capture goes on
+	// without the file (keepGoing, and closed is set), without one it
+	// stops, as tcpdump -w - does.
+	keepGoing bool
+	closed    bool
+	notice    io.Writer // where the end of the file output is said
 }
+
+// errOutputClosed is a capture's error when the reader of its -w - went
+// away and nothing else records the packets.
+var errOutputClosed = errors.New("the reader of standard output went away")
 
 // newFileTee opens the file's temporary (or standard output for "-") and
 // its writer: pcapng for a .pcapng name, else pcap.
@@ -101,6 +113,27 @@ func (t *fileTee) Commit() error {
 	if err := t.Sink.Commit(); err != nil {
 		return err
 	}
+	if t.closed {
+		t.pending = t.pending[:0]
+		return nil
+	}
+	if err := t.write(); err != nil {
+		if t.f == nil && errors.Is(err, syscall.EPIPE) {
+			t.pending = t.pending[:0]
+			if t.keepGoing {
+				t.closed = true
+				fmt.Fprintf(t.notice, "packetrecorder: -w -: %v: file output ended, the capture goes on into the database\n", errOutputClosed)
+				return nil
+			}
+			return errOutputClosed
+		}
+		return err
+	}
+	return nil
+}
+
+// write writes the committed blocks to the file.
+func (t *fileTee) write() error {
 	for _, b := range t.pending {
 		err := store.WalkBlock(b.Data, 1, b.LinkType, 0, func(r store.Record) error {
 			return t.w.WritePacket(pcapio.Packet{Timestamp: r.Timestamp, OrigLen: r.OrigLen, LinkType: b.LinkType, Interface: b.Interface, Data: r.Data})
@@ -135,7 +168,16 @@ func (t *fileTee) flush() error {
 // finish flushes the file and puts it in place: the file is the whole
 // capture or, on failure, not there (its temporary removed).
 func (t *fileTee) finish() error {
+	if t.closed {
+		return nil
+	}
 	err := t.flush()
+	if t.f == nil && errors.Is(err, syscall.EPIPE) {
+		if t.keepGoing {
+			return nil // the database has every packet
+		}
+		return errOutputClosed
+	}
 	if t.f == nil {
 		return err
 	}

@@ -253,6 +253,15 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 		if tee, err = newFileTee(sink, f.write, a.stdout, ifaces, f.snaplen); err != nil {
 			return err
 		}
+		tee.keepGoing, tee.notice = db != nil, a.stderr
+		if f.write == "-" {
+			// A write to a closed pipe fails with EPIPE instead of
+			// killing the process: the capture ends (or goes on into the
+			// database) with its summary, as tcpdump's SIGPIPE handler.
+			pipe := make(chan os.Signal, 1)
+			signal.Notify(pipe, syscall.SIGPIPE)
+			defer signal.Stop(pipe)
+		}
 		defer tee.abandon() // after finish, nothing left to remove
 		sink = tee
 	}
@@ -326,10 +335,23 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 			runErr = err
 		}
 	}
-	fmt.Fprintf(a.stderr, "%s stored (%s)\n%s received by filter\n%s dropped by kernel\n",
-		packets(res.Stored), humanBytes(res.Bytes), packets(int64(st.Received)), packets(int64(st.Dropped)))
+	pipeClosed := db == nil && errors.Is(runErr, errOutputClosed)
+	stored, notStored := "stored", "not stored (write error)"
+	if db == nil {
+		stored, notStored = "written", "not written (write error)"
+		if pipeClosed {
+			notStored = "not written: " + errOutputClosed.Error()
+		}
+	}
+	fmt.Fprintf(a.stderr, "%s %s (%s)\n%s received by filter\n%s dropped by kernel\n",
+		packets(res.Stored), stored, humanBytes(res.Bytes), packets(int64(st.Received)), packets(int64(st.Dropped)))
 	if res.AppDropped > 0 {
-		fmt.Fprintf(a.stderr, "%s not stored (write error)\n", packets(res.AppDropped))
+		fmt.Fprintf(a.stderr, "%s %s\n", packets(res.AppDropped), notStored)
+	}
+	if pipeClosed {
+		// As tcpdump -w - | head: the reader had what it wanted.
+		fmt.Fprintf(a.stderr, "capture stopped: %v\n", errOutputClosed)
+		return nil
 	}
 	if runErr != nil {
 		if db == nil {

@@ -2,7 +2,9 @@ package cli_test
 
 import (
 	"crypto/sha256"
+	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -186,5 +188,100 @@ func TestCountChecksTheBlocks(t *testing.T) {
 		if args[0] == "query" && len(args) == 6 && !strings.Contains(r.stderr, want) {
 			t.Errorf("%s: stderr %q does not name %s", strings.Join(args, " "), r.stderr, want)
 		}
+	}
+}
+
+// TestFaultCaptureStdoutClosed: capture -w - whose reader goes away after
+// 100 bytes (as head -c 100). With -d the capture goes on into the
+// database, says the file output ended, and completes; with -w alone it
+// stops as tcpdump does, with its summary, and exits 0.
+func TestFaultCaptureStdoutClosed(t *testing.T) {
+	lab := netlab.New(t, "pipe")
+	dir := t.TempDir()
+	db := filepath.Join(dir, "p.db")
+	const want = 60
+	type piped struct {
+		cmd    *exec.Cmd
+		stderr *testkit.SyncBuffer
+		done   chan error
+	}
+	startPiped := func(args ...string) (*piped, *os.File) {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := &piped{cmd: exec.Command(binPath, args...), stderr: new(testkit.SyncBuffer), done: make(chan error, 1)}
+		p.cmd.Stdout, p.cmd.Stderr = w, p.stderr
+		if err := p.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		go func() { p.done <- p.cmd.Wait() }()
+		t.Cleanup(func() {
+			if p.cmd.ProcessState == nil {
+				p.cmd.Process.Kill()
+				<-p.done
+			}
+		})
+		return p, r
+	}
+	waitFor := func(p *piped, substr string) {
+		for deadline := time.Now().Add(10 * time.Second); !strings.Contains(p.stderr.String(), substr); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q from the capture: %q", substr, p.stderr)
+			}
+		}
+	}
+	exit := func(p *piped) (int, string) {
+		select {
+		case err := <-p.done:
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				return ee.ExitCode(), ee.String()
+			}
+			return 0, ""
+		case <-time.After(10 * time.Second):
+			t.Fatalf("still running 10 s after its reader went away: %q", p.stderr)
+		}
+		return -1, ""
+	}
+	withDB, rd1 := startPiped("capture", "-i", lab.HostIf, "-c", fmt.Sprint(want), "-d", db, "-w", "-", "udp dst port 7777")
+	alone, rd2 := startPiped("capture", "-i", lab.HostIf, "-w", "-", "udp dst port 7777")
+	waitFor(withDB, "session ")
+	waitFor(alone, "no database")
+	// head -c 100 on each: read 100 bytes, then close.
+	got := make(chan error, 2)
+	for _, rd := range []*os.File{rd1, rd2} {
+		go func() {
+			_, err := io.ReadFull(rd, make([]byte, 100))
+			rd.Close()
+			got <- err
+		}()
+	}
+	udp := lab.PeerUDP()
+	for i := 0; i < want; i++ {
+		udp.WriteToUDP([]byte(fmt.Sprintf("pkt-%d", i)), &net.UDPAddr{IP: lab.HostIP, Port: 7777})
+		time.Sleep(20 * time.Millisecond)
+	}
+	for range 2 {
+		if err := <-got; err != nil {
+			t.Fatalf("reading 100 bytes of -w -: %v", err)
+		}
+	}
+	if code, how := exit(withDB); code != 0 {
+		t.Fatalf("capture -d -w - after its reader went away: exit %d (%s), stderr %q", code, how, withDB.stderr)
+	}
+	if !strings.Contains(withDB.stderr.String(), "file output ended") {
+		t.Errorf("capture -d -w -: stderr %q does not say the file output ended", withDB.stderr)
+	}
+	ss := sessions(t, db)
+	if len(ss) != 1 || ss[0].Packets != want || ss[0].Status != "complete" {
+		t.Errorf("session after the pipe closed: %+v; want %d packets, complete", ss, want)
+	}
+	if code, how := exit(alone); code != 0 {
+		t.Fatalf("capture -w - alone after its reader went away: exit %d (%s), stderr %q", code, how, alone.stderr)
+	}
+	if e := alone.stderr.String(); !strings.Contains(e, "received by filter") || !strings.Contains(e, "capture stopped") {
+		t.Errorf("capture -w - alone: stderr %q: want the summary and why it stopped", e)
 	}
 }
