@@ -15,15 +15,23 @@
 // files; Open repairs a crash in between. Readers select segments by
 // interface and time from the catalog and read each as a database.
 //
-// The catalog is rebuilt from the segments when it is missing or does not
-// agree with the files: each segment's session row and block index say what
-// it holds.
+// The catalog is rebuilt from the segments when it is missing, replaced,
+// damaged or does not agree with the files: each segment's session row and
+// block index say what it holds. An Archive notices a catalog removed or
+// replaced under it (by inode) at its next call and rebuilds; a damaged
+// one is set aside (catalog.db.damaged-TIME) first. Holds live in the
+// catalog and in holds.json beside it, which outlives any catalog.
+//
+// A daemon holds daemon.lock (flock) for its life: a second daemon on one
+// store is refused. Readers pin the segments they select (Pin), so that
+// retention's reaper never frees a file a reader still reads.
 package archive
 
 import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -50,6 +58,17 @@ type Options struct {
 	Create bool
 	// ReadOnly opens the catalog for reading; nothing is repaired.
 	ReadOnly bool
+	// Lock takes the store's lock (daemon.lock) for as long as the
+	// Archive is open: the daemon's, so that a second daemon is refused
+	// (ErrStoreInUse).
+	Lock bool
+	// Logger hears of catalogs rebuilt and segments set aside; nil
+	// discards.
+	Logger *slog.Logger
+	// BusyTimeout bounds how long a catalog write waits for another
+	// process's (10 s when zero). A recording's catalog updates use a
+	// short one: they must never stall its commits.
+	BusyTimeout time.Duration
 }
 
 // Archive is an open store directory. It is not safe for concurrent use;
@@ -58,6 +77,11 @@ type Archive struct {
 	dir      string
 	conn     *sqlite3.Conn
 	readOnly bool
+	ident    os.FileInfo // the catalog file the connection opened
+	lock     *os.File    // daemon.lock, with Options.Lock
+	log      *slog.Logger
+	busy     time.Duration
+	version  int64 // the catalog's user_version
 }
 
 // Segment is one catalog row.
@@ -74,6 +98,7 @@ type Segment struct {
 	MaxNS       int64 // latest packet timestamp
 	Created     time.Time
 	Closed      bool
+	Interrupted bool // its recording process died before it closed it
 }
 
 // Hold exempts the segments holding a time window from retention.
@@ -112,7 +137,8 @@ CREATE TABLE IF NOT EXISTS segments (
 	max_ns       INTEGER NOT NULL DEFAULT 0,
 	created_ns   INTEGER NOT NULL,
 	closed       INTEGER NOT NULL DEFAULT 0,
-	expiring     INTEGER NOT NULL DEFAULT 0
+	expiring     INTEGER NOT NULL DEFAULT 0,
+	interrupted  INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS segments_by_time ON segments(min_ns, max_ns);
 CREATE TABLE IF NOT EXISTS holds (
@@ -122,8 +148,11 @@ CREATE TABLE IF NOT EXISTS holds (
 	reason     TEXT    NOT NULL DEFAULT '',
 	created_ns INTEGER NOT NULL
 );
-PRAGMA user_version = 1;
 `
+
+// catalogVersion is the catalog's schema version: 2 added
+// segments.interrupted.
+const catalogVersion = 2
 
 // Open opens a store directory and its catalog, creating them if
 // opts.Create, and repairs the catalog against the segment files.
@@ -147,8 +176,22 @@ func Open(dir string, opts Options) (*Archive, error) {
 			return nil, fmt.Errorf("open store %s: %w", dir, err)
 		}
 	}
-	a := &Archive{dir: dir, readOnly: opts.ReadOnly}
+	a := &Archive{dir: dir, readOnly: opts.ReadOnly, log: opts.Logger, busy: opts.BusyTimeout}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	if a.busy <= 0 {
+		a.busy = 10 * time.Second
+	}
+	if opts.Lock {
+		f, err := lockStore(dir)
+		if err != nil {
+			return nil, fmt.Errorf("open store %s: %w", dir, err)
+		}
+		a.lock = f
+	}
 	if err := a.openCatalog(); err != nil {
+		a.Close()
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
 	if !opts.ReadOnly {
@@ -162,74 +205,290 @@ func Open(dir string, opts Options) (*Archive, error) {
 
 func (a *Archive) openCatalog() error {
 	path := filepath.Join(a.dir, CatalogFile)
-	name := path
 	if a.readOnly {
-		if _, err := os.Stat(path); err != nil {
-			// No catalog yet: an empty in-memory one, filled from the files.
-			conn, err := sqlite3.Open(":memory:")
-			if err != nil {
+		if _, err := os.Stat(path); err == nil {
+			conn, err := a.tryCatalog("file:" + path + "?mode=ro")
+			if err == nil {
+				a.conn = conn
+				return nil
+			}
+			if !damaged(err) {
 				return err
 			}
-			a.conn = conn
-			if err := conn.Exec(catalogSchema); err != nil {
-				return err
-			}
-			return a.scanInto()
+			// A damaged catalog: read from the files, as without one.
 		}
-		name = "file:" + path + "?mode=ro"
+		// No catalog (yet): an empty in-memory one, filled from the files.
+		conn, err := sqlite3.Open(":memory:")
+		if err != nil {
+			return err
+		}
+		a.conn = conn
+		if err := conn.Exec(catalogSchema + fmt.Sprintf("PRAGMA user_version = %d;", catalogVersion)); err != nil {
+			return err
+		}
+		a.version = catalogVersion
+		return a.scanInto()
 	}
-	conn, err := sqlite3.Open(name)
+	// One process at a time creates, sets aside or rebuilds the catalog.
+	unlock := lockDir(a.dir)
+	defer unlock()
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		// A catalog removed: its WAL and shared memory, if left, belong
+		// to the old file and must not be read into the new one.
+		os.Remove(path + "-wal")
+		os.Remove(path + "-shm")
+	}
+	conn, err := a.tryCatalog(path)
+	if damaged(err) {
+		a.log.Error("catalog damaged: set aside and rebuilt from the segments", "err", err, "damaged", a.setAsideCatalog())
+		conn, err = a.tryCatalog(path)
+	}
 	if err != nil {
 		return err
 	}
-	a.conn = conn
-	if err := conn.BusyTimeout(10 * time.Second); err != nil {
+	fi, err := os.Stat(path)
+	if err != nil {
+		conn.Close()
 		return err
 	}
-	if a.readOnly {
+	a.conn, a.ident = conn, fi
+	return nil
+}
+
+// tryCatalog opens the catalog (name is a path or a URI), sets it up and
+// checks it; an error for which damaged is true means the file is not a
+// sound catalog.
+func (a *Archive) tryCatalog(name string) (*sqlite3.Conn, error) {
+	conn, err := sqlite3.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*sqlite3.Conn, error) {
+		persistWAL(conn)
+		conn.Close()
+		return nil, err
+	}
+	if err := conn.BusyTimeout(a.busy); err != nil {
+		return fail(err)
+	}
+	if !a.readOnly {
+		if err := conn.Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;" + catalogSchema); err != nil {
+			return fail(err)
+		}
+	}
+	if err := quickCheck(conn); err != nil {
+		return fail(err)
+	}
+	v, err := pragmaInt(conn, "user_version")
+	if err != nil {
+		return fail(err)
+	}
+	if !a.readOnly && v < catalogVersion {
+		if v == 1 {
+			if err := conn.Exec(`ALTER TABLE segments ADD COLUMN interrupted INTEGER NOT NULL DEFAULT 0`); err != nil {
+				return fail(err)
+			}
+		}
+		if err := conn.Exec(fmt.Sprintf("PRAGMA user_version = %d", catalogVersion)); err != nil {
+			return fail(err)
+		}
+		v = catalogVersion
+	}
+	a.version = v
+	return conn, nil
+}
+
+// errCatalogDamaged reports a catalog whose integrity check failed.
+var errCatalogDamaged = errors.New("catalog is damaged")
+
+// damaged reports whether err says the catalog file is not a sound
+// SQLite database.
+func damaged(err error) bool {
+	return err != nil && (errors.Is(err, sqlite3.NOTADB) || errors.Is(err, sqlite3.CORRUPT) || errors.Is(err, errCatalogDamaged))
+}
+
+func quickCheck(conn *sqlite3.Conn) error {
+	stmt, _, err := conn.Prepare("PRAGMA quick_check(1)")
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	msg := ""
+	if stmt.Step() {
+		msg = stmt.ColumnText(0)
+	}
+	if err := stmt.Err(); err != nil {
+		return err
+	}
+	if msg != "ok" {
+		return fmt.Errorf("%w: %s", errCatalogDamaged, msg)
+	}
+	return nil
+}
+
+func pragmaInt(conn *sqlite3.Conn, name string) (int64, error) {
+	stmt, _, err := conn.Prepare("PRAGMA " + name)
+	if err != nil {
+		return 0, err
+	}
+	defer stmt.Close()
+	var v int64
+	if stmt.Step() {
+		v = stmt.ColumnInt64(0)
+	}
+	return v, stmt.Err()
+}
+
+// setAsideCatalog renames a damaged catalog (and its WAL and shared
+// memory) out of the way, for a person to look at; it returns the new
+// name.
+func (a *Archive) setAsideCatalog() string {
+	path := filepath.Join(a.dir, CatalogFile)
+	aside := path + ".damaged-" + time.Now().UTC().Format("20060102T150405.000000000Z")
+	for _, side := range []string{"", "-wal", "-shm"} {
+		os.Rename(path+side, aside+side)
+	}
+	return aside
+}
+
+// persistWAL keeps a connection's close from deleting the WAL file by its
+// name: once the catalog was removed or replaced, that name may be the new
+// catalog's WAL.
+func persistWAL(conn *sqlite3.Conn) {
+	conn.FileControl("main", sqlite3.FCNTL_PERSIST_WAL, true)
+}
+
+// ensure reopens the catalog when the file was removed or replaced since
+// it was opened (the old connection reads and writes a file nobody else
+// sees), rebuilding it from the segments and the holds file.
+func (a *Archive) ensure() error {
+	if a.readOnly || a.conn == nil {
 		return nil
 	}
-	return conn.Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;" + catalogSchema)
+	fi, err := os.Stat(filepath.Join(a.dir, CatalogFile))
+	if err == nil && os.SameFile(fi, a.ident) {
+		return nil
+	}
+	return a.reopen("catalog removed or replaced: rebuilt from the segments")
+}
+
+// ensureLight is ensure for a recording's catalog connection, between
+// two of its commits: a catalog replaced is reopened, but a missing or
+// damaged one is left for the daemon's retention (or the next open) to
+// rebuild, which reads every segment and must not stall a recording. It
+// reports whether the catalog may be written.
+func (a *Archive) ensureLight() bool {
+	path := filepath.Join(a.dir, CatalogFile)
+	fi, err := os.Stat(path)
+	if err != nil {
+		return false
+	}
+	if os.SameFile(fi, a.ident) {
+		return true
+	}
+	unlock, ok := tryLockDir(a.dir)
+	if !ok {
+		return false
+	}
+	defer unlock()
+	conn, err := a.tryCatalog(path)
+	if err != nil {
+		return false
+	}
+	if fi, err = os.Stat(path); err != nil {
+		conn.Close()
+		return false
+	}
+	persistWAL(a.conn)
+	a.conn.Close()
+	a.conn, a.ident = conn, fi
+	return true
+}
+
+func (a *Archive) reopen(why string) error {
+	persistWAL(a.conn)
+	a.conn.Close()
+	a.conn = nil
+	if err := a.openCatalog(); err != nil {
+		return fmt.Errorf("reopen catalog: %w", err)
+	}
+	a.log.Warn(why, "store", a.dir)
+	return a.Repair()
+}
+
+// do runs a catalog operation on a sound catalog: reopened first if it was
+// removed or replaced, set aside and rebuilt (then tried once more) if it
+// turns out damaged.
+func (a *Archive) do(fn func() error) error {
+	if err := a.ensure(); err != nil {
+		return err
+	}
+	err := fn()
+	if damaged(err) && !a.readOnly {
+		unlock := lockDir(a.dir)
+		a.log.Error("catalog damaged: set aside and rebuilt from the segments", "err", err, "damaged", a.setAsideCatalog())
+		unlock()
+		if rerr := a.reopen("catalog rebuilt"); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		err = fn()
+	}
+	return err
 }
 
 // Dir is the store directory.
 func (a *Archive) Dir() string { return a.dir }
 
-// Close closes the catalog.
+// Close closes the catalog and lets go of the store's lock.
 func (a *Archive) Close() error {
-	if a.conn == nil {
-		return nil
+	var err error
+	if a.conn != nil {
+		err = a.conn.Close()
+		a.conn = nil
 	}
-	return a.conn.Close()
+	if a.lock != nil {
+		a.lock.Close()
+		a.lock = nil
+	}
+	return err
 }
 
 // Path is a segment's file.
 func (a *Archive) Path(s Segment) string { return filepath.Join(a.dir, s.File) }
 
-const segmentColumns = `id, file, interface, ring, recording, first_packet, packets, bytes, min_ns, max_ns, created_ns, closed`
+func (a *Archive) segmentColumns() string {
+	cols := `id, file, interface, ring, recording, first_packet, packets, bytes, min_ns, max_ns, created_ns, closed, `
+	if a.version < 2 {
+		return cols + "0" // a catalog of version 1, read-only
+	}
+	return cols + "interrupted"
+}
 
 func scanSegment(stmt *sqlite3.Stmt) Segment {
 	return Segment{
 		ID: stmt.ColumnInt64(0), File: stmt.ColumnText(1), Interface: stmt.ColumnText(2), Ring: stmt.ColumnInt(3),
 		Recording: stmt.ColumnText(4), FirstPacket: stmt.ColumnInt64(5), Packets: stmt.ColumnInt64(6),
 		Bytes: stmt.ColumnInt64(7), MinNS: stmt.ColumnInt64(8), MaxNS: stmt.ColumnInt64(9),
-		Created: time.Unix(0, stmt.ColumnInt64(10)), Closed: stmt.ColumnBool(11),
+		Created: time.Unix(0, stmt.ColumnInt64(10)), Closed: stmt.ColumnBool(11), Interrupted: stmt.ColumnBool(12),
 	}
 }
 
 // Segments lists the segments not being expired, oldest data first.
-func (a *Archive) Segments() ([]Segment, error) {
-	stmt, _, err := a.conn.Prepare(`SELECT ` + segmentColumns + ` FROM segments WHERE NOT expiring
+func (a *Archive) Segments() (out []Segment, err error) {
+	err = a.do(func() error {
+		out = nil
+		stmt, _, err := a.conn.Prepare(`SELECT ` + a.segmentColumns() + ` FROM segments WHERE NOT expiring
 		ORDER BY CASE WHEN packets = 0 THEN created_ns ELSE min_ns END, id`)
-	if err != nil {
-		return nil, err
-	}
-	defer stmt.Close()
-	var out []Segment
-	for stmt.Step() {
-		out = append(out, scanSegment(stmt))
-	}
-	return out, stmt.Err()
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for stmt.Step() {
+			out = append(out, scanSegment(stmt))
+		}
+		return stmt.Err()
+	})
+	return out, err
 }
 
 // Select returns the segments of an interface ("" for all) that may hold
@@ -298,10 +557,20 @@ const TrashDir = "trash"
 // mounted with discard (it trims every freed block), during which other
 // writes to the filesystem may wait: the reaper frees it in steps instead.
 func (a *Archive) Expire(s Segment) error {
-	if err := a.exec(`UPDATE segments SET expiring = 1 WHERE id = ?`, s.ID); err != nil {
+	if err := a.ensure(); err != nil {
+		return err
+	}
+	// The row is found by file: after a rebuild its id is another.
+	if err := a.exec(`UPDATE segments SET expiring = 1 WHERE file = ?`, s.File); err != nil {
 		return err
 	}
 	return a.unlinkSegment(s.ID, a.Path(s))
+}
+
+// trashPath is where an expired segment's file (or side file, by its
+// suffix) waits for the reaper.
+func (a *Archive) trashPath(id int64, path string) string {
+	return filepath.Join(a.dir, TrashDir, fmt.Sprintf("%d-%s", id, filepath.Base(path)))
 }
 
 func (a *Archive) unlinkSegment(id int64, path string) error {
@@ -310,12 +579,15 @@ func (a *Archive) unlinkSegment(id int64, path string) error {
 		return err
 	}
 	for _, side := range []string{"-wal", "-journal", "-shm", "-reserve", ""} {
-		dst := filepath.Join(trash, fmt.Sprintf("%d-%s%s", id, filepath.Base(path), side))
-		if err := os.Rename(path+side, dst); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := os.Rename(path+side, a.trashPath(id, path)+side); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
 	}
-	return a.exec(`DELETE FROM segments WHERE id = ?`, id)
+	rel, err := filepath.Rel(a.dir, path)
+	if err != nil {
+		return err
+	}
+	return a.exec(`DELETE FROM segments WHERE file = ?`, rel)
 }
 
 // reapStep is how much of a trashed file one step frees.
@@ -347,30 +619,64 @@ func (a *Archive) Reap(stop func() bool) error {
 	}
 	for _, e := range entries {
 		path := filepath.Join(dir, e.Name())
-		fi, err := e.Info()
-		if err != nil {
+		// A segment a reader has pinned (see Pin) stays whole, with its
+		// side files, until the reader lets go.
+		main := strings.TrimSuffix(path, reapSuffix)
+		for _, side := range []string{"-wal", "-journal", "-shm", "-reserve"} {
+			main = strings.TrimSuffix(main, side)
+		}
+		unlock, ok := lockForReap(main)
+		if !ok {
 			continue
 		}
-		for size := fi.Size(); size > 0; {
-			if stop != nil && stop() {
-				return nil
-			}
-			size = max(0, size-reapStep)
-			if err := os.Truncate(path, size); err != nil {
-				return err
-			}
-		}
-		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		err := reapFile(path, e, stop)
+		unlock()
+		if err != nil {
 			return err
+		}
+		if stop != nil && stop() {
+			return nil
 		}
 	}
 	return nil
 }
 
+// reapSuffix marks a trashed file the reaper has begun to free: no reader
+// may pin it any more (a part of it is gone).
+const reapSuffix = ".reap"
+
+func reapFile(path string, e fs.DirEntry, stop func() bool) error {
+	fi, err := e.Info()
+	if err != nil {
+		return nil
+	}
+	if !strings.HasSuffix(path, reapSuffix) {
+		if err := os.Rename(path, path+reapSuffix); err != nil {
+			return err
+		}
+		path += reapSuffix
+	}
+	for size := fi.Size(); size > 0; {
+		if stop != nil && stop() {
+			return nil
+		}
+		size = max(0, size-reapStep)
+		if err := os.Truncate(path, size); err != nil {
+			return err
+		}
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
 // Repair makes the catalog agree with the files: it finishes expiries a
-// crash interrupted, drops rows whose file is gone, and adds segments the
-// catalog does not know (a lost or older catalog), reading each one's
-// session and block index.
+// crash interrupted, drops rows whose file is gone, rolls back the hot
+// journals of dead writers (of every segment, closed or not), closes the
+// rows of recordings that died, adds segments the catalog does not know (a
+// lost or older catalog), reading each one's session and block index, and
+// merges the holds file into the catalog.
 func (a *Archive) Repair() error {
 	stmt, _, err := a.conn.Prepare(`SELECT id, file, expiring, closed FROM segments`)
 	if err != nil {
@@ -401,9 +707,15 @@ func (a *Archive) Repair() error {
 			}
 			continue
 		}
+		if err := a.rollBack(r.file); err != nil {
+			continue // cannot be rolled back yet (an immutable file): readers say so
+		}
 		if !r.closed {
 			if err := a.closeIfDead(r.id, path); err != nil {
-				a.setAside(r.file)
+				if errors.Is(err, errCatalog) {
+					return err
+				}
+				a.setAside(r.file, err)
 				if err := a.exec(`DELETE FROM segments WHERE id = ?`, r.id); err != nil {
 					return err
 				}
@@ -418,9 +730,34 @@ func (a *Archive) Repair() error {
 		if known[f] {
 			continue
 		}
-		if err := a.addFromFile(f); err != nil {
-			a.setAside(f)
+		if err := a.rollBack(f); err != nil {
+			continue
 		}
+		if err := a.addFromFile(f); err != nil {
+			if errors.Is(err, errCatalog) {
+				return err
+			}
+			a.setAside(f, err)
+		}
+	}
+	return a.mergeHoldsFile()
+}
+
+// errCatalog marks an error of the catalog, as opposed to a segment's.
+var errCatalog = errors.New("catalog")
+
+// rollBack rolls back the hot journal a dead writer left beside a segment
+// (the catalog may call it closed: a write that failed as it closed, a
+// file made immutable for a while). A live writer's journal is not hot and
+// stays.
+func (a *Archive) rollBack(rel string) error {
+	left, err := store.RollBackJournal(filepath.Join(a.dir, rel))
+	if err != nil {
+		a.log.Error("segment has a hot journal that cannot be rolled back yet", "file", rel, "err", err)
+		return err
+	}
+	if left {
+		a.log.Debug("segment is being written", "file", rel)
 	}
 	return nil
 }
@@ -429,15 +766,17 @@ func (a *Archive) Repair() error {
 // (nearly) empty by a recording killed as it created it holds nothing and
 // goes; a damaged one is renamed FILE.damaged, out of every reader's way,
 // for a person to look at. Neither stops the store from opening.
-func (a *Archive) setAside(rel string) {
+func (a *Archive) setAside(rel string, why error) {
 	path := filepath.Join(a.dir, rel)
 	if fi, err := os.Stat(path); err == nil && fi.Size() < 64<<10 {
 		for _, side := range []string{"-wal", "-journal", "-shm", ""} {
 			os.Remove(path + side)
 		}
+		a.log.Warn("empty segment removed", "file", rel, "err", why)
 		return
 	}
 	os.Rename(path, path+".damaged")
+	a.log.Error("damaged segment set aside", "file", rel+".damaged", "err", why)
 }
 
 // closeIfDead closes the catalog row of a segment whose recording process
@@ -445,9 +784,8 @@ func (a *Archive) setAside(rel string) {
 // interrupted when opened for writing, and the catalog takes its counts.
 // A segment still being written is left alone.
 func (a *Archive) closeIfDead(id int64, path string) error {
-	// A read-only open reports a dead recording as interrupted. It fails
-	// on a hot journal, which only a writer that died mid-transaction
-	// leaves: dead too.
+	// A read-only open reports a dead recording as interrupted (its
+	// recording lock is free).
 	if db, err := store.Open(path, store.Options{ReadOnly: true}); err == nil {
 		ss, err := db.Sessions()
 		db.Close()
@@ -477,8 +815,11 @@ func (a *Archive) closeIfDead(id int64, path string) error {
 	if err != nil {
 		return err
 	}
-	return a.exec(`UPDATE segments SET packets = ?, bytes = ?, min_ns = ?, max_ns = ?, closed = 1 WHERE id = ?`,
-		s.Packets, fileSize(path), lo, hi, id)
+	if err := a.exec(`UPDATE segments SET packets = ?, bytes = ?, min_ns = ?, max_ns = ?, closed = 1, interrupted = ? WHERE id = ?`,
+		s.Packets, fileSize(path), lo, hi, s.Status == store.StatusInterrupted, id); err != nil {
+		return fmt.Errorf("%w: %w", errCatalog, err)
+	}
+	return nil
 }
 
 // scanInto fills an empty (in-memory) catalog from the files.
@@ -536,9 +877,14 @@ func (a *Archive) addFromFile(rel string) error {
 		fmt.Sscanf(rel[i:], "-r%d.db", &ring)
 	}
 	closed := s.Status != store.StatusRecording
-	return a.exec(`INSERT INTO segments (file, interface, ring, recording, first_packet, packets, bytes, min_ns, max_ns, created_ns, closed)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		rel, s.Interface, ring, recordingOf(s), s.FirstPacket, s.Packets, fileSize(path), lo, hi, s.Started.UnixNano(), closed)
+	// OR IGNORE: another process rebuilding the catalog may have added it.
+	err = a.exec(`INSERT OR IGNORE INTO segments (file, interface, ring, recording, first_packet, packets, bytes, min_ns, max_ns, created_ns, closed, interrupted)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		rel, s.Interface, ring, recordingOf(s), s.FirstPacket, s.Packets, fileSize(path), lo, hi, s.Started.UnixNano(), closed, s.Status == store.StatusInterrupted)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errCatalog, err)
+	}
+	return nil
 }
 
 // recordingOf is the recording a segment's session belongs to: its notes
@@ -552,21 +898,104 @@ func recordingOf(s store.Session) string {
 	return s.UUID
 }
 
-// AddHold records a hold.
+// AddHold records a hold, in the catalog and in the holds file (see
+// HoldsFile), in one catalog transaction: acknowledged, it outlives any
+// catalog.
 func (a *Archive) AddHold(since, until int64, reason string) (Hold, error) {
 	if since > until {
 		return Hold{}, errors.New("hold: --since is after --until")
 	}
 	h := Hold{Since: since, Until: until, Reason: reason, Created: time.Now()}
-	if err := a.exec(`INSERT INTO holds (since_ns, until_ns, reason, created_ns) VALUES (?, ?, ?, ?)`, since, until, reason, h.Created.UnixNano()); err != nil {
+	err := a.do(func() error {
+		return a.changeHolds(func() error {
+			if err := a.exec(`INSERT INTO holds (since_ns, until_ns, reason, created_ns) VALUES (?, ?, ?, ?)`, since, until, reason, h.Created.UnixNano()); err != nil {
+				return err
+			}
+			h.ID = a.conn.LastInsertRowID()
+			return nil
+		})
+	})
+	if err != nil {
 		return Hold{}, err
 	}
-	h.ID = a.conn.LastInsertRowID()
 	return h, nil
 }
 
-// Holds lists the holds, oldest first.
-func (a *Archive) Holds() ([]Hold, error) {
+// changeHolds runs change in a write transaction and rewrites the holds
+// file from the catalog's holds before it commits.
+func (a *Archive) changeHolds(change func() error) (err error) {
+	if a.readOnly {
+		return errors.New("holds: the store is open read-only")
+	}
+	if err := a.conn.Exec("BEGIN IMMEDIATE"); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			a.conn.Exec("ROLLBACK")
+		}
+	}()
+	if err := a.mergeHoldsFileTx(); err != nil {
+		return err
+	}
+	if err := change(); err != nil {
+		return err
+	}
+	holds, err := a.catalogHolds()
+	if err != nil {
+		return err
+	}
+	if err := writeHoldsFile(a.dir, holds); err != nil {
+		return err
+	}
+	return a.conn.Exec("COMMIT")
+}
+
+// mergeHoldsFile adds the holds of the holds file that the catalog lacks
+// (a catalog lost, damaged or rebuilt), keeping their ids where free, and
+// writes the file again if the catalog held holds it lacked.
+func (a *Archive) mergeHoldsFile() error {
+	if a.readOnly {
+		return nil
+	}
+	return a.changeHolds(func() error { return nil })
+}
+
+func (a *Archive) mergeHoldsFileTx() error {
+	file, err := readHoldsFile(a.dir)
+	if err != nil {
+		// A damaged holds file is not overwritten: keep it for a person.
+		return err
+	}
+	cat, err := a.catalogHolds()
+	if err != nil {
+		return err
+	}
+	ids := map[int64]bool{}
+	for _, h := range cat {
+		ids[h.ID] = true
+	}
+next:
+	for _, h := range file {
+		for _, c := range cat {
+			if sameHold(h, c) {
+				continue next
+			}
+		}
+		if ids[h.ID] {
+			err = a.exec(`INSERT INTO holds (since_ns, until_ns, reason, created_ns) VALUES (?, ?, ?, ?)`, h.Since, h.Until, h.Reason, h.Created.UnixNano())
+		} else {
+			err = a.exec(`INSERT INTO holds (id, since_ns, until_ns, reason, created_ns) VALUES (?, ?, ?, ?, ?)`, h.ID, h.Since, h.Until, h.Reason, h.Created.UnixNano())
+		}
+		if err != nil {
+			return err
+		}
+		ids[a.conn.LastInsertRowID()] = true
+	}
+	return nil
+}
+
+func (a *Archive) catalogHolds() ([]Hold, error) {
 	stmt, _, err := a.conn.Prepare(`SELECT id, since_ns, until_ns, reason, created_ns FROM holds ORDER BY id`)
 	if err != nil {
 		return nil, err
@@ -580,18 +1009,48 @@ func (a *Archive) Holds() ([]Hold, error) {
 	return out, stmt.Err()
 }
 
+// Holds lists the holds, oldest first: the catalog's, and any of the holds
+// file the catalog lacks (a catalog replaced under a reader).
+func (a *Archive) Holds() (out []Hold, err error) {
+	err = a.do(func() error {
+		out, err = a.catalogHolds()
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	file, err := readHoldsFile(a.dir)
+	if err != nil {
+		return nil, err
+	}
+next:
+	for _, h := range file {
+		for _, c := range out {
+			if sameHold(h, c) {
+				continue next
+			}
+		}
+		out = append(out, h)
+	}
+	return out, nil
+}
+
 // ErrNoHold reports an unknown hold id.
 var ErrNoHold = errors.New("no such hold")
 
-// ReleaseHold deletes a hold.
+// ReleaseHold deletes a hold, from the catalog and the holds file.
 func (a *Archive) ReleaseHold(id int64) error {
-	if err := a.exec(`DELETE FROM holds WHERE id = ?`, id); err != nil {
-		return err
-	}
-	if a.conn.Changes() == 0 {
-		return fmt.Errorf("hold %d: %w", id, ErrNoHold)
-	}
-	return nil
+	return a.do(func() error {
+		return a.changeHolds(func() error {
+			if err := a.exec(`DELETE FROM holds WHERE id = ?`, id); err != nil {
+				return err
+			}
+			if a.conn.Changes() == 0 {
+				return fmt.Errorf("hold %d: %w", id, ErrNoHold)
+			}
+			return nil
+		})
+	})
 }
 
 // Held reports whether a hold covers any of the segment's packets.

@@ -1,18 +1,19 @@
 package archive
 
 import (
+	"bufio"
 	"encoding/binary"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
-	"github.com/ncruces/go-sqlite3"
-
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
 )
-
-func sqliteOpen(path string) (*sqlite3.Conn, error) { return sqlite3.Open(path) }
 
 // feed writes n packets, numbered by their first 8 bytes, into the
 // recording in blocks of per, committing after each block.
@@ -215,40 +216,91 @@ func TestTickClosesOldSegment(t *testing.T) {
 }
 
 // A segment left open by a recording that died (kill -9) is closed at
-// the next open, with the counts its database holds; retention may then
-// take it.
+// the next open, with the counts its database holds, and marked
+// interrupted; retention may then take it. The recording runs in a child
+// process, killed while it records and never reaped: a zombie, whose PID
+// kill(pid, 0) still answers.
 func TestDeadRecordingsSegmentIsClosed(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "store")
 	a, _ := Open(dir, Options{Create: true})
-	r, _ := NewRecording(dir, RecordingConfig{Interface: "eth0", LinkType: 1})
-	feed(t, r, 0, 300, 100)
+	a.Close()
+	child := recordInChild(t, dir, 300)
+	a, err := Open(dir, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
 	segs, _ := a.Segments()
 	a.Close()
 	if len(segs) != 1 || segs[0].Closed {
-		t.Fatalf("segments %+v", segs)
+		t.Fatalf("segments while the recording lives %+v", segs)
 	}
-	// The recording process "dies": its segment's session names a PID
-	// that does not exist.
-	db, err := store.Open(a.Path(segs[0]), store.Options{NoReserve: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-	conn, err := sqliteOpen(a.Path(segs[0]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn.Exec("UPDATE sessions SET pid = 2147483000")
-	conn.Close()
+	child.Process.Signal(syscall.SIGKILL)
+	waitZombie(t, child.Process.Pid)
 	a, err = Open(dir, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
 	after, _ := a.Segments()
-	if len(after) != 1 || !after[0].Closed || after[0].Packets != 300 {
+	if len(after) != 1 || !after[0].Closed || after[0].Packets != 300 || !after[0].Interrupted {
 		t.Fatalf("after reopening: %+v", after)
 	}
+	child.Wait()
+}
+
+// recordInChild starts this test binary as a child that records n packets
+// into the store dir and then waits to be killed; it returns once they are
+// committed. The child is not reaped until the caller waits for it.
+func recordInChild(t *testing.T, dir string, n int) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestRecordingChild$")
+	cmd.Env = append(os.Environ(), "ARCHIVE_TEST_CHILD="+dir, fmt.Sprintf("ARCHIVE_TEST_PACKETS=%d", n))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "recording") {
+		t.Fatalf("child: %q %v", line, err)
+	}
+	return cmd
+}
+
+// waitZombie waits until pid is a zombie (killed, not reaped).
+func waitZombie(t *testing.T, pid int) {
+	t.Helper()
+	for range 500 {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if i := strings.LastIndexByte(string(b), ')'); i > 0 && strings.HasPrefix(string(b[i:]), ") Z") {
+			if syscall.Kill(pid, 0) != nil {
+				t.Fatalf("kill(%d, 0) fails on a zombie", pid)
+			}
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("process %d never became a zombie", pid)
+}
+
+// TestRecordingChild is the child of recordInChild.
+func TestRecordingChild(t *testing.T) {
+	dir := os.Getenv("ARCHIVE_TEST_CHILD")
+	if dir == "" {
+		t.Skip("the child of recordInChild")
+	}
+	var n int
+	fmt.Sscan(os.Getenv("ARCHIVE_TEST_PACKETS"), &n)
+	r, err := NewRecording(dir, RecordingConfig{Interface: "eth0", LinkType: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed(t, r, 0, n, 100)
+	fmt.Println("recording")
+	time.Sleep(time.Minute)
 }
 
 // A segment file a killed recording left empty (created, no schema yet)

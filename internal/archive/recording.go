@@ -2,6 +2,7 @@ package archive
 
 import (
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -51,6 +52,9 @@ type Recording struct {
 		packets int64
 		lo, hi  int64
 	}
+	// unsynced are closed segments whose last catalog update failed:
+	// retried after each commit until it lands.
+	unsynced []*openSegment
 }
 
 type openSegment struct {
@@ -58,7 +62,6 @@ type openSegment struct {
 	w        *store.Writer
 	endBulk  func()
 	session  store.Session
-	catID    int64
 	rel      string
 	opened   time.Time
 	packets  int64
@@ -69,13 +72,18 @@ type openSegment struct {
 // NewRecording starts a recording in the store directory dir (which Open
 // has created). The first segment is made with the first packet.
 func NewRecording(dir string, cfg RecordingConfig) (*Recording, error) {
-	a, err := Open(dir, Options{})
-	if err != nil {
-		return nil, err
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	a, err := Open(dir, Options{Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	// Catalog updates come between two commits of the recorder: they
+	// never wait long for another process's transaction (the next one
+	// carries the same absolute counts).
+	a.conn.BusyTimeout(catalogWait)
+	a.busy = catalogWait
 	var b [16]byte
 	rand.Read(b[:])
 	uuid := fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
@@ -142,16 +150,13 @@ func (r *Recording) open() error {
 		end = e
 	}
 	seg := &openSegment{db: db, w: w, endBulk: end, session: *sess, rel: rel, opened: now}
-	err = r.a.exec(`INSERT INTO segments (file, interface, ring, recording, first_packet, created_ns) VALUES (?, ?, ?, ?, ?, ?)`,
-		rel, r.cfg.Interface, r.cfg.Ring, r.uuid, r.next, now.UnixNano())
-	if err != nil {
-		r.Err = err
-	} else {
-		seg.catID = r.a.conn.LastInsertRowID()
-	}
+	r.catalog(seg, fileSize(path), false)
 	r.seg = seg
 	return nil
 }
+
+// catalogWait is how long a recording's catalog update waits for a lock.
+const catalogWait = 250 * time.Millisecond
 
 // Append adds a block to the open transaction, opening a segment first
 // if none is open.
@@ -223,6 +228,9 @@ func (r *Recording) Commit() error {
 	}
 	size := fileSize(filepath.Join(r.a.dir, seg.rel))
 	r.catalog(seg, size, false)
+	if len(r.unsynced) > 0 {
+		r.resync()
+	}
 	if size >= r.cfg.MaxBytes && r.cfg.MaxBytes > 0 || r.cfg.MaxAge > 0 && time.Since(seg.opened) >= r.cfg.MaxAge {
 		return r.roll()
 	}
@@ -232,21 +240,49 @@ func (r *Recording) Commit() error {
 // Tick closes a segment that has reached its age on an idle link, so that
 // retention can expire it. The recorder calls it between transactions.
 func (r *Recording) Tick() error {
+	if len(r.unsynced) > 0 {
+		r.resync()
+	}
 	if r.seg != nil && !r.seg.w.InTx() && r.cfg.MaxAge > 0 && time.Since(r.seg.opened) >= r.cfg.MaxAge {
 		return r.roll()
 	}
 	return nil
 }
 
-func (r *Recording) catalog(seg *openSegment, size int64, closed bool) {
-	if seg.catID == 0 {
-		return
+// catalog writes the segment's row (found by its file: a catalog rebuilt
+// meanwhile gave it another id, or has yet to learn of it). It reports
+// whether the row was written.
+func (r *Recording) catalog(seg *openSegment, size int64, closed bool) bool {
+	if !r.a.ensureLight() {
+		r.Err = errNoCatalog
+		return false
 	}
-	err := r.a.exec(`UPDATE segments SET packets = ?, bytes = ?, min_ns = ?, max_ns = ?, closed = ? WHERE id = ?`,
-		seg.packets, size, seg.lo, seg.hi, closed, seg.catID)
+	err := r.a.exec(`INSERT INTO segments (file, interface, ring, recording, first_packet, packets, bytes, min_ns, max_ns, created_ns, closed)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (file) DO UPDATE SET packets = excluded.packets, bytes = excluded.bytes, min_ns = excluded.min_ns,
+			max_ns = excluded.max_ns, closed = excluded.closed WHERE NOT expiring`,
+		seg.rel, r.cfg.Interface, r.cfg.Ring, r.uuid, seg.session.FirstPacket, seg.packets, size, seg.lo, seg.hi, seg.opened.UnixNano(), closed)
 	if err != nil {
 		r.Err = err
+		return false
 	}
+	return true
+}
+
+// errNoCatalog: the catalog was removed and not yet rebuilt (the
+// daemon's retention rebuilds it within a second).
+var errNoCatalog = errors.New("no catalog: waiting for it to be rebuilt")
+
+// resync retries the last catalog update of segments closed while the
+// catalog could not take it.
+func (r *Recording) resync() {
+	kept := r.unsynced[:0]
+	for _, seg := range r.unsynced {
+		if !r.catalog(seg, fileSize(filepath.Join(r.a.dir, seg.rel)), true) {
+			kept = append(kept, seg)
+		}
+	}
+	r.unsynced = kept
 }
 
 // roll closes the open segment; the next Append opens another.
@@ -264,7 +300,10 @@ func (r *Recording) roll() error {
 	if cerr := seg.db.Close(); err == nil {
 		err = cerr
 	}
-	r.catalog(seg, fileSize(filepath.Join(r.a.dir, seg.rel)), true)
+	seg.db, seg.w = nil, nil
+	if !r.catalog(seg, fileSize(filepath.Join(r.a.dir, seg.rel)), true) {
+		r.unsynced = append(r.unsynced, seg)
+	}
 	r.Closed++
 	r.log.Info("segment closed", "ring", r.cfg.Ring, "file", seg.rel,
 		"packets", seg.packets, "first_packet", seg.session.FirstPacket)
@@ -278,6 +317,9 @@ func (r *Recording) Close() error {
 	if r.seg != nil {
 		r.seg.w.Rollback()
 		err = r.roll()
+	}
+	if len(r.unsynced) > 0 {
+		r.resync() // else the next catalog repair takes the counts from the files
 	}
 	if r.host != nil {
 		if cerr := r.host.Close(); err == nil {

@@ -77,6 +77,39 @@ func (db *DB) CreateSession(s *Session) error {
 	if s.Started.IsZero() {
 		s.Started = time.Now()
 	}
+	// The session becomes visible with its recording lock already held
+	// (see liveBase): no other process can ever see it recording with
+	// nobody behind it.
+	own := db.conn.GetAutocommit()
+	if own {
+		if err := db.conn.Exec("BEGIN IMMEDIATE"); err != nil {
+			return fmt.Errorf("create session: %w", db.classifyWrite(err))
+		}
+	}
+	err := db.insertSession(s)
+	if err == nil {
+		s.ID = db.conn.LastInsertRowID()
+		if lerr := db.holdLive(s.ID); lerr != nil {
+			err = fmt.Errorf("lock the session: %w", lerr)
+		}
+	}
+	if own {
+		if err != nil {
+			db.conn.Exec("ROLLBACK")
+		} else if cerr := db.conn.Exec("COMMIT"); cerr != nil {
+			err = db.classifyWrite(cerr)
+			db.conn.Exec("ROLLBACK")
+		}
+	}
+	if err != nil {
+		db.releaseLive(s.ID)
+		s.ID = 0
+		return fmt.Errorf("create session: %w", err)
+	}
+	return nil
+}
+
+func (db *DB) insertSession(s *Session) error {
 	stmt, _, err := db.conn.Prepare(`INSERT INTO sessions
 		(uuid, name, source, interface, filter, link_type, snaplen, promisc, buffer_size, started_ns, hostname, pid, status, notes, origin, first_packet, netmask)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
@@ -104,11 +137,7 @@ func (db *DB) CreateSession(s *Session) error {
 	}
 	stmt.BindInt64(16, s.FirstPacket)
 	stmt.BindInt64(17, int64(s.Netmask))
-	if err := stmt.Exec(); err != nil {
-		return fmt.Errorf("create session: %w", db.classifyWrite(err))
-	}
-	s.ID = db.conn.LastInsertRowID()
-	return nil
+	return db.classifyWrite(stmt.Exec())
 }
 
 // sessionColumns are the columns scanSessionRow reads; a version 3 file
@@ -129,7 +158,7 @@ const sessionColumnList = `id, uuid, name, source, interface, filter, link_type,
 // in the database (recoverInterrupted); a read-only one cannot.
 func (db *DB) scanSession(stmt *sqlite3.Stmt) Session {
 	s := scanSessionRow(stmt)
-	if db.readOnly && s.Status == StatusRecording && processGone(s.Hostname, s.PID) {
+	if db.readOnly && s.Status == StatusRecording && db.sessionGone(s.Hostname, s.PID, s.ID) {
 		// As recoverInterrupted would mark it.
 		s.Status = StatusInterrupted
 		s.Ended = s.Started
@@ -147,11 +176,18 @@ func ownSession(s Session) bool {
 	return s.Hostname == h && s.PID == os.Getpid()
 }
 
-// processGone reports whether the recording process of a session is
-// known to be dead: it ran on this host and no longer exists.
-func processGone(host string, pid int) bool {
-	h, _ := os.Hostname()
-	return host == h && !processAlive(pid)
+// sessionGone reports whether the recording process of a session is
+// known to be dead: it ran on this host and holds the session's recording
+// lock no longer (see liveBase). Where locks cannot be tested, the PID
+// decides, which a zombie or a reused PID can fool.
+func (db *DB) sessionGone(host string, pid int, id int64) bool {
+	if h, _ := os.Hostname(); host != h {
+		return false
+	}
+	if held, known := db.liveHeld(id); known {
+		return !held
+	}
+	return !processAlive(pid)
 }
 
 func scanSessionRow(stmt *sqlite3.Stmt) Session {
@@ -221,8 +257,12 @@ func (db *DB) Session(id int64) (Session, error) {
 // Finish records the end of a session: its status, end time and the
 // kernel's counters. The packet counters were kept current by the Writer.
 func (db *DB) Finish(id int64, status string, ended time.Time, kernelReceived, kernelDropped, appDropped int64) error {
-	return db.execChanged(`UPDATE sessions SET status = ?, ended_ns = ?, kernel_received = ?, kernel_dropped = ?, app_dropped = ?
+	err := db.execChanged(`UPDATE sessions SET status = ?, ended_ns = ?, kernel_received = ?, kernel_dropped = ?, app_dropped = ?
 		WHERE id = ?`, status, ended.UnixNano(), kernelReceived, kernelDropped, appDropped, id)
+	if err == nil && status != StatusRecording {
+		db.releaseLive(id)
+	}
+	return err
 }
 
 // Rename sets a session's name.
@@ -290,7 +330,7 @@ func (db *DB) deleteRows(ids []int64) (err error) {
 		if err != nil {
 			return err
 		}
-		if s.Status == StatusRecording && !processGone(s.Hostname, s.PID) && !ownSession(s) {
+		if s.Status == StatusRecording && !db.sessionGone(s.Hostname, s.PID, s.ID) && !ownSession(s) {
 			what := "a capture"
 			if s.Source == "import" {
 				what = "an import"
@@ -384,7 +424,7 @@ func (db *DB) recoverInterrupted() error {
 	}
 	var dead []int64
 	for stmt.Step() {
-		if processGone(stmt.ColumnText(1), stmt.ColumnInt(2)) {
+		if db.sessionGone(stmt.ColumnText(1), stmt.ColumnInt(2), stmt.ColumnInt64(0)) {
 			dead = append(dead, stmt.ColumnInt64(0))
 		}
 	}

@@ -41,6 +41,9 @@ var (
 	ErrCorrupt      = errors.New("database is damaged")
 	ErrSessionEmpty = errors.New("session has no packets")
 	ErrReadOnlyOld  = errors.New("database is read-only and of an older schema")
+	// ErrHotJournal reports a rollback journal left by a writer that died
+	// in a transaction, which this process may not roll back.
+	ErrHotJournal = errors.New("a writer died in a transaction and left its journal")
 )
 
 // DB is an open packet database. It is not safe for concurrent use; open one
@@ -59,6 +62,9 @@ type DB struct {
 	// version is the schema version the file had when opened (a
 	// read-write open migrates it to SchemaVersion).
 	version int64
+	// live holds the recording locks of the sessions this DB records;
+	// probe tests other processes' (see liveBase).
+	live, probe *os.File
 }
 
 // Options control Open. The zero value opens an existing database for
@@ -148,11 +154,51 @@ func tryOpenConn(path string, readOnly bool, limit int64) (conn *sqlite3.Conn, r
 			conn.Close()
 		}
 	}
+	if errors.Is(err, sqlite3.READONLY_ROLLBACK) {
+		// A hot journal: a writer died in a transaction, and the file
+		// must be rolled back before anyone reads it (reading it as it is,
+		// immutable, would read the dead writer's half-written pages).
+		// Roll it back where this process may write, as any writer's
+		// open would; else say what to do.
+		if !writable(path) || !writable(filepath.Dir(path)) {
+			return nil, true, fmt.Errorf("%w (%s-journal): open it once with write access (for example packetrecorder sessions -d %s as its owner) to roll it back", ErrHotJournal, filepath.Base(path), path)
+		}
+		if _, rerr := RollBackJournal(path); rerr != nil {
+			return nil, true, fmt.Errorf("%w: roll it back: %w", ErrHotJournal, rerr)
+		}
+		return tryOpenConn(path, readOnly, limit)
+	}
 	if err != nil && !writable(path) && (errors.Is(err, sqlite3.CANTOPEN) || errors.Is(err, sqlite3.READONLY)) {
 		uri = (&url.URL{Scheme: "file", OmitHost: true, Path: path, RawQuery: "mode=ro&immutable=1"}).String()
 		conn, err = sqlite3.OpenContext(ctx, uri)
 	}
 	return conn, true, classify(err)
+}
+
+// RollBackJournal rolls back the hot journal a writer that died in a
+// transaction left beside the database at path, if there is one (SQLite
+// rolls back on the first read of a read-write connection; a journal of a
+// live writer is not hot and stays). It reports whether a journal is still
+// there after.
+func RollBackJournal(path string) (left bool, err error) {
+	journal := path + "-journal"
+	if fi, err := os.Stat(journal); err != nil || fi.Size() == 0 {
+		return false, nil
+	}
+	conn, err := sqlite3.Open(path)
+	if err != nil {
+		return true, classify(err)
+	}
+	conn.BusyTimeout(10 * time.Second)
+	err = conn.Exec("SELECT count(*) FROM sqlite_schema")
+	if cerr := conn.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return true, classify(err)
+	}
+	fi, serr := os.Stat(journal)
+	return serr == nil && fi.Size() > 0, nil
 }
 
 // tooManyFiles explains an I/O error that is really the process running
@@ -171,6 +217,12 @@ func (db *DB) Path() string { return db.path }
 // Close closes the database.
 func (db *DB) Close() error {
 	db.ReleaseReserve()
+	for _, f := range []*os.File{db.live, db.probe} {
+		if f != nil {
+			f.Close()
+		}
+	}
+	db.live, db.probe = nil, nil
 	if db.host != nil {
 		return db.host.detach(db)
 	}
