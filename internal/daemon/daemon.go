@@ -76,7 +76,7 @@ func (d *Daemon) segmentLimits(c *Config) segmentLimits {
 // Run records until ctx ends or the HTTP server fails; hup delivers
 // reload requests.
 func (d *Daemon) Run(ctx context.Context, hup <-chan struct{}) error {
-	a, released, err := archive.OpenRoomy(d.storeDir, archive.Options{Create: true})
+	a, released, err := archive.OpenRoomy(d.storeDir, archive.Options{Create: true, Lock: true, Logger: d.log})
 	if err != nil {
 		return err
 	}
