@@ -37,7 +37,7 @@ it reports readiness, reloads and stopping, and pings the watchdog.`,
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(a.stdout, "%s: valid: %d interfaces into %s\n", config, len(cfg.Interfaces), cfg.Store)
+				fmt.Fprintln(a.stdout, config+": valid: "+cfg.CheckSummary())
 				return nil
 			}
 			var h slog.Handler

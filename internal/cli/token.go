@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/daemon"
 )
 
 var tokenNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
@@ -19,7 +21,7 @@ func (a *app) tokenCmd() *cobra.Command {
 		Short: "Make API tokens for the daemon's configuration",
 		Args:  cobra.NoArgs,
 	}
-	var scopes string
+	var scopes, appendTo string
 	newCmd := &cobra.Command{
 		Use:   "new NAME",
 		Short: "Print a new secret and the config stanza that admits it (only its SHA-256 goes in the config)",
@@ -48,12 +50,22 @@ func (a *app) tokenCmd() *cobra.Command {
 			}
 			secret := "prd_" + base64.RawURLEncoding.EncodeToString(raw[:])
 			sum := sha256.Sum256([]byte(secret))
+			stanza := fmt.Sprintf("  - name: %s\n    sha256: %x\n    scopes: [%s]\n", name, sum, strings.Join(list, ", "))
 			fmt.Fprintf(a.stdout, "# The secret, shown once: give it to the client (PACKETRECORDER_TOKEN or --token-file).\n# %s\n", secret)
+			if appendTo != "" {
+				// Only the stanza (the secret's hash) goes into the file.
+				if err := daemon.AppendTokenStanza(appendTo, name, stanza); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stdout, "# Added to %s; reload the daemon (SIGHUP) to admit it.\n", appendTo)
+				return nil
+			}
 			fmt.Fprintf(a.stdout, "# Add this under tokens: in the daemon's configuration, then reload it (SIGHUP).\n")
-			fmt.Fprintf(a.stdout, "  - name: %s\n    sha256: %x\n    scopes: [%s]\n", name, sum, strings.Join(list, ", "))
+			fmt.Fprint(a.stdout, stanza)
 			return nil
 		},
 	}
+	newCmd.Flags().StringVar(&appendTo, "append", "", "append the stanza (not the secret) to this tokens file, the daemon's tokens_file")
 	newCmd.Flags().StringVar(&scopes, "scopes", "read", "comma-separated scopes: read (packets, sessions, status), admin (holds), metrics")
 	cmd.AddCommand(newCmd)
 	return cmd

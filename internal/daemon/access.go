@@ -43,6 +43,17 @@ type Limits struct {
 	RequestsPerMinute int `yaml:"requests_per_minute"`
 }
 
+// ServerLimits are the limits: each principal's defaults, and how many
+// connections the listener keeps open, in all and from one client
+// address (0: api.DefaultConnections, api.DefaultConnectionsPerClient).
+// Whatever is configured, the total stays below what the process's file
+// descriptor limit leaves after a reserve for recording.
+type ServerLimits struct {
+	Limits               `yaml:",inline"`
+	Connections          int `yaml:"connections"`
+	ConnectionsPerClient int `yaml:"connections_per_client"`
+}
+
 var (
 	tokenName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
 	hexSHA256 = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
@@ -95,9 +106,34 @@ func (c *Config) validateAccess() []error {
 		errs = append(errs, c.errorf("listen", "%s is not a loopback address: plain HTTP is allowed only on loopback, configure tls", l))
 	}
 	errs = append(errs, c.Limits.validate(c, "limits")...)
+	if n := c.Limits.Connections; n < 0 || n > api.MaxConnections {
+		errs = append(errs, c.errorf("limits.connections", "%d: must be 1 to %d", n, api.MaxConnections))
+	}
+	if n := c.Limits.ConnectionsPerClient; n < 0 || n > api.MaxConnections {
+		errs = append(errs, c.errorf("limits.connections_per_client", "%d: must be 1 to %d", n, api.MaxConnections))
+	}
+	return append(errs, c.validateTokens()...)
+}
+
+// validateTokens checks the tokens, each naming its key and line. Those
+// of tokens_file were checked when it was read (with its lines); here
+// they are only compared with the others.
+func (c *Config) validateTokens() []error {
+	var errs []error
 	seen := map[string]bool{}
 	hashes := map[string]bool{}
+	inline := len(c.Tokens) - c.fileTokens
 	for i, t := range c.Tokens {
+		if i >= inline {
+			if seen[t.Name] {
+				errs = append(errs, c.errorf("tokens_file", "%q is already a token", t.Name))
+			}
+			if hashes[t.SHA256] {
+				errs = append(errs, c.errorf("tokens_file", "token %q has the same secret as another token", t.Name))
+			}
+			seen[t.Name], hashes[t.SHA256] = true, true
+			continue
+		}
 		key := fmt.Sprintf("tokens.%d", i)
 		if !tokenName.MatchString(t.Name) {
 			errs = append(errs, c.errorf(key+".name", "%q: a name of letters, digits and ._@- (up to 64)", t.Name))

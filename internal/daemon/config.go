@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -48,12 +49,21 @@ type Config struct {
 	TLS *TLSConfig `yaml:"tls"`
 	// Tokens may use the API (Authorization: Bearer).
 	Tokens []TokenConfig `yaml:"tokens"`
+	// TokensFile names a file of more tokens: a YAML list of the same
+	// stanzas, such as 'packetrecorder token new NAME --append FILE'
+	// writes. It is read again on every reload; a missing file holds no
+	// tokens (none made yet).
+	TokensFile string `yaml:"tokens_file"`
 	// MetricsPublic opens /metrics to unauthenticated scrapers.
 	MetricsPublic bool `yaml:"metrics_public"`
-	// Limits are the default limits of each token and client certificate.
-	Limits Limits `yaml:"limits"`
+	// Limits are the default limits of each token and client
+	// certificate, and the bounds on connections.
+	Limits ServerLimits `yaml:"limits"`
 
 	lines map[string]int // key path -> line, for errors
+	// fileTokens is how many of Tokens came from TokensFile (the last
+	// ones).
+	fileTokens int
 }
 
 // Interface is one interface to record.
@@ -80,11 +90,17 @@ const (
 // binary units).
 type Size int64
 
+// valueError is a value's mistake at its line; yamlError names its key.
+// As a yaml.TypeError, decoding goes on and every mistake is reported.
+func valueError(n *yaml.Node, err error) error {
+	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %v", n.Line, err)}}
+}
+
 // UnmarshalYAML reads a size.
 func (s *Size) UnmarshalYAML(n *yaml.Node) error {
 	v, err := ParseSize(n.Value)
 	if err != nil {
-		return err
+		return valueError(n, err)
 	}
 	*s = Size(v)
 	return nil
@@ -122,7 +138,7 @@ func (d Duration) Std() time.Duration { return time.Duration(d) }
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := ParseDuration(n.Value)
 	if err != nil {
-		return err
+		return valueError(n, err)
 	}
 	*d = Duration(v)
 	return nil
@@ -145,14 +161,14 @@ func (f *Free) UnmarshalYAML(n *yaml.Node) error {
 	if p, ok := strings.CutSuffix(strings.TrimSpace(n.Value), "%"); ok {
 		v, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
 		if err != nil || v < 0 || v >= 100 {
-			return fmt.Errorf("invalid percentage %q (use 0%% to 99%%)", n.Value)
+			return valueError(n, fmt.Errorf("invalid percentage %q (use 0%% to 99%%)", n.Value))
 		}
 		*f = Free{Percent: v, set: true}
 		return nil
 	}
 	v, err := ParseSize(n.Value)
 	if err != nil {
-		return err
+		return valueError(n, err)
 	}
 	*f = Free{Bytes: v, set: true}
 	return nil
@@ -180,13 +196,19 @@ func (e *ConfigError) Error() string {
 	return fmt.Sprintf("%s: %s", e.Key, e.Msg)
 }
 
-// LoadFile reads and validates a configuration file.
+// LoadFile reads and validates a configuration file. Relative paths in
+// it (store, tls files, tokens_file) are taken from the file's own
+// directory, so the daemon never depends on its working directory.
 func LoadFile(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	c, err := Parse(data)
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c, err := parse(data, filepath.Dir(abs))
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
@@ -194,8 +216,18 @@ func LoadFile(path string) (*Config, error) {
 }
 
 // Parse decodes a configuration strictly (an unknown key is an error),
-// fills in the defaults and validates it.
-func Parse(data []byte) (*Config, error) {
+// fills in the defaults and validates it. Its paths must be absolute: it
+// has no file to resolve them against (LoadFile has).
+func Parse(data []byte) (*Config, error) { return parse(data, "") }
+
+// parse is Parse with relative paths resolved against dir ("" refuses
+// them).
+func parse(data []byte, dir string) (*Config, error) {
+	var root yaml.Node
+	lines := map[string]int{}
+	if err := yaml.Unmarshal(data, &root); err == nil {
+		indexLines(&root, "", lines)
+	}
 	var c Config
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -203,23 +235,85 @@ func Parse(data []byte) (*Config, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, errors.New("empty file")
 		}
-		return nil, yamlError(err)
+		return nil, yamlError(err, lines)
 	}
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err == nil {
-		c.lines = map[string]int{}
-		indexLines(&root, "", c.lines)
-	}
+	c.lines = lines
+	var errs []error
+	errs = append(errs, c.resolvePaths(dir)...)
+	errs = append(errs, c.loadTokensFile()...)
 	c.applyDefaults()
 	if err := c.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return &c, nil
 }
 
+// resolvePaths makes the configuration's paths absolute, from dir.
+func (c *Config) resolvePaths(dir string) []error {
+	var errs []error
+	fix := func(key string, p *string) {
+		if *p == "" || filepath.IsAbs(*p) {
+			return
+		}
+		if dir == "" {
+			errs = append(errs, c.errorf(key, "%q is a relative path: give an absolute one", *p))
+			return
+		}
+		*p = filepath.Join(dir, *p)
+	}
+	fix("store", &c.Store)
+	fix("tokens_file", &c.TokensFile)
+	if c.TLS != nil {
+		fix("tls.cert", &c.TLS.Cert)
+		fix("tls.key", &c.TLS.Key)
+		fix("tls.client_ca", &c.TLS.ClientCA)
+	}
+	return errs
+}
+
+// loadTokensFile appends the tokens of tokens_file to Tokens. Its
+// mistakes name the file and their line in it.
+func (c *Config) loadTokensFile() []error {
+	if c.TokensFile == "" {
+		return nil
+	}
+	data, err := os.ReadFile(c.TokensFile)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // no token made yet
+	}
+	if err != nil {
+		return []error{c.errorf("tokens_file", "%v", err)}
+	}
+	var root yaml.Node
+	lines := map[string]int{}
+	if err := yaml.Unmarshal(data, &root); err == nil {
+		indexLines(&root, "tokens", lines)
+	}
+	var toks []TokenConfig
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&toks); err != nil && !errors.Is(err, io.EOF) {
+		return []error{fmt.Errorf("tokens_file %s: %w", c.TokensFile, yamlError(err, lines))}
+	}
+	// The file's tokens are checked as a configuration of their own, so
+	// that their errors give the file's lines.
+	fc := &Config{Tokens: toks, lines: lines}
+	var errs []error
+	for _, e := range fc.validateTokens() {
+		errs = append(errs, fmt.Errorf("tokens_file %s: %w", c.TokensFile, e))
+	}
+	c.Tokens = append(c.Tokens, toks...)
+	c.fileTokens = len(toks)
+	return errs
+}
+
 // yamlError keeps yaml's messages ("line 3: field foo not found in type
-// daemon.Config") on one line, without the Go type names.
-func yamlError(err error) error {
+// daemon.Config") on one line, without the Go type names, and names the
+// key of a value's mistake from lines (key path -> line).
+func yamlError(err error, lines map[string]int) error {
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
 		msgs := make([]string, len(te.Errors))
@@ -232,11 +326,29 @@ func yamlError(err error) error {
 			if j := strings.Index(m, "cannot unmarshal"); j >= 0 {
 				m = m[:j] + "wrong type of value"
 			}
+			var line int
+			if _, err := fmt.Sscanf(m, "line %d: ", &line); err == nil && !strings.Contains(m, "unknown key") {
+				if key := keyAt(lines, line); key != "" {
+					rest := strings.TrimPrefix(m, fmt.Sprintf("line %d: ", line))
+					m = fmt.Sprintf("line %d: %s: %s", line, key, rest)
+				}
+			}
 			msgs[i] = m
 		}
 		return errors.New(strings.Join(msgs, "; "))
 	}
 	return errors.New(strings.TrimPrefix(err.Error(), "yaml: "))
+}
+
+// keyAt is the deepest key written at line ("" if none).
+func keyAt(lines map[string]int, line int) string {
+	best := ""
+	for k, l := range lines {
+		if l == line && (len(k) > len(best) || len(k) == len(best) && k < best) {
+			best = k
+		}
+	}
+	return best
 }
 
 // indexLines records the line of every key: "retention.max_bytes",
@@ -369,3 +481,74 @@ func (c *Config) Validate() error {
 
 // SegmentAge is segment.max_age as a time.Duration.
 func (c *Config) SegmentAge() time.Duration { return time.Duration(c.Segment.MaxAge) }
+
+// CheckSummary says in one line what a valid configuration sets up: the
+// interfaces, the store, the listen address and how, and the tokens.
+func (c *Config) CheckSummary() string {
+	names := make([]string, len(c.Interfaces))
+	for i, it := range c.Interfaces {
+		names[i] = it.Name
+	}
+	listen := "off"
+	switch {
+	case *c.Listen == "":
+	case c.TLS != nil && c.TLS.ClientCA != "":
+		listen = *c.Listen + " (TLS, client certificates)"
+	case c.TLS != nil:
+		listen = *c.Listen + " (TLS)"
+	default:
+		listen = *c.Listen + " (plain HTTP, loopback)"
+	}
+	tokens := strconv.Itoa(len(c.Tokens))
+	if c.TokensFile != "" {
+		tokens += fmt.Sprintf(" (%d from %s)", c.fileTokens, c.TokensFile)
+	}
+	return fmt.Sprintf("%d interfaces (%s); store %s; listen %s; tokens %s", len(c.Interfaces), strings.Join(names, ", "), c.Store, listen, tokens)
+}
+
+// AppendTokenStanza adds a token's stanza (as 'token new' prints it) to a
+// tokens_file, creating it 0600. The file is replaced whole (a temporary
+// file renamed over it), so the daemon never reads half a stanza; a name
+// already in the file is refused.
+func AppendTokenStanza(path, name, stanza string) error {
+	old, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("tokens file: %w", err)
+	}
+	if len(old) > 0 {
+		var toks []TokenConfig
+		if err := yaml.Unmarshal(old, &toks); err != nil {
+			return fmt.Errorf("tokens file %s: %w", path, yamlError(err, nil))
+		}
+		for _, t := range toks {
+			if t.Name == name {
+				return fmt.Errorf("tokens file %s: %q is already a token", path, name)
+			}
+		}
+		if old[len(old)-1] != '\n' {
+			old = append(old, '\n')
+		}
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("tokens file: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(append(old, stanza...))
+	if err == nil {
+		err = tmp.Chmod(0o600)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		return fmt.Errorf("tokens file: %w", err)
+	}
+	return nil
+}

@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -106,5 +108,115 @@ func TestSizesAndDurations(t *testing.T) {
 		if _, err := ParseDuration(bad); err == nil {
 			t.Errorf("ParseDuration(%q) accepted", bad)
 		}
+	}
+}
+
+// A value's mistake names its key and line, as every other mistake does.
+func TestConfigValueErrorsNameKeyAndLine(t *testing.T) {
+	for _, c := range []struct{ name, yaml, want string }{
+		{"segment age in words", "store: /s\nsegment:\n  max_age: 1 minute\ninterfaces: [{name: eth0}]\n", "line 3: segment.max_age: invalid duration \"1 minute\""},
+		{"retention age", "store: /s\nretention:\n  max_age: 30 days\ninterfaces: [{name: eth0}]\n", "line 3: retention.max_age: invalid duration"},
+		{"size", "store: /s\nsegment:\n  max_bytes: lots\ninterfaces: [{name: eth0}]\n", "line 3: segment.max_bytes: invalid size \"lots\""},
+		{"buffer", "store: /s\ninterfaces:\n  - name: eth0\n    buffer_size: huge\n", "line 4: interfaces.0.buffer_size: invalid size"},
+		{"percentage", "store: /s\nretention:\n  min_free: 120%\ninterfaces: [{name: eth0}]\n", "line 3: retention.min_free: invalid percentage"},
+		{"token window", "store: /s\ntokens:\n  - name: a\n    sha256: " + strings.Repeat("ab", 32) + "\n    scopes: [read]\n    max_window: soon\ninterfaces: [{name: eth0}]\n", "line 6: tokens.0.max_window: invalid duration"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse([]byte(c.yaml))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("got %v, want an error containing %q", err, c.want)
+			}
+		})
+	}
+	// Two mistakes: both reported.
+	_, err := Parse([]byte("store: /s\nsegment:\n  max_age: 1 minute\n  max_bytes: lots\ninterfaces: [{name: eth0}]\n"))
+	if err == nil || !strings.Contains(err.Error(), "line 3: segment.max_age") || !strings.Contains(err.Error(), "line 4: segment.max_bytes") {
+		t.Errorf("two mistakes: %v", err)
+	}
+}
+
+// A relative path is taken from the configuration file's directory, never
+// from the daemon's working directory; without a file it is refused.
+func TestConfigRelativePaths(t *testing.T) {
+	if _, err := Parse([]byte("store: data\ninterfaces: [{name: eth0}]\n")); err == nil || !strings.Contains(err.Error(), "line 1: store: \"data\" is a relative path") {
+		t.Errorf("a relative store without a file: %v", err)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(path, []byte("store: data\ntokens_file: tokens.yaml\ninterfaces: [{name: eth0}]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// From another working directory.
+	t.Chdir(t.TempDir())
+	c, err := LoadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Store != filepath.Join(dir, "data") || c.TokensFile != filepath.Join(dir, "tokens.yaml") {
+		t.Errorf("store %q, tokens_file %q: want them in %s", c.Store, c.TokensFile, dir)
+	}
+}
+
+// tokens_file holds stanzas as 'token new' prints them; a missing file
+// holds none; its mistakes name the file and their line; a token in both
+// places is refused.
+func TestConfigTokensFile(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "c.yaml")
+	toks := filepath.Join(dir, "tokens.yaml")
+	os.WriteFile(cfg, []byte("store: /s\ntokens_file: tokens.yaml\ninterfaces: [{name: eth0}]\n"), 0o600)
+	c, err := LoadFile(cfg)
+	if err != nil || len(c.Tokens) != 0 {
+		t.Fatalf("no tokens file yet: %v %v", c, err)
+	}
+	stanza := func(name, hex string) string {
+		return "# The secret, shown once.\n  - name: " + name + "\n    sha256: " + hex + "\n    scopes: [read]\n"
+	}
+	os.WriteFile(toks, []byte(stanza("a", strings.Repeat("ab", 32))+stanza("b", strings.Repeat("cd", 32))), 0o600)
+	c, err = LoadFile(cfg)
+	if err != nil || len(c.Tokens) != 2 || c.Tokens[1].Name != "b" {
+		t.Fatalf("two tokens: %+v %v", c, err)
+	}
+	if len(c.access().Tokens) != 2 {
+		t.Errorf("the file's tokens do not reach the API")
+	}
+	if s := c.CheckSummary(); !strings.Contains(s, "tokens 2 (2 from "+toks+")") {
+		t.Errorf("check summary: %s", s)
+	}
+	os.WriteFile(toks, []byte(stanza("a", strings.Repeat("ab", 32))+stanza("b", "hunter2")), 0o600)
+	if _, err := LoadFile(cfg); err == nil || !strings.Contains(err.Error(), "tokens_file "+toks+": line 7: tokens.1.sha256") {
+		t.Errorf("a bad token in the file: %v", err)
+	}
+	os.WriteFile(toks, []byte(stanza("a", strings.Repeat("ab", 32))), 0o600)
+	os.WriteFile(cfg, []byte("store: /s\ntokens_file: tokens.yaml\ntokens:\n  - name: a\n    sha256: "+strings.Repeat("ef", 32)+"\n    scopes: [read]\ninterfaces: [{name: eth0}]\n"), 0o600)
+	if _, err := LoadFile(cfg); err == nil || !strings.Contains(err.Error(), "line 2: tokens_file: \"a\" is already a token") {
+		t.Errorf("a name in both: %v", err)
+	}
+}
+
+// The shipped configuration is valid and its API usable: it names a
+// tokens file, and its comments say how to fill it.
+func TestDistConfigHasAWayToTokens(t *testing.T) {
+	text, err := os.ReadFile("../../dist/config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Parse(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.TokensFile == "" || !strings.Contains(string(text), "token new") || !strings.Contains(string(text), c.TokensFile) {
+		t.Errorf("dist/config.yaml names no tokens file, or not how to write one")
+	}
+}
+
+func TestConnBudget(t *testing.T) {
+	// 1024 descriptors, 2 rings: 1024 - (64 + 32) = 928 beyond the
+	// reserve, half of them for connections.
+	if got := connBudget(1024, 2); got != 464 {
+		t.Errorf("connBudget(1024, 2) = %d, want 464", got)
+	}
+	if got := connBudget(50, 1); got != 1 {
+		t.Errorf("connBudget(50, 1) = %d, want 1", got)
 	}
 }

@@ -46,8 +46,10 @@ type Daemon struct {
 	started time.Time
 	paused  atomic.Bool // retention found no room and holds forbid deleting
 
-	api *api.Server
-	tls *tlsServer // nil: plain HTTP (loopback only)
+	api    *api.Server
+	tls    *tlsServer    // nil: plain HTTP (loopback only)
+	conns  *api.Listener // bounds the API's connections
+	nofile uint64        // RLIMIT_NOFILE in force
 
 	reloadsOK, reloadsFailed atomic.Int64
 	httpAddr                 atomic.Value // string, the address the server listens on
@@ -76,6 +78,7 @@ func (d *Daemon) segmentLimits(c *Config) segmentLimits {
 // Run records until ctx ends or the HTTP server fails; hup delivers
 // reload requests.
 func (d *Daemon) Run(ctx context.Context, hup <-chan struct{}) error {
+	d.nofile = raiseNoFile(d.log)
 	a, released, err := archive.OpenRoomy(d.storeDir, archive.Options{Create: true, Lock: true, Logger: d.log})
 	if err != nil {
 		return err
@@ -95,6 +98,8 @@ func (d *Daemon) Run(ctx context.Context, hup <-chan struct{}) error {
 			return fmt.Errorf("listen %s: %w", addr, err)
 		}
 		d.httpAddr.Store(ln.Addr().String())
+		d.conns = api.LimitListener(ln, d.connLimits(d.cfg), d.log)
+		ln = d.conns
 		d.api = d.newAPI()
 		// No write timeout: a download takes as long as it takes (the
 		// client's going away cancels it); slow request headers and
@@ -112,7 +117,9 @@ func (d *Daemon) Run(ctx context.Context, hup <-chan struct{}) error {
 		} else {
 			go func() { serveErr <- srv.Serve(ln) }()
 		}
-		d.log.Info("listening", "addr", ln.Addr().String(), "tls", d.cfg.TLS != nil, "tokens", len(d.cfg.Tokens))
+		lim := d.conns.Limits()
+		d.log.Info("listening", "addr", ln.Addr().String(), "tls", d.cfg.TLS != nil, "tokens", len(d.cfg.Tokens),
+			"connections", lim.Total, "connections_per_client", lim.PerClient, "nofile", d.nofile)
 	}
 
 	// Retention runs once before recording starts, then in its loop.
@@ -265,6 +272,9 @@ func (d *Daemon) reload() error {
 	if d.api != nil {
 		d.api.SetAccess(cfg.access())
 	}
+	if d.conns != nil {
+		d.conns.SetLimits(d.connLimits(cfg))
+	}
 	want := map[string]Interface{}
 	for _, it := range cfg.Interfaces {
 		want[it.Name] = it
@@ -317,4 +327,44 @@ func (d *Daemon) setPaused(p bool) {
 	for _, r := range d.runnerListLocked() {
 		r.kick()
 	}
+}
+
+// Descriptors kept for recording, whatever the API's clients do: a
+// base (the catalog, logs, the runtime) and, per ring, its socket, its
+// segment's database, journal and spill file, with room for a roll-over
+// (the next segment opens before the last closes).
+const (
+	reserveBase    = 64
+	reservePerRing = 16
+)
+
+// connBudget is how many connections the API may keep open with nofile
+// descriptors while rings record: half of what the reserve leaves, the
+// other half for what their queries open (a catalog and segments each).
+func connBudget(nofile uint64, rings int) int {
+	reserve := uint64(reserveBase + reservePerRing*rings)
+	if nofile <= reserve+2 {
+		return 1
+	}
+	return int(min((nofile-reserve)/2, api.MaxConnections))
+}
+
+// connLimits are the API's connection limits under c: the configured
+// ones (or the defaults), within the descriptor budget.
+func (d *Daemon) connLimits(c *Config) api.ConnLimits {
+	rings := 0
+	for _, it := range c.Interfaces {
+		rings += it.Fanout
+	}
+	budget := connBudget(d.nofile, rings)
+	l := api.ConnLimits{Total: c.Limits.Connections, PerClient: c.Limits.ConnectionsPerClient}
+	if l.Total == 0 {
+		l.Total = api.DefaultConnections
+	}
+	if l.Total > budget {
+		d.log.Warn("fewer API connections than configured: the rest of the file descriptors are kept for recording",
+			"connections", budget, "configured", l.Total, "nofile", d.nofile)
+		l.Total = budget
+	}
+	return l
 }
