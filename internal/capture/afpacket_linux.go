@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -107,6 +108,12 @@ type Ring struct {
 	seen      uint64
 	stats     Stats
 	closed    bool
+
+	direction string
+	// filterMu orders SetFilter against Stop: once stopped, the filter
+	// stays the one that admits nothing.
+	filterMu sync.Mutex
+	stopped  bool
 }
 
 var _ Source = (*Ring)(nil)
@@ -146,7 +153,7 @@ func Open(cfg Config) (*Ring, error) {
 	if err != nil {
 		return nil, sysErr("open packet socket", err)
 	}
-	r := &Ring{fd: fd, linkType: lt, snaplen: c.Snaplen}
+	r := &Ring{fd: fd, linkType: lt, snaplen: c.Snaplen, direction: c.Direction}
 	// On loopback each packet shows twice, sent and received: the sent copy
 	// is skipped (as libpcap does), unless only sent packets are wanted.
 	r.walker = blockWalker{ethernet: lt == linkTypeEthernet, skipOutgoing: hw == arphrdLoopback && c.Direction != "out", snaplen: c.Snaplen}
@@ -395,7 +402,33 @@ func (r *Ring) poll(timeout time.Duration) error {
 // Stop replaces the filter with one that accepts nothing, so the ring
 // receives no new packets while those already accepted are drained.
 func (r *Ring) Stop() error {
+	r.filterMu.Lock()
+	defer r.filterMu.Unlock()
+	r.stopped = true
 	return attach(r.fd, []bpf.RawInstruction{{Op: 0x06, K: 0}})
+}
+
+// SetFilter replaces the kernel filter of a running capture. The kernel
+// swaps the program atomically (SO_ATTACH_FILTER on a socket that has
+// one): every packet meets either the old program or the new one, none
+// is missed, and the ring, its counters and the packets it holds stay.
+// An empty prog keeps everything up to the snaplen. It may be called
+// while another goroutine reads, not after Close; after Stop it returns
+// ErrStopped. The "any" device, whose filter may run in the process, is
+// not supported (ErrNotSupported).
+func (r *Ring) SetFilter(prog []bpf.RawInstruction) error {
+	if r.walker.cooked {
+		return fmt.Errorf("set filter on %s: %w", AnyDevice, ErrNotSupported)
+	}
+	if len(prog) == 0 {
+		prog = []bpf.RawInstruction{{Op: 0x06, K: uint32(r.snaplen)}}
+	}
+	r.filterMu.Lock()
+	defer r.filterMu.Unlock()
+	if r.stopped {
+		return ErrStopped
+	}
+	return attach(r.fd, withDirection(r.direction, prog))
 }
 
 // Stats returns the kernel's cumulative counters for this capture.

@@ -44,6 +44,7 @@ var (
 	ErrInterfaceDown   = errors.New("interface is down")
 	ErrLinkUnsupported = errors.New("link type not supported for capture")
 	ErrClosed          = errors.New("capture closed")
+	ErrStopped         = errors.New("capture stopped") // SetFilter after Stop
 )
 
 // Config describes a capture. The zero value of each field means its

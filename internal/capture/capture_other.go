@@ -29,6 +29,9 @@ func (*Ring) Seen() uint64                                  { return 0 }
 func (*Ring) LinkType() uint32                              { return 0 }
 func (*Ring) Close() error                                  { return nil }
 
+// SetFilter reports ErrNotSupported.
+func (*Ring) SetFilter([]bpf.RawInstruction) error { return ErrNotSupported }
+
 // Sender sends frames; it is not supported on this system.
 type Sender struct{}
 
