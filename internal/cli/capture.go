@@ -174,11 +174,31 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 	linkType := inputs[0].linkType
 
 	var db *store.DB
+	started := false // the recorder runs: from then on the database stays
+	var ownSession int64
 	if !f.fileOnly {
+		_, statErr := os.Lstat(f.db)
+		created := errors.Is(statErr, os.ErrNotExist)
 		if db, err = store.Open(f.db, store.Options{Create: true}); err != nil {
+			if created {
+				removeDatabase(f.db)
+			}
 			return err
 		}
-		defer db.Close()
+		defer func() {
+			// A capture that never began (no permission, no such
+			// interface) leaves nothing behind, unless another process
+			// has begun a session in the new database meanwhile.
+			remove := false
+			if created && !started {
+				list, err := db.Sessions()
+				remove = err == nil && (len(list) == 0 || len(list) == 1 && list[0].ID == ownSession)
+			}
+			db.Close()
+			if remove {
+				removeDatabase(f.db)
+			}
+		}()
 	}
 
 	var rings []capture.Source
@@ -229,6 +249,7 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 		if err := db.CreateSession(sess); err != nil {
 			return err
 		}
+		ownSession = sess.ID
 		if len(ifaces) > 1 {
 			for _, it := range ifaces {
 				if err := db.AddInterface(sess.ID, it); err != nil {
@@ -311,6 +332,7 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 			fmt.Fprintf(a.stderr, "\r%d packets, %s, %.0f pkt/s, %d dropped   ", p.Stored, humanBytes(p.Bytes), float64(p.Stored)/secs, p.Dropped)
 		}
 	}
+	started = true
 	res, runErr := recorder.Run(ctx, cfg)
 	if cfg.Progress != nil {
 		fmt.Fprint(a.stderr, "\r\033[K")
@@ -408,3 +430,12 @@ func (d *discard) Rollback() error                    { d.inTx = false; return n
 func (d *discard) InTx() bool                         { return d.inTx }
 func (d *discard) Dir() string                        { return d.dir }
 func (d *discard) SetBusyTimeout(time.Duration) error { return nil }
+
+// removeDatabase removes a database this process created and the files
+// SQLite and the store keep beside it.
+func removeDatabase(path string) {
+	for _, side := range []string{"", "-wal", "-shm", "-journal"} {
+		os.Remove(path + side)
+	}
+	os.Remove(store.ReserveFile(path))
+}

@@ -11,10 +11,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/archive"
+	"github.com/packetrecorderd/packetrecorderd/internal/cli"
 	"github.com/packetrecorderd/packetrecorderd/internal/netlab"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
 	"github.com/packetrecorderd/packetrecorderd/internal/testkit"
@@ -283,5 +285,125 @@ func TestFaultCaptureStdoutClosed(t *testing.T) {
 	}
 	if e := alone.stderr.String(); !strings.Contains(e, "received by filter") || !strings.Contains(e, "capture stopped") {
 		t.Errorf("capture -w - alone: stderr %q: want the summary and why it stopped", e)
+	}
+}
+
+// TestFailedCaptureLeavesNothing: a capture that cannot start (an
+// unprivileged user without capabilities) leaves no database and no
+// -reserve file behind; a database that was there before stays.
+func TestFailedCaptureLeavesNothing(t *testing.T) {
+	testkit.RequireRoot(t, "runs the capture as nobody")
+	dir, err := os.MkdirTemp("", "prd-nocap-") // t.TempDir's parent is private to root
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o777)
+	bin := filepath.Join(dir, "packetrecorder")
+	data, err := os.ReadFile(binPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	asNobody := func(args ...string) (string, int) {
+		cmd := exec.Command(bin, args...)
+		cmd.Dir = dir
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return string(out), ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return string(out), 0
+	}
+	out, code := asNobody("capture", "-i", "lo", "-c", "1", "-d", "x.db")
+	if code == 0 || !strings.Contains(out, "CAP_NET_RAW") {
+		t.Fatalf("unprivileged capture: exit %d, %q", code, out)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "x.db*")); len(left) != 0 {
+		t.Errorf("a capture that never started left %v", left)
+	}
+	// A database that existed keeps its sessions.
+	if out, code := asNobody("import", "-d", "y.db", pcapFile(t, dir, 10, 20)); code != 0 {
+		t.Fatalf("import as nobody: %d %s", code, out)
+	}
+	asNobody("capture", "-i", "lo", "-c", "1", "-d", "y.db")
+	if ss := sessions(t, filepath.Join(dir, "y.db")); len(ss) != 1 || ss[0].Packets != 10 {
+		t.Errorf("the existing database after a failed capture: %+v", ss)
+	}
+}
+
+// TestRenameRefusesAnEmptyName: a name no one can type back with -s
+// (empty, spaces, invisible characters) is refused and the old one kept.
+func TestRenameRefusesAnEmptyName(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "p.db")
+	mustRun(t, "import", "-d", db, "--name", "first", pcapFile(t, dir, 10, 20))
+	for _, name := range []string{"", "   ", "\t", "\u200b"} {
+		oneLineError(t, run(t, "sessions", "-d", db, "rename", "1", name), "invalid name")
+	}
+	if ss := sessions(t, db); ss[0].Name != "first" {
+		t.Errorf("name after the refused renames: %q", ss[0].Name)
+	}
+	mustRun(t, "sessions", "-d", db, "rename", "1", "second", "try")
+	if ss := sessions(t, db); ss[0].Name != "second try" {
+		t.Errorf("name after rename: %q", ss[0].Name)
+	}
+}
+
+// TestKeepPartialExitsPartial: import --keep-partial of a file cut in
+// the middle of a record keeps the whole records before the cut (counted
+// here from the file's layout) as an interrupted session, says so, and
+// exits 3 (cli.ExitPartial), not 1; without it the import fails with 1
+// and keeps nothing.
+func TestKeepPartialExitsPartial(t *testing.T) {
+	dir := t.TempDir()
+	full := pcapFile(t, dir, 100, 20)
+	data, err := os.ReadFile(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 24-byte file header, then records of a 16-byte header and the frame.
+	rec := (len(data) - 24) / 100
+	cut := filepath.Join(dir, "cut.pcap")
+	if err := os.WriteFile(cut, data[:24+40*rec+rec/2], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(dir, "p.db")
+	r := run(t, "import", "-d", db, cut)
+	if r.code != 1 || len(sessions(t, db)) != 0 {
+		t.Fatalf("import of a cut file: exit %d, %q; want 1 and nothing kept", r.code, r.stderr)
+	}
+	r = run(t, "import", "-d", db, "--keep-partial", cut)
+	if r.code != 3 || cli.ExitPartial != 3 {
+		t.Errorf("import --keep-partial: exit %d, want 3; stderr %q", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "kept the 40 packets") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+		t.Errorf("import --keep-partial: stderr %q: want one line saying it kept 40 packets", r.stderr)
+	}
+	if ss := sessions(t, db); len(ss) != 1 || ss[0].Packets != 40 || ss[0].Status != "interrupted" {
+		t.Errorf("sessions after --keep-partial: %+v", ss)
+	}
+}
+
+// TestReplayCountsWhatItRewrote: frames skipped as larger than the MTU
+// are not counted as rewritten, and a rewrite that leaves a frame as it
+// was (--dstmac with the address it already has) counts nothing.
+func TestReplayCountsWhatItRewrote(t *testing.T) {
+	lab := netlab.New(t, "rwc")
+	dir := t.TempDir()
+	// Two of five frames exceed the veth's 1500-byte MTU.
+	db := labSession(t, lab, dir, []int{100, 9000, 100, 64000, 100}, time.Millisecond)
+	res := replayJSONRun(t, "-d", db, "-s", "1", "-i", lab.HostIf, "--speed", "0", "--srcmac", "02:00:00:00:00:09")
+	if res.Packets != 3 || res.Skipped != 2 || res.Rewritten != 3 {
+		t.Errorf("--srcmac: sent %d, skipped %d, rewritten %d; want 3, 2, 3", res.Packets, res.Skipped, res.Rewritten)
+	}
+	res = replayJSONRun(t, "-d", db, "-s", "1", "-i", lab.HostIf, "--speed", "0", "--dstmac", lab.PeerMAC.String())
+	if res.Packets != 3 || res.Rewritten != 0 {
+		t.Errorf("--dstmac as it was: sent %d, rewritten %d; want 3, 0", res.Packets, res.Rewritten)
 	}
 }

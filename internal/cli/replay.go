@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -393,6 +394,7 @@ func (a *app) replayCmd() *cobra.Command {
 					}
 					return nil
 				}
+				var before []byte // a frame as stored, to tell what rewriting changed
 				send = func(rec store.Record) error {
 					if err := flush(rec.Timestamp); err != nil {
 						return err
@@ -401,8 +403,25 @@ func (a *app) replayCmd() *cobra.Command {
 					if sides != nil && sides.Of(rec.LinkType, rec.Data) == replay.Server {
 						cur = outs[1]
 					}
+					changed, patched := false, false
 					if rw != nil {
+						before = append(before[:0], rec.Data...)
+						p0 := rw.Stats().Patched
 						rw.Apply(rec.LinkType, rec.Data)
+						changed = !bytes.Equal(before, rec.Data)
+						patched = changed && rw.Stats().Patched > p0
+					}
+					if changed {
+						// Counted once the packet is sent, not when skipped.
+						sentBefore := res.Packets
+						defer func() {
+							if res.Packets > sentBefore {
+								res.Rewritten++
+								if patched {
+									res.Patched++
+								}
+							}
+						}()
 					}
 					frame := rec.Data
 					switch {
@@ -477,10 +496,6 @@ func (a *app) replayCmd() *cobra.Command {
 			}
 			for _, o := range outs {
 				res.Retries += o.retries()
-			}
-			if rw != nil {
-				st := rw.Stats()
-				res.Rewritten, res.Patched = st.Changed, st.Patched
 			}
 			res.DurationSec = elapsed.Seconds()
 			if res.DurationSec > 0 {

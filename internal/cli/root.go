@@ -35,10 +35,27 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root.SetArgs(args)
 	if err := root.Execute(); err != nil {
 		fmt.Fprintf(stderr, "packetrecorder: %s\n", oneLine(explain(err)))
+		var pe *partialError
+		if errors.As(err, &pe) {
+			return ExitPartial
+		}
 		return 1
 	}
 	return 0
 }
+
+// Exit codes, a contract for scripts: 0 done, 1 failed (nothing of the
+// failed step kept), ExitPartial done in part as asked (import
+// --keep-partial kept what it read of a damaged or interrupted file).
+const ExitPartial = 3
+
+// partialError is a command's error when it did in part what was asked
+// and kept that part: its message says what was kept; the exit code is
+// ExitPartial.
+type partialError struct{ err error }
+
+func (e *partialError) Error() string { return e.err.Error() }
+func (e *partialError) Unwrap() error { return e.err }
 
 // NewRootCmd builds the command tree. Tests drive it with SetArgs.
 func NewRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {

@@ -155,7 +155,12 @@ func (a *app) sessionsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return db.Rename(id, strings.Join(args[1:], " "))
+			name := strings.Join(args[1:], " ")
+			if strings.IndexFunc(name, func(r rune) bool { return unicode.IsGraphic(r) && !unicode.IsSpace(r) }) < 0 {
+				// -s selects by name: an empty one could never be typed back.
+				return fmt.Errorf("invalid name %q: a session's name needs a visible character", name)
+			}
+			return db.Rename(id, name)
 		}),
 		withDB("note ID TEXT", "Set a session's notes", cobra.MinimumNArgs(2), func(db *store.DB, args []string) error {
 			id, err := parseSessionID(args[0])
