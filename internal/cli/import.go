@@ -51,19 +51,8 @@ func (a *app) importCmd() *cobra.Command {
 			// and mergecap users expect; an interruption or a full disk
 			// stops everything.
 			failed := 0
-			var partial error
 			for _, file := range args {
 				s, err := a.importFile(ctx, db, file, name, keepPartial)
-				var pe *partialError
-				if errors.As(err, &pe) {
-					fmt.Fprintf(a.stdout, "session %d: imported %d %s (%s) from %s, interrupted\n", s.ID, s.Packets, plural(s.Packets, "packet"), humanBytes(s.Bytes), displayName(file))
-					if len(args) == 1 || ctx.Err() != nil {
-						return err
-					}
-					partial = err
-					fmt.Fprintf(a.stderr, "packetrecorder: %s\n", oneLine(err))
-					continue
-				}
 				if err != nil {
 					if len(args) == 1 || ctx.Err() != nil || errors.Is(err, store.ErrDiskFull) {
 						return err
@@ -76,9 +65,6 @@ func (a *app) importCmd() *cobra.Command {
 			}
 			if failed > 0 {
 				return fmt.Errorf("%d of %d files not imported (each said why above)", failed, len(args))
-			}
-			if partial != nil {
-				return &partialError{errors.New("some files were imported in part (each said what was kept above)")}
 			}
 			return nil
 		},
@@ -247,7 +233,7 @@ func (a *app) importFile(ctx context.Context, db *store.DB, file, name string, k
 		}
 	}()
 
-	imp := &importer{db: db, in: in, r: r, name: name}
+	imp := &importer{db: db, in: in, r: r, name: name, keepPartial: keepPartial}
 	if imp.name == "" {
 		imp.name = filepath.Base(file)
 		if file == "-" {
@@ -315,14 +301,15 @@ var errInterrupted = errors.New("interrupted")
 // interfaces, so the session gets their link type and snaplen, and it
 // starts at its first packet's time.
 type importer struct {
-	db    *store.DB
-	in    importInput
-	r     *pcapio.Reader
-	name  string
-	sess  *store.Session
-	w     *store.Writer
-	end   func() // leaves bulk mode
-	block store.Block
+	db          *store.DB
+	in          importInput
+	r           *pcapio.Reader
+	name        string
+	keepPartial bool
+	sess        *store.Session
+	w           *store.Writer
+	end         func() // leaves bulk mode
+	block       store.Block
 
 	knownIf       map[int]bool
 	count, bytes  int64
@@ -335,7 +322,14 @@ func (imp *importer) create(firstTS int64, hasPackets bool) error {
 	if imp.sess != nil {
 		return nil
 	}
-	sess := &store.Session{Name: imp.name, Source: "import", Origin: imp.in.origin, Started: time.Now()}
+	// A file is all or nothing, even should this process be killed: its
+	// session is "importing" until Publish (see store.SourceImporting).
+	// A stream, or --keep-partial, keeps what was read.
+	source := store.SourceImporting
+	if imp.in.stream || imp.keepPartial {
+		source = store.SourceImport
+	}
+	sess := &store.Session{Name: imp.name, Source: source, Origin: imp.in.origin, Started: time.Now()}
 	if hasPackets {
 		sess.Started = time.Unix(0, firstTS)
 	}
@@ -504,16 +498,17 @@ func (imp *importer) finish(readErr, stopErr error, keepPartial bool) (store.Ses
 	if stored == 0 {
 		ended = imp.sess.Started
 	}
+	if imp.sess.Source == store.SourceImporting {
+		if err := imp.db.Publish(id); err != nil {
+			return store.Session{}, fmt.Errorf("import %s: %w", display, err)
+		}
+	}
 	if err := imp.db.Finish(id, status, ended, 0, 0, 0); err != nil {
 		return store.Session{}, fmt.Errorf("import %s: %w", display, err)
 	}
 	out, err := imp.db.Session(id)
 	if err != nil {
 		return store.Session{}, err
-	}
-	if status == store.StatusInterrupted && keepPartial && !imp.in.stream {
-		// What the user asked for: exit ExitPartial, not a failure.
-		return out, &partialError{fmt.Errorf("import %s: %w: kept the %d packets before it as interrupted session %d (--keep-partial)", display, describe(cause), stored, id)}
 	}
 	if status == store.StatusInterrupted {
 		return out, fmt.Errorf("import %s: %w (kept %d packets as interrupted session %d)", display, describe(cause), stored, id)

@@ -18,6 +18,17 @@ const (
 	StatusInterrupted = "interrupted"
 )
 
+// Session sources. SourceImporting marks an import that is all or
+// nothing while it runs: Publish makes it SourceImport when it is whole. A
+// process that dies before (kill -9, a crash, power lost) leaves nothing:
+// read-only opens do not show the session, and the next read-write open
+// deletes it with its packets.
+const (
+	SourceCapture   = "capture"
+	SourceImport    = "import"
+	SourceImporting = "importing"
+)
+
 // Session describes one capture or import.
 type Session struct {
 	ID             int64
@@ -232,9 +243,23 @@ func (db *DB) Sessions() ([]Session, error) {
 	defer stmt.Close()
 	var out []Session
 	for stmt.Step() {
-		out = append(out, db.scanSession(stmt))
+		if s := db.scanSession(stmt); !db.abandoned(s) {
+			out = append(out, s)
+		}
 	}
 	return out, classify(stmt.Err())
+}
+
+// abandoned reports a session a read-only open must not show: an
+// all-or-nothing import whose process died (see SourceImporting).
+func (db *DB) abandoned(s Session) bool {
+	return db.readOnly && s.Source == SourceImporting && s.Status == StatusInterrupted
+}
+
+// Publish makes an all-or-nothing import's session (SourceImporting) an
+// ordinary one (SourceImport), once everything is in.
+func (db *DB) Publish(id int64) error {
+	return db.execChanged(`UPDATE sessions SET source = 'import' WHERE id = ?`, id)
 }
 
 // Session returns one session, or an error wrapping ErrNoSession.
@@ -246,7 +271,10 @@ func (db *DB) Session(id int64) (Session, error) {
 	defer stmt.Close()
 	stmt.BindInt64(1, id)
 	if stmt.Step() {
-		return db.scanSession(stmt), nil
+		if s := db.scanSession(stmt); !db.abandoned(s) {
+			return s, nil
+		}
+		return Session{}, fmt.Errorf("session %d: %w", id, ErrNoSession)
 	}
 	if err := stmt.Err(); err != nil {
 		return Session{}, classify(err)
@@ -332,7 +360,7 @@ func (db *DB) deleteRows(ids []int64) (err error) {
 		}
 		if s.Status == StatusRecording && !db.sessionGone(s.Hostname, s.PID, s.ID) && !ownSession(s) {
 			what := "a capture"
-			if s.Source == "import" {
+			if s.Source == SourceImport || s.Source == SourceImporting {
 				what = "an import"
 			}
 			return fmt.Errorf("session %d: %w (%s, process %d on %s): stop it first", id, ErrRecording, what, s.PID, s.Hostname)
@@ -416,16 +444,21 @@ func (db *DB) execChanged(sql string, args ...any) error {
 // recoverInterrupted marks as interrupted the sessions still "recording"
 // whose process on this host is gone (killed, crashed, power lost). Their
 // counters already match the stored blocks: the Writer updates both in one
-// transaction.
+// transaction. An all-or-nothing import that died is deleted instead
+// (see SourceImporting).
 func (db *DB) recoverInterrupted() error {
-	stmt, _, err := db.conn.Prepare(`SELECT id, hostname, pid FROM sessions WHERE status = 'recording'`)
+	stmt, _, err := db.conn.Prepare(`SELECT id, hostname, pid, source FROM sessions WHERE status = 'recording'`)
 	if err != nil {
 		return err
 	}
-	var dead []int64
+	var dead, abandoned []int64
 	for stmt.Step() {
 		if db.sessionGone(stmt.ColumnText(1), stmt.ColumnInt(2), stmt.ColumnInt64(0)) {
-			dead = append(dead, stmt.ColumnInt64(0))
+			if stmt.ColumnText(3) == SourceImporting {
+				abandoned = append(abandoned, stmt.ColumnInt64(0))
+			} else {
+				dead = append(dead, stmt.ColumnInt64(0))
+			}
 		}
 	}
 	err = stmt.Err()
@@ -440,6 +473,10 @@ func (db *DB) recoverInterrupted() error {
 		if err != nil {
 			return err
 		}
+	}
+	if len(abandoned) > 0 {
+		// The blocks go with the next sweep (init's, right after this).
+		return db.deleteRows(abandoned)
 	}
 	return nil
 }

@@ -53,8 +53,12 @@ func Recordings(dir string) ([]Recording, error) {
 		r.Packets += s.Packets
 		r.Bytes += s.Bytes
 		r.Segments++
-		if !s.Closed {
+		switch {
+		case !s.Closed:
 			r.Status = store.StatusRecording
+		case s.Interrupted && r.Status != store.StatusRecording:
+			// Its process died (kill -9, a crash) before closing it.
+			r.Status = store.StatusInterrupted
 		}
 		if s.Packets > 0 {
 			if !r.hasSpan || s.MinNS < r.oldest {

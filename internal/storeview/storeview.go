@@ -29,7 +29,15 @@ type View struct {
 	streams []*stream
 	r       store.Range
 	Filter  *Filter // nil: every packet
+	// pins keep the selected segments' files whole while the view reads
+	// them, whatever retention does meanwhile (see archive.Pin), by
+	// segment id; segments past maxPins are pinned as the walk reaches
+	// them.
+	pins map[int64]*archive.Pin
 }
+
+// maxPins bounds the files a view keeps open for its pins.
+const maxPins = 256
 
 // stream is one recording's selected segments.
 type stream struct {
@@ -51,7 +59,7 @@ func Open(dir, iface string, r store.Range, expr string) (*View, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &View{ar: ar, r: r}
+	v := &View{ar: ar, r: r, pins: map[int64]*archive.Pin{}}
 	lo, hi := r.Bounds()
 	segs, err := ar.Select(iface, lo, hi)
 	if err != nil {
@@ -60,6 +68,17 @@ func Open(dir, iface string, r store.Range, expr string) (*View, error) {
 	}
 	byRec := map[string]*stream{}
 	for _, s := range segs {
+		if len(v.pins) < maxPins {
+			p, err := ar.Pin(s)
+			if errors.Is(err, archive.ErrExpired) {
+				continue // gone before the selection began
+			}
+			if err != nil {
+				v.Close()
+				return nil, err
+			}
+			v.pins[s.ID] = p
+		}
 		st := byRec[s.Recording]
 		if st == nil {
 			st = &stream{iface: s.Interface, recording: s.Recording, ring: s.Ring}
@@ -70,7 +89,7 @@ func Open(dir, iface string, r store.Range, expr string) (*View, error) {
 	}
 	for _, st := range v.streams {
 		sort.Slice(st.segs, func(i, j int) bool { return st.segs[i].FirstPacket < st.segs[j].FirstPacket })
-		db, err := store.Open(ar.Path(st.segs[0]), store.Options{ReadOnly: true})
+		db, err := v.openSegment(st.segs[0])
 		if err != nil {
 			v.Close()
 			return nil, err
@@ -110,7 +129,38 @@ func Open(dir, iface string, r store.Range, expr string) (*View, error) {
 	return v, nil
 }
 
-func (v *View) Close() { v.ar.Close() }
+func (v *View) Close() {
+	for _, p := range v.pins {
+		p.Close()
+	}
+	v.pins = nil
+	v.ar.Close()
+}
+
+// openSegment opens a selected segment read-only wherever its pinned file
+// is now (in the trash, if retention expired it since the selection
+// began). A segment past maxPins is pinned now: if retention deleted it
+// meanwhile, the error says so (archive.ErrExpired), never that the store
+// is damaged.
+func (v *View) openSegment(seg archive.Segment) (*store.DB, error) {
+	p := v.pins[seg.ID]
+	if p == nil {
+		var err error
+		if p, err = v.ar.Pin(seg); err != nil {
+			return nil, fmt.Errorf("read %s: %w", seg.File, err)
+		}
+		v.pins[seg.ID] = p
+	}
+	path, err := p.Path()
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", seg.File, err)
+	}
+	db, err := store.Open(path, store.Options{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("read segment %s: %w", seg.File, err)
+	}
+	return db, nil
+}
 
 func (v *View) LinkTypes() []uint32 {
 	var out []uint32
@@ -261,13 +311,10 @@ func (v *View) inPieces(ctx context.Context, st *stream, seg archive.Segment, em
 }
 
 // inSegment opens one of a recording's segments read-only and calls fn
-// with it and its session (a segment holds one). A segment that retention
-// deleted since the selection was made is skipped: its packets are gone.
+// with it and its session (a segment holds one). A segment retention
+// expires during the read is read whole all the same (see openSegment).
 func (v *View) inSegment(st *stream, seg archive.Segment, fn func(db *store.DB, session int64) error) error {
-	db, err := store.Open(v.ar.Path(seg), store.Options{ReadOnly: true})
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
+	db, err := v.openSegment(seg)
 	if err != nil {
 		return err
 	}
