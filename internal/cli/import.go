@@ -51,8 +51,19 @@ func (a *app) importCmd() *cobra.Command {
 			// and mergecap users expect; an interruption or a full disk
 			// stops everything.
 			failed := 0
+			var partial error
 			for _, file := range args {
 				s, err := a.importFile(ctx, db, file, name, keepPartial)
+				var pe *partialError
+				if errors.As(err, &pe) {
+					fmt.Fprintf(a.stdout, "session %d: imported %d %s (%s) from %s, interrupted\n", s.ID, s.Packets, plural(s.Packets, "packet"), humanBytes(s.Bytes), displayName(file))
+					if len(args) == 1 || ctx.Err() != nil {
+						return err
+					}
+					partial = err
+					fmt.Fprintf(a.stderr, "packetrecorder: %s\n", oneLine(err))
+					continue
+				}
 				if err != nil {
 					if len(args) == 1 || ctx.Err() != nil || errors.Is(err, store.ErrDiskFull) {
 						return err
@@ -65,6 +76,9 @@ func (a *app) importCmd() *cobra.Command {
 			}
 			if failed > 0 {
 				return fmt.Errorf("%d of %d files not imported (each said why above)", failed, len(args))
+			}
+			if partial != nil {
+				return &partialError{errors.New("some files were imported in part (each said what was kept above)")}
 			}
 			return nil
 		},
@@ -509,6 +523,10 @@ func (imp *importer) finish(readErr, stopErr error, keepPartial bool) (store.Ses
 	out, err := imp.db.Session(id)
 	if err != nil {
 		return store.Session{}, err
+	}
+	if status == store.StatusInterrupted && keepPartial && !imp.in.stream {
+		// What the user asked for: exit ExitPartial, not a failure.
+		return out, &partialError{fmt.Errorf("import %s: %w: kept the %d packets before it as interrupted session %d (--keep-partial)", display, describe(cause), stored, id)}
 	}
 	if status == store.StatusInterrupted {
 		return out, fmt.Errorf("import %s: %w (kept %d packets as interrupted session %d)", display, describe(cause), stored, id)
