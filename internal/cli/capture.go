@@ -69,7 +69,7 @@ func (a *app) captureCmd() *cobra.Command {
 	fl.StringArrayVarP(&f.ifaces, "interface", "i", nil, "interface to capture on (see list-interfaces); several -i record them into one session, each packet with its interface")
 	fl.StringVarP(&f.filter, "filter", "f", "", "filter in tcpdump's language, e.g. 'tcp port 80'")
 	addDatabaseFlag(cmd, &f.db)
-	fl.Int64VarP(&f.count, "count", "c", 0, "stop after this many packets (0 = no limit)")
+	addMaxPacketsFlag(cmd, &f.count, 0, "stop after this many packets (0 = no limit), as tcpdump -c")
 	fl.Float64VarP(&f.duration, "duration", "t", 0, "stop after this many seconds (0 = no limit)")
 	fl.IntVarP(&f.snaplen, "snaplen", "s", capture.DefaultSnaplen, "bytes kept per packet (1-262144; 0 for the largest, as tcpdump -s 0)")
 	fl.BoolVar(&f.promisc, "promisc", true, "put the interface in promiscuous mode")

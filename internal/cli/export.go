@@ -109,7 +109,7 @@ func (a *app) exportCmd() *cobra.Command {
 	sel.addFlags(cmd)
 	cmd.Flags().StringVarP(&output, "output", "o", "", "file to write, - for standard output")
 	cmd.Flags().StringVar(&format, "format", "", "pcap or pcapng (default: by the file's extension, .pcap or .pcapng; else pcapng when the session needs it, else pcap)")
-	cmd.Flags().Int64VarP(&count, "count", "c", 0, "export at most this many packets (0 = all)")
+	addMaxPacketsFlag(cmd, &count, 0, "stop after this many packets (0 = all), as tcpdump -c")
 	cmd.MarkFlagRequired("output")
 	return cmd
 }

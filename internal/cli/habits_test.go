@@ -103,7 +103,7 @@ func TestQuerySaysWhenItStopsAtTheDefaultLimit(t *testing.T) {
 		db := filepath.Join(t.TempDir(), "t.db")
 		mustRun(t, "import", "-d", db, path)
 		r := run(t, "query", "-d", db, "-s", "1")
-		if r.code != 0 || strings.Count(r.stdout, "\n") != 10 || strings.TrimSpace(r.stderr) != fmt.Sprintf("10 of %d packets; -l 0 for all", len(all)) {
+		if r.code != 0 || strings.Count(r.stdout, "\n") != 10 || strings.TrimSpace(r.stderr) != fmt.Sprintf("10 of %d packets; -c 0 for all", len(all)) {
 			t.Errorf("default limit: %d lines, stderr %q", strings.Count(r.stdout, "\n"), r.stderr)
 		}
 		if r := run(t, "query", "-d", db, "-s", "1", "-l", "10"); r.code != 0 || r.stderr != "" {

@@ -407,3 +407,52 @@ func TestReplayCountsWhatItRewrote(t *testing.T) {
 		t.Errorf("--dstmac as it was: sent %d, rewritten %d; want 3, 0", res.Packets, res.Rewritten)
 	}
 }
+
+// TestOneMeaningPerFlag: -c N stops after N packets on every command, as
+// tcpdump -c; --count prints only the number, as tcpdump --count (the
+// expected numbers are tcpdump's own); --count N where -c N was meant
+// is a one-line error saying what to type.
+func TestOneMeaningPerFlag(t *testing.T) {
+	testkit.RequireTool(t, "tcpdump")
+	dir := t.TempDir()
+	file := pcapFile(t, dir, 100, 20)
+	db := filepath.Join(dir, "p.db")
+	mustRun(t, "import", "-d", db, file)
+	tcpdumpCount := func(args ...string) string {
+		out, stderr, err := testkit.RunTool("tcpdump", append([]string{"-r", file, "--count"}, args...)...)
+		if err != nil {
+			t.Fatalf("tcpdump --count %v: %v %s", args, err, stderr)
+		}
+		n, _, _ := strings.Cut(strings.TrimSpace(out), " ")
+		return n
+	}
+	for _, args := range [][]string{nil, {"-c", "5"}, {"-c", "5", "udp"}} {
+		want := tcpdumpCount(args...)
+		if got := strings.TrimSpace(mustRun(t, append([]string{"query", "-d", db, "-s", "1", "--count"}, args...)...)); got != want {
+			t.Errorf("query --count %v: %s, tcpdump --count: %s", args, got, want)
+		}
+	}
+	// -c N on export, query and replay: N packets.
+	out := filepath.Join(dir, "five.pcap")
+	mustRun(t, "export", "-d", db, "-s", "1", "-c", "5", "-o", out)
+	if n, _, _ := strings.Cut(func() string { o, _, _ := testkit.RunTool("tcpdump", "-r", out, "--count"); return o }(), " "); n != "5" {
+		t.Errorf("export -c 5 wrote %s packets", n)
+	}
+	if got := strings.Count(mustRun(t, "query", "-d", db, "-s", "1", "-c", "5"), "\n"); got != 5 {
+		t.Errorf("query -c 5 printed %d lines", got)
+	}
+	if got := strings.Count(mustRun(t, "replay", "-d", db, "-s", "1", "-c", "5", "--display-only", "--speed", "0"), "\n"); got != 5 {
+		t.Errorf("replay -c 5 --display-only printed %d lines", got)
+	}
+	for _, args := range [][]string{
+		{"query", "-d", db, "-s", "1", "--count", "5"},
+		{"export", "-d", db, "-s", "1", "--count", "5", "-o", filepath.Join(dir, "x.pcap")},
+		{"replay", "-d", db, "-s", "1", "--count", "5", "--display-only"},
+		{"capture", "-i", "lo", "-d", filepath.Join(dir, "c.db"), "--count", "5"},
+	} {
+		oneLineError(t, run(t, args...), "-c 5")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "x.pcap")); err == nil {
+		t.Error("export --count 5 wrote a file")
+	}
+}

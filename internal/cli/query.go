@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -35,13 +36,16 @@ func (a *app) queryCmd() *cobra.Command {
 		Use:   "query (-s ID | -d STORE [--interface IF] | -r FILE | --server URL) [flags] [FILTER...]",
 		Short: "Show a session's packets",
 		Example: `  packetrecorder query -s 1
-  packetrecorder query -s 1 -l 0 tcp port 443 --show-data
+  packetrecorder query -s 1 -c 0 tcp port 443 --show-data
   packetrecorder query -r trace.pcapng.gz -c 20 'icmp or arp'
   packetrecorder query -d /var/lib/packetrecorder --since "5m ago" --interface eth0
   packetrecorder query -s 1 --filter 'udp port 53' --count
   packetrecorder query -d /var/lib/packetrecorder --interface eth0 --since 2026-12-04T10:00:00Z --until 2026-12-04T10:00:01Z`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if count && len(args) == 1 && isCount(args[0]) {
+				return fmt.Errorf("--count takes no number (it prints how many packets match): stop after %s packets with -c %s", args[0], args[0])
+			}
 			if err := sel.filterArgs(args); err != nil {
 				return err
 			}
@@ -68,6 +72,9 @@ func (a *app) queryCmd() *cobra.Command {
 				n, err := sl.count(ctx)
 				if err != nil {
 					return err
+				}
+				if !defaultLimit && limit > 0 {
+					n = min(n, limit) // as tcpdump --count -c N
 				}
 				fmt.Fprintln(a.stdout, n)
 				return nil
@@ -136,17 +143,17 @@ func (a *app) queryCmd() *cobra.Command {
 			if sl.prog == nil && (sl.view == nil || sl.view.Filter == nil) && sl.file == nil {
 				// The block index counts the rest without reading it.
 				if total, err := sl.count(ctx); err == nil {
-					fmt.Fprintf(a.stderr, "%d of %d packets; -l 0 for all\n", shown, total)
+					fmt.Fprintf(a.stderr, "%d of %d packets; -c 0 for all\n", shown, total)
 					return nil
 				}
 			}
-			fmt.Fprintf(a.stderr, "the first %d packets; more match; -l 0 for all\n", shown)
+			fmt.Fprintf(a.stderr, "the first %d packets; more match; -c 0 for all\n", shown)
 			return nil
 		},
 	}
 	sel.addFlags(cmd)
-	cmd.Flags().Int64VarP(&limit, "limit", "l", 10, "show at most this many packets (0 = all)")
-	cmd.Flags().Int64VarP(&maxPackets, "max-packets", "c", 10, "the same as -l, as tcpdump -c")
+	cmd.Flags().Int64VarP(&maxPackets, "max-packets", "c", 10, "stop after this many packets (0 = all), as tcpdump -c; with --count, count at most this many")
+	cmd.Flags().Int64VarP(&limit, "limit", "l", 10, "the same as -c (an older spelling)")
 	cmd.Flags().BoolP("numeric", "n", false, "accepted for tcpdump's habit: addresses and ports are never resolved")
 	cmd.Flags().BoolVar(&showData, "show-data", false, "add a hex and ASCII dump of each packet, link header included (-XX)")
 	cmd.Flags().CountVarP(&hexLevel, "hex", "X", "-X: a hex and ASCII dump of each packet after its link header, -XX: with it (as tcpdump)")
@@ -155,7 +162,7 @@ func (a *app) queryCmd() *cobra.Command {
 	cmd.Flags().CountVarP(&tflag, "tcpdump-timestamps", "t", "tcpdump's lines with its time formats: -t none, -tt epoch seconds, -ttt since the previous packet, -tttt date and time, -ttttt since the first")
 	cmd.Flags().BoolVar(&tcpdumpTime, "tcpdump", false, "tcpdump's lines with its default time format (HH:MM:SS.micro, local), for diff against tcpdump -n")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per packet")
-	cmd.Flags().BoolVar(&count, "count", false, "print only the number of matching packets")
+	cmd.Flags().BoolVar(&count, "count", false, "print only the number of matching packets, as tcpdump --count")
 	return cmd
 }
 
@@ -233,4 +240,11 @@ func linkHeaderLen(linkType uint32, data []byte) int {
 		n = 4
 	}
 	return min(n, len(data))
+}
+
+// isCount reports whether s is a number of packets: query --count 5
+// meant -c 5.
+func isCount(s string) bool {
+	_, err := strconv.ParseUint(s, 10, 63)
+	return err == nil
 }

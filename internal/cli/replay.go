@@ -564,7 +564,7 @@ func (a *app) replayCmd() *cobra.Command {
 	f.Float64Var(&pps, "pps", 0, "send at this many packets per second instead of the recorded timing")
 	f.Float64Var(&mbps, "mbps", 0, "send at this many megabits per second instead of the recorded timing")
 	f.Int64Var(&loops, "loop", 1, "play the packets this many times (0 = until interrupted)")
-	f.Int64VarP(&count, "count", "c", 0, "send at most this many packets in all (0 = no limit)")
+	addMaxPacketsFlag(cmd, &count, 0, "stop after this many packets, all loops together (0 = no limit), as tcpdump -c")
 	f.BoolVar(&displayOnly, "display-only", false, "print each packet with its scheduled time; send nothing")
 	f.BoolVar(&asJSON, "json", false, "print the summary as one JSON object")
 	f.BoolVar(&rf.segment, "segment", false, "split IP packets over the MTU (GRO/TSO frames) as TSO would: TCP into segments, others into fragments, spread over the gap to the next frame")
