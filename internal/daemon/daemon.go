@@ -281,20 +281,39 @@ func (d *Daemon) reload() error {
 	}
 	segChanged := d.segmentLimits(cfg) != d.segmentLimits(old)
 	var added, removed, changed []string
+	var refiltered []string
 	for name, r := range d.runners {
 		it, keep := want[name]
-		switch {
-		case !keep:
+		if !keep {
 			r.stop()
 			delete(d.runners, name)
 			removed = append(removed, name)
-		case !reflect.DeepEqual(it, r.cfg) || segChanged:
-			r.stop()
-			nr := newRunner(d, it, d.segmentLimits(cfg))
-			d.runners[name] = nr
-			nr.start()
-			changed = append(changed, name)
+			continue
 		}
+		same := r.cfg
+		same.Filter = it.Filter
+		if !segChanged && reflect.DeepEqual(it, same) {
+			if it.Filter == r.Filter() {
+				continue // unchanged
+			}
+			// Only the filter changed: it is swapped on the open rings,
+			// which keep recording (no packet unseen, no counter reset).
+			err := r.setFilter(it.Filter)
+			if err == nil {
+				refiltered = append(refiltered, name)
+				continue
+			}
+			d.log.Warn("filter could not be swapped in place: restarting the interface", "interface", name, "err", err)
+		}
+		// Other settings need new rings. Packets that arrive between the
+		// old rings' last and the new rings' first are not seen; the
+		// counters go on from the old runner's.
+		r.stop()
+		nr := newRunner(d, it, d.segmentLimits(cfg))
+		nr.carryOver(r)
+		d.runners[name] = nr
+		nr.start()
+		changed = append(changed, name)
 	}
 	for _, it := range cfg.Interfaces {
 		if d.runners[it.Name] == nil {
@@ -305,7 +324,7 @@ func (d *Daemon) reload() error {
 		}
 	}
 	d.cfg = cfg
-	d.log.Info("reloaded", "added", added, "removed", removed, "restarted", changed)
+	d.log.Info("reloaded", "added", added, "removed", removed, "restarted", changed, "filter_swapped", refiltered)
 	return nil
 }
 

@@ -52,9 +52,13 @@ type ifaceRunner struct {
 	beat    atomic.Int64 // unix ns of the last sign of life, for the watchdog
 	opened  chan struct{}
 	once    sync.Once
-	total   counters // finished runs
+	total   counters // finished runs (and the runners this one replaced)
 	live    []liveRing
 	liveMu  sync.Mutex
+	rings   []*capture.Ring // the open rings, under liveMu
+	// filter is the filter in force: cfg.Filter until a reload swaps it
+	// on the open rings (setFilter).
+	filter  atomic.Pointer[string]
 	cancel  context.CancelFunc
 	done    chan struct{}
 	restart chan struct{}
@@ -75,11 +79,56 @@ func newRunner(d *Daemon, cfg Interface, seg segmentLimits) *ifaceRunner {
 		opened: make(chan struct{}), done: make(chan struct{}), restart: make(chan struct{}, 1)}
 	r.state.Store(StateStarting)
 	r.lastErr.Store("")
+	f := cfg.Filter
+	r.filter.Store(&f)
 	r.beat.Store(time.Now().UnixNano())
 	return r
 }
 
 func (r *ifaceRunner) State() string { return r.state.Load().(string) }
+
+// Filter is the filter in force.
+func (r *ifaceRunner) Filter() string { return *r.filter.Load() }
+
+// carryOver makes r's counters go on from those of old, which it
+// replaces (old is stopped): Prometheus counters never go back.
+func (r *ifaceRunner) carryOver(old *ifaceRunner) {
+	s := old.snapshot()
+	r.total.stored.Add(s.Stored)
+	r.total.bytes.Add(s.Bytes)
+	r.total.received.Add(s.Received)
+	r.total.kernelDropped.Add(s.KernelDropped)
+	r.total.appDropped.Add(s.AppDropped)
+}
+
+// compile compiles expr for the interface's link type, as a live filter.
+func (r *ifaceRunner) compile(expr string, lt uint32) (*filter.Program, error) {
+	return filter.Compile(expr, filter.Options{LinkType: lt, Snaplen: uint32(r.cfg.Snaplen), Live: true, Netmask: filter.InterfaceNetmask(r.cfg.Name)})
+}
+
+// setFilter puts expr in force on the open rings, in place: the kernel
+// swaps each ring's program atomically, so no packet goes unfiltered or
+// unseen, and the rings, their recordings and their counters stay. The
+// rings opened next use it too. With several rings the swap is not one
+// instant across them: for a moment some run the old program, some the
+// new.
+func (r *ifaceRunner) setFilter(expr string) error {
+	r.liveMu.Lock()
+	defer r.liveMu.Unlock()
+	if len(r.rings) > 0 {
+		prog, err := r.compile(expr, r.rings[0].LinkType())
+		if err != nil {
+			return err
+		}
+		for _, ring := range r.rings {
+			if err := ring.SetFilter(prog.KernelInstructions()); err != nil && !errors.Is(err, capture.ErrStopped) {
+				return err
+			}
+		}
+	}
+	r.filter.Store(&expr)
+	return nil
+}
 
 func (r *ifaceRunner) setState(s string, err error) {
 	old := r.State()
@@ -172,7 +221,8 @@ func (r *ifaceRunner) runOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	prog, err := filter.Compile(r.cfg.Filter, filter.Options{LinkType: lt, Snaplen: uint32(r.cfg.Snaplen), Live: true, Netmask: filter.InterfaceNetmask(r.cfg.Name)})
+	expr := r.Filter()
+	prog, err := r.compile(expr, lt)
 	if err != nil {
 		return err
 	}
@@ -186,6 +236,9 @@ func (r *ifaceRunner) runOnce(ctx context.Context) error {
 	}
 	rings := make([]*capture.Ring, 0, r.cfg.Fanout)
 	defer func() {
+		r.liveMu.Lock()
+		r.rings = nil
+		r.liveMu.Unlock()
 		for _, ring := range rings {
 			ring.Close()
 		}
@@ -203,7 +256,7 @@ func (r *ifaceRunner) runOnce(ctx context.Context) error {
 	recs := make([]*archive.Recording, len(rings))
 	for i := range rings {
 		rec, err := archive.NewRecording(r.store, archive.RecordingConfig{
-			Interface: r.cfg.Name, Ring: i, Filter: r.cfg.Filter, LinkType: lt, Snaplen: uint32(r.cfg.Snaplen),
+			Interface: r.cfg.Name, Ring: i, Filter: expr, LinkType: lt, Snaplen: uint32(r.cfg.Snaplen),
 			Promisc: *r.cfg.Promisc, BufferSize: int64(r.cfg.BufferSize), Netmask: filter.NetmaskBits(filter.InterfaceNetmask(r.cfg.Name)),
 			MaxBytes: r.seg.maxBytes, MaxAge: r.seg.maxAge, Logger: r.log,
 		})
@@ -226,7 +279,24 @@ func (r *ifaceRunner) runOnce(ctx context.Context) error {
 	}
 	r.liveMu.Lock()
 	r.live = live
+	r.rings = rings
+	var swapErr error
+	if now := r.Filter(); now != expr {
+		// A reload changed the filter while the rings opened.
+		if p, err := r.compile(now, lt); err != nil {
+			swapErr = err
+		} else {
+			for _, ring := range rings {
+				if err := ring.SetFilter(p.KernelInstructions()); err != nil {
+					swapErr = err
+				}
+			}
+		}
+	}
 	r.liveMu.Unlock()
+	if swapErr != nil {
+		r.log.Error("the reloaded filter could not be put in force", "err", swapErr)
+	}
 	errs := make([]error, len(rings))
 	results := make([]recorder.Result, len(rings))
 	var wg sync.WaitGroup

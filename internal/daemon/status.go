@@ -78,7 +78,7 @@ func (d *Daemon) status() Status {
 	for _, r := range d.runnerListLocked() {
 		s := r.snapshot()
 		is := InterfaceStatus{Name: r.cfg.Name, State: r.State(), Error: r.lastErr.Load().(string), Rings: r.cfg.Fanout,
-			Filter: r.cfg.Filter, Packets: s.Stored, Bytes: s.Bytes, Received: s.Received}
+			Filter: r.Filter(), Packets: s.Stored, Bytes: s.Bytes, Received: s.Received}
 		is.Drops.Kernel, is.Drops.App = s.KernelDropped, s.AppDropped
 		st.Interfaces = append(st.Interfaces, is)
 	}
