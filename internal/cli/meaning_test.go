@@ -2,14 +2,18 @@ package cli_test
 
 import (
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -454,5 +458,62 @@ func TestOneMeaningPerFlag(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "x.pcap")); err == nil {
 		t.Error("export --count 5 wrote a file")
+	}
+}
+
+// TestBytesMeanOneThing: "bytes" are the captured packet bytes stored,
+// "wire_bytes" the original lengths, "file_bytes" what files take on
+// disk, in sessions of a database and of a store (table and JSON) and in
+// status. Expected values: the frames' lengths as written, and the sizes
+// the filesystem reports for the segment files.
+func TestBytesMeanOneThing(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "p.db")
+	mustRun(t, "import", "-d", db, pcapFile(t, dir, 100, 20)) // 100 frames of 14+20+8+20 bytes
+	var ss []map[string]any
+	if err := json.Unmarshal([]byte(mustRun(t, "sessions", "-d", db, "--json")), &ss); err != nil {
+		t.Fatal(err)
+	}
+	if len(ss) != 1 || ss[0]["bytes"] != float64(6200) || ss[0]["wire_bytes"] != float64(6200) {
+		t.Errorf("sessions -d DB --json: %v; want bytes and wire_bytes 6200", ss)
+	}
+	if table := mustRun(t, "sessions", "-d", db); !strings.Contains(table, "BYTES") || !strings.Contains(table, " 6200 ") {
+		t.Errorf("sessions -d DB:\n%s\nwant BYTES 6200", table)
+	}
+
+	st := filepath.Join(dir, "store")
+	meaningStore(t, st, "eth0", time.Now().Add(-time.Hour), 3000)
+	var files int64
+	filepath.WalkDir(filepath.Join(st, "segments"), func(p string, d fs.DirEntry, err error) error {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+			files += fi.Size()
+		}
+		return nil
+	})
+	var recs []map[string]any
+	if err := json.Unmarshal([]byte(mustRun(t, "sessions", "-d", st, "--json")), &recs); err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0]["file_bytes"] != float64(files) {
+		t.Errorf("sessions -d STORE --json: %v; want file_bytes %d (the segment files' sizes)", recs, files)
+	}
+	if _, ok := recs[0]["bytes"]; ok {
+		t.Errorf("sessions -d STORE --json has \"bytes\" = %v: bytes are packet bytes, these are file bytes", recs[0]["bytes"])
+	}
+	if table := mustRun(t, "sessions", "-d", st); !strings.Contains(table, "FILE BYTES") || !strings.Contains(table, fmt.Sprint(files)) {
+		t.Errorf("sessions -d STORE:\n%s\nwant FILE BYTES %d", table, files)
+	}
+
+	// status labels the daemon's numbers: the interfaces' packet bytes,
+	// the store's file bytes.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"version":"x","started_at":"2026-12-07T10:00:00Z",
+			"interfaces":[{"name":"eth0","state":"recording","rings":1,"packets":7,"bytes":4242}],
+			"store":{"path":"/s","file_bytes":919191,"bytes":919191,"free_bytes":5,"segments":3},"retention":{}}`)
+	}))
+	defer srv.Close()
+	out := mustRun(t, "status", "--server", srv.URL)
+	if !strings.Contains(out, "919191 file bytes") || !regexp.MustCompile(`(?m)^INTERFACE .*\bBYTES\b`).MatchString(out) || !strings.Contains(out, " 4242 ") {
+		t.Errorf("status:\n%s\nwant the interface's 4242 packet bytes under BYTES and the store's 919191 file bytes", out)
 	}
 }

@@ -271,7 +271,7 @@ func (a *app) printRecordings(out []storeview.Recording, asJSON bool) error {
 		return enc.Encode(out)
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tINTERFACE\tRING\tOLDEST\tNEWEST\tFIRST\tPACKETS\tBYTES\tSEGMENTS\tSTATUS")
+	fmt.Fprintln(tw, "ID\tINTERFACE\tRING\tOLDEST\tNEWEST\tFIRST\tPACKETS\tFILE BYTES\tSEGMENTS\tSTATUS")
 	for _, r := range out {
 		oldest, newest := "-", "-"
 		if r.OldestAt != nil {
@@ -280,7 +280,7 @@ func (a *app) printRecordings(out []storeview.Recording, asJSON bool) error {
 			t, _ = time.Parse(time.RFC3339Nano, *r.NewestAt)
 			newest = t.Local().Format("2006-01-02 15:04:05")
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", r.ID, printable(r.Interface), r.Ring, oldest, newest, r.FirstPacket, r.Packets, r.Bytes, r.Segments, r.Status)
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", r.ID, printable(r.Interface), r.Ring, oldest, newest, r.FirstPacket, r.Packets, r.FileBytes, r.Segments, r.Status)
 	}
 	return tw.Flush()
 }

@@ -64,7 +64,7 @@ func (a *app) printStatus(st daemon.Status) error {
 		return err
 	}
 	s := st.Store
-	fmt.Fprintf(a.stdout, "\nstore %s: %d segments, %d bytes, %d bytes free\n", s.Path, s.Segments, s.Bytes, s.FreeBytes)
+	fmt.Fprintf(a.stdout, "\nstore %s: %d segments, %d file bytes, %d bytes free\n", s.Path, s.Segments, s.FileBytes, s.FreeBytes)
 	if s.OldestPacket != nil && s.NewestPacket != nil {
 		fmt.Fprintf(a.stdout, "packets from %s to %s\n", s.OldestPacket.Local().Format("2006-01-02 15:04:05"), s.NewestPacket.Local().Format("2006-01-02 15:04:05"))
 	}
@@ -72,7 +72,7 @@ func (a *app) printStatus(st daemon.Status) error {
 		fmt.Fprintf(a.stdout, "hold %d: %s to %s: %s\n", h.ID, h.Since.Format(time.RFC3339Nano), h.Until.Format(time.RFC3339Nano), printable(h.Reason))
 	}
 	r := st.Retention
-	fmt.Fprintf(a.stdout, "retention: deleted %d segments, %d bytes, %d packets", r.DeletedSegments, r.DeletedBytes, r.DeletedPackets)
+	fmt.Fprintf(a.stdout, "retention: deleted %d segments, %d file bytes, %d packets", r.DeletedSegments, r.DeletedBytes, r.DeletedPackets)
 	if r.LastAction != nil {
 		fmt.Fprintf(a.stdout, "; last at %s (%s)", r.LastAction.At.Local().Format("2006-01-02 15:04:05"), r.LastAction.Reason)
 	}

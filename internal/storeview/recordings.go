@@ -18,7 +18,7 @@ type Recording struct {
 	Ring        int     `json:"ring"`
 	FirstPacket int64   `json:"first_packet"`
 	Packets     int64   `json:"packets"`
-	Bytes       int64   `json:"bytes"`
+	FileBytes   int64   `json:"file_bytes"` // what its segment files take on disk
 	Segments    int     `json:"segments"`
 	OldestAt    *string `json:"oldest_packet"`
 	NewestAt    *string `json:"newest_packet"`
@@ -51,7 +51,7 @@ func Recordings(dir string) ([]Recording, error) {
 		}
 		r.FirstPacket = min(r.FirstPacket, s.FirstPacket)
 		r.Packets += s.Packets
-		r.Bytes += s.Bytes
+		r.FileBytes += s.Bytes // the catalog's bytes are file bytes
 		r.Segments++
 		switch {
 		case !s.Closed:
