@@ -22,6 +22,7 @@ import (
 	"github.com/packetrecorderd/packetrecorderd/internal/archive"
 	"github.com/packetrecorderd/packetrecorderd/internal/cli"
 	"github.com/packetrecorderd/packetrecorderd/internal/netlab"
+	"github.com/packetrecorderd/packetrecorderd/internal/pcapio"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
 	"github.com/packetrecorderd/packetrecorderd/internal/testkit"
 )
@@ -515,5 +516,146 @@ func TestBytesMeanOneThing(t *testing.T) {
 	out := mustRun(t, "status", "--server", srv.URL)
 	if !strings.Contains(out, "919191 file bytes") || !regexp.MustCompile(`(?m)^INTERFACE .*\bBYTES\b`).MatchString(out) || !strings.Contains(out, " 4242 ") {
 		t.Errorf("status:\n%s\nwant the interface's 4242 packet bytes under BYTES and the store's 919191 file bytes", out)
+	}
+}
+
+// twoInterfaceFile writes a pcapng of n UDP frames alternating between
+// interfaces eth0 and eth1 (0-based frame i on eth(i%2)).
+func twoInterfaceFile(t *testing.T, path string, n int) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w, err := pcapio.NewPcapngWriter(f, pcapio.PcapngConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"eth0", "eth1"} {
+		if _, err := w.AddInterface(pcapio.Interface{LinkType: 1, Snaplen: 65535, Name: name, TsResol: 9, FCSLen: -1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		fr := udpFrame(i, 20)
+		if err := w.WritePacket(pcapio.Packet{Timestamp: 1_700_000_000e9 + int64(i)*1e6, OrigLen: len(fr), LinkType: 1, Interface: i % 2, Data: fr}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestEveryInterfaceIsShown: a two-interface pcapng's session lists both
+// interfaces; each packet's line and JSON name its interface (tshark's
+// frame.interface_name is the witness); merged sessions number packets
+// SESSION:N so that no two lines share a number; a store read without
+// --interface names the interface on every line, whatever the window.
+func TestEveryInterfaceIsShown(t *testing.T) {
+	testkit.RequireTool(t, "tshark")
+	dir := t.TempDir()
+	file := filepath.Join(dir, "two.pcapng")
+	twoInterfaceFile(t, file, 10)
+	witness, _, err := testkit.RunTool("tshark", "-r", file, "-T", "fields", "-e", "frame.interface_name")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Fields(witness) // by frame, 1-based order
+	if len(want) != 10 {
+		t.Fatalf("tshark: %q", witness)
+	}
+	db := filepath.Join(dir, "p.db")
+	mustRun(t, "import", "-d", db, file)
+	mustRun(t, "import", "-d", db, pcapFile(t, dir, 7, 20))
+
+	var ss []struct {
+		Interfaces []struct {
+			Name string `json:"name"`
+		} `json:"interfaces"`
+	}
+	if err := json.Unmarshal([]byte(mustRun(t, "sessions", "-d", db, "--json")), &ss); err != nil {
+		t.Fatal(err)
+	}
+	if len(ss) != 2 || len(ss[0].Interfaces) != 2 || ss[0].Interfaces[0].Name != "eth0" || ss[0].Interfaces[1].Name != "eth1" {
+		t.Errorf("sessions --json: %+v; want session 1 on eth0 and eth1", ss)
+	}
+	if table := mustRun(t, "sessions", "-d", db); !strings.Contains(table, "eth0,eth1") {
+		t.Errorf("sessions:\n%s\nwant eth0,eth1", table)
+	}
+
+	var pkts []struct {
+		N         int64   `json:"n"`
+		Interface *string `json:"interface"`
+		Session   int64   `json:"session"`
+	}
+	decodeAll := func(out string) {
+		pkts = pkts[:0]
+		dec := json.NewDecoder(strings.NewReader(out))
+		for dec.More() {
+			var p struct {
+				N         int64   `json:"n"`
+				Interface *string `json:"interface"`
+				Session   int64   `json:"session"`
+			}
+			if err := dec.Decode(&p); err != nil {
+				t.Fatal(err)
+			}
+			pkts = append(pkts, p)
+		}
+	}
+	decodeAll(mustRun(t, "query", "-d", db, "-s", "1", "--json", "-c", "0"))
+	for i, p := range pkts {
+		if p.Interface == nil || *p.Interface != want[i] {
+			t.Errorf("query --json packet %d: interface %v, tshark says %s", p.N, p.Interface, want[i])
+		}
+	}
+	for i, line := range strings.Split(strings.TrimSpace(mustRun(t, "query", "-d", db, "-s", "1", "-c", "0")), "\n") {
+		if f := strings.Fields(line); len(f) < 2 || f[0] != fmt.Sprint(i+1) || f[1] != want[i] {
+			t.Errorf("query line %q: want packet %d on %s", line, i+1, want[i])
+		}
+	}
+	// Sessions 1 and 2 merged: 17 lines, no number twice.
+	seen := map[string]bool{}
+	lines := strings.Split(strings.TrimSpace(mustRun(t, "query", "-d", db, "-s", "1,2", "-c", "0")), "\n")
+	for _, line := range lines {
+		id := strings.Fields(line)[0]
+		if seen[id] || !regexp.MustCompile(`^[12]:\d+$`).MatchString(id) {
+			t.Errorf("merged line %q: want a SESSION:N number no other line has", line)
+		}
+		seen[id] = true
+	}
+	if len(lines) != 17 {
+		t.Errorf("merged: %d lines, want 17", len(lines))
+	}
+	decodeAll(mustRun(t, "query", "-d", db, "-s", "1,2", "--json", "-c", "0"))
+	perSession := map[int64]int{}
+	for _, p := range pkts {
+		perSession[p.Session]++
+		if p.Interface == nil {
+			t.Errorf("merged JSON packet %d of session %d has no interface", p.N, p.Session)
+		}
+	}
+	if perSession[1] != 10 || perSession[2] != 7 {
+		t.Errorf("merged JSON by session: %v; want 10 of session 1, 7 of session 2", perSession)
+	}
+
+	// A store of eth0 and eth1, each an hour apart: a window of eth0's
+	// packets alone still names the interface; --interface drops it.
+	st := filepath.Join(dir, "store")
+	base := time.Now().Add(-3 * time.Hour).Truncate(time.Second)
+	meaningStore(t, st, "eth0", base, 200)
+	meaningStore(t, st, "eth1", base.Add(time.Hour), 200)
+	window := []string{"--since", base.UTC().Format(time.RFC3339Nano), "--until", base.Add(time.Minute).UTC().Format(time.RFC3339Nano), "-c", "3"}
+	for _, line := range strings.Split(strings.TrimSpace(mustRun(t, append([]string{"query", "-d", st}, window...)...)), "\n") {
+		if f := strings.Fields(line); len(f) < 2 || f[1] != "eth0" {
+			t.Errorf("store line %q: want the interface eth0 after the number", line)
+		}
+	}
+	for _, line := range strings.Split(strings.TrimSpace(mustRun(t, append([]string{"query", "-d", st, "--interface", "eth0"}, window...)...)), "\n") {
+		if strings.Contains(line, "eth0") {
+			t.Errorf("store line with --interface eth0 %q: names the interface", line)
+		}
 	}
 }

@@ -92,8 +92,10 @@ func (a *app) queryCmd() *cobra.Command {
 			tcpdumpLines := tflag > 0 || tcpdumpTime
 			var first, prev int64
 			enc := json.NewEncoder(out)
-			// A store's packets of several interfaces say whose they are.
-			showIface := len(sl.interfaceNames()) > 1
+			// Where packets may be of several interfaces, each line says
+			// whose; merged sessions number packets SESSION:N, as each
+			// session numbers its own.
+			showIface := sl.severalInterfaces()
 			// At the default limit, one more packet tells whether there are more.
 			walkLimit, shown, more := limit, int64(0), false
 			if defaultLimit && limit > 0 {
@@ -109,6 +111,7 @@ func (a *app) queryCmd() *cobra.Command {
 				ts := time.Unix(0, rec.Timestamp)
 				if asJSON {
 					p := storeview.NewPacketJSON(rec, summary, sl.interfaceName(rec))
+					p.Session = sl.sessionOf(rec)
 					if hexLevel > 0 {
 						p.Data = hex.EncodeToString(rec.Data)
 					}
@@ -124,7 +127,11 @@ func (a *app) queryCmd() *cobra.Command {
 					out.WriteByte('\n')
 					prev = rec.Timestamp
 				} else if showIface {
-					fmt.Fprintf(out, "%d %s %s %s\n", rec.Number, sl.interfaceName(rec), ts.Local().Format("2006-01-02 15:04:05.000000000"), summary)
+					number := strconv.FormatInt(rec.Number, 10)
+					if id := sl.sessionOf(rec); id != 0 {
+						number = strconv.FormatInt(id, 10) + ":" + number
+					}
+					fmt.Fprintf(out, "%s %s %s %s\n", number, dash(printable(sl.interfaceName(rec))), ts.Local().Format("2006-01-02 15:04:05.000000000"), summary)
 				} else {
 					fmt.Fprintf(out, "%d %s %s\n", rec.Number, ts.Local().Format("2006-01-02 15:04:05.000000000"), summary)
 				}

@@ -229,6 +229,9 @@ func (a *app) replayCmd() *cobra.Command {
 						rw.Apply(rec.LinkType, rec.Data)
 					}
 					at := sched.Offset(rec.Timestamp, len(rec.Data))
+					if id := sl.sessionOf(rec); id != 0 {
+						fmt.Fprintf(out, "%d:", id) // merged sessions: SESSION:N, as query
+					}
 					fmt.Fprintf(out, "%d +%.6fs %s\n", rec.Number, at.Seconds(), sum.Summary(rec.LinkType, rec.Data, rec.OrigLen))
 					return nil
 				}

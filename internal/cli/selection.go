@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -97,6 +98,10 @@ type selected struct {
 	file *fileView       // a capture file (-r)
 	// multi is several sessions of db, merged by timestamp (-s 1,3 or all).
 	multi *multi
+	// wholeStore: a store (local or a daemon's) read without --interface,
+	// whose packets may be of any of its interfaces.
+	wholeStore bool
+	ifaces     map[int]store.Interface // by the id records carry; see interfaceName
 }
 
 // store reports whether the selection is of a store (local or remote)
@@ -145,7 +150,7 @@ func (s *selection) open() (*selected, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &selected{sess: v.summary(), r: r, rem: v}, nil
+		return &selected{sess: v.summary(), r: r, rem: v, wholeStore: s.iface == ""}, nil
 	}
 	if s.remote.tokenFile != "" || s.remote.cacert != "" || s.remote.cert != "" || s.remote.key != "" {
 		return nil, errors.New("--token-file, --cacert, --cert and --key go with --server")
@@ -159,7 +164,7 @@ func (s *selection) open() (*selected, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &selected{sess: v.Summary(), r: r, view: v}, nil
+		return &selected{sess: v.Summary(), r: r, view: v, wholeStore: s.iface == ""}, nil
 	}
 	if s.iface != "" {
 		return nil, fmt.Errorf("--interface selects within a store directory; %s is a database: select a session with -s", s.db)
@@ -293,7 +298,8 @@ func (sl *selected) count(ctx context.Context) (int64, error) {
 }
 
 // interfaceName names the interface of a record: for a store, the
-// recording's interface; for a session, "".
+// recording's interface; for a session or a file, the one its packet
+// carries ("#ID" for an unnamed one among several, "" for the only one).
 func (sl *selected) interfaceName(rec store.Record) string {
 	if sl.rem != nil {
 		return sl.rem.interfaceName(rec)
@@ -301,7 +307,40 @@ func (sl *selected) interfaceName(rec store.Record) string {
 	if sl.view != nil {
 		return sl.view.InterfaceName(rec)
 	}
-	return ""
+	if sl.ifaces == nil {
+		sl.ifaces = map[int]store.Interface{}
+		ifs, _ := sl.interfaces()
+		for _, it := range ifs {
+			sl.ifaces[it.ID] = it
+		}
+	}
+	if name := sl.ifaces[rec.Interface].Name; name != "" || len(sl.ifaces) < 2 || sl.multi != nil {
+		return name
+	}
+	return "#" + strconv.Itoa(rec.Interface)
+}
+
+// severalInterfaces reports whether the selection can hold packets of
+// more than one interface: a store read without --interface, a session or
+// file with several, sessions merged.
+func (sl *selected) severalInterfaces() bool {
+	if sl.store() {
+		return sl.wholeStore || len(sl.interfaceNames()) > 1
+	}
+	if sl.multi != nil {
+		return true
+	}
+	ifs, err := sl.interfaces()
+	return err == nil && len(ifs) > 1
+}
+
+// sessionOf is the id of the session a record is of when several are
+// merged; 0 otherwise.
+func (sl *selected) sessionOf(rec store.Record) int64 {
+	if sl.multi == nil {
+		return 0
+	}
+	return sl.multi.sessions[sl.multi.session(rec)].ID
 }
 
 // exportShape is what export needs to choose a format: the link types,

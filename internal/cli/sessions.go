@@ -43,6 +43,30 @@ type sessionJSON struct {
 	Hostname       string  `json:"hostname"`
 	Status         string  `json:"status"`
 	Notes          string  `json:"notes"`
+	// Interfaces are every interface the session's packets are of (a
+	// pcapng import or a capture with several -i has several).
+	Interfaces []interfaceJSON `json:"interfaces"`
+}
+
+type interfaceJSON struct {
+	ID           int    `json:"id"`
+	Name         string `json:"name"`
+	LinkType     uint32 `json:"link_type"`
+	LinkTypeName string `json:"link_type_name"`
+	Snaplen      uint32 `json:"snaplen"`
+}
+
+// interfaceList is the INTERFACE column: every interface's name ("#ID"
+// for an unnamed one among several).
+func interfaceList(ifs []store.Interface) string {
+	names := make([]string, len(ifs))
+	for i, it := range ifs {
+		names[i] = it.Name
+		if it.Name == "" && len(ifs) > 1 {
+			names[i] = "#" + strconv.Itoa(it.ID)
+		}
+	}
+	return strings.Join(names, ",")
 }
 
 func toJSON(s store.Session) sessionJSON {
@@ -105,10 +129,22 @@ func (a *app) sessionsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			ifaces := make([][]store.Interface, len(list))
+			for i, s := range list {
+				if ifaces[i], err = db.Interfaces(s); err != nil {
+					return err
+				}
+			}
 			if asJSON {
 				out := make([]sessionJSON, 0, len(list))
-				for _, s := range list {
-					out = append(out, toJSON(s))
+				for i, s := range list {
+					j := toJSON(s)
+					j.Interfaces = []interfaceJSON{}
+					for _, it := range ifaces[i] {
+						j.Interfaces = append(j.Interfaces, interfaceJSON{ID: it.ID, Name: it.Name, LinkType: it.LinkType,
+							LinkTypeName: filter.LinkTypeName(it.LinkType), Snaplen: it.Snaplen})
+					}
+					out = append(out, j)
 				}
 				enc := json.NewEncoder(a.stdout)
 				enc.SetIndent("", "  ")
@@ -116,14 +152,14 @@ func (a *app) sessionsCmd() *cobra.Command {
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tNAME\tINTERFACE\tFILTER\tSTART\tDURATION\tPACKETS\tBYTES\tDROPPED\tSTATUS")
-			for _, s := range list {
+			for i, s := range list {
 				dur := "-"
 				if !s.Ended.IsZero() {
 					dur = s.Ended.Sub(s.Started).Round(time.Millisecond).String()
 				} else if s.Status == store.StatusRecording {
 					dur = time.Since(s.Started).Round(time.Second).String() + "+"
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", s.ID, dash(printable(s.Name)), dash(printable(s.Interface)), dash(printable(s.Filter)),
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", s.ID, dash(printable(s.Name)), dash(printable(interfaceList(ifaces[i]))), dash(printable(s.Filter)),
 					s.Started.Local().Format("2006-01-02 15:04:05"), dur, s.Packets, s.Bytes, s.Dropped(), s.Status)
 			}
 			return tw.Flush()

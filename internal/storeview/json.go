@@ -16,8 +16,14 @@ type PacketJSON struct {
 	LinkType uint32 `json:"link_type"`
 	Summary  string `json:"summary"`
 	Data     string `json:"data,omitempty"` // hex, when asked for
-	// Interface names a store's recording's interface ("" for a session).
-	Interface string `json:"interface,omitempty"`
+	// Interface names the packet's interface: a store's recording's, or
+	// the session's (pcapng imports and captures with several -i have
+	// several); "#ID" for an unnamed one among several, "" when the only
+	// one is unnamed.
+	Interface string `json:"interface"`
+	// Session is the packet's session when several are merged (query
+	// -s 5,6); N is its number within that session.
+	Session int64 `json:"session,omitempty"`
 }
 
 // NewPacketJSON describes rec (without its bytes).
