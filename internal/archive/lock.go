@@ -9,11 +9,16 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // LockFile is the store's lock, held (flock, exclusive) by the daemon that
 // records into it for as long as it runs; it holds that daemon's PID.
 const LockFile = "daemon.lock"
+
+// lockWait is how long a daemon waits for the store's lock before it
+// says who holds it.
+const lockWait = 3 * time.Second
 
 // ErrStoreInUse reports a store another daemon records into.
 var ErrStoreInUse = errors.New("store is in use by another daemon")
@@ -27,7 +32,14 @@ func lockStore(dir string) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lock store: %w", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	// A daemon killed a moment ago holds it until the last of its
+	// threads is gone: a quick restart waits for that, briefly.
+	err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	for deadline := time.Now().Add(lockWait); errors.Is(err, syscall.EWOULDBLOCK) && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	}
+	if err != nil {
 		b := make([]byte, 32)
 		n, _ := f.ReadAt(b, 0)
 		f.Close()

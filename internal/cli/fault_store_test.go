@@ -1,0 +1,350 @@
+package cli_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/netlab"
+)
+
+// Fault tests of the store directory: its catalog, its locks, its
+// segments' journals, and processes killed beside it.
+
+// storeStatus is what these tests read of GET /api/v1/status.
+type storeStatus struct {
+	Interfaces []struct {
+		Name     string
+		Packets  int64
+		Received int64
+		Drops    struct{ Kernel, App int64 }
+	} `json:"interfaces"`
+	Store struct {
+		Holds []struct {
+			ID     int64  `json:"id"`
+			Reason string `json:"reason"`
+		} `json:"holds"`
+	} `json:"store"`
+	Retention struct {
+		DeletedPackets  int64 `json:"deleted_packets"`
+		DeletedSegments int64 `json:"deleted_segments"`
+	} `json:"retention"`
+}
+
+func (d *daemonProc) storeStatus(t *testing.T) storeStatus {
+	t.Helper()
+	code, body := d.get(t, "/api/v1/status")
+	var st storeStatus
+	if code != 200 || json.Unmarshal([]byte(body), &st) != nil {
+		t.Fatalf("status: %d %s", code, body)
+	}
+	return st
+}
+
+// holdList is `hold list --json`.
+func holdList(t *testing.T, st string) []struct {
+	ID     int64  `json:"id"`
+	Reason string `json:"reason"`
+} {
+	t.Helper()
+	var hs []struct {
+		ID     int64  `json:"id"`
+		Reason string `json:"reason"`
+	}
+	if err := json.Unmarshal([]byte(mustRun(t, "hold", "list", "-d", st, "--json")), &hs); err != nil {
+		t.Fatal(err)
+	}
+	return hs
+}
+
+func rfc(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// countsAddUp checks that every packet the daemon captured is stored or
+// was deleted by retention, or was counted as dropped.
+func countsAddUp(t *testing.T, s storeStatus, stored int64) {
+	t.Helper()
+	var captured, drops int64
+	for _, it := range s.Interfaces {
+		captured += it.Packets
+		drops += it.Drops.Kernel + it.Drops.App
+	}
+	if captured != stored+s.Retention.DeletedPackets {
+		t.Errorf("captured %d != stored %d + deleted by retention %d (drops %d)", captured, stored, s.Retention.DeletedPackets, drops)
+	}
+}
+
+// TestFaultCatalogRemovedWhileRecording: catalog.db deleted under a
+// running daemon. A hold made then (exit 0) is honoured: retention keeps
+// its window whatever the pressure, status and `hold list` both show it,
+// and every read works throughout. The daemon used to go on with the
+// deleted file: the hold went into a new catalog nobody read, its packets
+// were deleted, and reads failed until a restart.
+func TestFaultCatalogRemovedWhileRecording(t *testing.T) {
+	lab := netlab.New(t, "fcr")
+	dir := t.TempDir()
+	st := filepath.Join(dir, "store")
+	cfg := filepath.Join(dir, "c.yaml")
+	writeConfig(t, cfg, fmt.Sprintf("store: %s\nsegment:\n  max_bytes: 1MiB\nretention:\n  max_bytes: 12MiB\nlisten: 127.0.0.1:0\ninterfaces:\n  - name: %s\n    filter: udp dst port 9999\n", st, lab.HostIf))
+	d := startDaemon(t, cfg)
+
+	// Phase A: the traffic to hold.
+	since := time.Now()
+	sentA := flood(t, lab, 9999, 8_000, time.Second)
+	time.Sleep(500 * time.Millisecond) // committed
+	until := time.Now()
+	inA := storeCount(t, st, "--since", rfc(since), "--until", rfc(until))
+	if inA != int64(sentA) {
+		t.Logf("all %d; sessions %s; ls %s", storeCount(t, st), mustRun(t, "sessions", "-d", st, "--json"), netlab.Run(t, "ls", "-la", filepath.Join(st, "segments", lab.HostIf)))
+		t.Logf("status %+v\n%s", d.storeStatus(t), d.stderr)
+		t.Fatalf("stored %d of the %d packets sent", inA, sentA)
+	}
+
+	if err := os.Remove(filepath.Join(st, "catalog.db")); err != nil {
+		t.Fatal(err)
+	}
+	if n := storeCount(t, st, "--since", rfc(since), "--until", rfc(until)); n != inA {
+		t.Errorf("with the catalog gone: %d packets in the window, want %d", n, inA)
+	}
+	out := mustRun(t, "hold", "-d", st, "--since", rfc(since), "--until", rfc(until), "--reason", "case 18")
+	if !strings.HasPrefix(out, "hold ") {
+		t.Fatalf("hold: %q", out)
+	}
+
+	// Phase B: four times the retention budget; retention must take it
+	// from phase B, never from the held window.
+	sentB := flood(t, lab, 9999, 10_000, 5*time.Second)
+	time.Sleep(1500 * time.Millisecond)
+	s := d.storeStatus(t)
+	if len(s.Store.Holds) != 1 || s.Store.Holds[0].Reason != "case 18" {
+		t.Errorf("status holds: %+v", s.Store.Holds)
+	}
+	if hs := holdList(t, st); len(hs) != 1 || hs[0].Reason != "case 18" {
+		t.Errorf("hold list: %+v", hs)
+	}
+	if s.Retention.DeletedSegments == 0 {
+		t.Errorf("retention deleted nothing: the test did not press it (sent %d)", sentB)
+	}
+	if n := storeCount(t, st, "--since", rfc(since), "--until", rfc(until)); n != inA {
+		t.Errorf("the held window holds %d packets, want %d", n, inA)
+	}
+	d.stop(t, 5*time.Second)
+	countsAddUp(t, s, storeCount(t, st))
+	if !strings.Contains(d.stderr.String(), "catalog removed or replaced") {
+		t.Errorf("no log line for the rebuilt catalog:\n%s", d.stderr)
+	}
+}
+
+// TestFaultSecondDaemon: a second daemon on a store another daemon
+// records into is refused at once with one line naming the first's PID;
+// the first records on, every packet once. Both used to record: every
+// packet stored twice.
+func TestFaultSecondDaemon(t *testing.T) {
+	lab := netlab.New(t, "fsd")
+	dir := t.TempDir()
+	st := filepath.Join(dir, "store")
+	cfg := filepath.Join(dir, "c.yaml")
+	writeConfig(t, cfg, fmt.Sprintf("store: %s\nlisten: 127.0.0.1:0\ninterfaces:\n  - name: %s\n    filter: udp dst port 9999\n", st, lab.HostIf))
+	d := startDaemon(t, cfg)
+	second := start(t, "daemon", "--config", cfg)
+	if code := second.wait(t, 10*time.Second); code == 0 {
+		t.Fatalf("the second daemon exited 0: %s", second.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(second.stderr.String()), "\n")
+	last := lines[len(lines)-1]
+	if !strings.Contains(last, fmt.Sprintf("PID %d", d.cmd.Process.Pid)) || !strings.Contains(last, "in use") {
+		t.Errorf("the second daemon's error: %q", second.stderr)
+	}
+	sent := flood(t, lab, 9999, 5_000, time.Second)
+	time.Sleep(500 * time.Millisecond)
+	d.stop(t, 5*time.Second)
+	if n := storeCount(t, st); n != int64(sent) {
+		t.Errorf("stored %d packets, sent %d", n, sent)
+	}
+}
+
+// TestFaultCatalogDamagedAtStart: a catalog that is garbage, or cut in
+// half, neither stops the daemon nor the CLI: readers read from the
+// segments, the daemon sets the file aside (catalog.db.damaged-TIME) and
+// rebuilds it, and the hold made before the damage is still in force. Both
+// used to fail until someone removed the file by hand.
+func TestFaultCatalogDamagedAtStart(t *testing.T) {
+	lab := netlab.New(t, "fcd")
+	dir := t.TempDir()
+	st := filepath.Join(dir, "store")
+	cfg := filepath.Join(dir, "c.yaml")
+	writeConfig(t, cfg, fmt.Sprintf("store: %s\nsegment:\n  max_bytes: 1MiB\nlisten: 127.0.0.1:0\ninterfaces:\n  - name: %s\n    filter: udp dst port 9999\n", st, lab.HostIf))
+	d := startDaemon(t, cfg)
+	sent := flood(t, lab, 9999, 8_000, time.Second)
+	time.Sleep(300 * time.Millisecond)
+	mustRun(t, "hold", "-d", st, "--since", "2000-01-01T00:00:00Z", "--until", "2200-01-01T00:00:00Z", "--reason", "evidence")
+	d.stop(t, 5*time.Second)
+	catalog := filepath.Join(st, "catalog.db")
+	for _, damage := range []string{"garbage", "half"} {
+		t.Run(damage, func(t *testing.T) {
+			b, err := os.ReadFile(catalog)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch damage {
+			case "garbage":
+				for i := range b {
+					b[i] = byte(i*131 + 7)
+				}
+			case "half":
+				b = b[:len(b)/2]
+			}
+			if err := os.WriteFile(catalog, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if n := storeCount(t, st); n != int64(sent) {
+				t.Errorf("read through a damaged catalog: %d packets, sent %d", n, sent)
+			}
+			if hs := holdList(t, st); len(hs) != 1 || hs[0].Reason != "evidence" {
+				t.Errorf("hold list with a damaged catalog: %+v", hs)
+			}
+			d := startDaemon(t, cfg)
+			if s := d.storeStatus(t); len(s.Store.Holds) != 1 {
+				t.Errorf("status holds after the rebuild: %+v", s.Store.Holds)
+			}
+			d.stop(t, 5*time.Second)
+			if n := storeCount(t, st); n != int64(sent) {
+				t.Errorf("after the rebuild: %d packets, sent %d", n, sent)
+			}
+			aside, _ := filepath.Glob(catalog + ".damaged-*")
+			if len(aside) == 0 {
+				t.Errorf("the damaged catalog was not set aside")
+			}
+			for _, f := range aside {
+				os.Remove(f)
+			}
+			if !strings.Contains(d.stderr.String(), "catalog damaged") {
+				t.Errorf("no log line for the damaged catalog:\n%s", d.stderr)
+			}
+		})
+	}
+}
+
+// startUnreaped starts the binary under a shell that then execs sleep,
+// so that once killed it stays a zombie (nobody waits for it): its PID
+// answers kill(pid, 0), as a reused PID would. It returns the PID once its
+// stderr has a line containing ready, and the file that stderr goes to.
+func startUnreaped(t *testing.T, ready string, args ...string) (int, string) {
+	t.Helper()
+	logf := filepath.Join(t.TempDir(), "stderr")
+	cmd := exec.Command("sh", append([]string{"-c", `"$0" "$@" 2>"$PRD_LOG" & echo $!; exec sleep 120`, binPath}, args...)...)
+	cmd.Env = append(os.Environ(), "PRD_LOG="+logf)
+	sh := startCmd(t, cmd)
+	pidLine := sh.waitLine(t, "", 5*time.Second)
+	pid, err := strconv.Atoi(strings.TrimSpace(pidLine))
+	if err != nil {
+		t.Fatalf("pid %q", pidLine)
+	}
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		b, _ := os.ReadFile(logf)
+		if strings.Contains(string(b), ready) {
+			return pid, logf
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q from %v: %s", ready, args, b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// killToZombie kills pid and waits until it is a zombie.
+func killToZombie(t *testing.T, pid int) {
+	t.Helper()
+	syscall.Kill(pid, syscall.SIGKILL)
+	for range 500 {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if i := strings.LastIndexByte(string(b), ')'); i > 0 && strings.HasPrefix(string(b[i:]), ") Z") {
+			if syscall.Kill(pid, 0) != nil {
+				t.Fatalf("kill(%d, 0) fails on a zombie", pid)
+			}
+			// The leader is a zombie; its other threads may take a
+			// moment more to go, and its files with them.
+			time.Sleep(200 * time.Millisecond)
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("process %d never became a zombie", pid)
+}
+
+type recordingInfo struct {
+	Packets int64  `json:"packets"`
+	Status  string `json:"status"`
+}
+
+func storeRecordings(t *testing.T, st string) []recordingInfo {
+	t.Helper()
+	var recs []recordingInfo
+	if err := json.Unmarshal([]byte(mustRun(t, "sessions", "-d", st, "--json")), &recs); err != nil {
+		t.Fatal(err)
+	}
+	return recs
+}
+
+// TestFaultKillDaemonQuickRestart: a daemon killed with SIGKILL and
+// restarted at once, while its PID still answers kill(pid, 0) (a zombie
+// here; a PID reused by the new daemon in a container), leaves its
+// recording interrupted, not recording forever nor complete; the new
+// daemon records on into the same store.
+func TestFaultKillDaemonQuickRestart(t *testing.T) {
+	lab := netlab.New(t, "fkd")
+	dir := t.TempDir()
+	st := filepath.Join(dir, "store")
+	cfg := filepath.Join(dir, "c.yaml")
+	writeConfig(t, cfg, fmt.Sprintf("store: %s\nsegment:\n  max_bytes: 1MiB\nlisten: 127.0.0.1:0\ninterfaces:\n  - name: %s\n    filter: udp dst port 9999\n", st, lab.HostIf))
+	pid, _ := startUnreaped(t, "msg=ready", "daemon", "--config", cfg)
+	sent1 := flood(t, lab, 9999, 8_000, time.Second)
+	time.Sleep(300 * time.Millisecond)
+	killToZombie(t, pid)
+	d := startDaemon(t, cfg)
+	sent2 := flood(t, lab, 9999, 5_000, 500*time.Millisecond)
+	time.Sleep(300 * time.Millisecond)
+	if recs := storeRecordings(t, st); len(recs) < 2 || recs[0].Status != "interrupted" {
+		t.Errorf("recordings while the new daemon runs: %+v", recs)
+	}
+	d.stop(t, 5*time.Second)
+	recs := storeRecordings(t, st)
+	if len(recs) < 2 || recs[0].Status != "interrupted" {
+		t.Fatalf("recordings after kill -9, restart and stop: %+v", recs)
+	}
+	// The killed daemon loses at most its last commit (~150 ms); the new
+	// one stores everything and ends complete.
+	var after int64
+	for _, r := range recs[1:] {
+		after += r.Packets
+		if r.Status != "complete" {
+			t.Errorf("the new daemon's recording: %+v", r)
+		}
+	}
+	if recs[0].Packets > int64(sent1) || recs[0].Packets < int64(sent1)-2_000 || after != int64(sent2) {
+		t.Errorf("recordings %+v, sent %d then %d", recs, sent1, sent2)
+	}
+}
+
+// TestFaultKillCaptureZombie: the same for a plain database: a capture
+// killed with SIGKILL, not yet reaped, is interrupted for the next
+// reader, with the packets it committed.
+func TestFaultKillCaptureZombie(t *testing.T) {
+	lab := netlab.New(t, "fkc")
+	db := filepath.Join(t.TempDir(), "c.db")
+	pid, _ := startUnreaped(t, "capturing", "capture", "-i", lab.HostIf, "-d", db, "udp dst port 9999")
+	sent := flood(t, lab, 9999, 5_000, time.Second)
+	time.Sleep(300 * time.Millisecond)
+	killToZombie(t, pid)
+	ss := sessions(t, db)
+	if len(ss) != 1 || ss[0].Status != "interrupted" || ss[0].Packets > int64(sent) || ss[0].Packets < int64(sent)-2_000 {
+		t.Fatalf("after kill -9: %+v (sent %d)", ss, sent)
+	}
+}
