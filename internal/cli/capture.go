@@ -105,6 +105,12 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 	if f.snaplen == 0 {
 		f.snaplen = capture.MaxSnaplen // tcpdump's -s 0
 	}
+	if !f.fileOnly {
+		// A store's segments are written by its daemon alone.
+		if err := notInAStore("capture: -d", f.db); err != nil {
+			return err
+		}
+	}
 	if f.write != "" && f.write != "-" {
 		// Renamed into place at the end, the file would replace what it names.
 		if err := notInAStore("capture: -w", f.write); err != nil {

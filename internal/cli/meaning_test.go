@@ -127,6 +127,23 @@ func TestExportNeverWritesIntoAStore(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(st, "new.pcap")); err == nil {
 		t.Fatal("new.pcap was written inside the store")
 	}
+	// Nor is a segment changed as a database: captured into, renamed,
+	// deleted from, vacuumed.
+	for _, args := range [][]string{
+		{"capture", "-i", "lo", "-c", "1", "-d", seg},
+		{"capture", "-i", "lo", "-c", "1", "-d", filepath.Join(st, "x.db")},
+		{"sessions", "-d", seg, "rename", "1", "x"},
+		{"sessions", "-d", seg, "delete", "1"},
+		{"vacuum", "-d", seg},
+	} {
+		oneLineError(t, run(t, args...), "inside the store")
+	}
+	after = treeSums(t, st)
+	for p, sum := range before {
+		if after[p] != sum {
+			t.Errorf("%s changed", p)
+		}
+	}
 }
 
 // TestReplayNeedsAnInterface: without -i, replay sends nothing, not even

@@ -176,6 +176,9 @@ func (a *app) sessionsCmd() *cobra.Command {
 				if archive.IsStore(dbPath) {
 					return fmt.Errorf("%s is a store: its segments are deleted by the daemon's retention (keep a window with 'packetrecorder hold')", dbPath)
 				}
+				if err := notInAStore("-d", dbPath); err != nil {
+					return err // a segment: changed only by the daemon
+				}
 				db, err := store.Open(dbPath, store.Options{})
 				if err != nil {
 					return err
@@ -257,6 +260,9 @@ capture or import is recording into the database.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if archive.IsStore(dbPath) {
 				return fmt.Errorf("%s is a store: retention deletes its segments whole, there is nothing to vacuum", dbPath)
+			}
+			if err := notInAStore("vacuum: -d", dbPath); err != nil {
+				return err
 			}
 			db, err := store.Open(dbPath, store.Options{})
 			if err != nil {
