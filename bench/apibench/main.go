@@ -11,7 +11,7 @@
 // Run from the repository (it builds the binary and the mix, and makes its
 // certificates with openssl):
 //
-//	go run ./bench/apibench [-dir DIR] [-runs 5] [-store-gib 10]
+//	go run ./bench/apibench [-dir DIR] [-runs 5] [-store-gib 10] [-packets N] [-plain]
 //
 // Everything it makes is removed at the end. Figures are medians.
 package main
@@ -46,6 +46,7 @@ func main() {
 	runs := flag.Int("runs", 5, "runs of each measurement")
 	gib := flag.Int("store-gib", 10, "size of the store for the window test, GiB (0: skip it)")
 	packets := flag.Int("packets", 2_000_000, "packets of the lab mix")
+	plain := flag.Bool("plain", false, "serve plain HTTP (loopback) instead of TLS")
 	flag.Parse()
 	if *dir == "" {
 		d, err := os.MkdirTemp("/var/tmp", "prd-apibench-")
@@ -64,26 +65,36 @@ func main() {
 	// 1. The lab mix: API over TLS against a local export.
 	st := filepath.Join(*dir, "mix-store")
 	n := fillFromPcap(st, mix)
-	d := startDaemon(*dir, bin, st)
+	d := startDaemon(*dir, bin, st, *plain)
+	scheme, over := "https", "TLS"
+	if *plain {
+		scheme, over = "http", "plain HTTP"
+	}
 	var local, remote []time.Duration
+	var localCPU, serverCPU, curlCPU []time.Duration
 	var localSum, remoteSum [32]byte
 	for r := 0; r < *runs; r++ {
 		out := filepath.Join(*dir, "local.pcap")
 		t0 := time.Now()
-		run(bin, "export", "-d", st, "--format", "pcap", "-o", out)
+		localCPU = append(localCPU, run(bin, "export", "-d", st, "--format", "pcap", "-o", out))
 		local = append(local, time.Since(t0))
 		localSum = sum(out)
 		os.Remove(out)
 		out = filepath.Join(*dir, "remote.pcap")
+		c0 := cpuOf(d.cmd.Process.Pid)
 		t0 = time.Now()
-		run("curl", "-sS", "--fail", "--cacert", filepath.Join(*dir, "ca.pem"), "-H", "Authorization: Bearer "+secret,
-			"-o", out, "https://"+d.addr+"/api/v1/packets?format=pcap")
+		curlCPU = append(curlCPU, run("curl", "-sS", "--fail", "--cacert", filepath.Join(*dir, "ca.pem"), "-H", "Authorization: Bearer "+secret,
+			"-o", out, scheme+"://"+d.addr+"/api/v1/packets?format=pcap"))
 		remote = append(remote, time.Since(t0))
+		serverCPU = append(serverCPU, cpuOf(d.cmd.Process.Pid)-c0)
 		remoteSum = sum(out)
 		os.Remove(out)
 	}
-	fmt.Printf("%d packets of the lab mix: local export %v, API over loopback TLS (curl) %v: the API at %.2fx the export's speed (medians of %d); same bytes: %v\n",
-		n, median(local), median(remote), float64(median(local))/float64(median(remote)), *runs, localSum == remoteSum)
+	fmt.Printf("%d packets of the lab mix: local export %v, API over loopback %s (curl) %v: the API at %.2fx the export's speed (medians of %d); same bytes: %v\n",
+		n, median(local), over, median(remote), float64(median(local))/float64(median(remote)), *runs, localSum == remoteSum)
+	// CPU time does not depend on what else the machine runs as much as
+	// the wall clock does.
+	fmt.Printf("CPU time (medians): export %v; API: daemon %v + curl %v\n", median(localCPU), median(serverCPU), median(curlCPU))
 	d.stop()
 	os.RemoveAll(st)
 	if *gib == 0 {
@@ -93,7 +104,7 @@ func main() {
 	// 2. A one-second window from a big store, through the API.
 	st = filepath.Join(*dir, "big-store")
 	span := benchstore.Fill(st, "eth0", int64(*gib)<<30, 256<<20, 0)
-	d = startDaemon(*dir, bin, st)
+	d = startDaemon(*dir, bin, st, false)
 	defer d.stop()
 	var first, whole []time.Duration
 	for r := 0; r < *runs; r++ {
@@ -116,10 +127,30 @@ func main() {
 		*gib, median(first), median(whole), *runs)
 }
 
-func run(name string, args ...string) {
-	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+// run runs a command to its end and returns the CPU time it took.
+func run(name string, args ...string) time.Duration {
+	cmd := exec.Command(name, args...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
 		log.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}
+	return cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+}
+
+// cpuOf is the CPU time (user and system) a running process has used.
+func cpuOf(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command's name, which is in parentheses.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ = 100
 }
 
 func sum(path string) [32]byte {
@@ -157,22 +188,24 @@ type daemon struct {
 
 var listenRE = regexp.MustCompile(`msg=listening addr=(\S+)`)
 
-// startDaemon serves the store; it records only a port nobody uses on lo.
-func startDaemon(dir, bin, st string) *daemon {
+// startDaemon serves the store, over TLS unless plain; it records only a
+// port nobody uses on lo.
+func startDaemon(dir, bin, st string, plain bool) *daemon {
 	cfg := filepath.Join(dir, "config.yaml")
+	tls := fmt.Sprintf("tls:\n  cert: %s\n  key: %s\n", filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key"))
+	if plain {
+		tls = ""
+	}
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`store: %s
 interfaces:
   - name: lo
     filter: "udp port 9"
 listen: 127.0.0.1:0
-tls:
-  cert: %s
-  key: %s
-tokens:
+%stokens:
   - name: bench
     sha256: %x
     scopes: [read]
-`, st, filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key"), sha256.Sum256([]byte(secret)))), 0o600)
+`, st, tls, sha256.Sum256([]byte(secret)))), 0o600)
 	cmd := exec.Command(bin, "daemon", "--config", cfg)
 	var logBuf syncBuf
 	cmd.Stderr = &logBuf
