@@ -1,8 +1,10 @@
 package cli_test
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -412,4 +414,101 @@ func TestFaultHotJournalSegment(t *testing.T) {
 	if len(journals) != 0 {
 		t.Errorf("journals left after a restart: %v", journals)
 	}
+}
+
+// seqFlood sends UDP datagrams numbered from first (a big-endian uint64
+// at the start of the payload) at about rate packets/s for d; it returns
+// the next number.
+func seqFlood(t *testing.T, lab *netlab.Lab, port, rate int, d time.Duration, first uint64) uint64 {
+	t.Helper()
+	udp := lab.PeerUDP()
+	payload := make([]byte, 100)
+	dst := &net.UDPAddr{IP: lab.HostIP, Port: port}
+	start := time.Now()
+	n := uint64(float64(rate) * d.Seconds())
+	for i := uint64(0); i < n; i++ {
+		if i%100 == 0 {
+			if w := time.Until(start.Add(time.Duration(float64(i) / float64(rate) * float64(time.Second)))); w > 0 {
+				time.Sleep(w)
+			}
+		}
+		binary.BigEndian.PutUint64(payload, first+i)
+		udp.WriteToUDP(payload, dst)
+	}
+	return first + n
+}
+
+// TestFaultSlowReaderDuringRetention: an export reading at 1 MB/s while
+// retention deletes the segments it selected reads each of them whole:
+// exit 0 and every datagram number from the first to the last, once. It
+// used to fail with "database is damaged (malformed)": the reaper
+// truncated the file the export still read.
+func TestFaultSlowReaderDuringRetention(t *testing.T) {
+	lab := netlab.New(t, "fsr")
+	dir := t.TempDir()
+	st := filepath.Join(dir, "store")
+	cfg := filepath.Join(dir, "c.yaml")
+	writeConfig(t, cfg, fmt.Sprintf("store: %s\nsegment:\n  max_bytes: 1MiB\nretention:\n  max_bytes: 14MiB\nlisten: 127.0.0.1:0\ninterfaces:\n  - name: %s\n    filter: udp dst port 9999\n", st, lab.HostIf))
+	d := startDaemon(t, cfg)
+	next := seqFlood(t, lab, 9999, 10_000, 2*time.Second, 0)
+	time.Sleep(500 * time.Millisecond)
+	before := d.storeStatus(t).Retention.DeletedSegments
+
+	out := filepath.Join(dir, "out.pcap")
+	exp := exec.Command(binPath, "export", "-d", st, "-o", "-")
+	var stderr strings.Builder
+	exp.Stderr = &stderr
+	pipe, err := exp.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := exp.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { exp.Process.Kill() })
+	// Retention deletes the oldest segments while the export reads.
+	go seqFlood(t, lab, 9999, 10_000, 4*time.Second, next)
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16<<10)
+	t0 := time.Now()
+	var total int
+	for {
+		n, err := pipe.Read(buf)
+		f.Write(buf[:n])
+		total += n
+		// 1 MB/s.
+		if w := time.Until(t0.Add(time.Duration(total) * time.Microsecond)); w > 0 {
+			time.Sleep(w)
+		}
+		if err != nil {
+			break
+		}
+	}
+	f.Close()
+	if err := exp.Wait(); err != nil {
+		t.Fatalf("export: %v: %s", err, stderr.String())
+	}
+	if deleted := d.storeStatus(t).Retention.DeletedSegments - before; deleted == 0 {
+		t.Fatalf("retention deleted nothing during the export (%v, %d bytes)", time.Since(t0), total)
+	}
+	_, frames, err := netlab.ReadPcap(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(frames) == 0 {
+		t.Fatal("nothing exported")
+	}
+	const off = 14 + 20 + 8
+	prev := binary.BigEndian.Uint64(frames[0].Data[off:])
+	for i, fr := range frames[1:] {
+		if n := binary.BigEndian.Uint64(fr.Data[off:]); n != prev+1 {
+			t.Fatalf("frame %d holds datagram %d after %d", i+1, n, prev)
+		}
+		prev++
+	}
+	t.Logf("exported datagrams %d to %d in %v", binary.BigEndian.Uint64(frames[0].Data[off:]), prev, time.Since(t0))
+	d.stop(t, 5*time.Second)
 }
