@@ -180,6 +180,7 @@ func (r *ifaceRunner) start() {
 				case errors.Is(err, errRestart):
 				default:
 					r.setState(StateFailed, err)
+					r.d.ret.failed(r, err) // a full disk: back as soon as retention has made room
 				}
 				r.markOpened()
 			}

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -50,6 +51,14 @@ type retention struct {
 	oldestNS, newestNS                   atomic.Int64
 	segments, holds                      atomic.Int64
 	reserve                              atomic.Bool // the store's reserve file is in place
+
+	// Interfaces that failed for a full disk wake the loop, and are
+	// kicked as soon as a pass leaves room.
+	wake       chan struct{}
+	wmu        sync.Mutex
+	waiting    map[*ifaceRunner]bool
+	kicked     map[*ifaceRunner]time.Time
+	pressureAt atomic.Int64 // unix ns of the last delete for min_free
 }
 
 type rateSample struct {
@@ -90,7 +99,40 @@ const (
 )
 
 func newRetention(d *Daemon, a *archive.Archive) *retention {
-	return &retention{d: d, a: a}
+	return &retention{d: d, a: a, wake: make(chan struct{}, 1), waiting: map[*ifaceRunner]bool{},
+		kicked: map[*ifaceRunner]time.Time{}}
+}
+
+// failed hears of an interface that failed. If for want of space (a
+// full disk, or any error while the filesystem has less free than
+// retention keeps: SQLite reports some writes to a full disk as plain
+// I/O errors), retention makes a pass at once and kicks the interface
+// as soon as there is room, rather than let it wait for its next retry.
+//
+// Whether a failure was for want of space is not always clear by the time
+// it is reported (retention may have made room already): an error while
+// retention has deleted for min_free within the last few seconds counts
+// too. An interface is kicked early at most once per retryEvery, so one
+// that fails for other reasons meanwhile retries no faster than before.
+func (r *retention) failed(ir *ifaceRunner, err error) {
+	if !errors.Is(err, store.ErrDiskFull) {
+		free, _ := archive.DiskSpace(r.a.Dir())
+		recent := time.Since(time.Unix(0, r.pressureAt.Load())) < 3*time.Second
+		if !recent && (free < 0 || free >= r.floorBytes.Load()) {
+			return
+		}
+	}
+	r.wmu.Lock()
+	if time.Since(r.kicked[ir]) < retryEvery {
+		r.wmu.Unlock()
+		return
+	}
+	r.waiting[ir] = true
+	r.wmu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
 }
 
 // loop runs retention every retentionTick until ctx ends, and frees the
@@ -102,13 +144,39 @@ func (r *retention) loop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-r.wake:
+			r.run()
+			r.reap(func() bool { return ctx.Err() != nil })
+			r.kickWaiting()
 		case <-t.C:
 			if r.check() {
 				r.run()
 			}
 			r.reap(func() bool { return ctx.Err() != nil })
+			r.kickWaiting()
 		}
 	}
+}
+
+// kickWaiting makes the interfaces that failed for a full disk try again
+// now, rather than at their next retry, once the filesystem has room for
+// a few commits.
+func (r *retention) kickWaiting() {
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
+	if len(r.waiting) == 0 {
+		return
+	}
+	if free, _ := archive.DiskSpace(r.a.Dir()); free < minMargin {
+		return
+	}
+	for ir := range r.waiting {
+		if ir.State() == StateFailed {
+			ir.kick()
+			r.kicked[ir] = time.Now()
+		}
+	}
+	clear(r.waiting)
 }
 
 // written is what the interfaces have written since the daemon started,
@@ -252,6 +320,9 @@ func (r *retention) run() {
 		total -= n
 		if free >= 0 {
 			free += n
+		}
+		if reason == "min_free" {
+			r.pressureAt.Store(now.UnixNano())
 		}
 		act := acts[reason]
 		if act == nil {
