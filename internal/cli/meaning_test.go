@@ -127,6 +127,12 @@ func TestExportNeverWritesIntoAStore(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(st, "new.pcap")); err == nil {
 		t.Fatal("new.pcap was written inside the store")
 	}
+	// A directory that merely has a subdirectory named segments is no store.
+	proj := filepath.Join(dir, "proj")
+	if err := os.MkdirAll(filepath.Join(proj, "segments"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, "export", "-d", st, "-c", "10", "-o", filepath.Join(proj, "ok.pcap"))
 	// Nor is a segment changed as a database: captured into, renamed,
 	// deleted from, vacuumed.
 	for _, args := range [][]string{

@@ -19,7 +19,7 @@ func notInAStore(flag, output string) error {
 	}
 	for _, p := range []string{abs, resolvePath(abs, 0)} {
 		for d := filepath.Dir(p); ; d = filepath.Dir(d) {
-			if archive.IsStore(d) {
+			if holdsAStore(d) {
 				return fmt.Errorf("%s %s is inside the store %s: name a file outside it", flag, output, d)
 			}
 			if d == filepath.Dir(d) {
@@ -52,4 +52,18 @@ func resolvePath(p string, depth int) string {
 		return p
 	}
 	return filepath.Join(resolvePath(filepath.Clean(dir), depth+1), base)
+}
+
+// holdsAStore reports whether d is a store directory: it has a catalog,
+// or segment files (a store whose catalog is gone). A directory that
+// merely has a subdirectory named segments is not one.
+func holdsAStore(d string) bool {
+	if !archive.IsStore(d) {
+		return false
+	}
+	if fi, err := os.Stat(filepath.Join(d, archive.CatalogFile)); err == nil && fi.Mode().IsRegular() {
+		return true
+	}
+	segs, _ := filepath.Glob(filepath.Join(d, archive.SegmentsDir, "*", "*.db"))
+	return len(segs) > 0
 }
