@@ -26,12 +26,14 @@ type daemonStatus struct {
 		Name, State    string
 		Packets, Bytes int64
 		Received       int64
-		Drops          struct{ Kernel, App int64 }
+		Drops          struct{ Kernel, App, Reload int64 }
 		Error          string
 	} `json:"interfaces"`
 	Store struct {
-		Bytes, FreeBytes, Segments int64
-		OldestPacket               *time.Time `json:"oldest_packet"`
+		Bytes        int64      `json:"file_bytes"` // what the store's files take on disk
+		FreeBytes    int64      `json:"free_bytes"`
+		Segments     int64      `json:"segments"`
+		OldestPacket *time.Time `json:"oldest_packet"`
 	} `json:"store"`
 	Retention struct {
 		Blocked         bool
