@@ -74,6 +74,10 @@ type Packet struct {
 	// Fragment is set for an IP fragment after the first: its key has
 	// the protocol but no ports.
 	Fragment bool
+	// Truncated is set when the TCP header is cut short of its 20 bytes:
+	// the ports key the packet (as tshark keys it), the flags are not
+	// known.
+	Truncated bool
 	// Outer are the tunnels around the inner packet, outermost first;
 	// NOuter how many of them are recorded (at most MaxOuter).
 	Outer  [MaxOuter]Layer
@@ -327,8 +331,10 @@ func (p *Packet) transport(proto uint8, src, dst netip.Addr, b []byte, frag bool
 			return true
 		}
 		p.Key.SrcPort, p.Key.DstPort, p.Key.HasPorts = be16(b), be16(b[2:]), true
-		if len(b) >= 14 {
+		if len(b) >= 20 {
 			p.TCPFlags = b[13]
+		} else {
+			p.Truncated = true
 		}
 	case ProtoUDP:
 		if len(b) < 8 {

@@ -1,0 +1,297 @@
+package flow
+
+import (
+	"errors"
+	"time"
+)
+
+// End says why a flow ended.
+type End uint8
+
+// Why a flow ends.
+const (
+	EndFlush   End = iota // the table was flushed (end of the packets)
+	EndFIN                // FIN both ways, then the linger
+	EndRST                // RST, then the linger
+	EndIdle               // no packet for the idle timeout
+	EndEvicted            // the table was full and this flow the least recently active
+)
+
+var endNames = [...]string{"flush", "fin", "rst", "idle", "evicted"}
+
+func (e End) String() string {
+	if int(e) < len(endNames) {
+		return endNames[e]
+	}
+	return "end"
+}
+
+// Defaults of Config's zero values.
+const (
+	DefaultSize        = 65536
+	DefaultIdleTimeout = 2 * time.Minute
+	DefaultLinger      = 2 * time.Second
+)
+
+// Config configures a Table. Its zero value (with Emit set) means the
+// defaults.
+type Config struct {
+	// Size is the most flows held at once (0: DefaultSize). A packet of a
+	// new flow when the table is full evicts the least recently active
+	// flow, which is emitted with EndEvicted and counted.
+	Size int
+	// IdleTimeout ends a flow that has seen no packet for this long, by
+	// the packets' clock (0: DefaultIdleTimeout; negative: never).
+	IdleTimeout time.Duration
+	// Linger is how long a TCP flow goes on counting packets after its
+	// second FIN or an RST (the last ACK, retransmissions) before it ends
+	// (0: DefaultLinger; negative: FIN and RST do not end flows).
+	Linger time.Duration
+	// Seed is the Community ID seed (0, the spec's default, is what Zeek,
+	// Suricata and tshark use unless configured).
+	Seed uint16
+	// Emit receives each flow as it ends. The *Flow is valid only during
+	// the call; copy it to keep it.
+	Emit func(*Flow)
+}
+
+// Flow is a bidirectional flow: Key is the initiator's direction (the
+// side of the first packet seen, or the SYN's sender when the first
+// packet is a SYN-ACK); index 0 of the counters is initiator to
+// responder, 1 the other way.
+type Flow struct {
+	Key         Key
+	CommunityID CommunityID
+	FirstNS     int64
+	LastNS      int64
+	Packets     [2]uint64
+	// Bytes are frame lengths on the wire (original lengths), as tshark's
+	// conversation statistics count them.
+	Bytes    [2]uint64
+	TCPFlags uint8 // every TCP flag seen, both ways
+	End      End
+}
+
+// TotalPackets and TotalBytes are both directions together.
+func (f *Flow) TotalPackets() uint64 { return f.Packets[0] + f.Packets[1] }
+
+// TotalBytes is both directions' bytes.
+func (f *Flow) TotalBytes() uint64 { return f.Bytes[0] + f.Bytes[1] }
+
+// Stats are a table's counters.
+type Stats struct {
+	Active  int    // flows held now
+	Flows   uint64 // flows started
+	Evicted uint64 // flows ended because the table was full
+	Packets uint64 // packets counted
+}
+
+const none = -1
+
+type entry struct {
+	f        Flow
+	key      Key  // canonical
+	initRev  bool // the initiator's direction is the canonical key reversed
+	fin      [2]bool
+	closing  bool
+	closeAt  int64
+	touched  int64 // the table's clock when the last packet came
+	prev     int32 // least recently active list
+	next     int32
+	cprev    int32 // closing list, by closeAt
+	cnext    int32
+	occupied bool
+}
+
+type list struct{ head, tail int32 }
+
+// Table gathers packets into flows. It is not safe for concurrent use.
+type Table struct {
+	cfg     Config
+	idle    int64 // ns; < 0 never
+	linger  int64 // ns; < 0 never
+	m       map[Key]int32
+	slab    []entry
+	free    []int32
+	lru     list
+	closing list
+	now     int64
+	started bool
+	stats   Stats
+}
+
+// ErrNoEmit is NewTable's error for a Config without Emit.
+var ErrNoEmit = errors.New("flow table: Config.Emit is nil")
+
+// NewTable makes a table from cfg.
+func NewTable(cfg Config) (*Table, error) {
+	if cfg.Emit == nil {
+		return nil, ErrNoEmit
+	}
+	if cfg.Size <= 0 {
+		cfg.Size = DefaultSize
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.Linger == 0 {
+		cfg.Linger = DefaultLinger
+	}
+	t := &Table{cfg: cfg, idle: int64(cfg.IdleTimeout), linger: int64(cfg.Linger),
+		m: make(map[Key]int32, min(cfg.Size, 4096)), lru: list{none, none}, closing: list{none, none}}
+	return t, nil
+}
+
+// Stats returns the table's counters.
+func (t *Table) Stats() Stats {
+	s := t.stats
+	s.Active = len(t.m)
+	return s
+}
+
+// Add counts a packet: its timestamp (ns), what Extract found in it, and
+// its length on the wire. Flows whose time is up by ts end first.
+func (t *Table) Add(ts int64, p *Packet, wireLen int) {
+	t.Advance(ts)
+	c, rev := p.Key.Canonical()
+	i, ok := t.m[c]
+	if !ok {
+		if len(t.m) >= t.cfg.Size {
+			t.stats.Evicted++
+			t.end(t.lru.head, EndEvicted)
+		}
+		i = t.alloc()
+		e := &t.slab[i]
+		initRev := rev
+		k := p.Key
+		if p.Key.Proto == ProtoTCP && p.TCPFlags&(SYN|ACK) == SYN|ACK {
+			initRev, k = !rev, k.Reverse() // the SYN-ACK's receiver began it
+		}
+		*e = entry{key: c, initRev: initRev, occupied: true, prev: none, next: none, cprev: none, cnext: none,
+			f: Flow{Key: k, CommunityID: c.ID(t.cfg.Seed), FirstNS: ts, LastNS: ts}}
+		t.m[c] = i
+		t.stats.Flows++
+	} else {
+		t.unlink(&t.lru, i, false)
+	}
+	e := &t.slab[i]
+	d := 0
+	if rev != e.initRev {
+		d = 1
+	}
+	t.stats.Packets++
+	e.f.Packets[d]++
+	e.f.Bytes[d] += uint64(wireLen)
+	e.f.FirstNS = min(e.f.FirstNS, ts)
+	e.f.LastNS = max(e.f.LastNS, ts)
+	e.touched = t.now
+	t.push(&t.lru, i, false)
+	if p.Key.Proto != ProtoTCP || !p.Key.HasPorts {
+		return
+	}
+	e.f.TCPFlags |= p.TCPFlags
+	if t.linger < 0 || e.closing {
+		return
+	}
+	end := EndFlush
+	if p.TCPFlags&RST != 0 {
+		end = EndRST
+	} else if p.TCPFlags&FIN != 0 {
+		e.fin[d] = true
+		if e.fin[0] && e.fin[1] {
+			end = EndFIN
+		}
+	}
+	if end != EndFlush {
+		e.closing, e.closeAt, e.f.End = true, ts+t.linger, end
+		t.push(&t.closing, i, true)
+	}
+}
+
+// Advance moves the table's clock to now (when later than it is) and
+// ends the flows whose linger or idle time is up. Add calls it; a
+// recorder calls it on its own when no packet comes.
+func (t *Table) Advance(now int64) {
+	if !t.started || now > t.now {
+		t.now, t.started = now, true
+	}
+	for t.closing.head != none && t.slab[t.closing.head].closeAt < t.now {
+		i := t.closing.head
+		t.end(i, t.slab[i].f.End)
+	}
+	if t.idle < 0 {
+		return
+	}
+	for t.lru.head != none && t.now-t.slab[t.lru.head].touched > t.idle {
+		t.end(t.lru.head, EndIdle)
+	}
+}
+
+// Flush ends every flow, least recently active first.
+func (t *Table) Flush() {
+	for t.lru.head != none {
+		t.end(t.lru.head, EndFlush)
+	}
+}
+
+func (t *Table) alloc() int32 {
+	if n := len(t.free); n > 0 {
+		i := t.free[n-1]
+		t.free = t.free[:n-1]
+		return i
+	}
+	t.slab = append(t.slab, entry{})
+	return int32(len(t.slab) - 1)
+}
+
+// end emits flow i with reason why and frees it.
+func (t *Table) end(i int32, why End) {
+	e := &t.slab[i]
+	t.unlink(&t.lru, i, false)
+	if e.closing {
+		t.unlink(&t.closing, i, true)
+	}
+	e.f.End = why
+	delete(t.m, e.key)
+	t.cfg.Emit(&e.f)
+	e.occupied = false
+	t.free = append(t.free, i)
+}
+
+func (t *Table) links(i int32, closing bool) (prev, next *int32) {
+	e := &t.slab[i]
+	if closing {
+		return &e.cprev, &e.cnext
+	}
+	return &e.prev, &e.next
+}
+
+func (t *Table) push(l *list, i int32, closing bool) {
+	prev, next := t.links(i, closing)
+	*prev, *next = l.tail, none
+	if l.tail != none {
+		_, tn := t.links(l.tail, closing)
+		*tn = i
+	} else {
+		l.head = i
+	}
+	l.tail = i
+}
+
+func (t *Table) unlink(l *list, i int32, closing bool) {
+	prev, next := t.links(i, closing)
+	p, n := *prev, *next
+	if p != none {
+		_, pn := t.links(p, closing)
+		*pn = n
+	} else {
+		l.head = n
+	}
+	if n != none {
+		pp, _ := t.links(n, closing)
+		*pp = p
+	} else {
+		l.tail = p
+	}
+	*prev, *next = none, none
+}
