@@ -63,6 +63,22 @@ func readSysInt(ifname, attr string) (int64, error) {
 	return strconv.ParseInt(strings.TrimSpace(string(b)), 0, 64)
 }
 
+// InterfacePackets is how many packets the interface has received and
+// sent, by its own counters (/sys/class/net/NAME/statistics): what a
+// capture on it could see, before any filter. The daemon counts with it
+// what passed while no ring was open.
+func InterfacePackets(name string) (uint64, error) {
+	rx, err := readSysInt(name, "statistics/rx_packets")
+	if err != nil {
+		return 0, fmt.Errorf("interface counters of %s: %w", name, err)
+	}
+	tx, err := readSysInt(name, "statistics/tx_packets")
+	if err != nil {
+		return 0, fmt.Errorf("interface counters of %s: %w", name, err)
+	}
+	return uint64(rx + tx), nil
+}
+
 func promiscuous(name string) bool {
 	flags, err := readSysInt(name, "flags")
 	return err == nil && flags&unix.IFF_PROMISC != 0

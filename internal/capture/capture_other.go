@@ -13,6 +13,9 @@ func LinkTypeOf(name string) (uint32, error) { return 0, ErrNotSupported }
 
 func promiscuous(string) bool { return false }
 
+// InterfacePackets is not supported on this system.
+func InterfacePackets(string) (uint64, error) { return 0, ErrNotSupported }
+
 // CheckFilter reports ErrNotSupported.
 func CheckFilter([]bpf.RawInstruction) error { return ErrNotSupported }
 

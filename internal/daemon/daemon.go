@@ -306,8 +306,9 @@ func (d *Daemon) reload() error {
 			d.log.Warn("filter could not be swapped in place: restarting the interface", "interface", name, "err", err)
 		}
 		// Other settings need new rings. Packets that arrive between the
-		// old rings' last and the new rings' first are not seen; the
-		// counters go on from the old runner's.
+		// old rings' last and the new rings' first are not seen: they are
+		// counted (dropped, reason "reload"); the counters go on from the
+		// old runner's.
 		r.stop()
 		nr := newRunner(d, it, d.segmentLimits(cfg))
 		nr.carryOver(r)

@@ -35,6 +35,10 @@ const retryEvery = time.Second
 // counters of one interface, over every restart of its rings.
 type counters struct {
 	stored, bytes, kernelDropped, appDropped, received atomic.Int64
+	// unseen counts packets the interface carried while a reload replaced
+	// its rings (by the interface's own counters, before any filter: an
+	// upper bound of what the recording missed).
+	unseen atomic.Int64
 }
 
 // ifaceRunner records one configured interface: its fanout rings, each
@@ -58,10 +62,15 @@ type ifaceRunner struct {
 	rings   []*capture.Ring // the open rings, under liveMu
 	// filter is the filter in force: cfg.Filter until a reload swaps it
 	// on the open rings (setFilter).
-	filter  atomic.Pointer[string]
-	cancel  context.CancelFunc
-	done    chan struct{}
-	restart chan struct{}
+	filter atomic.Pointer[string]
+	// stopMark is the interface's packet count (capture.InterfacePackets)
+	// when its first ring stopped, -1 before; gapFrom is the stopMark of
+	// the runner this one replaced (-1: none), read when its rings open.
+	stopMark atomic.Int64
+	gapFrom  int64
+	cancel   context.CancelFunc
+	done     chan struct{}
+	restart  chan struct{}
 }
 
 type segmentLimits struct {
@@ -81,6 +90,8 @@ func newRunner(d *Daemon, cfg Interface, seg segmentLimits) *ifaceRunner {
 	r.lastErr.Store("")
 	f := cfg.Filter
 	r.filter.Store(&f)
+	r.stopMark.Store(-1)
+	r.gapFrom = -1
 	r.beat.Store(time.Now().UnixNano())
 	return r
 }
@@ -99,6 +110,24 @@ func (r *ifaceRunner) carryOver(old *ifaceRunner) {
 	r.total.received.Add(s.Received)
 	r.total.kernelDropped.Add(s.KernelDropped)
 	r.total.appDropped.Add(s.AppDropped)
+	r.total.unseen.Add(s.Unseen)
+	r.gapFrom = old.stopMark.Load()
+}
+
+// markedRing notes the interface's packet count when the ring stops
+// admitting packets: a reload's gap begins there.
+type markedRing struct {
+	*capture.Ring
+	r *ifaceRunner
+}
+
+func (m markedRing) Stop() error {
+	// Read before the filter closes: a packet in between is counted as
+	// unseen though stored, never missed by both.
+	if n, err := capture.InterfacePackets(m.r.cfg.Name); err == nil {
+		m.r.stopMark.CompareAndSwap(-1, int64(n))
+	}
+	return m.Ring.Stop()
 }
 
 // compile compiles expr for the interface's link type, as a live filter.
@@ -254,6 +283,18 @@ func (r *ifaceRunner) runOnce(ctx context.Context) error {
 		}
 		rings = append(rings, ring)
 	}
+	if r.gapFrom >= 0 {
+		// The rings this runner replaced are gone and these are open:
+		// what the interface carried in between went unseen. Read as
+		// soon as they are open, so nothing unseen goes uncounted and
+		// little that they hold is counted too.
+		if n, err := capture.InterfacePackets(r.cfg.Name); err == nil && int64(n) >= r.gapFrom {
+			r.total.unseen.Add(int64(n) - r.gapFrom)
+			r.log.Info("rings replaced: packets the interface carried meanwhile, unseen (at most)", "packets", int64(n)-r.gapFrom)
+		}
+		r.gapFrom = -1
+	}
+	r.stopMark.Store(-1) // this run's rings mark their own stop
 	recs := make([]*archive.Recording, len(rings))
 	for i := range rings {
 		rec, err := archive.NewRecording(r.store, archive.RecordingConfig{
@@ -307,7 +348,7 @@ func (r *ifaceRunner) runOnce(ctx context.Context) error {
 			defer wg.Done()
 			l := live[i]
 			results[i], errs[i] = recorder.Run(ringCtx, recorder.Config{
-				Source: rings[i], Writer: recs[i], Snaplen: r.cfg.Snaplen, Logger: r.log, ProgressInterval: 200 * time.Millisecond,
+				Source: markedRing{rings[i], r}, Writer: recs[i], Snaplen: r.cfg.Snaplen, Logger: r.log, ProgressInterval: 200 * time.Millisecond,
 				Progress: func(p recorder.Progress) {
 					l.stored.Store(p.Stored)
 					l.bytes.Store(p.Bytes)
@@ -358,11 +399,12 @@ func (r *ifaceRunner) runOnce(ctx context.Context) error {
 // snapshot is an interface's counters now: finished runs plus running rings.
 type snapshot struct {
 	Stored, Bytes, Received, KernelDropped, AppDropped int64
+	Unseen                                             int64 // while a reload replaced the rings
 }
 
 func (r *ifaceRunner) snapshot() snapshot {
 	s := snapshot{Stored: r.total.stored.Load(), Bytes: r.total.bytes.Load(), Received: r.total.received.Load(),
-		KernelDropped: r.total.kernelDropped.Load(), AppDropped: r.total.appDropped.Load()}
+		KernelDropped: r.total.kernelDropped.Load(), AppDropped: r.total.appDropped.Load(), Unseen: r.total.unseen.Load()}
 	r.liveMu.Lock()
 	for _, l := range r.live {
 		s.Stored += l.stored.Load()

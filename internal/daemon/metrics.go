@@ -23,7 +23,7 @@ var (
 	descReceived = prometheus.NewDesc("packetrecorder_packets_received_total",
 		"Packets the kernel's filter accepted on the interface (stored or dropped).", []string{"interface"}, nil)
 	descDropped = prometheus.NewDesc("packetrecorder_packets_dropped_total",
-		"Packets accepted but not stored: reason kernel (the ring was full) or app (not stored by packetrecorder).", []string{"interface", "reason"}, nil)
+		"Packets accepted but not stored: reason kernel (the ring was full) or app (not stored by packetrecorder); reason reload: packets the interface carried while a reload replaced its rings, before any filter (at most what was missed).", []string{"interface", "reason"}, nil)
 	descUp = prometheus.NewDesc("packetrecorder_interface_up",
 		"1 while the interface records, 0 while it is down, missing or paused.", []string{"interface", "state"}, nil)
 	descFileBytes = prometheus.NewDesc("packetrecorder_store_file_bytes",
@@ -92,6 +92,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descReceived, prometheus.CounterValue, float64(s.Received), name)
 		ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(s.KernelDropped), name, "kernel")
 		ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(s.AppDropped), name, "app")
+		ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(s.Unseen), name, "reload")
 		up := 0.0
 		if r.State() == StateRecording {
 			up = 1

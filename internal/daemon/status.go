@@ -29,6 +29,7 @@ type InterfaceStatus struct {
 	Drops    struct {
 		Kernel int64 `json:"kernel"`
 		App    int64 `json:"app"`
+		Reload int64 `json:"reload"` // carried by the interface while a reload replaced its rings (at most)
 	} `json:"drops"`
 }
 
@@ -79,7 +80,7 @@ func (d *Daemon) status() Status {
 		s := r.snapshot()
 		is := InterfaceStatus{Name: r.cfg.Name, State: r.State(), Error: r.lastErr.Load().(string), Rings: r.cfg.Fanout,
 			Filter: r.Filter(), Packets: s.Stored, Bytes: s.Bytes, Received: s.Received}
-		is.Drops.Kernel, is.Drops.App = s.KernelDropped, s.AppDropped
+		is.Drops.Kernel, is.Drops.App, is.Drops.Reload = s.KernelDropped, s.AppDropped, s.Unseen
 		st.Interfaces = append(st.Interfaces, is)
 	}
 	ret := d.ret
