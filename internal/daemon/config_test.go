@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -219,4 +220,32 @@ func TestConnBudget(t *testing.T) {
 	if got := connBudget(50, 1); got != 1 {
 		t.Errorf("connBudget(50, 1) = %d, want 1", got)
 	}
+}
+
+// daemon --check's line says what was checked: the interfaces, the store,
+// the listen address and how it is served, the tokens.
+func TestCheckSummary(t *testing.T) {
+	c, err := Parse([]byte(goodConfig + testTokens(2)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "2 interfaces (eth0, eth1); store /var/lib/packetrecorder; listen 127.0.0.1:7474 (plain HTTP, loopback); tokens 2"
+	if got := c.CheckSummary(); got != want {
+		t.Errorf("check summary:\n got %s\nwant %s", got, want)
+	}
+	c, err = Parse([]byte("store: /s\nlisten: \"\"\ninterfaces: [{name: eth0}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.CheckSummary(); !strings.Contains(got, "listen off; tokens 0") {
+		t.Errorf("no listener: %s", got)
+	}
+}
+
+func testTokens(n int) string {
+	s := "tokens:\n"
+	for i := range n {
+		s += fmt.Sprintf("  - name: t%d\n    sha256: %064x\n    scopes: [read]\n", i, i+1)
+	}
+	return s
 }

@@ -359,7 +359,10 @@ func (r *reader) run(ctx context.Context) error {
 		if r.block != nil && time.Since(r.opened) >= r.cfg.FlushInterval {
 			r.flush()
 		}
-		if time.Since(lastStats) >= time.Second {
+		// The kernel's counters are read again as soon as they say less
+		// than was read: the received counter is never behind what is
+		// stored (a scrape must not see more stored than received).
+		if time.Since(lastStats) >= time.Second || src.Seen() > r.stats.Received-min(r.stats.Dropped, r.stats.Received) {
 			lastStats = time.Now()
 			if err := r.updateStats(); err != nil && readErr == nil {
 				readErr = err

@@ -171,3 +171,36 @@ func TestPacketsVisibleWhileRecording(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// TestReceivedNeverBehindStored: at every progress report the kernel's
+// received counter is at least what is stored, so that metrics scraped
+// at any moment never show more packets stored than received.
+func TestReceivedNeverBehindStored(t *testing.T) {
+	_, _, w := setup(t)
+	src := &fakeSource{perRead: 7}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	var mu sync.Mutex
+	var bad []Progress
+	reports := 0
+	_, err := Run(ctx, Config{Source: src, Writer: w, BlockBytes: 4096, FlushInterval: 5 * time.Millisecond, ProgressInterval: 5 * time.Millisecond,
+		Progress: func(p Progress) {
+			mu.Lock()
+			defer mu.Unlock()
+			reports++
+			if uint64(p.Stored) > p.Received {
+				bad = append(bad, p)
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if reports < 10 {
+		t.Fatalf("%d progress reports", reports)
+	}
+	if len(bad) > 0 {
+		t.Errorf("%d of %d reports say more stored than received, first %+v", len(bad), reports, bad[0])
+	}
+}
