@@ -377,3 +377,87 @@ func TestFaultHealthzMissingInterface(t *testing.T) {
 	}
 	d.stop(t, 5*time.Second)
 }
+
+// duBytes is what du(1) says the store's files take, the trash (expired
+// segments being freed, a few milliseconds at a time) left out.
+func duBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	out, err := exec.Command("du", "-s", "-B1", "--exclude=trash", dir).Output()
+	if err != nil {
+		t.Fatalf("du: %v", err)
+	}
+	n, err := strconv.ParseInt(strings.Fields(string(out))[0], 10, 64)
+	if err != nil {
+		t.Fatalf("du: %q", out)
+	}
+	return n
+}
+
+// TestFaultDiskBudgetFileBytes: two interfaces at 40k packets/s together
+// into a store with max_bytes 20MiB: du(1), sampled every 100 ms, never
+// sees the store over 20 MiB, and the status's file_bytes is what du
+// says. Before: the budget counted what the catalog said of the segments
+// at their last commit, checked once a second, and du saw 26 MiB.
+func TestFaultDiskBudgetFileBytes(t *testing.T) {
+	testkit.RequireTool(t, "du")
+	a, b := netlab.New(t, "dba"), netlab.New(t, "dbb")
+	dir := t.TempDir()
+	st := filepath.Join(dir, "store")
+	cfg := filepath.Join(dir, "c.yaml")
+	const budget = 20 << 20
+	writeConfig(t, cfg, fmt.Sprintf(`store: %s
+segment:
+  max_bytes: 4MiB
+retention:
+  max_bytes: 20MiB
+interfaces:
+  - name: %s
+    filter: "udp dst port 9999"
+  - name: %s
+    filter: "udp dst port 9999"
+listen: 127.0.0.1:0
+`, st, a.HostIf, b.HostIf))
+	d := startDaemon(t, cfg)
+	var mu sync.Mutex
+	sent := 0
+	var wg sync.WaitGroup
+	for _, lab := range []*netlab.Lab{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n := flood(t, lab, 9999, 20_000, 8*time.Second)
+			mu.Lock()
+			sent += n
+			mu.Unlock()
+		}()
+	}
+	flooding := make(chan struct{})
+	go func() { wg.Wait(); close(flooding) }()
+	maxDu, samples := int64(0), 0
+sampling:
+	for i := 0; i < 10*60; i++ {
+		select {
+		case <-flooding:
+			break sampling
+		case <-time.After(100 * time.Millisecond):
+		}
+		maxDu = max(maxDu, duBytes(t, st))
+		samples++
+	}
+	time.Sleep(2 * time.Second) // the last commits; retention settles
+	s, x := d.status(t), d.statusExtra(t)
+	du := duBytes(t, st)
+	t.Logf("%d packets sent; du at most %d bytes over %d samples; now du %d, status file_bytes %d; deleted %d segments",
+		sent, maxDu, samples, du, x.Store.FileBytes, s.Retention.DeletedSegments)
+	if maxDu > budget {
+		t.Errorf("du saw the store at %d bytes, over max_bytes %d", maxDu, budget)
+	}
+	if diff := x.Store.FileBytes - du; diff < -256<<10 || diff > 256<<10 {
+		t.Errorf("status says %d file bytes, du %d", x.Store.FileBytes, du)
+	}
+	if s.Retention.DeletedSegments == 0 {
+		t.Fatalf("retention deleted nothing: the test wrote too little")
+	}
+	d.stop(t, 5*time.Second)
+	countInvariant(t, s, int64(sent), 0, storeCount(t, st))
+}

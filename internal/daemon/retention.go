@@ -88,6 +88,10 @@ const (
 	// into the free space retention keeps: the time a pass, its deletes
 	// and the reaping of their files take, with room to spare.
 	marginAhead = time.Second
+	// budgetAhead is how much writing at the peak rate the store keeps
+	// room for under max_bytes: the writers' counters lag by up to a
+	// progress interval and a commit, and a check finds it a tick later.
+	budgetAhead = time.Second
 	// minMargin is the least free space retention keeps whatever the
 	// rate (a few commits at lab rates, and SQLite's side files).
 	minMargin = 4 << 20
@@ -242,7 +246,7 @@ func (r *retention) check() bool {
 	}
 	grown := int64(float64(r.written()-r.lastPassWritten) * fileOverhead)
 	maxBytes := int64(cfg.Retention.MaxBytes)
-	return maxBytes > 0 && r.lastFileBytes+grown+int64(rate*retentionTick.Seconds()) > maxBytes
+	return maxBytes > 0 && r.lastFileBytes+grown+int64(rate*budgetAhead.Seconds()) > maxBytes
 }
 
 // run makes one full pass: it deletes what the limits require, then
@@ -279,7 +283,7 @@ func (r *retention) run() {
 	floor := max(need, margin)
 	// The store keeps under max_bytes what the writers add before the
 	// next check, and the reserve it must make again.
-	headroom := int64(rate * retentionTick.Seconds())
+	headroom := int64(rate * budgetAhead.Seconds())
 	if !hasReserve {
 		floor += archive.ReserveSize
 		headroom += archive.ReserveSize
