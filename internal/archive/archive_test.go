@@ -279,6 +279,15 @@ func waitZombie(t *testing.T, pid int) {
 			if syscall.Kill(pid, 0) != nil {
 				t.Fatalf("kill(%d, 0) fails on a zombie", pid)
 			}
+			// The leader is a zombie; its other threads take a moment
+			// more to go, and its files (and locks) with the last.
+			for range 500 {
+				if tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid)); len(tasks) <= 1 {
+					break
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			time.Sleep(50 * time.Millisecond)
 			return
 		}
 		time.Sleep(10 * time.Millisecond)

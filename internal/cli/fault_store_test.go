@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"bufio"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -272,9 +273,15 @@ func killToZombie(t *testing.T, pid int) {
 			if syscall.Kill(pid, 0) != nil {
 				t.Fatalf("kill(%d, 0) fails on a zombie", pid)
 			}
-			// The leader is a zombie; its other threads may take a
-			// moment more to go, and its files with them.
-			time.Sleep(200 * time.Millisecond)
+			// The leader is a zombie; its other threads take a moment
+			// more to go, and its files (and locks) with the last.
+			for range 500 {
+				if tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid)); len(tasks) <= 1 {
+					break
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			time.Sleep(50 * time.Millisecond)
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -511,4 +518,113 @@ func TestFaultSlowReaderDuringRetention(t *testing.T) {
 	}
 	t.Logf("exported datagrams %d to %d in %v", binary.BigEndian.Uint64(frames[0].Data[off:]), prev, time.Since(t0))
 	d.stop(t, 5*time.Second)
+}
+
+// writeTestPcap writes n Ethernet frames of size bytes as a classic pcap
+// file (microsecond timestamps, one per millisecond).
+func writeTestPcap(t *testing.T, path string, n, size int) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	hdr := make([]byte, 24)
+	binary.LittleEndian.PutUint32(hdr[0:], 0xa1b2c3d4)
+	binary.LittleEndian.PutUint16(hdr[4:], 2)
+	binary.LittleEndian.PutUint16(hdr[6:], 4)
+	binary.LittleEndian.PutUint32(hdr[16:], 65535)
+	binary.LittleEndian.PutUint32(hdr[20:], 1)
+	w.Write(hdr)
+	rec := make([]byte, 16+size)
+	for i := 0; i < n; i++ {
+		ts := int64(1.7e9)*1e6 + int64(i)*1000
+		binary.LittleEndian.PutUint32(rec[0:], uint32(ts/1e6))
+		binary.LittleEndian.PutUint32(rec[4:], uint32(ts%1e6))
+		binary.LittleEndian.PutUint32(rec[8:], uint32(size))
+		binary.LittleEndian.PutUint32(rec[12:], uint32(size))
+		binary.BigEndian.PutUint64(rec[16+14:], uint64(i))
+		w.Write(rec)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+}
+
+// TestFaultKillImport: an import killed with SIGKILL halfway leaves
+// nothing: readers, even one that may not write (who cannot roll back
+// the journal it left), read the database as it was before the import,
+// and the next read-write open removes the import's session and packets.
+// Read-only users got "attempt to write a readonly database", and an
+// empty or partial session stayed behind.
+func TestFaultKillImport(t *testing.T) {
+	testkit.RequireRoot(t, "reads as another user")
+	testkit.RequireTool(t, "capinfos")
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	os.Chmod(filepath.Dir(dir), 0o755)
+	db := filepath.Join(dir, "i.db")
+	small, big := filepath.Join(dir, "small.pcap"), filepath.Join(dir, "big.pcap")
+	writeTestPcap(t, small, 1000, 120)
+	writeTestPcap(t, big, 600_000, 200)
+	mustRun(t, "import", "-d", db, small)
+	// How many packets the small file holds, by capinfos.
+	fields := strings.Fields(netlab.Run(t, "capinfos", "-c", "-M", "-T", "-r", small))
+	want, err := strconv.ParseInt(fields[len(fields)-1], 10, 64)
+	if err != nil {
+		t.Fatalf("capinfos: %v", fields)
+	}
+	imp := start(t, "import", "-d", db, big)
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		if fi, err := os.Stat(db); err == nil && fi.Size() > 40<<20 {
+			break
+		}
+		if time.Now().After(deadline) || imp.cmd.ProcessState != nil {
+			t.Fatalf("the import never grew the database: %s", imp.stderr)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	imp.cmd.Process.Kill()
+	imp.wait(t, 10*time.Second)
+	journal, _ := os.Stat(db + "-journal")
+	t.Logf("journal left: %v", journal != nil && journal.Size() > 0)
+
+	// A reader that may not write: the files readable by all, the
+	// reader nobody.
+	for _, f := range []string{db, db + "-journal", db + "-wal", db + "-shm"} {
+		os.Chmod(f, 0o644)
+	}
+	os.Chmod(filepath.Dir(binPath), 0o755)
+	nobody := exec.Command(binPath, "sessions", "-d", db, "--json")
+	nobody.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := nobody.CombinedOutput()
+	if err != nil {
+		t.Errorf("sessions as a user who may not write: %v: %s", err, out)
+	} else if ss := decodeSessions(t, out); len(ss) != 1 || ss[0].Name != "small.pcap" || ss[0].Packets != want {
+		t.Errorf("sessions as a user who may not write: %+v", ss)
+	}
+	// Root may write: it reads the same, and its first read-write open
+	// removes what the killed import left.
+	if ss := sessions(t, db); len(ss) != 1 || ss[0].Name != "small.pcap" {
+		t.Errorf("sessions after the killed import: %+v", ss)
+	}
+	mustRun(t, "import", "-d", db, small)
+	ss := sessions(t, db)
+	if len(ss) != 2 || ss[0].Packets != want || ss[1].Packets != want {
+		t.Fatalf("sessions after the next import: %+v", ss)
+	}
+	out2, err := exec.Command("sqlite3", db, "select count(*) from sessions; select sum(packet_count) from blocks;").CombinedOutput()
+	if f := strings.Fields(string(out2)); err != nil || len(f) != 2 || f[0] != "2" || f[1] != strconv.FormatInt(2*want, 10) {
+		t.Errorf("sqlite3 says %q (%v), want 2 sessions and %d packets", out2, err, 2*want)
+	}
+}
+
+func decodeSessions(t *testing.T, b []byte) []sessionInfo {
+	t.Helper()
+	var out []sessionInfo
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatalf("%v: %s", err, b)
+	}
+	return out
 }

@@ -31,7 +31,7 @@ const hostSchema = "seg"
 
 // NewHost opens a SQLite instance for databases to be attached to.
 func NewHost() (*Host, error) {
-	conn, err := openConn(":memory:", false)
+	conn, _, err := openConn(":memory:", false)
 	if err != nil {
 		return nil, fmt.Errorf("open database engine: %w", err)
 	}

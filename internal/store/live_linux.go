@@ -55,3 +55,15 @@ func (db *DB) liveHeld(id int64) (held, known bool) {
 	}
 	return lk.Type != unix.F_UNLCK, true
 }
+
+// sqliteShared is the byte range SQLite's readers lock for reading (its
+// SHARED lock): a writer's EXCLUSIVE lock needs all of it.
+const sqliteSharedFirst, sqliteSharedSize = 0x40000000 + 2, 510
+
+// lockShared takes a reader's SHARED lock on the database file f, as
+// SQLite's readers do: no writer may change the file (nor roll back its
+// journal) while it is held; closing f releases it.
+func lockShared(f *os.File) error {
+	lk := unix.Flock_t{Type: unix.F_RDLCK, Whence: 0, Start: sqliteSharedFirst, Len: sqliteSharedSize}
+	return unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk)
+}

@@ -65,6 +65,9 @@ type DB struct {
 	// live holds the recording locks of the sessions this DB records;
 	// probe tests other processes' (see liveBase).
 	live, probe *os.File
+	// release frees what a read through a hot journal holds (see
+	// openThroughJournal), once conn is closed.
+	release func()
 }
 
 // Options control Open. The zero value opens an existing database for
@@ -95,13 +98,13 @@ func Open(path string, opts Options) (*DB, error) {
 	if err := prepareFile(path, opts); err != nil {
 		return nil, err
 	}
-	conn, err := openConn(path, opts.ReadOnly)
+	conn, release, err := openConn(path, opts.ReadOnly)
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	db := &DB{conn: conn, path: path, readOnly: opts.ReadOnly, noReserve: opts.NoReserve}
+	db := &DB{conn: conn, path: path, readOnly: opts.ReadOnly, noReserve: opts.NoReserve, release: release}
 	if err := db.init(); err != nil {
-		conn.Close()
+		db.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, classify(err))
 	}
 	return db, nil
@@ -114,17 +117,20 @@ var ErrNoMemory = errors.New("not enough memory for the database engine")
 // open that SQLite refuses (a WAL database on a read-only mount, with no
 // -shm file to share) is retried as immutable, which is right where
 // nobody can be writing.
-func openConn(path string, readOnly bool) (*sqlite3.Conn, error) {
+//
+// release, when not nil, is to be called once the connection is closed
+// (see openThroughJournal).
+func openConn(path string, readOnly bool) (conn *sqlite3.Conn, release func(), err error) {
 	// SQLite's memory is reserved as address space when a connection
 	// opens, and the driver panics when the reservation fails: under an
 	// address-space limit (ulimit -v), try smaller reservations.
 	for limit := memoryCap(); ; limit /= 2 {
-		conn, reserved, err := tryOpenConn(path, readOnly, limit)
+		conn, reserved, err := tryOpenConn(path, readOnly, limit, &release)
 		if reserved {
-			return conn, err
+			return conn, release, err
 		}
 		if limit/2 < minMemory {
-			return nil, fmt.Errorf("%w (%v): raise ulimit -v", ErrNoMemory, err)
+			return nil, nil, fmt.Errorf("%w (%v): raise ulimit -v", ErrNoMemory, err)
 		}
 	}
 }
@@ -132,7 +138,7 @@ func openConn(path string, readOnly bool) (*sqlite3.Conn, error) {
 // minMemory is the least memory a connection is opened with.
 const minMemory = 32 << 20
 
-func tryOpenConn(path string, readOnly bool, limit int64) (conn *sqlite3.Conn, reserved bool, err error) {
+func tryOpenConn(path string, readOnly bool, limit int64, release *func()) (conn *sqlite3.Conn, reserved bool, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			conn, reserved, err = nil, false, fmt.Errorf("%v", r)
@@ -154,25 +160,48 @@ func tryOpenConn(path string, readOnly bool, limit int64) (conn *sqlite3.Conn, r
 			conn.Close()
 		}
 	}
-	if errors.Is(err, sqlite3.READONLY_ROLLBACK) {
+	if errors.Is(err, sqlite3.READONLY_ROLLBACK) || (errors.Is(err, sqlite3.CANTOPEN) || errors.Is(err, sqlite3.READONLY)) && hotJournal(path) {
 		// A hot journal: a writer died in a transaction, and the file
 		// must be rolled back before anyone reads it (reading it as it is,
 		// immutable, would read the dead writer's half-written pages).
 		// Roll it back where this process may write, as any writer's
-		// open would; else say what to do.
-		if !writable(path) || !writable(filepath.Dir(path)) {
-			return nil, true, fmt.Errorf("%w (%s-journal): open it once with write access (for example packetrecorder sessions -d %s as its owner) to roll it back", ErrHotJournal, filepath.Base(path), path)
+		// open would; else read through it.
+		if writable(path) && writable(filepath.Dir(path)) {
+			if _, rerr := RollBackJournal(path); rerr != nil {
+				return nil, true, fmt.Errorf("%w: roll it back: %w", ErrHotJournal, rerr)
+			}
+			return tryOpenConn(path, readOnly, limit, release)
 		}
-		if _, rerr := RollBackJournal(path); rerr != nil {
-			return nil, true, fmt.Errorf("%w: roll it back: %w", ErrHotJournal, rerr)
+		conn, *release, err = openThroughJournal(ctx, path)
+		if err != nil {
+			return nil, true, fmt.Errorf("%w (%s-journal): read through it: %w; open it once with write access (for example packetrecorder sessions -d %s as its owner) to roll it back", ErrHotJournal, filepath.Base(path), err, path)
 		}
-		return tryOpenConn(path, readOnly, limit)
+		return conn, true, nil
 	}
 	if err != nil && !writable(path) && (errors.Is(err, sqlite3.CANTOPEN) || errors.Is(err, sqlite3.READONLY)) {
 		uri = (&url.URL{Scheme: "file", OmitHost: true, Path: path, RawQuery: "mode=ro&immutable=1"}).String()
 		conn, err = sqlite3.OpenContext(ctx, uri)
 	}
 	return conn, true, classify(err)
+}
+
+// hotJournal reports whether a journal beside the database may be hot:
+// it exists and begins with the magic a live transaction's journal has.
+// SQLite itself decides (it checks that no writer holds the database);
+// this only keeps a reader from falling back to an immutable open over a
+// journal it could not read.
+func hotJournal(path string) bool {
+	f, err := os.Open(path + "-journal")
+	if errors.Is(err, os.ErrNotExist) {
+		return false
+	}
+	if err != nil {
+		return true // unreadable: assume the worst
+	}
+	defer f.Close()
+	b := make([]byte, len(journalMagic))
+	n, _ := f.Read(b)
+	return n == len(b) && string(b) == string(journalMagic)
 }
 
 // RollBackJournal rolls back the hot journal a writer that died in a
@@ -226,7 +255,12 @@ func (db *DB) Close() error {
 	if db.host != nil {
 		return db.host.detach(db)
 	}
-	return db.conn.Close()
+	err := db.conn.Close()
+	if db.release != nil {
+		db.release()
+		db.release = nil
+	}
+	return err
 }
 
 // pragma is the PRAGMA statement for name (and its argument) on this
