@@ -253,7 +253,7 @@ func TestDaemonKillAndRestart(t *testing.T) {
 	if err := json.Unmarshal([]byte(mustRun(t, "sessions", "-d", st, "--json")), &recs); err != nil {
 		t.Fatal(err)
 	}
-	if len(recs) != 2 || recs[0].Packets < 5000 || recs[1].Packets < 2400 || recs[0].Status != "complete" || recs[1].Status != "complete" {
+	if len(recs) != 2 || recs[0].Packets < 5000 || recs[1].Packets < 2400 || recs[0].Status != "interrupted" || recs[1].Status != "complete" {
 		t.Fatalf("recordings after kill -9 and restart: %+v", recs)
 	}
 	newest, _ := time.Parse(time.RFC3339Nano, *recs[0].NewestAt)
