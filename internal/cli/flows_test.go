@@ -1,0 +1,388 @@
+package cli_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/testkit"
+)
+
+// flowLine is one line of flows --json.
+type flowLine struct {
+	CommunityID string `json:"community_id"`
+	Proto       string `json:"proto"`
+	Src         string `json:"src"`
+	Sport       int    `json:"sport"`
+	Dst         string `json:"dst"`
+	Dport       int    `json:"dport"`
+	FirstNS     int64  `json:"first_ns"`
+	LastNS      int64  `json:"last_ns"`
+	Packets     int    `json:"packets"`
+	Bytes       int    `json:"bytes"`
+	SrcPackets  int    `json:"src_packets"`
+	SrcBytes    int    `json:"src_bytes"`
+	DstPackets  int    `json:"dst_packets"`
+	DstBytes    int    `json:"dst_bytes"`
+	TCPFlags    int    `json:"tcp_flags"`
+	End         *struct {
+		Flows int `json:"flows"`
+		Shown int `json:"shown"`
+	} `json:"end"`
+}
+
+// flowsJSON runs flows --json and returns its flows and its end line.
+func flowsJSON(t *testing.T, args ...string) ([]flowLine, flowLine) {
+	t.Helper()
+	out := mustRun(t, append([]string{"flows", "--json"}, args...)...)
+	var flows []flowLine
+	var end flowLine
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var f flowLine
+		if err := json.Unmarshal([]byte(line), &f); err != nil {
+			t.Fatalf("flows %v: %q: %v", args, line, err)
+		}
+		if f.End != nil {
+			end = f
+			continue
+		}
+		if end.End != nil {
+			t.Fatalf("flows %v: a flow after the end line", args)
+		}
+		flows = append(flows, f)
+	}
+	if end.End == nil {
+		t.Fatalf("flows %v: no end line", args)
+	}
+	if end.End.Shown != len(flows) {
+		t.Errorf("flows %v: end says %d shown, %d printed", args, end.End.Shown, len(flows))
+	}
+	return flows, end
+}
+
+// tsharkConv is a conversation as tshark -z conv,tcp / conv,udp counts it,
+// summed over tshark's rows of one 5-tuple (tshark 4.0 splits a 5-tuple
+// by its stream index: SNMP gets a row per direction, a reused TCP
+// 5-tuple a row per connection; flows lists one row per 5-tuple).
+type tsharkConv struct {
+	a, b               string // addr:port as tshark prints it; a sent first
+	framesAB, framesBA int
+	bytesAB, bytesBA   string // as tshark prints them ("" once rows in kB were summed)
+}
+
+var tsharkConvLine = regexp.MustCompile(`^(\S+)\s+<->\s+(\S+)\s+(\d+)\s+(\d+ bytes|\d+ [kMGT]B)\s+(\d+)\s+(\d+ bytes|\d+ [kMGT]B)\s`)
+
+func tsharkConvs(t *testing.T, path string) map[string]*tsharkConv {
+	t.Helper()
+	out, err := exec.Command("tshark", "-r", path, "-q", "-o", "ip.defragment:FALSE", "-o", "ipv6.defragment:FALSE",
+		"-z", "conv,tcp", "-z", "conv,udp").Output()
+	if err != nil {
+		t.Fatalf("tshark %s: %v", path, err)
+	}
+	convs := map[string]*tsharkConv{}
+	proto := ""
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(line, "TCP Conversations") {
+			proto = "tcp"
+		} else if strings.HasPrefix(line, "UDP Conversations") {
+			proto = "udp"
+		}
+		m := tsharkConvLine.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		c := &tsharkConv{a: m[1], b: m[2], bytesBA: m[4], bytesAB: m[6]}
+		c.framesBA, _ = strconv.Atoi(m[3])
+		c.framesAB, _ = strconv.Atoi(m[5])
+		k := convKey(proto, c.a, c.b)
+		old := convs[k]
+		if old == nil {
+			convs[k] = c
+			continue
+		}
+		if c.a != old.a {
+			c.framesAB, c.framesBA, c.bytesAB, c.bytesBA = c.framesBA, c.framesAB, c.bytesBA, c.bytesAB
+		}
+		old.framesAB += c.framesAB
+		old.framesBA += c.framesBA
+		old.bytesAB, old.bytesBA = addTsharkBytes(old.bytesAB, c.bytesAB), addTsharkBytes(old.bytesBA, c.bytesBA)
+	}
+	return convs
+}
+
+func addTsharkBytes(a, b string) string {
+	x, errA := strconv.Atoi(strings.TrimSuffix(a, " bytes"))
+	y, errB := strconv.Atoi(strings.TrimSuffix(b, " bytes"))
+	if errA != nil || errB != nil {
+		return ""
+	}
+	return tsharkBytes(x + y)
+}
+
+// tsharkBytes is a byte count as tshark 4.0's conversation table prints
+// it: exact below 10 kB, then truncated to whole kB, MB, ... (SI).
+func tsharkBytes(n int) string {
+	if n < 10000 {
+		return fmt.Sprintf("%d bytes", n)
+	}
+	units := []string{"kB", "MB", "GB", "TB"}
+	v, u := n/1000, 0
+	for v >= 10000 && u < len(units)-1 {
+		v /= 1000
+		u++
+	}
+	return fmt.Sprintf("%d %s", v, units[u])
+}
+
+func convKey(proto, a, b string) string {
+	if a > b {
+		a, b = b, a
+	}
+	return proto + " " + a + " " + b
+}
+
+// compareFlows checks flows' TCP and UDP rows against tshark's
+// conversations: the same 5-tuples, packets and bytes each way.
+func compareFlows(t *testing.T, what string, flows []flowLine, convs map[string]*tsharkConv) {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, f := range flows {
+		if f.Proto != "tcp" && f.Proto != "udp" {
+			continue
+		}
+		a, b := fmt.Sprintf("%s:%d", f.Src, f.Sport), fmt.Sprintf("%s:%d", f.Dst, f.Dport)
+		k := convKey(f.Proto, a, b)
+		seen[k] = true
+		c := convs[k]
+		if c == nil {
+			t.Errorf("%s: flow %s %s -> %s is not one of tshark's conversations", what, f.Proto, a, b)
+			continue
+		}
+		pAB, pBA, bAB, bBA := f.SrcPackets, f.DstPackets, f.SrcBytes, f.DstBytes
+		if a != c.a { // the initiator is not the first packet's sender
+			pAB, pBA, bAB, bBA = pBA, pAB, bBA, bAB
+		}
+		if pAB != c.framesAB || pBA != c.framesBA {
+			t.Errorf("%s: %s %s <-> %s: packets %d/%d, tshark %d/%d", what, f.Proto, c.a, c.b, pAB, pBA, c.framesAB, c.framesBA)
+		}
+		if c.bytesAB != "" && tsharkBytes(bAB) != c.bytesAB || c.bytesBA != "" && tsharkBytes(bBA) != c.bytesBA {
+			t.Errorf("%s: %s %s <-> %s: bytes %d/%d, tshark %s/%s", what, f.Proto, c.a, c.b, bAB, bBA, c.bytesAB, c.bytesBA)
+		}
+		if f.Packets != f.SrcPackets+f.DstPackets || f.Bytes != f.SrcBytes+f.DstBytes || f.LastNS < f.FirstNS {
+			t.Errorf("%s: %+v does not add up", what, f)
+		}
+	}
+	for k := range convs {
+		if !seen[k] {
+			t.Errorf("%s: tshark's conversation %s is not listed", what, k)
+		}
+	}
+}
+
+// tsharkFrames are a file's packets as tshark dissects them: the
+// innermost 5-tuple fields, the SYN flag, the frame length and the
+// Community ID.
+type tsharkFrame struct {
+	tuple string // "tcp a:p b:q", unordered; "" for other packets
+	syn   bool
+	len   int
+	cid   string
+}
+
+func tsharkFramesOf(t *testing.T, path string) []tsharkFrame {
+	t.Helper()
+	out, err := exec.Command("tshark", "-r", path, "--enable-protocol", "communityid", "-o", "ip.defragment:FALSE", "-o", "ipv6.defragment:FALSE",
+		"-T", "fields", "-E", "separator=/t", "-E", "occurrence=l",
+		"-e", "frame.len", "-e", "ip.src", "-e", "ip.dst", "-e", "ipv6.src", "-e", "ipv6.dst",
+		"-e", "tcp.srcport", "-e", "tcp.dstport", "-e", "udp.srcport", "-e", "udp.dstport", "-e", "tcp.flags.syn", "-e", "communityid").Output()
+	if err != nil {
+		t.Fatalf("tshark %s: %v", path, err)
+	}
+	var frames []tsharkFrame
+	for _, line := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
+		if line == "" {
+			continue // no packets
+		}
+		f := strings.Split(line, "\t")
+		if len(f) != 11 {
+			t.Fatalf("tshark: %q", line)
+		}
+		fr := tsharkFrame{syn: f[9] == "1" || f[9] == "True", cid: f[10]}
+		fr.len, _ = strconv.Atoi(f[0])
+		src, dst := f[1]+f[3], f[2]+f[4]
+		switch {
+		case f[5] != "":
+			fr.tuple = convKey("tcp", src+":"+f[5], dst+":"+f[6])
+		case f[7] != "":
+			fr.tuple = convKey("udp", src+":"+f[7], dst+":"+f[8])
+		}
+		frames = append(frames, fr)
+	}
+	return frames
+}
+
+// TestFlowsAgainstTshark: flows over corpus files, read with -r and
+// imported into a database, lists tshark's TCP and UDP conversations
+// with tshark's packet and byte counts each way; a filter lists the
+// flows any of whose packets match, counted whole; --community-id picks
+// the flow of tshark's Community ID, with exactly tshark's packets and
+// bytes; -l says how many it left out.
+func TestFlowsAgainstTshark(t *testing.T) {
+	testkit.RequireTool(t, "tshark")
+	testkit.RequireTool(t, "tcpdump")
+	dir := testkit.Corpus(t, "pcap")
+	tmp := t.TempDir()
+	db := filepath.Join(tmp, "flows.db")
+	files := []string{
+		"zeek_http_bro.org.pcap",                // Ethernet, TCP
+		"zeek_wikipedia.pcap",                   // Ethernet, TCP, UDP, ARP
+		"zeek_tls_openjdk-25.0.2-zeek.org.pcap", // LINUX_SLL2
+		"zeek_tls_irc-starttls.pcap",            // LINUX_SLL
+		"zeek_redis_set.pcap",                   // NULL
+		"zeek_rotation.pcap",                    // raw IP
+		"zeek_vlan-qinqinq.pcap",                // three VLAN tags
+		"zeek_tunnels_6in4.pcap",                // IPv6 in IPv4: the inner flow
+		"zeek_snmp_snmpv1_get.pcap",             // tshark splits these by direction
+	}
+	for i, name := range files {
+		path := filepath.Join(dir, name)
+		convs := tsharkConvs(t, path)
+		if len(convs) == 0 {
+			t.Fatalf("%s: tshark lists no conversation", name)
+		}
+		direct, end := flowsJSON(t, "-r", path, "-l", "0")
+		compareFlows(t, name+" (-r)", direct, convs)
+		if end.End.Flows != len(direct) {
+			t.Errorf("%s: end says %d flows, %d listed with -l 0", name, end.End.Flows, len(direct))
+		}
+
+		// The same packets imported: the same flows, to the byte.
+		mustRun(t, "import", "-d", db, path)
+		stored, _ := flowsJSON(t, "-d", db, "-s", strconv.Itoa(i+1), "-l", "0")
+		if a, b := fmt.Sprint(stored), fmt.Sprint(direct); a != b {
+			t.Errorf("%s: flows of the imported session differ from -r:\n%s\n%s", name, a, b)
+		}
+
+		frames := tsharkFramesOf(t, path)
+		// A filter that matches some packets of a flow lists the flow
+		// whole: the flows of the packets tcpdump selects with it (libpcap
+		// decides what the filter means: with three VLAN tags and no
+		// "vlan", "tcp" matches nothing), as tshark dissects them.
+		syn := filepath.Join(tmp, "syn.pcap")
+		if out, err := exec.Command("tcpdump", "-r", path, "-w", syn, "tcp[tcpflags] & tcp-syn != 0").CombinedOutput(); err != nil {
+			t.Fatalf("tcpdump: %v: %s", err, out)
+		}
+		withSYN := map[string]bool{}
+		for _, fr := range tsharkFramesOf(t, syn) {
+			if fr.tuple != "" {
+				withSYN[fr.tuple] = true
+			}
+		}
+		synFlows, _ := flowsJSON(t, "-r", path, "-l", "0", "tcp[tcpflags] & tcp-syn != 0")
+		got := map[string]bool{}
+		for _, f := range synFlows {
+			k := convKey(f.Proto, fmt.Sprintf("%s:%d", f.Src, f.Sport), fmt.Sprintf("%s:%d", f.Dst, f.Dport))
+			got[k] = true
+			for _, d := range direct {
+				if d.CommunityID == f.CommunityID && fmt.Sprint(d) != fmt.Sprint(f) {
+					t.Errorf("%s: filtered flow %+v is not counted whole (%+v)", name, f, d)
+				}
+			}
+		}
+		if a, b := sortedKeys(got), sortedKeys(withSYN); a != b {
+			t.Errorf("%s: flows with a SYN: %s, tshark %s", name, a, b)
+		}
+		// The same filter over the database.
+		if stored, _ := flowsJSON(t, "-d", db, "-s", strconv.Itoa(i+1), "-l", "0", "tcp[tcpflags] & tcp-syn != 0"); fmt.Sprint(stored) != fmt.Sprint(synFlows) {
+			t.Errorf("%s: filtered flows of the session differ from -r", name)
+		}
+
+		// --community-id: tshark's most frequent ID names one flow, of
+		// exactly tshark's packets and bytes with that ID.
+		count, bytes := map[string]int{}, map[string]int{}
+		for _, fr := range frames {
+			if fr.cid != "" && fr.tuple != "" {
+				count[fr.cid]++
+				bytes[fr.cid] += fr.len
+			}
+		}
+		top := ""
+		for cid, n := range count {
+			if n > count[top] || n == count[top] && cid < top {
+				top = cid
+			}
+		}
+		one, _ := flowsJSON(t, "-r", path, "--community-id", top)
+		if len(one) != 1 || one[0].CommunityID != top || one[0].Packets != count[top] || one[0].Bytes != bytes[top] {
+			t.Errorf("%s: --community-id %s: %+v, tshark %d packets %d bytes", name, top, one, count[top], bytes[top])
+		}
+		if one, _ := flowsJSON(t, "-d", db, "-s", strconv.Itoa(i+1), "--community-id", top); len(one) != 1 || one[0].Packets != count[top] {
+			t.Errorf("%s: --community-id %s over the database: %+v", name, top, one)
+		}
+	}
+
+	// -l: the default shows 20 and says how many there are.
+	wiki := filepath.Join(dir, "zeek_wikipedia.pcap")
+	all, _ := flowsJSON(t, "-r", wiki, "-l", "0")
+	r := run(t, "flows", "-r", wiki)
+	if r.code != 0 || strings.Count(r.stdout, "\n") != 21 || !strings.Contains(r.stderr, fmt.Sprintf("20 of %d flows; -l 0 for all", len(all))) {
+		t.Errorf("default limit: exit %d, %d lines, stderr %q (want 20 of %d)", r.code, strings.Count(r.stdout, "\n"), r.stderr, len(all))
+	}
+	// --sort: the orders asked for.
+	for _, c := range []struct {
+		by  string
+		key func(f flowLine) int64
+	}{
+		{"packets", func(f flowLine) int64 { return -int64(f.Packets) }},
+		{"bytes", func(f flowLine) int64 { return -int64(f.Bytes) }},
+		{"duration", func(f flowLine) int64 { return f.FirstNS - f.LastNS }},
+		{"start", func(f flowLine) int64 { return f.FirstNS }},
+	} {
+		sorted, _ := flowsJSON(t, "-r", wiki, "-l", "5", "--sort", c.by)
+		if !sort.SliceIsSorted(sorted, func(i, j int) bool { return c.key(sorted[i]) < c.key(sorted[j]) }) || len(sorted) != 5 {
+			t.Errorf("--sort %s: %+v", c.by, sorted)
+		}
+		want := append([]flowLine(nil), all...)
+		sort.SliceStable(want, func(i, j int) bool { return c.key(want[i]) < c.key(want[j]) })
+		if c.key(sorted[0]) != c.key(want[0]) {
+			t.Errorf("--sort %s: first %+v, want %+v", c.by, sorted[0], want[0])
+		}
+	}
+	// The table for people has a row per flow and tshark-style columns.
+	table := mustRun(t, "flows", "-r", filepath.Join(dir, "zeek_http_bro.org.pcap"), "-l", "0")
+	if lines := strings.Split(strings.TrimSpace(table), "\n"); len(lines) != 14 || !strings.Contains(lines[0], "INITIATOR") ||
+		!strings.Contains(table, "10.0.2.15:55079") || !strings.Contains(table, "192.150.187.43:80") {
+		t.Errorf("table:\n%s", table)
+	}
+	// Mistakes are one-line errors.
+	for _, c := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"flows", "-r", wiki, "--sort", "size"}, "invalid --sort"},
+		{[]string{"flows", "-r", wiki, "--community-id", "1:nope"}, "not a version 1 community id"},
+		{[]string{"flows", "-r", wiki, "-l", "-1"}, "invalid limit"},
+		{[]string{"flows", "-r", "-", "tcp"}, "standard input"},
+		{[]string{"flows", "-r", wiki, "tcp", "and"}, "filter"},
+	} {
+		r := run(t, c.args...)
+		if r.code == 0 || !strings.Contains(r.stderr, c.says) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+			t.Errorf("%v: exit %d, stderr %q, want one line with %q", c.args, r.code, r.stderr, c.says)
+		}
+	}
+}
+
+func sortedKeys(m map[string]bool) string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return strings.Join(out, ", ")
+}
