@@ -564,22 +564,23 @@ func (a *Archive) Expire(s Segment) error {
 	if err := a.exec(`UPDATE segments SET expiring = 1 WHERE file = ?`, s.File); err != nil {
 		return err
 	}
-	return a.unlinkSegment(s.ID, a.Path(s))
+	return a.unlinkSegment(a.Path(s))
 }
 
 // trashPath is where an expired segment's file (or side file, by its
-// suffix) waits for the reaper.
-func (a *Archive) trashPath(id int64, path string) string {
-	return filepath.Join(a.dir, TrashDir, fmt.Sprintf("%d-%s", id, filepath.Base(path)))
+// suffix) waits for the reaper: INTERFACE-NAME, by the file's name alone,
+// so that every process finds it whatever its catalog's ids.
+func (a *Archive) trashPath(path string) string {
+	return filepath.Join(a.dir, TrashDir, filepath.Base(filepath.Dir(path))+"-"+filepath.Base(path))
 }
 
-func (a *Archive) unlinkSegment(id int64, path string) error {
+func (a *Archive) unlinkSegment(path string) error {
 	trash := filepath.Join(a.dir, TrashDir)
 	if err := os.MkdirAll(trash, 0o700); err != nil {
 		return err
 	}
 	for _, side := range []string{"-wal", "-journal", "-shm", "-reserve", ""} {
-		if err := os.Rename(path+side, a.trashPath(id, path)+side); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := os.Rename(path+side, a.trashPath(path)+side); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
 	}
@@ -702,7 +703,7 @@ func (a *Archive) Repair() error {
 	for _, r := range rows {
 		path := filepath.Join(a.dir, r.file)
 		if _, err := os.Stat(path); r.expiring || errors.Is(err, fs.ErrNotExist) {
-			if err := a.unlinkSegment(r.id, path); err != nil {
+			if err := a.unlinkSegment(path); err != nil {
 				return err
 			}
 			continue
@@ -740,7 +741,12 @@ func (a *Archive) Repair() error {
 			a.setAside(f, err)
 		}
 	}
-	return a.mergeHoldsFile()
+	if err := a.mergeHoldsFile(); err != nil {
+		// Not overwritten: the holds it keeps are for a person to
+		// restore; the catalog's holds stay in force.
+		a.log.Error("holds file damaged: fix or remove it; the catalog's holds are in force", "file", filepath.Join(a.dir, HoldsFile), "err", err)
+	}
+	return nil
 }
 
 // errCatalog marks an error of the catalog, as opposed to a segment's.
@@ -1021,7 +1027,12 @@ func (a *Archive) Holds() (out []Hold, err error) {
 	}
 	file, err := readHoldsFile(a.dir)
 	if err != nil {
-		return nil, err
+		if a.readOnly {
+			return nil, err
+		}
+		// Retention goes on with the catalog's holds; the log says why.
+		a.log.Error("holds file damaged: fix or remove it; the catalog's holds are in force", "err", err)
+		return out, nil
 	}
 next:
 	for _, h := range file {

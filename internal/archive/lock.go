@@ -105,7 +105,7 @@ func (a *Archive) Pin(s Segment) (*Pin, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		// Expired since it was selected: in the trash, unless reaped.
-		f, err = os.Open(a.trashPath(s.ID, path))
+		f, err = os.Open(a.trashPath(path))
 	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w", s.File, ErrExpired)
@@ -135,7 +135,7 @@ func (p *Pin) Path() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	for _, path := range []string{p.orig, p.a.trashPath(p.s.ID, p.orig)} {
+	for _, path := range []string{p.orig, p.a.trashPath(p.orig)} {
 		if cur, err := os.Stat(path); err == nil && os.SameFile(fi, cur) {
 			return path, nil
 		}
