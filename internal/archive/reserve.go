@@ -17,8 +17,10 @@ import (
 const ReserveFile = "reserve"
 
 // ReserveSize is the reserve's size: room for the catalog's writes of a
-// few deletes (WAL frames, shared memory) and a restart's repair.
-const ReserveSize = 4 << 20
+// few deletes (WAL frames of 4 KiB pages, 32 KiB of shared memory, the
+// trash directory) and a restart's repair (a few 64 KiB pages of a
+// segment's session row).
+const ReserveSize = 1 << 20
 
 // ReservePath is the reserve file of the store directory dir.
 func ReservePath(dir string) string { return filepath.Join(dir, ReserveFile) }

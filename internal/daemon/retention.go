@@ -41,6 +41,7 @@ type retention struct {
 	lastPass        time.Time
 	lastFileBytes   int64
 	lastPassWritten int64
+	lastFree        int64 // statfs, plus the trash the reaper frees next
 
 	deletedBytes, deletedPackets, deletedSegments atomic.Int64
 	// Held data deleted because holds left no room (when_held: delete).
@@ -89,14 +90,14 @@ const (
 	// and the reaping of their files take, with room to spare.
 	marginAhead = time.Second
 	// budgetAhead is how much writing at the peak rate the store keeps
-	// room for under max_bytes: the writers' counters lag by up to a
-	// progress interval and a commit, and a check finds it a tick later.
-	budgetAhead = time.Second
+	// room for under max_bytes: until the next check, and the check's
+	// own lag (commits, file blocks allocated ahead).
+	budgetAhead = 2 * retentionTick
 	// minMargin is the least free space retention keeps whatever the
 	// rate (a few commits at lab rates, and SQLite's side files).
 	minMargin = 4 << 20
 	// rateMemory is how fast a peak rate is forgotten (time constant).
-	rateMemory = 10 * time.Second
+	rateMemory = 3 * time.Second
 	// fileOverhead is what a segment's file adds to the packet bytes
 	// written (64 KiB pages, block index, session row), as a factor.
 	fileOverhead = 1.1
@@ -244,7 +245,14 @@ func (r *retention) check() bool {
 	if free >= 0 && free < max(cfg.Retention.MinFree.Need(fsTotal), m) {
 		return true
 	}
+	// The store's growth since the last pass: what the interfaces wrote,
+	// or what the filesystem lost, whichever is more (the counters lag
+	// the files by a progress interval; the filesystem may lose space to
+	// others too, and then a pass finds out exactly).
 	grown := int64(float64(r.written()-r.lastPassWritten) * fileOverhead)
+	if free >= 0 && r.lastFree >= 0 {
+		grown = max(grown, r.lastFree-free)
+	}
 	maxBytes := int64(cfg.Retention.MaxBytes)
 	return maxBytes > 0 && r.lastFileBytes+grown+int64(rate*budgetAhead.Seconds()) > maxBytes
 }
@@ -408,7 +416,7 @@ func (r *retention) run() {
 		}
 	}
 	r.reserve.Store(archive.HasReserve(dir))
-	r.lastFileBytes = total
+	r.lastFileBytes, r.lastFree = total, free
 	r.fileBytes.Store(total)
 	r.freeBytes.Store(free)
 	r.floorBytes.Store(floor)
