@@ -71,7 +71,7 @@ func freeBytes(t *testing.T, path string) int64 {
 }
 
 // fillDisk writes a file beside the store until the filesystem has no
-// byte left (fallocate, then 4 KiB writes until ENOSPC).
+// byte left (fallocate, then ever smaller writes until ENOSPC).
 func fillDisk(t *testing.T, mnt, name string) {
 	t.Helper()
 	f, err := os.OpenFile(filepath.Join(mnt, name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -85,16 +85,22 @@ func fillDisk(t *testing.T, mnt, name string) {
 		}
 		f.Seek(0, 2)
 	}
-	buf := make([]byte, 4096)
-	for i := 0; i < 1024; i++ {
-		if _, err := f.Write(buf); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatal(err)
+	// Then smaller and smaller writes: a small ext4 has 1 KiB blocks.
+	for _, size := range []int{65536, 4096, 1024, 512} {
+		buf := make([]byte, size)
+		for i := 0; i < 1024; i++ {
+			_, err := f.Write(buf)
+			if err == nil {
+				err = f.Sync() // allocate now, not at writeback
 			}
-			break
+			if err != nil {
+				if !errors.Is(err, syscall.ENOSPC) {
+					t.Fatal(err)
+				}
+				break
+			}
 		}
 	}
-	f.Sync()
 }
 
 // healthSample is one look at /healthz.
