@@ -70,7 +70,7 @@ func main() {
 	if *plain {
 		scheme, over = "http", "plain HTTP"
 	}
-	var local, remote []time.Duration
+	var local, remote, discard []time.Duration
 	var localCPU, serverCPU, curlCPU []time.Duration
 	var localSum, remoteSum [32]byte
 	for r := 0; r < *runs; r++ {
@@ -89,12 +89,19 @@ func main() {
 		serverCPU = append(serverCPU, cpuOf(d.cmd.Process.Pid)-c0)
 		remoteSum = sum(out)
 		os.Remove(out)
+		// The same without curl's writing of the file: what the server
+		// and the connection take.
+		t0 = time.Now()
+		run("curl", "-sS", "--fail", "--cacert", filepath.Join(*dir, "ca.pem"), "-H", "Authorization: Bearer "+secret,
+			"-o", "/dev/null", scheme+"://"+d.addr+"/api/v1/packets?format=pcap")
+		discard = append(discard, time.Since(t0))
 	}
 	fmt.Printf("%d packets of the lab mix: local export %v, API over loopback %s (curl) %v: the API at %.2fx the export's speed (medians of %d); same bytes: %v\n",
 		n, median(local), over, median(remote), float64(median(local))/float64(median(remote)), *runs, localSum == remoteSum)
 	// CPU time does not depend on what else the machine runs as much as
 	// the wall clock does.
 	fmt.Printf("CPU time (medians): export %v; API: daemon %v + curl %v\n", median(localCPU), median(serverCPU), median(curlCPU))
+	fmt.Printf("API into /dev/null (curl writes no file): %v, %.2fx the export's speed\n", median(discard), float64(median(local))/float64(median(discard)))
 	d.stop()
 	os.RemoveAll(st)
 	if *gib == 0 {
