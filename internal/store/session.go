@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ncruces/go-sqlite3"
@@ -100,7 +101,8 @@ func (db *DB) CreateSession(s *Session) error {
 	err := db.insertSession(s)
 	if err == nil {
 		s.ID = db.conn.LastInsertRowID()
-		if lerr := db.holdLive(s.ID); lerr != nil {
+		// A filesystem without locks (ENOLCK) leaves liveness to the PID.
+		if lerr := db.holdLive(s.ID); lerr != nil && !errors.Is(lerr, syscall.ENOLCK) && !errors.Is(lerr, syscall.EOPNOTSUPP) && !errors.Is(lerr, syscall.EINVAL) {
 			err = fmt.Errorf("lock the session: %w", lerr)
 		}
 	}
