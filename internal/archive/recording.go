@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
@@ -55,6 +56,23 @@ type Recording struct {
 	// unsynced are closed segments whose last catalog update failed:
 	// retried after each commit until it lands.
 	unsynced []*openSegment
+	// filter is the filter set while recording (SetFilter); nil until then.
+	filter atomic.Pointer[string]
+}
+
+// SetFilter says that the packets pass expr from now on (the capture's
+// filter was swapped in place): the open segment closes at its next
+// commit, and the next segment's session names expr. It may be called
+// from any goroutine. Packets the capture admitted under the old filter
+// and read after the swap may land in the new segment.
+func (r *Recording) SetFilter(expr string) { r.filter.Store(&expr) }
+
+// filterNow is the filter of the packets being recorded.
+func (r *Recording) filterNow() string {
+	if f := r.filter.Load(); f != nil {
+		return *f
+	}
+	return r.cfg.Filter
 }
 
 type openSegment struct {
@@ -124,7 +142,7 @@ func (r *Recording) open() error {
 	sess := &store.Session{
 		Name:        fmt.Sprintf("%s ring %d", r.cfg.Interface, r.cfg.Ring),
 		Interface:   r.cfg.Interface,
-		Filter:      r.cfg.Filter,
+		Filter:      r.filterNow(),
 		LinkType:    r.cfg.LinkType,
 		Snaplen:     r.cfg.Snaplen,
 		Promisc:     r.cfg.Promisc,
@@ -231,7 +249,8 @@ func (r *Recording) Commit() error {
 	if len(r.unsynced) > 0 {
 		r.resync()
 	}
-	if size >= r.cfg.MaxBytes && r.cfg.MaxBytes > 0 || r.cfg.MaxAge > 0 && time.Since(seg.opened) >= r.cfg.MaxAge {
+	if size >= r.cfg.MaxBytes && r.cfg.MaxBytes > 0 || r.cfg.MaxAge > 0 && time.Since(seg.opened) >= r.cfg.MaxAge ||
+		seg.session.Filter != r.filterNow() {
 		return r.roll()
 	}
 	return nil
@@ -243,7 +262,7 @@ func (r *Recording) Tick() error {
 	if len(r.unsynced) > 0 {
 		r.resync()
 	}
-	if r.seg != nil && !r.seg.w.InTx() && r.cfg.MaxAge > 0 && time.Since(r.seg.opened) >= r.cfg.MaxAge {
+	if r.seg != nil && !r.seg.w.InTx() && (r.cfg.MaxAge > 0 && time.Since(r.seg.opened) >= r.cfg.MaxAge || r.seg.session.Filter != r.filterNow()) {
 		return r.roll()
 	}
 	return nil

@@ -59,7 +59,8 @@ type ifaceRunner struct {
 	total   counters // finished runs (and the runners this one replaced)
 	live    []liveRing
 	liveMu  sync.Mutex
-	rings   []*capture.Ring // the open rings, under liveMu
+	rings   []*capture.Ring      // the open rings, under liveMu
+	recs    []*archive.Recording // and their recordings
 	// filter is the filter in force: cfg.Filter until a reload swaps it
 	// on the open rings (setFilter).
 	filter atomic.Pointer[string]
@@ -153,6 +154,11 @@ func (r *ifaceRunner) setFilter(expr string) error {
 			if err := ring.SetFilter(prog.KernelInstructions()); err != nil && !errors.Is(err, capture.ErrStopped) {
 				return err
 			}
+		}
+		// The segments being written name the old filter: each closes at
+		// its next commit, and the next one names this filter.
+		for _, rec := range r.recs {
+			rec.SetFilter(expr)
 		}
 	}
 	r.filter.Store(&expr)
@@ -267,7 +273,7 @@ func (r *ifaceRunner) runOnce(ctx context.Context) error {
 	rings := make([]*capture.Ring, 0, r.cfg.Fanout)
 	defer func() {
 		r.liveMu.Lock()
-		r.rings = nil
+		r.rings, r.recs = nil, nil
 		r.liveMu.Unlock()
 		for _, ring := range rings {
 			ring.Close()
@@ -321,7 +327,7 @@ func (r *ifaceRunner) runOnce(ctx context.Context) error {
 	}
 	r.liveMu.Lock()
 	r.live = live
-	r.rings = rings
+	r.rings, r.recs = rings, recs
 	var swapErr error
 	if now := r.Filter(); now != expr {
 		// A reload changed the filter while the rings opened.
@@ -332,6 +338,9 @@ func (r *ifaceRunner) runOnce(ctx context.Context) error {
 				if err := ring.SetFilter(p.KernelInstructions()); err != nil {
 					swapErr = err
 				}
+			}
+			for _, rec := range recs {
+				rec.SetFilter(now)
 			}
 		}
 	}
