@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -65,8 +66,10 @@ func readPackets(path string) ([]pcapio.Packet, error) {
 // tsharkFrame is one packet as tshark reads it: its length on the wire
 // and its Community ID ("" for none).
 type tsharkFrame struct {
-	len int
-	cid string
+	len   int
+	cid   string
+	vlans string // every 802.1Q id, outermost first, comma-separated
+	addrs string // every IPv4 and IPv6 source and destination, outermost first
 }
 
 // tsharkCommunityIDs runs tshark's communityid post-dissector over a
@@ -78,12 +81,12 @@ func tsharkCommunityIDs(t *testing.T, path string, seed uint16) ([]tsharkFrame, 
 	cmd := exec.Command("tshark", "-r", path, "--enable-protocol", "communityid",
 		"-o", "communityid.seed:"+strconv.Itoa(int(seed)),
 		"-o", "ip.defragment:FALSE", "-o", "ipv6.defragment:FALSE",
-		"-T", "fields", "-E", "separator=/t", "-e", "frame.number", "-e", "frame.len", "-e", "communityid")
+		"-T", "fields", "-E", "separator=/t", "-e", "frame.number", "-e", "frame.len", "-e", "communityid", "-e", "vlan.id", "-e", "ip.src", "-e", "ip.dst", "-e", "ipv6.src", "-e", "ipv6.dst")
 	out, err := cmd.Output()
 	var frames []tsharkFrame
 	for _, line := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
 		f := strings.Split(line, "\t")
-		if len(f) != 3 {
+		if len(f) != 8 {
 			continue
 		}
 		n, err1 := strconv.Atoi(f[0])
@@ -92,7 +95,7 @@ func tsharkCommunityIDs(t *testing.T, path string, seed uint16) ([]tsharkFrame, 
 			return nil, fmt.Errorf("tshark: unexpected line %q", line)
 		}
 		// Several IDs (a packet dissected twice) are joined by commas.
-		frames = append(frames, tsharkFrame{len: l, cid: f[2]})
+		frames = append(frames, tsharkFrame{len: l, cid: f[2], vlans: f[3], addrs: "v4 " + f[4] + " " + f[5] + " v6 " + f[6] + " " + f[7]})
 	}
 	return frames, err
 }
@@ -105,7 +108,7 @@ func tsharkCommunityIDs(t *testing.T, path string, seed uint16) ([]tsharkFrame, 
 func TestCommunityIDAgainstTshark(t *testing.T) {
 	testkit.RequireTool(t, "tshark")
 	files := corpusFiles(t)
-	var compared, withID, explained int
+	var compared, withID, explained, flowsCompared, tunnelled int
 	reasons := map[string]int{}
 	for _, path := range files {
 		pkts, _ := readPackets(path)
@@ -129,15 +132,37 @@ func TestCommunityIDAgainstTshark(t *testing.T) {
 				explained += len(frames)
 				continue
 			}
+			// The flows of a table that never ends them on time, by ID,
+			// must hold tshark's packets and bytes (frame lengths) of that
+			// ID exactly, wherever every packet's ID agreed.
+			type sums struct{ packets, bytes uint64 }
+			theirs, ours, differ := map[string]sums{}, map[string]sums{}, map[string]bool{}
+			tb, _ := NewTable(Config{Size: 1 << 20, IdleTimeout: -1, Linger: -1, Seed: seed, Emit: func(f *Flow) {
+				s := ours[f.CommunityID.String()]
+				ours[f.CommunityID.String()] = sums{s.packets + f.TotalPackets(), s.bytes + f.TotalBytes()}
+			}})
 			for i, want := range frames {
-				if i >= len(pkts) {
-					break
-				}
 				pk := pkts[i]
 				var p Packet
 				got := ""
 				if Extract(pk.LinkType, pk.Data, &p) {
 					got = p.Key.ID(seed).String()
+					tb.Add(pk.Timestamp, &p, pk.OrigLen)
+					if vl := joinVLANs(p.VLANs[:p.NVLANs]); vl != want.vlans && seed == 0 {
+						t.Errorf("%s #%d: vlan ids %q, tshark %q", filepath.Base(path), i+1, vl, want.vlans)
+					}
+					// (An ICMP error's quoted packet adds its addresses to
+					// tshark's lists: those are left out.)
+					if p.NOuter > 0 && seed == 0 && got == want.cid && p.Key.Proto != ProtoICMP && p.Key.Proto != ProtoICMPv6 {
+						tunnelled++
+					}
+					if a := addrChain(&p); p.NOuter > 0 && a != want.addrs && seed == 0 && got == want.cid && p.Key.Proto != ProtoICMP && p.Key.Proto != ProtoICMPv6 {
+						t.Errorf("%s #%d: outer and inner addresses %q, tshark %q", filepath.Base(path), i+1, a, want.addrs)
+					}
+				}
+				if want.cid != "" {
+					s := theirs[want.cid]
+					theirs[want.cid] = sums{s.packets + 1, s.bytes + uint64(want.len)}
 				}
 				compared++
 				if want.cid != "" {
@@ -146,6 +171,7 @@ func TestCommunityIDAgainstTshark(t *testing.T) {
 				if got == want.cid {
 					continue
 				}
+				differ[got], differ[want.cid] = true, true
 				if why := explainCommunityID(pk, &p, want.cid, got); why != "" {
 					reasons[why]++
 					explained++
@@ -153,12 +179,50 @@ func TestCommunityIDAgainstTshark(t *testing.T) {
 				}
 				t.Errorf("%s #%d (link type %d) seed %d: community id %q, tshark %q (key %v)", filepath.Base(path), i+1, pk.LinkType, seed, got, want.cid, p.Key)
 			}
+			tb.Flush()
+			for cid, w := range theirs {
+				if differ[cid] {
+					continue
+				}
+				flowsCompared++
+				if g := ours[cid]; g != w {
+					t.Errorf("%s: flow %s: %d packets %d bytes, tshark %d packets %d bytes", filepath.Base(path), cid, g.packets, g.bytes, w.packets, w.bytes)
+				}
+			}
 		}
 	}
-	t.Logf("%d packets compared, %d with a tshark community id, %d differences explained: %v", compared, withID, explained, reasons)
-	if withID < 5000 {
-		t.Errorf("only %d packets with a community id compared", withID)
+	t.Logf("%d packets compared, %d with a tshark community id, %d differences explained: %v; %d flows' packets and bytes compared", compared, withID, explained, reasons, flowsCompared)
+	t.Logf("%d tunnelled packets' outer and inner addresses compared", tunnelled)
+	if withID < 5000 || tunnelled < 50 || flowsCompared < 500 {
+		t.Errorf("only %d packets with a community id, %d tunnelled packets, %d flows compared", withID, tunnelled, flowsCompared)
 	}
+}
+
+// addrChain lists a tunnelled packet's addresses as tshark's ip.src,
+// ip.dst, ipv6.src and ipv6.dst fields list their occurrences.
+func addrChain(p *Packet) string {
+	var s4, d4, s6, d6 []string
+	add := func(src, dst netip.Addr) {
+		if src.Is4() {
+			s4, d4 = append(s4, src.String()), append(d4, dst.String())
+		} else {
+			s6, d6 = append(s6, src.String()), append(d6, dst.String())
+		}
+	}
+	for _, l := range p.Outer[:p.NOuter] {
+		add(l.Src, l.Dst)
+	}
+	add(p.Key.Src, p.Key.Dst)
+	j := func(x []string) string { return strings.Join(x, ",") }
+	return "v4 " + j(s4) + " " + j(d4) + " v6 " + j(s6) + " " + j(d6)
+}
+
+func joinVLANs(ids []uint16) string {
+	parts := make([]string, len(ids))
+	for i, id := range ids {
+		parts[i] = strconv.Itoa(int(id))
+	}
+	return strings.Join(parts, ",")
 }
 
 // explainCommunityID says why our ID may differ from tshark's for this
