@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 )
 
 // Usage is what a store directory takes on its filesystem, in file
@@ -61,4 +62,26 @@ func (a *Archive) SegmentFileBytes(s Segment) int64 {
 		n += fileBytes(p + side)
 	}
 	return n
+}
+
+// catalogWALTrim is the size above which TrimCatalog empties the
+// catalog's WAL.
+const catalogWALTrim = 256 << 10
+
+// TrimCatalog gives back the space of the catalog's WAL when it has grown
+// past catalogWALTrim: SQLite reuses a WAL from its start after a
+// checkpoint but never shrinks it, so every segment's updates would keep
+// some megabytes of the store's budget. It checkpoints and truncates the
+// WAL if no connection is using it right now, and otherwise leaves it
+// for a later call: it waits at most 50 ms for a lock.
+func (a *Archive) TrimCatalog() error {
+	fi, err := os.Stat(filepath.Join(a.dir, CatalogFile+"-wal"))
+	if err != nil || fi.Size() < catalogWALTrim || a.readOnly {
+		return nil
+	}
+	if err := a.conn.BusyTimeout(50 * time.Millisecond); err != nil {
+		return err
+	}
+	defer a.conn.BusyTimeout(10 * time.Second)
+	return a.conn.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
 }

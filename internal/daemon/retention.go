@@ -278,6 +278,7 @@ func (r *retention) run() {
 		return
 	}
 	dir := r.a.Dir()
+	r.a.TrimCatalog() // busy: next time
 	usage := archive.DiskUsage(dir)
 	total := usage.Total
 	free, fsTotal := archive.DiskSpace(dir)
