@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -508,12 +509,20 @@ func (c *Config) CheckSummary() string {
 
 // AppendTokenStanza adds a token's stanza (as 'token new' prints it) to a
 // tokens_file, creating it 0600. The file is replaced whole (a temporary
-// file renamed over it), so the daemon never reads half a stanza; a name
-// already in the file is refused.
+// file renamed over it), so the daemon never reads half a stanza; an
+// existing file keeps its mode and owner (the daemon's user must read
+// it); a name already in the file is refused.
 func AppendTokenStanza(path, name, stanza string) error {
 	old, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("tokens file: %w", err)
+	}
+	mode, uid, gid := os.FileMode(0o600), -1, -1
+	if fi, err := os.Stat(path); err == nil {
+		mode = fi.Mode().Perm()
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			uid, gid = int(st.Uid), int(st.Gid)
+		}
 	}
 	if len(old) > 0 {
 		var toks []TokenConfig
@@ -536,7 +545,10 @@ func AppendTokenStanza(path, name, stanza string) error {
 	defer os.Remove(tmp.Name())
 	_, err = tmp.Write(append(old, stanza...))
 	if err == nil {
-		err = tmp.Chmod(0o600)
+		err = tmp.Chmod(mode)
+	}
+	if err == nil && uid >= 0 && (uid != os.Getuid() || gid != os.Getgid()) {
+		err = tmp.Chown(uid, gid)
 	}
 	if err == nil {
 		err = tmp.Sync()

@@ -249,3 +249,38 @@ func testTokens(n int) string {
 	}
 	return s
 }
+
+// token new --append: the stanza lands in the file whole, after what was
+// there; an existing file keeps its mode (and owner); a name twice is
+// refused and leaves the file as it was.
+func TestAppendTokenStanza(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tokens.yaml")
+	st := func(name string, b byte) string {
+		return "  - name: " + name + "\n    sha256: " + strings.Repeat(fmt.Sprintf("%02x", b), 32) + "\n    scopes: [read]\n"
+	}
+	if err := AppendTokenStanza(path, "a", st("a", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("a new tokens file: %v %v", fi, err)
+	}
+	os.Chmod(path, 0o640)
+	if err := AppendTokenStanza(path, "b", st("b", 2)); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o640 {
+		t.Errorf("mode %v after an append, want the file's own 0640", fi.Mode().Perm())
+	}
+	before, _ := os.ReadFile(path)
+	if err := AppendTokenStanza(path, "a", st("a", 3)); err == nil || !strings.Contains(err.Error(), `"a" is already a token`) {
+		t.Errorf("a name twice: %v", err)
+	}
+	after, _ := os.ReadFile(path)
+	if string(after) != string(before) || string(after) != st("a", 1)+st("b", 2) {
+		t.Errorf("tokens file:\n%s", after)
+	}
+	os.WriteFile(filepath.Join(filepath.Dir(path), "c.yaml"), []byte("store: /s\ntokens_file: tokens.yaml\ninterfaces: [{name: eth0}]\n"), 0o600)
+	if c, err := LoadFile(filepath.Join(filepath.Dir(path), "c.yaml")); err != nil || len(c.Tokens) != 2 {
+		t.Errorf("the daemon reads it: %v", err)
+	}
+}
