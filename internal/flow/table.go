@@ -88,10 +88,30 @@ type Stats struct {
 
 const none = -1
 
+// mapKey is a canonical Key in a form the map hashes and compares as
+// plain bytes (netip.Addr holds a pointer).
+type mapKey struct {
+	a, b   [16]byte
+	pa, pb uint16
+	proto  uint8
+	flags  uint8 // 1: IPv4, 2: ports
+}
+
+func toMapKey(k Key) mapKey {
+	m := mapKey{a: k.Src.As16(), b: k.Dst.As16(), pa: k.SrcPort, pb: k.DstPort, proto: k.Proto}
+	if k.Src.Is4() {
+		m.flags |= 1
+	}
+	if k.HasPorts {
+		m.flags |= 2
+	}
+	return m
+}
+
 type entry struct {
 	f        Flow
-	key      Key  // canonical
-	initRev  bool // the initiator's direction is the canonical key reversed
+	key      mapKey // canonical
+	initRev  bool   // the initiator's direction is the canonical key reversed
 	fin      [2]bool
 	closing  bool
 	closeAt  int64
@@ -110,7 +130,7 @@ type Table struct {
 	cfg     Config
 	idle    int64 // ns; < 0 never
 	linger  int64 // ns; < 0 never
-	m       map[Key]int32
+	m       map[mapKey]int32
 	slab    []entry
 	free    []int32
 	lru     list
@@ -138,7 +158,7 @@ func NewTable(cfg Config) (*Table, error) {
 		cfg.Linger = DefaultLinger
 	}
 	t := &Table{cfg: cfg, idle: int64(cfg.IdleTimeout), linger: int64(cfg.Linger),
-		m: make(map[Key]int32, min(cfg.Size, 4096)), lru: list{none, none}, closing: list{none, none}}
+		m: make(map[mapKey]int32, min(cfg.Size, 4096)), lru: list{none, none}, closing: list{none, none}}
 	return t, nil
 }
 
@@ -154,7 +174,8 @@ func (t *Table) Stats() Stats {
 func (t *Table) Add(ts int64, p *Packet, wireLen int) {
 	t.Advance(ts)
 	c, rev := p.Key.Canonical()
-	i, ok := t.m[c]
+	mk := toMapKey(c)
+	i, ok := t.m[mk]
 	if !ok {
 		if len(t.m) >= t.cfg.Size {
 			t.stats.Evicted++
@@ -167,11 +188,12 @@ func (t *Table) Add(ts int64, p *Packet, wireLen int) {
 		if p.Key.Proto == ProtoTCP && p.TCPFlags&(SYN|ACK) == SYN|ACK {
 			initRev, k = !rev, k.Reverse() // the SYN-ACK's receiver began it
 		}
-		*e = entry{key: c, initRev: initRev, occupied: true, prev: none, next: none, cprev: none, cnext: none,
-			f: Flow{Key: k, CommunityID: c.ID(t.cfg.Seed), FirstNS: ts, LastNS: ts}}
-		t.m[c] = i
+		*e = entry{key: mk, initRev: initRev, occupied: true, prev: none, next: none, cprev: none, cnext: none,
+			touched: t.now,
+			f:       Flow{Key: k, CommunityID: c.ID(t.cfg.Seed), FirstNS: ts, LastNS: ts}}
+		t.m[mk] = i
 		t.stats.Flows++
-	} else {
+	} else if t.lru.tail != i {
 		t.unlink(&t.lru, i, false)
 	}
 	e := &t.slab[i]
@@ -185,7 +207,9 @@ func (t *Table) Add(ts int64, p *Packet, wireLen int) {
 	e.f.FirstNS = min(e.f.FirstNS, ts)
 	e.f.LastNS = max(e.f.LastNS, ts)
 	e.touched = t.now
-	t.push(&t.lru, i, false)
+	if t.lru.tail != i {
+		t.push(&t.lru, i, false)
+	}
 	if p.Key.Proto != ProtoTCP || !p.Key.HasPorts {
 		return
 	}

@@ -385,3 +385,132 @@ func TestTableAgainstTsharkConversations(t *testing.T) {
 		t.Errorf("only %d files, %d conversations compared", files, convs)
 	}
 }
+
+// TestTableAgainstModel drives the table and a plain model of the same
+// rules (every flow searched for the least recently active, no lists)
+// with random packets, and wants the same flows ended in the same order
+// with the same counts.
+func TestTableAgainstModel(t *testing.T) {
+	type mflow struct {
+		f       Flow
+		canon   Key
+		initRev bool
+		fin     [2]bool
+		closeAt int64 // -1 open
+		touched int64
+		seq     int // creation order, to break ties as the table does
+	}
+	rnd := newRand(7)
+	for round := range 20 {
+		cfg := Config{Size: 1 + rnd.intn(8), IdleTimeout: time.Duration(1+rnd.intn(50)) * time.Millisecond, Linger: time.Duration(1+rnd.intn(20)) * time.Millisecond}
+		tb, got := collect(t, cfg)
+		var want []Flow
+		model := map[Key]*mflow{}
+		var now int64
+		seq := 0
+		endFlow := func(m *mflow, why End) {
+			m.f.End = why
+			want = append(want, m.f)
+			delete(model, m.canon)
+		}
+		oldest := func() *mflow {
+			var o *mflow
+			for _, m := range model {
+				if o == nil || m.touched < o.touched || m.touched == o.touched && m.seq < o.seq {
+					o = m
+				}
+			}
+			return o
+		}
+		ts := int64(0)
+		for range 400 {
+			// Distinct times: "least recently active" has no ties to break.
+			ts += int64(1+rnd.intn(5)) * int64(time.Millisecond)
+			hosts := []string{"10.0.0.1", "10.0.0.2", "10.0.0.3"}
+			src, dst := hosts[rnd.intn(3)], hosts[rnd.intn(3)]
+			flags := []uint8{SYN, SYN | ACK, ACK, FIN | ACK, RST, PSH | ACK}[rnd.intn(6)]
+			p := tcpPacket(src, dst, uint16(1+rnd.intn(2)), uint16(1+rnd.intn(2)), flags)
+			tb.Add(ts, p, 60+rnd.intn(100))
+			// The model, step by step.
+			now = max(now, ts)
+			for {
+				var first *mflow
+				for _, m := range model {
+					if m.closeAt >= 0 && m.closeAt < now && (first == nil || m.closeAt < first.closeAt || m.closeAt == first.closeAt && m.seq < first.seq) {
+						first = m
+					}
+				}
+				if first == nil {
+					break
+				}
+				endFlow(first, first.f.End)
+			}
+			for {
+				o := oldest()
+				if o == nil || now-o.touched <= int64(cfg.IdleTimeout) {
+					break
+				}
+				endFlow(o, EndIdle)
+			}
+			c, rev := p.Key.Canonical()
+			m := model[c]
+			if m == nil {
+				if len(model) >= cfg.Size {
+					endFlow(oldest(), EndEvicted)
+				}
+				initRev, k := rev, p.Key
+				if flags&(SYN|ACK) == SYN|ACK {
+					initRev, k = !rev, k.Reverse()
+				}
+				seq++
+				m = &mflow{canon: c, initRev: initRev, closeAt: -1, seq: seq, f: Flow{Key: k, CommunityID: c.ID(0), FirstNS: ts, LastNS: ts}}
+				model[c] = m
+			}
+			d := 0
+			if rev != m.initRev {
+				d = 1
+			}
+			m.f.Packets[d]++
+			m.touched = now
+			m.f.FirstNS, m.f.LastNS = min(m.f.FirstNS, ts), max(m.f.LastNS, ts)
+			m.f.TCPFlags |= flags
+			if m.closeAt < 0 {
+				if flags&RST != 0 {
+					m.closeAt, m.f.End = ts+int64(cfg.Linger), EndRST
+				} else if flags&FIN != 0 {
+					m.fin[d] = true
+					if m.fin[0] && m.fin[1] {
+						m.closeAt, m.f.End = ts+int64(cfg.Linger), EndFIN
+					}
+				}
+			}
+		}
+		tb.Flush()
+		for len(model) > 0 {
+			endFlow(oldest(), EndFlush)
+		}
+		if len(*got) != len(want) {
+			t.Fatalf("round %d: %d flows, model %d", round, len(*got), len(want))
+		}
+		for i := range want {
+			g, w := (*got)[i], want[i]
+			g.Bytes = [2]uint64{} // the model does not count bytes
+			if g != w {
+				t.Fatalf("round %d, flow %d:\n got %+v\nwant %+v", round, i, g, w)
+			}
+		}
+	}
+}
+
+// rand is a small deterministic generator (xorshift), so the model test
+// is the same on every run.
+type rand struct{ s uint64 }
+
+func newRand(seed uint64) *rand { return &rand{s: seed*2654435761 + 1} }
+
+func (r *rand) intn(n int) int {
+	r.s ^= r.s << 13
+	r.s ^= r.s >> 7
+	r.s ^= r.s << 17
+	return int(r.s % uint64(n))
+}
