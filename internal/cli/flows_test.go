@@ -3,6 +3,7 @@ package cli_test
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -11,6 +12,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/packetrecorderd/packetrecorderd/internal/archive"
+	"github.com/packetrecorderd/packetrecorderd/internal/pcapio"
+	"github.com/packetrecorderd/packetrecorderd/internal/store"
 	"github.com/packetrecorderd/packetrecorderd/internal/testkit"
 )
 
@@ -385,4 +389,80 @@ func sortedKeys(m map[string]bool) string {
 	}
 	sort.Strings(out)
 	return strings.Join(out, ", ")
+}
+
+// TestFlowsOverAStore: a corpus capture recorded into a store directory
+// of small segments gives, with -d STORE, the flows -r gives; with
+// --since and --until, the conversations tshark counts in the same
+// window cut out by editcap (both bounds inclusive here: the upper one is
+// half a microsecond past a packet, which editcap's -B excludes).
+func TestFlowsOverAStore(t *testing.T) {
+	testkit.RequireTool(t, "tshark")
+	testkit.RequireTool(t, "editcap")
+	src := filepath.Join(testkit.Corpus(t, "pcap"), "zeek_wikipedia.pcap")
+	dir := filepath.Join(t.TempDir(), "store")
+	a, err := archive.Open(dir, archive.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	f, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rd, err := pcapio.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := archive.NewRecording(dir, archive.RecordingConfig{Interface: "eth9", LinkType: rd.LinkType(), Snaplen: 65535, MaxBytes: 8 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var times []int64
+	var b store.Block
+	for {
+		b.Reset(rd.LinkType())
+		for b.Count < 7 {
+			p, err := rd.Next()
+			if err != nil {
+				break
+			}
+			b.Append(p.Timestamp, p.OrigLen, p.Data)
+			times = append(times, p.Timestamp)
+		}
+		if b.Count == 0 {
+			break
+		}
+		if err := rec.Append(&b); err != nil {
+			t.Fatal(err)
+		}
+		if err := rec.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rec.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	direct, _ := flowsJSON(t, "-r", src, "-l", "0")
+	stored, _ := flowsJSON(t, "-d", dir, "-l", "0")
+	if fmt.Sprint(stored) != fmt.Sprint(direct) {
+		t.Errorf("flows of the store differ from -r:\n%v\n%v", stored, direct)
+	}
+	if one, _ := flowsJSON(t, "-d", dir, "--interface", "eth9", "-l", "0", "udp"); len(one) == 0 {
+		t.Error("no udp flow on eth9")
+	}
+
+	lo, hi := times[len(times)/4], times[3*len(times)/4]
+	epoch := func(ns int64) string { return fmt.Sprintf("%d.%09d", ns/1e9, ns%1e9) }
+	cut := filepath.Join(t.TempDir(), "window.pcap")
+	if out, err := exec.Command("editcap", "-A", epoch(lo), "-B", epoch(hi+500), src, cut).CombinedOutput(); err != nil {
+		t.Fatalf("editcap: %v %s", err, out)
+	}
+	window, _ := flowsJSON(t, "-d", dir, "--since", epoch(lo), "--until", epoch(hi), "-l", "0")
+	compareFlows(t, "store window", window, tsharkConvs(t, cut))
+	if len(window) == 0 || len(window) >= len(direct) {
+		t.Errorf("the window holds %d flows of %d", len(window), len(direct))
+	}
 }
