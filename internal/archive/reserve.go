@@ -78,29 +78,36 @@ func DiskSpace(dir string) (free, total int64) {
 	return int64(st.Bavail) * int64(st.Bsize), int64(st.Blocks) * int64(st.Bsize)
 }
 
-// OpenRoomy opens a store for writing as Open does. When that fails on a
-// filesystem with less free than the reserve (a disk that filled up: the
-// catalog's WAL and shared memory, and the repair of segments, need a
-// little space), it frees what the trash still holds and gives the reserve
-// back to the filesystem, then tries again, so that the daemon starts and
-// retention can make room. released reports that the reserve is gone (the
-// caller makes it again once retention has made room).
+// OpenRoomy opens a store for writing as Open does, on a filesystem that
+// may be full. Opening writes (the catalog's WAL and shared memory, the
+// repair of segments a crash left open, the holds), so on a filesystem
+// with less free than the reserve it first frees what the trash still
+// holds and gives the reserve back to the filesystem; and it does so too,
+// then tries again, when Open fails while the filesystem is that full.
+// The daemon then starts and retention makes room. released reports that
+// the reserve is gone (retention makes it again once there is room).
 func OpenRoomy(dir string, opts Options) (a *Archive, released bool, err error) {
+	full := func() bool {
+		if opts.ReadOnly {
+			return false
+		}
+		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+			return false
+		}
+		free, _ := DiskSpace(dir)
+		return free >= 0 && free < ReserveSize
+	}
+	release := func() {
+		(&Archive{dir: dir}).Reap(nil)
+		released = ReleaseReserve(dir) || released
+	}
+	if full() {
+		release()
+	}
 	a, err = Open(dir, opts)
-	if err == nil || opts.ReadOnly {
-		return a, false, err
+	if err != nil && full() {
+		release()
+		a, err = Open(dir, opts)
 	}
-	if _, statErr := os.Stat(dir); errors.Is(statErr, fs.ErrNotExist) {
-		return nil, false, err
-	}
-	if free, _ := DiskSpace(dir); free < 0 || free >= ReserveSize {
-		return nil, false, err
-	}
-	(&Archive{dir: dir}).Reap(nil)
-	released = ReleaseReserve(dir)
-	a, err2 := Open(dir, opts)
-	if err2 != nil {
-		return nil, released, err2
-	}
-	return a, released, nil
+	return a, released, err
 }

@@ -319,11 +319,14 @@ func (r *retention) run() {
 	expire := func(s archive.Segment, reason string, held bool) bool {
 		n := r.a.SegmentFileBytes(s)
 		err := r.a.Expire(s)
-		if err != nil && !released && archive.ReleaseReserve(dir) {
-			// A full disk: the catalog's write needs room. The reserve
-			// is there for this.
+		if err != nil && !released {
+			// A full disk: the catalog's write needs room. The trash
+			// holds some, and the reserve is there for this.
 			released = true
-			r.d.log.Warn("retention: the disk is full; deleting with the store's reserve", "err", err)
+			r.a.Reap(nil)
+			if archive.ReleaseReserve(dir) {
+				r.d.log.Warn("retention: the disk is full; deleting with the store's reserve", "err", err)
+			}
 			err = r.a.Expire(s)
 		}
 		if err != nil {
@@ -404,6 +407,12 @@ func (r *retention) run() {
 	r.blocked.Store(blocked)
 	if cfg.Retention.WhenHeld == "stop" {
 		r.d.setPaused(blocked)
+	}
+	if len(acts) > 0 {
+		// Free the space now: the writers need it, not the count.
+		if err := r.a.Reap(nil); err != nil {
+			r.d.log.Error("retention: free deleted segments", "err", err)
+		}
 	}
 	if !hasReserve || released {
 		// Made again once the trash is freed and there is room for it.
