@@ -21,8 +21,9 @@ import (
 // files included, open segments at their current size) and free bytes
 // (statfs). Free space is kept above the larger of min_free and a margin
 // sized by the write rate (marginAhead of writing at the recent peak
-// rate: five checks), checked every retentionTick: retention acts before the writers
-// run out of space, not after. Holds exempt their segments from max_age
+// rate: five checks), checked every retentionTick: retention acts before
+// the writers run out of space, not after. Holds exempt their segments
+// from max_age
 // always; from max_bytes and min_free too, unless when_held is delete and
 // deleting every segment no hold covers still leaves no room.
 type retention struct {
@@ -182,6 +183,11 @@ func (r *retention) kickWaiting() {
 		}
 	}
 	clear(r.waiting)
+	for ir, at := range r.kicked {
+		if time.Since(at) > time.Minute {
+			delete(r.kicked, ir) // a runner a reload replaced, long gone
+		}
+	}
 }
 
 // written is what the interfaces have written since the daemon started,
@@ -195,8 +201,10 @@ func (r *retention) written() int64 {
 	return n
 }
 
-// measure takes a sample of the bytes written and updates the write rate
-// (the peak over the last second's windows, decaying over rateMemory).
+// measure takes a sample of the bytes written and updates the write rate:
+// the average over the last two seconds (half a second at least), whose
+// peak is forgotten over rateMemory. (The counters move at each progress
+// report, every 200 ms: a shorter window would see bursts that are not.)
 func (r *retention) measure(now time.Time) float64 {
 	w := r.written()
 	r.samples = append(r.samples, rateSample{now, w})
