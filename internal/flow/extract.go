@@ -74,6 +74,12 @@ type Packet struct {
 	// Fragment is set for an IP fragment after the first: its key has
 	// the protocol but no ports.
 	Fragment bool
+	// Fragmented is set for a fragment of an IP packet, first or not;
+	// Frag says which (for the outermost fragmented header). A Table
+	// counts the later fragments, which carry no ports, in the flow of
+	// the first.
+	Fragmented bool
+	Frag       Frag
 	// Truncated is set when the TCP header is cut short of its 20 bytes:
 	// the ports key the packet (as tshark keys it), the flags are not
 	// known.
@@ -87,6 +93,16 @@ type Packet struct {
 	VLANs  [MaxVLANs]uint16
 	NVLANs int
 	depth  int
+}
+
+// Frag identifies a fragment: the fragmented header's addresses, IP
+// identification and protocol, and whether it is the first fragment
+// (offset 0), the one with the ports.
+type Frag struct {
+	Src, Dst netip.Addr
+	ID       uint32
+	Proto    uint8
+	First    bool
 }
 
 // TCP flag bits as they are in the header's 14th byte.
@@ -265,8 +281,12 @@ func (p *Packet) ipv4(b []byte) bool {
 	}
 	src := netip.AddrFrom4([4]byte(b[12:16]))
 	dst := netip.AddrFrom4([4]byte(b[16:20]))
-	frag := be16(b[6:])&0x1fff != 0
-	return p.transport(b[9], src, dst, b[hl:], frag)
+	off, more := be16(b[6:])&0x1fff, b[6]&0x20 != 0
+	if (off != 0 || more) && !p.Fragmented {
+		p.Fragmented = true
+		p.Frag = Frag{Src: src, Dst: dst, ID: uint32(be16(b[4:])), Proto: b[9], First: off == 0}
+	}
+	return p.transport(b[9], src, dst, b[hl:], off != 0)
 }
 
 func (p *Packet) ipv6(b []byte) bool {
@@ -292,9 +312,12 @@ func (p *Packet) ipv6(b []byte) bool {
 			if len(rest) < 8 {
 				return p.setKey(nh, src, dst)
 			}
-			if be16(rest[2:])>>3 != 0 {
-				frag = true
+			off := be16(rest[2:]) >> 3
+			if (off != 0 || rest[3]&1 != 0) && !p.Fragmented {
+				p.Fragmented = true
+				p.Frag = Frag{Src: src, Dst: dst, ID: be32(rest[4:]), Proto: rest[0], First: off == 0}
 			}
+			frag = frag || off != 0
 			nh, rest = rest[0], rest[8:]
 			continue
 		case 51: // authentication header
@@ -386,7 +409,7 @@ func (p *Packet) tunnel(l Layer, inner func() bool) {
 	if p.depth >= maxDepth {
 		return
 	}
-	outer, flags, vlans := p.Key, p.TCPFlags, p.NVLANs
+	outer, flags, vlans, fragmented := p.Key, p.TCPFlags, p.NVLANs, p.Fragmented
 	l.Src, l.Dst, l.Proto, l.SrcPort, l.DstPort = outer.Src, outer.Dst, outer.Proto, outer.SrcPort, outer.DstPort
 	n := p.NOuter
 	if n < MaxOuter {
@@ -397,7 +420,10 @@ func (p *Packet) tunnel(l Layer, inner func() bool) {
 	if inner() {
 		return
 	}
-	p.Key, p.TCPFlags, p.NVLANs, p.NOuter, p.Fragment = outer, flags, vlans, n, false
+	p.Key, p.TCPFlags, p.NVLANs, p.NOuter, p.Fragment, p.Fragmented = outer, flags, vlans, n, false, fragmented
+	if !fragmented {
+		p.Frag = Frag{}
+	}
 	p.depth--
 }
 

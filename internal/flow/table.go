@@ -125,19 +125,41 @@ type entry struct {
 
 type list struct{ head, tail int32 }
 
+// fragKey names the fragments of one IP packet.
+type fragKey struct {
+	src, dst [16]byte
+	id       uint32
+	proto    uint8
+	v4       bool
+}
+
+// fragFlow is the flow of a first fragment: later fragments of the same
+// IP packet go the same way.
+type fragFlow struct {
+	canon Key
+	rev   bool
+}
+
+// maxFrags is how many fragmented packets' first fragments a table
+// remembers (the oldest is forgotten first).
+const maxFrags = 4096
+
 // Table gathers packets into flows. It is not safe for concurrent use.
 type Table struct {
-	cfg     Config
-	idle    int64 // ns; < 0 never
-	linger  int64 // ns; < 0 never
-	m       map[mapKey]int32
-	slab    []entry
-	free    []int32
-	lru     list
-	closing list
-	now     int64
-	started bool
-	stats   Stats
+	cfg      Config
+	idle     int64 // ns; < 0 never
+	linger   int64 // ns; < 0 never
+	m        map[mapKey]int32
+	slab     []entry
+	free     []int32
+	lru      list
+	closing  list
+	frags    map[fragKey]fragFlow
+	fragRing []fragKey // the keys of frags, oldest at fragNext once full
+	fragNext int
+	now      int64
+	started  bool
+	stats    Stats
 }
 
 // ErrNoEmit is NewTable's error for a Config without Emit.
@@ -174,6 +196,23 @@ func (t *Table) Stats() Stats {
 func (t *Table) Add(ts int64, p *Packet, wireLen int) {
 	t.Advance(ts)
 	c, rev := p.Key.Canonical()
+	k := p.Key
+	if p.Fragmented {
+		fk := fragKey{src: p.Frag.Src.As16(), dst: p.Frag.Dst.As16(), id: p.Frag.ID, proto: p.Frag.Proto, v4: p.Frag.Src.Is4()}
+		switch {
+		case p.Frag.First:
+			t.rememberFrag(fk, fragFlow{canon: c, rev: rev})
+		case p.Fragment:
+			// A later fragment, keyed by its addresses alone: count it in
+			// the flow of its first fragment when that came first.
+			if ff, ok := t.frags[fk]; ok {
+				c, rev, k = ff.canon, ff.rev, ff.canon
+				if rev {
+					k = c.Reverse()
+				}
+			}
+		}
+	}
 	mk := toMapKey(c)
 	i, ok := t.m[mk]
 	if !ok {
@@ -184,7 +223,6 @@ func (t *Table) Add(ts int64, p *Packet, wireLen int) {
 		i = t.alloc()
 		e := &t.slab[i]
 		initRev := rev
-		k := p.Key
 		if p.Key.Proto == ProtoTCP && p.TCPFlags&(SYN|ACK) == SYN|ACK {
 			initRev, k = !rev, k.Reverse() // the SYN-ACK's receiver began it
 		}
@@ -230,6 +268,24 @@ func (t *Table) Add(ts int64, p *Packet, wireLen int) {
 		e.closing, e.closeAt, e.f.End = true, ts+t.linger, end
 		t.push(&t.closing, i, true)
 	}
+}
+
+// rememberFrag keeps the flow of a first fragment, forgetting the
+// oldest one kept when maxFrags are.
+func (t *Table) rememberFrag(k fragKey, f fragFlow) {
+	if t.frags == nil {
+		t.frags = make(map[fragKey]fragFlow, 64)
+	}
+	if _, ok := t.frags[k]; !ok {
+		if len(t.fragRing) < maxFrags {
+			t.fragRing = append(t.fragRing, k)
+		} else {
+			delete(t.frags, t.fragRing[t.fragNext])
+			t.fragRing[t.fragNext] = k
+			t.fragNext = (t.fragNext + 1) % maxFrags
+		}
+	}
+	t.frags[k] = f
 }
 
 // Advance moves the table's clock to now (when later than it is) and

@@ -310,6 +310,12 @@ func TestTableAgainstTsharkConversations(t *testing.T) {
 				truncatedOnly[p.Key] = true
 				continue
 			}
+			if p.Fragment {
+				// Without reassembly tshark finds no TCP or UDP in a later
+				// fragment; the table counts it in its first fragment's
+				// flow (TestFragmentsJoinTheirFlow checks that).
+				continue
+			}
 			tb.Add(pk.Timestamp, &p, pk.OrigLen)
 			for i := 0; i < p.NOuter; i++ {
 				l := p.Outer[i]
@@ -513,4 +519,82 @@ func (r *rand) intn(n int) int {
 	r.s ^= r.s >> 7
 	r.s ^= r.s << 17
 	return int(r.s % uint64(n))
+}
+
+// TestFragmentsJoinTheirFlow: in every corpus file with IP fragments, the
+// table counts each fragment in the flow tshark assigns it once it has
+// reassembled the packet (the Community ID of the frame the fragment is
+// reassembled in), so per Community ID the table's packets and bytes are
+// tshark's after reassembly, as Zeek and Suricata count them.
+func TestFragmentsJoinTheirFlow(t *testing.T) {
+	testkit.RequireTool(t, "tshark")
+	files := 0
+	for _, path := range corpusFiles(t) {
+		pkts, err := readPackets(path)
+		if err != nil || len(pkts) == 0 {
+			continue
+		}
+		fragmented := false
+		for _, pk := range pkts {
+			var p Packet
+			if Extract(pk.LinkType, pk.Data, &p) && p.Fragment {
+				fragmented = true
+			}
+		}
+		if !fragmented {
+			continue
+		}
+		out, err := exec.Command("tshark", "-2", "-r", path, "--enable-protocol", "communityid", "-T", "fields", "-E", "separator=/t",
+			"-e", "frame.len", "-e", "communityid", "-e", "ip.reassembled_in", "-e", "ipv6.reassembled.in").Output()
+		if err != nil {
+			t.Fatalf("tshark %s: %v", path, err)
+		}
+		lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
+		if len(lines) != len(pkts) {
+			continue // see TestCommunityIDAgainstTshark
+		}
+		type sums struct{ packets, bytes uint64 }
+		cids := make([]string, len(lines))
+		lens := make([]uint64, len(lines))
+		into := make([]int, len(lines))
+		for i, line := range lines {
+			f := strings.Split(line, "\t")
+			n, _ := strconv.Atoi(f[0])
+			lens[i], cids[i], into[i] = uint64(n), f[1], i
+			if r, err := strconv.Atoi(strings.Split(f[2]+f[3], ",")[0]); err == nil && r >= 1 && r <= len(lines) {
+				into[i] = r - 1
+			}
+		}
+		want := map[string]sums{}
+		for i := range lines {
+			cid := cids[into[i]]
+			s := want[cid]
+			want[cid] = sums{s.packets + 1, s.bytes + lens[i]}
+		}
+		got := map[string]sums{}
+		tb, _ := NewTable(Config{Size: 1 << 20, IdleTimeout: -1, Linger: -1, Emit: func(f *Flow) {
+			s := got[f.CommunityID.String()]
+			got[f.CommunityID.String()] = sums{s.packets + f.TotalPackets(), s.bytes + f.TotalBytes()}
+		}})
+		for _, pk := range pkts {
+			var p Packet
+			if Extract(pk.LinkType, pk.Data, &p) {
+				tb.Add(pk.Timestamp, &p, pk.OrigLen)
+			}
+		}
+		tb.Flush()
+		files++
+		for cid, w := range want {
+			if cid == "" {
+				continue
+			}
+			if got[cid] != w {
+				t.Errorf("%s: flow %s: %+v, tshark after reassembly %+v", filepath.Base(path), cid, got[cid], w)
+			}
+		}
+	}
+	t.Logf("%d files with fragments", files)
+	if files < 2 {
+		t.Errorf("only %d corpus files with fragments", files)
+	}
 }
