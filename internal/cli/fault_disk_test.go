@@ -168,10 +168,11 @@ func countInvariant(t *testing.T, s daemonStatus, sent, inStoreBefore, inStoreNo
 }
 
 // TestFaultDiskFullKeepsRecording: two interfaces at 60k packets/s
-// together into a store on a 48 MiB filesystem with min_free 10%: the
-// filesystem never fills (the kernel's statfs, sampled every 50 ms),
+// together into a store on a 48 MiB filesystem with min_free 10%, a
+// burst before them held: the filesystem never fills (the kernel's statfs, sampled every 50 ms),
 // no interface stops recording, nothing is dropped, /healthz says 200
-// throughout, and every packet is stored or deleted by retention. Then,
+// throughout, every packet is stored or deleted by retention, and the
+// held burst is kept, packet for packet as the sender counted. Then,
 // the daemon stopped, a file beside the store takes every last byte: the
 // daemon starts on a disk with 0 bytes free (the store's reserve makes
 // room for the catalog), retention makes room, and recording resumes.
@@ -196,10 +197,17 @@ interfaces:
 listen: 127.0.0.1:0
 `, st, a.HostIf, b.HostIf))
 	d := startDaemon(t, cfg)
+	// A burst of evidence, held: it must outlive every deletion.
+	t0 := time.Now()
+	held := flood(t, a, 9999, 5_000, time.Second)
+	t1 := time.Now()
+	since, until := t0.Add(-100*time.Millisecond).UTC().Format(time.RFC3339Nano), t1.Add(100*time.Millisecond).UTC().Format(time.RFC3339Nano)
+	mustRun(t, "hold", "-d", st, "--since", since, "--until", until, "--reason", "evidence")
+	time.Sleep(300 * time.Millisecond)
 	stop := make(chan struct{})
 	health := watchHealth(t, d, stop)
 	var mu sync.Mutex
-	sent := 0
+	sent := held
 	var wg sync.WaitGroup
 	for _, lab := range []*netlab.Lab{a, b} {
 		wg.Add(1)
@@ -262,6 +270,9 @@ sampling:
 	d.stop(t, 5*time.Second)
 	stored := storeCount(t, st)
 	countInvariant(t, s, int64(sent), 0, stored)
+	if n := storeCount(t, st, "--since", since, "--until", until); n != int64(held) {
+		t.Errorf("the held burst: %d packets kept of %d sent", n, held)
+	}
 
 	// A disk with 0 bytes free: the daemon starts, makes room, records.
 	fillDisk(t, mnt, "filler")
@@ -288,6 +299,9 @@ sampling:
 	s2 := d.status(t)
 	d.stop(t, 5*time.Second)
 	countInvariant(t, s2, int64(sent2), stored, storeCount(t, st))
+	if n := storeCount(t, st, "--since", since, "--until", until); n != int64(held) {
+		t.Errorf("after the restart on a full disk, the held burst: %d packets kept of %d sent", n, held)
+	}
 	if s2.Retention.DeletedSegments == 0 || freeBytes(t, mnt) < 4<<20 {
 		t.Errorf("retention made no room: %+v, %d bytes free", s2.Retention, freeBytes(t, mnt))
 	}
