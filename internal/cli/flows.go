@@ -127,8 +127,9 @@ func flowLess(sortBy string) (func(a, b *flow.Flow) int, error) {
 }
 
 // runFlows lists the selection's flows. Without a filter the selection is
-// walked once; with one, twice: first the matching packets, to know which
-// flows to list, then every packet of the window, to count them whole.
+// walked once; with one, twice: first for the packets that match, then
+// every packet of the window, to count the flows whole and list those
+// that hold a matching packet.
 func (a *app) runFlows(ctx context.Context, sel *selection, opts flowsOptions) error {
 	if opts.limit < 0 {
 		return fmt.Errorf("invalid limit %d: must be 0 (all) or more", opts.limit)
@@ -146,7 +147,7 @@ func (a *app) runFlows(ctx context.Context, sel *selection, opts flowsOptions) e
 	if opts.tableSize < 1 {
 		return fmt.Errorf("invalid --table-size %d: must be 1 or more", opts.tableSize)
 	}
-	var matches map[flow.Key][]int64
+	var matches map[matchID]bool
 	if sel.filter != "" {
 		if sel.file == "-" {
 			return errors.New("flows with a filter reads the capture twice: give a file, not standard input")
@@ -169,7 +170,7 @@ func (a *app) runFlows(ctx context.Context, sel *selection, opts flowsOptions) e
 		if !want.IsZero() && f.CommunityID != want {
 			return
 		}
-		if matches != nil && !matched(matches, f) {
+		if matches != nil && !f.Marked {
 			return
 		}
 		end.Flows++
@@ -194,7 +195,10 @@ func (a *app) runFlows(ctx context.Context, sel *selection, opts flowsOptions) e
 			end.OtherPackets++
 			return nil
 		}
-		table.Add(rec.Timestamp, &p, rec.OrigLen)
+		f := table.Add(rec.Timestamp, &p, rec.OrigLen)
+		if matches[matchID{rec.Timestamp, p.Key}] {
+			f.Marked = true // a packet the filter selects: the flow is listed
+		}
 		return nil
 	})
 	if err != nil {
@@ -234,36 +238,30 @@ func (a *app) runFlows(ctx context.Context, sel *selection, opts flowsOptions) e
 	return nil
 }
 
+// matchID names a packet: its time and its own key (before fragments
+// are joined to their flows).
+type matchID struct {
+	ts  int64
+	key flow.Key
+}
+
 // matchingPackets walks the selection with its filter and returns the
-// timestamps of the matching packets by their flow's canonical key.
-func matchingPackets(ctx context.Context, sel *selection) (map[flow.Key][]int64, error) {
+// packets that match.
+func matchingPackets(ctx context.Context, sel *selection) (map[matchID]bool, error) {
 	sl, err := sel.open()
 	if err != nil {
 		return nil, err
 	}
 	defer sl.Close()
-	m := map[flow.Key][]int64{}
+	m := map[matchID]bool{}
 	var p flow.Packet
 	err = sl.walk(ctx, 0, func(rec store.Record) error {
 		if flow.Extract(rec.LinkType, rec.Data, &p) {
-			c, _ := p.Key.Canonical()
-			m[c] = append(m[c], rec.Timestamp)
+			m[matchID{rec.Timestamp, p.Key}] = true
 		}
 		return nil
 	})
-	for _, ts := range m {
-		slices.Sort(ts)
-	}
 	return m, err
-}
-
-// matched reports whether a matching packet of f's key falls within f's
-// time (a 5-tuple listed twice, after an eviction, is matched per flow).
-func matched(m map[flow.Key][]int64, f *flow.Flow) bool {
-	c, _ := f.Key.Canonical()
-	ts := m[c]
-	i, _ := slices.BinarySearch(ts, f.FirstNS)
-	return i < len(ts) && ts[i] <= f.LastNS
 }
 
 func newFlowJSON(f *flow.Flow) flowJSON {

@@ -466,3 +466,64 @@ func TestFlowsOverAStore(t *testing.T) {
 		t.Errorf("the window holds %d flows of %d", len(window), len(direct))
 	}
 }
+
+// TestFlowsOfFragments: a later IP fragment is listed in its packet's
+// flow, as tshark counts it after reassembly, and a filter that selects
+// only later fragments (which carry no ports) lists the flows they belong
+// to: tshark's Community IDs of the frames those fragments are
+// reassembled in, each with tshark's packets after reassembly.
+func TestFlowsOfFragments(t *testing.T) {
+	testkit.RequireTool(t, "tshark")
+	path := filepath.Join(testkit.Corpus(t, "pcap"), "zeek_dns-edns-ecs.pcap")
+	out, err := exec.Command("tshark", "-2", "-r", path, "--enable-protocol", "communityid", "-T", "fields", "-E", "separator=/t",
+		"-e", "communityid", "-e", "ip.reassembled_in", "-e", "ip.frag_offset").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cids []string
+	var into []int
+	var later []bool
+	for _, line := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
+		f := strings.Split(line, "\t")
+		if len(f) != 3 {
+			t.Fatalf("tshark: %q", line)
+		}
+		cids = append(cids, f[0])
+		r, err := strconv.Atoi(f[1])
+		if err != nil {
+			r = len(cids)
+		}
+		into = append(into, r-1)
+		off, _ := strconv.Atoi(f[2])
+		later = append(later, off > 0)
+	}
+	packets := map[string]int{} // per flow, after reassembly
+	wantFrag := map[string]bool{}
+	for i := range cids {
+		cid := cids[into[i]]
+		packets[cid]++
+		if later[i] {
+			wantFrag[cid] = true
+		}
+	}
+	if len(wantFrag) == 0 {
+		t.Fatal("no fragments in the file")
+	}
+	all, _ := flowsJSON(t, "-r", path, "-l", "0")
+	for _, f := range all {
+		if n, ok := packets[f.CommunityID]; !ok || n != f.Packets {
+			t.Errorf("flow %s %s:%d -> %s:%d: %d packets, tshark after reassembly %d", f.CommunityID, f.Src, f.Sport, f.Dst, f.Dport, f.Packets, n)
+		}
+	}
+	frag, _ := flowsJSON(t, "-r", path, "-l", "0", "ip[6:2] & 0x1fff != 0")
+	got := map[string]bool{}
+	for _, f := range frag {
+		got[f.CommunityID] = true
+		if f.Proto != "udp" || f.Sport == 0 || f.Packets != packets[f.CommunityID] {
+			t.Errorf("fragments' flow %+v: want its 5-tuple, %d packets", f, packets[f.CommunityID])
+		}
+	}
+	if a, b := sortedKeys(got), sortedKeys(wantFrag); a != b {
+		t.Errorf("flows with later fragments: %s, tshark %s", a, b)
+	}
+}

@@ -70,6 +70,10 @@ type Flow struct {
 	Bytes    [2]uint64
 	TCPFlags uint8 // every TCP flag seen, both ways
 	End      End
+	// Marked is the caller's: the table never sets it, and carries it
+	// until the flow ends (flows, for one, marks the flows of the packets
+	// its filter selects).
+	Marked bool
 }
 
 // TotalPackets and TotalBytes are both directions together.
@@ -125,6 +129,57 @@ type entry struct {
 
 type list struct{ head, tail int32 }
 
+// Fragments remembers the flows of first fragments, so that the later
+// fragments of the same IP packets, which carry no ports, are keyed by
+// them. A Table has one; a reader that keys packets without a Table
+// (matching them, indexing them) uses its own. The zero value is ready.
+type Fragments struct {
+	m    map[fragKey]fragFlow
+	ring []fragKey // the keys of m, the oldest at next once full
+	next int
+}
+
+// Canonical is p's canonical key and whether p goes the reverse way
+// (Key.Canonical), except that a later fragment whose first fragment
+// came before is given that one's flow. A first fragment is remembered
+// (the last maxFrags of them).
+func (fr *Fragments) Canonical(p *Packet) (Key, bool) {
+	c, rev, _ := fr.canonical(p)
+	return c, rev
+}
+
+// canonical is Canonical, and whether p was given its first fragment's
+// flow.
+func (fr *Fragments) canonical(p *Packet) (c Key, rev, joined bool) {
+	c, rev = p.Key.Canonical()
+	if !p.Fragmented {
+		return c, rev, false
+	}
+	fk := fragKey{src: p.Frag.Src.As16(), dst: p.Frag.Dst.As16(), id: p.Frag.ID, proto: p.Frag.Proto, v4: p.Frag.Src.Is4()}
+	if p.Frag.First {
+		fr.remember(fk, fragFlow{canon: c, rev: rev})
+	} else if ff, ok := fr.m[fk]; ok && p.Fragment {
+		return ff.canon, ff.rev, true
+	}
+	return c, rev, false
+}
+
+func (fr *Fragments) remember(k fragKey, f fragFlow) {
+	if fr.m == nil {
+		fr.m = make(map[fragKey]fragFlow, 64)
+	}
+	if _, ok := fr.m[k]; !ok {
+		if len(fr.ring) < maxFrags {
+			fr.ring = append(fr.ring, k)
+		} else {
+			delete(fr.m, fr.ring[fr.next])
+			fr.ring[fr.next] = k
+			fr.next = (fr.next + 1) % maxFrags
+		}
+	}
+	fr.m[k] = f
+}
+
 // fragKey names the fragments of one IP packet.
 type fragKey struct {
 	src, dst [16]byte
@@ -146,20 +201,18 @@ const maxFrags = 4096
 
 // Table gathers packets into flows. It is not safe for concurrent use.
 type Table struct {
-	cfg      Config
-	idle     int64 // ns; < 0 never
-	linger   int64 // ns; < 0 never
-	m        map[mapKey]int32
-	slab     []entry
-	free     []int32
-	lru      list
-	closing  list
-	frags    map[fragKey]fragFlow
-	fragRing []fragKey // the keys of frags, oldest at fragNext once full
-	fragNext int
-	now      int64
-	started  bool
-	stats    Stats
+	cfg     Config
+	idle    int64 // ns; < 0 never
+	linger  int64 // ns; < 0 never
+	m       map[mapKey]int32
+	slab    []entry
+	free    []int32
+	lru     list
+	closing list
+	frags   Fragments
+	now     int64
+	started bool
+	stats   Stats
 }
 
 // ErrNoEmit is NewTable's error for a Config without Emit.
@@ -192,25 +245,16 @@ func (t *Table) Stats() Stats {
 }
 
 // Add counts a packet: its timestamp (ns), what Extract found in it, and
-// its length on the wire. Flows whose time is up by ts end first.
-func (t *Table) Add(ts int64, p *Packet, wireLen int) {
+// its length on the wire, and returns the flow it counted it in (valid
+// until the table's next call). Flows whose time is up by ts end first.
+func (t *Table) Add(ts int64, p *Packet, wireLen int) *Flow {
 	t.Advance(ts)
-	c, rev := p.Key.Canonical()
-	k := p.Key
-	if p.Fragmented {
-		fk := fragKey{src: p.Frag.Src.As16(), dst: p.Frag.Dst.As16(), id: p.Frag.ID, proto: p.Frag.Proto, v4: p.Frag.Src.Is4()}
-		switch {
-		case p.Frag.First:
-			t.rememberFrag(fk, fragFlow{canon: c, rev: rev})
-		case p.Fragment:
-			// A later fragment, keyed by its addresses alone: count it in
-			// the flow of its first fragment when that came first.
-			if ff, ok := t.frags[fk]; ok {
-				c, rev, k = ff.canon, ff.rev, ff.canon
-				if rev {
-					k = c.Reverse()
-				}
-			}
+	c, rev, joined := t.frags.canonical(p)
+	k := p.Key // the packet's direction, its own ports (ICMP: type and code)
+	if joined {
+		k = c
+		if rev {
+			k = c.Reverse()
 		}
 	}
 	mk := toMapKey(c)
@@ -249,11 +293,11 @@ func (t *Table) Add(ts int64, p *Packet, wireLen int) {
 		t.push(&t.lru, i, false)
 	}
 	if p.Key.Proto != ProtoTCP || !p.Key.HasPorts {
-		return
+		return &e.f
 	}
 	e.f.TCPFlags |= p.TCPFlags
 	if t.linger < 0 || e.closing {
-		return
+		return &e.f
 	}
 	end := EndFlush
 	if p.TCPFlags&RST != 0 {
@@ -268,24 +312,7 @@ func (t *Table) Add(ts int64, p *Packet, wireLen int) {
 		e.closing, e.closeAt, e.f.End = true, ts+t.linger, end
 		t.push(&t.closing, i, true)
 	}
-}
-
-// rememberFrag keeps the flow of a first fragment, forgetting the
-// oldest one kept when maxFrags are.
-func (t *Table) rememberFrag(k fragKey, f fragFlow) {
-	if t.frags == nil {
-		t.frags = make(map[fragKey]fragFlow, 64)
-	}
-	if _, ok := t.frags[k]; !ok {
-		if len(t.fragRing) < maxFrags {
-			t.fragRing = append(t.fragRing, k)
-		} else {
-			delete(t.frags, t.fragRing[t.fragNext])
-			t.fragRing[t.fragNext] = k
-			t.fragNext = (t.fragNext + 1) % maxFrags
-		}
-	}
-	t.frags[k] = f
+	return &e.f
 }
 
 // Advance moves the table's clock to now (when later than it is) and
