@@ -113,18 +113,17 @@ func toMapKey(k Key) mapKey {
 }
 
 type entry struct {
-	f        Flow
-	key      mapKey // canonical
-	initRev  bool   // the initiator's direction is the canonical key reversed
-	fin      [2]bool
-	closing  bool
-	closeAt  int64
-	touched  int64 // the table's clock when the last packet came
-	prev     int32 // least recently active list
-	next     int32
-	cprev    int32 // closing list, by closeAt
-	cnext    int32
-	occupied bool
+	f       Flow
+	key     mapKey // canonical
+	initRev bool   // the initiator's direction is the canonical key reversed
+	fin     [2]bool
+	closing bool
+	closeAt int64
+	touched int64 // the table's clock when the last packet came
+	prev    int32 // least recently active list
+	next    int32
+	cprev   int32 // closing list, by closeAt
+	cnext   int32
 }
 
 type list struct{ head, tail int32 }
@@ -270,7 +269,7 @@ func (t *Table) Add(ts int64, p *Packet, wireLen int) *Flow {
 		if p.Key.Proto == ProtoTCP && p.TCPFlags&(SYN|ACK) == SYN|ACK {
 			initRev, k = !rev, k.Reverse() // the SYN-ACK's receiver began it
 		}
-		*e = entry{key: mk, initRev: initRev, occupied: true, prev: none, next: none, cprev: none, cnext: none,
+		*e = entry{key: mk, initRev: initRev, prev: none, next: none, cprev: none, cnext: none,
 			touched: t.now,
 			f:       Flow{Key: k, CommunityID: c.ID(t.cfg.Seed), FirstNS: ts, LastNS: ts}}
 		t.m[mk] = i
@@ -361,7 +360,6 @@ func (t *Table) end(i int32, why End) {
 	e.f.End = why
 	delete(t.m, e.key)
 	t.cfg.Emit(&e.f)
-	e.occupied = false
 	t.free = append(t.free, i)
 }
 
