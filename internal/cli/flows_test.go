@@ -11,8 +11,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/archive"
+	"github.com/packetrecorderd/packetrecorderd/internal/netlab"
 	"github.com/packetrecorderd/packetrecorderd/internal/pcapio"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
 	"github.com/packetrecorderd/packetrecorderd/internal/testkit"
@@ -391,16 +393,10 @@ func sortedKeys(m map[string]bool) string {
 	return strings.Join(out, ", ")
 }
 
-// TestFlowsOverAStore: a corpus capture recorded into a store directory
-// of small segments gives, with -d STORE, the flows -r gives; with
-// --since and --until, the conversations tshark counts in the same
-// window cut out by editcap (both bounds inclusive here: the upper one is
-// half a microsecond past a packet, which editcap's -B excludes).
-func TestFlowsOverAStore(t *testing.T) {
-	testkit.RequireTool(t, "tshark")
-	testkit.RequireTool(t, "editcap")
-	src := filepath.Join(testkit.Corpus(t, "pcap"), "zeek_wikipedia.pcap")
-	dir := filepath.Join(t.TempDir(), "store")
+// corpusStore records the capture src as interface eth9 of a new store
+// directory dir, in segments of 8 KiB, and returns its packets' times.
+func corpusStore(t *testing.T, dir, src string) []int64 {
+	t.Helper()
 	a, err := archive.Open(dir, archive.Options{Create: true})
 	if err != nil {
 		t.Fatal(err)
@@ -444,6 +440,20 @@ func TestFlowsOverAStore(t *testing.T) {
 	if err := rec.Close(); err != nil {
 		t.Fatal(err)
 	}
+	return times
+}
+
+// TestFlowsOverAStore: a corpus capture recorded into a store directory
+// of small segments gives, with -d STORE, the flows -r gives; with
+// --since and --until, the conversations tshark counts in the same
+// window cut out by editcap (both bounds inclusive here: the upper one is
+// half a microsecond past a packet, which editcap's -B excludes).
+func TestFlowsOverAStore(t *testing.T) {
+	testkit.RequireTool(t, "tshark")
+	testkit.RequireTool(t, "editcap")
+	src := filepath.Join(testkit.Corpus(t, "pcap"), "zeek_wikipedia.pcap")
+	dir := filepath.Join(t.TempDir(), "store")
+	times := corpusStore(t, dir, src)
 
 	direct, _ := flowsJSON(t, "-r", src, "-l", "0")
 	stored, _ := flowsJSON(t, "-d", dir, "-l", "0")
@@ -525,5 +535,37 @@ func TestFlowsOfFragments(t *testing.T) {
 	}
 	if a, b := sortedKeys(got), sortedKeys(wantFrag); a != b {
 		t.Errorf("flows with later fragments: %s, tshark %s", a, b)
+	}
+}
+
+// TestFlowsOverTheAPI: flows --server prints, for a daemon's store, what
+// flows prints for the same store read locally, with and without a
+// filter and a Community ID.
+func TestFlowsOverTheAPI(t *testing.T) {
+	testkit.RequireRoot(t, "the daemon records an interface of a network namespace lab")
+	lab := netlab.New(t, "flw")
+	dir := t.TempDir()
+	st := filepath.Join(dir, "store")
+	corpusStore(t, st, filepath.Join(testkit.Corpus(t, "pcap"), "zeek_wikipedia.pcap"))
+	cfg := filepath.Join(dir, "c.yaml")
+	writeConfig(t, cfg, fmt.Sprintf("store: %s\nlisten: 127.0.0.1:0\ninterfaces:\n  - name: %s\n    filter: udp dst port 1\n", st, lab.HostIf))
+	d := startDaemon(t, cfg)
+	defer d.stop(t, 5*time.Second)
+	t.Setenv("PACKETRECORDER_TOKEN", testToken)
+	all, _ := flowsJSON(t, "-d", st, "--interface", "eth9", "-l", "0")
+	if len(all) < 10 {
+		t.Fatalf("%d flows in the store", len(all))
+	}
+	for _, args := range [][]string{
+		{"flows", "--interface", "eth9", "-l", "0", "--json"},
+		{"flows", "--interface", "eth9", "--sort", "bytes", "-l", "5"},
+		{"flows", "--interface", "eth9", "-l", "0", "--json", "udp"},
+		{"flows", "--interface", "eth9", "--json", "--community-id", all[len(all)/2].CommunityID},
+	} {
+		local := mustRun(t, append(args, "-d", st)...)
+		remote := mustRun(t, append(args, "--server", "http://"+d.addr)...)
+		if local != remote || len(local) < 100 {
+			t.Errorf("%v: --server prints\n%.600s\nlocally\n%.600s", args, remote, local)
+		}
 	}
 }
