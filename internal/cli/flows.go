@@ -282,10 +282,13 @@ func printFlows(w io.Writer, flows []flow.Flow) error {
 	fmt.Fprintln(tw, "START\tDURATION\tPROTO\tINITIATOR\tRESPONDER\tPKTS ->\tBYTES ->\tPKTS <-\tBYTES <-\tFLAGS\tCOMMUNITY ID")
 	for i := range flows {
 		f := &flows[i]
+		// ICMP's "ports" are the first message's type and code: shown
+		// under FLAGS, not as ports.
+		ports := f.Key.HasPorts && f.Key.Proto != flow.ProtoICMP && f.Key.Proto != flow.ProtoICMPv6
 		fmt.Fprintf(tw, "%s\t%.6f\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\n",
 			time.Unix(0, f.FirstNS).Local().Format("2006-01-02 15:04:05.000000000"),
 			float64(f.LastNS-f.FirstNS)/1e9, flow.ProtoName(f.Key.Proto),
-			endpoint(f.Key.Src, f.Key.SrcPort, f.Key.HasPorts), endpoint(f.Key.Dst, f.Key.DstPort, f.Key.HasPorts),
+			endpoint(f.Key.Src, f.Key.SrcPort, ports), endpoint(f.Key.Dst, f.Key.DstPort, ports),
 			f.Packets[0], f.Bytes[0], f.Packets[1], f.Bytes[1], tcpFlagLetters(f), f.CommunityID)
 	}
 	return tw.Flush()
@@ -300,9 +303,13 @@ func endpoint(a netip.Addr, port uint16, hasPort bool) string {
 }
 
 // tcpFlagLetters are the TCP flags seen as tcpdump names them (S F R P
-// U E W, "." for ACK), "-" for other protocols.
+// U E W, "." for ACK); for ICMP the first message's type and code; "-"
+// for other protocols.
 func tcpFlagLetters(f *flow.Flow) string {
-	if f.Key.Proto != flow.ProtoTCP {
+	switch {
+	case (f.Key.Proto == flow.ProtoICMP || f.Key.Proto == flow.ProtoICMPv6) && f.Key.HasPorts:
+		return fmt.Sprintf("type %d code %d", f.Key.SrcPort, f.Key.DstPort)
+	case f.Key.Proto != flow.ProtoTCP:
 		return "-"
 	}
 	var b []byte
