@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/ncruces/go-sqlite3"
+	"github.com/packetrecorderd/packetrecorderd/internal/index"
 )
 
 // Range selects packets of a session. The zero value selects all of them.
@@ -16,6 +17,15 @@ type Range struct {
 	// bound, the epoch (0) and times before it included.
 	Since, Until       int64
 	HasSince, HasUntil bool
+	// Plan, when it narrows (see index.Narrows), leaves out the blocks
+	// whose index entry proves they hold no packet it selects; the
+	// caller's filter still decides each packet of the blocks read. A
+	// block without an index entry is read. The zero value reads every
+	// block.
+	Plan index.Expr
+	// Stats, when not nil, is added what a planned walk read (and how
+	// much of the index was missing: see PlanStats.Warning).
+	Stats *PlanStats
 }
 
 // Bounds returns the range's time bounds, math.MinInt64 and
@@ -55,8 +65,13 @@ func (db *DB) Packets(session int64, r Range, fn func(Record) error) (err error)
 		return err
 	}
 	defer data.close()
+	plan, err := db.planBlocks(session, r)
+	if err != nil {
+		return err
+	}
+	defer plan.report(r)
 	err = db.walkIndex(session, func(b blockRef) error {
-		if r.misses(b) {
+		if r.misses(b) || !plan.read(b) {
 			return nil
 		}
 		return data.walk(b, func(rec Record) error {
@@ -210,7 +225,9 @@ func (db *DB) walkIndex(session int64, fn func(blockRef) error) (err error) {
 	return nil
 }
 
-// Count returns how many packets of the session fall in the range. Blocks
+// Count returns how many packets of the session fall in the range,
+// ignoring its Plan (a plan narrows the blocks a filter is run over; with
+// no filter to run, every packet counts). Blocks
 // entirely inside the range are counted from the block index, each checked
 // by its blob's length (which SQLite keeps without reading the blob): a
 // truncated or extended blob is an error, as reading it is. Only blocks

@@ -395,6 +395,16 @@ func (db *DB) sweepOrphans() error {
 		return classify(err)
 	}
 	for _, id := range orphans {
+		// The block index first: its rows name blocks, and a sweep cut
+		// short must find the session again through its blocks.
+		for {
+			if err := db.exec(`DELETE FROM block_sketches WHERE session_id = ?1 AND block_id IN (SELECT block_id FROM block_sketches WHERE session_id = ?1 LIMIT 512)`, id); err != nil {
+				return db.classifyWrite(err)
+			}
+			if db.conn.Changes() == 0 {
+				break
+			}
+		}
 		for {
 			// Eight rows of 256 KiB blobs touch a handful of pages: the
 			// freed overflow pages are not journaled.

@@ -26,7 +26,7 @@ import (
 
 // SchemaVersion is the newest schema this code writes, kept in
 // PRAGMA user_version. Older databases are migrated forward on open.
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 // applicationID marks a database as ours (PRAGMA application_id), "PRDB".
 const applicationID = 0x50524442
@@ -356,7 +356,8 @@ func (db *DB) init() error {
 	db.version = version
 	if db.readOnly {
 		// Schema 4 only added sessions.netmask, which reads as 0 (unknown)
-		// from a version 3 file: evidence on read-only media stays readable.
+		// from a version 3 file, and 5 the block index, without which
+		// every block is read: evidence on read-only media stays readable.
 		if version < 3 {
 			return fmt.Errorf("%w: schema version %d, this build reads %d: open it once with write access to upgrade it", ErrReadOnlyOld, version, SchemaVersion)
 		}
@@ -478,6 +479,8 @@ var migrations = []string{
 	// "ip broadcast" selects stored packets as it did live (0: unknown,
 	// tcpdump's value for files).
 	`ALTER TABLE sessions ADD COLUMN netmask INTEGER NOT NULL DEFAULT 0;`,
+	// 4 -> 5: the block index (see blockindex.go), filled by fillSketches.
+	migration5,
 }
 
 func (db *DB) migrate(from int64) (err error) {
@@ -498,6 +501,11 @@ func (db *DB) migrate(from int64) (err error) {
 		if v == 2 {
 			if err := db.fillMinMax(); err != nil {
 				return err
+			}
+		}
+		if v == 4 {
+			if err := db.fillSketches(); err != nil {
+				return fmt.Errorf("build the block index: %w", err)
 			}
 		}
 	}

@@ -24,6 +24,7 @@ type Writer struct {
 	insert        *sqlite3.Stmt
 	counts        *sqlite3.Stmt
 	comment       *sqlite3.Stmt
+	sketch        *sketcher // the block index (blockindex.go)
 
 	// Counters of the current transaction, applied to the session on Commit.
 	txPackets, txBytes, txWire int64
@@ -64,6 +65,12 @@ func (db *DB) NewWriter(session int64) (*Writer, error) {
 		w.insert.Close()
 		w.counts.Close()
 		return nil, classify(err)
+	}
+	if w.sketch, err = db.newSketcher(); err != nil {
+		w.insert.Close()
+		w.counts.Close()
+		w.comment.Close()
+		return nil, err
 	}
 	return w, nil
 }
@@ -126,6 +133,15 @@ func (w *Writer) Append(b *Block) error {
 	if err := s.Exec(); err != nil {
 		return fmt.Errorf("append block: %w", w.db.classifyWrite(err))
 	}
+	// The block's index entry goes in the same transaction: the block is
+	// findable through the index as soon as it is visible. A blob that
+	// does not parse was built by this process and is stored as it is;
+	// it gets no sketch, so every planned walk reads it.
+	if w.sketch.sketch(b.Data, b.LinkType) == nil {
+		if err := w.sketch.write(w.session, w.db.conn.LastInsertRowID(), int64(len(b.Data)-b.Count*RecordHeaderLen)); err != nil {
+			return fmt.Errorf("append block index: %w", w.db.classifyWrite(err))
+		}
+	}
 	w.seq++
 	w.next += int64(b.Count)
 	w.txPackets += int64(b.Count)
@@ -183,6 +199,7 @@ func (w *Writer) Close() error {
 	w.insert.Close()
 	w.counts.Close()
 	w.comment.Close()
+	w.sketch.close()
 	return err
 }
 
