@@ -1,0 +1,126 @@
+package selection
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/filter"
+	"github.com/packetrecorderd/packetrecorderd/internal/store"
+)
+
+// Filter is a filter compiled for each link type a selection holds, so
+// that every packet is matched by a program for its own link type, as
+// tcpdump matches the packets of each file it reads. A nil Filter matches
+// everything.
+type Filter struct {
+	progs map[uint32]*filter.Program
+	// expr is compiled for a link type first met in a packet (a capture
+	// file's pcapng may describe interfaces late); "" when the link types
+	// are all known at once, and a packet of another matches nothing.
+	expr string
+	mask net.IPMask
+}
+
+// CompileFilter compiles expr for every link type (fallback when none is
+// known). An expression that does not compile for one of them is an
+// error naming it: it never silently selects nothing there.
+func CompileFilter(expr string, linkTypes []uint32, fallback uint32) (*Filter, error) {
+	return compileFilter(expr, linkTypes, fallback, filter.ZeroNetmask)
+}
+
+// compileFilter is CompileFilter with the netmask "ip broadcast" uses
+// (the live capture's interface's, as its session recorded it).
+func compileFilter(expr string, linkTypes []uint32, fallback uint32, mask net.IPMask) (*Filter, error) {
+	if len(linkTypes) == 0 {
+		linkTypes = []uint32{fallback}
+	}
+	pf := &Filter{progs: make(map[uint32]*filter.Program, len(linkTypes))}
+	for _, lt := range linkTypes {
+		prog, err := filter.Compile(expr, filter.Options{LinkType: lt, Netmask: mask})
+		if err != nil {
+			if len(linkTypes) > 1 {
+				return nil, fmt.Errorf("filter for the %s packets: %w", filter.LinkTypeName(lt), err)
+			}
+			return nil, err
+		}
+		pf.progs[lt] = prog
+	}
+	return pf, nil
+}
+
+// matchNothing is a Filter that no packet passes: a restriction and a
+// request that contradict each other select nothing, which is no error.
+func matchNothing() *Filter { return &Filter{progs: map[uint32]*filter.Program{}} }
+
+// match reports whether the filter accepts the record.
+func (f *Filter) match(rec store.Record) (bool, error) {
+	if f == nil {
+		return true, nil
+	}
+	prog, ok := f.progs[rec.LinkType]
+	if !ok && f.expr != "" {
+		var err error
+		if prog, err = filter.Compile(f.expr, filter.Options{LinkType: rec.LinkType, Netmask: f.mask}); err != nil {
+			return false, fmt.Errorf("filter for the %s packets: %w", filter.LinkTypeName(rec.LinkType), err)
+		}
+		f.progs[rec.LinkType] = prog
+	}
+	return prog != nil && prog.Match(rec.Data, rec.OrigLen), nil
+}
+
+// keep is the one place a packet is checked and matched: it reports
+// whether rec goes on to the walk (the context still alive, the filter
+// accepting it).
+func keep(ctx context.Context, f *Filter, rec store.Record) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	return f.match(rec)
+}
+
+// FilterError is Open's error for a filter that does not compile. Forced
+// says it is the forced filter (a token's) that fails, not the one the
+// request gave; a request's mistake is its own (the API answers 400).
+type FilterError struct {
+	Forced bool
+	Err    error
+}
+
+func (e *FilterError) Error() string { return e.Err.Error() }
+func (e *FilterError) Unwrap() error { return e.Err }
+
+// compileSpec compiles the spec's filter for the link types: the forced
+// filter ANDed with the request's, each in parentheses. The expression is
+// compiled once; only when that fails is the request's own compiled again,
+// to tell whose mistake it is. A forced filter and a request that
+// contradict each other (filter.ErrRejectsAll) select nothing.
+func compileSpec(expr, forced string, linkTypes []uint32, fallback uint32, mask net.IPMask) (*Filter, error) {
+	if expr == "" && forced == "" {
+		return nil, nil
+	}
+	full := expr
+	if forced != "" {
+		full = "(" + forced + ")"
+		if expr != "" {
+			full += " and (" + expr + ")"
+		}
+	}
+	f, err := compileFilter(full, linkTypes, fallback, mask)
+	if err == nil {
+		return f, nil
+	}
+	if forced == "" {
+		return nil, &FilterError{Err: err}
+	}
+	if expr != "" {
+		if _, own := compileFilter(expr, linkTypes, fallback, mask); own != nil {
+			return nil, &FilterError{Err: own}
+		}
+	}
+	if errors.Is(err, filter.ErrRejectsAll) {
+		return matchNothing(), nil
+	}
+	return nil, &FilterError{Forced: true, Err: err}
+}

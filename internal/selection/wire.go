@@ -1,0 +1,94 @@
+package selection
+
+import (
+	"time"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/store"
+)
+
+// The wire types: what the API sends and the CLI (its --server client,
+// and query --json, sessions --json) reads or prints. Their JSON keys are
+// a stable interface for scripts.
+
+// PacketJSON is a packet as `query --json` prints it and the API's
+// format=json sends it.
+type PacketJSON struct {
+	N        int64  `json:"n"`
+	TS       string `json:"ts"`
+	CapLen   int    `json:"caplen"`
+	Len      int    `json:"len"`
+	LinkType uint32 `json:"link_type"`
+	Summary  string `json:"summary"`
+	Data     string `json:"data,omitempty"` // hex, when asked for
+	// Interface names the packet's interface: a store's recording's, or
+	// the session's (pcapng imports and captures with several -i have
+	// several); "#ID" for an unnamed one among several, "" when the only
+	// one is unnamed.
+	Interface string `json:"interface"`
+	// Session is the packet's session when several are merged (query
+	// -s 5,6); N is its number within that session.
+	Session int64 `json:"session,omitempty"`
+}
+
+// NewPacketJSON describes rec (without its bytes).
+func NewPacketJSON(rec store.Record, summary, iface string) PacketJSON {
+	return PacketJSON{N: rec.Number, TS: fmtTime(rec.Timestamp), CapLen: len(rec.Data),
+		Len: rec.OrigLen, LinkType: rec.LinkType, Summary: summary, Interface: iface}
+}
+
+// End is the last line of a JSON packet stream, as {"end": End}.
+type End struct {
+	Packets   int64  `json:"packets"`
+	Truncated bool   `json:"truncated"`
+	Error     string `json:"error,omitempty"`
+}
+
+// Description describes a selection without its packets: what a client
+// needs to choose a file format (GET /api/v1/packets?describe=true).
+type Description struct {
+	LinkTypes  []uint32               `json:"link_types"`
+	Interfaces []DescriptionInterface `json:"interfaces"`
+	// FirstNS and LastNS bound the selected packets' timestamps: exactly
+	// when a filter applies; without one, the selected segments' span
+	// within the window. Both 0 when nothing is selected.
+	FirstNS int64  `json:"first_ns"`
+	LastNS  int64  `json:"last_ns"`
+	Snaplen uint32 `json:"snaplen"`
+	// Packets is how many packets the same query would stream: the
+	// window, the interface, the token's filter and the client's, and
+	// the limit all apply.
+	Packets int64 `json:"packets"`
+}
+
+// DescriptionInterface is one recording of a selection, by the id of its
+// packets' interface.
+type DescriptionInterface struct {
+	ID       int    `json:"id"`
+	Name     string `json:"name"`
+	LinkType uint32 `json:"link_type"`
+	Snaplen  uint32 `json:"snaplen"`
+	Filter   string `json:"filter"`
+}
+
+// Recording is a store's continuous recording as `sessions -d STORE
+// --json` and GET /api/v1/sessions show it: one per ring of an interface
+// recorded without a break, across segments, while retention has kept
+// them.
+type Recording struct {
+	ID          int     `json:"id"`
+	Recording   string  `json:"recording"`
+	Interface   string  `json:"interface"`
+	Ring        int     `json:"ring"`
+	FirstPacket int64   `json:"first_packet"`
+	Packets     int64   `json:"packets"`
+	FileBytes   int64   `json:"file_bytes"` // what its segment files take on disk
+	Segments    int     `json:"segments"`
+	OldestAt    *string `json:"oldest_packet"`
+	NewestAt    *string `json:"newest_packet"`
+	Status      string  `json:"status"`
+
+	oldest, newest int64
+	hasSpan        bool
+}
+
+func fmtTime(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }
