@@ -137,6 +137,7 @@ func (r *Recording) open() error {
 	}
 	db, err := r.host.Open(path, store.Options{Create: true, NoReserve: true})
 	if err != nil {
+		os.Remove(path) // a full disk may leave a file too short to be a segment
 		return err
 	}
 	sess := &store.Session{
@@ -160,6 +161,7 @@ func (r *Recording) open() error {
 	w, err := db.NewWriter(sess.ID)
 	if err != nil {
 		db.Close()
+		os.Remove(path)
 		return err
 	}
 	w.SetBusyTimeout(r.busy)
@@ -251,9 +253,27 @@ func (r *Recording) Commit() error {
 	}
 	if size >= r.cfg.MaxBytes && r.cfg.MaxBytes > 0 || r.cfg.MaxAge > 0 && time.Since(seg.opened) >= r.cfg.MaxAge ||
 		seg.session.Filter != r.filterNow() {
-		return r.roll()
+		// The packets are committed: a segment that cannot be closed
+		// cleanly (its file made unwritable) is no commit error, else the
+		// recorder would store them again.
+		if err := r.roll(); err != nil {
+			r.log.Warn("close segment", "ring", r.cfg.Ring, "err", err)
+		}
 	}
 	return nil
+}
+
+// Reopen gives up the open segment after a write it refused (disk full,
+// EIO, the file made immutable): what it committed stays, it is closed as
+// well as it can be, and the next Append starts a new segment. The
+// recorder calls it before it retries the blocks it holds.
+func (r *Recording) Reopen() error {
+	if r.seg == nil {
+		return nil
+	}
+	r.seg.w.Rollback()
+	r.pending.packets = 0
+	return r.roll()
 }
 
 // Tick closes a segment that has reached its age on an idle link, so that

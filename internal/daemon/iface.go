@@ -26,6 +26,7 @@ const (
 	StateMissing   = "missing" // no such interface (yet)
 	StatePaused    = "paused"  // retention found no room: holds forbid deleting
 	StateFailed    = "failed"  // an error other than the interface; retried
+	StateDegraded  = "degraded" // the store refuses writes: packets wait in memory, retried
 	StateStopped   = "stopped"
 )
 
@@ -179,9 +180,23 @@ func (r *ifaceRunner) setState(s string, err error) {
 			r.log.Info("interface up: recording")
 		case StateDown, StateMissing, StateFailed:
 			r.log.Warn("interface "+s+": retrying every second", "err", msg)
+		case StateDegraded:
+			r.log.Warn("interface degraded: the store refuses writes", "err", msg)
 		case StatePaused:
 			r.log.Error("recording paused: no room left and holds forbid deleting")
 		}
+	}
+}
+
+// writeState shows a ring's store write error while the recorder retries
+// it (the rings stay open), and retention learns of a full disk.
+func (r *ifaceRunner) writeState(err error, held int64) {
+	switch st := r.State(); {
+	case err != nil && (st == StateRecording || st == StateDegraded):
+		r.setState(StateDegraded, fmt.Errorf("store writes fail, retrying (%d packets held in memory): %w", held, err))
+		r.d.ret.failed(r, err)
+	case err == nil && st == StateDegraded:
+		r.setState(StateRecording, nil)
 	}
 }
 
@@ -364,6 +379,7 @@ func (r *ifaceRunner) runOnce(ctx context.Context) error {
 					l.received.Store(int64(p.Received))
 					l.dropped.Store(int64(p.Dropped))
 					r.beat.Store(time.Now().UnixNano())
+					r.writeState(p.WriteErr, p.Held)
 				},
 			})
 			if errs[i] != nil {

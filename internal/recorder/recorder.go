@@ -8,7 +8,14 @@
 // memory stays flat however long the capture runs. When the writer falls
 // behind, the reader waits and the kernel's ring absorbs the burst.
 //
-// On stop (context cancelled, count reached, or a write error) the reader
+// A write the store refuses (disk full, EIO, a segment made immutable)
+// does not stop the recording: the reader goes on reading the ring, the
+// writer holds the blocks in memory (up to HoldBytes; what exceeds it is
+// counted as dropped) and tries the store again every 250 ms, starting a
+// new segment where the sink can (archive.Recording). Progress carries
+// the error while it lasts.
+//
+// On stop (context cancelled, count reached, or a fatal error) the reader
 // asks the source to admit nothing more, then drains it until it has seen
 // every packet the kernel accepted, so nothing already accepted is lost.
 package recorder
@@ -61,6 +68,9 @@ type Config struct {
 	CommitInterval time.Duration // commit this long after a transaction's first block; 0 = 100 ms
 	DrainTimeout   time.Duration // give up draining after this long; 0 = 5 s
 	QueueBlocks    int           // blocks in flight between reader and writer; 0 = 96
+	// HoldBytes bounds the memory that holds blocks while the store
+	// fails its writes; 0 = 64 MiB.
+	HoldBytes int64
 
 	// Progress, if set, is called every ProgressInterval (0 = 1 s) from
 	// Run's goroutine.
@@ -74,6 +84,10 @@ type Progress struct {
 	Bytes    int64
 	Received uint64
 	Dropped  uint64
+	// WriteErr is the write error being retried, nil while writes
+	// succeed; Held counts the packets waiting in memory meanwhile.
+	WriteErr error
+	Held     int64
 }
 
 // Result sums up a finished recording.
@@ -104,6 +118,9 @@ func (c *Config) withDefaults() Config {
 		// 96 blocks of 256 KiB absorb a checkpoint's stall of well over
 		// 100 ms at the lab's top rates; they are allocated only when used.
 		out.QueueBlocks = 96
+	}
+	if out.HoldBytes == 0 {
+		out.HoldBytes = 64 << 20
 	}
 	if out.Logger == nil {
 		out.Logger = slog.New(slog.DiscardHandler)
@@ -186,18 +203,21 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			tw.commit()
 			progress()
 		case <-backlogTick.C:
-			if tw.drainBacklog() && !c.Writer.InTx() {
+			if tw.retry(false) && tw.drainBacklog() && !c.Writer.InTx() {
 				if tk, ok := c.Writer.(interface{ Tick() error }); ok {
-					// A segment that reached its age on an idle link closes.
+					// A segment that reached its age on an idle link
+					// closes. Its packets are committed: an error closing
+					// it loses none, and the next segment is a new file.
 					if err := tk.Tick(); err != nil {
-						tw.fail(err)
+						c.Logger.Warn("close segment", "err", err)
 					}
 				}
 			}
 			progress()
 		case <-ticker.C:
 			if c.Progress != nil {
-				c.Progress(Progress{Stored: stored.Load(), Bytes: bytes.Load(), Received: received.Load(), Dropped: dropped.Load()})
+				c.Progress(Progress{Stored: stored.Load(), Bytes: bytes.Load(), Received: received.Load(), Dropped: dropped.Load(),
+					WriteErr: tw.werr, Held: tw.memPackets})
 			}
 		}
 	}

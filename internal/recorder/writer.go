@@ -22,12 +22,29 @@ const (
 	// backlogPatience is how long a stopping recording waits for a lock
 	// holder before it counts what is still spilled as not stored.
 	backlogPatience = 30 * time.Second
+	// retryEvery is how often a store that failed a write is tried
+	// again while its blocks wait in memory.
+	retryEvery = 250 * time.Millisecond
+	// writePatience is how long a stopping recording keeps trying a store
+	// that fails its writes before it counts what memory holds as not
+	// stored.
+	writePatience = 3 * time.Second
 )
 
+// reopener is a sink that can give up the file it writes and start
+// another at the next Append (archive.Recording: a segment made
+// unwritable is closed, and a new segment takes the packets).
+type reopener interface{ Reopen() error }
+
 // txWriter is the writer goroutine's state: the blocks of the open
-// transaction, the spill file while the database is locked, and the
-// counters of what is committed. Every packet handed to add ends up
-// committed (res.Stored) or counted (res.AppDropped).
+// transaction, the spill file while the database is locked, the blocks
+// held in memory while the store fails its writes, and the counters of
+// what is committed. Every packet handed to add ends up committed
+// (res.Stored) or counted (res.AppDropped).
+//
+// Order is kept: blocks wait behind older ones. The spill takes blocks
+// only while memory holds none, so what is spilled is always older than
+// what memory holds, and both are taken back in that order.
 type txWriter struct {
 	c       Config
 	w       Sink
@@ -37,16 +54,38 @@ type txWriter struct {
 	txStart time.Time
 	backlog *spill
 	res     Result
-	err     error // the write error that stopped storing
+	err     error // the error that stopped storing (the spill file failed)
+
+	// werr is the write error being retried (disk full, EIO, a file made
+	// immutable): blocks wait in mem, up to c.HoldBytes, until a retry
+	// stores them; nil while writes succeed.
+	werr       error
+	werrSince  time.Time
+	lastTry    time.Time
+	reopen     bool // the sink's file failed a write: start another before the retry
+	mem        []*store.Block
+	memBytes   int64
+	memPackets int64
+	overflow   int64 // packets dropped because mem was full, this episode
 }
 
 func (t *txWriter) release(b *store.Block) { t.free <- b }
+
+func (t *txWriter) spilledPackets() int64 {
+	if t.backlog == nil {
+		return 0
+	}
+	return t.backlog.packets
+}
 
 func (t *txWriter) add(b *store.Block) {
 	switch {
 	case t.err != nil:
 		t.res.AppDropped += int64(b.Count)
 		t.release(b)
+		return
+	case t.werr != nil || len(t.mem) > 0:
+		t.hold(b) // behind what memory holds, until a retry stores it
 		return
 	case t.backlog != nil && !t.backlog.empty():
 		t.spill(b) // keep the order: behind what is already spilled
@@ -61,9 +100,8 @@ func (t *txWriter) add(b *store.Block) {
 			t.spill(b)
 			return
 		}
-		t.res.AppDropped += int64(b.Count)
-		t.release(b)
-		t.fail(err)
+		t.trouble(err)
+		t.hold(b)
 		return
 	}
 	t.held = append(t.held, b)
@@ -85,7 +123,7 @@ func (t *txWriter) commit() {
 			t.divert()
 			return
 		}
-		t.fail(err)
+		t.trouble(err)
 		return
 	}
 	t.res.Stored += t.pending.Stored
@@ -112,6 +150,120 @@ func (t *txWriter) fail(err error) {
 		t.res.AppDropped += t.backlog.packets
 		t.backlog.close()
 		t.backlog = nil
+	}
+	t.res.AppDropped += t.memPackets
+	t.mem, t.memBytes, t.memPackets = nil, 0, 0
+}
+
+// trouble handles a write the store refused for a reason other than a
+// lock (disk full, EIO, a file made immutable): the open transaction is
+// rolled back and its blocks wait in memory with the ones that follow,
+// until a retry stores them. Nothing is lost unless memory overflows,
+// and what overflows is counted.
+func (t *txWriter) trouble(err error) {
+	if t.werr == nil {
+		t.werrSince = time.Now()
+		t.overflow = 0
+		t.c.Logger.Error("store write failed: holding packets in memory and retrying", "err", err, "every", retryEvery, "memory", t.c.HoldBytes)
+	}
+	t.werr = err
+	t.lastTry = time.Now()
+	t.reopen = true
+	t.w.Rollback()
+	t.pending = Result{}
+	held := t.held
+	t.held = nil
+	for _, b := range held {
+		t.hold(b)
+	}
+}
+
+// hold keeps a copy of b in memory and releases b, or counts its packets
+// as not stored when memory holds c.HoldBytes already.
+func (t *txWriter) hold(b *store.Block) {
+	defer t.release(b)
+	if t.memBytes+int64(len(b.Data)) > t.c.HoldBytes {
+		if t.overflow == 0 {
+			t.c.Logger.Error("store still failing and memory full: dropping packets (counted)", "held_packets", t.memPackets, "held_bytes", t.memBytes)
+		}
+		t.overflow += int64(b.Count)
+		t.res.AppDropped += int64(b.Count)
+		return
+	}
+	c := *b
+	c.Data = append([]byte(nil), b.Data...)
+	t.mem = append(t.mem, &c)
+	t.memBytes += int64(len(c.Data))
+	t.memPackets += int64(c.Count)
+}
+
+// retry tries a failing store again, at most every retryEvery: the spill
+// first (older), then memory, one transaction of up to backlogTxBytes
+// each time. When everything is stored, writes go on as before. It
+// reports whether nothing waits any more.
+func (t *txWriter) retry(force bool) bool {
+	if t.err != nil || t.werr == nil && len(t.mem) == 0 {
+		return true
+	}
+	if !force && time.Since(t.lastTry) < retryEvery {
+		return false
+	}
+	t.lastTry = time.Now()
+	if t.reopen {
+		if ro, ok := t.w.(reopener); ok {
+			if err := ro.Reopen(); err != nil {
+				t.c.Logger.Warn("close the file that failed", "err", err)
+			}
+		}
+		t.reopen = false
+	}
+	if t.backlog != nil && !t.backlog.empty() {
+		if !t.drainBacklog() {
+			return false
+		}
+	}
+	if t.w.InTx() {
+		return false // cannot happen: blocks go to memory while it holds any
+	}
+	n, size := 0, int64(0)
+	var packets, bytes int64
+	for n < len(t.mem) && size < backlogTxBytes {
+		b := t.mem[n]
+		if err := t.w.Append(b); err != nil {
+			t.retryFailed(err)
+			return false
+		}
+		n++
+		size += int64(len(b.Data))
+		packets += int64(b.Count)
+		bytes += int64(len(b.Data) - b.Count*store.RecordHeaderLen)
+	}
+	if n > 0 {
+		if err := t.w.Commit(); err != nil {
+			t.retryFailed(err)
+			return false
+		}
+	}
+	clear(t.mem[:n])
+	t.mem = t.mem[n:]
+	t.memBytes -= size
+	t.memPackets -= packets
+	t.res.Stored += packets
+	t.res.Bytes += bytes
+	if len(t.mem) > 0 {
+		return false
+	}
+	t.mem = nil
+	t.c.Logger.Info("store writes again: held packets stored", "after", time.Since(t.werrSince).Round(time.Millisecond), "dropped", t.overflow)
+	t.werr = nil
+	return true
+}
+
+func (t *txWriter) retryFailed(err error) {
+	t.w.Rollback()
+	if !store.Busy(err) {
+		t.werr = err
+		t.reopen = true
 	}
 }
 
@@ -175,7 +327,7 @@ func (t *txWriter) drainBacklog() bool {
 		if err := t.w.Append(b); err != nil {
 			t.w.Rollback()
 			if !store.Busy(err) {
-				t.fail(err)
+				t.troubleSpill(err)
 			}
 			return false
 		}
@@ -188,7 +340,7 @@ func (t *txWriter) drainBacklog() bool {
 	if err := t.w.Commit(); err != nil {
 		t.w.Rollback()
 		if !store.Busy(err) {
-			t.fail(err)
+			t.troubleSpill(err)
 		}
 		return false
 	}
@@ -201,14 +353,37 @@ func (t *txWriter) drainBacklog() bool {
 	return sp.empty()
 }
 
-// finishBacklog stores what is still spilled when the recording stops,
-// waiting up to backlogPatience for a lock holder.
+// troubleSpill notes a write error met while taking back the spill: the
+// spill stays, new blocks wait in memory behind it, and retry tries both.
+func (t *txWriter) troubleSpill(err error) {
+	if t.werr == nil {
+		t.werrSince = time.Now()
+		t.overflow = 0
+		t.c.Logger.Error("store write failed: holding packets and retrying", "err", err, "every", retryEvery)
+	}
+	t.werr = err
+	t.lastTry = time.Now()
+	t.reopen = true
+}
+
+// finishBacklog stores what is still spilled or held in memory when the
+// recording stops, waiting up to backlogPatience for a lock holder and
+// writePatience for a store that fails its writes.
 func (t *txWriter) finishBacklog() {
+	for deadline := time.Now().Add(writePatience); t.err == nil && (t.werr != nil || len(t.mem) > 0); time.Sleep(50 * time.Millisecond) {
+		if t.retry(true) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.fail(fmt.Errorf("store still failing after %s: %d packets not stored: %w", writePatience, t.memPackets+t.spilledPackets(), t.werr))
+			break
+		}
+	}
 	if t.backlog == nil {
 		return
 	}
 	for deadline := time.Now().Add(backlogPatience); !t.drainBacklog(); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
+		if time.Now().After(deadline) || t.werr != nil {
 			t.fail(fmt.Errorf("database still locked by another connection after %s: %d packets not stored", backlogPatience, t.backlog.packets))
 			break
 		}
