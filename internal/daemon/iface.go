@@ -22,10 +22,10 @@ import (
 const (
 	StateStarting  = "starting"
 	StateRecording = "recording"
-	StateDown      = "down"    // the interface exists but is down
-	StateMissing   = "missing" // no such interface (yet)
-	StatePaused    = "paused"  // retention found no room: holds forbid deleting
-	StateFailed    = "failed"  // an error other than the interface; retried
+	StateDown      = "down"     // the interface exists but is down
+	StateMissing   = "missing"  // no such interface (yet)
+	StatePaused    = "paused"   // retention found no room: holds forbid deleting
+	StateFailed    = "failed"   // an error other than the interface; retried
 	StateDegraded  = "degraded" // the store refuses writes: packets wait in memory, retried
 	StateStopped   = "stopped"
 )
