@@ -40,6 +40,11 @@ func (a *app) importCmd() *cobra.Command {
 			if ctx == nil {
 				ctx = context.Background()
 			}
+			// A store's segments are written by its daemon alone, and a
+			// new database among them would be taken for a segment.
+			if err := notInAStore("import: -d", dbPath); err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 			defer stop()
 			db, err := store.Open(dbPath, store.Options{Create: true})

@@ -141,6 +141,8 @@ func TestExportNeverWritesIntoAStore(t *testing.T) {
 		{"sessions", "-d", seg, "rename", "1", "x"},
 		{"sessions", "-d", seg, "delete", "1"},
 		{"vacuum", "-d", seg},
+		{"import", "-d", seg, pcapFile(t, dir, 5, 20)},
+		{"import", "-d", filepath.Join(st, "segments", "y.db"), pcapFile(t, dir, 5, 20)},
 	} {
 		oneLineError(t, run(t, args...), "inside the store")
 	}
