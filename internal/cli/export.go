@@ -20,13 +20,38 @@ import (
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
 )
 
+// exportOptions are export's flags.
+type exportOptions struct {
+	sel    selection
+	output string
+	format string
+	count  int64
+}
+
+func (o *exportOptions) addFlags(cmd *cobra.Command) {
+	o.sel.addFlags(cmd)
+	cmd.Flags().StringVarP(&o.output, "output", "o", "", "file to write, - for standard output")
+	cmd.Flags().StringVar(&o.format, "format", "", "pcap or pcapng (default: by the file's extension, .pcap or .pcapng; else pcapng when the session needs it, else pcap)")
+	addMaxPacketsFlag(cmd, &o.count, 0, "stop after this many packets (0 = all), as tcpdump -c")
+	cmd.MarkFlagRequired("output")
+}
+
+// parse checks the flags and takes the filter from the arguments.
+func (o *exportOptions) parse(args []string) error {
+	if err := o.sel.filterArgs(args); err != nil {
+		return err
+	}
+	if o.count < 0 {
+		return fmt.Errorf("invalid count %d: must be 0 (all) or more", o.count)
+	}
+	if o.format != "" && o.format != "pcap" && o.format != "pcapng" {
+		return fmt.Errorf("invalid format %q: use pcap or pcapng", o.format)
+	}
+	return nil
+}
+
 func (a *app) exportCmd() *cobra.Command {
-	var (
-		sel    selection
-		output string
-		format string
-		count  int64
-	)
+	var opts exportOptions
 	cmd := &cobra.Command{
 		Use:   "export (-s ID | -d STORE [--interface IF] | -r FILE | --server URL) -o FILE [flags] [FILTER...]",
 		Short: "Write a session's packets to a pcap or pcapng file",
@@ -36,90 +61,82 @@ func (a *app) exportCmd() *cobra.Command {
   packetrecorder export -r big.pcapng.zst -o dns.pcap udp port 53`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := sel.filterArgs(args); err != nil {
+			if err := opts.parse(args); err != nil {
 				return err
 			}
-			if count < 0 {
-				return fmt.Errorf("invalid count %d: must be 0 (all) or more", count)
-			}
-			if format != "" && format != "pcap" && format != "pcapng" {
-				return fmt.Errorf("invalid format %q: use pcap or pcapng", format)
-			}
-			sl, err := sel.open()
-			if err != nil {
-				return err
-			}
-			defer sl.Close()
-			sess := sl.sess
-			linkTypes, nIfaces, first, last, err := sl.exportShape()
-			if err != nil {
-				return err
-			}
-			// pcap stores unsigned 32-bit seconds: 1970 to 2106.
-			pcapTime := first >= 0 && last/1e9 <= math.MaxUint32
-			if format == "" {
-				format = formatByExtension(output)
-			}
-			if format == "" {
-				format = "pcap"
-				if len(linkTypes) > 1 || nIfaces > 1 || !pcapTime {
-					format = "pcapng"
-				}
-			}
-			if format == "pcap" && len(linkTypes) > 1 {
-				return fmt.Errorf("session %d has %d link types: pcap holds one, use --format pcapng", sess.ID, len(linkTypes))
-			}
-			if format == "pcap" && !pcapTime {
-				return fmt.Errorf("session %d has timestamps outside pcap's range (1970-2106): use --format pcapng", sess.ID)
-			}
-			ctx := cmd.Context()
-			if ctx == nil {
-				ctx = context.Background()
-			}
-			// An interrupted export leaves the target as it was.
-			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-			defer stop()
-			write := func(out io.Writer) (int64, error) {
-				return a.export(ctx, sl, count, format, linkTypes, out)
-			}
-			var n int64
-			if output == "-" {
-				n, err = write(a.stdout)
-			} else {
-				if err := notTheDatabase("export: -o", output, sel.db); !sel.storeMode && err != nil {
-					return err
-				}
-				if err := notInAStore("export: -o", output); err != nil {
-					return err
-				}
-				n, err = writeAtomically(output, write)
-			}
-			if errors.Is(err, context.Canceled) {
-				return fmt.Errorf("export session %d: interrupted, %s left as it was", sess.ID, output)
-			}
-			if err != nil {
-				return fmt.Errorf("export session %d: %w", sess.ID, err)
-			}
-			if output != "-" {
-				fmt.Fprintf(a.stderr, "exported %s to %s (%s)\n", packets(n), output, format)
-			}
-			return nil
+			return a.runExport(cmdContext(cmd), &opts)
 		},
 	}
-	sel.addFlags(cmd)
-	cmd.Flags().StringVarP(&output, "output", "o", "", "file to write, - for standard output")
-	cmd.Flags().StringVar(&format, "format", "", "pcap or pcapng (default: by the file's extension, .pcap or .pcapng; else pcapng when the session needs it, else pcap)")
-	addMaxPacketsFlag(cmd, &count, 0, "stop after this many packets (0 = all), as tcpdump -c")
-	cmd.MarkFlagRequired("output")
+	opts.addFlags(cmd)
 	return cmd
+}
+
+// runExport writes the selection to a pcap or pcapng file, whole or not
+// at all.
+func (a *app) runExport(ctx context.Context, o *exportOptions) error {
+	sl, err := o.sel.open()
+	if err != nil {
+		return err
+	}
+	defer sl.Close()
+	sess := sl.sess
+	linkTypes, nIfaces, first, last, err := sl.Shape()
+	if err != nil {
+		return err
+	}
+	// pcap stores unsigned 32-bit seconds: 1970 to 2106.
+	pcapTime := first >= 0 && last/1e9 <= math.MaxUint32
+	format, output := o.format, o.output
+	if format == "" {
+		format = formatByExtension(output)
+	}
+	if format == "" {
+		format = "pcap"
+		if len(linkTypes) > 1 || nIfaces > 1 || !pcapTime {
+			format = "pcapng"
+		}
+	}
+	if format == "pcap" && len(linkTypes) > 1 {
+		return fmt.Errorf("session %d has %d link types: pcap holds one, use --format pcapng", sess.ID, len(linkTypes))
+	}
+	if format == "pcap" && !pcapTime {
+		return fmt.Errorf("session %d has timestamps outside pcap's range (1970-2106): use --format pcapng", sess.ID)
+	}
+	// An interrupted export leaves the target as it was.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+	write := func(out io.Writer) (int64, error) {
+		return a.export(ctx, sl, o.count, format, linkTypes, out)
+	}
+	var n int64
+	if output == "-" {
+		n, err = write(a.stdout)
+	} else {
+		if err := notTheDatabase("export: -o", output, o.sel.db); !o.sel.storeMode && err != nil {
+			return err
+		}
+		if err := notInAStore("export: -o", output); err != nil {
+			return err
+		}
+		n, err = writeAtomically(output, write)
+	}
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("export session %d: interrupted, %s left as it was", sess.ID, output)
+	}
+	if err != nil {
+		return fmt.Errorf("export session %d: %w", sess.ID, err)
+	}
+	if output != "-" {
+		fmt.Fprintf(a.stderr, "exported %s to %s (%s)\n", packets(n), output, format)
+	}
+	return nil
 }
 
 func (a *app) export(ctx context.Context, sl *selected, count int64, format string, linkTypes []uint32, out io.Writer) (int64, error) {
 	sess := sl.sess
 	var w pcapio.PacketWriter
-	var trailer func() error        // written after the packets
-	var comments map[int64][]string // pcapng packet comments by packet number
-	commentsOf := func(rec store.Record) []string { return comments[rec.Number] }
+	var trailer func() error // written after the packets
+	commentsOf := func(store.Record) []string { return nil }
 	ifIndex := map[int]int{} // session interface id -> pcapng interface index
 	if format == "pcap" {
 		lt := sess.LinkType
@@ -146,7 +163,7 @@ func (a *app) export(ctx context.Context, sl *selected, count int64, format stri
 		if err != nil {
 			return 0, err
 		}
-		ifaces, err := sl.interfaces()
+		ifaces, err := sl.Interfaces()
 		if err != nil {
 			return 0, err
 		}
@@ -158,31 +175,19 @@ func (a *app) export(ctx context.Context, sl *selected, count int64, format stri
 			}
 			ifIndex[it.ID] = idx
 		}
-		if sl.db != nil && sl.multi == nil && sess.Source == "capture" && !sess.Ended.IsZero() && len(ifaces) == 1 {
+		if one, ok := sl.Session(); ok && one.Source == "capture" && !one.Ended.IsZero() && len(ifaces) == 1 {
 			// The capture's counters, as Wireshark's "Capture File Properties" shows them.
 			trailer = func() error {
 				return pw.WriteStats(0, pcapio.InterfaceStats{
-					Timestamp: sess.Ended.UnixNano(), StartTime: sess.Started.UnixNano(), EndTime: sess.Ended.UnixNano(),
-					Received: uint64(sess.KernelReceived), OSDropped: uint64(sess.KernelDropped), Delivered: uint64(sess.Packets),
+					Timestamp: one.Ended.UnixNano(), StartTime: one.Started.UnixNano(), EndTime: one.Ended.UnixNano(),
+					Received: uint64(one.KernelReceived), OSDropped: uint64(one.KernelDropped), Delivered: uint64(one.Packets),
 					Has: pcapio.StatReceived | pcapio.StatOSDropped | pcapio.StatDelivered | pcapio.StatStartTime | pcapio.StatEndTime,
 				})
 			}
 		}
 		w = pw
-		if sl.multi != nil {
-			// Packet numbers repeat across sessions: comments are looked
-			// up by session (told by the interface id) and number.
-			perSession := make([]map[int64][]string, len(sl.multi.sessions))
-			for i, ms := range sl.multi.sessions {
-				if perSession[i], err = sl.db.Comments(ms.ID); err != nil {
-					return 0, err
-				}
-			}
-			commentsOf = func(rec store.Record) []string { return perSession[sl.multi.session(rec)][rec.Number] }
-		} else if sl.db != nil {
-			if comments, err = sl.db.Comments(sess.ID); err != nil {
-				return 0, err
-			}
+		if commentsOf, err = sl.Comments(); err != nil {
+			return 0, err
 		}
 	}
 	var n, bytes int64
@@ -191,7 +196,7 @@ func (a *app) export(ctx context.Context, sl *selected, count int64, format stri
 		bar = newProgress(a.stderr, "exporting")
 		defer bar.done()
 	}
-	err := sl.walk(ctx, count, func(rec store.Record) error {
+	err := sl.Walk(ctx, count, func(rec store.Record) error {
 		if bar != nil && n&0xfff == 0 {
 			bar.update(n, bytes)
 		}

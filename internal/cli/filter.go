@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -10,7 +9,7 @@ import (
 
 	"github.com/packetrecorderd/packetrecorderd/internal/capture"
 	"github.com/packetrecorderd/packetrecorderd/internal/filter"
-	"github.com/packetrecorderd/packetrecorderd/internal/store"
+	selpkg "github.com/packetrecorderd/packetrecorderd/internal/selection"
 )
 
 func (a *app) filterCmd() *cobra.Command {
@@ -87,25 +86,12 @@ func (a *app) filterCmd() *cobra.Command {
 // filterFile prints how many packets of a capture file the filter
 // matches, compiled for each packet's link type.
 func (a *app) filterFile(cmd *cobra.Command, file, expr string) error {
-	v, err := openFileView(file, store.Range{}, "")
+	sl, err := selpkg.Open(cmdContext(cmd), selpkg.Spec{File: file})
 	if err != nil {
 		return err
 	}
-	defer v.Close()
-	ctx := cmd.Context()
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	ff := newFileFilter(expr)
-	var total, matched int64
-	err = v.walk(ctx, 0, func(rec store.Record) error {
-		total++
-		ok, err := ff.match(rec)
-		if ok {
-			matched++
-		}
-		return err
-	})
+	defer sl.Close()
+	matched, total, err := sl.Tally(cmdContext(cmd), expr)
 	if err != nil {
 		return err
 	}

@@ -189,7 +189,7 @@ func (a *app) runFlows(ctx context.Context, sel *selection, opts flowsOptions) e
 		return err
 	}
 	var p flow.Packet
-	err = sl.walk(ctx, 0, func(rec store.Record) error {
+	err = sl.Walk(ctx, 0, func(rec store.Record) error {
 		end.PacketsRead++
 		if !flow.Extract(rec.LinkType, rec.Data, &p) {
 			end.OtherPackets++
@@ -255,7 +255,7 @@ func matchingPackets(ctx context.Context, sel *selection) (map[matchID]bool, err
 	defer sl.Close()
 	m := map[matchID]bool{}
 	var p flow.Packet
-	err = sl.walk(ctx, 0, func(rec store.Record) error {
+	err = sl.Walk(ctx, 0, func(rec store.Record) error {
 		if flow.Extract(rec.LinkType, rec.Data, &p) {
 			m[matchID{rec.Timestamp, p.Key}] = true
 		}

@@ -14,23 +14,65 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/decode"
+	selpkg "github.com/packetrecorderd/packetrecorderd/internal/selection"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
-	"github.com/packetrecorderd/packetrecorderd/internal/storeview"
 )
+
+// queryOptions are query's flags.
+type queryOptions struct {
+	sel          selection
+	limit        int64 // 0: all
+	defaultLimit bool  // neither -c nor -l given
+	showData     bool
+	asJSON       bool
+	count        bool
+	hexLevel     int
+	absSeq       bool
+	verbose      bool
+	tflag        int
+	tcpdumpTime  bool
+}
+
+func (o *queryOptions) addFlags(cmd *cobra.Command, maxPackets *int64) {
+	o.sel.addFlags(cmd)
+	cmd.Flags().Int64VarP(maxPackets, "max-packets", "c", 10, "stop after this many packets (0 = all), as tcpdump -c; with --count, count at most this many")
+	cmd.Flags().Int64VarP(&o.limit, "limit", "l", 10, "the same as -c (an older spelling)")
+	cmd.Flags().BoolP("numeric", "n", false, "accepted for tcpdump's habit: addresses and ports are never resolved")
+	cmd.Flags().BoolVar(&o.showData, "show-data", false, "add a hex and ASCII dump of each packet, link header included (-XX)")
+	cmd.Flags().CountVarP(&o.hexLevel, "hex", "X", "-X: a hex and ASCII dump of each packet after its link header, -XX: with it (as tcpdump)")
+	cmd.Flags().BoolVarP(&o.absSeq, "absolute-tcp-sequence-numbers", "S", false, "TCP sequence numbers as they are, not relative to the connection's first (as tcpdump -S)")
+	cmd.Flags().BoolVarP(&o.verbose, "verbose", "v", false, "add what tcpdump -v adds where it is decoded (the IP header's fields)")
+	cmd.Flags().CountVarP(&o.tflag, "tcpdump-timestamps", "t", "tcpdump's lines with its time formats: -t none, -tt epoch seconds, -ttt since the previous packet, -tttt date and time, -ttttt since the first")
+	cmd.Flags().BoolVar(&o.tcpdumpTime, "tcpdump", false, "tcpdump's lines with its default time format (HH:MM:SS.micro, local), for diff against tcpdump -n")
+	cmd.Flags().BoolVar(&o.asJSON, "json", false, "print one JSON object per packet")
+	cmd.Flags().BoolVar(&o.count, "count", false, "print only the number of matching packets, as tcpdump --count")
+}
+
+// parse checks the flags and takes the filter from the arguments.
+func (o *queryOptions) parse(cmd *cobra.Command, args []string, maxPackets int64) error {
+	if o.count && len(args) == 1 && isCount(args[0]) {
+		return fmt.Errorf("--count takes no number (it prints how many packets match): stop after %s packets with -c %s", args[0], args[0])
+	}
+	if err := o.sel.filterArgs(args); err != nil {
+		return err
+	}
+	if cmd.Flags().Changed("max-packets") {
+		if cmd.Flags().Changed("limit") && maxPackets != o.limit {
+			return errors.New("-c and -l both say how many packets to show: give one")
+		}
+		o.limit = maxPackets
+	}
+	if o.limit < 0 {
+		return fmt.Errorf("invalid limit %d: must be 0 (all) or more", o.limit)
+	}
+	o.defaultLimit = !cmd.Flags().Changed("limit") && !cmd.Flags().Changed("max-packets")
+	return nil
+}
 
 func (a *app) queryCmd() *cobra.Command {
 	var (
-		sel         selection
-		limit       int64
-		showData    bool
-		asJSON      bool
-		count       bool
-		maxPackets  int64
-		hexLevel    int
-		absSeq      bool
-		verbose     bool
-		tflag       int
-		tcpdumpTime bool
+		opts       queryOptions
+		maxPackets int64
 	)
 	cmd := &cobra.Command{
 		Use:   "query (-s ID | -d STORE [--interface IF] | -r FILE | --server URL) [flags] [FILTER...]",
@@ -43,134 +85,121 @@ func (a *app) queryCmd() *cobra.Command {
   packetrecorder query -d /var/lib/packetrecorder --interface eth0 --since 2026-12-04T10:00:00Z --until 2026-12-04T10:00:01Z`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if count && len(args) == 1 && isCount(args[0]) {
-				return fmt.Errorf("--count takes no number (it prints how many packets match): stop after %s packets with -c %s", args[0], args[0])
-			}
-			if err := sel.filterArgs(args); err != nil {
+			if err := opts.parse(cmd, args, maxPackets); err != nil {
 				return err
 			}
-			if cmd.Flags().Changed("max-packets") {
-				if cmd.Flags().Changed("limit") && maxPackets != limit {
-					return errors.New("-c and -l both say how many packets to show: give one")
-				}
-				limit = maxPackets
-			}
-			if limit < 0 {
-				return fmt.Errorf("invalid limit %d: must be 0 (all) or more", limit)
-			}
-			defaultLimit := !cmd.Flags().Changed("limit") && !cmd.Flags().Changed("max-packets")
-			sl, err := sel.open()
-			if err != nil {
-				return err
-			}
-			defer sl.Close()
-			ctx := cmd.Context()
-			if ctx == nil {
-				ctx = context.Background()
-			}
-			if count {
-				n, err := sl.count(ctx)
-				if err != nil {
-					return err
-				}
-				if !defaultLimit && limit > 0 {
-					n = min(n, limit) // as tcpdump --count -c N
-				}
-				fmt.Fprintln(a.stdout, n)
-				return nil
-			}
-			out := bufio.NewWriterSize(a.stdout, 64<<10)
-			defer out.Flush()
-			if hexLevel > 0 && showData {
-				return errors.New("--show-data is -XX: give one of -X, -XX, --show-data")
-			}
-			if showData {
-				hexLevel = 2
-			}
-			sum := decode.NewSummarizerOptions(decode.Options{AbsoluteSeq: absSeq, Verbose: verbose})
-			sum.InterfaceName = localInterfaceName()
-			tcpdumpLines := tflag > 0 || tcpdumpTime
-			var first, prev int64
-			enc := json.NewEncoder(out)
-			// Where packets may be of several interfaces, each line says
-			// whose; merged sessions number packets SESSION:N, as each
-			// session numbers its own.
-			showIface := sl.severalInterfaces()
-			// At the default limit, one more packet tells whether there are more.
-			walkLimit, shown, more := limit, int64(0), false
-			if defaultLimit && limit > 0 {
-				walkLimit = limit + 1
-			}
-			err = sl.walk(ctx, walkLimit, func(rec store.Record) error {
-				if shown == limit && limit > 0 {
-					more = true
-					return store.ErrStop
-				}
-				shown++
-				summary := sum.Summary(rec.LinkType, rec.Data, rec.OrigLen)
-				ts := time.Unix(0, rec.Timestamp)
-				if asJSON {
-					p := storeview.NewPacketJSON(rec, summary, sl.interfaceName(rec))
-					p.Session = sl.sessionOf(rec)
-					if hexLevel > 0 {
-						p.Data = hex.EncodeToString(rec.Data)
-					}
-					return enc.Encode(p)
-				}
-				if shown == 1 {
-					first, prev = rec.Timestamp, rec.Timestamp
-				}
-				if tcpdumpLines {
-					// tcpdump's own line, for diff: its time format, no number.
-					out.WriteString(tcpdumpStamp(tflag, rec.Timestamp, prev, first))
-					out.WriteString(summary)
-					out.WriteByte('\n')
-					prev = rec.Timestamp
-				} else if showIface {
-					number := strconv.FormatInt(rec.Number, 10)
-					if id := sl.sessionOf(rec); id != 0 {
-						number = strconv.FormatInt(id, 10) + ":" + number
-					}
-					fmt.Fprintf(out, "%s %s %s %s\n", number, dash(printable(sl.interfaceName(rec))), ts.Local().Format("2006-01-02 15:04:05.000000000"), summary)
-				} else {
-					fmt.Fprintf(out, "%d %s %s\n", rec.Number, ts.Local().Format("2006-01-02 15:04:05.000000000"), summary)
-				}
-				switch hexLevel {
-				case 1:
-					return decode.HexDump(out, rec.Data[linkHeaderLen(rec.LinkType, rec.Data):])
-				case 2:
-					return decode.HexDump(out, rec.Data)
-				}
-				return nil
-			})
-			if err != nil || !more {
-				return err
-			}
-			out.Flush()
-			if sl.prog == nil && (sl.view == nil || sl.view.Filter == nil) && sl.file == nil {
-				// The block index counts the rest without reading it.
-				if total, err := sl.count(ctx); err == nil {
-					fmt.Fprintf(a.stderr, "%d of %d packets; -c 0 for all\n", shown, total)
-					return nil
-				}
-			}
-			fmt.Fprintf(a.stderr, "the first %d packets; more match; -c 0 for all\n", shown)
-			return nil
+			return a.runQuery(cmdContext(cmd), &opts)
 		},
 	}
-	sel.addFlags(cmd)
-	cmd.Flags().Int64VarP(&maxPackets, "max-packets", "c", 10, "stop after this many packets (0 = all), as tcpdump -c; with --count, count at most this many")
-	cmd.Flags().Int64VarP(&limit, "limit", "l", 10, "the same as -c (an older spelling)")
-	cmd.Flags().BoolP("numeric", "n", false, "accepted for tcpdump's habit: addresses and ports are never resolved")
-	cmd.Flags().BoolVar(&showData, "show-data", false, "add a hex and ASCII dump of each packet, link header included (-XX)")
-	cmd.Flags().CountVarP(&hexLevel, "hex", "X", "-X: a hex and ASCII dump of each packet after its link header, -XX: with it (as tcpdump)")
-	cmd.Flags().BoolVarP(&absSeq, "absolute-tcp-sequence-numbers", "S", false, "TCP sequence numbers as they are, not relative to the connection's first (as tcpdump -S)")
-	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "add what tcpdump -v adds where it is decoded (the IP header's fields)")
-	cmd.Flags().CountVarP(&tflag, "tcpdump-timestamps", "t", "tcpdump's lines with its time formats: -t none, -tt epoch seconds, -ttt since the previous packet, -tttt date and time, -ttttt since the first")
-	cmd.Flags().BoolVar(&tcpdumpTime, "tcpdump", false, "tcpdump's lines with its default time format (HH:MM:SS.micro, local), for diff against tcpdump -n")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per packet")
-	cmd.Flags().BoolVar(&count, "count", false, "print only the number of matching packets, as tcpdump --count")
+	opts.addFlags(cmd, &maxPackets)
 	return cmd
+}
+
+// cmdContext is the command's context (Background when it has none).
+func cmdContext(cmd *cobra.Command) context.Context {
+	if ctx := cmd.Context(); ctx != nil {
+		return ctx
+	}
+	return context.Background()
+}
+
+// runQuery prints the selection's packets (or their number).
+func (a *app) runQuery(ctx context.Context, o *queryOptions) error {
+	limit := o.limit
+	sl, err := o.sel.open()
+	if err != nil {
+		return err
+	}
+	defer sl.Close()
+	if o.count {
+		n, err := sl.Count(ctx)
+		if err != nil {
+			return err
+		}
+		if !o.defaultLimit && limit > 0 {
+			n = min(n, limit) // as tcpdump --count -c N
+		}
+		fmt.Fprintln(a.stdout, n)
+		return nil
+	}
+	out := bufio.NewWriterSize(a.stdout, 64<<10)
+	defer out.Flush()
+	hexLevel := o.hexLevel
+	if hexLevel > 0 && o.showData {
+		return errors.New("--show-data is -XX: give one of -X, -XX, --show-data")
+	}
+	if o.showData {
+		hexLevel = 2
+	}
+	sum := decode.NewSummarizerOptions(decode.Options{AbsoluteSeq: o.absSeq, Verbose: o.verbose})
+	sum.InterfaceName = localInterfaceName()
+	tcpdumpLines := o.tflag > 0 || o.tcpdumpTime
+	var first, prev int64
+	enc := json.NewEncoder(out)
+	// Where packets may be of several interfaces, each line says
+	// whose; merged sessions number packets SESSION:N, as each
+	// session numbers its own.
+	showIface := sl.SeveralInterfaces()
+	// At the default limit, one more packet tells whether there are more.
+	walkLimit, shown, more := limit, int64(0), false
+	if o.defaultLimit && limit > 0 {
+		walkLimit = limit + 1
+	}
+	err = sl.Walk(ctx, walkLimit, func(rec store.Record) error {
+		if shown == limit && limit > 0 {
+			more = true
+			return store.ErrStop
+		}
+		shown++
+		summary := sum.Summary(rec.LinkType, rec.Data, rec.OrigLen)
+		ts := time.Unix(0, rec.Timestamp)
+		if o.asJSON {
+			p := selpkg.NewPacketJSON(rec, summary, sl.InterfaceName(rec))
+			p.Session = sl.SessionOf(rec)
+			if hexLevel > 0 {
+				p.Data = hex.EncodeToString(rec.Data)
+			}
+			return enc.Encode(p)
+		}
+		if shown == 1 {
+			first, prev = rec.Timestamp, rec.Timestamp
+		}
+		if tcpdumpLines {
+			// tcpdump's own line, for diff: its time format, no number.
+			out.WriteString(tcpdumpStamp(o.tflag, rec.Timestamp, prev, first))
+			out.WriteString(summary)
+			out.WriteByte('\n')
+			prev = rec.Timestamp
+		} else if showIface {
+			number := strconv.FormatInt(rec.Number, 10)
+			if id := sl.SessionOf(rec); id != 0 {
+				number = strconv.FormatInt(id, 10) + ":" + number
+			}
+			fmt.Fprintf(out, "%s %s %s %s\n", number, dash(printable(sl.InterfaceName(rec))), ts.Local().Format("2006-01-02 15:04:05.000000000"), summary)
+		} else {
+			fmt.Fprintf(out, "%d %s %s\n", rec.Number, ts.Local().Format("2006-01-02 15:04:05.000000000"), summary)
+		}
+		switch hexLevel {
+		case 1:
+			return decode.HexDump(out, rec.Data[linkHeaderLen(rec.LinkType, rec.Data):])
+		case 2:
+			return decode.HexDump(out, rec.Data)
+		}
+		return nil
+	})
+	if err != nil || !more {
+		return err
+	}
+	out.Flush()
+	if sl.Indexed() {
+		// The block index counts the rest without reading it.
+		if total, err := sl.Count(ctx); err == nil {
+			fmt.Fprintf(a.stderr, "%d of %d packets; -c 0 for all\n", shown, total)
+			return nil
+		}
+	}
+	fmt.Fprintf(a.stderr, "the first %d packets; more match; -c 0 for all\n", shown)
+	return nil
 }
 
 // localInterfaceName names interface indexes after this host's interfaces,

@@ -15,8 +15,8 @@ import (
 
 	"github.com/packetrecorderd/packetrecorderd/internal/archive"
 	"github.com/packetrecorderd/packetrecorderd/internal/filter"
+	selpkg "github.com/packetrecorderd/packetrecorderd/internal/selection"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
-	"github.com/packetrecorderd/packetrecorderd/internal/storeview"
 )
 
 // sessionJSON is the --json shape of a session; its keys are a stable
@@ -103,16 +103,16 @@ func (a *app) sessionsCmd() *cobra.Command {
 		Short: "List capture sessions; rename, annotate or delete them",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if remote.server != "" {
+			if remote.Server != "" {
 				if cmd.Flags().Changed("database") {
 					return errors.New("-d reads a local database or store, --server a daemon's: give one of them")
 				}
-				c, err := remote.dial()
+				c, err := selpkg.Dial(remote.Remote)
 				if err != nil {
 					return err
 				}
-				var recs []storeview.Recording
-				if err := c.getJSON(cmd.Context(), "/api/v1/sessions", nil, &recs); err != nil {
+				var recs []selpkg.Recording
+				if err := c.GetJSON(cmd.Context(), "/api/v1/sessions", nil, &recs); err != nil {
 					return err
 				}
 				return a.printRecordings(recs, asJSON)
@@ -298,7 +298,7 @@ func dash(s string) string {
 // interface recorded continuously (across segments, while retention has
 // kept them), in the order they began.
 func (a *app) storeSessions(dir string, asJSON bool) error {
-	out, err := storeview.Recordings(dir)
+	out, err := selpkg.Recordings(dir)
 	if err != nil {
 		return err
 	}
@@ -306,7 +306,7 @@ func (a *app) storeSessions(dir string, asJSON bool) error {
 }
 
 // printRecordings prints a store's recordings, as a table or JSON.
-func (a *app) printRecordings(out []storeview.Recording, asJSON bool) error {
+func (a *app) printRecordings(out []selpkg.Recording, asJSON bool) error {
 	if asJSON {
 		enc := json.NewEncoder(a.stdout)
 		enc.SetIndent("", "  ")

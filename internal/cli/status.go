@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/daemon"
+	selpkg "github.com/packetrecorderd/packetrecorderd/internal/selection"
 )
 
 func (a *app) statusCmd() *cobra.Command {
@@ -22,15 +23,15 @@ func (a *app) statusCmd() *cobra.Command {
   PACKETRECORDER_TOKEN=... packetrecorder status --server https://sensor1:7474 --cacert ca.pem --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if remote.server == "" {
+			if remote.Server == "" {
 				return errors.New("status asks a running daemon: give --server URL (its listen: address)")
 			}
-			c, err := remote.dial()
+			c, err := selpkg.Dial(remote.Remote)
 			if err != nil {
 				return err
 			}
 			var raw json.RawMessage
-			if err := c.getJSON(cmd.Context(), "/api/v1/status", nil, &raw); err != nil {
+			if err := c.GetJSON(cmd.Context(), "/api/v1/status", nil, &raw); err != nil {
 				return err
 			}
 			if asJSON {
@@ -39,7 +40,7 @@ func (a *app) statusCmd() *cobra.Command {
 			}
 			var st daemon.Status
 			if err := json.Unmarshal(raw, &st); err != nil {
-				return fmt.Errorf("%s: bad answer: %w", c.base.Host, err)
+				return fmt.Errorf("%s: bad answer: %w", c.Host(), err)
 			}
 			return a.printStatus(st)
 		},

@@ -16,9 +16,10 @@ import (
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
 )
 
-// uncompressed reads a capture as tcpdump and tshark do: when it starts
-// with gzip's or zstd's magic, through the decompressor.
-func uncompressed(br *bufio.Reader) (*bufio.Reader, func(), error) {
+// Uncompressed reads a capture as tcpdump and tshark do: when it starts
+// with gzip's or zstd's magic, through the decompressor. done releases
+// the decompressor.
+func Uncompressed(br *bufio.Reader) (*bufio.Reader, func(), error) {
 	magic, _ := br.Peek(4)
 	switch {
 	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
@@ -99,7 +100,7 @@ func (v *fileSource) open() (*pcapio.Reader, func(), error) {
 		}
 		in, closeFile = f, func() { f.Close() }
 	}
-	src, done, err := uncompressed(bufio.NewReaderSize(in, 1<<20))
+	src, done, err := Uncompressed(bufio.NewReaderSize(in, 1<<20))
 	if err != nil {
 		closeFile()
 		return nil, nil, fmt.Errorf("%s: %w", v.path, err)

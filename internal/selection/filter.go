@@ -16,9 +16,11 @@ import (
 // everything.
 type Filter struct {
 	progs map[uint32]*filter.Program
-	// expr is compiled for a link type first met in a packet (a capture
-	// file's pcapng may describe interfaces late); "" when the link types
-	// are all known at once, and a packet of another matches nothing.
+	// lazy: expr is compiled for a link type first met in a packet (a
+	// capture file's pcapng may describe interfaces late). Otherwise the
+	// link types are all known at once, and a packet of another matches
+	// nothing.
+	lazy bool
 	expr string
 	mask net.IPMask
 }
@@ -60,7 +62,7 @@ func (f *Filter) match(rec store.Record) (bool, error) {
 		return true, nil
 	}
 	prog, ok := f.progs[rec.LinkType]
-	if !ok && f.expr != "" {
+	if !ok && f.lazy {
 		var err error
 		if prog, err = filter.Compile(f.expr, filter.Options{LinkType: rec.LinkType, Netmask: f.mask}); err != nil {
 			return false, fmt.Errorf("filter for the %s packets: %w", filter.LinkTypeName(rec.LinkType), err)

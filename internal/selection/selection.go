@@ -166,7 +166,7 @@ func (sl *Selection) compile(lts []uint32, fallback uint32, mask []byte, lazy bo
 	one := func(expr string) (*Filter, error) {
 		f, err := compileSpec(expr, sl.spec.ForcedFilter, lts, fallback, mask)
 		if f != nil && lazy && len(f.progs) > 0 {
-			f.expr, f.mask = joined(expr, sl.spec.ForcedFilter), mask
+			f.lazy, f.expr, f.mask = true, joined(expr, sl.spec.ForcedFilter), mask
 		}
 		return f, err
 	}
@@ -231,18 +231,17 @@ func (sl *Selection) streams(ctx context.Context, w window, limit int64) []strea
 
 // Walk calls fn for the selected packets in timestamp order (a session's
 // and a file's in their own order; several sessions or recordings merged
-// by timestamp, ties to the one listed first), at most Spec.Limit of them.
-// fn returning store.ErrStop ends the walk without error. A record and its
-// Data are valid only during fn.
-func (sl *Selection) Walk(ctx context.Context, fn func(store.Record) error) error {
-	return sl.WalkLimit(ctx, sl.spec.Limit, fn)
-}
-
-// WalkLimit is Walk with another limit (0: all).
+// by timestamp, ties to the one listed first), at most limit of them (0:
+// all; Spec.Limit bounds them too). fn returning store.ErrStop ends the
+// walk without error. A record and its Data are valid only during fn.
+// Each call is one pass over the selection (standard input is read once).
 //
 // It is the one loop every reader's packets go through: emitted, counted,
 // cut at the limit; windows read in turn.
-func (sl *Selection) WalkLimit(ctx context.Context, limit int64, fn func(store.Record) error) error {
+func (sl *Selection) Walk(ctx context.Context, limit int64, fn func(store.Record) error) error {
+	if l := sl.spec.Limit; l > 0 && (limit == 0 || l < limit) {
+		limit = l
+	}
 	var n int64
 	stopped := false
 	emit := func(rec store.Record) (bool, error) {
@@ -286,7 +285,7 @@ func (sl *Selection) Count(ctx context.Context) (int64, error) {
 	case sl.rem != nil:
 		n, err = sl.rem.count(ctx)
 	case !sl.Indexed():
-		err = sl.Walk(ctx, func(store.Record) error { n++; return nil })
+		err = sl.Walk(ctx, 0, func(store.Record) error { n++; return nil })
 		return n, err
 	case sl.st != nil:
 		n, err = sl.st.count(sl.spec.Range)
@@ -299,16 +298,17 @@ func (sl *Selection) Count(ctx context.Context) (int64, error) {
 	return n, err
 }
 
-// Tally reads every packet of the window and reports how many there are
-// and how many the filter accepts (filter -r).
-func (sl *Selection) Tally(ctx context.Context) (matched, total int64, err error) {
+// Tally reads every packet of a capture file's window and reports how
+// many there are and how many expr accepts, compiled for each link type
+// as it first appears (filter -r).
+func (sl *Selection) Tally(ctx context.Context, expr string) (matched, total int64, err error) {
 	if sl.file == nil {
 		return 0, 0, errors.New("tally reads a capture file")
 	}
-	w := sl.windows[0]
-	err = merge(sl.file.streams(ctx, w.r, nil), func(rec store.Record) (bool, error) {
+	f := &Filter{progs: map[uint32]*filter.Program{}, lazy: true, expr: expr, mask: filter.ZeroNetmask}
+	err = merge(sl.file.streams(ctx, sl.windows[0].r, nil), func(rec store.Record) (bool, error) {
 		total++
-		ok, err := w.f.match(rec)
+		ok, err := f.match(rec)
 		if ok {
 			matched++
 		}
@@ -349,7 +349,7 @@ func (sl *Selection) Describe(ctx context.Context) (Description, error) {
 		}
 	} else {
 		first, last := int64(math.MaxInt64), int64(math.MinInt64)
-		err := sl.Walk(ctx, func(rec store.Record) error {
+		err := sl.Walk(ctx, 0, func(rec store.Record) error {
 			d.Packets++
 			first, last = min(first, rec.Timestamp), max(last, rec.Timestamp)
 			return nil

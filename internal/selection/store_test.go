@@ -55,7 +55,7 @@ func TestSlowReaderNeverBlocksTheRecorder(t *testing.T) {
 	}
 	defer v.Close()
 	next := uint64(0)
-	err = v.Walk(context.Background(), func(rec store.Record) error {
+	err = v.Walk(context.Background(), 0, func(rec store.Record) error {
 		if rec.Number != int64(next)+1 {
 			t.Fatalf("packet %d after %d", rec.Number, next)
 		}
