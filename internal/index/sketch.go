@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math/bits"
+	"net/netip"
 )
 
 // A Sketch is the index of one stored block: a Bloom filter of the Terms
@@ -50,30 +51,35 @@ var ErrBadSketch = errors.New("damaged block sketch")
 // Hash is the 64-bit hash of a Term as sketches use it. It is part of the
 // on-disk format: it must never change for a sketch version.
 func Hash(t Term) uint64 {
-	var a, b uint64
 	switch t.Kind {
 	case KindAddr:
-		if t.Addr.Is4() {
-			v4 := t.Addr.As4()
-			a = 4<<32 | uint64(binary.BigEndian.Uint32(v4[:]))
-		} else {
-			v6 := t.Addr.As16()
-			a = 6<<56 ^ binary.BigEndian.Uint64(v6[:8])
-			b = binary.BigEndian.Uint64(v6[8:])
-		}
+		return hashAddr(t.Addr)
 	case KindPort:
-		a = uint64(t.Proto)<<16 | uint64(t.Port)
+		return hashPort(t.Proto, t.Port)
 	case KindProto:
-		a = uint64(t.Proto)
+		return hash2(uint64(KindProto)<<60|uint64(t.Proto), 0)
 	case KindVLAN:
-		a = uint64(t.VLAN)
+		return hash2(uint64(KindVLAN)<<60|uint64(t.VLAN), 0)
 	case KindCommunityID:
-		a = binary.BigEndian.Uint64(t.CID[:8])
-		b = binary.BigEndian.Uint64(t.CID[8:16])
+		return hash2(uint64(KindCommunityID)<<60^binary.BigEndian.Uint64(t.CID[:8]), binary.BigEndian.Uint64(t.CID[8:16]))
 	}
-	h := mix(a ^ uint64(t.Kind)<<60)
-	return mix(h ^ b ^ 0x9e3779b97f4a7c15)
+	return hash2(uint64(t.Kind)<<60, 0)
 }
+
+func hashAddr(a netip.Addr) uint64 {
+	if a.Is4() {
+		v4 := a.As4()
+		return hash2(uint64(KindAddr)<<60|4<<32|uint64(binary.BigEndian.Uint32(v4[:])), 0)
+	}
+	v6 := a.As16()
+	return hash2(uint64(KindAddr)<<60^6<<56^binary.BigEndian.Uint64(v6[:8]), binary.BigEndian.Uint64(v6[8:]))
+}
+
+func hashPort(proto uint8, port uint16) uint64 {
+	return hash2(uint64(KindPort)<<60|uint64(proto)<<16|uint64(port), 0)
+}
+
+func hash2(a, b uint64) uint64 { return mix(mix(a) ^ b ^ 0x9e3779b97f4a7c15) }
 
 // mix is splitmix64's finalizer.
 func mix(x uint64) uint64 {
@@ -88,11 +94,8 @@ func mix(x uint64) uint64 {
 // mask is the k bits a hash sets in its word (from the hash's high 36
 // bits, 6 per bit; two may coincide, which only sets fewer bits).
 func mask(h uint64) uint64 {
-	var m uint64
-	for i := 0; i < sketchK; i++ {
-		m |= 1 << ((h >> (28 + 6*i)) & 63)
-	}
-	return m
+	h >>= 28
+	return 1<<(h&63) | 1<<(h>>6&63) | 1<<(h>>12&63) | 1<<(h>>18&63) | 1<<(h>>24&63) | 1<<(h>>30&63)
 }
 
 // Builder collects the terms of one block's packets. The zero value is
@@ -100,7 +103,6 @@ func mask(h uint64) uint64 {
 type Builder struct {
 	words   []uint64
 	scratch []uint64
-	n       int // terms added (not distinct)
 	pkt     packetTerms
 }
 
@@ -113,13 +115,11 @@ func (b *Builder) AddHash(h uint64) {
 		b.words = make([]uint64, builderWords)
 	}
 	b.words[h&(builderWords-1)] |= mask(h)
-	b.n++
 }
 
 // Reset empties the builder.
 func (b *Builder) Reset() {
 	clear(b.words)
-	b.n = 0
 }
 
 // Sketch folds what was added into a sketch appended to dst, as small as

@@ -23,22 +23,22 @@ func (pt *packetTerms) add(b *Builder, linkType uint32, data []byte) {
 		}
 		return
 	}
-	k := p.Key
-	b.Add(Term{Kind: KindAddr, Addr: k.Src})
-	b.Add(Term{Kind: KindAddr, Addr: k.Dst})
+	k := &p.Key
+	b.AddHash(hashAddr(k.Src))
+	b.AddHash(hashAddr(k.Dst))
 	b.Add(Term{Kind: KindProto, Proto: k.Proto})
 	if k.HasPorts && (k.Proto == 6 || k.Proto == 17 || k.Proto == 132) {
-		b.Add(Term{Kind: KindPort, Proto: k.Proto, Port: k.SrcPort})
-		b.Add(Term{Kind: KindPort, Proto: k.Proto, Port: k.DstPort})
+		b.AddHash(hashPort(k.Proto, k.SrcPort))
+		b.AddHash(hashPort(k.Proto, k.DstPort))
 	}
 	for i := 0; i < p.NOuter; i++ {
 		l := &p.Outer[i]
-		b.Add(Term{Kind: KindAddr, Addr: l.Src})
-		b.Add(Term{Kind: KindAddr, Addr: l.Dst})
+		b.AddHash(hashAddr(l.Src))
+		b.AddHash(hashAddr(l.Dst))
 		b.Add(Term{Kind: KindProto, Proto: l.Proto})
 		if l.SrcPort != 0 || l.DstPort != 0 {
-			b.Add(Term{Kind: KindPort, Proto: 17, Port: l.SrcPort})
-			b.Add(Term{Kind: KindPort, Proto: 17, Port: l.DstPort})
+			b.AddHash(hashPort(17, l.SrcPort))
+			b.AddHash(hashPort(17, l.DstPort))
 		}
 	}
 	for i := 0; i < p.NVLANs; i++ {

@@ -3,8 +3,8 @@ package store
 import (
 	"net/netip"
 	"os/exec"
-	"strconv"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -323,4 +323,3 @@ func requireSQLite(t *testing.T) string {
 func itoa(n int64) string {
 	return strconv.FormatInt(n, 10)
 }
-
