@@ -1,6 +1,10 @@
 package index
 
-import "net/netip"
+import (
+	"net/netip"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/flow"
+)
 
 // Link types (pcap LINKTYPE_ values) whose terms Terms.Packet reads;
 // every other link type gets KindAny.
@@ -320,5 +324,37 @@ func (t *Terms) geneve(g, depth int) {
 		t.ether(inner+12, inner+14, depth+1)
 	} else {
 		t.ether(g+2, inner, depth+1)
+	}
+}
+
+// AddFlow appends the terms of what flow.Extract found in the same
+// packet: the innermost 5-tuple (addresses, protocol, TCP/UDP/SCTP
+// ports) and the tunnels' outer addresses, protocols and UDP ports, so
+// that a tunnelled connection can be found by its inner addresses (no
+// BPF filter reads those, so they only widen a block's terms). The
+// Community ID term is the flow table's to add, once per flow.
+func (t *Terms) AddFlow(p *flow.Packet) {
+	k := p.Key
+	if k.Src.IsValid() {
+		t.List = append(t.List, Term{Kind: KindAddr, Addr: k.Src}, Term{Kind: KindAddr, Addr: k.Dst},
+			Term{Kind: KindProto, Proto: k.Proto})
+		if k.HasPorts && (k.Proto == 6 || k.Proto == 17 || k.Proto == 132) {
+			t.List = append(t.List, Term{Kind: KindPort, Proto: k.Proto, Port: k.SrcPort},
+				Term{Kind: KindPort, Proto: k.Proto, Port: k.DstPort})
+		}
+	}
+	for i := 0; i < p.NOuter && i < len(p.Outer); i++ {
+		l := &p.Outer[i]
+		if l.Src.IsValid() {
+			t.List = append(t.List, Term{Kind: KindAddr, Addr: l.Src}, Term{Kind: KindAddr, Addr: l.Dst})
+		}
+		t.List = append(t.List, Term{Kind: KindProto, Proto: l.Proto})
+		if l.Proto == 17 {
+			t.List = append(t.List, Term{Kind: KindPort, Proto: 17, Port: l.SrcPort},
+				Term{Kind: KindPort, Proto: 17, Port: l.DstPort})
+		}
+	}
+	for i := 0; i < p.NVLANs && i < len(p.VLANs); i++ {
+		t.List = append(t.List, Term{Kind: KindVLAN, VLAN: p.VLANs[i] & 0x0fff})
 	}
 }
