@@ -23,7 +23,8 @@ import (
 // packets), which is well under 1% of the bytes a scan reads.
 //
 // Layout, all little-endian: a version byte (1), the number of bits set
-// per term (k), then the filter's 64-bit words; their number is a power
+// per term (k), a flags byte (1: the block holds a packet the terms
+// cannot describe, KindAny), then the filter's 64-bit words; their number is a power
 // of two. A term sets k bits of one word: the word is picked by the low
 // bits of the term's hash, the bits by its high bits. Because the word
 // index is the hash modulo a power of two, a filter folds to half its
@@ -35,8 +36,11 @@ type Sketch []byte
 const (
 	sketchVersion = 1
 	sketchK       = 6
-	// sketchHeader is the version and k bytes before the words.
-	sketchHeader = 2
+	// sketchHeader is the version, k and flags bytes before the words.
+	sketchHeader = 3
+	// flagAny: a packet of the block carries KindAny (the terms cannot
+	// describe it), so the block may hold a match for every plan.
+	flagAny = 1
 	// builderWords is the size a Builder indexes into (2 Mbit = 256 KiB
 	// would be needed only for blocks of 200k distinct terms; 32 KiB holds
 	// a 256 KiB block of minimum-size packets with distinct ports).
@@ -103,11 +107,23 @@ func mask(h uint64) uint64 {
 type Builder struct {
 	words   []uint64
 	scratch []uint64
-	pkt     packetTerms
+	terms   Terms
+	any     bool // a packet the terms cannot describe (KindAny)
 }
 
 // Add records that a packet of the block carries t.
-func (b *Builder) Add(t Term) { b.AddHash(Hash(t)) }
+func (b *Builder) Add(t Term) {
+	switch t.Kind {
+	case KindAddr:
+		b.AddHash(hashAddr(t.Addr))
+	case KindPort:
+		b.AddHash(hashPort(t.Proto, t.Port))
+	case KindAny:
+		b.any = true
+	default:
+		b.AddHash(Hash(t))
+	}
+}
 
 // AddHash records a term by its Hash.
 func (b *Builder) AddHash(h uint64) {
@@ -120,6 +136,7 @@ func (b *Builder) AddHash(h uint64) {
 // Reset empties the builder.
 func (b *Builder) Reset() {
 	clear(b.words)
+	b.any = false
 }
 
 // Sketch folds what was added into a sketch appended to dst, as small as
@@ -149,7 +166,11 @@ func (b *Builder) Sketch(dst []byte) []byte {
 		}
 		w = w[:half]
 	}
-	dst = append(dst, sketchVersion, sketchK)
+	var flags byte
+	if b.any {
+		flags |= flagAny
+	}
+	dst = append(dst, sketchVersion, sketchK, flags)
 	for _, x := range w {
 		dst = binary.LittleEndian.AppendUint64(dst, x)
 	}
@@ -158,7 +179,7 @@ func (b *Builder) Sketch(dst []byte) []byte {
 
 // Check reports whether s has a sketch's layout.
 func (s Sketch) Check() error {
-	if len(s) < sketchHeader+8 || s[0] != sketchVersion || s[1] != sketchK {
+	if len(s) < sketchHeader+8 || s[0] != sketchVersion || s[1] != sketchK || s[2]&^flagAny != 0 {
 		return ErrBadSketch
 	}
 	n := (len(s) - sketchHeader) / 8
@@ -179,40 +200,48 @@ func (s Sketch) MayHold(h uint64) bool {
 }
 
 // Match reports whether the block may hold a packet the planned
-// expression selects. s must have passed Check. Prefixes longer than a
-// single address, and Community IDs (which blocks do not index), narrow
-// nothing.
-func (s Sketch) Match(e Expr) bool {
-	switch e.Op {
-	case OpNone:
-		return false
-	case OpTerm:
-		if e.Term.Kind == KindCommunityID {
-			return true
-		}
-		return s.MayHold(Hash(e.Term))
-	case OpPrefix:
-		if p := e.Prefix; p.IsValid() && p.IsSingleIP() {
-			return s.MayHold(Hash(Term{Kind: KindAddr, Addr: p.Addr()}))
-		}
+// expression selects. s must have passed Check.
+func (s Sketch) Match(e Expr) bool { return e.Eval(s) }
+
+// Has is TermSet's: whether the block may hold t. Community IDs, which
+// blocks do not index, may always be there.
+func (s Sketch) Has(t Term) bool {
+	switch t.Kind {
+	case KindAny:
+		return s[2]&flagAny != 0
+	case KindCommunityID:
 		return true
-	case OpAnd:
-		for _, a := range e.Args {
-			if !s.Match(a) {
-				return false
-			}
-		}
-		return true
-	case OpOr:
-		for _, a := range e.Args {
-			if s.Match(a) {
-				return true
-			}
-		}
-		return false
+	}
+	return s.MayHold(Hash(t))
+}
+
+// HasPrefix is TermSet's: a sketch answers for a single address only;
+// any wider prefix may be there.
+func (s Sketch) HasPrefix(p netip.Prefix) bool {
+	if p.IsValid() && p.IsSingleIP() {
+		return s.MayHold(hashAddr(p.Addr()))
 	}
 	return true
 }
+
+// maxRangeProbes bounds the ports of a range a sketch is asked about one
+// by one; a wider range may always be there.
+const maxRangeProbes = 256
+
+// HasPortRange is TermSet's.
+func (s Sketch) HasPortRange(proto uint8, lo, hi uint16) bool {
+	if hi < lo || int(hi)-int(lo) >= maxRangeProbes {
+		return hi >= lo
+	}
+	for p := int(lo); p <= int(hi); p++ {
+		if s.MayHold(hashPort(proto, uint16(p))) {
+			return true
+		}
+	}
+	return false
+}
+
+var _ TermSet = Sketch(nil)
 
 // Narrows reports whether e can leave any block out: an expression that
 // is All (or made only of parts that narrow nothing) is answered by
@@ -225,6 +254,8 @@ func Narrows(e Expr) bool {
 		return e.Term.Kind != KindCommunityID
 	case OpPrefix:
 		return e.Prefix.IsValid() && e.Prefix.IsSingleIP()
+	case OpPortRange:
+		return e.PortHi < e.Term.Port || int(e.PortHi)-int(e.Term.Port) < maxRangeProbes
 	case OpAnd:
 		for _, a := range e.Args {
 			if Narrows(a) {

@@ -119,7 +119,7 @@ func TestSketchMatch(t *testing.T) {
 			t.Errorf("Match(%+v) = %v, want %v", c.e, got, c.want)
 		}
 	}
-	for _, bad := range []Sketch{nil, {1}, {1, 6, 0, 0, 0}, {2, 6, 0, 0, 0, 0, 0, 0, 0, 0}, append(Sketch{1, 6}, make([]byte, 24)...)} {
+	for _, bad := range []Sketch{nil, {1}, {1, 6, 0, 0, 0}, {2, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0}, {1, 6, 2, 0, 0, 0, 0, 0, 0, 0, 0}, append(Sketch{1, 6, 0}, make([]byte, 24)...)} {
 		if bad.Check() == nil {
 			t.Errorf("Check(%x) accepted a damaged sketch", []byte(bad))
 		}
