@@ -744,7 +744,7 @@ func (a *Archive) Repair() error {
 	if err := a.mergeHoldsFile(); err != nil {
 		// Not overwritten: the holds it keeps are for a person to
 		// restore; the catalog's holds stay in force.
-		a.log.Error("holds file damaged: fix or remove it; the catalog's holds are in force", "file", filepath.Join(a.dir, HoldsFile), "err", err)
+		a.log.Error(holdsFileTrouble(err), "file", filepath.Join(a.dir, HoldsFile), "err", err)
 	}
 	return nil
 }
@@ -1031,7 +1031,7 @@ func (a *Archive) Holds() (out []Hold, err error) {
 			return nil, err
 		}
 		// Retention goes on with the catalog's holds; the log says why.
-		a.log.Error("holds file damaged: fix or remove it; the catalog's holds are in force", "err", err)
+		a.log.Error(holdsFileTrouble(err), "err", err)
 		return out, nil
 	}
 next:

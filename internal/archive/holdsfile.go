@@ -26,6 +26,18 @@ type holdJSON struct {
 	CreatedNS int64  `json:"created_ns"`
 }
 
+// errHoldsDamaged: the holds file is not the JSON it should be (as
+// opposed to a file that could not be read or written: a full disk, EIO).
+var errHoldsDamaged = errors.New("damaged")
+
+// holdsFileTrouble is the log line for an error of the holds file.
+func holdsFileTrouble(err error) string {
+	if errors.Is(err, errHoldsDamaged) {
+		return "holds file damaged: fix or remove it; the catalog's holds are in force"
+	}
+	return "holds file not read or not updated (retried at the next change of holds); the catalog's holds are in force"
+}
+
 // readHoldsFile reads the holds file; a missing one holds nothing.
 func readHoldsFile(dir string) ([]Hold, error) {
 	b, err := os.ReadFile(filepath.Join(dir, HoldsFile))
@@ -37,7 +49,7 @@ func readHoldsFile(dir string) ([]Hold, error) {
 	}
 	var hs []holdJSON
 	if err := json.Unmarshal(b, &hs); err != nil {
-		return nil, fmt.Errorf("read %s: %w", HoldsFile, err)
+		return nil, fmt.Errorf("read %s: %w: %w", HoldsFile, errHoldsDamaged, err)
 	}
 	out := make([]Hold, 0, len(hs))
 	for _, h := range hs {

@@ -37,12 +37,11 @@ func (a *app) holdCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ar, err := archive.Open(dir, archive.Options{})
-			if err != nil {
+			var h archive.Hold
+			err = a.changeHolds(dir, func(ar *archive.Archive) (err error) {
+				h, err = ar.AddHold(r.Since, r.Until, reason)
 				return err
-			}
-			defer ar.Close()
-			h, err := ar.AddHold(r.Since, r.Until, reason)
+			})
 			if err != nil {
 				return err
 			}
@@ -104,12 +103,7 @@ func (a *app) holdCmd() *cobra.Command {
 			if err != nil || id < 1 {
 				return fmt.Errorf("invalid hold id %q: use the number shown by 'packetrecorder hold list'", args[0])
 			}
-			ar, err := archive.Open(dir, archive.Options{})
-			if err != nil {
-				return err
-			}
-			defer ar.Close()
-			if err := ar.ReleaseHold(id); err != nil {
+			if err := a.changeHolds(dir, func(ar *archive.Archive) error { return ar.ReleaseHold(id) }); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "released hold %d\n", id)
@@ -118,6 +112,29 @@ func (a *app) holdCmd() *cobra.Command {
 	}
 	cmd.AddCommand(list, release)
 	return cmd
+}
+
+// changeHolds opens the store dir and runs change on it. Holds must be
+// written even on a full filesystem (evidence is held when disks fill):
+// the store's reserve gives the room (archive.OpenRoomy), and the
+// daemon's retention makes it again once there is room.
+func (a *app) changeHolds(dir string, change func(*archive.Archive) error) error {
+	ar, released, err := archive.OpenRoomy(dir, archive.Options{})
+	if err != nil {
+		return err
+	}
+	err = change(ar)
+	if free, _ := archive.DiskSpace(dir); err != nil && free >= 0 && free < archive.ReserveSize && archive.ReleaseReserve(dir) {
+		released = true
+		err = change(ar)
+	}
+	if cerr := ar.Close(); err == nil {
+		err = cerr
+	}
+	if released {
+		fmt.Fprintln(a.stderr, "packetrecorder: the disk is full: the store's reserve gave the room (the daemon makes it again once retention frees space)")
+	}
+	return err
 }
 
 func fmtTime(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }
