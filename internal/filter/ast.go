@@ -160,6 +160,8 @@ const (
 	oPppoes
 	oGeneve
 	oLLC
+	o80211Type // 802.11 "type"/"subtype": frame control byte & num2 == num
+	o80211Dir  // 802.11 "dir": frame direction num
 )
 
 // otherNode is one of the special primitives (broadcast, less, vlan, ...).
@@ -177,6 +179,28 @@ type otherNode struct {
 // package does not compile.
 type unsupportedNode struct{ what string }
 
+// fieldNode is an ATM or SS7 keyword ("lane", "oam", "fisu") or field
+// test ("vpi 1", "sio > 2", "dpc (1 or 2)"): tests are or-ed.
+type fieldNode struct {
+	kw    string
+	tests []fieldTest
+}
+
+// fieldTest compares a field with v: op is jmpJEQ, jmpJGT or jmpJGE,
+// negated if reversed.
+type fieldTest struct {
+	op       uint16
+	reversed bool
+	v        uint32
+}
+
+// failNode is a construct the parser accepts but libpcap's grammar
+// refuses in a semantic action (an unknown 802.11 type name, ...):
+// compiling it fails with msg.
+type failNode struct{ msg string }
+
+func (fieldNode) isNode()       {}
+func (failNode) isNode()        {}
 func (andNode) isNode()         {}
 func (orNode) isNode()          {}
 func (notNode) isNode()         {}

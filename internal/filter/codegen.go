@@ -42,6 +42,10 @@ func (g *gen) node(n node) *block {
 		return g.other(n)
 	case unsupportedNode:
 		fail("%s is not supported", n.what)
+	case failNode:
+		panic(&compileError{msg: n.msg})
+	case fieldNode:
+		return g.field(n)
 	}
 	panic("unknown node")
 }
@@ -78,6 +82,10 @@ func (g *gen) other(n otherNode) *block {
 		return g.geneve(n.num, n.hasNum)
 	case oLLC:
 		return g.llc(n.llc)
+	case o80211Type:
+		return g.p80211Type(n.num, n.num2)
+	case o80211Dir:
+		return g.p80211Dir(n.num)
 	}
 	panic("unknown primitive")
 }
@@ -111,7 +119,7 @@ func (g *gen) id(n idNode) *block {
 	case idEID:
 		return g.ecode(n.s, q)
 	case idAID:
-		fail("aid supported only on ARCnet")
+		return g.acode(n.s, q)
 	}
 	panic("unknown id kind")
 }
@@ -355,14 +363,9 @@ func etherAton(s string) []byte {
 // ecode: a MAC address.
 func (g *gen) ecode(s string, q qual) *block {
 	if (q.addr == aHost || q.addr == aDefault) && q.proto == qLink {
-		if g.linktype != dltEN10MB {
+		b, ok := g.linkHostop(etherAton(s), q.dir)
+		if !ok {
 			fail("ethernet addresses supported only on ethernet/FDDI/token ring/802.11/ATM LANE/Fibre Channel")
-		}
-		e := etherAton(s)
-		tmp := g.prevLinkhdrCheck()
-		b := g.ehostop(e, q.dir)
-		if tmp != nil {
-			genAnd(tmp, b)
 		}
 		return b
 	}
@@ -486,18 +489,15 @@ func (g *gen) scode(name string, q qual) *block {
 	case aDefault, aHost:
 		switch proto {
 		case qLink:
-			if g.linktype != dltEN10MB {
+			if g.linktype != dltEN10MB && g.linktype != dltFDDI && g.linktype != dltIEEE802 &&
+				!is80211(g.linktype) && g.linktype != dltIPOverFC {
 				fail("only ethernet/FDDI/token ring/802.11/ATM LANE/Fibre Channel supports link-level host name")
 			}
 			e := etherHost(name)
 			if e == nil {
 				fail("unknown ether host '%s'", name)
 			}
-			tmp := g.prevLinkhdrCheck()
-			b := g.ehostop(e, dir)
-			if tmp != nil {
-				genAnd(tmp, b)
-			}
+			b, _ := g.linkHostop(e, dir)
 			return b
 		case qDecnet:
 			fail("decnet name support not included, '%s' cannot be translated", name)
@@ -767,7 +767,12 @@ func (g *gen) load(proto int, inst *arthVal, size uint32) *arthVal {
 	}
 	switch proto {
 	case qRadio:
-		fail("radio information not present in capture")
+		switch g.linktype {
+		case dltAVS, dltRadiotap, dltPrism:
+		default:
+			fail("radio information not present in capture")
+		}
+		inst.s = append(inst.s, xferToX(), newStmt(clsLD|modeIND|sz, 0))
 	case qLink:
 		s := withVarpart(&g.offLinkhdr)
 		s = append(s, newStmt(clsLD|modeIND|sz, g.offLinkhdr.constPart))
@@ -818,6 +823,11 @@ func (g *gen) load(proto int, inst *arthVal, size uint32) *arthVal {
 func (g *gen) relation(n relNode) *block {
 	a0 := g.arth(n.l)
 	a1 := g.arth(n.r)
+	return g.relationVals(n, a0, a1)
+}
+
+// relationVals compares the computed values a0 and a1 with n's operator.
+func (g *gen) relationVals(n relNode, a0, a1 *arthVal) *block {
 	s := append(a0.s, a1.s...)
 	s = append(s, newStmt(clsLDX|modeMEM, uint32(a1.reg)), newStmt(clsLD|modeMEM, uint32(a0.reg)))
 	var b *block
@@ -874,7 +884,12 @@ func (g *gen) relation(n relNode) *block {
 
 // finish adds the return blocks: accept (snaplen) and reject (0).
 func (g *gen) finish(p *block) *block {
-	g.insertComputeVloffsets(p.head)
+	if !g.insertOtherVloffsets(p.head) {
+		g.insertComputeVloffsets(p.head)
+	}
+	if b := g.ppiDLTCheck(); b != nil {
+		genAnd(b, p)
+	}
 	backpatch(p, newBlock(clsRET|srcK, g.snaplen))
 	p.sense = !p.sense
 	backpatch(p, newBlock(clsRET|srcK, 0))

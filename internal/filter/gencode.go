@@ -227,6 +227,12 @@ type gen struct {
 	names      *names
 	netmask    uint32
 	hasNetmask bool
+
+	// Raw ATM (SunATM) field offsets and the SS7 field offsets of the
+	// MTP2 link types (linklayer.go); offNotSet where absent.
+	isATM                                bool
+	offVPI, offVCI, offProto, offPayload uint32
+	mtp                                  mtpOffsets
 }
 
 func newGen(lt dlt, snaplen uint32) *gen {
@@ -250,6 +256,8 @@ func newGen(lt dlt, snaplen uint32) *gen {
 	case dltSLL2:
 		g.offLinktype.constPart = 0
 		g.offLinkpl.constPart = 20
+	default:
+		g.initOtherLink(lt)
 	}
 	g.outermostlinktype, g.prevlinktype = lt, lt
 	g.offOutermostlinkhdr, g.offPrevlinkhdr = g.offLinkhdr, g.offLinkhdr
@@ -534,6 +542,12 @@ func (g *gen) prevLinkhdrCheck() *block {
 	if g.isGeneve {
 		return g.geneveLLCheck()
 	}
+	if g.prevlinktype == dltSunATM {
+		// LANE: data, not an LE Control frame.
+		b0 := g.cmp(orPrevlinkhdr, sunatmPktBeginPos, szH, 0xff00)
+		genNot(b0)
+		return b0
+	}
 	return nil
 }
 
@@ -593,6 +607,9 @@ func (g *gen) linktypeCheck(llProto uint32) *block {
 		}
 		return g.genFalse()
 	}
+	if b, ok := g.otherLinktypeCheck(llProto); ok {
+		return b
+	}
 	// DLT_LINUX_SLL2 has no case of its own in libpcap 1.10.3: the
 	// default compares the 2-byte type field with the Ethernet type.
 	if g.offLinktype.constPart != offNotSet {
@@ -622,8 +639,15 @@ func (g *gen) snap(orgcode, ptype uint32) *block {
 
 // llcCheck matches frames with an 802.2 LLC header.
 func (g *gen) llcCheck() *block {
-	if g.linktype != dltEN10MB {
-		fail("'llc' not supported for this link type")
+	switch {
+	case g.linktype == dltSunATM:
+		return g.atmtypeLLC()
+	case g.linktype == dltIEEE802, g.linktype == dltFDDI, g.linktype == dltATMRFC1483:
+		return g.genTrue()
+	case is80211(g.linktype):
+		return g.check80211DataFrame()
+	case g.linktype != dltEN10MB:
+		fail("'llc' not supported for %s", g.describeLink())
 	}
 	b0 := g.cmpGT(orLinktype, 0, szH, ethermtu)
 	genNot(b0)
@@ -1128,6 +1152,15 @@ func (g *gen) proto(v uint32, proto int, dir int) *block {
 		genAnd(b0, b1)
 		return b1
 	case qISO:
+		switch g.linktype {
+		case dltFrelay:
+			return g.cmp(orLinkhdr, 2, szH, 0x03<<8|v)
+		case dltCHDLC:
+			b0 := g.linktypeCheck(llcsapISONS<<8 | llcsapISONS)
+			b1 := g.cmp(orLinkplNosnap, 1, szB, v)
+			genAnd(b0, b1)
+			return b1
+		}
 		b0 := g.linktypeCheck(llcsapISONS)
 		b1 := g.cmp(orLinkplNosnap, 0, szB, v)
 		genAnd(b0, b1)
@@ -1154,7 +1187,13 @@ func (g *gen) proto(v uint32, proto int, dir int) *block {
 func (g *gen) broadcast(proto int) *block {
 	switch proto {
 	case qDefault, qLink:
-		if g.linktype != dltEN10MB {
+		switch {
+		case g.linktype == dltArcnet || g.linktype == dltArcnetLinux:
+			return g.ahostop([]byte{0}, dDst)
+		case g.linktype != dltEN10MB:
+			if b, ok := g.linkHostop([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, dDst); ok {
+				return b
+			}
 			fail("not a broadcast link")
 		}
 		b1 := g.prevLinkhdrCheck()
@@ -1184,7 +1223,16 @@ func (g *gen) broadcast(proto int) *block {
 func (g *gen) multicast(proto int) *block {
 	switch proto {
 	case qDefault, qLink:
-		if g.linktype != dltEN10MB {
+		switch {
+		case g.linktype == dltArcnet || g.linktype == dltArcnetLinux:
+			return g.ahostop([]byte{0}, dDst)
+		case g.linktype == dltFDDI:
+			return g.macMulticast(1)
+		case g.linktype == dltIEEE802, g.linktype == dltIPOverFC:
+			return g.macMulticast(2)
+		case is80211(g.linktype):
+			return g.wlanMulticast()
+		case g.linktype != dltEN10MB:
 			fail("link-layer multicast filters supported only on ethernet/FDDI/token ring/ARCNET/802.11/ATM LANE/Fibre Channel")
 		}
 		b1 := g.prevLinkhdrCheck()
@@ -1247,7 +1295,31 @@ func (g *gen) inbound(outbound bool) *block {
 		b0 = g.cmp(orLinkhdr, 0, szH, sllOutgoing)
 	case dltSLL2:
 		b0 = g.cmp(orLinkhdr, 10, szB, sllOutgoing)
+	case dltSlip:
+		// link[0] == 0 (inbound) or != 0 (outbound), as a relation.
+		// libpcap's C compiler evaluates the constant 0 (the second
+		// argument) first, which decides the scratch registers.
+		a1 := g.loadi(0)
+		a0 := g.load(qLink, g.loadi(0), 1)
+		return g.relationVals(relNode{op: jmpJEQ, reversed: outbound}, a0, a1)
+	case dltIPNet:
+		if outbound {
+			return g.cmp(orLinkhdr, 2, szH, ipnetOutbound)
+		}
+		return g.cmp(orLinkhdr, 2, szH, ipnetInbound)
+	case dltPPPPPPD:
+		if outbound {
+			return g.cmp(orLinkhdr, 0, szB, pppPPPDOut)
+		}
+		return g.cmp(orLinkhdr, 0, szB, pppPPPDIn)
 	default:
+		if isJuniper(g.linktype) {
+			// The direction is in the flags after the 3-byte magic.
+			if outbound {
+				return g.mcmp(orLinkhdr, 3, szB, 0, 0x01)
+			}
+			return g.mcmp(orLinkhdr, 3, szB, 1, 0x01)
+		}
 		if !g.live {
 			unsupportedSavefile("\"inbound\"/\"outbound\" on this link type (only LINUX_SLL and LINUX_SLL2 record the direction)")
 		}
@@ -1278,8 +1350,10 @@ func (g *gen) vlan(vid uint32, hasVID bool) *block {
 	if g.labelStackDepth > 0 {
 		fail("no VLAN match after MPLS")
 	}
-	if g.linktype != dltEN10MB {
-		fail("no VLAN support for this link type")
+	switch g.linktype {
+	case dltEN10MB, dltIEEE80211, dltPrism, dltAVS, dltRadiotap:
+	default:
+		fail("no VLAN support for %s", g.describeLink())
 	}
 	var b0 *block
 	if g.live && g.vlanStackDepth == 0 && !g.offLinkhdr.isVariable &&
@@ -1398,8 +1472,8 @@ func (g *gen) mpls(label uint32, hasLabel bool) *block {
 	if g.labelStackDepth > 0 {
 		b0 = g.mcmp(orPrevMPLShdr, 2, szB, 0, 0x01)
 	} else {
-		if g.linktype != dltEN10MB && g.linktype != dltPPP {
-			fail("no MPLS support for this link type")
+		if g.linktype != dltEN10MB && g.linktype != dltPPP && g.linktype != dltCHDLC {
+			fail("no MPLS support for %s", g.describeLink())
 		}
 		if g.linktype == dltPPP {
 			b0 = g.linktypeCheck(pppMPLSUcast)

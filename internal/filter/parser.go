@@ -799,7 +799,7 @@ func (p *parser) parseOther() (node, bool) {
 	case tMulticast:
 		return otherNode{kind: oMulticast, proto: proto}, true
 	case tType, tSubtype, tDir:
-		return unsupportedNode{"802.11 " + t.text + " qualifier (802.11 link types only)"}, p.skip80211(t.kind)
+		return p.parse80211(t.kind)
 	}
 	if proto != qDefault {
 		p.i--
@@ -879,66 +879,10 @@ func (p *parser) parseOther() (node, bool) {
 		}
 		p.next()
 		return unsupportedNode{"pflog qualifier \"" + t.text + "\" (PFLOG link type only)"}, true
-	case tATM:
-		return unsupportedNode{"ATM keyword \"" + t.text + "\" (SunATM link type only)"}, p.skipFieldValue()
-	case tMTP:
-		return unsupportedNode{"MTP keyword \"" + t.text + "\" (MTP2 link types only)"}, p.skipFieldValue()
+	case tATM, tMTP:
+		return p.parseField(t.text)
 	}
 	p.i--
 	p.fail()
 	return nil, false
-}
-
-// skip80211 consumes the argument of an 802.11 type/subtype/dir
-// qualifier (always an error on the link types this package handles).
-func (p *parser) skip80211(k tokKind) bool {
-	switch p.peek().kind {
-	case tNum, tID:
-		p.next()
-	default:
-		p.fail()
-		return false
-	}
-	if k == tType && p.peek().kind == tSubtype {
-		p.next()
-		if kk := p.peek().kind; kk != tNum && kk != tID {
-			p.fail()
-			return false
-		}
-		p.next()
-	}
-	return true
-}
-
-// skipFieldValue consumes the optional value of an ATM or MTP field
-// keyword ("vpi 1", "sio > 2", "opc (1 or 2)").
-func (p *parser) skipFieldValue() bool {
-	switch p.peek().kind {
-	case tNum:
-		p.next()
-	case tGT, tGE, tEq, tLE, tLT, tNE:
-		p.next()
-		if p.peek().kind != tNum {
-			p.fail()
-			return false
-		}
-		p.next()
-	case tLParen:
-		depth := 0
-		for {
-			switch p.next().kind {
-			case tLParen:
-				depth++
-			case tRParen:
-				depth--
-			case tEOF:
-				p.fail()
-				return false
-			}
-			if depth == 0 {
-				return true
-			}
-		}
-	}
-	return true
 }

@@ -113,6 +113,34 @@ var linkTypeNames = []struct {
 	{"DSA_TAG_BRCM_PREPEND", 282},
 	{"DSA_TAG_DSA", 284},
 	{"DSA_TAG_EDSA", 285},
+	{"PPP_SERIAL", 50},
+	{"PPP_ETHER", 51},
+	{"SYMANTEC_FIREWALL", 99},
+	{"JUNIPER_MLPPP", 130},
+	{"JUNIPER_MLFR", 131},
+	{"JUNIPER_ES", 132},
+	{"JUNIPER_GGSN", 133},
+	{"JUNIPER_MFR", 134},
+	{"JUNIPER_ATM2", 135},
+	{"JUNIPER_SERVICES", 136},
+	{"JUNIPER_ATM1", 137},
+	{"JUNIPER_MONITOR", 164},
+	{"BACNET_MS_TP", 165},
+	{"JUNIPER_PPPOE", 167},
+	{"JUNIPER_PPPOE_ATM", 168},
+	{"JUNIPER_ETHER", 178},
+	{"JUNIPER_PPP", 179},
+	{"JUNIPER_FRELAY", 180},
+	{"JUNIPER_CHDLC", 181},
+	{"MFR", 182},
+	{"JUNIPER_VP", 183},
+	{"JUNIPER_ISM", 194},
+	{"JUNIPER_ST", 200},
+	{"IPNET", 226},
+	{"JUNIPER_VS", 232},
+	{"JUNIPER_SRX_E2E", 233},
+	{"JUNIPER_FIBRECHANNEL", 234},
+	{"JUNIPER_ATM_CEMIC", 238},
 }
 
 // LinkTypeByName returns the LINKTYPE number for a libpcap DLT name as
@@ -167,6 +195,9 @@ func internalLinkType(lt uint32) dlt {
 		return dltSLL
 	case LinkTypeLinuxSLL2:
 		return dltSLL2
+	}
+	if lt, ok := otherLinkTypes[lt]; ok {
+		return lt
 	}
 	return dltNone
 }
