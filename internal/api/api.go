@@ -8,6 +8,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,12 +17,32 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/archive"
+	"github.com/packetrecorderd/packetrecorderd/internal/selection"
 )
+
+// Selector is what the API reads the store through: a selection per
+// request (its forced filter, window and interface in the spec), and the
+// store's recordings. The daemon passes selection.Store.
+type Selector interface {
+	Select(ctx context.Context, spec selection.Spec) (*selection.Selection, error)
+	Recordings() ([]selection.Recording, error)
+}
+
+// Holds are the store's holds: windows kept from retention.
+type Holds interface {
+	Holds() ([]archive.Hold, error)
+	AddHold(since, until int64, reason string) (archive.Hold, error)
+	ReleaseHold(id int64) error
+}
 
 // Options are what the server serves from.
 type Options struct {
-	// Store is the store directory.
-	Store string
+	// Selector selects the store's packets and lists its recordings.
+	Selector Selector
+	// Holds are the store's holds (GET, POST, DELETE /api/v1/holds).
+	Holds Holds
 	// Status returns the daemon's status (GET /api/v1/status).
 	Status func() any
 	// Interfaces returns the configured interfaces' state (GET /api/v1/interfaces).

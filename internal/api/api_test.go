@@ -19,8 +19,8 @@ import (
 
 	"github.com/packetrecorderd/packetrecorderd/internal/archive"
 	"github.com/packetrecorderd/packetrecorderd/internal/pcapio"
+	"github.com/packetrecorderd/packetrecorderd/internal/selection"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
-	"github.com/packetrecorderd/packetrecorderd/internal/storeview"
 	"github.com/packetrecorderd/packetrecorderd/internal/testkit"
 )
 
@@ -103,7 +103,7 @@ type testServer struct {
 func newTestServer(t testing.TB, dir string, a Access) *testServer {
 	t.Helper()
 	buf := &testkit.SyncBuffer{}
-	opts := Options{Store: dir, Version: "test", Log: slog.New(slog.NewTextHandler(buf, nil)),
+	opts := Options{Selector: selection.Store{Dir: dir}, Holds: StoreHolds(dir), Version: "test", Log: slog.New(slog.NewTextHandler(buf, nil)),
 		Status:     func() any { return map[string]string{"state": "ok"} },
 		Interfaces: func() any { return []string{"eth0"} },
 		Health:     func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) },
@@ -290,7 +290,7 @@ func TestPacketsSelections(t *testing.T) {
 			if format == "json" {
 				lines := bytes.Split(bytes.TrimSpace(body), []byte("\n"))
 				for _, l := range lines[:len(lines)-1] {
-					var p storeview.PacketJSON
+					var p selection.PacketJSON
 					if err := json.Unmarshal(l, &p); err != nil {
 						t.Fatalf("%s: %v: %s", what, err, l)
 					}
@@ -298,7 +298,7 @@ func TestPacketsSelections(t *testing.T) {
 					fmt.Sscanf(p.Data, "%x", &d)
 					got = append(got, d)
 				}
-				var end map[string]End
+				var end map[string]selection.End
 				if err := json.Unmarshal(lines[len(lines)-1], &end); err != nil || end["end"].Packets != int64(len(got)) || end["end"].Truncated != c.truncated {
 					t.Errorf("%s: last line %s", what, lines[len(lines)-1])
 				}

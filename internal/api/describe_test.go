@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/selection"
 )
 
 // TestDescribeIsTheSelection: describe=true reports the packets of the
@@ -37,7 +39,7 @@ func TestDescribeIsTheSelection(t *testing.T) {
 			t.Errorf("%s: %d %s", c.name, resp.StatusCode, body)
 			continue
 		}
-		var sel Selection
+		var sel selection.Description
 		if err := json.Unmarshal([]byte(body), &sel); err != nil {
 			t.Fatalf("%s: %v: %s", c.name, err, body)
 		}

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/packetrecorderd/packetrecorderd/internal/storeview"
+	"github.com/packetrecorderd/packetrecorderd/internal/selection"
 )
 
 // FuzzPacketQuery: any query string is either refused with a 400 or
@@ -48,7 +48,7 @@ func FuzzPacketQuery(f *testing.F) {
 			t.Fatalf("%q: interface %q", raw, q.iface)
 		}
 		if q.filter != "" {
-			storeview.CompileFilter(q.filter, []uint32{1, 113, 276}, 1)
+			selection.CompileFilter(q.filter, []uint32{1, 113, 276}, 1)
 		}
 	})
 }

@@ -28,12 +28,7 @@ func NewHoldJSON(h archive.Hold) HoldJSON {
 
 // handleHolds is GET /api/v1/holds.
 func (s *Server) handleHolds(w http.ResponseWriter, r *http.Request) error {
-	ar, err := archive.Open(s.opts.Store, archive.Options{ReadOnly: true})
-	if err != nil {
-		return err
-	}
-	defer ar.Close()
-	holds, err := ar.Holds()
+	holds, err := s.opts.Holds.Holds()
 	if err != nil {
 		return err
 	}
@@ -43,6 +38,40 @@ func (s *Server) handleHolds(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// StoreHolds are the holds of a store directory; each call opens its
+// catalog for as long as it takes.
+type StoreHolds string
+
+// Holds lists the holds.
+func (dir StoreHolds) Holds() ([]archive.Hold, error) {
+	ar, err := archive.Open(string(dir), archive.Options{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer ar.Close()
+	return ar.Holds()
+}
+
+// AddHold adds a hold.
+func (dir StoreHolds) AddHold(since, until int64, reason string) (archive.Hold, error) {
+	ar, err := archive.Open(string(dir), archive.Options{})
+	if err != nil {
+		return archive.Hold{}, err
+	}
+	defer ar.Close()
+	return ar.AddHold(since, until, reason)
+}
+
+// ReleaseHold releases a hold.
+func (dir StoreHolds) ReleaseHold(id int64) error {
+	ar, err := archive.Open(string(dir), archive.Options{})
+	if err != nil {
+		return err
+	}
+	defer ar.Close()
+	return ar.ReleaseHold(id)
 }
 
 // HoldRequest is the body of POST /api/v1/holds; times as the CLI takes
@@ -87,12 +116,7 @@ func (s *Server) handleHoldAdd(w http.ResponseWriter, r *http.Request) error {
 	if since > until {
 		return errBadRequest("since %s is after until %s", req.Since, req.Until)
 	}
-	ar, err := archive.Open(s.opts.Store, archive.Options{})
-	if err != nil {
-		return err
-	}
-	defer ar.Close()
-	h, err := ar.AddHold(since, until, req.Reason+" (by "+who(r).name+")")
+	h, err := s.opts.Holds.AddHold(since, until, req.Reason+" (by "+who(r).name+")")
 	if err != nil {
 		return err
 	}
@@ -107,12 +131,7 @@ func (s *Server) handleHoldRelease(w http.ResponseWriter, r *http.Request) error
 	if err != nil || id < 1 {
 		return errBadRequest("invalid hold id %q", r.PathValue("id"))
 	}
-	ar, err := archive.Open(s.opts.Store, archive.Options{})
-	if err != nil {
-		return err
-	}
-	defer ar.Close()
-	if err := ar.ReleaseHold(id); err != nil {
+	if err := s.opts.Holds.ReleaseHold(id); err != nil {
 		if errors.Is(err, archive.ErrNoHold) {
 			return errNotFound("%v", err)
 		}

@@ -16,10 +16,9 @@ import (
 	"strings"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/decode"
-	"github.com/packetrecorderd/packetrecorderd/internal/filter"
 	"github.com/packetrecorderd/packetrecorderd/internal/pcapio"
+	"github.com/packetrecorderd/packetrecorderd/internal/selection"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
-	"github.com/packetrecorderd/packetrecorderd/internal/storeview"
 	"github.com/packetrecorderd/packetrecorderd/internal/when"
 )
 
@@ -56,6 +55,9 @@ type packetQuery struct {
 	// limitBytes stops the stream before the packet that would take it
 	// past this many bytes of packet data (0: no limit).
 	limitBytes int64
+	// windows, when set, are read in turn (Stenographer's query); r is
+	// their hull.
+	windows []selection.Window
 }
 
 // parsePacketQuery reads the parameters of GET /api/v1/packets.
@@ -144,8 +146,8 @@ func (s *Server) handlePackets(w http.ResponseWriter, r *http.Request) error {
 }
 
 // open opens the selection of q for the request's principal: its forced
-// filter ANDed on, its time window checked.
-func (s *Server) open(r *http.Request, q packetQuery) (*storeview.View, error) {
+// filter ANDed on (the filter compiled once), its time window checked.
+func (s *Server) open(r *http.Request, q packetQuery) (*selection.Selection, error) {
 	p := who(r)
 	if p.maxWindow > 0 {
 		if !q.r.HasSince || !q.r.HasUntil {
@@ -156,41 +158,23 @@ func (s *Server) open(r *http.Request, q packetQuery) (*storeview.View, error) {
 				fmtDuration(q.r.Until-q.r.Since))
 		}
 	}
-	v, err := storeview.Open(s.opts.Store, q.iface, q.r, "")
-	if err != nil {
-		if errors.Is(err, storeview.ErrNoSuchInterface) {
-			return nil, errNotFound("%v", err)
-		}
-		return nil, err
+	spec := selection.Spec{Interface: q.iface, Range: q.r, Windows: q.windows, Filter: q.filter, ForcedFilter: p.filter}
+	if q.count || q.describe {
+		spec.Limit = q.limit // a stream asks for one more, to tell truncation
 	}
-	if q.filter != "" {
-		// The client's own expression first, so that its mistakes are
-		// reported as the CLI reports them.
-		if _, err := storeview.CompileFilterMask(q.filter, v.LinkTypes(), 1, v.Netmask()); err != nil {
-			v.Close()
-			return nil, errBadRequest("%v", err)
-		}
+	sl, err := s.opts.Selector.Select(r.Context(), spec)
+	var fe *selection.FilterError
+	switch {
+	case err == nil:
+		return sl, nil
+	case errors.Is(err, selection.ErrNoSuchInterface):
+		return nil, errNotFound("%v", err)
+	case errors.As(err, &fe) && fe.Forced:
+		return nil, fmt.Errorf("the filter of %s: %w", p.name, fe.Err)
+	case errors.As(err, &fe):
+		return nil, errBadRequest("%v", err)
 	}
-	expr := q.filter
-	if p.filter != "" {
-		expr = "(" + p.filter + ")"
-		if q.filter != "" {
-			expr += " and (" + q.filter + ")"
-		}
-	}
-	if expr != "" {
-		v.Filter, err = storeview.CompileFilterMask(expr, v.LinkTypes(), 1, v.Netmask())
-		if err != nil && p.filter != "" && errors.Is(err, filter.ErrRejectsAll) {
-			// The token's filter and the client's contradict: nothing
-			// passes both, which is an empty answer.
-			v.Filter, err = storeview.MatchNothing(), nil
-		}
-		if err != nil {
-			v.Close()
-			return nil, fmt.Errorf("the filter of %s: %w", p.name, err)
-		}
-	}
-	return v, nil
+	return nil, err
 }
 
 // serveQuery streams the packets of q in its format.
@@ -198,28 +182,23 @@ func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request, q packetQuer
 	auditQuery(r, q.filter, q.format, q.r)
 	a := auditOf(r)
 	a.iface, a.count, a.describe = q.iface, q.count, q.describe
-	v, err := s.open(r, q)
+	sl, err := s.open(r, q)
 	if err != nil {
 		return err
 	}
-	defer v.Close()
+	defer sl.Close()
 	ctx := r.Context()
 	if q.describe {
-		sel, err := describe(ctx, v, q)
+		d, err := sl.Describe(ctx)
 		if err != nil {
 			return err
 		}
-		auditOf(r).packets = sel.Packets
-		writeJSON(w, http.StatusOK, sel)
+		auditOf(r).packets = d.Packets
+		writeJSON(w, http.StatusOK, d)
 		return nil
 	}
 	if q.count {
-		var n int64
-		if v.Filter == nil && q.limit == 0 {
-			n, err = v.Count()
-		} else {
-			err = v.Walk(ctx, q.limit, func(store.Record) error { n++; return nil })
-		}
+		n, err := sl.Count(ctx)
 		if err != nil {
 			return err
 		}
@@ -227,14 +206,14 @@ func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request, q packetQuer
 		writeJSON(w, http.StatusOK, map[string]int64{"count": n})
 		return nil
 	}
-	st, err := s.newStream(w, v, q)
+	st, err := s.newStream(w, sl, q)
 	if err != nil {
 		return err
 	}
-	return s.stream(ctx, w, r, q, st, v.Walk)
+	return s.stream(ctx, w, r, q, st, sl.Walk)
 }
 
-// walker walks a selection's packets (View.Walk, or several in turn).
+// walker walks a selection's packets (Selection.Walk).
 type walker func(ctx context.Context, limit int64, fn func(store.Record) error) error
 
 // packetSink writes packets in one format.
@@ -244,9 +223,12 @@ type packetSink interface {
 	end(n int64, truncated bool, err error) error
 }
 
-func (s *Server) newStream(w http.ResponseWriter, v *storeview.View, q packetQuery) (packetSink, error) {
-	sum := v.Summary()
-	lts := v.LinkTypes()
+func (s *Server) newStream(w http.ResponseWriter, sl *selection.Selection, q packetQuery) (packetSink, error) {
+	sum := sl.Summary()
+	lts, _, first, last, err := sl.Shape()
+	if err != nil {
+		return nil, err
+	}
 	bw := bufio.NewWriterSize(w, 64<<10)
 	switch q.format {
 	case "pcap":
@@ -257,7 +239,6 @@ func (s *Server) newStream(w http.ResponseWriter, v *storeview.View, q packetQue
 		if len(lts) == 1 {
 			lt = lts[0]
 		}
-		first, last := v.Span()
 		if first < 0 || last/1e9 > math.MaxUint32 {
 			return nil, errBadRequest("the selection has timestamps outside pcap's range (1970-2106): use format=pcapng")
 		}
@@ -279,7 +260,11 @@ func (s *Server) newStream(w http.ResponseWriter, v *storeview.View, q packetQue
 			return nil, err
 		}
 		idx := map[int]int{}
-		for _, it := range v.PcapngInterfaces() {
+		ifaces, err := sl.Interfaces()
+		if err != nil {
+			return nil, err
+		}
+		for _, it := range ifaces {
 			i, err := pw.AddInterface(pcapio.Interface{LinkType: it.LinkType, Snaplen: it.Snaplen, Name: it.Name, Filter: it.Filter, TsResol: 9, FCSLen: -1})
 			if err != nil {
 				return nil, err
@@ -289,7 +274,7 @@ func (s *Server) newStream(w http.ResponseWriter, v *storeview.View, q packetQue
 		return &fileSink{w: pw, bw: bw, rw: w, ifIndex: idx}, nil
 	default:
 		setStreamHeaders(w, TypeNDJSON)
-		sink := &jsonSink{bw: bw, rw: w, enc: json.NewEncoder(bw), sum: decode.NewSummarizer(), data: q.data, v: v}
+		sink := &jsonSink{bw: bw, rw: w, enc: json.NewEncoder(bw), sum: decode.NewSummarizer(), data: q.data, sl: sl}
 		return sink, nil
 	}
 }
@@ -398,110 +383,29 @@ type jsonSink struct {
 	enc  *json.Encoder
 	sum  *decode.Summarizer
 	data bool
-	v    *storeview.View
+	sl   *selection.Selection
 }
 
 func (j *jsonSink) write(rec store.Record) error {
-	p := storeview.NewPacketJSON(rec, j.sum.Summary(rec.LinkType, rec.Data, rec.OrigLen), j.v.InterfaceName(rec))
+	p := selection.NewPacketJSON(rec, j.sum.Summary(rec.LinkType, rec.Data, rec.OrigLen), j.sl.InterfaceName(rec))
 	if j.data {
 		p.Data = hex.EncodeToString(rec.Data)
 	}
 	return j.enc.Encode(p)
 }
 
-// End is the last line of a JSON packet stream.
-type End struct {
-	Packets   int64  `json:"packets"`
-	Truncated bool   `json:"truncated"`
-	Error     string `json:"error,omitempty"`
-}
-
 func (j *jsonSink) end(n int64, truncated bool, err error) error {
-	e := End{Packets: n, Truncated: truncated}
+	e := selection.End{Packets: n, Truncated: truncated}
 	if err != nil {
 		e.Error = oneLine(err.Error())
 	}
-	if err := j.enc.Encode(map[string]End{"end": e}); err != nil {
+	if err := j.enc.Encode(map[string]selection.End{"end": e}); err != nil {
 		return err
 	}
 	return j.bw.Flush()
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
-
-// Selection describes a selection without its packets: what a client
-// needs to choose a file format (GET /api/v1/packets?describe=true).
-type Selection struct {
-	LinkTypes  []uint32         `json:"link_types"`
-	Interfaces []SelectionIface `json:"interfaces"`
-	// FirstNS and LastNS bound the selected packets' timestamps: exactly
-	// when a filter applies; without one, the selected segments' span
-	// within the window. Both 0 when nothing is selected.
-	FirstNS int64  `json:"first_ns"`
-	LastNS  int64  `json:"last_ns"`
-	Snaplen uint32 `json:"snaplen"`
-	// Packets is how many packets the same query would stream: the
-	// window, the interface, the token's filter and the client's, and
-	// the limit all apply.
-	Packets int64 `json:"packets"`
-}
-
-// SelectionIface is one recording of a selection, by the id of its
-// packets' interface.
-type SelectionIface struct {
-	ID       int    `json:"id"`
-	Name     string `json:"name"`
-	LinkType uint32 `json:"link_type"`
-	Snaplen  uint32 `json:"snaplen"`
-	Filter   string `json:"filter"`
-}
-
-// describe is the shape of q's selection. It counts what the query would
-// stream, never the segments' whole contents: those may hold packets
-// outside the window, or that the principal's filter hides.
-func describe(ctx context.Context, v *storeview.View, q packetQuery) (Selection, error) {
-	sum := v.Summary()
-	sel := Selection{LinkTypes: v.LinkTypes(), Interfaces: []SelectionIface{}, Snaplen: sum.Snaplen}
-	if sel.LinkTypes == nil {
-		sel.LinkTypes = []uint32{}
-	}
-	if v.Filter == nil {
-		n, err := v.Count()
-		if err != nil {
-			return sel, err
-		}
-		if q.limit > 0 {
-			n = min(n, q.limit)
-		}
-		sel.Packets = n
-		if n > 0 {
-			sel.FirstNS, sel.LastNS = v.Span()
-			if q.r.HasSince {
-				sel.FirstNS = max(sel.FirstNS, q.r.Since)
-			}
-			if q.r.HasUntil {
-				sel.LastNS = min(sel.LastNS, q.r.Until)
-			}
-		}
-	} else {
-		first, last := int64(math.MaxInt64), int64(math.MinInt64)
-		err := v.Walk(ctx, q.limit, func(rec store.Record) error {
-			sel.Packets++
-			first, last = min(first, rec.Timestamp), max(last, rec.Timestamp)
-			return nil
-		})
-		if err != nil {
-			return sel, err
-		}
-		if sel.Packets > 0 {
-			sel.FirstNS, sel.LastNS = first, last
-		}
-	}
-	for _, it := range v.PcapngInterfaces() {
-		sel.Interfaces = append(sel.Interfaces, SelectionIface{ID: it.ID, Name: it.Name, LinkType: it.LinkType, Snaplen: it.Snaplen, Filter: it.Filter})
-	}
-	return sel, nil
-}
 
 // auditQuery notes what a query asks for in its audit line.
 func auditQuery(r *http.Request, query, format string, rg store.Range) {

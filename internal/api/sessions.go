@@ -1,15 +1,11 @@
 package api
 
-import (
-	"net/http"
-
-	"github.com/packetrecorderd/packetrecorderd/internal/storeview"
-)
+import "net/http"
 
 // handleSessions is GET /api/v1/sessions: the store's recordings, as
 // `sessions -d STORE --json` lists them.
 func (s *Server) handleSessions(w http.ResponseWriter, r *http.Request) error {
-	recs, err := storeview.Recordings(s.opts.Store)
+	recs, err := s.opts.Selector.Recordings()
 	if err != nil {
 		return err
 	}

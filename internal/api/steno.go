@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/packetrecorderd/packetrecorderd/internal/selection"
 	"github.com/packetrecorderd/packetrecorderd/internal/steno"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
 )
@@ -56,39 +56,22 @@ func (s *Server) handleSteno(w http.ResponseWriter, r *http.Request) error {
 	}
 	hull := sq.Hull()
 	q.r = store.Range{Since: hull.Since, Until: hull.Until, HasSince: hull.HasSince, HasUntil: hull.HasUntil}
+	for _, win := range sq.Windows {
+		q.windows = append(q.windows, selection.Window{Filter: win.Filter,
+			Range: store.Range{Since: win.Since, Until: win.Until, HasSince: win.HasSince, HasUntil: win.HasUntil}})
+	}
 	auditQuery(r, text, "stenographer", q.r)
-	// The hull is what is read: the principal's window limit and filter
-	// apply to it; it also tells the link type of the answer.
-	v, err := s.open(r, q)
+	// The hull is what is read: the principal's window limit applies to
+	// it; it also tells the link type of the answer. Each window's
+	// filter is compiled once, the principal's ANDed on.
+	sl, err := s.open(r, q)
 	if err != nil {
 		return err
 	}
-	defer v.Close()
-	sink, err := s.newStream(w, v, q)
+	defer sl.Close()
+	sink, err := s.newStream(w, sl, q)
 	if err != nil {
 		return err
 	}
-	walk := func(ctx context.Context, limit int64, fn func(store.Record) error) error {
-		stopped := false
-		for _, win := range sq.Windows {
-			wq := packetQuery{filter: win.Filter, r: store.Range{Since: win.Since, Until: win.Until, HasSince: win.HasSince, HasUntil: win.HasUntil}}
-			wv, err := s.open(r, wq)
-			if err != nil {
-				return err
-			}
-			err = wv.Walk(ctx, 0, func(rec store.Record) error {
-				err := fn(rec)
-				if errors.Is(err, store.ErrStop) {
-					stopped = true
-				}
-				return err
-			})
-			wv.Close()
-			if err != nil || stopped {
-				return err
-			}
-		}
-		return nil
-	}
-	return s.stream(r.Context(), w, r, q, sink, walk)
+	return s.stream(r.Context(), w, r, q, sink, sl.Walk)
 }

@@ -7,13 +7,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/api"
+	"github.com/packetrecorderd/packetrecorderd/internal/selection"
 )
 
 // newAPI is the daemon's HTTP interface: the API over the store, with the
 // daemon's status, health and metrics.
 func (d *Daemon) newAPI() *api.Server {
 	return api.New(api.Options{
-		Store:      d.storeDir,
+		Selector:   selection.Store{Dir: d.storeDir},
+		Holds:      api.StoreHolds(d.storeDir),
 		Status:     func() any { return d.status() },
 		Interfaces: func() any { return d.status().Interfaces },
 		Health:     d.handleHealthz,
