@@ -101,10 +101,15 @@ func (d *Daemon) Run(ctx context.Context, hup <-chan struct{}) error {
 		d.conns = api.LimitListener(ln, d.connLimits(d.cfg), d.log)
 		ln = d.conns
 		d.api = d.newAPI()
+		handler, err := d.handler()
+		if err != nil {
+			ln.Close()
+			return err
+		}
 		// No write timeout: a download takes as long as it takes (the
 		// client's going away cancels it); slow request headers and
 		// bodies are cut off, and idle connections closed.
-		srv = &http.Server{Handler: d.api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		srv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 			MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelDebug)}
 		if d.cfg.TLS != nil {
 			d.tls = &tlsServer{}
