@@ -1,4 +1,16 @@
-// Package replay paces stored packets onto a sink.
+// Package replay plays stored packets onto network interfaces.
+//
+// Run is the send pipeline: a read-ahead goroutine walks the Source
+// (a selection of stored packets, pass after pass for Config.Loop) and
+// copies the packets into recycled batches, so that neither the disk nor
+// the filter ever runs on the sender's clock; the sender rewrites each
+// frame (Config.Rewrite), picks its Output by direction when there are two
+// (Sides), splits or cuts it to the Output's MTU (Config.Segment,
+// Truncate), and hands it to the Output's TimedSender at its deadline
+// (paced) or queues it in its BatchSender (top speed), counting what it
+// sent, skipped, split, cut and rewrote in Stats. OpenInterface opens an
+// Output on an interface; tests use slices and a fake Clock. Preview walks
+// the same schedule and sends nothing (replay --display-only).
 //
 // A Scheduler turns packets into send deadlines on an absolute schedule
 // anchored at the first packet: with the recorded timing, packet i is due at

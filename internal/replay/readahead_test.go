@@ -1,17 +1,40 @@
-package cli
+package replay
 
 import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/packetrecorderd/packetrecorderd/internal/pcapio"
+	"github.com/packetrecorderd/packetrecorderd/internal/store"
 )
+
+// sliceSource is a Source over records in memory, which it hands out as
+// a store hands out its own: Data valid during the call only.
+type sliceSource []store.Record
+
+func (s sliceSource) Walk(ctx context.Context, limit int64, fn func(store.Record) error) error {
+	var buf []byte
+	for i, rec := range s {
+		if limit > 0 && int64(i) >= limit {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		buf = append(buf[:0], rec.Data...)
+		rec.Data = buf
+		if err := fn(rec); err != nil {
+			if errors.Is(err, store.ErrStop) {
+				return nil
+			}
+			return err
+		}
+		clear(buf) // a reader that kept Data sees it change
+	}
+	return nil
+}
 
 // frameFor is packet i's content: sizes from 60 bytes to 1.5 KB, and every
 // 700th frame as large as a whole batch's buffer (the largest snaplen).
@@ -34,44 +57,19 @@ func frameFor(i int) []byte {
 // error, a cancelled parent is.
 func TestReadAhead(t *testing.T) {
 	const n = 3000
-	dir := t.TempDir()
-	file := filepath.Join(dir, "ra.pcap")
-	f, err := os.Create(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := pcapio.NewPcapWriter(f, 1, 1<<20, true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var all sliceSource
 	for i := 0; i < n; i++ {
 		fr := frameFor(i)
-		if err := w.WritePacket(pcapio.Packet{Timestamp: int64(1e18) + int64(i)*1e6, OrigLen: len(fr), LinkType: 1, Data: fr}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	db := filepath.Join(dir, "ra.db")
-	var stderr bytes.Buffer
-	if code := Main([]string{"import", "-d", db, file}, nil, io.Discard, &stderr); code != 0 {
-		t.Fatalf("import: %s", stderr.String())
+		all = append(all, store.Record{Number: int64(i + 1), Timestamp: int64(1e18) + int64(i)*1e6, OrigLen: len(fr), LinkType: 1, Data: fr})
 	}
 
 	type got struct {
 		pass, count int64
 	}
-	play := func(sel selection, passes, count int64, stopAfter int) (got, error) {
-		sl, err := sel.open()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer sl.Close()
+	play := func(src Source, passes, count int64, stopAfter int) (got, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		ra := startReadAhead(ctx, sl, passes, count)
+		ra := startReadAhead(ctx, src, passes, count)
 		var g got
 		g.pass = -1
 		i := 0
@@ -100,7 +98,6 @@ func TestReadAhead(t *testing.T) {
 		}
 		return g, ra.stop()
 	}
-	all := selection{db: db, session: "1"}
 	for _, c := range []struct {
 		passes, count int64
 		want          got
@@ -115,21 +112,15 @@ func TestReadAhead(t *testing.T) {
 			t.Errorf("passes %d count %d: got pass %d, %d packets, err %v; want %+v", c.passes, c.count, g.pass, g.count, err, c.want)
 		}
 	}
-	none := selection{db: db, session: "1", filter: "tcp"}
-	if g, err := play(none, 0, 0, 0); err != nil || g.count != 0 {
+	if g, err := play(sliceSource{}, 0, 0, 0); err != nil || g.count != 0 {
 		t.Errorf("a selection matching nothing, --loop 0: %d packets, %v", g.count, err)
 	}
 	if g, err := play(all, 0, 0, 5000); err != nil || g.count != 5000 {
 		t.Errorf("stopped after 5000 of an endless replay: %d packets, %v", g.count, err)
 	}
 
-	sl, err := all.open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sl.Close()
 	ctx, cancel := context.WithCancel(context.Background())
-	ra := startReadAhead(ctx, sl, 0, 0)
+	ra := startReadAhead(ctx, all, 0, 0)
 	<-ra.batches
 	cancel()
 	if err := ra.stop(); !errors.Is(err, context.Canceled) {

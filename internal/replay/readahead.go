@@ -1,4 +1,4 @@
-package cli
+package replay
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
 )
 
-// Read-ahead for replay: the packets are read, selected and copied by a
+// Read-ahead: the packets are read, selected and copied by a
 // goroutine of their own, into batches the sender takes from a channel, so
 // that neither a block read from disk nor the filter ever runs on the
 // sender's clock. Batches are recycled: a replay allocates a fixed amount
@@ -26,8 +26,8 @@ type recordBatch struct {
 	pass int64 // which pass over the packets (--loop) they belong to
 }
 
-// readAhead yields the selected packets of the session, passes times over
-// (0: until ctx ends) and at most count in all (0: no limit).
+// readAhead yields the packets of a Source, passes times over (0: until
+// ctx ends) and at most count in all (0: no limit).
 type readAhead struct {
 	batches chan *recordBatch
 	free    chan *recordBatch
@@ -36,7 +36,7 @@ type readAhead struct {
 	err     error // the reader's error, set before batches is closed
 }
 
-func startReadAhead(parent context.Context, sl *selected, passes, count int64) *readAhead {
+func startReadAhead(parent context.Context, src Source, passes, count int64) *readAhead {
 	ctx, cancel := context.WithCancel(parent)
 	ra := &readAhead{
 		parent:  parent,
@@ -46,12 +46,12 @@ func startReadAhead(parent context.Context, sl *selected, passes, count int64) *
 	}
 	go func() {
 		defer close(ra.batches)
-		ra.err = ra.read(ctx, sl, passes, count)
+		ra.err = ra.read(ctx, src, passes, count)
 	}()
 	return ra
 }
 
-func (ra *readAhead) read(ctx context.Context, sl *selected, passes, count int64) error {
+func (ra *readAhead) read(ctx context.Context, src Source, passes, count int64) error {
 	var total int64
 	for pass := int64(0); passes == 0 || pass < passes; pass++ {
 		remaining := int64(0)
@@ -60,7 +60,7 @@ func (ra *readAhead) read(ctx context.Context, sl *selected, passes, count int64
 		}
 		b := ra.batch(pass)
 		var n int64
-		err := sl.walk(ctx, remaining, func(rec store.Record) error {
+		err := src.Walk(ctx, remaining, func(rec store.Record) error {
 			if len(b.recs) == batchRecords || len(b.data)+len(rec.Data) > cap(b.data) {
 				if err := ra.send(ctx, b); err != nil {
 					return err
