@@ -90,7 +90,9 @@ lets you list sessions, look at their packets and replay them.`,
 		a.holdCmd(),
 		a.tokenCmd(),
 		a.statusCmd(),
+		a.uiCmd(),
 		a.vacuumCmd(),
+		a.reindexCmd(),
 	)
 	a.completions(root)
 	return root
