@@ -25,6 +25,9 @@ type Filter struct {
 	mask net.IPMask
 }
 
+// compileBPF compiles one program (a test counts its calls).
+var compileBPF = filter.Compile
+
 // CompileFilter compiles expr for every link type (fallback when none is
 // known). An expression that does not compile for one of them is an
 // error naming it: it never silently selects nothing there.
@@ -40,7 +43,7 @@ func compileFilter(expr string, linkTypes []uint32, fallback uint32, mask net.IP
 	}
 	pf := &Filter{progs: make(map[uint32]*filter.Program, len(linkTypes))}
 	for _, lt := range linkTypes {
-		prog, err := filter.Compile(expr, filter.Options{LinkType: lt, Netmask: mask})
+		prog, err := compileBPF(expr, filter.Options{LinkType: lt, Netmask: mask})
 		if err != nil {
 			if len(linkTypes) > 1 {
 				return nil, fmt.Errorf("filter for the %s packets: %w", filter.LinkTypeName(lt), err)
@@ -64,7 +67,7 @@ func (f *Filter) match(rec store.Record) (bool, error) {
 	prog, ok := f.progs[rec.LinkType]
 	if !ok && f.lazy {
 		var err error
-		if prog, err = filter.Compile(f.expr, filter.Options{LinkType: rec.LinkType, Netmask: f.mask}); err != nil {
+		if prog, err = compileBPF(f.expr, filter.Options{LinkType: rec.LinkType, Netmask: f.mask}); err != nil {
 			return false, fmt.Errorf("filter for the %s packets: %w", filter.LinkTypeName(rec.LinkType), err)
 		}
 		f.progs[rec.LinkType] = prog
