@@ -90,7 +90,6 @@ lets you list sessions, look at their packets and replay them.`,
 		a.holdCmd(),
 		a.tokenCmd(),
 		a.statusCmd(),
-		a.uiCmd(),
 		a.vacuumCmd(),
 		a.reindexCmd(),
 	)
