@@ -17,12 +17,12 @@ import (
 // read through it, in packet order, restricted to r (its time window and
 // its first packet number).
 //
-// It is the planner's hook: when the block index lands, the set of blocks
-// that can hold a packet the filter accepts is applied here (a field of
-// store.Range or a parameter of this function), and every reader of a
-// database or store is planned at once. The compiled filter still decides
-// each packet of the blocks read (see keep), so narrowing here can only
-// skip work, never change an answer.
+// It is the planner's hook: the set of blocks that can hold a packet the
+// filter accepts (store.Range.Plan, an index.Expr that filter.Plan makes
+// of the window's expression, compiled with it at Open) is applied here,
+// and every reader of a database or store is planned at once. The
+// compiled filter still decides each packet of the blocks read (see
+// keep), so narrowing here can only skip work, never change an answer.
 func readSession(db *store.DB, session int64, r store.Range, fn func(store.Record) error) error {
 	return db.Packets(session, r, fn)
 }

@@ -325,9 +325,11 @@ func (sl *Selection) Describe(ctx context.Context) (Description, error) {
 	if sl.rem != nil {
 		return sl.rem.shape, nil
 	}
-	sum := sl.Summary()
-	lts, _ := sl.LinkTypes()
-	d := Description{LinkTypes: lts, Interfaces: []DescriptionInterface{}, Snaplen: sum.Snaplen}
+	lts, err := sl.LinkTypes()
+	if err != nil {
+		return Description{}, err
+	}
+	d := Description{LinkTypes: lts, Interfaces: []DescriptionInterface{}, Snaplen: sl.Summary().Snaplen}
 	if d.LinkTypes == nil {
 		d.LinkTypes = []uint32{}
 	}
