@@ -152,6 +152,18 @@ func trickyFrames() [][]byte {
 	// this untagged frame has a VLAN TPID and VLAN id 20.
 	odd := frameIPv4(6, "10.0.0.5", "10.0.0.6", frameL4(1, 2)...)
 	odd[2], odd[3], odd[4], odd[5] = 0x81, 0x00, 0x00, 20
+	// Read as if behind an MPLS label (an "mpls" in an "or" moves the
+	// offsets without being true): bottom-of-stack bit in the total
+	// length's high byte, version 4 in the IP id, the "source address"
+	// 10.0.0.5 in the TCP ports.
+	mplsOdd := frameIPv4(6, "10.0.0.7", "10.0.0.8", frameL4(0x0a00, 0x0005)...)
+	mplsOdd[2] |= 1
+	mplsOdd[4] = 0x45
+	// Read as if behind a PPPoE header: PPP protocol 0x0021 (IPv4) in
+	// the fragment field, the "source address" 10.0.0.6 in the ports of
+	// this later fragment.
+	pppOdd := frameIPv4(6, "10.0.0.7", "10.0.0.8", frameL4(0x0a00, 0x0006)...)
+	pppOdd[6], pppOdd[7] = 0x00, 0x21
 	inner := frameEther(0x0800, frameIPv4(6, "192.168.7.1", "192.168.7.2", frameL4(5000, 22)...)...)
 	gen := append([]byte{0, 0, 0x65, 0x58, 0, 0, 7, 0}, inner...)
 	v6frag := frameIPv6(44, "2001:db8::1", "::ffff:10.0.0.9", append([]byte{6, 0, 0, 1, 0, 0, 0, 1}, frameL4(443, 40000)...)...)
@@ -169,6 +181,8 @@ func trickyFrames() [][]byte {
 		frameEther(0x8864, append([]byte{0x11, 0, 0, 3, 0, byte(2 + len(tcp)), 0, 0x21}, tcp...)...),
 		frameEther(0x0800, frameIPv4(17, "10.1.1.1", "10.1.1.2", frameL4(40000, 6081, gen...)...)...),
 		frameEther(0x8100, append([]byte{0, 30, 0x88, 0x47, 0, 0x64, 0x01, 64}, tcp...)...),
+		frameEther(0x0800, mplsOdd...),
+		frameEther(0x0800, pppOdd...),
 	}
 }
 
@@ -185,6 +199,8 @@ var trickyFilters = []string{
 	"geneve 7 and host 192.168.7.1", "vlan 30 and mpls and tcp port 80", "vlan and mpls and host 10.0.0.2",
 	"tcp[13] & 2 != 0", "udp[0:2] = 5353", "ip[9] = 17 and udp port 53",
 	"host 10.0.0.3 and udp", "udp port 9",
+	"mpls or host 10.0.0.5", "pppoes or host 10.0.0.6", "tcp or mpls and host 10.0.0.5",
+	"(udp and mpls) or host 10.0.0.5", "(udp and pppoes) or host 10.0.0.6", "not (not udp or not mpls) or host 10.0.0.5",
 }
 
 // TestPlanTrickyFrames: tcpdump (libpcap) says which frames each filter
@@ -460,7 +476,8 @@ func FuzzPlan(f *testing.F) {
 			return
 		}
 		e, err := Plan(expr, Options{})
-		prog, cerr := Compile(expr, Options{LinkType: LinkTypeEthernet})
+		// No DNS: a name is unknown at once.
+		prog, cerr := Compile(expr, Options{LinkType: LinkTypeEthernet, Resolver: fixedResolver{}})
 		if cerr != nil {
 			return
 		}
@@ -505,4 +522,153 @@ func FuzzPlanFrames(f *testing.F) {
 			}
 		}
 	})
+}
+
+// stackFrame builds an Ethernet frame from a random stack of VLAN tags,
+// MPLS labels, PPPoE and Geneve around an IPv4 or IPv6 packet, with
+// values from small pools so that random filters match some.
+func stackFrame(r *rand.Rand, depth int) []byte {
+	addrs4 := []string{"10.0.0.1", "10.0.0.2", "10.0.1.1"}
+	addrs6 := []string{"2001:db8::1", "::ffff:10.0.0.1"}
+	l4 := frameL4(uint16([]int{22, 53, 80, 6081}[r.Intn(4)]), uint16([]int{22, 53, 80, 443}[r.Intn(4)]))
+	proto := []byte{6, 17, 132, 1}[r.Intn(4)]
+	var payload []byte
+	var et uint16
+	if r.Intn(3) == 0 {
+		payload, et = frameIPv6(proto, addrs6[r.Intn(2)], addrs6[r.Intn(2)], l4...), 0x86dd
+	} else {
+		payload, et = frameIPv4(proto, addrs4[r.Intn(3)], addrs4[r.Intn(3)], l4...), 0x0800
+		if r.Intn(8) == 0 {
+			payload[6] = 0x01 // a later fragment
+		}
+	}
+	if r.Intn(6) == 0 {
+		payload, et = []byte{0, 1, 8, 0, 6, 4, 0, 1, 0, 1, 2, 3, 4, 5, 10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 10, 0, 0, 2}, 0x0806
+	}
+	for d := 0; d < depth; d++ {
+		switch r.Intn(5) {
+		case 0, 1:
+			vid := []byte{10, 20, 30}[r.Intn(3)]
+			payload = append([]byte{0, vid, byte(et >> 8), byte(et)}, payload...)
+			et = []uint16{0x8100, 0x88a8, 0x9100}[r.Intn(3)]
+		case 2:
+			if et != 0x0800 && et != 0x86dd {
+				continue
+			}
+			n := 1 + r.Intn(3)
+			var labels []byte
+			for i := 0; i < n; i++ {
+				s := byte(0)
+				if i == n-1 {
+					s = 1
+				}
+				labels = append(labels, 0, byte(10*(i+1)), s, 64)
+			}
+			payload, et = append(labels, payload...), 0x8847
+		case 3:
+			ppp := map[uint16]uint16{0x0800: 0x21, 0x86dd: 0x57, 0x8847: 0x281}[et]
+			if ppp == 0 {
+				continue
+			}
+			payload = append([]byte{0x11, 0, 0, 3, 0, 0, byte(ppp >> 8), byte(ppp)}, payload...)
+			et = 0x8864
+		case 4:
+			inner := frameEther(et, payload...)
+			g := append([]byte{0, 0, 0x65, 0x58, 0, 0, 7, 0}, inner...)
+			payload, et = frameIPv4(17, "10.9.9.9", "10.9.9.8", frameL4(40000, 6081, g...)...), 0x0800
+		}
+	}
+	f := frameEther(et, payload...)
+	if r.Intn(5) == 0 {
+		f = f[:r.Intn(len(f))]
+	}
+	return f
+}
+
+// stackFilter is a random filter over stackFrame's values, with the
+// keywords that move offsets anywhere in it.
+func stackFilter(r *rand.Rand, depth int) string {
+	if depth <= 0 || r.Intn(3) == 0 {
+		switch r.Intn(14) {
+		case 0:
+			return []string{"vlan", "vlan 10", "vlan 20", "vlan 30"}[r.Intn(4)]
+		case 1:
+			return []string{"mpls", "mpls 10", "mpls 20"}[r.Intn(3)]
+		case 2:
+			return []string{"pppoes", "pppoes 3"}[r.Intn(2)]
+		case 3:
+			return []string{"geneve", "geneve 7"}[r.Intn(2)]
+		case 4, 5, 6:
+			return "host " + []string{"10.0.0.1", "10.0.0.2", "10.0.1.1", "2001:db8::1", "::ffff:10.0.0.1", "10.9.9.9"}[r.Intn(6)]
+		case 7:
+			return "net " + []string{"10.0.0.0/24", "10.0.0.0/8", "2001:db8::/32"}[r.Intn(3)]
+		case 8, 9:
+			return []string{"", "tcp ", "udp ", "sctp "}[r.Intn(4)] + "port " + []string{"22", "53", "80", "443"}[r.Intn(4)]
+		case 10:
+			return []string{"tcp", "udp", "icmp", "sctp", "ip6 proto 6"}[r.Intn(5)]
+		case 11:
+			return []string{"tcp[13] & 2 != 0", "udp[2:2] = 53", "ip", "ip6", "arp"}[r.Intn(5)]
+		case 12:
+			return "portrange " + []string{"20-60", "400-500"}[r.Intn(2)]
+		}
+		return "arp host 10.0.0.2"
+	}
+	switch r.Intn(4) {
+	case 0:
+		return "not " + stackFilter(r, depth-1)
+	case 1:
+		return "(" + stackFilter(r, depth-1) + " or " + stackFilter(r, depth-1) + ")"
+	}
+	return "(" + stackFilter(r, depth-1) + " and " + stackFilter(r, depth-1) + ")"
+}
+
+// TestPlanRandomStacks: random encapsulation stacks against random
+// filters that move offsets with vlan, mpls, pppoes and geneve in and,
+// or and not: every frame the compiled program accepts passes the plan.
+func TestPlanRandomStacks(t *testing.T) {
+	r := rand.New(rand.NewSource(7))
+	nf, nx := 600, 600
+	if testing.Short() {
+		nf, nx = 100, 100
+	}
+	frames := make([][]byte, nf)
+	sets := make([]index.Set, nf)
+	var tm index.Terms
+	for i := range frames {
+		frames[i] = stackFrame(r, r.Intn(5))
+		tm.Packet(LinkTypeEthernet, frames[i])
+		sets[i] = index.Set{}
+		sets[i].Add(tm.List...)
+	}
+	var compiled, narrowing, acc, passed, runs int
+	for i := 0; i < nx; i++ {
+		expr := stackFilter(r, 4)
+		prog, err := Compile(expr, Options{LinkType: LinkTypeEthernet})
+		if err != nil {
+			continue
+		}
+		compiled++
+		e, err := Plan(expr, Options{})
+		if err != nil {
+			t.Fatalf("%q: %v", expr, err)
+		}
+		if e.Op != index.OpAll {
+			narrowing++
+		}
+		for j, f := range frames {
+			runs++
+			pass := e.Eval(sets[j])
+			if pass {
+				passed++
+			}
+			if prog.Match(f, len(f)) {
+				acc++
+				if !pass {
+					t.Errorf("%q: frame %x accepted, the plan %s rejects its terms %s", expr, f, e, termList(sets[j]))
+				}
+			}
+		}
+	}
+	t.Logf("%d filters compiled (%d plans narrow), %d frame runs: %d accepted (%.1f%%), %d pass the plan (%.1f%%)",
+		compiled, narrowing, runs, acc, pct(acc, runs), passed, pct(passed, runs))
 }
