@@ -68,7 +68,7 @@ func TestCorpusFilters(t *testing.T) {
 	rows := testkit.MustReadTSV(t, filepath.Join(dir, "filters", "filters.tsv"))
 	stats := map[string]*dltStats{}
 	for _, r := range rows {
-		lt, ok := supportedDLT(r["dlt"])
+		lt, ok := corpusDLT(t, r["dlt"], r["libpcap"] == "ok")
 		if !ok {
 			continue
 		}
@@ -154,7 +154,7 @@ func TestCorpusVerdicts(t *testing.T) {
 	// unrolled): packets within the bound, of which agreeing, beyond.
 	var kPairs, kWithin, kAgree, kBeyond int
 	for _, r := range rows {
-		lt, ok := supportedDLT(r["dlt"])
+		lt, ok := corpusDLT(t, r["dlt"], true)
 		if !ok {
 			continue
 		}

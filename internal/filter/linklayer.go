@@ -60,7 +60,41 @@ const (
 	dltJuniperSRXE2E
 	dltJuniperFC
 	dltJuniperATMCEMIC
+	dltERF
+	dltLTalk
+	dltAppleIPOverIEEE1394
+	dltMFR
+	dltSymantec
+	// dltGeneric is any other link type of libpcap's "matching" range
+	// (LINKTYPE 104 to 289) that init_linktype has no case for: only
+	// the packet bytes ("link[n]", "len", ...) can be tested.
+	dltGeneric
 )
+
+// Bounds of libpcap's LINKTYPE "matching" range, whose LINKTYPE values
+// equal their DLT values.
+const (
+	linkTypeMatchingMin = 104
+	linkTypeMatchingMax = 289
+)
+
+// otherLinkType returns the code generator's link type for a LINKTYPE
+// of this file, or dltNone.
+func otherLinkType(lt uint32) dlt {
+	if d, ok := otherLinkTypes[lt]; ok {
+		return d
+	}
+	switch lt {
+	case 109, 117, 240, 241:
+		// ENC, PFLOG and netANALYZER have link-layer headers libpcap
+		// decodes and this package does not.
+		return dltNone
+	}
+	if lt >= linkTypeMatchingMin && lt <= linkTypeMatchingMax {
+		return dltGeneric
+	}
+	return dltNone
+}
 
 // otherLinkTypes maps the LINKTYPE numbers of this file to the code
 // generator's link types.
@@ -77,13 +111,16 @@ var otherLinkTypes = map[uint32]dlt{
 	179: dltJuniperPPP, 180: dltJuniperFrelay, 181: dltJuniperCHDLC, 183: dltJuniperVP,
 	200: dltJuniperST, 194: dltJuniperISM, 232: dltJuniperVS, 233: dltJuniperSRXE2E,
 	234: dltJuniperFC, 238: dltJuniperATMCEMIC,
+	197: dltERF, 114: dltLTalk, 138: dltAppleIPOverIEEE1394, 182: dltMFR,
+	99: dltSymantec,
 }
 
 // linkDescriptions are libpcap's descriptions of the link types whose
 // names appear in its error messages.
 var linkDescriptions = map[dlt]string{
 	dltMTP2: "SS7 MTP2", dltMTP2Phdr: "SS7 MTP2 with Pseudo-header",
-	dltBACnet: "BACnet MS/TP", dltIPNet: "Solaris ipnet",
+	dltBACnet: "BACnet MS/TP", dltIPNet: "Solaris ipnet", dltERF: "Endace ERF header",
+	dltMFR: "FRF.16 Frame Relay",
 }
 
 func (g *gen) describeLink() string {
@@ -105,7 +142,9 @@ func is80211(lt dlt) bool {
 
 func isJuniper(lt dlt) bool { return lt >= dltJuniperMLPPP && lt <= dltJuniperATMCEMIC }
 
-func isMTP2(lt dlt) bool { return lt == dltMTP2 || lt == dltMTP2Phdr }
+// isMTP2 reports whether the MTP2 keywords apply (ERF included, as in
+// libpcap).
+func isMTP2(lt dlt) bool { return lt == dltMTP2 || lt == dltMTP2Phdr || lt == dltERF }
 
 // SS7 field offsets of the MTP2 link types (libpcap's off_li, off_sio,
 // ...); offNotSet elsewhere.
@@ -188,6 +227,19 @@ func (g *gen) initOtherLink(lt dlt) {
 		set(offNotSet, offNotSet, offNotSet, offNotSet)
 	case dltIPNet:
 		set(1, 24, 0, offNotSet)
+	case dltERF:
+		g.mtp = mtpOffsets{li: 22, liHSL: 24, sio: 23, opc: 24, dpc: 24, sls: 27}
+		set(offNotSet, offNotSet, offNotSet, offNotSet)
+	case dltLTalk:
+		set(offNotSet, 0, 0, 0)
+	case dltAppleIPOverIEEE1394:
+		set(16, 18, 0, 0)
+	case dltMFR:
+		set(offNotSet, 0, 4, 0)
+	case dltSymantec:
+		set(6, 44, 0, 0)
+	case dltGeneric:
+		set(offNotSet, offNotSet, offNotSet, offNotSet)
 	}
 }
 
@@ -314,8 +366,17 @@ func (g *gen) otherLinktypeCheck(llProto uint32) (b *block, ok bool) {
 			return g.cmp(orLinktype, 0, szB, iphAFInet6), true
 		}
 		return g.genFalse(), true
-	case isMTP2(lt):
+	case lt == dltMTP2, lt == dltMTP2Phdr:
 		fail("MTP2 link-layer type filtering not implemented")
+	case lt == dltERF:
+		fail("ERF link-layer type filtering not implemented")
+	case lt == dltMFR:
+		fail("Multi-link Frame Relay link-layer type filtering not implemented")
+	case lt == dltLTalk:
+		if llProto == ethertypeATALK {
+			return g.genTrue(), true
+		}
+		return g.genFalse(), true
 	}
 	return nil, false
 }

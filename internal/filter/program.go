@@ -141,6 +141,9 @@ var linkTypeNames = []struct {
 	{"JUNIPER_SRX_E2E", 233},
 	{"JUNIPER_FIBRECHANNEL", 234},
 	{"JUNIPER_ATM_CEMIC", 238},
+	{"ERF_ETH", 175},
+	{"INFINIBAND", 247},
+	{"SDLC", 268},
 }
 
 // LinkTypeByName returns the LINKTYPE number for a libpcap DLT name as
@@ -196,10 +199,7 @@ func internalLinkType(lt uint32) dlt {
 	case LinkTypeLinuxSLL2:
 		return dltSLL2
 	}
-	if lt, ok := otherLinkTypes[lt]; ok {
-		return lt
-	}
-	return dltNone
+	return otherLinkType(lt)
 }
 
 // Options control compilation.
@@ -409,6 +409,17 @@ func generate(tree node, lt dlt, snaplen uint32, mode genMode) ([]bpf.RawInstruc
 	if err != nil {
 		return nil, err
 	}
+	if g.noOptimize && g.emulateOpt {
+		// The code computing 802.11 header lengths turns libpcap's
+		// optimizer off: none of its effects apply.
+		g = newGen(lt, snaplen)
+		g.live, g.kernel = mode.live, mode.kernel
+		g.names, g.netmask, g.hasNetmask = mode.names, mode.netmask, mode.hasNetmask
+		g.emulateOpt = false
+		if insns, err = g.run(tree); err != nil {
+			return nil, err
+		}
+	}
 	if mode.checkRejects && !g.noOptimize && rejectsAll(insns) {
 		return nil, ErrRejectsAll
 	}
@@ -578,7 +589,7 @@ func checkMemInit(insns []bpf.RawInstruction) error {
 			valid |= 1 << (in.K & (memWords - 1))
 		case in.Op == clsLD|modeMEM || in.Op == clsLDX|modeMEM:
 			if valid&(1<<(in.K&(memWords-1))) == 0 {
-				return errors.New("filter: this use of \"geneve\" is not supported (tests outside the geneve branch would read offsets that are never set)")
+				return errors.New("filter: this use of \"geneve\" or \"pppoes\" is not supported (libpcap's program would read offsets it never set: tests outside the geneve branch, or pppoes after a radio header)")
 			}
 		case in.Op == clsJMP|jmpJA:
 			masks[pc+1+int(in.K)] &= valid

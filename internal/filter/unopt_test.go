@@ -17,7 +17,7 @@ func TestUnoptimizedBytecode(t *testing.T) {
 	rows := testkit.MustReadTSV(t, filepath.Join(dir, "filters", "filters-ddd-unopt.tsv"))
 	var checked, same, unsupported int
 	for _, r := range rows {
-		lt, ok := supportedDLT(r["dlt"])
+		lt, ok := corpusDLT(t, r["dlt"], true)
 		if !ok {
 			continue
 		}
