@@ -33,7 +33,27 @@ const (
 	DefaultSnaplen      = 65535
 	DefaultBufferSize   = 10 << 20
 	DefaultBlockTimeout = 10 * time.Millisecond
-	MaxSnaplen          = 262144
+)
+
+// Limits of a capture, which Open and NewLive enforce: the daemon's
+// config and the capture command check their settings against these.
+const (
+	// MinSnaplen and MaxSnaplen bound the bytes kept per packet
+	// (MaxSnaplen is libpcap's largest, and tcpdump -s 0's).
+	MinSnaplen = 1
+	MaxSnaplen = 262144
+	// MinBufferSize and MaxBufferSize bound a ring's size in bytes.
+	MinBufferSize = 64 << 10
+	MaxBufferSize = 4 << 30
+	// MaxFanout is the most rings one interface's capture spreads its
+	// packets over (LiveConfig.Fanout).
+	MaxFanout = 64
+	// BlockSize is the size of a ring's blocks, the unit the kernel hands
+	// over, when the ring holds at least 8 of them; a smaller ring has
+	// smaller blocks, down to MinBlockSize, and a block always holds a
+	// packet of the full snaplen.
+	BlockSize    = 1 << 20
+	MinBlockSize = 64 << 10
 )
 
 // Errors callers can check with errors.Is. Permission problems also match
@@ -84,14 +104,14 @@ func (c *Config) withDefaults() (Config, error) {
 	default:
 		return out, fmt.Errorf("invalid direction %q: use in, out or inout", out.Direction)
 	}
-	if out.Snaplen < 1 || out.Snaplen > MaxSnaplen {
-		return out, fmt.Errorf("snaplen %d out of range 1..%d", out.Snaplen, MaxSnaplen)
+	if out.Snaplen < MinSnaplen || out.Snaplen > MaxSnaplen {
+		return out, fmt.Errorf("snaplen %d out of range %d..%d", out.Snaplen, MinSnaplen, MaxSnaplen)
 	}
 	if out.BufferSize == 0 {
 		out.BufferSize = DefaultBufferSize
 	}
-	if out.BufferSize < 64<<10 || int64(out.BufferSize) > 4<<30 {
-		return out, fmt.Errorf("buffer size %d out of range 64KiB..4GiB", out.BufferSize)
+	if out.BufferSize < MinBufferSize || int64(out.BufferSize) > MaxBufferSize {
+		return out, fmt.Errorf("buffer size %d out of range %dKiB..%dGiB", out.BufferSize, MinBufferSize>>10, MaxBufferSize>>30)
 	}
 	if out.BlockTimeout == 0 {
 		out.BlockTimeout = DefaultBlockTimeout

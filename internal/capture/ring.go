@@ -198,13 +198,14 @@ func (w *blockWalker) withTag(data []byte, tpid, tci uint16) []byte {
 	return out
 }
 
-// ringGeometry picks a block size (a power of two of at least 64 KiB that
-// holds a full snaplen packet) and a block count for a ring of about size
-// bytes. Blocks of 1 MiB keep wake-ups rare at high rates; at least 4
-// blocks let the kernel fill one while user space reads others.
+// ringGeometry picks a block size (a power of two of at least
+// MinBlockSize that holds a full snaplen packet) and a block count for a
+// ring of about size bytes. Blocks of BlockSize (1 MiB) keep wake-ups rare
+// at high rates; at least 4 blocks let the kernel fill one while user
+// space reads others.
 func ringGeometry(size, snaplen int) (blockSize, blocks int) {
-	blockSize = 1 << 20
-	for blockSize > 64<<10 && size/blockSize < 8 {
+	blockSize = BlockSize
+	for blockSize > MinBlockSize && size/blockSize < 8 {
 		blockSize >>= 1
 	}
 	for blockSize < snaplen+blkHdrLen+pktHdrLen+64 {

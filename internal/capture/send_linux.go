@@ -90,7 +90,7 @@ func OpenSender(name string) (*Sender, error) {
 	for s.frameSize < tp2HdrLen+s.maxFrame {
 		s.frameSize <<= 1
 	}
-	blockSize := max(s.frameSize, 64<<10)
+	blockSize := max(s.frameSize, MinBlockSize)
 	blocks := max(1, txRingBytes/blockSize)
 	s.frames = blocks * (blockSize / s.frameSize)
 	req := unix.TpacketReq{Block_size: uint32(blockSize), Block_nr: uint32(blocks), Frame_size: uint32(s.frameSize), Frame_nr: uint32(s.frames)}
