@@ -71,9 +71,9 @@ func (a *app) captureCmd() *cobra.Command {
 	addDatabaseFlag(cmd, &f.db)
 	addMaxPacketsFlag(cmd, &f.count, 0, "stop after this many packets (0 = no limit), as tcpdump -c")
 	fl.Float64VarP(&f.duration, "duration", "t", 0, "stop after this many seconds (0 = no limit)")
-	fl.IntVarP(&f.snaplen, "snaplen", "s", capture.DefaultSnaplen, "bytes kept per packet (1-262144; 0 for the largest, as tcpdump -s 0)")
+	fl.IntVarP(&f.snaplen, "snaplen", "s", capture.DefaultSnaplen, fmt.Sprintf("bytes kept per packet (%d-%d; 0 for the largest, as tcpdump -s 0)", capture.MinSnaplen, capture.MaxSnaplen))
 	fl.BoolVar(&f.promisc, "promisc", true, "put the interface in promiscuous mode")
-	fl.StringVarP(&f.buffer, "buffer-size", "b", "10MB", "kernel ring size (suffixes KB, MB, GB)")
+	fl.StringVarP(&f.buffer, "buffer-size", "b", fmt.Sprintf("%dMB", capture.DefaultBufferSize>>20), "kernel ring size (suffixes KB, MB, GB)")
 	fl.StringVar(&f.name, "name", "", "session name (default: interface and start time)")
 	fl.StringVarP(&f.user, "user", "Z", "", "after opening the socket and the database, run as this user (as tcpdump -Z; default under sudo: the user who ran sudo)")
 	fl.StringVarP(&f.write, "write", "w", "", "also write the packets to this capture file (pcapng for a .pcapng name, else pcap; - for standard output), as tcpdump -w")
@@ -100,7 +100,7 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 	case f.direction != "in" && f.direction != "out" && f.direction != "inout":
 		return fmt.Errorf("invalid direction %q: use in, out or inout (as tcpdump -Q)", f.direction)
 	case f.snaplen < 0 || f.snaplen > capture.MaxSnaplen:
-		return fmt.Errorf("invalid snaplen %d: must be 1 to %d (0 for the largest)", f.snaplen, capture.MaxSnaplen)
+		return fmt.Errorf("invalid snaplen %d: must be %d to %d (0 for the largest)", f.snaplen, capture.MinSnaplen, capture.MaxSnaplen)
 	}
 	if f.snaplen == 0 {
 		f.snaplen = capture.MaxSnaplen // tcpdump's -s 0
@@ -131,8 +131,8 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 	if err != nil {
 		return err
 	}
-	if buf < 64<<10 || buf > 4<<30 {
-		return fmt.Errorf("invalid buffer size %s: must be 64KB to 4GB", f.buffer)
+	if buf < capture.MinBufferSize || buf > capture.MaxBufferSize {
+		return fmt.Errorf("invalid buffer size %s: must be %dKB to %dGB", f.buffer, capture.MinBufferSize>>10, capture.MaxBufferSize>>30)
 	}
 
 	if len(f.ifaces) == 0 {
@@ -150,34 +150,29 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 		}
 	}
 	// Each interface's filter is compiled for its own link type and
-	// netmask. On "any" it is compiled for the cooked headers, as for
-	// stored packets; the capture moves it into the kernel when it can.
-	// libpcap keeps at least the cooked header and a byte there.
+	// netmask (see capture.Live).
 	live := f.iface != capture.AnyDevice
-	if !live && f.snaplen < 21 {
-		f.snaplen = 21
-	}
 	type input struct {
-		name     string
-		linkType uint32
-		prog     *filter.Program
+		*capture.Live
+		prog *filter.Program
 	}
 	var inputs []input
 	for _, name := range f.ifaces {
-		lt, err := capture.LinkTypeOf(name)
+		setup, err := capture.NewLive(capture.LiveConfig{Interface: name, Snaplen: f.snaplen, Promisc: f.promisc, BufferSize: int(buf), Direction: f.direction})
 		if err != nil {
 			return fmt.Errorf("capture on %s: %w", name, err)
 		}
-		prog, err := filter.Compile(f.filter, filter.Options{LinkType: lt, Snaplen: uint32(f.snaplen), Live: live, Netmask: filter.InterfaceNetmask(name)})
+		prog, err := setup.Compile(f.filter)
 		if err != nil {
 			if len(f.ifaces) > 1 {
 				return fmt.Errorf("filter for %s: %w", name, err)
 			}
 			return err
 		}
-		inputs = append(inputs, input{name, lt, prog})
+		inputs = append(inputs, input{setup, prog})
 	}
-	linkType := inputs[0].linkType
+	f.snaplen = inputs[0].Snaplen // on "any", at least the cooked header and a byte
+	linkType := inputs[0].LinkType
 
 	var db *store.DB
 	started := false // the recorder runs: from then on the database stays
@@ -209,22 +204,14 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 
 	var rings []capture.Source
 	for _, in := range inputs {
-		ring, err := capture.Open(capture.Config{
-			Interface:  in.name,
-			Snaplen:    f.snaplen,
-			Promisc:    f.promisc,
-			BufferSize: int(buf),
-			Filter:     in.prog.KernelInstructions(),
-			Match:      in.prog.Match,
-			Direction:  f.direction,
-		})
+		opened, err := in.Open(in.prog)
 		if err != nil {
 			for _, r := range rings {
 				r.Close()
 			}
-			return fmt.Errorf("capture on %s: %w", in.name, err)
+			return fmt.Errorf("capture on %s: %w", in.Interface, err)
 		}
-		rings = append(rings, ring)
+		rings = append(rings, opened[0])
 	}
 	var ring capture.Source = rings[0]
 	if len(rings) > 1 {
@@ -240,14 +227,14 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 		Snaplen:    uint32(f.snaplen),
 		Promisc:    f.promisc && live, // "any" has no promiscuous mode
 		BufferSize: buf,
-		Netmask:    filter.NetmaskBits(filter.InterfaceNetmask(f.iface)),
+		Netmask:    filter.NetmaskBits(inputs[0].Netmask()),
 	}
 	if sess.Name == "" {
 		sess.Name = fmt.Sprintf("%s %s", strings.Join(f.ifaces, ","), time.Now().Format("2006-01-02 15:04:05"))
 	}
 	var ifaces []store.Interface // by the id each packet's block carries
 	for i, in := range inputs {
-		ifaces = append(ifaces, store.Interface{ID: i, Name: in.name, Filter: f.filter, LinkType: in.linkType, Snaplen: uint32(f.snaplen)})
+		ifaces = append(ifaces, store.Interface{ID: i, Name: in.Interface, Filter: f.filter, LinkType: in.LinkType, Snaplen: uint32(f.snaplen)})
 	}
 	// Without a database (-w alone), packets go to the file only.
 	var sink recorder.Sink = &discard{dir: filepath.Dir(f.write)}

@@ -14,6 +14,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/packetrecorderd/packetrecorderd/internal/capture"
 	"github.com/packetrecorderd/packetrecorderd/internal/filter"
 	"github.com/packetrecorderd/packetrecorderd/internal/when"
 )
@@ -83,7 +84,7 @@ const (
 	DefaultSegmentAge   = time.Hour
 	DefaultListen       = "127.0.0.1:7474"
 	DefaultBuffer       = 64 << 20
-	DefaultSnaplen      = 65535
+	DefaultSnaplen      = capture.DefaultSnaplen
 	DefaultMinFreePct   = 5
 )
 
@@ -459,11 +460,11 @@ func (c *Config) Validate() error {
 			errs = append(errs, c.errorf(key+".name", "%q is already configured at line %d", it.Name, c.lines[fmt.Sprintf("interfaces.%d.name", j)]))
 		}
 		seen[it.Name] = i
-		if it.Snaplen < 1 || it.Snaplen > 262144 {
-			errs = append(errs, c.errorf(key+".snaplen", "%d: must be 1 to 262144", it.Snaplen))
+		if it.Snaplen < capture.MinSnaplen || it.Snaplen > capture.MaxSnaplen {
+			errs = append(errs, c.errorf(key+".snaplen", "%d: must be %d to %d", it.Snaplen, capture.MinSnaplen, capture.MaxSnaplen))
 		}
-		if it.BufferSize < 64<<10 || it.BufferSize > 4<<30 {
-			errs = append(errs, c.errorf(key+".buffer_size", "must be 64KiB to 4GiB"))
+		if it.BufferSize < capture.MinBufferSize || it.BufferSize > capture.MaxBufferSize {
+			errs = append(errs, c.errorf(key+".buffer_size", "must be %dKiB to %dGiB", capture.MinBufferSize>>10, capture.MaxBufferSize>>30))
 		}
 		if it.Filter != "" {
 			// Checked for Ethernet here; the interface's own link type is
@@ -472,8 +473,8 @@ func (c *Config) Validate() error {
 				errs = append(errs, c.errorf(key+".filter", "%v", err))
 			}
 		}
-		if it.Fanout < 1 || it.Fanout > 64 {
-			errs = append(errs, c.errorf(key+".fanout", "%d: must be 1 to 64", it.Fanout))
+		if it.Fanout < 1 || it.Fanout > capture.MaxFanout {
+			errs = append(errs, c.errorf(key+".fanout", "%d: must be 1 to %d", it.Fanout, capture.MaxFanout))
 		}
 	}
 	errs = append(errs, c.validateAccess()...)

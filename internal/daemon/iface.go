@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -60,6 +58,7 @@ type ifaceRunner struct {
 	total   counters // finished runs (and the runners this one replaced)
 	live    []liveRing
 	liveMu  sync.Mutex
+	setup   *capture.Live        // the capture the open rings are of, under liveMu
 	rings   []*capture.Ring      // the open rings, under liveMu
 	recs    []*archive.Recording // and their recordings
 	// filter is the filter in force: cfg.Filter until a reload swaps it
@@ -132,11 +131,6 @@ func (m markedRing) Stop() error {
 	return m.Ring.Stop()
 }
 
-// compile compiles expr for the interface's link type, as a live filter.
-func (r *ifaceRunner) compile(expr string, lt uint32) (*filter.Program, error) {
-	return filter.Compile(expr, filter.Options{LinkType: lt, Snaplen: uint32(r.cfg.Snaplen), Live: true, Netmask: filter.InterfaceNetmask(r.cfg.Name)})
-}
-
 // setFilter puts expr in force on the open rings, in place: the kernel
 // swaps each ring's program atomically, so no packet goes unfiltered or
 // unseen, and the rings, their recordings and their counters stay. The
@@ -147,7 +141,7 @@ func (r *ifaceRunner) setFilter(expr string) error {
 	r.liveMu.Lock()
 	defer r.liveMu.Unlock()
 	if len(r.rings) > 0 {
-		prog, err := r.compile(expr, r.rings[0].LinkType())
+		prog, err := r.setup.Compile(expr)
 		if err != nil {
 			return err
 		}
@@ -268,42 +262,30 @@ func isNetDown(err error) bool {
 
 // runOnce opens the rings and records until one of them fails or ctx ends.
 func (r *ifaceRunner) runOnce(ctx context.Context) error {
-	lt, err := capture.LinkTypeOf(r.cfg.Name)
+	setup, err := capture.NewLive(capture.LiveConfig{
+		Interface: r.cfg.Name, Snaplen: r.cfg.Snaplen, Promisc: *r.cfg.Promisc, BufferSize: int(r.cfg.BufferSize), Fanout: r.cfg.Fanout,
+	})
 	if err != nil {
 		return err
 	}
+	lt := setup.LinkType
 	expr := r.Filter()
-	prog, err := r.compile(expr, lt)
+	prog, err := setup.Compile(expr)
 	if err != nil {
 		return err
 	}
-	var group uint16
-	if r.cfg.Fanout > 1 {
-		ifi, err := net.InterfaceByName(r.cfg.Name)
-		if err != nil {
-			return fmt.Errorf("%w: %s", capture.ErrNoInterface, r.cfg.Name)
-		}
-		group = uint16(os.Getpid()*31+ifi.Index)&0x7fff | 1
+	rings, err := setup.Open(prog)
+	if err != nil {
+		return err
 	}
-	rings := make([]*capture.Ring, 0, r.cfg.Fanout)
 	defer func() {
 		r.liveMu.Lock()
-		r.rings, r.recs = nil, nil
+		r.setup, r.rings, r.recs = nil, nil, nil
 		r.liveMu.Unlock()
 		for _, ring := range rings {
 			ring.Close()
 		}
 	}()
-	for i := 0; i < r.cfg.Fanout; i++ {
-		ring, err := capture.Open(capture.Config{
-			Interface: r.cfg.Name, Snaplen: r.cfg.Snaplen, Promisc: *r.cfg.Promisc, BufferSize: int(r.cfg.BufferSize),
-			Filter: prog.KernelInstructions(), FanoutGroup: group,
-		})
-		if err != nil {
-			return err
-		}
-		rings = append(rings, ring)
-	}
 	if r.gapFrom >= 0 {
 		// The rings this runner replaced are gone and these are open:
 		// what the interface carried in between went unseen. Read as
@@ -320,7 +302,7 @@ func (r *ifaceRunner) runOnce(ctx context.Context) error {
 	for i := range rings {
 		rec, err := archive.NewRecording(r.store, archive.RecordingConfig{
 			Interface: r.cfg.Name, Ring: i, Filter: expr, LinkType: lt, Snaplen: uint32(r.cfg.Snaplen),
-			Promisc: *r.cfg.Promisc, BufferSize: int64(r.cfg.BufferSize), Netmask: filter.NetmaskBits(filter.InterfaceNetmask(r.cfg.Name)),
+			Promisc: *r.cfg.Promisc, BufferSize: int64(r.cfg.BufferSize), Netmask: filter.NetmaskBits(setup.Netmask()),
 			MaxBytes: r.seg.maxBytes, MaxAge: r.seg.maxAge, Logger: r.log,
 		})
 		if err != nil {
@@ -342,11 +324,11 @@ func (r *ifaceRunner) runOnce(ctx context.Context) error {
 	}
 	r.liveMu.Lock()
 	r.live = live
-	r.rings, r.recs = rings, recs
+	r.setup, r.rings, r.recs = setup, rings, recs
 	var swapErr error
 	if now := r.Filter(); now != expr {
 		// A reload changed the filter while the rings opened.
-		if p, err := r.compile(now, lt); err != nil {
+		if p, err := setup.Compile(now); err != nil {
 			swapErr = err
 		} else {
 			for _, ring := range rings {
