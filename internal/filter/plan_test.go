@@ -640,35 +640,74 @@ func TestPlanRandomStacks(t *testing.T) {
 		sets[i] = index.Set{}
 		sets[i].Add(tm.List...)
 	}
-	var compiled, narrowing, acc, passed, runs int
-	for i := 0; i < nx; i++ {
-		expr := stackFilter(r, 4)
-		prog, err := Compile(expr, Options{LinkType: LinkTypeEthernet})
-		if err != nil {
+	// The same frames on the other link types Terms reads: the
+	// Ethernet header replaced by theirs.
+	type framed struct {
+		lt   uint32
+		data []byte
+		set  index.Set
+	}
+	var all []framed
+	for i, f := range frames {
+		all = append(all, framed{LinkTypeEthernet, f, sets[i]})
+		if len(f) < 14 {
 			continue
 		}
-		compiled++
+		et, pl := f[12:14], f[14:]
+		sll := append(append(make([]byte, 14), et...), pl...)
+		sll2 := append(append(append([]byte{}, et...), make([]byte, 18)...), pl...)
+		others := []framed{{LinkTypeLinuxSLL, sll, nil}, {LinkTypeLinuxSLL2, sll2, nil}}
+		switch binary.BigEndian.Uint16(et) {
+		case 0x0800:
+			others = append(others, framed{LinkTypeRaw, pl, nil}, framed{LinkTypeIPv4, pl, nil},
+				framed{LinkTypeNull, append([]byte{2, 0, 0, 0}, pl...), nil}, framed{LinkTypeLoop, append([]byte{0, 0, 0, 2}, pl...), nil})
+		case 0x86dd:
+			others = append(others, framed{LinkTypeRaw, pl, nil}, framed{LinkTypeIPv6, pl, nil},
+				framed{LinkTypeNull, append([]byte{24, 0, 0, 0}, pl...), nil}, framed{LinkTypeLoop, append([]byte{0, 0, 0, 30}, pl...), nil})
+		}
+		for _, o := range others {
+			tm.Packet(o.lt, o.data)
+			o.set = index.Set{}
+			o.set.Add(tm.List...)
+			all = append(all, o)
+		}
+	}
+	var compiled, narrowing, acc, passed, runs int
+	progs := map[uint32]*Program{}
+	for i := 0; i < nx; i++ {
+		expr := stackFilter(r, 4)
 		e, err := Plan(expr, Options{})
 		if err != nil {
 			t.Fatalf("%q: %v", expr, err)
 		}
-		if e.Op != index.OpAll {
-			narrowing++
+		clear(progs)
+		for _, lt := range []uint32{LinkTypeEthernet, LinkTypeLinuxSLL, LinkTypeLinuxSLL2, LinkTypeRaw, LinkTypeIPv4, LinkTypeIPv6, LinkTypeNull, LinkTypeLoop} {
+			if prog, err := Compile(expr, Options{LinkType: lt}); err == nil {
+				progs[lt] = prog
+				compiled++
+				if e.Op != index.OpAll {
+					narrowing++
+				}
+			}
 		}
-		for j, f := range frames {
+		for _, f := range all {
+			prog := progs[f.lt]
+			if prog == nil {
+				continue
+			}
 			runs++
-			pass := e.Eval(sets[j])
+			pass := e.Eval(f.set)
 			if pass {
 				passed++
 			}
-			if prog.Match(f, len(f)) {
+			if prog.Match(f.data, len(f.data)) {
 				acc++
 				if !pass {
-					t.Errorf("%q: frame %x accepted, the plan %s rejects its terms %s", expr, f, e, termList(sets[j]))
+					t.Errorf("%q: %s frame %x accepted, the plan %s rejects its terms %s", expr, LinkTypeName(f.lt), f.data, e, termList(f.set))
 				}
 			}
 		}
 	}
-	t.Logf("%d filters compiled (%d plans narrow), %d frame runs: %d accepted (%.1f%%), %d pass the plan (%.1f%%)",
+	t.Logf("%d programs compiled (%d plans narrow), %d frame runs: %d accepted (%.1f%%), %d pass the plan (%.1f%%)",
 		compiled, narrowing, runs, acc, pct(acc, runs), passed, pct(passed, runs))
 }
