@@ -211,8 +211,8 @@ func wlanTestFrames() [][]byte {
 			}
 		}
 	}
-	out = append(out, append(hdr(0x80, 0, bc, a, a, nil, false), make([]byte, 12)...)) // beacon
-	out = append(out, []byte{0xd4, 0, 0, 0, 0x00, 0x11, 0x22, 0x33, 0x44, 0x55})         // ACK
+	out = append(out, append(hdr(0x80, 0, bc, a, a, nil, false), make([]byte, 12)...))        // beacon
+	out = append(out, []byte{0xd4, 0, 0, 0, 0x00, 0x11, 0x22, 0x33, 0x44, 0x55})              // ACK
 	out = append(out, append([]byte{0xb4, 0, 0, 0}, append(append([]byte{}, b...), a...)...)) // RTS
 	return out
 }
