@@ -126,9 +126,40 @@
 // it matches IPv4 packets whose destination's host part is all zeros or
 // all ones. Without one it fails as in libpcap ("netmask not known").
 //
-// Supported link types: EN10MB (Ethernet, also Linux loopback),
-// LINUX_SLL, LINUX_SLL2, RAW, IPV4, IPV6, NULL and LOOP; Options.Live
-// only for EN10MB and RAW, the link types of AF_PACKET captures.
+// Supported link types: every link type libpcap 1.10.3 filters, but
+// four. EN10MB (Ethernet, also Linux loopback), LINUX_SLL, LINUX_SLL2,
+// RAW, IPV4, IPV6, NULL and LOOP; 802.11 bare (IEEE802_11) and behind a
+// radio header (IEEE802_11_RADIO radiotap, PPI, IEEE802_11_RADIO_AVS,
+// PRISM_HEADER); PPP, PPP_SERIAL, PPP_PPPD, PPP_ETHER, PPP_BSDOS, C_HDLC,
+// FRELAY, SLIP, SLIP_BSDOS, FDDI, IEEE802 (Token Ring), ARCNET,
+// ARCNET_LINUX, ATM_RFC1483, ATM_CLIP, SUNATM, IP_OVER_FC, IPNET, the
+// JUNIPER_ link types, BACNET_MS_TP, MTP2, MTP2_WITH_PHDR, ERF, LTALK,
+// APPLE_IP_OVER_IEEE1394, SYMANTEC_FIREWALL, MFR; and every other
+// LINKTYPE of libpcap's "matching" range (104 to 289: DSA tags, USB,
+// Bluetooth, NFLOG, ...), where, as in libpcap, only the packet bytes
+// ("link[n]", "len", "less", "greater") can be tested and protocol tests
+// fail. Not supported: PFLOG, ENC, NETANALYZER and
+// NETANALYZER_TRANSPARENT (their headers need code this package does not
+// have), and numbers outside the matching range that libpcap does not
+// know. Options.Live only for EN10MB and RAW, the link types of
+// AF_PACKET captures.
+//
+// On 802.11 the code is libpcap's: the radiotap (and PPI) header's
+// little-endian length and the 802.11 header's length (24 bytes, 2 more
+// for a QoS data frame, rounded up to 4 when radiotap's flags say the
+// driver padded it) are computed at the start of the program into
+// scratch registers; protocol tests first check for a data frame and
+// then an LLC/SNAP header; "wlan host/src/dst" find the address where
+// the frame type and the To DS/From DS bits put it; "wlan addr1" to
+// "addr4", "ra" and "ta"; "type", "subtype" and "dir" test the frame
+// control field (not on PPI, as in libpcap, whose PPI programs also
+// require the PPI header's DLT to be 802.11). Such programs turn
+// libpcap's optimizer off, and so none of its effects described below
+// apply to them. SunATM has the ATM keywords (vpi, vci, lane, oam,
+// metac, ...), the MTP2 link types the SS7 ones (fisu, sio, opc, dpc,
+// sls and their "h" forms), with libpcap's semantics, including its
+// "!=" on them, which tests equality.
+//
 // Savefile programs are compiled as libpcap compiles them for a savefile:
 // DLT_NULL/DLT_LOOP IPv6 accepts the BSD, FreeBSD and Darwin AF_INET6
 // values, and the DLT_NULL address family is read in little-endian byte
