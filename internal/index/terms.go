@@ -175,7 +175,11 @@ func (t *Terms) ether(lt, pl, depth int) {
 			if k == MaxVLANLevels {
 				t.List = append(t.List, Any)
 			}
-		default:
+		case etIPv4:
+			t.ipv4(pl+4*k, depth)
+		case etIPv6:
+			t.ipv6(pl+4*k, depth)
+		case etARP, etRARP, etMPLS, etPPPoES:
 			t.dispatch(et, pl+4*k, depth, false)
 		}
 	}
@@ -254,13 +258,20 @@ func (t *Terms) mpls(pl, depth int) {
 }
 
 func (t *Terms) ipv4(o, depth int) {
-	t.addr4(o + 12)
-	t.addr4(o + 16)
-	proto, ok := t.u8(o + 9)
-	if !ok {
-		return
+	var proto byte
+	if b := t.b; o >= 0 && o+20 <= len(b) {
+		proto = b[o+9]
+		t.List = append(t.List, Term{Kind: KindAddr, Addr: netip.AddrFrom4([4]byte(b[o+12 : o+16]))},
+			Term{Kind: KindAddr, Addr: netip.AddrFrom4([4]byte(b[o+16 : o+20]))},
+			Term{Kind: KindProto, Proto: proto})
+	} else {
+		t.addr4(o + 12)
+		var ok bool
+		if proto, ok = t.u8(o + 9); !ok {
+			return
+		}
+		t.List = append(t.List, Term{Kind: KindProto, Proto: proto})
 	}
-	t.List = append(t.List, Term{Kind: KindProto, Proto: proto})
 	if proto != 6 && proto != 17 && proto != 132 {
 		return
 	}
@@ -268,8 +279,12 @@ func (t *Terms) ipv4(o, depth int) {
 		return
 	}
 	x := o + int(t.b[o]&0x0f)*4
-	t.port(proto, x)
-	t.port(proto, x+2)
+	if x+4 <= len(t.b) {
+		t.List = append(t.List, Term{Kind: KindPort, Proto: proto, Port: uint16(t.b[x])<<8 | uint16(t.b[x+1])},
+			Term{Kind: KindPort, Proto: proto, Port: uint16(t.b[x+2])<<8 | uint16(t.b[x+3])})
+	} else {
+		t.port(proto, x)
+	}
 	if proto == 17 {
 		if dp, ok := t.u16(x + 2); ok && dp == geneve {
 			if v, ok := t.u8(x + 8); ok && v&0xc0 == 0 {
@@ -280,13 +295,20 @@ func (t *Terms) ipv4(o, depth int) {
 }
 
 func (t *Terms) ipv6(o, depth int) {
-	t.addr16(o + 8)
-	t.addr16(o + 24)
-	nh, ok := t.u8(o + 6)
-	if !ok {
-		return
+	var nh byte
+	if b := t.b; o >= 0 && o+40 <= len(b) {
+		nh = b[o+6]
+		t.List = append(t.List, Term{Kind: KindAddr, Addr: netip.AddrFrom16([16]byte(b[o+8 : o+24]))},
+			Term{Kind: KindAddr, Addr: netip.AddrFrom16([16]byte(b[o+24 : o+40]))},
+			Term{Kind: KindProto, Proto: nh})
+	} else {
+		t.addr16(o + 8)
+		var ok bool
+		if nh, ok = t.u8(o + 6); !ok {
+			return
+		}
+		t.List = append(t.List, Term{Kind: KindProto, Proto: nh})
 	}
-	t.List = append(t.List, Term{Kind: KindProto, Proto: nh})
 	if nh == 44 {
 		if p, ok := t.u8(o + 40); ok {
 			t.List = append(t.List, Term{Kind: KindProto, Proto: p})
@@ -295,8 +317,12 @@ func (t *Terms) ipv6(o, depth int) {
 	if nh != 6 && nh != 17 && nh != 132 {
 		return
 	}
-	t.port(nh, o+40)
-	t.port(nh, o+42)
+	if x := o + 40; x+4 <= len(t.b) {
+		t.List = append(t.List, Term{Kind: KindPort, Proto: nh, Port: uint16(t.b[x])<<8 | uint16(t.b[x+1])},
+			Term{Kind: KindPort, Proto: nh, Port: uint16(t.b[x+2])<<8 | uint16(t.b[x+3])})
+	} else {
+		t.port(nh, x)
+	}
 	if nh == 17 {
 		if dp, ok := t.u16(o + 42); ok && dp == geneve {
 			if v, ok := t.u8(o + 48); ok && v&0xc0 == 0 {
