@@ -47,7 +47,8 @@ const (
 	// KindVLAN is an 802.1Q VLAN id.
 	KindVLAN
 	// KindCommunityID is a flow's Community ID (version 1, the store's
-	// seed); Value holds its 20 raw SHA-1 bytes.
+	// seed); CID holds its 20 raw SHA-1 bytes. Terms.Packet does not emit
+	// it: the flow table, which computes it once per flow, adds it.
 	KindCommunityID
 	// KindAny marks a packet the terms cannot describe (a link type or a
 	// layer not modelled, an encapsulation deeper than followed): a block
