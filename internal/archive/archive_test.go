@@ -210,8 +210,28 @@ func TestTickClosesOldSegment(t *testing.T) {
 	if err := r.Tick(); err != nil {
 		t.Fatal(err)
 	}
-	if segs, _ := a.Segments(); len(segs) != 1 || !segs[0].Closed {
+	// Closed, and the next segment open, empty: the recording's mark of
+	// life (a kill now leaves it interrupted, not complete).
+	if segs, _ := a.Segments(); len(segs) != 2 || !segs[0].Closed || segs[1].Closed || segs[1].Packets != 0 {
 		t.Fatalf("after its age: %+v", segs)
+	}
+	// An empty segment is not closed by age again, and is removed at the
+	// end of the recording.
+	time.Sleep(550 * time.Millisecond)
+	if err := r.Tick(); err != nil {
+		t.Fatal(err)
+	}
+	if segs, _ := a.Segments(); len(segs) != 2 {
+		t.Fatalf("after the empty segment's age: %+v", segs)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if segs, _ := a.Segments(); len(segs) != 1 || !segs[0].Closed || segs[0].Packets != 10 {
+		t.Fatalf("after Close: %+v", segs)
+	}
+	if files, _ := filepath.Glob(filepath.Join(dir, "segments", "eth0", "*")); len(files) != 1 {
+		t.Fatalf("files after Close: %v", files)
 	}
 }
 

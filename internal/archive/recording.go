@@ -41,7 +41,10 @@ type Recording struct {
 	uuid string
 	next int64 // number of the next packet
 	seg  *openSegment
-	host *store.Host // the SQLite instance every segment is written on
+	// hosts are the SQLite instances the segments are written on, warm
+	// from one segment to the next: two, so that the next segment opens
+	// on one while the open one closes on the other (see rollOver).
+	hosts [2]*store.Host
 	busy time.Duration
 	log  *slog.Logger
 
@@ -76,6 +79,7 @@ func (r *Recording) filterNow() string {
 }
 
 type openSegment struct {
+	host     *store.Host
 	db       *store.DB
 	w        *store.Writer
 	endBulk  func()
@@ -115,9 +119,38 @@ func (r *Recording) ID() string { return r.uuid }
 func (r *Recording) Next() int64 { return r.next }
 
 func (r *Recording) open() error {
+	seg, err := r.openNext()
+	if err != nil {
+		return err
+	}
+	r.seg = seg
+	return nil
+}
+
+// freeHost is a host the open segment, if any, is not written on.
+func (r *Recording) freeHost() (*store.Host, error) {
+	for i, h := range r.hosts {
+		if h != nil && r.seg != nil && r.seg.host == h {
+			continue
+		}
+		if h == nil {
+			var err error
+			if h, err = store.NewHost(); err != nil {
+				return nil, err
+			}
+			r.hosts[i] = h
+		}
+		return h, nil
+	}
+	return nil, errors.New("no free database host") // cannot happen: one segment is open at most
+}
+
+// openNext creates a segment for the packets from r.next on, beside the
+// open one if any.
+func (r *Recording) openNext() (*openSegment, error) {
 	dir := filepath.Join(r.a.dir, SegmentsDir, r.cfg.Interface)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
+		return nil, err
 	}
 	now := time.Now()
 	var rel, path string
@@ -128,17 +161,14 @@ func (r *Recording) open() error {
 			break
 		}
 	}
-	if r.host == nil {
-		h, err := store.NewHost()
-		if err != nil {
-			return err
-		}
-		r.host = h
+	host, err := r.freeHost()
+	if err != nil {
+		return nil, err
 	}
-	db, err := r.host.Open(path, store.Options{Create: true, NoReserve: true})
+	db, err := host.Open(path, store.Options{Create: true, NoReserve: true})
 	if err != nil {
 		os.Remove(path) // a full disk may leave a file too short to be a segment
-		return err
+		return nil, err
 	}
 	sess := &store.Session{
 		Name:        fmt.Sprintf("%s ring %d", r.cfg.Interface, r.cfg.Ring),
@@ -156,23 +186,22 @@ func (r *Recording) open() error {
 	if err := db.CreateSession(sess); err != nil {
 		db.Close()
 		os.Remove(path)
-		return err
+		return nil, err
 	}
 	w, err := db.NewWriter(sess.ID)
 	if err != nil {
 		db.Close()
 		os.Remove(path)
-		return err
+		return nil, err
 	}
 	w.SetBusyTimeout(r.busy)
 	end := func() {}
 	if e, ok := db.BeginBulk(); ok {
 		end = e
 	}
-	seg := &openSegment{db: db, w: w, endBulk: end, session: *sess, rel: rel, opened: now}
+	seg := &openSegment{host: host, db: db, w: w, endBulk: end, session: *sess, rel: rel, opened: now}
 	r.catalog(seg, fileSize(path), false)
-	r.seg = seg
-	return nil
+	return seg, nil
 }
 
 // catalogWait is how long a recording's catalog update waits for a lock.
@@ -256,7 +285,7 @@ func (r *Recording) Commit() error {
 		// The packets are committed: a segment that cannot be closed
 		// cleanly (its file made unwritable) is no commit error, else the
 		// recorder would store them again.
-		if err := r.roll(); err != nil {
+		if err := r.rollOver(); err != nil {
 			r.log.Warn("close segment", "ring", r.cfg.Ring, "err", err)
 		}
 	}
@@ -282,8 +311,11 @@ func (r *Recording) Tick() error {
 	if len(r.unsynced) > 0 {
 		r.resync()
 	}
-	if r.seg != nil && !r.seg.w.InTx() && (r.cfg.MaxAge > 0 && time.Since(r.seg.opened) >= r.cfg.MaxAge || r.seg.session.Filter != r.filterNow()) {
-		return r.roll()
+	// An empty segment stays open however old: it is the recording's
+	// mark of life (see rollOver), and closing it would only make another.
+	if r.seg != nil && !r.seg.w.InTx() && (r.cfg.MaxAge > 0 && time.Since(r.seg.opened) >= r.cfg.MaxAge && r.seg.packets > 0 ||
+		r.seg.session.Filter != r.filterNow()) {
+		return r.rollOver()
 	}
 	return nil
 }
@@ -324,10 +356,29 @@ func (r *Recording) resync() {
 	r.unsynced = kept
 }
 
-// roll closes the open segment; the next Append opens another.
+// rollOver opens the next segment, then closes the open one: while the
+// recording lives, one of its segments is open, so a recording killed at
+// any moment (a roll-over included) has a segment its restart finds open
+// and marks interrupted; closed ones alone would make it look complete.
+// If the next segment cannot be opened, the next Append tries again.
+func (r *Recording) rollOver() error {
+	next, err := r.openNext()
+	if err != nil {
+		r.log.Warn("open the next segment", "ring", r.cfg.Ring, "err", err)
+	}
+	err = r.roll()
+	r.seg = next
+	return err
+}
+
+// roll closes the open segment; the next Append opens another. A segment
+// that never got a packet (opened ahead by rollOver) is removed instead.
 func (r *Recording) roll() error {
 	seg := r.seg
 	r.seg = nil
+	if seg.packets == 0 && !seg.hasRange {
+		return r.discard(seg)
+	}
 	ended := time.Now()
 	if seg.hasRange {
 		ended = time.Unix(0, seg.hi)
@@ -349,6 +400,26 @@ func (r *Recording) roll() error {
 	return err
 }
 
+// discard removes a segment that holds no packet: its file first, so that
+// a crash in between leaves a catalog row without a file, which the next
+// repair drops.
+func (r *Recording) discard(seg *openSegment) error {
+	seg.w.Close()
+	seg.endBulk()
+	err := seg.db.Close()
+	seg.db, seg.w = nil, nil
+	path := filepath.Join(r.a.dir, seg.rel)
+	for _, p := range []string{path, path + "-journal", path + "-wal", path + "-shm"} {
+		os.Remove(p)
+	}
+	if r.a.ensureLight() {
+		if cerr := r.a.exec(`DELETE FROM segments WHERE file = ?`, seg.rel); cerr != nil {
+			r.Err = cerr // the next repair drops the row of a file that is gone
+		}
+	}
+	return err
+}
+
 // Close closes the open segment, if any, and the catalog connection. The
 // recorder has committed everything by then.
 func (r *Recording) Close() error {
@@ -360,11 +431,13 @@ func (r *Recording) Close() error {
 	if len(r.unsynced) > 0 {
 		r.resync() // else the next catalog repair takes the counts from the files
 	}
-	if r.host != nil {
-		if cerr := r.host.Close(); err == nil {
-			err = cerr
+	for i, h := range r.hosts {
+		if h != nil {
+			if cerr := h.Close(); err == nil {
+				err = cerr
+			}
+			r.hosts[i] = nil
 		}
-		r.host = nil
 	}
 	if cerr := r.a.Close(); err == nil {
 		err = cerr
