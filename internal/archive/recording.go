@@ -45,8 +45,8 @@ type Recording struct {
 	// from one segment to the next: two, so that the next segment opens
 	// on one while the open one closes on the other (see rollOver).
 	hosts [2]*store.Host
-	busy time.Duration
-	log  *slog.Logger
+	busy  time.Duration
+	log   *slog.Logger
 
 	// Closed counts the segments this recording closed; Err holds the
 	// last catalog error (the catalog is an index: recording goes on).
