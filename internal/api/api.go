@@ -77,7 +77,7 @@ func New(opts Options, a Access) *Server {
 	}
 	if opts.Health == nil {
 		opts.Health = func(w http.ResponseWriter, r *http.Request) {
-			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+			WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 		}
 	}
 	if opts.Metrics == nil {
@@ -147,11 +147,12 @@ func writeError(w http.ResponseWriter, err error) {
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="packetrecorder"`)
 	}
-	writeJSON(w, status, map[string]string{"error": err.Error()})
+	WriteJSON(w, status, map[string]string{"error": err.Error()})
 }
 
-// writeJSON is the one place a JSON answer is encoded.
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// WriteJSON is the one place a JSON answer is encoded: the API's, and
+// the daemon's own (/healthz).
+func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)

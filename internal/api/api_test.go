@@ -106,7 +106,7 @@ func newTestServer(t testing.TB, dir string, a Access) *testServer {
 	opts := Options{Selector: selection.Store{Dir: dir}, Holds: StoreHolds(dir), Version: "test", Log: slog.New(slog.NewTextHandler(buf, nil)),
 		Status:     func() any { return map[string]string{"state": "ok"} },
 		Interfaces: func() any { return []string{"eth0"} },
-		Health:     func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) },
+		Health:     func(w http.ResponseWriter, r *http.Request) { WriteJSON(w, 200, map[string]string{"status": "ok"}) },
 		Metrics: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			io.WriteString(w, "# TYPE x counter\nx 1\n")
 		}),

@@ -36,7 +36,7 @@ func (s *Server) handleHolds(w http.ResponseWriter, r *http.Request) error {
 	for _, h := range holds {
 		out = append(out, NewHoldJSON(h))
 	}
-	writeJSON(w, http.StatusOK, out)
+	WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -121,7 +121,7 @@ func (s *Server) handleHoldAdd(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.opts.Log.Info("hold added", "who", who(r).name, "id", h.ID, "since", fmtNS(since), "until", fmtNS(until), "reason", req.Reason)
-	writeJSON(w, http.StatusCreated, NewHoldJSON(h))
+	WriteJSON(w, http.StatusCreated, NewHoldJSON(h))
 	return nil
 }
 

@@ -5,6 +5,6 @@ import "net/http"
 // handleInterfaces is GET /api/v1/interfaces: each configured interface,
 // its state and counters.
 func (s *Server) handleInterfaces(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, s.opts.Interfaces())
+	WriteJSON(w, http.StatusOK, s.opts.Interfaces())
 	return nil
 }

@@ -194,7 +194,7 @@ func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request, q packetQuer
 			return err
 		}
 		auditOf(r).packets = d.Packets
-		writeJSON(w, http.StatusOK, d)
+		WriteJSON(w, http.StatusOK, d)
 		return nil
 	}
 	if q.count {
@@ -203,7 +203,7 @@ func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request, q packetQuer
 			return err
 		}
 		auditOf(r).packets = n
-		writeJSON(w, http.StatusOK, map[string]int64{"count": n})
+		WriteJSON(w, http.StatusOK, map[string]int64{"count": n})
 		return nil
 	}
 	st, err := s.newStream(w, sl, q)

@@ -9,6 +9,6 @@ func (s *Server) handleSessions(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, recs)
+	WriteJSON(w, http.StatusOK, recs)
 	return nil
 }

@@ -4,6 +4,6 @@ import "net/http"
 
 // handleStatus is GET /api/v1/status: the daemon's status.
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, s.opts.Status())
+	WriteJSON(w, http.StatusOK, s.opts.Status())
 	return nil
 }

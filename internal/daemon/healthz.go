@@ -3,6 +3,8 @@ package daemon
 import (
 	"net/http"
 	"strings"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/api"
 )
 
 // handleHealthz answers 200 while every configured interface records,
@@ -26,9 +28,9 @@ func (d *Daemon) handleHealthz(w http.ResponseWriter, r *http.Request) {
 		reasons = append(reasons, why)
 	}
 	if len(reasons) > 0 {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unhealthy: " + strings.Join(reasons, "; "),
+		api.WriteJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unhealthy: " + strings.Join(reasons, "; "),
 			"reasons": reasons, "recording": d.statusLine()})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "recording": d.statusLine()})
+	api.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok", "recording": d.statusLine()})
 }

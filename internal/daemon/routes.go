@@ -1,9 +1,6 @@
 package daemon
 
 import (
-	"encoding/json"
-	"net/http"
-
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/api"
@@ -23,13 +20,4 @@ func (d *Daemon) newAPI() *api.Server {
 		Version:    d.version,
 		Log:        d.log,
 	}, d.cfg.access())
-}
-
-// writeJSON is the one place a handler's answer is encoded.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
 }
