@@ -61,7 +61,7 @@ func Hash(t Term) uint64 {
 	case KindPort:
 		return hashPort(t.Proto, t.Port)
 	case KindProto:
-		return hash2(uint64(KindProto)<<60|uint64(t.Proto), 0)
+		return hashProto(t.Proto)
 	case KindVLAN:
 		return hash2(uint64(KindVLAN)<<60|uint64(t.VLAN), 0)
 	case KindCommunityID:
@@ -82,6 +82,8 @@ func hashAddr(a netip.Addr) uint64 {
 func hashPort(proto uint8, port uint16) uint64 {
 	return hash2(uint64(KindPort)<<60|uint64(proto)<<16|uint64(port), 0)
 }
+
+func hashProto(proto uint8) uint64 { return hash2(uint64(KindProto)<<60|uint64(proto), 0) }
 
 func hash2(a, b uint64) uint64 { return mix(mix(a) ^ b ^ 0x9e3779b97f4a7c15) }
 

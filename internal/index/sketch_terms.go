@@ -1,13 +1,100 @@
 package index
 
+import (
+	"encoding/binary"
+	"net/netip"
+)
+
 // AddPacket adds the terms of one stored packet (its link type and
 // captured bytes) to the block's sketch: Terms.Packet's, which a BPF
 // program's reads bound, so a block left out by a plan holds no packet
 // the filter accepts.
+//
+// This runs on the capture path (the store writer), so the common frame,
+// Ethernet carrying IPv4 or IPv6 with nothing that Terms.Packet would
+// read further (see fastPacket), is hashed straight from its bytes; every
+// other frame goes through Terms.Packet. TestAddPacketFastPath checks
+// that both add the same terms.
 func (b *Builder) AddPacket(linkType uint32, data []byte) {
+	if linkType == linkEthernet && b.fastPacket(data) {
+		return
+	}
 	t := &b.terms
 	t.Packet(linkType, data)
 	for i := range t.List {
 		b.Add(t.List[i])
 	}
+}
+
+// fastPacket adds the terms of an Ethernet frame when they are exactly
+// these: the type field at 12 is IPv4 or IPv6, none of the MaxVLANLevels
+// shifted type fields that Terms.ether also reads (16, 20, ...) holds a
+// type it follows, and the packet is not UDP to the Geneve port (which
+// Terms follows inside). It reports false, adding nothing, otherwise.
+func (b *Builder) fastPacket(d []byte) bool {
+	if len(d) < 14 {
+		return false
+	}
+	for k := 1; k <= MaxVLANLevels; k++ {
+		o := 12 + 4*k
+		if o+2 > len(d) {
+			break
+		}
+		switch binary.BigEndian.Uint16(d[o:]) {
+		case etVLAN, etQinQ, etQinQ2, etIPv4, etIPv6, etARP, etRARP, etMPLS, etPPPoES:
+			return false
+		}
+	}
+	switch binary.BigEndian.Uint16(d[12:]) {
+	case etIPv4:
+		return b.fastIPv4(d, 14)
+	case etIPv6:
+		return b.fastIPv6(d, 14)
+	}
+	return false
+}
+
+func (b *Builder) fastIPv4(d []byte, o int) bool {
+	if o+20 > len(d) {
+		return false // partial headers: Terms reads what is there
+	}
+	proto := d[o+9]
+	x := o + int(d[o]&0x0f)*4
+	isPorts := proto == 6 || proto == 17 || proto == 132
+	if isPorts && binary.BigEndian.Uint16(d[o+6:])&0x1fff == 0 {
+		if x+4 > len(d) || x < o+2 {
+			return false
+		}
+		if proto == 17 && binary.BigEndian.Uint16(d[x+2:]) == geneve {
+			return false
+		}
+		b.AddHash(hashPort(proto, binary.BigEndian.Uint16(d[x:])))
+		b.AddHash(hashPort(proto, binary.BigEndian.Uint16(d[x+2:])))
+	}
+	b.AddHash(hashAddr(netip.AddrFrom4([4]byte(d[o+12 : o+16]))))
+	b.AddHash(hashAddr(netip.AddrFrom4([4]byte(d[o+16 : o+20]))))
+	b.AddHash(hashProto(proto))
+	return true
+}
+
+func (b *Builder) fastIPv6(d []byte, o int) bool {
+	if o+44 > len(d) {
+		return false
+	}
+	nh := d[o+6]
+	switch nh {
+	case 6, 132:
+	case 17:
+		if binary.BigEndian.Uint16(d[o+42:]) == geneve {
+			return false
+		}
+	default:
+		return false // extension headers, fragments: Terms reads them
+	}
+	b.AddHash(hashAddr(netip.AddrFrom16([16]byte(d[o+8 : o+24]))))
+	b.AddHash(hashAddr(netip.AddrFrom16([16]byte(d[o+24 : o+40]))))
+	b.AddHash(hashProto(nh))
+	b.AddHash(hashPort(nh, binary.BigEndian.Uint16(d[o+40:])))
+	b.AddHash(hashPort(nh, binary.BigEndian.Uint16(d[o+42:])))
+	return true
 }

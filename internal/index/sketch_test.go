@@ -2,7 +2,13 @@ package index
 
 import (
 	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
 	"testing"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/pcapio"
+	"github.com/packetrecorderd/packetrecorderd/internal/testkit"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/index/synth"
 )
@@ -124,4 +130,87 @@ func TestSketchMatch(t *testing.T) {
 			t.Errorf("Check(%x) accepted a damaged sketch", []byte(bad))
 		}
 	}
+}
+
+// TestAddPacketFastPath: the fast path of AddPacket adds exactly the
+// terms Terms.Packet finds, on the synthetic mix, on every Ethernet
+// packet of the corpus, and on those packets with bytes changed where
+// the fast path decides (type fields, header lengths, fragment fields,
+// protocols, ports).
+func TestAddPacketFastPath(t *testing.T) {
+	frames := mixFrames(t, 3000)
+	frames = append(frames, corpusEthernet(t)...)
+	var fast, slow Builder
+	var tm Terms
+	check := func(f []byte) bool {
+		fast.Reset()
+		slow.Reset()
+		took := fast.fastPacket(f)
+		tm.Packet(1, f)
+		for _, x := range tm.List {
+			slow.Add(x)
+		}
+		if !took {
+			return false
+		}
+		if !slices.Equal(fast.words, slow.words) || fast.any != slow.any {
+			t.Fatalf("fast path terms differ from Terms.Packet's %v for %x", tm.List, f)
+		}
+		return true
+	}
+	n := 0
+	for _, f := range frames {
+		if check(f) {
+			n++
+		}
+		// Mutations where the fast path decides.
+		for _, o := range []int{12, 13, 14, 16, 17, 20, 21, 22, 23, 24, 25, 28, 34, 36, 37, 54, 56, 57} {
+			if o >= len(f) {
+				continue
+			}
+			for _, v := range []byte{0x00, 0x08, 0x81, 0x86, 0xdd, 0x88, 0x45, 0x4f, 0x41, 0x11, 0x06, 0x2c, 0x17, 0xc1, 0x20} {
+				g := slices.Clone(f)
+				g[o] = v
+				check(g)
+			}
+		}
+		for cut := 0; cut < min(len(f), 80); cut += 3 {
+			check(f[:cut])
+		}
+	}
+	if n < len(frames)/2 {
+		t.Errorf("the fast path took %d of %d frames", n, len(frames))
+	}
+}
+
+func corpusEthernet(t *testing.T) [][]byte {
+	dir := filepath.Join(testkit.CorpusRoot(), "pcap")
+	names, err := filepath.Glob(filepath.Join(dir, "*.pcap*"))
+	if err != nil || len(names) == 0 {
+		t.Logf("no corpus in %s: synthetic frames only", dir)
+		return nil
+	}
+	var out [][]byte
+	for _, name := range names {
+		f, err := os.Open(name)
+		if err != nil {
+			continue
+		}
+		r, err := pcapio.NewReader(f)
+		if err != nil {
+			f.Close()
+			continue
+		}
+		for {
+			p, err := r.Next()
+			if err != nil {
+				break
+			}
+			if p.LinkType == 1 {
+				out = append(out, slices.Clone(p.Data))
+			}
+		}
+		f.Close()
+	}
+	return out
 }
