@@ -656,7 +656,18 @@ func TestPlanRandomStacks(t *testing.T) {
 		et, pl := f[12:14], f[14:]
 		sll := append(append(make([]byte, 14), et...), pl...)
 		sll2 := append(append(append([]byte{}, et...), make([]byte, 18)...), pl...)
-		others := []framed{{LinkTypeLinuxSLL, sll, nil}, {LinkTypeLinuxSLL2, sll2, nil}}
+		chdlc := append(append([]byte{0x0f, 0x00}, et...), pl...)
+		ppp := binary.BigEndian.Uint16(et)
+		switch ppp {
+		case 0x0800:
+			ppp = 0x21
+		case 0x86dd:
+			ppp = 0x57
+		case 0x8847:
+			ppp = 0x281
+		}
+		pppFrame := append([]byte{0xff, 0x03, byte(ppp >> 8), byte(ppp)}, pl...)
+		others := []framed{{LinkTypeLinuxSLL, sll, nil}, {LinkTypeLinuxSLL2, sll2, nil}, {104, chdlc, nil}, {9, pppFrame, nil}}
 		switch binary.BigEndian.Uint16(et) {
 		case 0x0800:
 			others = append(others, framed{LinkTypeRaw, pl, nil}, framed{LinkTypeIPv4, pl, nil},
@@ -681,7 +692,7 @@ func TestPlanRandomStacks(t *testing.T) {
 			t.Fatalf("%q: %v", expr, err)
 		}
 		clear(progs)
-		for _, lt := range []uint32{LinkTypeEthernet, LinkTypeLinuxSLL, LinkTypeLinuxSLL2, LinkTypeRaw, LinkTypeIPv4, LinkTypeIPv6, LinkTypeNull, LinkTypeLoop} {
+		for _, lt := range []uint32{LinkTypeEthernet, LinkTypeLinuxSLL, LinkTypeLinuxSLL2, LinkTypeRaw, LinkTypeIPv4, LinkTypeIPv6, LinkTypeNull, LinkTypeLoop, 9, 104} {
 			if prog, err := Compile(expr, Options{LinkType: lt}); err == nil {
 				progs[lt] = prog
 				compiled++

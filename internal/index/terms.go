@@ -17,6 +17,8 @@ const (
 	linkIPv4     = 228
 	linkIPv6     = 229
 	linkSLL2     = 276
+	linkPPP      = 9   // address and control bytes, then the PPP protocol
+	linkCHDLC    = 104 // address, control, then an Ethernet type
 )
 
 // Bounds of what Terms.Packet follows. The planner (filter.Plan) never
@@ -65,8 +67,9 @@ type Terms struct {
 // can move them to:
 //
 //   - the network layer behind the link-layer type field (Ethernet,
-//     LINUX_SLL, LINUX_SLL2, NULL, LOOP) or the version nibble (RAW),
-//     and always IPv4 (IPV4) or IPv6 (IPV6);
+//     LINUX_SLL, LINUX_SLL2, C_HDLC, NULL, LOOP), the PPP protocol (PPP)
+//     or the version nibble (RAW), and always IPv4 (IPV4) or IPv6
+//     (IPV6);
 //   - on Ethernet, behind each of the first MaxVLANLevels 4-byte shifts
 //     that "vlan" makes, whether or not the bytes before are a tag (the
 //     program does not check them when "vlan" sits in an "or"), with
@@ -92,6 +95,12 @@ func (t *Terms) Packet(linkType uint32, data []byte) {
 		t.level(14, 16, 0)
 	case linkSLL2:
 		t.level(0, 20, 0)
+	case linkCHDLC:
+		t.level(2, 4, 0)
+	case linkPPP:
+		if p, ok := t.u16(2); ok {
+			t.dispatch(p, 4, 0, true)
+		}
 	case linkRaw:
 		if len(data) > 0 {
 			switch data[0] & 0xf0 {
