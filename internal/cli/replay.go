@@ -56,34 +56,32 @@ type replayFlags struct {
 // rewriteConfig checks and reads the rewriting flags.
 func (f replayFlags) rewriteConfig(cmd *cobra.Command) (rewrite.Config, error) {
 	cfg := rewrite.Config{FixChecksums: f.fixCsum}
-	var err error
-	set := func(name string) bool { return cmd.Flags().Changed(name) }
-	if set("srcmac") {
-		if cfg.SrcMAC, err = rewrite.ParseMAC(f.srcMAC); err != nil {
-			return cfg, fmt.Errorf("--srcmac: %w", err)
-		}
-	}
-	if set("dstmac") {
-		if cfg.DstMAC, err = rewrite.ParseMAC(f.dstMAC); err != nil {
-			return cfg, fmt.Errorf("--dstmac: %w", err)
-		}
-	}
-	if set("srcip") {
-		if cfg.SrcIP, err = rewrite.ParseIPMaps(f.srcIP); err != nil {
-			return cfg, fmt.Errorf("--srcip: %w", err)
-		}
-	}
-	if set("dstip") {
-		if cfg.DstIP, err = rewrite.ParseIPMaps(f.dstIP); err != nil {
-			return cfg, fmt.Errorf("--dstip: %w", err)
-		}
-	}
-	if set("portmap") {
-		if cfg.Ports, err = rewrite.ParsePortMap(f.portMap); err != nil {
-			return cfg, fmt.Errorf("--portmap: %w", err)
+	for _, err := range []error{
+		parseFlag(cmd, "srcmac", f.srcMAC, rewrite.ParseMAC, &cfg.SrcMAC),
+		parseFlag(cmd, "dstmac", f.dstMAC, rewrite.ParseMAC, &cfg.DstMAC),
+		parseFlag(cmd, "srcip", f.srcIP, rewrite.ParseIPMaps, &cfg.SrcIP),
+		parseFlag(cmd, "dstip", f.dstIP, rewrite.ParseIPMaps, &cfg.DstIP),
+		parseFlag(cmd, "portmap", f.portMap, rewrite.ParsePortMap, &cfg.Ports),
+	} {
+		if err != nil {
+			return cfg, err
 		}
 	}
 	return cfg, nil
+}
+
+// parseFlag sets *dst to what parse reads in value when the flag name was
+// given; a value parse refuses is an error that names the flag.
+func parseFlag[T any](cmd *cobra.Command, name, value string, parse func(string) (T, error), dst *T) error {
+	if !cmd.Flags().Changed(name) {
+		return nil
+	}
+	v, err := parse(value)
+	if err != nil {
+		return fmt.Errorf("--%s: %w", name, err)
+	}
+	*dst = v
+	return nil
 }
 
 // replayOptions are replay's flags.
