@@ -127,14 +127,21 @@ func FuzzCompile(f *testing.F) {
 	for _, e := range userExpressions {
 		f.Add(e)
 	}
+	for _, e := range linkLayerExpressions {
+		f.Add(e)
+	}
 	all := testPackets()
 	pkts := append(all[:8:8], all[len(all)-8:]...) // whole and cut short
+	wlan := wlanTestFrames()
+	pkts = append(pkts, radiotapFrames(wlan[9])...)
+	pkts = append(pkts, wlan[9], wlan[9][:30])
 	f.Fuzz(func(t *testing.T, expr string) {
 		if len(expr) > 2000 {
 			return
 		}
 		for _, opts := range []Options{{LinkType: LinkTypeEthernet}, {LinkType: LinkTypeRaw}, {LinkType: LinkTypeLinuxSLL2},
-			{LinkType: LinkTypeNull}, {LinkType: LinkTypeEthernet, Live: true}, {LinkType: LinkTypeRaw, Live: true}} {
+			{LinkType: LinkTypeNull}, {LinkType: LinkTypeEthernet, Live: true}, {LinkType: LinkTypeRaw, Live: true},
+			{LinkType: 127}, {LinkType: 192}, {LinkType: 123}, {LinkType: 140}} { // radiotap, PPI, SunATM, MTP2
 			// Host names come from the test resolver, not the network.
 			opts.Resolver = testResolver
 			opts.Netmask = net.CIDRMask(24, 32)
