@@ -667,9 +667,14 @@ func TestPlanRandomStacks(t *testing.T) {
 			ppp = 0x281
 		}
 		pppFrame := append([]byte{0xff, 0x03, byte(ppp >> 8), byte(ppp)}, pl...)
-		others := []framed{{LinkTypeLinuxSLL, sll, nil}, {LinkTypeLinuxSLL2, sll2, nil}, {104, chdlc, nil}, {9, pppFrame, nil}}
+		fddi := append(append(append(make([]byte, 13), 0xaa, 0xaa, 0x03, 0, 0, 0), et...), pl...)
+		others := []framed{{LinkTypeLinuxSLL, sll, nil}, {LinkTypeLinuxSLL2, sll2, nil}, {104, chdlc, nil},
+			{9, pppFrame, nil}, {50, pppFrame, nil}, {10, fddi, nil}}
 		switch binary.BigEndian.Uint16(et) {
 		case 0x0800:
+			slip := append(append([]byte{0x45}, make([]byte, 15)...), pl...)
+			ipnet := append(append([]byte{1, 2}, make([]byte, 22)...), pl...)
+			others = append(others, framed{8, slip, nil}, framed{226, ipnet, nil})
 			others = append(others, framed{LinkTypeRaw, pl, nil}, framed{LinkTypeIPv4, pl, nil},
 				framed{LinkTypeNull, append([]byte{2, 0, 0, 0}, pl...), nil}, framed{LinkTypeLoop, append([]byte{0, 0, 0, 2}, pl...), nil})
 		case 0x86dd:
@@ -692,7 +697,7 @@ func TestPlanRandomStacks(t *testing.T) {
 			t.Fatalf("%q: %v", expr, err)
 		}
 		clear(progs)
-		for _, lt := range []uint32{LinkTypeEthernet, LinkTypeLinuxSLL, LinkTypeLinuxSLL2, LinkTypeRaw, LinkTypeIPv4, LinkTypeIPv6, LinkTypeNull, LinkTypeLoop, 9, 104} {
+		for _, lt := range []uint32{LinkTypeEthernet, LinkTypeLinuxSLL, LinkTypeLinuxSLL2, LinkTypeRaw, LinkTypeIPv4, LinkTypeIPv6, LinkTypeNull, LinkTypeLoop, 9, 104, 50, 10, 8, 226} {
 			if prog, err := Compile(expr, Options{LinkType: lt}); err == nil {
 				progs[lt] = prog
 				compiled++

@@ -19,6 +19,14 @@ const (
 	linkSLL2     = 276
 	linkPPP      = 9   // address and control bytes, then the PPP protocol
 	linkCHDLC    = 104 // address, control, then an Ethernet type
+	linkPPPSer   = 50  // PPP in HDLC-like framing
+	linkPPPD     = 166 // PPP with a direction byte
+	linkPPPEther = 51  // PPPoE session header, then PPP
+	linkSLIP     = 8   // 16-byte SLIP header
+	linkSLIPBSD  = 102 // 24-byte SLIP header
+	linkFDDI     = 10  // 13-byte FDDI header, then LLC/SNAP
+	linkTR       = 6   // 14-byte Token Ring header, then LLC/SNAP
+	linkIPNet    = 226 // Solaris ipnet: address family at 1, IP at 24
 )
 
 // Bounds of what Terms.Packet follows. The planner (filter.Plan) never
@@ -67,9 +75,11 @@ type Terms struct {
 // can move them to:
 //
 //   - the network layer behind the link-layer type field (Ethernet,
-//     LINUX_SLL, LINUX_SLL2, C_HDLC, NULL, LOOP), the PPP protocol (PPP)
-//     or the version nibble (RAW), and always IPv4 (IPV4) or IPv6
-//     (IPV6);
+//     LINUX_SLL, LINUX_SLL2, C_HDLC, NULL, LOOP, IPNET), the SNAP type
+//     (FDDI, Token Ring), the PPP protocol (PPP, PPP_SERIAL, PPP_PPPD,
+//     PPP_ETHER) or the version nibble (RAW; SLIP, where libpcap reads
+//     it from the first byte of the SLIP header), and always IPv4 (IPV4)
+//     or IPv6 (IPV6);
 //   - on Ethernet, behind each of the first MaxVLANLevels 4-byte shifts
 //     that "vlan" makes, whether or not the bytes before are a tag (the
 //     program does not check them when "vlan" sits in an "or"), with
@@ -88,7 +98,9 @@ type Terms struct {
 func (t *Terms) Packet(linkType uint32, data []byte) {
 	t.List = t.List[:0]
 	t.b = data
-	switch linkType {
+	// The upper bits of a pcap link type field say how long an FCS the
+	// frames end with; offsets do not move.
+	switch linkType & 0x03ffffff {
 	case linkEthernet:
 		t.ether(12, 14, 0)
 	case linkSLL:
@@ -97,9 +109,42 @@ func (t *Terms) Packet(linkType uint32, data []byte) {
 		t.level(0, 20, 0)
 	case linkCHDLC:
 		t.level(2, 4, 0)
-	case linkPPP:
+	case linkPPP, linkPPPSer, linkPPPD:
 		if p, ok := t.u16(2); ok {
 			t.dispatch(p, 4, 0, true)
+		}
+	case linkPPPEther:
+		if p, ok := t.u16(6); ok {
+			t.dispatch(p, 8, 0, true)
+		}
+	case linkFDDI:
+		// LLC/SNAP: libpcap compares the SNAP type (LLC + 6) only.
+		t.level(13+6, 13+8, 0)
+	case linkTR:
+		t.level(14+6, 14+8, 0)
+	case linkSLIP, linkSLIPBSD:
+		// libpcap tests the version nibble of the frame's first byte
+		// (in the SLIP header) and reads the IP header after it.
+		pl := 16
+		if linkType&0x03ffffff == linkSLIPBSD {
+			pl = 24
+		}
+		if len(data) > 0 {
+			switch data[0] & 0xf0 {
+			case 0x40:
+				t.ipv4(pl, 0)
+			case 0x60:
+				t.ipv6(pl, 0)
+			}
+		}
+	case linkIPNet:
+		if af, ok := t.u8(1); ok {
+			switch af {
+			case 2:
+				t.ipv4(24, 0)
+			case 26:
+				t.ipv6(24, 0)
+			}
 		}
 	case linkRaw:
 		if len(data) > 0 {
