@@ -20,10 +20,13 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"io"
 	"log"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -70,7 +73,9 @@ func main() {
 	if *plain {
 		scheme, over = "http", "plain HTTP"
 	}
-	var local, remote, discard []time.Duration
+	var local, remote, discard, goFile, goBuffered, goDiscard, firstByte []time.Duration
+	var cipher string
+	var fileBytes int64
 	var localCPU, serverCPU, curlCPU []time.Duration
 	var localSum, remoteSum [32]byte
 	for r := 0; r < *runs; r++ {
@@ -79,6 +84,9 @@ func main() {
 		localCPU = append(localCPU, run(bin, "export", "-d", st, "--format", "pcap", "-o", out))
 		local = append(local, time.Since(t0))
 		localSum = sum(out)
+		if fi, err := os.Stat(out); err == nil {
+			fileBytes = fi.Size()
+		}
 		os.Remove(out)
 		out = filepath.Join(*dir, "remote.pcap")
 		c0 := cpuOf(d.cmd.Process.Pid)
@@ -92,16 +100,35 @@ func main() {
 		// The same without curl's writing of the file: what the server
 		// and the connection take.
 		t0 = time.Now()
-		run("curl", "-sS", "--fail", "--cacert", filepath.Join(*dir, "ca.pem"), "-H", "Authorization: Bearer "+secret,
-			"-o", "/dev/null", scheme+"://"+d.addr+"/api/v1/packets?format=pcap")
+		timing, err := exec.Command("curl", "-sS", "--fail", "--cacert", filepath.Join(*dir, "ca.pem"), "-H", "Authorization: Bearer "+secret,
+			"-o", "/dev/null", "-w", "%{time_appconnect} %{time_starttransfer}", scheme+"://"+d.addr+"/api/v1/packets?format=pcap").Output()
+		if err != nil {
+			log.Fatalf("curl: %v", err)
+		}
 		discard = append(discard, time.Since(t0))
+		var tlsDone, fb float64
+		fmt.Sscan(string(timing), &tlsDone, &fb)
+		firstByte = append(firstByte, time.Duration((fb-tlsDone)*float64(time.Second)))
+		// A Go client (crypto/tls, HTTP/1.1), into a file and into
+		// io.Discard: curl's own cost apart.
+		out = filepath.Join(*dir, "go.pcap")
+		var el time.Duration
+		el, cipher = goGet(*dir, scheme+"://"+d.addr+"/api/v1/packets?format=pcap", out, 0, remoteSum)
+		goFile = append(goFile, el)
+		el, _ = goGet(*dir, scheme+"://"+d.addr+"/api/v1/packets?format=pcap", out, 1<<20, remoteSum)
+		goBuffered = append(goBuffered, el)
+		el, _ = goGet(*dir, scheme+"://"+d.addr+"/api/v1/packets?format=pcap", "", 0, remoteSum)
+		goDiscard = append(goDiscard, el)
 	}
-	fmt.Printf("%d packets of the lab mix: local export %v, API over loopback %s (curl) %v: the API at %.2fx the export's speed (medians of %d); same bytes: %v\n",
-		n, median(local), over, median(remote), float64(median(local))/float64(median(remote)), *runs, localSum == remoteSum)
+	fmt.Printf("%d packets of the lab mix (%d bytes as pcap): local export %v, API over loopback %s (curl) %v: the API at %.2fx the export's speed (medians of %d); same bytes: %v\n",
+		n, fileBytes, median(local), over, median(remote), float64(median(local))/float64(median(remote)), *runs, localSum == remoteSum)
 	// CPU time does not depend on what else the machine runs as much as
 	// the wall clock does.
 	fmt.Printf("CPU time (medians): export %v; API: daemon %v + curl %v\n", median(localCPU), median(serverCPU), median(curlCPU))
-	fmt.Printf("API into /dev/null (curl writes no file): %v, %.2fx the export's speed\n", median(discard), float64(median(local))/float64(median(discard)))
+	fmt.Printf("API into /dev/null (curl writes no file): %v, %.2fx the export's speed; curl's first byte %v after the handshake\n", median(discard), float64(median(local))/float64(median(discard)), median(firstByte))
+	fmt.Printf("Go client (%s): into a file %v, %.2fx the export's speed; through a 1 MiB buffer %v, %.2fx; into io.Discard %v, %.2fx\n", cipher,
+		median(goFile), float64(median(local))/float64(median(goFile)), median(goBuffered), float64(median(local))/float64(median(goBuffered)),
+		median(goDiscard), float64(median(local))/float64(median(goDiscard)))
 	d.stop()
 	os.RemoveAll(st)
 	if *gib == 0 {
@@ -132,6 +159,78 @@ func main() {
 	}
 	fmt.Printf("one-second window (20,000 packets) from a %d GiB store through the API: first byte %v after the TLS handshake, whole window %v (medians of %d, caches dropped)\n",
 		*gib, median(first), median(whole), *runs)
+}
+
+// goGet downloads url with a Go HTTP/1.1 client into out (a file; ""
+// for io.Discard; through a buffer of buf bytes if buf > 0: else each
+// write is what a read of the body gave, as curl's), checks the bytes
+// when it writes a file, and returns
+// the time it took and the TLS version and cipher suite negotiated.
+func goGet(dir, url, out string, buf int, want [32]byte) (time.Duration, string) {
+	pool := x509.NewCertPool()
+	ca, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	pool.AppendCertsFromPEM(ca)
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	defer c.CloseIdleConnections()
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("Authorization", "Bearer "+secret)
+	t0 := time.Now()
+	resp, err := c.Do(req)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var dst io.Writer = io.Discard
+	var f *os.File
+	if out != "" {
+		if f, err = os.Create(out); err != nil {
+			log.Fatal(err)
+		}
+		defer os.Remove(out)
+		dst = f
+	}
+	var bw *bufio.Writer
+	if buf > 0 {
+		bw = bufio.NewWriterSize(dst, buf)
+		dst = bw
+	}
+	// A plain loop, not io.Copy: *os.File's ReadFrom would choose the
+	// read size itself.
+	chunk := make([]byte, 32<<10)
+	for {
+		n, err := resp.Body.Read(chunk)
+		if _, werr := dst.Write(chunk[:n]); werr != nil {
+			log.Fatal(werr)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			log.Fatal(err)
+		}
+	}
+	if bw != nil {
+		if err := bw.Flush(); err != nil {
+			log.Fatal(err)
+		}
+	}
+	if f != nil {
+		if err := f.Close(); err != nil {
+			log.Fatal(err)
+		}
+	}
+	el := time.Since(t0)
+	if f != nil && sum(out) != want {
+		log.Fatal("the Go client got other bytes than curl")
+	}
+	what := "plain HTTP"
+	if resp.TLS != nil {
+		what = tls.VersionName(resp.TLS.Version) + " " + tls.CipherSuiteName(resp.TLS.CipherSuite)
+	}
+	return el, what
 }
 
 // run runs a command to its end and returns the CPU time it took.
