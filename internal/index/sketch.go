@@ -3,6 +3,7 @@ package index
 import (
 	"encoding/binary"
 	"errors"
+	"math"
 	"math/bits"
 	"net/netip"
 )
@@ -22,31 +23,31 @@ import (
 // lookup reads every sketch of a session (a few hundred KiB per GiB of
 // packets), which is well under 1% of the bytes a scan reads.
 //
-// Layout, all little-endian: a version byte (1), the number of bits set
+// Layout, all little-endian: a version byte (2), the number of bits set
 // per term (k), a flags byte (1: the block holds a packet the terms
-// cannot describe, KindAny), then the filter's 64-bit words; their number is a power
-// of two. A term sets k bits of one word: the word is picked by the low
-// bits of the term's hash, the bits by its high bits. Because the word
-// index is the hash modulo a power of two, a filter folds to half its
-// size by OR-ing its halves, and answers the same questions: a block is
-// indexed into a large filter and folded down until about half its bits
-// are set (10 bits per distinct term).
+// cannot describe, KindAny), then the filter's 64-bit words, as many as
+// give the block's distinct terms about bitsPerTerm bits each. A term
+// sets k bits of one word (a Bloom filter blocked in words: one memory
+// access a term): the word is picked by the high 32 bits of the term's
+// Hash (multiplied by the number of words, shifted down by 32), the bits
+// by its low 36 bits, 6 bits each.
 type Sketch []byte
 
 const (
-	sketchVersion = 1
+	sketchVersion = 2
 	sketchK       = 6
 	// sketchHeader is the version, k and flags bytes before the words.
 	sketchHeader = 3
 	// flagAny: a packet of the block carries KindAny (the terms cannot
 	// describe it), so the block may hold a match for every plan.
 	flagAny = 1
-	// builderWords is the size a Builder indexes into (2 Mbit = 256 KiB
-	// would be needed only for blocks of 200k distinct terms; 32 KiB holds
-	// a 256 KiB block of minimum-size packets with distinct ports).
-	builderWords = 1 << 12
-	// maxFill is the share of bits set a folded filter may reach.
-	maxFill = 0.45
+	// bitsPerTerm sizes a sketch: with k = 6 bits a term in 64-bit
+	// words, about 1% of the terms a block lacks are reported present.
+	bitsPerTerm = 12
+	// estWords is the size of the bitmap a Builder estimates the number
+	// of distinct terms with (256 Kbit: a block of 200k distinct terms
+	// would saturate it; a 256 KiB block holds at most about 20k).
+	estWords = 1 << 12
 )
 
 // ErrBadSketch reports a sketch whose bytes are not a sketch.
@@ -97,17 +98,21 @@ func mix(x uint64) uint64 {
 	return x
 }
 
-// mask is the k bits a hash sets in its word (from the hash's high 36
+// mask is the k bits a hash sets in its word (from the hash's low 36
 // bits, 6 per bit; two may coincide, which only sets fewer bits).
 func mask(h uint64) uint64 {
-	h >>= 28
 	return 1<<(h&63) | 1<<(h>>6&63) | 1<<(h>>12&63) | 1<<(h>>18&63) | 1<<(h>>24&63) | 1<<(h>>30&63)
 }
 
+// word is the index of the word of a filter of n words a hash sets.
+func word(h uint64, n int) int { return int((h >> 32) * uint64(n) >> 32) }
+
 // Builder collects the terms of one block's packets. The zero value is
-// ready; Reset empties it for the next block. It allocates once.
+// ready; Reset empties it for the next block. It allocates only while its
+// buffers grow.
 type Builder struct {
-	words   []uint64
+	hashes  []uint64 // of every term added, repeats included
+	est     []uint64 // a bitmap estimating the number of distinct terms
 	scratch []uint64
 	terms   Terms
 	any     bool // a packet the terms cannot describe (KindAny)
@@ -129,44 +134,45 @@ func (b *Builder) Add(t Term) {
 
 // AddHash records a term by its Hash.
 func (b *Builder) AddHash(h uint64) {
-	if b.words == nil {
-		b.words = make([]uint64, builderWords)
+	if b.est == nil {
+		b.est = make([]uint64, estWords)
 	}
-	b.words[h&(builderWords-1)] |= mask(h)
+	b.est[h>>52] |= 1 << (h & 63)
+	b.hashes = append(b.hashes, h)
 }
 
 // Reset empties the builder.
 func (b *Builder) Reset() {
-	clear(b.words)
+	clear(b.est)
+	b.hashes = b.hashes[:0]
 	b.any = false
 }
 
-// Sketch folds what was added into a sketch appended to dst, as small as
-// keeps the share of bits set under maxFill. The builder is unchanged.
+// distinct estimates the number of distinct terms added (linear
+// counting over the est bitmap, one bit a term).
+func (b *Builder) distinct() float64 {
+	ones := 0
+	for _, x := range b.est {
+		ones += bits.OnesCount64(x)
+	}
+	m := float64(estWords * 64)
+	if ones >= estWords*64 {
+		return float64(len(b.hashes))
+	}
+	return min(-m*math.Log(1-float64(ones)/m), float64(len(b.hashes)))
+}
+
+// Sketch appends the sketch of what was added to dst. The builder is
+// unchanged.
 func (b *Builder) Sketch(dst []byte) []byte {
-	if b.words == nil {
-		b.words = make([]uint64, builderWords)
+	n := max(1, int(math.Ceil(b.distinct()*bitsPerTerm/64)))
+	if cap(b.scratch) < n {
+		b.scratch = make([]uint64, n)
 	}
-	if b.scratch == nil {
-		b.scratch = make([]uint64, builderWords)
-	}
-	w := b.scratch[:len(b.words)]
-	copy(w, b.words)
-	// Fold while the OR of the halves keeps the share of ones under
-	// maxFill.
-	for len(w) > 1 {
-		half := len(w) / 2
-		n := 0
-		for i := range half {
-			n += bits.OnesCount64(w[i] | w[i+half])
-		}
-		if float64(n) > maxFill*float64(half*64) {
-			break
-		}
-		for i := range half {
-			w[i] |= w[i+half]
-		}
-		w = w[:half]
+	w := b.scratch[:n]
+	clear(w)
+	for _, h := range b.hashes {
+		w[word(h, n)] |= mask(h)
 	}
 	var flags byte
 	if b.any {
@@ -181,11 +187,7 @@ func (b *Builder) Sketch(dst []byte) []byte {
 
 // Check reports whether s has a sketch's layout.
 func (s Sketch) Check() error {
-	if len(s) < sketchHeader+8 || s[0] != sketchVersion || s[1] != sketchK || s[2]&^flagAny != 0 {
-		return ErrBadSketch
-	}
-	n := (len(s) - sketchHeader) / 8
-	if (len(s)-sketchHeader)%8 != 0 || n&(n-1) != 0 {
+	if len(s) < sketchHeader+8 || s[0] != sketchVersion || s[1] != sketchK || s[2]&^flagAny != 0 || (len(s)-sketchHeader)%8 != 0 {
 		return ErrBadSketch
 	}
 	return nil
@@ -194,8 +196,8 @@ func (s Sketch) Check() error {
 // MayHold reports whether the block may hold a packet carrying the term
 // whose Hash is h. s must have passed Check.
 func (s Sketch) MayHold(h uint64) bool {
-	n := uint64(len(s)-sketchHeader) / 8
-	i := h & (n - 1)
+	n := (len(s) - sketchHeader) / 8
+	i := word(h, n)
 	w := binary.LittleEndian.Uint64(s[sketchHeader+8*i:])
 	m := mask(h)
 	return w&m == m
