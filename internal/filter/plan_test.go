@@ -669,7 +669,8 @@ func TestPlanRandomStacks(t *testing.T) {
 		pppFrame := append([]byte{0xff, 0x03, byte(ppp >> 8), byte(ppp)}, pl...)
 		fddi := append(append(append(make([]byte, 13), 0xaa, 0xaa, 0x03, 0, 0, 0), et...), pl...)
 		others := []framed{{LinkTypeLinuxSLL, sll, nil}, {LinkTypeLinuxSLL2, sll2, nil}, {104, chdlc, nil},
-			{9, pppFrame, nil}, {50, pppFrame, nil}, {10, fddi, nil}}
+			{9, pppFrame, nil}, {50, pppFrame, nil}, {166, pppFrame, nil}, {51, append([]byte{0x11, 0, 0, 1}, pppFrame...), nil},
+			{10, fddi, nil}}
 		switch binary.BigEndian.Uint16(et) {
 		case 0x0800:
 			slip := append(append([]byte{0x45}, make([]byte, 15)...), pl...)
@@ -697,7 +698,7 @@ func TestPlanRandomStacks(t *testing.T) {
 			t.Fatalf("%q: %v", expr, err)
 		}
 		clear(progs)
-		for _, lt := range []uint32{LinkTypeEthernet, LinkTypeLinuxSLL, LinkTypeLinuxSLL2, LinkTypeRaw, LinkTypeIPv4, LinkTypeIPv6, LinkTypeNull, LinkTypeLoop, 9, 104, 50, 10, 8, 226} {
+		for _, lt := range []uint32{LinkTypeEthernet, LinkTypeLinuxSLL, LinkTypeLinuxSLL2, LinkTypeRaw, LinkTypeIPv4, LinkTypeIPv6, LinkTypeNull, LinkTypeLoop, 9, 104, 50, 166, 51, 10, 8, 226} {
 			if prog, err := Compile(expr, Options{LinkType: lt}); err == nil {
 				progs[lt] = prog
 				compiled++
