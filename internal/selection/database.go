@@ -224,23 +224,15 @@ func (d *dbSource) sessionIndex(rec store.Record) int {
 func (d *dbSource) streams(ctx context.Context, r store.Range, f *Filter) []stream {
 	out := make([]stream, len(d.sessions))
 	for k := range d.sessions {
-		out[k] = func(yield func(store.Record, error) bool) {
-			stopped := false
-			err := readSession(d.db, d.sessions[k].ID, r, func(rec store.Record) error {
+		out[k] = pushed(func(emit func(store.Record) error) error {
+			return readSession(d.db, d.sessions[k].ID, r, func(rec store.Record) error {
 				if ok, err := keep(ctx, f, rec); !ok || err != nil {
 					return err
 				}
 				rec.Interface += d.offsets[k]
-				if !yield(rec, nil) {
-					stopped = true
-					return store.ErrStop
-				}
-				return nil
+				return emit(rec)
 			})
-			if err != nil && !stopped {
-				yield(store.Record{}, err)
-			}
-		}
+		})
 	}
 	return out
 }

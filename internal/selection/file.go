@@ -163,11 +163,10 @@ func (v *fileSource) read(ctx context.Context, fn func(pcapio.Packet) error) err
 
 // streams is the file's packets of r that f accepts, in the file's order.
 func (v *fileSource) streams(ctx context.Context, r store.Range, f *Filter) []stream {
-	return []stream{func(yield func(store.Record, error) bool) {
+	return []stream{pushed(func(emit func(store.Record) error) error {
 		var num int64
 		lo, hi := r.Bounds()
-		stopped := false
-		err := v.read(ctx, func(p pcapio.Packet) error {
+		return v.read(ctx, func(p pcapio.Packet) error {
 			num++
 			rec := store.Record{Number: num, Timestamp: p.Timestamp, OrigLen: p.OrigLen, LinkType: p.LinkType, Interface: p.Interface, Data: p.Data}
 			if rec.Timestamp < lo || rec.Timestamp > hi {
@@ -176,16 +175,9 @@ func (v *fileSource) streams(ctx context.Context, r store.Range, f *Filter) []st
 			if ok, err := keep(ctx, f, rec); !ok || err != nil {
 				return err
 			}
-			if !yield(rec, nil) {
-				stopped = true
-				return store.ErrStop
-			}
-			return nil
+			return emit(rec)
 		})
-		if err != nil && !stopped {
-			yield(store.Record{}, err)
-		}
-	}}
+	})}
 }
 
 // summary describes the file as a session.

@@ -12,6 +12,24 @@ import (
 // for.
 type stream = iter.Seq2[store.Record, error]
 
+// pushed is a stream of a reader that calls emit for each record (an
+// error from emit ends the read with it; store.ErrStop ends it well).
+func pushed(read func(emit func(store.Record) error) error) stream {
+	return func(yield func(store.Record, error) bool) {
+		stopped := false
+		err := read(func(rec store.Record) error {
+			if !yield(rec, nil) {
+				stopped = true
+				return store.ErrStop
+			}
+			return nil
+		})
+		if err != nil && !stopped {
+			yield(store.Record{}, err)
+		}
+	}
+}
+
 // merge calls emit for the records of the streams, merged by timestamp
 // (ties: the earlier stream first), until emit says to stop or returns an
 // error. A single stream is read directly.
