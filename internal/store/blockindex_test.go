@@ -323,3 +323,33 @@ func requireSQLite(t *testing.T) string {
 func itoa(n int64) string {
 	return strconv.FormatInt(n, 10)
 }
+
+// TestBlockIndexDeleted: deleting a session deletes its index entries
+// (sqlite3 counts them), and the other session's stay.
+func TestBlockIndexDeleted(t *testing.T) {
+	sqlite := requireSQLite(t)
+	db, path := tempDB(t)
+	m := synth.Generate(synth.Config{Seed: 8, Flows: 200, Packets: 5000})
+	a := writeMix(t, db, m, 16<<10)
+	b := writeMix(t, db, m, 16<<10)
+	count := func(session int64) string {
+		out, err := exec.Command(sqlite, path, "SELECT count(*) FROM block_sketches WHERE session_id = "+strconv.FormatInt(session, 10)).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(out)
+	}
+	if count(a) == "0\n" || count(a) != count(b) {
+		t.Fatalf("index entries: %q and %q", count(a), count(b))
+	}
+	before := count(b)
+	if err := db.Delete(a); err != nil {
+		t.Fatal(err)
+	}
+	if got := count(a); got != "0\n" {
+		t.Fatalf("%s index entries left of a deleted session", got)
+	}
+	if got := count(b); got != before {
+		t.Fatalf("the other session's index entries went from %s to %s", before, got)
+	}
+}
