@@ -194,6 +194,14 @@ type fieldTest struct {
 	v        uint32
 }
 
+// pfNode is a PFLOG keyword: what is "ifname", "ruleset", "rnr",
+// "srnr", "reason" or "action", with its name or number.
+type pfNode struct {
+	what string
+	s    string
+	num  uint32
+}
+
 // failNode is a construct the parser accepts but libpcap's grammar
 // refuses in a semantic action (an unknown 802.11 type name, ...):
 // compiling it fails with msg.
@@ -201,6 +209,7 @@ type failNode struct{ msg string }
 
 func (fieldNode) isNode()       {}
 func (failNode) isNode()        {}
+func (pfNode) isNode()          {}
 func (andNode) isNode()         {}
 func (orNode) isNode()          {}
 func (notNode) isNode()         {}

@@ -46,6 +46,8 @@ func (g *gen) node(n node) *block {
 		panic(&compileError{msg: n.msg})
 	case fieldNode:
 		return g.field(n)
+	case pfNode:
+		return g.pf(n)
 	}
 	panic("unknown node")
 }

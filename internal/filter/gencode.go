@@ -1307,6 +1307,11 @@ func (g *gen) inbound(outbound bool) *block {
 			return g.cmp(orLinkhdr, 2, szH, ipnetOutbound)
 		}
 		return g.cmp(orLinkhdr, 2, szH, ipnetInbound)
+	case dltPFLOG:
+		if outbound {
+			return g.cmp(orLinkhdr, pflogDir, szB, pfOut)
+		}
+		return g.cmp(orLinkhdr, pflogDir, szB, pfIn)
 	case dltPPPPPPD:
 		if outbound {
 			return g.cmp(orLinkhdr, 0, szB, pppPPPDOut)

@@ -65,6 +65,7 @@ const (
 	dltAppleIPOverIEEE1394
 	dltMFR
 	dltSymantec
+	dltPFLOG
 	// dltGeneric is any other link type of libpcap's "matching" range
 	// (LINKTYPE 104 to 289) that init_linktype has no case for: only
 	// the packet bytes ("link[n]", "len", ...) can be tested.
@@ -85,9 +86,9 @@ func otherLinkType(lt uint32) dlt {
 		return d
 	}
 	switch lt {
-	case 109, 117, 240, 241:
-		// ENC, PFLOG and netANALYZER have link-layer headers libpcap
-		// decodes and this package does not.
+	case 109, 240, 241:
+		// ENC and netANALYZER have link-layer headers libpcap decodes
+		// and this package does not.
 		return dltNone
 	}
 	if lt >= linkTypeMatchingMin && lt <= linkTypeMatchingMax {
@@ -112,7 +113,7 @@ var otherLinkTypes = map[uint32]dlt{
 	200: dltJuniperST, 194: dltJuniperISM, 232: dltJuniperVS, 233: dltJuniperSRXE2E,
 	234: dltJuniperFC, 238: dltJuniperATMCEMIC,
 	197: dltERF, 114: dltLTalk, 138: dltAppleIPOverIEEE1394, 182: dltMFR,
-	99: dltSymantec,
+	99: dltSymantec, 117: dltPFLOG,
 }
 
 // linkDescriptions are libpcap's descriptions of the link types whose
@@ -238,6 +239,9 @@ func (g *gen) initOtherLink(lt dlt) {
 		set(offNotSet, 0, 4, 0)
 	case dltSymantec:
 		set(6, 44, 0, 0)
+	case dltPFLOG:
+		set(0, 0, 0, 0)
+		g.offLinkpl.isVariable = true
 	case dltGeneric:
 		set(offNotSet, offNotSet, offNotSet, offNotSet)
 	}
@@ -372,6 +376,14 @@ func (g *gen) otherLinktypeCheck(llProto uint32) (b *block, ok bool) {
 		fail("ERF link-layer type filtering not implemented")
 	case lt == dltMFR:
 		fail("Multi-link Frame Relay link-layer type filtering not implemented")
+	case lt == dltPFLOG:
+		switch llProto {
+		case ethertypeIP:
+			return g.cmp(orLinkhdr, pflogAF, szB, afInet), true
+		case ethertypeIPv6:
+			return g.cmp(orLinkhdr, pflogAF, szB, afInet6Linux), true
+		}
+		return g.genFalse(), true
 	case lt == dltLTalk:
 		if llProto == ethertypeATALK {
 			return g.genTrue(), true
@@ -691,6 +703,17 @@ func (g *gen) insertOtherVloffsets(b *block) bool {
 	}
 	if is80211(g.outermostlinktype) {
 		s = g.load80211HeaderLen(s, b.stmts)
+	}
+	if g.outermostlinktype == dltPFLOG && g.offLinkpl.reg != -1 {
+		// The payload follows the header, whose length is its first
+		// byte, rounded up to 4.
+		s = []*stmt{
+			newStmt(clsLD|szB|modeABS, 0),
+			newStmt(clsALU|aluADD|srcK, 3),
+			newStmt(clsALU|aluAND|srcK, 0xfffffffc),
+			newStmt(clsST, uint32(g.offLinkpl.reg)),
+			newStmt(clsMISC|miscTAX, 0),
+		}
 	}
 	if s == nil {
 		return false
@@ -1031,4 +1054,70 @@ func (g *gen) mtp3Field(kw string, t fieldTest) *block {
 		panic("bad SS7 field")
 	}
 	return g.ncmp(orPacket, off, size, mask, t.op, t.reversed, v)
+}
+
+// Fields of the PFLOG header (struct pfloghdr, as libpcap defines it
+// outside the BSDs).
+const (
+	pflogAF        = 1
+	pflogAction    = 2
+	pflogReason    = 3
+	pflogIfname    = 4
+	pflogRuleset   = 20
+	pflogRulenr    = 36
+	pflogSubrulenr = 40
+	pflogDir       = 60
+	pflogNameSize  = 16 // ifname and ruleset, with their NUL
+
+	pfIn  = 1
+	pfOut = 2
+)
+
+// pflogReasons and pflogActions are grammar.y's names (as built on
+// Linux).
+var pflogReasons = []wlanName{
+	{"match", 0}, {"bad-offset", 1}, {"fragment", 2}, {"short", 3}, {"normalize", 4},
+	{"memory", 5}, {"bad-timestamp", 6}, {"congestion", 7}, {"ip-option", 8},
+	{"proto-cksum", 9}, {"state-mismatch", 10}, {"state-insert", 11},
+	{"state-limit", 12}, {"src-limit", 13}, {"synproxy", 14},
+}
+
+var pflogActions = []wlanName{
+	{"pass", 0}, {"accept", 0}, {"drop", 1}, {"block", 1}, {"scrub", 2}, {"noscrub", 3},
+	{"nat", 4}, {"nonat", 5}, {"binat", 6}, {"nobinat", 7}, {"rdr", 8}, {"nordr", 9},
+	{"synproxy-drop", 10},
+}
+
+// pf generates a PFLOG keyword: "on IF", "ruleset NAME", "rnr N",
+// "srnr N", "reason R", "action A" (gen_pf_*).
+func (g *gen) pf(n pfNode) *block {
+	if g.linktype != dltPFLOG {
+		fail("%s supported only on PF linktype", n.what)
+	}
+	switch n.what {
+	case "ifname", "ruleset":
+		off := uint32(pflogIfname)
+		if n.what == "ruleset" {
+			off = pflogRuleset
+		}
+		if len(n.s) >= pflogNameSize {
+			if n.what == "ifname" {
+				fail("ifname interface names can only be %d characters", pflogNameSize-1)
+			}
+			fail("ruleset names can only be %d characters", pflogNameSize-1)
+		}
+		if n.s == "" {
+			return g.genTrue()
+		}
+		return g.bcmp(orLinkhdr, off, []byte(n.s))
+	case "rnr":
+		return g.cmp(orLinkhdr, pflogRulenr, szW, n.num)
+	case "srnr":
+		return g.cmp(orLinkhdr, pflogSubrulenr, szW, n.num)
+	case "reason":
+		return g.cmp(orLinkhdr, pflogReason, szB, n.num)
+	case "action":
+		return g.cmp(orLinkhdr, pflogAction, szB, n.num)
+	}
+	panic("bad pf keyword")
 }

@@ -16,7 +16,7 @@ var linkLayerDLTs = []string{
 	"SLIP", "SLIP_BSDOS", "FDDI", "IEEE802", "ARCNET", "ARCNET_LINUX", "ATM_RFC1483",
 	"ATM_CLIP", "SUNATM", "IP_OVER_FC", "IPNET", "JUNIPER_ETHER", "JUNIPER_MONITOR",
 	"JUNIPER_MFR", "JUNIPER_PPPOE", "JUNIPER_ATM1", "BACNET_MS_TP", "MTP2", "MTP2_WITH_PHDR",
-	"ERF", "LTALK", "APPLE_IP_OVER_IEEE1394", "SYMANTEC_FIREWALL", "DSA_TAG_BRCM", "USB_LINUX",
+	"ERF", "LTALK", "APPLE_IP_OVER_IEEE1394", "SYMANTEC_FIREWALL", "DSA_TAG_BRCM", "USB_LINUX", "PFLOG",
 }
 
 // linkLayerExpressions exercise the link-layer code: 802.11 addresses,
@@ -49,6 +49,9 @@ var linkLayerExpressions = []string{
 	"opc 0x3b35", "dpc (1 or 2)", "sls <= 4", "hsio 2", "hopc 9000", "hdpc >= 0x0ab5", "hsls < 9",
 	"sio 256", "dpc 16384",
 	"protochain 6", "geneve and ip", "ip and not ip6", "tcp and udp",
+	"on eth0", "ifname em0 and tcp", "ifname abcdefghijklmnop", "rset main", "ruleset x and ip6",
+	"rnr 5", "srnr 7", "reason congestion", "reason 3", "reason bogus", "action pass", "action block",
+	"action bogus", "rulenum 1 or subrulenum 2",
 }
 
 // TestLinkLayerMatchesTcpdump compiles every link-layer expression for

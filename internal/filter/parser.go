@@ -864,21 +864,8 @@ func (p *parser) parseOther() (node, bool) {
 			return otherNode{kind: oLLC, llc: "rnr"}, true
 		}
 		return otherNode{kind: oLLC}, true
-	case tPFIfname, tPFRset, tPFReason, tPFAction:
-		k := p.peek().kind
-		if k != tID && !(t.kind == tPFReason && k == tNum) {
-			p.fail()
-			return nil, false
-		}
-		p.next()
-		return unsupportedNode{"pflog qualifier \"" + t.text + "\" (PFLOG link type only)"}, true
-	case tPFRnr, tPFSrnr:
-		if p.peek().kind != tNum {
-			p.fail()
-			return nil, false
-		}
-		p.next()
-		return unsupportedNode{"pflog qualifier \"" + t.text + "\" (PFLOG link type only)"}, true
+	case tPFIfname, tPFRset, tPFReason, tPFAction, tPFRnr, tPFSrnr:
+		return p.parsePF(t.kind)
 	case tATM, tMTP:
 		return p.parseField(t.text)
 	}

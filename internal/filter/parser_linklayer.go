@@ -195,3 +195,59 @@ func (p *parser) parseField(kw string) (node, bool) {
 	p.fail()
 	return nil, false
 }
+
+// parsePF parses the argument of a PFLOG keyword (grammar.y's pfvar):
+// an ID for "on"/"ifname", "rset"/"ruleset" and "action", an ID or a
+// number for "reason", a number for "rnr" and "srnr". An unknown
+// reason or action name is libpcap's error.
+func (p *parser) parsePF(k tokKind) (node, bool) {
+	t := p.peek()
+	switch k {
+	case tPFIfname, tPFRset:
+		if t.kind != tID {
+			p.fail()
+			return nil, false
+		}
+		p.next()
+		what := "ifname"
+		if k == tPFRset {
+			what = "ruleset"
+		}
+		return pfNode{what: what, s: t.text}, true
+	case tPFRnr, tPFSrnr:
+		if t.kind != tNum {
+			p.fail()
+			return nil, false
+		}
+		p.next()
+		what := "rnr"
+		if k == tPFSrnr {
+			what = "srnr"
+		}
+		return pfNode{what: what, num: t.num}, true
+	case tPFReason:
+		switch t.kind {
+		case tNum:
+			p.next()
+			return pfNode{what: "reason", num: t.num}, true
+		case tID:
+			p.next()
+			v, ok := lookupName(pflogReasons, t.text)
+			if !ok {
+				return failNode{fmt.Sprintf("filter: unknown PF reason \"%s\"", t.text)}, true
+			}
+			return pfNode{what: "reason", num: v}, true
+		}
+	case tPFAction:
+		if t.kind == tID {
+			p.next()
+			v, ok := lookupName(pflogActions, t.text)
+			if !ok {
+				return failNode{fmt.Sprintf("filter: unknown PF action \"%s\"", t.text)}, true
+			}
+			return pfNode{what: "action", num: v}, true
+		}
+	}
+	p.fail()
+	return nil, false
+}
