@@ -164,20 +164,12 @@ func (s *Sender) Flush() error {
 	var retry retrier
 	for {
 		_, _, errno := unix.Syscall6(unix.SYS_SENDTO, uintptr(s.fd), 0, 0, 0, 0, 0)
-		switch {
-		case errno == 0:
+		if errno == 0 {
 			s.queued = 0
 			return nil
-		case errno == unix.EINTR:
-			continue
-		case errno == unix.ENOBUFS || errno == unix.EAGAIN:
-			if err := retry.wait(&s.stats, errno); err != nil {
-				return err
-			}
-		case errno == unix.EMSGSIZE:
-			return ErrFrameTooBig
-		default:
-			return sysErr("send", errno)
+		}
+		if err := retry.after(&s.stats, errno); err != nil {
+			return err
 		}
 	}
 }
@@ -188,6 +180,22 @@ func (s *Sender) Flush() error {
 type retrier struct {
 	backoff  time.Duration
 	deadline time.Time
+}
+
+// after decides what follows a send that failed with errno: nil to send
+// again (at once after EINTR; after a pause when the queue is full,
+// ENOBUFS or EAGAIN), or the error that ends the send (EMSGSIZE is
+// ErrFrameTooBig).
+func (r *retrier) after(stats *SendStats, errno unix.Errno) error {
+	switch errno {
+	case unix.EINTR:
+		return nil
+	case unix.ENOBUFS, unix.EAGAIN:
+		return r.wait(stats, errno)
+	case unix.EMSGSIZE:
+		return ErrFrameTooBig
+	}
+	return sysErr("send", errno)
 }
 
 // wait counts a retry and sleeps before it, or returns the send error

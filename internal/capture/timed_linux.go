@@ -139,14 +139,6 @@ func (s *TimedSender) Send(frame []byte, stamp bool) error {
 				s.stamping = false
 			}
 			return nil
-		case errno == unix.EINTR:
-			continue
-		case errno == unix.ENOBUFS || errno == unix.EAGAIN:
-			if err := retry.wait(&s.stats, errno); err != nil {
-				return err
-			}
-		case errno == unix.EMSGSIZE:
-			return ErrFrameTooBig
 		case errno == unix.EINVAL && stamp:
 			// Either the frame is invalid (shorter than the link header)
 			// or the kernel takes no per-frame timestamp requests: try
@@ -154,7 +146,9 @@ func (s *TimedSender) Send(frame []byte, stamp bool) error {
 			stamp, withoutStamp = false, true
 			s.msg.Control, s.msg.Controllen = nil, 0
 		default:
-			return sysErr("send", errno)
+			if err := retry.after(&s.stats, errno); err != nil {
+				return err
+			}
 		}
 	}
 }
