@@ -491,7 +491,7 @@ func (g *gen) scode(name string, q qual) *block {
 	case aDefault, aHost:
 		switch proto {
 		case qLink:
-			if g.linktype != dltEN10MB && g.linktype != dltFDDI && g.linktype != dltIEEE802 &&
+			if !isEthernet(g.linktype) && g.linktype != dltFDDI && g.linktype != dltIEEE802 &&
 				!is80211(g.linktype) && g.linktype != dltIPOverFC {
 				fail("only ethernet/FDDI/token ring/802.11/ATM LANE/Fibre Channel supports link-level host name")
 			}

@@ -61,7 +61,7 @@ func supportedDLT(name string) (uint32, bool) {
 // package still refuses (the package doc lists them): their link-layer
 // headers need code this package does not have. The corpus has no
 // capture of any of them.
-var refusedDLTs = map[string]bool{"ENC": true, "NETANALYZER": true, "NETANALYZER_TRANSPARENT": true}
+var refusedDLTs = map[string]bool{}
 
 // corpusDLT is supportedDLT for a corpus row: a link type that libpcap
 // compiled the row for (libpcapOK) and that this package refuses is an

@@ -126,23 +126,24 @@
 // it matches IPv4 packets whose destination's host part is all zeros or
 // all ones. Without one it fails as in libpcap ("netmask not known").
 //
-// Supported link types: every link type libpcap 1.10.3 filters, but
-// three. EN10MB (Ethernet, also Linux loopback), LINUX_SLL, LINUX_SLL2,
-// RAW, IPV4, IPV6, NULL and LOOP; 802.11 bare (IEEE802_11) and behind a
-// radio header (IEEE802_11_RADIO radiotap, PPI, IEEE802_11_RADIO_AVS,
-// PRISM_HEADER); PPP, PPP_SERIAL, PPP_PPPD, PPP_ETHER, PPP_BSDOS, C_HDLC,
-// FRELAY, SLIP, SLIP_BSDOS, FDDI, IEEE802 (Token Ring), ARCNET,
-// ARCNET_LINUX, ATM_RFC1483, ATM_CLIP, SUNATM, IP_OVER_FC, IPNET, the
-// JUNIPER_ link types, BACNET_MS_TP, MTP2, MTP2_WITH_PHDR, ERF, LTALK,
-// APPLE_IP_OVER_IEEE1394, SYMANTEC_FIREWALL, MFR, PFLOG (with its
-// keywords: on, ruleset, rnr, srnr, reason, action); and every other
-// LINKTYPE of libpcap's "matching" range (104 to 289: DSA tags, USB,
-// Bluetooth, NFLOG, ...), where, as in libpcap, only the packet bytes
-// ("link[n]", "len", "less", "greater") can be tested and protocol tests
-// fail. Not supported: ENC, NETANALYZER and NETANALYZER_TRANSPARENT
-// (their headers need code this package does not have), and numbers outside the matching range that libpcap does not
-// know. Options.Live only for EN10MB and RAW, the link types of
-// AF_PACKET captures.
+// Supported link types: every link type libpcap 1.10.3 filters.
+// EN10MB (Ethernet, also Linux loopback), LINUX_SLL, LINUX_SLL2, RAW,
+// IPV4, IPV6, NULL, LOOP and ENC; NETANALYZER and
+// NETANALYZER_TRANSPARENT (Ethernet after a pseudo-header); 802.11 bare
+// (IEEE802_11) and behind a radio header (IEEE802_11_RADIO radiotap,
+// PPI, IEEE802_11_RADIO_AVS, PRISM_HEADER); PPP, PPP_SERIAL, PPP_PPPD,
+// PPP_ETHER, PPP_BSDOS, C_HDLC, FRELAY, SLIP, SLIP_BSDOS, FDDI, IEEE802
+// (Token Ring), ARCNET, ARCNET_LINUX, ATM_RFC1483, ATM_CLIP, SUNATM,
+// IP_OVER_FC, IPNET, the JUNIPER_ link types, BACNET_MS_TP, MTP2,
+// MTP2_WITH_PHDR, ERF, LTALK, APPLE_IP_OVER_IEEE1394,
+// SYMANTEC_FIREWALL, MFR, PFLOG (with its keywords: on, ruleset, rnr,
+// srnr, reason, action); and every other LINKTYPE of libpcap's
+// "matching" range (104 to 289: DSA tags, USB, Bluetooth, NFLOG, ...),
+// where, as in libpcap, only the packet bytes ("link[n]", "len",
+// "less", "greater") can be tested and protocol tests fail. Numbers
+// outside that range that libpcap does not know either are refused.
+// Options.Live only for EN10MB and RAW, the link types of AF_PACKET
+// captures.
 //
 // On 802.11 the code is libpcap's: the radiotap (and PPI) header's
 // little-endian length and the 802.11 header's length (24 bytes, 2 more

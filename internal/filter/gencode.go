@@ -472,7 +472,7 @@ func (g *gen) etherLinktype(llProto uint32) *block {
 // DLT_NULL (host byte order; little-endian assumed, as for a savefile
 // written on the same kind of machine) and DLT_LOOP (network order).
 func (g *gen) loopbackLinktype(af uint32) *block {
-	if g.linktype == dltNull {
+	if g.linktype == dltNull || g.linktype == dltENC {
 		af = swapLong(af)
 	}
 	return g.cmp(orLinkhdr, 0, szW, af)
@@ -558,7 +558,7 @@ func (g *gen) linktypeCheck(llProto uint32) *block {
 		return g.mplsLinktype(llProto)
 	}
 	switch g.linktype {
-	case dltEN10MB:
+	case dltEN10MB, dltNetAnalyzer, dltNetAnalyzerTransparent:
 		var b0 *block
 		if !g.isGeneve {
 			b0 = g.prevLinkhdrCheck()
@@ -590,7 +590,7 @@ func (g *gen) linktypeCheck(llProto uint32) *block {
 		return g.genFalse()
 	case dltPPP:
 		return g.cmp(orLinktype, 0, szH, ethertypeToPPPType(llProto))
-	case dltNull, dltLoop:
+	case dltNull, dltLoop, dltENC:
 		switch llProto {
 		case ethertypeIP:
 			return g.loopbackLinktype(afInet)
@@ -1190,7 +1190,7 @@ func (g *gen) broadcast(proto int) *block {
 		switch {
 		case g.linktype == dltArcnet || g.linktype == dltArcnetLinux:
 			return g.ahostop([]byte{0}, dDst)
-		case g.linktype != dltEN10MB:
+		case !isEthernet(g.linktype):
 			if b, ok := g.linkHostop([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, dDst); ok {
 				return b
 			}
@@ -1232,7 +1232,7 @@ func (g *gen) multicast(proto int) *block {
 			return g.macMulticast(2)
 		case is80211(g.linktype):
 			return g.wlanMulticast()
-		case g.linktype != dltEN10MB:
+		case !isEthernet(g.linktype):
 			fail("link-layer multicast filters supported only on ethernet/FDDI/token ring/ARCNET/802.11/ATM LANE/Fibre Channel")
 		}
 		b1 := g.prevLinkhdrCheck()
@@ -1356,7 +1356,7 @@ func (g *gen) vlan(vid uint32, hasVID bool) *block {
 		fail("no VLAN match after MPLS")
 	}
 	switch g.linktype {
-	case dltEN10MB, dltIEEE80211, dltPrism, dltAVS, dltRadiotap:
+	case dltEN10MB, dltNetAnalyzer, dltNetAnalyzerTransparent, dltIEEE80211, dltPrism, dltAVS, dltRadiotap:
 	default:
 		fail("no VLAN support for %s", g.describeLink())
 	}
@@ -1477,7 +1477,7 @@ func (g *gen) mpls(label uint32, hasLabel bool) *block {
 	if g.labelStackDepth > 0 {
 		b0 = g.mcmp(orPrevMPLShdr, 2, szB, 0, 0x01)
 	} else {
-		if g.linktype != dltEN10MB && g.linktype != dltPPP && g.linktype != dltCHDLC {
+		if !isEthernet(g.linktype) && g.linktype != dltPPP && g.linktype != dltCHDLC {
 			fail("no MPLS support for %s", g.describeLink())
 		}
 		if g.linktype == dltPPP {

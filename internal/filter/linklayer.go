@@ -66,6 +66,9 @@ const (
 	dltMFR
 	dltSymantec
 	dltPFLOG
+	dltENC
+	dltNetAnalyzer            // Ethernet after a 4-byte pseudo-header
+	dltNetAnalyzerTransparent // Ethernet after pseudo-header, preamble and SFD
 	// dltGeneric is any other link type of libpcap's "matching" range
 	// (LINKTYPE 104 to 289) that init_linktype has no case for: only
 	// the packet bytes ("link[n]", "len", ...) can be tested.
@@ -84,12 +87,6 @@ const (
 func otherLinkType(lt uint32) dlt {
 	if d, ok := otherLinkTypes[lt]; ok {
 		return d
-	}
-	switch lt {
-	case 109, 240, 241:
-		// ENC and netANALYZER have link-layer headers libpcap decodes
-		// and this package does not.
-		return dltNone
 	}
 	if lt >= linkTypeMatchingMin && lt <= linkTypeMatchingMax {
 		return dltGeneric
@@ -113,7 +110,7 @@ var otherLinkTypes = map[uint32]dlt{
 	200: dltJuniperST, 194: dltJuniperISM, 232: dltJuniperVS, 233: dltJuniperSRXE2E,
 	234: dltJuniperFC, 238: dltJuniperATMCEMIC,
 	197: dltERF, 114: dltLTalk, 138: dltAppleIPOverIEEE1394, 182: dltMFR,
-	99: dltSymantec, 117: dltPFLOG,
+	99: dltSymantec, 117: dltPFLOG, 109: dltENC, 240: dltNetAnalyzer, 241: dltNetAnalyzerTransparent,
 }
 
 // linkDescriptions are libpcap's descriptions of the link types whose
@@ -139,6 +136,12 @@ func is80211(lt dlt) bool {
 		return true
 	}
 	return false
+}
+
+// isEthernet reports whether the link-layer header is an Ethernet
+// header (after a pseudo-header for netANALYZER).
+func isEthernet(lt dlt) bool {
+	return lt == dltEN10MB || lt == dltNetAnalyzer || lt == dltNetAnalyzerTransparent
 }
 
 func isJuniper(lt dlt) bool { return lt >= dltJuniperMLPPP && lt <= dltJuniperATMCEMIC }
@@ -242,6 +245,14 @@ func (g *gen) initOtherLink(lt dlt) {
 	case dltPFLOG:
 		set(0, 0, 0, 0)
 		g.offLinkpl.isVariable = true
+	case dltENC:
+		set(0, 12, 0, 0)
+	case dltNetAnalyzer, dltNetAnalyzerTransparent:
+		g.offLinkhdr.constPart = 4
+		if lt == dltNetAnalyzerTransparent {
+			g.offLinkhdr.constPart = 12
+		}
+		set(g.offLinkhdr.constPart+12, g.offLinkhdr.constPart+14, 0, 3)
 	case dltGeneric:
 		set(offNotSet, offNotSet, offNotSet, offNotSet)
 	}
@@ -621,7 +632,7 @@ func (g *gen) linkHostop(e []byte, dir int) (*block, bool) {
 		e = append(e, make([]byte, 6-len(e))...)
 	}
 	switch {
-	case g.linktype == dltEN10MB:
+	case isEthernet(g.linktype):
 		tmp := g.prevLinkhdrCheck()
 		b := g.ehostop(e, dir)
 		if tmp != nil {
