@@ -198,7 +198,7 @@ func (a *app) replay(ctx context.Context, o replayOptions, cfg replay.Config) er
 	defer sl.Close()
 	sess := sl.sess
 	if sess.Packets == 0 {
-		if sl.store() {
+		if sl.IsStore() {
 			return fmt.Errorf("the store holds no packets of the selection")
 		}
 		return fmt.Errorf("session %d: %w", sess.ID, store.ErrSessionEmpty)
@@ -208,7 +208,7 @@ func (a *app) replay(ctx context.Context, o replayOptions, cfg replay.Config) er
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	src := replay.SourceFunc(sl.walk)
+	var src replay.Source = sl
 	out := bufio.NewWriter(a.stdout)
 	defer out.Flush()
 
@@ -216,7 +216,7 @@ func (a *app) replay(ctx context.Context, o replayOptions, cfg replay.Config) er
 		sum := decode.NewSummarizer()
 		sum.InterfaceName = localInterfaceName()
 		return replay.Preview(ctx, cfg, src, func(rec store.Record, at time.Duration) error {
-			if id := sl.sessionOf(rec); id != 0 {
+			if id := sl.SessionOf(rec); id != 0 {
 				fmt.Fprintf(out, "%d:", id) // merged sessions: SESSION:N, as query
 			}
 			fmt.Fprintf(out, "%d +%.6fs %s\n", rec.Number, at.Seconds(), sum.Summary(rec.LinkType, rec.Data, rec.OrigLen))
@@ -355,7 +355,7 @@ func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond)
 // selection of the packets that fit can be replayed.
 func linkTypesFit(ctx context.Context, sl *selected, count int64, iface string, lt uint32) error {
 	sess := sl.sess
-	linkTypes, err := sl.linkTypes()
+	linkTypes, err := sl.LinkTypes()
 	if err != nil {
 		return err
 	}
@@ -366,7 +366,7 @@ func linkTypesFit(ctx context.Context, sl *selected, count int64, iface string, 
 		return fmt.Errorf("replay onto %s: session %d has link type %s, the interface %s", iface, sess.ID, filter.LinkTypeName(linkTypes[0]), filter.LinkTypeName(lt))
 	}
 	var bad *store.Record
-	err = sl.walk(ctx, count, func(rec store.Record) error {
+	err = sl.Walk(ctx, count, func(rec store.Record) error {
 		if rec.LinkType != lt {
 			bad = &rec
 			return store.ErrStop

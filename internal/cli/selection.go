@@ -121,14 +121,6 @@ func (s *selection) open() (*selected, error) {
 	return &selected{Selection: sl, sess: sl.Summary()}, nil
 }
 
-// The names replay.go reads its source by.
-func (sl *selected) store() bool                      { return sl.IsStore() }
-func (sl *selected) sessionOf(rec store.Record) int64 { return sl.SessionOf(rec) }
-func (sl *selected) linkTypes() ([]uint32, error)     { return sl.LinkTypes() }
-func (sl *selected) walk(ctx context.Context, limit int64, fn func(store.Record) error) error {
-	return sl.Walk(ctx, limit, fn)
-}
-
 // uncompressed reads a capture file as -r does (import reads with it).
 var uncompressed = selpkg.Uncompressed
 
