@@ -57,19 +57,13 @@ func supportedDLT(name string) (uint32, bool) {
 	return lt, true
 }
 
-// refusedDLTs are the link types libpcap 1.10.3 filters that this
-// package still refuses (the package doc lists them): their link-layer
-// headers need code this package does not have. The corpus has no
-// capture of any of them.
-var refusedDLTs = map[string]bool{}
-
 // corpusDLT is supportedDLT for a corpus row: a link type that libpcap
 // compiled the row for (libpcapOK) and that this package refuses is an
-// error of the test, unless it is one of refusedDLTs.
+// error of the test.
 func corpusDLT(t testing.TB, name string, libpcapOK bool) (uint32, bool) {
 	t.Helper()
 	lt, ok := supportedDLT(name)
-	if !ok && libpcapOK && !refusedDLTs[name] {
+	if !ok && libpcapOK {
 		t.Errorf("link type %s: libpcap filters it, this package refuses it", name)
 	}
 	return lt, ok
