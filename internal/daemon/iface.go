@@ -28,6 +28,12 @@ const (
 	StateStopped   = "stopped"
 )
 
+// holdBytes is the memory each ring's recorder may fill with packets
+// while the store refuses writes (a full disk, EIO, a segment made
+// immutable): a few seconds at the lab's rates; beyond it packets are
+// counted as app drops.
+const holdBytes = 64 << 20
+
 // retryEvery is how often a down or missing interface is tried again.
 const retryEvery = time.Second
 
@@ -355,6 +361,7 @@ func (r *ifaceRunner) runOnce(ctx context.Context) error {
 			l := live[i]
 			results[i], errs[i] = recorder.Run(ringCtx, recorder.Config{
 				Source: markedRing{rings[i], r}, Writer: recs[i], Snaplen: r.cfg.Snaplen, Logger: r.log, ProgressInterval: 200 * time.Millisecond,
+				HoldBytes: holdBytes,
 				Progress: func(p recorder.Progress) {
 					l.stored.Store(p.Stored)
 					l.bytes.Store(p.Bytes)

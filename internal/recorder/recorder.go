@@ -8,12 +8,12 @@
 // memory stays flat however long the capture runs. When the writer falls
 // behind, the reader waits and the kernel's ring absorbs the burst.
 //
-// A write the store refuses (disk full, EIO, a segment made immutable)
-// does not stop the recording: the reader goes on reading the ring, the
-// writer holds the blocks in memory (up to HoldBytes; what exceeds it is
-// counted as dropped) and tries the store again every 250 ms, starting a
-// new segment where the sink can (archive.Recording). Progress carries
-// the error while it lasts.
+// With HoldBytes set, a write the store refuses (disk full, EIO, a
+// segment made immutable) does not stop the recording: the reader goes on
+// reading the ring, the writer holds the blocks in memory (up to
+// HoldBytes; what exceeds it is counted as dropped) and tries the store
+// again every 250 ms, starting a new segment where the sink can
+// (archive.Recording). Progress carries the error while it lasts.
 //
 // On stop (context cancelled, count reached, or a fatal error) the reader
 // asks the source to admit nothing more, then drains it until it has seen
@@ -68,8 +68,11 @@ type Config struct {
 	CommitInterval time.Duration // commit this long after a transaction's first block; 0 = 100 ms
 	DrainTimeout   time.Duration // give up draining after this long; 0 = 5 s
 	QueueBlocks    int           // blocks in flight between reader and writer; 0 = 96
-	// HoldBytes bounds the memory that holds blocks while the store
-	// fails its writes; 0 = 64 MiB.
+	// HoldBytes, when positive, keeps the recording going through store
+	// write errors: blocks wait in up to this much memory while the store
+	// is retried (the daemon's recordings). 0 stops at the first write
+	// error, as a capture into a database does (tcpdump -w stops on a
+	// full disk).
 	HoldBytes int64
 
 	// Progress, if set, is called every ProgressInterval (0 = 1 s) from
@@ -118,9 +121,6 @@ func (c *Config) withDefaults() Config {
 		// 96 blocks of 256 KiB absorb a checkpoint's stall of well over
 		// 100 ms at the lab's top rates; they are allocated only when used.
 		out.QueueBlocks = 96
-	}
-	if out.HoldBytes == 0 {
-		out.HoldBytes = 64 << 20
 	}
 	if out.Logger == nil {
 		out.Logger = slog.New(slog.DiscardHandler)

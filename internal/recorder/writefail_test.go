@@ -72,7 +72,7 @@ func TestWriteErrorKeepsRecording(t *testing.T) {
 		time.Sleep(300 * time.Millisecond)
 		cancel()
 	}()
-	res, err := Run(ctx, Config{Source: src, Writer: sink, BlockBytes: 4096, FlushInterval: 5 * time.Millisecond, ProgressInterval: 10 * time.Millisecond,
+	res, err := Run(ctx, Config{Source: src, Writer: sink, BlockBytes: 4096, FlushInterval: 5 * time.Millisecond, ProgressInterval: 10 * time.Millisecond, HoldBytes: 64 << 20,
 		Progress: func(p Progress) {
 			if p.WriteErr != nil && errors.Is(p.WriteErr, syscall.EIO) {
 				sawErr.Store(true)
@@ -88,6 +88,26 @@ func TestWriteErrorKeepsRecording(t *testing.T) {
 		t.Fatalf("stored %d, app dropped %d, kernel accepted %d", res.Stored, res.AppDropped, res.Stats.Received)
 	}
 	checkSequence(t, db, s.ID, res.Stored)
+}
+
+// TestWriteErrorStopsWithoutHold: without HoldBytes (a capture into a
+// database) the first refused write stops the recording with the error,
+// and what was not stored is counted.
+func TestWriteErrorStopsWithoutHold(t *testing.T) {
+	_, _, w := setup(t)
+	sink := &failingSink{Writer: w}
+	src := paced{&fakeSource{perRead: 20}}
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		sink.broken.Store(true)
+	}()
+	res, err := Run(context.Background(), Config{Source: src, Writer: sink, BlockBytes: 4096, FlushInterval: 5 * time.Millisecond})
+	if !errors.Is(err, syscall.EIO) {
+		t.Fatalf("err %v, want EIO", err)
+	}
+	if res.AppDropped == 0 || uint64(res.Stored+res.AppDropped) != res.Stats.Received {
+		t.Fatalf("stored %d + app dropped %d, kernel accepted %d", res.Stored, res.AppDropped, res.Stats.Received)
+	}
 }
 
 // TestWriteErrorMemoryBound: past HoldBytes, what the store could not

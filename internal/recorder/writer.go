@@ -100,6 +100,12 @@ func (t *txWriter) add(b *store.Block) {
 			t.spill(b)
 			return
 		}
+		if t.c.HoldBytes <= 0 {
+			t.res.AppDropped += int64(b.Count)
+			t.release(b)
+			t.fail(err)
+			return
+		}
 		t.trouble(err)
 		t.hold(b)
 		return
@@ -161,6 +167,10 @@ func (t *txWriter) fail(err error) {
 // until a retry stores them. Nothing is lost unless memory overflows,
 // and what overflows is counted.
 func (t *txWriter) trouble(err error) {
+	if t.c.HoldBytes <= 0 {
+		t.fail(err) // the caller asked to stop at the first write error
+		return
+	}
 	if t.werr == nil {
 		t.werrSince = time.Now()
 		t.overflow = 0
@@ -356,6 +366,10 @@ func (t *txWriter) drainBacklog() bool {
 // troubleSpill notes a write error met while taking back the spill: the
 // spill stays, new blocks wait in memory behind it, and retry tries both.
 func (t *txWriter) troubleSpill(err error) {
+	if t.c.HoldBytes <= 0 {
+		t.fail(err)
+		return
+	}
 	if t.werr == nil {
 		t.werrSince = time.Now()
 		t.overflow = 0
