@@ -90,6 +90,7 @@ lets you list sessions, look at their packets and replay them.`,
 		a.holdCmd(),
 		a.tokenCmd(),
 		a.statusCmd(),
+		a.uiCmd(),
 		a.vacuumCmd(),
 		a.reindexCmd(),
 	)

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -39,7 +40,7 @@ func (s *Server) handleFlow(w http.ResponseWriter, r *http.Request, c *call) err
 	if q.err == "" && !q.hasCID {
 		q.err = "a flow is named by its community_id"
 	}
-	d := map[string]any{"Title": "Flow " + q.communityID, "Query": q, "Form": s.form(q)}
+	d := map[string]any{"Title": "Flow " + q.communityID, "Since": q.since, "Until": q.until, "Form": s.form(q)}
 	sel, _ := strconv.Atoi(r.URL.Query().Get("packet"))
 	hexView := r.URL.Query().Get("view") == "hex"
 	d["HexView"] = hexView
@@ -58,7 +59,7 @@ func (s *Server) handleFlow(w http.ResponseWriter, r *http.Request, c *call) err
 	var totalBytes int64
 	var follow int
 	err := s.opts.API.Query(r.Context(), r, c.p, q.uiQuery("flow"), func(ctx context.Context) (int64, int64, error) {
-		sl, err := openSelection(s.opts.Store, c.p, query{iface: q.iface, r: q.r})
+		sl, err := openSelection(ctx, s.opts.Store, c.p, query{iface: q.iface, r: q.r})
 		if err != nil {
 			return 0, 0, err
 		}
@@ -191,10 +192,12 @@ func layersOf(rec *store.Record) []layerView {
 	pkt := gopacket.NewPacket(rec.Data, layers.LinkType(rec.LinkType), gopacket.Default)
 	var out []layerView
 	for _, l := range pkt.Layers() {
-		detail := gopacket.LayerString(l)
+		detail := strings.TrimSpace(gopacket.LayerString(l))
 		if i := strings.Index(detail, "\t"); i >= 0 {
 			detail = detail[i+1:]
 		}
+		detail = strings.TrimSuffix(strings.TrimPrefix(detail, "{"), "}")
+		detail = layerNoise.ReplaceAllString(detail, "")
 		if len(detail) > 2000 {
 			detail = detail[:2000] + "…"
 		}
@@ -206,15 +209,21 @@ func layersOf(rec *store.Record) []layerView {
 	return out
 }
 
+// layerNoise are the fields of gopacket's dump that say nothing to a reader.
+var layerNoise = regexp.MustCompile(`(Contents|Payload|BaseLayer)=\[[^\]]*\] ?`)
+
 // printable is b with bytes that are not printable ASCII (but newlines
 // and tabs) shown as '.'.
 func printable(b []byte) string {
-	out := make([]byte, len(b))
+	out := make([]byte, 0, len(b))
 	for i, c := range b {
-		if c >= 0x20 && c < 0x7f || c == '\n' || c == '\t' {
-			out[i] = c
-		} else {
-			out[i] = '.'
+		switch {
+		case c == '\r' && i+1 < len(b) && b[i+1] == '\n':
+			// CRLF ends a line, as Wireshark shows it.
+		case c >= 0x20 && c < 0x7f || c == '\n' || c == '\t':
+			out = append(out, c)
+		default:
+			out = append(out, '.')
 		}
 	}
 	return string(out)

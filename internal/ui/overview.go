@@ -202,8 +202,9 @@ type bar struct {
 }
 
 type tick struct {
-	X     float64
-	Label string
+	X      float64
+	Label  string
+	Anchor string // start, middle, end
 }
 
 // timelineBuckets is how many bars the chart has.
@@ -274,7 +275,14 @@ func newTimeline(segs []archive.Segment, q query) timeline {
 	}
 	for i := 0; i <= 4; i++ {
 		ns := lo + int64(span*float64(i)/4)
-		t.Ticks = append(t.Ticks, tick{X: float64(t.Width) * float64(i) / 4, Label: time.Unix(0, ns).UTC().Format("01-02 15:04:05")})
+		anchor := "middle"
+		switch i {
+		case 0:
+			anchor = "start"
+		case 4:
+			anchor = "end"
+		}
+		t.Ticks = append(t.Ticks, tick{X: float64(t.Width) * float64(i) / 4, Label: time.Unix(0, ns).UTC().Format("01-02 15:04:05"), Anchor: anchor})
 	}
 	t.Summary = fmt.Sprintf("%s to %s: about %.0f packets, %s on disk", fmtTime(lo), fmtTime(hi), totalP, fmtBytes(totalB))
 	return t

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -28,17 +27,15 @@ const pageSize = 100
 
 // query is a search's selection: the API's parameters.
 type query struct {
-	filter, iface      string
-	since, until       string // as typed
-	r                  store.Range
-	communityID        string
-	sort               string
-	page               int
-	err                string // what is wrong with it, shown on the form
-	filterErr          bool
-	cid                flow.CommunityID
-	hasCID             bool
-	sinceErr, untilErr string
+	filter, iface string
+	since, until  string // as typed
+	r             store.Range
+	communityID   string
+	sort          string
+	page          int
+	err           string // what is wrong with it, shown on the form
+	cid           flow.CommunityID
+	hasCID        bool
 }
 
 // parseQuery reads a page's selection from its URL; mistakes are kept for
@@ -148,8 +145,6 @@ func readErr(err error) (string, error) {
 		return err.Error(), nil
 	case api.StatusOf(err) < 500:
 		return err.Error(), nil
-	case strings.Contains(err.Error(), "no packets of interface"):
-		return err.Error(), nil
 	}
 	return "", err
 }
@@ -205,7 +200,6 @@ func (s *Server) handleFlows(w http.ResponseWriter, r *http.Request, c *call) er
 	d["Prev"], d["Next"] = pager(q, "/ui/flows", total)
 	d["PacketsLink"] = "/ui/packets?" + q.values("sort", "", "page", "").Encode()
 	d["Download"] = downloadLink(q.filter, q)
-	d["Query"] = q
 	s.render(w, http.StatusOK, "flows", c, d)
 	return nil
 }
@@ -269,7 +263,7 @@ func (s *Server) flows(ctx context.Context, p api.Principal, q query) ([]flow.Fl
 	var matches map[matchID]bool
 	var n, b int64
 	if q.filter != "" || p.Filter != "" {
-		sl, err := openSelection(s.opts.Store, p, q)
+		sl, err := openSelection(ctx, s.opts.Store, p, q)
 		if err != nil {
 			return nil, 0, 0, err
 		}
@@ -290,7 +284,8 @@ func (s *Server) flows(ctx context.Context, p api.Principal, q query) ([]flow.Fl
 	}
 	all := q
 	all.filter = ""
-	sl, err := openSelection(s.opts.Store, api.Principal{}, all)
+	// Flows are counted whole, but only of packets p may read.
+	sl, err := openSelection(ctx, s.opts.Store, p, all)
 	if err != nil {
 		return nil, n, b, err
 	}
@@ -378,7 +373,7 @@ func (s *Server) handlePackets(w http.ResponseWriter, r *http.Request, c *call) 
 	if q.err == "" {
 		from := int64(q.page) * pageSize
 		err := s.opts.API.Query(r.Context(), r, c.p, q.uiQuery("packets"), func(ctx context.Context) (int64, int64, error) {
-			sl, err := openSelection(s.opts.Store, c.p, q)
+			sl, err := openSelection(ctx, s.opts.Store, c.p, q)
 			if err != nil {
 				return 0, 0, err
 			}
@@ -564,6 +559,3 @@ func statusOf(v any) (*daemonStatus, error) {
 	}
 	return &st, nil
 }
-
-// endpointOf is addr:port.
-func endpointOf(a netip.Addr, port uint16) string { return netip.AddrPortFrom(a, port).String() }

@@ -1,7 +1,7 @@
 package ui
 
-// The UI's one way to select packets: internal/selection, with the
-// principal's forced filter ANDed on, exactly as the API's open does.
+// The UI's one way to select packets: internal/selection over the store,
+// with the principal's forced filter in the spec, as the API selects.
 
 import (
 	"context"
@@ -13,26 +13,28 @@ import (
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
 )
 
-// errBadFilter marks an error in the user's own expression.
+// errBadFilter marks an error in the user's own expression, or of their
+// choice of interface: shown on the form, not as a failed page.
 var errBadFilter = errors.New("filter")
 
 // selected is an open selection.
 type selected struct{ sl *selection.Selection }
 
 // openSelection selects the packets of q for p.
-func openSelection(dir string, p api.Principal, q query) (*selected, error) {
-	spec := selection.Spec{Interface: q.iface, Range: q.r, Filter: q.filter, ForcedFilter: p.Filter}
-	sl, err := selection.Store{Dir: dir}.Select(context.Background(), spec)
+func openSelection(ctx context.Context, dir string, p api.Principal, q query) (*selected, error) {
+	sl, err := selection.Store{Dir: dir}.Select(ctx, selection.Spec{Interface: q.iface, Range: q.r, Filter: q.filter, ForcedFilter: p.Filter})
 	var fe *selection.FilterError
 	switch {
-	case err == nil:
-		return &selected{sl: sl}, nil
-	case errors.As(err, &fe) && fe.Forced:
-		return nil, fmt.Errorf("the filter of %s: %w", p.Name, fe.Err)
-	case errors.As(err, &fe):
+	case errors.As(err, &fe) && !fe.Forced:
 		return nil, fmt.Errorf("%w: %w", errBadFilter, err)
+	case errors.As(err, &fe):
+		return nil, fmt.Errorf("the filter of %s: %w", p.Name, err)
+	case errors.Is(err, selection.ErrNoSuchInterface):
+		return nil, fmt.Errorf("%w: %w", errBadFilter, err)
+	case err != nil:
+		return nil, err
 	}
-	return nil, err
+	return &selected{sl: sl}, nil
 }
 
 func (s *selected) walk(ctx context.Context, limit int64, fn func(store.Record) error) error {
