@@ -9,6 +9,13 @@
 // callback and returns the block to the kernel. A Sender writes frames to an
 // interface for replay.
 //
+// Live is the one set-up of a live capture, which the capture command and
+// the daemon both use: the interface's link type, the filter compiled for
+// it (link type, netmask, snaplen), and its rings opened, with a fanout
+// group when there are several. The bounds of a capture (snaplen, ring
+// size, fanout, block sizes) are this package's constants, which Open
+// enforces and the callers' settings are checked against.
+//
 // Other systems get ErrNotSupported from Open and OpenSender.
 package capture
 
