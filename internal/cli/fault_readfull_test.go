@@ -45,6 +45,17 @@ func readsOnFullDisk(t *testing.T, how string) {
 	} else {
 		d.stop(t, 5*time.Second)
 	}
+	// A capture killed mid-write: its database is first read on the
+	// full disk.
+	kdb := filepath.Join(mnt, "k.db")
+	if how == "killed" {
+		rec := start(t, "capture", "-i", lab.HostIf, "-d", kdb, "-f", "udp dst port 9999")
+		rec.waitLine(t, "session ", 10*time.Second)
+		go seqFlood(t, lab, 9999, 20_000, time.Second, 0)
+		time.Sleep(700 * time.Millisecond)
+		rec.cmd.Process.Kill()
+		rec.wait(t, 5*time.Second)
+	}
 	db := filepath.Join(mnt, "p.db")
 	pcap := filepath.Join(t.TempDir(), "in.pcap")
 	writeTestPcap(t, pcap, 2000, 200)
@@ -86,6 +97,23 @@ func readsOnFullDisk(t *testing.T, how string) {
 		}
 	}
 	checkDatagrams(t, st, 0, int64(sent))
+	if how == "killed" {
+		r := run(t, "query", "-d", kdb, "-s", "1", "--count")
+		var n int64
+		fmt.Sscan(r.stdout, &n)
+		if r.code != 0 || n == 0 {
+			t.Errorf("query of a killed capture's database on a full disk: exit %d, %q %s", r.code, r.stdout, r.stderr)
+		}
+		if ss := run(t, "sessions", "-d", kdb, "--json"); ss.code != 0 || !strings.Contains(ss.stdout, `"interrupted"`) {
+			t.Errorf("sessions of a killed capture's database on a full disk: exit %d, %s %s", ss.code, ss.stdout, ss.stderr)
+		}
+		kout := filepath.Join(t.TempDir(), "k.pcap")
+		if r := run(t, "export", "-d", kdb, "-s", "1", "-o", kout); r.code != 0 {
+			t.Errorf("export of a killed capture's database on a full disk: %s", r.stderr)
+		} else if _, frames, err := netlab.ReadPcap(kout); err != nil || int64(len(frames)) != n {
+			t.Errorf("export of the killed capture: %d frames (%v), query --count said %d", len(frames), err, n)
+		}
+	}
 	out := filepath.Join(t.TempDir(), "db.pcap")
 	mustRun(t, "export", "-d", db, "-s", "1", "-o", out)
 	if _, frames, err := netlab.ReadPcap(out); err != nil || len(frames) != 2000 {
