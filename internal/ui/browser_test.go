@@ -687,3 +687,31 @@ func pcapCount(body string) (int, bool, error) {
 		n++
 	}
 }
+
+// TestUIPivots follows the links other tools make: a Community ID (as
+// tshark computes it), and the API's filter and window.
+func TestUIPivots(t *testing.T) {
+	testkit.RequireTool(t, "tshark")
+	fx := newUIFixture(t)
+	out, err := exec.Command("tshark", "-r", fx.pcap, "--enable-protocol", "communityid", "-Y", "tcp", "-T", "fields", "-e", "communityid").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cid := strings.TrimSpace(strings.Split(string(out), "\n")[0])
+	if !strings.HasPrefix(cid, "1:") {
+		t.Fatalf("tshark's community ID: %q", out)
+	}
+	c := fx.client(t, adminSecret)
+	_, page := get(t, c, fx.url+"/ui/flows?community_id="+url.QueryEscape(cid))
+	if !strings.Contains(page, "10.0.0.1:40000") || strings.Contains(page, "10.0.0.3:5353") || !strings.Contains(page, "of 1 ") {
+		t.Errorf("/ui/flows?community_id=%s does not list the one TCP flow:\n%s", cid, page)
+	}
+	_, page = get(t, c, fx.url+"/ui/flow?community_id="+url.QueryEscape(cid))
+	if !strings.Contains(page, `id="transcript"`) || strings.Count(page, `<tr class="sel">`)+strings.Count(page, "<tr >") != 12 {
+		t.Errorf("/ui/flow?community_id=%s: want its 12 packets and a transcript", cid)
+	}
+	_, page = get(t, c, fx.url+"/ui/packets?filter=udp&since=2026-03-01T12:01:00Z&until=2026-03-01T12:01:59Z")
+	if n := strings.Count(page, `<td class="line">`); n != 6 {
+		t.Errorf("/ui/packets with the API's filter, since and until: %d packets, want 6 (one each 10 s)", n)
+	}
+}
