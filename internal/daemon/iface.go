@@ -88,6 +88,9 @@ type segmentLimits struct {
 // liveRing is a running ring's progress, read by status and metrics.
 type liveRing struct {
 	stored, bytes, received, dropped *atomic.Int64
+	// writeErr is the store write error the ring's recorder retries, nil
+	// while its writes succeed.
+	writeErr *atomic.Pointer[error]
 }
 
 func newRunner(d *Daemon, cfg Interface, seg segmentLimits) *ifaceRunner {
@@ -188,12 +191,21 @@ func (r *ifaceRunner) setState(s string, err error) {
 	}
 }
 
-// writeState shows a ring's store write error while the recorder retries
-// it (the rings stay open), and retention learns of a full disk.
-func (r *ifaceRunner) writeState(err error, held int64) {
+// writeState shows the store write error a ring's recorder retries (the
+// rings stay open): the interface is degraded while any ring's writes
+// fail, and retention learns of a full disk.
+func (r *ifaceRunner) writeState(live []liveRing) {
+	var err error
+	failing := 0
+	for _, l := range live {
+		if e := l.writeErr.Load(); e != nil {
+			err = *e
+			failing++
+		}
+	}
 	switch st := r.State(); {
 	case err != nil && (st == StateRecording || st == StateDegraded):
-		r.setState(StateDegraded, fmt.Errorf("store writes fail, retrying (%d packets held in memory): %w", held, err))
+		r.setState(StateDegraded, fmt.Errorf("store writes fail on %d of %d rings, retrying (packets held in memory): %w", failing, len(live), err))
 		r.d.ret.failed(r, err)
 	case err == nil && st == StateDegraded:
 		r.setState(StateRecording, nil)
@@ -326,7 +338,7 @@ func (r *ifaceRunner) runOnce(ctx context.Context) error {
 	defer cancel()
 	live := make([]liveRing, len(rings))
 	for i := range live {
-		live[i] = liveRing{new(atomic.Int64), new(atomic.Int64), new(atomic.Int64), new(atomic.Int64)}
+		live[i] = liveRing{new(atomic.Int64), new(atomic.Int64), new(atomic.Int64), new(atomic.Int64), new(atomic.Pointer[error])}
 	}
 	r.liveMu.Lock()
 	r.live = live
@@ -368,7 +380,12 @@ func (r *ifaceRunner) runOnce(ctx context.Context) error {
 					l.received.Store(int64(p.Received))
 					l.dropped.Store(int64(p.Dropped))
 					r.beat.Store(time.Now().UnixNano())
-					r.writeState(p.WriteErr, p.Held)
+					if p.WriteErr != nil {
+						l.writeErr.Store(&p.WriteErr)
+					} else {
+						l.writeErr.Store(nil)
+					}
+					r.writeState(live)
 				},
 			})
 			if errs[i] != nil {
