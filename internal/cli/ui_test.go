@@ -2,9 +2,11 @@ package cli_test
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/archive"
+	"github.com/packetrecorderd/packetrecorderd/internal/netlab"
 )
 
 // TestUICommand runs packetrecorder ui over a store: its one-time URL logs
@@ -85,5 +88,65 @@ func TestUICommand(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(body), "used already") {
 		t.Errorf("the login URL a second time: %s, want 401:\n%s", resp.Status, body)
+	}
+}
+
+// TestDaemonServesUI: the daemon serves the web UI on its listen address
+// beside the API: / redirects to it, a token logs in, the overview shows
+// the interface recording, and the packets it recorded are listed.
+func TestDaemonServesUI(t *testing.T) {
+	lab := netlab.New(t, "dui")
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "c.yaml")
+	writeConfig(t, cfg, fmt.Sprintf(`store: %s
+interfaces:
+  - name: %s
+    filter: "udp dst port 9999"
+listen: 127.0.0.1:0
+`, filepath.Join(dir, "store"), lab.HostIf))
+	d := startDaemon(t, cfg)
+	defer d.stop(t, 10*time.Second)
+	sent := flood(t, lab, 9999, 500, time.Second)
+	time.Sleep(1500 * time.Millisecond)
+
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Get("http://" + d.addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/ui/" {
+		t.Errorf("GET /: %s to %q, want a redirect to /ui/", resp.Status, resp.Header.Get("Location"))
+	}
+	resp, err = c.PostForm("http://"+d.addr+"/ui/login", url.Values{"token": {testToken}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login: %s", resp.Status)
+	}
+	page := func(p string) string {
+		resp, err := c.Get("http://" + d.addr + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %s", p, resp.Status)
+		}
+		return string(b)
+	}
+	if ov := page("/ui/"); !strings.Contains(ov, "<td>"+lab.HostIf+"</td>") || !strings.Contains(ov, `<span class="state recording">recording</span>`) {
+		t.Errorf("the overview does not show %s recording:\n%s", lab.HostIf, ov)
+	}
+	if n := strings.Count(page("/ui/packets?filter=udp"), `<td class="line">`); n != min(sent, 100) {
+		t.Errorf("the packets page lists %d packets, want %d (a page of the %d sent)", n, min(sent, 100), sent)
+	}
+	// The API is still there, beside it.
+	if code, _ := d.get(t, "/api/v1/status"); code != 200 {
+		t.Errorf("GET /api/v1/status: %d", code)
 	}
 }

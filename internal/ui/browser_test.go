@@ -422,7 +422,8 @@ func TestBrowserUI(t *testing.T) {
 
 	// A filter with a mistake: the CLI's message, with its column.
 	do(t, ctx, chromedp.Navigate(fx.url+"/ui/flows?filter="+url.QueryEscape("tcp port")), chromedp.WaitVisible(chromedp.ID("form-error")))
-	if ferr := run(t, ctx, chromedp.Text(chromedp.ID("form-error"))); !strings.Contains(ferr, "syntax error at column 9 (unexpected end of expression)") {
+	// The CLI says: packetrecorder: filter: syntax error at column 9 (unexpected end of expression)
+	if ferr := run(t, ctx, chromedp.Text(chromedp.ID("form-error"))); ferr != "filter: syntax error at column 9 (unexpected end of expression)" {
 		t.Errorf("filter error shown as %q", ferr)
 	}
 	fx.shot(t, ctx, "05-filter-error")

@@ -141,7 +141,7 @@ func readErr(err error) (string, error) {
 	switch {
 	case err == nil:
 		return "", nil
-	case errors.Is(err, errBadFilter):
+	case errors.As(err, new(*formError)):
 		return err.Error(), nil
 	case api.StatusOf(err) < 500:
 		return err.Error(), nil

@@ -13,9 +13,12 @@ import (
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
 )
 
-// errBadFilter marks an error in the user's own expression, or of their
-// choice of interface: shown on the form, not as a failed page.
-var errBadFilter = errors.New("filter")
+// formError is a mistake of the user's own (their filter, their choice
+// of interface): shown on the form as it is, not as a failed page.
+type formError struct{ err error }
+
+func (e *formError) Error() string { return e.err.Error() }
+func (e *formError) Unwrap() error { return e.err }
 
 // selected is an open selection.
 type selected struct{ sl *selection.Selection }
@@ -26,11 +29,11 @@ func openSelection(ctx context.Context, dir string, p api.Principal, q query) (*
 	var fe *selection.FilterError
 	switch {
 	case errors.As(err, &fe) && !fe.Forced:
-		return nil, fmt.Errorf("%w: %w", errBadFilter, err)
+		return nil, &formError{err}
 	case errors.As(err, &fe):
 		return nil, fmt.Errorf("the filter of %s: %w", p.Name, err)
 	case errors.Is(err, selection.ErrNoSuchInterface):
-		return nil, fmt.Errorf("%w: %w", errBadFilter, err)
+		return nil, &formError{err}
 	case err != nil:
 		return nil, err
 	}
