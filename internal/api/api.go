@@ -37,6 +37,22 @@ type Holds interface {
 	ReleaseHold(id int64) error
 }
 
+// noStore is the Selector and Holds of a server given no store: every
+// request for packets, recordings or holds is answered 404.
+type noStore struct{}
+
+func errNoStore() error { return errNotFound("this server serves no store") }
+
+func (noStore) Select(context.Context, selection.Spec) (*selection.Selection, error) {
+	return nil, errNoStore()
+}
+func (noStore) Recordings() ([]selection.Recording, error) { return nil, errNoStore() }
+func (noStore) Holds() ([]archive.Hold, error)             { return nil, errNoStore() }
+func (noStore) AddHold(int64, int64, string) (archive.Hold, error) {
+	return archive.Hold{}, errNoStore()
+}
+func (noStore) ReleaseHold(int64) error { return errNoStore() }
+
 // Options are what the server serves from.
 type Options struct {
 	// Selector selects the store's packets and lists its recordings.
@@ -82,6 +98,12 @@ func New(opts Options, a Access) *Server {
 	}
 	if opts.Metrics == nil {
 		opts.Metrics = http.NotFoundHandler()
+	}
+	if opts.Selector == nil {
+		opts.Selector = noStore{}
+	}
+	if opts.Holds == nil {
+		opts.Holds = noStore{}
 	}
 	s := &Server{opts: opts}
 	s.guard.Store(newGuard(a, nil))

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -57,5 +58,27 @@ func TestOneSelectionPerRequest(t *testing.T) {
 	samePackets(t, query, readPcap(t, body), append(append(want(0, 3, nil), want(1000, 1011, nil)...), want(2990, 3000, func(i int) bool { return i%10 == 3 })...))
 	if n := sel.n.Load(); n != 1 {
 		t.Errorf("a Stenographer query of 3 windows opened %d selections, want 1", n)
+	}
+}
+
+// TestNoStore: a server given no store answers every request for its
+// packets, recordings or holds with a 404 and a line, never a panic.
+func TestNoStore(t *testing.T) {
+	s := New(Options{}, accessOf(admin))
+	ts := httptest.NewServer(s)
+	defer ts.Close()
+	for _, c := range []struct{ method, path string }{
+		{"GET", "/api/v1/packets"}, {"GET", "/api/v1/packets?count=true"}, {"GET", "/api/v1/sessions"},
+		{"GET", "/api/v1/holds"}, {"DELETE", "/api/v1/holds/1"},
+	} {
+		req, _ := http.NewRequest(c.method, ts.URL+c.path, nil)
+		req.Header.Set("Authorization", "Bearer a-secret")
+		resp, err := ts.Client().Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", c.method, c.path, err)
+		}
+		if body := readBody(t, resp); resp.StatusCode != http.StatusNotFound || !strings.Contains(body, `"error"`) {
+			t.Errorf("%s %s: %d %s, want 404 and an error", c.method, c.path, resp.StatusCode, body)
+		}
 	}
 }
