@@ -61,15 +61,16 @@ func TestOneSelectionPerRequest(t *testing.T) {
 	}
 }
 
-// TestNoStore: a server given no store answers every request for its
-// packets, recordings or holds with a 404 and a line, never a panic.
+// TestNoStore: a server given no store (nor status) answers every
+// request for its packets, recordings, holds, status or interfaces with a
+// 404 and a line, never a panic.
 func TestNoStore(t *testing.T) {
 	s := New(Options{}, accessOf(admin))
 	ts := httptest.NewServer(s)
 	defer ts.Close()
 	for _, c := range []struct{ method, path string }{
 		{"GET", "/api/v1/packets"}, {"GET", "/api/v1/packets?count=true"}, {"GET", "/api/v1/sessions"},
-		{"GET", "/api/v1/holds"}, {"DELETE", "/api/v1/holds/1"},
+		{"GET", "/api/v1/holds"}, {"DELETE", "/api/v1/holds/1"}, {"GET", "/api/v1/status"}, {"GET", "/api/v1/interfaces"},
 	} {
 		req, _ := http.NewRequest(c.method, ts.URL+c.path, nil)
 		req.Header.Set("Authorization", "Bearer a-secret")
