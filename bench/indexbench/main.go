@@ -354,13 +354,18 @@ func buildCost(path string) float64 {
 	var b index.Builder
 	var buf []byte
 	var n int
-	c0 := cpuSelf()
-	for _, blob := range blobs {
-		store.WalkBlock(blob, 1, 1, 0, func(r store.Record) error {
-			n++
-			return nil
-		})
+	walk := func() {
+		n = 0
+		for _, blob := range blobs {
+			store.WalkBlock(blob, 1, 1, 0, func(r store.Record) error {
+				n++
+				return nil
+			})
+		}
 	}
+	walk() // the first touches the copies' pages
+	c0 := cpuSelf()
+	walk()
 	walkCPU := cpuSelf() - c0
 	c0 = cpuSelf()
 	for _, blob := range blobs {
