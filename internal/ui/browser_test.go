@@ -716,3 +716,53 @@ func TestUIPivots(t *testing.T) {
 		t.Errorf("/ui/packets with the API's filter, since and until: %d packets, want 6 (one each 10 s)", n)
 	}
 }
+
+// TestBrowserOverviewOfDaemon: with a daemon's status, the overview shows
+// each interface's state, rates and drops, the store's free space, and
+// how many days fit at the write rate.
+func TestBrowserOverviewOfDaemon(t *testing.T) {
+	_, dir := writeFixtures(t)
+	start := time.Now()
+	status := func() any {
+		// 1000 packets/s of 1250 bytes: 10 Mbit/s.
+		el := time.Since(start).Seconds()
+		return map[string]any{
+			"interfaces": []any{map[string]any{"name": "eth0", "state": "recording", "filter": "not port 22",
+				"packets": int64(1000 * el), "bytes": int64(1_250_000 * el),
+				"drops": map[string]any{"kernel": 7, "app": 3, "reload": 0}}},
+			"store": map[string]any{"file_bytes": 1 << 30, "free_bytes": 9 << 30, "keep_free_bytes": 1 << 30,
+				"write_bytes_per_second": 10 << 10, "segments": 9},
+			"retention": map[string]any{"blocked": true, "when_held": "pause"},
+		}
+	}
+	access := api.Access{Tokens: []api.Token{{Name: "analyst", SHA256: api.TokenSum(adminSecret), Scopes: []string{api.ScopeRead}}}}
+	srv := api.New(api.Options{Selector: selection.Store{Dir: dir}, Holds: api.StoreHolds(dir), Status: status, Log: slog.New(slog.DiscardHandler)}, access)
+	u, err := New(Options{API: srv, Store: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(Mount(u, srv))
+	defer ts.Close()
+	fx := &uiFixture{url: ts.URL, screens: os.Getenv("PRD_UI_SCREENSHOTS")}
+	ctx := browser(t)
+	do(t, ctx, chromedp.Navigate(ts.URL+"/ui/login"), chromedp.WaitVisible(chromedp.ID("token")),
+		chromedp.SendKeys(chromedp.ID("token"), adminSecret), chromedp.Submit(chromedp.ID("token")))
+	waitURL(t, ctx, "/ui/")
+	do(t, ctx, chromedp.WaitVisible(chromedp.ID("timeline")))
+	main := run(t, ctx, chromedp.Text(chromedp.CSS("main")))
+	fx.shot(t, ctx, "11-overview-daemon")
+	// (1 + 9 - 1) GiB at 10 KiB/s: 943,718 s, 10.9 days.
+	for _, want := range []string{"eth0", "recording", "not port 22", "9.0 GiB", "about 10.9 days fit", "blocked by holds", "Refresh every 5 s"} {
+		if !strings.Contains(main, want) {
+			t.Errorf("the overview does not say %q:\n%s", want, main)
+		}
+	}
+	cells := run(t, ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("main table tbody td")).map(e => e.textContent)`))
+	if len(cells) < 8 || cells[5] != "7" || cells[6] != "3" {
+		t.Fatalf("interface row %q: want kernel drops 7, app drops 3", cells)
+	}
+	pps, _ := strconv.ParseFloat(cells[2], 64)
+	if pps < 800 || pps > 1200 || !strings.HasSuffix(cells[3], "Mbit/s") {
+		t.Errorf("rates %q, %q: want about 1000 packets/s and 10 Mbit/s", cells[2], cells[3])
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/archive"
@@ -50,10 +51,10 @@ type rateSampler struct {
 }
 
 type ifaceRow struct {
-	Name, State, Error, Filter      string
-	PacketsPerS, BitsPerS           string
-	Packets, Bytes                  int64
-	DropKernel, DropApp, DropReload int64
+	Name, State, Error, Filter, Link string
+	PacketsPerS, BitsPerS            string
+	Packets, Bytes                   int64
+	DropKernel, DropApp, DropReload  int64
 }
 
 // rates gives each interface's packets/s and bits/s since the last
@@ -136,7 +137,7 @@ func (s *Server) handleOverview(w http.ResponseWriter, r *http.Request, c *call)
 		var rows []ifaceRow
 		for _, it := range st.Interfaces {
 			rt := rates[it.Name]
-			rows = append(rows, ifaceRow{Name: it.Name, State: it.State, Error: it.Error, Filter: it.Filter,
+			rows = append(rows, ifaceRow{Name: it.Name, Link: "/ui/?" + url.Values{"interface": {it.Name}}.Encode(), State: it.State, Error: it.Error, Filter: it.Filter,
 				PacketsPerS: fmt.Sprintf("%.1f", rt[0]), BitsPerS: fmtBits(rt[1]), Packets: it.Packets, Bytes: it.Bytes,
 				DropKernel: it.Drops.Kernel, DropApp: it.Drops.App, DropReload: it.Drops.Reload})
 		}
@@ -158,6 +159,7 @@ func (s *Server) handleOverview(w http.ResponseWriter, r *http.Request, c *call)
 	d["Holds"] = hs
 	d["Timeline"] = newTimeline(segs, q)
 	d["Form"] = s.form(q)
+	d["Live"] = r.URL.Query().Get("live") == "1"
 	d["Elapsed"] = time.Since(start).Round(time.Millisecond).String()
 	s.render(w, http.StatusOK, "overview", c, d)
 	return nil

@@ -199,6 +199,7 @@ func (s *Server) handleFlows(w http.ResponseWriter, r *http.Request, c *call) er
 	d["Sorts"] = sortLinks(q)
 	d["Prev"], d["Next"] = pager(q, "/ui/flows", total)
 	d["PacketsLink"] = "/ui/packets?" + q.values("sort", "", "page", "").Encode()
+	d["HoldLink"] = "/ui/holds?" + url.Values{"since": {q.since}, "until": {q.until}}.Encode()
 	d["Download"] = downloadLink(q.filter, q)
 	s.render(w, http.StatusOK, "flows", c, d)
 	return nil

@@ -41,3 +41,34 @@
     document.getElementById("win-since").focus();
   });
 })();
+
+// Live refresh of the overview: on while its checkbox is ticked (the
+// choice is kept in the address: live=1).
+(function () {
+  "use strict";
+  var box = document.getElementById("live");
+  if (!box) return;
+  box.hidden = false;
+  var input = box.querySelector("input");
+  var timer = null;
+  function arm() {
+    if (timer) clearTimeout(timer);
+    timer = input.checked ? setTimeout(function () { location.reload(); }, 5000) : null;
+  }
+  input.addEventListener("change", function () {
+    var u = new URL(location.href);
+    if (input.checked) u.searchParams.set("live", "1"); else u.searchParams.delete("live");
+    history.replaceState(null, "", u);
+    arm();
+  });
+  arm();
+})();
+
+// "/" focuses the search's filter, as in many tools.
+document.addEventListener("keydown", function (ev) {
+  if (ev.key !== "/" || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+  var t = ev.target;
+  if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT")) return;
+  var f = document.getElementById("filter");
+  if (f) { ev.preventDefault(); f.focus(); f.select(); }
+});
