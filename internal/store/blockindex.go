@@ -288,6 +288,30 @@ func (db *DB) reindexSome(sk *sketcher, read *sqlite3.Stmt, ids []int64) (err er
 	return nil
 }
 
+// migrateIndexMax bounds the database a migration to schema 5 indexes
+// in its transaction (reading every block: about 2.5 s a GiB here). A
+// larger one is migrated without its index, which would hold up the
+// capture or import that opened it for minutes: its blocks are read
+// whole (queries say so) until packetrecorder reindex builds it.
+var migrateIndexMax int64 = 1 << 30
+
+// fillSketchesIfSmall indexes every block of a database migrated to
+// schema 5 if it is at most migrateIndexMax bytes.
+func (db *DB) fillSketchesIfSmall() error {
+	pages, err := db.pragmaInt("page_count")
+	if err != nil {
+		return err
+	}
+	size, err := db.pragmaInt("page_size")
+	if err != nil {
+		return err
+	}
+	if pages*size > migrateIndexMax {
+		return nil
+	}
+	return db.fillSketches()
+}
+
 // fillSketches indexes every block of a database migrated to schema 5
 // (inside the migration's transaction).
 func (db *DB) fillSketches() error {

@@ -353,3 +353,38 @@ func TestBlockIndexDeleted(t *testing.T) {
 		t.Fatalf("the other session's index entries went from %s to %s", before, got)
 	}
 }
+
+// TestBlockIndexMigrateLarge: a database larger than migrateIndexMax is
+// migrated without its index (so that the capture that opened it starts
+// at once): every block is read, with a warning, until Reindex.
+func TestBlockIndexMigrateLarge(t *testing.T) {
+	sqlite := requireSQLite(t)
+	db, path := tempDB(t)
+	m := synth.Generate(synth.Config{Seed: 9, Flows: 500, Packets: 8000})
+	id := writeMix(t, db, m, 16<<10)
+	db.Close()
+	if out, err := exec.Command(sqlite, path, "DROP TABLE block_sketches; PRAGMA user_version=4;").CombinedOutput(); err != nil {
+		t.Fatalf("sqlite3: %v: %s", err, out)
+	}
+	defer func(old int64) { migrateIndexMax = old }(migrateIndexMax)
+	migrateIndexMax = 1 << 16
+	rw, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rw.Close()
+	f := sparseFlows(m, 1)[0]
+	var st PlanStats
+	got := selected(t, rw, id, Range{Plan: flowPlan(f), Stats: &st}, matchFlow(f))
+	if len(got) != f.Packets || st.Unindexed != st.Blocks || st.Read != st.Blocks || st.Warning() == "" {
+		t.Fatalf("migrated without an index: %d packets (want %d), stats %+v", len(got), f.Packets, st)
+	}
+	if _, err := rw.Reindex(false); err != nil {
+		t.Fatal(err)
+	}
+	st = PlanStats{}
+	got = selected(t, rw, id, Range{Plan: flowPlan(f), Stats: &st}, matchFlow(f))
+	if len(got) != f.Packets || st.Unindexed != 0 || st.Read*2 > st.Blocks {
+		t.Fatalf("after reindex: %d packets (want %d), stats %+v", len(got), f.Packets, st)
+	}
+}

@@ -504,7 +504,7 @@ func (db *DB) migrate(from int64) (err error) {
 			}
 		}
 		if v == 4 {
-			if err := db.fillSketches(); err != nil {
+			if err := db.fillSketchesIfSmall(); err != nil {
 				return fmt.Errorf("build the block index: %w", err)
 			}
 		}
