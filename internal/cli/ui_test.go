@@ -18,14 +18,14 @@ import (
 	"github.com/packetrecorderd/packetrecorderd/internal/netlab"
 )
 
-// TestUICommand runs packetrecorder ui over a store: its one-time URL logs
-// in once, the session it opens serves the overview, and a second use of
-// the URL is refused.
+// TestUICommand runs packetrecorder ui over a store and over a database:
+// its one-time URL logs in once, the session it opens serves the
+// overview and the packets, and a second use of the URL is refused.
 func TestUICommand(t *testing.T) {
-	if r := run(t, "ui"); r.code == 0 || !strings.Contains(r.stderr, "give -d STORE") {
-		t.Errorf("ui without -d: exit %d, %q", r.code, r.stderr)
+	if r := run(t, "ui", "-d", filepath.Join(t.TempDir(), "none.db")); r.code == 0 || !strings.Contains(r.stderr, "no such file") {
+		t.Errorf("ui -d on a missing file: exit %d, %q", r.code, r.stderr)
 	}
-	if r := run(t, "ui", "-d", t.TempDir()); r.code == 0 || !strings.Contains(r.stderr, "is not a store directory") {
+	if r := run(t, "ui", "-d", t.TempDir()); r.code == 0 || !strings.Contains(r.stderr, "is a directory but not a store") {
 		t.Errorf("ui -d on a plain directory: exit %d, %q", r.code, r.stderr)
 	}
 	dir := filepath.Join(t.TempDir(), "store")
@@ -34,7 +34,16 @@ func TestUICommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.Close()
-	cmd := exec.Command(binPath, "ui", "-d", dir, "--listen", "127.0.0.1:0")
+	t.Run("store", func(t *testing.T) { uiLogin(t, dir, 0) })
+	db := filepath.Join(t.TempDir(), "packets.db")
+	mustRun(t, "import", "-d", db, pcapFile(t, t.TempDir(), 30, 50))
+	t.Run("database", func(t *testing.T) { uiLogin(t, db, 30) })
+}
+
+// uiLogin serves path with packetrecorder ui, logs in with its URL, and
+// counts the packets the packets page lists.
+func uiLogin(t *testing.T, path string, packets int) {
+	cmd := exec.Command(binPath, "ui", "-d", path, "--listen", "127.0.0.1:0")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -70,24 +79,24 @@ func TestUICommand(t *testing.T) {
 	}
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
-	resp, err := c.Get(link)
-	if err != nil {
-		t.Fatal(err)
+	get := func(c *http.Client, u string) (int, string) {
+		resp, err := c.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, string(b)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(body), "<h1>Overview</h1>") {
-		t.Fatalf("the login URL: %s, want the overview:\n%s", resp.Status, body)
+	if code, body := get(c, link); code != 200 || !strings.Contains(body, "<h1>Overview</h1>") {
+		t.Fatalf("the login URL: %d, want the overview:\n%s", code, body)
 	}
-	other := &http.Client{Timeout: 10 * time.Second}
-	resp, err = other.Get(link)
-	if err != nil {
-		t.Fatal(err)
+	base := link[:strings.Index(link, "/ui/")]
+	if code, body := get(c, base+"/ui/packets"); code != 200 || strings.Count(body, `<td class="line">`) != packets {
+		t.Errorf("the packets page: %d, %d packets, want %d", code, strings.Count(body, `<td class="line">`), packets)
 	}
-	body, _ = io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(body), "used already") {
-		t.Errorf("the login URL a second time: %s, want 401:\n%s", resp.Status, body)
+	if code, body := get(&http.Client{Timeout: 10 * time.Second}, link); code != http.StatusUnauthorized || !strings.Contains(body, "used already") {
+		t.Errorf("the login URL a second time: %d, want 401:\n%s", code, body)
 	}
 }
 

@@ -29,21 +29,19 @@ func (s *Server) handleHolds(w http.ResponseWriter, r *http.Request, c *call) er
 }
 
 func (s *Server) holdsPage(w http.ResponseWriter, r *http.Request, c *call, status int, msg, done string) error {
-	ar, err := archive.Open(s.opts.Store, archive.Options{ReadOnly: true})
-	if err != nil {
-		return fmt.Errorf("open store: %w", err)
-	}
-	holds, err := ar.Holds()
-	ar.Close()
+	holds, err := s.holdList()
 	if err != nil {
 		return err
+	}
+	if s.isDatabase() && msg == "" {
+		msg = errNoHolds.Error()
 	}
 	var rows []holdRow
 	for _, h := range holds {
 		rows = append(rows, newHoldRow(h))
 	}
 	q := s.parseQuery(r)
-	d := map[string]any{"Title": "Holds", "Holds": rows, "Error": msg, "Done": done,
+	d := map[string]any{"Title": "Holds", "Holds": rows, "Database": s.isDatabase(), "Error": msg, "Done": done,
 		"Since": q.since, "Until": q.until, "Reason": r.FormValue("reason")}
 	s.render(w, status, "holds", c, d)
 	return nil
@@ -51,6 +49,9 @@ func (s *Server) holdsPage(w http.ResponseWriter, r *http.Request, c *call, stat
 
 // handleHoldAdd keeps a window from retention, as POST /api/v1/holds.
 func (s *Server) handleHoldAdd(w http.ResponseWriter, r *http.Request, c *call) error {
+	if s.isDatabase() {
+		return s.holdsPage(w, r, c, http.StatusBadRequest, errNoHolds.Error(), "")
+	}
 	if !c.p.May(api.ScopeAdmin) {
 		return s.holdsPage(w, r, c, http.StatusForbidden, c.p.Name+" may not add holds: it needs the admin scope", "")
 	}
@@ -94,6 +95,9 @@ func (s *Server) handleHoldAdd(w http.ResponseWriter, r *http.Request, c *call) 
 }
 
 func (s *Server) handleHoldRelease(w http.ResponseWriter, r *http.Request, c *call) error {
+	if s.isDatabase() {
+		return s.holdsPage(w, r, c, http.StatusBadRequest, errNoHolds.Error(), "")
+	}
 	if !c.p.May(api.ScopeAdmin) {
 		return s.holdsPage(w, r, c, http.StatusForbidden, c.p.Name+" may not release holds: it needs the admin scope", "")
 	}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"os"
 	"time"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/archive"
@@ -103,16 +104,11 @@ func (s *Server) handleOverview(w http.ResponseWriter, r *http.Request, c *call)
 	if err != nil {
 		return err
 	}
-	ar, err := archive.Open(s.opts.Store, archive.Options{ReadOnly: true})
-	if err != nil {
-		return fmt.Errorf("open store: %w", err)
-	}
-	defer ar.Close()
-	segs, err := ar.Segments()
+	segs, err := s.segments(r.Context())
 	if err != nil {
 		return err
 	}
-	holds, err := ar.Holds()
+	holds, err := s.holdList()
 	if err != nil {
 		return err
 	}
@@ -127,11 +123,15 @@ func (s *Server) handleOverview(w http.ResponseWriter, r *http.Request, c *call)
 				lo, hi = min(lo, sg.MinNS), max(hi, sg.MaxNS)
 			}
 		}
+		if fi, err := os.Stat(s.opts.Store); err == nil && s.isDatabase() {
+			st.Store.FileBytes = fi.Size()
+		}
 		if hi > 0 {
 			a, b := time.Unix(0, lo).UTC(), time.Unix(0, hi).UTC()
 			st.Store.OldestPacket, st.Store.NewestPacket = &a, &b
 		}
 		d["NoDaemon"] = true
+		d["Database"] = s.isDatabase()
 	} else {
 		rates := s.rates(st)
 		var rows []ifaceRow

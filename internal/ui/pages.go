@@ -122,6 +122,9 @@ type form struct {
 
 func (s *Server) form(q query) form {
 	f := form{Filter: q.filter, Since: q.since, Until: q.until, Interface: q.iface, CommunityID: q.communityID, Sort: q.sort, Error: q.err}
+	if s.isDatabase() {
+		return f // a database's sessions are read together
+	}
 	if ar, err := archive.Open(s.opts.Store, archive.Options{ReadOnly: true}); err == nil {
 		segs, _ := ar.Segments()
 		ar.Close()

@@ -9,6 +9,7 @@ import (
 	"fmt"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/api"
+	"github.com/packetrecorderd/packetrecorderd/internal/archive"
 	"github.com/packetrecorderd/packetrecorderd/internal/selection"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
 )
@@ -23,22 +24,44 @@ func (e *formError) Unwrap() error { return e.err }
 // selected is an open selection.
 type selected struct{ sl *selection.Selection }
 
-// openSelection selects the packets of q for p.
-func openSelection(ctx context.Context, dir string, p api.Principal, q query) (*selected, error) {
-	sl, err := selection.Store{Dir: dir}.Select(ctx, selection.Spec{Interface: q.iface, Range: q.r, Filter: q.filter, ForcedFilter: p.Filter})
+// openSelection selects the packets of q for p in the store directory, or
+// in all the sessions of the database, path.
+func openSelection(ctx context.Context, path string, p api.Principal, q query) (*selected, error) {
+	spec := selection.Spec{Interface: q.iface, Range: q.r, Filter: q.filter, ForcedFilter: p.Filter}
+	var sl *selection.Selection
+	var err error
+	if archive.IsStore(path) {
+		sl, err = selection.Store{Dir: path}.Select(ctx, spec)
+	} else {
+		sl, err = Database(path).Select(ctx, spec)
+	}
 	var fe *selection.FilterError
 	switch {
 	case errors.As(err, &fe) && !fe.Forced:
 		return nil, &formError{err}
 	case errors.As(err, &fe):
 		return nil, fmt.Errorf("the filter of %s: %w", p.Name, err)
-	case errors.Is(err, selection.ErrNoSuchInterface):
+	case errors.Is(err, selection.ErrNoSuchInterface) || q.iface != "" && !archive.IsStore(path):
 		return nil, &formError{err}
 	case err != nil:
 		return nil, err
 	}
 	return &selected{sl: sl}, nil
 }
+
+// Database selects in all the sessions of a database file, merged by
+// time (what `packetrecorder ui -d packets.db` serves, the API's
+// packets included).
+type Database string
+
+// Select opens spec's selection of the database's sessions.
+func (d Database) Select(ctx context.Context, spec selection.Spec) (*selection.Selection, error) {
+	spec.Database, spec.DatabaseSet, spec.Sessions = string(d), true, "all"
+	return selection.Open(ctx, spec)
+}
+
+// Recordings are none: a database has sessions (see its overview).
+func (d Database) Recordings() ([]selection.Recording, error) { return []selection.Recording{}, nil }
 
 func (s *selected) walk(ctx context.Context, limit int64, fn func(store.Record) error) error {
 	return s.sl.Walk(ctx, limit, fn)
