@@ -342,7 +342,10 @@ func TestCompileMatchesTcpdumpUnoptimized(t *testing.T) {
 		t.Skip("slow: runs tcpdump for every expression and link type")
 	}
 	var same, total int
-	for _, dlt := range []string{"EN10MB", "LINUX_SLL", "LINUX_SLL2", "RAW", "IPV4", "IPV6", "NULL", "LOOP"} {
+	for _, dlt := range []string{"EN10MB", "LINUX_SLL", "LINUX_SLL2", "RAW", "IPV4", "IPV6", "NULL", "LOOP",
+		// the link types of linklayer.go that the corpus has captures of
+		"IEEE802_11", "IEEE802_11_RADIO", "PPI", "PPP", "PPP_SERIAL", "C_HDLC", "FRELAY", "SLIP",
+		"FDDI", "ARCNET_LINUX", "SUNATM", "MTP2", "IPNET", "JUNIPER_ETHER", "BACNET_MS_TP"} {
 		lt, _ := LinkTypeByName(dlt)
 		for _, expr := range userExpressions {
 			out, ok := tcpdumpOutput(t, tcpdump, dlt, expr, "-O", "-ddd")
