@@ -148,7 +148,7 @@ listen: 127.0.0.1:0
 		}
 		return string(b)
 	}
-	if ov := page("/ui/"); !strings.Contains(ov, "<td>"+lab.HostIf+"</td>") || !strings.Contains(ov, `<span class="state recording">recording</span>`) {
+	if ov := page("/ui/"); !strings.Contains(ov, ">"+lab.HostIf+"</a></td>") || !strings.Contains(ov, `<span class="state recording">recording</span>`) {
 		t.Errorf("the overview does not show %s recording:\n%s", lab.HostIf, ov)
 	}
 	if n := strings.Count(page("/ui/packets?filter=udp"), `<td class="line">`); n != min(sent, 100) {
