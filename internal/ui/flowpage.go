@@ -59,7 +59,7 @@ func (s *Server) handleFlow(w http.ResponseWriter, r *http.Request, c *call) err
 	var totalBytes int64
 	var follow int
 	err := s.opts.API.Query(r.Context(), r, c.p, q.uiQuery("flow"), func(ctx context.Context) (int64, int64, error) {
-		sl, err := openSelection(ctx, s.opts.Store, c.p, query{iface: q.iface, r: q.r})
+		sl, err := openSelection(ctx, s.opts.Store, c.p, query{iface: q.iface, r: q.r, communityID: q.communityID})
 		if err != nil {
 			return 0, 0, err
 		}

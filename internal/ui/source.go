@@ -27,7 +27,9 @@ type selected struct{ sl *selection.Selection }
 // openSelection selects the packets of q for p in the store directory, or
 // in all the sessions of the database, path.
 func openSelection(ctx context.Context, path string, p api.Principal, q query) (*selected, error) {
-	spec := selection.Spec{Interface: q.iface, Range: q.r, Filter: q.filter, ForcedFilter: p.Filter}
+	// The Community ID goes into the spec for the planner (which will read
+	// only the blocks that carry it); the pages match it themselves.
+	spec := selection.Spec{Interface: q.iface, Range: q.r, Filter: q.filter, ForcedFilter: p.Filter, CommunityID: q.communityID}
 	var sl *selection.Selection
 	var err error
 	if archive.IsStore(path) {
