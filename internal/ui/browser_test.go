@@ -496,6 +496,13 @@ func TestBrowserUI(t *testing.T) {
 		t.Errorf("packets page lists %d udp packets, want 60", rows)
 	}
 	fx.shot(t, ctx, "08-packets")
+	// Its size before the download: 60 frames of 47 bytes.
+	do(t, ctx, chromedp.Click(chromedp.ID("size-link")))
+	waitURL(t, ctx, "/ui/size?")
+	if size := run(t, ctx, chromedp.Text(chromedp.ID("size"))); !strings.Contains(size, "60 packets, 2.8 KiB") {
+		t.Errorf("size of udp: %q, want 60 packets, 2.8 KiB (60 x 47 bytes)", size)
+	}
+	fx.shot(t, ctx, "08b-size")
 
 	// Hold the window on screen, then release it.
 	do(t, ctx, chromedp.Navigate(fx.url+"/ui/holds?since="+url.QueryEscape(since)+"&until="+url.QueryEscape(until)),
@@ -550,7 +557,7 @@ func TestUISecurity(t *testing.T) {
 	fx := newUIFixture(t)
 	anon := fx.client(t, "")
 	// Without a session: only the login page and its CSS.
-	for _, p := range []string{"/ui/", "/ui/flows", "/ui/packets?filter=tcp", "/ui/flow?community_id=1:x", "/ui/download", "/ui/holds", "/ui/assets/ui.js", "/ui/nothing"} {
+	for _, p := range []string{"/ui/", "/ui/flows", "/ui/packets?filter=tcp", "/ui/flow?community_id=1:x", "/ui/download", "/ui/size?filter=udp", "/ui/holds", "/ui/assets/ui.js", "/ui/nothing"} {
 		resp, _ := get(t, anon, fx.url+p)
 		if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/ui/login") {
 			t.Errorf("GET %s without a session: %s to %q, want 303 to the login page", p, resp.Status, resp.Header.Get("Location"))

@@ -424,6 +424,7 @@ func (s *Server) handlePackets(w http.ResponseWriter, r *http.Request, c *call) 
 		d["Next"] = "/ui/packets?" + q.values("page", strconv.Itoa(q.page+1)).Encode()
 	}
 	d["FlowsLink"] = "/ui/flows?" + q.values("page", "").Encode()
+	d["SizeLink"] = "/ui/size?" + q.values("page", "", "sort", "").Encode()
 	d["Download"] = downloadLink(q.filter, q)
 	s.render(w, http.StatusOK, "packets", c, d)
 	return nil
@@ -562,4 +563,39 @@ func statusOf(v any) (*daemonStatus, error) {
 		return nil, err
 	}
 	return &st, nil
+}
+
+// handleSize is a selection's size before its download: how many packets
+// and bytes the download would hold (it reads the selection, as the API's
+// describe does).
+func (s *Server) handleSize(w http.ResponseWriter, r *http.Request, c *call) error {
+	q := s.parseQuery(r)
+	d := map[string]any{"Title": "Download", "Form": s.form(q), "Download": downloadLink(q.filter, q),
+		"Back": "/ui/packets?" + q.values("page", "").Encode()}
+	if q.err == "" {
+		var n, b int64
+		err := s.opts.API.Query(r.Context(), r, c.p, q.uiQuery("size"), func(ctx context.Context) (int64, int64, error) {
+			sl, err := openSelection(ctx, s.opts.Store, c.p, q)
+			if err != nil {
+				return 0, 0, err
+			}
+			defer sl.close()
+			err = sl.walk(ctx, 0, func(rec store.Record) error {
+				n++
+				b += int64(len(rec.Data))
+				return nil
+			})
+			return n, b, err
+		})
+		msg, err := readErr(err)
+		if err != nil {
+			return err
+		}
+		d["Form"] = withErr(d["Form"].(form), msg)
+		if msg == "" {
+			d["Packets"], d["Bytes"], d["Known"] = n, b, true
+		}
+	}
+	s.render(w, http.StatusOK, "size", c, d)
+	return nil
 }

@@ -155,6 +155,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.Handle("GET /ui/packets", s.auth(s.handlePackets))
 	mux.Handle("GET /ui/flow", s.auth(s.handleFlow))
 	mux.Handle("GET /ui/download", s.auth(s.handleDownload))
+	mux.Handle("GET /ui/size", s.auth(s.handleSize))
 	mux.Handle("GET /ui/holds", s.auth(s.handleHolds))
 	mux.Handle("POST /ui/holds", s.auth(s.handleHoldAdd))
 	mux.Handle("POST /ui/holds/{id}/release", s.auth(s.handleHoldRelease))
