@@ -773,3 +773,53 @@ func TestBrowserOverviewOfDaemon(t *testing.T) {
 		t.Errorf("rates %q, %q: want about 1000 packets/s and 10 Mbit/s", cells[2], cells[3])
 	}
 }
+
+// TestUIBadInput: mistakes in a page's parameters are shown on its form
+// (or answered 4xx), never a failure of the server.
+func TestUIBadInput(t *testing.T) {
+	fx := newUIFixture(t)
+	c := fx.client(t, adminSecret)
+	long := strings.Repeat("a", 70<<10)
+	for _, tc := range []struct{ path, want string }{
+		{"/ui/flows?since=garbage", "since: "},
+		{"/ui/flows?since=2026-03-02&until=2026-03-01", "is after until"},
+		{"/ui/packets?interface=..%2Fx", "invalid interface name"},
+		{"/ui/packets?interface=wlan9", "no packets of interface wlan9"},
+		{"/ui/flows?filter=" + long, "longer than 64 KiB"},
+		{"/ui/flows?community_id=2:abc", "community_id: "},
+		{"/ui/flow", "a flow is named by its community_id"},
+		{"/ui/flow?community_id=1%3A3k1SoWXs%2FFltHw2aBCgUTgbDQF4%3D&packet=-4&view=%3Cb%3E", "Transcript"},
+		{"/ui/packets?page=-3&sort=%3Cscript%3E", "Packets"},
+		{"/ui/size?filter=tcp+port", "syntax error at column 9"},
+	} {
+		resp, body := get(t, c, fx.url+tc.path)
+		if resp.StatusCode != 200 || !strings.Contains(body, tc.want) {
+			t.Errorf("GET %.80s: %s, want 200 saying %q", tc.path, resp.Status, tc.want)
+		}
+	}
+	_, page := get(t, c, fx.url+"/ui/holds")
+	csrf := between(page, `name="csrf" value="`, `"`)
+	for _, tc := range []struct {
+		path string
+		form url.Values
+		code int
+	}{
+		{"/ui/holds", url.Values{"since": {"nonsense"}, "until": {"now"}, "reason": {"x"}}, 400},
+		{"/ui/holds", url.Values{"since": {"1h ago"}, "until": {"now"}, "reason": {" "}}, 400},
+		{"/ui/holds/abc/release", nil, 400},
+		{"/ui/holds/99/release", nil, 404},
+	} {
+		if tc.form == nil {
+			tc.form = url.Values{}
+		}
+		tc.form.Set("csrf", csrf)
+		resp, err := c.PostForm(fx.url+tc.path, tc.form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.code {
+			t.Errorf("POST %s %v: %s, want %d", tc.path, tc.form, resp.Status, tc.code)
+		}
+	}
+}
