@@ -228,7 +228,7 @@ func newUIFixture(t *testing.T) *uiFixture {
 }
 
 // client logs in with a token outside the browser and keeps the cookie.
-func (fx *uiFixture) client(t *testing.T, secret string) *http.Client {
+func (fx *uiFixture) client(t testing.TB, secret string) *http.Client {
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	if secret == "" {
@@ -245,7 +245,7 @@ func (fx *uiFixture) client(t *testing.T, secret string) *http.Client {
 	return c
 }
 
-func get(t *testing.T, c *http.Client, u string) (*http.Response, string) {
+func get(t testing.TB, c *http.Client, u string) (*http.Response, string) {
 	t.Helper()
 	resp, err := c.Get(u)
 	if err != nil {
