@@ -79,6 +79,7 @@ func (a *app) runExport(ctx context.Context, o *exportOptions) error {
 		return err
 	}
 	defer sl.Close()
+	defer a.planWarning(sl.Selection)
 	sess := sl.sess
 	linkTypes, nIfaces, first, last, err := sl.Shape()
 	if err != nil {

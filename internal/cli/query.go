@@ -31,6 +31,7 @@ type queryOptions struct {
 	verbose      bool
 	tflag        int
 	tcpdumpTime  bool
+	explain      bool
 }
 
 func (o *queryOptions) addFlags(cmd *cobra.Command, maxPackets *int64) {
@@ -46,6 +47,7 @@ func (o *queryOptions) addFlags(cmd *cobra.Command, maxPackets *int64) {
 	cmd.Flags().BoolVar(&o.tcpdumpTime, "tcpdump", false, "tcpdump's lines with its default time format (HH:MM:SS.micro, local), for diff against tcpdump -n")
 	cmd.Flags().BoolVar(&o.asJSON, "json", false, "print one JSON object per packet")
 	cmd.Flags().BoolVar(&o.count, "count", false, "print only the number of matching packets, as tcpdump --count")
+	cmd.Flags().BoolVar(&o.explain, "explain", false, "print how the selection is read: the block index's plan of the filter, and the blocks and bytes read out of those in the window")
 }
 
 // parse checks the flags and takes the filter from the arguments.
@@ -111,6 +113,10 @@ func (a *app) runQuery(ctx context.Context, o *queryOptions) error {
 		return err
 	}
 	defer sl.Close()
+	defer a.planWarning(sl.Selection)
+	if o.explain {
+		return a.explain(ctx, sl.Selection)
+	}
 	if o.count {
 		n, err := sl.Count(ctx)
 		if err != nil {
@@ -200,6 +206,46 @@ func (a *app) runQuery(ctx context.Context, o *queryOptions) error {
 	}
 	fmt.Fprintf(a.stderr, "the first %d packets; more match; -c 0 for all\n", shown)
 	return nil
+}
+
+// planWarning says on stderr where the block index could not answer
+// (blocks without an index entry, a database of an older schema): the
+// answer is whole, those blocks were read.
+func (a *app) planWarning(sl *selpkg.Selection) {
+	st := sl.PlanStats()
+	if w := st.Warning(); w != "" {
+		fmt.Fprintln(a.stderr, "warning: "+w)
+	}
+}
+
+// explain walks the selection and prints how it was read: the plan the
+// block index followed, and the blocks and bytes read out of those in the
+// window.
+func (a *app) explain(ctx context.Context, sl *selpkg.Selection) error {
+	var n int64
+	if err := sl.Walk(ctx, 0, func(store.Record) error { n++; return nil }); err != nil {
+		return err
+	}
+	st := sl.PlanStats()
+	fmt.Fprintf(a.stdout, "plan: %s\n", sl.Plan())
+	fmt.Fprintf(a.stdout, "packets: %d\n", n)
+	if st.Blocks == 0 && !st.NoIndex {
+		fmt.Fprintln(a.stdout, "blocks: no block was planned (a capture file, a daemon's API, or no filter: every block of the window is read)")
+		return nil
+	}
+	fmt.Fprintf(a.stdout, "blocks read: %d of %d (%s)\n", st.Read, st.Blocks, percent(st.Read, st.Blocks))
+	fmt.Fprintf(a.stdout, "bytes read: %d of %d (%s)\n", st.ReadBytes, st.Bytes, percent(st.ReadBytes, st.Bytes))
+	if st.Unindexed > 0 || st.NoIndex {
+		fmt.Fprintf(a.stdout, "unindexed blocks read whole: %d\n", st.Unindexed)
+	}
+	return nil
+}
+
+func percent(part, whole int64) string {
+	if whole == 0 {
+		return "-"
+	}
+	return strconv.FormatFloat(100*float64(part)/float64(whole), 'f', 2, 64) + "%"
 }
 
 // localInterfaceName names interface indexes after this host's interfaces,

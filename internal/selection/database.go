@@ -23,7 +23,10 @@ import (
 // and every reader of a database or store is planned at once. The
 // compiled filter still decides each packet of the blocks read (see
 // keep), so narrowing here can only skip work, never change an answer.
-func readSession(db *store.DB, session int64, r store.Range, fn func(store.Record) error) error {
+func readSession(db *store.DB, session int64, r store.Range, f *Filter, fn func(store.Record) error) error {
+	if f != nil {
+		r.Plan, r.Stats = f.plan, f.stats
+	}
 	return db.Packets(session, r, fn)
 }
 
@@ -225,7 +228,7 @@ func (d *dbSource) streams(ctx context.Context, r store.Range, f *Filter) []stre
 	out := make([]stream, len(d.sessions))
 	for k := range d.sessions {
 		out[k] = pushed(func(emit func(store.Record) error) error {
-			return readSession(d.db, d.sessions[k].ID, r, func(rec store.Record) error {
+			return readSession(d.db, d.sessions[k].ID, r, f, func(rec store.Record) error {
 				if ok, err := keep(ctx, f, rec); !ok || err != nil {
 					return err
 				}

@@ -7,6 +7,7 @@ import (
 	"net"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/filter"
+	"github.com/packetrecorderd/packetrecorderd/internal/index"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
 )
 
@@ -23,6 +24,12 @@ type Filter struct {
 	lazy bool
 	expr string
 	mask net.IPMask
+	// plan is the blocks that can hold a packet the filter accepts
+	// (filter.Plan of the expression; index.All where it cannot narrow),
+	// applied by readSession; stats, when set, is told what the planned
+	// reads read.
+	plan  index.Expr
+	stats *store.PlanStats
 }
 
 // compileBPF compiles one program (a test counts its calls).
@@ -57,7 +64,18 @@ func compileFilter(expr string, linkTypes []uint32, fallback uint32, mask net.IP
 
 // matchNothing is a Filter that no packet passes: a restriction and a
 // request that contradict each other select nothing, which is no error.
-func matchNothing() *Filter { return &Filter{progs: map[uint32]*filter.Program{}} }
+func matchNothing() *Filter {
+	return &Filter{progs: map[uint32]*filter.Program{}, plan: index.None}
+}
+
+// planOf is expr's plan; one the planner cannot make narrows nothing.
+func planOf(expr string) index.Expr {
+	e, err := filter.Plan(expr, filter.Options{})
+	if err != nil {
+		return index.All
+	}
+	return e
+}
 
 // match reports whether the filter accepts the record.
 func (f *Filter) match(rec store.Record) (bool, error) {
@@ -114,6 +132,7 @@ func compileSpec(expr, forced string, linkTypes []uint32, fallback uint32, mask 
 	}
 	f, err := compileFilter(full, linkTypes, fallback, mask)
 	if err == nil {
+		f.plan = planOf(full)
 		return f, nil
 	}
 	if forced == "" {

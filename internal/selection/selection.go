@@ -9,6 +9,7 @@ import (
 
 	"github.com/packetrecorderd/packetrecorderd/internal/archive"
 	"github.com/packetrecorderd/packetrecorderd/internal/filter"
+	"github.com/packetrecorderd/packetrecorderd/internal/index"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
 )
 
@@ -85,6 +86,8 @@ type Selection struct {
 	spec    Spec
 	windows []window
 	filter  *Filter // the main window's; nil: every packet
+	// stats adds up what the planned reads of every window read.
+	stats store.PlanStats
 
 	db   *dbSource
 	st   *storeSource
@@ -168,6 +171,9 @@ func (sl *Selection) compile(lts []uint32, fallback uint32, mask []byte, lazy bo
 		if f != nil && lazy && len(f.progs) > 0 {
 			f.lazy, f.expr, f.mask = true, joined(expr, sl.spec.ForcedFilter), mask
 		}
+		if f != nil {
+			f.stats = &sl.stats
+		}
 		return f, err
 	}
 	if len(sl.spec.Windows) == 0 {
@@ -211,6 +217,29 @@ func (sl *Selection) Close() {
 		sl.st.close()
 	}
 }
+
+// Plan is the block index's part in the selection: the blocks that can
+// hold a selected packet (of any window), as filter.Plan made it of the
+// filter. index.All: every block of the window is read.
+func (sl *Selection) Plan() index.Expr {
+	var out []index.Expr
+	for _, w := range sl.windows {
+		if w.f == nil {
+			return index.All
+		}
+		out = append(out, w.f.plan)
+	}
+	if len(out) == 0 {
+		return index.All
+	}
+	return index.Or(out...)
+}
+
+// PlanStats is what the walks so far read of the blocks their window
+// held: blocks and bytes read out of the total, and how many had no usable
+// index entry (read whole). Its Warning is the line a reader prints when
+// part of the index was missing.
+func (sl *Selection) PlanStats() store.PlanStats { return sl.stats }
 
 // Spec is the spec the selection was opened with.
 func (sl *Selection) Spec() Spec { return sl.spec }

@@ -245,7 +245,7 @@ func (v *storeSource) streams(ctx context.Context, r store.Range, f *Filter) []s
 				var err error
 				if seg.Closed {
 					err = v.inSegment(rc, seg, func(db *store.DB, session int64) error {
-						return readSession(db, session, r, func(rec store.Record) error {
+						return readSession(db, session, r, f, func(rec store.Record) error {
 							if ok, err := keep(ctx, f, rec); !ok || err != nil {
 								return err
 							}
@@ -286,7 +286,7 @@ func (v *storeSource) inPieces(ctx context.Context, rc *recording, seg archive.S
 		buf, recs = buf[:0], recs[:0]
 		full := false
 		err := v.inSegment(rc, seg, func(db *store.DB, session int64) error {
-			return readSession(db, session, r, func(rec store.Record) error {
+			return readSession(db, session, r, f, func(rec store.Record) error {
 				if ok, err := keep(ctx, f, rec); !ok || err != nil {
 					return err
 				}
