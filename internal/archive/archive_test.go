@@ -17,7 +17,7 @@ import (
 
 // feed writes n packets, numbered by their first 8 bytes, into the
 // recording in blocks of per, committing after each block.
-func feed(t *testing.T, r *Recording, from, n, per int) {
+func feed(t testing.TB, r *Recording, from, n, per int) {
 	t.Helper()
 	var b store.Block
 	for i := from; i < from+n; {
@@ -273,7 +273,7 @@ func TestDeadRecordingsSegmentIsClosed(t *testing.T) {
 // committed. The child is not reaped until the caller waits for it.
 func recordInChild(t *testing.T, dir string, n int) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestRecordingChild$")
+	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), "ARCHIVE_TEST_CHILD="+dir, fmt.Sprintf("ARCHIVE_TEST_PACKETS=%d", n))
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -315,12 +315,11 @@ func waitZombie(t *testing.T, pid int) {
 	t.Fatalf("process %d never became a zombie", pid)
 }
 
-// TestRecordingChild is the child of recordInChild.
-func TestRecordingChild(t *testing.T) {
-	dir := os.Getenv("ARCHIVE_TEST_CHILD")
-	if dir == "" {
-		t.Skip("the child of recordInChild")
-	}
+// recordingChild is the child of recordInChild, run by TestMain in a
+// process of its own: it records n packets into dir, says so, and waits
+// to be killed.
+func recordingChild(dir string) {
+	t := childT{}
 	var n int
 	fmt.Sscan(os.Getenv("ARCHIVE_TEST_PACKETS"), &n)
 	r, err := NewRecording(dir, RecordingConfig{Interface: "eth0", LinkType: 1})
@@ -330,6 +329,23 @@ func TestRecordingChild(t *testing.T) {
 	feed(t, r, 0, n, 100)
 	fmt.Println("recording")
 	time.Sleep(time.Minute)
+}
+
+// childT stands for a test's T in a child process: a failure ends it.
+type childT struct{ testing.TB }
+
+func (childT) Helper()                        {}
+func (childT) Fatal(args ...any)              { fmt.Fprintln(os.Stderr, args...); os.Exit(2) }
+func (childT) Fatalf(format string, a ...any) { fmt.Fprintf(os.Stderr, format+"\n", a...); os.Exit(2) }
+
+// TestMain runs the package's tests, or, in a child process one of them
+// started, the child's part.
+func TestMain(m *testing.M) {
+	if dir := os.Getenv("ARCHIVE_TEST_CHILD"); dir != "" {
+		recordingChild(dir)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
 }
 
 // A segment file a killed recording left empty (created, no schema yet)

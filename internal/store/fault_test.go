@@ -19,7 +19,7 @@ import (
 
 // writePackets appends n packets of size bytes to the session in blocks
 // of 64, committing at the end.
-func writePackets(t *testing.T, w *Writer, from, n, size int) {
+func writePackets(t testing.TB, w *Writer, from, n, size int) {
 	t.Helper()
 	var b Block
 	b.Reset(1)
@@ -178,7 +178,7 @@ func TestFaultHotJournalImmutable(t *testing.T) {
 // child running (and, once killed, unreaped until the test ends).
 func inChild(t *testing.T, mode, path string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestStoreChild$")
+	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), "STORE_TEST_CHILD="+mode, "STORE_TEST_DB="+path)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -223,12 +223,11 @@ func killToZombie(t *testing.T, cmd *exec.Cmd) {
 	t.Fatalf("process %d never became a zombie", pid)
 }
 
-// TestStoreChild is the child of inChild.
-func TestStoreChild(t *testing.T) {
-	mode := os.Getenv("STORE_TEST_CHILD")
-	if mode == "" {
-		t.Skip("the child of inChild")
-	}
+// storeChild is the child of inChild, run by TestMain in a process of
+// its own: it records into a session of the given source, says so, and
+// waits to be killed.
+func storeChild(mode string) {
+	t := childT{}
 	db, err := Open(os.Getenv("STORE_TEST_DB"), Options{Create: true})
 	if err != nil {
 		t.Fatal(err)
@@ -244,6 +243,23 @@ func TestStoreChild(t *testing.T) {
 	}
 	fmt.Println("ready")
 	time.Sleep(time.Minute)
+}
+
+// childT stands for a test's T in a child process: a failure ends it.
+type childT struct{ testing.TB }
+
+func (childT) Helper()                        {}
+func (childT) Fatal(args ...any)              { fmt.Fprintln(os.Stderr, args...); os.Exit(2) }
+func (childT) Fatalf(format string, a ...any) { fmt.Fprintf(os.Stderr, format+"\n", a...); os.Exit(2) }
+
+// TestMain runs the package's tests, or, in a child process one of them
+// started, the child's part.
+func TestMain(m *testing.M) {
+	if mode := os.Getenv("STORE_TEST_CHILD"); mode != "" {
+		storeChild(mode)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
 }
 
 // TestFaultKillZombieCapture: a capture killed with SIGKILL and not yet
