@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/decode"
+	"github.com/packetrecorderd/packetrecorderd/internal/flow"
 	"github.com/packetrecorderd/packetrecorderd/internal/pcapio"
 	"github.com/packetrecorderd/packetrecorderd/internal/selection"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
@@ -58,21 +59,36 @@ type packetQuery struct {
 	// windows, when set, are read in turn (Stenographer's query); r is
 	// their hull.
 	windows []selection.Window
+	// communityID and cidSeed select one flow's packets.
+	communityID string
+	cidSeed     uint16
 }
 
 // parsePacketQuery reads the parameters of GET /api/v1/packets.
 func (s *Server) parsePacketQuery(r *http.Request) (packetQuery, error) {
 	v := r.URL.Query()
-	known := map[string]bool{"filter": true, "since": true, "until": true, "interface": true, "limit": true, "format": true, "data": true, "count": true, "describe": true}
+	known := map[string]bool{"filter": true, "since": true, "until": true, "interface": true, "limit": true, "format": true, "data": true, "count": true, "describe": true, "community_id": true, "community_id_seed": true}
 	for k := range v {
 		if !known[k] {
-			return packetQuery{}, errBadRequest("unknown parameter %q (use filter, since, until, interface, limit, format, data, count, describe)", k)
+			return packetQuery{}, errBadRequest("unknown parameter %q (use filter, since, until, interface, limit, format, data, count, describe, community_id, community_id_seed)", k)
 		}
 		if len(v[k]) > 1 {
 			return packetQuery{}, errBadRequest("parameter %q given %d times", k, len(v[k]))
 		}
 	}
-	q := packetQuery{filter: v.Get("filter"), iface: v.Get("interface"), format: v.Get("format")}
+	q := packetQuery{filter: v.Get("filter"), iface: v.Get("interface"), format: v.Get("format"), communityID: v.Get("community_id")}
+	if q.communityID != "" {
+		if _, err := flow.ParseCommunityID(q.communityID); err != nil {
+			return q, errBadRequest("community_id %q: %v", q.communityID, err)
+		}
+	}
+	if seed := v.Get("community_id_seed"); seed != "" {
+		n, err := strconv.ParseUint(seed, 10, 16)
+		if err != nil {
+			return q, errBadRequest("invalid community_id_seed %q: 0 to 65535", seed)
+		}
+		q.cidSeed = uint16(n)
+	}
 	if len(q.filter) > 64<<10 {
 		return q, errBadRequest("filter is longer than 64 KiB")
 	}
@@ -158,7 +174,8 @@ func (s *Server) open(r *http.Request, q packetQuery) (*selection.Selection, err
 				fmtDuration(q.r.Until-q.r.Since))
 		}
 	}
-	spec := selection.Spec{Interface: q.iface, Range: q.r, Windows: q.windows, Filter: q.filter, ForcedFilter: p.filter}
+	spec := selection.Spec{Interface: q.iface, Range: q.r, Windows: q.windows, Filter: q.filter, ForcedFilter: p.filter,
+		CommunityID: q.communityID, CommunityIDSeed: q.cidSeed}
 	if q.count || q.describe {
 		spec.Limit = q.limit // a stream asks for one more, to tell truncation
 	}

@@ -21,12 +21,10 @@ import (
 
 // flowsOptions are the flags of flows besides the selection.
 type flowsOptions struct {
-	limit       int64
-	sortBy      string
-	asJSON      bool
-	communityID string
-	seed        uint16
-	tableSize   int
+	limit     int64
+	sortBy    string
+	asJSON    bool
+	tableSize int
 }
 
 func (a *app) flowsCmd() *cobra.Command {
@@ -66,8 +64,6 @@ window, when any of its packets matches.`,
 	cmd.Flags().Int64VarP(&opts.limit, "limit", "l", 20, "show at most this many flows (0 = all)")
 	cmd.Flags().StringVar(&opts.sortBy, "sort", "start", "order: start (earliest first), packets, bytes or duration (largest first)")
 	cmd.Flags().BoolVar(&opts.asJSON, "json", false, `print one JSON object per flow, then {"end": {...}}`)
-	cmd.Flags().StringVar(&opts.communityID, "community-id", "", "only the flow with this Community ID (1:... as Zeek, Suricata and tshark print it)")
-	cmd.Flags().Uint16Var(&opts.seed, "community-id-seed", 0, "the Community ID seed your sensors use")
 	cmd.Flags().IntVar(&opts.tableSize, "table-size", 1<<20, "most flows held at once; beyond it the least recently active is listed early (and may appear again)")
 	return cmd
 }
@@ -139,8 +135,8 @@ func (a *app) runFlows(ctx context.Context, sel *selection, opts flowsOptions) e
 		return err
 	}
 	var want flow.CommunityID
-	if opts.communityID != "" {
-		if want, err = flow.ParseCommunityID(opts.communityID); err != nil {
+	if sel.communityID != "" {
+		if want, err = flow.ParseCommunityID(sel.communityID); err != nil {
 			return fmt.Errorf("--community-id: %w", err)
 		}
 	}
@@ -184,7 +180,7 @@ func (a *app) runFlows(ctx context.Context, sel *selection, opts flowsOptions) e
 			kept = kept[:opts.limit]
 		}
 	}
-	table, err := flow.NewTable(flow.Config{Size: opts.tableSize, IdleTimeout: -1, Linger: -1, Seed: opts.seed, Emit: keep})
+	table, err := flow.NewTable(flow.Config{Size: opts.tableSize, IdleTimeout: -1, Linger: -1, Seed: sel.cidSeed, Emit: keep})
 	if err != nil {
 		return err
 	}

@@ -111,6 +111,40 @@ func TestQueryIsPlanned(t *testing.T) {
 			t.Logf("%q: %d packets, %d of %d blocks read", expr, fl.Packets, read, total)
 		}
 	}
+	// --community-id selects a flow's packets (the ID as tshark computes
+	// it), in query and export, alone and with a filter.
+	testkit.RequireTool(t, "tshark")
+	fl := needles[0]
+	tuple := fmt.Sprintf("host %s and host %s and port %d and port %d", fl.Client, fl.Server, fl.CPort, fl.SPort)
+	ids, _, err := testkit.RunTool("tshark", "-r", pcap, "--enable-protocol", "communityid", "-T", "fields", "-e", "communityid", "-Y",
+		fmt.Sprintf("ip%s.addr == %s and ip%s.addr == %s", map[bool]string{true: "", false: "v6"}[fl.Client.Is4()], fl.Client, map[bool]string{true: "", false: "v6"}[fl.Client.Is4()], fl.Server))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cid := strings.TrimSpace(strings.SplitN(ids, "\n", 2)[0])
+	if !strings.HasPrefix(cid, "1:") {
+		t.Fatalf("tshark gave no community id for %s: %q", tuple, ids)
+	}
+	want, _, _ := testkit.TcpdumpPackets(pcap, tuple)
+	for _, args := range [][]string{
+		{"--community-id", cid},
+		{"--community-id", cid, "tcp or udp"},
+	} {
+		n := strings.TrimSpace(mustRun(t, append([]string{"query", "-d", db, "-s", "1", "--count"}, args...)...))
+		if n != strconv.Itoa(len(want)) {
+			t.Errorf("query --count %v: %s packets, tcpdump -r %q has %d", args, n, tuple, len(want))
+		}
+		out := filepath.Join(dir, "flow.pcap")
+		mustRun(t, append([]string{"export", "-d", db, "-s", "1", "-o", out}, args...)...)
+		got, _, err := testkit.TcpdumpPackets(out, "")
+		if err != nil || strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("export %v: %d packets, tcpdump -r %q %d (%v)", args, len(got), tuple, len(want), err)
+		}
+	}
+	if r := run(t, "query", "-d", db, "-s", "1", "--community-id", "1:nonsense"); r.code == 0 || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+		t.Errorf("a bad community id: exit %d, stderr %q; want one line and a failure", r.code, r.stderr)
+	}
+
 	// A broad filter and one the index cannot narrow: still exact.
 	same("tcp")
 	same("len > 600")

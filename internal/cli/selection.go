@@ -30,6 +30,10 @@ type selection struct {
 	remote    remoteFlags
 	flags     *pflag.FlagSet
 	file      string // -r: a capture file, read directly
+	// communityID selects one flow's packets by its Community ID,
+	// computed with cidSeed.
+	communityID string
+	cidSeed     uint16
 }
 
 func (s *selection) addFlags(cmd *cobra.Command) {
@@ -41,6 +45,8 @@ func (s *selection) addFlags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&s.filter, "filter", "", "only packets matching this filter (tcpdump's language)")
 	cmd.Flags().StringVar(&s.since, "since", "", "only packets at or after this time (RFC 3339, local 2006-01-02 15:04:05, epoch seconds, or 5m ago)")
 	cmd.Flags().StringVar(&s.until, "until", "", "only packets at or before this time (as --since)")
+	cmd.Flags().StringVar(&s.communityID, "community-id", "", "only the packets of the flow with this Community ID (1:... as Zeek, Suricata and tshark print it)")
+	cmd.Flags().Uint16Var(&s.cidSeed, "community-id-seed", 0, "the Community ID seed your sensors use")
 	// replay's --interface (-i) is where packets go; there the recorded
 	// interface is --source-interface.
 	name := "interface"
@@ -98,6 +104,9 @@ func (s *selection) spec() (selpkg.Spec, error) {
 		Interface:   s.iface,
 		Range:       r,
 		Filter:      s.filter,
+
+		CommunityID:     s.communityID,
+		CommunityIDSeed: s.cidSeed,
 	}, nil
 }
 

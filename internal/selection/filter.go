@@ -7,6 +7,7 @@ import (
 	"net"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/filter"
+	"github.com/packetrecorderd/packetrecorderd/internal/flow"
 	"github.com/packetrecorderd/packetrecorderd/internal/index"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
 )
@@ -30,6 +31,13 @@ type Filter struct {
 	// reads read.
 	plan  index.Expr
 	stats *store.PlanStats
+	// noProgram: no expression, every packet passes the BPF part.
+	noProgram bool
+	// hasCID: only packets whose flow has Community ID cid (seed
+	// cidSeed) pass.
+	hasCID  bool
+	cid     flow.CommunityID
+	cidSeed uint16
 }
 
 // compileBPF compiles one program (a test counts its calls).
@@ -82,15 +90,27 @@ func (f *Filter) match(rec store.Record) (bool, error) {
 	if f == nil {
 		return true, nil
 	}
-	prog, ok := f.progs[rec.LinkType]
-	if !ok && f.lazy {
-		var err error
-		if prog, err = compileBPF(f.expr, filter.Options{LinkType: rec.LinkType, Netmask: f.mask}); err != nil {
-			return false, fmt.Errorf("filter for the %s packets: %w", filter.LinkTypeName(rec.LinkType), err)
+	if !f.noProgram {
+		prog, ok := f.progs[rec.LinkType]
+		if !ok && f.lazy {
+			var err error
+			if prog, err = compileBPF(f.expr, filter.Options{LinkType: rec.LinkType, Netmask: f.mask}); err != nil {
+				return false, fmt.Errorf("filter for the %s packets: %w", filter.LinkTypeName(rec.LinkType), err)
+			}
+			f.progs[rec.LinkType] = prog
 		}
-		f.progs[rec.LinkType] = prog
+		if prog == nil || !prog.Match(rec.Data, rec.OrigLen) {
+			return false, nil
+		}
 	}
-	return prog != nil && prog.Match(rec.Data, rec.OrigLen), nil
+	if f.hasCID {
+		var p flow.Packet
+		if !flow.Extract(rec.LinkType, rec.Data, &p) {
+			return false, nil
+		}
+		return p.Key.ID(f.cidSeed) == f.cid, nil
+	}
+	return true, nil
 }
 
 // keep is the one place a packet is checked and matched: it reports

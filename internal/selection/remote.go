@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -165,6 +166,10 @@ func openRemote(ctx context.Context, spec Spec) (*remoteSource, error) {
 	}
 	if spec.Interface != "" {
 		q.Set("interface", spec.Interface)
+	}
+	if spec.CommunityID != "" {
+		q.Set("community_id", spec.CommunityID)
+		q.Set("community_id_seed", strconv.Itoa(int(spec.CommunityIDSeed)))
 	}
 	// Times are read here, in this host's time zone, and sent exact.
 	r := spec.Range

@@ -9,6 +9,7 @@ import (
 
 	"github.com/packetrecorderd/packetrecorderd/internal/archive"
 	"github.com/packetrecorderd/packetrecorderd/internal/filter"
+	"github.com/packetrecorderd/packetrecorderd/internal/flow"
 	"github.com/packetrecorderd/packetrecorderd/internal/index"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
 )
@@ -57,12 +58,13 @@ type Spec struct {
 	// Limit is the most packets Walk yields and Count and Describe count
 	// (0: all).
 	Limit int64
-	// CommunityID will select one flow's packets by its Community ID
-	// (version 1, 1:base64). It is unused until the planner lands: then
-	// Open turns it into an index term (index.KindCommunityID), and the
-	// walk reads only the blocks that carry it. Until then flows filters
-	// by it itself, and Open ignores it.
-	CommunityID string
+	// CommunityID selects one flow's packets by its Community ID
+	// (version 1, "1:" and base64, as Zeek, Suricata and tshark print
+	// it), computed with CommunityIDSeed: each packet's inner 5-tuple
+	// (flow.Extract) is hashed and compared, after the filter. It is not
+	// an index term yet, so it narrows no block by itself.
+	CommunityID     string
+	CommunityIDSeed uint16
 
 	// store forces Database to be read as a store directory (Store.Select).
 	store bool
@@ -156,11 +158,37 @@ func Open(ctx context.Context, spec Spec) (*Selection, error) {
 			err = sl.compile(lts, s0.LinkType, filter.NetmaskOf(s0.Netmask), false)
 		}
 	}
+	if err == nil {
+		err = sl.selectFlow()
+	}
 	if err != nil {
 		sl.Close()
 		return nil, err
 	}
 	return sl, nil
+}
+
+// selectFlow adds the spec's Community ID to every window's filter.
+func (sl *Selection) selectFlow() error {
+	if sl.spec.CommunityID == "" {
+		return nil
+	}
+	cid, err := flow.ParseCommunityID(sl.spec.CommunityID)
+	if err != nil {
+		return &FilterError{Err: fmt.Errorf("community id %q: %w", sl.spec.CommunityID, err)}
+	}
+	for i := range sl.windows {
+		f := sl.windows[i].f
+		if f == nil {
+			f = &Filter{noProgram: true, plan: index.All, stats: &sl.stats}
+			sl.windows[i].f = f
+		}
+		f.cid, f.cidSeed, f.hasCID = cid, sl.spec.CommunityIDSeed, true
+	}
+	if len(sl.spec.Windows) == 0 {
+		sl.filter = sl.windows[0].f
+	}
+	return nil
 }
 
 // compile compiles the filter (or each window's) once for the link
