@@ -283,8 +283,28 @@ func (s *Summarizer) link(linkType uint32, data []byte, wire int) {
 		}
 		s.llc(data[13:], wire-13)
 	default:
+		if unsupportedLink(linkType) {
+			// tcpdump has no printer for these: it names them so and
+			// dumps the whole packet.
+			s.str("UNSUPPORTED")
+			s.hexLines(data)
+			return
+		}
 		s.fallbackLink(linkType)
 	}
+}
+
+// unsupportedLink reports whether tcpdump 4.99 has no printer for a link
+// type it reads: MTP2 (140), BACnet MS/TP (165), D-Bus (231) and the
+// user-defined types (147-162).
+func unsupportedLink(linkType uint32) bool {
+	switch {
+	case linkType == 140, linkType == 165, linkType == 231:
+		return true
+	case linkType >= 147 && linkType <= 162:
+		return true
+	}
+	return false
 }
 
 func (s *Summarizer) fallbackLink(linkType uint32) {
@@ -348,6 +368,8 @@ func (s *Summarizer) ethertype(et uint16, data []byte, wire int) {
 			s.str(", length ")
 			s.int(s.wireLen)
 			s.str(": ")
+			// tcpdump follows with a hex dump of what the header carries.
+			s.hexLines(data)
 			return
 		}
 		s.str("ethertype ")
@@ -399,6 +421,10 @@ func (s *Summarizer) llc(data []byte, wire int) {
 		}
 		if data[3] == 0 && data[4] == 0 && data[5] == 0 {
 			s.ethertype(binary.BigEndian.Uint16(data[6:]), data[8:], wire-8)
+			return
+		}
+		if data[3] == 0 && data[4] == 0 && data[5] == 0x0c && binary.BigEndian.Uint16(data[6:]) == 0x2000 {
+			s.cdp(data[8:], wire-8)
 			return
 		}
 	}

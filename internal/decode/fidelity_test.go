@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +25,20 @@ var tcpdumpStart = regexp.MustCompile(`^([0-9]+\.[0-9]+ |\[Error converting time
 // reading half-way gives the lines printed before it stopped.
 func tcpdumpSummaries(t testing.TB, path string, extra ...string) []string {
 	t.Helper()
+	var lines []string
+	for _, p := range tcpdumpPackets(t, path, extra...) {
+		lines = append(lines, p[0])
+	}
+	return lines
+}
+
+// tcpdumpPackets runs tcpdump -n -tt (plus extra flags) on a capture and
+// returns every line it printed, grouped by packet: a packet's first line
+// (without the time) and the lines that continue it (hex dumps, -v's
+// second lines). A capture tcpdump stops reading half-way gives the
+// packets printed before it stopped.
+func tcpdumpPackets(t testing.TB, path string, extra ...string) [][]string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	args := append([]string{"-n", "-tt"}, extra...)
@@ -32,67 +47,173 @@ func tcpdumpSummaries(t testing.TB, path string, extra ...string) []string {
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	_ = cmd.Run() // an error leaves what was read; the caller compares that
-	var lines []string
-	for _, l := range strings.Split(out.String(), "\n") {
+	var pkts [][]string
+	text := strings.TrimSuffix(out.String(), "\n")
+	if text == "" {
+		return nil
+	}
+	for _, l := range strings.Split(text, "\n") {
 		if loc := tcpdumpStart.FindStringIndex(l); loc != nil {
-			lines = append(lines, l[loc[1]:])
+			pkts = append(pkts, []string{l[loc[1]:]})
+		} else if len(pkts) > 0 {
+			pkts[len(pkts)-1] = append(pkts[len(pkts)-1], l)
 		}
 	}
-	return lines
+	return pkts
 }
 
 // labFidelityMin is the share of tcpdump -n lines of the lab's traffic
 // that Summary must reproduce exactly.
 const labFidelityMin = 95.0
 
-// fidelity counts how many of a capture's tcpdump lines our Summarizer
-// reproduces exactly, and returns up to maxDiffs differences.
+// fidelity counts how many of tcpdump's output lines our Summarizer
+// reproduces exactly, in total, per protocol and per file, and keeps up to
+// maxDiffs differences. tcpdump's line count is the denominator: every
+// line it prints for a packet (the first and those continuing it) is
+// compared with the line at the same place of our summary of that packet,
+// and a line we do not print counts as different.
 type fidelity struct {
 	same, total int
+	byProto     map[string]*tally
+	byFile      map[string]*tally
 	diffs       []string
+}
+
+// tally is one row of a fidelity breakdown.
+type tally struct{ same, total int }
+
+func (c *tally) percent() float64 {
+	if c.total == 0 {
+		return 100
+	}
+	return 100 * float64(c.same) / float64(c.total)
 }
 
 const maxDiffs = 20000
 
 func (f *fidelity) percent() float64 {
-	if f.total == 0 {
-		return 100
+	return (&tally{f.same, f.total}).percent()
+}
+
+// lineProtocol names the protocol of a tcpdump line for the breakdown: its
+// first word, and for IP and IP6 lines the first word after the
+// addresses ("IP UDP", "IP6 Flags" for TCP, "IP 53" style words are put
+// under "IP other").
+func lineProtocol(line string) string {
+	line = sll2Prefix.ReplaceAllString(line, "")
+	word, rest, _ := strings.Cut(line, " ")
+	word = strings.TrimRight(word, ",:")
+	switch word {
+	case "IP", "IP6":
+		_, after, ok := strings.Cut(rest, ": ")
+		if !ok {
+			return word
+		}
+		w, _, _ := strings.Cut(after, " ")
+		w = strings.TrimRight(w, ",:")
+		switch {
+		case w == "Flags":
+			return word + " TCP"
+		case w == "" || strings.IndexFunc(w, func(r rune) bool { return r < 'A' || r > 'z' }) >= 0:
+			return word + " other"
+		}
+		return word + " " + w
+	case "":
+		return "(empty)"
 	}
-	return 100 * float64(f.same) / float64(f.total)
+	if len(word) > 24 {
+		word = word[:24]
+	}
+	return word
+}
+
+func (f *fidelity) count(path, proto string, same bool) {
+	if f.byProto == nil {
+		f.byProto, f.byFile = map[string]*tally{}, map[string]*tally{}
+	}
+	for _, c := range []*tally{f.tally(f.byProto, proto), f.tally(f.byFile, filepath.Base(path))} {
+		c.total++
+		if same {
+			c.same++
+		}
+	}
+	f.total++
+	if same {
+		f.same++
+	}
+}
+
+func (f *fidelity) tally(m map[string]*tally, key string) *tally {
+	c := m[key]
+	if c == nil {
+		c = &tally{}
+		m[key] = c
+	}
+	return c
 }
 
 // compareCapture summarises the packets of path with a new Summarizer built
-// from opts and compares each with what tcpdump (run with extra flags)
-// printed for it.
+// from opts and compares each line with what tcpdump (run with extra
+// flags) printed for it.
 func (f *fidelity) compareCapture(t testing.TB, path string, opts Options, extra ...string) {
 	t.Helper()
-	want := tcpdumpSummaries(t, path, extra...)
+	want := tcpdumpPackets(t, path, extra...)
 	pkts := readCapture(t, path)
 	s := NewSummarizerOptions(opts)
 	s.InterfaceName = localInterfaceName
 	for i, w := range want {
-		f.total++
-		if i >= len(pkts) {
-			f.addDiff(path, i, "<no packet>", w)
-			continue
+		proto := lineProtocol(w[0])
+		var got []string
+		if i < len(pkts) {
+			p := pkts[i]
+			got = strings.Split(s.Summary(p.linkType, p.data, p.wireLen), "\n")
 		}
-		p := pkts[i]
-		got := s.Summary(p.linkType, p.data, p.wireLen)
-		// tcpdump -v continues some lines on the next; compare the first.
-		if i := strings.IndexByte(got, '\n'); i >= 0 {
-			got = got[:i]
+		for j, wl := range w {
+			g := "<no line>"
+			if j < len(got) {
+				g = got[j]
+			}
+			f.count(path, proto, g == wl)
+			if g != wl {
+				f.addDiff(path, i, j, g, wl)
+			}
 		}
-		if got == w {
-			f.same++
-			continue
-		}
-		f.addDiff(path, i, got, w)
 	}
 }
 
-func (f *fidelity) addDiff(path string, i int, got, want string) {
+// report logs the breakdown per protocol and per file, largest gap first,
+// with the command that reproduces it.
+func (f *fidelity) report(t testing.TB, what, command string) {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %d of %d lines identical (%.1f%%), measured by\n\t%s\n", what, f.same, f.total, f.percent(), command)
+	for _, part := range []struct {
+		name string
+		m    map[string]*tally
+	}{{"protocol", f.byProto}, {"file", f.byFile}} {
+		keys := make([]string, 0, len(part.m))
+		for k := range part.m {
+			keys = append(keys, k)
+		}
+		sort.Slice(keys, func(i, j int) bool {
+			a, c := part.m[keys[i]], part.m[keys[j]]
+			if ga, gc := a.total-a.same, c.total-c.same; ga != gc {
+				return ga > gc
+			}
+			return keys[i] < keys[j]
+		})
+		fmt.Fprintf(&b, "%-40s %7s %7s %7s %6s\n", "by "+part.name, "lines", "same", "differ", "%")
+		for _, k := range keys {
+			c := part.m[k]
+			fmt.Fprintf(&b, "%-40s %7d %7d %7d %6.1f\n", k, c.total, c.same, c.total-c.same, c.percent())
+		}
+	}
+	t.Log(b.String())
+}
+
+func (f *fidelity) addDiff(path string, i, line int, got, want string) {
 	if len(f.diffs) < maxDiffs {
-		f.diffs = append(f.diffs, fmt.Sprintf("%s #%d\n  ours    %s\n  tcpdump %s", filepath.Base(path), i+1, got, want))
+		f.diffs = append(f.diffs, fmt.Sprintf("%s #%d.%d\n  ours    %s\n  tcpdump %s", filepath.Base(path), i+1, line+1, got, want))
 	}
 }
 

@@ -1,6 +1,9 @@
 package decode
 
-import "io"
+import (
+	"bytes"
+	"io"
+)
 
 // HexDump writes data in the layout of `tcpdump -X`: one line per 16 bytes,
 // a tab, the offset, the bytes as groups of two in hex and the printable
@@ -45,6 +48,22 @@ func HexDump(w io.Writer, data []byte) error {
 		}
 	}
 	return nil
+}
+
+// hexLines appends data to the summary as tcpdump dumps a payload it does
+// not decode: each line of HexDump's layout preceded by a newline, the
+// last without one.
+func (s *Summarizer) hexLines(data []byte) {
+	if s.flowOnly {
+		return
+	}
+	var b bytes.Buffer
+	_ = HexDump(&b, data) // a bytes.Buffer does not fail
+	if b.Len() == 0 {
+		return
+	}
+	s.buf = append(s.buf, '\n')
+	s.buf = append(s.buf, bytes.TrimSuffix(b.Bytes(), []byte{'\n'})...)
 }
 
 // appendOffset appends off as at least four hex digits, like %04x.
