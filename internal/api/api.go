@@ -126,6 +126,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.Handle("GET /api/v1/interfaces", s.need(ScopeRead, s.handleInterfaces))
 	mux.Handle("GET /api/v1/sessions", s.need(ScopeRead, s.handleSessions))
 	mux.Handle("GET /api/v1/packets", s.need(ScopeRead, s.query(s.handlePackets)))
+	mux.Handle("GET /api/v1/flows", s.need(ScopeRead, s.query(s.handleFlows)))
 	mux.Handle("GET /api/v1/holds", s.need(ScopeRead, s.handleHolds))
 	mux.Handle("POST /api/v1/holds", s.need(ScopeAdmin, s.handleHoldAdd))
 	mux.Handle("DELETE /api/v1/holds/{id}", s.need(ScopeAdmin, s.handleHoldRelease))

@@ -3,6 +3,7 @@ package selection
 import (
 	"time"
 
+	"github.com/packetrecorderd/packetrecorderd/internal/flow"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
 )
 
@@ -92,3 +93,47 @@ type Recording struct {
 }
 
 func fmtTime(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }
+
+// Flow is one flow as `flows --json` prints it and GET /api/v1/flows
+// sends it: src is the initiator (the side seen first). For ICMP, sport
+// is the type and dport the code of the initiator's first message.
+type Flow struct {
+	CommunityID string `json:"community_id"`
+	Proto       string `json:"proto"`
+	IPProto     uint8  `json:"ip_proto"`
+	Src         string `json:"src"`
+	Sport       uint16 `json:"sport"`
+	Dst         string `json:"dst"`
+	Dport       uint16 `json:"dport"`
+	FirstNS     int64  `json:"first_ns"`
+	LastNS      int64  `json:"last_ns"`
+	Packets     uint64 `json:"packets"`
+	Bytes       uint64 `json:"bytes"`
+	SrcPackets  uint64 `json:"src_packets"` // sent by src (the initiator)
+	SrcBytes    uint64 `json:"src_bytes"`
+	DstPackets  uint64 `json:"dst_packets"` // sent by dst
+	DstBytes    uint64 `json:"dst_bytes"`
+	TCPFlags    uint8  `json:"tcp_flags"` // the header's flag bits seen, ORed
+}
+
+// NewFlow describes f.
+func NewFlow(f *flow.Flow) Flow {
+	return Flow{
+		CommunityID: f.CommunityID.String(), Proto: flow.ProtoName(f.Key.Proto), IPProto: f.Key.Proto,
+		Src: f.Key.Src.String(), Sport: f.Key.SrcPort, Dst: f.Key.Dst.String(), Dport: f.Key.DstPort,
+		FirstNS: f.FirstNS, LastNS: f.LastNS, Packets: f.TotalPackets(), Bytes: f.TotalBytes(),
+		SrcPackets: f.Packets[0], SrcBytes: f.Bytes[0], DstPackets: f.Packets[1], DstBytes: f.Bytes[1],
+		TCPFlags: f.TCPFlags,
+	}
+}
+
+// FlowsEnd is the last line of a flow listing, as {"end": FlowsEnd}.
+type FlowsEnd struct {
+	Flows        int64  `json:"flows"`         // flows listed or not (the limit)
+	Shown        int64  `json:"shown"`         // flows sent
+	Packets      uint64 `json:"packets"`       // of the flows (all, not only those shown)
+	Bytes        uint64 `json:"bytes"`         // of the flows, frame lengths
+	PacketsRead  uint64 `json:"packets_read"`  // packets of the selection's time window
+	OtherPackets uint64 `json:"other_packets"` // not IP: in no flow
+	Evicted      uint64 `json:"evicted"`       // flows ended early by a full table
+}
