@@ -28,7 +28,10 @@ type RecordingConfig struct {
 	// whichever comes first, at the commit that reaches it.
 	MaxBytes int64
 	MaxAge   time.Duration
-	Logger   *slog.Logger
+	// Compression is how the segments store their blocks (the zero
+	// value: zstd where it pays).
+	Compression store.Compression
+	Logger      *slog.Logger
 }
 
 // Recording writes a continuous recording into segments, rolling over to
@@ -195,6 +198,12 @@ func (r *Recording) openNext() (*openSegment, error) {
 		return nil, err
 	}
 	w.SetBusyTimeout(r.busy)
+	if err := w.SetCompression(r.cfg.Compression); err != nil {
+		w.Close()
+		db.Close()
+		os.Remove(path)
+		return nil, err
+	}
 	end := func() {}
 	if e, ok := db.BeginBulk(); ok {
 		end = e

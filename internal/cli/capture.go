@@ -36,6 +36,7 @@ type captureFlags struct {
 	direction string
 	write     string // -w: a capture file written too
 	fileOnly  bool   // -w without -d: the file alone, as tcpdump -w
+	compress  string // --compression: zstd or none
 }
 
 func (a *app) captureCmd() *cobra.Command {
@@ -78,6 +79,7 @@ func (a *app) captureCmd() *cobra.Command {
 	fl.StringVarP(&f.user, "user", "Z", "", "after opening the socket and the database, run as this user (as tcpdump -Z; default under sudo: the user who ran sudo)")
 	fl.StringVarP(&f.write, "write", "w", "", "also write the packets to this capture file (pcapng for a .pcapng name, else pcap; - for standard output), as tcpdump -w")
 	fl.StringVarP(&f.direction, "direction", "Q", "inout", "in (received), out (sent by this host) or inout, as tcpdump -Q")
+	fl.StringVar(&f.compress, "compression", "zstd", "store blocks compressed with zstd where it pays, or none")
 	cmd.MarkFlagRequired("interface")
 	return cmd
 }
@@ -104,6 +106,10 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 	}
 	if f.snaplen == 0 {
 		f.snaplen = capture.MaxSnaplen // tcpdump's -s 0
+	}
+	compression, err := store.ParseCompression(f.compress)
+	if err != nil {
+		return fmt.Errorf("invalid --compression: %w", err)
 	}
 	if !f.fileOnly {
 		// A store's segments are written by its daemon alone.
@@ -255,6 +261,9 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 			return err
 		}
 		defer w.Close()
+		if err := w.SetCompression(compression); err != nil {
+			return err
+		}
 		// Space to finalize the session in if the disk fills up.
 		if err := db.ReserveSpace(); err != nil {
 			return err

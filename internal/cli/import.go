@@ -22,9 +22,10 @@ import (
 
 func (a *app) importCmd() *cobra.Command {
 	var (
-		dbPath      string
-		name        string
-		keepPartial bool
+		dbPath       string
+		name         string
+		keepPartial  bool
+		compressName string
 	)
 	cmd := &cobra.Command{
 		Use:   "import FILE...",
@@ -35,6 +36,10 @@ func (a *app) importCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if name != "" && len(args) > 1 {
 				return errors.New("--name names one session: import one file at a time with it")
+			}
+			compression, err := store.ParseCompression(compressName)
+			if err != nil {
+				return fmt.Errorf("invalid --compression: %w", err)
 			}
 			ctx := cmd.Context()
 			if ctx == nil {
@@ -58,7 +63,7 @@ func (a *app) importCmd() *cobra.Command {
 			failed := 0
 			var partial error
 			for _, file := range args {
-				s, err := a.importFile(ctx, db, file, name, keepPartial)
+				s, err := a.importFile(ctx, db, file, name, keepPartial, compression)
 				var pe *partialError
 				if errors.As(err, &pe) {
 					fmt.Fprintf(a.stdout, "session %d: imported %d %s (%s) from %s, interrupted\n", s.ID, s.Packets, plural(s.Packets, "packet"), humanBytes(s.Bytes), displayName(file))
@@ -91,6 +96,7 @@ func (a *app) importCmd() *cobra.Command {
 	addDatabaseFlag(cmd, &dbPath)
 	cmd.Flags().StringVar(&name, "name", "", "session name (default: the file name)")
 	cmd.Flags().BoolVar(&keepPartial, "keep-partial", false, "on a damaged or interrupted file keep what was read, as an interrupted session")
+	cmd.Flags().StringVar(&compressName, "compression", "zstd", "store blocks compressed with zstd where it pays, or none")
 	return cmd
 }
 
@@ -218,7 +224,7 @@ func (ir *importReader) run() {
 
 // importFile reads one capture file into a new session: all or nothing
 // for a file (unless keepPartial), everything read for a stream.
-func (a *app) importFile(ctx context.Context, db *store.DB, file, name string, keepPartial bool) (store.Session, error) {
+func (a *app) importFile(ctx context.Context, db *store.DB, file, name string, keepPartial bool, compression store.Compression) (store.Session, error) {
 	in, err := a.openImport(file)
 	if err != nil {
 		return store.Session{}, err
@@ -252,7 +258,7 @@ func (a *app) importFile(ctx context.Context, db *store.DB, file, name string, k
 		}
 	}()
 
-	imp := &importer{db: db, in: in, r: r, name: name, keepPartial: keepPartial}
+	imp := &importer{db: db, in: in, r: r, name: name, keepPartial: keepPartial, compression: compression}
 	if imp.name == "" {
 		imp.name = filepath.Base(file)
 		if file == "-" {
@@ -325,6 +331,7 @@ type importer struct {
 	r           *pcapio.Reader
 	name        string
 	keepPartial bool
+	compression store.Compression
 	sess        *store.Session
 	w           *store.Writer
 	end         func() // leaves bulk mode
@@ -370,6 +377,9 @@ func (imp *importer) create(firstTS int64, hasPackets bool) error {
 		return err
 	}
 	imp.w = w
+	if err := w.SetCompression(imp.compression); err != nil {
+		return err
+	}
 	imp.end = func() {}
 	if end, ok := imp.db.BeginBulk(); ok {
 		imp.end = end

@@ -16,6 +16,7 @@ import (
 
 	"github.com/packetrecorderd/packetrecorderd/internal/capture"
 	"github.com/packetrecorderd/packetrecorderd/internal/filter"
+	"github.com/packetrecorderd/packetrecorderd/internal/store"
 	"github.com/packetrecorderd/packetrecorderd/internal/when"
 )
 
@@ -41,6 +42,12 @@ type Config struct {
 		MinFree  Free     `yaml:"min_free"`
 		WhenHeld string   `yaml:"when_held"`
 	} `yaml:"retention"`
+	// Compression says how new segments store their blocks: "zstd" (the
+	// default) compresses each block where that makes it smaller, "none"
+	// stores them raw. CompressionLevel is zstd's level, 1 (fastest, the
+	// default) to 4 (best).
+	Compression      string `yaml:"compression"`
+	CompressionLevel int    `yaml:"compression_level"`
 	// Interfaces to record. At least one, each once.
 	Interfaces []Interface `yaml:"interfaces"`
 	// Listen is the address of status, health and metrics
@@ -442,6 +449,14 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, c.errorf("retention.when_held", "%q: use stop or delete", c.Retention.WhenHeld))
 	}
+	switch c.Compression {
+	case "", "zstd", "none":
+	default:
+		errs = append(errs, c.errorf("compression", "%q: use zstd or none", c.Compression))
+	}
+	if c.CompressionLevel < 0 || c.CompressionLevel > store.MaxCompressionLevel {
+		errs = append(errs, c.errorf("compression_level", "%d: must be 1 to %d", c.CompressionLevel, store.MaxCompressionLevel))
+	}
 	if len(c.Interfaces) == 0 {
 		errs = append(errs, c.errorf("interfaces", "at least one interface to record"))
 	}
@@ -483,6 +498,11 @@ func (c *Config) Validate() error {
 
 // SegmentAge is segment.max_age as a time.Duration.
 func (c *Config) SegmentAge() time.Duration { return time.Duration(c.Segment.MaxAge) }
+
+// BlockCompression is how new segments store their blocks.
+func (c *Config) BlockCompression() store.Compression {
+	return store.Compression{None: c.Compression == "none", Level: c.CompressionLevel}
+}
 
 // CheckSummary says in one line what a valid configuration sets up: the
 // interfaces, the store, the listen address and how, and the tokens.

@@ -14,6 +14,7 @@ import (
 	"github.com/packetrecorderd/packetrecorderd/internal/capture"
 	"github.com/packetrecorderd/packetrecorderd/internal/filter"
 	"github.com/packetrecorderd/packetrecorderd/internal/recorder"
+	"github.com/packetrecorderd/packetrecorderd/internal/store"
 )
 
 // Interface states, as status and metrics show them.
@@ -81,8 +82,9 @@ type ifaceRunner struct {
 }
 
 type segmentLimits struct {
-	maxBytes int64
-	maxAge   time.Duration
+	maxBytes    int64
+	maxAge      time.Duration
+	compression store.Compression // how new segments store blocks
 }
 
 // liveRing is a running ring's progress, read by status and metrics.
@@ -321,7 +323,7 @@ func (r *ifaceRunner) runOnce(ctx context.Context) error {
 		rec, err := archive.NewRecording(r.store, archive.RecordingConfig{
 			Interface: r.cfg.Name, Ring: i, Filter: expr, LinkType: lt, Snaplen: uint32(r.cfg.Snaplen),
 			Promisc: *r.cfg.Promisc, BufferSize: int64(r.cfg.BufferSize), Netmask: filter.NetmaskBits(setup.Netmask()),
-			MaxBytes: r.seg.maxBytes, MaxAge: r.seg.maxAge, Logger: r.log,
+			MaxBytes: r.seg.maxBytes, MaxAge: r.seg.maxAge, Compression: r.seg.compression, Logger: r.log,
 		})
 		if err != nil {
 			for _, rec := range recs[:i] {

@@ -140,6 +140,7 @@ func (p *blockPlan) report(r Range) {
 type sketcher struct {
 	b      index.Builder
 	buf    []byte
+	raw    []byte // a decoded block (Reindex)
 	insert *sqlite3.Stmt
 }
 
@@ -227,7 +228,7 @@ func (db *DB) Reindex(rebuild bool) (ReindexStats, error) {
 		return st, err
 	}
 	defer sk.close()
-	read, _, err := db.conn.Prepare(`SELECT session_id, link_type, bytes, data FROM blocks WHERE id = ?`)
+	read, _, err := db.conn.Prepare(`SELECT session_id, link_type, bytes, data, encoding, bytes + 16 * packet_count FROM blocks WHERE id = ?`)
 	if err != nil {
 		return st, classify(err)
 	}
@@ -272,7 +273,13 @@ func (db *DB) reindexSome(sk *sketcher, read *sqlite3.Stmt, ids []int64) (err er
 			continue // deleted meanwhile
 		}
 		session, linkType, bytes := read.ColumnInt64(0), uint32(read.ColumnInt64(1)), read.ColumnInt64(2)
-		serr := sk.sketch(read.ColumnRawBlob(3), linkType)
+		raw, serr := decodeBlock(read.ColumnInt64(4), read.ColumnRawBlob(3), read.ColumnInt64(5), sk.raw)
+		if serr == nil {
+			if read.ColumnInt64(4) == EncodingZstd {
+				sk.raw = raw[:0]
+			}
+			serr = sk.sketch(raw, linkType)
+		}
 		read.Reset()
 		if serr != nil {
 			// A damaged block gets no sketch: a walk reads it and reports it.

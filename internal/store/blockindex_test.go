@@ -15,6 +15,13 @@ import (
 
 // writeMix stores a synthetic mix as one session in blocks of about
 // blockBytes, committing every few blocks, and returns the session id.
+// mixCompression is how writeMix stores its blocks: raw for a test that
+// makes the file an older schema's (see downgradeTo4).
+var mixCompression Compression
+
+// downgradeTo4 makes a database of raw blocks a schema 4 file, for sqlite3.
+const downgradeTo4 = "ALTER TABLE blocks DROP COLUMN encoding; ALTER TABLE blocks DROP COLUMN data_len; DROP TABLE block_sketches; PRAGMA user_version=4;"
+
 func writeMix(t *testing.T, db *DB, m *synth.Mix, blockBytes int) int64 {
 	t.Helper()
 	s := &Session{Name: "mix", Interface: "synth", LinkType: 1, Snaplen: 65535, Source: SourceImport}
@@ -26,6 +33,9 @@ func writeMix(t *testing.T, db *DB, m *synth.Mix, blockBytes int) int64 {
 		t.Fatal(err)
 	}
 	defer w.Close()
+	if err := w.SetCompression(mixCompression); err != nil {
+		t.Fatal(err)
+	}
 	var b Block
 	b.Reset(1)
 	var frame []byte
@@ -222,14 +232,16 @@ func TestBlockIndexMigrateFrom4(t *testing.T) {
 	sqlite := requireSQLite(t)
 	db, path := tempDB(t)
 	m := synth.Generate(synth.Config{Seed: 3, Flows: 1000, Packets: 20000})
+	mixCompression = Compression{None: true}
 	id := writeMix(t, db, m, 32<<10)
+	mixCompression = Compression{}
 	var blocks int64
 	walkErr := db.walkIndex(id, func(blockRef) error { blocks++; return nil })
 	if walkErr != nil {
 		t.Fatal(walkErr)
 	}
 	db.Close()
-	if out, err := exec.Command(sqlite, path, "DROP TABLE block_sketches; PRAGMA user_version=4;").CombinedOutput(); err != nil {
+	if out, err := exec.Command(sqlite, path, downgradeTo4).CombinedOutput(); err != nil {
 		t.Fatalf("sqlite3: %v: %s", err, out)
 	}
 	f := sparseFlows(m, 1)[0]
@@ -361,9 +373,11 @@ func TestBlockIndexMigrateLarge(t *testing.T) {
 	sqlite := requireSQLite(t)
 	db, path := tempDB(t)
 	m := synth.Generate(synth.Config{Seed: 9, Flows: 500, Packets: 8000})
+	mixCompression = Compression{None: true}
 	id := writeMix(t, db, m, 16<<10)
+	mixCompression = Compression{}
 	db.Close()
-	if out, err := exec.Command(sqlite, path, "DROP TABLE block_sketches; PRAGMA user_version=4;").CombinedOutput(); err != nil {
+	if out, err := exec.Command(sqlite, path, downgradeTo4).CombinedOutput(); err != nil {
 		t.Fatalf("sqlite3: %v: %s", err, out)
 	}
 	defer func(old int64) { migrateIndexMax = old }(migrateIndexMax)

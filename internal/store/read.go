@@ -105,19 +105,31 @@ func (r Range) holds(rec Record) bool {
 	return rec.Number >= max(r.From, 1) && rec.Timestamp >= lo && rec.Timestamp <= hi
 }
 
-// blockData reads the blobs of a session's blocks by their row id.
+// blockData reads the blobs of a session's blocks by their row id,
+// decoding compressed ones.
 type blockData struct {
 	db      *DB
 	session int64
 	stmt    *sqlite3.Stmt
+	buf     []byte // the last decoded block
 }
 
 func (db *DB) blockData(session int64) (*blockData, error) {
-	stmt, _, err := db.conn.Prepare(`SELECT data FROM blocks WHERE id = ?`)
+	stmt, _, err := db.conn.Prepare(db.blockDataQuery())
 	if err != nil {
 		return nil, classify(err)
 	}
 	return &blockData{db: db, session: session, stmt: stmt}, nil
+}
+
+// blockDataQuery selects a block's encoding, raw length and stored blob
+// by its row id. A file older than schema 6 (opened read-only, so not
+// migrated) has only raw blocks.
+func (db *DB) blockDataQuery() string {
+	if db.version > 0 && db.version < 6 {
+		return `SELECT 0, bytes + 16 * packet_count, data FROM blocks WHERE id = ?`
+	}
+	return `SELECT encoding, bytes + 16 * packet_count, data FROM blocks WHERE id = ?`
 }
 
 func (d *blockData) close() { d.stmt.Close() }
@@ -132,7 +144,14 @@ func (d *blockData) walk(b blockRef, fn func(Record) error) error {
 		}
 		return fmt.Errorf("session %d: block of packet %d vanished: %w", d.session, b.first, ErrCorrupt)
 	}
-	return d.db.walkBlock(d.session, d.stmt.ColumnRawBlob(0), b, fn)
+	blob, err := decodeBlock(d.stmt.ColumnInt64(0), d.stmt.ColumnRawBlob(2), d.stmt.ColumnInt64(1), d.buf)
+	if err != nil {
+		return fmt.Errorf("session %d: %w: packets %d to %d: %w", d.session, ErrCorrupt, b.first, b.first+b.count-1, err)
+	}
+	if d.stmt.ColumnInt64(0) == EncodingZstd {
+		d.buf = blob[:0] // kept for the next block
+	}
+	return d.db.walkBlock(d.session, blob, b, fn)
 }
 
 // walkBlock walks one block's records, checking that the blob holds as
@@ -235,7 +254,11 @@ func (db *DB) walkIndex(session int64, fn func(blockRef) error) (err error) {
 func (db *DB) Count(session int64, r Range) (int64, error) {
 	var n int64
 	var partial []blockRef
-	size, _, err := db.conn.Prepare(`SELECT length(data), bytes + ? * packet_count FROM blocks WHERE id = ?`)
+	sizeQuery := `SELECT length(data), CASE encoding WHEN 0 THEN bytes + ? * packet_count ELSE data_len END FROM blocks WHERE id = ?`
+	if db.version > 0 && db.version < 6 {
+		sizeQuery = `SELECT length(data), bytes + ? * packet_count FROM blocks WHERE id = ?`
+	}
+	size, _, err := db.conn.Prepare(sizeQuery)
 	if err != nil {
 		return 0, classify(err)
 	}
@@ -278,7 +301,8 @@ func (db *DB) Count(session int64, r Range) (int64, error) {
 
 // checkBlockSize checks a block's blob length against its row: each
 // record is a RecordHeaderLen-byte header and its captured bytes, and the
-// row's bytes are the sum of the captured lengths, so the length is exact.
+// row's bytes are the sum of the captured lengths, so a raw block's length
+// is exact; a compressed block's is its row's data_len, written with it.
 // (A blob damaged in place, its length intact, is found only by reading it.)
 func checkBlockSize(stmt *sqlite3.Stmt, session int64, b blockRef) error {
 	defer stmt.Reset()

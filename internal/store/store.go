@@ -26,7 +26,7 @@ import (
 
 // SchemaVersion is the newest schema this code writes, kept in
 // PRAGMA user_version. Older databases are migrated forward on open.
-const SchemaVersion = 5
+const SchemaVersion = 6
 
 // applicationID marks a database as ours (PRAGMA application_id), "PRDB".
 const applicationID = 0x50524442
@@ -357,7 +357,9 @@ func (db *DB) init() error {
 	if db.readOnly {
 		// Schema 4 only added sessions.netmask, which reads as 0 (unknown)
 		// from a version 3 file, and 5 the block index, without which
-		// every block is read: evidence on read-only media stays readable.
+		// every block is read, and 6 the block encoding, which is raw for
+		// every block of an older file: evidence on read-only media stays
+		// readable.
 		if version < 3 {
 			return fmt.Errorf("%w: schema version %d, this build reads %d: open it once with write access to upgrade it", ErrReadOnlyOld, version, SchemaVersion)
 		}
@@ -390,6 +392,7 @@ func (db *DB) init() error {
 		if err := db.migrate(version); err != nil {
 			return fmt.Errorf("migrate schema from version %d: %w", version, err)
 		}
+		db.version = SchemaVersion
 	}
 	// Best effort: on a read-only file or a full disk the sessions stay
 	// "recording" until a later open can write, and a cut-short delete
@@ -481,6 +484,8 @@ var migrations = []string{
 	`ALTER TABLE sessions ADD COLUMN netmask INTEGER NOT NULL DEFAULT 0;`,
 	// 4 -> 5: the block index (see blockindex.go), filled by fillSketches.
 	migration5,
+	// 5 -> 6: per-block encoding (compress.go).
+	migration6,
 }
 
 func (db *DB) migrate(from int64) (err error) {

@@ -25,6 +25,8 @@ type Writer struct {
 	counts        *sqlite3.Stmt
 	comment       *sqlite3.Stmt
 	sketch        *sketcher // the block index (blockindex.go)
+	compression   Compression
+	zbuf          []byte // the last compressed frame's buffer
 
 	// Counters of the current transaction, applied to the session on Commit.
 	txPackets, txBytes, txWire int64
@@ -49,8 +51,8 @@ func (db *DB) NewWriter(session int64) (*Writer, error) {
 		return nil, classify(err)
 	}
 	w.insert, _, err = db.conn.Prepare(`INSERT INTO blocks
-		(session_id, seq, first_packet, packet_count, first_ns, last_ns, bytes, link_type, interface_id, data, min_ns, max_ns)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		(session_id, seq, first_packet, packet_count, first_ns, last_ns, bytes, link_type, interface_id, data, min_ns, max_ns, encoding, data_len)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return nil, classify(err)
 	}
@@ -73,6 +75,16 @@ func (db *DB) NewWriter(session int64) (*Writer, error) {
 		return nil, err
 	}
 	return w, nil
+}
+
+// SetCompression sets how the blocks appended from now on are stored
+// (the zero Compression: zstd where it pays).
+func (w *Writer) SetCompression(c Compression) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	w.compression = c
+	return nil
 }
 
 // Next is the number the next appended packet will get.
@@ -117,6 +129,10 @@ func (w *Writer) Append(b *Block) error {
 	if err := w.begin(); err != nil {
 		return err
 	}
+	blob, encoding, err := encodeBlock(w.compression, b.Data, &w.zbuf)
+	if err != nil {
+		return fmt.Errorf("append block: %w", err)
+	}
 	s := w.insert
 	s.BindInt64(1, w.session)
 	s.BindInt64(2, w.seq)
@@ -127,9 +143,11 @@ func (w *Writer) Append(b *Block) error {
 	s.BindInt64(7, int64(len(b.Data)-b.Count*RecordHeaderLen))
 	s.BindInt64(8, int64(b.LinkType))
 	s.BindInt64(9, int64(b.Interface))
-	s.BindBlob(10, b.Data)
+	s.BindBlob(10, blob)
 	s.BindInt64(11, b.MinTS)
 	s.BindInt64(12, b.MaxTS)
+	s.BindInt64(13, encoding)
+	s.BindInt64(14, int64(len(blob)))
 	if err := s.Exec(); err != nil {
 		return fmt.Errorf("append block: %w", w.db.classifyWrite(err))
 	}

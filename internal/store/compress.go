@@ -1,0 +1,161 @@
+package store
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// Block encodings (schema version 6, the blocks.encoding column). A block
+// is compressed whole, as one zstd frame (RFC 8878) with its content size
+// and content checksum, and only where that makes it smaller: a block
+// zstd does not shrink (encrypted traffic) is stored raw, costing the
+// reader nothing. The sketch of the block index is computed from the raw
+// block before it is compressed.
+const (
+	EncodingRaw  = 0 // the block blob as block.go lays it out
+	EncodingZstd = 1 // one zstd frame whose content is the raw blob
+)
+
+// migration6 adds the per-block encoding and the stored blob's length (so
+// that counting from the index keeps an exact length check without
+// reading a compressed blob). Existing blocks are raw: encoding 0, and
+// data_len 0 (a raw block's length is checked against bytes +
+// RecordHeaderLen x packet_count, as before).
+const migration6 = `ALTER TABLE blocks ADD COLUMN encoding INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE blocks ADD COLUMN data_len INTEGER NOT NULL DEFAULT 0;`
+
+// Compression says how a Writer stores blocks. The zero value compresses
+// with zstd at DefaultCompressionLevel where it pays.
+type Compression struct {
+	// None stores every block raw.
+	None bool
+	// Level is the zstd level, 1 (fastest) to 4 (best); 0 means
+	// DefaultCompressionLevel.
+	Level int
+}
+
+// DefaultCompressionLevel is the level a zero Compression uses: zstd's
+// fastest, chosen by bench/compressbench (see docs/DESIGN.md): the better
+// levels saved a few percent more of the lab's traffic for twice the CPU.
+const DefaultCompressionLevel = 1
+
+// MaxCompressionLevel is the highest level accepted.
+const MaxCompressionLevel = 4
+
+// ParseCompression reads a compression name: "zstd" or "none".
+func ParseCompression(name string) (Compression, error) {
+	switch strings.ToLower(name) {
+	case "zstd", "":
+		return Compression{}, nil
+	case "none":
+		return Compression{None: true}, nil
+	}
+	return Compression{}, fmt.Errorf("compression %q: want zstd or none", name)
+}
+
+// Validate checks the level.
+func (c Compression) Validate() error {
+	if c.Level < 0 || c.Level > MaxCompressionLevel {
+		return fmt.Errorf("compression level %d: want 1 to %d", c.Level, MaxCompressionLevel)
+	}
+	return nil
+}
+
+// String is the compression's name as ParseCompression reads it.
+func (c Compression) String() string {
+	if c.None {
+		return "none"
+	}
+	return "zstd"
+}
+
+func (c Compression) level() int {
+	if c.Level == 0 {
+		return DefaultCompressionLevel
+	}
+	return min(max(c.Level, 1), MaxCompressionLevel)
+}
+
+// encoders holds one zstd encoder per level, shared: EncodeAll may be
+// called from several goroutines, each call running on its own.
+var encoders [MaxCompressionLevel + 1]func() (*zstd.Encoder, error)
+
+func init() {
+	for l := 1; l <= MaxCompressionLevel; l++ {
+		encoders[l] = sync.OnceValues(func() (*zstd.Encoder, error) {
+			return zstd.NewWriter(nil,
+				zstd.WithEncoderLevel(zstd.EncoderLevel(l)),
+				zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
+				zstd.WithEncoderCRC(true),
+				zstd.WithWindowSize(1<<20),
+				zstd.WithSingleSegment(true))
+		})
+	}
+}
+
+// maxRawBlock bounds the decoded size of a compressed block, so that a
+// damaged frame header can never make a reader allocate without limit.
+// Blocks are closed at a few hundred KiB; one packet is at most MaxCapLen.
+const maxRawBlock = 64 << 20
+
+var decoder = sync.OnceValues(func() (*zstd.Decoder, error) {
+	return zstd.NewReader(nil,
+		zstd.WithDecoderConcurrency(runtime.GOMAXPROCS(0)),
+		zstd.WithDecoderMaxMemory(maxRawBlock),
+		zstd.WithDecoderMaxWindow(maxRawBlock))
+})
+
+// encodeBlock returns the blob to store for the raw block and its
+// encoding: the zstd frame when it is smaller than raw, else raw itself.
+// *buf is reused for the frame.
+func encodeBlock(c Compression, raw []byte, buf *[]byte) (blob []byte, encoding int64, err error) {
+	if c.None || len(raw) == 0 {
+		return raw, EncodingRaw, nil
+	}
+	enc, err := encoders[c.level()]()
+	if err != nil {
+		return nil, 0, fmt.Errorf("zstd encoder: %w", err)
+	}
+	out := enc.EncodeAll(raw, (*buf)[:0])
+	*buf = out
+	if len(out) >= len(raw) {
+		return raw, EncodingRaw, nil
+	}
+	return out, EncodingZstd, nil
+}
+
+// decodeBlock returns the raw blob of a stored one, decoding into buf,
+// and checks that it is rawLen bytes long. A frame that does not decode
+// (damaged: zstd checks its content checksum) or decodes to another
+// length is ErrCorruptBlock.
+func decodeBlock(encoding int64, blob []byte, rawLen int64, buf []byte) ([]byte, error) {
+	switch encoding {
+	case EncodingRaw:
+		return blob, nil
+	case EncodingZstd:
+	default:
+		return nil, fmt.Errorf("unknown block encoding %d: %w", encoding, ErrCorruptBlock)
+	}
+	if rawLen < 0 || rawLen > maxRawBlock {
+		return nil, fmt.Errorf("compressed block of %d bytes: %w", rawLen, ErrCorruptBlock)
+	}
+	dec, err := decoder()
+	if err != nil {
+		return nil, fmt.Errorf("zstd decoder: %w", err)
+	}
+	if int64(cap(buf)) < rawLen {
+		buf = make([]byte, 0, rawLen)
+	}
+	out, err := dec.DecodeAll(blob, buf[:0])
+	if err != nil {
+		return nil, fmt.Errorf("compressed block does not decode (%v): %w", err, ErrCorruptBlock)
+	}
+	if int64(len(out)) != rawLen {
+		return nil, fmt.Errorf("compressed block decodes to %d bytes, its row says %d: %w", len(out), rawLen, ErrCorruptBlock)
+	}
+	return out, nil
+}
