@@ -80,11 +80,13 @@ func (s *Summarizer) udpPayload(b, p []byte, ulen int) bool {
 	case either(sport, dport, portNTP):
 		return s.ntp(p, ulen)
 	case dport == portVXLAN:
-		return s.vxlan(p)
+		return s.vxlan(p, ulen)
 	case dport == portGeneve:
 		return s.geneve(p, ulen)
 	case either(sport, dport, portSIP):
 		s.textProtoBare("SIP", p, httpFirstLine)
+	case either(sport, dport, 161), either(sport, dport, 162):
+		return s.snmp(p)
 	case either(sport, dport, 546), either(sport, dport, 547):
 		if len(p) < 1 || p[0] == 0 || int(p[0]) >= len(dhcp6Types) {
 			return false
@@ -220,7 +222,7 @@ func (s *Summarizer) ntp(p []byte, ulen int) bool {
 	return true
 }
 
-func (s *Summarizer) vxlan(p []byte) bool {
+func (s *Summarizer) vxlan(p []byte, ulen int) bool {
 	if len(p) < 8 {
 		return false
 	}
@@ -234,6 +236,14 @@ func (s *Summarizer) vxlan(p []byte) bool {
 	s.hex8(p[0])
 	s.str("), vni ")
 	s.uint(uint64(binary.BigEndian.Uint32(p[4:]) >> 8))
+	// tcpdump prints the encapsulated frame on a line of its own.
+	s.depth++
+	if s.depth > maxEncapsulationDepth {
+		s.str("[|encapsulation too deep]")
+		return true
+	}
+	s.str("\n")
+	s.ethernet(p[8:], ulen-8)
 	return true
 }
 

@@ -58,6 +58,7 @@ const (
 	LinkTypeNFLOG         = 239
 	LinkTypeLinuxSLL2     = 276
 	LinkTypeFDDI          = 10
+	LinkTypeARCNETLinux   = 129
 	LinkTypeFrameRelay    = 107
 	LinkTypeIPNET         = 226
 	LinkTypeIPoIB         = 242
@@ -231,7 +232,11 @@ func (s *Summarizer) link(linkType uint32, data []byte, wire int) {
 	case LinkTypePPP, LinkTypePPPSerial:
 		s.ppp(data, wire)
 	case LinkTypeCHDLC:
-		s.fixedLink(data, wire, 4, 2, "[|chdlc]")
+		s.chdlc(data, wire)
+	case LinkTypeARCNETLinux:
+		s.arcnetLinux(data, wire)
+	case LinkTypeDSATagBRCM, LinkTypeDSATagBRCMPrepend:
+		s.brcmLink(linkType, data, wire)
 	case LinkTypeIEEE80211:
 		s.ieee80211(data, wire)
 	case LinkTypeRadiotap:
@@ -739,7 +744,10 @@ func (s *Summarizer) arp(data []byte, wire int) {
 	hln, pln := int(data[4]), int(data[5])
 	op := binary.BigEndian.Uint16(data[6:])
 	need := 8 + 2*hln + 2*pln
-	if ptype != 0x0800 || pln != 4 || hln != 6 {
+	// Hardware addresses of other lengths (ARCNET's one byte) are
+	// printed as tcpdump prints them, hex bytes joined by colons; -v's
+	// hardware type names only Ethernet here.
+	if ptype != 0x0800 || pln != 4 || hln == 0 || hln > 8 || (hln != 6 && s.opts.Verbose) {
 		s.str(arpOpName(op))
 		s.str(", length ")
 		s.int(max(wire, 0))
@@ -753,8 +761,8 @@ func (s *Summarizer) arp(data []byte, wire int) {
 		s.str(" [|arp]")
 		return
 	}
-	sha, spa := data[8:14], data[14:18]
-	tha, tpa := data[18:24], data[24:28]
+	sha, spa := data[8:8+hln], data[8+hln:12+hln]
+	tha, tpa := data[12+hln:12+2*hln], data[12+2*hln:16+2*hln]
 	switch op {
 	case 1:
 		s.str("Request who-has ")

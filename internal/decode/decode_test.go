@@ -166,8 +166,15 @@ func summaryCases(t testing.TB) []summaryCase {
 			"IP 10.0.0.1.5000 > 10.0.0.2.9000: UDP, length 20")
 	}
 	{
-		add("unknown ethertype", 1, build(t, eth(layers.EthernetType(0x88b5)), payload(46)), "02:00:00:00:00:01 > 02:00:00:00:00:02, ethertype Unknown (0x88b5), length 60: ")
-		add("unknown link type", 147, make([]byte, 40), "LINKTYPE 147, length 40")
+		add("unknown ethertype", 1, build(t, eth(layers.EthernetType(0x88b5)), payload(46)), "02:00:00:00:00:01 > 02:00:00:00:00:02, ethertype Unknown (0x88b5), length 60: "+
+			"\n\t0x0000:  7878 7878 7878 7878 7878 7878 7878 7878  xxxxxxxxxxxxxxxx"+
+			"\n\t0x0010:  7878 7878 7878 7878 7878 7878 7878 7878  xxxxxxxxxxxxxxxx"+
+			"\n\t0x0020:  7878 7878 7878 7878 7878 7878 7878       xxxxxxxxxxxxxx")
+		add("unknown link type", 147, make([]byte, 40), "UNSUPPORTED"+
+			"\n\t0x0000:  0000 0000 0000 0000 0000 0000 0000 0000  ................"+
+			"\n\t0x0010:  0000 0000 0000 0000 0000 0000 0000 0000  ................"+
+			"\n\t0x0020:  0000 0000 0000 0000                      ........")
+		add("link type tcpdump has no name for", 300, make([]byte, 40), "LINKTYPE 300, length 40")
 	}
 	{
 		// The same UDP datagram behind other link layers.

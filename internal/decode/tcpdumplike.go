@@ -66,3 +66,187 @@ func (s *Summarizer) cdp(data []byte, wire int) {
 	s.str(", length ")
 	s.int(max(wire, 0))
 }
+
+// chdlc decodes a Cisco HDLC frame: its protocol field says what follows,
+// SLARP (0x8035) being Cisco's own.
+func (s *Summarizer) chdlc(data []byte, wire int) {
+	if len(data) < 4 {
+		s.str("[|chdlc]")
+		return
+	}
+	proto := binary.BigEndian.Uint16(data[2:])
+	switch proto {
+	case 0x8035:
+		s.slarp(data[4:], wire-4)
+	case 0x0800, 0x86dd, 0x8847, 0x8848, 0xfefe:
+		s.ethertype(proto, data[4:], wire-4)
+	default:
+		s.str("unknown CHDLC protocol (")
+		s.hex16(proto)
+		s.str(")")
+	}
+}
+
+// slarp prints Cisco's Serial Line ARP as tcpdump does.
+func (s *Summarizer) slarp(b []byte, length int) {
+	s.str("SLARP (length: ")
+	s.int(max(length, 0))
+	s.str("), ")
+	if len(b) < 4 {
+		s.str("[|slarp]")
+		return
+	}
+	switch code := binary.BigEndian.Uint32(b); code {
+	case 0:
+		s.str("request")
+	case 1:
+		if len(b) < 12 {
+			s.str("[|slarp]")
+			return
+		}
+		s.str("reply ")
+		s.ip4(b[4:8])
+		s.str("/")
+		s.ip4(b[8:12])
+	case 2:
+		if len(b) < 14 {
+			s.str("[|slarp]")
+			return
+		}
+		s.str("keepalive: mineseen=0x")
+		s.hex32(binary.BigEndian.Uint32(b[4:]))
+		s.str(", yourseen=0x")
+		s.hex32(binary.BigEndian.Uint32(b[8:]))
+		s.str(", reliability=0x")
+		s.hex16raw(binary.BigEndian.Uint16(b[12:]))
+		if length >= 18 && len(b) >= 18 {
+			sec := binary.BigEndian.Uint32(b[14:]) / 1000
+			mins := sec / 60
+			sec -= mins * 60
+			hrs := mins / 60
+			mins -= hrs * 60
+			days := hrs / 24
+			hrs -= days * 24
+			s.str(", link uptime=")
+			s.uint(uint64(days))
+			s.str("d")
+			s.uint(uint64(hrs))
+			s.str("h")
+			s.uint(uint64(mins))
+			s.str("m")
+			s.uint(uint64(sec))
+			s.str("s")
+		}
+	default:
+		s.str("0x")
+		s.hex32(code)
+		s.str(" unknown")
+	}
+}
+
+// hex32 appends v as eight hex digits, without "0x".
+func (s *Summarizer) hex32(v uint32) {
+	s.hex16raw(uint16(v >> 16))
+	s.hex16raw(uint16(v))
+}
+
+// arcnetLinux decodes a LINKTYPE_ARCNET_LINUX frame (source, destination,
+// offset, protocol, and for the RFC 1201 protocols a split flag and a
+// sequence number) as tcpdump does without -e: only what it carries.
+func (s *Summarizer) arcnetLinux(data []byte, wire int) {
+	if len(data) < 5 {
+		s.str("[|arcnet]")
+		return
+	}
+	proto := data[4]
+	hdr := 8
+	if proto == 240 || proto == 241 || proto == 0x80 { // RFC 1051's IP and ARP, diagnostics
+		hdr = 5
+	}
+	if len(data) < hdr {
+		s.str("[|arcnet]")
+		return
+	}
+	b, w := data[hdr:], wire-hdr
+	switch proto {
+	case 240, 212:
+		s.ipv4(b, w)
+	case 196:
+		s.ipv6(b, w)
+	case 241, 213, 214:
+		s.arp(b, w)
+	default:
+		s.fallbackLink(LinkTypeARCNETLinux)
+	}
+}
+
+// Link types of Ethernet frames with a Broadcom switch tag: after the
+// source address (281) or before the destination (282).
+const (
+	LinkTypeDSATagBRCM        = 281
+	LinkTypeDSATagBRCMPrepend = 282
+)
+
+var brcmTE = [...]string{"None", "Untag", "Header", "Reserved"}
+
+// brcmTag prints the 4-byte Broadcom tag b as tcpdump does, followed by
+// ", ".
+func (s *Summarizer) brcmTag(b []byte) {
+	s.str("BRCM tag OP: ")
+	if b[0] != 0 {
+		s.str("IG")
+	} else {
+		s.str("EG")
+	}
+	if b[0]&(1<<5) != 0 {
+		s.str(", TC: ")
+		s.uint(uint64(b[1] >> 2 & 7))
+		s.str(", TE: ")
+		s.str(brcmTE[b[1]&3])
+		s.str(", TS: ")
+		s.uint(uint64(b[1] >> 7))
+		s.str(", DST map: 0x")
+		s.hex16raw(binary.BigEndian.Uint16(b[2:]) & 0x1ff)
+	} else {
+		s.str(", CID: ")
+		s.uint(uint64(b[1]))
+		s.str(", RC: ")
+		switch b[2] {
+		case 1:
+			s.str("mirror")
+		case 2:
+			s.str("MAC learning")
+		case 4:
+			s.str("switching")
+		case 8:
+			s.str("prot term")
+		case 16:
+			s.str("prot snoop")
+		case 32:
+			s.str("exception")
+		default:
+			s.str("reserved")
+		}
+		s.str(", TC: ")
+		s.uint(uint64(b[3] >> 5 & 7))
+		s.str(", port: ")
+		s.uint(uint64(b[3] & 0x1f))
+	}
+	s.str(", ")
+}
+
+// brcmLink decodes the Broadcom-tagged link types. tcpdump prints the tag
+// of 281 always, that of 282 only with -e.
+func (s *Summarizer) brcmLink(linkType uint32, data []byte, wire int) {
+	if len(data) < 18 {
+		s.str("[|brcm]")
+		return
+	}
+	if linkType == LinkTypeDSATagBRCMPrepend {
+		s.ethernet(data[4:], wire-4)
+		return
+	}
+	s.brcmTag(data[12:16])
+	s.ethHdr = append(append(make([]byte, 0, 14), data[:12]...), data[16:18]...)
+	s.ethertype(binary.BigEndian.Uint16(data[16:]), data[18:], wire-18)
+}
