@@ -469,6 +469,9 @@ func (s *Summarizer) tcp(h ipHeader, b []byte, plen int, ext []string) {
 		}
 	}
 	s.str("]")
+	if s.opts.Verbose && !h.fragmented {
+		s.transportChecksum(h, protoTCP, b, plen)
+	}
 	if dlen > 0 || flags&0x07 != 0 {
 		s.str(", seq ")
 		s.uint(uint64(seq))

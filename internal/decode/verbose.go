@@ -112,3 +112,50 @@ func (s *Summarizer) ipv6Verbose(h []byte) {
 	s.uint(uint64(binary.BigEndian.Uint16(h[4:])))
 	s.str(") ")
 }
+
+// onesSum adds b to sum as big-endian 16-bit words (an odd last byte
+// padded with zero), without folding.
+func onesSum(sum uint32, b []byte) uint32 {
+	for len(b) >= 2 {
+		sum += uint32(binary.BigEndian.Uint16(b))
+		b = b[2:]
+	}
+	if len(b) == 1 {
+		sum += uint32(b[0]) << 8
+	}
+	return sum
+}
+
+func fold(sum uint32) uint16 {
+	for sum>>16 != 0 {
+		sum = sum&0xffff + sum>>16
+	}
+	return uint16(sum)
+}
+
+// transportChecksum prints tcpdump -v's verdict on the checksum of a TCP
+// segment seg of plen bytes (", cksum 0x14cb (correct)" or ", cksum
+// 0x14cb (incorrect -> 0xd862)"), computed over the IPv4 or IPv6 pseudo
+// header. As tcpdump, it says nothing when the segment is not all
+// captured or an IPv6 payload length is zero (a jumbogram).
+func (s *Summarizer) transportChecksum(h ipHeader, proto uint8, seg []byte, plen int) {
+	if plen < 0 || len(seg) < plen || len(seg) < 18 || (h.v6 && plen > 0xffff) {
+		return
+	}
+	seg = seg[:plen]
+	sum := onesSum(0, h.src)
+	sum = onesSum(sum, h.dst)
+	sum += uint32(proto) + uint32(plen)
+	sum = onesSum(sum, seg)
+	computed := ^fold(sum)
+	stored := binary.BigEndian.Uint16(seg[16:])
+	s.str(", cksum 0x")
+	s.hex16raw(stored)
+	if computed == 0 {
+		s.str(" (correct)")
+		return
+	}
+	s.str(" (incorrect -> 0x")
+	s.hex16raw(fold(uint32(stored) + uint32(computed)))
+	s.str(")")
+}
