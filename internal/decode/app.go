@@ -3,6 +3,7 @@ package decode
 import (
 	"bytes"
 	"encoding/binary"
+	"strings"
 )
 
 // Application protocols, recognised by port as tcpdump -n does, printed
@@ -84,6 +85,7 @@ func (s *Summarizer) udpPayload(b, p []byte, ulen int) bool {
 	case dport == portGeneve:
 		return s.geneve(p, ulen)
 	case either(sport, dport, portSIP):
+		s.appLen = ulen
 		s.textProtoBare("SIP", p, httpFirstLine)
 	case either(sport, dport, 161), either(sport, dport, 162):
 		return s.snmp(p)
@@ -145,6 +147,10 @@ func (s *Summarizer) textProto(name string, p []byte, ok func([]byte) bool) {
 // whose line starts with the name).
 func (s *Summarizer) textProtoBare(name string, p []byte, ok func([]byte) bool) {
 	s.str(name)
+	if s.opts.Verbose {
+		s.textLinesVerbose(name, p, ok)
+		return
+	}
 	i := bytes.IndexByte(p, '\n')
 	if i < 0 {
 		return
@@ -295,3 +301,58 @@ func (s *Summarizer) geneve(p []byte, ulen int) bool {
 var dhcp6Types = [...]string{1: "solicit", 2: "advertise", 3: "request", 4: "confirm", 5: "renew",
 	6: "rebind", 7: "reply", 8: "release", 9: "decline", 10: "reconfigure", 11: "inf-req",
 	12: "relay-fwd", 13: "relay-reply", 14: "leasequery", 15: "leasequery-reply"}
+
+// textLinesVerbose prints a text protocol's payload p as tcpdump -v does
+// when its first word is a request or a response (ok, or any payload when
+// ok is nil): ", length: N" (N the payload's length on the wire) and then
+// each line on its own, after a tab, as long as the lines are printable
+// text ending in CRLF or LF; a last line without its end is printed
+// followed by tcpdump's truncation mark.
+func (s *Summarizer) textLinesVerbose(name string, p []byte, ok func([]byte) bool) {
+	if ok != nil {
+		first := p
+		if i := bytes.IndexByte(first, '\n'); i >= 0 {
+			first = first[:i]
+		}
+		if !ok(bytes.TrimSuffix(first, []byte{'\r'})) {
+			return
+		}
+	}
+	s.str(", length: ")
+	s.int(max(s.appLen, len(p)))
+	for idx := 0; idx < len(p); {
+		start := idx
+		end := -1
+		for idx < len(p) {
+			c := p[idx]
+			if c == '\n' {
+				end = idx
+				idx++
+				break
+			}
+			if c == '\r' {
+				if idx+1 >= len(p) || p[idx+1] != '\n' {
+					return // binary, or the LF is not in this packet
+				}
+				end = idx
+				idx += 2
+				break
+			}
+			if (c < 0x20 || c > 0x7e) && c != '\t' {
+				return
+			}
+			idx++
+		}
+		if end < 0 {
+			// Printable to the end, without a line ending.
+			s.str("\n\t")
+			s.buf = append(s.buf, p[start:]...)
+			s.str(" [|")
+			s.buf = append(s.buf, strings.ToLower(name)...)
+			s.str("]")
+			return
+		}
+		s.str("\n\t")
+		s.buf = append(s.buf, p[start:end]...)
+	}
+}

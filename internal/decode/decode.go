@@ -87,6 +87,7 @@ type Summarizer struct {
 	opts    Options
 
 	tcpConns map[tcpConnKey]tcpConn // relative sequence number origins
+	appLen   int                    // on-wire length of the application payload being printed
 	flowOnly bool                   // in Flow: leave tcpConns alone
 
 	// InterfaceName, when set, names the interface index of a LINUX_SLL2

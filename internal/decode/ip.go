@@ -506,6 +506,7 @@ func (s *Summarizer) tcp(h ipHeader, b []byte, plen int, ext []string) {
 		if len(p) > dlen {
 			p = p[:dlen]
 		}
+		s.appLen = dlen
 		s.tcpPayload(b, p)
 	}
 }
