@@ -538,15 +538,21 @@ func TestFlowsOfFragments(t *testing.T) {
 	}
 }
 
-// TestFlowsOverTheAPI: flows --server prints, for a daemon's store, what
-// flows prints for the same store read locally, with and without a
-// filter and a Community ID.
+// TestFlowsOverTheAPI: flows --server asks the daemon's GET
+// /api/v1/flows (its audit lines say so; no packet goes over the wire)
+// and prints, for the daemon's store, what flows prints for the same
+// store read locally, with and without a filter, a window and a
+// Community ID; a window's flows over the API are the conversations
+// tshark -z conv counts in the same window cut out by editcap.
 func TestFlowsOverTheAPI(t *testing.T) {
 	testkit.RequireRoot(t, "the daemon records an interface of a network namespace lab")
+	testkit.RequireTool(t, "tshark")
+	testkit.RequireTool(t, "editcap")
 	lab := netlab.New(t, "flw")
 	dir := t.TempDir()
 	st := filepath.Join(dir, "store")
-	corpusStore(t, st, filepath.Join(testkit.Corpus(t, "pcap"), "zeek_wikipedia.pcap"))
+	src := filepath.Join(testkit.Corpus(t, "pcap"), "zeek_wikipedia.pcap")
+	times := corpusStore(t, st, src)
 	cfg := filepath.Join(dir, "c.yaml")
 	writeConfig(t, cfg, fmt.Sprintf("store: %s\nlisten: 127.0.0.1:0\ninterfaces:\n  - name: %s\n    filter: udp dst port 1\n", st, lab.HostIf))
 	d := startDaemon(t, cfg)
@@ -556,16 +562,47 @@ func TestFlowsOverTheAPI(t *testing.T) {
 	if len(all) < 10 {
 		t.Fatalf("%d flows in the store", len(all))
 	}
+	lo, hi := times[len(times)/4], times[3*len(times)/4]
+	epoch := func(ns int64) string { return fmt.Sprintf("%d.%09d", ns/1e9, ns%1e9) }
 	for _, args := range [][]string{
 		{"flows", "--interface", "eth9", "-l", "0", "--json"},
 		{"flows", "--interface", "eth9", "--sort", "bytes", "-l", "5"},
+		{"flows", "--interface", "eth9", "-l", "0"},
 		{"flows", "--interface", "eth9", "-l", "0", "--json", "udp"},
+		{"flows", "--interface", "eth9", "--sort", "duration", "-l", "3", "--since", epoch(lo), "--until", epoch(hi), "tcp"},
 		{"flows", "--interface", "eth9", "--json", "--community-id", all[len(all)/2].CommunityID},
 	} {
-		local := mustRun(t, append(args, "-d", st)...)
-		remote := mustRun(t, append(args, "--server", "http://"+d.addr)...)
-		if local != remote || len(local) < 100 {
-			t.Errorf("%v: --server prints\n%.600s\nlocally\n%.600s", args, remote, local)
+		local := run(t, append(args, "-d", st)...)
+		remote := run(t, append(args, "--server", "http://"+d.addr)...)
+		if local.code != 0 || local.stdout != remote.stdout || local.stderr != remote.stderr || remote.code != 0 || len(local.stdout) < 100 {
+			t.Errorf("%v: --server prints (exit %d)\n%.600s%s\nlocally (exit %d)\n%.600s%s", args, remote.code, remote.stdout, remote.stderr,
+				local.code, local.stdout, local.stderr)
 		}
+	}
+	if bad := run(t, "flows", "--interface", "eth9", "--sort", "size", "--server", "http://"+d.addr); bad.code == 0 || !strings.Contains(bad.stderr, "invalid --sort") {
+		t.Errorf("--sort size over the API: exit %d, %q", bad.code, bad.stderr)
+	}
+
+	cut := filepath.Join(t.TempDir(), "window.pcap")
+	if out, err := exec.Command("editcap", "-A", epoch(lo), "-B", epoch(hi+500), src, cut).CombinedOutput(); err != nil {
+		t.Fatalf("editcap: %v %s", err, out)
+	}
+	window, _ := flowsJSON(t, "--server", "http://"+d.addr, "--interface", "eth9", "--since", epoch(lo), "--until", epoch(hi), "-l", "0")
+	compareFlows(t, "store window over the API", window, tsharkConvs(t, cut))
+	if len(window) == 0 || len(window) >= len(all) {
+		t.Errorf("the window holds %d flows of %d", len(window), len(all))
+	}
+
+	var flowsAudits int
+	for _, l := range strings.Split(d.stderr.String(), "\n") {
+		switch {
+		case strings.Contains(l, "msg=audit") && strings.Contains(l, "path=/api/v1/flows"):
+			flowsAudits++
+		case strings.Contains(l, "msg=audit") && strings.Contains(l, "path=/api/v1/packets"):
+			t.Errorf("flows --server read packets: %s", l)
+		}
+	}
+	if flowsAudits != 7 {
+		t.Errorf("%d audit lines of /api/v1/flows, want 7 (one per flows --server)", flowsAudits)
 	}
 }
