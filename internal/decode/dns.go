@@ -198,6 +198,12 @@ func (s *Summarizer) dnsRR(m []byte, off int, mdns bool) int {
 	class := binary.BigEndian.Uint16(m[end+2:])
 	rdlen := int(binary.BigEndian.Uint16(m[end+8:]))
 	rd := end + 10
+	if s.opts.Verbose { // tcpdump -v names the record's owner
+		if s.dnsName(m, off) < 0 {
+			return -1
+		}
+		s.str(" ")
+	}
 	if mdns && class&0x8000 != 0 {
 		s.str("(Cache flush) ")
 		class &= 0x7fff
