@@ -84,10 +84,13 @@ func ListFlows(ctx context.Context, spec Spec, opts FlowOptions, open Opener) (F
 	}
 	if spec.Server.Server != "" {
 		if spec.DatabaseSet || spec.File != "" || spec.Sessions != "" {
-			// Open words the contradiction.
-			if _, err := Open(ctx, spec); err != nil {
+			// A contradiction: Open words it.
+			sl, err := Open(ctx, spec)
+			if err != nil {
 				return out, err
 			}
+			sl.Close()
+			return out, errors.New("--server selects a daemon's store: -d, -s and -r select elsewhere")
 		}
 		return remoteFlows(ctx, spec, opts)
 	}
