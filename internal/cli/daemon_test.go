@@ -147,11 +147,14 @@ func TestDaemonRecordsTwoInterfaces(t *testing.T) {
 	dir := t.TempDir()
 	st := filepath.Join(dir, "store")
 	cfg := filepath.Join(dir, "c.yaml")
+	// Uncompressed: the flood's zero payloads would compress to nothing,
+	// and this test is of retention's budget.
 	writeConfig(t, cfg, fmt.Sprintf(`store: %s
+compression: none
 segment:
   max_bytes: 1MiB
 retention:
-  max_bytes: 6MiB
+  max_bytes: 10MiB
 interfaces:
   - name: %s
     filter: "udp dst port 9999"
@@ -168,7 +171,11 @@ listen: 127.0.0.1:0
 	for _, lab := range []*netlab.Lab{a, b} {
 		go func() { done <- flood(t, lab, 9999, 15_000, 3*time.Second) }()
 	}
-	const capBytes, segBytes, rings = 6 << 20, 1 << 20, 3
+	// 14 MB of packets (2 x 45,000 frames of 158 bytes stored) against a
+	// 10 MiB cap: retention deletes, and still keeps segments of both
+	// interfaces (it keeps 400 ms of writing, 1.9 MB at this rate, in
+	// hand under the cap, and each ring's open segment is in the cap).
+	const capBytes, segBytes, rings = 10 << 20, 1 << 20, 3
 	maxSeen := int64(0)
 	for i := 0; i < 2; {
 		select {
