@@ -228,6 +228,9 @@ func (s *Summarizer) ipv6(data []byte, wire int) {
 			s.str(" [|ip6]")
 			return
 		}
+		if s.opts.Verbose && nh != protoRouting {
+			name = ip6OptionsVerbose(name, payload[2:hl])
+		}
 		if h.shown {
 			s.str(name)
 			s.str(" ")
@@ -320,6 +323,9 @@ func (s *Summarizer) transportExt(h ipHeader, proto uint8, b []byte, plen int, e
 	case protoICMP:
 		s.icmp(b, plen)
 	case protoICMPv6:
+		if s.opts.Verbose && !h.fragmented {
+			s.sumVerdict(h, protoICMPv6, b, plen, "icmp6")
+		}
 		s.icmp6(b, plen)
 	case protoIGMP:
 		s.igmp(b, plen)
@@ -620,6 +626,9 @@ func (s *Summarizer) udp(h ipHeader, b []byte, plen int, ext []string) {
 	if len(p) > ulen {
 		p = p[:ulen]
 	}
+	if s.opts.Verbose && h.v6 && !h.fragmented {
+		s.sumVerdict(h, protoUDP, b, ulen+8, "udp")
+	}
 	if !h.shown && s.udpPayload(b, p, ulen) {
 		return
 	}
@@ -758,8 +767,17 @@ func (s *Summarizer) icmp6(b []byte, plen int) {
 		s.str("ICMP6 [|icmp6]")
 		return
 	}
-	typ := b[0]
 	s.str("ICMP6, ")
+	if s.opts.Verbose {
+		s.icmp6Verbose(b, plen)
+		return
+	}
+	s.icmp6Body(b, plen)
+}
+
+// icmp6Body prints what follows "ICMP6, " without -v.
+func (s *Summarizer) icmp6Body(b []byte, plen int) {
+	typ := b[0]
 	switch typ {
 	case 1:
 		s.str("destination unreachable")

@@ -1,6 +1,9 @@
 package decode
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"strconv"
+)
 
 // The IP header fields tcpdump -v prints before the addresses.
 
@@ -158,4 +161,228 @@ func (s *Summarizer) transportChecksum(h ipHeader, proto uint8, seg []byte, plen
 	s.str(" (incorrect -> 0x")
 	s.hex16raw(fold(uint32(stored) + uint32(computed)))
 	s.str(")")
+}
+
+// pseudoSum returns the ones' complement checksum of a transport segment
+// seg of plen bytes over the IP pseudo header (0 when it is right), and
+// whether the segment was captured whole.
+func pseudoSum(h ipHeader, proto uint8, seg []byte, plen int) (uint16, bool) {
+	if plen < 0 || len(seg) < plen || (h.v6 && plen > 0xffff) {
+		return 0, false
+	}
+	sum := onesSum(0, h.src)
+	sum = onesSum(sum, h.dst)
+	sum += uint32(proto) + uint32(plen)
+	sum = onesSum(sum, seg[:plen])
+	return ^fold(sum), true
+}
+
+// sumVerdict prints tcpdump -v's bracketed verdict on a UDP or ICMPv6
+// checksum ("[udp sum ok] ", "[bad icmp6 cksum 0x1234 -> 0x5678!] ");
+// the checksum is at offset 2 (ICMPv6) or 6 (UDP).
+func (s *Summarizer) sumVerdict(h ipHeader, proto uint8, seg []byte, plen int, name string) {
+	at := 2
+	if proto == protoUDP {
+		at = 6
+	}
+	computed, ok := pseudoSum(h, proto, seg, plen)
+	if !ok || len(seg) < at+2 {
+		return
+	}
+	if computed == 0 {
+		s.str("[")
+		s.str(name)
+		s.str(" sum ok] ")
+		return
+	}
+	stored := binary.BigEndian.Uint16(seg[at:])
+	s.str("[bad ")
+	s.str(name)
+	s.str(" cksum 0x")
+	s.hex16raw(stored)
+	s.str(" -> 0x")
+	s.hex16raw(fold(uint32(stored) + uint32(computed)))
+	s.str("!] ")
+}
+
+var icmp6Names = map[uint8]string{
+	1: "destination unreachable", 2: "packet too big", 3: "time exceeded in-transit",
+	4: "parameter problem", 128: "echo request", 129: "echo reply",
+	130: "multicast listener query", 131: "multicast listener report", 132: "multicast listener done",
+	133: "router solicitation", 134: "router advertisement", 135: "neighbor solicitation",
+	136: "neighbor advertisement", 137: "redirect", 143: "multicast listener report v2",
+}
+
+var mldv2RecordTypes = [...]string{1: "is_in", 2: "is_ex", 3: "to_in", 4: "to_ex", 5: "allow", 6: "block"}
+
+// icmp6Verbose prints what follows "ICMP6, " for tcpdump -v. It knows the
+// messages of everyday IPv6 (echo, neighbor discovery, MLDv2 reports) and
+// prints the others as without -v.
+func (s *Summarizer) icmp6Verbose(b []byte, plen int) {
+	typ := b[0]
+	name, ok := icmp6Names[typ]
+	if !ok || typ < 128 || typ == 130 || typ == 131 || typ == 132 || typ == 134 || typ == 137 {
+		// Not decoded in -v's way: the plain line.
+		s.opts.Verbose = false
+		s.icmp6Body(b, plen)
+		s.opts.Verbose = true
+		return
+	}
+	s.str(name)
+	switch typ {
+	case 133, 135, 136:
+		s.str(", length ")
+		s.int(plen)
+	}
+	switch typ {
+	case 128, 129:
+		s.echoIDSeq(b, " [|icmp6]")
+	case 133:
+		s.icmp6Options(b, 8, plen)
+	case 135, 136:
+		if len(b) < 24 {
+			s.str(" [|icmp6]")
+			return
+		}
+		if typ == 135 {
+			s.str(", who has ")
+			s.ip6(b[8:24])
+		} else {
+			s.str(", tgt is ")
+			s.ip6(b[8:24])
+			s.str(", Flags [")
+			flags := b[4]
+			if flags&0xe0 == 0 {
+				s.str("none")
+			}
+			sep := ""
+			for i, n := range [...]string{"router", "solicited", "override"} {
+				if flags&(0x80>>i) != 0 {
+					s.str(sep)
+					s.str(n)
+					sep = ", "
+				}
+			}
+			s.str("]")
+		}
+		s.icmp6Options(b, 24, plen)
+	case 143:
+		if len(b) < 8 {
+			s.str(" [|icmp6]")
+			return
+		}
+		n := int(binary.BigEndian.Uint16(b[6:]))
+		s.str(", ")
+		s.uint(uint64(n))
+		s.str(" group record(s)")
+		off := 8
+		for range n {
+			if plen < off+20 || len(b) < off+20 {
+				s.str(" [invalid number of groups]")
+				return
+			}
+			s.str(" [gaddr ")
+			s.ip6(b[off+4 : off+20])
+			s.str(" ")
+			if rt := b[off]; int(rt) < len(mldv2RecordTypes) && rt != 0 {
+				s.str(mldv2RecordTypes[rt])
+			} else {
+				s.str(" [v2-report-#")
+				s.uint(uint64(rt))
+				s.str("]")
+			}
+			nsrc := int(binary.BigEndian.Uint16(b[off+2:]))
+			if plen < off+20+16*nsrc {
+				s.str(" [invalid number of sources ")
+				s.uint(uint64(nsrc))
+				s.str("]")
+				return
+			}
+			s.str(", ")
+			s.uint(uint64(nsrc))
+			s.str(" source(s)]")
+			off += 20 + 16*nsrc
+		}
+	}
+}
+
+var ndOptNames = map[uint8]string{1: "source link-address", 2: "destination link-address", 5: "mtu"}
+
+// icmp6Options prints neighbor discovery options from offset off as
+// tcpdump -v does, each on a line of its own.
+func (s *Summarizer) icmp6Options(b []byte, off, plen int) {
+	end := min(plen, len(b))
+	for off+2 <= end {
+		typ, l := b[off], int(b[off+1])*8
+		if l == 0 || off+l > end {
+			return
+		}
+		name, known := ndOptNames[typ]
+		if !known {
+			if typ == 3 || typ == 4 || typ >= 6 && typ <= 11 || typ == 24 || typ == 25 || typ == 31 {
+				return // named by tcpdump, not decoded here
+			}
+			name = "unknown"
+		}
+		s.str("\n\t  ")
+		s.str(name)
+		s.str(" option (")
+		s.uint(uint64(typ))
+		s.str("), length ")
+		s.int(l)
+		s.str(" (")
+		s.int(l / 8)
+		s.str("): ")
+		v := b[off+2 : off+l]
+		switch typ {
+		case 1, 2:
+			s.mac(v)
+		case 5:
+			if len(v) < 6 {
+				return
+			}
+			s.str(" ")
+			s.uint(uint64(binary.BigEndian.Uint32(v[2:])))
+		default:
+			s.hexOnly("\n\t  ", v)
+		}
+		off += l
+	}
+}
+
+// ip6OptionsVerbose returns an options header's name followed by its
+// options as tcpdump -v prints them ("HBH (rtalert: 0x0000) (padn)").
+func ip6OptionsVerbose(name string, o []byte) string {
+	b := []byte(name)
+	for len(o) > 0 {
+		if o[0] == 0 {
+			b = append(b, " (pad1)"...)
+			o = o[1:]
+			continue
+		}
+		if len(o) < 2 || len(o) < 2+int(o[1]) {
+			return string(append(b, " [|ip6]"...))
+		}
+		l := 2 + int(o[1])
+		switch {
+		case o[0] == 1:
+			b = append(b, " (padn)"...)
+		case o[0] == 5 && l == 4:
+			b = append(b, " (rtalert: 0x"...)
+			b = append(b, hexDigits[o[2]>>4], hexDigits[o[2]&15], hexDigits[o[3]>>4], hexDigits[o[3]&15])
+			b = append(b, ')')
+		case o[0] == 0xc2 && l == 6:
+			b = append(b, " (jumbo: "...)
+			b = strconv.AppendUint(b, uint64(binary.BigEndian.Uint32(o[2:])), 10)
+			b = append(b, ')')
+		default:
+			b = append(b, " (opt_type 0x"...)
+			b = append(b, hexDigits[o[0]>>4], hexDigits[o[0]&15])
+			b = append(b, ": len="...)
+			b = strconv.AppendInt(b, int64(o[1]), 10)
+			b = append(b, ')')
+		}
+		o = o[l:]
+	}
+	return string(b)
 }
