@@ -32,6 +32,8 @@ type queryOptions struct {
 	tflag        int
 	tcpdumpTime  bool
 	explain      bool
+	view         tcpdumpView
+	filterFile   string // -F
 }
 
 func (o *queryOptions) addFlags(cmd *cobra.Command, maxPackets *int64) {
@@ -47,11 +49,22 @@ func (o *queryOptions) addFlags(cmd *cobra.Command, maxPackets *int64) {
 	cmd.Flags().BoolVar(&o.tcpdumpTime, "tcpdump", false, "tcpdump's lines with its default time format (HH:MM:SS.micro, local), for diff against tcpdump -n")
 	cmd.Flags().BoolVar(&o.asJSON, "json", false, "print one JSON object per packet")
 	cmd.Flags().BoolVar(&o.count, "count", false, "print only the number of matching packets, as tcpdump --count")
+	addTcpdumpViewFlags(cmd, &o.view)
+	cmd.Flags().StringVarP(&o.filterFile, "filter-file", "F", "", "take the filter from this file ('#' starts a comment), as tcpdump -F; an expression after the flags is then ignored")
 	cmd.Flags().BoolVar(&o.explain, "explain", false, "print how the selection is read: the block index's plan of the filter, and the blocks and bytes read out of those in the window")
 }
 
 // parse checks the flags and takes the filter from the arguments.
 func (o *queryOptions) parse(cmd *cobra.Command, args []string, maxPackets int64) error {
+	o.view.tflag, o.view.hexA = o.tflag, o.hexLevel
+	if err := o.view.check(); err != nil {
+		return err
+	}
+	o.hexLevel = o.view.hexA
+	args, err := useFilterFile(o.filterFile, &o.sel.filter, args, func(s string) { fmt.Fprintln(cmd.ErrOrStderr(), s) })
+	if err != nil {
+		return err
+	}
 	if o.count && len(args) == 1 && isCount(args[0]) {
 		return fmt.Errorf("--count takes no number (it prints how many packets match): stop after %s packets with -c %s", args[0], args[0])
 	}
@@ -139,7 +152,9 @@ func (a *app) runQuery(ctx context.Context, o *queryOptions) error {
 	}
 	sum := decode.NewSummarizerOptions(decode.Options{AbsoluteSeq: o.absSeq, Verbose: o.verbose})
 	sum.InterfaceName = localInterfaceName()
-	tcpdumpLines := o.tflag > 0 || o.tcpdumpTime
+	tcpdumpLines := o.tcpdumpTime || o.view.lines()
+	view := o.view
+	view.hexA = hexLevel
 	var first, prev int64
 	enc := json.NewEncoder(out)
 	// Where packets may be of several interfaces, each line says
@@ -172,10 +187,9 @@ func (a *app) runQuery(ctx context.Context, o *queryOptions) error {
 		}
 		if tcpdumpLines {
 			// tcpdump's own line, for diff: its time format, no number.
-			out.WriteString(tcpdumpStamp(o.tflag, rec.Timestamp, prev, first))
-			out.WriteString(summary)
-			out.WriteByte('\n')
+			stamp := view.stamp(rec.Timestamp, prev, first)
 			prev = rec.Timestamp
+			return view.writePacket(out, shown, stamp, rec.LinkType, rec.Data, rec.OrigLen, summary)
 		} else if showIface {
 			number := strconv.FormatInt(rec.Number, 10)
 			if id := sl.SessionOf(rec); id != 0 {
@@ -281,13 +295,17 @@ func tcpdumpStamp(tflag int, ts, prev, first int64) string {
 		}
 		return fmt.Sprintf("%d.%06d ", sec, us)
 	case 3:
-		return delta(ts - prev)
+		return delta(usec(ts) - usec(prev))
 	case 5:
-		return delta(ts - first)
+		return delta(usec(ts) - usec(first))
 	default:
 		return t.Local().Format("2006-01-02 15:04:05.000000 ")
 	}
 }
+
+// usec is ts truncated to the microsecond, as libpcap reads a time at
+// microsecond precision.
+func usec(ts int64) int64 { return floorDiv(ts, 1e3) * 1e3 }
 
 // delta is a time difference as tcpdump -ttt prints it.
 func delta(d int64) string {

@@ -1,0 +1,105 @@
+package cli_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/testkit"
+)
+
+// diffTcpdump runs tcpdump -n -r file with flags and query -r file -c 0
+// with the same flags, and reports the first line that differs.
+func diffTcpdump(t *testing.T, file string, flags ...string) {
+	t.Helper()
+	want, _, err := testkit.RunTool("tcpdump", append([]string{"-n", "-r", file}, flags...)...)
+	if err != nil {
+		t.Fatalf("tcpdump %v: %v", flags, err)
+	}
+	got := mustRun(t, append([]string{"query", "-r", file, "-c", "0", "--tcpdump"}, flags...)...)
+	if got == want {
+		return
+	}
+	gl, wl := strings.Split(got, "\n"), strings.Split(want, "\n")
+	for i := range min(len(gl), len(wl)) {
+		if gl[i] != wl[i] {
+			t.Errorf("%s %v: line %d\n got %q\nwant %q", filepath.Base(file), flags, i+1, gl[i], wl[i])
+			return
+		}
+	}
+	t.Errorf("%s %v: %d lines, tcpdump %d", filepath.Base(file), flags, len(gl), len(wl))
+}
+
+// TestQueryTcpdumpDisplayFlags: -e, -q, -x, -xx, -A, -AA, -# and their
+// combinations print what tcpdump 4.99 prints on the lab's traffic
+// (Ethernet with VLAN-tagged frames, ARP, IPv4, IPv6, TCP, UDP, ICMP):
+// diff against tcpdump -n -r is empty. -e -v is taken on ICMP and ARP (IPv4),
+// whose -v lines are decoded in full.
+func TestQueryTcpdumpDisplayFlags(t *testing.T) {
+	testkit.RequireTool(t, "tcpdump")
+	lab := "../decode/testdata/lab.pcap"
+	for _, flags := range [][]string{
+		{"-e"}, {"-q"}, {"-x"}, {"-xx"}, {"-A"}, {"-AA"}, {"-#"},
+		{"-e", "-v", "icmp or arp"}, {"-q", "-tttt"}, {"-A", "-e"}, {"-xx", "-#"},
+		{"-q", "-e"}, {"-e", "-XX", "-#"}, {"-ttt", "-x"}, {"-XXX", "-tt"}, {"-xxx"}, {"-AAA", "-e"},
+		{"-X", "-x"}, {"-x", "-A"}, {"-e", "-q", "-#", "-ttttt"},
+	} {
+		diffTcpdump(t, lab, flags...)
+	}
+}
+
+// TestQueryTcpdumpDeltas: on a nanosecond capture, -ttt and -ttttt are
+// taken between times truncated to microseconds (as tcpdump reads them),
+// and --nano prints and subtracts nanoseconds, as tcpdump --nano.
+func TestQueryTcpdumpDeltas(t *testing.T) {
+	testkit.RequireTool(t, "tcpdump")
+	nano := testkit.Corpus(t, "pcap", "tcpdump_tcp-handshake-nano.pcap")
+	for _, flags := range [][]string{{"-ttt"}, {"-ttttt"}, {"--nano"}, {"--nano", "-tt"}, {"--nano", "-ttt"}, {"--nano", "-tttt"}, {"--nano", "-ttttt"}} {
+		diffTcpdump(t, nano, flags...)
+	}
+}
+
+// TestQueryTcpdumpFlagErrors: tcpdump's refusals and caps.
+func TestQueryTcpdumpFlagErrors(t *testing.T) {
+	testkit.RequireTool(t, "tcpdump")
+	lab := "../decode/testdata/lab.pcap"
+	_, tdErr, _ := testkit.RunTool("tcpdump", "-n", "-r", lab, "-tttttt")
+	if !strings.Contains(tdErr, "only -t, -tt, -ttt, -tttt and -ttttt are supported") {
+		t.Fatalf("tcpdump -tttttt says %q", tdErr)
+	}
+	r := run(t, "query", "-r", lab, "-tttttt")
+	if r.code == 0 || strings.TrimSpace(r.stderr) != "packetrecorder: only -t, -tt, -ttt, -tttt and -ttttt are supported" {
+		t.Errorf("query -tttttt: exit %d, %q", r.code, r.stderr)
+	}
+}
+
+// TestQueryFilterFile: -F takes the filter from a file ('#' comments,
+// several lines) and ignores an expression after the flags, as tcpdump;
+// a missing file is a one-line error.
+func TestQueryFilterFile(t *testing.T) {
+	testkit.RequireTool(t, "tcpdump")
+	lab := "../decode/testdata/lab.pcap"
+	f := filepath.Join(t.TempDir(), "filter")
+	if err := os.WriteFile(f, []byte("icmp # echo\n or arp\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want, _, err := testkit.RunTool("tcpdump", "-n", "-r", lab, "-F", f, "tcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(want, "\n") < 4 {
+		t.Fatalf("tcpdump -F selects only %q", want)
+	}
+	r := run(t, "query", "-r", lab, "-c", "0", "--tcpdump", "-F", f, "tcp")
+	if r.code != 0 || r.stdout != want {
+		t.Errorf("query -F: exit %d\n%s\ntcpdump:\n%s", r.code, r.stdout, want)
+	}
+	if !strings.Contains(r.stderr, "ignored") {
+		t.Errorf("query -F with an expression: no warning that it is ignored: %q", r.stderr)
+	}
+	r = run(t, "query", "-r", lab, "-F", filepath.Join(t.TempDir(), "none"))
+	if r.code == 0 || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 || !strings.Contains(r.stderr, "no such file") {
+		t.Errorf("query -F missing: exit %d, %q", r.code, r.stderr)
+	}
+}
