@@ -225,6 +225,9 @@ func (s *Summarizer) ntp(p []byte, ulen int) bool {
 	s.str(ntpModes[p[0]&7])
 	s.str(", length ")
 	s.int(ulen)
+	if mode := p[0] & 7; s.opts.Verbose && mode >= 1 && mode <= 5 && len(p) >= 48 && ulen >= 48 {
+		s.ntpTimeVerbose(p, ulen)
+	}
 	return true
 }
 

@@ -239,7 +239,7 @@ func localInterfaceName(index uint32) string {
 	return ifi.Name
 }
 
-// TestSummaryLabCaptureFidelity runs the comparison of
+// TestSummaryLabCaptureFidelity runs the comparisons (plain, -S and -v) of
 // TestSummaryLabFidelity on a capture that test recorded once
 // (testdata/lab.pcap, kept with PRD_DECODE_LAB_PCAP), so that it also
 // runs without root.
@@ -248,10 +248,10 @@ func TestSummaryLabCaptureFidelity(t *testing.T) {
 	for _, c := range []struct {
 		opts  Options
 		flags []string
-	}{{Options{}, nil}, {Options{AbsoluteSeq: true}, []string{"-S"}}} {
+	}{{Options{}, nil}, {Options{AbsoluteSeq: true}, []string{"-S"}}, {Options{Verbose: true}, []string{"-v"}}} {
 		var f fidelity
 		f.compareCapture(t, filepath.Join("testdata", "lab.pcap"), c.opts, c.flags...)
-		t.Logf("testdata/lab.pcap, tcpdump %v: %d of %d lines identical (%.1f%%)", c.flags, f.same, f.total, f.percent())
+		f.report(t, fmt.Sprintf("testdata/lab.pcap, tcpdump -n %v", c.flags), "go test -run 'TestSummaryLabCaptureFidelity$' -v ./internal/decode/")
 		if f.total < 50 || f.percent() < labFidelityMin {
 			t.Errorf("fidelity %.1f%% of %d lines < %.0f%%:\n%s", f.percent(), f.total, labFidelityMin, strings.Join(f.diffs, "\n"))
 		}
