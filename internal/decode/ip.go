@@ -351,7 +351,15 @@ func (s *Summarizer) transportExt(h ipHeader, proto uint8, b []byte, plen int, e
 			s.str("AH [|ah]")
 			return
 		}
-		s.str("AH(spi=0x")
+		s.str("AH(")
+		if s.opts.Verbose {
+			s.str("length=")
+			s.uint(uint64(b[1]))
+			s.str("(")
+			s.int((int(b[1]) + 2) * 4)
+			s.str("-bytes),")
+		}
+		s.str("spi=0x")
 		s.hex32raw(binary.BigEndian.Uint32(b[4:]))
 		s.str(",seq=0x")
 		s.buf = appendHex(s.buf, binary.BigEndian.Uint32(b[8:]))

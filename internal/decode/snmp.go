@@ -99,15 +99,22 @@ func (s *Summarizer) snmpMessage(p []byte) bool {
 	if !ok || pdu.tag < 0xa0 || pdu.tag > 0xa8 || pdu.tag == 0xa4 || pdu.tag == 0xa5 {
 		return false
 	}
+	s.str(" ")
+	if s.opts.Verbose {
+		// tcpdump -v frames the message: "{ SNMPv1 { GetRequest(25)
+		// R=38  .1.3.6.1.2.1.1.2.0 } } ".
+		s.str([2]string{"{ SNMPv1 ", "{ SNMPv2c "}[ver.body[0]])
+	}
 	if string(comm.body) != "public" {
 		if !isPrintable(comm.body) {
 			return false
 		}
-		s.str(" C=")
+		s.str("C=")
 		s.buf = append(s.buf, comm.body...)
 		s.str(" ")
-	} else {
-		s.str(" ")
+	}
+	if s.opts.Verbose {
+		s.str("{ ")
 	}
 	s.str(snmpPDUNames[pdu.tag-0xa0])
 	s.str("(")
@@ -116,6 +123,15 @@ func (s *Summarizer) snmpMessage(p []byte) bool {
 	reqID, ok := ber(pdu.body)
 	if !ok || reqID.tag != 0x02 {
 		return false
+	}
+	if s.opts.Verbose {
+		id, ok := berInt(reqID.body)
+		if !ok {
+			return false
+		}
+		s.str("R=")
+		s.buf = strconv.AppendInt(s.buf, id, 10)
+		s.str(" ")
 	}
 	status, ok := ber(reqID.rest)
 	if !ok || status.tag != 0x02 || len(status.body) != 1 || status.body[0] != 0 {
@@ -154,6 +170,9 @@ func (s *Summarizer) snmpMessage(p []byte) bool {
 		if !s.snmpValue(val) {
 			return false
 		}
+	}
+	if s.opts.Verbose {
+		s.str(" } } ")
 	}
 	return true
 }
