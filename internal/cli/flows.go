@@ -32,7 +32,7 @@ func (a *app) flowsCmd() *cobra.Command {
 		opts flowsOptions
 	)
 	cmd := &cobra.Command{
-		Use:   "flows (-s ID | -d STORE [--interface IF] | -r FILE) [flags] [FILTER...]",
+		Use:   "flows (-s ID | -d STORE [--interface IF] | -r FILE | --server URL [--interface IF]) [flags] [FILTER...]",
 		Short: "List the connections in a selection, with their Community IDs",
 		Long: `flows lists the selection's flows: one row per bidirectional 5-tuple (other
 IP protocols: address pair and protocol; ICMP echo and reply together), counted
@@ -42,11 +42,16 @@ lengths on the wire) each way, the TCP flags seen, and the flow's Community ID
 listed by its inner 5-tuple, as Zeek and Suricata list it.
 
 A filter selects flows: a flow is listed, with all its packets in the time
-window, when any of its packets matches.`,
+window, when any of its packets matches.
+
+With --server the daemon lists the flows (GET /api/v1/flows) and sends
+only them, never the packets; a token's filter limits the packets they
+are counted over.`,
 		Example: `  packetrecorder flows -s 1
   packetrecorder flows -r trace.pcap --sort bytes -l 5
   packetrecorder flows -d /var/lib/packetrecorder --since "1h ago" host 10.0.0.5
-  packetrecorder flows -s 1 --community-id '1:LQU9qZlK+B5F3KDmev6m5PMibrg=' --json`,
+  packetrecorder flows -s 1 --community-id '1:LQU9qZlK+B5F3KDmev6m5PMibrg=' --json
+  packetrecorder flows --server https://sensor1:7474 --cacert ca.pem --since "10m ago" port 53`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := sel.filterArgs(args); err != nil {
