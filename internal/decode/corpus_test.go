@@ -284,8 +284,10 @@ func TestSummaryCorpusFidelity(t *testing.T) {
 }
 
 // corpusVerboseMin is the share of tcpdump -v's lines for the corpus that
-// Options{Verbose: true} must reproduce exactly.
-const corpusVerboseMin = 0.0
+// Options{Verbose: true} must reproduce exactly: a floor at the measured
+// figure, below the plain lines' because -v's detail lines of many
+// protocols (OSPF, IS-IS, BGP, DHCP options, PPP options) are not decoded.
+const corpusVerboseMin = 70.0
 
 // TestSummaryCorpusVerbose compares every line tcpdump -n -v prints for
 // the corpus captures with Options{Verbose: true}, as

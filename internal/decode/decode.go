@@ -494,6 +494,11 @@ func (s *Summarizer) ppp(data []byte, wire int) {
 }
 
 func (s *Summarizer) pppProto(proto uint16, data []byte, wire int) {
+	if name := pppCtrlNames[proto]; name != "" {
+		// tcpdump counts the protocol field in the length.
+		s.pppCtrl(name, data, wire+2)
+		return
+	}
 	switch proto {
 	case 0x0021:
 		s.ipv4(data, wire)

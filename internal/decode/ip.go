@@ -933,6 +933,10 @@ func (s *Summarizer) gre(b []byte, plen int) {
 	ver := flags & 7
 	s.str("GREv")
 	s.uint(uint64(ver))
+	if ver == 1 {
+		s.greV1(b, plen)
+		return
+	}
 	if ver == 0 && flags&0x2000 != 0 {
 		ko := 4
 		if flags&0x8000 != 0 {
@@ -945,7 +949,7 @@ func (s *Summarizer) gre(b []byte, plen int) {
 	}
 	s.str(", length ")
 	s.int(plen)
-	if ver != 0 || flags&0x4000 != 0 { // PPTP or source routing: stop here
+	if ver != 0 || flags&0x4000 != 0 { // another version or source routing: stop here
 		return
 	}
 	hl := 4

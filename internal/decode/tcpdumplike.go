@@ -250,3 +250,90 @@ func (s *Summarizer) brcmLink(linkType uint32, data []byte, wire int) {
 	s.ethHdr = append(append(make([]byte, 0, 14), data[:12]...), data[16:18]...)
 	s.ethertype(binary.BigEndian.Uint16(data[16:]), data[18:], wire-18)
 }
+
+var greFlagNames = [...]struct {
+	bit  uint16
+	name string
+}{{0x8000, "checksum present"}, {0x4000, "routing present"}, {0x2000, "key present"},
+	{0x1000, "sequence# present"}, {0x0800, "source routing present"}, {0x0080, "ack present"}}
+
+// greV1 prints what follows "GREv1" of an enhanced GRE (PPTP) packet b of
+// plen bytes as tcpdump does: the call ID, sequence and acknowledgement
+// numbers and the PPP frame it carries (on a line of its own with -v).
+func (s *Summarizer) greV1(b []byte, plen int) {
+	flags := binary.BigEndian.Uint16(b)
+	proto := binary.BigEndian.Uint16(b[2:])
+	if s.opts.Verbose {
+		s.str(", Flags [")
+		sep := ""
+		for _, f := range greFlagNames {
+			if flags&f.bit != 0 {
+				s.str(sep)
+				s.str(f.name)
+				sep = ", "
+			}
+		}
+		if sep == "" {
+			s.str("none")
+		}
+		s.str("]")
+	}
+	off := 4
+	field := func() (uint32, bool) {
+		if len(b) < off+4 {
+			s.str(" [|gre]")
+			return 0, false
+		}
+		v := binary.BigEndian.Uint32(b[off:])
+		off += 4
+		return v, true
+	}
+	if flags&0x2000 != 0 {
+		k, ok := field()
+		if !ok {
+			return
+		}
+		s.str(", call ")
+		s.uint(uint64(k & 0xffff))
+	}
+	if flags&0x1000 != 0 {
+		v, ok := field()
+		if !ok {
+			return
+		}
+		s.str(", seq ")
+		s.uint(uint64(v))
+	}
+	if flags&0x0080 != 0 {
+		v, ok := field()
+		if !ok {
+			return
+		}
+		s.str(", ack ")
+		s.uint(uint64(v))
+	}
+	if flags&0x1000 == 0 {
+		s.str(", no-payload")
+	}
+	s.str(", length ")
+	s.int(plen)
+	if flags&0x1000 == 0 {
+		return
+	}
+	if s.opts.Verbose {
+		s.str("\n\t")
+	} else {
+		s.str(": ")
+	}
+	s.depth++
+	if s.depth > maxEncapsulationDepth {
+		s.str("[|encapsulation too deep]")
+		return
+	}
+	if proto != 0x880b {
+		s.str("gre-proto-0x")
+		s.buf = appendHex(s.buf, uint32(proto))
+		return
+	}
+	s.ppp(b[off:], plen-off)
+}
