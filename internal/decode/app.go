@@ -278,10 +278,19 @@ func (s *Summarizer) geneve(p []byte, ulen int) bool {
 	s.buf = appendHex(s.buf, binary.BigEndian.Uint32(p[4:])>>8)
 	if optLen > 0 {
 		s.str(", options [")
-		s.int(optLen)
-		s.str(" bytes]")
+		if s.opts.Verbose {
+			s.geneveOptions(p[8:min(8+optLen, len(p))], optLen)
+		} else {
+			s.int(optLen)
+			s.str(" bytes")
+		}
+		s.str("]")
 	}
-	s.str(": ")
+	if s.opts.Verbose {
+		s.str("\n\t")
+	} else {
+		s.str(": ")
+	}
 	if len(p) < 8+optLen {
 		s.str("[|geneve]")
 		return true

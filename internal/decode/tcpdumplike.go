@@ -337,3 +337,53 @@ func (s *Summarizer) greV1(b []byte, plen int) {
 	}
 	s.ppp(b[off:], plen-off)
 }
+
+// geneveOptions prints Geneve options as tcpdump -v does: "class Standard
+// (0x0) type 0x80(C) len 8", separated by ", ".
+func (s *Summarizer) geneveOptions(b []byte, total int) {
+	sep := ""
+	for off := 0; off < total; {
+		if off+4 > len(b) {
+			s.str(" [|geneve]")
+			return
+		}
+		class := binary.BigEndian.Uint16(b[off:])
+		typ := b[off+2]
+		l := 4 + int(b[off+3]&0x1f)*4
+		s.str(sep)
+		s.str("class ")
+		switch {
+		case class <= 0xff:
+			s.str("Standard")
+		case class == 0x100:
+			s.str("Linux")
+		case class == 0x101:
+			s.str("Open vSwitch")
+		case class == 0x102:
+			s.str("Open Virtual Networking (OVN)")
+		case class == 0x103:
+			s.str("In-band Network Telemetry (INT)")
+		case class == 0x104:
+			s.str("VMware")
+		case class >= 0xfff0:
+			s.str("Experimental")
+		default:
+			s.str("Unknown")
+		}
+		s.str(" (0x")
+		s.buf = appendHex(s.buf, uint32(class))
+		s.str(") type 0x")
+		s.buf = appendHex(s.buf, uint32(typ))
+		if typ&0x80 != 0 {
+			s.str("(C)")
+		}
+		s.str(" len ")
+		s.int(l)
+		if l > total-off {
+			s.str(" [bad length]")
+			return
+		}
+		off += l
+		sep = ", "
+	}
+}
