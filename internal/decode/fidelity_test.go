@@ -95,6 +95,9 @@ func (f *fidelity) percent() float64 {
 	return (&tally{f.same, f.total}).percent()
 }
 
+// verboseProto finds the protocol in tcpdump -v's IP and IP6 headers.
+var verboseProto = regexp.MustCompile(`^(IP6?) \(.*?(?:proto|next-header) ([A-Za-z0-9-]+) \(`)
+
 // lineProtocol names the protocol of a tcpdump line for the breakdown: its
 // first word, and for IP and IP6 lines the first word after the
 // addresses ("IP UDP", "IP6 Flags" for TCP, "IP 53" style words are put
@@ -103,6 +106,12 @@ func lineProtocol(line string) string {
 	line = sll2Prefix.ReplaceAllString(line, "")
 	word, rest, _ := strings.Cut(line, " ")
 	word = strings.TrimRight(word, ",:")
+	if m := verboseProto.FindStringSubmatch(line); m != nil {
+		return m[1] + " " + m[2] // tcpdump -v: "IP (..., proto TCP (6), ...)"
+	}
+	if strings.Contains(line, ", ethertype ") && strings.Count(word, ":") == 5 {
+		return "unknown ethertype"
+	}
 	switch word {
 	case "IP", "IP6":
 		_, after, ok := strings.Cut(rest, ": ")
