@@ -25,10 +25,21 @@ type fileTee struct {
 	recorder.Sink
 	w       pcapio.PacketWriter
 	bw      *bufio.Writer
-	f       *os.File // nil: standard output
-	path    string   // the file asked for; f is a temporary beside it
+	cw      *countingWriter // bytes of the current file, buffered ones too
+	f       *os.File        // nil: standard output, or between files
+	path    string          // the file asked for; f is a temporary beside it
+	cur     string          // the current file's name (path unless rotating)
+	stdout  bool            // -w -
 	pending []store.Block
 	link    uint32
+	ifaces  []store.Interface
+	snaplen int
+	// Rotation (-C, -G, -W) as tcpdump's: count is its Cflag_count,
+	// gCount its Gflag_count, gTime its Gflag_time (Unix seconds).
+	rot           rotation
+	count, gCount int
+	gTime         int64
+	chars         int // digits of the file numbers with -W
 	// Standard output's reader went away (EPIPE; SIGPIPE is caught while
 	// a capture writes to it): with a database the capture goes on
 	// without the file (keepGoing, and closed is set), without one it
@@ -52,28 +63,48 @@ func newFileTee(sink recorder.Sink, path string, stdout io.Writer, ifaces []stor
 			return nil, fmt.Errorf("-w %s: the interfaces have several link types: pcap holds one, name a .pcapng file", path)
 		}
 	}
-	t := &fileTee{Sink: sink, path: path, link: linkType}
-	out := stdout
-	if path != "-" {
-		dir, base := filepath.Split(path)
-		if dir == "" {
-			dir = "."
-		}
-		f, err := os.CreateTemp(dir, "."+base+".tmp-*") // mode 0600, as the database
+	t := &fileTee{Sink: sink, path: path, cur: path, link: linkType, ifaces: ifaces, snaplen: snaplen, stdout: path == "-"}
+	var out io.Writer = stdout
+	if !t.stdout {
+		f, err := createTemp(path)
 		if err != nil {
-			var pe *fs.PathError
-			if errors.As(err, &pe) {
-				err = pe.Err
-			}
-			return nil, fmt.Errorf("-w %s: %w", path, err)
+			return nil, err
 		}
 		t.f, out = f, f
 	}
+	if err := t.start(out); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// createTemp creates the temporary beside path that becomes it.
+func createTemp(path string) (*os.File, error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, "."+base+".tmp-*") // mode 0600, as the database
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, fmt.Errorf("-w %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// start writes the file's header to out: pcapng for a .pcapng name (each
+// interface described), else pcap.
+func (t *fileTee) start(out io.Writer) error {
 	t.bw = bufio.NewWriterSize(out, 256<<10)
+	t.cw = &countingWriter{w: t.bw}
+	ifaces, snaplen, path := t.ifaces, t.snaplen, t.cur
 	var err error
-	if pcapng {
+	if formatByExtension(t.path) == "pcapng" {
 		host, _ := os.Hostname()
-		pw, perr := pcapio.NewPcapngWriter(t.bw, pcapio.PcapngConfig{OS: runtime.GOOS, UserAppl: "packetrecorder " + version() + " on " + host})
+		pw, perr := pcapio.NewPcapngWriter(t.cw, pcapio.PcapngConfig{OS: runtime.GOOS, UserAppl: "packetrecorder " + version() + " on " + host})
 		for _, it := range ifaces {
 			if perr == nil {
 				_, perr = pw.AddInterface(pcapio.Interface{LinkType: it.LinkType, Snaplen: uint32(snaplen), Name: it.Name, Filter: it.Filter, TsResol: 9, FCSLen: -1})
@@ -81,13 +112,13 @@ func newFileTee(sink recorder.Sink, path string, stdout io.Writer, ifaces []stor
 		}
 		t.w, err = pw, perr
 	} else {
-		t.w, err = pcapio.NewPcapWriter(t.bw, linkType, uint32(snaplen), true)
+		t.w, err = pcapio.NewPcapWriter(t.cw, t.link, uint32(snaplen), true)
 	}
 	if err != nil {
 		t.abandon()
-		return nil, fmt.Errorf("-w %s: %w", path, err)
+		return fmt.Errorf("-w %s: %w", path, err)
 	}
-	return t, nil
+	return nil
 }
 
 // tempName is the temporary file, to hand to another user with the
@@ -118,7 +149,7 @@ func (t *fileTee) Commit() error {
 		return nil
 	}
 	if err := t.write(); err != nil {
-		if t.f == nil && errors.Is(err, syscall.EPIPE) {
+		if t.stdout && errors.Is(err, syscall.EPIPE) {
 			t.pending = t.pending[:0]
 			if t.keepGoing {
 				t.closed = true
@@ -136,14 +167,21 @@ func (t *fileTee) Commit() error {
 func (t *fileTee) write() error {
 	for _, b := range t.pending {
 		err := store.WalkBlock(b.Data, 1, b.LinkType, 0, func(r store.Record) error {
+			if err := t.rotate(r.Timestamp); err != nil {
+				return err
+			}
 			return t.w.WritePacket(pcapio.Packet{Timestamp: r.Timestamp, OrigLen: r.OrigLen, LinkType: b.LinkType, Interface: b.Interface, Data: r.Data})
 		})
 		if err != nil {
-			return fmt.Errorf("-w %s: %w", t.path, err)
+			t.pending = t.pending[:0]
+			if errors.Is(err, errFileLimit) {
+				return err
+			}
+			return fmt.Errorf("-w %s: %w", t.cur, err)
 		}
 	}
 	t.pending = t.pending[:0]
-	if t.f == nil {
+	if t.stdout {
 		// A pipe: what is committed goes on at once, as tcpdump -w - -U.
 		return t.flush()
 	}
@@ -168,17 +206,17 @@ func (t *fileTee) flush() error {
 // finish flushes the file and puts it in place: the file is the whole
 // capture or, on failure, not there (its temporary removed).
 func (t *fileTee) finish() error {
-	if t.closed {
+	if t.closed || !t.stdout && t.f == nil {
 		return nil
 	}
 	err := t.flush()
-	if t.f == nil && errors.Is(err, syscall.EPIPE) {
+	if t.stdout && errors.Is(err, syscall.EPIPE) {
 		if t.keepGoing {
 			return nil // the database has every packet
 		}
 		return errOutputClosed
 	}
-	if t.f == nil {
+	if t.stdout {
 		return err
 	}
 	if err == nil {
@@ -188,21 +226,21 @@ func (t *fileTee) finish() error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(t.f.Name(), t.path)
+		err = os.Rename(t.f.Name(), t.cur)
 	}
 	if err != nil {
 		os.Remove(t.f.Name())
 	}
 	t.f = nil
 	if err != nil {
-		return fmt.Errorf("-w %s: %w", t.path, err)
+		return fmt.Errorf("-w %s: %w", t.cur, err)
 	}
 	return nil
 }
 
 // abandon removes the temporary, unless finish put it in place.
 func (t *fileTee) abandon() {
-	if t.f != nil && t.path != "-" {
+	if t.f != nil && !t.stdout {
 		t.f.Close()
 		os.Remove(t.f.Name())
 	}

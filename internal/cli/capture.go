@@ -21,22 +21,27 @@ import (
 )
 
 type captureFlags struct {
-	iface     string   // the first -i
-	ifaces    []string // every -i
-	filter    string
-	db        string
-	count     int64
-	duration  float64
-	snaplen   int
-	promisc   bool
-	buffer    string
-	name      string
-	user      string
-	userSet   bool // --user given, perhaps empty
-	direction string
-	write     string // -w: a capture file written too
-	fileOnly  bool   // -w without -d: the file alone, as tcpdump -w
-	compress  string // --compression: zstd or none
+	iface                         string   // the first -i
+	ifaces                        []string // every -i
+	filter                        string
+	db                            string
+	count                         int64
+	duration                      float64
+	snaplen                       int
+	promisc                       bool
+	buffer                        string
+	name                          string
+	user                          string
+	userSet                       bool // --user given, perhaps empty
+	direction                     string
+	write                         string // -w: a capture file written too
+	fileOnly                      bool   // -w without -d: the file alone, as tcpdump -w
+	noPromisc                     bool   // -p
+	filterFile                    string // -F
+	listIfaces                    bool   // -D
+	rotSize, rotSeconds, rotFiles string // -C, -G, -W
+	rot                           rotation
+	compress                      string // --compression: zstd or none
 }
 
 func (a *app) captureCmd() *cobra.Command {
@@ -47,6 +52,22 @@ func (a *app) captureCmd() *cobra.Command {
 		Example: `  packetrecorder capture -i eth0 -f 'tcp port 443' -c 1000
   packetrecorder capture -i lo -t 10 -d lab.db --name smoke-test`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if f.listIfaces {
+				return a.listInterfacesTcpdump()
+			}
+			if f.noPromisc {
+				if cmd.Flags().Changed("promisc") && f.promisc {
+					return errors.New("-p and --promisc=true disagree: give one")
+				}
+				f.promisc = false
+			}
+			var err error
+			if f.rot, err = parseRotation(f.rotSize, f.rotSeconds, f.rotFiles, f.write); err != nil {
+				return err
+			}
+			if args, err = useFilterFile(f.filterFile, &f.filter, args, func(s string) { fmt.Fprintln(a.stderr, s) }); err != nil {
+				return err
+			}
 			// As with tcpdump, the filter may also follow the flags.
 			if len(args) > 0 {
 				if f.filter != "" {
@@ -80,7 +101,13 @@ func (a *app) captureCmd() *cobra.Command {
 	fl.StringVarP(&f.write, "write", "w", "", "also write the packets to this capture file (pcapng for a .pcapng name, else pcap; - for standard output), as tcpdump -w")
 	fl.StringVarP(&f.direction, "direction", "Q", "inout", "in (received), out (sent by this host) or inout, as tcpdump -Q")
 	fl.StringVar(&f.compress, "compression", "zstd", "store blocks compressed with zstd where it pays, or none")
-	cmd.MarkFlagRequired("interface")
+	fl.BoolVarP(&f.noPromisc, "no-promiscuous-mode", "p", false, "do not put the interface in promiscuous mode, as tcpdump -p (--promisc=false)")
+	fl.StringVarP(&f.filterFile, "filter-file", "F", "", "take the filter from this file ('#' starts a comment), as tcpdump -F; an expression after the flags is then ignored")
+	fl.BoolVarP(&f.listIfaces, "list-interfaces", "D", false, "list the interfaces to capture on as tcpdump -D does, and exit")
+	fl.StringVarP(&f.rotSize, "file-size", "C", "", "with -w: begin a new file (name1, name2, ...) once one is larger than this many million bytes, as tcpdump -C")
+	fl.StringVarP(&f.rotSeconds, "rotate-seconds", "G", "", "with -w: begin a new file every this many seconds, the -w name through strftime (e.g. trace-%H%M%S.pcap), as tcpdump -G")
+	fl.StringVarP(&f.rotFiles, "file-count", "W", "", "with -C: a ring of this many files (name0 ...), the oldest overwritten; with -G alone: stop after this many files, as tcpdump -W")
+	// -i is required but for -D: capture() says so when it is missing.
 	return cmd
 }
 
@@ -277,6 +304,12 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 			return err
 		}
 		tee.keepGoing, tee.notice = db != nil, a.stderr
+		if f.rot.on() {
+			if err := tee.setRotation(f.rot, time.Now()); err != nil {
+				tee.abandon()
+				return err
+			}
+		}
 		if f.write == "-" {
 			// A write to a closed pipe fails with EPIPE instead of
 			// killing the process: the capture ends (or goes on into the
@@ -336,6 +369,11 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 	}
 	started = true
 	res, runErr := recorder.Run(ctx, cfg)
+	if errors.Is(runErr, errFileLimit) {
+		// -G with -W: every file is written, a normal end (tcpdump's words).
+		fmt.Fprintf(a.stderr, "Maximum file limit reached: %d\n", f.rot.files)
+		runErr = nil
+	}
 	if cfg.Progress != nil {
 		fmt.Fprint(a.stderr, "\r\033[K")
 	}

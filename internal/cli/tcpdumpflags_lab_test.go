@@ -1,0 +1,161 @@
+//go:build linux
+
+package cli_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/netlab"
+	"github.com/packetrecorderd/packetrecorderd/internal/testkit"
+)
+
+// TestCaptureListsInterfacesAsTcpdump: capture -D, run in a lab's
+// namespace (a veth up, another pair down, lo down), prints tcpdump -D's
+// lines in its order and numbering, libpcap's other capture sources
+// (bluetooth, nflog, nfqueue, dbus), which packetrecorder cannot capture
+// on, left out.
+func TestCaptureListsInterfacesAsTcpdump(t *testing.T) {
+	testkit.RequireTool(t, "tcpdump")
+	lab := netlab.New(t, "tfD")
+	down := "tfd" + strconv.Itoa(os.Getpid()%100000)
+	netlab.Run(t, "ip", "-n", lab.NS, "link", "add", down+"a", "type", "veth", "peer", "name", down+"b")
+	netlab.Run(t, "ip", "-n", lab.NS, "link", "set", down+"a", "up")
+	want := ""
+	n := 0
+	for _, l := range strings.Split(strings.TrimSpace(netlab.Run(t, "ip", "netns", "exec", lab.NS, "tcpdump", "-D")), "\n") {
+		_, rest, _ := strings.Cut(l, ".")
+		name, _, _ := strings.Cut(rest, " ")
+		if strings.HasPrefix(name, "bluetooth") || strings.HasPrefix(name, "nf") || strings.HasPrefix(name, "dbus-") || strings.HasPrefix(name, "usbmon") {
+			continue
+		}
+		n++
+		want += strconv.Itoa(n) + "." + rest + "\n"
+	}
+	if !strings.Contains(want, down+"b [none, Disconnected]") || !strings.Contains(want, lab.PeerIf+" [Up, Running, Connected]") {
+		t.Fatalf("the lab is not as meant: tcpdump -D:\n%s", want)
+	}
+	got := netlab.Run(t, "ip", "netns", "exec", lab.NS, binPath, "capture", "-D")
+	if got != want {
+		t.Errorf("capture -D:\n%s\ntcpdump -D:\n%s", got, want)
+	}
+}
+
+// TestCaptureRotatesAsTcpdump: capture -w NAME -C 1 (and -C 1 -W 3) on a
+// lab's veth writes the files tcpdump -w NAME -C 1 (-W 3) writes of the
+// same packets: the same names (NAME, NAME1, NAME2...; NAME0-NAME2 as a
+// ring), each read by capinfos and tcpdump -r with the same packets.
+func TestCaptureRotatesAsTcpdump(t *testing.T) {
+	testkit.RequireTool(t, "tcpdump")
+	testkit.RequireTool(t, "capinfos")
+	lab := netlab.New(t, "tfC")
+	for _, rot := range [][]string{{"-C", "1"}, {"-C", "1", "-W", "3"}} {
+		ours, theirs := t.TempDir(), t.TempDir()
+		const count = 3000 // 1442-byte frames: 686 to a 1,000,000-byte file
+		td := testkit.StartWitness(t, exec.Command("tcpdump", append([]string{"-i", lab.HostIf, "-Z", "root", "-c", strconv.Itoa(count), "-w", filepath.Join(theirs, "trace"), "icmp"}, rot...)...))
+		pr := start(t, append([]string{"capture", "-i", lab.HostIf, "-c", strconv.Itoa(count), "-w", filepath.Join(ours, "trace"), "icmp"}, rot...)...)
+		pr.waitLine(t, "capturing on", 10*time.Second)
+		ping := lab.PeerCommand("ping", "-q", "-i", "0.002", "-s", "1400", "-c", strconv.Itoa(count/2+50), lab.HostIP.String())
+		if out, err := ping.CombinedOutput(); err != nil {
+			t.Fatalf("ping: %v\n%s", err, out)
+		}
+		if code := pr.wait(t, 30*time.Second); code != 0 {
+			t.Fatalf("capture %v: exit %d: %s", rot, code, pr.stderr)
+		}
+		waitDone := make(chan error, 1)
+		go func() { waitDone <- td.Wait() }()
+		select {
+		case <-waitDone:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("tcpdump %v did not stop after %d packets", rot, count)
+		}
+		names := func(dir string) []string {
+			ents, _ := os.ReadDir(dir)
+			var out []string
+			for _, e := range ents {
+				out = append(out, e.Name())
+			}
+			return out
+		}
+		gotNames, wantNames := names(ours), names(theirs)
+		if !slices.Equal(gotNames, wantNames) || len(wantNames) < 3 {
+			t.Fatalf("%v: files %v, tcpdump's %v", rot, gotNames, wantNames)
+		}
+		for _, name := range wantNames {
+			want, _, err := testkit.RunTool("tcpdump", "-n", "-t", "-r", filepath.Join(theirs, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _, err := testkit.RunTool("tcpdump", "-n", "-t", "-r", filepath.Join(ours, name))
+			if err != nil {
+				t.Fatalf("%v: tcpdump -r %s: %v", rot, name, err)
+			}
+			if got != want {
+				t.Errorf("%v: %s has %d packets, tcpdump's %d (or others)", rot, name, strings.Count(got, "\n"), strings.Count(want, "\n"))
+			}
+			if _, _, err := testkit.RunTool("capinfos", filepath.Join(ours, name)); err != nil {
+				t.Errorf("capinfos %s: %v", name, err)
+			}
+		}
+	}
+}
+
+// TestCaptureRotatesByTime: capture -w 'NAME-%H%M%S' -G 1 -W 3 names
+// each file by strftime at its start, as tcpdump does, and stops by
+// itself after the third ("Maximum file limit reached: 3", exit 0), as
+// tcpdump run beside it does; every file reads back.
+func TestCaptureRotatesByTime(t *testing.T) {
+	testkit.RequireTool(t, "tcpdump")
+	lab := netlab.New(t, "tfG")
+	ours, theirs := t.TempDir(), t.TempDir()
+	td := testkit.StartWitness(t, exec.Command("tcpdump", "-i", lab.HostIf, "-Z", "root", "-G", "1", "-W", "3", "-w", filepath.Join(theirs, "t-%H%M%S"), "icmp"))
+	pr := start(t, "capture", "-i", lab.HostIf, "-G", "1", "-W", "3", "-w", filepath.Join(ours, "t-%H%M%S"), "icmp")
+	pr.waitLine(t, "capturing on", 10*time.Second)
+	began := time.Now()
+	ping := lab.PeerCommand("ping", "-q", "-i", "0.05", "-w", "6", lab.HostIP.String())
+	ping.Run() // ends when the time is up: its exit status says nothing
+	if code := pr.wait(t, 10*time.Second); code != 0 {
+		t.Fatalf("capture -G 1 -W 3: exit %d: %s", code, pr.stderr)
+	}
+	if !strings.Contains(pr.stderr.String(), "Maximum file limit reached: 3") {
+		t.Errorf("capture -G -W: stderr %q", pr.stderr)
+	}
+	if err := td.Wait(); err != nil {
+		t.Fatalf("tcpdump -G 1 -W 3: %v", err)
+	}
+	pattern := regexp.MustCompile(`^t-\d{6}$`)
+	list := func(dir string) []string {
+		ents, _ := os.ReadDir(dir)
+		var out []string
+		for _, e := range ents {
+			out = append(out, e.Name())
+		}
+		return out
+	}
+	got, want := list(ours), list(theirs)
+	if len(got) != len(want) || len(want) != 3 {
+		t.Fatalf("files %v, tcpdump's %v", got, want)
+	}
+	for _, name := range got {
+		if !pattern.MatchString(name) {
+			t.Errorf("file %q is not named by strftime t-%%H%%M%%S", name)
+			continue
+		}
+		at, _ := time.ParseInLocation("150405", name[2:], time.Local)
+		sec := at.Hour()*3600 + at.Minute()*60 + at.Second()
+		b := began.Add(-15 * time.Second)
+		if d := (sec - (b.Hour()*3600 + b.Minute()*60 + b.Second()) + 86400) % 86400; d > 40 {
+			t.Errorf("file %q is not named after a time of the run (began %s)", name, began.Format("150405"))
+		}
+		if _, _, err := testkit.RunTool("tcpdump", "-n", "-r", filepath.Join(ours, name)); err != nil {
+			t.Errorf("tcpdump -r %s: %v", name, err)
+		}
+	}
+}
