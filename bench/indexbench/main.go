@@ -187,6 +187,10 @@ func writeDB(path string, m *synth.Mix) (int64, int64) {
 	if err != nil {
 		log.Fatal(err)
 	}
+	// Raw blocks: this bench reads the blobs straight from SQLite.
+	if err := w.SetCompression(store.Compression{None: true}); err != nil {
+		log.Fatal(err)
+	}
 	var b store.Block
 	b.Reset(1)
 	var frame []byte
