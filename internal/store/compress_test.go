@@ -3,8 +3,11 @@ package store
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math/rand/v2"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -135,6 +138,26 @@ func TestCompressedBlocksRoundTrip(t *testing.T) {
 	rb, _ := strconv.Atoi(r[2])
 	if r[2] != r[3] || zb <= 0 || zb >= rb/2 {
 		t.Fatalf("zstd blobs %s bytes, raw %s (of %s): want under half", z[2], r[2], r[3])
+	}
+	// The reference zstd decoder reads each compressed blob as the raw
+	// blob of the same block of the raw session, byte for byte.
+	zstdTool, err := exec.LookPath("zstd")
+	if err != nil {
+		t.Fatal("zstd is needed (apt-get install zstd)")
+	}
+	dir := t.TempDir()
+	for _, seq := range []string{"0", "3"} {
+		zf, rf := filepath.Join(dir, "z"+seq), filepath.Join(dir, "r"+seq)
+		sqliteOut(t, path, fmt.Sprintf(`SELECT writefile('%s', data) FROM blocks WHERE session_id = %d AND seq = %s;
+			SELECT writefile('%s', data) FROM blocks WHERE session_id = %d AND seq = %s`, zf, zs, seq, rf, raw, seq))
+		dec, err := exec.Command(zstdTool, "-d", "-c", zf).Output()
+		if err != nil {
+			t.Fatalf("zstd -d of block %s: %v", seq, err)
+		}
+		want, err := os.ReadFile(rf)
+		if err != nil || len(want) == 0 || !bytes.Equal(dec, want) {
+			t.Fatalf("zstd -d of block %s: %d bytes, the raw block %d (%v)", seq, len(dec), len(want), err)
+		}
 	}
 }
 
