@@ -332,6 +332,20 @@ func linkHeaderLen(linkType uint32, data []byte) int {
 			}
 			n += 4
 		}
+		// An 802.3 frame (a length, not an ethertype): its LLC header
+		// (3 bytes, 4 for an I or S frame) and a SNAP header after it
+		// are link-layer too, for tcpdump.
+		if n >= 14 && n+3 <= len(data) && uint16(data[n-2])<<8|uint16(data[n-1]) <= 1500 {
+			dsap, ssap, control := data[n], data[n+1], data[n+2]
+			if control&3 == 3 {
+				n += 3
+			} else {
+				n += 4
+			}
+			if dsap == 0xaa && ssap == 0xaa && control == 3 {
+				n += 5
+			}
+		}
 	case 113: // LINUX_SLL
 		n = 16
 	case 276: // LINUX_SLL2

@@ -103,3 +103,30 @@ func TestQueryFilterFile(t *testing.T) {
 		t.Errorf("query -F missing: exit %d, %q", r.code, r.stderr)
 	}
 }
+
+// TestQueryLinkHeaderOnLinkTypes: -e (and -q -e) on the corpus's
+// captures of other link types, and -x, -X, -A on 802.3 frames with LLC
+// and SNAP headers (which tcpdump counts in the link-layer header): diff
+// against tcpdump -n -r is empty.
+func TestQueryLinkHeaderOnLinkTypes(t *testing.T) {
+	testkit.RequireTool(t, "tcpdump")
+	for _, c := range []struct {
+		file  string
+		flags [][]string
+	}{
+		{"tcpdump_LINKTYPE_RAW_ipv4.pcap", [][]string{{"-e"}}},                      // RAW
+		{"tcpdump_LINKTYPE_IPV4.pcap", [][]string{{"-e"}}},                          // IPV4
+		{"zeek_icmp_icmp6-mldv2.pcap", [][]string{{"-e"}}},                          // IPV6
+		{"tcpdump_tcp-handshake-nano.pcap", [][]string{{"-e"}, {"-q", "-e"}}},       // LINUX_SLL
+		{"zeek_tls_openjdk-25.0.2-zeek.org.pcap", [][]string{{"-e"}, {"-q", "-e"}}}, // LINUX_SLL2
+		{"tcpdump_quic_handshake_truncated.pcap", [][]string{{"-e"}, {"-q", "-e"}}}, // NULL
+		{"libpcap_filter_rarp_req_reply.pcapng", [][]string{{"-e"}}},                // RARP
+		{"tcpdump_802.1D_spanning_tree.pcap", [][]string{{"-x"}, {"-X"}, {"-A"}}},   // 802.3 LLC
+		{"zeek_snap-arp.pcapng", [][]string{{"-x"}, {"-X"}, {"-A"}}},                // 802.3 SNAP
+	} {
+		file := testkit.Corpus(t, "pcap", c.file)
+		for _, flags := range c.flags {
+			diffTcpdump(t, file, flags...)
+		}
+	}
+}

@@ -16,14 +16,27 @@ import (
 //
 // With quiet (-q -e), the ethertype is its name alone ("IPv4, length 98: ").
 func LinkLine(linkType uint32, data []byte, origLen int, summary string, quiet bool) string {
-	if linkType != 1 || len(data) < 14 {
+	switch linkType {
+	case 1:
+	case 12, 14, 101, 228, 229: // RAW, IPV4, IPV6
+		return "ip: " + omitProtocol(summary, 0x0800, 0x86dd)
+	case 0, 108: // NULL, LOOP
+		return nullLinkLine(linkType, data, origLen, summary, quiet)
+	case 113:
+		return sllLinkLine(data, origLen, summary, quiet)
+	case 276:
+		return sll2LinkLine(data, origLen, summary, quiet)
+	default:
+		return summary
+	}
+	if len(data) < 14 {
 		return summary
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s > %s, ", mac(data[6:12]), mac(data[0:6]))
 	et := uint16(data[12])<<8 | uint16(data[13])
 	if et < 0x0600 {
-		fmt.Fprintf(&b, "802.3, length %d: ", origLen)
+		fmt.Fprintf(&b, "802.3, length %d: ", et) // the frame's own length field
 		b.WriteString(summary)
 		return b.String()
 	}
@@ -41,13 +54,142 @@ func LinkLine(linkType uint32, data []byte, origLen int, summary string, quiet b
 			b.WriteString(etherTypePhrase(et, quiet) + ", ")
 		}
 	}
-	for _, p := range eflagOmits[et] {
-		if rest, ok := strings.CutPrefix(summary, p); ok {
-			summary = rest
-			break
+	b.WriteString(omitProtocol(summary, et))
+	return b.String()
+}
+
+// omitProtocol is summary without the protocol's name that tcpdump prints
+// only without -e, for a packet of one of these ethertypes.
+func omitProtocol(summary string, ets ...uint16) string {
+	for _, et := range ets {
+		for _, p := range eflagOmits[et] {
+			if rest, ok := strings.CutPrefix(summary, p); ok {
+				return rest
+			}
 		}
 	}
-	b.WriteString(summary)
+	return summary
+}
+
+// sllPacketType is tcpdump's name of a Linux cooked packet type.
+func sllPacketType(t uint16) string {
+	switch t {
+	case 0:
+		return "In"
+	case 1:
+		return "B"
+	case 2:
+		return "M"
+	case 3:
+		return "P"
+	case 4:
+		return "Out"
+	}
+	return "?"
+}
+
+// sllProtocol is the protocol field of a Linux cooked header as tcpdump
+// -e prints it, with its ", length N: ".
+func sllProtocol(b *strings.Builder, et uint16, origLen int, quiet bool) {
+	if quiet {
+		return
+	}
+	switch {
+	case et == 1:
+		b.WriteString("802.3")
+	case et == 4:
+		b.WriteString("802.2")
+	case et <= 1500:
+		fmt.Fprintf(b, "ethertype Unknown (0x%04x)", et)
+	default:
+		fmt.Fprintf(b, "ethertype %s (0x%04x)", etherTypeName(et), et)
+	}
+	fmt.Fprintf(b, ", length %d: ", origLen)
+}
+
+// sllLinkLine is tcpdump -e's LINUX_SLL header: packet type, the address
+// where it is 6 bytes, the protocol and length.
+func sllLinkLine(data []byte, origLen int, summary string, quiet bool) string {
+	if len(data) < 16 {
+		return summary
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%3s ", sllPacketType(uint16(data[0])<<8|uint16(data[1])))
+	if uint16(data[4])<<8|uint16(data[5]) == 6 {
+		b.WriteString(mac(data[6:12]) + " ")
+	}
+	et := uint16(data[14])<<8 | uint16(data[15])
+	sllProtocol(&b, et, origLen, quiet)
+	b.WriteString(omitProtocol(summary, et))
+	return b.String()
+}
+
+// sll2LinkLine is tcpdump -e's LINUX_SLL2 header, after the interface's
+// name and the packet type that every SLL2 line begins with: the
+// interface index, the address, the protocol and length.
+func sll2LinkLine(data []byte, origLen int, summary string, quiet bool) string {
+	if len(data) < 20 {
+		return summary
+	}
+	// The summary begins "%-5s %-3s " (name, packet type).
+	i := strings.IndexByte(summary, ' ')
+	if i < 0 {
+		return summary
+	}
+	for i < len(summary) && summary[i] == ' ' {
+		i++
+	}
+	j := strings.IndexByte(summary[i:], ' ')
+	if j < 0 {
+		return summary
+	}
+	j += i
+	for j < len(summary) && summary[j] == ' ' {
+		j++
+	}
+	var b strings.Builder
+	b.WriteString(summary[:j])
+	index := uint32(data[4])<<24 | uint32(data[5])<<16 | uint32(data[6])<<8 | uint32(data[7])
+	fmt.Fprintf(&b, "ifindex %d ", index)
+	if data[11] == 6 {
+		b.WriteString(mac(data[12:18]) + " ")
+	}
+	et := uint16(data[0])<<8 | uint16(data[1])
+	sllProtocol(&b, et, origLen, quiet)
+	b.WriteString(omitProtocol(summary[j:], et))
+	return b.String()
+}
+
+// nullLinkLine is tcpdump -e's BSD loopback header: the address family
+// (in the capturing host's byte order for NULL, big-endian for LOOP).
+func nullLinkLine(linkType uint32, data []byte, origLen int, summary string, quiet bool) string {
+	if len(data) < 4 {
+		return summary
+	}
+	family := uint32(data[0])<<24 | uint32(data[1])<<16 | uint32(data[2])<<8 | uint32(data[3])
+	if linkType == 0 && family&0xffff0000 != 0 {
+		family = uint32(data[3])<<24 | uint32(data[2])<<16 | uint32(data[1])<<8 | uint32(data[0])
+	}
+	name, et := "", uint16(0)
+	switch family {
+	case 2:
+		name, et = "IPv4", 0x0800
+	case 24, 28, 30:
+		name, et = "IPv6", 0x86dd
+	}
+	var b strings.Builder
+	switch {
+	case !quiet && name == "":
+		fmt.Fprintf(&b, "AF Unknown (%d)", family)
+	case !quiet:
+		fmt.Fprintf(&b, "AF %s (%d)", name, family)
+	case name == "":
+		fmt.Fprintf(&b, "Unknown AF %d", family)
+	default:
+		b.WriteString(name)
+	}
+	fmt.Fprintf(&b, ", length %d: ", origLen)
+	b.WriteString(omitProtocol(summary, et))
 	return b.String()
 }
 
@@ -57,7 +199,7 @@ var eflagOmits = map[uint16][]string{
 	0x0800: {"IP "},
 	0x86dd: {"IP6 "},
 	0x0806: {"ARP, "},
-	0x8035: {"RARP, "},
+	0x8035: {"ARP, ", "RARP, "},
 }
 
 // etherTypePhrase is an ethertype as tcpdump -e names it: "ethertype
