@@ -3,6 +3,7 @@
 package cli_test
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -156,6 +157,63 @@ func TestCaptureRotatesByTime(t *testing.T) {
 		}
 		if _, _, err := testkit.RunTool("tcpdump", "-n", "-r", filepath.Join(ours, name)); err != nil {
 			t.Errorf("tcpdump -r %s: %v", name, err)
+		}
+	}
+}
+
+// promiscuity is the kernel's count of promiscuous-mode users of an
+// interface (ip -d link's "promiscuity N").
+func promiscuity(t *testing.T, iface string) int {
+	t.Helper()
+	m := regexp.MustCompile(`promiscuity (\d+)`).FindStringSubmatch(netlab.Run(t, "ip", "-d", "link", "show", iface))
+	if m == nil {
+		t.Fatalf("ip -d link show %s: no promiscuity", iface)
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+// TestCaptureNoPromiscAndFilterFile: capture -p leaves the interface out
+// of promiscuous mode (the kernel's promiscuity count stays as it was,
+// where a capture without -p raises it), and -F FILE's filter is the one
+// compiled: of a lab's ping and UDP, only the UDP is kept, as tcpdump -F
+// selects.
+func TestCaptureNoPromiscAndFilterFile(t *testing.T) {
+	testkit.RequireTool(t, "tcpdump")
+	lab := netlab.New(t, "tfP")
+	dir := t.TempDir()
+	ffile := filepath.Join(dir, "filter")
+	if err := os.WriteFile(ffile, []byte("# the lab's UDP only\nudp\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before := promiscuity(t, lab.HostIf)
+	for _, c := range []struct {
+		args  []string
+		raise int
+	}{{[]string{"-p"}, 0}, {nil, 1}} {
+		out := filepath.Join(dir, "p"+strconv.Itoa(c.raise)+".pcap")
+		pr := start(t, append([]string{"capture", "-i", lab.HostIf, "-w", out, "-F", ffile, "-c", "3"}, c.args...)...)
+		pr.waitLine(t, "capturing on", 10*time.Second)
+		if got := promiscuity(t, lab.HostIf); got != before+c.raise {
+			t.Errorf("capture %v: promiscuity %d, was %d", c.args, got, before)
+		}
+		if out, err := lab.PeerCommand("ping", "-c", "2", "-i", "0.05", "-W", "1", lab.HostIP.String()).CombinedOutput(); err != nil {
+			t.Fatalf("ping: %v\n%s", err, out)
+		}
+		conn := lab.PeerUDP()
+		for i := 0; i < 3; i++ {
+			conn.WriteTo([]byte("hello"), &net.UDPAddr{IP: lab.HostIP, Port: 9})
+		}
+		if code := pr.wait(t, 20*time.Second); code != 0 {
+			t.Fatalf("capture %v: exit %d: %s", c.args, code, pr.stderr)
+		}
+		all, _, err := testkit.RunTool("tcpdump", "-n", "-r", out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		udp, _, _ := testkit.RunTool("tcpdump", "-n", "-r", out, "-F", ffile)
+		if strings.Count(all, "\n") != 3 || udp != all {
+			t.Errorf("capture -F: kept\n%s\nof which tcpdump -F selects\n%s", all, udp)
 		}
 	}
 }
