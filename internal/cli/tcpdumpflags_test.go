@@ -130,3 +130,31 @@ func TestQueryLinkHeaderOnLinkTypes(t *testing.T) {
 		}
 	}
 }
+
+// TestCaptureRotationErrors: -C, -G and -W refuse what tcpdump refuses,
+// in its words, each in one line with a non-zero exit, before any capture
+// begins; rotation without a -w file is a mistake said as such.
+func TestCaptureRotationErrors(t *testing.T) {
+	dir := t.TempDir()
+	w := filepath.Join(dir, "trace")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-w", w, "-C", "0"}, "invalid file size 0"},
+		{[]string{"-w", w, "-C", "1k"}, "invalid file size 1k"},
+		{[]string{"-w", w, "-C", "0.5"}, "invalid file size 0.5"},
+		{[]string{"-w", w, "-G", "-1"}, "invalid number of seconds -1"},
+		{[]string{"-w", w, "-C", "1", "-W", "0"}, "invalid number of output files 0"},
+		{[]string{"-C", "1"}, "give -w FILE"},
+		{[]string{"-w", "-", "-G", "5"}, "give -w FILE"},
+	} {
+		r := run(t, append([]string{"capture", "-i", "lo"}, c.args...)...)
+		if r.code == 0 || !strings.Contains(r.stderr, c.want) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+			t.Errorf("capture %v: exit %d, %q; want %q", c.args, r.code, r.stderr, c.want)
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("files left behind: %v", ents)
+	}
+}
