@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 	"slices"
 	"text/tabwriter"
 	"time"
@@ -140,61 +139,11 @@ func printFlows(w io.Writer, flows []selpkg.Flow) error {
 	fmt.Fprintln(tw, "START\tDURATION\tPROTO\tINITIATOR\tRESPONDER\tPKTS ->\tBYTES ->\tPKTS <-\tBYTES <-\tFLAGS\tCOMMUNITY ID")
 	for i := range flows {
 		f := &flows[i]
-		// ICMP's "ports" are the first message's type and code: shown
-		// under FLAGS, not as ports.
-		ports := hasPorts(f) && f.IPProto != flow.ProtoICMP && f.IPProto != flow.ProtoICMPv6
+		src, dst := f.Endpoints() // ICMP's type and code under FLAGS
 		fmt.Fprintf(tw, "%s\t%.6f\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\n",
 			time.Unix(0, f.FirstNS).Local().Format("2006-01-02 15:04:05.000000000"),
-			float64(f.LastNS-f.FirstNS)/1e9, f.Proto,
-			endpoint(f.Src, f.Sport, ports), endpoint(f.Dst, f.Dport, ports),
-			f.SrcPackets, f.SrcBytes, f.DstPackets, f.DstBytes, tcpFlagLetters(f), f.CommunityID)
+			float64(f.LastNS-f.FirstNS)/1e9, f.Proto, src, dst,
+			f.SrcPackets, f.SrcBytes, f.DstPackets, f.DstBytes, f.FlagLetters(), f.CommunityID)
 	}
 	return tw.Flush()
-}
-
-// hasPorts tells whether a flow's key has ports (ICMP: type and code):
-// TCP, UDP and SCTP flows do unless seen only as later fragments, which
-// carry none (both ports 0 then).
-func hasPorts(f *selpkg.Flow) bool {
-	switch f.IPProto {
-	case flow.ProtoICMP, flow.ProtoICMPv6:
-		return true
-	case flow.ProtoTCP, flow.ProtoUDP, flow.ProtoSCTP:
-		return f.Sport != 0 || f.Dport != 0
-	}
-	return false
-}
-
-// endpoint is addr:port ([v6]:port), or the address alone.
-func endpoint(addr string, port uint16, hasPort bool) string {
-	a, err := netip.ParseAddr(addr)
-	if !hasPort || err != nil {
-		return addr
-	}
-	return netip.AddrPortFrom(a, port).String()
-}
-
-// tcpFlagLetters are the TCP flags seen as tcpdump names them (S F R P
-// U E W, "." for ACK); for ICMP the first message's type and code; "-"
-// for other protocols.
-func tcpFlagLetters(f *selpkg.Flow) string {
-	switch {
-	case f.IPProto == flow.ProtoICMP || f.IPProto == flow.ProtoICMPv6:
-		return fmt.Sprintf("type %d code %d", f.Sport, f.Dport)
-	case f.IPProto != flow.ProtoTCP:
-		return "-"
-	}
-	var b []byte
-	for _, x := range []struct {
-		bit    uint8
-		letter byte
-	}{{flow.SYN, 'S'}, {flow.FIN, 'F'}, {flow.RST, 'R'}, {flow.PSH, 'P'}, {flow.URG, 'U'}, {flow.ECE, 'E'}, {flow.CWR, 'W'}, {flow.ACK, '.'}} {
-		if f.TCPFlags&x.bit != 0 {
-			b = append(b, x.letter)
-		}
-	}
-	if len(b) == 0 {
-		return "none"
-	}
-	return string(b)
 }

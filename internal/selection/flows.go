@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -50,6 +51,9 @@ type Opener func(ctx context.Context, spec Spec) (*Selection, error)
 type FlowList struct {
 	Flows []Flow
 	End   FlowsEnd
+	// BytesRead are the captured bytes of End.PacketsRead (not sent: a
+	// local listing's cost, which the UI's audit line reports).
+	BytesRead uint64
 }
 
 // ListFlows lists the flows of spec's selection, opened with open (nil:
@@ -141,6 +145,7 @@ func ListFlows(ctx context.Context, spec Spec, opts FlowOptions, open Opener) (F
 	var p flow.Packet
 	err = sl.Walk(ctx, 0, func(rec store.Record) error {
 		end.PacketsRead++
+		out.BytesRead += uint64(len(rec.Data))
 		if !flow.Extract(rec.LinkType, rec.Data, &p) {
 			end.OtherPackets++
 			return nil
@@ -166,6 +171,59 @@ func ListFlows(ctx context.Context, spec Spec, opts FlowOptions, open Opener) (F
 		out.Flows[i] = NewFlow(&kept[i])
 	}
 	return out, nil
+}
+
+// hasPorts tells whether f's key has ports (ICMP: type and code): TCP,
+// UDP and SCTP flows do unless seen only as later fragments, which carry
+// none (both ports 0 then).
+func (f *Flow) hasPorts() bool {
+	switch f.IPProto {
+	case flow.ProtoICMP, flow.ProtoICMPv6:
+		return true
+	case flow.ProtoTCP, flow.ProtoUDP, flow.ProtoSCTP:
+		return f.Sport != 0 || f.Dport != 0
+	}
+	return false
+}
+
+// Endpoints are f's initiator and responder as addr:port ([v6]:port), or
+// the addresses alone when its key has no ports. ICMP's "ports" are the
+// first message's type and code: FlagLetters shows them.
+func (f *Flow) Endpoints() (src, dst string) {
+	ports := f.hasPorts() && f.IPProto != flow.ProtoICMP && f.IPProto != flow.ProtoICMPv6
+	endpoint := func(addr string, port uint16) string {
+		a, err := netip.ParseAddr(addr)
+		if !ports || err != nil {
+			return addr
+		}
+		return netip.AddrPortFrom(a, port).String()
+	}
+	return endpoint(f.Src, f.Sport), endpoint(f.Dst, f.Dport)
+}
+
+// FlagLetters are the TCP flags seen as tcpdump names them (S F R P U E
+// W, "." for ACK; "none" when none); for ICMP the first message's type
+// and code; "-" for other protocols.
+func (f *Flow) FlagLetters() string {
+	switch {
+	case f.IPProto == flow.ProtoICMP || f.IPProto == flow.ProtoICMPv6:
+		return fmt.Sprintf("type %d code %d", f.Sport, f.Dport)
+	case f.IPProto != flow.ProtoTCP:
+		return "-"
+	}
+	var b []byte
+	for _, x := range []struct {
+		bit    uint8
+		letter byte
+	}{{flow.SYN, 'S'}, {flow.FIN, 'F'}, {flow.RST, 'R'}, {flow.PSH, 'P'}, {flow.URG, 'U'}, {flow.ECE, 'E'}, {flow.CWR, 'W'}, {flow.ACK, '.'}} {
+		if f.TCPFlags&x.bit != 0 {
+			b = append(b, x.letter)
+		}
+	}
+	if len(b) == 0 {
+		return "none"
+	}
+	return string(b)
 }
 
 // flowOrder orders flows for FlowOptions.Sort; ties go to the earlier

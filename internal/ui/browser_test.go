@@ -790,6 +790,8 @@ func TestUIBadInput(t *testing.T) {
 		{"/ui/flow", "a flow is named by its community_id"},
 		{"/ui/flow?community_id=1%3A3k1SoWXs%2FFltHw2aBCgUTgbDQF4%3D&packet=-4&view=%3Cb%3E", "Transcript"},
 		{"/ui/packets?page=-3&sort=%3Cscript%3E", "Packets"},
+		{"/ui/flows?sort=%3Cscript%3E", "not an order"},
+		{"/ui/flows?page=999999999999999999", "Flows"},
 		{"/ui/size?filter=tcp+port", "syntax error at column 9"},
 	} {
 		resp, body := get(t, c, fx.url+tc.path)

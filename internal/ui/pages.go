@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,12 +17,17 @@ import (
 	"github.com/packetrecorderd/packetrecorderd/internal/archive"
 	"github.com/packetrecorderd/packetrecorderd/internal/decode"
 	"github.com/packetrecorderd/packetrecorderd/internal/flow"
+	"github.com/packetrecorderd/packetrecorderd/internal/selection"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
 	"github.com/packetrecorderd/packetrecorderd/internal/when"
 )
 
 // pageSize is how many rows a page shows.
 const pageSize = 100
+
+// maxPage is the furthest page asked for: page*pageSize stays far from
+// overflowing.
+const maxPage = 1 << 40
 
 // query is a search's selection: the API's parameters.
 type query struct {
@@ -48,7 +52,7 @@ func (s *Server) parseQuery(r *http.Request) query {
 		q.sort = "start"
 	}
 	q.page, _ = strconv.Atoi(v.Get("page"))
-	q.page = max(q.page, 0)
+	q.page = min(max(q.page, 0), maxPage)
 	now := s.opts.Now()
 	if q.since != "" {
 		ns, err := when.ParseNS(q.since, now)
@@ -152,18 +156,15 @@ func readErr(err error) (string, error) {
 	return "", err
 }
 
-// flowRow is one flow of the flows table.
+// flowRow is one flow of the flows table: the wire row and what the page
+// shows of it.
 type flowRow struct {
-	CommunityID          string
-	Proto                string
-	Src, Dst             string
-	Start                string
-	Duration             string
-	Packets, Bytes       uint64
-	SrcPackets, SrcBytes uint64
-	DstPackets, DstBytes uint64
-	Flags                string
-	Link                 string
+	*selection.Flow
+	Src, Dst string
+	Start    string
+	Duration string
+	Flags    string
+	Link     string
 }
 
 func (s *Server) handleFlows(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -173,28 +174,27 @@ func (s *Server) handleFlows(w http.ResponseWriter, r *http.Request, c *call) er
 	var total, shownFrom int
 	var sumPackets, sumBytes uint64
 	if q.err == "" {
-		order := flowOrder(q.sort)
-		var kept []flow.Flow
+		// The flows command's engine, with p's rules on both its passes;
+		// the flows up to this page's last.
+		var list selection.FlowList
+		limit := int64(q.page+1) * pageSize
 		err := s.opts.API.Query(r.Context(), r, c.p, q.uiQuery("flows"), func(ctx context.Context) (int64, int64, error) {
 			var err error
-			var n, b int64
-			kept, n, b, err = s.flows(ctx, c.p, q)
-			return n, b, err
+			list, err = selection.ListFlows(ctx, q.spec(), selection.FlowOptions{Sort: q.sort, Limit: limit}, opener(s.opts.Store, c.p))
+			return int64(list.End.PacketsRead), int64(list.BytesRead), err
 		})
+		if errors.Is(err, selection.ErrFlowSort) {
+			err = &formError{err}
+		}
 		msg, err := readErr(err)
 		if err != nil {
 			return err
 		}
 		d["Form"] = withErr(d["Form"].(form), msg)
-		slices.SortFunc(kept, func(x, y flow.Flow) int { return order(&x, &y) })
-		total = len(kept)
-		for i := range kept {
-			sumPackets += kept[i].TotalPackets()
-			sumBytes += kept[i].TotalBytes()
-		}
+		total, sumPackets, sumBytes = int(list.End.Flows), list.End.Packets, list.End.Bytes
 		shownFrom = min(q.page*pageSize, total)
-		for i := shownFrom; i < min(shownFrom+pageSize, total); i++ {
-			rows = append(rows, s.flowRow(&kept[i], q))
+		for i := shownFrom; i < len(list.Flows); i++ {
+			rows = append(rows, newFlowRow(&list.Flows[i], q))
 		}
 	}
 	d["Rows"], d["Total"], d["From"], d["Packets"], d["Bytes"] = rows, total, shownFrom+1, sumPackets, sumBytes
@@ -238,125 +238,12 @@ func sortLinks(q query) []sortLink {
 	return out
 }
 
-func flowOrder(sortBy string) func(a, b *flow.Flow) int {
-	start := func(a, b *flow.Flow) int {
-		return cmp.Or(cmp.Compare(a.FirstNS, b.FirstNS), cmp.Compare(a.LastNS, b.LastNS),
-			a.Key.Src.Compare(b.Key.Src), cmp.Compare(a.Key.SrcPort, b.Key.SrcPort),
-			a.Key.Dst.Compare(b.Key.Dst), cmp.Compare(a.Key.DstPort, b.Key.DstPort), cmp.Compare(a.Key.Proto, b.Key.Proto))
-	}
-	switch sortBy {
-	case "packets":
-		return func(a, b *flow.Flow) int { return cmp.Or(cmp.Compare(b.TotalPackets(), a.TotalPackets()), start(a, b)) }
-	case "bytes":
-		return func(a, b *flow.Flow) int { return cmp.Or(cmp.Compare(b.TotalBytes(), a.TotalBytes()), start(a, b)) }
-	case "duration":
-		return func(a, b *flow.Flow) int {
-			return cmp.Or(cmp.Compare(b.LastNS-b.FirstNS, a.LastNS-a.FirstNS), start(a, b))
-		}
-	}
-	return start
-}
-
-// maxFlows bounds the flows a search keeps.
-const maxFlows = 1 << 20
-
-// flows lists q's flows as the flows command does: a flow is listed
-// whole, with all its packets of the window, when any of its packets
-// matches.
-func (s *Server) flows(ctx context.Context, p api.Principal, q query) ([]flow.Flow, int64, int64, error) {
-	var matches map[matchID]bool
-	var n, b int64
-	if q.filter != "" || p.Filter != "" {
-		sl, err := openSelection(ctx, s.opts.Store, p, q)
-		if err != nil {
-			return nil, 0, 0, err
-		}
-		matches = map[matchID]bool{}
-		var pk flow.Packet
-		err = sl.walk(ctx, 0, func(rec store.Record) error {
-			n++
-			b += int64(len(rec.Data))
-			if flow.Extract(rec.LinkType, rec.Data, &pk) {
-				matches[matchID{rec.Timestamp, pk.Key}] = true
-			}
-			return nil
-		})
-		sl.close()
-		if err != nil {
-			return nil, n, b, err
-		}
-	}
-	all := q
-	all.filter = ""
-	// Flows are counted whole, but only of packets p may read.
-	sl, err := openSelection(ctx, s.opts.Store, p, all)
-	if err != nil {
-		return nil, n, b, err
-	}
-	defer sl.close()
-	var kept []flow.Flow
-	table, err := flow.NewTable(flow.Config{Size: maxFlows, IdleTimeout: -1, Linger: -1, Emit: func(f *flow.Flow) {
-		if q.hasCID && f.CommunityID != q.cid || matches != nil && !f.Marked {
-			return
-		}
-		kept = append(kept, *f)
-	}})
-	if err != nil {
-		return nil, n, b, err
-	}
-	var pk flow.Packet
-	err = sl.walk(ctx, 0, func(rec store.Record) error {
-		if matches == nil {
-			n++
-			b += int64(len(rec.Data))
-		}
-		if !flow.Extract(rec.LinkType, rec.Data, &pk) {
-			return nil
-		}
-		f := table.Add(rec.Timestamp, &pk, rec.OrigLen)
-		if matches[matchID{rec.Timestamp, pk.Key}] {
-			f.Marked = true
-		}
-		return nil
-	})
-	table.Flush()
-	return kept, n, b, err
-}
-
-type matchID struct {
-	ts  int64
-	key flow.Key
-}
-
-func (s *Server) flowRow(f *flow.Flow, q query) flowRow {
-	ports := f.Key.HasPorts && f.Key.Proto != flow.ProtoICMP && f.Key.Proto != flow.ProtoICMPv6
-	fq := query{iface: q.iface, communityID: f.CommunityID.String(), sort: "start",
-		since: fmtNS(f.FirstNS), until: fmtNS(f.LastNS)}
-	return flowRow{CommunityID: f.CommunityID.String(), Proto: flow.ProtoName(f.Key.Proto),
-		Src: flow.Endpoint(f.Key.Src, f.Key.SrcPort, ports), Dst: flow.Endpoint(f.Key.Dst, f.Key.DstPort, ports),
-		Start: fmtTime(f.FirstNS), Duration: fmt.Sprintf("%.3f s", float64(f.LastNS-f.FirstNS)/1e9),
-		Packets: f.TotalPackets(), Bytes: f.TotalBytes(), SrcPackets: f.Packets[0], SrcBytes: f.Bytes[0],
-		DstPackets: f.Packets[1], DstBytes: f.Bytes[1], Flags: flagLetters(f),
-		Link: "/ui/flow?" + fq.values().Encode()}
-}
-
-func flagLetters(f *flow.Flow) string {
-	switch {
-	case (f.Key.Proto == flow.ProtoICMP || f.Key.Proto == flow.ProtoICMPv6) && f.Key.HasPorts:
-		return fmt.Sprintf("type %d code %d", f.Key.SrcPort, f.Key.DstPort)
-	case f.Key.Proto != flow.ProtoTCP:
-		return "-"
-	}
-	var b []byte
-	for _, x := range []struct {
-		bit    uint8
-		letter byte
-	}{{flow.SYN, 'S'}, {flow.FIN, 'F'}, {flow.RST, 'R'}, {flow.PSH, 'P'}, {flow.URG, 'U'}, {flow.ECE, 'E'}, {flow.CWR, 'W'}, {flow.ACK, '.'}} {
-		if f.TCPFlags&x.bit != 0 {
-			b = append(b, x.letter)
-		}
-	}
-	return string(b)
+// newFlowRow is f as the flows table shows it, linked to its packets.
+func newFlowRow(f *selection.Flow, q query) flowRow {
+	fq := query{iface: q.iface, communityID: f.CommunityID, sort: "start", since: fmtNS(f.FirstNS), until: fmtNS(f.LastNS)}
+	src, dst := f.Endpoints()
+	return flowRow{Flow: f, Src: src, Dst: dst, Start: fmtTime(f.FirstNS), Duration: fmt.Sprintf("%.3f s", float64(f.LastNS-f.FirstNS)/1e9),
+		Flags: f.FlagLetters(), Link: "/ui/flow?" + fq.values().Encode()}
 }
 
 // packetRow is one packet of a packet list.

@@ -29,7 +29,30 @@ type selected struct{ sl *selection.Selection }
 func openSelection(ctx context.Context, path string, p api.Principal, q query) (*selected, error) {
 	// The Community ID goes into the spec for the planner (which will read
 	// only the blocks that carry it); the pages match it themselves.
-	spec := selection.Spec{Interface: q.iface, Range: q.r, Filter: q.filter, ForcedFilter: p.Filter, CommunityID: q.communityID}
+	sl, err := openSpec(ctx, path, p, q.spec())
+	if err != nil {
+		return nil, err
+	}
+	return &selected{sl: sl}, nil
+}
+
+// spec is q's selection.
+func (q query) spec() selection.Spec {
+	return selection.Spec{Interface: q.iface, Range: q.r, Filter: q.filter, CommunityID: q.communityID}
+}
+
+// opener opens specs for p as openSelection does (the forced filter
+// applied, the user's mistakes as form errors): selection.ListFlows opens
+// both its passes with it.
+func opener(path string, p api.Principal) selection.Opener {
+	return func(ctx context.Context, spec selection.Spec) (*selection.Selection, error) {
+		return openSpec(ctx, path, p, spec)
+	}
+}
+
+// openSpec opens spec's selection for p, with p's forced filter.
+func openSpec(ctx context.Context, path string, p api.Principal, spec selection.Spec) (*selection.Selection, error) {
+	spec.ForcedFilter = p.Filter
 	var sl *selection.Selection
 	var err error
 	if archive.IsStore(path) {
@@ -43,12 +66,15 @@ func openSelection(ctx context.Context, path string, p api.Principal, q query) (
 		return nil, &formError{err}
 	case errors.As(err, &fe):
 		return nil, fmt.Errorf("the filter of %s: %w", p.Name, err)
-	case errors.Is(err, selection.ErrNoSuchInterface) || q.iface != "" && !archive.IsStore(path):
+	case errors.Is(err, selection.ErrNoSuchInterface) || spec.Interface != "" && !archive.IsStore(path):
+		if sl != nil {
+			sl.Close()
+		}
 		return nil, &formError{err}
 	case err != nil:
 		return nil, err
 	}
-	return &selected{sl: sl}, nil
+	return sl, nil
 }
 
 // Database selects in all the sessions of a database file, merged by
