@@ -185,6 +185,7 @@ func TestFaultDiskFullKeepsRecording(t *testing.T) {
 	st := filepath.Join(mnt, "store")
 	cfg := filepath.Join(t.TempDir(), "c.yaml")
 	writeConfig(t, cfg, fmt.Sprintf(`store: %s
+compression: none
 segment:
   max_bytes: 2MiB
 retention:
@@ -319,7 +320,7 @@ func TestFaultDiskFullComesBack(t *testing.T) {
 	lab := netlab.New(t, "dfc")
 	st := filepath.Join(mnt, "store")
 	cfg := filepath.Join(t.TempDir(), "c.yaml")
-	writeConfig(t, cfg, fmt.Sprintf("store: %s\nsegment:\n  max_bytes: 2MiB\nretention:\n  min_free: 10%%\nlisten: 127.0.0.1:0\ninterfaces:\n  - name: %s\n    filter: udp dst port 9999\n", st, lab.HostIf))
+	writeConfig(t, cfg, fmt.Sprintf("store: %s\ncompression: none\nsegment:\n  max_bytes: 2MiB\nretention:\n  min_free: 10%%\nlisten: 127.0.0.1:0\ninterfaces:\n  - name: %s\n    filter: udp dst port 9999\n", st, lab.HostIf))
 	d := startDaemon(t, cfg)
 	stop := make(chan struct{})
 	health := watchHealth(t, d, stop)
@@ -429,6 +430,7 @@ func TestFaultDiskBudgetFileBytes(t *testing.T) {
 	cfg := filepath.Join(dir, "c.yaml")
 	const budget = 20 << 20
 	writeConfig(t, cfg, fmt.Sprintf(`store: %s
+compression: none
 segment:
   max_bytes: 4MiB
 retention:

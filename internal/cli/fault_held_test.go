@@ -49,6 +49,7 @@ func TestFaultHeldWindowSurvivesMaxAge(t *testing.T) {
 	st := filepath.Join(dir, "store")
 	cfg := filepath.Join(dir, "c.yaml")
 	writeConfig(t, cfg, fmt.Sprintf(`store: %s
+compression: none
 segment:
   max_age: 2s
 retention:
@@ -109,6 +110,7 @@ func TestFaultHeldDeletedLoudly(t *testing.T) {
 	st := filepath.Join(dir, "store")
 	cfg := filepath.Join(dir, "c.yaml")
 	writeConfig(t, cfg, fmt.Sprintf(`store: %s
+compression: none
 segment:
   max_bytes: 1MiB
 retention:
