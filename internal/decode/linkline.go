@@ -34,6 +34,11 @@ func LinkLine(linkType uint32, data []byte, origLen int, summary string, quiet b
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s > %s, ", mac(data[6:12]), mac(data[0:6]))
+	if strings.HasPrefix(summary, b.String()) {
+		// tcpdump prints the header of a frame it cannot decode with or
+		// without -e, once.
+		return summary
+	}
 	et := uint16(data[12])<<8 | uint16(data[13])
 	if et < 0x0600 {
 		fmt.Fprintf(&b, "802.3, length %d: ", et) // the frame's own length field
