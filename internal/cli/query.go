@@ -50,6 +50,7 @@ func (o *queryOptions) addFlags(cmd *cobra.Command, maxPackets *int64) {
 	cmd.Flags().BoolVar(&o.asJSON, "json", false, "print one JSON object per packet")
 	cmd.Flags().BoolVar(&o.count, "count", false, "print only the number of matching packets, as tcpdump --count")
 	addTcpdumpViewFlags(cmd, &o.view)
+	addNanoFlag(cmd, &o.view)
 	cmd.Flags().StringVarP(&o.filterFile, "filter-file", "F", "", "take the filter from this file ('#' starts a comment), as tcpdump -F; an expression after the flags is then ignored")
 	cmd.Flags().BoolVar(&o.explain, "explain", false, "print how the selection is read: the block index's plan of the filter, and the blocks and bytes read out of those in the window")
 }

@@ -93,6 +93,7 @@ type replayOptions struct {
 	loops       int64
 	count       int64
 	displayOnly bool
+	view        tcpdumpView // --display-only's -e, -q, -x, -A, -#
 	asJSON      bool
 	rf          replayFlags
 }
@@ -136,6 +137,7 @@ func (o *replayOptions) addFlags(cmd *cobra.Command) {
 	f.Int64Var(&o.loops, "loop", 1, "play the packets this many times (0 = until interrupted)")
 	addMaxPacketsFlag(cmd, &o.count, 0, "stop after this many packets, all loops together (0 = no limit), as tcpdump -c")
 	f.BoolVar(&o.displayOnly, "display-only", false, "print each packet with its scheduled time; send nothing")
+	addTcpdumpViewFlags(cmd, &o.view)
 	f.BoolVar(&o.asJSON, "json", false, "print the summary as one JSON object")
 	f.BoolVar(&o.rf.segment, "segment", false, "split IP packets over the MTU (GRO/TSO frames) as TSO would: TCP into segments, others into fragments, spread over the gap to the next frame")
 	f.BoolVar(&o.rf.mtuTrunc, "mtu-trunc", false, "truncate IP packets over the MTU to the MTU (as tcpreplay), fixing lengths and checksums")
@@ -215,12 +217,16 @@ func (a *app) replay(ctx context.Context, o replayOptions, cfg replay.Config) er
 	if o.displayOnly {
 		sum := decode.NewSummarizer()
 		sum.InterfaceName = localInterfaceName()
+		view, n := o.view, int64(0)
+		view.check()
 		return replay.Preview(ctx, cfg, src, func(rec store.Record, at time.Duration) error {
+			prefix := ""
 			if id := sl.SessionOf(rec); id != 0 {
-				fmt.Fprintf(out, "%d:", id) // merged sessions: SESSION:N, as query
+				prefix = fmt.Sprintf("%d:", id) // merged sessions: SESSION:N, as query
 			}
-			fmt.Fprintf(out, "%d +%.6fs %s\n", rec.Number, at.Seconds(), sum.Summary(rec.LinkType, rec.Data, rec.OrigLen))
-			return nil
+			prefix += fmt.Sprintf("%d +%.6fs ", rec.Number, at.Seconds())
+			n++
+			return view.writePacket(out, n, prefix, rec.LinkType, rec.Data, rec.OrigLen, sum.Summary(rec.LinkType, rec.Data, rec.OrigLen))
 		})
 	}
 

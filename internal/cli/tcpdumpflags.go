@@ -30,8 +30,8 @@ type tcpdumpView struct {
 	ascii  int  // -A (1) / -AA (2): ASCII only
 }
 
-// addTcpdumpViewFlags adds -x, -A, -e, -# and --nano (query's -X, -t and
-// -S are its own).
+// addTcpdumpViewFlags adds -x, -A, -e, -q and -# (query's -X, -t and -S
+// are its own).
 func addTcpdumpViewFlags(cmd *cobra.Command, v *tcpdumpView) {
 	fl := cmd.Flags()
 	fl.CountVarP(&v.hex, "hex-only", "x", "-x: each packet's bytes after its link header in hex (no ASCII), -xx: with it (as tcpdump)")
@@ -39,7 +39,11 @@ func addTcpdumpViewFlags(cmd *cobra.Command, v *tcpdumpView) {
 	fl.BoolVarP(&v.eflag, "link-header", "e", false, "the link-level header on each line (addresses, ethertype, length), as tcpdump -e")
 	fl.BoolVarP(&v.qflag, "quiet", "q", false, "quiet lines: TCP and UDP as addresses, ports and length only, as tcpdump -q")
 	fl.BoolVarP(&v.number, "number", "#", false, "number each line, as tcpdump -#")
-	fl.BoolVar(&v.nano, "nano", false, "times and deltas in nanoseconds, as tcpdump --nano (else microseconds)")
+}
+
+// addNanoFlag adds --nano where packets print with tcpdump's times.
+func addNanoFlag(cmd *cobra.Command, v *tcpdumpView) {
+	cmd.Flags().BoolVar(&v.nano, "nano", false, "times and deltas in nanoseconds, as tcpdump --nano (else microseconds)")
 }
 
 // check refuses what tcpdump refuses and caps what it caps: -tttttt is an

@@ -3,6 +3,7 @@ package cli_test
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -157,5 +158,34 @@ func TestCaptureRotationErrors(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 		t.Errorf("files left behind: %v", ents)
+	}
+}
+
+// TestReplayDisplayOnlyTcpdumpFlags: replay --display-only prints each
+// packet's number and scheduled time, then what tcpdump -t prints with
+// -e, -q, -x, -A: with that prefix taken off, diff against tcpdump -n -t
+// -r is empty.
+func TestReplayDisplayOnlyTcpdumpFlags(t *testing.T) {
+	testkit.RequireTool(t, "tcpdump")
+	lab := "../decode/testdata/lab.pcap"
+	prefix := regexp.MustCompile(`(?m)^\d+ \+\d+\.\d{6}s `)
+	for _, flags := range [][]string{{"-e"}, {"-q"}, {"-x"}, {"-A", "-e"}, {"-q", "-e", "-xx"}} {
+		want, _, err := testkit.RunTool("tcpdump", append([]string{"-n", "-t", "-r", lab}, flags...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := mustRun(t, append([]string{"replay", "-r", lab, "--display-only"}, flags...)...)
+		if n := len(prefix.FindAllString(got, -1)); n != strings.Count(mustRun(t, "replay", "-r", lab, "--display-only"), "\n") {
+			t.Errorf("%v: %d lines begin with a number and a time", flags, n)
+		}
+		if got = prefix.ReplaceAllString(got, ""); got != want {
+			gl, wl := strings.Split(got, "\n"), strings.Split(want, "\n")
+			for i := range min(len(gl), len(wl)) {
+				if gl[i] != wl[i] {
+					t.Errorf("%v: line %d\n got %q\nwant %q", flags, i+1, gl[i], wl[i])
+					break
+				}
+			}
+		}
 	}
 }
