@@ -44,7 +44,8 @@ func newRetentionLab(t *testing.T, retentionYAML string) *retentionLab {
 // over [from, to].
 func (l *retentionLab) segment(t *testing.T, from, to time.Time, n int) {
 	t.Helper()
-	rec, err := archive.NewRecording(l.dir, archive.RecordingConfig{Interface: "eth0", LinkType: 1, Snaplen: 65535})
+	// Raw blocks: the retention tests count file bytes per packet.
+	rec, err := archive.NewRecording(l.dir, archive.RecordingConfig{Interface: "eth0", LinkType: 1, Snaplen: 65535, Compression: store.Compression{None: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
