@@ -1372,11 +1372,16 @@ func secondsText(ns int64) string {
 }
 
 // replayNumbers is the packet numbers replay --display-only printed, one
-// per line ("N +0.000123s summary").
+// per line ("N +0.000123s summary"). A summary's own further lines, as
+// tcpdump prints them (the hex dump of an unknown ethertype, tab-indented;
+// the frame inside VXLAN, on a line of its own), do not start with a
+// number and a time.
+var replayLine = regexp.MustCompile(`^[0-9]+ [+-]`)
+
 func replayNumbers(out string) string {
 	var nums []int
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		if line == "" {
+		if line == "" || nums != nil && !replayLine.MatchString(line) {
 			continue
 		}
 		first, _, _ := strings.Cut(line, " ")

@@ -146,7 +146,9 @@ func TestDiskFull(t *testing.T) {
 	netlab.Run(t, "mount", "-t", "tmpfs", "-o", "size=12m", "prd-full", mnt)
 	t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() })
 	db := filepath.Join(mnt, "full.db")
-	rec := start(t, "capture", "-i", lab.HostIf, "-d", db, "-f", "udp dst port 9999")
+	// Raw blocks: the flood's zero payloads would compress to nothing and
+	// never fill the disk.
+	rec := start(t, "capture", "-i", lab.HostIf, "-d", db, "--compression", "none", "-f", "udp dst port 9999")
 	rec.waitLine(t, "session ", 10*time.Second)
 	go flood(t, lab, 9999, 50_000, 3*time.Second)
 	code := rec.wait(t, 20*time.Second)
