@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
+	"github.com/packetrecorderd/packetrecorderd/internal/testkit"
 )
 
 // feed writes n packets, numbered by their first 8 bytes, into the
@@ -319,7 +320,7 @@ func waitZombie(t *testing.T, pid int) {
 // process of its own: it records n packets into dir, says so, and waits
 // to be killed.
 func recordingChild(dir string) {
-	t := childT{}
+	t := testkit.ChildT{}
 	var n int
 	fmt.Sscan(os.Getenv("ARCHIVE_TEST_PACKETS"), &n)
 	r, err := NewRecording(dir, RecordingConfig{Interface: "eth0", LinkType: 1})
@@ -330,13 +331,6 @@ func recordingChild(dir string) {
 	fmt.Println("recording")
 	time.Sleep(time.Minute)
 }
-
-// childT stands for a test's T in a child process: a failure ends it.
-type childT struct{ testing.TB }
-
-func (childT) Helper()                        {}
-func (childT) Fatal(args ...any)              { fmt.Fprintln(os.Stderr, args...); os.Exit(2) }
-func (childT) Fatalf(format string, a ...any) { fmt.Fprintf(os.Stderr, format+"\n", a...); os.Exit(2) }
 
 // TestMain runs the package's tests, or, in a child process one of them
 // started, the child's part.

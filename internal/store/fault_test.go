@@ -227,7 +227,7 @@ func killToZombie(t *testing.T, cmd *exec.Cmd) {
 // its own: it records into a session of the given source, says so, and
 // waits to be killed.
 func storeChild(mode string) {
-	t := childT{}
+	t := testkit.ChildT{}
 	db, err := Open(os.Getenv("STORE_TEST_DB"), Options{Create: true})
 	if err != nil {
 		t.Fatal(err)
@@ -244,13 +244,6 @@ func storeChild(mode string) {
 	fmt.Println("ready")
 	time.Sleep(time.Minute)
 }
-
-// childT stands for a test's T in a child process: a failure ends it.
-type childT struct{ testing.TB }
-
-func (childT) Helper()                        {}
-func (childT) Fatal(args ...any)              { fmt.Fprintln(os.Stderr, args...); os.Exit(2) }
-func (childT) Fatalf(format string, a ...any) { fmt.Fprintf(os.Stderr, format+"\n", a...); os.Exit(2) }
 
 // TestMain runs the package's tests, or, in a child process one of them
 // started, the child's part.

@@ -197,3 +197,12 @@ func Stop(t testing.TB, cmd *exec.Cmd) {
 		<-done
 	}
 }
+
+// ChildT stands for a test's T in a child process a test started (run
+// from TestMain, where there is no T): a failure prints its message and
+// ends the process with status 2, which the parent test sees.
+type ChildT struct{ testing.TB }
+
+func (ChildT) Helper()                        {}
+func (ChildT) Fatal(args ...any)              { fmt.Fprintln(os.Stderr, args...); os.Exit(2) }
+func (ChildT) Fatalf(format string, a ...any) { fmt.Fprintf(os.Stderr, format+"\n", a...); os.Exit(2) }
