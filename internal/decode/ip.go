@@ -924,63 +924,6 @@ func (s *Summarizer) igmpTime(code uint8) {
 	s.str("s")
 }
 
-func (s *Summarizer) gre(b []byte, plen int) {
-	if len(b) < 4 {
-		s.str("GRE [|gre]")
-		return
-	}
-	flags := binary.BigEndian.Uint16(b)
-	ver := flags & 7
-	s.str("GREv")
-	s.uint(uint64(ver))
-	if ver == 1 {
-		s.greV1(b, plen)
-		return
-	}
-	if ver == 0 && flags&0x2000 != 0 {
-		ko := 4
-		if flags&0x8000 != 0 {
-			ko += 4
-		}
-		if len(b) >= ko+4 {
-			s.str(", key=0x")
-			s.buf = appendHex(s.buf, binary.BigEndian.Uint32(b[ko:]))
-		}
-	}
-	s.str(", length ")
-	s.int(plen)
-	if ver != 0 || flags&0x4000 != 0 { // another version or source routing: stop here
-		return
-	}
-	hl := 4
-	if flags&0x8000 != 0 {
-		hl += 4
-	}
-	if flags&0x2000 != 0 {
-		hl += 4
-	}
-	if flags&0x1000 != 0 {
-		hl += 4
-	}
-	if len(b) < hl {
-		s.str(": [|gre]")
-		return
-	}
-	proto := binary.BigEndian.Uint16(b[2:])
-	s.str(": ")
-	s.depth++
-	if s.depth > maxEncapsulationDepth {
-		s.str("[|encapsulation too deep]")
-		return
-	}
-	switch proto {
-	case 0x6558: // transparent Ethernet bridging
-		s.ethernet(b[hl:], plen-hl)
-	default:
-		s.ethertype(proto, b[hl:], plen-hl)
-	}
-}
-
 var protoNames = map[uint8]string{
 	protoHopByHop: "hopopt", protoICMP: "icmp", protoIGMP: "igmp", protoIPIP: "ipip", protoTCP: "tcp",
 	protoUDP: "udp", protoIPv6: "ip6", protoRouting: "ip6-route", protoFragment: "ip6-frag",

@@ -1,0 +1,41 @@
+package decode
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// verboseFiles are corpus captures whose tcpdump -v lines the
+// protocol decoders of verbose_*.go must reproduce, each with the share
+// (floored, in percent) measured when the decoder was written. Before
+// those decoders each was far below its floor.
+var verboseFiles = []struct {
+	file string
+	min  float64
+}{
+	{"zeek_erspan.pcap", 99},             // GRE flags and the inner packet on a line of its own
+	{"zeek_tunnels_gre-sample.pcap", 98}, // GRE
+}
+
+// TestVerboseProtocolFiles compares our -v lines with tcpdump -v's on
+// each capture of verboseFiles, tcpdump's line count being the
+// denominator.
+//
+//	go test -run 'TestVerboseProtocolFiles$' -v ./internal/decode/
+func TestVerboseProtocolFiles(t *testing.T) {
+	needTcpdump(t)
+	dir := requireCorpus(t)
+	for _, c := range verboseFiles {
+		t.Run(c.file, func(t *testing.T) {
+			var f fidelity
+			f.compareCapture(t, filepath.Join(dir, c.file), Options{Verbose: true}, "-v")
+			if f.total == 0 || f.percent() < c.min {
+				n := min(len(f.diffs), 10)
+				t.Errorf("%s: %.1f%% of %d lines identical to tcpdump -v, want >= %.0f%%; first differences:\n%s",
+					c.file, f.percent(), f.total, c.min, strings.Join(f.diffs[:n], "\n"))
+			}
+			t.Logf("%.1f%% of %d lines", f.percent(), f.total)
+		})
+	}
+}
