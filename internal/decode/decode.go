@@ -496,7 +496,7 @@ func (s *Summarizer) ppp(data []byte, wire int) {
 func (s *Summarizer) pppProto(proto uint16, data []byte, wire int) {
 	if name := pppCtrlNames[proto]; name != "" {
 		// tcpdump counts the protocol field in the length.
-		s.pppCtrl(name, data, wire+2)
+		s.pppCtrl(name, proto, data, wire+2)
 		return
 	}
 	switch proto {
@@ -514,36 +514,6 @@ func (s *Summarizer) pppProto(proto uint16, data []byte, wire int) {
 	}
 }
 
-// pppCtrlNames are tcpdump's names of the PPP control protocols it
-// prints the code and id of.
-var pppCtrlNames = map[uint16]string{0xc021: "LCP", 0x8021: "IPCP", 0x8057: "IP6CP", 0x80fd: "CCP"}
-
-var pppCtrlCodes = [...]string{1: "Conf-Request", 2: "Conf-Ack", 3: "Conf-Nack", 4: "Conf-Reject",
-	5: "Term-Request", 6: "Term-Ack", 7: "Code-Reject", 8: "Prot-Reject", 9: "Echo-Request",
-	10: "Echo-Reply", 11: "Discard-Request"}
-
-// pppCtrl prints a PPP control protocol packet: "LCP, Echo-Request
-// (0x09), id 106, length 14", where length is that of the PPP frame.
-func (s *Summarizer) pppCtrl(name string, b []byte, length int) {
-	s.str(name)
-	s.str(", ")
-	if len(b) < 2 {
-		s.str("[|ppp]")
-		return
-	}
-	if int(b[0]) < len(pppCtrlCodes) && pppCtrlCodes[b[0]] != "" {
-		s.str(pppCtrlCodes[b[0]])
-	} else {
-		s.str("unknown")
-	}
-	s.str(" (0x")
-	s.hex8(b[0])
-	s.str("), id ")
-	s.uint(uint64(b[1]))
-	s.str(", length ")
-	s.int(length)
-}
-
 func (s *Summarizer) pppoeSession(data []byte, wire int) {
 	if len(data) < 8 {
 		s.str("PPPoE [|pppoe]")
@@ -554,7 +524,7 @@ func (s *Summarizer) pppoeSession(data []byte, wire int) {
 	s.str("] ")
 	proto := binary.BigEndian.Uint16(data[6:])
 	if name := pppCtrlNames[proto]; name != "" {
-		s.pppCtrl(name, data[8:], int(binary.BigEndian.Uint16(data[4:])))
+		s.pppCtrl(name, proto, data[8:], int(binary.BigEndian.Uint16(data[4:])))
 		return
 	}
 	s.pppProto(proto, data[8:], wire-8)
