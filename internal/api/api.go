@@ -30,6 +30,20 @@ type Selector interface {
 	Recordings() ([]selection.Recording, error)
 }
 
+// FlowLister lists flows without walking packets: a hub's, from the
+// flow records its sensors ship to PostgreSQL. The spec carries the
+// principal's forced filter; a filter it cannot answer is a
+// *selection.FilterError.
+type FlowLister interface {
+	ListFlows(ctx context.Context, spec selection.Spec, opts selection.FlowOptions) (selection.FlowList, error)
+}
+
+// PartialRecordings is a Selector over several sensors: their
+// recordings, and the sensors that did not answer.
+type PartialRecordings interface {
+	RecordingsPartial(ctx context.Context) ([]selection.Recording, []selection.Missing, error)
+}
+
 // Holds are the store's holds: windows kept from retention.
 type Holds interface {
 	Holds() ([]archive.Hold, error)
@@ -59,6 +73,9 @@ type Options struct {
 	Selector Selector
 	// Holds are the store's holds (GET, POST, DELETE /api/v1/holds).
 	Holds Holds
+	// Flows, when set, answers GET /api/v1/flows instead of a walk of
+	// the Selector's packets (a hub's).
+	Flows FlowLister
 	// Status returns the daemon's status (GET /api/v1/status).
 	Status func() any
 	// Interfaces returns the configured interfaces' state (GET /api/v1/interfaces).

@@ -60,7 +60,17 @@ func (s *Server) handleFlows(w http.ResponseWriter, r *http.Request) error {
 		return s.open(r, pq)
 	}
 	spec := selection.Spec{Interface: q.iface, Range: q.r, Filter: q.filter, CommunityID: q.communityID, CommunityIDSeed: q.cidSeed}
-	list, err := selection.ListFlows(r.Context(), spec, selection.FlowOptions{Sort: sortBy, Limit: q.limit}, open)
+	var list selection.FlowList
+	if s.opts.Flows != nil {
+		// A hub's flow records: the same window limit and forced filter.
+		if err = who(r).checkWindow(q.r); err != nil {
+			return err
+		}
+		spec.ForcedFilter = who(r).filter
+		list, err = s.opts.Flows.ListFlows(r.Context(), spec, selection.FlowOptions{Sort: sortBy, Limit: q.limit})
+	} else {
+		list, err = selection.ListFlows(r.Context(), spec, selection.FlowOptions{Sort: sortBy, Limit: q.limit}, open)
+	}
 	if err != nil {
 		var fe *selection.FilterError
 		if errors.As(err, &fe) && !fe.Forced {

@@ -36,6 +36,10 @@ const (
 	TrailerPackets   = "Packetrecorder-Packets"
 	TrailerTruncated = "Packetrecorder-Truncated"
 	TrailerError     = "Packetrecorder-Error"
+	// TrailerPartial, in a hub's answer only, names each sensor that did
+	// not answer and why ("dc2-uplink: connection refused; ..."): the
+	// packets of the others are all there.
+	TrailerPartial = "Packetrecorder-Partial"
 )
 
 // MaxLimit is the largest limit a query may ask for.
@@ -165,14 +169,8 @@ func (s *Server) handlePackets(w http.ResponseWriter, r *http.Request) error {
 // filter ANDed on (the filter compiled once), its time window checked.
 func (s *Server) open(r *http.Request, q packetQuery) (*selection.Selection, error) {
 	p := who(r)
-	if p.maxWindow > 0 {
-		if !q.r.HasSince || !q.r.HasUntil {
-			return nil, errForbidden("%s may read at most %s at once: give since and until", p.name, p.maxWindow)
-		}
-		if w := q.r.Until - q.r.Since; w < 0 || w > int64(p.maxWindow) {
-			return nil, errForbidden("%s may read at most %s at once; the window asked for is %s", p.name, p.maxWindow,
-				fmtDuration(q.r.Until-q.r.Since))
-		}
+	if err := p.checkWindow(q.r); err != nil {
+		return nil, err
 	}
 	spec := selection.Spec{Interface: q.iface, Range: q.r, Windows: q.windows, Filter: q.filter, ForcedFilter: p.filter,
 		CommunityID: q.communityID, CommunityIDSeed: q.cidSeed}
@@ -192,6 +190,20 @@ func (s *Server) open(r *http.Request, q packetQuery) (*selection.Selection, err
 		return nil, errBadRequest("%v", err)
 	}
 	return nil, err
+}
+
+// checkWindow refuses a window wider than the principal's max_window.
+func (p *principal) checkWindow(rg store.Range) error {
+	if p.maxWindow > 0 {
+		if !rg.HasSince || !rg.HasUntil {
+			return errForbidden("%s may read at most %s at once: give since and until", p.name, p.maxWindow)
+		}
+		if w := rg.Until - rg.Since; w < 0 || w > int64(p.maxWindow) {
+			return errForbidden("%s may read at most %s at once; the window asked for is %s", p.name, p.maxWindow,
+				fmtDuration(rg.Until-rg.Since))
+		}
+	}
+	return nil
 }
 
 // serveQuery streams the packets of q in its format.
@@ -220,14 +232,14 @@ func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request, q packetQuer
 			return err
 		}
 		auditOf(r).packets = n
-		WriteJSON(w, http.StatusOK, map[string]int64{"count": n})
+		WriteJSON(w, http.StatusOK, selection.CountAnswer{Count: n, Missing: sl.Missing(), Expired: sl.Expired()})
 		return nil
 	}
 	st, err := s.newStream(w, sl, q)
 	if err != nil {
 		return err
 	}
-	return s.stream(ctx, w, r, q, st, sl.Walk)
+	return s.stream(ctx, w, r, q, st, sl)
 }
 
 // walker walks a selection's packets (Selection.Walk).
@@ -305,7 +317,8 @@ func setStreamHeaders(w http.ResponseWriter, ctype string) {
 
 // stream walks the selection into the sink, flushing the first packets at
 // once and the rest as the buffer fills, and ends with the trailers.
-func (s *Server) stream(ctx context.Context, w http.ResponseWriter, r *http.Request, q packetQuery, sink packetSink, walk walker) error {
+func (s *Server) stream(ctx context.Context, w http.ResponseWriter, r *http.Request, q packetQuery, sink packetSink, sl *selection.Selection) error {
+	walk := walker(sl.Walk)
 	a := auditOf(r)
 	rc := http.NewResponseController(w)
 	var n, bytes int64
@@ -347,7 +360,22 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	if err != nil {
 		h.Set(TrailerError, oneLine(err.Error()))
 	}
+	if missing := sl.Missing(); len(missing) > 0 {
+		// Not declared before the body (a daemon's answers keep their
+		// headers): Go's server sends a prefixed trailer all the same.
+		h.Set(http.TrailerPrefix+TrailerPartial, PartialText(missing))
+	}
 	return nil
+}
+
+// PartialText is the Packetrecorder-Partial trailer of the missing
+// sensors: "NAME: WHY" each, separated by "; ".
+func PartialText(missing []selection.Missing) string {
+	parts := make([]string, len(missing))
+	for i, m := range missing {
+		parts[i] = oneLine(m.Sensor + ": " + m.Error)
+	}
+	return strings.Join(parts, "; ")
 }
 
 func flush(sink packetSink, rc *http.ResponseController) error {
@@ -405,6 +433,7 @@ type jsonSink struct {
 
 func (j *jsonSink) write(rec store.Record) error {
 	p := selection.NewPacketJSON(rec, j.sum.Summary(rec.LinkType, rec.Data, rec.OrigLen), j.sl.InterfaceName(rec))
+	p.Sensor = j.sl.Sensor(rec)
 	if j.data {
 		p.Data = hex.EncodeToString(rec.Data)
 	}
@@ -412,7 +441,7 @@ func (j *jsonSink) write(rec store.Record) error {
 }
 
 func (j *jsonSink) end(n int64, truncated bool, err error) error {
-	e := selection.End{Packets: n, Truncated: truncated}
+	e := selection.End{Packets: n, Truncated: truncated, Missing: j.sl.Missing(), Expired: j.sl.Expired()}
 	if err != nil {
 		e.Error = oneLine(err.Error())
 	}

@@ -73,5 +73,5 @@ func (s *Server) handleSteno(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.stream(r.Context(), w, r, q, sink, sl.Walk)
+	return s.stream(r.Context(), w, r, q, sink, sl)
 }

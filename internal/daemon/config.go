@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/packetrecorderd/packetrecorderd/internal/api"
 	"github.com/packetrecorderd/packetrecorderd/internal/capture"
 	"github.com/packetrecorderd/packetrecorderd/internal/filter"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
@@ -585,3 +587,56 @@ func AppendTokenStanza(path, name, stanza string) error {
 	}
 	return nil
 }
+
+// AccessConfig is what a daemon's configuration and the hub's share:
+// listen, tls, tokens (and tokens_file), metrics_public and limits, with
+// the same keys, checked and applied by the same code.
+type AccessConfig struct {
+	Listen        *string
+	TLS           *TLSConfig
+	Tokens        []TokenConfig
+	TokensFile    string
+	MetricsPublic bool
+	Limits        ServerLimits
+}
+
+// Check reads tokens_file and checks a's keys, each error naming its key
+// and its line (lines: key path -> line, as KeyLines gives them); it
+// returns a's tokens with the file's appended.
+func (a AccessConfig) Check(lines map[string]int) ([]TokenConfig, []error) {
+	c := &Config{Listen: a.Listen, TLS: a.TLS, Tokens: a.Tokens, TokensFile: a.TokensFile, MetricsPublic: a.MetricsPublic,
+		Limits: a.Limits, lines: lines}
+	errs := c.loadTokensFile()
+	return c.Tokens, append(errs, c.validateAccess()...)
+}
+
+// Rules are the API's access rules of a (its tokens as Check returned them).
+func (a AccessConfig) Rules() api.Access {
+	c := &Config{TLS: a.TLS, Tokens: a.Tokens, MetricsPublic: a.MetricsPublic, Limits: a.Limits}
+	return c.access()
+}
+
+// ServerTLS is the TLS configuration a daemon serves t with: HTTP/1.1,
+// client certificates verified when t names a client CA.
+func ServerTLS(t *TLSConfig) (*tls.Config, error) {
+	s := &tlsServer{}
+	if err := s.load(t); err != nil {
+		return nil, err
+	}
+	return s.config(), nil
+}
+
+// KeyLines is the line of each key of a YAML document ("limits.connections",
+// "tokens.0.name"), for errors; YAMLError words a decoding error with them.
+func KeyLines(data []byte) map[string]int {
+	var root yaml.Node
+	lines := map[string]int{}
+	if err := yaml.Unmarshal(data, &root); err == nil {
+		indexLines(&root, "", lines)
+	}
+	return lines
+}
+
+// YAMLError is a strict decoding error on one line per mistake, naming
+// keys rather than Go types.
+func YAMLError(err error, lines map[string]int) error { return yamlError(err, lines) }

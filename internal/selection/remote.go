@@ -27,6 +27,11 @@ import (
 // TLS.
 type Remote struct {
 	Server, TokenFile, CACert, Cert, Key string
+	// PartialOK accepts a hub's answer that lacks some sensors (the CLI's
+	// --partial-ok): they are still named, but are no error.
+	PartialOK bool
+	// Fleet, set by a hub, asks several sensors instead of Server.
+	Fleet *Fleet
 }
 
 // Client talks to one daemon's API.
@@ -153,9 +158,18 @@ type remoteSource struct {
 	q     url.Values
 	shape Description
 	ids   map[string]int // interface name -> id
+	// fleet, for a hub, is the sensors asked; c is then nil.
+	fleet *fleetSource
+	// missing and expired are what a hub's answer (its end line) said
+	// of its sensors.
+	missing []Missing
+	expired []Expired
 }
 
 func openRemote(ctx context.Context, spec Spec) (*remoteSource, error) {
+	if spec.Server.Fleet != nil {
+		return openFleet(ctx, spec)
+	}
 	c, err := Dial(spec.Server)
 	if err != nil {
 		return nil, err
@@ -201,7 +215,11 @@ func cloneValues(q url.Values) url.Values {
 
 // summary describes the selection as one session, as a local store's does.
 func (v *remoteSource) summary() store.Session {
-	s := store.Session{Name: "server " + v.c.base.Host, Source: "capture", Snaplen: v.shape.Snaplen, Packets: v.shape.Packets}
+	name := "fleet"
+	if v.c != nil {
+		name = "server " + v.c.base.Host
+	}
+	s := store.Session{Name: name, Source: "capture", Snaplen: v.shape.Snaplen, Packets: v.shape.Packets}
 	if len(v.shape.Interfaces) == 1 {
 		s.Interface = v.shape.Interfaces[0].Name
 	}
@@ -244,6 +262,9 @@ func (v *remoteSource) interfaceName(rec store.Record) string {
 // stream reads the selected packets (format=json with their bytes), at
 // most limit (0: all): the daemon stops there.
 func (v *remoteSource) stream(ctx context.Context, limit int64) stream {
+	if v.fleet != nil {
+		return v.fleet.stream(ctx, limit)
+	}
 	return func(yield func(store.Record, error) bool) {
 		if err := v.read(ctx, limit, yield); err != nil {
 			yield(store.Record{}, err)
@@ -280,6 +301,7 @@ func (v *remoteSource) read(ctx context.Context, limit int64, yield func(store.R
 			if e := end["end"].Error; e != "" {
 				return fmt.Errorf("%s: %s", host, e)
 			}
+			v.missing, v.expired = end["end"].Missing, end["end"].Expired
 			return nil
 		}
 		p = PacketJSON{}
@@ -309,11 +331,23 @@ func (v *remoteSource) read(ctx context.Context, limit int64, yield func(store.R
 }
 
 func (v *remoteSource) count(ctx context.Context) (int64, error) {
+	if v.fleet != nil {
+		return v.fleet.count(ctx)
+	}
 	q := cloneValues(v.q)
 	q.Set("count", "true")
-	var n map[string]int64
+	var n CountAnswer
 	if err := v.c.GetJSON(ctx, "/api/v1/packets", q, &n); err != nil {
 		return 0, err
 	}
-	return n["count"], nil
+	v.missing, v.expired = n.Missing, n.Expired
+	return n.Count, nil
+}
+
+// CountAnswer is GET /api/v1/packets?count=true's answer: a hub's adds
+// the sensors that did not answer and what their retention deleted.
+type CountAnswer struct {
+	Count   int64     `json:"count"`
+	Missing []Missing `json:"missing,omitempty"`
+	Expired []Expired `json:"expired,omitempty"`
 }

@@ -29,6 +29,9 @@ type PacketJSON struct {
 	// Session is the packet's session when several are merged (query
 	// -s 5,6); N is its number within that session.
 	Session int64 `json:"session,omitempty"`
+	// Sensor names the sensor a hub's packet came from (its Interface
+	// is then SENSOR/IFACE); absent in a daemon's answer.
+	Sensor string `json:"sensor,omitempty"`
 }
 
 // NewPacketJSON describes rec (without its bytes).
@@ -42,6 +45,29 @@ type End struct {
 	Packets   int64  `json:"packets"`
 	Truncated bool   `json:"truncated"`
 	Error     string `json:"error,omitempty"`
+	// Missing are the sensors of a hub's answer that did not answer
+	// (the rest of the answer is whole); Expired the time their
+	// retention deleted. A daemon's answer has neither.
+	Missing []Missing `json:"missing,omitempty"`
+	Expired []Expired `json:"expired,omitempty"`
+}
+
+// Missing is a sensor a hub asked that did not answer, and why: refused,
+// timed out, its certificate refused, its stream broken.
+type Missing struct {
+	Sensor string `json:"sensor"`
+	Error  string `json:"error"`
+}
+
+// Expired is what a sensor's retention deleted of the window asked for,
+// while PostgreSQL still lists it: its segments' span (not an error, the
+// packets are gone).
+type Expired struct {
+	Sensor    string `json:"sensor"`
+	Interface string `json:"interface"`
+	FirstNS   int64  `json:"first_ns"`
+	LastNS    int64  `json:"last_ns"`
+	Segments  int    `json:"segments"`
 }
 
 // Description describes a selection without its packets: what a client
@@ -59,6 +85,10 @@ type Description struct {
 	// window, the interface, the token's filter and the client's, and
 	// the limit all apply.
 	Packets int64 `json:"packets"`
+	// Missing and Expired: a hub's sensors that did not answer, and
+	// what their retention deleted (see End).
+	Missing []Missing `json:"missing,omitempty"`
+	Expired []Expired `json:"expired,omitempty"`
 }
 
 // DescriptionInterface is one recording of a selection, by the id of its
@@ -87,6 +117,8 @@ type Recording struct {
 	OldestAt    *string `json:"oldest_packet"`
 	NewestAt    *string `json:"newest_packet"`
 	Status      string  `json:"status"`
+	// Sensor is the sensor of a hub's recording; absent in a daemon's.
+	Sensor string `json:"sensor,omitempty"`
 
 	oldest, newest int64
 	hasSpan        bool
@@ -114,6 +146,10 @@ type Flow struct {
 	DstPackets  uint64 `json:"dst_packets"` // sent by dst
 	DstBytes    uint64 `json:"dst_bytes"`
 	TCPFlags    uint8  `json:"tcp_flags"` // the header's flag bits seen, ORed
+	// Sensor and Interface say where a hub's flow was recorded; absent
+	// in a daemon's listing.
+	Sensor    string `json:"sensor,omitempty"`
+	Interface string `json:"interface,omitempty"`
 }
 
 // NewFlow describes f.
