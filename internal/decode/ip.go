@@ -394,7 +394,7 @@ func (s *Summarizer) transportExt(h ipHeader, proto uint8, b []byte, plen int, e
 	case protoNoNext:
 		s.str("no next header")
 	case protoOSPF:
-		s.ospf(b, plen)
+		s.ospf(h, b, plen)
 	case protoVRRP:
 		s.vrrp(b, plen)
 	default:
@@ -976,30 +976,6 @@ func appendHex(dst []byte, v uint32) []byte {
 }
 
 var ospfTypes = [6]string{"", "Hello", "Database Description", "LS-Request", "LS-Update", "LS-Ack"}
-
-// ospf prints "OSPFv2, Hello, length 44" (tcpdump prints more only for
-// some OSPFv2 messages).
-func (s *Summarizer) ospf(b []byte, plen int) {
-	if len(b) < 2 {
-		s.str("OSPF [|ospf]")
-		return
-	}
-	s.str("OSPFv")
-	s.uint(uint64(b[0]))
-	s.str(", ")
-	if int(b[1]) < len(ospfTypes) && b[1] != 0 {
-		s.str(ospfTypes[b[1]])
-	} else {
-		s.str("unknown packet type (")
-		s.uint(uint64(b[1]))
-		s.str(")")
-	}
-	s.str(", length ")
-	if b[0] == 2 && len(b) >= 20 && binary.BigEndian.Uint16(b[14:]) == 2 {
-		plen -= int(b[19]) // cryptographic authentication data follows
-	}
-	s.int(plen)
-}
 
 // vrrp prints a VRRPv2 advertisement: "VRRPv2, Advertisement, vrid 1,
 // prio 1, authtype none, intvl 1s, length 36".

@@ -14,10 +14,11 @@ var verboseFiles = []struct {
 	file string
 	min  float64
 }{
-	{"zeek_erspan.pcap", 99},                  // GRE flags and the inner packet on a line of its own
-	{"zeek_tunnels_gre-sample.pcap", 98},      // GRE
-	{"tcpdump_ppp-invalid-lengths.pcap", 100}, // IPCP options, bogus lengths
-	{"libpcap_filter_pppoes.pcap", 100},       // LCP echo with trailing data
+	{"zeek_erspan.pcap", 99},                     // GRE flags and the inner packet on a line of its own
+	{"zeek_tunnels_gre-sample.pcap", 98},         // GRE
+	{"tcpdump_ppp-invalid-lengths.pcap", 100},    // IPCP options, bogus lengths
+	{"libpcap_filter_pppoes.pcap", 100},          // LCP echo with trailing data
+	{"tcpdump_OSPFv2_Capture_FINAL.pcapng", 100}, // OSPFv2 with MD5, LLS, every packet type
 }
 
 // TestVerboseProtocolFiles compares our -v lines with tcpdump -v's on
