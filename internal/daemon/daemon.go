@@ -41,6 +41,7 @@ type Daemon struct {
 	runners map[string]*ifaceRunner
 
 	ret     *retention
+	horizon *horizon // how far back the store reaches (horizon.go)
 	metrics *metrics
 	notify  *notifier
 	started time.Time
@@ -63,7 +64,7 @@ func New(path string, log *slog.Logger, version string) (*Daemon, error) {
 		return nil, err
 	}
 	d := &Daemon{path: path, storeDir: cfg.Store, log: log, version: version, cfg: cfg,
-		runners: map[string]*ifaceRunner{}, notify: newNotifier(), started: time.Now()}
+		runners: map[string]*ifaceRunner{}, notify: newNotifier(), started: time.Now(), horizon: newHorizon()}
 	d.httpAddr.Store("")
 	return d, nil
 }
@@ -135,6 +136,11 @@ func (d *Daemon) Run(ctx context.Context, hup <-chan struct{}) error {
 		defer close(retDone)
 		d.ret.loop(retCtx)
 	}()
+	horizonDone := make(chan struct{})
+	go func() {
+		defer close(horizonDone)
+		d.horizonLoop(retCtx)
+	}()
 
 	d.mu.Lock()
 	for _, it := range d.cfg.Interfaces {
@@ -183,6 +189,7 @@ loop:
 	}
 	stopRet()
 	<-retDone
+	<-horizonDone
 	if srv != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		srv.Shutdown(sctx)

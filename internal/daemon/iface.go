@@ -374,7 +374,7 @@ func (r *ifaceRunner) runOnce(ctx context.Context) error {
 			defer wg.Done()
 			l := live[i]
 			results[i], errs[i] = recorder.Run(ringCtx, recorder.Config{
-				Source: markedRing{rings[i], r}, Writer: recs[i], Snaplen: r.cfg.Snaplen, Logger: r.log, ProgressInterval: 200 * time.Millisecond,
+				Source: markedRing{rings[i], r}, Writer: r.d.horizon.sink(r.cfg.Name, recs[i]), Snaplen: r.cfg.Snaplen, Logger: r.log, ProgressInterval: 200 * time.Millisecond,
 				HoldBytes: holdBytes,
 				Progress: func(p recorder.Progress) {
 					l.stored.Store(p.Stored)

@@ -62,6 +62,28 @@ var (
 		"Holds exempting time windows from retention.", nil, nil)
 	descReloads = prometheus.NewDesc("packetrecorder_config_reloads_total",
 		"Configuration reloads, by result.", []string{"result"}, nil)
+	descIfaceSeenRate = prometheus.NewDesc("packetrecorder_interface_seen_bytes_per_second",
+		"Bytes the interface's stored packets carried on the wire (original lengths), per second over the window (1m, 1h; less while the daemon is younger).", []string{"interface", "window"}, nil)
+	descIfaceStoredRate = prometheus.NewDesc("packetrecorder_interface_stored_bytes_per_second",
+		"File bytes the interface's segments grew by, per second over the window (1m, 1h; less while the daemon is younger).", []string{"interface", "window"}, nil)
+	descSeenRate = prometheus.NewDesc("packetrecorder_store_seen_bytes_per_second",
+		"Bytes on the wire (original lengths) of the packets the interfaces stored, per second over the window, all interfaces together.", []string{"window"}, nil)
+	descStoredRate = prometheus.NewDesc("packetrecorder_store_stored_bytes_per_second",
+		"File bytes the store's segments grew by, per second over the window, all interfaces together.", []string{"window"}, nil)
+	descBudget = prometheus.NewDesc("packetrecorder_store_budget_bytes",
+		"File bytes the store may fill: retention.max_bytes, or the store's file bytes plus the filesystem's free bytes less what retention keeps free, if that is less.", nil, nil)
+	descBudgetUsed = prometheus.NewDesc("packetrecorder_store_budget_used_ratio",
+		"The store's file bytes over its budget.", nil, nil)
+	descHorizon = prometheus.NewDesc("packetrecorder_store_horizon_seconds",
+		"How far back the store reaches now: now minus the oldest packet's timestamp.", nil, nil)
+	descProjected = prometheus.NewDesc("packetrecorder_store_horizon_projected_seconds",
+		"How far back the store will reach once its budget is full: budget over the stored bytes per second of the 1h window, at most retention.max_age.", nil, nil)
+	descProjectedWhole = prometheus.NewDesc("packetrecorder_store_horizon_projected_whole_seconds",
+		"The projected horizon if every packet seen were stored whole and uncompressed (no cutoff, snaplen or compression), at most retention.max_age.", nil, nil)
+	descCompression = prometheus.NewDesc("packetrecorder_store_compression_ratio",
+		"File bytes the stored packets would take uncompressed over the file bytes they take (1h window).", nil, nil)
+	descCut = prometheus.NewDesc("packetrecorder_store_cut_ratio",
+		"Share of the bytes seen on the wire not stored (cutoff, snaplen), 0 to 1 (1h window).", nil, nil)
 	descBuild = prometheus.NewDesc("packetrecorder_build_info",
 		"Always 1: the build's version, VCS revision and Go version.", []string{"version", "revision", "goversion"}, nil)
 )
@@ -77,7 +99,8 @@ type collector struct{ d *Daemon }
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descCaptured, descCapturedBytes, descReceived, descDropped, descUp, descFileBytes, descStoreBytes,
 		descKeepFree, descRate, descReserve, descDelHeldBytes, descDelHeldPackets, descDelHeldSegments, descFreeBytes, descSegments, descOldest, descNewest, descDelBytes, descDelPackets, descDelSegments, descBlocked,
-		descHolds, descReloads, descBuild} {
+		descHolds, descReloads, descBuild, descIfaceSeenRate, descIfaceStoredRate, descSeenRate, descStoredRate, descBudget, descBudgetUsed,
+		descHorizon, descProjected, descProjectedWhole, descCompression, descCut} {
 		ch <- d
 	}
 }
@@ -130,6 +153,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descReloads, prometheus.CounterValue, float64(d.reloadsOK.Load()), "success")
 	ch <- prometheus.MustNewConstMetric(descReloads, prometheus.CounterValue, float64(d.reloadsFailed.Load()), "failure")
 	ch <- prometheus.MustNewConstMetric(descBuild, prometheus.GaugeValue, 1, d.version, buildRevision(), runtime.Version())
+	collectHorizon(ch, d.horizonStatus())
 }
 
 // buildRevision is the VCS revision the binary was built from.

@@ -14,6 +14,7 @@ type Status struct {
 	Interfaces []InterfaceStatus `json:"interfaces"`
 	Store      StoreStatus       `json:"store"`
 	Retention  RetentionStatus   `json:"retention"`
+	Horizon    HorizonStatus     `json:"horizon"`
 }
 
 // InterfaceStatus is one interface's state and counters.
@@ -102,5 +103,6 @@ func (d *Daemon) status() Status {
 	if a := ret.lastAction(); !a.At.IsZero() {
 		st.Retention.LastAction = &a
 	}
+	st.Horizon = d.horizonStatus()
 	return st
 }
