@@ -975,8 +975,6 @@ func appendHex(dst []byte, v uint32) []byte {
 	return append(dst, b[n:]...)
 }
 
-var ospfTypes = [6]string{"", "Hello", "Database Description", "LS-Request", "LS-Update", "LS-Ack"}
-
 // vrrp prints a VRRPv2 advertisement: "VRRPv2, Advertisement, vrid 1,
 // prio 1, authtype none, intvl 1s, length 36".
 func (s *Summarizer) vrrp(b []byte, plen int) {

@@ -14,11 +14,14 @@ var verboseFiles = []struct {
 	file string
 	min  float64
 }{
-	{"zeek_erspan.pcap", 99},                     // GRE flags and the inner packet on a line of its own
-	{"zeek_tunnels_gre-sample.pcap", 98},         // GRE
-	{"tcpdump_ppp-invalid-lengths.pcap", 100},    // IPCP options, bogus lengths
-	{"libpcap_filter_pppoes.pcap", 100},          // LCP echo with trailing data
-	{"tcpdump_OSPFv2_Capture_FINAL.pcapng", 100}, // OSPFv2 with MD5, LLS, every packet type
+	{"zeek_erspan.pcap", 99},                      // GRE flags and the inner packet on a line of its own
+	{"zeek_tunnels_gre-sample.pcap", 98},          // GRE
+	{"tcpdump_ppp-invalid-lengths.pcap", 100},     // IPCP options, bogus lengths
+	{"libpcap_filter_pppoes.pcap", 100},           // LCP echo with trailing data
+	{"tcpdump_OSPFv2_Capture_FINAL.pcapng", 100},  // OSPFv2 with MD5, LLS, every packet type
+	{"tcpdump_OSPFv3_with_AH.pcap", 100},          // OSPFv3 hello and DD under AH
+	{"tcpdump_OSPFv3_NBMA_adjacencies.pcap", 100}, // OSPFv3
+	{"tcpdump_ospf3_auth.pcapng", 100},            // OSPFv3 LLS and authentication trailer
 }
 
 // TestVerboseProtocolFiles compares our -v lines with tcpdump -v's on
