@@ -74,6 +74,18 @@ type Flow struct {
 	// until the flow ends (flows, for one, marks the flows of the packets
 	// its filter selects).
 	Marked bool
+	// StoredPackets and StoredBytes are what a recorder stored of the
+	// flow, per direction: packets kept (whole or cut to their headers)
+	// and their captured bytes. Cut is set once the recorder's cutoff
+	// applied to the flow. The table never sets them.
+	StoredPackets [2]uint64
+	StoredBytes   [2]uint64
+	Cut           bool
+	// Class and Payload are the caller's too: the recorder's cutoff keeps
+	// the rule that classified the flow (1-based; 0 before its first
+	// packet is classified) and the payload bytes the flow carried.
+	Class   int32
+	Payload uint64
 }
 
 // TotalPackets and TotalBytes are both directions together.
@@ -119,8 +131,9 @@ type entry struct {
 	fin     [2]bool
 	closing bool
 	closeAt int64
-	touched int64 // the table's clock when the last packet came
-	prev    int32 // least recently active list
+	touched int64  // the table's clock when the last packet came
+	seq     uint64 // the table's packet count when the last packet came
+	prev    int32  // least recently active list
 	next    int32
 	cprev   int32 // closing list, by closeAt
 	cnext   int32
@@ -247,6 +260,13 @@ func (t *Table) Stats() Stats {
 // its length on the wire, and returns the flow it counted it in (valid
 // until the table's next call). Flows whose time is up by ts end first.
 func (t *Table) Add(ts int64, p *Packet, wireLen int) *Flow {
+	f, _ := t.AddDir(ts, p, wireLen)
+	return f
+}
+
+// AddDir is Add, and the direction the packet went in its flow: 0 from
+// the initiator, 1 from the responder.
+func (t *Table) AddDir(ts int64, p *Packet, wireLen int) (*Flow, int) {
 	t.Advance(ts)
 	c, rev, joined := t.frags.canonical(p)
 	k := p.Key // the packet's direction, its own ports (ICMP: type and code)
@@ -283,6 +303,7 @@ func (t *Table) Add(ts int64, p *Packet, wireLen int) *Flow {
 		d = 1
 	}
 	t.stats.Packets++
+	e.seq = t.stats.Packets
 	e.f.Packets[d]++
 	e.f.Bytes[d] += uint64(wireLen)
 	e.f.FirstNS = min(e.f.FirstNS, ts)
@@ -292,11 +313,11 @@ func (t *Table) Add(ts int64, p *Packet, wireLen int) *Flow {
 		t.push(&t.lru, i, false)
 	}
 	if p.Key.Proto != ProtoTCP || !p.Key.HasPorts {
-		return &e.f
+		return &e.f, d
 	}
 	e.f.TCPFlags |= p.TCPFlags
 	if t.linger < 0 || e.closing {
-		return &e.f
+		return &e.f, d
 	}
 	end := EndFlush
 	if p.TCPFlags&RST != 0 {
@@ -311,7 +332,7 @@ func (t *Table) Add(ts int64, p *Packet, wireLen int) *Flow {
 		e.closing, e.closeAt, e.f.End = true, ts+t.linger, end
 		t.push(&t.closing, i, true)
 	}
-	return &e.f
+	return &e.f, d
 }
 
 // Advance moves the table's clock to now (when later than it is) and
@@ -331,6 +352,21 @@ func (t *Table) Advance(now int64) {
 	for t.lru.head != none && t.now-t.slab[t.lru.head].touched > t.idle {
 		t.end(t.lru.head, EndIdle)
 	}
+}
+
+// Seq is the table's packet count: Changed(Seq()) later visits the
+// flows that counted a packet since.
+func (t *Table) Seq() uint64 { return t.stats.Packets }
+
+// Changed calls fn for every active flow that counted a packet after the
+// table's Seq was since, most recently active first, and returns the Seq
+// to pass next time. The *Flow is valid only during the call; fn must not
+// call the table.
+func (t *Table) Changed(since uint64, fn func(*Flow)) uint64 {
+	for i := t.lru.tail; i != none && t.slab[i].seq > since; i = t.slab[i].prev {
+		fn(&t.slab[i].f)
+	}
+	return t.stats.Packets
 }
 
 // Flush ends every flow, least recently active first.

@@ -31,6 +31,8 @@ import (
 	"time"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/capture"
+	"github.com/packetrecorderd/packetrecorderd/internal/cutoff"
+	"github.com/packetrecorderd/packetrecorderd/internal/flow"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
 )
 
@@ -79,6 +81,29 @@ type Config struct {
 	// Run's goroutine.
 	Progress         func(Progress)
 	ProgressInterval time.Duration
+
+	// Cutoff, when set, is the per-flow cutoff: flows are tracked in the
+	// writer goroutine and their packets past a rule's limit are stored
+	// cut to their headers, or not at all (see package cutoff). Its
+	// Flows field is ignored: Flows below receives the records.
+	Cutoff *cutoff.Config
+
+	// Flows, when set, is called from the writer goroutine with flow
+	// records: every flow when it ends (Final true), and every active flow
+	// that changed since its last record at most once per FlowInterval
+	// (0 = 1 s), so a consumer is never more than about a second behind.
+	// The record is valid only during the call.
+	Flows        func(FlowRecord)
+	FlowInterval time.Duration
+}
+
+// FlowRecord is a flow as the recorder's writer tracks it. Flow and its
+// counters are valid only during the Config.Flows call. A flow's
+// identity is (Interface, Flow.CommunityID, Flow.FirstNS).
+type FlowRecord struct {
+	Flow      *flow.Flow
+	Interface int // the block's interface index, as in store.Block.Interface
+	Final     bool
 }
 
 // Progress is a snapshot of a running recording.
@@ -91,6 +116,8 @@ type Progress struct {
 	// succeed; Held counts the packets waiting in memory meanwhile.
 	WriteErr error
 	Held     int64
+	// Cutoff counts what the cutoff did (zero without Config.Cutoff).
+	Cutoff cutoff.Stats
 }
 
 // Result sums up a finished recording.
@@ -101,6 +128,10 @@ type Result struct {
 	AppDropped int64 // packets the kernel accepted but the store does not hold (write failure, never read)
 	Drained    bool  // the source was drained completely after the stop
 	CountHit   bool  // stopped because Count was reached
+	// Cutoff counts what the cutoff did: packets cut to their headers
+	// (counted in Stored) and packets not stored (Cutoff.DropPackets,
+	// not in Stored), flows cut, flows evicted from a full table.
+	Cutoff cutoff.Stats
 }
 
 func (c *Config) withDefaults() Config {
@@ -160,6 +191,13 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}()
 
 	tw := &txWriter{c: c, w: c.Writer, free: free}
+	eng := newEngine(c)
+	var flowDue <-chan time.Time
+	if eng != nil {
+		flowTick := time.NewTicker(cmp.Or(c.FlowInterval, time.Second))
+		defer flowTick.Stop()
+		flowDue = flowTick.C
+	}
 	c.Writer.SetBusyTimeout(busyTimeout)
 	defer c.Writer.SetBusyTimeout(10 * time.Second)
 	ticker := time.NewTicker(cmp.Or(c.ProgressInterval, time.Second))
@@ -184,6 +222,13 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 				tw.commit()
 				done = true
 				break
+			}
+			if eng != nil {
+				eng.Apply(b)
+				if b.Count == 0 {
+					tw.release(b) // every packet cut and not kept
+					break
+				}
 			}
 			tw.add(b)
 			// Commit on a clock, not per block: every commit rewrites a few
@@ -214,15 +259,25 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 				}
 			}
 			progress()
+		case <-flowDue:
+			eng.Report(time.Now().UnixNano())
 		case <-ticker.C:
 			if c.Progress != nil {
-				c.Progress(Progress{Stored: stored.Load(), Bytes: bytes.Load(), Received: received.Load(), Dropped: dropped.Load(),
-					WriteErr: tw.werr, Held: tw.memPackets})
+				p := Progress{Stored: stored.Load(), Bytes: bytes.Load(), Received: received.Load(), Dropped: dropped.Load(),
+					WriteErr: tw.werr, Held: tw.memPackets}
+				if eng != nil {
+					p.Cutoff = eng.Stats()
+				}
+				c.Progress(p)
 			}
 		}
 	}
 	tw.finishBacklog()
 	res := tw.res
+	if eng != nil {
+		eng.Flush()
+		res.Cutoff = eng.Stats()
+	}
 	writeErr := tw.err
 	wg.Wait()
 	res.Stats = rd.stats
@@ -394,4 +449,27 @@ func (r *reader) run(ctx context.Context) error {
 		readErr = err
 	}
 	return readErr
+}
+
+// newEngine makes the writer's flow tracker when the recording has a
+// cutoff or a flow consumer; nil otherwise (nothing is tracked).
+func newEngine(c Config) *cutoff.Engine {
+	if c.Cutoff == nil && c.Flows == nil {
+		return nil
+	}
+	var cc cutoff.Config
+	if c.Cutoff != nil {
+		cc = *c.Cutoff
+	}
+	cc.Flows = nil
+	if c.Flows != nil {
+		fn := c.Flows
+		cc.Flows = func(f *flow.Flow, iface int, final bool) {
+			fn(FlowRecord{Flow: f, Interface: iface, Final: final})
+		}
+	}
+	if cc.Warn == nil {
+		cc.Warn = func(msg string) { c.Logger.Warn(msg) }
+	}
+	return cutoff.New(cc)
 }
