@@ -148,11 +148,11 @@ CREATE TABLE IF NOT EXISTS holds (
 	reason     TEXT    NOT NULL DEFAULT '',
 	created_ns INTEGER NOT NULL
 );
-`
+` + summarySchema
 
 // catalogVersion is the catalog's schema version: 2 added
-// segments.interrupted.
-const catalogVersion = 2
+// segments.interrupted, 3 the segment summaries (summary.go).
+const catalogVersion = 3
 
 // Open opens a store directory and its catalog, creating them if
 // opts.Create, and repairs the catalog against the segment files.
@@ -284,6 +284,7 @@ func (a *Archive) tryCatalog(name string) (*sqlite3.Conn, error) {
 		return fail(err)
 	}
 	if !a.readOnly && v < catalogVersion {
+		// Version 3's table is made by catalogSchema (IF NOT EXISTS).
 		if v == 1 {
 			if err := conn.Exec(`ALTER TABLE segments ADD COLUMN interrupted INTEGER NOT NULL DEFAULT 0`); err != nil {
 				return fail(err)
@@ -588,7 +589,10 @@ func (a *Archive) unlinkSegment(path string) error {
 	if err != nil {
 		return err
 	}
-	return a.exec(`DELETE FROM segments WHERE file = ?`, rel)
+	if err := a.exec(`DELETE FROM segments WHERE file = ?`, rel); err != nil {
+		return err
+	}
+	return a.exec(`DELETE FROM segment_summaries WHERE file = ?`, rel)
 }
 
 // reapStep is how much of a trashed file one step frees.

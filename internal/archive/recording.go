@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/packetrecorderd/packetrecorderd/internal/index"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
 )
 
@@ -64,6 +65,8 @@ type Recording struct {
 	unsynced []*openSegment
 	// filter is the filter set while recording (SetFilter); nil until then.
 	filter atomic.Pointer[string]
+	// spare is a segment summary's accumulator to reuse (1 MiB).
+	spare *index.Summary
 }
 
 // SetFilter says that the packets pass expr from now on (the capture's
@@ -92,6 +95,11 @@ type openSegment struct {
 	packets  int64
 	lo, hi   int64
 	hasRange bool
+	// summary gathers the terms of the segment's blocks while it is
+	// written; sketch is the summary made of it when the segment closes,
+	// kept until the catalog has taken it.
+	summary *index.Summary
+	sketch  []byte
 }
 
 // NewRecording starts a recording in the store directory dir (which Open
@@ -208,7 +216,14 @@ func (r *Recording) openNext() (*openSegment, error) {
 	if e, ok := db.BeginBulk(); ok {
 		end = e
 	}
-	seg := &openSegment{host: host, db: db, w: w, endBulk: end, session: *sess, rel: rel, opened: now}
+	sum := r.spare
+	r.spare = nil
+	if sum == nil {
+		sum = new(index.Summary)
+	}
+	sum.Reset()
+	w.SetSummary(sum)
+	seg := &openSegment{host: host, db: db, w: w, endBulk: end, session: *sess, rel: rel, opened: now, summary: sum}
 	r.catalog(seg, fileSize(path), false)
 	return seg, nil
 }
@@ -337,16 +352,39 @@ func (r *Recording) catalog(seg *openSegment, size int64, closed bool) bool {
 		r.Err = errNoCatalog
 		return false
 	}
-	err := r.a.exec(`INSERT INTO segments (file, interface, ring, recording, first_packet, packets, bytes, min_ns, max_ns, created_ns, closed)
+	row := func() error {
+		return r.a.exec(`INSERT INTO segments (file, interface, ring, recording, first_packet, packets, bytes, min_ns, max_ns, created_ns, closed)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (file) DO UPDATE SET packets = excluded.packets, bytes = excluded.bytes, min_ns = excluded.min_ns,
 			max_ns = excluded.max_ns, closed = excluded.closed WHERE NOT expiring`,
-		seg.rel, r.cfg.Interface, r.cfg.Ring, r.uuid, seg.session.FirstPacket, seg.packets, size, seg.lo, seg.hi, seg.opened.UnixNano(), closed)
+			seg.rel, r.cfg.Interface, r.cfg.Ring, r.uuid, seg.session.FirstPacket, seg.packets, size, seg.lo, seg.hi, seg.opened.UnixNano(), closed)
+	}
+	var err error
+	if closed && seg.sketch != nil {
+		// The row closes with its summary, in one transaction: a reader
+		// sees the closed segment with its summary or, before, open.
+		err = r.a.inTx(func() error {
+			if err := row(); err != nil {
+				return err
+			}
+			return r.a.putSummary(seg.rel, seg.packets, seg.summaryBlocks(), seg.sketch)
+		})
+	} else {
+		err = row()
+	}
 	if err != nil {
 		r.Err = err
 		return false
 	}
 	return true
+}
+
+// summaryBlocks is how many blocks the segment's summary covers.
+func (seg *openSegment) summaryBlocks() int64 {
+	if seg.summary == nil {
+		return 0
+	}
+	return seg.summary.Blocks()
 }
 
 // errNoCatalog: the catalog was removed and not yet rebuilt (the
@@ -360,6 +398,8 @@ func (r *Recording) resync() {
 	for _, seg := range r.unsynced {
 		if !r.catalog(seg, fileSize(filepath.Join(r.a.dir, seg.rel)), true) {
 			kept = append(kept, seg)
+		} else {
+			r.recycle(seg)
 		}
 	}
 	r.unsynced = kept
@@ -394,6 +434,9 @@ func (r *Recording) roll() error {
 	}
 	err := seg.db.Finish(seg.session.ID, store.StatusComplete, ended, seg.packets, 0, 0)
 	seg.w.Close()
+	if seg.summary != nil {
+		seg.sketch = seg.summary.Sketch(nil)
+	}
 	seg.endBulk()
 	seg.db.Checkpoint(true)
 	if cerr := seg.db.Close(); err == nil {
@@ -402,11 +445,22 @@ func (r *Recording) roll() error {
 	seg.db, seg.w = nil, nil
 	if !r.catalog(seg, fileSize(filepath.Join(r.a.dir, seg.rel)), true) {
 		r.unsynced = append(r.unsynced, seg)
+	} else {
+		r.recycle(seg)
 	}
 	r.Closed++
 	r.log.Info("segment closed", "ring", r.cfg.Ring, "file", seg.rel,
 		"packets", seg.packets, "first_packet", seg.session.FirstPacket)
 	return err
+}
+
+// recycle keeps a closed segment's summary accumulator for the next
+// segment, once the catalog has its summary.
+func (r *Recording) recycle(seg *openSegment) {
+	if seg.summary != nil && r.spare == nil {
+		r.spare = seg.summary
+	}
+	seg.summary, seg.sketch = nil, nil
 }
 
 // discard removes a segment that holds no packet: its file first, so that

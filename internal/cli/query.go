@@ -244,7 +244,7 @@ func (a *app) explain(ctx context.Context, sl *selpkg.Selection) error {
 	st := sl.PlanStats()
 	fmt.Fprintf(a.stdout, "plan: %s\n", sl.Plan())
 	fmt.Fprintf(a.stdout, "packets: %d\n", n)
-	if st.Blocks == 0 && !st.NoIndex {
+	if st.Blocks == 0 && !st.NoIndex && st.Segments == 0 {
 		fmt.Fprintln(a.stdout, "blocks: no block was planned (a capture file, a daemon's API, or no filter: every block of the window is read)")
 		return nil
 	}
@@ -252,6 +252,9 @@ func (a *app) explain(ctx context.Context, sl *selpkg.Selection) error {
 	fmt.Fprintf(a.stdout, "bytes read: %d of %d (%s)\n", st.ReadBytes, st.Bytes, percent(st.ReadBytes, st.Bytes))
 	if st.Unindexed > 0 || st.NoIndex {
 		fmt.Fprintf(a.stdout, "unindexed blocks read whole: %d\n", st.Unindexed)
+	}
+	if st.Segments > 0 {
+		fmt.Fprintf(a.stdout, "segments skipped by the catalog: %d of %d closed (%d without a usable summary, opened)\n", st.SegmentsSkipped, st.Segments, st.Unsummarized)
 	}
 	return nil
 }

@@ -19,7 +19,10 @@ func (a *app) reindexCmd() *cobra.Command {
 		Short: "Build the block index of a database or of every segment of a store",
 		Long: `Build the block index where it is missing or damaged: the per-block
 sketches of the terms (addresses, ports, protocols, VLAN ids) that let a
-query read only the blocks that can hold its packets. A database of an
+query read only the blocks that can hold its packets. Of a store, it also
+gives every closed segment without a usable summary in the catalog one
+(the sketch of all its packets' terms, which lets a query open only the
+segments that can hold its packets). A database of an
 older schema gets its index when it is first opened with write access;
 reindex does the same, and repairs an index that a query warned about.
 A query never depends on the index for its answer: blocks without an
@@ -29,7 +32,8 @@ index entry are read whole.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			paths := []string{dbPath}
-			if archive.IsStore(dbPath) {
+			isStore := archive.IsStore(dbPath)
+			if isStore {
 				ar, err := archive.Open(dbPath, archive.Options{})
 				if err != nil {
 					return err
@@ -62,6 +66,9 @@ index entry are read whole.`,
 			}
 			fmt.Fprintf(a.stdout, "%d blocks indexed, %d kept; index %d bytes, %.2f%% of %d packet bytes (%d files)\n",
 				total.Blocks, total.Kept, total.Sketch, pct, total.Packets, len(paths))
+			if isStore {
+				return a.summarizeStore(dbPath, rebuild)
+			}
 			return nil
 		},
 	}
@@ -82,4 +89,20 @@ func reindexDB(path string, rebuild bool) (store.ReindexStats, error) {
 		return st, fmt.Errorf("%s: %w", path, err)
 	}
 	return st, nil
+}
+
+// summarizeStore gives the store's closed segments their catalog
+// summaries where they are missing (all of them, with rebuild).
+func (a *app) summarizeStore(dir string, rebuild bool) error {
+	ar, err := archive.Open(dir, archive.Options{})
+	if err != nil {
+		return err
+	}
+	defer ar.Close()
+	st, err := ar.Summarize(rebuild)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "%d segment summaries built, %d kept; %d bytes\n", st.Built, st.Kept, st.Bytes)
+	return nil
 }

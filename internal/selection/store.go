@@ -11,6 +11,7 @@ import (
 
 	"github.com/packetrecorderd/packetrecorderd/internal/archive"
 	"github.com/packetrecorderd/packetrecorderd/internal/filter"
+	"github.com/packetrecorderd/packetrecorderd/internal/index"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
 )
 
@@ -31,6 +32,9 @@ type storeSource struct {
 	// segment id; segments past maxPins are pinned as the walk reaches
 	// them.
 	pins map[int64]*archive.Pin
+	// sums are the catalog's summaries of the closed segments asked
+	// about, by segment id (nil: none usable).
+	sums map[int64]index.Sketch
 }
 
 // maxPins bounds the files a selection keeps open for its pins.
@@ -243,6 +247,9 @@ func (v *storeSource) streams(ctx context.Context, r store.Range, f *Filter) []s
 			for _, seg := range rc.segs {
 				stopped := false
 				var err error
+				if !v.mayHold(seg, f) {
+					continue
+				}
 				if seg.Closed {
 					err = v.inSegment(rc, seg, func(db *store.DB, session int64) error {
 						return readSession(db, session, r, f, func(rec store.Record) error {
@@ -270,6 +277,39 @@ func (v *storeSource) streams(ctx context.Context, r store.Range, f *Filter) []s
 		}
 	}
 	return out
+}
+
+// mayHold reports whether a segment must be opened for f: it is open, or
+// f's plan narrows nothing, or the catalog's summary of the segment may
+// hold a packet f accepts, or the segment has no usable summary (then it
+// is opened and planned by its blocks' sketches, and counted for the
+// warning). Only a summary that says no leaves a segment out.
+func (v *storeSource) mayHold(seg archive.Segment, f *Filter) bool {
+	if f == nil || !seg.Closed || !index.Narrows(f.plan) {
+		return true
+	}
+	stats := f.stats
+	if stats == nil {
+		stats = &store.PlanStats{}
+	}
+	stats.Segments++
+	sk, ok := v.sums[seg.ID]
+	if !ok {
+		sk, _ = v.ar.Summary(seg) // none usable, or the catalog failed: open it
+		if v.sums == nil {
+			v.sums = map[int64]index.Sketch{}
+		}
+		v.sums[seg.ID] = sk
+	}
+	if sk == nil {
+		stats.Unsummarized++
+		return true
+	}
+	if !sk.Match(f.plan) {
+		stats.SegmentsSkipped++
+		return false
+	}
+	return true
 }
 
 // A segment being recorded is read in pieces of about pieceBytes of

@@ -37,6 +37,12 @@ type PlanStats struct {
 	// NoIndex is set when the database has no block index at all (schema
 	// older than 5, opened read-only): every block was read.
 	NoIndex bool
+	// Segments counts a store's closed segments a planned walk met in
+	// its window; SegmentsSkipped those the catalog's segment summaries
+	// left out (never opened); Unsummarized those without a usable
+	// summary (missing, damaged or stale), opened and planned by their
+	// blocks' sketches.
+	Segments, SegmentsSkipped, Unsummarized int64
 }
 
 // Warning is the line to print when part of the index was missing, or
@@ -49,6 +55,8 @@ func (s *PlanStats) Warning() string {
 		return "no block index (schema older than 5): every block is read; run packetrecorder reindex with write access"
 	case s.Unindexed > 0:
 		return fmt.Sprintf("%d of %d blocks have no usable index entry and are read whole; packetrecorder reindex rebuilds it", s.Unindexed, s.Blocks)
+	case s.Unsummarized > 0:
+		return fmt.Sprintf("%d of %d segments have no usable summary in the catalog and are opened; packetrecorder reindex -d STORE builds them", s.Unsummarized, s.Segments)
 	}
 	return ""
 }
@@ -60,6 +68,9 @@ func (s *PlanStats) add(o PlanStats) {
 	s.ReadBytes += o.ReadBytes
 	s.Unindexed += o.Unindexed
 	s.NoIndex = s.NoIndex || o.NoIndex
+	s.Segments += o.Segments
+	s.SegmentsSkipped += o.SegmentsSkipped
+	s.Unsummarized += o.Unsummarized
 }
 
 // blockPlan is a planned walk's knowledge of one session's blocks.

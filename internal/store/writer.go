@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/ncruces/go-sqlite3"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/index"
 )
 
 // Writer appends blocks to one session. Blocks are written inside a
@@ -24,7 +26,8 @@ type Writer struct {
 	insert        *sqlite3.Stmt
 	counts        *sqlite3.Stmt
 	comment       *sqlite3.Stmt
-	sketch        *sketcher // the block index (blockindex.go)
+	sketch        *sketcher      // the block index (blockindex.go)
+	summary       *index.Summary // SetSummary's; nil: none
 	compression   Compression
 	zbuf          []byte // the last compressed frame's buffer
 
@@ -86,6 +89,12 @@ func (w *Writer) SetCompression(c Compression) error {
 	w.compression = c
 	return nil
 }
+
+// SetSummary has every block appended from now on added to s as well
+// (its terms, hashed once for the block's sketch): a store's segment
+// summary (see index.Summary). Blocks rolled back stay in s, which only
+// makes it answer "may hold" more often.
+func (w *Writer) SetSummary(s *index.Summary) { w.summary = s }
 
 // Next is the number the next appended packet will get.
 func (w *Writer) Next() int64 { return w.next }
@@ -159,6 +168,11 @@ func (w *Writer) Append(b *Block) error {
 		if err := w.sketch.write(w.session, w.db.conn.LastInsertRowID(), int64(len(b.Data)-b.Count*RecordHeaderLen)); err != nil {
 			return fmt.Errorf("append block index: %w", w.db.classifyWrite(err))
 		}
+		if w.summary != nil {
+			w.summary.AddBlock(&w.sketch.b)
+		}
+	} else if w.summary != nil {
+		w.summary.AddAny()
 	}
 	w.seq++
 	w.next += int64(b.Count)
