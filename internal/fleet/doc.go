@@ -1,0 +1,26 @@
+// Package fleet is a sensor's side of a fleet: it ships the daemon's
+// flow records and segment summaries to PostgreSQL, where a hub reads
+// them, through a durable outbox on the sensor's own disk.
+//
+// Data flows in three steps, each owned by one goroutine or lock:
+//
+//	recorder writer goroutines --Sensor.Flow / Sensor.Segment--> records
+//	    framed in memory (never blocking: a full outbox drops and counts)
+//	Outbox.Run --every 50 ms--> appended to STORE/outbox/*.rec and fsync'd
+//	shipper --Outbox.Next--> one transaction per batch: COPY into a
+//	    session's staging table, INSERT ... ON CONFLICT DO UPDATE into
+//	    prd_flows (and upserts into prd_segments), COMMIT --> Outbox.Ack;
+//	    files whose records are all acknowledged are deleted
+//
+// A record leaves the outbox only after PostgreSQL committed it. One
+// that is shipped again (the connection broke after the commit, or the
+// daemon restarted before it saved the acknowledgement) replaces its
+// earlier copy: a flow's row is keyed by (sensor, interface, community
+// ID, first packet's time, day), so nothing is duplicated, and an
+// active flow's later records replace its earlier ones.
+//
+// The schema (schema.sql) is this package's: the shipper applies it at
+// each connection and creates prd_flows' day partitions (prd_flows_YYYYMMDD,
+// with indexes on community_id, src, dst and first_ns) before it writes
+// a day. Retention drops whole partitions.
+package fleet

@@ -1,0 +1,221 @@
+package fleet
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// FlowRow is one flow record as prd_flows holds it. Its identity is
+// (interface, community ID, first_ns): a record sent again, or an active
+// flow's later record, replaces the earlier one.
+type FlowRow struct {
+	Interface   string
+	FirstNS     int64
+	LastNS      int64
+	CommunityID string
+	Proto       uint8
+	Src, Dst    netip.Addr // initiator, responder
+	SPort       uint16
+	DPort       uint16
+	// Packets and Bytes are per direction: 0 initiator to responder, 1
+	// the other way. Bytes are frame lengths on the wire.
+	Packets, Bytes [2]uint64
+	// StoredPackets and StoredBytes are what the recorder stored of the
+	// flow (both directions; captured bytes); Cut says the cutoff applied.
+	StoredPackets, StoredBytes uint64
+	TCPFlags                   uint8
+	Cut                        bool
+	Ended                      bool // the flow's final record
+}
+
+// Day is the UTC day of the flow's first packet: its partition.
+func (f *FlowRow) Day() time.Time {
+	t := time.Unix(0, f.FirstNS).UTC()
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+}
+
+// SegmentRow is one segment's summary as prd_segments holds it.
+type SegmentRow struct {
+	Interface string
+	Segment   string // its file name in the store
+	FirstNS   int64
+	LastNS    int64
+	Packets   int64
+	Bytes     int64
+	Closed    bool
+	// DeletedNS is when retention deleted it (0: it is there).
+	DeletedNS int64
+}
+
+// Record kinds in the outbox.
+const (
+	kindFlow    = 1
+	kindSegment = 2
+)
+
+// record is one decoded outbox record.
+type record struct {
+	seq  uint64
+	kind byte
+	flow FlowRow
+	seg  SegmentRow
+}
+
+var errRecord = errors.New("malformed outbox record")
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendAddr(b []byte, a netip.Addr) []byte {
+	if a.Is4() {
+		v := a.As4()
+		return append(append(b, 4), v[:]...)
+	}
+	v := a.As16()
+	return append(append(b, 16), v[:]...)
+}
+
+func boolByte(v bool) byte {
+	if v {
+		return 1
+	}
+	return 0
+}
+
+// encodeFlow appends f's payload to b.
+func encodeFlow(b []byte, f *FlowRow) []byte {
+	b = appendString(b, f.Interface)
+	b = binary.AppendVarint(b, f.FirstNS)
+	b = binary.AppendVarint(b, f.LastNS-f.FirstNS)
+	b = appendString(b, f.CommunityID)
+	b = append(b, f.Proto)
+	b = appendAddr(b, f.Src)
+	b = appendAddr(b, f.Dst)
+	b = binary.BigEndian.AppendUint16(b, f.SPort)
+	b = binary.BigEndian.AppendUint16(b, f.DPort)
+	for _, v := range []uint64{f.Packets[0], f.Packets[1], f.Bytes[0], f.Bytes[1], f.StoredPackets, f.StoredBytes} {
+		b = binary.AppendUvarint(b, v)
+	}
+	return append(b, f.TCPFlags, boolByte(f.Cut)|boolByte(f.Ended)<<1)
+}
+
+func encodeSegment(b []byte, s *SegmentRow) []byte {
+	b = appendString(b, s.Interface)
+	b = appendString(b, s.Segment)
+	for _, v := range []int64{s.FirstNS, s.LastNS, s.Packets, s.Bytes, s.DeletedNS} {
+		b = binary.AppendVarint(b, v)
+	}
+	return append(b, boolByte(s.Closed))
+}
+
+// decoder reads a payload; the first error sticks.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail() {
+	if d.err == nil {
+		d.err = errRecord
+	}
+	d.b = nil
+}
+
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) bytes(n int) []byte {
+	if n < 0 || len(d.b) < n {
+		d.fail()
+		return make([]byte, max(n, 0))
+	}
+	v := d.b[:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) byte() byte { return d.bytes(1)[0] }
+
+func (d *decoder) string() string {
+	n := d.uvarint()
+	if n > 1<<16 {
+		d.fail()
+		return ""
+	}
+	return string(d.bytes(int(n)))
+}
+
+func (d *decoder) addr() netip.Addr {
+	switch n := d.byte(); n {
+	case 4, 16:
+		a, _ := netip.AddrFromSlice(d.bytes(int(n)))
+		return a
+	}
+	d.fail()
+	return netip.Addr{}
+}
+
+func decodeFlow(p []byte) (FlowRow, error) {
+	d := decoder{b: p}
+	var f FlowRow
+	f.Interface = d.string()
+	f.FirstNS = d.varint()
+	f.LastNS = f.FirstNS + d.varint()
+	f.CommunityID = d.string()
+	f.Proto = d.byte()
+	f.Src = d.addr()
+	f.Dst = d.addr()
+	ports := d.bytes(4)
+	f.SPort, f.DPort = binary.BigEndian.Uint16(ports), binary.BigEndian.Uint16(ports[2:])
+	f.Packets[0], f.Packets[1] = d.uvarint(), d.uvarint()
+	f.Bytes[0], f.Bytes[1] = d.uvarint(), d.uvarint()
+	f.StoredPackets, f.StoredBytes = d.uvarint(), d.uvarint()
+	f.TCPFlags = d.byte()
+	fl := d.byte()
+	f.Cut, f.Ended = fl&1 != 0, fl&2 != 0
+	if d.err == nil && len(d.b) != 0 {
+		d.err = errRecord
+	}
+	if d.err != nil {
+		return FlowRow{}, fmt.Errorf("flow: %w", d.err)
+	}
+	return f, nil
+}
+
+func decodeSegment(p []byte) (SegmentRow, error) {
+	d := decoder{b: p}
+	var s SegmentRow
+	s.Interface = d.string()
+	s.Segment = d.string()
+	s.FirstNS, s.LastNS, s.Packets, s.Bytes, s.DeletedNS = d.varint(), d.varint(), d.varint(), d.varint(), d.varint()
+	s.Closed = d.byte() != 0
+	if d.err == nil && len(d.b) != 0 {
+		d.err = errRecord
+	}
+	if d.err != nil {
+		return SegmentRow{}, fmt.Errorf("segment: %w", d.err)
+	}
+	return s, nil
+}

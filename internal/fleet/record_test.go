@@ -1,0 +1,29 @@
+package fleet
+
+import (
+	"net/netip"
+	"testing"
+)
+
+func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+func TestRecordRoundTrip(t *testing.T) {
+	f := FlowRow{Interface: "eth0", FirstNS: 1765000000123456789, LastNS: 1765000001123456789, CommunityID: "1:abc=", Proto: 6,
+		Src: mustAddr("2001:db8::1"), Dst: mustAddr("192.0.2.1"), SPort: 443, DPort: 65535, Packets: [2]uint64{1, 2}, Bytes: [2]uint64{3, 1 << 40},
+		StoredPackets: 3, StoredBytes: 99, TCPFlags: 0x12, Cut: true, Ended: true}
+	got, err := decodeFlow(encodeFlow(nil, &f))
+	if err != nil || got != f {
+		t.Fatalf("flow: %v\n%+v\n%+v", err, got, f)
+	}
+	g := SegmentRow{Interface: "eth1", Segment: "segments/eth1/x-r0.db", FirstNS: -1, LastNS: 5, Packets: 7, Bytes: 8, Closed: true, DeletedNS: 9}
+	gs, err := decodeSegment(encodeSegment(nil, &g))
+	if err != nil || gs != g {
+		t.Fatalf("segment: %v %+v", err, gs)
+	}
+	b := encodeFlow(nil, &f)
+	for i := range b {
+		if _, err := decodeFlow(b[:i]); err == nil {
+			t.Fatalf("a flow record cut at %d of %d decoded", i, len(b))
+		}
+	}
+}

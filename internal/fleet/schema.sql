@@ -1,0 +1,40 @@
+-- packetrecorderd's fleet schema: what sensors ship to PostgreSQL, what the
+-- hub reads. Applied by every sensor's shipper when it connects; each
+-- statement is idempotent. The day partitions of prd_flows
+-- (prd_flows_YYYYMMDD) are created by the shipper before it writes a day.
+CREATE TABLE IF NOT EXISTS prd_sensors (
+  sensor     text PRIMARY KEY,
+  url        text NOT NULL,                 -- how the hub reaches this sensor's API (fleet.url)
+  interfaces text[] NOT NULL DEFAULT '{}',  -- its interface names, index i = interface index i
+  seen_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS prd_segments (
+  sensor     text NOT NULL,
+  interface  text NOT NULL,
+  segment    text NOT NULL,                 -- the segment's file name in the sensor's store
+  first_ns   bigint NOT NULL,
+  last_ns    bigint NOT NULL,
+  packets    bigint NOT NULL,
+  bytes      bigint NOT NULL,
+  closed     boolean NOT NULL DEFAULT false,
+  deleted_at timestamptz,                   -- set when the sensor's retention deletes it
+  PRIMARY KEY (sensor, segment)
+);
+CREATE TABLE IF NOT EXISTS prd_flows (
+  sensor         text NOT NULL,
+  interface      text NOT NULL,
+  day            date NOT NULL,             -- UTC day of first_ns: the partition key
+  first_ns       bigint NOT NULL,
+  last_ns        bigint NOT NULL,
+  community_id   text NOT NULL,
+  proto          smallint NOT NULL,
+  src            inet NOT NULL, sport integer NOT NULL,   -- initiator
+  dst            inet NOT NULL, dport integer NOT NULL,   -- responder
+  packets_fwd    bigint NOT NULL, packets_rev bigint NOT NULL,
+  bytes_fwd      bigint NOT NULL, bytes_rev   bigint NOT NULL,
+  stored_packets bigint NOT NULL, stored_bytes bigint NOT NULL,
+  tcp_flags      smallint NOT NULL,
+  cut            boolean NOT NULL,
+  ended          boolean NOT NULL,
+  PRIMARY KEY (sensor, interface, community_id, first_ns, day)
+) PARTITION BY RANGE (day);

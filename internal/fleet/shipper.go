@@ -1,0 +1,286 @@
+package fleet
+
+import (
+	"context"
+	_ "embed"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Schema is the fleet's PostgreSQL schema (schema.sql): the sensor side
+// owns it and applies it at each connection; the hub only reads it.
+//
+//go:embed schema.sql
+var Schema string
+
+// schemaLock is the advisory lock key under which sensors change the
+// schema (tables, partitions), so that two sensors creating the same
+// table at once do not collide.
+const schemaLock = 0x70726466 // "prdf"
+
+// ApplySchema creates the fleet's tables where they are missing.
+func ApplySchema(ctx context.Context, conn *pgx.Conn) error {
+	return locked(ctx, conn, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, Schema)
+		return err
+	})
+}
+
+// locked runs fn in a transaction holding the schema lock.
+func locked(ctx context.Context, conn *pgx.Conn, fn func(pgx.Tx) error) error {
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.Background())
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(schemaLock)); err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// PartitionName is the name of day's partition of prd_flows.
+func PartitionName(day time.Time) string { return "prd_flows_" + day.UTC().Format("20060102") }
+
+// EnsurePartition creates day's partition of prd_flows and its indexes
+// where missing.
+func EnsurePartition(ctx context.Context, conn *pgx.Conn, day time.Time) error {
+	day = day.UTC().Truncate(24 * time.Hour)
+	name := PartitionName(day)
+	q := fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %[1]s PARTITION OF prd_flows FOR VALUES FROM ('%[2]s') TO ('%[3]s');
+CREATE INDEX IF NOT EXISTS %[1]s_community_id ON %[1]s (community_id);
+CREATE INDEX IF NOT EXISTS %[1]s_src ON %[1]s (src);
+CREATE INDEX IF NOT EXISTS %[1]s_dst ON %[1]s (dst);
+CREATE INDEX IF NOT EXISTS %[1]s_first_ns ON %[1]s (first_ns);`,
+		name, day.Format("2006-01-02"), day.AddDate(0, 0, 1).Format("2006-01-02"))
+	return locked(ctx, conn, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, q)
+		return err
+	})
+}
+
+var flowColumns = []string{"sensor", "interface", "day", "first_ns", "last_ns", "community_id", "proto", "src", "sport", "dst", "dport",
+	"packets_fwd", "packets_rev", "bytes_fwd", "bytes_rev", "stored_packets", "stored_bytes", "tcp_flags", "cut", "ended"}
+
+// upsertFlows moves a batch from the session's staging table into
+// prd_flows: a record already there (an active flow's earlier record, or
+// this one sent before) is replaced, unless it has counted more (an
+// older record arriving late never undoes a newer one).
+const upsertFlows = `INSERT INTO prd_flows SELECT * FROM prd_flows_in
+ON CONFLICT (sensor, interface, community_id, first_ns, day) DO UPDATE SET
+  last_ns = excluded.last_ns, proto = excluded.proto, src = excluded.src, sport = excluded.sport,
+  dst = excluded.dst, dport = excluded.dport, packets_fwd = excluded.packets_fwd, packets_rev = excluded.packets_rev,
+  bytes_fwd = excluded.bytes_fwd, bytes_rev = excluded.bytes_rev, stored_packets = excluded.stored_packets,
+  stored_bytes = excluded.stored_bytes, tcp_flags = excluded.tcp_flags, cut = excluded.cut, ended = excluded.ended
+WHERE excluded.packets_fwd + excluded.packets_rev >= prd_flows.packets_fwd + prd_flows.packets_rev
+  AND (excluded.ended OR NOT prd_flows.ended)`
+
+const upsertSegment = `INSERT INTO prd_segments (sensor, interface, segment, first_ns, last_ns, packets, bytes, closed, deleted_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+ON CONFLICT (sensor, segment) DO UPDATE SET interface = excluded.interface, first_ns = excluded.first_ns,
+  last_ns = excluded.last_ns, packets = excluded.packets, bytes = excluded.bytes,
+  closed = excluded.closed OR prd_segments.closed, deleted_at = coalesce(excluded.deleted_at, prd_segments.deleted_at)`
+
+const registerSensor = `INSERT INTO prd_sensors (sensor, url, interfaces, seen_at) VALUES ($1, $2, $3, now())
+ON CONFLICT (sensor) DO UPDATE SET url = excluded.url, interfaces = excluded.interfaces, seen_at = now()`
+
+// Backoff bounds between connection attempts.
+const (
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = 5 * time.Second
+	// shipTimeout bounds one batch's transaction (a database that stops
+	// answering without closing the connection).
+	shipTimeout = 60 * time.Second
+)
+
+// ship connects, ships batches and reconnects with backoff until ctx ends.
+func (s *Sensor) ship(ctx context.Context) {
+	var batch []record
+	backoff := minBackoff
+	for ctx.Err() == nil {
+		conn, err := s.connect(ctx)
+		if err == nil {
+			backoff = minBackoff
+			batch, err = s.shipLoop(ctx, conn, batch)
+			cctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			conn.Close(cctx)
+			cancel()
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		s.failed(err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// connect opens a connection, applies the schema, registers the sensor
+// and makes the session's staging table.
+func (s *Sensor) connect(ctx context.Context) (*pgx.Conn, error) {
+	cc, err := s.cfg.connConfig()
+	if err != nil {
+		return nil, err
+	}
+	if cc.ConnectTimeout == 0 {
+		cc.ConnectTimeout = 10 * time.Second
+	}
+	conn, err := pgx.ConnectConfig(ctx, cc)
+	if err != nil {
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	setup := func() error {
+		if err := ApplySchema(ctx, conn); err != nil {
+			return fmt.Errorf("schema: %w", err)
+		}
+		if err := s.register(ctx, conn); err != nil {
+			return err
+		}
+		if _, err := conn.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS prd_flows_in (LIKE prd_flows) ON COMMIT DELETE ROWS`); err != nil {
+			return fmt.Errorf("staging table: %w", err)
+		}
+		return nil
+	}
+	if err := setup(); err != nil {
+		conn.Close(context.Background())
+		return nil, err
+	}
+	return conn, nil
+}
+
+func (s *Sensor) register(ctx context.Context, conn *pgx.Conn) error {
+	if _, err := conn.Exec(ctx, registerSensor, s.cfg.Sensor, s.cfg.URL, s.interfaceNames()); err != nil {
+		return fmt.Errorf("register sensor: %w", err)
+	}
+	return nil
+}
+
+// shipLoop ships batches until an error; it returns the batch not yet
+// committed, to be shipped again on the next connection.
+func (s *Sensor) shipLoop(ctx context.Context, conn *pgx.Conn, batch []record) ([]record, error) {
+	days := map[time.Time]bool{}
+	max := s.BatchRecords
+	if max <= 0 {
+		max = 50000
+	}
+	seen := time.Now()
+	for {
+		if batch == nil {
+			var err error
+			batch, err = s.out.Next(ctx, max)
+			if err != nil {
+				return nil, err
+			}
+		}
+		if err := s.shipBatch(ctx, conn, batch, days); err != nil {
+			return batch, err
+		}
+		s.out.Ack(batch[len(batch)-1].seq)
+		s.succeeded(len(batch))
+		batch = nil
+		if time.Since(seen) > 10*time.Second {
+			seen = time.Now()
+			if err := s.register(ctx, conn); err != nil {
+				return nil, err
+			}
+		}
+	}
+}
+
+type flowKey struct {
+	iface, cid string
+	first      int64
+}
+
+// shipBatch commits one batch in one transaction: flows by COPY into the
+// staging table and one upsert, segments by upserts.
+func (s *Sensor) shipBatch(ctx context.Context, conn *pgx.Conn, batch []record, days map[time.Time]bool) error {
+	ctx, cancel := context.WithTimeout(ctx, shipTimeout)
+	defer cancel()
+	// A flow's later record in the batch replaces its earlier one (one
+	// upsert may not touch a row twice).
+	idx := map[flowKey]int{}
+	var flows []*FlowRow
+	segIdx := map[string]int{}
+	var segs []*SegmentRow
+	for i := range batch {
+		r := &batch[i]
+		switch r.kind {
+		case kindFlow:
+			k := flowKey{r.flow.Interface, r.flow.CommunityID, r.flow.FirstNS}
+			if j, ok := idx[k]; ok {
+				flows[j] = &r.flow
+				continue
+			}
+			idx[k] = len(flows)
+			flows = append(flows, &r.flow)
+			if d := r.flow.Day(); !days[d] {
+				if err := EnsurePartition(ctx, conn, d); err != nil {
+					return fmt.Errorf("partition %s: %w", PartitionName(d), err)
+				}
+				days[d] = true
+			}
+		case kindSegment:
+			if j, ok := segIdx[r.seg.Segment]; ok {
+				old := segs[j]
+				r.seg.Closed = r.seg.Closed || old.Closed
+				if r.seg.DeletedNS == 0 {
+					r.seg.DeletedNS = old.DeletedNS
+				}
+				segs[j] = &r.seg
+				continue
+			}
+			segIdx[r.seg.Segment] = len(segs)
+			segs = append(segs, &r.seg)
+		}
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.Background())
+	if len(flows) > 0 {
+		sensor := s.cfg.Sensor
+		n, err := tx.CopyFrom(ctx, pgx.Identifier{"prd_flows_in"}, flowColumns, pgx.CopyFromSlice(len(flows), func(i int) ([]any, error) {
+			f := flows[i]
+			return []any{sensor, f.Interface, f.Day(), f.FirstNS, f.LastNS, f.CommunityID, int16(f.Proto), f.Src, int32(f.SPort), f.Dst, int32(f.DPort),
+				int64(f.Packets[0]), int64(f.Packets[1]), int64(f.Bytes[0]), int64(f.Bytes[1]), int64(f.StoredPackets), int64(f.StoredBytes),
+				int16(f.TCPFlags), f.Cut, f.Ended}, nil
+		}))
+		if err != nil {
+			return fmt.Errorf("copy flows: %w", err)
+		}
+		if n != int64(len(flows)) {
+			return fmt.Errorf("copy flows: %d of %d rows", n, len(flows))
+		}
+		if _, err := tx.Exec(ctx, upsertFlows); err != nil {
+			return fmt.Errorf("upsert flows: %w", err)
+		}
+	}
+	if len(segs) > 0 {
+		b := &pgx.Batch{}
+		for _, g := range segs {
+			var deleted any
+			if g.DeletedNS != 0 {
+				deleted = time.Unix(0, g.DeletedNS).UTC()
+			}
+			b.Queue(upsertSegment, s.cfg.Sensor, g.Interface, g.Segment, g.FirstNS, g.LastNS, g.Packets, g.Bytes, g.Closed, deleted)
+		}
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("upsert segments: %w", err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
