@@ -211,6 +211,9 @@ func (s *Summarizer) bootp(p []byte, ulen int) {
 	}
 	s.str(" length ")
 	s.int(ulen)
+	if s.opts.Verbose {
+		s.bootpVerbose(p)
+	}
 }
 
 var ntpModes = [8]string{"unspecified", "Symmetric Active", "Symmetric Passive", "Client", "Server", "Broadcast", "Control Message", "Reserved"}
