@@ -130,7 +130,7 @@ func (a *app) runExport(ctx context.Context, o *exportOptions) error {
 	if output != "-" {
 		fmt.Fprintf(a.stderr, "exported %s to %s (%s)\n", packets(n), output, format)
 	}
-	return nil
+	return a.partialAnswer(sl.Missing(), o.sel.remote.PartialOK)
 }
 
 func (a *app) export(ctx context.Context, sl *selected, count int64, format string, linkTypes []uint32, out io.Writer) (int64, error) {

@@ -140,7 +140,7 @@ func (a *app) runQuery(ctx context.Context, o *queryOptions) error {
 			n = min(n, limit) // as tcpdump --count -c N
 		}
 		fmt.Fprintln(a.stdout, n)
-		return nil
+		return a.partialAnswer(sl.Missing(), o.sel.remote.PartialOK)
 	}
 	out := bufio.NewWriterSize(a.stdout, 64<<10)
 	defer out.Flush()
@@ -208,6 +208,10 @@ func (a *app) runQuery(ctx context.Context, o *queryOptions) error {
 		}
 		return nil
 	})
+	if err == nil {
+		out.Flush()
+		err = a.partialAnswer(sl.Missing(), o.sel.remote.PartialOK)
+	}
 	if err != nil || !more {
 		return err
 	}

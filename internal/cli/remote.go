@@ -17,4 +17,5 @@ func (f *remoteFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.CACert, "cacert", "", "with --server: CA certificate (PEM) that signed the daemon's certificate")
 	cmd.Flags().StringVar(&f.Cert, "cert", "", "with --server: client certificate (PEM), for mutual TLS")
 	cmd.Flags().StringVar(&f.Key, "key", "", "with --server: the client certificate's key (PEM)")
+	cmd.Flags().BoolVar(&f.PartialOK, "partial-ok", false, "with --server HUB: accept an answer some sensors could not give (they are still named on stderr)")
 }

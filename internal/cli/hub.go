@@ -1,0 +1,82 @@
+package cli
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/hub"
+	selpkg "github.com/packetrecorderd/packetrecorderd/internal/selection"
+)
+
+func (a *app) hubCmd() *cobra.Command {
+	var (
+		config    string
+		check     bool
+		logFormat string
+	)
+	cmd := &cobra.Command{
+		Use:   "hub --config FILE",
+		Short: "Serve one API over a fleet of sensors (flows from PostgreSQL, packets from the sensors)",
+		Long: `hub serves the daemon's API (/api/v1/packets, /flows, /sessions, /status,
+Stenographer's /query) over the sensors that ship their flow records and
+segment summaries to PostgreSQL: each query asks only the sensors whose
+segments and flow records can hold a match, in parallel, and merges their
+packets by timestamp, each labelled with its sensor (interfaces are named
+SENSOR/IFACE). A sensor that does not answer is named in the answer (the
+Packetrecorder-Partial trailer, "missing" in the JSON end line); the CLI's
+--server HUB says so on stderr and exits 3 unless --partial-ok.`,
+		Example: `  packetrecorder hub --check --config /etc/packetrecorder/hub.yaml
+  packetrecorder hub --config /etc/packetrecorder/hub.yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := hub.LoadFile(config)
+			if err != nil {
+				return err
+			}
+			if check {
+				fmt.Fprintf(a.stdout, "%s: valid: listen %s; tokens %d\n", config, *cfg.Listen, len(cfg.Tokens))
+				return nil
+			}
+			var h slog.Handler
+			switch logFormat {
+			case "text":
+				h = slog.NewTextHandler(a.stderr, nil)
+			case "json":
+				h = slog.NewJSONHandler(a.stderr, nil)
+			default:
+				return fmt.Errorf("invalid --log-format %q: use text or json", logFormat)
+			}
+			hb, err := hub.New(hub.Options{Config: cfg, Log: slog.New(h), Version: version()})
+			if err != nil {
+				return err
+			}
+			defer hb.Close()
+			ctx := cmdContext(cmd)
+			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return hb.Run(ctx, nil)
+		},
+	}
+	cmd.Flags().StringVar(&config, "config", "", "the hub's configuration file (YAML)")
+	cmd.Flags().BoolVar(&check, "check", false, "validate the configuration and exit")
+	cmd.Flags().StringVar(&logFormat, "log-format", "text", "log lines as text or json")
+	cmd.MarkFlagRequired("config")
+	return cmd
+}
+
+// partialAnswer says on stderr, one line each, which sensors of a hub's
+// answer did not answer; it is an error (exit 3) unless --partial-ok.
+func (a *app) partialAnswer(missing []selpkg.Missing, ok bool) error {
+	for _, m := range missing {
+		fmt.Fprintf(a.stderr, "packetrecorder: sensor %s did not answer: %s\n", m.Sensor, m.Error)
+	}
+	if len(missing) == 0 || ok {
+		return nil
+	}
+	return &partialError{err: fmt.Errorf("%w (--partial-ok accepts it)", &selpkg.PartialError{Missing: missing})}
+}

@@ -1,0 +1,161 @@
+package hub
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/daemon"
+	"github.com/packetrecorderd/packetrecorderd/internal/selection"
+)
+
+// DefaultListen is the hub's address when listen is not given.
+const DefaultListen = "127.0.0.1:7480"
+
+// Config is the hub's configuration file. listen, tls, tokens and limits
+// mean what they mean in the daemon's.
+type Config struct {
+	// Listen is the API's address (default 127.0.0.1:7480).
+	Listen *string `yaml:"listen"`
+	// Postgres is where the sensors ship their flow records and segment
+	// summaries (a pgx connection string; the password from PGPASSFILE
+	// or ~/.pgpass). Required.
+	Postgres string `yaml:"postgres"`
+	// Sensors is how the hub reaches the sensors: a read token they
+	// accept, and/or mutual TLS.
+	Sensors SensorsConfig `yaml:"sensors"`
+	// TLS, Tokens and Limits: as the daemon's.
+	TLS    *daemon.TLSConfig    `yaml:"tls"`
+	Tokens []daemon.TokenConfig `yaml:"tokens"`
+	Limits daemon.ServerLimits  `yaml:"limits"`
+
+	lines map[string]int
+}
+
+// SensorsConfig is the hub's credentials towards the sensors.
+type SensorsConfig struct {
+	TokenFile string `yaml:"token_file"`
+	CACert    string `yaml:"cacert"`
+	Cert      string `yaml:"cert"`
+	Key       string `yaml:"key"`
+}
+
+// Remote is the credentials as a selection.Remote (without a server).
+func (s SensorsConfig) Remote() selection.Remote {
+	return selection.Remote{TokenFile: s.TokenFile, CACert: s.CACert, Cert: s.Cert, Key: s.Key}
+}
+
+// LoadFile reads and validates a hub configuration; relative paths in it
+// are taken from the file's directory.
+func LoadFile(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c, err := parse(data, filepath.Dir(abs))
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes a configuration strictly (an unknown key is an error) and
+// validates it; its paths must be absolute.
+func Parse(data []byte) (*Config, error) { return parse(data, "") }
+
+func parse(data []byte, dir string) (*Config, error) {
+	lines := daemon.KeyLines(data)
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("empty file")
+		}
+		return nil, daemon.YAMLError(err, lines)
+	}
+	c.lines = lines
+	if c.Listen == nil {
+		l := DefaultListen
+		c.Listen = &l
+	}
+	var errs []error
+	fix := func(key string, p *string) {
+		if *p == "" || filepath.IsAbs(*p) {
+			return
+		}
+		if dir == "" {
+			errs = append(errs, c.errorf(key, "%q is a relative path: give an absolute one", *p))
+			return
+		}
+		*p = filepath.Join(dir, *p)
+	}
+	fix("sensors.token_file", &c.Sensors.TokenFile)
+	fix("sensors.cacert", &c.Sensors.CACert)
+	fix("sensors.cert", &c.Sensors.Cert)
+	fix("sensors.key", &c.Sensors.Key)
+	if c.TLS != nil {
+		fix("tls.cert", &c.TLS.Cert)
+		fix("tls.key", &c.TLS.Key)
+		fix("tls.client_ca", &c.TLS.ClientCA)
+	}
+	if err := c.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func (c *Config) errorf(key, format string, args ...any) error {
+	return &daemon.ConfigError{Line: c.lines[key], Key: key, Msg: fmt.Sprintf(format, args...)}
+}
+
+// access is the part of the configuration the daemon shares.
+func (c *Config) access() daemon.AccessConfig {
+	return daemon.AccessConfig{Listen: c.Listen, TLS: c.TLS, Tokens: c.Tokens, Limits: c.Limits}
+}
+
+// Validate returns every problem of the configuration, one line each,
+// naming its key and line.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Listen == nil {
+		l := DefaultListen
+		c.Listen = &l
+	}
+	if *c.Listen == "" {
+		errs = append(errs, c.errorf("listen", "required: the hub serves only its API"))
+	}
+	if c.Postgres == "" {
+		errs = append(errs, c.errorf("postgres", `required: the sensors' PostgreSQL ("postgres://USER@HOST/DB")`))
+	} else if _, err := parsePostgres(c.Postgres); err != nil {
+		errs = append(errs, c.errorf("postgres", "%v", err))
+	}
+	s := c.Sensors
+	if s.TokenFile == "" && s.Cert == "" {
+		errs = append(errs, c.errorf("sensors", "give token_file (a read token the sensors accept) or cert and key (mutual TLS)"))
+	}
+	if (s.Cert == "") != (s.Key == "") {
+		errs = append(errs, c.errorf("sensors", "cert and key go together"))
+	}
+	if _, err := selection.Dial(selection.Remote{Server: "https://sensor.invalid", TokenFile: s.TokenFile, CACert: s.CACert, Cert: s.Cert, Key: s.Key}); err != nil && (s.Cert == "") == (s.Key == "") {
+		errs = append(errs, c.errorf("sensors", "%v", err))
+	}
+	if len(c.Tokens) == 0 && (c.TLS == nil || c.TLS.ClientCA == "") {
+		errs = append(errs, c.errorf("tokens", "at least one token (or tls.client_ca): the hub answers only those it knows"))
+	}
+	_, aerrs := c.access().Check(c.lines)
+	errs = append(errs, aerrs...)
+	return errors.Join(errs...)
+}

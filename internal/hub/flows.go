@@ -1,0 +1,266 @@
+package hub
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"unicode"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/filter"
+	"github.com/packetrecorderd/packetrecorderd/internal/flow"
+	"github.com/packetrecorderd/packetrecorderd/internal/index"
+	"github.com/packetrecorderd/packetrecorderd/internal/selection"
+)
+
+// flowWords are the words of a filter the flow records can answer
+// exactly: addresses, networks, ports and protocols, either way or by
+// direction, combined with and, or, not.
+var flowWords = map[string]bool{"host": true, "net": true, "mask": true, "port": true, "portrange": true, "src": true,
+	"dst": true, "tcp": true, "udp": true, "sctp": true, "icmp": true, "icmp6": true, "ip": true, "ip6": true,
+	"proto": true, "and": true, "or": true, "not": true}
+
+// errFlowFilter is the error of a filter the flow records cannot answer.
+var errFlowFilter = errors.New("the hub lists flows from their records, which answer host, net, port, portrange and protocol terms")
+
+// checkFlowFilter refuses a filter with a term the flow records cannot
+// answer (len, tcp flags, payload bytes, vlan, ether, ...): a flow's
+// answer would be a guess.
+func checkFlowFilter(expr string) error {
+	fields := strings.FieldsFunc(expr, func(r rune) bool {
+		return unicode.IsSpace(r) || r == '(' || r == ')' || r == '!' || r == '&' || r == '|'
+	})
+	for i, w := range fields {
+		lw := strings.ToLower(w)
+		switch {
+		case flowWords[lw]:
+		case strings.ContainsAny(w, "[]<>="):
+			return fmt.Errorf("%w: %q reads bytes of the packets (ask GET /api/v1/packets)", errFlowFilter, w)
+		case w[0] >= '0' && w[0] <= '9', strings.Contains(w, ":"), strings.HasPrefix(w, "\\"):
+			// a number, an address, a prefix, an escaped protocol name
+		case i > 0 && (strings.EqualFold(fields[i-1], "host") || strings.EqualFold(fields[i-1], "port") ||
+			strings.EqualFold(fields[i-1], "portrange") || strings.EqualFold(fields[i-1], "proto")):
+			// a host, service or protocol name
+		default:
+			return fmt.Errorf("%w: not %q", errFlowFilter, w)
+		}
+	}
+	return nil
+}
+
+// flowRow is one prd_flows row.
+type flowRow struct {
+	sensor, iface, cid        string
+	proto                     int16
+	src, dst                  netip.Addr
+	sport, dport              int32
+	first, last               int64
+	pktFwd, pktRev            int64
+	bytesFwd, bytesRev        int64
+	tcpFlags                  int16
+	storedPackets, storedByte int64
+}
+
+// ListFlows lists the flow records of the sensors in spec's window from
+// PostgreSQL (api.FlowLister): a flow is listed when a packet of it, in
+// either direction it was seen, matches the filter (the forced one ANDed
+// on); each flow with its sensor and interface, sorted and cut at the
+// limit. The counts are the records' (all of the flow's packets, not
+// only those in the window).
+func (h *Hub) ListFlows(ctx context.Context, spec selection.Spec, opts selection.FlowOptions) (selection.FlowList, error) {
+	var out selection.FlowList
+	expr := joinFilters(spec.Filter, spec.ForcedFilter)
+	var prog *filter.Program
+	plan := index.All
+	if expr != "" {
+		for _, e := range []struct {
+			expr   string
+			forced bool
+		}{{spec.Filter, false}, {spec.ForcedFilter, true}} {
+			if e.expr == "" {
+				continue
+			}
+			if err := checkFlowFilter(e.expr); err != nil {
+				return out, &selection.FilterError{Forced: e.forced, Err: err}
+			}
+		}
+		p, pl, err := filter.CompilePlan(ctx, expr, filter.Options{LinkType: 1, Netmask: filter.ZeroNetmask})
+		if err != nil && !errors.Is(err, filter.ErrRejectsAll) {
+			return out, &selection.FilterError{Err: err}
+		}
+		if err != nil {
+			return emptyFlows(), nil
+		}
+		prog, plan = p, pl
+	}
+	since, until := rangeOf(spec.Range)
+	cond, args := sqlOfPlan(plan, []any{since, until})
+	sql := `SELECT sensor, interface, community_id, proto, src, dst, sport, dport, first_ns, last_ns,
+		packets_fwd, packets_rev, bytes_fwd, bytes_rev, tcp_flags, stored_packets, stored_bytes
+		FROM prd_flows
+		WHERE ($1::bigint IS NULL OR last_ns >= $1) AND ($2::bigint IS NULL OR first_ns <= $2) AND (` + cond + `)`
+	if spec.CommunityID != "" {
+		if spec.CommunityIDSeed != 0 {
+			return out, &selection.FilterError{Err: errors.New("the flow records hold Community IDs of seed 0")}
+		}
+		args = append(args, spec.CommunityID)
+		sql += fmt.Sprintf(" AND community_id = $%d", len(args))
+	}
+	if ws, wi := splitInterface(spec.Interface); wi != "" {
+		args = append(args, wi)
+		sql += fmt.Sprintf(" AND interface = $%d", len(args))
+		if ws != "" {
+			args = append(args, ws)
+			sql += fmt.Sprintf(" AND sensor = $%d", len(args))
+		}
+	}
+	var rows []flowRow
+	err := h.db.with(ctx, func(c *pgx.Conn) error {
+		rs, err := c.Query(ctx, sql, args...)
+		if err != nil {
+			return err
+		}
+		defer rs.Close()
+		for rs.Next() {
+			var f flowRow
+			if err := rs.Scan(&f.sensor, &f.iface, &f.cid, &f.proto, &f.src, &f.dst, &f.sport, &f.dport, &f.first, &f.last,
+				&f.pktFwd, &f.pktRev, &f.bytesFwd, &f.bytesRev, &f.tcpFlags, &f.storedPackets, &f.storedByte); err != nil {
+				return err
+			}
+			if prog == nil || flowMatches(prog, &f) {
+				rows = append(rows, f)
+			}
+		}
+		return rs.Err()
+	})
+	if err != nil {
+		return out, fmt.Errorf("postgres: flows: %w", err)
+	}
+	flows := make([]selection.Flow, len(rows))
+	for i, f := range rows {
+		flows[i] = selection.Flow{CommunityID: f.cid, Proto: flow.ProtoName(uint8(f.proto)), IPProto: uint8(f.proto),
+			Src: f.src.String(), Sport: uint16(f.sport), Dst: f.dst.String(), Dport: uint16(f.dport),
+			FirstNS: f.first, LastNS: f.last, Packets: uint64(f.pktFwd + f.pktRev), Bytes: uint64(f.bytesFwd + f.bytesRev),
+			SrcPackets: uint64(f.pktFwd), SrcBytes: uint64(f.bytesFwd), DstPackets: uint64(f.pktRev), DstBytes: uint64(f.bytesRev),
+			TCPFlags: uint8(f.tcpFlags), Sensor: f.sensor, Interface: f.iface}
+		out.End.Packets += flows[i].Packets
+		out.End.Bytes += flows[i].Bytes
+	}
+	sortFlows(flows, opts.Sort)
+	out.End.Flows = int64(len(flows))
+	if opts.Limit > 0 && int64(len(flows)) > opts.Limit {
+		flows = flows[:opts.Limit]
+	}
+	out.End.Shown = int64(len(flows))
+	out.End.PacketsRead = out.End.Packets
+	out.Flows = flows
+	if out.Flows == nil {
+		out.Flows = []selection.Flow{}
+	}
+	return out, nil
+}
+
+func emptyFlows() selection.FlowList { return selection.FlowList{Flows: []selection.Flow{}} }
+
+// sortFlows orders flows as a daemon's listing does: by start, or the
+// largest packets, bytes or duration first; ties by start, sensor.
+func sortFlows(fs []selection.Flow, by string) {
+	key := func(f *selection.Flow) int64 {
+		switch by {
+		case "packets":
+			return -int64(f.Packets)
+		case "bytes":
+			return -int64(f.Bytes)
+		case "duration":
+			return -(f.LastNS - f.FirstNS)
+		}
+		return f.FirstNS
+	}
+	slices.SortStableFunc(fs, func(a, b selection.Flow) int {
+		if ka, kb := key(&a), key(&b); ka != kb {
+			if ka < kb {
+				return -1
+			}
+			return 1
+		}
+		if a.FirstNS != b.FirstNS {
+			if a.FirstNS < b.FirstNS {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.Sensor, b.Sensor)
+	})
+}
+
+// flowMatches runs the filter over a packet of each direction the flow
+// was seen in, made of its addresses, protocol and ports: the flow
+// matches when one of them does. Exact for the terms checkFlowFilter
+// lets through.
+func flowMatches(p *filter.Program, f *flowRow) bool {
+	if f.pktFwd > 0 || f.pktRev == 0 {
+		if pkt := synthPacket(f.src, f.dst, uint8(f.proto), uint16(f.sport), uint16(f.dport)); p.Match(pkt, len(pkt)) {
+			return true
+		}
+	}
+	if f.pktRev > 0 {
+		if pkt := synthPacket(f.dst, f.src, uint8(f.proto), uint16(f.dport), uint16(f.sport)); p.Match(pkt, len(pkt)) {
+			return true
+		}
+	}
+	return false
+}
+
+// synthPacket is an Ethernet frame from src to dst of the protocol, with
+// the ports (ICMP: type and code) in a transport header.
+func synthPacket(src, dst netip.Addr, proto uint8, sport, dport uint16) []byte {
+	src, dst = src.Unmap(), dst.Unmap()
+	b := make([]byte, 14, 14+40+20)
+	b[0], b[6] = 0x02, 0x02
+	var l4 []byte
+	switch proto {
+	case 6:
+		l4 = make([]byte, 20)
+		l4[12] = 5 << 4
+	case 17:
+		l4 = make([]byte, 8)
+		binary.BigEndian.PutUint16(l4[4:], 8)
+	case 132:
+		l4 = make([]byte, 12)
+	case 1, 58:
+		l4 = make([]byte, 8)
+		l4[0], l4[1] = byte(sport), byte(dport)
+	default:
+		l4 = make([]byte, 8)
+	}
+	if proto == 6 || proto == 17 || proto == 132 {
+		binary.BigEndian.PutUint16(l4[0:], sport)
+		binary.BigEndian.PutUint16(l4[2:], dport)
+	}
+	if src.Is4() {
+		binary.BigEndian.PutUint16(b[12:], 0x0800)
+		ip := make([]byte, 20)
+		ip[0] = 0x45
+		binary.BigEndian.PutUint16(ip[2:], uint16(20+len(l4)))
+		ip[8], ip[9] = 64, proto
+		s4, d4 := src.As4(), dst.As4()
+		copy(ip[12:], s4[:])
+		copy(ip[16:], d4[:])
+		b = append(append(b, ip...), l4...)
+		return b
+	}
+	binary.BigEndian.PutUint16(b[12:], 0x86dd)
+	ip := make([]byte, 40)
+	ip[0] = 0x60
+	binary.BigEndian.PutUint16(ip[4:], uint16(len(l4)))
+	ip[6], ip[7] = proto, 64
+	s16, d16 := src.As16(), dst.As16()
+	copy(ip[8:], s16[:])
+	copy(ip[24:], d16[:])
+	return append(append(b, ip...), l4...)
+}

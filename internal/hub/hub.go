@@ -1,0 +1,344 @@
+// Package hub serves one API over a fleet of sensors: `packetrecorder
+// hub`. Each request's selection (the API's own, internal/api) goes to a
+// planner that asks PostgreSQL (where the sensors ship their segment
+// summaries and flow records, internal/fleet's schema) which sensors can
+// hold matching packets; those sensors are asked in parallel through
+// their own API with the same selection (internal/selection's fleet
+// source), and their streams merged by timestamp, each packet labelled
+// with its sensor. Flows are listed from PostgreSQL. A sensor that does
+// not answer is named in the answer (the Packetrecorder-Partial trailer,
+// the end line's "missing"), never silently left out.
+package hub
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/api"
+	"github.com/packetrecorderd/packetrecorderd/internal/daemon"
+	"github.com/packetrecorderd/packetrecorderd/internal/selection"
+)
+
+// Options are what a Hub runs with.
+type Options struct {
+	Config *Config
+	// Log receives audit lines and errors.
+	Log *slog.Logger
+	// Version names the build.
+	Version string
+	// SensorTimeout bounds each sensor's answer and each pause in its
+	// stream (0: selection.DefaultSensorTimeout).
+	SensorTimeout time.Duration
+}
+
+// Hub is the fleet's API: a selector over the sensors, flows from
+// PostgreSQL, the sensors' status.
+type Hub struct {
+	opts Options
+	db   *pgPool
+	cred selection.Remote
+
+	mu      sync.Mutex
+	clients map[string]*selection.Client // by URL
+}
+
+// New prepares a hub; it does not connect yet.
+func New(opts Options) (*Hub, error) {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	db, err := newPGPool(opts.Config.Postgres)
+	if err != nil {
+		return nil, err
+	}
+	return &Hub{opts: opts, db: db, cred: opts.Config.Sensors.Remote(), clients: map[string]*selection.Client{}}, nil
+}
+
+// Close releases the hub's PostgreSQL connections.
+func (h *Hub) Close() { h.db.close() }
+
+// client is the client of the sensor at url, made once.
+func (h *Hub) client(url string) (*selection.Client, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if c, ok := h.clients[url]; ok {
+		return c, nil
+	}
+	r := h.cred
+	r.Server = url
+	c, err := selection.Dial(r)
+	if err != nil {
+		return nil, err
+	}
+	h.clients[url] = c
+	return c, nil
+}
+
+// plan asks PostgreSQL which sensors can hold spec's packets.
+func (h *Hub) plan(ctx context.Context, spec selection.Spec) (Plan, error) {
+	var p Plan
+	err := h.db.with(ctx, func(c *pgx.Conn) error {
+		var err error
+		p, err = planSensors(ctx, c, spec)
+		return err
+	})
+	return p, err
+}
+
+// fleet is the sensors to ask for spec, with their clients.
+func (h *Hub) fleet(ctx context.Context, spec selection.Spec) (*selection.Fleet, error) {
+	p, err := h.plan(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	if spec.Interface != "" && len(p.Choices) == 0 && len(p.Expired) == 0 {
+		known, err := h.knowsInterface(ctx, spec.Interface)
+		if err != nil {
+			return nil, err
+		}
+		if !known {
+			return nil, fmt.Errorf("%w %s", selection.ErrNoSuchInterface, spec.Interface)
+		}
+	}
+	fl := &selection.Fleet{Expired: p.Expired, Timeout: h.opts.SensorTimeout}
+	for _, ch := range p.Choices {
+		c, err := h.client(ch.Sensor.URL)
+		if err != nil {
+			fl.Missing = append(fl.Missing, selection.Missing{Sensor: ch.Sensor.Name, Error: err.Error()})
+			continue
+		}
+		fl.Sensors = append(fl.Sensors, selection.FleetSensor{Name: ch.Sensor.Name, Client: c, Interface: ch.Interface})
+	}
+	return fl, nil
+}
+
+// knowsInterface reports whether a sensor lists the interface (IFACE, or
+// SENSOR/IFACE).
+func (h *Hub) knowsInterface(ctx context.Context, name string) (bool, error) {
+	ss, err := h.sensors(ctx)
+	if err != nil {
+		return false, err
+	}
+	ws, wi := splitInterface(name)
+	for _, s := range ss {
+		for _, i := range s.Interfaces {
+			if (ws == "" || ws == s.Name) && i == wi {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}
+
+func (h *Hub) sensors(ctx context.Context) ([]Sensor, error) {
+	var ss []Sensor
+	err := h.db.with(ctx, func(c *pgx.Conn) error {
+		var err error
+		ss, err = listSensors(ctx, c)
+		return err
+	})
+	return ss, err
+}
+
+// Select opens spec's selection over the sensors that can hold it
+// (api.Selector).
+func (h *Hub) Select(ctx context.Context, spec selection.Spec) (*selection.Selection, error) {
+	fl, err := h.fleet(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	spec.Server = selection.Remote{Server: "fleet", Fleet: fl}
+	return selection.Open(ctx, spec)
+}
+
+// Recordings are every sensor's recordings (api.Selector); see
+// RecordingsPartial.
+func (h *Hub) Recordings() ([]selection.Recording, error) {
+	recs, _, err := h.RecordingsPartial(context.Background())
+	return recs, err
+}
+
+// RecordingsPartial asks every sensor for its recordings, in parallel:
+// each recording's interface is SENSOR/IFACE, its sensor named; the
+// sensors that did not answer are returned as missing.
+func (h *Hub) RecordingsPartial(ctx context.Context) ([]selection.Recording, []selection.Missing, error) {
+	ss, err := h.sensors(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	lists := make([][]selection.Recording, len(ss))
+	errs := make([]error, len(ss))
+	h.each(ctx, ss, func(ctx context.Context, i int, c *selection.Client) error {
+		return c.GetJSON(ctx, "/api/v1/sessions", nil, &lists[i])
+	}, errs)
+	var out []selection.Recording
+	var missing []selection.Missing
+	for i, s := range ss {
+		if errs[i] != nil {
+			missing = append(missing, selection.Missing{Sensor: s.Name, Error: errs[i].Error()})
+			continue
+		}
+		for _, r := range lists[i] {
+			r.Sensor, r.Interface = s.Name, s.Name+"/"+r.Interface
+			r.ID = len(out) + 1
+			out = append(out, r)
+		}
+	}
+	if out == nil {
+		out = []selection.Recording{}
+	}
+	return out, missing, nil
+}
+
+// each runs fn for every sensor at once, each within the sensor timeout;
+// errs[i] is sensor i's error.
+func (h *Hub) each(ctx context.Context, ss []Sensor, fn func(ctx context.Context, i int, c *selection.Client) error, errs []error) {
+	timeout := h.opts.SensorTimeout
+	if timeout <= 0 {
+		timeout = selection.DefaultSensorTimeout
+	}
+	var wg sync.WaitGroup
+	for i, s := range ss {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := h.client(s.URL)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			tctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			if err := fn(tctx, i, c); err != nil {
+				if tctx.Err() != nil && ctx.Err() == nil {
+					err = fmt.Errorf("no answer within %s", timeout)
+				}
+				errs[i] = errors.New(trimHost(c, err))
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func trimHost(c *selection.Client, err error) string {
+	msg := err.Error()
+	if p := c.Host() + ": "; len(msg) > len(p) && msg[:len(p)] == p {
+		return msg[len(p):]
+	}
+	return msg
+}
+
+// SensorStatus is one sensor in the hub's status.
+type SensorStatus struct {
+	Sensor     string   `json:"sensor"`
+	URL        string   `json:"url"`
+	Interfaces []string `json:"interfaces"`
+	SeenAt     string   `json:"seen_at,omitempty"`
+	Reachable  bool     `json:"reachable"`
+	Error      string   `json:"error,omitempty"`
+	Status     any      `json:"status,omitempty"` // the sensor's own /api/v1/status
+}
+
+// Status is the hub's status: PostgreSQL, and each sensor reachable or
+// why not.
+type Status struct {
+	Postgres string         `json:"postgres"` // "ok" or the error
+	Sensors  []SensorStatus `json:"sensors"`
+}
+
+// Status asks PostgreSQL for the sensors and each sensor for its status.
+func (h *Hub) Status(ctx context.Context) Status {
+	st := Status{Postgres: "ok", Sensors: []SensorStatus{}}
+	ss, err := h.sensors(ctx)
+	if err != nil {
+		st.Postgres = err.Error()
+		return st
+	}
+	answers := make([]any, len(ss))
+	errs := make([]error, len(ss))
+	h.each(ctx, ss, func(ctx context.Context, i int, c *selection.Client) error {
+		return c.GetJSON(ctx, "/api/v1/status", nil, &answers[i])
+	}, errs)
+	for i, s := range ss {
+		e := SensorStatus{Sensor: s.Name, URL: s.URL, Interfaces: s.Interfaces, Reachable: errs[i] == nil, Status: answers[i]}
+		if errs[i] != nil {
+			e.Error = errs[i].Error()
+		}
+		st.Sensors = append(st.Sensors, e)
+	}
+	return st
+}
+
+// Server is the hub's API: the daemon's api.Server over the fleet.
+func (h *Hub) Server() *api.Server {
+	cfg := h.opts.Config
+	return api.New(api.Options{
+		Selector: h,
+		Flows:    h,
+		Status: func() any {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*selection.DefaultSensorTimeout)
+			defer cancel()
+			return h.Status(ctx)
+		},
+		Version: h.opts.Version,
+		Log:     h.opts.Log,
+	}, cfg.access().Rules())
+}
+
+// Run serves the API on the configured address until ctx ends; ready,
+// if not nil, is called with the address once it listens.
+func (h *Hub) Run(ctx context.Context, ready func(addr string)) error {
+	cfg := h.opts.Config
+	ln, err := net.Listen("tcp", *cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", *cfg.Listen, err)
+	}
+	lim := api.ConnLimits{Total: cfg.Limits.Connections, PerClient: cfg.Limits.ConnectionsPerClient}
+	if lim.Total == 0 {
+		lim.Total = api.DefaultConnections
+	}
+	ln = api.LimitListener(ln, lim, h.opts.Log)
+	srv := &http.Server{Handler: h.Server(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(h.opts.Log.Handler(), slog.LevelDebug)}
+	var tc *tls.Config
+	if cfg.TLS != nil {
+		if tc, err = daemon.ServerTLS(cfg.TLS); err != nil {
+			ln.Close()
+			return err
+		}
+		srv.TLSConfig = tc
+	}
+	serveErr := make(chan error, 1)
+	go func() {
+		if tc != nil {
+			serveErr <- srv.ServeTLS(ln, "", "")
+		} else {
+			serveErr <- srv.Serve(ln)
+		}
+	}()
+	h.opts.Log.Info("hub listening", "addr", ln.Addr().String(), "tls", tc != nil, "tokens", len(cfg.Tokens))
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+	}
+	<-serveErr
+	return nil
+}
