@@ -43,6 +43,7 @@ type daemonStatus struct {
 		WhenHeld string `json:"when_held"`
 		Deleted  int64  `json:"deleted_segments"`
 	} `json:"retention"`
+	Horizon *horizonJSON `json:"horizon"`
 }
 
 // rateSampler remembers the last counters seen, to tell rates now.
@@ -144,6 +145,7 @@ func (s *Server) handleOverview(w http.ResponseWriter, r *http.Request, c *call)
 		d["Interfaces"] = rows
 	}
 	d["Status"] = st
+	d["Horizon"] = newHorizonView(st.Horizon)
 	if o, n := st.Store.OldestPacket, st.Store.NewestPacket; o != nil && n != nil {
 		d["History"] = fmtSpan(n.Sub(*o))
 		d["Oldest"] = o.UTC().Format("2006-01-02 15:04:05 UTC")
