@@ -69,11 +69,11 @@ func TestBrowserOverviewHorizon(t *testing.T) {
 	fx.shot(t, ctx, "12-overview-horizon")
 	text := func(id string) string { return run(t, ctx, chromedp.Text(chromedp.ID(id))) }
 	for id, want := range map[string]string{
-		"h-reach":     "3.0 days of packets",                                              // 259,200 s
-		"h-projected": "1.1 hours once the budget is full",                                // 4096 s
-		"h-whole":     "16.7 minutes",                                                     // 1000 s
+		"h-reach":     "3.0 days of packets",                                                 // 259,200 s
+		"h-projected": "1.1 hours once the budget is full",                                   // 4096 s
+		"h-whole":     "16.7 minutes",                                                        // 1000 s
 		"h-gain":      "4.1× longer history; compression 2.50×; 37.5% of the bytes seen cut", // 4096 / 1000
-		"h-budget":    "1.0 GiB (retention.max_bytes), 68% used",                          // 700 of 1024 MiB
+		"h-budget":    "1.0 GiB (retention.max_bytes), 68% used",                             // 700 of 1024 MiB
 	} {
 		if got := strings.TrimSpace(text(id)); got != want {
 			t.Errorf("#%s says %q, want %q", id, got, want)
