@@ -20,6 +20,7 @@ const (
 	portHTTP    = 80
 	portNTP     = 123
 	portBGP     = 179
+	portLDP     = 646
 	portRTSP    = 554
 	portSIP     = 5060
 	portMDNS    = 5353
@@ -56,6 +57,8 @@ func (s *Summarizer) tcpPayload(b, p []byte) {
 				s.printable(p[:i])
 			}
 		}
+	case either(sport, dport, portLDP):
+		s.ldp(p, s.appLen)
 	case either(sport, dport, portBGP):
 		s.str(": BGP")
 	case either(sport, dport, portDNS), either(sport, dport, portMDNS):
@@ -80,6 +83,8 @@ func (s *Summarizer) udpPayload(b, p []byte, ulen int) bool {
 		s.bootp(p, ulen)
 	case either(sport, dport, portNTP):
 		return s.ntp(p, ulen)
+	case either(sport, dport, portLDP):
+		s.ldp(p, ulen)
 	case dport == portVXLAN:
 		return s.vxlan(p, ulen)
 	case dport == portGeneve:
