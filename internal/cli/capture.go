@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/capture"
+	"github.com/packetrecorderd/packetrecorderd/internal/cutoff"
 	"github.com/packetrecorderd/packetrecorderd/internal/daemon"
 	"github.com/packetrecorderd/packetrecorderd/internal/filter"
 	"github.com/packetrecorderd/packetrecorderd/internal/recorder"
@@ -42,6 +43,7 @@ type captureFlags struct {
 	rotSize, rotSeconds, rotFiles string // -C, -G, -W
 	rot                           rotation
 	compress                      string // --compression: zstd or none
+	cutSize, cutKeep              string // --cutoff, --cutoff-keep
 }
 
 func (a *app) captureCmd() *cobra.Command {
@@ -101,6 +103,7 @@ func (a *app) captureCmd() *cobra.Command {
 	fl.StringVarP(&f.write, "write", "w", "", "also write the packets to this capture file (pcapng for a .pcapng name, else pcap; - for standard output), as tcpdump -w")
 	fl.StringVarP(&f.direction, "direction", "Q", "inout", "in (received), out (sent by this host) or inout, as tcpdump -Q")
 	fl.StringVar(&f.compress, "compression", "zstd", "store blocks compressed with zstd where it pays, or none")
+	addCutoffFlags(cmd, &f.cutSize, &f.cutKeep)
 	fl.BoolVarP(&f.noPromisc, "no-promiscuous-mode", "p", false, "do not put the interface in promiscuous mode, as tcpdump -p (--promisc=false)")
 	fl.StringVarP(&f.filterFile, "filter-file", "F", "", "take the filter from this file ('#' starts a comment), as tcpdump -F; an expression after the flags is then ignored")
 	fl.BoolVarP(&f.listIfaces, "list-interfaces", "D", false, "list the interfaces to capture on as tcpdump -D does, and exit")
@@ -137,6 +140,10 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 	compression, err := store.ParseCompression(f.compress)
 	if err != nil {
 		return fmt.Errorf("invalid --compression: %w", err)
+	}
+	cut, err := cutoff.FromFlags(f.cutSize, f.cutKeep)
+	if err != nil {
+		return err
 	}
 	if !f.fileOnly {
 		// A store's segments are written by its daemon alone.
@@ -359,7 +366,7 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 			defer end()
 		}
 	}
-	cfg := recorder.Config{Source: ring, Writer: sink, Count: f.count, Logger: a.log, Snaplen: f.snaplen}
+	cfg := recorder.Config{Source: ring, Writer: sink, Count: f.count, Logger: a.log, Snaplen: f.snaplen, Cutoff: cut}
 	if isTerminal(a.stderr) {
 		start := time.Now()
 		cfg.Progress = func(p recorder.Progress) {
@@ -409,6 +416,9 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 		packets(res.Stored), stored, humanBytes(res.Bytes), packets(int64(st.Received)), packets(int64(st.Dropped)))
 	if res.AppDropped > 0 {
 		fmt.Fprintf(a.stderr, "%s %s\n", packets(res.AppDropped), notStored)
+	}
+	if cut != nil {
+		printCutoff(a.stderr, cut, res.Cutoff)
 	}
 	if pipeClosed {
 		// As tcpdump -w - | head: the reader had what it wanted.

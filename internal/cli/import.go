@@ -16,6 +16,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/packetrecorderd/packetrecorderd/internal/cutoff"
+	"github.com/packetrecorderd/packetrecorderd/internal/flow"
 	"github.com/packetrecorderd/packetrecorderd/internal/pcapio"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
 )
@@ -26,6 +28,8 @@ func (a *app) importCmd() *cobra.Command {
 		name         string
 		keepPartial  bool
 		compressName string
+		cutSize      string
+		cutKeep      string
 	)
 	cmd := &cobra.Command{
 		Use:   "import FILE...",
@@ -40,6 +44,10 @@ func (a *app) importCmd() *cobra.Command {
 			compression, err := store.ParseCompression(compressName)
 			if err != nil {
 				return fmt.Errorf("invalid --compression: %w", err)
+			}
+			cut, err := cutoff.FromFlags(cutSize, cutKeep)
+			if err != nil {
+				return err
 			}
 			ctx := cmd.Context()
 			if ctx == nil {
@@ -63,7 +71,7 @@ func (a *app) importCmd() *cobra.Command {
 			failed := 0
 			var partial error
 			for _, file := range args {
-				s, err := a.importFile(ctx, db, file, name, keepPartial, compression)
+				s, err := a.importFile(ctx, db, file, name, keepPartial, compression, cut)
 				var pe *partialError
 				if errors.As(err, &pe) {
 					fmt.Fprintf(a.stdout, "session %d: imported %d %s (%s) from %s, interrupted\n", s.ID, s.Packets, plural(s.Packets, "packet"), humanBytes(s.Bytes), displayName(file))
@@ -97,6 +105,7 @@ func (a *app) importCmd() *cobra.Command {
 	cmd.Flags().StringVar(&name, "name", "", "session name (default: the file name)")
 	cmd.Flags().BoolVar(&keepPartial, "keep-partial", false, "on a damaged or interrupted file keep what was read, as an interrupted session")
 	cmd.Flags().StringVar(&compressName, "compression", "zstd", "store blocks compressed with zstd where it pays, or none")
+	addCutoffFlags(cmd, &cutSize, &cutKeep)
 	return cmd
 }
 
@@ -224,7 +233,7 @@ func (ir *importReader) run() {
 
 // importFile reads one capture file into a new session: all or nothing
 // for a file (unless keepPartial), everything read for a stream.
-func (a *app) importFile(ctx context.Context, db *store.DB, file, name string, keepPartial bool, compression store.Compression) (store.Session, error) {
+func (a *app) importFile(ctx context.Context, db *store.DB, file, name string, keepPartial bool, compression store.Compression, cut *cutoff.Config) (store.Session, error) {
 	in, err := a.openImport(file)
 	if err != nil {
 		return store.Session{}, err
@@ -259,6 +268,19 @@ func (a *app) importFile(ctx context.Context, db *store.DB, file, name string, k
 	}()
 
 	imp := &importer{db: db, in: in, r: r, name: name, keepPartial: keepPartial, compression: compression}
+	if cut != nil {
+		cc := *cut
+		cc.Warn = func(msg string) { a.log.Warn(msg) }
+		cc.Flows = func(f *flow.Flow, iface int, final bool) {
+			if final && f.Cut {
+				imp.cuts = append(imp.cuts, cutoff.Record(f, iface))
+			}
+		}
+		imp.eng = cutoff.New(cc)
+		defer func() {
+			printCutoff(a.stderr, cut, imp.eng.Stats())
+		}()
+	}
 	if imp.name == "" {
 		imp.name = filepath.Base(file)
 		if file == "-" {
@@ -336,6 +358,8 @@ type importer struct {
 	w           *store.Writer
 	end         func() // leaves bulk mode
 	block       store.Block
+	eng         *cutoff.Engine  // the --cutoff, nil without one
+	cuts        []store.FlowCut // cut flows ended since the last commit
 
 	knownIf       map[int]bool
 	count, bytes  int64
@@ -421,6 +445,15 @@ func (imp *importer) add(pkts []pcapio.Packet) error {
 				return err
 			}
 		}
+		data := p.Data
+		if imp.eng != nil {
+			keep := imp.eng.Packet(p.LinkType, p.Interface, p.Timestamp, data, p.OrigLen)
+			if keep < 0 {
+				imp.count++
+				continue // cut, not stored (--cutoff-keep none)
+			}
+			data = data[:keep]
+		}
 		b := &imp.block
 		if b.Count > 0 && (b.LinkType != p.LinkType || b.Interface != p.Interface || len(b.Data) >= 256<<10) {
 			if err := imp.flush(false); err != nil {
@@ -436,13 +469,13 @@ func (imp *importer) add(pkts []pcapio.Packet) error {
 				return err
 			}
 		}
-		b.Append(p.Timestamp, p.OrigLen, p.Data)
+		b.Append(p.Timestamp, p.OrigLen, data)
 		if imp.count == 0 {
 			imp.maxTS = p.Timestamp
 		}
 		imp.maxTS = max(imp.maxTS, p.Timestamp)
 		imp.count++
-		imp.bytes += int64(len(p.Data))
+		imp.bytes += int64(len(data))
 	}
 	return nil
 }
@@ -463,6 +496,12 @@ func (imp *importer) flush(force bool) error {
 	}
 	if force || time.Since(imp.lastCommit) > 500*time.Millisecond {
 		imp.lastCommit = time.Now()
+		if len(imp.cuts) > 0 {
+			if err := imp.w.AddFlowCuts(imp.cuts); err != nil {
+				return err
+			}
+			imp.cuts = imp.cuts[:0]
+		}
 		if err := imp.w.Commit(); err != nil {
 			return err
 		}
@@ -500,6 +539,9 @@ func (imp *importer) finish(readErr, stopErr error, keepPartial bool) (store.Ses
 	// --keep-partial.
 	keep := cause == nil || imp.in.stream || keepPartial
 	if keep && !dbFailed {
+		if imp.eng != nil {
+			imp.eng.Flush() // every flow ends: the cut ones go in the last commit
+		}
 		if err := imp.flush(true); err != nil {
 			dbFailed, cause = true, err
 		}

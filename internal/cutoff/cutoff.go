@@ -185,11 +185,6 @@ func (e *Engine) Apply(b *store.Block) {
 	if b.Count == 0 {
 		return
 	}
-	it := e.table(b.Interface)
-	var progs []*filter.Program
-	if e.cfg.Enabled && len(e.cfg.Rules) > 0 {
-		progs = e.programs(b.LinkType)
-	}
 	data := b.Data
 	w := 0
 	changed := false
@@ -203,54 +198,13 @@ func (e *Engine) Apply(b *store.Block) {
 		if capLen > len(data)-body {
 			break // cannot happen: the reader built the block
 		}
-		pkt := data[body : body+capLen]
-		next := body + capLen
-		keep := capLen // bytes stored; -1: not stored
-		if flow.Extract(b.LinkType, pkt, &e.pkt) {
-			f, d := it.t.AddDir(ts, &e.pkt, origLen)
-			hdr, payload, ok := flow.Headers(b.LinkType, pkt)
-			if !ok {
-				hdr, payload = capLen, 0
-			}
-			if e.cfg.Enabled {
-				if f.Class == 0 {
-					f.Class = int32(len(e.limits)) // the default
-					for i, p := range progs {
-						if p != nil && p.Match(pkt, origLen) {
-							f.Class = int32(i + 1)
-							break
-						}
-					}
-				}
-				lim := &e.limits[f.Class-1]
-				if lim.Packets > 0 && f.TotalPackets() > uint64(lim.Packets) ||
-					lim.Bytes >= 0 && f.Payload >= uint64(lim.Bytes) {
-					if !f.Cut {
-						f.Cut = true
-						e.stats.FlowsCut++
-					}
-					if lim.Keep == KeepNone {
-						keep = -1
-						e.stats.DropPackets++
-					} else {
-						keep = min(capLen, hdr)
-						e.stats.TruncPackets++
-					}
-					e.stats.CutBytes += uint64(capLen - max(keep, 0))
-				}
-			}
-			f.Payload += uint64(payload)
-			if keep >= 0 {
-				f.StoredPackets[d]++
-				f.StoredBytes[d] += uint64(keep)
-			}
-		}
+		keep := e.Packet(b.LinkType, b.Interface, ts, data[body:body+capLen], origLen)
 		if keep != capLen {
 			changed = true
 		}
 		if keep >= 0 {
 			if changed {
-				copy(data[w:], data[off:off+store.RecordHeaderLen+keep])
+				copy(data[w:], data[off:body+keep])
 				binary.LittleEndian.PutUint32(data[w+8:], uint32(keep))
 			}
 			if count == 0 {
@@ -261,7 +215,7 @@ func (e *Engine) Apply(b *store.Block) {
 			count++
 			w += store.RecordHeaderLen + keep
 		}
-		off = next
+		off = body + capLen
 	}
 	if !changed {
 		return
@@ -269,6 +223,62 @@ func (e *Engine) Apply(b *store.Block) {
 	b.Data = data[:w]
 	b.Count = count
 	b.FirstTS, b.LastTS, b.MinTS, b.MaxTS, b.WireBytes = firstTS, lastTS, minTS, maxTS, wire
+}
+
+// Packet counts one packet (its link type, interface, timestamp in ns,
+// captured bytes and original length) in its flow and returns how many of
+// its captured bytes to store: all of them, its headers' (cut), or -1 (cut,
+// not stored). A packet that is not IP belongs to no flow and is stored
+// whole.
+func (e *Engine) Packet(linkType uint32, iface int, ts int64, pkt []byte, origLen int) int {
+	capLen := len(pkt)
+	if !flow.Extract(linkType, pkt, &e.pkt) {
+		return capLen
+	}
+	it := e.table(iface)
+	f, d := it.t.AddDir(ts, &e.pkt, origLen)
+	hdr, payload, ok := flow.Headers(linkType, pkt)
+	if !ok {
+		hdr, payload = capLen, 0
+	}
+	keep := capLen
+	if e.cfg.Enabled {
+		if f.Class == 0 {
+			f.Class = int32(len(e.limits)) // the default
+			if len(e.cfg.Rules) > 0 {
+				for i, p := range e.programs(linkType) {
+					if p != nil && p.Match(pkt, origLen) {
+						f.Class = int32(i + 1)
+						break
+					}
+				}
+			}
+		}
+		lim := &e.limits[f.Class-1]
+		if lim.Packets > 0 && f.TotalPackets() > uint64(lim.Packets) ||
+			lim.Bytes >= 0 && f.Payload >= uint64(lim.Bytes) {
+			if !f.Cut {
+				f.Cut = true
+				e.stats.FlowsCut++
+			}
+			if lim.Keep == KeepNone {
+				keep = -1
+				e.stats.DropPackets++
+			} else {
+				keep = min(capLen, hdr)
+				e.stats.TruncPackets++
+			}
+			e.stats.CutBytes += uint64(capLen - max(keep, 0))
+		}
+	}
+	f.Payload += uint64(payload)
+	if keep >= 0 {
+		f.StoredPackets[d]++
+		f.StoredBytes[d] += uint64(keep)
+	} else {
+		f.UnstoredBytes[d] += uint64(origLen)
+	}
+	return keep
 }
 
 // Report advances each table's clock to now (ns; ending the flows idle
@@ -303,4 +313,11 @@ func (e *Engine) Stats() Stats {
 		s.Active += ts.Active
 	}
 	return s
+}
+
+// Record is the store's row for a flow the cutoff applied to.
+func Record(f *flow.Flow, iface int) store.FlowCut {
+	return store.FlowCut{Interface: iface, CommunityID: f.CommunityID.String(), FirstNS: f.FirstNS, LastNS: f.LastNS,
+		Proto: f.Key.Proto, Src: f.Key.Src.String(), SrcPort: f.Key.SrcPort, Dst: f.Key.Dst.String(), DstPort: f.Key.DstPort,
+		Packets: f.Packets, Bytes: f.Bytes, StoredPackets: f.StoredPackets, StoredBytes: f.StoredBytes, UnstoredBytes: f.UnstoredBytes}
 }

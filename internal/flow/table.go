@@ -81,6 +81,9 @@ type Flow struct {
 	StoredPackets [2]uint64
 	StoredBytes   [2]uint64
 	Cut           bool
+	// UnstoredBytes are the wire bytes of the packets the recorder did
+	// not store at all (a cutoff that keeps nothing), per direction.
+	UnstoredBytes [2]uint64
 	// Class and Payload are the caller's too: the recorder's cutoff keeps
 	// the rule that classified the flow (1-based; 0 before its first
 	// packet is classified) and the payload bytes the flow carried.

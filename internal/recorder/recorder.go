@@ -191,7 +191,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}()
 
 	tw := &txWriter{c: c, w: c.Writer, free: free}
-	eng := newEngine(c)
+	eng := newEngine(c, tw)
 	var flowDue <-chan time.Time
 	if eng != nil {
 		flowTick := time.NewTicker(cmp.Or(c.FlowInterval, time.Second))
@@ -219,6 +219,10 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		select {
 		case b, ok := <-full:
 			if !ok {
+				if eng != nil {
+					eng.Flush() // every flow ends: the cut ones go in the last commit
+					tw.writeCuts()
+				}
 				tw.commit()
 				done = true
 				break
@@ -275,7 +279,6 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	tw.finishBacklog()
 	res := tw.res
 	if eng != nil {
-		eng.Flush()
 		res.Cutoff = eng.Stats()
 	}
 	writeErr := tw.err
@@ -452,8 +455,9 @@ func (r *reader) run(ctx context.Context) error {
 }
 
 // newEngine makes the writer's flow tracker when the recording has a
-// cutoff or a flow consumer; nil otherwise (nothing is tracked).
-func newEngine(c Config) *cutoff.Engine {
+// cutoff or a flow consumer; nil otherwise (nothing is tracked). The
+// flows a cutoff applied to go to tw, to be written with the next commit.
+func newEngine(c Config, tw *txWriter) *cutoff.Engine {
 	if c.Cutoff == nil && c.Flows == nil {
 		return nil
 	}
@@ -461,10 +465,13 @@ func newEngine(c Config) *cutoff.Engine {
 	if c.Cutoff != nil {
 		cc = *c.Cutoff
 	}
-	cc.Flows = nil
-	if c.Flows != nil {
-		fn := c.Flows
-		cc.Flows = func(f *flow.Flow, iface int, final bool) {
+	_, cuts := c.Writer.(flowCutSink)
+	fn := c.Flows
+	cc.Flows = func(f *flow.Flow, iface int, final bool) {
+		if final && f.Cut && cuts && len(tw.cuts) < maxPendingCuts {
+			tw.cuts = append(tw.cuts, cutoff.Record(f, iface))
+		}
+		if fn != nil {
 			fn(FlowRecord{Flow: f, Interface: iface, Final: final})
 		}
 	}

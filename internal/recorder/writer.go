@@ -31,6 +31,17 @@ const (
 	writePatience = 3 * time.Second
 )
 
+// flowCutSink is a sink that records the flows a cutoff applied to
+// (store.Writer), in the transaction of the blocks that follow.
+type flowCutSink interface {
+	AddFlowCuts([]store.FlowCut) error
+}
+
+// maxPendingCuts bounds the cut flows waiting for a commit; more are not
+// recorded (their packets are: only the listing's "seen" counts of a
+// keep: none flow would be short).
+const maxPendingCuts = 1 << 16
+
 // reopener is a sink that can give up the file it writes and start
 // another at the next Append (archive.Recording: a segment made
 // unwritable is closed, and a new segment takes the packets).
@@ -67,6 +78,10 @@ type txWriter struct {
 	memBytes   int64
 	memPackets int64
 	overflow   int64 // packets dropped because mem was full, this episode
+
+	// cuts are the cut flows that ended since the last commit, written
+	// into the next transaction that commits.
+	cuts []store.FlowCut
 }
 
 func (t *txWriter) release(b *store.Block) { t.free <- b }
@@ -124,6 +139,7 @@ func (t *txWriter) commit() {
 	if t.err != nil || !t.w.InTx() {
 		return
 	}
+	t.writeCuts()
 	if err := t.w.Commit(); err != nil {
 		if store.Busy(err) {
 			t.divert()
@@ -139,6 +155,22 @@ func (t *txWriter) commit() {
 		t.release(b)
 	}
 	t.held = t.held[:0]
+}
+
+// writeCuts adds the pending cut flows to the open transaction (opening
+// one: the end of a recording has flows but no block left), unless
+// writes are failing or waiting.
+func (t *txWriter) writeCuts() {
+	if len(t.cuts) == 0 || t.err != nil || t.werr != nil || len(t.mem) > 0 || t.backlog != nil && !t.backlog.empty() {
+		return
+	}
+	if fs, ok := t.w.(flowCutSink); ok {
+		if err := fs.AddFlowCuts(t.cuts); err != nil {
+			// The packets matter, the summary less: they commit without it.
+			t.c.Logger.Warn("record cut flows", "flows", len(t.cuts), "err", err)
+		}
+	}
+	t.cuts = t.cuts[:0]
 }
 
 // fail stops storing: what the open transaction held is counted as not
