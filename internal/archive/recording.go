@@ -33,6 +33,11 @@ type RecordingConfig struct {
 	// value: zstd where it pays).
 	Compression store.Compression
 	Logger      *slog.Logger
+	// Catalogued, when set, is called with a segment's summary whenever
+	// the recording writes its catalog row and the segment holds packets
+	// (after a commit, and when it closes), from the recording's
+	// goroutine: it must not block.
+	Catalogued func(Segment)
 }
 
 // Recording writes a continuous recording into segments, rolling over to
@@ -348,6 +353,11 @@ func (r *Recording) Tick() error {
 // meanwhile gave it another id, or has yet to learn of it). It reports
 // whether the row was written.
 func (r *Recording) catalog(seg *openSegment, size int64, closed bool) bool {
+	if r.cfg.Catalogued != nil && seg.hasRange {
+		r.cfg.Catalogued(Segment{File: seg.rel, Interface: r.cfg.Interface, Ring: r.cfg.Ring, Recording: r.uuid,
+			FirstPacket: seg.session.FirstPacket, Packets: seg.packets, Bytes: size, MinNS: seg.lo, MaxNS: seg.hi,
+			Created: seg.opened, Closed: closed})
+	}
 	if !r.a.ensureLight() {
 		r.Err = errNoCatalog
 		return false

@@ -73,6 +73,7 @@ func (a *app) printStatus(st daemon.Status) error {
 		fmt.Fprintf(a.stdout, "hold %d: %s to %s: %s\n", h.ID, h.Since.Format(time.RFC3339Nano), h.Until.Format(time.RFC3339Nano), printable(h.Reason))
 	}
 	printHorizon(a.stdout, st.Horizon, s.OldestPacket)
+	printFleet(a.stdout, st.Fleet)
 	r := st.Retention
 	fmt.Fprintf(a.stdout, "retention: deleted %d segments, %d file bytes, %d packets", r.DeletedSegments, r.DeletedBytes, r.DeletedPackets)
 	if r.LastAction != nil {

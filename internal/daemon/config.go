@@ -70,6 +70,9 @@ type Config struct {
 	// Limits are the default limits of each token and client
 	// certificate, and the bounds on connections.
 	Limits ServerLimits `yaml:"limits"`
+	// Fleet ships flow records and segment summaries to PostgreSQL
+	// (see FleetConfig); nil: this daemon is no fleet sensor.
+	Fleet *FleetConfig `yaml:"fleet"`
 
 	lines map[string]int // key path -> line, for errors
 	// fileTokens is how many of Tokens came from TokensFile (the last
@@ -281,6 +284,9 @@ func (c *Config) resolvePaths(dir string) []error {
 		fix("tls.cert", &c.TLS.Cert)
 		fix("tls.key", &c.TLS.Key)
 		fix("tls.client_ca", &c.TLS.ClientCA)
+	}
+	if c.Fleet != nil {
+		fix("fleet.postgres_password_file", &c.Fleet.PasswordFile)
 	}
 	return errs
 }
@@ -495,6 +501,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.validateAccess()...)
+	errs = append(errs, c.validateFleet()...)
 	return errors.Join(errs...)
 }
 

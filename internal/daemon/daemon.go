@@ -54,6 +54,8 @@ type Daemon struct {
 
 	reloadsOK, reloadsFailed atomic.Int64
 	httpAddr                 atomic.Value // string, the address the server listens on
+
+	fleetState // the fleet's outbox and shipper, with a fleet block
 }
 
 // New loads the configuration. version names the build in logs and
@@ -142,6 +144,11 @@ func (d *Daemon) Run(ctx context.Context, hup <-chan struct{}) error {
 		d.horizonLoop(retCtx)
 	}()
 
+	if err := d.startFleet(); err != nil {
+		stopRet()
+		<-retDone
+		return err
+	}
 	d.mu.Lock()
 	for _, it := range d.cfg.Interfaces {
 		r := newRunner(d, it, d.segmentLimits(d.cfg))
@@ -187,6 +194,7 @@ loop:
 	for _, r := range d.runnerListLocked() {
 		r.stop()
 	}
+	d.stopFleet() // after the recordings: their last flow records are queued
 	stopRet()
 	<-retDone
 	<-horizonDone
@@ -274,6 +282,9 @@ func (d *Daemon) reload() error {
 	}
 	if (cfg.TLS == nil) != (old.TLS == nil) {
 		return errors.New("tls: turning TLS on or off needs a restart")
+	}
+	if err := d.reloadFleet(old, cfg); err != nil {
+		return err
 	}
 	if d.tls != nil {
 		// New certificate files take effect at the next handshake.

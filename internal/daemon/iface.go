@@ -324,6 +324,7 @@ func (r *ifaceRunner) runOnce(ctx context.Context) error {
 			Interface: r.cfg.Name, Ring: i, Filter: expr, LinkType: lt, Snaplen: uint32(r.cfg.Snaplen),
 			Promisc: *r.cfg.Promisc, BufferSize: int64(r.cfg.BufferSize), Netmask: filter.NetmaskBits(setup.Netmask()),
 			MaxBytes: r.seg.maxBytes, MaxAge: r.seg.maxAge, Compression: r.seg.compression, Logger: r.log,
+			Catalogued: r.d.fleetSegment(),
 		})
 		if err != nil {
 			for _, rec := range recs[:i] {
@@ -375,7 +376,7 @@ func (r *ifaceRunner) runOnce(ctx context.Context) error {
 			l := live[i]
 			results[i], errs[i] = recorder.Run(ringCtx, recorder.Config{
 				Source: markedRing{rings[i], r}, Writer: r.d.horizon.sink(r.cfg.Name, recs[i]), Snaplen: r.cfg.Snaplen, Logger: r.log, ProgressInterval: 200 * time.Millisecond,
-				HoldBytes: holdBytes,
+				HoldBytes: holdBytes, Flows: r.d.fleetFlows(r.cfg.Name),
 				Progress: func(p recorder.Progress) {
 					l.stored.Store(p.Stored)
 					l.bytes.Store(p.Bytes)

@@ -359,6 +359,7 @@ func (r *retention) run() {
 		r.deletedBytes.Add(n)
 		r.deletedPackets.Add(s.Packets)
 		r.deletedSegments.Add(1)
+		r.d.fleetDeleted(s)
 		if held {
 			act.HeldSegments++
 			r.heldBytes.Add(n)

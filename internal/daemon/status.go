@@ -14,6 +14,7 @@ type Status struct {
 	Interfaces []InterfaceStatus `json:"interfaces"`
 	Store      StoreStatus       `json:"store"`
 	Retention  RetentionStatus   `json:"retention"`
+	Fleet      *FleetStatus      `json:"fleet,omitempty"` // with a fleet block
 	Horizon    HorizonStatus     `json:"horizon"`
 }
 
@@ -100,6 +101,7 @@ func (d *Daemon) status() Status {
 	st.Retention = RetentionStatus{Blocked: ret.blocked.Load(), Paused: d.paused.Load(), WhenHeld: cfg.Retention.WhenHeld,
 		DeletedBytes: ret.deletedBytes.Load(), DeletedPackets: ret.deletedPackets.Load(), DeletedSegments: ret.deletedSegments.Load(),
 		DeletedHeldBytes: ret.heldBytes.Load(), DeletedHeldPackets: ret.heldPackets.Load(), DeletedHeldSegments: ret.heldSegments.Load()}
+	st.Fleet = d.fleetStatus()
 	if a := ret.lastAction(); !a.At.IsZero() {
 		st.Retention.LastAction = &a
 	}
