@@ -29,6 +29,15 @@ func schemaConn(t *testing.T) *pgx.Conn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close(context.Background()) })
+	schemaOn(t, c)
+	return c
+}
+
+// schemaOn applies the fleet schema (the sensors' own file) and a
+// partition for the test's day.
+func schemaOn(t *testing.T, c *pgx.Conn) {
+	t.Helper()
+	ctx := context.Background()
 	schema, err := os.ReadFile("../fleet/schema.sql")
 	if err != nil {
 		t.Fatal(err)
@@ -39,7 +48,6 @@ func schemaConn(t *testing.T) *pgx.Conn {
 	if _, err := c.Exec(ctx, `CREATE TABLE IF NOT EXISTS prd_flows_20261207 PARTITION OF prd_flows FOR VALUES FROM ('2026-12-07') TO ('2026-12-08')`); err != nil {
 		t.Fatal(err)
 	}
-	return c
 }
 
 var day0 = time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC).UnixNano()
