@@ -556,25 +556,6 @@ func (s *Summarizer) frameRelay(data []byte, wire int) {
 	}
 }
 
-// lldp prints "LLDP, length N" and the system name, if the LLDPDU has one.
-func (s *Summarizer) lldp(data []byte, wire int) {
-	s.str("LLDP, length ")
-	s.int(max(wire, 0))
-	for off := 0; off+2 <= len(data); {
-		tl := binary.BigEndian.Uint16(data[off:])
-		typ, l := tl>>9, int(tl&0x1ff)
-		if typ == 0 || off+2+l > len(data) {
-			return
-		}
-		if typ == 5 {
-			s.str(": ")
-			s.printable(data[off+2 : off+2+l])
-			return
-		}
-		off += 2 + l
-	}
-}
-
 func (s *Summarizer) mpls(data []byte, wire int) {
 	for {
 		if len(data) < 4 {
