@@ -1,0 +1,159 @@
+package cli_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/netlab"
+	"github.com/packetrecorderd/packetrecorderd/internal/testkit"
+)
+
+// horizonOf is what the test reads of the daemon's horizon.
+type horizonOf struct {
+	Reach       *float64 `json:"reach_seconds"`
+	Budget      int64    `json:"budget_bytes"`
+	BudgetFrom  string   `json:"budget_from"`
+	Projected   *float64 `json:"projected_seconds"`
+	Whole       *float64 `json:"projected_whole_seconds"`
+	Compression *float64 `json:"compression_ratio"`
+	Cut         *float64 `json:"cut_share"`
+	Rates       []struct {
+		Window     string  `json:"window"`
+		Span       float64 `json:"span_seconds"`
+		Seen       float64 `json:"seen_bytes_per_second"`
+		Stored     float64 `json:"stored_bytes_per_second"`
+		Interfaces []struct {
+			Name string  `json:"name"`
+			Seen float64 `json:"seen_bytes_per_second"`
+		} `json:"interfaces"`
+	} `json:"rates"`
+}
+
+// TestDaemonHorizon: a daemon records a known number of UDP datagrams
+// of 100 zero bytes (142-byte frames on the wire); its horizon's seen
+// rate times the span it covers is the stored packets times 142 bytes,
+// its stored rate times the span is what the segment files grew to, the
+// zeros compress, nothing is cut, the projection is the budget over the
+// stored rate; the metrics say the same and parse.
+func TestDaemonHorizon(t *testing.T) {
+	testkit.RequireTool(t, "promtool")
+	lab := netlab.New(t, "dhz")
+	dir := t.TempDir()
+	st := filepath.Join(dir, "store")
+	cfg := filepath.Join(dir, "c.yaml")
+	writeConfig(t, cfg, fmt.Sprintf("store: %s\nretention:\n  max_bytes: 64MiB\nsegment:\n  max_bytes: 8MiB\nlisten: 127.0.0.1:0\ninterfaces:\n  - name: %s\n    filter: udp dst port 9999\n", st, lab.HostIf))
+	d := startDaemon(t, cfg)
+	sent := flood(t, lab, 9999, 5_000, 2*time.Second)
+	const frame = 14 + 20 + 8 + 100
+
+	// Wait for a sample after the last commit: the seen bytes of the
+	// 1m window reach what was stored.
+	var h horizonOf
+	var packets int64
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, body := d.get(t, "/api/v1/status")
+		var s struct {
+			Interfaces []struct{ Packets int64 } `json:"interfaces"`
+			Horizon    horizonOf                 `json:"horizon"`
+		}
+		if err := json.Unmarshal([]byte(body), &s); err != nil {
+			t.Fatal(err)
+		}
+		h, packets = s.Horizon, s.Interfaces[0].Packets
+		if len(h.Rates) == 2 && h.Rates[0].Span > 0 && math.Round(h.Rates[0].Seen*h.Rates[0].Span) == float64(packets*frame) && packets >= int64(sent) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the horizon never counted the %d packets stored (%d sent) of %d bytes: %+v", packets, sent, frame, h)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	short, long := h.Rates[0], h.Rates[1]
+	t.Logf("%d packets: seen %.0f B/s, stored %.0f B/s over %.1f s; compression %.2f, projected %.0f s, whole %.0f s",
+		packets, long.Seen, long.Stored, long.Span, deref(h.Compression), deref(h.Projected), deref(h.Whole))
+	if short.Window != "1m" || long.Window != "1h" || short.Span > 60 || long.Span != short.Span || long.Seen != short.Seen {
+		t.Errorf("a daemon younger than a minute: both windows cover its life: %+v", h.Rates)
+	}
+	if len(long.Interfaces) != 1 || long.Interfaces[0].Name != lab.HostIf || long.Interfaces[0].Seen != long.Seen {
+		t.Errorf("per interface: %+v", long.Interfaces)
+	}
+	// What the segment files take, as the filesystem says.
+	var files int64
+	filepath.WalkDir(filepath.Join(st, "segments"), func(p string, e fs.DirEntry, err error) error {
+		if err == nil && !e.IsDir() && strings.HasSuffix(p, ".db") {
+			fi, err := e.Info()
+			if err == nil {
+				files += fi.Size()
+			}
+		}
+		return nil
+	})
+	stored := long.Stored * long.Span
+	if files == 0 || stored < 0.8*float64(files) || stored > float64(files) {
+		t.Errorf("stored %.0f file bytes over %.1f s; the segment files hold %d bytes", stored, long.Span, files)
+	}
+	if h.Cut == nil || *h.Cut != 0 {
+		t.Errorf("cut share %v: nothing was cut", h.Cut)
+	}
+	if h.Compression == nil || *h.Compression < 2 {
+		t.Errorf("compression ratio %v: 100 zero bytes a datagram compress (zstd is the default)", h.Compression)
+	}
+	if h.Budget != 64<<20 || h.BudgetFrom != "max_bytes" {
+		t.Errorf("budget %d from %q, want max_bytes 64 MiB", h.Budget, h.BudgetFrom)
+	}
+	if h.Projected == nil || math.Abs(*h.Projected-float64(64<<20)/long.Stored) > 1e-6**h.Projected {
+		t.Errorf("projected %v, want 64 MiB / %.1f B/s", h.Projected, long.Stored)
+	}
+	if h.Whole == nil || *h.Whole >= *h.Projected {
+		t.Errorf("whole and uncompressed %v: less than the projection %v, as the zeros compress", h.Whole, h.Projected)
+	}
+	if h.Reach == nil || *h.Reach <= 0 || *h.Reach > 30 {
+		t.Errorf("reach %v s: the first packet is seconds old", h.Reach)
+	}
+
+	_, metrics := d.get(t, "/metrics")
+	check := exec.Command("promtool", "check", "metrics")
+	check.Stdin = strings.NewReader(metrics)
+	if out, err := check.CombinedOutput(); err != nil || len(strings.TrimSpace(string(out))) != 0 {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		fmt.Sprintf("packetrecorder_interface_seen_bytes_per_second{interface=%q,window=\"1m\"} ", lab.HostIf),
+		"packetrecorder_store_stored_bytes_per_second{window=\"1h\"} ",
+		"packetrecorder_store_budget_bytes 6.7108864e+07",
+		"packetrecorder_store_horizon_seconds ",
+		"packetrecorder_store_horizon_projected_seconds ",
+		"packetrecorder_store_horizon_projected_whole_seconds ",
+		"packetrecorder_store_compression_ratio ",
+		"packetrecorder_store_cut_ratio 0",
+	} {
+		if !strings.Contains(metrics, "\n"+want) {
+			t.Errorf("metrics lack %q:\n%s", want, grepLines(metrics, "horizon"))
+		}
+	}
+	tokenFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte(testToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out := mustRun(t, "status", "--server", "http://"+d.addr, "--token-file", tokenFile); !strings.Contains(out, "horizon: the store reaches back ") ||
+		!strings.Contains(out, "at that rate the budget holds ") {
+		t.Errorf("status:\n%s", out)
+	}
+	d.stop(t, 2*time.Second)
+}
+
+func deref(f *float64) float64 {
+	if f == nil {
+		return math.NaN()
+	}
+	return *f
+}
