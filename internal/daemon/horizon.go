@@ -91,6 +91,23 @@ type horizonSink struct {
 	*archive.Recording
 	c       *ifaceVolume
 	pending volume // appended since the last commit
+	// dropped is what the ring's cutoff left out so far (keep: none).
+	dropped struct{ packets, wire int64 }
+}
+
+// noteDropped hears of the packets a ring's cutoff left out entirely
+// (keep: none), cumulative over the ring's recording as the recorder's
+// Progress reports them, with their lengths on the wire: they were
+// seen, though nothing of them is stored. (A packet cut to its headers
+// is stored, and seen whole by Append.) Call it from the recorder's
+// Progress, which runs in the goroutine that calls Commit.
+func (s *horizonSink) noteDropped(packets, wireBytes int64) {
+	dp, dw := packets-s.dropped.packets, wireBytes-s.dropped.wire
+	if dp < 0 || dw < 0 {
+		return // not cumulative: never count backwards
+	}
+	s.dropped.packets, s.dropped.wire = packets, wireBytes
+	s.c.add(volume{SeenPackets: dp, SeenBytes: dw})
 }
 
 // Append adds b to the open transaction and to what the next Commit counts.

@@ -244,6 +244,14 @@ func TestHorizonSinkCounts(t *testing.T) {
 	if got := h.counter("eth0").load(); got != want {
 		t.Errorf("counted %+v, want %+v", got, want)
 	}
+	// A cutoff's keep: none left out 4 packets of 1500 bytes, then 2
+	// more: seen, not stored.
+	s.noteDropped(4, 4*1500)
+	s.noteDropped(6, 6*1500)
+	want.SeenPackets, want.SeenBytes = want.SeenPackets+6, want.SeenBytes+6*1500
+	if got := h.counter("eth0").load(); got != want {
+		t.Errorf("with packets left out: counted %+v, want %+v", got, want)
+	}
 }
 
 // TestHorizonMetricsScrape: the horizon's metrics parse as Prometheus's
