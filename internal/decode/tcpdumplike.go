@@ -25,48 +25,6 @@ func (s *Summarizer) hexOnly(indent string, data []byte) {
 	}
 }
 
-// cdp prints a Cisco Discovery Protocol PDU as tcpdump -n does without -v:
-// the version, the TTL, the Device-ID, and the value of every other TLV
-// as a hex dump, then the PDU's length.
-func (s *Summarizer) cdp(data []byte, wire int) {
-	if len(data) < 4 {
-		s.str("[|cdp]")
-		return
-	}
-	s.str("CDPv")
-	s.uint(uint64(data[0]))
-	s.str(", ttl: ")
-	s.uint(uint64(data[1]))
-	s.str("s")
-	for off := 4; off < len(data); {
-		if off+4 > len(data) {
-			s.str(" [|cdp]")
-			return
-		}
-		typ := binary.BigEndian.Uint16(data[off:])
-		l := int(binary.BigEndian.Uint16(data[off+2:]))
-		if l < 4 {
-			s.str(" (invalid)")
-			return
-		}
-		if off+l > len(data) {
-			s.str(" [|cdp]")
-			return
-		}
-		v := data[off+4 : off+l]
-		if typ == 1 {
-			s.str(", Device-ID '")
-			s.printable(v)
-			s.str("'")
-		} else {
-			s.hexOnly("\n\t  ", v)
-		}
-		off += l
-	}
-	s.str(", length ")
-	s.int(max(wire, 0))
-}
-
 // chdlc decodes a Cisco HDLC frame: its protocol field says what follows,
 // SLARP (0x8035) being Cisco's own.
 func (s *Summarizer) chdlc(data []byte, wire int) {
