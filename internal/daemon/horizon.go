@@ -185,13 +185,14 @@ func (h *horizon) counter(name string) *ifaceVolume {
 	return c
 }
 
-// sink wraps a ring's recording of the interface name to count it (a
-// nil horizon counts nothing).
-func (h *horizon) sink(name string, rec *archive.Recording) recorder.Sink {
-	if h == nil {
-		return rec
+// sink wraps a ring's recording of the interface name to count it (into
+// nothing with a nil horizon).
+func (h *horizon) sink(name string, rec *archive.Recording) *horizonSink {
+	c := &ifaceVolume{}
+	if h != nil {
+		c = h.counter(name)
 	}
-	return &horizonSink{Recording: rec, c: h.counter(name)}
+	return &horizonSink{Recording: rec, c: c}
 }
 
 // sample takes the catalog's segments at now: what each interface's

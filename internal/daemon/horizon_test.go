@@ -213,7 +213,7 @@ func TestHorizonSinkCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := newHorizon()
-	s := h.sink("eth0", rec).(*horizonSink)
+	s := h.sink("eth0", rec)
 	block := func(n, wire, capLen int) *store.Block {
 		b := &store.Block{LinkType: 1}
 		for i := range n {
