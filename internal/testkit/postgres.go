@@ -91,53 +91,78 @@ func StartPostgresCluster(t testing.TB) *Postgres {
 			Missing(t, fmt.Sprintf("PostgreSQL's %s not installed in %s", prog, bin))
 		}
 	}
-	p := &Postgres{t: t, bin: bin, User: "prd", Password: "prd-test-secret", Host: "127.0.0.1"}
-	base := t.TempDir()
+	if os.Geteuid() == 0 {
+		if _, _, err := pgUser(); err != nil {
+			Missing(t, err.Error())
+		}
+	}
+	p, err := LaunchPostgres(t.TempDir())
+	if p != nil {
+		p.t = t
+		t.Cleanup(func() { p.Close() })
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// LaunchPostgres starts a private cluster in base, an empty directory,
+// for a program that has no test (a bench); Close stops it. Stop and
+// Start are for tests only.
+func LaunchPostgres(base string) (*Postgres, error) {
+	bin := PostgresBin()
+	if bin == "" {
+		return nil, fmt.Errorf("PostgreSQL's server programs (initdb, postgres) not installed: apt-get install postgresql")
+	}
+	p := &Postgres{bin: bin, User: "prd", Password: "prd-test-secret", Host: "127.0.0.1"}
 	// The socket's path must fit sun_path (108 bytes): a short directory
 	// of its own, not one under the test's long-named temporary directory.
 	sock, err := os.MkdirTemp("", "prdpg")
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	t.Cleanup(func() { os.RemoveAll(sock) })
 	p.SocketDir = sock
 	p.DataDir = filepath.Join(base, "pgdata")
 	p.LogFile = filepath.Join(base, "postgres.log")
+	fail := func(err error) (*Postgres, error) {
+		os.RemoveAll(sock)
+		return nil, err
+	}
 	if os.Geteuid() == 0 {
-		uid, gid := pgUser(t)
+		uid, gid, err := pgUser()
+		if err != nil {
+			return fail(err)
+		}
 		p.cred = &syscall.Credential{Uid: uid, Gid: gid}
 		// The user must reach its directories: the test's temporary
 		// directory and its parent are root's, mode 0700.
 		for _, d := range []string{filepath.Dir(base), base} {
 			if err := os.Chmod(d, 0o711); err != nil {
-				t.Fatal(err)
+				return fail(err)
 			}
 		}
-		if err := os.Chown(sock, int(uid), int(gid)); err != nil {
-			t.Fatal(err)
-		}
 		if err := os.Mkdir(p.DataDir, 0o700); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chown(p.DataDir, int(uid), int(gid)); err != nil {
-			t.Fatal(err)
+			return fail(err)
 		}
 		f, err := os.OpenFile(p.LogFile, os.O_CREATE|os.O_WRONLY, 0o600)
 		if err != nil {
-			t.Fatal(err)
+			return fail(err)
 		}
 		f.Close()
-		if err := os.Chown(p.LogFile, int(uid), int(gid)); err != nil {
-			t.Fatal(err)
+		for _, path := range []string{sock, p.DataDir, p.LogFile} {
+			if err := os.Chown(path, int(uid), int(gid)); err != nil {
+				return fail(err)
+			}
 		}
 	}
 	pwfile := filepath.Join(base, "pwfile")
 	if err := os.WriteFile(pwfile, []byte(p.Password+"\n"), 0o600); err != nil {
-		t.Fatal(err)
+		return fail(err)
 	}
 	if p.cred != nil {
 		if err := os.Chown(pwfile, int(p.cred.Uid), int(p.cred.Gid)); err != nil {
-			t.Fatal(err)
+			return fail(err)
 		}
 	}
 	// Unix-socket connections trust the local user; TCP ones need the
@@ -145,20 +170,22 @@ func StartPostgresCluster(t testing.TB) *Postgres {
 	initdb := p.command(filepath.Join(bin, "initdb"), "-D", p.DataDir, "-U", p.User,
 		"--pwfile="+pwfile, "--auth-local=trust", "--auth-host=scram-sha-256",
 		"-E", "UTF8", "--locale=C", "--no-sync")
-	if out, err := initdb.CombinedOutput(); err != nil {
-		t.Fatalf("initdb: %v\n%s", err, out)
-	}
+	out, err := initdb.CombinedOutput()
 	os.Remove(pwfile)
-	t.Cleanup(p.kill)
+	if err != nil {
+		return fail(fmt.Errorf("initdb: %w\n%s", err, out))
+	}
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
-		p.Port = freePort(t)
+		if p.Port, lastErr = freePort(); lastErr != nil {
+			continue
+		}
 		if lastErr = p.start(); lastErr == nil {
 			break
 		}
 	}
 	if lastErr != nil {
-		t.Fatalf("start postgres: %v", lastErr)
+		return fail(fmt.Errorf("start postgres: %w", lastErr))
 	}
 	p.DSN = (&url.URL{
 		Scheme:   "postgres",
@@ -167,12 +194,18 @@ func StartPostgresCluster(t testing.TB) *Postgres {
 		Path:     "/postgres",
 		RawQuery: "sslmode=disable",
 	}).String()
-	return p
+	return p, nil
+}
+
+// Close stops the server at once (its data is thrown away) and removes
+// its socket directory.
+func (p *Postgres) Close() error {
+	p.kill()
+	return os.RemoveAll(p.SocketDir)
 }
 
 // pgUser is the unprivileged user the cluster runs as under root.
-func pgUser(t testing.TB) (uid, gid uint32) {
-	t.Helper()
+func pgUser() (uid, gid uint32, err error) {
 	for _, name := range []string{"postgres", "nobody"} {
 		u, err := user.Lookup(name)
 		if err != nil {
@@ -181,21 +214,19 @@ func pgUser(t testing.TB) (uid, gid uint32) {
 		ui, err1 := strconv.ParseUint(u.Uid, 10, 32)
 		gi, err2 := strconv.ParseUint(u.Gid, 10, 32)
 		if err1 == nil && err2 == nil {
-			return uint32(ui), uint32(gi)
+			return uint32(ui), uint32(gi), nil
 		}
 	}
-	Missing(t, "no unprivileged user (postgres or nobody) to run PostgreSQL as")
-	return 0, 0
+	return 0, 0, fmt.Errorf("no unprivileged user (postgres or nobody) to run PostgreSQL as")
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
+func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return 0, err
 	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func (p *Postgres) command(name string, args ...string) *exec.Cmd {
@@ -262,22 +293,22 @@ func (p *Postgres) logTail() string {
 // Stop shuts the server down (fast shutdown: open connections are ended)
 // and waits for its process to exit; the data stays, for Start.
 func (p *Postgres) Stop() {
-	p.t.Helper()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.cmd == nil {
+	if p.cmd == nil && p.t != nil {
 		p.t.Fatal("postgres: Stop while not running")
 	}
 	p.stopLocked(syscall.SIGINT)
 }
 
 // Start starts the stopped server again on the same port and data, and
-// waits until it accepts connections.
-func (p *Postgres) Start() {
-	p.t.Helper()
-	if err := p.start(); err != nil {
+// waits until it accepts connections (failing the test if it does not).
+func (p *Postgres) Start() error {
+	err := p.start()
+	if err != nil && p.t != nil {
 		p.t.Fatalf("restart postgres: %v", err)
 	}
+	return err
 }
 
 // stopLocked signals the server's process (by its PID) and waits up to
