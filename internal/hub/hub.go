@@ -88,7 +88,7 @@ func (h *Hub) plan(ctx context.Context, spec selection.Spec) (Plan, error) {
 	var p Plan
 	err := h.db.with(ctx, func(c *pgx.Conn) error {
 		var err error
-		p, err = planSensors(ctx, c, spec)
+		p, err = planSensors(ctx, c, spec, time.Now())
 		return err
 	})
 	return p, err

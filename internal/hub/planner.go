@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -52,14 +53,21 @@ type Plan struct {
 	Narrowed bool
 }
 
+// FlowLag is how long after capture a sensor's flow records may still be
+// on their way to PostgreSQL (an active flow's first record is shipped
+// within a second or two): a window that reaches into it asks every
+// sensor still recording, whatever its flow records say.
+const FlowLag = 10 * time.Second
+
 // planSensors asks PostgreSQL which sensors can hold packets of spec:
 // those with a segment overlapping the window that retention has not
 // deleted, of the interface asked for; when the filter's plan (or the
 // Community ID) narrows, only those with a flow record that can hold a
-// match, or with a segment still open (its flows may not have arrived).
-// It never leaves out a sensor that can hold a match of what prd_flows
-// describes: a flow's addresses, ports and protocol.
-func planSensors(ctx context.Context, db querier, spec selection.Spec) (Plan, error) {
+// match (a flow not ended counts as lasting on), or with a segment still
+// open when the window reaches within FlowLag of now (its flows may not
+// have arrived). It never leaves out a sensor that can hold a match of
+// what prd_flows describes: a flow's addresses, ports and protocol.
+func planSensors(ctx context.Context, db querier, spec selection.Spec, now time.Time) (Plan, error) {
 	var out Plan
 	sensors, err := listSensors(ctx, db)
 	if err != nil {
@@ -94,7 +102,7 @@ func planSensors(ctx context.Context, db querier, spec selection.Spec) (Plan, er
 			out.Expired = append(out.Expired, selection.Expired{Sensor: k.sensor, Interface: k.iface, FirstNS: first, LastNS: last, Segments: n})
 		default:
 			live[k] = true
-			if !closed {
+			if !closed && (!spec.Range.HasUntil || spec.Range.Until > now.Add(-FlowLag).UnixNano()) {
 				open[k] = true
 			}
 		}
@@ -134,7 +142,7 @@ func planSensors(ctx context.Context, db querier, spec selection.Spec) (Plan, er
 		out.Narrowed = true
 		cond, args := sqlOfPlan(plan, []any{since, until})
 		sql := `SELECT DISTINCT sensor, interface FROM prd_flows
-			WHERE ($1::bigint IS NULL OR last_ns >= $1) AND ($2::bigint IS NULL OR first_ns <= $2) AND (` + cond + `)`
+			WHERE ($1::bigint IS NULL OR last_ns >= $1 OR NOT ended) AND ($2::bigint IS NULL OR first_ns <= $2) AND (` + cond + `)`
 		if cid != "" {
 			args = append(args, cid)
 			sql += fmt.Sprintf(" AND community_id = $%d", len(args))

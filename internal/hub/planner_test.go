@@ -100,6 +100,10 @@ func TestPlanSensorsRows(t *testing.T) {
 	insertFlow(t, c, "s1", "eth0", "1:aaa", 17, "10.0.0.1", 5353, "10.0.0.2", 53, sec(10), sec(20))
 	insertFlow(t, c, "s2", "eth0", "1:bbb", 6, "10.9.0.1", 40000, "10.9.0.2", 443, sec(10), sec(20))
 	insertFlow(t, c, "s3", "eth1", "1:ccc", 6, "10.0.0.1", 40001, "10.0.0.3", 22, sec(10), sec(20))
+	// s2's flow was still active at its last record.
+	if _, err := c.Exec(ctx, `UPDATE prd_flows SET ended = false WHERE community_id = '1:bbb'`); err != nil {
+		t.Fatal(err)
+	}
 
 	window := store.Range{Since: sec(0), Until: sec(50), HasSince: true, HasUntil: true}
 	for _, tc := range []struct {
@@ -111,6 +115,10 @@ func TestPlanSensorsRows(t *testing.T) {
 		{"window", selection.Spec{Range: window}, []string{"s1", "s2", "s3"}, false},
 		{"host", selection.Spec{Range: window, Filter: "host 10.0.0.1"}, []string{"s1", "s3"}, true},
 		{"host and port", selection.Spec{Range: window, Filter: "host 10.0.0.1 and udp port 53"}, []string{"s1", "s3:eth0"}, true},
+		{"host and port, later", selection.Spec{Range: window, Filter: "host 10.0.0.1 and udp port 53"}, []string{"s1"}, true},
+		{"host, later", selection.Spec{Range: window, Filter: "host 10.0.0.1"}, []string{"s1", "s3:eth1"}, true},
+		{"not ended", selection.Spec{Range: store.Range{Since: sec(60), Until: sec(70), HasSince: true, HasUntil: true},
+			Filter: "host 10.9.0.2"}, []string{"s2"}, true},
 		{"forced", selection.Spec{Range: window, Filter: "tcp", ForcedFilter: "net 10.9.0.0/16"}, []string{"s2", "s3:eth0"}, true},
 		{"or", selection.Spec{Range: window, Filter: "port 443 or port 53"}, []string{"s1", "s2", "s3:eth0"}, true},
 		{"not narrows nothing", selection.Spec{Range: window, Filter: "not host 10.0.0.1"}, []string{"s1", "s2", "s3"}, false},
@@ -123,7 +131,12 @@ func TestPlanSensorsRows(t *testing.T) {
 			Filter: "host 10.0.0.2"}, []string{"s3:eth0"}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := planSensors(ctx, c, tc.spec)
+			now := time.Unix(0, sec(55))
+			// Asked an hour later, s3's open segment's flows have arrived.
+			if strings.HasSuffix(tc.name, "later") || tc.name == "not ended" {
+				now = now.Add(time.Hour)
+			}
+			p, err := planSensors(ctx, c, tc.spec, now)
 			if err != nil {
 				t.Fatal(err)
 			}
