@@ -17,7 +17,7 @@ func addCutoffFlags(cmd *cobra.Command, size, keep *string) {
 
 // printCutoff is the summary line of what a cutoff did.
 func printCutoff(w io.Writer, cut *cutoff.Config, st cutoff.Stats) {
-	fmt.Fprintf(w, "cutoff (%s): %s cut, %s of them not stored, %s saved; %s of %s cut, %s evicted from a full table\n",
-		cut, packets(int64(st.CutPackets())), plural(int64(st.DropPackets), "packet"), humanBytes(int64(st.CutBytes)),
-		plural(int64(st.FlowsCut), "flow"), plural(int64(st.Flows), "flow"), plural(int64(st.Evicted), "flow"))
+	fmt.Fprintf(w, "cutoff (%s): %s cut, %d of them not stored, %s saved; %d of %d %s cut, %d evicted from a full table\n",
+		cut, packets(int64(st.CutPackets())), st.DropPackets, humanBytes(int64(st.CutBytes)),
+		st.FlowsCut, st.Flows, plural(int64(st.Flows), "flow"), st.Evicted)
 }

@@ -50,6 +50,9 @@ type Config struct {
 	// default) to 4 (best).
 	Compression      string `yaml:"compression"`
 	CompressionLevel int    `yaml:"compression_level"`
+	// Cutoff is the per-flow cutoff (cutoff.go); absent: every packet
+	// is stored whole.
+	Cutoff *CutoffConfig `yaml:"cutoff"`
 	// Interfaces to record. At least one, each once.
 	Interfaces []Interface `yaml:"interfaces"`
 	// Listen is the address of status, health and metrics
@@ -500,6 +503,7 @@ func (c *Config) Validate() error {
 			errs = append(errs, c.errorf(key+".fanout", "%d: must be 1 to %d", it.Fanout, capture.MaxFanout))
 		}
 	}
+	errs = append(errs, c.validateCutoff()...)
 	errs = append(errs, c.validateAccess()...)
 	errs = append(errs, c.validateFleet()...)
 	return errors.Join(errs...)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/packetrecorderd/packetrecorderd/internal/archive"
 	"github.com/packetrecorderd/packetrecorderd/internal/capture"
+	"github.com/packetrecorderd/packetrecorderd/internal/cutoff"
 	"github.com/packetrecorderd/packetrecorderd/internal/filter"
 	"github.com/packetrecorderd/packetrecorderd/internal/recorder"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
@@ -41,6 +42,7 @@ const retryEvery = time.Second
 // counters of one interface, over every restart of its rings.
 type counters struct {
 	stored, bytes, kernelDropped, appDropped, received atomic.Int64
+	cut                                                cutCounters // cutoff.go
 	// unseen counts packets the interface carried while a reload replaced
 	// its rings (by the interface's own counters, before any filter: an
 	// upper bound of what the recording missed).
@@ -93,6 +95,7 @@ type liveRing struct {
 	// writeErr is the store write error the ring's recorder retries, nil
 	// while its writes succeed.
 	writeErr *atomic.Pointer[error]
+	cut      *atomic.Pointer[cutoff.Stats] // the cutoff's counters, nil before the first
 }
 
 func newRunner(d *Daemon, cfg Interface, seg segmentLimits) *ifaceRunner {
@@ -341,7 +344,7 @@ func (r *ifaceRunner) runOnce(ctx context.Context) error {
 	defer cancel()
 	live := make([]liveRing, len(rings))
 	for i := range live {
-		live[i] = liveRing{new(atomic.Int64), new(atomic.Int64), new(atomic.Int64), new(atomic.Int64), new(atomic.Pointer[error])}
+		live[i] = liveRing{new(atomic.Int64), new(atomic.Int64), new(atomic.Int64), new(atomic.Int64), new(atomic.Pointer[error]), new(atomic.Pointer[cutoff.Stats])}
 	}
 	r.liveMu.Lock()
 	r.live = live
@@ -376,8 +379,9 @@ func (r *ifaceRunner) runOnce(ctx context.Context) error {
 			l := live[i]
 			results[i], errs[i] = recorder.Run(ringCtx, recorder.Config{
 				Source: markedRing{rings[i], r}, Writer: r.d.horizon.sink(r.cfg.Name, recs[i]), Snaplen: r.cfg.Snaplen, Logger: r.log, ProgressInterval: 200 * time.Millisecond,
-				HoldBytes: holdBytes, Flows: r.d.fleetFlows(r.cfg.Name),
+				HoldBytes: holdBytes, Flows: r.d.fleetFlows(r.cfg.Name), Cutoff: r.d.config().cutoffConfig(),
 				Progress: func(p recorder.Progress) {
+					l.cut.Store(&p.Cutoff)
 					l.stored.Store(p.Stored)
 					l.bytes.Store(p.Bytes)
 					l.received.Store(int64(p.Received))
@@ -417,6 +421,7 @@ func (r *ifaceRunner) runOnce(ctx context.Context) error {
 		r.total.received.Add(int64(st.Received))
 		r.total.kernelDropped.Add(int64(st.Dropped))
 		r.total.appDropped.Add(res.AppDropped)
+		r.total.cut.add(res.Cutoff)
 		if errs[i] != nil && first == nil {
 			first = errs[i]
 		}

@@ -33,6 +33,7 @@ type InterfaceStatus struct {
 		App    int64 `json:"app"`
 		Reload int64 `json:"reload"` // carried by the interface while a reload replaced its rings (at most)
 	} `json:"drops"`
+	Cutoff *CutoffStatus `json:"cutoff,omitempty"` // with a cutoff block (cutoff.go)
 }
 
 // StoreStatus describes the store directory. Sizes are file bytes: what
@@ -83,6 +84,7 @@ func (d *Daemon) status() Status {
 		is := InterfaceStatus{Name: r.cfg.Name, State: r.State(), Error: r.lastErr.Load().(string), Rings: r.cfg.Fanout,
 			Filter: r.Filter(), Packets: s.Stored, Bytes: s.Bytes, Received: s.Received}
 		is.Drops.Kernel, is.Drops.App, is.Drops.Reload = s.KernelDropped, s.AppDropped, s.Unseen
+		is.Cutoff = r.cutoffStatus()
 		st.Interfaces = append(st.Interfaces, is)
 	}
 	ret := d.ret
