@@ -5,9 +5,13 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
+	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -140,6 +144,14 @@ func TestDaemonHorizon(t *testing.T) {
 			t.Errorf("metrics lack %q:\n%s", want, grepLines(metrics, "horizon"))
 		}
 	}
+	// A real Prometheus scrapes them: the budget it stores is the
+	// daemon's, the projection is there.
+	if got := promQuery(t, dir, d.addr, "packetrecorder_store_budget_bytes"); got != "67108864" {
+		t.Errorf("Prometheus has a budget of %q bytes, want 67108864", got)
+	}
+	if got, err := strconv.ParseFloat(promQuery(t, dir, d.addr, "packetrecorder_store_horizon_projected_seconds"), 64); err != nil || got <= 0 {
+		t.Errorf("Prometheus has a projection of %v s (%v)", got, err)
+	}
 	tokenFile := filepath.Join(dir, "token")
 	if err := os.WriteFile(tokenFile, []byte(testToken+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -157,3 +169,54 @@ func deref(f *float64) float64 {
 	}
 	return *f
 }
+
+// promQuery starts Prometheus (once per test directory) scraping the
+// daemon at addr every second, and gives the value of query once it has
+// one.
+func promQuery(t *testing.T, dir, addr, query string) string {
+	t.Helper()
+	testkit.RequireTool(t, "prometheus")
+	promAddr := promServers[dir]
+	if promAddr == "" {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		promAddr = ln.Addr().String()
+		ln.Close()
+		pcfg := filepath.Join(dir, "prometheus.yml")
+		writeConfig(t, pcfg, fmt.Sprintf("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: packetrecorder\n    authorization:\n      credentials: %s\n    static_configs:\n      - targets: ['%s']\n", testToken, addr))
+		prom := exec.Command("prometheus", "--config.file="+pcfg, "--storage.tsdb.path="+filepath.Join(dir, "tsdb"), "--web.listen-address="+promAddr)
+		if err := prom.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { prom.Process.Kill(); prom.Wait() })
+		promServers[dir] = promAddr
+	}
+	q := fmt.Sprintf("http://%s/api/v1/query?query=%s", promAddr, url.QueryEscape(query))
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if resp, err := http.Get(q); err == nil {
+			var r struct {
+				Data struct {
+					Result []struct {
+						Value []any `json:"value"`
+					} `json:"result"`
+				} `json:"data"`
+			}
+			json.NewDecoder(resp.Body).Decode(&r)
+			resp.Body.Close()
+			if len(r.Data.Result) == 1 && len(r.Data.Result[0].Value) == 2 {
+				return fmt.Sprint(r.Data.Result[0].Value[1])
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Prometheus never had %s", query)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// promServers are the Prometheus servers promQuery started, by test
+// directory.
+var promServers = map[string]string{}
