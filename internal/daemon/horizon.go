@@ -164,7 +164,7 @@ type segSeen struct {
 type horizon struct {
 	mu     sync.Mutex
 	ifaces map[string]*ifaceVolume // by interface name, for the daemon's life
-	files  map[string]segSeen      // each segment's size at the last sample
+	files  map[string]segSeen      // the most each segment took at a sample
 	primed bool                    // files holds a first sample
 	series map[string][]volSample  // each configured interface's samples, oldest first
 }
@@ -196,8 +196,9 @@ func (h *horizon) sink(name string, rec *archive.Recording) *horizonSink {
 }
 
 // sample takes the catalog's segments at now: what each interface's
-// segments grew by since the last sample is added to its file bytes (a
-// new segment whole; the first sample only notes the sizes), then each of
+// segments grew by past the most they took at a sample is added to its
+// file bytes (a new segment whole; the first sample only notes the
+// sizes), then each of
 // the interfaces names (the configured ones) gets a sample. Samples older
 // than horizonLong are forgotten, as are the interfaces no longer named.
 func (h *horizon) sample(now time.Time, names []string, segs []archive.Segment) {
@@ -205,12 +206,17 @@ func (h *horizon) sample(now time.Time, names []string, segs []archive.Segment) 
 	h.mu.Lock()
 	files := make(map[string]segSeen, len(segs))
 	for _, s := range segs {
+		// A segment's size counts its side files (a WAL, a journal),
+		// which shrink as well as grow: only what it grows past the
+		// most it ever took is written anew.
+		high := s.Bytes
 		if prev, ok := h.files[s.File]; ok {
 			grown[s.Interface] += max(0, s.Bytes-prev.bytes)
+			high = max(high, prev.bytes)
 		} else if h.primed {
 			grown[s.Interface] += max(0, s.Bytes)
 		}
-		files[s.File] = segSeen{s.Interface, s.Bytes}
+		files[s.File] = segSeen{s.Interface, high}
 	}
 	h.files, h.primed = files, true
 	h.mu.Unlock()

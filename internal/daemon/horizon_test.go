@@ -198,6 +198,22 @@ func TestHorizonYoungAndIdle(t *testing.T) {
 	}
 }
 
+// TestHorizonSegmentShrinks: a segment whose side files shrink (a WAL
+// checkpointed) and grow again is not counted twice.
+func TestHorizonSegmentShrinks(t *testing.T) {
+	h := newHorizon()
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	seg := func(n int64) []archive.Segment {
+		return []archive.Segment{{File: "eth0/a.db", Interface: "eth0", Bytes: n}}
+	}
+	for i, n := range []int64{0, 1000, 5000, 2000, 5000, 6000} {
+		h.sample(t0.Add(time.Duration(i)*horizonStep), []string{"eth0"}, seg(n))
+	}
+	if got := h.counter("eth0").load().FileBytes; got != 6000 {
+		t.Errorf("file bytes written %d, want 6000 (the most the segment took)", got)
+	}
+}
+
 // TestHorizonSinkCounts: the sink counts exactly the packets a recording
 // commits, with their lengths on the wire and captured, never those of a
 // transaction rolled back.
