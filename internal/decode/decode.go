@@ -363,6 +363,8 @@ func (s *Summarizer) ethertype(et uint16, data []byte, wire int) {
 		s.pppoeSession(data, wire)
 	case et == 0x88cc:
 		s.lldp(data, wire)
+	case et == 0xfefe && len(data) > 0 && wire > 0:
+		s.isoclns(data[1:], wire-1)
 	default:
 		// tcpdump names the frame by its addresses, as with -e.
 		if s.ethHdr != nil {
@@ -436,6 +438,10 @@ func (s *Summarizer) llc(data []byte, wire int) {
 	}
 	if dsap == 0x42 && ssap == 0x42 {
 		s.stp(data[3:], max(wire-3, 0))
+		return
+	}
+	if dsap == 0xfe && ssap == 0xfe && data[2] == 0x03 {
+		s.isoclns(data[3:], max(wire-3, 0))
 		return
 	}
 	s.str("LLC, dsap 0x")

@@ -36,8 +36,16 @@ func (s *Summarizer) chdlc(data []byte, wire int) {
 	switch proto {
 	case 0x8035:
 		s.slarp(data[4:], wire-4)
-	case 0x0800, 0x86dd, 0x8847, 0x8848, 0xfefe:
+	case 0x0800, 0x86dd, 0x8847, 0x8848:
 		s.ethertype(proto, data[4:], wire-4)
+	case 0xfefe:
+		// A fudge byte may precede the NLPID, as tcpdump checks.
+		p := data[4:]
+		if len(p) >= 2 && (p[1] == 0x81 || p[1] == 0x82 || p[1] == 0x83) {
+			s.isoclns(p[1:], wire-5)
+		} else {
+			s.isoclns(p, wire-4)
+		}
 	default:
 		s.str("unknown CHDLC protocol (")
 		s.hex16(proto)
