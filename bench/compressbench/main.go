@@ -21,6 +21,8 @@
 // Run from the repository:
 //
 //	go run ./bench/compressbench [-dir DIR] [-packets 500000] [-export-packets 2000000] [-runs 3] [-corpus DIR]
+//
+// With -mix-only FILE it only writes -packets of the mix to FILE.
 package main
 
 import (
@@ -55,7 +57,12 @@ func main() {
 	runs := flag.Int("runs", 3, "runs of each timing")
 	corpus := flag.String("corpus", testkit.CorpusRoot(), "the shared corpus (its pcap directory is read)")
 	zero := flag.Bool("zero", false, "also measure mkmix's zero-filled payloads")
+	mixOnly := flag.String("mix-only", "", "only write -packets of the mix with its payloads to this pcap (for bench/capture -p real)")
 	flag.Parse()
+	if *mixOnly != "" {
+		writeMix(*mixOnly, *packets, false)
+		return
+	}
 	if *dir == "" {
 		d, err := os.MkdirTemp("/var/tmp", "compressbench-")
 		if err != nil {

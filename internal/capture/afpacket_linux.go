@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -113,7 +114,17 @@ func htons(v uint16) uint16 { return v<<8 | v>>8 }
 // Stop, Stats and Close are meant for one goroutine; Read never blocks
 // longer than the timeout it is given, so a stop request is seen promptly.
 type Ring struct {
-	fd        int
+	fd int
+	// file holds fd in the runtime's network poller (epoll), which is how
+	// Read waits for the kernel to hand a block over: the goroutine parks
+	// instead of holding a thread in poll(2), so the runtime neither hands
+	// the waiting thread's P to another thread nor keeps its system
+	// monitor waking every 20 us to do so (see docs/PERFORMANCE.md, the
+	// capture hot path). It is a duplicate of fd; raw is its
+	// syscall.RawConn. Both are nil when the poller would not take the
+	// socket, and Read falls back to poll(2).
+	file      *os.File
+	raw       syscall.RawConn
 	ring      []byte
 	blockSize int
 	blocks    int
@@ -170,6 +181,7 @@ func Open(cfg Config) (*Ring, error) {
 		return nil, sysErr("open packet socket", err)
 	}
 	r := &Ring{fd: fd, linkType: lt, snaplen: c.Snaplen, direction: c.Direction}
+	r.usePoller()
 	// On loopback each packet shows twice, sent and received: the sent copy
 	// is skipped (as libpcap does), unless only sent packets are wanted.
 	r.walker = blockWalker{ethernet: lt == linkTypeEthernet, skipOutgoing: hw == arphrdLoopback && c.Direction != "out", snaplen: c.Snaplen}
@@ -367,7 +379,7 @@ func (r *Ring) Read(timeout time.Duration, fn func(Packet)) (int, error) {
 			if total > 0 || timeout <= 0 {
 				break
 			}
-			if err := r.poll(timeout); err != nil {
+			if err := r.wait(timeout); err != nil {
 				return total, err
 			}
 			if atomic.LoadUint32(st)&tpStatusUser == 0 {
@@ -385,6 +397,75 @@ func (r *Ring) Read(timeout time.Duration, fn func(Packet)) (int, error) {
 		}
 	}
 	return total, nil
+}
+
+// usePoller puts a duplicate of the socket's descriptor in the runtime's
+// network poller (the two share the socket, and its non-blocking flag).
+// On any failure the Ring keeps its plain descriptor and waits with
+// poll(2).
+func (r *Ring) usePoller() {
+	nfd, err := unix.FcntlInt(uintptr(r.fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	if err := unix.SetNonblock(nfd, true); err != nil {
+		unix.Close(nfd)
+		return
+	}
+	f := os.NewFile(uintptr(nfd), "packet socket")
+	raw, err := f.SyscallConn()
+	// A descriptor the poller refused cannot take a deadline.
+	if err != nil || f.SetReadDeadline(time.Time{}) != nil {
+		f.Close()
+		unix.SetNonblock(r.fd, false)
+		return
+	}
+	r.file, r.raw = f, raw
+}
+
+// wait waits up to timeout for the block at r.cur to be handed over (or
+// for a socket error), through the runtime's poller when the socket is in
+// it. It returns nil on a timeout: the caller looks at the block again.
+func (r *Ring) wait(timeout time.Duration) error {
+	if r.raw == nil {
+		return r.poll(timeout)
+	}
+	if err := r.file.SetReadDeadline(time.Now().Add(timeout)); err != nil {
+		return r.poll(timeout)
+	}
+	st := r.blockStatus(r.cur)
+	var sockErr error
+	first := true
+	err := r.raw.Read(func(fd uintptr) bool {
+		if atomic.LoadUint32(st)&tpStatusUser != 0 {
+			return true
+		}
+		if first {
+			first = false
+			return false
+		}
+		// Woken with no block: the socket may carry an error (the
+		// interface went away), which poll(2) reports without waiting.
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN | unix.POLLERR}}
+		if _, err := unix.Poll(fds, 0); err == nil && fds[0].Revents&unix.POLLERR != 0 {
+			if soErr, _ := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_ERROR); soErr != 0 {
+				sockErr = sysErr("capture", unix.Errno(soErr))
+				return true
+			}
+		}
+		return false
+	})
+	switch {
+	case sockErr != nil:
+		return sockErr
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return nil
+	case errors.Is(err, os.ErrClosed):
+		return ErrClosed
+	case err != nil:
+		return sysErr("poll", err)
+	}
+	return nil
 }
 
 func (r *Ring) poll(timeout time.Duration) error {
@@ -473,6 +554,9 @@ func (r *Ring) Close() error {
 	if r.ring != nil {
 		errs = append(errs, unix.Munmap(r.ring))
 		r.ring = nil
+	}
+	if r.file != nil {
+		errs = append(errs, r.file.Close())
 	}
 	errs = append(errs, unix.Close(r.fd))
 	return errors.Join(errs...)
