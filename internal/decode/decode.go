@@ -266,7 +266,17 @@ func (s *Summarizer) link(linkType uint32, data []byte, wire int) {
 	case LinkTypeNFLOG:
 		s.nflog(data, wire)
 	case LinkTypeFrameRelay:
+		if len(data) < 4 {
+			s.str(" [|fr]")
+			return
+		}
 		s.frameRelay(data, wire)
+	case LinkTypeMFR:
+		if len(data) < 2 {
+			s.str(" [|mfr]")
+			return
+		}
+		s.mfr(data, wire)
 	case LinkTypeIPoIB:
 		s.fixedLink(data, wire, 44, 40, "[|ipoib]")
 	case LinkTypeIPNET:
@@ -534,32 +544,6 @@ func (s *Summarizer) pppoeSession(data []byte, wire int) {
 		return
 	}
 	s.pppProto(proto, data[8:], wire-8)
-}
-
-// frameRelay decodes a Q.922 frame: after the two-byte address either
-// Cisco's ethertype or RFC 2427's UI control byte and an NLPID. tcpdump
-// without -e prints only what it carries.
-func (s *Summarizer) frameRelay(data []byte, wire int) {
-	if len(data) < 4 {
-		s.str("[|fr]")
-		return
-	}
-	if data[2] != 0x03 {
-		s.ethertype(binary.BigEndian.Uint16(data[2:]), data[4:], wire-4)
-		return
-	}
-	off := 3
-	if data[off] == 0 && len(data) > 4 { // padding before the NLPID
-		off++
-	}
-	switch data[off] {
-	case 0xcc:
-		s.ipv4(data[off+1:], wire-off-1)
-	case 0x8e:
-		s.ipv6(data[off+1:], wire-off-1)
-	default:
-		s.fallbackLink(LinkTypeFrameRelay)
-	}
 }
 
 func (s *Summarizer) mpls(data []byte, wire int) {
