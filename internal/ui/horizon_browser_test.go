@@ -79,6 +79,9 @@ func TestBrowserOverviewHorizon(t *testing.T) {
 			t.Errorf("#%s says %q, want %q", id, got, want)
 		}
 	}
+	if main := run(t, ctx, chromedp.Text(chromedp.CSS("main"))); strings.Contains(main, "fit at the current rate") {
+		t.Errorf("the store's card still says how many days fit at the peak write rate beside the horizon:\n%s", main)
+	}
 	rows := run(t, ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("#horizon table tbody tr")).map(r => Array.from(r.cells).map(c => c.textContent).join("|"))`))
 	want := []string{"1m|1.0 minutes|2.0 MiB/s|512.0 KiB/s", "1h|1.0 hours|1.0 MiB/s|256.0 KiB/s"}
 	if strings.Join(rows, "\n") != strings.Join(want, "\n") {

@@ -150,7 +150,9 @@ func (s *Server) handleOverview(w http.ResponseWriter, r *http.Request, c *call)
 		d["History"] = fmtSpan(n.Sub(*o))
 		d["Oldest"] = o.UTC().Format("2006-01-02 15:04:05 UTC")
 	}
-	if rate := st.Store.WriteRate; rate > 0 {
+	if rate := st.Store.WriteRate; rate > 0 && st.Horizon == nil {
+		// A daemon from before the horizon: room at its peak write rate
+		// (the horizon's panel says it at the measured rate).
 		room := st.Store.FileBytes + st.Store.FreeBytes - st.Store.KeepFreeBytes
 		d["DaysAtRate"] = fmt.Sprintf("%.1f", float64(room)/float64(rate)/86400)
 	}
