@@ -3,10 +3,12 @@ package cli_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
@@ -151,6 +153,30 @@ func TestDaemonHorizon(t *testing.T) {
 	}
 	if got, err := strconv.ParseFloat(promQuery(t, dir, d.addr, "packetrecorder_store_horizon_projected_seconds"), 64); err != nil || got <= 0 {
 		t.Errorf("Prometheus has a projection of %v s (%v)", got, err)
+	}
+	// The UI's overview reads the same horizon.
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	if resp, err := c.PostForm("http://"+d.addr+"/ui/login", url.Values{"token": {testToken}}); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+	}
+	resp, err := c.Get("http://" + d.addr + "/ui/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`id="h-reach">`, `id="h-projected">`, `id="h-whole">`, `id="h-budget">64.0 MiB (retention.max_bytes)`} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("the overview lacks %q", want)
+		}
+	}
+	for _, unknown := range []string{"no packet yet", "not known yet", "not measured yet"} {
+		if strings.Contains(string(page), unknown) {
+			t.Errorf("the overview says %q of a daemon that measured its horizon", unknown)
+		}
 	}
 	tokenFile := filepath.Join(dir, "token")
 	if err := os.WriteFile(tokenFile, []byte(testToken+"\n"), 0o600); err != nil {
