@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -75,6 +76,10 @@ func (h *Hub) client(url string) (*selection.Client, error) {
 	}
 	r := h.cred
 	r.Server = url
+	if strings.HasPrefix(url, "http://") {
+		// Plain HTTP (a sensor on loopback): no TLS to configure.
+		r.CACert, r.Cert, r.Key = "", "", ""
+	}
 	c, err := selection.Dial(r)
 	if err != nil {
 		return nil, err
