@@ -136,14 +136,29 @@ func (a *app) runFlows(ctx context.Context, sel *selection, opts flowsOptions) e
 // it sent, "<-" what it received.
 func printFlows(w io.Writer, flows []selpkg.Flow) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "START\tDURATION\tPROTO\tINITIATOR\tRESPONDER\tPKTS ->\tBYTES ->\tPKTS <-\tBYTES <-\tFLAGS\tCOMMUNITY ID")
+	// A recorder's cutoff stored less than was seen of some flows: what
+	// is stored, and whether the flow was cut, follow.
+	cut := slices.ContainsFunc(flows, func(f selpkg.Flow) bool { return f.Cut })
+	head := "START\tDURATION\tPROTO\tINITIATOR\tRESPONDER\tPKTS ->\tBYTES ->\tPKTS <-\tBYTES <-\tFLAGS\tCOMMUNITY ID"
+	if cut {
+		head += "\tSTORED PKTS\tSTORED BYTES\tCUT"
+	}
+	fmt.Fprintln(tw, head)
 	for i := range flows {
 		f := &flows[i]
 		src, dst := f.Endpoints() // ICMP's type and code under FLAGS
-		fmt.Fprintf(tw, "%s\t%.6f\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\n",
+		fmt.Fprintf(tw, "%s\t%.6f\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s",
 			time.Unix(0, f.FirstNS).Local().Format("2006-01-02 15:04:05.000000000"),
 			float64(f.LastNS-f.FirstNS)/1e9, f.Proto, src, dst,
 			f.SrcPackets, f.SrcBytes, f.DstPackets, f.DstBytes, f.FlagLetters(), f.CommunityID)
+		if cut {
+			c := "-"
+			if f.Cut {
+				c = "cut"
+			}
+			fmt.Fprintf(tw, "\t%d\t%d\t%s", f.StoredPackets, f.StoredBytes, c)
+		}
+		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
 }

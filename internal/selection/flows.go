@@ -120,6 +120,10 @@ func ListFlows(ctx context.Context, spec Spec, opts FlowOptions, open Opener) (F
 
 	end := &out.End
 	kept := make([]flow.Flow, 0, 64)
+	cuts, err := sl.flowCuts()
+	if err != nil {
+		return out, err
+	}
 	keep := func(f *flow.Flow) {
 		if !want.IsZero() && f.CommunityID != want {
 			return
@@ -127,6 +131,7 @@ func ListFlows(ctx context.Context, spec Spec, opts FlowOptions, open Opener) (F
 		if matches != nil && !f.Marked {
 			return
 		}
+		addCuts(f, cuts)
 		end.Flows++
 		end.Packets += f.TotalPackets()
 		end.Bytes += f.TotalBytes()
@@ -150,7 +155,9 @@ func ListFlows(ctx context.Context, spec Spec, opts FlowOptions, open Opener) (F
 			end.OtherPackets++
 			return nil
 		}
-		f := table.Add(rec.Timestamp, &p, rec.OrigLen)
+		f, d := table.AddDir(rec.Timestamp, &p, rec.OrigLen)
+		f.StoredPackets[d]++
+		f.StoredBytes[d] += uint64(len(rec.Data))
 		if matches[matchID{rec.Timestamp, p.Key}] {
 			f.Marked = true // a packet the filter selects: the flow is listed
 		}
@@ -171,6 +178,55 @@ func ListFlows(ctx context.Context, spec Spec, opts FlowOptions, open Opener) (F
 		out.Flows[i] = NewFlow(&kept[i])
 	}
 	return out, nil
+}
+
+// flowCuts are the flows a recorder's cutoff recorded (store.FlowCut) in
+// the selection's sessions, by Community ID: none for a file, a store or
+// a database written without a cutoff.
+func (sl *Selection) flowCuts() (map[string][]store.FlowCut, error) {
+	if sl.db == nil {
+		return nil, nil
+	}
+	var out map[string][]store.FlowCut
+	for _, s := range sl.db.sessions {
+		cs, err := sl.db.db.FlowCuts(s.ID)
+		if err != nil {
+			return nil, fmt.Errorf("session %d: cut flows: %w", s.ID, err)
+		}
+		for _, c := range cs {
+			if out == nil {
+				out = map[string][]store.FlowCut{}
+			}
+			out[c.CommunityID] = append(out[c.CommunityID], c)
+		}
+	}
+	return out, nil
+}
+
+// addCuts marks f cut when a recorder cut a flow of its key that began
+// within f's span, and adds to f's seen counts the packets the cutoff did
+// not store (keep: none) and their wire bytes.
+func addCuts(f *flow.Flow, cuts map[string][]store.FlowCut) {
+	if cuts == nil {
+		return
+	}
+	for _, c := range cuts[f.CommunityID.String()] {
+		if c.FirstNS < f.FirstNS || c.FirstNS > f.LastNS {
+			continue
+		}
+		f.Cut = true
+		// The recorder's initiator is the listing's unless the first
+		// packets were cut: then the directions are swapped.
+		i, j := 0, 1
+		if c.Src != f.Key.Src.String() || c.SrcPort != f.Key.SrcPort {
+			i, j = 1, 0
+		}
+		f.Packets[0] += c.Packets[i] - min(c.Packets[i], c.StoredPackets[i])
+		f.Packets[1] += c.Packets[j] - min(c.Packets[j], c.StoredPackets[j])
+		f.Bytes[0] += c.UnstoredBytes[i]
+		f.Bytes[1] += c.UnstoredBytes[j]
+		f.LastNS = max(f.LastNS, c.LastNS)
+	}
 }
 
 // hasPorts tells whether f's key has ports (ICMP: type and code): TCP,

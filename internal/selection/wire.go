@@ -146,6 +146,14 @@ type Flow struct {
 	DstPackets  uint64 `json:"dst_packets"` // sent by dst
 	DstBytes    uint64 `json:"dst_bytes"`
 	TCPFlags    uint8  `json:"tcp_flags"` // the header's flag bits seen, ORed
+	// StoredPackets and StoredBytes are what the store holds of the flow
+	// (captured bytes); Packets and Bytes are what was seen on the wire.
+	// Cut says a recorder's per-flow cutoff applied to the flow: its later
+	// packets are stored cut to their headers, or not at all (then the
+	// seen counts come from what the recorder recorded of the flow).
+	StoredPackets uint64 `json:"stored_packets"`
+	StoredBytes   uint64 `json:"stored_bytes"`
+	Cut           bool   `json:"cut"`
 	// Sensor and Interface say where a hub's flow was recorded; absent
 	// in a daemon's listing.
 	Sensor    string `json:"sensor,omitempty"`
@@ -159,7 +167,8 @@ func NewFlow(f *flow.Flow) Flow {
 		Src: f.Key.Src.String(), Sport: f.Key.SrcPort, Dst: f.Key.Dst.String(), Dport: f.Key.DstPort,
 		FirstNS: f.FirstNS, LastNS: f.LastNS, Packets: f.TotalPackets(), Bytes: f.TotalBytes(),
 		SrcPackets: f.Packets[0], SrcBytes: f.Bytes[0], DstPackets: f.Packets[1], DstBytes: f.Bytes[1],
-		TCPFlags: f.TCPFlags,
+		TCPFlags:      f.TCPFlags,
+		StoredPackets: f.StoredPackets[0] + f.StoredPackets[1], StoredBytes: f.StoredBytes[0] + f.StoredBytes[1], Cut: f.Cut,
 	}
 }
 
