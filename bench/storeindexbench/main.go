@@ -35,6 +35,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"sort"
 	"strconv"
@@ -60,6 +61,7 @@ func main() {
 	flows := flag.Int("flows", 30000, "flows per GiB")
 	runs := flag.Int("runs", 5, "runs of each query")
 	keep := flag.Bool("keep", false, "keep the store")
+	profile := flag.String("cpuprofile", "", "after the last size, profile 50 runs of the 5-tuple query into this file")
 	flag.Parse()
 	var sizes []int64
 	for _, s := range strings.Split(*sizesFlag, ",") {
@@ -159,6 +161,19 @@ func main() {
 				float64(written)/gib, segs, packets, q.name, answer, ms(median(times)), float64(median(reads))/1e6,
 				st.SegmentsSkipped, st.Segments, st.Read, st.Blocks, float64(st.ReadBytes)/1e6, 100*float64(st.ReadBytes)/float64(written))
 		}
+	}
+	if *profile != "" {
+		f, err := os.Create(*profile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		pprof.StartCPUProfile(f)
+		proto := map[uint8]string{6: "tcp", 17: "udp"}[needle.Proto]
+		for i := 0; i < 50; i++ {
+			query(srv.URL, secret, fmt.Sprintf("%s and host %s and host %s and port %d and port %d", proto, needle.Client, needle.Server, needle.CPort, needle.SPort))
+		}
+		pprof.StopCPUProfile()
+		f.Close()
 	}
 	fmt.Printf("\nneedle: %s %s:%d - %s:%d, %d packets\n", map[uint8]string{6: "tcp", 17: "udp"}[needle.Proto], needle.Client, needle.CPort, needle.Server, needle.SPort, want)
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"time"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/store"
 )
 
 // need admits a request whose principal holds scope, within its rate,
@@ -44,6 +46,9 @@ type audit struct {
 	packets, bytes  int64
 	truncated       bool
 	err             error
+	// plan is what the walk read of the store: blocks read of those in
+	// its window, segments the catalog skipped (see store.PlanStats).
+	plan store.PlanStats
 }
 
 type auditKey struct{}
@@ -78,6 +83,7 @@ func (s *Server) query(h handlerFunc) handlerFunc {
 			"query", a.query, "interface", a.iface, "since", a.since, "until", a.until, "format", a.format,
 			"count", a.count, "describe", a.describe,
 			"packets", a.packets, "bytes", a.bytes, "truncated", a.truncated,
+			"blocks_read", a.plan.Read, "blocks", a.plan.Blocks, "segments_skipped", a.plan.SegmentsSkipped, "segments", a.plan.Segments,
 			"duration", time.Since(start).Round(time.Microsecond).String(), "result", result)
 		return err
 	}

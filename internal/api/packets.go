@@ -239,7 +239,9 @@ func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request, q packetQuer
 	if err != nil {
 		return err
 	}
-	return s.stream(ctx, w, r, q, st, sl)
+	err = s.stream(ctx, w, r, q, st, sl)
+	auditOf(r).plan = sl.PlanStats()
+	return err
 }
 
 // walker walks a selection's packets (Selection.Walk).

@@ -73,5 +73,7 @@ func (s *Server) handleSteno(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.stream(r.Context(), w, r, q, sink, sl)
+	err = s.stream(r.Context(), w, r, q, sink, sl)
+	auditOf(r).plan = sl.PlanStats()
+	return err
 }
