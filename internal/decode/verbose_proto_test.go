@@ -1,6 +1,7 @@
 package decode
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -44,4 +45,27 @@ func TestVerboseProtocolFiles(t *testing.T) {
 			t.Logf("%.1f%% of %d lines", f.percent(), f.total)
 		})
 	}
+}
+
+// FuzzSummaryVerbose checks that no input makes the -v decoders panic,
+// starting from the packets of verboseFiles.
+func FuzzSummaryVerbose(f *testing.F) {
+	for _, c := range verboseFiles {
+		path := filepath.Join(corpusDir, c.file)
+		if _, err := os.Stat(path); err != nil {
+			continue
+		}
+		for i, p := range readCapture(f, path) {
+			if i >= 8 {
+				break
+			}
+			f.Add(p.linkType, p.data, p.wireLen)
+		}
+	}
+	s := NewSummarizerOptions(Options{Verbose: true})
+	f.Fuzz(func(t *testing.T, linkType uint32, data []byte, wireLen int) {
+		if got := s.Summary(linkType, data, wireLen); got == "" {
+			t.Errorf("empty summary")
+		}
+	})
 }
