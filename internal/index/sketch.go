@@ -74,17 +74,24 @@ func Hash(t Term) uint64 {
 func hashAddr(a netip.Addr) uint64 {
 	if a.Is4() {
 		v4 := a.As4()
-		return hash2(uint64(KindAddr)<<60|4<<32|uint64(binary.BigEndian.Uint32(v4[:])), 0)
+		return hash2(addr4Key(binary.BigEndian.Uint32(v4[:])), 0)
 	}
 	v6 := a.As16()
 	return hash2(uint64(KindAddr)<<60^6<<56^binary.BigEndian.Uint64(v6[:8]), binary.BigEndian.Uint64(v6[8:]))
 }
 
-func hashPort(proto uint8, port uint16) uint64 {
-	return hash2(uint64(KindPort)<<60|uint64(proto)<<16|uint64(port), 0)
-}
+func hashPort(proto uint8, port uint16) uint64 { return hash2(portKey(proto, port), 0) }
 
-func hashProto(proto uint8) uint64 { return hash2(uint64(KindProto)<<60|uint64(proto), 0) }
+func hashProto(proto uint8) uint64 { return hash2(protoKey(proto), 0) }
+
+// The keys the hashes of an IPv4 address, a port and a protocol are
+// computed from: distinct for distinct terms (the kind in the top four
+// bits).
+func addr4Key(a uint32) uint64 { return uint64(KindAddr)<<60 | 4<<32 | uint64(a) }
+func portKey(proto uint8, port uint16) uint64 {
+	return uint64(KindPort)<<60 | uint64(proto)<<16 | uint64(port)
+}
+func protoKey(proto uint8) uint64 { return uint64(KindProto)<<60 | uint64(proto) }
 
 func hash2(a, b uint64) uint64 { return mix(mix(a) ^ b ^ 0x9e3779b97f4a7c15) }
 
@@ -111,11 +118,43 @@ func word(h uint64, n int) int { return int((h >> 32) * uint64(n) >> 32) }
 // ready; Reset empties it for the next block. It allocates only while its
 // buffers grow.
 type Builder struct {
-	hashes  []uint64 // of every term added, repeats included
+	hashes  []uint64 // of the terms added (most repeats left out, see seen)
 	est     []uint64 // a bitmap estimating the number of distinct terms
 	scratch []uint64
 	terms   Terms
 	any     bool // a packet the terms cannot describe (KindAny)
+
+	// seen is a direct-mapped cache of the terms this block already has,
+	// by their key (the first argument of hash2 for an IPv4 address, a
+	// port or a protocol: see addKey), valid where seenGen is gen. The
+	// packets of a block repeat their addresses, ports and protocols: a
+	// term found here is neither hashed nor added again, which the
+	// sketch does not need (a Bloom filter holds a term once). A miss
+	// only costs the hash.
+	seenKey [seenSize]uint64
+	seenGen [seenSize]uint32
+	gen     uint32
+}
+
+// seenSize is the number of entries of a Builder's term cache.
+const (
+	seenBits = 10
+	seenSize = 1 << seenBits
+)
+
+// addKey adds the term whose Hash is hash2(k, 0) (hashAddr of an IPv4
+// address, hashPort, hashProto: their keys never collide), unless the
+// cache says the block has it already.
+func (b *Builder) addKey(k uint64) {
+	if b.gen == 0 {
+		b.gen = 1 // the zero Builder: entries of generation 0 are empty
+	}
+	i := (k * 0x9e3779b97f4a7c15) >> (64 - seenBits)
+	if b.seenGen[i] == b.gen && b.seenKey[i] == k {
+		return
+	}
+	b.seenKey[i], b.seenGen[i] = k, b.gen
+	b.AddHash(hash2(k, 0))
 }
 
 // Add records that a packet of the block carries t.
@@ -146,6 +185,12 @@ func (b *Builder) Reset() {
 	clear(b.est)
 	b.hashes = b.hashes[:0]
 	b.any = false
+	// A new generation empties the term cache without clearing it.
+	b.gen++
+	if b.gen == 0 {
+		clear(b.seenGen[:])
+		b.gen = 1
+	}
 }
 
 // distinct estimates the number of distinct terms added (linear

@@ -68,12 +68,12 @@ func (b *Builder) fastIPv4(d []byte, o int) bool {
 		if proto == 17 && binary.BigEndian.Uint16(d[x+2:]) == geneve {
 			return false
 		}
-		b.AddHash(hashPort(proto, binary.BigEndian.Uint16(d[x:])))
-		b.AddHash(hashPort(proto, binary.BigEndian.Uint16(d[x+2:])))
+		b.addKey(portKey(proto, binary.BigEndian.Uint16(d[x:])))
+		b.addKey(portKey(proto, binary.BigEndian.Uint16(d[x+2:])))
 	}
-	b.AddHash(hashAddr(netip.AddrFrom4([4]byte(d[o+12 : o+16]))))
-	b.AddHash(hashAddr(netip.AddrFrom4([4]byte(d[o+16 : o+20]))))
-	b.AddHash(hashProto(proto))
+	b.addKey(addr4Key(binary.BigEndian.Uint32(d[o+12:])))
+	b.addKey(addr4Key(binary.BigEndian.Uint32(d[o+16:])))
+	b.addKey(protoKey(proto))
 	return true
 }
 
@@ -93,8 +93,8 @@ func (b *Builder) fastIPv6(d []byte, o int) bool {
 	}
 	b.AddHash(hashAddr(netip.AddrFrom16([16]byte(d[o+8 : o+24]))))
 	b.AddHash(hashAddr(netip.AddrFrom16([16]byte(d[o+24 : o+40]))))
-	b.AddHash(hashProto(nh))
-	b.AddHash(hashPort(nh, binary.BigEndian.Uint16(d[o+40:])))
-	b.AddHash(hashPort(nh, binary.BigEndian.Uint16(d[o+42:])))
+	b.addKey(protoKey(nh))
+	b.addKey(portKey(nh, binary.BigEndian.Uint16(d[o+40:])))
+	b.addKey(portKey(nh, binary.BigEndian.Uint16(d[o+42:])))
 	return true
 }
