@@ -1,0 +1,152 @@
+package cli_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/netlab"
+	"github.com/packetrecorderd/packetrecorderd/internal/testkit"
+)
+
+// TestFaultDaemonCutoffUnderLoad: the daemon records with a cutoff
+// (default 4KiB with headers kept; udp dst port 9997 unlimited; udp dst
+// port 9996 2KiB, keep none) while 20,000 datagrams of 16 flows arrive at
+// 10,000 a second. No packet is lost: what tcpdump saw on the interface
+// is stored, cut or whole, or counted as cut and not stored, and nothing
+// is dropped; the export is exactly what the rules make of tcpdump's
+// packets (computed here from them: Ethernet + IPv4 + UDP headers kept
+// once a flow's UDP payload before the packet reaches the limit), and
+// status counts the cut packets and flows.
+func TestFaultDaemonCutoffUnderLoad(t *testing.T) {
+	testkit.RequireTool(t, "tcpdump")
+	lab := netlab.New(t, "dct")
+	dir := t.TempDir()
+	st := filepath.Join(dir, "store")
+	cfg := filepath.Join(dir, "c.yaml")
+	writeConfig(t, cfg, fmt.Sprintf(`store: %s
+compression: none
+segment:
+  max_bytes: 1MiB
+interfaces:
+  - name: %s
+    filter: "udp dst portrange 9990-9999"
+listen: 127.0.0.1:0
+cutoff:
+  default: 4KiB
+  rules:
+    - filter: "udp dst port 9997"
+      bytes: unlimited
+    - filter: "udp dst port 9996"
+      bytes: 2KiB
+      keep: none
+`, st, lab.HostIf))
+	d := startDaemon(t, cfg)
+	witness := filepath.Join(dir, "witness.pcap")
+	dump := testkit.StartWitness(t, exec.Command("tcpdump", tcpdumpArgs(lab.HostIf, witness, "udp dst portrange 9990-9999", "-B", "65536")...))
+	time.Sleep(time.Second) // tcpdump's socket is open
+	socks := []*net.UDPConn{lab.PeerUDP(), lab.PeerUDP()}
+	const total, rate = 20_000, 10_000
+	start := time.Now()
+	for i := 0; i < total; i++ {
+		if i%100 == 0 {
+			if w := time.Until(start.Add(time.Duration(i) * time.Second / rate)); w > 0 {
+				time.Sleep(w)
+			}
+		}
+		dst := &net.UDPAddr{IP: lab.HostIP, Port: 9990 + i%8}
+		payload := bytes.Repeat([]byte{byte(i)}, 100+i%400)
+		binary.BigEndian.PutUint32(payload, uint32(i))
+		socks[(i/8)%2].WriteToUDP(payload, dst)
+	}
+	time.Sleep(1500 * time.Millisecond) // committed, counted, seen by tcpdump
+	testkit.Stop(t, dump)
+	code, body := d.get(t, "/api/v1/status")
+	var s struct {
+		Interfaces []struct {
+			Packets  int64 `json:"packets"`
+			Received int64 `json:"received"`
+			Drops    struct {
+				Kernel, App int64
+			} `json:"drops"`
+			Cutoff *struct {
+				Truncated int64 `json:"truncated_packets"`
+				NotStored int64 `json:"not_stored_packets"`
+				FlowsCut  int64 `json:"flows_cut"`
+				Flows     int64 `json:"flows"`
+			} `json:"cutoff"`
+		} `json:"interfaces"`
+	}
+	if code != 200 || json.Unmarshal([]byte(body), &s) != nil || len(s.Interfaces) != 1 || s.Interfaces[0].Cutoff == nil {
+		t.Fatalf("status: %d %s", code, body)
+	}
+	d.stop(t, 5*time.Second)
+	_, seen, err := netlab.ReadPcap(witness)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What the rules make of tcpdump's packets.
+	carried := map[string]int{}
+	var want []netlab.Frame
+	trunc, dropped := 0, 0
+	cutFlows := map[string]bool{}
+	for _, f := range seen {
+		ip := f.Data[14:]
+		key := fmt.Sprintf("%x", append(append([]byte{}, ip[12:20]...), ip[20:24]...))
+		dport := int(binary.BigEndian.Uint16(ip[22:]))
+		limit, none := 4096, false
+		switch dport {
+		case 9997:
+			limit = -1
+		case 9996:
+			limit, none = 2048, true
+		}
+		payload := int(binary.BigEndian.Uint16(ip[24:])) - 8
+		cut := limit >= 0 && carried[key] >= limit
+		carried[key] += payload
+		switch {
+		case cut && none:
+			dropped++
+			cutFlows[key] = true
+			continue
+		case cut:
+			trunc++
+			cutFlows[key] = true
+			f.Data = f.Data[:14+20+8]
+		}
+		want = append(want, f)
+	}
+	if trunc == 0 || dropped == 0 || len(want) == len(seen) {
+		t.Fatalf("the load cut %d and dropped %d of %d: it tests nothing", trunc, dropped, len(seen))
+	}
+	is := s.Interfaces[0]
+	if is.Drops.Kernel != 0 || is.Drops.App != 0 {
+		t.Errorf("drops: %+v", is.Drops)
+	}
+	if is.Received != int64(len(seen)) || is.Packets+is.Cutoff.NotStored != is.Received {
+		t.Errorf("tcpdump saw %d; the daemon received %d, stored %d, cut and did not store %d", len(seen), is.Received, is.Packets, is.Cutoff.NotStored)
+	}
+	if is.Cutoff.Truncated != int64(trunc) || is.Cutoff.NotStored != int64(dropped) || is.Cutoff.FlowsCut != int64(len(cutFlows)) {
+		t.Errorf("status cutoff %+v; want %d truncated, %d not stored, %d flows cut", *is.Cutoff, trunc, dropped, len(cutFlows))
+	}
+	out := filepath.Join(dir, "export.pcap")
+	mustRun(t, "export", "-d", st, "-o", out)
+	_, got, err := netlab.ReadPcap(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("the store exports %d packets, the rules keep %d of tcpdump's %d", len(got), len(want), len(seen))
+	}
+	for i := range got {
+		if !bytes.Equal(got[i].Data, want[i].Data) || got[i].OrigLen != want[i].OrigLen {
+			t.Fatalf("packet %d: %d of %d bytes stored, want %d of %d", i+1, len(got[i].Data), got[i].OrigLen, len(want[i].Data), want[i].OrigLen)
+		}
+	}
+}
