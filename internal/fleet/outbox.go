@@ -270,6 +270,7 @@ func (o *Outbox) Run(ctx context.Context) {
 		case <-ctx.Done():
 			o.flush()
 			o.writeAcked()
+			o.removeAcked()
 			o.closeFiles()
 			return
 		case <-t.C:

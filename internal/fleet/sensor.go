@@ -20,6 +20,10 @@ type Sensor struct {
 
 	// BatchRecords is the most records one transaction ships (0: 50000).
 	BatchRecords int
+	// DrainTimeout is how long Run, once its context ends, goes on
+	// shipping while PostgreSQL takes the records (0: 5 s); what is left
+	// waits in the outbox for the next run.
+	DrainTimeout time.Duration
 	// SegmentInterval is how often an open segment's latest summary is
 	// queued (0: 1 s); closing and deletion are queued at once.
 	SegmentInterval time.Duration
@@ -35,6 +39,7 @@ type Sensor struct {
 	lastErr   string
 	lastErrAt time.Time
 	lastOK    time.Time
+	lastLog   time.Time // of the last error logged
 	connected bool
 
 	encBuf sync.Pool
@@ -146,7 +151,7 @@ func (s *Sensor) Run(ctx context.Context) {
 		defer wg.Done()
 		s.out.Run(outCtx)
 	}()
-	shipCtx, stopShip := context.WithCancel(ctx)
+	shipCtx, stopShip := context.WithCancel(context.Background()) // it drains after ctx ends
 	go func() {
 		defer wg.Done()
 		s.ship(shipCtx)
@@ -166,18 +171,37 @@ func (s *Sensor) Run(ctx context.Context) {
 		}
 	}
 	s.flushSegments()
+	s.drain()
 	stopShip()
 	// The outbox writes what was queued, last: the shipper is stopped.
 	stopOut()
 	wg.Wait()
 }
 
+// drain waits until the outbox is shipped, PostgreSQL is unreachable,
+// or DrainTimeout has passed.
+func (s *Sensor) drain() {
+	limit := s.DrainTimeout
+	if limit <= 0 {
+		limit = 5 * time.Second
+	}
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		st := s.Stats()
+		if st.OutboxRecords == 0 || !st.Connected {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func (s *Sensor) failed(err error) {
 	s.stMu.Lock()
 	defer s.stMu.Unlock()
 	msg := oneLine(redact(err.Error(), s.cfg.Postgres))
-	if msg != s.lastErr || !s.connected && time.Since(s.lastErrAt) > time.Minute {
+	if msg != s.lastErr || time.Since(s.lastLog) >= time.Minute {
 		s.log.Warn("fleet: PostgreSQL unreachable, records wait in the outbox", "err", msg)
+		s.lastLog = time.Now()
 	}
 	s.lastErr, s.lastErrAt, s.connected = msg, time.Now(), false
 }

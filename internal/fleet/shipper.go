@@ -92,7 +92,7 @@ ON CONFLICT (sensor) DO UPDATE SET url = excluded.url, interfaces = excluded.int
 // Backoff bounds between connection attempts.
 const (
 	minBackoff = 100 * time.Millisecond
-	maxBackoff = 5 * time.Second
+	maxBackoff = 2 * time.Second
 	// shipTimeout bounds one batch's transaction (a database that stops
 	// answering without closing the connection).
 	shipTimeout = 60 * time.Second
