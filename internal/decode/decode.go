@@ -105,8 +105,13 @@ type Options struct {
 	// packet seen of each connection.
 	AbsoluteSeq bool
 	// Verbose adds the IP header fields tcpdump -v prints ("(tos 0x0,
-	// ttl 64, id 0, offset 0, flags [DF], proto UDP (17), length 84)").
+	// ttl 64, id 0, offset 0, flags [DF], proto UDP (17), length 84)")
+	// and the detail lines of the protocols decoded in verbose_*.go.
 	Verbose bool
+	// Quiet prints tcpdump -q's short forms wherever they occur, inside
+	// tunnels too: "tcp N" for a TCP segment, "UDP, length N" for every
+	// UDP datagram whatever it carries, "igmp" for IGMP.
+	Quiet bool
 }
 
 // NewSummarizer returns a Summarizer with default Options.

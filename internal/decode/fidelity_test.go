@@ -166,6 +166,14 @@ func (f *fidelity) tally(m map[string]*tally, key string) *tally {
 // flags) printed for it.
 func (f *fidelity) compareCapture(t testing.TB, path string, opts Options, extra ...string) {
 	t.Helper()
+	f.compareCaptureWith(t, path, opts, nil, extra...)
+}
+
+// compareCaptureWith is compareCapture with each summary passed through
+// view (as the CLI passes it through decode.Quiet and decode.LinkLine
+// for -q and -e) before it is compared.
+func (f *fidelity) compareCaptureWith(t testing.TB, path string, opts Options, view func(p corpusPacket, summary string) string, extra ...string) {
+	t.Helper()
 	want := tcpdumpPackets(t, path, extra...)
 	pkts := readCapture(t, path)
 	s := NewSummarizerOptions(opts)
@@ -175,7 +183,11 @@ func (f *fidelity) compareCapture(t testing.TB, path string, opts Options, extra
 		var got []string
 		if i < len(pkts) {
 			p := pkts[i]
-			got = strings.Split(s.Summary(p.linkType, p.data, p.wireLen), "\n")
+			sum := s.Summary(p.linkType, p.data, p.wireLen)
+			if view != nil {
+				sum = view(p, sum)
+			}
+			got = strings.Split(sum, "\n")
 		}
 		for j, wl := range w {
 			g := "<no line>"

@@ -449,9 +449,24 @@ func (s *Summarizer) tcp(h ipHeader, b []byte, plen int, ext []string) {
 	}
 	hl := int(b[12]>>4) * 4
 	if hl < 20 {
-		s.str("tcp [bad hdr length ")
+		// As tcpdump, with or without -q.
+		s.str(" tcp ")
+		s.uint(uint64(uint32(plen - hl)))
+		s.str(" [bad hdr length ")
 		s.int(hl)
 		s.str(" - too short, < 20]")
+		return
+	}
+	if s.opts.Quiet {
+		s.str("tcp ")
+		s.uint(uint64(uint32(plen - hl)))
+		if hl > plen {
+			s.str(" [bad hdr length ")
+			s.int(hl)
+			s.str(" - too long, > ")
+			s.int(plen)
+			s.str("]")
+		}
 		return
 	}
 	if hl > plen {
@@ -637,7 +652,7 @@ func (s *Summarizer) udp(h ipHeader, b []byte, plen int, ext []string) {
 	if s.opts.Verbose && h.v6 && !h.fragmented {
 		s.sumVerdict(h, protoUDP, b, ulen+8, "udp")
 	}
-	if !h.shown && s.udpPayload(b, p, ulen) {
+	if !h.shown && !s.opts.Quiet && s.udpPayload(b, p, ulen) {
 		return
 	}
 	s.str("UDP, length ")
@@ -853,6 +868,10 @@ func (s *Summarizer) icmp6Body(b []byte, plen int) {
 // igmp prints an IGMP message as tcpdump does without -v: the type and
 // group, no length.
 func (s *Summarizer) igmp(b []byte, plen int) {
+	if s.opts.Quiet {
+		s.str("igmp")
+		return
+	}
 	if len(b) < 8 {
 		s.str("igmp [|igmp]")
 		return
