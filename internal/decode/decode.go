@@ -112,6 +112,12 @@ type Options struct {
 	// tunnels too: "tcp N" for a TCP segment, "UDP, length N" for every
 	// UDP datagram whatever it carries, "igmp" for IGMP.
 	Quiet bool
+	// Link prints link-level headers as tcpdump -e does, on the frames
+	// tunnels carry too ("proto TEB (0x6558)" in GRE, then the inner
+	// Ethernet header), and leaves out the protocol names tcpdump prints
+	// only without -e ("IP ", "IP6 ", "ARP, "). The outermost header of
+	// the link types LinkLine knows is LinkLine's to print.
+	Link bool
 }
 
 // NewSummarizer returns a Summarizer with default Options.
@@ -339,6 +345,15 @@ func (s *Summarizer) ethernet(data []byte, wire int) {
 	if len(data) >= 14 {
 		s.ethHdr = data[:14]
 	}
+	if s.opts.Link && len(data) >= 14 {
+		// The frame's own header in front of what it carries, as
+		// LinkLine prints it.
+		mark := len(s.buf)
+		s.fixedLink(data, wire, 14, 12, "[|ether]")
+		inner := string(s.buf[mark:])
+		s.buf = append(s.buf[:mark], LinkLine(LinkTypeEthernet, data, wire, inner, s.opts.Quiet)...)
+		return
+	}
 	s.fixedLink(data, wire, 14, 12, "[|ether]")
 }
 
@@ -386,8 +401,20 @@ func (s *Summarizer) ethertype(et uint16, data []byte, wire int) {
 			s.mac(s.ethHdr[6:12])
 			s.str(" > ")
 			s.mac(s.ethHdr[0:6])
-			s.str(", ethertype ")
-			s.etherName(et)
+			s.str(", ")
+			if s.opts.Quiet {
+				// tcpdump -q's phrase: the name alone.
+				if n, ok := etherNames[et]; ok {
+					s.str(n)
+				} else {
+					s.str("Unknown Ethertype (0x")
+					s.hex16raw(et)
+					s.str(")")
+				}
+			} else {
+				s.str("ethertype ")
+				s.etherName(et)
+			}
 			s.str(", length ")
 			s.int(s.wireLen)
 			s.str(": ")
@@ -687,7 +714,9 @@ func (s *Summarizer) wlanName(name string, sub uint8) {
 }
 
 func (s *Summarizer) arp(data []byte, wire int) {
-	s.str("ARP, ")
+	if !s.opts.Link {
+		s.str("ARP, ")
+	}
 	if len(data) < 8 {
 		s.str("[|arp]")
 		return

@@ -103,7 +103,9 @@ func (s *Summarizer) ipv4(data []byte, wire int) {
 		s.str("IP [|ip]")
 		return
 	}
-	s.str("IP ")
+	if !s.opts.Link {
+		s.str("IP ")
+	}
 	if total > wire {
 		s.str("truncated-ip - ")
 		s.int(total - wire)
@@ -148,7 +150,9 @@ func (s *Summarizer) ipv6(data []byte, wire int) {
 		s.hasFlow = true
 		s.flowSrc = h.src
 	}
-	s.str("IP6 ")
+	if !s.opts.Link {
+		s.str("IP6 ")
+	}
 	if s.opts.Verbose {
 		s.ipv6Verbose(data)
 	}

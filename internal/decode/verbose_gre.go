@@ -71,12 +71,19 @@ func (s *Summarizer) gre(b []byte, plen int) {
 		s.str(", seq ")
 		s.uint(uint64(q))
 	}
+	proto := binary.BigEndian.Uint16(b[2:])
+	if s.opts.Link {
+		s.str(", proto ")
+		s.str(greProtoName(proto))
+		s.str(" (0x")
+		s.hex16raw(proto)
+		s.str(")")
+	}
 	s.str(", length ")
 	s.int(plen)
 	if flags&0x4000 != 0 { // source routing: not decoded here
 		return
 	}
-	proto := binary.BigEndian.Uint16(b[2:])
 	if s.opts.Verbose {
 		s.str("\n\t")
 	} else {
@@ -110,4 +117,15 @@ func (s *Summarizer) greFlags(flags uint16) {
 		s.str("none")
 	}
 	s.str("]")
+}
+
+// greProtoName is tcpdump's ethertype_values name of a GRE protocol.
+func greProtoName(p uint16) string {
+	if p == 0x6558 {
+		return "TEB"
+	}
+	if n := etherTypeName(p); n != "Unknown" {
+		return n
+	}
+	return "unknown"
 }
