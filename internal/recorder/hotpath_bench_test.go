@@ -151,6 +151,22 @@ func labMixFrames(n int) [][]byte {
 	return out
 }
 
+// tlsFrames are full-size segments of encrypted bulk transfers (random
+// payloads), which no compressor shrinks.
+func tlsFrames(n int) [][]byte {
+	rng := rand.New(rand.NewPCG(3, 4))
+	out := make([][]byte, 0, n)
+	for range n {
+		client := [4]byte{10, 213, byte(1 + rng.IntN(4)), byte(1 + rng.IntN(250))}
+		out = append(out, benchFrame(rng, 6, 1514, 443, client, [4]byte{10, 213, 0, 7}, func(p []byte) {
+			for i := range p {
+				p[i] = byte(rng.Uint32())
+			}
+		}))
+	}
+	return out
+}
+
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
@@ -173,6 +189,7 @@ func BenchmarkRecordPath(b *testing.B) {
 	}{
 		{"udp64", udp64Frames()},
 		{"labmix", labMixFrames(4096)},
+		{"tls", tlsFrames(2048)},
 	} {
 		for _, comp := range []store.Compression{{None: true}, {}} {
 			b.Run(w.name+"/"+comp.String(), func(b *testing.B) {

@@ -11,9 +11,10 @@ import (
 
 // Block encodings (schema version 6, the blocks.encoding column). A block
 // is compressed whole, as one zstd frame (RFC 8878) with its content size
-// and content checksum, and only where that makes it smaller: a block
-// zstd does not shrink (encrypted traffic) is stored raw, costing the
-// reader nothing. The sketch of the block index is computed from the raw
+// and content checksum, and only where that makes it smaller by at least
+// 1/32: a block zstd does not shrink (encrypted traffic) is stored raw,
+// costing the reader nothing, and the writer then judges the next blocks
+// by a sample (blockEncoder). The sketch of the block index is computed from the raw
 // block before it is compressed.
 const (
 	EncodingRaw  = 0 // the block blob as block.go lays it out
@@ -113,10 +114,38 @@ var decoder = sync.OnceValues(func() (*zstd.Decoder, error) {
 		zstd.WithDecoderMaxWindow(maxRawBlock))
 })
 
-// encodeBlock returns the blob to store for the raw block and its
-// encoding: the zstd frame when it is smaller than raw, else raw itself.
-// *buf is reused for the frame.
-func encodeBlock(c Compression, raw []byte, buf *[]byte) (blob []byte, encoding int64, err error) {
+// A block is stored compressed only where zstd saves at least
+// 1/2^minSavingShift of it (about 3%): less is not worth a decode.
+const minSavingShift = 5
+
+// After a block zstd did not shrink by that much (encrypted traffic), a
+// Writer tries each next block on a sample first: sampleParts pieces of
+// samplePart bytes spread over the block, compressed together. A block
+// whose sample does not pay either is stored raw without compressing it
+// whole, so an encrypted link costs a sample's compression a block (6%
+// of a 256 KiB block) instead of the whole block's. A sample that pays
+// has its block compressed whole, which decides again.
+const (
+	samplePart  = 4 << 10
+	sampleParts = 4
+)
+
+// blockEncoder is a Writer's compression state: the buffers it reuses,
+// and whether the last block paid.
+type blockEncoder struct {
+	buf    []byte // the last compressed frame
+	sample []byte
+	probe  bool // the last block did not pay: try the next on a sample
+	whole  int  // blocks compressed whole (for tests)
+}
+
+// pays reports whether a frame of out bytes saves enough over in.
+func pays(out, in int) bool { return out <= in-in>>minSavingShift }
+
+// encode returns the blob to store for the raw block and its encoding:
+// the zstd frame when it pays, else raw itself. The frame is valid until
+// the next call.
+func (e *blockEncoder) encode(c Compression, raw []byte) (blob []byte, encoding int64, err error) {
 	if c.None || len(raw) == 0 {
 		return raw, EncodingRaw, nil
 	}
@@ -124,12 +153,24 @@ func encodeBlock(c Compression, raw []byte, buf *[]byte) (blob []byte, encoding 
 	if err != nil {
 		return nil, 0, fmt.Errorf("zstd encoder: %w", err)
 	}
-	out := enc.EncodeAll(raw, (*buf)[:0])
-	*buf = out
-	if len(out) >= len(raw) {
+	if e.probe && len(raw) >= 2*sampleParts*samplePart {
+		e.sample = e.sample[:0]
+		step := len(raw) / sampleParts
+		for i := range sampleParts {
+			e.sample = append(e.sample, raw[i*step:i*step+samplePart]...)
+		}
+		e.buf = enc.EncodeAll(e.sample, e.buf[:0])
+		if !pays(len(e.buf), len(e.sample)) {
+			return raw, EncodingRaw, nil
+		}
+	}
+	e.whole++
+	e.buf = enc.EncodeAll(raw, e.buf[:0])
+	e.probe = !pays(len(e.buf), len(raw))
+	if e.probe {
 		return raw, EncodingRaw, nil
 	}
-	return out, EncodingZstd, nil
+	return e.buf, EncodingZstd, nil
 }
 
 // decodeBlock returns the raw blob of a stored one, decoding into buf,

@@ -29,10 +29,13 @@ type Writer struct {
 	sketch        *sketcher      // the block index (blockindex.go)
 	summary       *index.Summary // SetSummary's; nil: none
 	compression   Compression
-	zbuf          []byte // the last compressed frame's buffer
+	zenc          blockEncoder // compression's buffers and state (compress.go)
 
 	// Counters of the current transaction, applied to the session on Commit.
 	txPackets, txBytes, txWire int64
+	// txBlob is the transaction's blob bytes; blobs those committed
+	// (StoredBytes).
+	txBlob, blobs int64
 }
 
 // NewWriter returns a Writer that appends after the session's last block.
@@ -138,7 +141,7 @@ func (w *Writer) Append(b *Block) error {
 	if err := w.begin(); err != nil {
 		return err
 	}
-	blob, encoding, err := encodeBlock(w.compression, b.Data, &w.zbuf)
+	blob, encoding, err := w.zenc.encode(w.compression, b.Data)
 	if err != nil {
 		return fmt.Errorf("append block: %w", err)
 	}
@@ -179,6 +182,7 @@ func (w *Writer) Append(b *Block) error {
 	w.txPackets += int64(b.Count)
 	w.txBytes += int64(len(b.Data) - b.Count*RecordHeaderLen)
 	w.txWire += b.WireBytes
+	w.txBlob += int64(len(blob))
 	return nil
 }
 
@@ -208,8 +212,15 @@ func (w *Writer) Commit() error {
 	}
 	w.inTx = false
 	w.txPackets, w.txBytes, w.txWire = 0, 0, 0
+	w.blobs += w.txBlob
+	w.txBlob = 0
 	return nil
 }
+
+// StoredBytes is the bytes of the block blobs the Writer has committed:
+// what its blocks take compressed (or raw, where compression did not
+// pay), before the database file's own overhead.
+func (w *Writer) StoredBytes() int64 { return w.blobs }
 
 // Rollback abandons the blocks appended since the last Commit.
 func (w *Writer) Rollback() error {
@@ -219,6 +230,7 @@ func (w *Writer) Rollback() error {
 	w.inTx = false
 	w.seq, w.next = w.txSeq, w.txNext
 	w.txPackets, w.txBytes, w.txWire = 0, 0, 0
+	w.txBlob = 0
 	if w.db.conn.GetAutocommit() {
 		return nil // SQLite already rolled back (as it does on a full disk)
 	}
