@@ -391,6 +391,8 @@ func (s *Summarizer) ethertype(et uint16, data []byte, wire int) {
 		s.mpls(data, wire)
 	case et == 0x8864:
 		s.pppoeSession(data, wire)
+	case et == 0x8863:
+		s.pppoeDiscovery(data, wire)
 	case et == 0x88cc:
 		s.lldp(data, wire)
 	case et == 0xfefe && len(data) > 0 && wire > 0:
@@ -554,6 +556,8 @@ func (s *Summarizer) pppProto(proto uint16, data []byte, wire int) {
 		s.ipv6(data, wire)
 	case 0x0281:
 		s.mpls(data, wire)
+	case 0xc023:
+		s.pap(data, wire)
 	default:
 		s.str("PPP, proto 0x")
 		s.hex16raw(proto)
@@ -571,8 +575,29 @@ func (s *Summarizer) pppoeSession(data []byte, wire int) {
 	s.buf = appendHex(s.buf, uint32(binary.BigEndian.Uint16(data[2:])))
 	s.str("] ")
 	proto := binary.BigEndian.Uint16(data[6:])
+	plen := int(binary.BigEndian.Uint16(data[4:]))
+	if s.opts.Link {
+		// tcpdump -e: the PPP protocol and the PPPoE length.
+		n, ok := pppTypeNames[proto]
+		if !ok {
+			n = "unknown"
+		}
+		s.str(n)
+		s.str(" (0x")
+		s.hex16raw(proto)
+		s.str("), length ")
+		s.int(plen)
+		if !ok {
+			return
+		}
+		s.str(": ")
+	}
 	if name := pppCtrlNames[proto]; name != "" {
-		s.pppCtrl(name, proto, data[8:], int(binary.BigEndian.Uint16(data[4:])))
+		s.pppCtrl(name, proto, data[8:], plen)
+		return
+	}
+	if proto == 0xc023 {
+		s.pap(data[8:], plen-2)
 		return
 	}
 	s.pppProto(proto, data[8:], wire-8)

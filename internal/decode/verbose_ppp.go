@@ -725,3 +725,69 @@ func (s *Summarizer) hex8raw(v uint16) {
 	}
 	s.buf = appendHex(s.buf, uint32(v))
 }
+
+// pap prints a PAP packet of length bytes (handle_pap).
+func (s *Summarizer) pap(p []byte, length int) {
+	if length < 1 || len(p) < 1 {
+		s.str("[|pap]")
+		return
+	}
+	if length < 4 || len(p) < 4 {
+		s.str("[|pap 0x")
+		s.hex8(p[0])
+		s.str("]")
+		return
+	}
+	code := p[0]
+	s.str("PAP, ")
+	s.tok(map[uint32]string{1: "Auth-Req", 2: "Auth-ACK", 3: "Auth-NACK"}, "unknown", uint32(code))
+	s.str(" (0x")
+	s.hex8(code)
+	s.str("), id ")
+	s.uint(uint64(p[1]))
+	l := int(binary.BigEndian.Uint16(p[2:]))
+	if l > length {
+		s.str(", length ")
+		s.int(l)
+		s.str(" > packet size")
+		return
+	}
+	if l < 4 {
+		s.str(", length ")
+		s.int(l)
+		s.str(" < PAP header length")
+		return
+	}
+	field := func(at int, name string) (int, bool) {
+		if l-at < 1 || len(p) < at+1 {
+			return at, false
+		}
+		n := int(p[at])
+		at++
+		if l-at < n || len(p) < at+n {
+			return at, false
+		}
+		s.str(name)
+		for _, c := range p[at : at+n] {
+			s.asciiChar(c)
+		}
+		return at + n, true
+	}
+	switch code {
+	case 1:
+		if l < 6 {
+			s.str("[|pap]")
+			return
+		}
+		at, ok := field(4, ", Peer ")
+		if ok {
+			field(at, ", Name ")
+		}
+	case 2, 3:
+		if l < 5 {
+			s.str("[|pap]")
+			return
+		}
+		field(4, ", Msg ")
+	}
+}
