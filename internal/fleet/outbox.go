@@ -78,6 +78,7 @@ type Outbox struct {
 
 	mu        sync.Mutex
 	pend      []byte // framed records not yet written
+	writing   int64  // bytes the flusher is writing (taken from pend)
 	pendFirst uint64 // seq of pend's first record
 	nextSeq   uint64
 	durable   uint64 // last seq written and fsync'd
@@ -222,7 +223,7 @@ func readFrame(r *bufio.Reader, buf []byte) (seq uint64, body []byte, size int64
 func (o *Outbox) appendRecord(kind byte, payload []byte) bool {
 	size := int64(frameHeader + 9 + len(payload))
 	o.mu.Lock()
-	if o.diskBytes+int64(len(o.pend))+size > o.max || len(o.pend)+int(size) > maxPending {
+	if o.diskBytes+o.writing+int64(len(o.pend))+size > o.max || len(o.pend)+int(size) > maxPending {
 		o.dropped++
 		o.mu.Unlock()
 		return false
@@ -254,7 +255,7 @@ func (o *Outbox) appendRecord(kind byte, payload []byte) bool {
 func (o *Outbox) Stats() OutboxStats {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return OutboxStats{Bytes: o.diskBytes + int64(len(o.pend)), Records: int64(o.nextSeq - 1 - o.acked), Dropped: o.dropped, Err: o.writeErr}
+	return OutboxStats{Bytes: o.diskBytes + o.writing + int64(len(o.pend)), Records: int64(o.nextSeq - 1 - o.acked), Dropped: o.dropped, Err: o.writeErr}
 }
 
 // Run writes and fsyncs the records appended, in batches, until ctx
@@ -298,6 +299,7 @@ func (o *Outbox) flush() {
 	o.mu.Lock()
 	buf, first, last := o.pend, o.pendFirst, o.nextSeq-1
 	o.pend = nil
+	o.writing = int64(len(buf))
 	o.mu.Unlock()
 	if len(buf) == 0 {
 		return
@@ -305,6 +307,7 @@ func (o *Outbox) flush() {
 	err := o.write(buf, first, last)
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.writing = 0
 	if err != nil {
 		if o.writeErr == nil {
 			o.log.Error("fleet outbox: write failed, records wait in memory", "err", err)
@@ -349,6 +352,7 @@ func (o *Outbox) write(buf []byte, first, last uint64) error {
 	f.size = o.curSize
 	f.last = last
 	o.diskBytes += int64(len(buf))
+	o.writing -= int64(len(buf))
 	o.mu.Unlock()
 	return nil
 }
@@ -492,12 +496,23 @@ func (o *Outbox) read(maxRecs int) ([]record, error) {
 			o.rbuf = bufio.NewReaderSize(f, 1<<20)
 		}
 		// Read this file's durable part.
+	frames:
 		for len(out) < maxRecs && o.roff < fc.size {
 			// Bound the reader at the durable size: what follows may be
 			// half written.
 			seq, body, size, err := readFrame(o.rbuf, buf)
 			if err != nil {
-				return out, fmt.Errorf("outbox %s at %d: %w", fc.path, o.roff, err)
+				// Damage in what was written and synced (the disk):
+				// the rest of this file is lost, and counted.
+				lost := fc.last - o.rseq
+				o.log.Error("fleet outbox: a damaged file's records after the damage are lost", "file", fc.path, "offset", o.roff, "records", lost, "err", err)
+				o.mu.Lock()
+				o.dropped += lost
+				o.mu.Unlock()
+				o.rseq = fc.last
+				o.rd.Close()
+				o.rd, o.rdPath = nil, ""
+				break frames
 			}
 			o.roff += size
 			if seq <= o.rseq {

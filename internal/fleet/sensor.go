@@ -20,6 +20,9 @@ type Sensor struct {
 
 	// BatchRecords is the most records one transaction ships (0: 50000).
 	BatchRecords int
+	// Parallel is how many connections ship batches at once (0:
+	// DefaultParallel).
+	Parallel int
 	// DrainTimeout is how long Run, once its context ends, goes on
 	// shipping while PostgreSQL takes the records (0: 5 s); what is left
 	// waits in the outbox for the next run.

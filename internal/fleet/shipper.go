@@ -4,6 +4,8 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
+	"sort"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -70,8 +72,10 @@ var flowColumns = []string{"sensor", "interface", "day", "first_ns", "last_ns", 
 // upsertFlows moves a batch from the session's staging table into
 // prd_flows: a record already there (an active flow's earlier record, or
 // this one sent before) is replaced, unless it has counted more (an
-// older record arriving late never undoes a newer one).
-const upsertFlows = `INSERT INTO prd_flows SELECT * FROM prd_flows_in
+// older record arriving late, from a batch that committed after a newer
+// one on another connection, never undoes a newer one). Rows go in key
+// order, so that two connections lock shared keys in the same order.
+const upsertFlows = `INSERT INTO prd_flows SELECT * FROM prd_flows_in ORDER BY interface, community_id, first_ns
 ON CONFLICT (sensor, interface, community_id, first_ns, day) DO UPDATE SET
   last_ns = excluded.last_ns, proto = excluded.proto, src = excluded.src, sport = excluded.sport,
   dst = excluded.dst, dport = excluded.dport, packets_fwd = excluded.packets_fwd, packets_rev = excluded.packets_rev,
@@ -84,7 +88,8 @@ const upsertSegment = `INSERT INTO prd_segments (sensor, interface, segment, fir
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 ON CONFLICT (sensor, segment) DO UPDATE SET interface = excluded.interface, first_ns = excluded.first_ns,
   last_ns = excluded.last_ns, packets = excluded.packets, bytes = excluded.bytes,
-  closed = excluded.closed OR prd_segments.closed, deleted_at = coalesce(excluded.deleted_at, prd_segments.deleted_at)`
+  closed = excluded.closed OR prd_segments.closed, deleted_at = coalesce(excluded.deleted_at, prd_segments.deleted_at)
+WHERE excluded.packets >= prd_segments.packets`
 
 const registerSensor = `INSERT INTO prd_sensors (sensor, url, interfaces, seen_at) VALUES ($1, $2, $3, now())
 ON CONFLICT (sensor) DO UPDATE SET url = excluded.url, interfaces = excluded.interfaces, seen_at = now()`
@@ -98,29 +103,141 @@ const (
 	shipTimeout = 60 * time.Second
 )
 
-// ship connects, ships batches and reconnects with backoff until ctx ends.
+// job is one batch of records, in outbox order.
+type job struct {
+	recs []record
+	done bool
+}
+
+// ship reads batches from the outbox and ships them on Parallel
+// connections until ctx ends. Batches may commit out of order (the
+// upserts never let an older record undo a newer one), but the outbox is
+// acknowledged only up to the last batch before which every batch has
+// committed.
 func (s *Sensor) ship(ctx context.Context) {
-	var batch []record
-	backoff := minBackoff
-	for ctx.Err() == nil {
-		conn, err := s.connect(ctx)
-		if err == nil {
-			backoff = minBackoff
-			batch, err = s.shipLoop(ctx, conn, batch)
-			cctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			conn.Close(cctx)
-			cancel()
+	workers := s.Parallel
+	if workers <= 0 {
+		workers = DefaultParallel
+	}
+	maxRecs := s.BatchRecords
+	if maxRecs <= 0 {
+		maxRecs = 50000
+	}
+	jobs := make(chan *job)
+	var mu sync.Mutex
+	var inflight []*job // in outbox order
+	complete := func(j *job) {
+		mu.Lock()
+		j.done = true
+		var ack uint64
+		for len(inflight) > 0 && inflight[0].done {
+			ack = inflight[0].recs[len(inflight[0].recs)-1].seq
+			inflight = inflight[1:]
 		}
+		mu.Unlock()
+		if ack > 0 {
+			s.out.Ack(ack)
+		}
+		s.succeeded(len(j.recs))
+	}
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.worker(ctx, jobs, complete)
+		}()
+	}
+	// The reader: the next batch is read while the others ship.
+	defer wg.Wait()
+	defer close(jobs)
+	for {
+		recs, err := s.out.Next(ctx, maxRecs)
 		if ctx.Err() != nil {
 			return
 		}
-		s.failed(err)
+		if err != nil {
+			s.log.Error("fleet: read the outbox", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+		}
+		if len(recs) == 0 {
+			continue
+		}
+		j := &job{recs: recs}
+		mu.Lock()
+		inflight = append(inflight, j)
+		mu.Unlock()
 		select {
+		case jobs <- j:
 		case <-ctx.Done():
 			return
+		}
+	}
+}
+
+// DefaultParallel is how many connections ship at once by default.
+const DefaultParallel = 2
+
+// worker ships the jobs it takes on a connection of its own, each until
+// it commits: it reconnects with backoff after an error.
+func (s *Sensor) worker(ctx context.Context, jobs <-chan *job, complete func(*job)) {
+	var conn *pgx.Conn
+	days := map[time.Time]bool{}
+	closeConn := func() {
+		if conn != nil {
+			cctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			conn.Close(cctx)
+			cancel()
+			conn = nil
+		}
+	}
+	defer closeConn()
+	backoff := minBackoff
+	seen := time.Now()
+	wait := func(err error) bool {
+		s.failed(err)
+		closeConn()
+		select {
+		case <-ctx.Done():
+			return false
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, maxBackoff)
+		return true
+	}
+	for j := range jobs {
+		for {
+			if conn == nil {
+				var err error
+				if conn, err = s.connect(ctx); err != nil {
+					conn = nil
+					if !wait(err) {
+						return
+					}
+					continue
+				}
+				clear(days) // partitions may have been dropped meanwhile
+			}
+			err := s.shipBatch(ctx, conn, j.recs, days)
+			if err == nil {
+				backoff = minBackoff
+				complete(j)
+				break
+			}
+			if ctx.Err() != nil || !wait(err) {
+				return
+			}
+		}
+		if time.Since(seen) > 10*time.Second {
+			seen = time.Now()
+			if err := s.register(ctx, conn); err != nil {
+				closeConn() // reconnected at the next batch
+			}
+		}
 	}
 }
 
@@ -162,38 +279,6 @@ func (s *Sensor) register(ctx context.Context, conn *pgx.Conn) error {
 		return fmt.Errorf("register sensor: %w", err)
 	}
 	return nil
-}
-
-// shipLoop ships batches until an error; it returns the batch not yet
-// committed, to be shipped again on the next connection.
-func (s *Sensor) shipLoop(ctx context.Context, conn *pgx.Conn, batch []record) ([]record, error) {
-	days := map[time.Time]bool{}
-	max := s.BatchRecords
-	if max <= 0 {
-		max = 50000
-	}
-	seen := time.Now()
-	for {
-		if batch == nil {
-			var err error
-			batch, err = s.out.Next(ctx, max)
-			if err != nil {
-				return nil, err
-			}
-		}
-		if err := s.shipBatch(ctx, conn, batch, days); err != nil {
-			return batch, err
-		}
-		s.out.Ack(batch[len(batch)-1].seq)
-		s.succeeded(len(batch))
-		batch = nil
-		if time.Since(seen) > 10*time.Second {
-			seen = time.Now()
-			if err := s.register(ctx, conn); err != nil {
-				return nil, err
-			}
-		}
-	}
 }
 
 type flowKey struct {
@@ -267,6 +352,7 @@ func (s *Sensor) shipBatch(ctx context.Context, conn *pgx.Conn, batch []record, 
 		}
 	}
 	if len(segs) > 0 {
+		sort.Slice(segs, func(i, j int) bool { return segs[i].Segment < segs[j].Segment }) // one lock order
 		b := &pgx.Batch{}
 		for _, g := range segs {
 			var deleted any

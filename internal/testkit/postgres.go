@@ -33,9 +33,10 @@ type Postgres struct {
 	// server's output.
 	SocketDir, DataDir, LogFile string
 
-	t    testing.TB
-	bin  string
-	cred *syscall.Credential
+	t        testing.TB
+	bin      string
+	settings []string // more server settings, NAME=VALUE
+	cred     *syscall.Credential
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -110,12 +111,15 @@ func StartPostgresCluster(t testing.TB) *Postgres {
 // LaunchPostgres starts a private cluster in base, an empty directory,
 // for a program that has no test (a bench); Close stops it. Stop and
 // Start are for tests only.
-func LaunchPostgres(base string) (*Postgres, error) {
+//
+// settings are more server settings (NAME=VALUE, as postgres -c takes
+// them): a bench sizes the server as a database host would be.
+func LaunchPostgres(base string, settings ...string) (*Postgres, error) {
 	bin := PostgresBin()
 	if bin == "" {
 		return nil, fmt.Errorf("PostgreSQL's server programs (initdb, postgres) not installed: apt-get install postgresql")
 	}
-	p := &Postgres{bin: bin, User: "prd", Password: "prd-test-secret", Host: "127.0.0.1"}
+	p := &Postgres{bin: bin, User: "prd", Password: "prd-test-secret", Host: "127.0.0.1", settings: settings}
 	// The socket's path must fit sun_path (108 bytes): a short directory
 	// of its own, not one under the test's long-named temporary directory.
 	sock, err := os.MkdirTemp("", "prdpg")
@@ -256,6 +260,9 @@ func (p *Postgres) start() error {
 		"-c", "max_connections=50",
 		"-c", "shared_buffers=64MB",
 		"-c", "logging_collector=off")
+	for _, set := range p.settings {
+		cmd.Args = append(cmd.Args, "-c", set)
+	}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start postgres: %w", err)

@@ -1,0 +1,241 @@
+// Command fleetbench measures a fleet sensor's side of issue #22:
+//
+//   - Ingest: -flows distinct flow records (made beforehand, as the
+//     recorder hands them over) pushed through fleet.Sensor as fast as it
+//     takes them: framed into the outbox, fsync'd, read back, COPY'd into
+//     PostgreSQL and upserted, one transaction per batch. The rate is
+//     records committed per second, from the first record queued to the
+//     last one committed (target: 100,000 a second from one sensor).
+//   - Latency: a real daemon (the packetrecorder binary, built here)
+//     records the loopback interface with a fleet block; -probes times a
+//     UDP datagram of a new flow is sent to it, and the time until that
+//     flow's row is visible in PostgreSQL is measured (polled every 10 ms;
+//     target: under 5 s).
+//
+// PostgreSQL is a private cluster started here (Debian's postgresql
+// package; as root it runs as the postgres user), unless -postgres names
+// one. Run from the repository, as root (the daemon captures):
+//
+//	go run ./bench/fleetbench [-flows 1000000] [-batch 50000] [-probes 20] [-postgres DSN]
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/fleet"
+	"github.com/packetrecorderd/packetrecorderd/internal/flow"
+	"github.com/packetrecorderd/packetrecorderd/internal/testkit"
+)
+
+func main() {
+	flows := flag.Int("flows", 1_000_000, "flow records for the ingest measure")
+	batch := flag.Int("batch", 50_000, "records per transaction")
+	probes := flag.Int("probes", 20, "datagrams of new flows for the latency measure (0: skip it)")
+	dsn := flag.String("postgres", "", "PostgreSQL to use (default: a private cluster started here)")
+	flag.Parse()
+	log.SetFlags(0)
+
+	tmp, err := os.MkdirTemp("/var/tmp", "fleetbench")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(tmp)
+	if *dsn == "" {
+		base := filepath.Join(tmp, "pg")
+		os.Mkdir(base, 0o700)
+		// Sized as a database host for ingest is, within this machine.
+		pg, err := testkit.LaunchPostgres(base, "shared_buffers=1GB", "wal_buffers=64MB", "max_wal_size=8GB", "checkpoint_timeout=30min")
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer pg.Close()
+		*dsn = pg.DSN
+	}
+	if err := ingest(tmp, *dsn, *flows, *batch); err != nil {
+		log.Print(err)
+		return
+	}
+	if *probes > 0 {
+		if err := latency(tmp, *dsn, *probes); err != nil {
+			log.Print(err)
+		}
+	}
+}
+
+// rows makes n distinct flows of one day: UDP from 10.x.y.z:port to
+// 192.0.2.1:53, their Community IDs computed as the recorder does.
+func rows(n int) []fleet.FlowRow {
+	out := make([]fleet.FlowRow, n)
+	base := time.Now().Truncate(24 * time.Hour).Add(time.Hour).UnixNano()
+	dst := netip.MustParseAddr("192.0.2.1")
+	for i := range out {
+		var a [4]byte
+		binary.BigEndian.PutUint32(a[:], 0x0a000000|uint32(i/50000))
+		src := netip.AddrFrom4(a)
+		sport := uint16(1024 + i%50000)
+		k := flow.Key{Src: src, Dst: dst, SrcPort: sport, DstPort: 53, Proto: flow.ProtoUDP, HasPorts: true}
+		first := base + int64(i)*1000
+		out[i] = fleet.FlowRow{Interface: "eth0", FirstNS: first, LastNS: first + 250_000, CommunityID: k.ID(0).String(), Proto: flow.ProtoUDP,
+			Src: src, Dst: dst, SPort: sport, DPort: 53, Packets: [2]uint64{1, 1}, Bytes: [2]uint64{74, 190},
+			StoredPackets: 2, StoredBytes: 264, Ended: true}
+	}
+	return out
+}
+
+func ingest(tmp, dsn string, n, batch int) error {
+	rs := rows(n)
+	store := filepath.Join(tmp, "ingest")
+	s, err := fleet.NewSensor(fleet.Config{Sensor: "bench", Postgres: dsn, URL: "http://127.0.0.1:1", OutboxMax: 4 << 30}, store, []string{"eth0"}, nil)
+	if err != nil {
+		return err
+	}
+	s.BatchRecords = batch
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); s.Run(ctx) }()
+	defer func() { cancel(); wg.Wait() }()
+	// Connected, the schema applied and today's partition made, before
+	// the clock starts.
+	warm := rows(1)
+	warm[0].CommunityID = "warm"
+	s.Flow(&warm[0])
+	if err := waitShipped(s, 1, time.Minute); err != nil {
+		return err
+	}
+	t0 := time.Now()
+	for i := range rs {
+		for !s.Flow(&rs[i]) {
+			time.Sleep(time.Millisecond) // a full outbox: wait, for the measure
+		}
+	}
+	queued := time.Since(t0)
+	if err := waitShipped(s, uint64(n)+1, 10*time.Minute); err != nil {
+		return err
+	}
+	took := time.Since(t0)
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	var got int
+	conn.QueryRow(context.Background(), `SELECT count(*) FROM prd_flows WHERE sensor = 'bench'`).Scan(&got)
+	fmt.Printf("ingest: %d flow records in %.2f s = %.0f records/s committed (queued in %.2f s; batches of %d); %d rows in prd_flows\n",
+		n, took.Seconds(), float64(n)/took.Seconds(), queued.Seconds(), batch, got)
+	if got != n+1 {
+		return fmt.Errorf("prd_flows holds %d rows, want %d", got, n+1)
+	}
+	return nil
+}
+
+func waitShipped(s *fleet.Sensor, n uint64, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for {
+		st := s.Stats()
+		if st.Shipped >= n && st.OutboxRecords == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not shipped within %v: %+v", within, st)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// latency runs the daemon on the loopback interface and times new flows
+// from the datagram sent to the row visible.
+func latency(tmp, dsn string, probes int) error {
+	bin := filepath.Join(tmp, "packetrecorder")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/packetrecorder").CombinedOutput(); err != nil {
+		return fmt.Errorf("build: %v\n%s", err, out)
+	}
+	ln, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	port := ln.LocalAddr().(*net.UDPAddr).Port
+	cfg := filepath.Join(tmp, "daemon.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`store: %s
+interfaces:
+  - name: lo
+    filter: "udp dst port %d"
+listen: 127.0.0.1:0
+fleet:
+  sensor: bench-latency
+  postgres: %q
+  url: http://127.0.0.1:7474
+`, filepath.Join(tmp, "store"), port, dsn)), 0o600)
+	cmd := exec.Command(bin, "daemon", "--config", cfg)
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	defer func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }()
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		once := sync.Once{}
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "msg=ready") {
+				once.Do(func() { close(ready) })
+			}
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(30 * time.Second):
+		return fmt.Errorf("the daemon did not start")
+	}
+	time.Sleep(500 * time.Millisecond)
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	var lat []time.Duration
+	for i := 0; i < probes; i++ {
+		c, err := net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+		if err != nil {
+			return err
+		}
+		sport := c.LocalAddr().(*net.UDPAddr).Port
+		t0 := time.Now()
+		c.Write([]byte("probe"))
+		c.Close()
+		for {
+			var n int
+			conn.QueryRow(context.Background(), `SELECT count(*) FROM prd_flows WHERE sensor = 'bench-latency' AND sport = $1 AND dport = $2`, sport, port).Scan(&n)
+			if n > 0 {
+				lat = append(lat, time.Since(t0))
+				break
+			}
+			if time.Since(t0) > 30*time.Second {
+				return fmt.Errorf("probe %d: no row within 30 s", i)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(time.Duration(137*i%1000) * time.Millisecond) // spread over the report interval
+	}
+	slices.Sort(lat)
+	fmt.Printf("latency: datagram sent to its flow row visible, %d probes: median %v, max %v (target under 5 s)\n",
+		len(lat), lat[len(lat)/2].Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond))
+	return nil
+}
