@@ -43,6 +43,7 @@ type hubFleet struct {
 	dsn       string
 	certs     testCerts
 	labs      []*netlab.Lab
+	socks     [][]*net.UDPConn // each lab's peer sockets, made before PostgreSQL
 	sensors   []*daemonProc
 	urls      []string
 	hub       *background
@@ -63,8 +64,21 @@ const (
 func startHubFleet(t *testing.T, n int) *hubFleet {
 	t.Helper()
 	testkit.RequireTool(t, "tcpdump")
+	f := &hubFleet{certs: makeCerts(t), dir: t.TempDir(), hubSecret: hubReadSecret}
+	// The labs and their peer sockets before PostgreSQL: a socket is made
+	// on a thread that enters the peer's namespace and then exits, and
+	// testkit's PostgreSQL dies with the thread that started it
+	// (Pdeathsig).
+	for i := range n {
+		lab := netlab.New(t, fmt.Sprintf("hb%d", i))
+		var ss []*net.UDPConn
+		for range 4 {
+			ss = append(ss, lab.PeerUDP())
+		}
+		f.labs, f.socks = append(f.labs, lab), append(f.socks, ss)
+	}
 	pg := testkit.StartPostgresCluster(t)
-	f := &hubFleet{dsn: pg.DSN, certs: makeCerts(t), dir: t.TempDir(), hubSecret: hubReadSecret}
+	f.dsn = pg.DSN
 	t.Cleanup(func() {
 		if t.Failed() {
 			b, _ := os.ReadFile(pg.LogFile)
@@ -74,8 +88,7 @@ func startHubFleet(t *testing.T, n int) *hubFleet {
 			}
 		}
 	})
-	for i := range n {
-		lab := netlab.New(t, fmt.Sprintf("hb%d", i))
+	for i, lab := range f.labs {
 		port := freePort(t)
 		scheme, tlsBlock := "http", ""
 		if i == 0 {
@@ -99,7 +112,6 @@ listen: 127.0.0.1:%d
   url: %s
 `, filepath.Join(f.dir, fmt.Sprintf("store%d", i)), lab.HostIf, port, tlsBlock, sha256.Sum256([]byte(testToken)),
 			tokenLine("hub", hubReadSecret, "read", ""), i, f.dsn, url))
-		f.labs = append(f.labs, lab)
 		f.sensors = append(f.sensors, startDaemon(t, cfg))
 		f.urls = append(f.urls, url)
 	}
@@ -226,20 +238,20 @@ func TestFaultHubFleet(t *testing.T) {
 	payload := func(n int) []byte { return make([]byte, n) }
 	for i, lab := range f.labs[:2] {
 		for k := range 3 {
-			udp := lab.PeerUDP()
+			udp := f.socks[i][k]
 			for range 50 + 10*i {
 				udp.WriteToUDP(payload(100), &net.UDPAddr{IP: lab.HostIP, Port: 7000 + k})
 			}
 		}
 	}
-	needleUDP := f.labs[1].PeerUDP()
+	needleUDP := f.socks[1][3]
 	needleSrc := needleUDP.LocalAddr().(*net.UDPAddr).Port
 	if _, err := needleUDP.WriteToUDP([]byte("needle"), &net.UDPAddr{IP: f.labs[1].HostIP, Port: 7777}); err != nil {
 		t.Fatal(err)
 	}
 	needle := fmt.Sprintf("udp and host %s and src port %d and dst port 7777", f.labs[1].PeerIP, needleSrc)
 	{
-		udp := f.labs[2].PeerUDP()
+		udp := f.socks[2][0]
 		big := payload(1200)
 		for range 20000 {
 			udp.WriteToUDP(big, &net.UDPAddr{IP: f.labs[2].HostIP, Port: 7100})
@@ -347,6 +359,18 @@ func TestFaultHubFleet(t *testing.T) {
 	resp.Body.Close()
 	if st.Postgres != "ok" || len(st.Sensors) != 3 || !st.Sensors[0].Reachable || !st.Sensors[1].Reachable || !st.Sensors[2].Reachable {
 		t.Errorf("hub status %+v", st)
+	}
+
+	resp = request(t, "GET", f.hubURL+"/api/v1/sessions", hubUserSecret, nil, nil)
+	var recs []struct{ Sensor, Interface string }
+	json.NewDecoder(resp.Body).Decode(&recs)
+	resp.Body.Close()
+	for i, lab := range f.labs {
+		if !slices.ContainsFunc(recs, func(r struct{ Sensor, Interface string }) bool {
+			return r.Sensor == fmt.Sprintf("s%d", i) && r.Interface == fmt.Sprintf("s%d/%s", i, lab.HostIf)
+		}) {
+			t.Errorf("hub sessions %+v: no recording of s%d/%s", recs, i, lab.HostIf)
+		}
 	}
 
 	// A sensor whose certificate the hub does not trust is refused, and

@@ -301,7 +301,9 @@ func (v *remoteSource) read(ctx context.Context, limit int64, yield func(store.R
 			if e := end["end"].Error; e != "" {
 				return fmt.Errorf("%s: %s", host, e)
 			}
-			v.missing, v.expired = end["end"].Missing, end["end"].Expired
+			// What the end says replaces what describe said (non-nil:
+			// a hub's stream may have got further than its describe).
+			v.missing, v.expired = append([]Missing{}, end["end"].Missing...), end["end"].Expired
 			return nil
 		}
 		p = PacketJSON{}
@@ -340,7 +342,7 @@ func (v *remoteSource) count(ctx context.Context) (int64, error) {
 	if err := v.c.GetJSON(ctx, "/api/v1/packets", q, &n); err != nil {
 		return 0, err
 	}
-	v.missing, v.expired = n.Missing, n.Expired
+	v.missing, v.expired = append([]Missing{}, n.Missing...), n.Expired
 	return n.Count, nil
 }
 
