@@ -237,7 +237,10 @@ func (p *Postgres) command(name string, args ...string) *exec.Cmd {
 	cmd := exec.Command(name, args...)
 	cmd.Env = append(os.Environ(), "LC_ALL=C", "TZ=UTC")
 	cmd.Dir = filepath.Dir(p.DataDir)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: p.cred, Pdeathsig: syscall.SIGKILL}
+	// No Pdeathsig: it fires when the OS thread that started the
+	// process ends, and Go ends threads a goroutine locked (a test
+	// entering a network namespace), which would kill the server midway.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: p.cred}
 	return cmd
 }
 
