@@ -68,7 +68,8 @@ func TestEncryptedBlocksJudgedBySample(t *testing.T) {
 }
 
 // TestBlocksThatBarelyShrinkStoredRaw: a block zstd shrinks by less than
-// 1/32 is stored raw: not worth a decode on every read.
+// 1/8 is stored raw: not worth the CPU nor a decode on every read. (An
+// encrypted link's blocks save their headers' few percent.)
 func TestBlocksThatBarelyShrinkStoredRaw(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	// Random bytes with a compressible run of 1% of the block.
@@ -76,14 +77,14 @@ func TestBlocksThatBarelyShrinkStoredRaw(t *testing.T) {
 	for i := range raw {
 		raw[i] = byte(rng.Uint32())
 	}
-	clear(raw[1000 : 1000+len(raw)/100])
+	clear(raw[1000 : 1000+len(raw)/20])
 	var e blockEncoder
 	if _, enc, err := e.encode(Compression{}, raw); err != nil || enc != EncodingRaw {
-		t.Fatalf("a block zstd shrinks by about 1%%: encoding %d, %v; want raw", enc, err)
+		t.Fatalf("a block zstd shrinks by about 5%%: encoding %d, %v; want raw", enc, err)
 	}
-	// 10% compressible: stored compressed.
-	clear(raw[1000 : 1000+len(raw)/10])
+	// 20% compressible: stored compressed.
+	clear(raw[1000 : 1000+len(raw)/5])
 	if _, enc, err := e.encode(Compression{}, raw); err != nil || enc != EncodingZstd {
-		t.Fatalf("a block zstd shrinks by about 10%%: encoding %d, %v; want zstd", enc, err)
+		t.Fatalf("a block zstd shrinks by about 20%%: encoding %d, %v; want zstd", enc, err)
 	}
 }
