@@ -284,6 +284,14 @@ func (s *Summarizer) geneve(p []byte, ulen int) bool {
 	}
 	s.str("], vni 0x")
 	s.buf = appendHex(s.buf, binary.BigEndian.Uint32(p[4:])>>8)
+	if s.opts.Link {
+		proto := binary.BigEndian.Uint16(p[2:])
+		s.str(", proto ")
+		s.str(greProtoName(proto))
+		s.str(" (0x")
+		s.hex16raw(proto)
+		s.str(")")
+	}
 	if optLen > 0 {
 		s.str(", options [")
 		if s.opts.Verbose {

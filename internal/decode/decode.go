@@ -289,11 +289,17 @@ func (s *Summarizer) link(linkType uint32, data []byte, wire int) {
 		}
 		s.mfr(data, wire)
 	case LinkTypeIPoIB:
+		if s.opts.Link && len(data) >= 44 {
+			s.ipoibHeader(data, wire)
+		}
 		s.fixedLink(data, wire, 44, 40, "[|ipoib]")
 	case LinkTypeIPNET:
 		if len(data) < 24 {
 			s.str("[|ipnet]")
 			return
+		}
+		if s.opts.Link {
+			s.ipnetHeader(data, wire)
 		}
 		switch data[1] {
 		case 2:
@@ -472,19 +478,33 @@ func (s *Summarizer) llc(data []byte, wire int) {
 			return
 		}
 		if data[3] == 0 && data[4] == 0 && data[5] == 0 {
+			if s.opts.Link {
+				s.llcHeader(data)
+				s.snapHeader(data, wire)
+			}
 			s.ethertype(binary.BigEndian.Uint16(data[6:]), data[8:], wire-8)
 			return
 		}
 		if data[3] == 0 && data[4] == 0 && data[5] == 0x0c && binary.BigEndian.Uint16(data[6:]) == 0x2000 {
+			if s.opts.Link {
+				s.llcHeader(data)
+				s.snapHeader(data, wire)
+			}
 			s.cdp(data[8:], wire-8)
 			return
 		}
 	}
 	if dsap == 0x42 && ssap == 0x42 {
+		if s.opts.Link && data[2]&3 == 3 {
+			s.llcHeader(data)
+		}
 		s.stp(data[3:], max(wire-3, 0))
 		return
 	}
 	if dsap == 0xfe && ssap == 0xfe && data[2] == 0x03 {
+		if s.opts.Link {
+			s.llcHeader(data)
+		}
 		s.isoclns(data[3:], max(wire-3, 0))
 		return
 	}
@@ -643,6 +663,9 @@ func (s *Summarizer) nflog(data []byte, wire int) {
 	if len(data) < 4 {
 		s.str("[|nflog]")
 		return
+	}
+	if s.opts.Link {
+		s.nflogHeader(data, wire)
 	}
 	family := data[0]
 	off := 4

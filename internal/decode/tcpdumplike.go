@@ -33,6 +33,9 @@ func (s *Summarizer) chdlc(data []byte, wire int) {
 		return
 	}
 	proto := binary.BigEndian.Uint16(data[2:])
+	if s.opts.Link {
+		s.chdlcHeader(data, wire)
+	}
 	switch proto {
 	case 0x8035:
 		s.slarp(data[4:], wire-4)
@@ -47,9 +50,11 @@ func (s *Summarizer) chdlc(data []byte, wire int) {
 			s.isoclns(p, wire-4)
 		}
 	default:
-		s.str("unknown CHDLC protocol (")
-		s.hex16(proto)
-		s.str(")")
+		if !s.opts.Link { // -e has named it already
+			s.str("unknown CHDLC protocol (")
+			s.hex16(proto)
+			s.str(")")
+		}
 	}
 }
 
@@ -123,6 +128,9 @@ func (s *Summarizer) arcnetLinux(data []byte, wire int) {
 	if len(data) < 5 {
 		s.str("[|arcnet]")
 		return
+	}
+	if s.opts.Link {
+		s.arcnetHeader(data, wire)
 	}
 	proto := data[4]
 	hdr := 8
@@ -209,10 +217,25 @@ func (s *Summarizer) brcmLink(linkType uint32, data []byte, wire int) {
 		return
 	}
 	if linkType == LinkTypeDSATagBRCMPrepend {
+		if s.opts.Link {
+			s.brcmTag(data[:4])
+		}
 		s.ethernet(data[4:], wire-4)
 		return
 	}
+	if s.opts.Link {
+		s.mac(data[6:12])
+		s.str(" > ")
+		s.mac(data[0:6])
+		s.str(", ")
+	}
 	s.brcmTag(data[12:16])
+	if s.opts.Link {
+		s.etherPhrase(binary.BigEndian.Uint16(data[16:]))
+		s.str(", length ")
+		s.int(wire)
+		s.str(": ")
+	}
 	s.ethHdr = append(append(make([]byte, 0, 14), data[:12]...), data[16:18]...)
 	s.ethertype(binary.BigEndian.Uint16(data[16:]), data[18:], wire-18)
 }

@@ -82,6 +82,9 @@ func (s *Summarizer) frameRelay(p []byte, length int) {
 			s.str("! ")
 		} else {
 			et := binary.BigEndian.Uint16(p[addrLen:])
+			if s.opts.Link {
+				s.frHeader(length, addrLen, dlci, q922Flags(p, addrLen), et)
+			}
 			if knownEthertype(et) {
 				s.ethertype(et, p[addrLen+2:], length-addrLen-2)
 				return
@@ -112,6 +115,9 @@ func (s *Summarizer) frameRelay(p []byte, length int) {
 		return
 	}
 	nlpid := p[hdrLen-1]
+	if s.opts.Link {
+		s.frHeader(length, addrLen, dlci, q922Flags(p, addrLen), uint16(nlpid))
+	}
 	q, l := p[hdrLen:], length-hdrLen
 	switch nlpid {
 	case 0xcc:

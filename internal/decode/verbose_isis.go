@@ -77,6 +77,13 @@ func (s *Summarizer) isoclns(p []byte, length int) {
 		s.str(" [|isoclns]")
 		return
 	}
+	if s.opts.Link {
+		s.str("OSI NLPID ")
+		s.tok(nlpidNames, "Unknown", uint32(p[0]))
+		s.str(" (0x")
+		s.hex8(p[0])
+		s.str("): ")
+	}
 	switch p[0] {
 	case 0x83:
 		if !s.isis(p, length) {
@@ -187,7 +194,12 @@ func (s *Summarizer) isis(p []byte, length int) bool {
 		s.str(isisTrunc)
 		return true
 	}
-	s.str("IS-IS")
+	sep := ", "
+	if s.opts.Link {
+		sep = ""
+	} else {
+		s.str("IS-IS")
+	}
 	if p[2] != 1 {
 		s.str("version ")
 		s.uint(uint64(p[2]))
@@ -230,7 +242,7 @@ func (s *Summarizer) isis(p []byte, length int) bool {
 	}
 	pduType := uint32(p[4])
 	if !v {
-		s.str(", ")
+		s.str(sep)
 		if n, ok := isisPDUNames[pduType]; ok {
 			s.str(n)
 		} else {
@@ -238,7 +250,8 @@ func (s *Summarizer) isis(p []byte, length int) bool {
 			s.uint(uint64(pduType))
 		}
 	} else {
-		s.str(", length ")
+		s.str(sep)
+		s.str("length ")
 		s.int(length)
 		s.str("\n\t")
 		if n, ok := isisPDUNames[pduType]; ok {
