@@ -70,6 +70,9 @@ type Recording struct {
 	unsynced []*openSegment
 	// filter is the filter set while recording (SetFilter); nil until then.
 	filter atomic.Pointer[string]
+	// blobs is the blob bytes the closed segments' writers committed
+	// (StoredBytes).
+	blobs int64
 	// spare is a segment summary's accumulator to reuse (1 MiB).
 	spare *index.Summary
 }
@@ -105,6 +108,7 @@ type openSegment struct {
 	// kept until the catalog has taken it.
 	summary *index.Summary
 	sketch  []byte
+	paired  bool
 }
 
 // NewRecording starts a recording in the store directory dir (which Open
@@ -227,6 +231,7 @@ func (r *Recording) openNext() (*openSegment, error) {
 		sum = new(index.Summary)
 	}
 	sum.Reset()
+	sum.SetPairs(true)
 	w.SetSummary(sum)
 	seg := &openSegment{host: host, db: db, w: w, endBulk: end, session: *sess, rel: rel, opened: now, summary: sum}
 	r.catalog(seg, fileSize(path), false)
@@ -247,6 +252,14 @@ func (r *Recording) Append(b *store.Block) error {
 	if err := r.seg.w.Append(b); err != nil {
 		return err
 	}
+	if sum := r.seg.summary; sum != nil {
+		// The address-port pairs of the block's packets, for the
+		// segment's summary (its terms come from the block's sketch).
+		store.WalkBlock(b.Data, 1, b.LinkType, 0, func(rec store.Record) error {
+			sum.AddPacketPairs(b.LinkType, rec.Data)
+			return nil
+		})
+	}
 	p := &r.pending
 	if p.packets == 0 {
 		p.lo, p.hi = b.MinTS, b.MaxTS
@@ -254,6 +267,17 @@ func (r *Recording) Append(b *store.Block) error {
 	p.lo, p.hi = min(p.lo, b.MinTS), max(p.hi, b.MaxTS)
 	p.packets += int64(b.Count)
 	return nil
+}
+
+// StoredBytes is the bytes of the block blobs the recording has
+// committed, in all its segments: what its blocks take compressed (or
+// raw), before the files' own overhead.
+func (r *Recording) StoredBytes() int64 {
+	n := r.blobs
+	if r.seg != nil && r.seg.w != nil {
+		n += r.seg.w.StoredBytes()
+	}
+	return n
 }
 
 // InTx reports whether blocks wait for Commit.
@@ -377,7 +401,7 @@ func (r *Recording) catalog(seg *openSegment, size int64, closed bool) bool {
 			if err := row(); err != nil {
 				return err
 			}
-			return r.a.putSummary(seg.rel, seg.packets, seg.summaryBlocks(), seg.sketch)
+			return r.a.putSummary(seg.rel, seg.packets, seg.summaryBlocks(), seg.paired, seg.sketch)
 		})
 	} else {
 		err = row()
@@ -443,9 +467,10 @@ func (r *Recording) roll() error {
 		ended = time.Unix(0, seg.hi)
 	}
 	err := seg.db.Finish(seg.session.ID, store.StatusComplete, ended, seg.packets, 0, 0)
+	r.blobs += seg.w.StoredBytes()
 	seg.w.Close()
 	if seg.summary != nil {
-		seg.sketch = seg.summary.Sketch(nil)
+		seg.sketch, seg.paired = seg.summary.Sketch(nil), seg.summary.Paired()
 	}
 	seg.endBulk()
 	seg.db.Checkpoint(true)

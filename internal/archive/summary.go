@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS segment_summaries (
 	file    TEXT    NOT NULL UNIQUE,
 	packets INTEGER NOT NULL,
 	blocks  INTEGER NOT NULL,
+	pairs   INTEGER NOT NULL,
 	sketch  BLOB    NOT NULL
 );
 `
@@ -36,19 +37,36 @@ CREATE TABLE IF NOT EXISTS segment_summaries (
 // the segment holds.
 var ErrNoSummary = errors.New("segment has no usable summary")
 
+// SegmentSummary is a closed segment's summary.
+type SegmentSummary struct {
+	Sketch index.Sketch
+	// Pairs: the sketch holds the address-port pairs of every packet
+	// (index.Summary.Paired): match it with MatchPaired.
+	Pairs bool
+}
+
+// Match reports whether the segment may hold a packet of the plan.
+func (s SegmentSummary) Match(e index.Expr) bool {
+	if s.Pairs {
+		return s.Sketch.MatchPaired(e)
+	}
+	return s.Sketch.Match(e)
+}
+
 // Summary is the catalog's summary of a closed segment, checked: it
 // covers the segment's packets and has a sketch's layout. A segment
 // without a usable one is ErrNoSummary.
-func (a *Archive) Summary(s Segment) (index.Sketch, error) {
+func (a *Archive) Summary(s Segment) (SegmentSummary, error) {
 	if !s.Closed {
-		return nil, fmt.Errorf("%s: open: %w", s.File, ErrNoSummary)
+		return SegmentSummary{}, fmt.Errorf("%s: open: %w", s.File, ErrNoSummary)
 	}
 	if a.version < 3 {
-		return nil, fmt.Errorf("%s: catalog of version %d: %w", s.File, a.version, ErrNoSummary)
+		return SegmentSummary{}, fmt.Errorf("%s: catalog of version %d: %w", s.File, a.version, ErrNoSummary)
 	}
 	var sk index.Sketch
+	var pairs bool
 	err := a.do(func() error {
-		stmt, _, err := a.conn.Prepare(`SELECT packets, sketch FROM segment_summaries WHERE file = ?`)
+		stmt, _, err := a.conn.Prepare(`SELECT packets, sketch, pairs FROM segment_summaries WHERE file = ?`)
 		if err != nil {
 			return err
 		}
@@ -64,24 +82,24 @@ func (a *Archive) Summary(s Segment) (index.Sketch, error) {
 		if stmt.ColumnInt64(0) != s.Packets {
 			return fmt.Errorf("%s: a summary of %d packets, the segment holds %d: %w", s.File, stmt.ColumnInt64(0), s.Packets, ErrNoSummary)
 		}
-		sk = index.Sketch(stmt.ColumnBlob(1, nil))
+		sk, pairs = index.Sketch(stmt.ColumnBlob(1, nil)), stmt.ColumnInt64(2) == 1
 		if sk.Check() != nil {
 			return fmt.Errorf("%s: damaged: %w", s.File, ErrNoSummary)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return SegmentSummary{}, err
 	}
-	return sk, nil
+	return SegmentSummary{Sketch: sk, Pairs: pairs}, nil
 }
 
 // putSummary writes a closed segment's summary, if its row is there and
 // not being expired.
-func (a *Archive) putSummary(file string, packets, blocks int64, sketch []byte) error {
-	stmt, _, err := a.conn.Prepare(`INSERT INTO segment_summaries (file, packets, blocks, sketch)
-		SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM segments WHERE file = ?1 AND NOT expiring)
-		ON CONFLICT (file) DO UPDATE SET packets = excluded.packets, blocks = excluded.blocks, sketch = excluded.sketch`)
+func (a *Archive) putSummary(file string, packets, blocks int64, pairs bool, sketch []byte) error {
+	stmt, _, err := a.conn.Prepare(`INSERT INTO segment_summaries (file, packets, blocks, pairs, sketch)
+		SELECT ?1, ?2, ?3, ?5, ?4 WHERE EXISTS (SELECT 1 FROM segments WHERE file = ?1 AND NOT expiring)
+		ON CONFLICT (file) DO UPDATE SET packets = excluded.packets, blocks = excluded.blocks, pairs = excluded.pairs, sketch = excluded.sketch`)
 	if err != nil {
 		return err
 	}
@@ -90,6 +108,7 @@ func (a *Archive) putSummary(file string, packets, blocks int64, sketch []byte) 
 	stmt.BindInt64(2, packets)
 	stmt.BindInt64(3, blocks)
 	stmt.BindBlob(4, sketch)
+	stmt.BindBool(5, pairs)
 	return stmt.Exec()
 }
 
@@ -125,6 +144,7 @@ func (a *Archive) Summarize(rebuild bool) (SummarizeStats, error) {
 			return st, err
 		}
 		sum.Reset()
+		sum.SetPairs(true)
 		packets, err := summarizeFile(a.Path(s), &sum)
 		if err != nil {
 			a.log.Warn("segment not summarized", "file", s.File, "err", err)
@@ -134,7 +154,7 @@ func (a *Archive) Summarize(rebuild bool) (SummarizeStats, error) {
 			continue // the catalog's count is off: its repair comes first
 		}
 		sk := sum.Sketch(nil)
-		if err := a.do(func() error { return a.putSummary(s.File, packets, sum.Blocks(), sk) }); err != nil {
+		if err := a.do(func() error { return a.putSummary(s.File, packets, sum.Blocks(), sum.Paired(), sk) }); err != nil {
 			return st, fmt.Errorf("summarize %s: %w", s.File, err)
 		}
 		st.Built++

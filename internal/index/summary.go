@@ -31,6 +31,11 @@ type Summary struct {
 	acc    []uint64
 	any    bool
 	blocks int64
+	// Pairs (summary_pairs.go).
+	pairsOn, pairsLost bool
+	terms              Terms
+	last               [4]uint64
+	record             *[]uint64 // tests: every pair added
 }
 
 // summaryWords is the accumulator's size: 2^17 64-bit words (1 MiB).
@@ -65,6 +70,8 @@ func (s *Summary) Reset() {
 	clear(s.acc)
 	s.any = false
 	s.blocks = 0
+	s.pairsLost = false
+	s.last = [4]uint64{}
 }
 
 // distinct estimates the distinct terms added from the accumulator's

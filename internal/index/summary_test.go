@@ -3,7 +3,10 @@ package index
 import (
 	"encoding/binary"
 	"net/netip"
+	"slices"
 	"testing"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/index/synth"
 )
 
 // TestSummaryFoldsExactly: a segment's summary is, word for word, the
@@ -109,4 +112,104 @@ func BenchmarkSummaryAddBlock(b *testing.B) {
 			blocks++
 		}
 	}
+}
+
+// TestSummaryPairsFastPath: the pairs a summary takes of a frame straight
+// from its bytes are exactly every pair of an address and a port of the
+// terms Terms.Packet finds in it, on the synthetic mix, the corpus's
+// Ethernet frames, and mutations and truncations of them where the fast
+// path decides.
+func TestSummaryPairsFastPath(t *testing.T) {
+	frames := mixFrames(t, 3000)
+	frames = append(frames, corpusEthernet(t)...)
+	var fast, slow Summary
+	var fr, sr []uint64
+	fast.record, slow.record = &fr, &sr
+	fast.SetPairs(true)
+	slow.SetPairs(true)
+	var tm Terms
+	took := 0
+	check := func(f []byte) {
+		fr, sr = fr[:0], sr[:0]
+		fast.last, fast.pairsLost, slow.pairsLost = [4]uint64{}, false, false
+		if fast.fastPairs(f) {
+			took++
+		} else {
+			fast.AddPacketPairs(1, f)
+		}
+		tm.Packet(1, f)
+		slow.addPairs(tm.List)
+		if !slices.Equal(hashSet(fr), hashSet(sr)) || fast.pairsLost != slow.pairsLost {
+			t.Fatalf("pairs of %x: %d from the bytes, %d from Terms.Packet's %v", f, len(hashSet(fr)), len(hashSet(sr)), tm.List)
+		}
+	}
+	for _, f := range frames {
+		check(f)
+		for _, o := range []int{12, 13, 14, 16, 17, 20, 21, 22, 23, 24, 25, 28, 34, 36, 37, 54, 56, 57} {
+			if o >= len(f) {
+				continue
+			}
+			for _, v := range []byte{0x00, 0x08, 0x81, 0x86, 0xdd, 0x88, 0x45, 0x4f, 0x41, 0x11, 0x06, 0x2c, 0x17, 0xc1, 0x20} {
+				g := slices.Clone(f)
+				g[o] = v
+				check(g)
+			}
+		}
+		for cut := 0; cut < min(len(f), 80); cut += 3 {
+			check(f[:cut])
+		}
+	}
+	if took < len(frames)/2 {
+		t.Fatalf("the fast path took %d of %d frames", took, len(frames))
+	}
+}
+
+// TestSummaryMatchPaired: a summary with pairs answers an and of an
+// address and a port by their pair: for every flow of a mix, its
+// 5-tuple's plan (as filter.Plan makes it) and host+port plans match;
+// the address of one flow with a port only another flow has mostly does
+// not, though each term is there.
+func TestSummaryMatchPaired(t *testing.T) {
+	m := synth.Generate(synth.Config{Seed: 3, Flows: 2000, Packets: 20000})
+	var s Summary
+	s.SetPairs(true)
+	var b Builder
+	var frame []byte
+	for i, p := range m.Packets {
+		frame = m.Frame(frame[:0], p)
+		b.AddPacket(1, frame)
+		s.AddPacketPairs(1, frame)
+		if i%500 == 499 {
+			s.AddBlock(&b)
+			b.Reset()
+		}
+	}
+	s.AddBlock(&b)
+	if !s.Paired() {
+		t.Fatal("the summary lost its pairs")
+	}
+	sk := Sketch(s.Sketch(nil))
+	ports := func(p uint16) Expr {
+		return Or(TermExpr(PortTerm(6, p)), TermExpr(PortTerm(17, p)), TermExpr(PortTerm(132, p)))
+	}
+	crossed, both := 0, 0
+	for i, f := range m.Flows {
+		five := And(TermExpr(ProtoTerm(f.Proto)), TermExpr(AddrTerm(f.Client)), TermExpr(AddrTerm(f.Server)), ports(f.CPort), ports(f.SPort))
+		if !sk.MatchPaired(five) || !sk.MatchPaired(And(TermExpr(AddrTerm(f.Client)), ports(f.CPort))) ||
+			!sk.MatchPaired(And(TermExpr(AddrTerm(f.Server)), ports(f.CPort))) {
+			t.Fatalf("flow %d (%v): a plan of its own terms does not match", i, f)
+		}
+		g := m.Flows[(i+1)%len(m.Flows)]
+		cross := And(TermExpr(AddrTerm(f.Client)), ports(g.CPort))
+		if sk.Match(cross) {
+			both++
+			if sk.MatchPaired(cross) {
+				crossed++
+			}
+		}
+	}
+	if both < 100 || crossed > both/10 {
+		t.Fatalf("an address and another flow's port: %d plans match by terms, %d by pairs", both, crossed)
+	}
+	t.Logf("an address and another flow's port: %d plans match by terms, %d by pairs", both, crossed)
 }

@@ -145,6 +145,23 @@ func TestStoreSegmentSummaries(t *testing.T) {
 		}
 	}
 	check("written at close", true)
+	paired := func(stage string) {
+		t.Helper()
+		conn, err := sqlite3.Open(filepath.Join(dir, archive.CatalogFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		stmt, _, err := conn.Prepare(`SELECT count(*), coalesce(sum(pairs), 0) FROM segment_summaries`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stmt.Close()
+		if !stmt.Step() || stmt.ColumnInt64(0) < 10 || stmt.ColumnInt64(1) != stmt.ColumnInt64(0) {
+			t.Fatalf("%s: %d summaries, %d with pairs", stage, stmt.ColumnInt64(0), stmt.ColumnInt64(1))
+		}
+	}
+	paired("written at close")
 
 	catalog := func(sql string) {
 		t.Helper()
@@ -179,6 +196,25 @@ func TestStoreSegmentSummaries(t *testing.T) {
 		t.Fatalf("reindex built %d summaries, kept %d", st.Built, st.Kept)
 	}
 	check("rebuilt by reindex", true)
+	paired("rebuilt by reindex")
+	// A host and a port that are each in the store, never in one packet:
+	// the pairs leave out every segment that lacks them together.
+	f, g := flows[0], flows[1]
+	cross := fmt.Sprintf("host %s and port %d", f.Client, g.CPort)
+	got, pst := selectNumbers(t, dir, cross)
+	var want []int64
+	for i, p := range m.Packets {
+		h := m.Flows[p.Flow]
+		if (h.Client == f.Client || h.Server == f.Client) && (h.CPort == g.CPort || h.SPort == g.CPort) {
+			want = append(want, int64(i+1))
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("%s: got packets %v, the mix has %v", cross, got, want)
+	}
+	if pst.SegmentsSkipped < pst.Segments-2 {
+		t.Errorf("%s: %d of %d segments skipped by the catalog: its pairs should leave out nearly all", cross, pst.SegmentsSkipped, pst.Segments)
+	}
 
 	// A broad filter reads every segment and every packet it accepts.
 	all, _ := selectNumbers(t, dir, "")

@@ -33,8 +33,8 @@ type storeSource struct {
 	// them.
 	pins map[int64]*archive.Pin
 	// sums are the catalog's summaries of the closed segments asked
-	// about, by segment id (nil: none usable).
-	sums map[int64]index.Sketch
+	// about, by segment id (a nil Sketch: none usable).
+	sums map[int64]archive.SegmentSummary
 }
 
 // maxPins bounds the files a selection keeps open for its pins.
@@ -297,11 +297,11 @@ func (v *storeSource) mayHold(seg archive.Segment, f *Filter) bool {
 	if !ok {
 		sk, _ = v.ar.Summary(seg) // none usable, or the catalog failed: open it
 		if v.sums == nil {
-			v.sums = map[int64]index.Sketch{}
+			v.sums = map[int64]archive.SegmentSummary{}
 		}
 		v.sums[seg.ID] = sk
 	}
-	if sk == nil {
+	if sk.Sketch == nil {
 		stats.Unsummarized++
 		return true
 	}

@@ -6,7 +6,8 @@ import (
 	"github.com/packetrecorderd/packetrecorderd/internal/index"
 )
 
-// Summarize adds the terms of every block of the session to s, reading
+// Summarize adds the terms of every block of the session to s (and the
+// packets' address-port pairs, if s takes them), reading
 // each block (a store segment closed before segment summaries existed,
 // or whose summary was lost with its catalog: packetrecorder reindex). A
 // block that cannot be read makes s match every plan: the walk that
@@ -30,6 +31,7 @@ func (db *DB) Summarize(session int64, s *index.Summary) error {
 			b.Reset()
 			err = WalkBlock(raw, 1, lt, 0, func(r Record) error {
 				b.AddPacket(lt, r.Data)
+				s.AddPacketPairs(lt, r.Data)
 				return nil
 			})
 		}

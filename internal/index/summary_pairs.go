@@ -1,0 +1,236 @@
+package index
+
+import (
+	"encoding/binary"
+	"net/netip"
+)
+
+// Address-port pairs in a segment's summary. A segment of a day's
+// traffic holds most of a network's addresses and many of its ports, so
+// "host A and port P" finds both terms in most segments, though they meet
+// in one packet in few of them. A Summary with pairs (SetPairs) also
+// holds, for every packet, each pair of one of its addresses and one of
+// its ports, as Terms.Packet reads them (two addresses and two ports make
+// four), and MatchPaired checks, in every and of a plan, that each of its
+// addresses is paired with one alternative of each port it requires: a
+// packet the and selects carries both, so their pair. A packet with more
+// than maxPairs pairs (tunnels within tunnels) leaves the summary without
+// pairs (Paired reports false), and it is matched by its terms alone.
+
+// maxPairs bounds the address-port pairs one packet adds.
+const maxPairs = 64
+
+// pairSalt sets a pair's hash apart from its terms'. Part of the format.
+const pairSalt = 0x7061697273000000
+
+// PairHash is the hash of the pair of an address term and a port term,
+// from their Hashes. Part of the on-disk format of summaries with pairs.
+func PairHash(addr, port uint64) uint64 { return hash2(addr^pairSalt, port) }
+
+// SetPairs has the summary take packets' pairs (AddPacketPairs) from now
+// on; Reset leaves it as set.
+func (s *Summary) SetPairs(on bool) { s.pairsOn = on }
+
+// Paired reports whether the summary holds the pairs of every packet
+// added: SetPairs was on, and no packet had too many.
+func (s *Summary) Paired() bool { return s.pairsOn && !s.pairsLost }
+
+// AddPacketPairs adds the address-port pairs of one stored packet (its
+// link type and captured bytes). The common Ethernet frame (IPv4 or IPv6
+// with nothing Terms.Packet would read further, as Builder.AddPacket
+// decides) is read straight from its bytes; every other goes through
+// Terms.Packet. TestSummaryPairsFastPath checks that both give the same
+// pairs.
+func (s *Summary) AddPacketPairs(linkType uint32, data []byte) {
+	if !s.pairsOn {
+		return
+	}
+	if linkType == linkEthernet && s.fastPairs(data) {
+		return
+	}
+	s.terms.Packet(linkType, data)
+	s.addPairs(s.terms.List)
+}
+
+// addPairs adds the pairs of one packet's terms.
+func (s *Summary) addPairs(list []Term) {
+	na, np := 0, 0
+	for i := range list {
+		switch list[i].Kind {
+		case KindAddr:
+			na++
+		case KindPort:
+			np++
+		}
+	}
+	if na == 0 || np == 0 {
+		return
+	}
+	if na*np > maxPairs {
+		s.pairsLost = true
+		return
+	}
+	for i := range list {
+		if list[i].Kind != KindAddr {
+			continue
+		}
+		ah := hashAddr(list[i].Addr)
+		for j := range list {
+			if list[j].Kind == KindPort {
+				s.addPair(PairHash(ah, hashPort(list[j].Proto, list[j].Port)))
+			}
+		}
+	}
+}
+
+func (s *Summary) addPair(h uint64) {
+	if s.record != nil {
+		*s.record = append(*s.record, h)
+	}
+	if s.acc == nil {
+		s.acc = make([]uint64, summaryWords)
+	}
+	s.acc[word(h, summaryWords)] |= mask(h)
+}
+
+// fastPairs adds the pairs of an Ethernet frame whose terms
+// Builder.fastPacket reads from its bytes (the same conditions); it
+// reports false, adding nothing, for every other frame.
+func (s *Summary) fastPairs(d []byte) bool {
+	if len(d) < 14 {
+		return false
+	}
+	for k := 1; k <= MaxVLANLevels; k++ {
+		o := 12 + 4*k
+		if o+2 > len(d) {
+			break
+		}
+		switch binary.BigEndian.Uint16(d[o:]) {
+		case etVLAN, etQinQ, etQinQ2, etIPv4, etIPv6, etARP, etRARP, etMPLS, etPPPoES:
+			return false
+		}
+	}
+	switch binary.BigEndian.Uint16(d[12:]) {
+	case etIPv4:
+		return s.fastPairs4(d, 14)
+	case etIPv6:
+		return s.fastPairs6(d, 14)
+	}
+	return false
+}
+
+func (s *Summary) fastPairs4(d []byte, o int) bool {
+	if o+20 > len(d) {
+		return false
+	}
+	proto := d[o+9]
+	x := o + int(d[o]&0x0f)*4
+	if !(proto == 6 || proto == 17 || proto == 132) || binary.BigEndian.Uint16(d[o+6:])&0x1fff != 0 {
+		return true // no ports: no pairs
+	}
+	if x+4 > len(d) || x < o+2 {
+		return false
+	}
+	if proto == 17 && binary.BigEndian.Uint16(d[x+2:]) == geneve {
+		return false
+	}
+	sa, da := hashAddr(netip.AddrFrom4([4]byte(d[o+12:o+16]))), hashAddr(netip.AddrFrom4([4]byte(d[o+16:o+20])))
+	sp, dp := hashPort(proto, binary.BigEndian.Uint16(d[x:])), hashPort(proto, binary.BigEndian.Uint16(d[x+2:]))
+	s.add4(sa, da, sp, dp)
+	return true
+}
+
+func (s *Summary) fastPairs6(d []byte, o int) bool {
+	if o+44 > len(d) {
+		return false
+	}
+	nh := d[o+6]
+	switch nh {
+	case 6, 132:
+	case 17:
+		if binary.BigEndian.Uint16(d[o+42:]) == geneve {
+			return false
+		}
+	default:
+		return false
+	}
+	sa, da := hashAddr(netip.AddrFrom16([16]byte(d[o+8:o+24]))), hashAddr(netip.AddrFrom16([16]byte(d[o+24:o+40])))
+	sp, dp := hashPort(nh, binary.BigEndian.Uint16(d[o+40:])), hashPort(nh, binary.BigEndian.Uint16(d[o+42:]))
+	s.add4(sa, da, sp, dp)
+	return true
+}
+
+// add4 adds the four pairs of two addresses and two ports; a packet of
+// one flow repeats its four, which the last ones added skip.
+func (s *Summary) add4(sa, da, sp, dp uint64) {
+	if sa == s.last[0] && da == s.last[1] && sp == s.last[2] && dp == s.last[3] {
+		return
+	}
+	s.last = [4]uint64{sa, da, sp, dp}
+	s.addPair(PairHash(sa, sp))
+	s.addPair(PairHash(sa, dp))
+	s.addPair(PairHash(da, sp))
+	s.addPair(PairHash(da, dp))
+}
+
+// MatchPaired is Match for a summary with pairs (Paired): in every and
+// of e, each address term must be paired in s with one alternative of
+// each port requirement (a port term, or an or of port terms) of the
+// same and.
+func (s Sketch) MatchPaired(e Expr) bool {
+	if e.Op == OpNone {
+		return false
+	}
+	if s.Has(Any) {
+		return true
+	}
+	return s.evalPaired(e)
+}
+
+func (s Sketch) evalPaired(e Expr) bool {
+	switch e.Op {
+	case OpAnd:
+		for _, a := range e.Args {
+			if !s.evalPaired(a) {
+				return false
+			}
+		}
+		return s.pairsPresent(e.Args)
+	case OpOr:
+		for _, a := range e.Args {
+			if s.evalPaired(a) {
+				return true
+			}
+		}
+		return false
+	}
+	return e.eval(s)
+}
+
+// pairsPresent checks the pairs an and's arguments require.
+func (s Sketch) pairsPresent(args []Expr) bool {
+	for _, a := range args {
+		if a.Op != OpTerm || a.Term.Kind != KindAddr {
+			continue
+		}
+		ah := hashAddr(a.Term.Addr)
+		for _, p := range args {
+			alts := []Expr{p}
+			if p.Op == OpOr {
+				alts = p.Args
+			}
+			ports, found := len(alts) > 0, false
+			for _, q := range alts {
+				if q.Op != OpTerm || q.Term.Kind != KindPort {
+					ports = false
+					break
+				}
+				found = found || s.MayHold(PairHash(ah, hashPort(q.Term.Proto, q.Term.Port)))
+			}
+			if ports && !found {
+				return false
+			}
+		}
+	}
+	return true
+}
