@@ -231,6 +231,26 @@ func TestCutoffImportExportDifferential(t *testing.T) {
 			if a, b := ci(out), ci(exp); a != b || !strings.HasPrefix(a, strconv.Itoa(n)+"\t") {
 				t.Errorf("capinfos: export %q, expected %q (%d packets)", a, b, n)
 			}
+			// query's lines are tcpdump's for the cut packets too.
+			q := strings.Split(strings.TrimSpace(mustRun(t, "query", "-d", db, "-s", "1", "-l", "0")), "\n")
+			tdOut, err := exec.Command("tcpdump", "-r", exp, "-n").Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			td := strings.Split(strings.TrimSpace(string(tdOut)), "\n")
+			if len(q) != n || len(td) != n {
+				t.Fatalf("query printed %d lines, tcpdump -r %d, for %d packets", len(q), len(td), n)
+			}
+			bad := 0
+			for j := range q {
+				ourCols := strings.SplitN(q[j], " ", 4)
+				tdCols := strings.SplitN(td[j], " ", 2)
+				if len(ourCols) < 4 || len(tdCols) < 2 || ourCols[3] != tdCols[1] {
+					if bad++; bad <= 5 {
+						t.Errorf("line %d: ours %q, tcpdump %q", j+1, q[j], td[j])
+					}
+				}
+			}
 			// Filters, some reading payload bytes a cut packet no longer
 			// has, select what libpcap selects from the expected file.
 			for _, f := range []string{"tcp", "udp", "arp", "ip6", "tcp[20:2] = 0", "udp[8] = 0", "greater 1000", "len <= 100", "tcp port 443 and ip6[60] = 0"} {

@@ -62,7 +62,12 @@ func HeavyTail(c HeavyConfig) *Mix {
 		f.Client = netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
 		f.Server = netip.AddrFrom4([4]byte{172, 16, byte(r.IntN(4)), byte(1 + r.IntN(250))})
 		f.CPort = uint16(32768 + r.IntN(28000))
-		f.SPort = []uint16{443, 443, 80, 53, 22, 8080}[r.IntN(6)]
+		// Ports whose payload tcpdump does not decode at its default
+		// verbosity (the mix's payloads are zeros).
+		f.SPort = []uint16{443, 443, 993, 8443, 5201, 9443}[r.IntN(6)]
+		if f.Proto == 17 {
+			f.SPort = []uint16{4789 + 1000, 5001, 9000, 27015}[r.IntN(4)]
+		}
 		dur := min(c.Span, int64(f.Packets)*int64(r.IntN(10_000)+1)*1e6, int64(max(f.Packets-1, 1))*10e9)
 		f.FirstNS = c.Start + r.Int64N(c.Span-dur+1)
 		f.LastNS = f.FirstNS + dur
