@@ -206,21 +206,15 @@ func TestFaultFleetPostgresDown(t *testing.T) {
 	}
 	time.Sleep(time.Until(down.Add(fleetDownFor(t))))
 	pg.Start()
-	t.Logf("PostgreSQL was down for %v; %d datagrams sent", time.Since(down).Round(time.Millisecond), sent)
+	back := time.Now()
+	t.Logf("PostgreSQL was down for %v; %d datagrams sent", back.Sub(down).Round(time.Millisecond), sent)
+	waitCaughtUp(t, d)
+	t.Logf("the outbox (%d records, %d bytes) was shipped %v after PostgreSQL came back", st.Fleet.OutboxRecords, st.Fleet.OutboxBytes, time.Since(back).Round(time.Millisecond))
 	sent += sendRound(t, udp, lab.HostIP, old, rate)
 	sent += sendRound(t, udp, lab.HostIP, fresh, rate)
 	time.Sleep(1500 * time.Millisecond)
 	testkit.Stop(t, dump)
-	// It catches up.
-	caughtUp := time.Now()
-	deadline = time.Now().Add(60 * time.Second)
-	for st := d.fleetStatus(t); !st.Fleet.Connected || st.Fleet.OutboxRecords > 0; st = d.fleetStatus(t) {
-		if time.Now().After(deadline) {
-			t.Fatalf("not caught up: %+v", st.Fleet)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Logf("caught up %v after the last datagram's records were queued", time.Since(caughtUp).Round(time.Millisecond))
+	waitCaughtUp(t, d)
 	ist := d.fleetStatus(t).Interfaces
 	// SIGTERM: the flows end (their final records) and are shipped.
 	d.stop(t, 15*time.Second)
@@ -283,6 +277,19 @@ func TestFaultFleetPostgresDown(t *testing.T) {
 	// Everything shipped: the outbox holds no record file.
 	if files, _ := filepath.Glob(filepath.Join(dir, "store", "outbox", "*.rec")); len(files) != 0 {
 		t.Errorf("outbox files left after a clean stop: %v", files)
+	}
+}
+
+// waitCaughtUp waits until the daemon is connected with nothing left in
+// its outbox.
+func waitCaughtUp(t *testing.T, d *daemonProc) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for st := d.fleetStatus(t); !st.Fleet.Connected || st.Fleet.OutboxRecords > 0; st = d.fleetStatus(t) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not caught up: %+v", st.Fleet)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
