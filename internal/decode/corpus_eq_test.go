@@ -48,3 +48,25 @@ func TestSummaryCorpusQuiet(t *testing.T) {
 		t.Errorf("corpus -q fidelity %.1f%% < %.0f%%", f.percent(), corpusQuietMin)
 	}
 }
+
+// corpusLinkQuietMin is the floor for tcpdump -e -q's lines, composed as
+// the CLI composes them: Quiet, then LinkLine.
+const corpusLinkQuietMin = 96.0
+
+// TestSummaryCorpusLinkLevelQuiet does the same for tcpdump -n -e -q.
+//
+//	go test -run 'TestSummaryCorpusLinkLevelQuiet$' -v ./internal/decode/
+func TestSummaryCorpusLinkLevelQuiet(t *testing.T) {
+	needTcpdump(t)
+	var f fidelity
+	for _, path := range corpusFiles(t) {
+		f.compareCaptureWith(t, path, Options{Link: true, Quiet: true}, func(p corpusPacket, sum string) string {
+			return LinkLine(p.linkType, p.data, p.wireLen, Quiet(p.linkType, p.data, sum), true)
+		}, "-e", "-q")
+	}
+	f.writeDiffs(t)
+	f.report(t, "corpus, tcpdump -n -e -q", "go test -run 'TestSummaryCorpusLinkLevelQuiet$' -v ./internal/decode/")
+	if f.percent() < corpusLinkQuietMin {
+		t.Errorf("corpus -e -q fidelity %.1f%% < %.0f%%", f.percent(), corpusLinkQuietMin)
+	}
+}

@@ -351,16 +351,28 @@ func (s *Summarizer) ethernet(data []byte, wire int) {
 	if len(data) >= 14 {
 		s.ethHdr = data[:14]
 	}
-	if s.opts.Link && len(data) >= 14 {
-		// The frame's own header in front of what it carries, as
-		// LinkLine prints it.
-		mark := len(s.buf)
-		s.fixedLink(data, wire, 14, 12, "[|ether]")
-		inner := string(s.buf[mark:])
-		s.buf = append(s.buf[:mark], LinkLine(LinkTypeEthernet, data, wire, inner, s.opts.Quiet)...)
+	if s.opts.Link && s.depth > 1 {
+		// A frame inside a tunnel: its header as -e prints it. The
+		// outermost one is LinkLine's, as the CLI adds it.
+		s.etherLinked(data, wire)
 		return
 	}
 	s.fixedLink(data, wire, 14, 12, "[|ether]")
+}
+
+// etherLinked prints an Ethernet frame with its header in front of what
+// it carries, as LinkLine prints it.
+func (s *Summarizer) etherLinked(data []byte, wire int) {
+	if len(data) >= 14 {
+		s.ethHdr = data[:14]
+	}
+	mark := len(s.buf)
+	s.fixedLink(data, wire, 14, 12, "[|ether]")
+	if len(data) < 14 {
+		return
+	}
+	inner := string(s.buf[mark:])
+	s.buf = append(s.buf[:mark], LinkLine(LinkTypeEthernet, data, wire, inner, s.opts.Quiet)...)
 }
 
 // ethertype decodes the payload of an Ethernet-like header whose type field

@@ -219,6 +219,8 @@ func (s *Summarizer) brcmLink(linkType uint32, data []byte, wire int) {
 	if linkType == LinkTypeDSATagBRCMPrepend {
 		if s.opts.Link {
 			s.brcmTag(data[:4])
+			s.etherLinked(data[4:], wire-4)
+			return
 		}
 		s.ethernet(data[4:], wire-4)
 		return

@@ -47,8 +47,8 @@ func TestVerboseProtocolFiles(t *testing.T) {
 	}
 }
 
-// FuzzSummaryVerbose checks that no input makes the -v decoders panic,
-// starting from the packets of verboseFiles.
+// FuzzSummaryVerbose checks that no input makes the -v, -e and -q
+// decoders panic, starting from the packets of verboseFiles.
 func FuzzSummaryVerbose(f *testing.F) {
 	for _, c := range verboseFiles {
 		path := filepath.Join(corpusDir, c.file)
@@ -62,10 +62,13 @@ func FuzzSummaryVerbose(f *testing.F) {
 			f.Add(p.linkType, p.data, p.wireLen)
 		}
 	}
-	s := NewSummarizerOptions(Options{Verbose: true})
+	sums := []*Summarizer{NewSummarizerOptions(Options{Verbose: true}),
+		NewSummarizerOptions(Options{Verbose: true, Link: true, Quiet: true}), NewSummarizerOptions(Options{Link: true})}
 	f.Fuzz(func(t *testing.T, linkType uint32, data []byte, wireLen int) {
-		if got := s.Summary(linkType, data, wireLen); got == "" {
-			t.Errorf("empty summary")
+		for _, s := range sums {
+			if got := s.Summary(linkType, data, wireLen); got == "" {
+				t.Errorf("empty summary")
+			}
 		}
 	})
 }
