@@ -17,16 +17,21 @@
 // itself: TCP with relative sequence numbers (Options.AbsoluteSeq for -S)
 // and options; the first line of HTTP, FTP, SMTP, RTSP and SIP messages;
 // SSH identification; DNS and mDNS questions and answers (over UDP and
-// TCP); BOOTP/DHCP, DHCPv6, NTP, VXLAN, Geneve; SCTP chunks; ICMP
+// TCP); BOOTP/DHCP, DHCPv6, NTP, VXLAN, Geneve, LDP; SCTP chunks; ICMP
 // (unreachables named by the returned header), ICMPv6 with neighbour
-// discovery and MLD, IGMP; AH with its ICV, IPComp, GRE keys; OSPF and
-// VRRPv2 headers; ARP; LLDP's system name; STP BPDUs; PPP control
-// protocols in PPPoE; 802.1Q tags, which tcpdump without -e does not
-// print; IPv6 extension headers, after which ports are printed apart from
-// the addresses ("IP6 a > b: HBH 1 > 2: UDP"). Options.Verbose adds the
-// IP header fields of tcpdump -v. What is not listed (SNMP, IS-IS, PIM,
-// 802.11 radio headers, ...) ends in tcpdump's generic forms or ours
-// ("UDP, length 20").
+// discovery and MLD, IGMP; AH with its ICV, IPComp, GRE; OSPFv2 and
+// OSPFv3, IS-IS, VRRPv2 headers; ARP; LLDP, CDP; STP BPDUs; PPPoE
+// discovery and sessions, PPP control protocols and PAP; Frame Relay and
+// FRF.16; 802.1Q tags, which tcpdump without -e does not print; IPv6
+// extension headers, after which ports are printed apart from the
+// addresses ("IP6 a > b: HBH 1 > 2: UDP"). Options.Verbose adds what
+// tcpdump -v adds: the IP header fields, checksums, and the detail lines
+// of the protocols in the verbose_*.go files (GRE flags, PPP options,
+// OSPF, BOOTP/DHCP options, LDP, LLDP, CDP, IS-IS). Options.Quiet and
+// Options.Link print what tcpdump -q and -e print inside the packet
+// (tunnels' inner packets, link headers LinkLine does not add). What is
+// not listed (SNMP, BGP, PIM, 802.11 radio headers, ...) ends in
+// tcpdump's generic forms or ours ("UDP, length 20").
 //
 // Fidelity is measured by the tests against tcpdump on the shared corpus
 // (TestSummaryCorpusFidelity) and on traffic recorded in a network lab
