@@ -55,19 +55,21 @@ type volume struct {
 	// StoredPackets and CapturedBytes are the packets stored and the
 	// bytes of them stored (captured lengths, record headers excluded).
 	StoredPackets, CapturedBytes int64
-	// FileBytes is what the interface's segment files grew by.
-	FileBytes int64
+	// BlobBytes is what the stored packets' blocks take (compressed, or
+	// raw where compression did not pay); FileBytes is what the
+	// interface's segment files grew by (blobs, pages, block index).
+	BlobBytes, FileBytes int64
 }
 
 func (v volume) sub(o volume) volume {
 	return volume{v.SeenPackets - o.SeenPackets, v.SeenBytes - o.SeenBytes, v.StoredPackets - o.StoredPackets,
-		v.CapturedBytes - o.CapturedBytes, v.FileBytes - o.FileBytes}
+		v.CapturedBytes - o.CapturedBytes, v.BlobBytes - o.BlobBytes, v.FileBytes - o.FileBytes}
 }
 
 // ifaceVolume is one interface's volume, written by its rings' sinks and
 // the sampler, read by the sampler.
 type ifaceVolume struct {
-	seenPackets, seenBytes, storedPackets, capturedBytes, fileBytes atomic.Int64
+	seenPackets, seenBytes, storedPackets, capturedBytes, blobBytes, fileBytes atomic.Int64
 }
 
 func (c *ifaceVolume) add(v volume) {
@@ -75,11 +77,12 @@ func (c *ifaceVolume) add(v volume) {
 	c.seenBytes.Add(v.SeenBytes)
 	c.storedPackets.Add(v.StoredPackets)
 	c.capturedBytes.Add(v.CapturedBytes)
+	c.blobBytes.Add(v.BlobBytes)
 	c.fileBytes.Add(v.FileBytes)
 }
 
 func (c *ifaceVolume) load() volume {
-	return volume{c.seenPackets.Load(), c.seenBytes.Load(), c.storedPackets.Load(), c.capturedBytes.Load(), c.fileBytes.Load()}
+	return volume{c.seenPackets.Load(), c.seenBytes.Load(), c.storedPackets.Load(), c.capturedBytes.Load(), c.blobBytes.Load(), c.fileBytes.Load()}
 }
 
 // horizonSink counts the blocks a ring's recording commits. The
@@ -91,6 +94,7 @@ type horizonSink struct {
 	*archive.Recording
 	c       *ifaceVolume
 	pending volume // appended since the last commit
+	blobs   int64  // the recording's blob bytes at the last commit
 	// dropped is what the ring's cutoff left out so far (keep: none).
 	dropped struct{ packets, wire int64 }
 }
@@ -132,6 +136,8 @@ func (s *horizonSink) Commit() error {
 	if err := s.Recording.Commit(); err != nil {
 		return err
 	}
+	b := s.Recording.StoredBytes()
+	s.pending.BlobBytes, s.blobs = b-s.blobs, b
 	s.c.add(s.pending)
 	s.pending = volume{}
 	return nil
@@ -250,7 +256,7 @@ type rate struct {
 	span                   time.Duration // what the samples cover
 	seenPackets, seenBytes float64
 	storedPackets, kept    float64 // packets and captured bytes stored
-	fileBytes              float64
+	blobBytes, fileBytes   float64
 }
 
 // rates is the interface name's rate over window w: between the newest
@@ -274,7 +280,8 @@ func (h *horizon) rates(name string, w time.Duration) (rate, bool) {
 	}
 	d, sec := last.v.sub(s[i].v), span.Seconds()
 	return rate{span: span, seenPackets: float64(d.SeenPackets) / sec, seenBytes: float64(d.SeenBytes) / sec,
-		storedPackets: float64(d.StoredPackets) / sec, kept: float64(d.CapturedBytes) / sec, fileBytes: float64(d.FileBytes) / sec}, true
+		storedPackets: float64(d.StoredPackets) / sec, kept: float64(d.CapturedBytes) / sec,
+		blobBytes: float64(d.BlobBytes) / sec, fileBytes: float64(d.FileBytes) / sec}, true
 }
 
 // HorizonStatus is how far back the store reaches and would reach, in
@@ -304,13 +311,12 @@ type HorizonStatus struct {
 	LimitedBy        string   `json:"limited_by,omitempty"`
 	// ProjectedWholeSeconds is the same if every packet seen were stored
 	// whole and uncompressed (no cutoff, no snaplen, no compression): the
-	// budget over the bytes seen with their record headers, times the
-	// file overhead of uncompressed blocks (fileOverhead).
+	// budget over the bytes seen with their record headers, plus what
+	// the files take now around their blocks.
 	ProjectedWholeSeconds *float64 `json:"projected_whole_seconds"`
-	// CompressionRatio is what the stored packets would take on disk
-	// uncompressed (captured bytes with record headers, times
-	// fileOverhead) over what they take: 1 without compression (as far
-	// as fileOverhead is right), 2 when zstd halves them.
+	// CompressionRatio is the stored packets' raw blocks (captured bytes
+	// with their record headers) over what the blocks take: 1 without
+	// compression, 2 when zstd halves them.
 	CompressionRatio *float64 `json:"compression_ratio"`
 	// CutShare is the share of the bytes seen on the wire that were not
 	// stored (the cutoff and the snaplen cut them): 0 to 1.
@@ -387,6 +393,7 @@ func (h *horizon) status(in horizonInputs) HorizonStatus {
 			sum.seenBytes += r.seenBytes
 			sum.storedPackets += r.storedPackets
 			sum.kept += r.kept
+			sum.blobBytes += r.blobBytes
 			sum.fileBytes += r.fileBytes
 		}
 		hr.SpanSeconds, hr.SeenBytesPerSecond, hr.StoredBytesPerSecond = sum.span.Seconds(), sum.seenBytes, sum.fileBytes
@@ -399,12 +406,19 @@ func (h *horizon) status(in horizonInputs) HorizonStatus {
 	if long.seenBytes > 0 {
 		st.CutShare = ptr(max(0, 1-long.kept/long.seenBytes))
 	}
-	if long.fileBytes > 0 {
-		st.CompressionRatio = ptr((long.kept + long.storedPackets*store.RecordHeaderLen) * fileOverhead / long.fileBytes)
-	}
-	whole := (long.seenBytes + long.seenPackets*store.RecordHeaderLen) * fileOverhead
 	st.ProjectedSeconds, st.LimitedBy = project(st.BudgetBytes, long.fileBytes, in.maxAge)
-	st.ProjectedWholeSeconds, _ = project(st.BudgetBytes, whole, in.maxAge)
+	if long.blobBytes > 0 {
+		// Blocks of whole packets, raw, would take the bytes seen with
+		// their record headers, and the files what they take around the
+		// blocks now (pages, block index, sessions: by the block, not
+		// by the byte).
+		st.CompressionRatio = ptr((long.kept + long.storedPackets*store.RecordHeaderLen) / long.blobBytes)
+		whole := long.seenBytes + long.seenPackets*store.RecordHeaderLen + max(0, long.fileBytes-long.blobBytes)
+		st.ProjectedWholeSeconds, _ = project(st.BudgetBytes, whole, in.maxAge)
+	} else if long.seenBytes == 0 {
+		// Nothing seen, nothing written: whole or not, the same.
+		st.ProjectedWholeSeconds, _ = project(st.BudgetBytes, 0, in.maxAge)
+	}
 	return st
 }
 

@@ -3,6 +3,7 @@ package daemon
 import (
 	"io"
 	"math"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -22,7 +23,8 @@ import (
 
 // horizonFeed drives a horizon on a fake clock: every horizonStep an
 // interface carries pps packets of wire bytes each, of which kept bytes
-// are stored, and its segment files grow by fileRate bytes a second; the
+// are stored, their blocks take blobRate bytes a second and the segment
+// files grow by fileRate bytes a second; the
 // store rolls over to a new segment every 12 steps and retention deletes
 // the oldest beyond three.
 type horizonFeed struct {
@@ -41,10 +43,10 @@ func newHorizonFeed(t0 time.Time) *horizonFeed {
 	return f
 }
 
-func (f *horizonFeed) step(pps, wire, kept, fileRate int64) {
+func (f *horizonFeed) step(pps, wire, kept, blobRate, fileRate int64) {
 	secs := int64(horizonStep / time.Second)
 	f.h.counter("eth0").add(volume{SeenPackets: pps * secs, SeenBytes: pps * secs * wire,
-		StoredPackets: pps * secs, CapturedBytes: pps * secs * kept})
+		StoredPackets: pps * secs, CapturedBytes: pps * secs * kept, BlobBytes: blobRate * secs})
 	grow := fileRate * secs
 	f.next++
 	last := &f.segs[len(f.segs)-1]
@@ -72,13 +74,14 @@ func TestHorizonRatesAndProjections(t *testing.T) {
 	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	f := newHorizonFeed(t0)
 	// 1000 packets/s of 600 bytes on the wire, 300 of them kept (a
-	// cutoff); the files grow 200,000 bytes/s (compression).
+	// cutoff); their blocks of 316 raw bytes a packet take half that
+	// (compression), and the files grow 200,000 bytes/s.
 	for range 2 * 720 {
-		f.step(1000, 600, 300, 200_000)
+		f.step(1000, 600, 300, 158_000, 200_000)
 	}
 	// Then a minute at twice the packets and twice the file bytes.
 	for range 12 {
-		f.step(2000, 600, 300, 400_000)
+		f.step(2000, 600, 300, 316_000, 400_000)
 	}
 	in := horizonInputs{now: f.now, names: []string{"eth0"}, oldestNS: t0.Add(-time.Hour).UnixNano(),
 		fileBytes: 600e6, freeBytes: 10e9, keepFree: 1e9, maxBytes: 720e6}
@@ -112,15 +115,18 @@ func TestHorizonRatesAndProjections(t *testing.T) {
 	if st.ProjectedSeconds == nil || !near(*st.ProjectedSeconds, 720e6/file) || st.LimitedBy != "budget" {
 		t.Errorf("projected %v (%s), want %v", st.ProjectedSeconds, st.LimitedBy, 720e6/file)
 	}
-	whole := pkts * (600 + 16) * 1.1
+	// Whole and uncompressed: 616 raw bytes a packet, and what the
+	// files take around the blocks now.
+	blob := (59*60*158_000.0 + 60*316_000.0) / 3600
+	whole := pkts*(600+16) + file - blob
 	if st.ProjectedWholeSeconds == nil || !near(*st.ProjectedWholeSeconds, 720e6/whole) {
 		t.Errorf("projected whole %v, want %v", st.ProjectedWholeSeconds, 720e6/whole)
 	}
 	if st.CutShare == nil || !near(*st.CutShare, 0.5) {
 		t.Errorf("cut share %v, want 0.5", st.CutShare)
 	}
-	if want := pkts * (300 + 16) * 1.1 / file; st.CompressionRatio == nil || !near(*st.CompressionRatio, want) {
-		t.Errorf("compression ratio %v, want %v", st.CompressionRatio, want)
+	if st.CompressionRatio == nil || !near(*st.CompressionRatio, 2) {
+		t.Errorf("compression ratio %v, want 2", st.CompressionRatio)
 	}
 
 	// max_age of 30 minutes bounds both projections.
@@ -151,8 +157,8 @@ func TestHorizonYoungAndIdle(t *testing.T) {
 	if st.Rates[0].SpanSeconds != 0 || st.ProjectedSeconds != nil || st.ReachSeconds != nil || st.CompressionRatio != nil {
 		t.Errorf("one sample: %+v", st)
 	}
-	f.step(100, 1000, 1000, 110_000)
-	f.step(100, 1000, 1000, 110_000)
+	f.step(100, 1000, 1000, 101_600, 110_000)
+	f.step(100, 1000, 1000, 101_600, 110_000)
 	in.now = f.now
 	st = f.h.status(in)
 	for _, r := range st.Rates {
@@ -160,15 +166,17 @@ func TestHorizonYoungAndIdle(t *testing.T) {
 			t.Errorf("after 10 s: %+v", r)
 		}
 	}
-	// Nothing cut; 100 packets of 1016 raw bytes a second take 110,000
+	// Nothing cut, nothing compressed: 100 packets of 1016 raw bytes a
+	// second take 101,600 bytes of blocks, 110,000 of files; whole and
+	// uncompressed, the budget holds as long.
 	// file bytes: 1.016 times what fileOverhead assumes.
-	if *st.CutShare != 0 || !near(*st.CompressionRatio, 100*1016*1.1/110_000) {
-		t.Errorf("cut %v, compression %v", *st.CutShare, *st.CompressionRatio)
+	if *st.CutShare != 0 || *st.CompressionRatio != 1 || !near(*st.ProjectedWholeSeconds, *st.ProjectedSeconds) || !near(*st.ProjectedSeconds, (1e6+1e9)/110_000.0) {
+		t.Errorf("cut %v, compression %v, projected %v, whole %v", *st.CutShare, *st.CompressionRatio, *st.ProjectedSeconds, *st.ProjectedWholeSeconds)
 	}
 	// Idle for a minute: the 1m window sees nothing; the 1h window (the
 	// projections') still has the first 10 s.
 	for range 12 {
-		f.step(0, 0, 0, 0)
+		f.step(0, 0, 0, 0, 0)
 	}
 	in.now = f.now
 	st = f.h.status(in)
@@ -181,7 +189,7 @@ func TestHorizonYoungAndIdle(t *testing.T) {
 	// Never anything written: no projection, or max_age.
 	idle := newHorizonFeed(t0)
 	for range 3 {
-		idle.step(0, 0, 0, 0)
+		idle.step(0, 0, 0, 0, 0)
 	}
 	in.now = idle.now
 	if st = idle.h.status(in); st.Rates[1].SpanSeconds != 15 || st.ProjectedSeconds != nil || st.ProjectedWholeSeconds != nil || st.CompressionRatio != nil {
@@ -224,7 +232,7 @@ func TestHorizonSinkCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	rec, err := archive.NewRecording(dir, archive.RecordingConfig{Interface: "eth0", LinkType: 1, Snaplen: 96})
+	rec, err := archive.NewRecording(dir, archive.RecordingConfig{Interface: "eth0", LinkType: 1, Snaplen: 96, Compression: store.Compression{None: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +264,8 @@ func TestHorizonSinkCounts(t *testing.T) {
 	if err := rec.Close(); err != nil {
 		t.Fatal(err)
 	}
-	want := volume{SeenPackets: 13, SeenBytes: 10*1500 + 3*9000, StoredPackets: 13, CapturedBytes: 13 * 96}
+	// Raw blocks: each takes its 96 bytes and 16 of header a packet.
+	want := volume{SeenPackets: 13, SeenBytes: 10*1500 + 3*9000, StoredPackets: 13, CapturedBytes: 13 * 96, BlobBytes: 13 * (96 + 16)}
 	if got := h.counter("eth0").load(); got != want {
 		t.Errorf("counted %+v, want %+v", got, want)
 	}
@@ -277,7 +286,7 @@ func TestHorizonMetricsScrape(t *testing.T) {
 	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	f := newHorizonFeed(t0)
 	for range 24 {
-		f.step(1000, 600, 300, 200_000)
+		f.step(1000, 600, 300, 158_000, 200_000)
 	}
 	st := f.h.status(horizonInputs{now: f.now, names: []string{"eth0"}, oldestNS: t0.UnixNano(), fileBytes: 600e6, freeBytes: 10e9, maxBytes: 720e6})
 	reg := prometheus.NewRegistry()
@@ -309,14 +318,16 @@ func TestHorizonMetricsScrape(t *testing.T) {
 		`packetrecorder_store_horizon_seconds 120`,
 		`packetrecorder_store_horizon_projected_seconds 3600`,
 		`packetrecorder_store_cut_ratio 0.5`,
+		`packetrecorder_store_compression_ratio 2`,
 	} {
 		if !strings.Contains(text, "\n"+want+"\n") {
 			t.Errorf("metrics lack %q:\n%s", want, text)
 		}
 	}
-	// 1000 packets/s of 616 raw bytes, times 1.1: 677,600 bytes/s.
-	if v := metricValue(text, "packetrecorder_store_horizon_projected_whole_seconds"); !near(v, 720e6/677_600) {
-		t.Errorf("projected whole %v, want %v", v, 720e6/677_600)
+	// 1000 packets/s of 616 raw bytes, and 200,000 - 158,000 bytes/s
+	// of the files around the blocks.
+	if v, want := metricValue(text, "packetrecorder_store_horizon_projected_whole_seconds"), 720e6/658_000.0; !near(v, want) {
+		t.Errorf("projected whole %v, want %v", v, want)
 	}
 }
 
@@ -335,4 +346,66 @@ func metricValue(text, name string) float64 {
 		}
 	}
 	return math.NaN()
+}
+
+// TestHorizonSinkBlobsAcrossSegments: the blob bytes the sink counts over
+// a recording that rolls over several segments, zstd on, are what
+// sqlite3 finds in the segments' blocks (data_len).
+func TestHorizonSinkBlobsAcrossSegments(t *testing.T) {
+	testkit.RequireTool(t, "sqlite3")
+	dir := filepath.Join(t.TempDir(), "store")
+	a, err := archive.Open(dir, archive.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	rec, err := archive.NewRecording(dir, archive.RecordingConfig{Interface: "eth0", LinkType: 1, Snaplen: 1500, MaxBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHorizon()
+	s := h.sink("eth0", rec)
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for i := range 40 {
+		b := &store.Block{LinkType: 1}
+		for j := range 100 {
+			p := make([]byte, 1000) // half noise, half zeros: compresses some
+			for k := range 500 {
+				p[k] = byte(rnd.Uint32())
+			}
+			b.Append(int64(i*100+j+1)*1e6, len(p), p)
+		}
+		if err := s.Append(b); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rec.Close(); err != nil {
+		t.Fatal(err)
+	}
+	segs, err := a.Segments()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(segs) < 3 {
+		t.Fatalf("%d segments: the test wants the recording to roll over", len(segs))
+	}
+	var blobs int64
+	for _, sg := range segs {
+		out, err := exec.Command("sqlite3", a.Path(sg), "SELECT coalesce(sum(data_len), 0) FROM blocks").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blobs += n
+	}
+	got := h.counter("eth0").load()
+	if got.BlobBytes != blobs || got.StoredPackets != 4000 || blobs >= 4000*(1000+16) {
+		t.Errorf("counted %d blob bytes of %d packets; sqlite3 finds %d (raw: %d)", got.BlobBytes, got.StoredPackets, blobs, 4000*(1000+16))
+	}
 }

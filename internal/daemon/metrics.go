@@ -81,7 +81,7 @@ var (
 	descProjectedWhole = prometheus.NewDesc("packetrecorder_store_horizon_projected_whole_seconds",
 		"The projected horizon if every packet seen were stored whole and uncompressed (no cutoff, snaplen or compression), at most retention.max_age.", nil, nil)
 	descCompression = prometheus.NewDesc("packetrecorder_store_compression_ratio",
-		"File bytes the stored packets would take uncompressed over the file bytes they take (1h window).", nil, nil)
+		"Raw block bytes of the stored packets (captured bytes with record headers) over the bytes their blocks take (1h window).", nil, nil)
 	descCut = prometheus.NewDesc("packetrecorder_store_cut_ratio",
 		"Share of the bytes seen on the wire not stored (cutoff, snaplen), 0 to 1 (1h window).", nil, nil)
 	descBuild = prometheus.NewDesc("packetrecorder_build_info",
