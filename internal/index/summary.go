@@ -34,7 +34,7 @@ type Summary struct {
 	// Pairs (summary_pairs.go).
 	pairsOn, pairsLost bool
 	terms              Terms
-	last               [4]uint64
+	cache              []pairKey // the last packets' pairs, by hash
 	record             *[]uint64 // tests: every pair added
 }
 
@@ -71,7 +71,7 @@ func (s *Summary) Reset() {
 	s.any = false
 	s.blocks = 0
 	s.pairsLost = false
-	s.last = [4]uint64{}
+	clear(s.cache)
 }
 
 // distinct estimates the distinct terms added from the accumulator's

@@ -134,10 +134,44 @@ func (s *Summary) fastPairs4(d []byte, o int) bool {
 	if proto == 17 && binary.BigEndian.Uint16(d[x+2:]) == geneve {
 		return false
 	}
+	src, dst := binary.BigEndian.Uint32(d[o+12:]), binary.BigEndian.Uint32(d[o+16:])
+	ports := binary.BigEndian.Uint32(d[x:])
+	// A packet's four pairs are its reply's: the key is the same both
+	// ways (the lower address first, its ports with it).
+	key := pairKey{a: uint64(src)<<32 | uint64(dst), b: 4<<40 | uint64(proto)<<32 | uint64(ports)}
+	if dst < src {
+		key = pairKey{a: uint64(dst)<<32 | uint64(src), b: 4<<40 | uint64(proto)<<32 | uint64(ports<<16|ports>>16)}
+	}
+	if s.seen(key) {
+		return true
+	}
 	sa, da := hashAddr(netip.AddrFrom4([4]byte(d[o+12:o+16]))), hashAddr(netip.AddrFrom4([4]byte(d[o+16:o+20])))
-	sp, dp := hashPort(proto, binary.BigEndian.Uint16(d[x:])), hashPort(proto, binary.BigEndian.Uint16(d[x+2:]))
+	sp, dp := hashPort(proto, uint16(ports>>16)), hashPort(proto, uint16(ports))
 	s.add4(sa, da, sp, dp)
 	return true
+}
+
+// pairKey is a packet's addresses, protocol and ports as the pairs cache
+// keys them, exactly: IPv4 in two words, IPv6 in five; the IP version in
+// the last. A packet and its reply have one key.
+type pairKey struct{ a, b, c, d, e uint64 }
+
+// pairCacheBits sizes the cache of the last packets' pairs: a packet of
+// a flow seen lately adds nothing new (its four pairs are there), and
+// is neither hashed nor added.
+const pairCacheBits = 12
+
+// seen reports whether the cache holds k, entering it if not.
+func (s *Summary) seen(k pairKey) bool {
+	if s.cache == nil {
+		s.cache = make([]pairKey, 1<<pairCacheBits)
+	}
+	i := ((k.a*0x9e3779b97f4a7c15)^(k.b*0xbf58476d1ce4e5b9)^(k.c*0x94d049bb133111eb)^k.d^k.e*31)>>(64-pairCacheBits)
+	if s.cache[i] == k && k != (pairKey{}) {
+		return true
+	}
+	s.cache[i] = k
+	return false
 }
 
 func (s *Summary) fastPairs6(d []byte, o int) bool {
@@ -154,19 +188,24 @@ func (s *Summary) fastPairs6(d []byte, o int) bool {
 	default:
 		return false
 	}
+	be := binary.BigEndian
+	s1, s2, d1, d2 := be.Uint64(d[o+8:]), be.Uint64(d[o+16:]), be.Uint64(d[o+24:]), be.Uint64(d[o+32:])
+	ports := be.Uint32(d[o+40:])
+	key := pairKey{s1, s2, d1, d2, 6<<40 | uint64(nh)<<32 | uint64(ports)}
+	if d1 < s1 || d1 == s1 && d2 < s2 {
+		key = pairKey{d1, d2, s1, s2, 6<<40 | uint64(nh)<<32 | uint64(ports<<16|ports>>16)}
+	}
+	if s.seen(key) {
+		return true
+	}
 	sa, da := hashAddr(netip.AddrFrom16([16]byte(d[o+8:o+24]))), hashAddr(netip.AddrFrom16([16]byte(d[o+24:o+40])))
-	sp, dp := hashPort(nh, binary.BigEndian.Uint16(d[o+40:])), hashPort(nh, binary.BigEndian.Uint16(d[o+42:]))
+	sp, dp := hashPort(nh, uint16(ports>>16)), hashPort(nh, uint16(ports))
 	s.add4(sa, da, sp, dp)
 	return true
 }
 
-// add4 adds the four pairs of two addresses and two ports; a packet of
-// one flow repeats its four, which the last ones added skip.
+// add4 adds the four pairs of two addresses and two ports.
 func (s *Summary) add4(sa, da, sp, dp uint64) {
-	if sa == s.last[0] && da == s.last[1] && sp == s.last[2] && dp == s.last[3] {
-		return
-	}
-	s.last = [4]uint64{sa, da, sp, dp}
 	s.addPair(PairHash(sa, sp))
 	s.addPair(PairHash(sa, dp))
 	s.addPair(PairHash(da, sp))

@@ -131,7 +131,8 @@ func TestSummaryPairsFastPath(t *testing.T) {
 	took := 0
 	check := func(f []byte) {
 		fr, sr = fr[:0], sr[:0]
-		fast.last, fast.pairsLost, slow.pairsLost = [4]uint64{}, false, false
+		clear(fast.cache)
+		fast.pairsLost, slow.pairsLost = false, false
 		if fast.fastPairs(f) {
 			took++
 		} else {
@@ -212,4 +213,15 @@ func TestSummaryMatchPaired(t *testing.T) {
 		t.Fatalf("an address and another flow's port: %d plans match by terms, %d by pairs", both, crossed)
 	}
 	t.Logf("an address and another flow's port: %d plans match by terms, %d by pairs", both, crossed)
+}
+
+func BenchmarkSummaryAddPacketPairs(b *testing.B) {
+	frames := mixFrames(b, 6000)
+	var s Summary
+	s.SetPairs(true)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s.AddPacketPairs(1, frames[i%len(frames)])
+	}
 }
