@@ -166,7 +166,7 @@ func (s *Summary) seen(k pairKey) bool {
 	if s.cache == nil {
 		s.cache = make([]pairKey, 1<<pairCacheBits)
 	}
-	i := ((k.a*0x9e3779b97f4a7c15)^(k.b*0xbf58476d1ce4e5b9)^(k.c*0x94d049bb133111eb)^k.d^k.e*31)>>(64-pairCacheBits)
+	i := ((k.a * 0x9e3779b97f4a7c15) ^ (k.b * 0xbf58476d1ce4e5b9) ^ (k.c * 0x94d049bb133111eb) ^ k.d ^ k.e*31) >> (64 - pairCacheBits)
 	if s.cache[i] == k && k != (pairKey{}) {
 		return true
 	}
