@@ -61,6 +61,9 @@ func (s *Summarizer) tcpPayload(b, p []byte) {
 		s.ldp(p, s.appLen)
 	case either(sport, dport, portBGP):
 		s.str(": BGP")
+		if s.opts.Verbose {
+			s.bgpVerbose(p)
+		}
 	case either(sport, dport, portDNS), either(sport, dport, portMDNS):
 		if len(p) < 2 {
 			return
