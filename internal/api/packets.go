@@ -218,7 +218,10 @@ func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request, q packetQuer
 	defer sl.Close()
 	ctx := r.Context()
 	if q.describe {
-		d, err := sl.Describe(ctx)
+		d, fleet, err := sl.DescribeFleet(ctx)
+		if !fleet {
+			d, err = sl.Describe(ctx)
+		}
 		if err != nil {
 			return err
 		}

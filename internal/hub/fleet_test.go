@@ -322,6 +322,16 @@ func TestFleetWhole(t *testing.T) {
 	if len(lines) != 4 { // one packet from each of a, b, c, and the end
 		t.Fatalf("filtered answer:\n%s", b)
 	}
+	// describe counts with the filter, on every sensor that answers.
+	resp = tf.get(t, "describe=true&filter="+urlq("udp port 1005"))
+	var d selection.Description
+	if err := json.NewDecoder(resp.Body).Decode(&d); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if d.Packets != 3 || len(d.Interfaces) != 3 || len(d.Missing) != 1 || d.FirstNS != sensorPackets(1, 300)[5].ts {
+		t.Fatalf("describe %+v, want 3 packets of a/eth0, b/eth0, c/eth0 from a's 6th, d missing", d)
+	}
 	_ = fmt.Sprint
 }
 

@@ -120,23 +120,20 @@ func openFleet(ctx context.Context, spec Spec) (*remoteSource, error) {
 			defer wg.Done()
 			expr := spec.Filter
 			if len(spec.Windows) > 0 {
-				expr = "" // the hull's shape: its link types and interfaces
+				expr = "" // the hull: Stenographer's windows are read in turn
 			}
 			rs := &remoteSource{c: s.Client, q: sensorQuery(spec, s.Interface, spec.Range, expr), ids: map[string]int{}}
-			dq := cloneValues(rs.q)
-			dq.Set("describe", "true")
-			if len(spec.Windows) == 0 && spec.Limit > 0 {
-				dq.Set("limit", strconv.FormatInt(spec.Limit, 10))
-			}
 			tctx, cancel := context.WithTimeout(ctx, f.timeout)
 			defer cancel()
-			if err := s.Client.GetJSON(tctx, "/api/v1/packets", dq, &rs.shape); err != nil {
+			sh, err := fleetShape(tctx, s.Client, s.Interface)
+			if err != nil {
 				if tctx.Err() != nil && ctx.Err() == nil {
 					err = fmt.Errorf("no answer within %s", f.timeout)
 				}
 				errs[i] = err
 				return
 			}
+			rs.shape = sh
 			for _, it := range rs.shape.Interfaces {
 				rs.ids[it.Name] = it.ID
 			}
@@ -173,13 +170,7 @@ func openFleet(ctx context.Context, spec Spec) (*remoteSource, error) {
 			}
 		}
 		sh.Snaplen = max(sh.Snaplen, rs.shape.Snaplen)
-		if rs.shape.Packets > 0 {
-			if sh.Packets == 0 || rs.shape.FirstNS < sh.FirstNS {
-				sh.FirstNS = rs.shape.FirstNS
-			}
-			sh.LastNS = max(sh.LastNS, rs.shape.LastNS)
-		}
-		sh.Packets += rs.shape.Packets
+		addSpan(sh, rs.shape)
 	}
 	slices.Sort(sh.LinkTypes)
 	if spec.Limit > 0 {
@@ -187,6 +178,68 @@ func openFleet(ctx context.Context, spec Spec) (*remoteSource, error) {
 	}
 	sh.Missing, sh.Expired = f.missingNow(), f.expired
 	return v, nil
+}
+
+// addSpan adds a sensor's packets and their time span to the fleet's.
+func addSpan(sh *Description, d Description) {
+	if d.Packets > 0 {
+		if sh.Packets == 0 || d.FirstNS < sh.FirstNS {
+			sh.FirstNS = d.FirstNS
+		}
+		sh.LastNS = max(sh.LastNS, d.LastNS)
+	}
+	sh.Packets += d.Packets
+}
+
+// DescribeFleet is Describe for a hub's selection (ok false for others):
+// the selected packets' number and span as the sensors count them, with
+// the filters, each asked in parallel; the shape as opened (interfaces
+// SENSOR/IFACE), the sensors that did not answer named.
+func (sl *Selection) DescribeFleet(ctx context.Context) (Description, bool, error) {
+	if sl.rem == nil || sl.rem.fleet == nil {
+		return Description{}, false, nil
+	}
+	f := sl.rem.fleet
+	d := sl.rem.shape
+	d.Packets, d.FirstNS, d.LastNS = 0, 0, 0
+	answers := make([]*Description, len(f.members))
+	var wg sync.WaitGroup
+	for i, m := range f.members {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			q := cloneValues(m.rs.q)
+			q.Set("describe", "true")
+			if len(f.spec.Windows) == 0 && f.spec.Limit > 0 {
+				q.Set("limit", strconv.FormatInt(f.spec.Limit, 10))
+			}
+			tctx, cancel := context.WithTimeout(ctx, f.timeout)
+			defer cancel()
+			var a Description
+			if err := m.rs.c.GetJSON(tctx, "/api/v1/packets", q, &a); err != nil {
+				if tctx.Err() != nil && ctx.Err() == nil {
+					err = fmt.Errorf("no answer within %s", f.timeout)
+				}
+				f.addMissing(m.name, m.rs.c, err)
+				return
+			}
+			answers[i] = &a
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return d, true, err
+	}
+	for _, a := range answers {
+		if a != nil {
+			addSpan(&d, *a)
+		}
+	}
+	if f.spec.Limit > 0 {
+		d.Packets = min(d.Packets, f.spec.Limit)
+	}
+	d.Missing, d.Expired = f.missingNow(), f.expired
+	return d, true, nil
 }
 
 // sensorError is why a sensor did not answer, in one line, without the
@@ -429,4 +482,42 @@ func (e *PartialError) Error() string {
 		names[i] = m.Sensor
 	}
 	return fmt.Sprintf("a partial answer: %d sensors did not answer (%s)", len(e.Missing), strings.Join(names, ", "))
+}
+
+// ShapeTTL is how long a hub keeps a sensor's shape: the interfaces and
+// link types it records change only when its configuration does.
+const ShapeTTL = 10 * time.Second
+
+type cachedShape struct {
+	d  Description
+	at time.Time
+}
+
+// fleetShape is what a hub needs of a sensor before it streams: its
+// interfaces (names, link types, snaplens) of iface ("" all), from a
+// describe without a filter or window (answered from the block index,
+// without reading packets), kept ShapeTTL. Its packet counts and span
+// are the sensor's whole store's: DescribeFleet counts a selection.
+func fleetShape(ctx context.Context, c *Client, iface string) (Description, error) {
+	c.mu.Lock()
+	cs, ok := c.shapes[iface]
+	c.mu.Unlock()
+	if ok && time.Since(cs.at) < ShapeTTL {
+		return cs.d, nil
+	}
+	q := url.Values{"describe": {"true"}}
+	if iface != "" {
+		q.Set("interface", iface)
+	}
+	var d Description
+	if err := c.GetJSON(ctx, "/api/v1/packets", q, &d); err != nil {
+		return d, err
+	}
+	c.mu.Lock()
+	if c.shapes == nil {
+		c.shapes = map[string]cachedShape{}
+	}
+	c.shapes[iface] = cachedShape{d: d, at: time.Now()}
+	c.mu.Unlock()
+	return d, nil
 }

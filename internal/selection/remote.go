@@ -16,6 +16,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
@@ -39,6 +40,11 @@ type Client struct {
 	base  *url.URL
 	hc    *http.Client
 	token string
+
+	// shapes are a hub's recent answers of this sensor to describe
+	// without a filter or window, by interface (see fleetShape).
+	mu     sync.Mutex
+	shapes map[string]cachedShape
 }
 
 // Dial checks r and prepares a client; it does not connect yet.
