@@ -92,6 +92,8 @@ cutoff:
 		t.Fatal(err)
 	}
 	// What the rules make of tcpdump's packets.
+	type counts struct{ seen, seenBytes, stored, storedBytes int }
+	perFlow := map[string]*counts{} // by "src:sport dst:dport"
 	carried := map[string]int{}
 	var want []netlab.Frame
 	trunc, dropped := 0, 0
@@ -110,6 +112,21 @@ cutoff:
 		payload := int(binary.BigEndian.Uint16(ip[24:])) - 8
 		cut := limit >= 0 && carried[key] >= limit
 		carried[key] += payload
+		name := fmt.Sprintf("%s:%d %s:%d", net.IP(ip[12:16]), binary.BigEndian.Uint16(ip[20:]), net.IP(ip[16:20]), dport)
+		c := perFlow[name]
+		if c == nil {
+			c = &counts{}
+			perFlow[name] = c
+		}
+		c.seen++
+		c.seenBytes += f.OrigLen
+		if !(cut && none) {
+			c.stored++
+			c.storedBytes += len(f.Data)
+			if cut {
+				c.storedBytes -= len(f.Data) - (14 + 20 + 8)
+			}
+		}
 		switch {
 		case cut && none:
 			dropped++
@@ -134,6 +151,41 @@ cutoff:
 	}
 	if is.Cutoff.Truncated != int64(trunc) || is.Cutoff.NotStored != int64(dropped) || is.Cutoff.FlowsCut != int64(len(cutFlows)) {
 		t.Errorf("status cutoff %+v; want %d truncated, %d not stored, %d flows cut", *is.Cutoff, trunc, dropped, len(cutFlows))
+	}
+	// flows over the store: seen as tcpdump saw them, the keep: none
+	// flows' cut packets from the segments' flow_cuts; stored as the
+	// rules keep them.
+	raw := mustRun(t, "flows", "--json", "-d", st, "-l", "0")
+	listed := 0
+	for _, line := range bytes.Split(bytes.TrimSpace([]byte(raw)), []byte("\n")) {
+		var f struct {
+			Src, Dst       string
+			Sport, Dport   int
+			Packets, Bytes int
+			StoredPackets  int `json:"stored_packets"`
+			StoredBytes    int `json:"stored_bytes"`
+			Cut            bool
+		}
+		if err := json.Unmarshal(line, &f); err != nil {
+			t.Fatal(err)
+		}
+		if f.Src == "" {
+			continue
+		}
+		listed++
+		name := fmt.Sprintf("%s:%d %s:%d", f.Src, f.Sport, f.Dst, f.Dport)
+		c := perFlow[name]
+		if c == nil {
+			t.Errorf("flow %s was not seen by tcpdump", name)
+			continue
+		}
+		if f.Packets != c.seen || f.Bytes != c.seenBytes || f.StoredPackets != c.stored || f.StoredBytes != c.storedBytes || f.Cut != (c.stored < c.seen || c.storedBytes < c.seenBytes) {
+			t.Errorf("flow %s: seen %d packets %d bytes, stored %d (%d bytes), cut %v; tcpdump saw %d, %d, the rules store %d (%d bytes)",
+				name, f.Packets, f.Bytes, f.StoredPackets, f.StoredBytes, f.Cut, c.seen, c.seenBytes, c.stored, c.storedBytes)
+		}
+	}
+	if listed != len(perFlow) {
+		t.Errorf("flows lists %d flows, tcpdump saw %d", listed, len(perFlow))
 	}
 	out := filepath.Join(dir, "export.pcap")
 	mustRun(t, "export", "-d", st, "-o", out)

@@ -181,23 +181,41 @@ func ListFlows(ctx context.Context, spec Spec, opts FlowOptions, open Opener) (F
 }
 
 // flowCuts are the flows a recorder's cutoff recorded (store.FlowCut) in
-// the selection's sessions, by Community ID: none for a file, a store or
-// a database written without a cutoff.
+// the selection's sessions or segments, by Community ID: none for a file
+// or what was written without a cutoff.
 func (sl *Selection) flowCuts() (map[string][]store.FlowCut, error) {
-	if sl.db == nil {
-		return nil, nil
-	}
 	var out map[string][]store.FlowCut
-	for _, s := range sl.db.sessions {
-		cs, err := sl.db.db.FlowCuts(s.ID)
-		if err != nil {
-			return nil, fmt.Errorf("session %d: cut flows: %w", s.ID, err)
-		}
+	add := func(cs []store.FlowCut) {
 		for _, c := range cs {
 			if out == nil {
 				out = map[string][]store.FlowCut{}
 			}
 			out[c.CommunityID] = append(out[c.CommunityID], c)
+		}
+	}
+	switch {
+	case sl.db != nil:
+		for _, s := range sl.db.sessions {
+			cs, err := sl.db.db.FlowCuts(s.ID)
+			if err != nil {
+				return nil, fmt.Errorf("session %d: cut flows: %w", s.ID, err)
+			}
+			add(cs)
+		}
+	case sl.st != nil:
+		// A store's segments each record the cut flows that ended while
+		// they were open.
+		for _, rc := range sl.st.recordings {
+			for _, seg := range rc.segs {
+				err := sl.st.inSegment(rc, seg, func(db *store.DB, session int64) error {
+					cs, err := db.FlowCuts(session)
+					add(cs)
+					return err
+				})
+				if err != nil {
+					return nil, fmt.Errorf("cut flows: %w", err)
+				}
+			}
 		}
 	}
 	return out, nil
