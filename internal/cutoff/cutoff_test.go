@@ -173,7 +173,7 @@ func TestApplyCompactsBlock(t *testing.T) {
 	if b.Count != 2 || b.FirstTS != 10 || b.LastTS != 11 || b.MinTS != 10 || b.MaxTS != 11 || b.WireBytes != 2*1054 || len(b.Data) != 2*(16+1054) {
 		t.Errorf("keep none: %+v", b)
 	}
-	if s := e.Stats(); s.DropPackets != 4 || s.CutBytes != 4*1054 {
+	if s := e.Stats(); s.DropPackets != 4 || s.CutBytes != 4*1054 || s.DropBytes != 4*1054 {
 		t.Errorf("keep none: stats %+v", s)
 	}
 }
