@@ -985,4 +985,7 @@ func (s *Summarizer) stp(b []byte, n int) {
 	s.hex16raw(binary.BigEndian.Uint16(b[25:]))
 	s.str(", length ")
 	s.int(n)
+	if s.opts.Verbose {
+		s.stpVerbose(b)
+	}
 }
