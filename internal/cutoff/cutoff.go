@@ -95,7 +95,6 @@ type Config struct {
 type Stats struct {
 	TruncPackets uint64 // packets stored cut to their headers
 	DropPackets  uint64 // packets not stored (KeepNone)
-	DropBytes    uint64 // their wire bytes (original lengths)
 	DropBytes    uint64 // their original lengths (what they carried on the wire)
 	CutBytes     uint64 // captured bytes not stored
 	FlowsCut     uint64 // flows the cutoff applied to
@@ -266,7 +265,6 @@ func (e *Engine) Packet(linkType uint32, iface int, ts int64, pkt []byte, origLe
 			if lim.Keep == KeepNone {
 				keep = -1
 				e.stats.DropPackets++
-				e.stats.DropBytes += uint64(origLen)
 				e.stats.DropBytes += uint64(origLen)
 			} else {
 				keep = min(capLen, hdr)
