@@ -31,9 +31,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -48,8 +50,17 @@ func main() {
 	batch := flag.Int("batch", 50_000, "records per transaction")
 	probes := flag.Int("probes", 20, "datagrams of new flows for the latency measure (0: skip it)")
 	dsn := flag.String("postgres", "", "PostgreSQL to use (default: a private cluster started here)")
+	cpuprofile := flag.String("cpuprofile", "", "write the ingest's CPU profile here")
 	flag.Parse()
 	log.SetFlags(0)
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 
 	tmp, err := os.MkdirTemp("/var/tmp", "fleetbench")
 	if err != nil {
@@ -119,6 +130,7 @@ func ingest(tmp, dsn string, n, batch int) error {
 	if err := waitShipped(s, 1, time.Minute); err != nil {
 		return err
 	}
+	cpu0 := cpuTime()
 	t0 := time.Now()
 	for i := range rs {
 		for !s.Flow(&rs[i]) {
@@ -130,6 +142,7 @@ func ingest(tmp, dsn string, n, batch int) error {
 		return err
 	}
 	took := time.Since(t0)
+	cpu := cpuTime() - cpu0
 	conn, err := pgx.Connect(context.Background(), dsn)
 	if err != nil {
 		return err
@@ -137,8 +150,8 @@ func ingest(tmp, dsn string, n, batch int) error {
 	defer conn.Close(context.Background())
 	var got int
 	conn.QueryRow(context.Background(), `SELECT count(*) FROM prd_flows WHERE sensor = 'bench'`).Scan(&got)
-	fmt.Printf("ingest: %d flow records in %.2f s = %.0f records/s committed (queued in %.2f s; batches of %d); %d rows in prd_flows\n",
-		n, took.Seconds(), float64(n)/took.Seconds(), queued.Seconds(), batch, got)
+	fmt.Printf("ingest: %d flow records in %.2f s = %.0f records/s committed (queued in %.2f s; batches of %d); %d rows in prd_flows; the sensor's CPU %.2f µs a record\n",
+		n, took.Seconds(), float64(n)/took.Seconds(), queued.Seconds(), batch, got, float64(cpu.Microseconds())/float64(n))
 	if got != n+1 {
 		return fmt.Errorf("prd_flows holds %d rows, want %d", got, n+1)
 	}
@@ -238,4 +251,11 @@ fleet:
 	fmt.Printf("latency: datagram sent to its flow row visible, %d probes: median %v, max %v (target under 5 s)\n",
 		len(lat), lat[len(lat)/2].Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond))
 	return nil
+}
+
+// cpuTime is this process's CPU time, user and system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

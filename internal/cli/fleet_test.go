@@ -366,3 +366,51 @@ func TestFaultFleetOutboxFull(t *testing.T) {
 	}
 	d.stop(t, 15*time.Second)
 }
+
+// TestFleetSegmentsFollowRetention: the segments' summaries in
+// PostgreSQL follow the store: one row per segment the daemon made, the
+// ones retention deleted marked deleted (as many as status counts), the
+// others (as many as the store's files) not, and their packets summing
+// to what was stored.
+func TestFleetSegmentsFollowRetention(t *testing.T) {
+	pg := testkit.StartPostgresCluster(t)
+	lab := netlab.New(t, "fsr")
+	dir := t.TempDir()
+	d := startDaemon(t, fleetConfig(t, dir, lab, pg, "lab-ret", `compression: none
+segment:
+  max_bytes: 1MiB
+retention:
+  max_bytes: 3MiB
+`))
+	udp := lab.PeerUDP()
+	payload := make([]byte, 1000)
+	sent := 0
+	for i := 0; i < 10000; i++ {
+		if i%200 == 0 {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if _, err := udp.WriteToUDP(payload, &net.UDPAddr{IP: lab.HostIP, Port: 20000 + i%100}); err == nil {
+			sent++
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for d.status(t).Retention.DeletedSegments == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("retention deleted nothing: %+v", d.status(t))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	st := d.status(t)
+	d.stop(t, 15*time.Second)
+	files, _ := filepath.Glob(filepath.Join(dir, "store", "segments", lab.HostIf, "*.db"))
+	c := pgConn(t, pg.DSN)
+	var deleted, kept int
+	var packets int64
+	c.QueryRow(context.Background(), `SELECT count(*) FILTER (WHERE deleted_at IS NOT NULL), count(*) FILTER (WHERE deleted_at IS NULL), coalesce(sum(packets), 0)
+		FROM prd_segments WHERE sensor = 'lab-ret' AND interface = $1`, lab.HostIf).Scan(&deleted, &kept, &packets)
+	if int64(deleted) != st.Retention.DeletedSegments || kept != len(files) || packets != int64(sent) || st.Interfaces[0].Packets != int64(sent) {
+		t.Errorf("PostgreSQL: %d segments deleted, %d kept, %d packets; status: %d deleted; %d files; %d sent, %d stored",
+			deleted, kept, packets, st.Retention.DeletedSegments, len(files), sent, st.Interfaces[0].Packets)
+	}
+}

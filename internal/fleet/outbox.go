@@ -532,6 +532,9 @@ func (o *Outbox) read(maxRecs int) ([]record, error) {
 				o.log.Error("fleet outbox: skipping a record it cannot read", "seq", seq, "err", err)
 				continue
 			}
+			if out == nil {
+				out = make([]record, 0, min(maxRecs, int(durable-seq)+1))
+			}
 			out = append(out, rec)
 		}
 		if o.roff < fc.size || len(out) >= maxRecs {

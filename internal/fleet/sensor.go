@@ -144,8 +144,9 @@ func (s *Sensor) Stats() Stats {
 	return st
 }
 
-// Run writes the outbox and ships it until ctx ends; what is not shipped
-// by then stays in the outbox for the next run.
+// Run writes the outbox and ships it until ctx ends, then goes on
+// shipping for up to DrainTimeout while PostgreSQL takes the records;
+// what is not shipped by then stays in the outbox for the next run.
 func (s *Sensor) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	outCtx, stopOut := context.WithCancel(context.Background())
