@@ -238,12 +238,12 @@ func (e *Engine) Packet(linkType uint32, iface int, ts int64, pkt []byte, origLe
 	}
 	it := e.table(iface)
 	f, d := it.t.AddDir(ts, &e.pkt, origLen)
-	hdr, payload, ok := flow.Headers(linkType, pkt)
-	if !ok {
-		hdr, payload = capLen, 0
-	}
 	keep := capLen
 	if e.cfg.Enabled {
+		hdr, payload, ok := flow.Headers(linkType, pkt)
+		if !ok {
+			hdr, payload = capLen, 0
+		}
 		if f.Class == 0 {
 			f.Class = int32(len(e.limits)) // the default
 			if len(e.cfg.Rules) > 0 {
@@ -272,8 +272,8 @@ func (e *Engine) Packet(linkType uint32, iface int, ts int64, pkt []byte, origLe
 			}
 			e.stats.CutBytes += uint64(capLen - max(keep, 0))
 		}
+		f.Payload += uint64(payload) // after the decision: the crossing packet is whole
 	}
-	f.Payload += uint64(payload)
 	if keep >= 0 {
 		f.StoredPackets[d]++
 		f.StoredBytes[d] += uint64(keep)
