@@ -16,7 +16,7 @@
 // package; as root it runs as the postgres user), unless -postgres names
 // one. Run from the repository, as root (the daemon captures):
 //
-//	go run ./bench/fleetbench [-flows 1000000] [-batch 50000] [-probes 20] [-postgres DSN]
+//	go run ./bench/fleetbench [-flows 1000000] [-batch 50000] [-parallel 2] [-probes 20] [-postgres DSN]
 package main
 
 import (
@@ -33,6 +33,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -48,6 +49,7 @@ import (
 func main() {
 	flows := flag.Int("flows", 1_000_000, "flow records for the ingest measure")
 	batch := flag.Int("batch", 50_000, "records per transaction")
+	parallel := flag.Int("parallel", fleet.DefaultParallel, "connections shipping at once")
 	probes := flag.Int("probes", 20, "datagrams of new flows for the latency measure (0: skip it)")
 	dsn := flag.String("postgres", "", "PostgreSQL to use (default: a private cluster started here)")
 	cpuprofile := flag.String("cpuprofile", "", "write the ingest's CPU profile here")
@@ -68,6 +70,7 @@ func main() {
 	}
 	defer os.RemoveAll(tmp)
 	if *dsn == "" {
+		defer func() { pgPID = 0 }()
 		base := filepath.Join(tmp, "pg")
 		os.Mkdir(base, 0o700)
 		// Sized as a database host for ingest is, within this machine.
@@ -77,8 +80,9 @@ func main() {
 		}
 		defer pg.Close()
 		*dsn = pg.DSN
+		pgPID = pg.PID()
 	}
-	if err := ingest(tmp, *dsn, *flows, *batch); err != nil {
+	if err := ingest(tmp, *dsn, *flows, *batch, *parallel); err != nil {
 		log.Print(err)
 		return
 	}
@@ -109,7 +113,7 @@ func rows(n int) []fleet.FlowRow {
 	return out
 }
 
-func ingest(tmp, dsn string, n, batch int) error {
+func ingest(tmp, dsn string, n, batch, parallel int) error {
 	rs := rows(n)
 	store := filepath.Join(tmp, "ingest")
 	s, err := fleet.NewSensor(fleet.Config{Sensor: "bench", Postgres: dsn, URL: "http://127.0.0.1:1", OutboxMax: 4 << 30}, store, []string{"eth0"}, nil)
@@ -117,6 +121,7 @@ func ingest(tmp, dsn string, n, batch int) error {
 		return err
 	}
 	s.BatchRecords = batch
+	s.Parallel = parallel
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -130,7 +135,7 @@ func ingest(tmp, dsn string, n, batch int) error {
 	if err := waitShipped(s, 1, time.Minute); err != nil {
 		return err
 	}
-	cpu0 := cpuTime()
+	cpu0, pgCPU0 := cpuTime(), serverCPU()
 	t0 := time.Now()
 	for i := range rs {
 		for !s.Flow(&rs[i]) {
@@ -142,7 +147,7 @@ func ingest(tmp, dsn string, n, batch int) error {
 		return err
 	}
 	took := time.Since(t0)
-	cpu := cpuTime() - cpu0
+	cpu, pgCPU := cpuTime()-cpu0, serverCPU()-pgCPU0
 	conn, err := pgx.Connect(context.Background(), dsn)
 	if err != nil {
 		return err
@@ -150,8 +155,12 @@ func ingest(tmp, dsn string, n, batch int) error {
 	defer conn.Close(context.Background())
 	var got int
 	conn.QueryRow(context.Background(), `SELECT count(*) FROM prd_flows WHERE sensor = 'bench'`).Scan(&got)
-	fmt.Printf("ingest: %d flow records in %.2f s = %.0f records/s committed (queued in %.2f s; batches of %d); %d rows in prd_flows; the sensor's CPU %.2f µs a record\n",
-		n, took.Seconds(), float64(n)/took.Seconds(), queued.Seconds(), batch, got, float64(cpu.Microseconds())/float64(n))
+	fmt.Printf("ingest: %d flow records in %.2f s = %.0f records/s committed (queued in %.2f s; batches of %d on %d connections); %d rows in prd_flows; the sensor's CPU %.2f µs a record\n",
+		n, took.Seconds(), float64(n)/took.Seconds(), queued.Seconds(), batch, parallel, got, float64(cpu.Microseconds())/float64(n))
+	if pgPID != 0 {
+		fmt.Printf("ingest: PostgreSQL's CPU %.2f µs a record (its processes' user and system time): %.0f records a second of one core\n",
+			float64(pgCPU.Microseconds())/float64(n), float64(n)/pgCPU.Seconds())
+	}
 	if got != n+1 {
 		return fmt.Errorf("prd_flows holds %d rows, want %d", got, n+1)
 	}
@@ -258,4 +267,41 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// pgPID is the private cluster's postmaster (0: -postgres named another).
+var pgPID int
+
+// serverCPU is the CPU time of the private cluster's processes: the
+// postmaster and its children (the sensor's connections among them).
+func serverCPU() time.Duration {
+	if pgPID == 0 {
+		return 0
+	}
+	var ticks int64
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ... utime(14) stime(15)
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+2:]))
+		if len(f) < 13 {
+			continue
+		}
+		pid, _ := strconv.Atoi(e.Name())
+		ppid, _ := strconv.Atoi(f[1])
+		if pid != pgPID && ppid != pgPID {
+			continue
+		}
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		s, _ := strconv.ParseInt(f[12], 10, 64)
+		ticks += u + s
+	}
+	return time.Duration(ticks) * time.Second / 100 // USER_HZ
 }

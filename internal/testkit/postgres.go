@@ -300,6 +300,16 @@ func (p *Postgres) logTail() string {
 	return s
 }
 
+// PID is the server's (postmaster's) process id, 0 while it is stopped.
+func (p *Postgres) PID() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
 // Stop shuts the server down (fast shutdown: open connections are ended)
 // and waits for its process to exit; the data stays, for Start.
 func (p *Postgres) Stop() {
