@@ -172,18 +172,40 @@ func TestDaemonHorizon(t *testing.T) {
 	writeConfig(t, cfg, fmt.Sprintf("store: %s\ncompression: none\nretention:\n  max_bytes: 64MiB\nsegment:\n  max_bytes: 8MiB\nlisten: 127.0.0.1:0\ninterfaces:\n  - name: %s\n    filter: udp dst port 9999\n", st2, lab.HostIf))
 	d = startDaemon(t, cfg)
 	h, _ = floodHorizon(t, d, lab)
-	if h.Compression == nil || *h.Compression != 1 || h.Cut == nil || *h.Cut != 0 || h.Projected == nil || h.Whole == nil ||
+	if h.Compression == nil || math.Abs(*h.Compression-1) > 1e-9 || h.Cut == nil || *h.Cut != 0 || h.Projected == nil || h.Whole == nil ||
 		math.Abs(*h.Whole-*h.Projected) > 1e-9**h.Projected {
 		t.Errorf("compression: none: compression %v, cut %v, projected %v, whole and uncompressed %v: want 1, 0 and the same",
 			deref(h.Compression), deref(h.Cut), deref(h.Projected), deref(h.Whole))
+	}
+	d.stop(t, 2*time.Second)
+
+	// A cutoff that keeps nothing of a flow past 1 KiB of payload: the
+	// one flow's 10,000 datagrams are seen, 11 stored (the one that
+	// crosses the line whole), the rest left out.
+	st3 := filepath.Join(dir, "store3")
+	writeConfig(t, cfg, fmt.Sprintf("store: %s\ncutoff:\n  default: 1KiB\n  keep: none\nretention:\n  max_bytes: 64MiB\nsegment:\n  max_bytes: 8MiB\nlisten: 127.0.0.1:0\ninterfaces:\n  - name: %s\n    filter: udp dst port 9999\n", st3, lab.HostIf))
+	d = startDaemon(t, cfg)
+	h, kept := floodHorizon(t, d, lab)
+	long = h.Rates[1]
+	t.Logf("cutoff: %d packets stored; seen %.0f B/s, stored %.0f B/s; cut %.4f, projected %.0f s, whole %.0f s",
+		kept, long.Seen, long.Stored, deref(h.Cut), deref(h.Projected), deref(h.Whole))
+	if kept != 11 {
+		t.Errorf("%d packets stored, want 11 (1 KiB of 100-byte payloads, and the one that crosses the line)", kept)
+	}
+	// 11 of 10,000 packets' bytes kept. The new segment's own pages
+	// (some 640 KiB of 64 KiB pages) dwarf those 11 packets, yet whole the
+	// 1.4 MB seen would at least double what the files take.
+	if h.Cut == nil || math.Abs(*h.Cut-(1-11.0/10_000)) > 1e-9 || h.Whole == nil || h.Projected == nil || *h.Whole*2 > *h.Projected {
+		t.Errorf("cut %v, want %v; whole and uncompressed %v, projected %v", deref(h.Cut), 1-11.0/10_000, deref(h.Whole), deref(h.Projected))
 	}
 	d.stop(t, 2*time.Second)
 }
 
 // floodHorizon sends 10,000 datagrams of 100 bytes (142-byte frames) to
 // the daemon's interface and waits until its horizon has sampled them
-// all: the seen bytes of the 1m window reach the packets stored times
-// 142. It gives the horizon then and the packets stored.
+// all: the seen bytes of the 1m window reach the packets the kernel gave
+// the daemon (received less drops: stored, or left out by a cutoff)
+// times 142. It gives the horizon then and the packets stored.
 func floodHorizon(t *testing.T, d *daemonProc, lab *netlab.Lab) (horizonOf, int64) {
 	t.Helper()
 	sent := flood(t, lab, 9999, 5_000, 2*time.Second)
@@ -192,18 +214,22 @@ func floodHorizon(t *testing.T, d *daemonProc, lab *netlab.Lab) (horizonOf, int6
 	for {
 		_, body := d.get(t, "/api/v1/status")
 		var s struct {
-			Interfaces []struct{ Packets int64 } `json:"interfaces"`
-			Horizon    horizonOf                 `json:"horizon"`
+			Interfaces []struct {
+				Packets, Received int64
+				Drops             struct{ Kernel, App int64 }
+			} `json:"interfaces"`
+			Horizon horizonOf `json:"horizon"`
 		}
 		if err := json.Unmarshal([]byte(body), &s); err != nil {
 			t.Fatal(err)
 		}
-		h, packets := s.Horizon, s.Interfaces[0].Packets
-		if len(h.Rates) == 2 && h.Rates[0].Span > 0 && math.Round(h.Rates[0].Seen*h.Rates[0].Span) == float64(packets*frame) && packets >= int64(sent) {
-			return h, packets
+		it := s.Interfaces[0]
+		h, seen := s.Horizon, it.Received-it.Drops.Kernel-it.Drops.App
+		if len(h.Rates) == 2 && h.Rates[0].Span > 0 && math.Round(h.Rates[0].Seen*h.Rates[0].Span) == float64(seen*frame) && seen >= int64(sent) {
+			return h, it.Packets
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the horizon never counted the %d packets stored (%d sent) of %d bytes: %+v", packets, sent, frame, h)
+			t.Fatalf("the horizon never counted the %d packets seen (%d sent, %d stored) of %d bytes: %+v", seen, sent, it.Packets, frame, h)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}

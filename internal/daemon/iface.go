@@ -377,11 +377,13 @@ func (r *ifaceRunner) runOnce(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			l := live[i]
+			hs := r.d.horizon.sink(r.cfg.Name, recs[i]) // counts for the horizon (horizon.go)
 			results[i], errs[i] = recorder.Run(ringCtx, recorder.Config{
-				Source: markedRing{rings[i], r}, Writer: r.d.horizon.sink(r.cfg.Name, recs[i]), Snaplen: r.cfg.Snaplen, Logger: r.log, ProgressInterval: 200 * time.Millisecond,
+				Source: markedRing{rings[i], r}, Writer: hs, Snaplen: r.cfg.Snaplen, Logger: r.log, ProgressInterval: 200 * time.Millisecond,
 				HoldBytes: holdBytes, Flows: r.d.fleetFlows(r.cfg.Name), Cutoff: r.d.config().cutoffConfig(),
 				Progress: func(p recorder.Progress) {
 					l.cut.Store(&p.Cutoff)
+					hs.noteDropped(int64(p.Cutoff.DropPackets), int64(p.Cutoff.DropBytes))
 					l.stored.Store(p.Stored)
 					l.bytes.Store(p.Bytes)
 					l.received.Store(int64(p.Received))
@@ -395,6 +397,7 @@ func (r *ifaceRunner) runOnce(ctx context.Context) error {
 					r.writeState(live)
 				},
 			})
+			hs.noteDropped(int64(results[i].Cutoff.DropPackets), int64(results[i].Cutoff.DropBytes))
 			if errs[i] != nil {
 				cancel() // one ring failed (the interface went down): restart all
 			}
