@@ -113,6 +113,11 @@ func (s *Summarizer) slarp(b []byte, length int) {
 		s.hex32(code)
 		s.str(" unknown")
 	}
+	if s.opts.Verbose && length > 18 {
+		s.str(", (trailing junk: ")
+		s.int(length - 18)
+		s.str(" bytes)")
+	}
 }
 
 // hex32 appends v as eight hex digits, without "0x".

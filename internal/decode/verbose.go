@@ -221,7 +221,12 @@ var mldv2RecordTypes = [...]string{1: "is_in", 2: "is_ex", 3: "to_in", 4: "to_ex
 func (s *Summarizer) icmp6Verbose(b []byte, plen int) {
 	typ := b[0]
 	name, ok := icmp6Names[typ]
-	if !ok || typ < 128 || typ == 130 || typ == 131 || typ == 132 || typ == 134 || typ == 137 {
+	switch typ {
+	case 130, 131, 132:
+		s.mldVerbose(b, plen)
+		return
+	}
+	if !ok || typ < 128 || typ == 137 {
 		// Not decoded in -v's way: the plain line.
 		s.opts.Verbose = false
 		s.icmp6Body(b, plen)
@@ -230,7 +235,7 @@ func (s *Summarizer) icmp6Verbose(b []byte, plen int) {
 	}
 	s.str(name)
 	switch typ {
-	case 133, 135, 136:
+	case 133, 134, 135, 136:
 		s.str(", length ")
 		s.int(plen)
 	}
@@ -239,6 +244,8 @@ func (s *Summarizer) icmp6Verbose(b []byte, plen int) {
 		s.echoIDSeq(b, " [|icmp6]")
 	case 133:
 		s.icmp6Options(b, 8, plen)
+	case 134:
+		s.routerAdvert(b, plen)
 	case 135, 136:
 		if len(b) < 24 {
 			s.str(" [|icmp6]")
@@ -306,7 +313,7 @@ func (s *Summarizer) icmp6Verbose(b []byte, plen int) {
 	}
 }
 
-var ndOptNames = map[uint8]string{1: "source link-address", 2: "destination link-address", 5: "mtu"}
+var ndOptNames = map[uint8]string{1: "source link-address", 2: "destination link-address", 3: "prefix info", 5: "mtu"}
 
 // icmp6Options prints neighbor discovery options from offset off as
 // tcpdump -v does, each on a line of its own.
@@ -319,7 +326,7 @@ func (s *Summarizer) icmp6Options(b []byte, off, plen int) {
 		}
 		name, known := ndOptNames[typ]
 		if !known {
-			if typ == 3 || typ == 4 || typ >= 6 && typ <= 11 || typ == 24 || typ == 25 || typ == 31 {
+			if typ == 4 || typ >= 6 && typ <= 11 || typ == 24 || typ == 25 || typ == 31 {
 				return // named by tcpdump, not decoded here
 			}
 			name = "unknown"
@@ -343,6 +350,22 @@ func (s *Summarizer) icmp6Options(b []byte, off, plen int) {
 			}
 			s.str(" ")
 			s.uint(uint64(binary.BigEndian.Uint32(v[2:])))
+		case 3:
+			if len(v) < 30 {
+				return
+			}
+			s.ip6(v[14:30])
+			s.str("/")
+			s.uint(uint64(v[0]))
+			if l != 32 {
+				s.str("badlen")
+			}
+			s.str(", Flags [")
+			s.bits([]bitName{{0x80, "onlink"}, {0x40, "auto"}, {0x20, "router"}}, "none", uint32(v[1]))
+			s.str("], valid time ")
+			s.lifetime(binary.BigEndian.Uint32(v[2:]))
+			s.str(", pref. time ")
+			s.lifetime(binary.BigEndian.Uint32(v[6:]))
 		default:
 			s.hexOnly("\n\t  ", v)
 		}
@@ -385,4 +408,95 @@ func ip6OptionsVerbose(name string, o []byte) string {
 		o = o[l:]
 	}
 	return string(b)
+}
+
+// lifetime prints tcpdump's get_lifetime: "infinity" or "%us".
+func (s *Summarizer) lifetime(v uint32) {
+	if v == 0xffffffff {
+		s.str("infinity")
+		return
+	}
+	s.uint(uint64(v))
+	s.str("s")
+}
+
+// routerAdvert prints what tcpdump -v prints of a router advertisement:
+// its parameters, then its options.
+func (s *Summarizer) routerAdvert(b []byte, plen int) {
+	if len(b) < 16 {
+		s.str(" [|icmp6]")
+		return
+	}
+	s.str("\n\thop limit ")
+	s.uint(uint64(b[4]))
+	s.str(", Flags [")
+	s.bits([]bitName{{0x80, "managed"}, {0x40, "other stateful"}, {0x20, "home agent"}, {0x02, "ipv6 only"}}, "none", uint32(b[5]))
+	s.str("], pref ")
+	s.str([...]string{"medium", "high", "rsv", "low"}[b[5]>>3&3])
+	s.str(", router lifetime ")
+	s.uint(uint64(binary.BigEndian.Uint16(b[6:])))
+	s.str("s, reachable time ")
+	s.uint(uint64(binary.BigEndian.Uint32(b[8:])))
+	s.str("ms, retrans timer ")
+	s.uint(uint64(binary.BigEndian.Uint32(b[12:])))
+	s.str("ms")
+	s.icmp6Options(b, 16, plen)
+}
+
+// mldVerbose prints an MLD message as tcpdump -v does: MLDv1's fields, or
+// an MLDv2 query's maximum response delay, group, robustness and query
+// interval; no length follows.
+func (s *Summarizer) mldVerbose(b []byte, plen int) {
+	typ := b[0]
+	s.str([3]string{"multicast listener query", "multicast listener report", "multicast listener done"}[typ-130])
+	switch {
+	case typ == 130 && plen == 24, typ != 130:
+		if len(b) >= 24 {
+			s.str("max resp delay: ")
+			s.uint(uint64(binary.BigEndian.Uint16(b[4:])))
+			s.str(" addr: ")
+			s.ip6(b[8:24])
+		}
+	case plen >= 28:
+		s.str(" v2")
+		if len(b) < 28 {
+			s.str(" [|icmp6]")
+			return
+		}
+		mrc := uint32(binary.BigEndian.Uint16(b[4:]))
+		if mrc >= 32768 {
+			mrc = (mrc&0x0fff | 0x1000) << ((mrc&0x7000)>>12 + 3)
+		}
+		s.str(" [max resp delay=")
+		s.uint(uint64(mrc))
+		s.str("] [gaddr ")
+		s.ip6(b[8:24])
+		if b[24]&0x08 != 0 {
+			s.str(" sflag")
+		}
+		if r := b[24] & 0x07; r != 0 {
+			s.str(" robustness=")
+			s.uint(uint64(r))
+		}
+		qqi := uint32(b[25])
+		if qqi >= 128 {
+			qqi = (qqi&0x0f | 0x10) << ((qqi&0x70)>>4 + 3)
+		}
+		s.str(" qqi=")
+		s.uint(uint64(qqi))
+		if n := int(binary.BigEndian.Uint16(b[26:])); n > 0 {
+			if plen < 28+16*n {
+				s.str(" [invalid number of sources]")
+			} else {
+				s.str(", ")
+				s.int(n)
+				s.str(" source(s)")
+			}
+		}
+		s.str("]")
+	default:
+		s.str(" unknown-version (len ")
+		s.int(plen)
+		s.str(") ")
+	}
 }
