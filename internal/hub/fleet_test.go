@@ -137,7 +137,8 @@ func newTestFleet(t *testing.T, cutBytes int) *testFleet {
 		t.Fatal(err)
 	}
 	tf := &testFleet{}
-	fl := &selection.Fleet{Timeout: 10 * time.Second}
+	// Sensor e's retention deleted what PostgreSQL still lists.
+	fl := &selection.Fleet{Timeout: 10 * time.Second, Expired: []selection.Expired{{Sensor: "e", Interface: "eth0", FirstNS: 1, LastNS: 2, Segments: 1}}}
 	for k, name := range []string{"a", "b", "c"} {
 		pkts := sensorPackets(k+1, 300)
 		path := filepath.Join(dir, name+".pcapng")
@@ -227,6 +228,9 @@ func TestFleetMergeAndPartial(t *testing.T) {
 	}
 	if _, ok := names["c"]; !ok || len(names) != 2 || !strings.Contains(names["d"], "connection refused") {
 		t.Fatalf("missing = %+v, want c (cut) and d (connection refused)", end.Missing)
+	}
+	if len(end.Expired) != 1 || end.Expired[0].Sensor != "e" {
+		t.Fatalf("expired = %+v, want e's", end.Expired)
 	}
 	// Every packet of a and b, and a prefix of c's, in time order.
 	var fromC []string
