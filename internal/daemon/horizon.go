@@ -5,8 +5,10 @@ package daemon
 // and the per-flow cutoff save.
 //
 // Each interface's recordings go through a horizonSink, which counts the
-// packets it commits: their lengths on the wire (seen) and their captured
-// bytes (kept). Every horizonStep the sampler reads the catalog: the file
+// packets it commits: their lengths on the wire (seen), their captured
+// bytes (kept) and what their blocks take (blobs, compressed or raw); and
+// the packets a cutoff left out (seen, not stored) as the ring's Progress
+// reports them. Every horizonStep the sampler reads the catalog: the file
 // bytes each interface's segments grew by since the last sample (new
 // segments whole) are what it stored. The samples of the last
 // horizonLong make exact windows: a rate over a window is the growth of
@@ -49,8 +51,7 @@ var horizonWindows = []struct {
 type volume struct {
 	// SeenPackets and SeenBytes are the packets seen and their lengths on
 	// the wire (original lengths). A packet the cutoff stores truncated
-	// is seen whole; one it leaves out (keep: none) is to be added here
-	// by the recorder's count of what it cut.
+	// is seen whole; one it leaves out (keep: none) too (noteDropped).
 	SeenPackets, SeenBytes int64
 	// StoredPackets and CapturedBytes are the packets stored and the
 	// bytes of them stored (captured lengths, record headers excluded).
