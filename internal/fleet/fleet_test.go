@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -422,5 +423,40 @@ func TestOutboxFull(t *testing.T) {
 	row := FlowRow{Interface: "eth0", FirstNS: 1, LastNS: 1, CommunityID: "1:x", Proto: 17, Src: mustAddr("10.0.0.1"), Dst: mustAddr("10.0.0.2")}
 	if !s.Flow(&row) {
 		t.Errorf("outbox still full after shipping: %+v", s.Stats())
+	}
+}
+
+// A record PostgreSQL refuses (a NUL in a text column: a data
+// exception) does not hold up the records behind it forever: its batch
+// is dropped and counted, and the next ones arrive. A flow without
+// addresses is refused at once.
+func TestPoisonBatchDropped(t *testing.T) {
+	dsn := testkit.StartPostgres(t)
+	s, _ := startSensor(t, Config{Sensor: "poison", Postgres: dsn, URL: "http://p:1"}, t.TempDir())
+	bad := testFlow(1)
+	bad.Interface = "eth\x000"
+	if !s.Flow(&bad) {
+		t.Fatal("refused before shipping")
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for s.Stats().Dropped == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the refused batch is still retried: %+v", s.Stats())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	good := testFlow(2)
+	s.Flow(&good)
+	noAddr := testFlow(3)
+	noAddr.Src = netip.Addr{}
+	if s.Flow(&noAddr) {
+		t.Error("a flow without a source address was taken")
+	}
+	waitShipped(t, s, 20*time.Second)
+	if got := queryFlows(t, dsn, "poison"); len(got) != 1 || got[0].key != "10.0.0.1:2 10.0.0.2:53" {
+		t.Errorf("rows %+v, want the good flow", got)
+	}
+	if st := s.Stats(); st.Dropped != 2 {
+		t.Errorf("dropped %d, want 2", st.Dropped)
 	}
 }

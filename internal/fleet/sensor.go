@@ -38,6 +38,7 @@ type Sensor struct {
 	segs  map[string]SegmentRow // open segments' latest summaries, not yet queued
 
 	shipped   atomic.Uint64
+	rejected  atomic.Uint64 // records PostgreSQL could never hold, dropped
 	stMu      sync.Mutex
 	lastErr   string
 	lastErrAt time.Time
@@ -55,7 +56,7 @@ type Stats struct {
 	OutboxRecords  int64
 	OutboxMax      int64
 	Shipped        uint64 // records PostgreSQL committed
-	Dropped        uint64 // records refused because the outbox was full
+	Dropped        uint64 // records refused because the outbox was full, or whose data PostgreSQL refused
 	Connected      bool
 	LastError      string
 	LastErrorAt    time.Time
@@ -82,6 +83,10 @@ func NewSensor(cfg Config, storeDir string, interfaces []string, log *slog.Logge
 // Flow queues a flow record. It never blocks: when the outbox is full
 // the record is dropped and counted, and Flow reports false.
 func (s *Sensor) Flow(f *FlowRow) bool {
+	if !f.Src.IsValid() || !f.Dst.IsValid() {
+		s.rejected.Add(1) // no address: not a flow PostgreSQL can hold
+		return false
+	}
 	bp := s.encBuf.Get().(*[]byte)
 	b := encodeFlow((*bp)[:0], f)
 	ok := s.out.appendRecord(kindFlow, b)
@@ -137,7 +142,7 @@ func (s *Sensor) Stats() Stats {
 	s.stMu.Lock()
 	defer s.stMu.Unlock()
 	st := Stats{Sensor: s.cfg.Sensor, OutboxBytes: o.Bytes, OutboxRecords: o.Records, OutboxMax: s.out.max, Shipped: s.shipped.Load(),
-		Dropped: o.Dropped, Connected: s.connected, LastError: s.lastErr, LastErrorAt: s.lastErrAt, LastSuccessAt: s.lastOK}
+		Dropped: o.Dropped + s.rejected.Load(), Connected: s.connected, LastError: s.lastErr, LastErrorAt: s.lastErrAt, LastSuccessAt: s.lastOK}
 	if o.Err != nil {
 		st.OutboxWriteErr = o.Err.Error()
 	}

@@ -3,12 +3,15 @@ package fleet
 import (
 	"context"
 	_ "embed"
+	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Schema is the fleet's PostgreSQL schema (schema.sql): the sensor side
@@ -225,6 +228,15 @@ func (s *Sensor) worker(ctx context.Context, jobs <-chan *job, complete func(*jo
 			err := s.shipBatch(ctx, conn, j.recs, days)
 			if err == nil {
 				backoff = minBackoff
+				complete(j)
+				break
+			}
+			if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "22") {
+				// PostgreSQL refuses the data itself (a data exception):
+				// shipped again it would be refused again, and hold up
+				// everything behind it. Dropped, counted, loudly.
+				s.log.Error("fleet: PostgreSQL refused a batch's data: its records are dropped", "records", len(j.recs), "err", err)
+				s.rejected.Add(uint64(len(j.recs)))
 				complete(j)
 				break
 			}
