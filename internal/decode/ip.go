@@ -529,7 +529,9 @@ func (s *Summarizer) tcp(h ipHeader, b []byte, plen int, ext []string) {
 			s.str("|tcp]")
 			return
 		}
-		s.tcpOptions(b[20:hl], ackBase)
+		if !s.tcpOptions(b[20:hl], ackBase) {
+			return
+		}
 		s.str("]")
 	}
 	s.str(", length ")
@@ -544,17 +546,21 @@ func (s *Summarizer) tcp(h ipHeader, b []byte, plen int, ext []string) {
 	}
 }
 
-func (s *Summarizer) tcpOptions(o []byte, ackBase uint32) {
+// tcpOptions prints TCP options; like tcpdump it gives up on a bad one
+// ("[bad opt]", and "]" after a good one) and reports false, after which
+// nothing more of the segment is printed.
+func (s *Summarizer) tcpOptions(o []byte, ackBase uint32) bool {
 	first := true
 	for len(o) > 0 {
 		if !first {
 			s.str(",")
 		}
+		wasFirst := first
 		first = false
 		kind := o[0]
 		if kind == 0 {
 			s.str("eol")
-			return
+			return true
 		}
 		if kind == 1 {
 			s.str("nop")
@@ -562,8 +568,11 @@ func (s *Summarizer) tcpOptions(o []byte, ackBase uint32) {
 			continue
 		}
 		if len(o) < 2 || int(o[1]) < 2 || int(o[1]) > len(o) {
-			s.str("bad opt")
-			return
+			s.str("[bad opt]")
+			if !wasFirst {
+				s.str("]")
+			}
+			return false
 		}
 		l := int(o[1])
 		v := o[2:l]
@@ -607,6 +616,7 @@ func (s *Summarizer) tcpOptions(o []byte, ackBase uint32) {
 		}
 		o = o[l:]
 	}
+	return true
 }
 
 // udp prints a UDP header as tcpdump's udp_print does, checking in its

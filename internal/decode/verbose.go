@@ -76,15 +76,16 @@ func (s *Summarizer) ipv4Verbose(h []byte, ihl, total int) {
 			sum = sum&0xffff + sum>>16
 		}
 		if sum != 0xffff {
+			// tcpdump's in_cksum_shouldbe: the stored sum plus the
+			// computed one, in ones' complement.
 			stored := binary.BigEndian.Uint16(h[10:])
-			sum -= uint32(stored)
-			for sum>>16 != 0 {
-				sum = sum&0xffff + sum>>16
-			}
+			should := uint32(stored) + (^sum & 0xffff)
+			should = should&0xffff + should>>16
+			should = should&0xffff + should>>16
 			s.str(", bad cksum ")
 			s.buf = appendHex(s.buf, uint32(stored))
 			s.str(" (->")
-			s.buf = appendHex(s.buf, ^sum&0xffff)
+			s.buf = appendHex(s.buf, should&0xffff)
 			s.str(")!")
 		}
 	}
