@@ -8,7 +8,8 @@
 // over HTTP on loopback, as a daemon serves GET /api/v1/packets), for a
 // sparse connection of the first GiB by its 5-tuple and by host and port,
 // as a pcap read to the last byte: the median time of -runs runs, the
-// bytes the process read meanwhile (rchar of /proc/self/io: every
+// process's CPU time (server and client: on a shared machine it says
+// more than the time), the bytes the process read meanwhile (rchar of /proc/self/io: every
 // SQLite read, files cached), and the plan (segments the catalog's
 // summaries skipped, blocks read) from the same selection walked in the
 // process. The recording stays open, as a daemon's does: its open
@@ -42,6 +43,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ncruces/go-sqlite3"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/api"
 	"github.com/packetrecorderd/packetrecorderd/internal/archive"
@@ -118,9 +121,10 @@ func main() {
 	var needle synth.Flow
 	var want int
 	fmt.Printf("segments of %d MiB, raw blocks; %d flows a GiB; medians of %d runs, files cached\n\n", *segMiB, *flows, *runs)
-	fmt.Println("| store | segments | packets | query | answer | time to the last packet | bytes read | segments skipped by the catalog | blocks read (of the segments opened) | bytes of blocks read, of the store's |")
-	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	fmt.Println("| store | segments | packets | query | answer | time to the last packet | CPU | bytes read | segments skipped by the catalog | blocks read (of the segments opened) | bytes of blocks read, of the store's |")
+	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	var written, packets int64
+	var summaries []string
 	chunk := 0
 	for _, size := range sizes {
 		for written < size*gib {
@@ -140,25 +144,28 @@ func main() {
 			segs = len(all)
 			ar.Close()
 		}
+		summaries = append(summaries, fmt.Sprintf("%.2f GiB: %s", float64(written)/gib, summaryBytes(storeDir, written)))
 		proto := map[uint8]string{6: "tcp", 17: "udp"}[needle.Proto]
 		for _, q := range []struct{ name, expr string }{
 			{"5-tuple", fmt.Sprintf("%s and host %s and host %s and port %d and port %d", proto, needle.Client, needle.Server, needle.CPort, needle.SPort)},
 			{"host+port", fmt.Sprintf("host %s and port %d", needle.Client, needle.CPort)},
 		} {
-			var times []time.Duration
+			var times, cpus []time.Duration
 			var reads []int64
 			var got int
 			for i := 0; i < *runs; i++ {
+				c0 := cpu()
 				d, n, r := query(srv.URL, secret, q.expr)
 				times, reads, got = append(times, d), append(reads, r), n
+				cpus = append(cpus, cpu()-c0)
 			}
 			st := plan(storeDir, q.expr)
 			answer := fmt.Sprintf("%d packets", got)
 			if q.name == "5-tuple" && got != want {
 				answer += fmt.Sprintf(" (the mix has %d!)", want)
 			}
-			fmt.Printf("| %.2f GiB | %d | %d | %s | %s | %.1f ms | %.2f MB | %d of %d closed | %d of %d | %.2f MB, %.4f%% |\n",
-				float64(written)/gib, segs, packets, q.name, answer, ms(median(times)), float64(median(reads))/1e6,
+			fmt.Printf("| %.2f GiB | %d | %d | %s | %s | %.1f ms | %.1f ms | %.2f MB | %d of %d closed | %d of %d | %.2f MB, %.4f%% |\n",
+				float64(written)/gib, segs, packets, q.name, answer, ms(median(times)), ms(median(cpus)), float64(median(reads))/1e6,
 				st.SegmentsSkipped, st.Segments, st.Read, st.Blocks, float64(st.ReadBytes)/1e6, 100*float64(st.ReadBytes)/float64(written))
 		}
 	}
@@ -175,6 +182,7 @@ func main() {
 		pprof.StopCPUProfile()
 		f.Close()
 	}
+	fmt.Printf("\ncatalog summaries: %s\n", strings.Join(summaries, "; "))
 	fmt.Printf("\nneedle: %s %s:%d - %s:%d, %d packets\n", map[uint8]string{6: "tcp", 17: "udp"}[needle.Proto], needle.Client, needle.CPort, needle.Server, needle.SPort, want)
 }
 
@@ -290,6 +298,32 @@ func plan(dir, expr string) store.PlanStats {
 		log.Fatal(err)
 	}
 	return sl.PlanStats()
+}
+
+// summaryBytes is what the catalog's segment summaries take.
+func summaryBytes(dir string, store int64) string {
+	conn, err := sqlite3.Open("file:" + filepath.Join(dir, archive.CatalogFile) + "?mode=ro")
+	if err != nil {
+		return err.Error()
+	}
+	defer conn.Close()
+	stmt, _, err := conn.Prepare(`SELECT count(*), coalesce(sum(length(sketch)), 0), coalesce(sum(pairs), 0) FROM segment_summaries`)
+	if err != nil {
+		return err.Error()
+	}
+	defer stmt.Close()
+	if !stmt.Step() {
+		return "none"
+	}
+	n, b := stmt.ColumnInt64(0), stmt.ColumnInt64(1)
+	return fmt.Sprintf("%d summaries (%d with pairs), %.2f MB, %.3f%% of the store", n, stmt.ColumnInt64(2), float64(b)/1e6, 100*float64(b)/float64(store))
+}
+
+// cpu is the process's user and system CPU time so far.
+func cpu() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func rchar() int64 {
