@@ -8,6 +8,7 @@ import (
 	"net"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -86,6 +87,7 @@ cutoff:
 	if code != 200 || json.Unmarshal([]byte(body), &s) != nil || len(s.Interfaces) != 1 || s.Interfaces[0].Cutoff == nil {
 		t.Fatalf("status: %d %s", code, body)
 	}
+	mcode, metrics := d.get(t, "/metrics")
 	d.stop(t, 5*time.Second)
 	_, seen, err := netlab.ReadPcap(witness)
 	if err != nil {
@@ -186,6 +188,16 @@ cutoff:
 	}
 	if listed != len(perFlow) {
 		t.Errorf("flows lists %d flows, tcpdump saw %d", listed, len(perFlow))
+	}
+	for _, m := range []string{
+		fmt.Sprintf("packetrecorder_cutoff_packets_total{interface=%q,kept=\"headers\"} %d\n", lab.HostIf, trunc),
+		fmt.Sprintf("packetrecorder_cutoff_packets_total{interface=%q,kept=\"none\"} %d\n", lab.HostIf, dropped),
+		fmt.Sprintf("packetrecorder_cutoff_flows_cut_total{interface=%q} %d\n", lab.HostIf, len(cutFlows)),
+		fmt.Sprintf("packetrecorder_cutoff_flows_evicted_total{interface=%q} 0\n", lab.HostIf),
+	} {
+		if mcode != 200 || !strings.Contains(metrics, m) {
+			t.Errorf("metrics (%d) lack %q", mcode, m)
+		}
 	}
 	out := filepath.Join(dir, "export.pcap")
 	mustRun(t, "export", "-d", st, "-o", out)

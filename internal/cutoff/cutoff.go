@@ -118,8 +118,9 @@ type Engine struct {
 }
 
 type ifTable struct {
-	t    *flow.Table
-	seen uint64 // Seq at the last Report
+	t       *flow.Table
+	seen    uint64 // Seq at the last Report
+	cutSeen uint64 // Seq at the last CutChanged
 }
 
 // New makes an engine. Rules' filters are compiled for each link type as
@@ -295,6 +296,20 @@ func (e *Engine) Report(now int64) {
 			continue
 		}
 		it.seen = it.t.Changed(it.seen, func(f *flow.Flow) { e.cfg.Flows(f, iface, false) })
+	}
+}
+
+// CutChanged calls fn for every active flow the cutoff applied to that
+// counted a packet since the last CutChanged: a recorder records them
+// with each commit, so that what it stores says what was cut up to then.
+// The *Flow is valid only during the call.
+func (e *Engine) CutChanged(fn func(f *flow.Flow, iface int)) {
+	for iface, it := range e.tables {
+		it.cutSeen = it.t.Changed(it.cutSeen, func(f *flow.Flow) {
+			if f.Cut {
+				fn(f, iface)
+			}
+		})
 	}
 }
 

@@ -192,6 +192,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 
 	tw := &txWriter{c: c, w: c.Writer, free: free}
 	eng := newEngine(c, tw)
+	if eng != nil && c.Cutoff != nil {
+		tw.eng = eng // active cut flows are recorded with each commit
+	}
 	var flowDue <-chan time.Time
 	if eng != nil {
 		flowTick := time.NewTicker(cmp.Or(c.FlowInterval, time.Second))

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/packetrecorderd/packetrecorderd/internal/cutoff"
+	"github.com/packetrecorderd/packetrecorderd/internal/flow"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
 )
 
@@ -80,8 +82,10 @@ type txWriter struct {
 	overflow   int64 // packets dropped because mem was full, this episode
 
 	// cuts are the cut flows that ended since the last commit, written
-	// into the next transaction that commits.
+	// into the next transaction that commits with the active cut flows
+	// that changed (eng, when flows are tracked).
 	cuts []store.FlowCut
+	eng  *cutoff.Engine
 }
 
 func (t *txWriter) release(b *store.Block) { t.free <- b }
@@ -160,11 +164,23 @@ func (t *txWriter) commit() {
 // writeCuts adds the pending cut flows to the open transaction (opening
 // one: the end of a recording has flows but no block left), unless
 // writes are failing or waiting.
+//
+// Each commit records the cut flows as they are then (a row per flow,
+// replaced as it grows), so that a segment closed before a flow ends
+// still tells what was cut of it up to its last packet in it.
 func (t *txWriter) writeCuts() {
-	if len(t.cuts) == 0 || t.err != nil || t.werr != nil || len(t.mem) > 0 || t.backlog != nil && !t.backlog.empty() {
+	fs, ok := t.w.(flowCutSink)
+	if !ok || t.err != nil || t.werr != nil || len(t.mem) > 0 || t.backlog != nil && !t.backlog.empty() {
 		return
 	}
-	if fs, ok := t.w.(flowCutSink); ok {
+	if t.eng != nil && len(t.cuts) < maxPendingCuts {
+		t.eng.CutChanged(func(f *flow.Flow, iface int) {
+			if len(t.cuts) < maxPendingCuts {
+				t.cuts = append(t.cuts, cutoff.Record(f, iface))
+			}
+		})
+	}
+	if len(t.cuts) > 0 {
 		if err := fs.AddFlowCuts(t.cuts); err != nil {
 			// The packets matter, the summary less: they commit without it.
 			t.c.Logger.Warn("record cut flows", "flows", len(t.cuts), "err", err)

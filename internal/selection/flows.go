@@ -184,13 +184,20 @@ func ListFlows(ctx context.Context, spec Spec, opts FlowOptions, open Opener) (F
 // the selection's sessions or segments, by Community ID: none for a file
 // or what was written without a cutoff.
 func (sl *Selection) flowCuts() (map[string][]store.FlowCut, error) {
-	var out map[string][]store.FlowCut
+	// A flow's row is written again as it grows, in each segment it
+	// reaches: the one that counted the most packets is the latest.
+	type id struct {
+		iface int
+		cid   string
+		first int64
+	}
+	latest := map[id]store.FlowCut{}
 	add := func(cs []store.FlowCut) {
 		for _, c := range cs {
-			if out == nil {
-				out = map[string][]store.FlowCut{}
+			k := id{c.Interface, c.CommunityID, c.FirstNS}
+			if o, ok := latest[k]; !ok || c.Packets[0]+c.Packets[1] > o.Packets[0]+o.Packets[1] {
+				latest[k] = c
 			}
-			out[c.CommunityID] = append(out[c.CommunityID], c)
 		}
 	}
 	switch {
@@ -217,6 +224,13 @@ func (sl *Selection) flowCuts() (map[string][]store.FlowCut, error) {
 				}
 			}
 		}
+	}
+	if len(latest) == 0 {
+		return nil, nil
+	}
+	out := map[string][]store.FlowCut{}
+	for _, c := range latest {
+		out[c.CommunityID] = append(out[c.CommunityID], c)
 	}
 	return out, nil
 }
