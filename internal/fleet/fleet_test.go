@@ -460,3 +460,41 @@ func TestPoisonBatchDropped(t *testing.T) {
 		t.Errorf("dropped %d, want 2", st.Dropped)
 	}
 }
+
+// A sensor registers as soon as it reaches PostgreSQL, before it has a
+// record to ship (the hub lists it), with its interfaces in order.
+func TestSensorRegistersAtStart(t *testing.T) {
+	dsn := testkit.StartPostgres(t)
+	s, err := NewSensor(Config{Sensor: "idle", Postgres: dsn, URL: "https://idle:7474"}, t.TempDir(), []string{"eth1", "eth0"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var url string
+		var ifaces []string
+		err := conn.QueryRow(context.Background(), `SELECT url, interfaces FROM prd_sensors WHERE sensor = 'idle'`).Scan(&url, &ifaces)
+		if err == nil {
+			if url != "https://idle:7474" || strings.Join(ifaces, ",") != "eth1,eth0" {
+				t.Errorf("registered %q %v", url, ifaces)
+			}
+			if !s.Stats().Connected {
+				t.Errorf("status: %+v", s.Stats())
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not registered within 10 s: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

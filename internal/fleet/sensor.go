@@ -217,10 +217,18 @@ func (s *Sensor) failed(err error) {
 
 func (s *Sensor) succeeded(n int) {
 	s.shipped.Add(uint64(n))
+	s.reachable()
+	s.stMu.Lock()
+	s.lastOK = time.Now()
+	s.stMu.Unlock()
+}
+
+// reachable says a connection to PostgreSQL works.
+func (s *Sensor) reachable() {
 	s.stMu.Lock()
 	defer s.stMu.Unlock()
 	if !s.connected && s.lastErr != "" {
 		s.log.Info("fleet: PostgreSQL reachable again: shipping the outbox")
 	}
-	s.lastOK, s.connected = time.Now(), true
+	s.connected = true
 }

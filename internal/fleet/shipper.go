@@ -212,18 +212,49 @@ func (s *Sensor) worker(ctx context.Context, jobs <-chan *job, complete func(*jo
 		backoff = min(2*backoff, maxBackoff)
 		return true
 	}
-	for j := range jobs {
-		for {
-			if conn == nil {
-				var err error
-				if conn, err = s.connect(ctx); err != nil {
-					conn = nil
-					if !wait(err) {
-						return
-					}
-					continue
+	// connected connects (with backoff) unless it is: false when ctx
+	// ended first.
+	connected := func() bool {
+		for conn == nil {
+			c, err := s.connect(ctx)
+			if err != nil {
+				if !wait(err) {
+					return false
 				}
-				clear(days) // partitions may have been dropped meanwhile
+				continue
+			}
+			conn = c
+			clear(days) // partitions may have been dropped meanwhile
+			s.reachable()
+		}
+		return true
+	}
+	// The sensor registers at once, and again every heartbeat while idle
+	// (prd_sensors.seen_at).
+	heartbeat := time.NewTicker(heartbeatEvery)
+	defer heartbeat.Stop()
+	for {
+		if !connected() {
+			return
+		}
+		var j *job
+		select {
+		case j = <-jobs:
+			if j == nil {
+				return
+			}
+		case <-heartbeat.C:
+			if time.Since(seen) >= heartbeatEvery {
+				seen = time.Now()
+				if err := s.register(ctx, conn); err != nil && ctx.Err() == nil {
+					wait(err)
+				}
+			}
+			continue
+		}
+		for {
+			if !connected() {
+				return
 			}
 			err := s.shipBatch(ctx, conn, j.recs, days)
 			if err == nil {
@@ -244,14 +275,18 @@ func (s *Sensor) worker(ctx context.Context, jobs <-chan *job, complete func(*jo
 				return
 			}
 		}
-		if time.Since(seen) > 10*time.Second {
+		if time.Since(seen) >= heartbeatEvery {
 			seen = time.Now()
-			if err := s.register(ctx, conn); err != nil {
-				closeConn() // reconnected at the next batch
+			if err := s.register(ctx, conn); err != nil && ctx.Err() == nil {
+				wait(err)
 			}
 		}
 	}
 }
+
+// heartbeatEvery is how often a connection renews the sensor's row
+// (seen_at) while it ships or waits.
+const heartbeatEvery = 10 * time.Second
 
 // connect opens a connection, applies the schema, registers the sensor
 // and makes the session's staging table.
