@@ -151,7 +151,7 @@ func (a *app) runQuery(ctx context.Context, o *queryOptions) error {
 	if o.showData {
 		hexLevel = 2
 	}
-	sum := decode.NewSummarizerOptions(decode.Options{AbsoluteSeq: o.absSeq, Verbose: o.verbose})
+	sum := decode.NewSummarizerOptions(decode.Options{AbsoluteSeq: o.absSeq, Verbose: o.verbose, Quiet: o.view.qflag, Link: o.view.eflag})
 	sum.InterfaceName = localInterfaceName()
 	tcpdumpLines := o.tcpdumpTime || o.view.lines()
 	view := o.view

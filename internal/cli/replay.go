@@ -215,7 +215,7 @@ func (a *app) replay(ctx context.Context, o replayOptions, cfg replay.Config) er
 	defer out.Flush()
 
 	if o.displayOnly {
-		sum := decode.NewSummarizer()
+		sum := decode.NewSummarizerOptions(decode.Options{Quiet: o.view.qflag, Link: o.view.eflag})
 		sum.InterfaceName = localInterfaceName()
 		view, n := o.view, int64(0)
 		view.check()
