@@ -498,3 +498,56 @@ func TestSensorRegistersAtStart(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// Batches on two connections may commit out of order: an active flow's
+// older record arriving after its newer one, or after its final one,
+// leaves the row as the newer record made it.
+func TestOlderRecordNeverUndoesNewer(t *testing.T) {
+	dsn := testkit.StartPostgres(t)
+	s, err := NewSensor(Config{Sensor: "order", Postgres: dsn, URL: "http://o:1"}, t.TempDir(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	conn, err := s.connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	days := map[time.Time]bool{}
+	rec := func(packets uint64, ended bool) []record {
+		f := testFlow(7)
+		f.Packets = [2]uint64{packets, 0}
+		f.LastNS = f.FirstNS + int64(packets)
+		f.Ended = ended
+		return []record{{kind: kindFlow, flow: f}}
+	}
+	row := func() (int64, bool) {
+		var n int64
+		var ended bool
+		if err := conn.QueryRow(ctx, `SELECT packets_fwd, ended FROM prd_flows WHERE sensor = 'order'`).Scan(&n, &ended); err != nil {
+			t.Fatal(err)
+		}
+		return n, ended
+	}
+	for _, step := range []struct {
+		packets   uint64
+		ended     bool
+		wantN     int64
+		wantEnded bool
+	}{
+		{5, false, 5, false},
+		{3, false, 5, false}, // older, late
+		{9, true, 9, true},   // final
+		{9, false, 9, true},  // the update before the final, as many packets
+		{7, false, 9, true},
+		{9, true, 9, true}, // the final again
+	} {
+		if err := s.shipBatch(ctx, conn, rec(step.packets, step.ended), days); err != nil {
+			t.Fatal(err)
+		}
+		if n, ended := row(); n != step.wantN || ended != step.wantEnded {
+			t.Fatalf("after a record of %d packets (ended %v): row %d packets, ended %v; want %d, %v", step.packets, step.ended, n, ended, step.wantN, step.wantEnded)
+		}
+	}
+}

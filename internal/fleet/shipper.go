@@ -74,9 +74,11 @@ var flowColumns = []string{"sensor", "interface", "day", "first_ns", "last_ns", 
 
 // upsertFlows moves a batch from the session's staging table into
 // prd_flows: a record already there (an active flow's earlier record, or
-// this one sent before) is replaced, unless it has counted more (an
-// older record arriving late, from a batch that committed after a newer
-// one on another connection, never undoes a newer one). Rows go in key
+// this one sent before) is replaced by one that is further on: more
+// packets, or as many and ended, or as many and a later last packet. An
+// older record arriving late (from a batch that committed after a newer
+// one on another connection) never undoes a newer one, and one sent
+// again costs no update. Rows go in key
 // order, so that two connections lock shared keys in the same order.
 const upsertFlows = `INSERT INTO prd_flows SELECT * FROM prd_flows_in ORDER BY interface, community_id, first_ns
 ON CONFLICT (sensor, interface, community_id, first_ns, day) DO UPDATE SET
@@ -84,8 +86,8 @@ ON CONFLICT (sensor, interface, community_id, first_ns, day) DO UPDATE SET
   dst = excluded.dst, dport = excluded.dport, packets_fwd = excluded.packets_fwd, packets_rev = excluded.packets_rev,
   bytes_fwd = excluded.bytes_fwd, bytes_rev = excluded.bytes_rev, stored_packets = excluded.stored_packets,
   stored_bytes = excluded.stored_bytes, tcp_flags = excluded.tcp_flags, cut = excluded.cut, ended = excluded.ended
-WHERE excluded.packets_fwd + excluded.packets_rev >= prd_flows.packets_fwd + prd_flows.packets_rev
-  AND (excluded.ended OR NOT prd_flows.ended)`
+WHERE (excluded.packets_fwd + excluded.packets_rev, excluded.ended, excluded.last_ns)
+  > (prd_flows.packets_fwd + prd_flows.packets_rev, prd_flows.ended, prd_flows.last_ns)`
 
 const upsertSegment = `INSERT INTO prd_segments (sensor, interface, segment, first_ns, last_ns, packets, bytes, closed, deleted_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
