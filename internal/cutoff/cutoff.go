@@ -84,11 +84,11 @@ type Config struct {
 	// Flows, if set, receives each flow when it ends (final true) and,
 	// through Report, active flows that changed. The *Flow is valid only
 	// during the call.
-	Flows func(f *flow.Flow, iface int, final bool)
+	Flows func(f *flow.Flow, iface int, final bool) `json:"-"`
 	// Warn, if set, is told once per rule and link type that a rule's
 	// filter cannot be compiled for the link type (the rule then
 	// matches nothing).
-	Warn func(msg string)
+	Warn func(msg string) `json:"-"`
 }
 
 // Stats are an engine's counters.

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"encoding/json"
 	"fmt"
 	"sync/atomic"
 
@@ -115,6 +116,34 @@ func (cfg *Config) cutoffConfig() *cutoff.Config {
 		out.Rules = append(out.Rules, cutoff.Rule{Filter: r.Filter, Limit: l})
 	}
 	return out
+}
+
+// cutoffKey is cfg's cutoff as segmentLimits carries it: comparable, so
+// that a reload that changes the cutoff block restarts the rings with it
+// ("" without one).
+func (cfg *Config) cutoffKey() string {
+	cc := cfg.cutoffConfig()
+	if cc == nil {
+		return ""
+	}
+	b, err := json.Marshal(cc)
+	if err != nil {
+		return "" // cannot happen: the config has no funcs set
+	}
+	return string(b)
+}
+
+// cutoffConfig is the engine's configuration a runner's rings record
+// with, nil without a cutoff.
+func (s segmentLimits) cutoffConfig() *cutoff.Config {
+	if s.cutoff == "" {
+		return nil
+	}
+	var cc cutoff.Config
+	if err := json.Unmarshal([]byte(s.cutoff), &cc); err != nil {
+		return nil // cannot happen: cutoffKey wrote it
+	}
+	return &cc
 }
 
 // cutCounters add up an interface's cutoff counters over its finished

@@ -75,3 +75,34 @@ func TestCutoffConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// A reload that changes the cutoff block changes the interfaces' segment
+// limits (so their rings restart with it), and the rings get the block as
+// it was parsed; the same block twice changes nothing.
+func TestCutoffReloadRestartsRings(t *testing.T) {
+	parse := func(cut string) *Config {
+		c, err := Parse([]byte("store: /s\ninterfaces: [{name: eth0}]\n" + cut))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	d := &Daemon{}
+	a := parse("cutoff:\n  default: 1MiB\n  rules:\n    - filter: tcp port 443\n      bytes: 20KiB\n")
+	same := parse("cutoff:\n  default: 1MiB\n  rules:\n    - filter: tcp port 443\n      bytes: 20KiB\n")
+	other := parse("cutoff:\n  default: 1MiB\n  rules:\n    - filter: tcp port 443\n      bytes: 30KiB\n")
+	none := parse("")
+	if d.segmentLimits(a) != d.segmentLimits(same) {
+		t.Error("the same cutoff block changes the limits")
+	}
+	if d.segmentLimits(a) == d.segmentLimits(other) || d.segmentLimits(a) == d.segmentLimits(none) {
+		t.Error("a changed cutoff block leaves the limits alone: the rings would not restart")
+	}
+	got, want := d.segmentLimits(a).cutoffConfig(), a.cutoffConfig()
+	if got == nil || got.Default != want.Default || len(got.Rules) != 1 || got.Rules[0] != want.Rules[0] || !got.Enabled {
+		t.Errorf("the rings get %+v, want %+v", got, want)
+	}
+	if d.segmentLimits(none).cutoffConfig() != nil {
+		t.Error("no cutoff block: the rings get one")
+	}
+}

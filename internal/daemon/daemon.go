@@ -75,7 +75,7 @@ func New(path string, log *slog.Logger, version string) (*Daemon, error) {
 func (d *Daemon) Addr() string { return d.httpAddr.Load().(string) }
 
 func (d *Daemon) segmentLimits(c *Config) segmentLimits {
-	return segmentLimits{maxBytes: int64(c.Segment.MaxBytes), maxAge: c.SegmentAge(), compression: c.BlockCompression()}
+	return segmentLimits{maxBytes: int64(c.Segment.MaxBytes), maxAge: c.SegmentAge(), compression: c.BlockCompression(), cutoff: c.cutoffKey()}
 }
 
 // Run records until ctx ends or the HTTP server fails; hup delivers

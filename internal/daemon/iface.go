@@ -87,6 +87,7 @@ type segmentLimits struct {
 	maxBytes    int64
 	maxAge      time.Duration
 	compression store.Compression // how new segments store blocks
+	cutoff      string            // the cutoff block (cutoff.go: cutoffKey), "" without one
 }
 
 // liveRing is a running ring's progress, read by status and metrics.
@@ -380,7 +381,7 @@ func (r *ifaceRunner) runOnce(ctx context.Context) error {
 			hs := r.d.horizon.sink(r.cfg.Name, recs[i]) // counts for the horizon (horizon.go)
 			results[i], errs[i] = recorder.Run(ringCtx, recorder.Config{
 				Source: markedRing{rings[i], r}, Writer: hs, Snaplen: r.cfg.Snaplen, Logger: r.log, ProgressInterval: 200 * time.Millisecond,
-				HoldBytes: holdBytes, Flows: r.d.fleetFlows(r.cfg.Name), Cutoff: r.d.config().cutoffConfig(),
+				HoldBytes: holdBytes, Flows: r.d.fleetFlows(r.cfg.Name), Cutoff: r.seg.cutoffConfig(),
 				Progress: func(p recorder.Progress) {
 					l.cut.Store(&p.Cutoff)
 					hs.noteDropped(int64(p.Cutoff.DropPackets), int64(p.Cutoff.DropBytes))
