@@ -336,3 +336,29 @@ func firstDiff(a, b string) string {
 func timeNS(ns int64) time.Time { return time.Unix(0, ns) }
 
 func jsonUnmarshal(line string, v any) error { return json.Unmarshal([]byte(line), v) }
+
+// Bad --cutoff values are one clear line and a non-zero exit, before
+// anything is written.
+func TestCutoffFlagErrors(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.pcap")
+	cutInput(t, in)
+	db := filepath.Join(dir, "x.db")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--cutoff", "lots"}, `--cutoff: invalid size "lots"`},
+		{[]string{"--cutoff", "-1KiB"}, `--cutoff: invalid size "-1KiB"`},
+		{[]string{"--cutoff", "64KiB", "--cutoff-keep", "some"}, `--cutoff-keep: keep "some": want headers or none`},
+		{[]string{"--cutoff-keep", "none"}, "--cutoff-keep needs --cutoff"},
+	} {
+		r := run(t, append(append([]string{"import", "-d", db}, c.args...), in)...)
+		if r.code == 0 || !strings.Contains(r.stderr, c.want) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+			t.Errorf("import %v: exit %d, %q; want one line with %q", c.args, r.code, r.stderr, c.want)
+		}
+		if _, err := os.Stat(db); err == nil {
+			t.Errorf("import %v: created the database", c.args)
+		}
+	}
+}
