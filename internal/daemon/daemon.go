@@ -130,6 +130,13 @@ func (d *Daemon) Run(ctx context.Context, hup <-chan struct{}) error {
 			"connections", lim.Total, "connections_per_client", lim.PerClient, "nofile", d.nofile)
 	}
 
+	// Fleet shipping starts first: retention's deletes are reported too.
+	if err := d.startFleet(); err != nil {
+		if srv != nil {
+			srv.Close()
+		}
+		return err
+	}
 	// Retention runs once before recording starts, then in its loop.
 	d.ret.run()
 	retCtx, stopRet := context.WithCancel(context.Background())
@@ -144,11 +151,6 @@ func (d *Daemon) Run(ctx context.Context, hup <-chan struct{}) error {
 		d.horizonLoop(retCtx)
 	}()
 
-	if err := d.startFleet(); err != nil {
-		stopRet()
-		<-retDone
-		return err
-	}
 	d.mu.Lock()
 	for _, it := range d.cfg.Interfaces {
 		r := newRunner(d, it, d.segmentLimits(d.cfg))
