@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -63,11 +64,11 @@ func fleetDownFor(t *testing.T) time.Duration {
 
 var fleetConvLine = regexp.MustCompile(`^(\S+)\s+<->\s+(\S+)\s+(\d+)\s+\S+ \S+\s+(\d+)\s+\S+ \S+\s+(\d+)\s`)
 
-// fleetConversations is tshark's -z conv,udp of a capture: frames per
-// conversation "A:port B:port".
+// fleetConversations is tshark's -z conv,udp and -z conv,tcp of a
+// capture: frames per conversation "A:port B:port".
 func fleetConversations(t *testing.T, pcap string) map[string]int {
 	t.Helper()
-	out, err := exec.Command("tshark", "-r", pcap, "-q", "-z", "conv,udp").Output()
+	out, err := exec.Command("tshark", "-r", pcap, "-q", "-z", "conv,udp", "-z", "conv,tcp").Output()
 	if err != nil {
 		t.Fatalf("tshark: %v", err)
 	}
@@ -98,6 +99,60 @@ func sendRound(t *testing.T, udp *net.UDPConn, host net.IP, ports []int, rate in
 		}
 	}
 	return sent
+}
+
+// fleetTCPServer listens on the host's side of the lab (port 25000) and
+// returns a function that makes n TCP connections from the peer, each
+// sending three messages and closing, and waits until the server has
+// closed them too.
+func fleetTCPServer(t *testing.T, lab *netlab.Lab) func(n int) int {
+	t.Helper()
+	ln, err := net.Listen("tcp4", net.JoinHostPort(lab.HostIP.String(), "25000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	closed := make(chan struct{}, 1024)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				io.Copy(io.Discard, c)
+				c.Close()
+				closed <- struct{}{}
+			}()
+		}
+	}()
+	return func(n int) int {
+		t.Helper()
+		err := lab.InPeer(func() error {
+			for i := 0; i < n; i++ {
+				c, err := net.Dial("tcp4", net.JoinHostPort(lab.HostIP.String(), "25000"))
+				if err != nil {
+					return err
+				}
+				for m := 0; m < 3; m++ {
+					fmt.Fprintf(c, "message %d of connection %d\n", m, i)
+				}
+				c.Close()
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < n; i++ {
+			select {
+			case <-closed:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the TCP server did not see every connection end")
+			}
+		}
+		return n
+	}
 }
 
 func fleetTokenFile(t *testing.T, dir string) string {
@@ -142,7 +197,7 @@ func fleetConfig(t *testing.T, dir string, lab *netlab.Lab, pg *testkit.Postgres
 	writeConfig(t, cfg, fmt.Sprintf(`store: %s
 interfaces:
   - name: %s
-    filter: "udp dst portrange 20000-39999"
+    filter: "udp dst portrange 20000-39999 or tcp port 25000"
 listen: 127.0.0.1:0
 fleet:
   sensor: %s
@@ -168,12 +223,14 @@ func TestFaultFleetPostgresDown(t *testing.T) {
 	dir := t.TempDir()
 	d := startDaemon(t, fleetConfig(t, dir, lab, pg, "lab-down", ""))
 	witness := filepath.Join(dir, "witness.pcap")
-	dump := testkit.StartWitness(t, exec.Command("tcpdump", tcpdumpArgs(lab.HostIf, witness, "udp dst portrange 20000-39999", "-B", "65536")...))
+	dump := testkit.StartWitness(t, exec.Command("tcpdump", tcpdumpArgs(lab.HostIf, witness, "udp dst portrange 20000-39999 or tcp port 25000", "-B", "65536")...))
 	time.Sleep(time.Second)
 	udp := lab.PeerUDP()
+	tcpTo := fleetTCPServer(t, lab)
 	old, fresh := portRange(20000, 1500), portRange(30000, 1500)
 	const rate = 3000
 	sent := sendRound(t, udp, lab.HostIP, old, rate)
+	conns := tcpTo(20)
 	// Shipped while PostgreSQL is up: the active flows' records.
 	deadline := time.Now().Add(20 * time.Second)
 	for st := d.fleetStatus(t); st.Fleet.Shipped < uint64(len(old)) || st.Fleet.OutboxRecords > 0; st = d.fleetStatus(t) {
@@ -189,6 +246,7 @@ func TestFaultFleetPostgresDown(t *testing.T) {
 	for rounds := 0; rounds == 0 || time.Since(down) < fleetDownFor(t)-time.Second; rounds++ {
 		sent += sendRound(t, udp, lab.HostIP, old, rate)
 		sent += sendRound(t, udp, lab.HostIP, fresh, rate)
+		conns += tcpTo(20)
 	}
 	time.Sleep(1500 * time.Millisecond) // the active flows' records are queued
 	st := d.fleetStatus(t)
@@ -212,6 +270,7 @@ func TestFaultFleetPostgresDown(t *testing.T) {
 	t.Logf("the outbox (%d records, %d bytes) was shipped %v after PostgreSQL came back", st.Fleet.OutboxRecords, st.Fleet.OutboxBytes, time.Since(back).Round(time.Millisecond))
 	sent += sendRound(t, udp, lab.HostIP, old, rate)
 	sent += sendRound(t, udp, lab.HostIP, fresh, rate)
+	conns += tcpTo(20)
 	time.Sleep(1500 * time.Millisecond)
 	testkit.Stop(t, dump)
 	waitCaughtUp(t, d)
@@ -223,12 +282,18 @@ func TestFaultFleetPostgresDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(frames) != sent || len(ist) != 1 || ist[0].Packets != int64(sent) || ist[0].Drops.Kernel+ist[0].Drops.App != 0 {
-		t.Errorf("sent %d, tcpdump saw %d, the daemon stored %+v", sent, len(frames), ist)
+	udpFrames := 0
+	for _, f := range frames {
+		if len(f.Data) > 23 && f.Data[23] == 17 {
+			udpFrames++
+		}
+	}
+	if udpFrames != sent || len(ist) != 1 || ist[0].Packets != int64(len(frames)) || ist[0].Drops.Kernel+ist[0].Drops.App != 0 {
+		t.Errorf("sent %d datagrams, tcpdump saw %d (%d frames in all), the daemon stored %+v", sent, udpFrames, len(frames), ist)
 	}
 	want := fleetConversations(t, witness)
-	if len(want) != len(old)+len(fresh) {
-		t.Errorf("tshark sees %d conversations, %d flows were sent", len(want), len(old)+len(fresh))
+	if len(want) != len(old)+len(fresh)+conns {
+		t.Errorf("tshark sees %d conversations, %d UDP flows and %d TCP connections were made", len(want), len(old)+len(fresh), conns)
 	}
 	c := pgConn(t, pg.DSN)
 	ctx := context.Background()
@@ -266,8 +331,8 @@ func TestFaultFleetPostgresDown(t *testing.T) {
 	var segPackets int64
 	var segs, open int
 	c.QueryRow(ctx, `SELECT coalesce(sum(packets), 0), count(*), count(*) FILTER (WHERE NOT closed) FROM prd_segments WHERE sensor = 'lab-down'`).Scan(&segPackets, &segs, &open)
-	if segPackets != int64(sent) || segs == 0 || open != 0 {
-		t.Errorf("segments: %d packets in %d (%d open), %d stored", segPackets, segs, open, sent)
+	if segPackets != int64(len(frames)) || segs == 0 || open != 0 {
+		t.Errorf("segments: %d packets in %d (%d open), tcpdump saw %d", segPackets, segs, open, len(frames))
 	}
 	var ifaces []string
 	c.QueryRow(ctx, `SELECT interfaces FROM prd_sensors WHERE sensor = 'lab-down'`).Scan(&ifaces)
