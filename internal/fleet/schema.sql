@@ -8,6 +8,11 @@ CREATE TABLE IF NOT EXISTS prd_sensors (
   interfaces text[] NOT NULL DEFAULT '{}',  -- its interface names, index i = interface index i
   seen_at    timestamptz NOT NULL DEFAULT now()
 );
+-- flows_through_ns: every flow record and segment summary the sensor
+-- queued before this time (ns since the epoch) is in PostgreSQL; set in
+-- the transaction of each batch, and to now while its outbox is empty.
+-- The hub asks a sensor whenever a query's window reaches past it.
+ALTER TABLE prd_sensors ADD COLUMN IF NOT EXISTS flows_through_ns bigint;
 CREATE TABLE IF NOT EXISTS prd_segments (
   sensor     text NOT NULL,
   interface  text NOT NULL,

@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -112,7 +113,36 @@ const (
 type job struct {
 	recs []record
 	done bool
+	// through is a time before which every record queued is in this
+	// batch or an earlier one (0: none known); mark is through when
+	// every earlier batch has committed, else 0: what the batch's
+	// transaction may write to prd_sensors.flows_through_ns.
+	through int64
+	mark    func() int64
 }
+
+// setThrough is the statement that moves the sensor's shipped-through
+// mark on, never back.
+const setThrough = `UPDATE prd_sensors SET flows_through_ns = GREATEST(coalesce(flows_through_ns, 0), $2) WHERE sensor = $1`
+
+// stamp says that at time at (ns), every record queued so far had a
+// sequence number up to seq.
+type stamp struct {
+	seq uint64
+	at  int64
+}
+
+// stampNow is the outbox's last sequence number handed out, now.
+func (s *Sensor) stampNow() stamp {
+	at := time.Now().UnixNano()
+	s.out.mu.Lock()
+	defer s.out.mu.Unlock()
+	return stamp{seq: s.out.nextSeq - 1, at: at}
+}
+
+// maxStamps bounds the stamps the reader keeps (dropping the oldest only
+// makes the mark lag).
+const maxStamps = 256
 
 // ship reads batches from the outbox and ships them on Parallel
 // connections until ctx ends. Batches may commit out of order (the
@@ -145,18 +175,37 @@ func (s *Sensor) ship(ctx context.Context) {
 		}
 		s.succeeded(len(j.recs))
 	}
+	// markOf is j's through if every batch before it has committed.
+	markOf := func(j *job) int64 {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, k := range inflight {
+			if k == j {
+				return j.through
+			}
+			if !k.done {
+				return 0
+			}
+		}
+		return 0
+	}
 	var wg sync.WaitGroup
-	for range workers {
+	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.worker(ctx, jobs, complete)
+			s.worker(ctx, jobs, complete, w == 0)
 		}()
 	}
 	// The reader: the next batch is read while the others ship.
 	defer wg.Wait()
 	defer close(jobs)
+	var stamps []stamp
 	for {
+		if len(stamps) == maxStamps {
+			stamps = slices.Delete(stamps, 0, maxStamps/2)
+		}
+		stamps = append(stamps, s.stampNow())
 		recs, err := s.out.Next(ctx, maxRecs)
 		if ctx.Err() != nil {
 			return
@@ -173,6 +222,16 @@ func (s *Sensor) ship(ctx context.Context) {
 			continue
 		}
 		j := &job{recs: recs}
+		j.mark = func() int64 { return markOf(j) }
+		last := recs[len(recs)-1].seq
+		n := 0
+		for _, st := range stamps {
+			if st.seq <= last {
+				j.through = max(j.through, st.at)
+				n++
+			}
+		}
+		stamps = stamps[n:] // stamps are in order: the met ones lead
 		mu.Lock()
 		inflight = append(inflight, j)
 		mu.Unlock()
@@ -188,8 +247,10 @@ func (s *Sensor) ship(ctx context.Context) {
 const DefaultParallel = 2
 
 // worker ships the jobs it takes on a connection of its own, each until
-// it commits: it reconnects with backoff after an error.
-func (s *Sensor) worker(ctx context.Context, jobs <-chan *job, complete func(*job)) {
+// it commits: it reconnects with backoff after an error. The idle worker
+// moves the shipped-through mark to now each markEvery while the outbox
+// is empty.
+func (s *Sensor) worker(ctx context.Context, jobs <-chan *job, complete func(*job), idle bool) {
 	var conn *pgx.Conn
 	days := map[time.Time]bool{}
 	closeConn := func() {
@@ -235,6 +296,12 @@ func (s *Sensor) worker(ctx context.Context, jobs <-chan *job, complete func(*jo
 	// (prd_sensors.seen_at).
 	heartbeat := time.NewTicker(heartbeatEvery)
 	defer heartbeat.Stop()
+	var markTick <-chan time.Time
+	if idle {
+		t := time.NewTicker(markEvery)
+		defer t.Stop()
+		markTick = t.C
+	}
 	for {
 		if !connected() {
 			return
@@ -253,12 +320,20 @@ func (s *Sensor) worker(ctx context.Context, jobs <-chan *job, complete func(*jo
 				}
 			}
 			continue
+		case <-markTick:
+			now := time.Now().UnixNano()
+			if s.out.Stats().Records == 0 {
+				if _, err := conn.Exec(ctx, setThrough, s.cfg.Sensor, now); err != nil && ctx.Err() == nil {
+					wait(err)
+				}
+			}
+			continue
 		}
 		for {
 			if !connected() {
 				return
 			}
-			err := s.shipBatch(ctx, conn, j.recs, days)
+			err := s.shipMarked(ctx, conn, j.recs, days, j.mark)
 			if err == nil {
 				backoff = minBackoff
 				complete(j)
@@ -285,6 +360,10 @@ func (s *Sensor) worker(ctx context.Context, jobs <-chan *job, complete func(*jo
 		}
 	}
 }
+
+// markEvery is how often an idle sensor's shipped-through mark moves to
+// now (the hub asks a sensor whose mark the window passes).
+const markEvery = time.Second
 
 // heartbeatEvery is how often a connection renews the sensor's row
 // (seen_at) while it ships or waits.
@@ -338,6 +417,12 @@ type flowKey struct {
 // shipBatch commits one batch in one transaction: flows by COPY into the
 // staging table and one upsert, segments by upserts.
 func (s *Sensor) shipBatch(ctx context.Context, conn *pgx.Conn, batch []record, days map[time.Time]bool) error {
+	return s.shipMarked(ctx, conn, batch, days, nil)
+}
+
+// shipMarked is shipBatch that also moves the sensor's shipped-through
+// mark to mark() (when not 0) in the same transaction.
+func (s *Sensor) shipMarked(ctx context.Context, conn *pgx.Conn, batch []record, days map[time.Time]bool, mark func() int64) error {
 	ctx, cancel := context.WithTimeout(ctx, shipTimeout)
 	defer cancel()
 	// A flow's later record in the batch replaces its earlier one (one
@@ -412,6 +497,13 @@ func (s *Sensor) shipBatch(ctx context.Context, conn *pgx.Conn, batch []record, 
 		}
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return fmt.Errorf("upsert segments: %w", err)
+		}
+	}
+	if mark != nil {
+		if m := mark(); m > 0 {
+			if _, err := tx.Exec(ctx, setThrough, s.cfg.Sensor, m); err != nil {
+				return fmt.Errorf("shipped-through mark: %w", err)
+			}
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {

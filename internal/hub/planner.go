@@ -35,6 +35,21 @@ type Sensor struct {
 	Name       string
 	URL        string
 	Interfaces []string
+	// ThroughNS is the sensor's shipped-through mark: every flow record
+	// and segment summary it queued before this time is in PostgreSQL
+	// (0: none known).
+	ThroughNS int64
+}
+
+// behind says the window of spec, ending at until (or now), reaches past
+// what the sensor has shipped: its mark less FlowLag (a flow's first
+// record is queued within a second or two of its first packet).
+func (s Sensor) behind(r store.Range, now time.Time) bool {
+	end := now.UnixNano()
+	if r.HasUntil {
+		end = min(end, r.Until)
+	}
+	return s.ThroughNS == 0 || end > s.ThroughNS-int64(FlowLag)
 }
 
 // Choice is one sensor to ask, for one interface ("" for all).
@@ -51,6 +66,9 @@ type Plan struct {
 	// Narrowed says prd_flows narrowed the sensors (the filter named
 	// addresses, ports, protocols or a Community ID).
 	Narrowed bool
+	// Behind are the sensors asked because the window passes their
+	// shipped-through mark.
+	Behind []string
 }
 
 // FlowLag is how long after capture a sensor's flow records may still be
@@ -65,8 +83,11 @@ const FlowLag = 10 * time.Second
 // Community ID) narrows, only those with a flow record that can hold a
 // match (a flow not ended counts as lasting on), or with a segment still
 // open when the window reaches within FlowLag of now (its flows may not
-// have arrived). It never leaves out a sensor that can hold a match of
-// what prd_flows describes: a flow's addresses, ports and protocol.
+// have arrived). A sensor whose shipped-through mark (less FlowLag) the
+// window passes is asked whatever PostgreSQL lists of it: its outbox is
+// behind, its segments and flows of the window may not be there yet. It
+// never leaves out a sensor that can hold a match of what prd_flows
+// describes: a flow's addresses, ports and protocol.
 func planSensors(ctx context.Context, db querier, spec selection.Spec, now time.Time) (Plan, error) {
 	var out Plan
 	sensors, err := listSensors(ctx, db)
@@ -167,6 +188,16 @@ func planSensors(ctx context.Context, db querier, spec selection.Spec, now time.
 	}
 
 	for _, s := range sensors {
+		if s.behind(spec.Range, now) {
+			// Its outbox is behind the window: PostgreSQL's rows of it
+			// cannot say what it holds.
+			if wantSensor != "" && s.Name != wantSensor || wantIface != "" && !slices.Contains(s.Interfaces, wantIface) {
+				continue
+			}
+			out.Choices = append(out.Choices, Choice{Sensor: s, Interface: wantIface})
+			out.Behind = append(out.Behind, s.Name)
+			continue
+		}
 		var ifaces []string
 		for k := range live {
 			if k.sensor != s.Name {
@@ -218,7 +249,7 @@ func mergeExpired(in []selection.Expired) []selection.Expired {
 
 // listSensors is prd_sensors, by name.
 func listSensors(ctx context.Context, db querier) ([]Sensor, error) {
-	rows, err := db.Query(ctx, `SELECT sensor, url, interfaces FROM prd_sensors ORDER BY sensor`)
+	rows, err := db.Query(ctx, `SELECT sensor, url, interfaces, coalesce(flows_through_ns, 0) FROM prd_sensors ORDER BY sensor`)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: sensors: %w", err)
 	}
@@ -226,7 +257,7 @@ func listSensors(ctx context.Context, db querier) ([]Sensor, error) {
 	var out []Sensor
 	for rows.Next() {
 		var s Sensor
-		if err := rows.Scan(&s.Name, &s.URL, &s.Interfaces); err != nil {
+		if err := rows.Scan(&s.Name, &s.URL, &s.Interfaces, &s.ThroughNS); err != nil {
 			return nil, fmt.Errorf("postgres: sensors: %w", err)
 		}
 		out = append(out, s)

@@ -83,6 +83,11 @@ func TestPlanSensorsRows(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Every sensor has shipped all it queued until long after the
+	// windows (TestPlanSensorsBehind: one that has not).
+	if _, err := c.Exec(ctx, `UPDATE prd_sensors SET flows_through_ns = $1`, sec(1e6)); err != nil {
+		t.Fatal(err)
+	}
 	seg := func(sensor, iface, name string, first, last int64, closed, deleted bool) {
 		t.Helper()
 		q := `INSERT INTO prd_segments (sensor, interface, segment, first_ns, last_ns, packets, bytes, closed, deleted_at)
@@ -227,4 +232,57 @@ func (ts terms) HasPortRange(proto uint8, lo, hi uint16) bool {
 	return slices.ContainsFunc(ts, func(t index.Term) bool {
 		return t.Kind == index.KindPort && t.Proto == proto && t.Port >= lo && t.Port <= hi
 	})
+}
+
+// TestPlanSensorsBehind: a sensor whose outbox is behind (its
+// shipped-through mark, less FlowLag, before the window's end) is asked
+// though PostgreSQL has no flow of it that matches, nor a segment in the
+// window; one never marked is asked too; one caught up is left out.
+func TestPlanSensorsBehind(t *testing.T) {
+	c := schemaConn(t)
+	ctx := context.Background()
+	for _, s := range []struct {
+		name    string
+		through any
+	}{{"caught-up", sec(2000)}, {"behind", sec(30)}, {"unmarked", nil}} {
+		if _, err := c.Exec(ctx, `INSERT INTO prd_sensors (sensor, url, interfaces, flows_through_ns) VALUES ($1, $2, '{eth0}', $3)`,
+			s.name, "http://"+s.name+".invalid:7474", s.through); err != nil {
+			t.Fatal(err)
+		}
+		// Each has shipped a segment up to second 25 and no flow.
+		if _, err := c.Exec(ctx, `INSERT INTO prd_segments (sensor, interface, segment, first_ns, last_ns, packets, bytes, closed)
+			VALUES ($1, 'eth0', 'a', $2, $3, 10, 1000, true)`, s.name, sec(0), sec(25)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Unix(0, sec(2000))
+	for _, tc := range []struct {
+		name  string
+		r     store.Range
+		iface string
+		want  []string
+	}{
+		// behind's mark less FlowLag is second 20: a window to 50 passes it.
+		{"past the mark", store.Range{Since: sec(0), Until: sec(50), HasSince: true, HasUntil: true}, "", []string{"behind", "unmarked"}},
+		{"within the mark", store.Range{Since: sec(0), Until: sec(15), HasSince: true, HasUntil: true}, "", []string{"unmarked"}},
+		{"after the segments", store.Range{Since: sec(40), Until: sec(1500), HasSince: true, HasUntil: true}, "", []string{"behind", "unmarked"}},
+		{"another interface", store.Range{Since: sec(40), Until: sec(1500), HasSince: true, HasUntil: true}, "eth1", nil},
+		// A window to now passes every mark: whatever was queued in the
+		// last FlowLag may be on its way.
+		{"to now", store.Range{Since: sec(40), HasSince: true}, "", []string{"behind", "caught-up", "unmarked"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := planSensors(ctx, c, selection.Spec{Range: tc.r, Filter: "host 10.0.0.1", Interface: tc.iface}, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, ch := range p.Choices {
+				got = append(got, ch.Sensor.Name)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("asked %v, want %v", got, tc.want)
+			}
+		})
+	}
 }
