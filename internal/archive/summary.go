@@ -94,6 +94,42 @@ func (a *Archive) Summary(s Segment) (SegmentSummary, error) {
 	return SegmentSummary{Sketch: sk, Pairs: pairs}, nil
 }
 
+// Summaries are the summaries of the closed segments of segs, by
+// segment id, read with one statement; a segment without a usable one
+// (see Summary) is left out. An error of the catalog leaves out the rest.
+func (a *Archive) Summaries(segs []Segment) map[int64]SegmentSummary {
+	out := map[int64]SegmentSummary{}
+	if a.version < 3 {
+		return out
+	}
+	a.do(func() error {
+		stmt, _, err := a.conn.Prepare(`SELECT packets, sketch, pairs FROM segment_summaries WHERE file = ?`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, s := range segs {
+			if !s.Closed {
+				continue
+			}
+			stmt.BindText(1, s.File)
+			if stmt.Step() && stmt.ColumnInt64(0) == s.Packets {
+				sk := index.Sketch(stmt.ColumnBlob(1, nil))
+				if sk.Check() == nil {
+					out[s.ID] = SegmentSummary{Sketch: sk, Pairs: stmt.ColumnInt64(2) == 1}
+				}
+			}
+			err := stmt.Err()
+			stmt.Reset()
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out
+}
+
 // putSummary writes a closed segment's summary, if its row is there and
 // not being expired.
 func (a *Archive) putSummary(file string, packets, blocks int64, pairs bool, sketch []byte) error {

@@ -32,8 +32,8 @@ type storeSource struct {
 	// segment id; segments past maxPins are pinned as the walk reaches
 	// them.
 	pins map[int64]*archive.Pin
-	// sums are the catalog's summaries of the closed segments asked
-	// about, by segment id (a nil Sketch: none usable).
+	// sums are the catalog's usable summaries of the selected closed
+	// segments, by segment id, read when a plan first needs them.
 	sums map[int64]archive.SegmentSummary
 }
 
@@ -293,15 +293,17 @@ func (v *storeSource) mayHold(seg archive.Segment, f *Filter) bool {
 		stats = &store.PlanStats{}
 	}
 	stats.Segments++
+	if v.sums == nil {
+		// Every selected segment's, at once; none usable, or the
+		// catalog failed: the segment is opened.
+		var segs []archive.Segment
+		for _, rc := range v.recordings {
+			segs = append(segs, rc.segs...)
+		}
+		v.sums = v.ar.Summaries(segs)
+	}
 	sk, ok := v.sums[seg.ID]
 	if !ok {
-		sk, _ = v.ar.Summary(seg) // none usable, or the catalog failed: open it
-		if v.sums == nil {
-			v.sums = map[int64]archive.SegmentSummary{}
-		}
-		v.sums[seg.ID] = sk
-	}
-	if sk.Sketch == nil {
 		stats.Unsummarized++
 		return true
 	}
