@@ -176,10 +176,9 @@ func errNotFound(format string, args ...any) error {
 // writeError answers with err as {"error": "..."}: its own status for an
 // apiError, 500 for anything else.
 func writeError(w http.ResponseWriter, err error) {
-	status := http.StatusInternalServerError
+	status := StatusOf(err)
 	var ae *apiError
 	if errors.As(err, &ae) {
-		status = ae.status
 		if ae.retryAfter > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(int(ae.retryAfter.Seconds()+0.999)))
 		}

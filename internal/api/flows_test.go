@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -83,7 +84,7 @@ func TestFlowsSelections(t *testing.T) {
 
 	flows, end := getFlows(t, ts, "", "r-secret")
 	check("all", flows, all, 0, testPackets)
-	if end != (selection.FlowsEnd{Flows: 10, Shown: 10, Packets: testPackets, Bytes: 55 * testPackets, PacketsRead: testPackets}) {
+	if !reflect.DeepEqual(end, selection.FlowsEnd{Flows: 10, Shown: 10, Packets: testPackets, Bytes: 55 * testPackets, PacketsRead: testPackets}) {
 		t.Errorf("all: end %+v", end)
 	}
 	flows, _ = getFlows(t, ts, "interface=eth0&since="+url.QueryEscape(rfc(1000))+"&until="+url.QueryEscape(rfc(1999)), "r-secret")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"net/http"
 	"time"
 )
@@ -77,11 +78,17 @@ func (s *Server) Admit(p Principal) error {
 	return nil
 }
 
-// StatusOf is the HTTP status an error of this package is answered with
-// (500 for others).
+// StatusOf is the HTTP status an error of this package is answered with,
+// or an error that names its own (HTTPStatus, as a hub's PostgreSQL
+// unreachable does: 503); 500 for others.
 func StatusOf(err error) int {
-	if ae, ok := err.(*apiError); ok {
+	var ae *apiError
+	if errors.As(err, &ae) {
 		return ae.status
+	}
+	var sc interface{ HTTPStatus() int }
+	if errors.As(err, &sc) {
+		return sc.HTTPStatus()
 	}
 	return http.StatusInternalServerError
 }

@@ -110,7 +110,11 @@ func (a *app) runFlows(ctx context.Context, sel *selection, opts flowsOptions) e
 				return err
 			}
 		}
-		return enc.Encode(map[string]selpkg.FlowsEnd{"end": end})
+		if err := enc.Encode(map[string]selpkg.FlowsEnd{"end": end}); err != nil {
+			return err
+		}
+		out.Flush()
+		return a.partialAnswer(end.Missing, sel.remote.PartialOK)
 	}
 	if err := printFlows(out, list.Flows); err != nil {
 		return err
@@ -128,7 +132,7 @@ func (a *app) runFlows(ctx context.Context, sel *selection, opts flowsOptions) e
 	if end.Shown < end.Flows {
 		fmt.Fprintf(a.stderr, "%d of %d flows; -l 0 for all\n", end.Shown, end.Flows)
 	}
-	return nil
+	return a.partialAnswer(end.Missing, sel.remote.PartialOK)
 }
 
 // printFlows writes the table for people, in the manner of tshark's

@@ -1,14 +1,19 @@
 package cli
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"github.com/packetrecorderd/packetrecorderd/internal/api"
 	"github.com/packetrecorderd/packetrecorderd/internal/hub"
 	selpkg "github.com/packetrecorderd/packetrecorderd/internal/selection"
 )
@@ -79,4 +84,73 @@ func (a *app) partialAnswer(missing []selpkg.Missing, ok bool) error {
 		return nil
 	}
 	return &partialError{err: fmt.Errorf("%w (--partial-ok accepts it)", &selpkg.PartialError{Missing: missing})}
+}
+
+// hubRecordings gets /api/v1/sessions, and from a hub the sensors that
+// did not answer (its Packetrecorder-Partial header: "SENSOR: WHY; ...").
+func hubRecordings(ctx context.Context, c *selpkg.Client) ([]selpkg.Recording, []selpkg.Missing, error) {
+	resp, err := c.Do(ctx, "GET", "/api/v1/sessions", nil, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	var recs []selpkg.Recording
+	if err := json.NewDecoder(resp.Body).Decode(&recs); err != nil {
+		return nil, nil, fmt.Errorf("%s: bad answer: %w", c.Host(), err)
+	}
+	return recs, parsePartial(resp.Header.Get(api.TrailerPartial)), nil
+}
+
+// parsePartial reads a Packetrecorder-Partial value (api.PartialText).
+func parsePartial(v string) []selpkg.Missing {
+	var out []selpkg.Missing
+	for part := range strings.SplitSeq(v, "; ") {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		name, why, _ := strings.Cut(part, ": ")
+		out = append(out, selpkg.Missing{Sensor: name, Error: why})
+	}
+	return out
+}
+
+// hubStatus is a hub's /api/v1/status (hub.Status).
+type hubStatus hub.Status
+
+// hubStatusOf reads a status answer as a hub's, if it is one.
+func hubStatusOf(raw []byte) (hubStatus, bool) {
+	var keys map[string]json.RawMessage
+	var hs hubStatus
+	if json.Unmarshal(raw, &keys) != nil || keys["postgres"] == nil || keys["sensors"] == nil {
+		return hs, false
+	}
+	if json.Unmarshal(raw, &hs) != nil {
+		return hs, false
+	}
+	return hs, true
+}
+
+// missing are the sensors the hub could not reach.
+func (hs hubStatus) missing() []selpkg.Missing {
+	var out []selpkg.Missing
+	for _, s := range hs.Sensors {
+		if !s.Reachable {
+			out = append(out, selpkg.Missing{Sensor: s.Sensor, Error: s.Error})
+		}
+	}
+	return out
+}
+
+func (a *app) printHubStatus(hs hubStatus) error {
+	fmt.Fprintf(a.stdout, "hub: PostgreSQL %s\n\n", hs.Postgres)
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SENSOR\tURL\tINTERFACES\tREACHABLE")
+	for _, s := range hs.Sensors {
+		reach := "yes"
+		if !s.Reachable {
+			reach = "no"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", printable(s.Sensor), printable(s.URL), dash(printable(strings.Join(s.Interfaces, ","))), reach)
+	}
+	return tw.Flush()
 }

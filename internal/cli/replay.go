@@ -219,7 +219,7 @@ func (a *app) replay(ctx context.Context, o replayOptions, cfg replay.Config) er
 		sum.InterfaceName = localInterfaceName()
 		view, n := o.view, int64(0)
 		view.check()
-		return replay.Preview(ctx, cfg, src, func(rec store.Record, at time.Duration) error {
+		err := replay.Preview(ctx, cfg, src, func(rec store.Record, at time.Duration) error {
 			prefix := ""
 			if id := sl.SessionOf(rec); id != 0 {
 				prefix = fmt.Sprintf("%d:", id) // merged sessions: SESSION:N, as query
@@ -228,6 +228,11 @@ func (a *app) replay(ctx context.Context, o replayOptions, cfg replay.Config) er
 			n++
 			return view.writePacket(out, n, prefix, rec.LinkType, rec.Data, rec.OrigLen, sum.Summary(rec.LinkType, rec.Data, rec.OrigLen))
 		})
+		if err != nil {
+			return err
+		}
+		out.Flush()
+		return a.partialAnswer(sl.Missing(), o.sel.remote.PartialOK)
 	}
 
 	outs, err := openReplayOutputs(ctx, sl, o, cfg)
@@ -248,7 +253,11 @@ func (a *app) replay(ctx context.Context, o replayOptions, cfg replay.Config) er
 	}
 	// A replay that fails midway (the interface went down, the database
 	// broke) still says what it sent, then fails.
-	return printReplay(out, o, cfg, outs, st, err)
+	if err := printReplay(out, o, cfg, outs, st, err); err != nil {
+		return err
+	}
+	out.Flush()
+	return a.partialAnswer(sl.Missing(), o.sel.remote.PartialOK)
 }
 
 // openReplayOutputs opens -i (and -I) to send on, once the selection is

@@ -111,11 +111,14 @@ func (a *app) sessionsCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				var recs []selpkg.Recording
-				if err := c.GetJSON(cmd.Context(), "/api/v1/sessions", nil, &recs); err != nil {
+				recs, missing, err := hubRecordings(cmd.Context(), c)
+				if err != nil {
 					return err
 				}
-				return a.printRecordings(recs, asJSON)
+				if err := a.printRecordings(recs, asJSON); err != nil {
+					return err
+				}
+				return a.partialAnswer(missing, remote.PartialOK)
 			}
 			if archive.IsStore(dbPath) {
 				return a.storeSessions(dbPath, asJSON)

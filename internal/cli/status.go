@@ -34,6 +34,17 @@ func (a *app) statusCmd() *cobra.Command {
 			if err := c.GetJSON(cmd.Context(), "/api/v1/status", nil, &raw); err != nil {
 				return err
 			}
+			if hs, ok := hubStatusOf(raw); ok {
+				// A hub's: PostgreSQL and each sensor.
+				if asJSON {
+					if _, err := fmt.Fprintf(a.stdout, "%s\n", raw); err != nil {
+						return err
+					}
+				} else if err := a.printHubStatus(hs); err != nil {
+					return err
+				}
+				return a.partialAnswer(hs.missing(), remote.PartialOK)
+			}
 			if asJSON {
 				_, err := fmt.Fprintf(a.stdout, "%s\n", raw)
 				return err

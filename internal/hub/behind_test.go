@@ -263,4 +263,20 @@ func TestHubSensorBehind(t *testing.T) {
 	if got := sensors[1].packets.Load() - before[1]; got == 0 {
 		t.Errorf("b, behind, was not asked")
 	}
+	// The flows to now come from PostgreSQL: b's are not all there, and
+	// the listing says so; a is whole.
+	resp, body = hubGet(t, hub, "/api/v1/flows", url.Values{"since": {t0.Add(-time.Minute).UTC().Format(time.RFC3339Nano)}})
+	lines = strings.Split(strings.TrimSpace(string(body)), "\n")
+	var fend struct {
+		End *struct {
+			Flows   int
+			Missing []struct{ Sensor, Error string }
+		}
+	}
+	if resp.StatusCode != 200 || json.Unmarshal([]byte(lines[len(lines)-1]), &fend) != nil || fend.End == nil {
+		t.Fatalf("hub flows: %s\n%s", resp.Status, body)
+	}
+	if fend.End.Flows != 2 || len(fend.End.Missing) != 1 || fend.End.Missing[0].Sensor != "b" || !strings.Contains(fend.End.Missing[0].Error, "outbox is behind") {
+		t.Errorf("flows end %+v: want a's and b's first flows, b named missing (its outbox behind)", fend.End)
+	}
 }

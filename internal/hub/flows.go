@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/jackc/pgx/v5"
@@ -120,7 +121,12 @@ func (h *Hub) ListFlows(ctx context.Context, spec selection.Spec, opts selection
 		}
 	}
 	var rows []flowRow
+	var sensors []Sensor
 	err := h.db.with(ctx, func(c *pgx.Conn) error {
+		var err error
+		if sensors, err = listSensors(ctx, c); err != nil {
+			return err
+		}
 		rs, err := c.Query(ctx, sql, args...)
 		if err != nil {
 			return err
@@ -139,8 +145,13 @@ func (h *Hub) ListFlows(ctx context.Context, spec selection.Spec, opts selection
 		return rs.Err()
 	})
 	if err != nil {
+		if ctx.Err() == nil && unreachable(err) {
+			return out, &UnavailableError{Err: fmt.Errorf("the hub lists flows from it: %w", err)}
+		}
 		return out, fmt.Errorf("postgres: flows: %w", err)
 	}
+	h.remember(sensors)
+	out.End.Missing = flowsBehind(sensors, spec, time.Now())
 	flows := make([]selection.Flow, len(rows))
 	for i, f := range rows {
 		flows[i] = selection.Flow{CommunityID: f.cid, Proto: flow.ProtoName(uint8(f.proto)), IPProto: uint8(f.proto),
@@ -163,6 +174,32 @@ func (h *Hub) ListFlows(ctx context.Context, spec selection.Spec, opts selection
 		out.Flows = []selection.Flow{}
 	}
 	return out, nil
+}
+
+// flowsBehind are the sensors (of the interface asked for) whose
+// shipped-through mark is more than FlowLag before the window's end:
+// their flow records of the window may not all be in PostgreSQL.
+func flowsBehind(ss []Sensor, spec selection.Spec, now time.Time) []selection.Missing {
+	end := now.UnixNano()
+	if spec.Range.HasUntil {
+		end = min(end, spec.Range.Until)
+	}
+	ws, wi := splitInterface(spec.Interface)
+	var out []selection.Missing
+	for _, s := range ss {
+		if ws != "" && s.Name != ws || wi != "" && !slices.Contains(s.Interfaces, wi) {
+			continue
+		}
+		if end <= s.ThroughNS+int64(FlowLag) {
+			continue
+		}
+		why := "its flow records are not known to be shipped (it never marked them)"
+		if s.ThroughNS > 0 {
+			why = "its flow records are shipped only through " + time.Unix(0, s.ThroughNS).UTC().Format(time.RFC3339) + " (its outbox is behind)"
+		}
+		out = append(out, selection.Missing{Sensor: s.Name, Error: why})
+	}
+	return out
 }
 
 func emptyFlows() selection.FlowList { return selection.FlowList{Flows: []selection.Flow{}} }

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -50,6 +51,37 @@ type Hub struct {
 
 	mu      sync.Mutex
 	clients map[string]*selection.Client // by URL
+	// known is prd_sensors as last read: while PostgreSQL is
+	// unreachable, packet queries ask every sensor it lists.
+	known   []Sensor
+	knownAt time.Time
+}
+
+// UnavailableError is the hub's answer when PostgreSQL, which it lists
+// flows and sensors from, cannot be reached: 503 with one line naming
+// PostgreSQL.
+type UnavailableError struct{ Err error }
+
+func (e *UnavailableError) Error() string {
+	return "postgres unreachable: " + strings.Join(strings.Fields(e.Err.Error()), " ")
+}
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// HTTPStatus is 503: the hub is there, its database is not.
+func (e *UnavailableError) HTTPStatus() int { return http.StatusServiceUnavailable }
+
+// remember keeps the sensors PostgreSQL listed.
+func (h *Hub) remember(ss []Sensor) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.known, h.knownAt = slices.Clone(ss), time.Now()
+}
+
+// lastKnown is the sensors PostgreSQL listed last, and when (zero: never).
+func (h *Hub) lastKnown() ([]Sensor, time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.known), h.knownAt
 }
 
 // New prepares a hub; it does not connect yet.
@@ -96,16 +128,49 @@ func (h *Hub) plan(ctx context.Context, spec selection.Spec) (Plan, error) {
 		p, err = planSensors(ctx, c, spec, time.Now())
 		return err
 	})
+	if err == nil {
+		h.remember(p.Sensors)
+	}
 	return p, err
+}
+
+// fallbackPlan is the plan while PostgreSQL is unreachable: every sensor
+// it listed last (of the interface asked for) is asked; what retention
+// deleted is not known.
+func (h *Hub) fallbackPlan(spec selection.Spec, dbErr error) (Plan, error) {
+	ss, at := h.lastKnown()
+	if at.IsZero() {
+		return Plan{}, &UnavailableError{Err: fmt.Errorf("%w (and the hub has not listed the sensors since it started)", dbErr)}
+	}
+	h.opts.Log.Warn("hub: PostgreSQL unreachable: asking every sensor it listed last", "sensors", len(ss), "listed_at", at.UTC().Format(time.RFC3339), "err", dbErr)
+	wantSensor, wantIface := splitInterface(spec.Interface)
+	var p Plan
+	for _, s := range ss {
+		if wantSensor != "" && s.Name != wantSensor || wantIface != "" && !slices.Contains(s.Interfaces, wantIface) {
+			continue
+		}
+		p.Choices = append(p.Choices, Choice{Sensor: s, Interface: wantIface})
+	}
+	if spec.Interface != "" && len(p.Choices) == 0 {
+		return p, fmt.Errorf("%w %s", selection.ErrNoSuchInterface, spec.Interface)
+	}
+	return p, nil
 }
 
 // fleet is the sensors to ask for spec, with their clients.
 func (h *Hub) fleet(ctx context.Context, spec selection.Spec) (*selection.Fleet, error) {
 	p, err := h.plan(ctx, spec)
+	fallback := false
 	if err != nil {
-		return nil, err
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		if p, err = h.fallbackPlan(spec, err); err != nil {
+			return nil, err
+		}
+		fallback = true
 	}
-	if spec.Interface != "" && len(p.Choices) == 0 && len(p.Expired) == 0 {
+	if !fallback && spec.Interface != "" && len(p.Choices) == 0 && len(p.Expired) == 0 {
 		known, err := h.knowsInterface(ctx, spec.Interface)
 		if err != nil {
 			return nil, err
@@ -129,7 +194,7 @@ func (h *Hub) fleet(ctx context.Context, spec selection.Spec) (*selection.Fleet,
 // knowsInterface reports whether a sensor lists the interface (IFACE, or
 // SENSOR/IFACE).
 func (h *Hub) knowsInterface(ctx context.Context, name string) (bool, error) {
-	ss, err := h.sensors(ctx)
+	ss, _, err := h.sensors(ctx)
 	if err != nil {
 		return false, err
 	}
@@ -144,14 +209,26 @@ func (h *Hub) knowsInterface(ctx context.Context, name string) (bool, error) {
 	return false, nil
 }
 
-func (h *Hub) sensors(ctx context.Context) ([]Sensor, error) {
-	var ss []Sensor
-	err := h.db.with(ctx, func(c *pgx.Conn) error {
+// sensors is prd_sensors; while PostgreSQL is unreachable, the sensors
+// it listed last (stale says so), or an *UnavailableError if none.
+func (h *Hub) sensors(ctx context.Context) (ss []Sensor, stale error, err error) {
+	err = h.db.with(ctx, func(c *pgx.Conn) error {
 		var err error
 		ss, err = listSensors(ctx, c)
 		return err
 	})
-	return ss, err
+	if err == nil {
+		h.remember(ss)
+		return ss, nil, nil
+	}
+	if ctx.Err() != nil {
+		return nil, nil, err
+	}
+	known, at := h.lastKnown()
+	if at.IsZero() {
+		return nil, nil, &UnavailableError{Err: fmt.Errorf("%w (and the hub has not listed the sensors since it started)", err)}
+	}
+	return known, err, nil
 }
 
 // Select opens spec's selection over the sensors that can hold it
@@ -176,7 +253,7 @@ func (h *Hub) Recordings() ([]selection.Recording, error) {
 // each recording's interface is SENSOR/IFACE, its sensor named; the
 // sensors that did not answer are returned as missing.
 func (h *Hub) RecordingsPartial(ctx context.Context) ([]selection.Recording, []selection.Missing, error) {
-	ss, err := h.sensors(ctx)
+	ss, _, err := h.sensors(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -263,10 +340,14 @@ type Status struct {
 // Status asks PostgreSQL for the sensors and each sensor for its status.
 func (h *Hub) Status(ctx context.Context) Status {
 	st := Status{Postgres: "ok", Sensors: []SensorStatus{}}
-	ss, err := h.sensors(ctx)
+	ss, stale, err := h.sensors(ctx)
 	if err != nil {
 		st.Postgres = err.Error()
 		return st
+	}
+	if stale != nil {
+		// The sensors as PostgreSQL listed them last.
+		st.Postgres = (&UnavailableError{Err: stale}).Error()
 	}
 	answers := make([]any, len(ss))
 	errs := make([]error, len(ss))
@@ -331,6 +412,13 @@ func (h *Hub) Run(ctx context.Context, ready func(addr string)) error {
 		}
 	}()
 	h.opts.Log.Info("hub listening", "addr", ln.Addr().String(), "tls", tc != nil, "tokens", len(cfg.Tokens))
+	// The sensors' list, early: should PostgreSQL be down at the first
+	// query, the hub still knows whom to ask.
+	lctx, lcancel := context.WithTimeout(ctx, 5*time.Second)
+	if _, _, err := h.sensors(lctx); err != nil {
+		h.opts.Log.Warn("hub: PostgreSQL unreachable at start", "err", err)
+	}
+	lcancel()
 	if ready != nil {
 		ready(ln.Addr().String())
 	}

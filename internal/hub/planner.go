@@ -69,6 +69,8 @@ type Plan struct {
 	// Behind are the sensors asked because the window passes their
 	// shipped-through mark.
 	Behind []string
+	// Sensors are every sensor prd_sensors lists.
+	Sensors []Sensor
 }
 
 // FlowLag is how long after capture a sensor's flow records may still be
@@ -94,6 +96,7 @@ func planSensors(ctx context.Context, db querier, spec selection.Spec, now time.
 	if err != nil {
 		return out, err
 	}
+	out.Sensors = sensors
 	wantSensor, wantIface := splitInterface(spec.Interface)
 	since, until := rangeOf(spec.Range)
 	rows, err := db.Query(ctx, `SELECT sensor, interface, closed, deleted_at IS NOT NULL, min(first_ns), max(last_ns), count(*)

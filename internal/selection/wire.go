@@ -181,4 +181,7 @@ type FlowsEnd struct {
 	PacketsRead  uint64 `json:"packets_read"`  // packets of the selection's time window
 	OtherPackets uint64 `json:"other_packets"` // not IP: in no flow
 	Evicted      uint64 `json:"evicted"`       // flows ended early by a full table
+	// Missing, from a hub, are the sensors whose flow records of the
+	// window may not all be in PostgreSQL yet (their outbox is behind).
+	Missing []Missing `json:"missing,omitempty"`
 }
