@@ -403,6 +403,12 @@ func TestFaultHubFleet(t *testing.T) {
 	if _, err := conn.Exec(ctx, `DELETE FROM prd_segments WHERE sensor = 'bad'`); err != nil {
 		t.Fatal(err)
 	}
+	// It never marked what it shipped: the hub would ask it for every
+	// window. Marked caught up, it holds nothing (no segment) and is
+	// left out.
+	if _, err := conn.Exec(ctx, `UPDATE prd_sensors SET flows_through_ns = $1 WHERE sensor = 'bad'`, time.Now().Add(time.Hour).UnixNano()); err != nil {
+		t.Fatal(err)
+	}
 
 	// A sensor killed mid-stream: the answer goes on from the others and
 	// names it.
