@@ -27,6 +27,7 @@ const (
 	portHTTPAlt = 8080
 	portVXLAN   = 4789
 	portGeneve  = 6081
+	portRedis   = 6379
 )
 
 func ports(b []byte) (sport, dport uint16) {
@@ -51,12 +52,9 @@ func (s *Summarizer) tcpPayload(b, p []byte) {
 	case either(sport, dport, portSIP):
 		s.textProto("SIP", p, httpFirstLine)
 	case either(sport, dport, portSSH):
-		if bytes.HasPrefix(p, []byte("SSH-")) {
-			if i := bytes.IndexAny(p, "\r\n"); i > 0 {
-				s.str(": SSH: ")
-				s.printable(p[:i])
-			}
-		}
+		s.sshVersion(p, s.appLen)
+	case either(sport, dport, portRedis):
+		s.resp(p, s.appLen)
 	case either(sport, dport, portLDP):
 		s.ldp(p, s.appLen)
 	case either(sport, dport, portBGP):
@@ -66,10 +64,72 @@ func (s *Summarizer) tcpPayload(b, p []byte) {
 		}
 	case either(sport, dport, portDNS), either(sport, dport, portMDNS):
 		if len(p) < 2 {
+			if s.appLen >= 2 {
+				s.str(" [|domain]")
+			}
 			return
 		}
 		s.str(" ")
 		s.dns(p[2:], either(sport, dport, portMDNS))
+	}
+}
+
+// sshVersion prints an SSH identification line ("SSH-2.0-...") as
+// tcpdump's ssh_print does: ": SSH: " and the line when it ends within
+// the segment's plen bytes, nothing for other data, and " [|ssh]" when the
+// capture ends before either is known.
+func (s *Summarizer) sshVersion(p []byte, plen int) {
+	for i := 0; i < plen; i++ {
+		if i >= len(p) {
+			s.str(" [|ssh]")
+			return
+		}
+		c := p[i]
+		switch {
+		case i < 4:
+			if c != "SSH-"[i] {
+				return
+			}
+		case c == '\n':
+			s.str(": SSH: ")
+			s.printable(p[:i])
+			return
+		case c == '\r':
+			if i+1 >= plen {
+				return
+			}
+			if i+1 >= len(p) {
+				s.str(" [|ssh]")
+				return
+			}
+			if p[i+1] == '\n' {
+				s.str(": SSH: ")
+				s.printable(p[:i])
+			}
+			return
+		case c < 0x20 || c > 0x7e:
+			return
+		}
+	}
+}
+
+// resp prints ": RESP" for a Redis segment, as tcpdump's resp_print does,
+// and " [|resp]" where tcpdump finds the message cut: captured data ending
+// before the segment does, or no line end in it. Simple strings, errors
+// and integers ("+OK\r\n") are printed quoted; other messages only by
+// name.
+func (s *Summarizer) resp(p []byte, plen int) {
+	s.str(": RESP")
+	if len(p) < plen || !bytes.ContainsAny(p, "\r\n") {
+		s.str(" [|resp]")
+		return
+	}
+	if len(p) > 0 && (p[0] == '+' || p[0] == '-' || p[0] == ':') {
+		if i := bytes.Index(p, []byte("\r\n")); i > 0 && i+2 == len(p) {
+			s.str(` "`)
+			s.printable(p[1:i])
+			s.str(`"`)
+		}
 	}
 }
 
@@ -159,19 +219,99 @@ func (s *Summarizer) textProtoBare(name string, p []byte, ok func([]byte) bool) 
 		s.textLinesVerbose(name, p, ok)
 		return
 	}
-	i := bytes.IndexByte(p, '\n')
-	if i < 0 {
+	plen := max(s.appLen, len(p))
+	if len(p) < plen && ok != nil && !requestTokensCaptured(p) {
+		// tcpdump cannot tell a request or response line from
+		// a continuation: the name alone.
 		return
 	}
-	line := p[:i]
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		line = line[:n-1]
+	// tcpdump's print_txt_line: the first line, printable ASCII and tabs
+	// up to CR-LF or LF.
+	for i := 0; i < plen; i++ {
+		if i >= len(p) {
+			s.str(" [|")
+			s.str(strings.ToLower(name))
+			s.str("]")
+			return
+		}
+		c := p[i]
+		switch {
+		case c == '\n', c == '\r' && i+1 < len(p) && p[i+1] == '\n':
+			line := p[:i]
+			if ok != nil && !ok(line) {
+				return
+			}
+			s.str(": ")
+			s.printable(line)
+			return
+		case c == '\r' && i+1 >= plen:
+			return
+		case c == '\r' && i+1 >= len(p):
+			if ok == nil || ok(p[:i]) {
+				s.str(" [|")
+				s.str(strings.ToLower(name))
+				s.str("]")
+			}
+			return
+		case c == '\r', (c < 0x20 || c > 0x7e) && c != '\t':
+			return
+		}
 	}
-	if ok != nil && !ok(line) {
-		return
+	if len(p) >= plen && plen > 0 && (ok == nil || ok(p[:plen])) {
+		// A whole line without its end: tcpdump prints it as cut.
+		s.str(": ")
+		s.printable(p[:plen])
+		s.str(" [|")
+		s.str(strings.ToLower(name))
+		s.str("]")
 	}
-	s.str(": ")
-	s.printable(line)
+}
+
+// requestTokensCaptured reports whether tcpdump's txtproto_print takes a
+// cut payload p for a request or response line: a first word (up to a
+// blank or line end, printable ASCII, within the captured bytes) that is
+// a method, or a second word that is a three-digit status code.
+func requestTokensCaptured(p []byte) bool {
+	tok, rest, ok := fetchToken(p)
+	if !ok {
+		return false
+	}
+	for _, m := range httpMethods {
+		if bytes.EqualFold(tok, m) {
+			return true
+		}
+	}
+	tok, _, ok = fetchToken(rest)
+	return ok && len(tok) == 3 && isDigit(tok[0]) && isDigit(tok[1]) && isDigit(tok[2])
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// fetchToken is tcpdump's fetch_token over captured bytes p: the word at
+// the start of p and what follows the blanks after it, or false when p
+// ends inside the word or the word has a byte outside printable ASCII.
+func fetchToken(p []byte) (tok, rest []byte, ok bool) {
+	i := 0
+	for ; ; i++ {
+		if i >= len(p) {
+			return nil, nil, false
+		}
+		c := p[i]
+		if c == ' ' || c == '\t' || c == '\r' || c == '\n' {
+			break
+		}
+		if c < 0x20 || c > 0x7e {
+			return nil, nil, false
+		}
+	}
+	if i == 0 {
+		return nil, nil, false
+	}
+	tok = p[:i]
+	for i < len(p) && (p[i] == ' ' || p[i] == '\t') {
+		i++
+	}
+	return tok, p[i:], true
 }
 
 // printable writes b with bytes outside printable ASCII as '.'.

@@ -448,7 +448,8 @@ func (s *Summarizer) tcp(h ipHeader, b []byte, plen int, ext []string) {
 		return
 	}
 	if len(b) < 20 {
-		s.str("[|tcp]")
+		// tcpdump has printed "a.p > b.q: " and stops at the header.
+		s.str(" [|tcp]")
 		return
 	}
 	hl := int(b[12]>>4) * 4
@@ -525,19 +526,22 @@ func (s *Summarizer) tcp(h ipHeader, b []byte, plen int, ext []string) {
 	}
 	if hl > 20 {
 		s.str(", options [")
-		if len(b) < hl {
-			s.str("|tcp]")
-			return
-		}
-		if !s.tcpOptions(b[20:hl], ackBase) {
+		if !s.tcpOptions(b[20:min(hl, len(b))], hl-20, ackBase) {
 			return
 		}
 		s.str("]")
 	}
 	s.str(", length ")
 	s.int(dlen)
-	if dlen > 0 && len(b) > hl {
-		p := b[hl:]
+	if dlen > 0 {
+		// As tcpdump, the port's printer runs whenever the segment
+		// carries data, captured or not (a snaplen or the per-flow
+		// cutoff keeps only the headers): it prints its name and
+		// where the capture ended.
+		var p []byte
+		if len(b) > hl {
+			p = b[hl:]
+		}
 		if len(p) > dlen {
 			p = p[:dlen]
 		}
@@ -549,14 +553,25 @@ func (s *Summarizer) tcp(h ipHeader, b []byte, plen int, ext []string) {
 // tcpOptions prints TCP options; like tcpdump it gives up on a bad one
 // ("[bad opt]", and "]" after a good one) and reports false, after which
 // nothing more of the segment is printed.
-func (s *Summarizer) tcpOptions(o []byte, ackBase uint32) bool {
+//
+// o holds the captured option bytes and total their length by the header
+// length; when the capture ends inside them (o shorter than total) it
+// prints as far as tcpdump does and " [|tcp]": with ">" after it when the
+// capture ended inside an option's data after a first whole option
+// (tcpdump's LENCHECK), without when it ended on an option's kind or
+// length byte.
+func (s *Summarizer) tcpOptions(o []byte, total int, ackBase uint32) bool {
 	first := true
-	for len(o) > 0 {
+	for total > 0 {
 		if !first {
 			s.str(",")
 		}
 		wasFirst := first
 		first = false
+		if len(o) < 1 {
+			s.str(" [|tcp]")
+			return false
+		}
 		kind := o[0]
 		if kind == 0 {
 			s.str("eol")
@@ -565,9 +580,14 @@ func (s *Summarizer) tcpOptions(o []byte, ackBase uint32) bool {
 		if kind == 1 {
 			s.str("nop")
 			o = o[1:]
+			total--
 			continue
 		}
-		if len(o) < 2 || int(o[1]) < 2 || int(o[1]) > len(o) {
+		if len(o) < 2 && total >= 2 {
+			s.str(" [|tcp]")
+			return false
+		}
+		if len(o) < 2 || int(o[1]) < 2 || int(o[1]) > total {
 			s.str("[bad opt]")
 			if !wasFirst {
 				s.str("]")
@@ -575,6 +595,11 @@ func (s *Summarizer) tcpOptions(o []byte, ackBase uint32) bool {
 			return false
 		}
 		l := int(o[1])
+		if l > len(o) {
+			s.tcpOptionCut(kind, l, o[2:], ackBase, wasFirst)
+			return false
+		}
+		total -= l
 		v := o[2:l]
 		switch {
 		case kind == 2 && l == 4:
@@ -617,6 +642,65 @@ func (s *Summarizer) tcpOptions(o []byte, ackBase uint32) bool {
 		o = o[l:]
 	}
 	return true
+}
+
+// tcpOptionCut prints an option of kind and length l of which only v (its
+// data) was captured, as tcpdump's options loop does when its LENCHECK
+// finds the data not captured: the name, what of the data it prints before
+// checking, " [|tcp]" and ">" unless this is the first option.
+func (s *Summarizer) tcpOptionCut(kind uint8, l int, v []byte, ackBase uint32, first bool) {
+	datalen := l - 2
+	switch kind {
+	case 2:
+		s.str("mss")
+		datalen = 2
+	case 3:
+		s.str("wscale")
+		datalen = 1
+	case 4:
+		s.str("sackOK")
+		datalen = 0
+	case 5:
+		s.str("sack")
+		if datalen%8 != 0 {
+			s.str(" invalid sack")
+			datalen = 0
+			break
+		}
+		s.str(" ")
+		s.int(datalen / 8)
+		s.str(" ")
+		for i := 0; i+8 <= len(v); i += 8 {
+			s.str("{")
+			s.uint(uint64(binary.BigEndian.Uint32(v[i:]) - ackBase))
+			s.str(":")
+			s.uint(uint64(binary.BigEndian.Uint32(v[i+4:]) - ackBase))
+			s.str("}")
+		}
+	case 8:
+		s.str("TS")
+		datalen = 8
+	case 19:
+		s.str("md5")
+		datalen = 16
+	case 30:
+		s.str("mptcp")
+	case 34:
+		s.str("tfo")
+	default:
+		s.str("unknown-")
+		s.uint(uint64(kind))
+		if datalen > 0 {
+			s.str(" 0x")
+			for _, c := range v[:min(len(v), datalen)] {
+				s.hex8(c)
+			}
+		}
+	}
+	s.str(" [|tcp]")
+	if datalen > len(v) && !first {
+		s.str(">")
+	}
 }
 
 // udp prints a UDP header as tcpdump's udp_print does, checking in its

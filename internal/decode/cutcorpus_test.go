@@ -1,0 +1,102 @@
+package decode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// cutSnaplens are the lengths the corpus captures are cut to for the
+// truncated-packet comparisons: an Ethernet + IPv4 + TCP header (54), a
+// little more (64, 68: tcpdump's old default), and a few payload bytes
+// further (96, 128, 200), as a per-flow cutoff or a snaplen leaves them.
+var cutSnaplens = []int{54, 64, 68, 96, 128, 200}
+
+// Floors at the measured figures (floored) for the cut corpus: the share of
+// tcpdump's lines for the captures cut by editcap -s that our summaries of
+// the same cut packets reproduce exactly.
+const (
+	cutCorpusFidelityMin = 86.0
+	cutCorpusVerboseMin  = 88.0
+)
+
+func needEditcap(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("editcap"); err != nil {
+		if errors.Is(err, exec.ErrNotFound) && os.Getenv("CI") == "" && os.Getenv("PRD_REQUIRE_PRIVILEGED") == "" {
+			t.Skip("editcap not on PATH")
+		}
+		t.Fatal(err)
+	}
+}
+
+// cutCorpus cuts every corpus capture at each of cutSnaplens with editcap
+// (an independent tool) into dir and returns the cut files. A capture
+// editcap cannot read is left out (libpcap refuses most of those too; the
+// whole-file tests cover them).
+func cutCorpus(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	for _, path := range corpusFiles(t) {
+		for _, n := range cutSnaplens {
+			dst := filepath.Join(dir, fmt.Sprintf("%s.s%d.pcapng", filepath.Base(path), n))
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			err := exec.CommandContext(ctx, "editcap", "-s", strconv.Itoa(n), path, dst).Run()
+			cancel()
+			if err != nil {
+				continue
+			}
+			out = append(out, dst)
+		}
+	}
+	if len(out) < len(cutSnaplens)*100 {
+		t.Fatalf("editcap cut only %d files", len(out))
+	}
+	return out
+}
+
+// TestSummaryCutCorpusFidelity compares every line tcpdump -n prints for
+// the corpus captures cut at each of cutSnaplens (caplen < len, as the
+// per-flow cutoff and a snaplen store them) with our summary of the same
+// cut packets; tcpdump's line count is the denominator, as in
+// TestSummaryCorpusFidelity. Set PRD_DECODE_DIFFS=/some/file to get the
+// differing lines.
+//
+//	go test -run 'TestSummaryCutCorpusFidelity$' -v ./internal/decode/
+func TestSummaryCutCorpusFidelity(t *testing.T) {
+	needTcpdump(t)
+	needEditcap(t)
+	var f fidelity
+	for _, path := range cutCorpus(t, t.TempDir()) {
+		f.compareCapture(t, path, Options{})
+	}
+	f.writeDiffs(t)
+	f.report(t, "corpus cut at 54..200 bytes, tcpdump -n", "go test -run 'TestSummaryCutCorpusFidelity$' -v ./internal/decode/")
+	if f.percent() < cutCorpusFidelityMin {
+		t.Errorf("cut corpus fidelity %.1f%% < %.0f%%", f.percent(), cutCorpusFidelityMin)
+	}
+}
+
+// TestSummaryCutCorpusVerbose does the same for tcpdump -n -v and
+// Options{Verbose: true}.
+//
+//	go test -run 'TestSummaryCutCorpusVerbose$' -v ./internal/decode/
+func TestSummaryCutCorpusVerbose(t *testing.T) {
+	needTcpdump(t)
+	needEditcap(t)
+	var f fidelity
+	for _, path := range cutCorpus(t, t.TempDir()) {
+		f.compareCapture(t, path, Options{Verbose: true}, "-v")
+	}
+	f.writeDiffs(t)
+	f.report(t, "corpus cut at 54..200 bytes, tcpdump -n -v", "go test -run 'TestSummaryCutCorpusVerbose$' -v ./internal/decode/")
+	if f.percent() < cutCorpusVerboseMin {
+		t.Errorf("cut corpus -v fidelity %.1f%% < %.0f%%", f.percent(), cutCorpusVerboseMin)
+	}
+}
