@@ -63,14 +63,28 @@ func (s *Summarizer) tcpPayload(b, p []byte) {
 			s.bgpVerbose(p)
 		}
 	case either(sport, dport, portDNS), either(sport, dport, portMDNS):
-		if len(p) < 2 {
-			if s.appLen >= 2 {
-				s.str(" [|domain]")
-			}
+		// tcpdump's domain_print over TCP: a two-byte length
+		// that must be the rest of the segment's.
+		length := s.appLen
+		switch {
+		case length < 2:
+			s.str(" [DNS over TCP: length ")
+			s.int(length)
+			s.str(" < 2] (invalid)")
+			return
+		case len(p) < 2:
+			s.str(" [|domain]")
+			return
+		case int(binary.BigEndian.Uint16(p)) != length-2:
+			s.str(" [prefix length(")
+			s.uint(uint64(binary.BigEndian.Uint16(p)))
+			s.str(") != length(")
+			s.int(length - 2)
+			s.str(")] (invalid)")
 			return
 		}
 		s.str(" ")
-		s.dns(p[2:], either(sport, dport, portMDNS))
+		s.dns(p[2:], length-2, either(sport, dport, portMDNS))
 	}
 }
 
@@ -139,9 +153,9 @@ func (s *Summarizer) udpPayload(b, p []byte, ulen int) bool {
 	sport, dport := ports(b)
 	switch {
 	case either(sport, dport, portDNS):
-		s.dns(p, false)
+		s.dns(p, ulen, false)
 	case either(sport, dport, portMDNS):
-		s.dns(p, true)
+		s.dns(p, ulen, true)
 	case either(sport, dport, portBOOTPS), either(sport, dport, portBOOTPC):
 		s.bootp(p, ulen)
 	case either(sport, dport, portNTP):
@@ -333,7 +347,7 @@ func (s *Summarizer) printable(b []byte) {
 func (s *Summarizer) bootp(p []byte, ulen int) {
 	s.str("BOOTP/DHCP, ")
 	if len(p) < 1 {
-		s.str("[|bootp]")
+		s.str(" [|bootp]")
 		return
 	}
 	switch p[0] {
@@ -451,7 +465,7 @@ func (s *Summarizer) geneve(p []byte, ulen int) bool {
 		s.str(": ")
 	}
 	if len(p) < 8+optLen {
-		s.str("[|geneve]")
+		s.str(" [|geneve]")
 		return true
 	}
 	s.depth++

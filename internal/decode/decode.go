@@ -238,12 +238,12 @@ func (s *Summarizer) link(linkType uint32, data []byte, wire int) {
 	case LinkTypeIPv6:
 		s.ipv6(data, wire)
 	case LinkTypeLinuxSLL:
-		s.fixedLink(data, wire, 16, 14, "[|sll]")
+		s.fixedLink(data, wire, 16, 14, " [|sll]")
 	case LinkTypeLinuxSLL2:
 		if s.InterfaceName != nil && len(data) >= 20 {
 			s.sll2Prefix(binary.BigEndian.Uint32(data[4:]), data[10])
 		}
-		s.fixedLink(data, wire, 20, 0, "[|sll2]")
+		s.fixedLink(data, wire, 20, 0, " [|sll2]")
 	case LinkTypeNull, LinkTypeLoop:
 		s.null(linkType, data, wire)
 	case LinkTypePPP, LinkTypePPPSerial:
@@ -258,24 +258,24 @@ func (s *Summarizer) link(linkType uint32, data []byte, wire int) {
 		s.ieee80211(data, wire)
 	case LinkTypeRadiotap:
 		if len(data) < 8 {
-			s.str("[|radiotap]")
+			s.str(" [|radiotap]")
 			return
 		}
 		n := int(binary.LittleEndian.Uint16(data[2:]))
 		if n < 8 || n > len(data) {
-			s.str("[|radiotap]")
+			s.str(" [|radiotap]")
 			return
 		}
 		s.ieee80211(data[n:], wire-n)
 	case LinkTypePPI:
 		if len(data) < 8 {
-			s.str("[|ppi]")
+			s.str(" [|ppi]")
 			return
 		}
 		n := int(binary.LittleEndian.Uint16(data[2:]))
 		inner := binary.LittleEndian.Uint32(data[4:])
 		if n < 8 || n > len(data) || inner == LinkTypePPI {
-			s.str("[|ppi]")
+			s.str(" [|ppi]")
 			return
 		}
 		s.link(inner, data[n:], wire-n)
@@ -297,10 +297,10 @@ func (s *Summarizer) link(linkType uint32, data []byte, wire int) {
 		if s.opts.Link && len(data) >= 44 {
 			s.ipoibHeader(data, wire)
 		}
-		s.fixedLink(data, wire, 44, 40, "[|ipoib]")
+		s.fixedLink(data, wire, 44, 40, " [|ipoib]")
 	case LinkTypeIPNET:
 		if len(data) < 24 {
-			s.str("[|ipnet]")
+			s.str(" [|ipnet]")
 			return
 		}
 		if s.opts.Link {
@@ -316,7 +316,7 @@ func (s *Summarizer) link(linkType uint32, data []byte, wire int) {
 		}
 	case LinkTypeFDDI:
 		if len(data) < 13 {
-			s.str("[|fddi]")
+			s.str(" [|fddi]")
 			return
 		}
 		s.llc(data[13:], wire-13)
@@ -362,7 +362,7 @@ func (s *Summarizer) ethernet(data []byte, wire int) {
 		s.etherLinked(data, wire)
 		return
 	}
-	s.fixedLink(data, wire, 14, 12, "[|ether]")
+	s.fixedLink(data, wire, 14, 12, " [|ether]")
 }
 
 // etherLinked prints an Ethernet frame with its header in front of what
@@ -372,7 +372,7 @@ func (s *Summarizer) etherLinked(data []byte, wire int) {
 		s.ethHdr = data[:14]
 	}
 	mark := len(s.buf)
-	s.fixedLink(data, wire, 14, 12, "[|ether]")
+	s.fixedLink(data, wire, 14, 12, " [|ether]")
 	if len(data) < 14 {
 		return
 	}
@@ -387,7 +387,7 @@ func (s *Summarizer) ethertype(et uint16, data []byte, wire int) {
 		switch et {
 		case 0x8100, 0x88a8, 0x9100:
 			if len(data) < 4 {
-				s.str("[|vlan]")
+				s.str(" [|vlan]")
 				return
 			}
 			// Without -e, tcpdump prints only what the tags carry.
@@ -485,13 +485,13 @@ func (s *Summarizer) etherName(et uint16) {
 
 func (s *Summarizer) llc(data []byte, wire int) {
 	if len(data) < 3 {
-		s.str("[|llc]")
+		s.str(" [|llc]")
 		return
 	}
 	dsap, ssap := data[0], data[1]
 	if dsap == 0xaa && ssap == 0xaa && data[2] == 0x03 {
 		if len(data) < 8 {
-			s.str("[|snap]")
+			s.str(" [|snap]")
 			return
 		}
 		if data[3] == 0 && data[4] == 0 && data[5] == 0 {
@@ -535,7 +535,7 @@ func (s *Summarizer) llc(data []byte, wire int) {
 
 func (s *Summarizer) null(linkType uint32, data []byte, wire int) {
 	if len(data) < 4 {
-		s.str("[|null]")
+		s.str(" [|null]")
 		return
 	}
 	var af uint32
@@ -562,7 +562,7 @@ func (s *Summarizer) ppp(data []byte, wire int) {
 		data, wire = data[2:], wire-2
 	}
 	if len(data) < 1 {
-		s.str("[|ppp]")
+		s.str(" [|ppp]")
 		return
 	}
 	var proto uint16
@@ -571,7 +571,7 @@ func (s *Summarizer) ppp(data []byte, wire int) {
 		data, wire = data[1:], wire-1
 	} else {
 		if len(data) < 2 {
-			s.str("[|ppp]")
+			s.str(" [|ppp]")
 			return
 		}
 		proto = binary.BigEndian.Uint16(data)
@@ -664,7 +664,7 @@ func (s *Summarizer) mpls(data []byte, wire int) {
 		}
 	}
 	if len(data) < 1 {
-		s.str("[|mpls]")
+		s.str(" [|mpls]")
 		return
 	}
 	switch data[0] >> 4 {
@@ -678,7 +678,7 @@ func (s *Summarizer) mpls(data []byte, wire int) {
 
 func (s *Summarizer) nflog(data []byte, wire int) {
 	if len(data) < 4 {
-		s.str("[|nflog]")
+		s.str(" [|nflog]")
 		return
 	}
 	if s.opts.Link {
@@ -783,7 +783,7 @@ func (s *Summarizer) arp(data []byte, wire int) {
 		s.str("ARP, ")
 	}
 	if len(data) < 8 {
-		s.str("[|arp]")
+		s.str(" [|arp]")
 		return
 	}
 	ptype := binary.BigEndian.Uint16(data[2:])

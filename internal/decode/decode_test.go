@@ -198,13 +198,15 @@ func summaryCases(t testing.TB) []summaryCase {
 	}
 	// Truncated packets say where they stop.
 	syn := tcpSyn()
-	add("truncated ether", 1, syn[:10], "[|ether]")
-	add("truncated ip", 1, syn[:14+10], "IP [|ip]")
+	// tcpdump's " [|proto]" follows what it printed before it found the
+	// capture short (TestTruncatedCasesMatchTcpdump checks these).
+	add("truncated ether", 1, syn[:10], " [|ether]")
+	add("truncated ip", 1, syn[:14+10], "IP  [|ip]")
 	add("truncated tcp ports", 1, syn[:14+20+2], "IP 10.0.0.1 > 10.0.0.2: [|tcp]")
-	add("truncated tcp header", 1, syn[:14+20+10], "IP 10.0.0.1.41000 > 10.0.0.2.80: [|tcp]")
+	add("truncated tcp header", 1, syn[:14+20+10], "IP 10.0.0.1.41000 > 10.0.0.2.80:  [|tcp]")
 	u := udpPkt()
-	add("truncated udp", 1, u[:14+20+6], "IP 10.0.0.1.5000 > 10.0.0.2.9000: [|udp]")
-	add("empty", 1, nil, "[|ether]")
+	add("truncated udp", 1, u[:14+20+6], "IP 10.0.0.1.5000 > 10.0.0.2.9000:  [|udp]")
+	add("empty", 1, nil, " [|ether]")
 	return append(cases, fragmentCases()...)
 }
 

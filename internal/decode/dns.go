@@ -34,13 +34,20 @@ func (s *Summarizer) dnsType(t uint16) {
 	s.uint(uint64(t))
 }
 
-// dns prints the DNS message m; mdns selects mDNS's reading of the class
-// field's top bit (QU / cache flush).
-func (s *Summarizer) dns(m []byte, mdns bool) {
-	if len(m) < 12 {
+// dns prints the DNS message m (the captured bytes) of length bytes on
+// the wire; mdns selects mDNS's reading of the class field's top bit (QU /
+// cache flush). Where the capture ends it stops as tcpdump's domain_print
+// does: " [|domain]" where a question or a record's data is cut, nothing
+// for an answer whose fixed fields are cut when it is the last.
+func (s *Summarizer) dns(m []byte, length int, mdns bool) {
+	if length < 12 {
 		s.str("domain [length ")
-		s.int(len(m))
+		s.int(length)
 		s.str(" < 12] (invalid)")
+		return
+	}
+	if len(m) < 12 {
+		s.str(" [|domain]")
 		return
 	}
 	id := binary.BigEndian.Uint16(m)
@@ -75,25 +82,34 @@ func (s *Summarizer) dns(m []byte, mdns bool) {
 			s.int(qd)
 			s.str("q]")
 		}
+		for range qd {
+			off = dnsSkipName(m, off)
+			if off < 0 {
+				s.str(" [|domain]")
+				return
+			}
+			off += 4
+		}
 		s.str(" ")
 		s.int(an)
 		s.str("/")
 		s.int(ns)
 		s.str("/")
 		s.int(ar)
-		for range qd {
-			off = dnsSkipName(m, off)
-			if off < 0 || off+4 > len(m) {
-				s.str(" [|domain]")
-				return
-			}
-			off += 4
+		if off > len(m) && an > 0 {
+			// tcpdump skips the question's type and class
+			// unchecked; reading the answer then stops.
+			s.str(" [|domain]")
+			return
 		}
-		for i := range an {
+		for i := 0; i < an; i++ {
 			if i > 0 {
+				if off >= len(m) {
+					s.str(" [|domain]")
+					return
+				}
 				s.str(",")
 			}
-			s.str(" ")
 			off = s.dnsRR(m, off, mdns)
 			if off < 0 {
 				s.str(" [|domain]")
@@ -130,8 +146,11 @@ func (s *Summarizer) dns(m []byte, mdns bool) {
 			s.int(ar)
 			s.str("au]")
 		}
-		for range qd {
-			s.str(" ")
+		for i := 0; i < qd; i++ {
+			if i > 0 && off >= len(m) {
+				s.str(" [|domain]")
+				return
+			}
 			off = s.dnsQuestion(m, off, mdns)
 			if off < 0 {
 				s.str(" [|domain]")
@@ -140,7 +159,7 @@ func (s *Summarizer) dns(m []byte, mdns bool) {
 		}
 	}
 	s.str(" (")
-	s.int(len(m))
+	s.int(length)
 	s.str(")")
 }
 
@@ -151,6 +170,7 @@ func (s *Summarizer) dnsQuestion(m []byte, off int, mdns bool) int {
 	}
 	typ := binary.BigEndian.Uint16(m[end:])
 	class := binary.BigEndian.Uint16(m[end+2:])
+	s.str(" ")
 	s.dnsType(typ)
 	if mdns {
 		if class&0x8000 != 0 {
@@ -190,20 +210,22 @@ func (s *Summarizer) dnsClass(c uint16) {
 // dnsRR prints one resource record ("A 10.0.0.1") and returns the offset
 // after it, or -1 when it is truncated.
 func (s *Summarizer) dnsRR(m []byte, off int, mdns bool) int {
+	if s.opts.Verbose { // tcpdump -v names the record's owner
+		s.str(" ")
+		if s.dnsName(m, off) < 0 {
+			return -1
+		}
+	}
 	end := dnsSkipName(m, off)
 	if end < 0 || end+10 > len(m) {
-		return -1
+		// tcpdump's ns_rprint: the rest of the capture is skipped.
+		return len(m)
 	}
 	typ := binary.BigEndian.Uint16(m[end:])
 	class := binary.BigEndian.Uint16(m[end+2:])
 	rdlen := int(binary.BigEndian.Uint16(m[end+8:]))
 	rd := end + 10
-	if s.opts.Verbose { // tcpdump -v names the record's owner
-		if s.dnsName(m, off) < 0 {
-			return -1
-		}
-		s.str(" ")
-	}
+	s.str(" ")
 	if mdns && class&0x8000 != 0 {
 		s.str("(Cache flush) ")
 		class &= 0x7fff

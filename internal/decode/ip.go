@@ -47,7 +47,7 @@ type ipHeader struct {
 // ip dispatches on the IP version nibble (raw IP link types, tunnels).
 func (s *Summarizer) ip(data []byte, wire int) {
 	if len(data) < 1 {
-		s.str("[|ip]")
+		s.str(" [|ip]")
 		return
 	}
 	switch data[0] >> 4 {
@@ -69,7 +69,7 @@ func (s *Summarizer) ipv4(data []byte, wire int) {
 		return
 	}
 	if len(data) < 20 {
-		s.str("IP [|ip]")
+		s.str("IP  [|ip]")
 		return
 	}
 	if v := data[0] >> 4; v != 4 {
@@ -100,7 +100,7 @@ func (s *Summarizer) ipv4(data []byte, wire int) {
 		return
 	}
 	if len(data) < ihl {
-		s.str("IP [|ip]")
+		s.str("IP  [|ip]")
 		return
 	}
 	if !s.opts.Link {
@@ -134,7 +134,7 @@ func (s *Summarizer) ipv4(data []byte, wire int) {
 
 func (s *Summarizer) ipv6(data []byte, wire int) {
 	if len(data) < 40 {
-		s.str("IP6 [|ip6]")
+		s.str(" [|ip6]")
 		return
 	}
 	if v := data[0] >> 4; v != 6 {
@@ -185,7 +185,7 @@ func (s *Summarizer) ipv6(data []byte, wire int) {
 			if len(payload) < 2 {
 				s.addrs(h, nil, nil)
 				s.exts(ext[:n])
-				s.str("[|ip6]")
+				s.str(" [|ip6]")
 				return
 			}
 			hl = (int(payload[1]) + 1) * 8
@@ -707,7 +707,7 @@ func (s *Summarizer) tcpOptionCut(kind uint8, l int, v []byte, ackBase uint32, f
 // order: captured ports, the IP length, the captured length field, the
 // length field itself, the rest of the captured header.
 func (s *Summarizer) udp(h ipHeader, b []byte, plen int, ext []string) {
-	if !s.portsHeader(h, b, ext, "[|udp]") {
+	if !s.portsHeader(h, b, ext, " [|udp]") {
 		return
 	}
 	if plen < 8 {
@@ -716,7 +716,7 @@ func (s *Summarizer) udp(h ipHeader, b []byte, plen int, ext []string) {
 		return
 	}
 	if len(b) < 6 {
-		s.str("[|udp]")
+		s.str(" [|udp]")
 		return
 	}
 	ulen := int(binary.BigEndian.Uint16(b[4:]))
@@ -729,7 +729,7 @@ func (s *Summarizer) udp(h ipHeader, b []byte, plen int, ext []string) {
 		return
 	}
 	if len(b) < 8 {
-		s.str("[|udp]")
+		s.str(" [|udp]")
 		return
 	}
 	ulen -= 8
@@ -777,7 +777,7 @@ func (s *Summarizer) echoIDSeq(b []byte, trunc string) bool {
 
 func (s *Summarizer) icmp(b []byte, plen int) {
 	if len(b) < 4 {
-		s.str("[|icmp]")
+		s.str(" [|icmp]")
 		return
 	}
 	typ, code := b[0], b[1]
@@ -942,7 +942,7 @@ func (s *Summarizer) icmp6Body(b []byte, plen int) {
 			s.str("neighbor advertisement, tgt is ")
 		}
 		if len(b) < 24 {
-			s.str("[|icmp6]")
+			s.str(" [|icmp6]")
 			return
 		}
 		s.ip6(b[8:24])

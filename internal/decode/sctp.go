@@ -45,7 +45,7 @@ func (s *Summarizer) sctp(b []byte) {
 		}
 		s.str("] ")
 		if l < 4 || l > len(c) {
-			s.str("[|sctp]")
+			s.str(" [|sctp]")
 			return
 		}
 		v := c[4:l]
@@ -64,7 +64,7 @@ func (s *Summarizer) sctp(b []byte) {
 				s.str(" ")
 			}
 			if len(v) < 12 {
-				s.str("[|sctp]")
+				s.str(" [|sctp]")
 				return
 			}
 			s.str("[TSN: ")
@@ -84,7 +84,7 @@ func (s *Summarizer) sctp(b []byte) {
 			s.str("] ")
 		case 1, 2:
 			if len(v) < 16 {
-				s.str("[|sctp]")
+				s.str(" [|sctp]")
 				return
 			}
 			s.str("[init tag: ")
@@ -100,7 +100,7 @@ func (s *Summarizer) sctp(b []byte) {
 			s.str("] ")
 		case 3:
 			if len(v) < 12 {
-				s.str("[|sctp]")
+				s.str(" [|sctp]")
 				return
 			}
 			s.str("[cum ack ")

@@ -29,7 +29,7 @@ func (s *Summarizer) hexOnly(indent string, data []byte) {
 // SLARP (0x8035) being Cisco's own.
 func (s *Summarizer) chdlc(data []byte, wire int) {
 	if len(data) < 4 {
-		s.str("[|chdlc]")
+		s.str(" [|chdlc]")
 		return
 	}
 	proto := binary.BigEndian.Uint16(data[2:])
@@ -64,7 +64,7 @@ func (s *Summarizer) slarp(b []byte, length int) {
 	s.int(max(length, 0))
 	s.str("), ")
 	if len(b) < 4 {
-		s.str("[|slarp]")
+		s.str(" [|slarp]")
 		return
 	}
 	switch code := binary.BigEndian.Uint32(b); code {
@@ -72,7 +72,7 @@ func (s *Summarizer) slarp(b []byte, length int) {
 		s.str("request")
 	case 1:
 		if len(b) < 12 {
-			s.str("[|slarp]")
+			s.str(" [|slarp]")
 			return
 		}
 		s.str("reply ")
@@ -81,7 +81,7 @@ func (s *Summarizer) slarp(b []byte, length int) {
 		s.ip4(b[8:12])
 	case 2:
 		if len(b) < 14 {
-			s.str("[|slarp]")
+			s.str(" [|slarp]")
 			return
 		}
 		s.str("keepalive: mineseen=0x")
@@ -131,7 +131,7 @@ func (s *Summarizer) hex32(v uint32) {
 // sequence number) as tcpdump does without -e: only what it carries.
 func (s *Summarizer) arcnetLinux(data []byte, wire int) {
 	if len(data) < 5 {
-		s.str("[|arcnet]")
+		s.str(" [|arcnet]")
 		return
 	}
 	if s.opts.Link {
@@ -143,7 +143,7 @@ func (s *Summarizer) arcnetLinux(data []byte, wire int) {
 		hdr = 5
 	}
 	if len(data) < hdr {
-		s.str("[|arcnet]")
+		s.str(" [|arcnet]")
 		return
 	}
 	b, w := data[hdr:], wire-hdr
@@ -218,7 +218,7 @@ func (s *Summarizer) brcmTag(b []byte) {
 // of 281 always, that of 282 only with -e.
 func (s *Summarizer) brcmLink(linkType uint32, data []byte, wire int) {
 	if len(data) < 18 {
-		s.str("[|brcm]")
+		s.str(" [|brcm]")
 		return
 	}
 	if linkType == LinkTypeDSATagBRCMPrepend {
