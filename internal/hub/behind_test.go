@@ -135,7 +135,11 @@ func startTestHub(t *testing.T, dsn string) (*Hub, *httptest.Server) {
 		t.Fatal(err)
 	}
 	t.Cleanup(h.Close)
-	srv := httptest.NewServer(h.Server())
+	handler, err := h.Handler() // the API and the web UI
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(handler)
 	t.Cleanup(srv.Close)
 	return h, srv
 }

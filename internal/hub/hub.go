@@ -393,7 +393,12 @@ func (h *Hub) Run(ctx context.Context, ready func(addr string)) error {
 		lim.Total = api.DefaultConnections
 	}
 	ln = api.LimitListener(ln, lim, h.opts.Log)
-	srv := &http.Server{Handler: h.Server(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+	handler, err := h.Handler()
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(h.opts.Log.Handler(), slog.LevelDebug)}
 	var tc *tls.Config
 	if cfg.TLS != nil {

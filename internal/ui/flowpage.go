@@ -59,11 +59,11 @@ func (s *Server) handleFlow(w http.ResponseWriter, r *http.Request, c *call) err
 	var totalBytes int64
 	var follow int
 	err := s.opts.API.Query(r.Context(), r, c.p, q.uiQuery("flow"), func(ctx context.Context) (int64, int64, error) {
-		sl, err := openSelection(ctx, s.opts.Store, c.p, query{iface: q.iface, r: q.r, communityID: q.communityID})
+		sl, err := openSelection(ctx, s.src, c.p, query{iface: q.iface, r: q.r, communityID: q.communityID})
 		if err != nil {
 			return 0, 0, err
 		}
-		defer sl.close()
+		defer func() { d["Missing"] = sl.missing(); sl.close() }()
 		sum := decode.NewSummarizer()
 		var pk flow.Packet
 		var n int64

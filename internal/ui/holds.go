@@ -33,15 +33,15 @@ func (s *Server) holdsPage(w http.ResponseWriter, r *http.Request, c *call, stat
 	if err != nil {
 		return err
 	}
-	if s.isDatabase() && msg == "" {
-		msg = errNoHolds.Error()
+	if err := s.noHolds(); err != nil && msg == "" {
+		msg = err.Error()
 	}
 	var rows []holdRow
 	for _, h := range holds {
 		rows = append(rows, newHoldRow(h))
 	}
 	q := s.parseQuery(r)
-	d := map[string]any{"Title": "Holds", "Holds": rows, "Database": s.isDatabase(), "Error": msg, "Done": done,
+	d := map[string]any{"Title": "Holds", "Holds": rows, "Database": s.noHolds() != nil, "Error": msg, "Done": done,
 		"Since": q.since, "Until": q.until, "Reason": r.FormValue("reason")}
 	s.render(w, status, "holds", c, d)
 	return nil
@@ -49,8 +49,8 @@ func (s *Server) holdsPage(w http.ResponseWriter, r *http.Request, c *call, stat
 
 // handleHoldAdd keeps a window from retention, as POST /api/v1/holds.
 func (s *Server) handleHoldAdd(w http.ResponseWriter, r *http.Request, c *call) error {
-	if s.isDatabase() {
-		return s.holdsPage(w, r, c, http.StatusBadRequest, errNoHolds.Error(), "")
+	if err := s.noHolds(); err != nil {
+		return s.holdsPage(w, r, c, http.StatusBadRequest, err.Error(), "")
 	}
 	if !c.p.May(api.ScopeAdmin) {
 		return s.holdsPage(w, r, c, http.StatusForbidden, c.p.Name+" may not add holds: it needs the admin scope", "")
@@ -95,8 +95,8 @@ func (s *Server) handleHoldAdd(w http.ResponseWriter, r *http.Request, c *call) 
 }
 
 func (s *Server) handleHoldRelease(w http.ResponseWriter, r *http.Request, c *call) error {
-	if s.isDatabase() {
-		return s.holdsPage(w, r, c, http.StatusBadRequest, errNoHolds.Error(), "")
+	if err := s.noHolds(); err != nil {
+		return s.holdsPage(w, r, c, http.StatusBadRequest, err.Error(), "")
 	}
 	if !c.p.May(api.ScopeAdmin) {
 		return s.holdsPage(w, r, c, http.StatusForbidden, c.p.Name+" may not release holds: it needs the admin scope", "")

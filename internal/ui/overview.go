@@ -101,9 +101,12 @@ func (s *Server) handleOverview(w http.ResponseWriter, r *http.Request, c *call)
 	start := time.Now()
 	q := s.parseQuery(r)
 	d := map[string]any{"Title": "Overview"}
-	st, err := statusOf(s.opts.API.Status())
-	if err != nil {
-		return err
+	var st *daemonStatus
+	if !s.isFleet() { // a hub's status is its sensors': the timeline is theirs
+		var err error
+		if st, err = statusOf(s.opts.API.Status()); err != nil {
+			return err
+		}
 	}
 	segs, err := s.segments(r.Context())
 	if err != nil {

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/api"
-	"github.com/packetrecorderd/packetrecorderd/internal/archive"
 	"github.com/packetrecorderd/packetrecorderd/internal/decode"
 	"github.com/packetrecorderd/packetrecorderd/internal/flow"
 	"github.com/packetrecorderd/packetrecorderd/internal/selection"
@@ -129,9 +128,7 @@ func (s *Server) form(q query) form {
 	if s.isDatabase() {
 		return f // a database's sessions are read together
 	}
-	if ar, err := archive.Open(s.opts.Store, archive.Options{ReadOnly: true}); err == nil {
-		segs, _ := ar.Segments()
-		ar.Close()
+	if segs, err := s.src.Segments(context.Background()); err == nil {
 		for _, sg := range segs {
 			if !slices.Contains(f.Interfaces, sg.Interface) {
 				f.Interfaces = append(f.Interfaces, sg.Interface)
@@ -169,7 +166,7 @@ type flowRow struct {
 
 func (s *Server) handleFlows(w http.ResponseWriter, r *http.Request, c *call) error {
 	q := s.parseQuery(r)
-	d := map[string]any{"Title": "Flows", "Form": s.form(q)}
+	d := map[string]any{"Title": "Flows", "Form": s.form(q), "Fleet": s.isFleet()}
 	var rows []flowRow
 	var total, shownFrom int
 	var sumPackets, sumBytes uint64
@@ -180,9 +177,16 @@ func (s *Server) handleFlows(w http.ResponseWriter, r *http.Request, c *call) er
 		limit := int64(q.page+1) * pageSize
 		err := s.opts.API.Query(r.Context(), r, c.p, q.uiQuery("flows"), func(ctx context.Context) (int64, int64, error) {
 			var err error
-			list, err = selection.ListFlows(ctx, q.spec(), selection.FlowOptions{Sort: q.sort, Limit: limit}, opener(s.opts.Store, c.p))
+			spec := q.spec()
+			spec.ForcedFilter = c.p.Filter
+			list, err = s.src.ListFlows(ctx, spec, selection.FlowOptions{Sort: q.sort, Limit: limit}, opener(s.src, c.p))
 			return int64(list.End.PacketsRead), int64(list.BytesRead), err
 		})
+		d["Missing"] = list.End.Missing
+		var fe *selection.FilterError
+		if errors.As(err, &fe) && !fe.Forced {
+			err = &formError{err}
+		}
 		if errors.Is(err, selection.ErrFlowSort) {
 			err = &formError{err}
 		}
@@ -264,11 +268,11 @@ func (s *Server) handlePackets(w http.ResponseWriter, r *http.Request, c *call) 
 	if q.err == "" {
 		from := int64(q.page) * pageSize
 		err := s.opts.API.Query(r.Context(), r, c.p, q.uiQuery("packets"), func(ctx context.Context) (int64, int64, error) {
-			sl, err := openSelection(ctx, s.opts.Store, c.p, q)
+			sl, err := openSelection(ctx, s.src, c.p, q)
 			if err != nil {
 				return 0, 0, err
 			}
-			defer sl.close()
+			defer func() { d["Missing"] = sl.missing(); sl.close() }()
 			sum := decode.NewSummarizer()
 			var i, b int64
 			var pk flow.Packet
@@ -462,11 +466,11 @@ func (s *Server) handleSize(w http.ResponseWriter, r *http.Request, c *call) err
 	if q.err == "" {
 		var n, b int64
 		err := s.opts.API.Query(r.Context(), r, c.p, q.uiQuery("size"), func(ctx context.Context) (int64, int64, error) {
-			sl, err := openSelection(ctx, s.opts.Store, c.p, q)
+			sl, err := openSelection(ctx, s.src, c.p, q)
 			if err != nil {
 				return 0, 0, err
 			}
-			defer sl.close()
+			defer func() { d["Missing"] = sl.missing(); sl.close() }()
 			err = sl.walk(ctx, 0, func(rec store.Record) error {
 				n++
 				b += int64(len(rec.Data))

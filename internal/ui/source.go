@@ -9,7 +9,6 @@ import (
 	"fmt"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/api"
-	"github.com/packetrecorderd/packetrecorderd/internal/archive"
 	"github.com/packetrecorderd/packetrecorderd/internal/selection"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
 )
@@ -26,10 +25,10 @@ type selected struct{ sl *selection.Selection }
 
 // openSelection selects the packets of q for p in the store directory, or
 // in all the sessions of the database, path.
-func openSelection(ctx context.Context, path string, p api.Principal, q query) (*selected, error) {
+func openSelection(ctx context.Context, src Source, p api.Principal, q query) (*selected, error) {
 	// The Community ID goes into the spec for the planner (which will read
 	// only the blocks that carry it); the pages match it themselves.
-	sl, err := openSpec(ctx, path, p, q.spec())
+	sl, err := openSpec(ctx, src, p, q.spec())
 	if err != nil {
 		return nil, err
 	}
@@ -44,29 +43,24 @@ func (q query) spec() selection.Spec {
 // opener opens specs for p as openSelection does (the forced filter
 // applied, the user's mistakes as form errors): selection.ListFlows opens
 // both its passes with it.
-func opener(path string, p api.Principal) selection.Opener {
+func opener(src Source, p api.Principal) selection.Opener {
 	return func(ctx context.Context, spec selection.Spec) (*selection.Selection, error) {
-		return openSpec(ctx, path, p, spec)
+		return openSpec(ctx, src, p, spec)
 	}
 }
 
 // openSpec opens spec's selection for p, with p's forced filter.
-func openSpec(ctx context.Context, path string, p api.Principal, spec selection.Spec) (*selection.Selection, error) {
+func openSpec(ctx context.Context, src Source, p api.Principal, spec selection.Spec) (*selection.Selection, error) {
 	spec.ForcedFilter = p.Filter
-	var sl *selection.Selection
-	var err error
-	if archive.IsStore(path) {
-		sl, err = selection.Store{Dir: path}.Select(ctx, spec)
-	} else {
-		sl, err = Database(path).Select(ctx, spec)
-	}
+	sl, err := src.Select(ctx, spec)
+	ss, isStore := src.(StoreSource)
 	var fe *selection.FilterError
 	switch {
 	case errors.As(err, &fe) && !fe.Forced:
 		return nil, &formError{err}
 	case errors.As(err, &fe):
 		return nil, fmt.Errorf("the filter of %s: %w", p.Name, err)
-	case errors.Is(err, selection.ErrNoSuchInterface) || spec.Interface != "" && !archive.IsStore(path):
+	case errors.Is(err, selection.ErrNoSuchInterface) || spec.Interface != "" && isStore && ss.isDatabase():
 		if sl != nil {
 			sl.Close()
 		}
@@ -98,3 +92,6 @@ func (s *selected) walk(ctx context.Context, limit int64, fn func(store.Record) 
 func (s *selected) interfaceName(rec store.Record) string { return s.sl.InterfaceName(rec) }
 
 func (s *selected) close() { s.sl.Close() }
+
+// missing are the sensors a hub's selection lacks so far.
+func (s *selected) missing() []selection.Missing { return s.sl.Missing() }

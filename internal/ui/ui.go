@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/api"
+	"github.com/packetrecorderd/packetrecorderd/internal/selection"
 )
 
 //go:embed templates/*.html
@@ -41,8 +42,12 @@ type Options struct {
 	// API is the API server whose principals, limits and packet stream
 	// the UI shares.
 	API *api.Server
-	// Store is the store directory the API serves.
+	// Store is the store directory (or database) the API serves, when
+	// Source is nil.
 	Store string
+	// Source is what the pages read (nil: StoreSource{Store}); a hub's
+	// fleet has no store, and its missing sensors show in a banner.
+	Source Source
 	// Log receives errors; audit lines go through the API's logger.
 	Log *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -57,6 +62,7 @@ type Options struct {
 // Server serves the UI under /ui/.
 type Server struct {
 	opts  Options
+	src   Source
 	pages map[string]*template.Template
 	mux   *http.ServeMux
 
@@ -87,7 +93,10 @@ func New(opts Options) (*Server, error) {
 	if opts.SessionTTL == 0 {
 		opts.SessionTTL = 8 * time.Hour
 	}
-	s := &Server{opts: opts, sessions: map[string]*session{}, pages: map[string]*template.Template{}}
+	s := &Server{opts: opts, src: opts.Source, sessions: map[string]*session{}, pages: map[string]*template.Template{}}
+	if s.src == nil {
+		s.src = StoreSource{Path: opts.Store}
+	}
 	base := template.New("layout.html").Funcs(funcs)
 	base, err := base.ParseFS(templateFS, "templates/layout.html")
 	if err != nil {
@@ -288,6 +297,9 @@ type page struct {
 	Title string
 	Nav   string
 	D     any
+	// Missing are the sensors of a hub that could not answer the page's
+	// query: a banner says the page is partial and names them.
+	Missing []selection.Missing
 }
 
 func (s *Server) render(w http.ResponseWriter, status int, name string, c *call, d any) {
@@ -298,6 +310,9 @@ func (s *Server) render(w http.ResponseWriter, status int, name string, c *call,
 	if m, ok := d.(map[string]any); ok {
 		if t, ok := m["Title"].(string); ok {
 			pg.Title = t
+		}
+		if ms, ok := m["Missing"].([]selection.Missing); ok {
+			pg.Missing = ms
 		}
 	}
 	var b strings.Builder
