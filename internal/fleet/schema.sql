@@ -41,5 +41,23 @@ CREATE TABLE IF NOT EXISTS prd_flows (
   tcp_flags      smallint NOT NULL,
   cut            boolean NOT NULL,
   ended          boolean NOT NULL,
-  PRIMARY KEY (sensor, interface, community_id, first_ns, day)
+  -- community_id leads the key so that the key's index also serves the
+  -- hub's lookups by Community ID alone (no index of its own).
+  PRIMARY KEY (community_id, sensor, interface, first_ns, day)
 ) PARTITION BY RANGE (day);
+-- Migration of a database made before the key was led by community_id
+-- (it was (sensor, interface, community_id, first_ns, day), with an index
+-- on community_id in each partition): the key is rebuilt in that order,
+-- once, and each partition's community_id index dropped.
+DO $$
+BEGIN
+  IF (SELECT array_agg(a.attname::text ORDER BY k.ord)
+        FROM pg_constraint c
+        CROSS JOIN LATERAL unnest(c.conkey) WITH ORDINALITY AS k(attnum, ord)
+        JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
+       WHERE c.conrelid = 'prd_flows'::regclass AND c.contype = 'p')
+     IS DISTINCT FROM ARRAY['community_id', 'sensor', 'interface', 'first_ns', 'day'] THEN
+    ALTER TABLE prd_flows DROP CONSTRAINT IF EXISTS prd_flows_pkey;
+    ALTER TABLE prd_flows ADD CONSTRAINT prd_flows_pkey PRIMARY KEY (community_id, sensor, interface, first_ns, day);
+  END IF;
+END $$;
