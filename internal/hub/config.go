@@ -29,12 +29,18 @@ type Config struct {
 	// Sensors is how the hub reaches the sensors: a read token they
 	// accept, and/or mutual TLS.
 	Sensors SensorsConfig `yaml:"sensors"`
-	// TLS, Tokens and Limits: as the daemon's.
-	TLS    *daemon.TLSConfig    `yaml:"tls"`
-	Tokens []daemon.TokenConfig `yaml:"tokens"`
-	Limits daemon.ServerLimits  `yaml:"limits"`
+	// TLS, Tokens, TokensFile, MetricsPublic and Limits: as the
+	// daemon's (tokens_file: more tokens, a YAML list, as `packetrecorder
+	// token add` writes it; metrics_public: /metrics without a token).
+	TLS           *daemon.TLSConfig    `yaml:"tls"`
+	Tokens        []daemon.TokenConfig `yaml:"tokens"`
+	TokensFile    string               `yaml:"tokens_file"`
+	MetricsPublic bool                 `yaml:"metrics_public"`
+	Limits        daemon.ServerLimits  `yaml:"limits"`
 
 	lines map[string]int
+	// tokens are Tokens and tokens_file's, as Validate read them.
+	tokens []daemon.TokenConfig
 }
 
 // SensorsConfig is the hub's credentials towards the sensors.
@@ -103,6 +109,7 @@ func parse(data []byte, dir string) (*Config, error) {
 	fix("sensors.cacert", &c.Sensors.CACert)
 	fix("sensors.cert", &c.Sensors.Cert)
 	fix("sensors.key", &c.Sensors.Key)
+	fix("tokens_file", &c.TokensFile)
 	if c.TLS != nil {
 		fix("tls.cert", &c.TLS.Cert)
 		fix("tls.key", &c.TLS.Key)
@@ -123,7 +130,18 @@ func (c *Config) errorf(key, format string, args ...any) error {
 
 // access is the part of the configuration the daemon shares.
 func (c *Config) access() daemon.AccessConfig {
-	return daemon.AccessConfig{Listen: c.Listen, TLS: c.TLS, Tokens: c.Tokens, Limits: c.Limits}
+	return daemon.AccessConfig{Listen: c.Listen, TLS: c.TLS, Tokens: c.Tokens, TokensFile: c.TokensFile,
+		MetricsPublic: c.MetricsPublic, Limits: c.Limits}
+}
+
+// rules are the API's access rules: the tokens of tokens and
+// tokens_file, metrics_public, limits.
+func (c *Config) rules() daemon.AccessConfig {
+	a := c.access()
+	if c.tokens != nil {
+		a.Tokens = c.tokens
+	}
+	return a
 }
 
 // Validate returns every problem of the configuration, one line each,
@@ -152,10 +170,11 @@ func (c *Config) Validate() error {
 	if _, err := selection.Dial(selection.Remote{Server: "https://sensor.invalid", TokenFile: s.TokenFile, CACert: s.CACert, Cert: s.Cert, Key: s.Key}); err != nil && (s.Cert == "") == (s.Key == "") {
 		errs = append(errs, c.errorf("sensors", "%v", err))
 	}
-	if len(c.Tokens) == 0 && (c.TLS == nil || c.TLS.ClientCA == "") {
-		errs = append(errs, c.errorf("tokens", "at least one token (or tls.client_ca): the hub answers only those it knows"))
+	if len(c.Tokens) == 0 && c.TokensFile == "" && (c.TLS == nil || c.TLS.ClientCA == "") {
+		errs = append(errs, c.errorf("tokens", "at least one token (or tokens_file, or tls.client_ca): the hub answers only those it knows"))
 	}
-	_, aerrs := c.access().Check(c.lines)
+	toks, aerrs := c.access().Check(c.lines)
+	c.tokens = toks
 	errs = append(errs, aerrs...)
 	return errors.Join(errs...)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/packetrecorderd/packetrecorderd/internal/flow"
 	"github.com/packetrecorderd/packetrecorderd/internal/index"
 	"github.com/packetrecorderd/packetrecorderd/internal/selection"
+	"github.com/packetrecorderd/packetrecorderd/internal/store"
 )
 
 // flowWords are the words of a filter the flow records can answer
@@ -99,27 +100,10 @@ func (h *Hub) ListFlows(ctx context.Context, spec selection.Spec, opts selection
 		}
 		prog, plan = p, pl
 	}
-	since, until := rangeOf(spec.Range)
-	cond, args := sqlOfPlan(plan, []any{since, until})
-	sql := `SELECT sensor, interface, community_id, proto, src, dst, sport, dport, first_ns, last_ns,
-		packets_fwd, packets_rev, bytes_fwd, bytes_rev, tcp_flags, stored_packets, stored_bytes
-		FROM prd_flows
-		WHERE ($1::bigint IS NULL OR last_ns >= $1) AND ($2::bigint IS NULL OR first_ns <= $2) AND (` + cond + `)`
-	if spec.CommunityID != "" {
-		if spec.CommunityIDSeed != 0 {
-			return out, &selection.FilterError{Err: errors.New("the flow records hold Community IDs of seed 0")}
-		}
-		args = append(args, spec.CommunityID)
-		sql += fmt.Sprintf(" AND community_id = $%d", len(args))
+	if spec.CommunityID != "" && spec.CommunityIDSeed != 0 {
+		return out, &selection.FilterError{Err: errors.New("the flow records hold Community IDs of seed 0")}
 	}
-	if ws, wi := splitInterface(spec.Interface); wi != "" {
-		args = append(args, wi)
-		sql += fmt.Sprintf(" AND interface = $%d", len(args))
-		if ws != "" {
-			args = append(args, ws)
-			sql += fmt.Sprintf(" AND sensor = $%d", len(args))
-		}
-	}
+	sql, args := flowsQuery(spec, plan)
 	var rows []flowRow
 	var sensors []Sensor
 	err := h.db.with(ctx, func(c *pgx.Conn) error {
@@ -174,6 +158,47 @@ func (h *Hub) ListFlows(ctx context.Context, spec selection.Spec, opts selection
 		out.Flows = []selection.Flow{}
 	}
 	return out, nil
+}
+
+// flowsQuery is the SELECT of spec's flow records whose terms can
+// satisfy plan: in the window (a flow that began before it and ended in
+// it or later included), of the Community ID and interface asked for,
+// from the day partitions up to the window's end's only.
+func flowsQuery(spec selection.Spec, plan index.Expr) (string, []any) {
+	since, until := rangeOf(spec.Range)
+	cond, args := sqlOfPlan(plan, []any{since, until})
+	sql := `SELECT sensor, interface, community_id, proto, src, dst, sport, dport, first_ns, last_ns,
+		packets_fwd, packets_rev, bytes_fwd, bytes_rev, tcp_flags, stored_packets, stored_bytes
+		FROM prd_flows
+		WHERE ($1::bigint IS NULL OR last_ns >= $1) AND ($2::bigint IS NULL OR first_ns <= $2) AND (` + cond + `)`
+	sql, args = dayBound(sql, args, spec.Range)
+	if spec.CommunityID != "" {
+		args = append(args, spec.CommunityID)
+		sql += fmt.Sprintf(" AND community_id = $%d", len(args))
+	}
+	if ws, wi := splitInterface(spec.Interface); wi != "" {
+		args = append(args, wi)
+		sql += fmt.Sprintf(" AND interface = $%d", len(args))
+		if ws != "" {
+			args = append(args, ws)
+			sql += fmt.Sprintf(" AND sensor = $%d", len(args))
+		}
+	}
+	return sql, args
+}
+
+// dayBound adds the partition key's bound to a prd_flows query: a flow
+// in a window began by its end, so its day (first_ns's UTC day) is the
+// end's or earlier, and PostgreSQL reads only those day partitions. No
+// bound below: a flow has no longest life (a connection open for days
+// keeps its first day), so the window's start says nothing of its day.
+func dayBound(sql string, args []any, r store.Range) (string, []any) {
+	if !r.HasUntil {
+		return sql, args
+	}
+	t := time.Unix(0, r.Until).UTC()
+	args = append(args, time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC))
+	return sql + fmt.Sprintf(" AND day <= $%d::date", len(args)), args
 }
 
 // flowsBehind are the sensors (of the interface asked for) whose

@@ -21,6 +21,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -55,6 +56,8 @@ type Hub struct {
 	// unreachable, packet queries ask every sensor it lists.
 	known   []Sensor
 	knownAt time.Time
+	// pgUp is whether PostgreSQL answered the hub's last listing.
+	pgUp atomic.Bool
 }
 
 // UnavailableError is the hub's answer when PostgreSQL, which it lists
@@ -75,6 +78,7 @@ func (h *Hub) remember(ss []Sensor) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.known, h.knownAt = slices.Clone(ss), time.Now()
+	h.pgUp.Store(true)
 }
 
 // lastKnown is the sensors PostgreSQL listed last, and when (zero: never).
@@ -138,6 +142,7 @@ func (h *Hub) plan(ctx context.Context, spec selection.Spec) (Plan, error) {
 // it listed last (of the interface asked for) is asked; what retention
 // deleted is not known.
 func (h *Hub) fallbackPlan(spec selection.Spec, dbErr error) (Plan, error) {
+	h.pgUp.Store(false)
 	ss, at := h.lastKnown()
 	if at.IsZero() {
 		return Plan{}, &UnavailableError{Err: fmt.Errorf("%w (and the hub has not listed the sensors since it started)", dbErr)}
@@ -224,6 +229,7 @@ func (h *Hub) sensors(ctx context.Context) (ss []Sensor, stale error, err error)
 	if ctx.Err() != nil {
 		return nil, nil, err
 	}
+	h.pgUp.Store(false)
 	known, at := h.lastKnown()
 	if at.IsZero() {
 		return nil, nil, &UnavailableError{Err: fmt.Errorf("%w (and the hub has not listed the sensors since it started)", err)}
@@ -377,7 +383,8 @@ func (h *Hub) Server() *api.Server {
 		},
 		Version: h.opts.Version,
 		Log:     h.opts.Log,
-	}, cfg.access().Rules())
+		Metrics: h.metrics(),
+	}, cfg.rules().Rules())
 }
 
 // Run serves the API on the configured address until ctx ends; ready,

@@ -167,6 +167,7 @@ func planSensors(ctx context.Context, db querier, spec selection.Spec, now time.
 		cond, args := sqlOfPlan(plan, []any{since, until})
 		sql := `SELECT DISTINCT sensor, interface FROM prd_flows
 			WHERE ($1::bigint IS NULL OR last_ns >= $1 OR NOT ended) AND ($2::bigint IS NULL OR first_ns <= $2) AND (` + cond + `)`
+		sql, args = dayBound(sql, args, spec.Range)
 		if cid != "" {
 			args = append(args, cid)
 			sql += fmt.Sprintf(" AND community_id = $%d", len(args))

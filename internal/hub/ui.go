@@ -6,6 +6,8 @@ import (
 	"net/http"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/archive"
 	"github.com/packetrecorderd/packetrecorderd/internal/selection"
@@ -69,4 +71,27 @@ func (h *Hub) Handler() (http.Handler, error) {
 		return nil, err
 	}
 	return ui.Mount(u, srv), nil
+}
+
+// metrics is the hub's /metrics: PostgreSQL reachable at the last
+// listing, and the sensors it listed, on a registry of its own.
+func (h *Hub) metrics() http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "packetrecorder_hub_postgres_up",
+			Help: "1 when PostgreSQL answered the hub's last listing of the sensors, else 0."},
+			func() float64 {
+				if h.pgUp.Load() {
+					return 1
+				}
+				return 0
+			}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "packetrecorder_hub_sensors",
+			Help: "Sensors prd_sensors listed at the hub's last listing."},
+			func() float64 {
+				ss, _ := h.lastKnown()
+				return float64(len(ss))
+			}),
+	)
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
