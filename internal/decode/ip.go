@@ -318,7 +318,7 @@ func (s *Summarizer) transportExt(h ipHeader, proto uint8, b []byte, plen int, e
 		if !s.portsHeader(h, b, ext, "[|sctp]") {
 			return
 		}
-		s.sctp(b)
+		s.sctp(b, plen)
 		return
 	}
 	s.addrs(h, nil, nil)

@@ -21,20 +21,51 @@ var sctpPPIDs = map[uint32]string{1: "IUA", 2: "M2UA", 3: "M3UA", 4: "SUA", 5: "
 
 // sctp prints the chunks of an SCTP packet b (its common header first)
 // the way tcpdump does without -v: "sctp (1) [INIT] [init tag: 1] ...".
-func (s *Summarizer) sctp(b []byte) {
+//
+// plen is the SCTP packet's length by the IP header: as tcpdump, chunks are
+// walked to it, and a chunk (or its padding) not wholly captured ends the
+// line with " [|sctp]" before its number.
+func (s *Summarizer) sctp(b []byte, plen int) {
 	s.str("sctp")
 	c := b[min(12, len(b)):]
 	if len(b) < 12 {
 		s.str(" [|sctp]")
 		return
 	}
-	for n := 1; len(c) >= 4; n++ {
+	rem := plen - 12
+	if plen < len(b) {
+		c = b[12:plen]
+	}
+	for n := 1; rem > 0; n++ {
+		sep := " ("
+		if n > 1 {
+			sep = ", ("
+		}
+		if rem < 4 {
+			s.str(sep)
+			s.int(n)
+			s.str(") [chunk descriptor cut off at end of packet]")
+			return
+		}
+		if len(c) < 4 {
+			s.str(" [|sctp]")
+			return
+		}
 		typ, flags := c[0], c[1]
 		l := int(binary.BigEndian.Uint16(c[2:]))
-		if n > 1 {
-			s.str(",")
+		if l < 4 {
+			s.str(sep)
+			s.int(n)
+			s.str(") [Bad chunk length ")
+			s.int(l)
+			s.str(", < size of chunk descriptor]")
+			return
 		}
-		s.str(" (")
+		if l > len(c) {
+			s.str(" [|sctp]")
+			return
+		}
+		s.str(sep)
 		s.int(n)
 		s.str(") [")
 		if name, ok := sctpChunkNames[typ]; ok {
@@ -44,10 +75,6 @@ func (s *Summarizer) sctp(b []byte) {
 			s.uint(uint64(typ))
 		}
 		s.str("] ")
-		if l < 4 || l > len(c) {
-			s.str(" [|sctp]")
-			return
-		}
 		v := c[4:l]
 		switch typ {
 		case 0:
@@ -113,6 +140,12 @@ func (s *Summarizer) sctp(b []byte) {
 			s.uint(uint64(binary.BigEndian.Uint16(v[10:])))
 			s.str("] ")
 		}
-		c = c[min((l+3)&^3, len(c)):]
+		padded := (l + 3) &^ 3
+		if padded > len(c) && padded <= rem {
+			s.str(" [|sctp]")
+			return
+		}
+		c = c[min(padded, len(c)):]
+		rem -= padded
 	}
 }
