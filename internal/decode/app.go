@@ -170,6 +170,12 @@ func (s *Summarizer) udpPayload(b, p []byte, ulen int) bool {
 		s.appLen = ulen
 		s.textProtoBare("SIP", p, httpFirstLine)
 	case either(sport, dport, 161), either(sport, dport, 162):
+		if len(p) < ulen {
+			// tcpdump's snmp_print: " ", then its first element, the
+			// whole message, is not captured.
+			s.str("  [|snmp]")
+			return true
+		}
 		return s.snmp(p)
 	case either(sport, dport, 546), either(sport, dport, 547):
 		if len(p) < 1 || p[0] == 0 || int(p[0]) >= len(dhcp6Types) {

@@ -340,8 +340,8 @@ func (s *Summarizer) transportExt(h ipHeader, proto uint8, b []byte, plen int, e
 	case protoGRE:
 		s.gre(b, plen)
 	case protoESP:
-		if len(b) < 8 {
-			s.str("ESP [|esp]")
+		if len(b) <= 8 { // tcpdump wants a byte past the ESP header
+			s.str(" [|esp]")
 			return
 		}
 		s.str("ESP(spi=0x")
@@ -351,34 +351,10 @@ func (s *Summarizer) transportExt(h ipHeader, proto uint8, b []byte, plen int, e
 		s.str("), length ")
 		s.int(plen)
 	case protoAH:
-		if len(b) < 12 {
-			s.str("AH [|ah]")
+		if !s.ah(b) {
 			return
 		}
-		s.str("AH(")
-		if s.opts.Verbose {
-			s.str("length=")
-			s.uint(uint64(b[1]))
-			s.str("(")
-			s.int((int(b[1]) + 2) * 4)
-			s.str("-bytes),")
-		}
-		s.str("spi=0x")
-		s.hex32raw(binary.BigEndian.Uint32(b[4:]))
-		s.str(",seq=0x")
-		s.buf = appendHex(s.buf, binary.BigEndian.Uint32(b[8:]))
 		hl := (int(b[1]) + 2) * 4
-		if hl < 12 || len(b) < hl {
-			s.str("): [|ah]")
-			return
-		}
-		if hl > 12 {
-			s.str(",icv=0x")
-			for _, c := range b[12:hl] {
-				s.hex8(c)
-			}
-		}
-		s.str("): ")
 		s.depth++
 		if s.depth > maxEncapsulationDepth {
 			s.str("[|encapsulation too deep]")
@@ -1110,4 +1086,63 @@ func (s *Summarizer) vrrp(b []byte, plen int) {
 	s.uint(uint64(b[5]))
 	s.str("s, length ")
 	s.int(plen)
+}
+
+// ah prints an AH header as tcpdump's ah_print does, field by field, up to
+// where the capture ends (" [|ah]"), and reports whether it was whole.
+func (s *Summarizer) ah(b []byte) bool {
+	if len(b) < 1 { // tcpdump reads the next header first
+		s.str(" [|ah]")
+		return false
+	}
+	s.str("AH")
+	if len(b) < 2 {
+		s.str(" [|ah]")
+		return false
+	}
+	hl := (int(b[1]) + 2) * 4
+	s.str("(")
+	if s.opts.Verbose {
+		s.str("length=")
+		s.uint(uint64(b[1]))
+		s.str("(")
+		s.int(hl)
+		s.str("-bytes),")
+	}
+	if len(b) < 4 {
+		s.str(" [|ah]")
+		return false
+	}
+	if r := binary.BigEndian.Uint16(b[2:]); r != 0 {
+		s.str("reserved=0x")
+		s.buf = appendHex(s.buf, uint32(r))
+		s.str("[MustBeZero],")
+	}
+	if len(b) < 8 {
+		s.str(" [|ah]")
+		return false
+	}
+	s.str("spi=0x")
+	s.hex32raw(binary.BigEndian.Uint32(b[4:]))
+	s.str(",")
+	if len(b) < 12 {
+		s.str(" [|ah]")
+		return false
+	}
+	s.str("seq=0x")
+	s.buf = appendHex(s.buf, binary.BigEndian.Uint32(b[8:]))
+	if hl < 12 {
+		s.str("): [|ah]")
+		return false
+	}
+	s.str(",icv=0x")
+	for i := 12; i < hl; i++ {
+		if i >= len(b) {
+			s.str(" [|ah]")
+			return false
+		}
+		s.hex8(b[i])
+	}
+	s.str("): ")
+	return true
 }
