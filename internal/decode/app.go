@@ -455,6 +455,11 @@ func (s *Summarizer) geneve(p []byte, ulen int) bool {
 		s.hex16raw(proto)
 		s.str(")")
 	}
+	if len(p) < 8+optLen && ulen >= 8+optLen {
+		// tcpdump checks the options are captured before printing them.
+		s.str(" [|geneve]")
+		return true
+	}
 	if optLen > 0 {
 		s.str(", options [")
 		if s.opts.Verbose {

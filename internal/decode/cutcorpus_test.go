@@ -24,7 +24,7 @@ var cutSnaplens = []int{54, 64, 68, 96, 128, 200}
 // tcpdump's lines for the captures cut by editcap -s that our summaries of
 // the same cut packets reproduce exactly.
 const (
-	cutCorpusFidelityMin = 92.0
+	cutCorpusFidelityMin = 96.0
 	cutCorpusVerboseMin  = 88.0
 )
 

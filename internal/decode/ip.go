@@ -69,7 +69,10 @@ func (s *Summarizer) ipv4(data []byte, wire int) {
 		return
 	}
 	if len(data) < 20 {
-		s.str("IP  [|ip]")
+		if len(data) > 0 && !s.opts.Link { // tcpdump has read the version
+			s.str("IP ")
+		}
+		s.str(" [|ip]")
 		return
 	}
 	if v := data[0] >> 4; v != 4 {
@@ -757,6 +760,22 @@ func (s *Summarizer) icmp(b []byte, plen int) {
 		return
 	}
 	typ, code := b[0], b[1]
+	// tcpdump's icmp_print builds the text before printing it: a field
+	// it needs not captured leaves " [|icmp]" alone.
+	need := 0
+	switch typ {
+	case 0, 8:
+		need = 8
+	case 3, 5:
+		need = 8 + 20 // the returned header's destination
+		if typ == 3 && code == 3 && len(b) >= 9 {
+			need = 8 + int(b[8]&0xf)*4 + 4 // and the port it names
+		}
+	}
+	if len(b) < need {
+		s.str(" [|icmp]")
+		return
+	}
 	s.str("ICMP ")
 	switch typ {
 	case 0, 8:
@@ -860,6 +879,10 @@ func (s *Summarizer) icmpUnreach(b []byte, code uint8) bool {
 }
 
 func (s *Summarizer) icmp6(b []byte, plen int) {
+	if len(b) == 0 {
+		s.str(" [|icmp6]")
+		return
+	}
 	if len(b) < 4 {
 		s.str("ICMP6 [|icmp6]")
 		return
@@ -913,13 +936,18 @@ func (s *Summarizer) icmp6Body(b []byte, plen int) {
 		s.str("router advertisement")
 	case 135, 136:
 		if typ == 135 {
-			s.str("neighbor solicitation, who has ")
+			s.str("neighbor solicitation")
 		} else {
-			s.str("neighbor advertisement, tgt is ")
+			s.str("neighbor advertisement")
 		}
 		if len(b) < 24 {
 			s.str(" [|icmp6]")
 			return
+		}
+		if typ == 135 {
+			s.str(", who has ")
+		} else {
+			s.str(", tgt is ")
 		}
 		s.ip6(b[8:24])
 	case 137:
