@@ -505,21 +505,39 @@ var dhcp6Types = [...]string{1: "solicit", 2: "advertise", 3: "request", 4: "con
 // text ending in CRLF or LF; a last line without its end is printed
 // followed by tcpdump's truncation mark.
 func (s *Summarizer) textLinesVerbose(name string, p []byte, ok func([]byte) bool) {
+	plen := max(s.appLen, len(p))
 	if ok != nil {
-		first := p
-		if i := bytes.IndexByte(first, '\n'); i >= 0 {
-			first = first[:i]
-		}
-		if !ok(bytes.TrimSuffix(first, []byte{'\r'})) {
-			return
+		if len(p) < plen {
+			if !requestTokensCaptured(p) {
+				return
+			}
+		} else {
+			first := p
+			if i := bytes.IndexByte(first, '\n'); i >= 0 {
+				first = first[:i]
+			}
+			if !ok(bytes.TrimSuffix(first, []byte{'\r'})) {
+				return
+			}
 		}
 	}
 	s.str(", length: ")
-	s.int(max(s.appLen, len(p)))
-	for idx := 0; idx < len(p); {
+	s.int(plen)
+	// tcpdump's print_txt_line, line after line: a line is printed once
+	// its end is seen; the capture ending first gives " [|name]".
+	trunc := func() {
+		s.str(" [|")
+		s.str(strings.ToLower(name))
+		s.str("]")
+	}
+	for idx := 0; idx < plen; {
 		start := idx
 		end := -1
-		for idx < len(p) {
+		for idx < plen {
+			if idx >= len(p) {
+				trunc()
+				return
+			}
 			c := p[idx]
 			if c == '\n' {
 				end = idx
@@ -527,8 +545,15 @@ func (s *Summarizer) textLinesVerbose(name string, p []byte, ok func([]byte) boo
 				break
 			}
 			if c == '\r' {
-				if idx+1 >= len(p) || p[idx+1] != '\n' {
-					return // binary, or the LF is not in this packet
+				if idx+1 >= plen {
+					return // the LF is not in this segment
+				}
+				if idx+1 >= len(p) {
+					trunc()
+					return
+				}
+				if p[idx+1] != '\n' {
+					return // binary
 				}
 				end = idx
 				idx += 2
@@ -542,10 +567,8 @@ func (s *Summarizer) textLinesVerbose(name string, p []byte, ok func([]byte) boo
 		if end < 0 {
 			// Printable to the end, without a line ending.
 			s.str("\n\t")
-			s.buf = append(s.buf, p[start:]...)
-			s.str(" [|")
-			s.buf = append(s.buf, strings.ToLower(name)...)
-			s.str("]")
+			s.buf = append(s.buf, p[start:idx]...)
+			trunc()
 			return
 		}
 		s.str("\n\t")
