@@ -388,7 +388,11 @@ var ntpModes = [8]string{"unspecified", "Symmetric Active", "Symmetric Passive",
 
 func (s *Summarizer) ntp(p []byte, ulen int) bool {
 	if len(p) < 1 {
-		return false
+		if ulen < 1 {
+			return false
+		}
+		s.str(" [|ntp]")
+		return true
 	}
 	s.str("NTPv")
 	s.uint(uint64(p[0] >> 3 & 7))
@@ -396,7 +400,7 @@ func (s *Summarizer) ntp(p []byte, ulen int) bool {
 	s.str(ntpModes[p[0]&7])
 	s.str(", length ")
 	s.int(ulen)
-	if mode := p[0] & 7; s.opts.Verbose && mode >= 1 && mode <= 5 && len(p) >= 48 && ulen >= 48 {
+	if mode := p[0] & 7; s.opts.Verbose && mode >= 1 && mode <= 5 && ulen >= 48 {
 		s.ntpTimeVerbose(p, ulen)
 	}
 	return true

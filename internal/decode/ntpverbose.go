@@ -9,7 +9,18 @@ import (
 // p of length bytes: leap, stratum, poll and precision; root delay,
 // dispersion and reference ID; the four timestamps, the originator's
 // deltas and the key and digest of an authenticated message.
+//
+// p may be cut short of length: as tcpdump's ntp_time_print, each field is
+// printed once it is captured, and " [|ntp]" ends the text where one is
+// not.
 func (s *Summarizer) ntpTimeVerbose(p []byte, length int) {
+	cut := func(n int) bool {
+		if len(p) < n {
+			s.str(" [|ntp]")
+			return true
+		}
+		return false
+	}
 	li := p[0] & 0xc0
 	s.str("\n\tLeap indicator: ")
 	switch li {
@@ -22,7 +33,11 @@ func (s *Summarizer) ntpTimeVerbose(p []byte, length int) {
 	}
 	s.str(" (")
 	s.uint(uint64(li))
-	s.str("), Stratum ")
+	s.str(")")
+	if cut(2) {
+		return
+	}
+	s.str(", Stratum ")
 	stratum := p[1]
 	s.uint(uint64(stratum))
 	switch {
@@ -34,6 +49,9 @@ func (s *Summarizer) ntpTimeVerbose(p []byte, length int) {
 		s.str(" (secondary reference)")
 	default:
 		s.str(" (reserved)")
+	}
+	if cut(3) {
+		return
 	}
 	poll := int(int8(p[2]))
 	s.str(", poll ")
@@ -49,12 +67,24 @@ func (s *Summarizer) ntpTimeVerbose(p []byte, length int) {
 			s.str("s)")
 		}
 	}
+	if cut(4) {
+		return
+	}
 	s.str(", precision ")
 	s.int(int(int8(p[3])))
+	if cut(8) {
+		return
+	}
 	s.str("\n\tRoot Delay: ")
 	s.ntpShortFixed(p[4:8])
+	if cut(12) {
+		return
+	}
 	s.str(", Root dispersion: ")
 	s.ntpShortFixed(p[8:12])
+	if cut(16) {
+		return
+	}
 	s.str(", Reference-ID: ")
 	refid := p[12:16]
 	switch stratum {
@@ -71,25 +101,29 @@ func (s *Summarizer) ntpTimeVerbose(p []byte, length int) {
 		s.str("0x")
 		s.hex32(binary.BigEndian.Uint32(refid))
 	}
-	s.str("\n\t  Reference Timestamp:  ")
-	s.ntpTime(p[16:24])
-	s.str("\n\t  Originator Timestamp: ")
-	s.ntpTime(p[24:32])
-	s.str("\n\t  Receive Timestamp:    ")
-	s.ntpTime(p[32:40])
-	s.str("\n\t  Transmit Timestamp:   ")
-	s.ntpTime(p[40:48])
+	for i, label := range [...]string{"\n\t  Reference Timestamp:  ", "\n\t  Originator Timestamp: ",
+		"\n\t  Receive Timestamp:    ", "\n\t  Transmit Timestamp:   "} {
+		off := 16 + 8*i
+		if cut(off + 8) {
+			return
+		}
+		s.str(label)
+		s.ntpTime(p[off : off+8])
+	}
 	s.str("\n\t    Originator - Receive Timestamp:  ")
 	s.ntpDelta(p[24:32], p[32:40])
 	s.str("\n\t    Originator - Transmit Timestamp: ")
 	s.ntpDelta(p[24:32], p[40:48])
 	switch {
-	case length == 52 && len(p) >= 52:
+	case length == 52 || length == 68 || length == 72:
+		if cut(52) {
+			return
+		}
 		s.str("\n\tKey id: ")
 		s.uint(uint64(binary.BigEndian.Uint32(p[48:])))
-	case (length == 68 || length == 72) && len(p) >= length:
-		s.str("\n\tKey id: ")
-		s.uint(uint64(binary.BigEndian.Uint32(p[48:])))
+		if length == 52 || cut(length) {
+			return
+		}
 		s.str("\n\tAuthentication: ")
 		for off := 52; off < length; off += 4 {
 			s.hex32(binary.BigEndian.Uint32(p[off:]))
