@@ -101,10 +101,6 @@ type Outbox struct {
 	rbuf   *bufio.Reader
 	roff   int64
 	rseq   uint64 // last seq handed out by Next
-
-	// startSeq is the last sequence number an earlier run left: the
-	// records up to it may have been shipped already.
-	startSeq uint64
 }
 
 // OutboxStats are the outbox's counters.
@@ -174,7 +170,6 @@ func OpenOutbox(dir string, maxBytes int64, log *slog.Logger) (*Outbox, error) {
 	}
 	o.nextSeq = max(o.nextSeq, o.acked+1)
 	o.durable = o.nextSeq - 1
-	o.startSeq = o.nextSeq - 1
 	o.rseq = o.acked
 	return o, nil
 }

@@ -62,11 +62,6 @@ type record struct {
 	kind byte
 	flow FlowRow
 	seg  SegmentRow
-	// fresh is the shipper's guess that this flow record is the first of
-	// its flow PostgreSQL sees (a flow's final record, with no record of
-	// it shipped before): it goes in by plain COPY, not the upsert. A
-	// wrong guess costs a retry, never a row (see shipMarked).
-	fresh bool
 }
 
 var errRecord = errors.New("malformed outbox record")
