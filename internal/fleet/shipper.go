@@ -200,7 +200,6 @@ func (s *Sensor) ship(ctx context.Context) {
 	defer wg.Wait()
 	defer close(jobs)
 	var stamps []stamp
-	fr := newFreshness(s.out.startSeq, time.Now().UnixNano())
 	for {
 		if len(stamps) == maxStamps {
 			stamps = slices.Delete(stamps, 0, maxStamps/2)
@@ -221,7 +220,6 @@ func (s *Sensor) ship(ctx context.Context) {
 		if len(recs) == 0 {
 			continue
 		}
-		fr.classify(recs)
 		j := &job{recs: recs}
 		j.mark = func() int64 { return markOf(j) }
 		last := recs[len(recs)-1].seq
@@ -335,15 +333,6 @@ func (s *Sensor) worker(ctx context.Context, jobs <-chan *job, complete func(*jo
 				return
 			}
 			err := s.shipMarked(ctx, conn, j.recs, days, j.mark)
-			if errors.Is(err, errNotFresh) {
-				// A record guessed fresh was there already (shipped before
-				// a restart, or its flow's earlier record forgotten): the
-				// batch goes again, all of it through the upsert.
-				for i := range j.recs {
-					j.recs[i].fresh = false
-				}
-				continue
-			}
 			if err == nil {
 				backoff = minBackoff
 				complete(j)
@@ -439,7 +428,6 @@ func (s *Sensor) shipMarked(ctx context.Context, conn *pgx.Conn, batch []record,
 	// upsert may not touch a row twice).
 	idx := map[flowKey]int{}
 	var flows []*FlowRow
-	var freshOf []bool
 	segIdx := map[string]int{}
 	var segs []*SegmentRow
 	for i := range batch {
@@ -448,12 +436,11 @@ func (s *Sensor) shipMarked(ctx context.Context, conn *pgx.Conn, batch []record,
 		case kindFlow:
 			k := flowKey{r.flow.Interface, r.flow.CommunityID, r.flow.FirstNS}
 			if j, ok := idx[k]; ok {
-				flows[j], freshOf[j] = &r.flow, r.fresh
+				flows[j] = &r.flow
 				continue
 			}
 			idx[k] = len(flows)
 			flows = append(flows, &r.flow)
-			freshOf = append(freshOf, r.fresh)
 			if d := r.flow.Day(); !days[d] {
 				if err := EnsurePartition(ctx, conn, d); err != nil {
 					return fmt.Errorf("partition %s: %w", PartitionName(d), err)
@@ -474,31 +461,11 @@ func (s *Sensor) shipMarked(ctx context.Context, conn *pgx.Conn, batch []record,
 			segs = append(segs, &r.seg)
 		}
 	}
-	// Fresh records (see record.fresh) go straight into prd_flows; the
-	// others into the staging table and through the upsert.
-	var fresh []*FlowRow
-	kept := flows[:0]
-	for i, f := range flows {
-		if freshOf[i] {
-			fresh = append(fresh, f)
-		} else {
-			kept = append(kept, f)
-		}
-	}
-	flows = kept
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback(context.Background())
-	if len(fresh) > 0 {
-		if err := s.copyFlows(ctx, tx, "prd_flows", fresh); err != nil {
-			if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == uniqueViolation {
-				return fmt.Errorf("%w: %w", errNotFresh, err)
-			}
-			return err
-		}
-	}
 	if len(flows) > 0 {
 		if err := s.copyFlows(ctx, tx, "prd_flows_in", flows); err != nil {
 			return err
@@ -550,67 +517,4 @@ func (s *Sensor) copyFlows(ctx context.Context, tx pgx.Tx, table string, flows [
 		return fmt.Errorf("copy flows: %d of %d rows", n, len(flows))
 	}
 	return nil
-}
-
-// errNotFresh is a batch's failure because a record guessed fresh was in
-// prd_flows already: nothing of the batch was committed.
-var errNotFresh = errors.New("a flow record guessed new was there already")
-
-// uniqueViolation is PostgreSQL's SQLSTATE unique_violation.
-const uniqueViolation = "23505"
-
-// maxActiveKeys bounds the flows freshness remembers.
-const maxActiveKeys = 1 << 20
-
-// freshness guesses, in outbox order, which flow records are the first
-// of their flow that PostgreSQL sees: most flows end before their first
-// interim record, and their one record needs no upsert. It remembers
-// the flows with an interim record shipped (until their final record),
-// and guesses fresh only a final record of a flow it does not remember,
-// queued by this run (after startSeq) and begun after since. The guess
-// is only a guess: prd_flows' primary key refuses a wrong one, and the
-// batch goes again through the upsert.
-type freshness struct {
-	active   map[flowKey]struct{}
-	startSeq uint64
-	since    int64
-}
-
-func newFreshness(startSeq uint64, since int64) *freshness {
-	return &freshness{active: map[flowKey]struct{}{}, startSeq: startSeq, since: since}
-}
-
-// classify sets the fresh mark of a batch's records, read in outbox
-// order after every batch classified before.
-func (fr *freshness) classify(recs []record) {
-	// A flow's records within the batch are one upsert row: the batch
-	// is classified against what earlier batches shipped.
-	var seen []flowKey
-	for i := range recs {
-		r := &recs[i]
-		if r.kind != kindFlow {
-			continue
-		}
-		k := flowKey{r.flow.Interface, r.flow.CommunityID, r.flow.FirstNS}
-		_, known := fr.active[k]
-		r.fresh = r.flow.Ended && !known && r.seq > fr.startSeq && r.flow.FirstNS >= fr.since
-		if !r.flow.Ended {
-			seen = append(seen, k)
-		}
-	}
-	for _, k := range seen {
-		if len(fr.active) >= maxActiveKeys {
-			// Forget them all: from now on only flows begun after now
-			// are guessed fresh.
-			clear(fr.active)
-			fr.since = time.Now().UnixNano()
-		}
-		fr.active[k] = struct{}{}
-	}
-	for i := range recs {
-		r := &recs[i]
-		if r.kind == kindFlow && r.flow.Ended {
-			delete(fr.active, flowKey{r.flow.Interface, r.flow.CommunityID, r.flow.FirstNS})
-		}
-	}
 }
