@@ -38,7 +38,7 @@ func (s *Summarizer) ospf(h ipHeader, b []byte, plen int) {
 		return
 	}
 	if len(b) < 16 {
-		s.str("OSPF [|ospf]")
+		s.str(ospfTrunc) // tcpdump reads the authentication type first
 		return
 	}
 	md5 := binary.BigEndian.Uint16(b[14:]) == 2
@@ -69,7 +69,8 @@ func (s *Summarizer) ospf(h ipHeader, b []byte, plen int) {
 	if !s.opts.Verbose {
 		return
 	}
-	if len(b) < 24 {
+	// As tcpdump, each field once it is captured.
+	if len(b) < 4 {
 		s.str(ospfTrunc)
 		return
 	}
@@ -80,13 +81,25 @@ func (s *Summarizer) ospf(h ipHeader, b []byte, plen int) {
 		s.str("]")
 	}
 	end := min(plen, olen)
+	if len(b) < 8 {
+		s.str(ospfTrunc)
+		return
+	}
 	s.str("\n\tRouter-ID ")
 	s.ip4(b[4:8])
+	if len(b) < 12 {
+		s.str(ospfTrunc)
+		return
+	}
 	if allZero(b[8:12]) {
 		s.str(", Backbone Area")
 	} else {
 		s.str(", Area ")
 		s.ip4(b[8:12])
+	}
+	if len(b) < 24 {
+		s.str(ospfTrunc)
+		return
 	}
 	auth := uint32(binary.BigEndian.Uint16(b[14:]))
 	s.str(", Authentication Type: ")

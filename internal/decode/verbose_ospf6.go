@@ -39,8 +39,15 @@ func (s *Summarizer) ospf6(b []byte, plen int) {
 	if !s.opts.Verbose {
 		return
 	}
-	if len(b) < 16 {
-		s.str(ospf6Trunc)
+	// As tcpdump, each field once it is captured.
+	cut := func(n int) bool {
+		if len(b) < n {
+			s.str(ospf6Trunc)
+			return true
+		}
+		return false
+	}
+	if cut(4) {
 		return
 	}
 	dlen := int(binary.BigEndian.Uint16(b[2:]))
@@ -50,13 +57,22 @@ func (s *Summarizer) ospf6(b []byte, plen int) {
 		s.str("]")
 		return
 	}
+	if cut(8) {
+		return
+	}
 	s.str("\n\tRouter-ID ")
 	s.ip4(b[4:8])
+	if cut(12) {
+		return
+	}
 	if allZero(b[8:12]) {
 		s.str(", Backbone Area")
 	} else {
 		s.str(", Area ")
 		s.ip4(b[8:12])
+	}
+	if cut(15) {
+		return
 	}
 	if b[14] != 0 {
 		s.str(", Instance ")
@@ -68,14 +84,17 @@ func (s *Summarizer) ospf6(b []byte, plen int) {
 	var opts uint32
 	switch b[1] {
 	case 1:
-		if len(b) < 36 {
-			s.str(ospf6Trunc)
+		if cut(24) {
 			return
 		}
 		opts = binary.BigEndian.Uint32(b[20:])
 		s.str("\n\tOptions [")
 		s.bits(ospf6OptionNames, "none", opts)
-		s.str("]\n\t  Hello Timer ")
+		s.str("]")
+		if cut(28) {
+			return
+		}
+		s.str("\n\t  Hello Timer ")
 		s.uint(uint64(binary.BigEndian.Uint16(b[24:])))
 		s.str("s, Dead Timer ")
 		s.uint(uint64(binary.BigEndian.Uint16(b[26:])))
@@ -83,25 +102,38 @@ func (s *Summarizer) ospf6(b []byte, plen int) {
 		s.ip4(b[16:20])
 		s.str(", Priority ")
 		s.uint(uint64(b[20]))
+		if cut(32) {
+			return
+		}
 		if !allZero(b[28:32]) {
 			s.str("\n\t  Designated Router ")
 			s.ip4(b[28:32])
+		}
+		if cut(36) {
+			return
 		}
 		if !allZero(b[32:36]) {
 			s.str(", Backup Designated Router ")
 			s.ip4(b[32:36])
 		}
 	case 2:
-		if len(b) < 28 {
-			s.str(ospf6Trunc)
+		if cut(20) {
 			return
 		}
 		opts = binary.BigEndian.Uint32(b[16:])
 		s.str("\n\tOptions [")
 		s.bits(ospf6OptionNames, "none", opts)
-		s.str("], DD Flags [")
+		s.str("]")
+		if cut(24) {
+			return
+		}
+		s.str(", DD Flags [")
 		s.bits(ospf6DDFlagNames, "none", uint32(b[23]))
-		s.str("], MTU ")
+		s.str("]")
+		if cut(28) {
+			return
+		}
+		s.str(", MTU ")
 		s.uint(uint64(binary.BigEndian.Uint16(b[20:])))
 		s.str(", DD-Sequence 0x")
 		s.hex32raw(binary.BigEndian.Uint32(b[24:]))
