@@ -686,11 +686,19 @@ func (s *Summarizer) nflog(data []byte, wire int) {
 	}
 	family := data[0]
 	off := 4
-	for off+4 <= len(data) {
+	for off < max(wire, len(data)) {
+		// As tcpdump's nflog_if_print: every TLV up to the payload's,
+		// that one included, must be captured whole (its length
+		// rounded up to 4).
+		if off+4 > len(data) {
+			s.str(" [|nflog]")
+			return
+		}
 		tl := int(binary.LittleEndian.Uint16(data[off:]))
 		typ := binary.LittleEndian.Uint16(data[off+2:])
-		if tl < 4 || off+tl > len(data) {
-			break
+		if tl < 4 || off+(tl+3)&^3 > len(data) {
+			s.str(" [|nflog]")
+			return
 		}
 		if typ == 9 { // NFULA_PAYLOAD
 			p := data[off+4 : off+tl]
@@ -779,12 +787,14 @@ func (s *Summarizer) wlanName(name string, sub uint8) {
 }
 
 func (s *Summarizer) arp(data []byte, wire int) {
-	if !s.opts.Link {
-		s.str("ARP, ")
-	}
-	if len(data) < 8 {
+	// As tcpdump's arp_print, the addresses must be captured before
+	// anything is printed.
+	if len(data) < 8 || len(data) < 8+2*int(data[4])+2*int(data[5]) {
 		s.str(" [|arp]")
 		return
+	}
+	if !s.opts.Link {
+		s.str("ARP, ")
 	}
 	ptype := binary.BigEndian.Uint16(data[2:])
 	hln, pln := int(data[4]), int(data[5])

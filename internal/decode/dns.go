@@ -98,7 +98,11 @@ func (s *Summarizer) dns(m []byte, length int, mdns bool) {
 		s.int(ar)
 		if off > len(m) && an > 0 {
 			// tcpdump skips the question's type and class
-			// unchecked; reading the answer then stops.
+			// unchecked; reading the answer then stops (with -v
+			// after the space before its name).
+			if s.opts.Verbose {
+				s.str(" ")
+			}
 			s.str(" [|domain]")
 			return
 		}
