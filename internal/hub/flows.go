@@ -106,9 +106,13 @@ func (h *Hub) ListFlows(ctx context.Context, spec selection.Spec, opts selection
 	sql, args := flowsQuery(spec, plan)
 	var rows []flowRow
 	var sensors []Sensor
+	var gaps []Gap
 	err := h.db.with(ctx, func(c *pgx.Conn) error {
 		var err error
 		if sensors, err = listSensors(ctx, c); err != nil {
+			return err
+		}
+		if gaps, err = listGaps(ctx, c, spec.Range); err != nil {
 			return err
 		}
 		rs, err := c.Query(ctx, sql, args...)
@@ -135,7 +139,7 @@ func (h *Hub) ListFlows(ctx context.Context, spec selection.Spec, opts selection
 		return out, fmt.Errorf("postgres: flows: %w", err)
 	}
 	h.remember(sensors)
-	out.End.Missing = flowsBehind(sensors, spec, time.Now())
+	out.End.Missing = flowsGapped(flowsBehind(sensors, spec, time.Now()), sensors, gaps, spec)
 	flows := make([]selection.Flow, len(rows))
 	for i, f := range rows {
 		flows[i] = selection.Flow{CommunityID: f.cid, Proto: flow.ProtoName(uint8(f.proto)), IPProto: uint8(f.proto),
@@ -225,6 +229,25 @@ func flowsBehind(ss []Sensor, spec selection.Spec, now time.Time) []selection.Mi
 		out = append(out, selection.Missing{Sensor: s.Name, Error: why})
 	}
 	return out
+}
+
+// flowsGapped adds to missing the sensors (of the interface asked for)
+// whose full outbox dropped records of the window (prd_gaps): PostgreSQL
+// lacks some of their flow records there, whatever their mark says.
+func flowsGapped(missing []selection.Missing, ss []Sensor, gaps []Gap, spec selection.Spec) []selection.Missing {
+	ws, wi := splitInterface(spec.Interface)
+	for _, g := range gaps {
+		i := slices.IndexFunc(ss, func(s Sensor) bool { return s.Name == g.Sensor })
+		if i >= 0 && (ws != "" && g.Sensor != ws || wi != "" && !slices.Contains(ss[i].Interfaces, wi)) {
+			continue
+		}
+		if ws != "" && g.Sensor != ws || slices.ContainsFunc(missing, func(m selection.Missing) bool { return m.Sensor == g.Sensor }) {
+			continue
+		}
+		missing = append(missing, selection.Missing{Sensor: g.Sensor, Error: fmt.Sprintf("its fleet outbox was full: %d flow records and segment summaries of %s to %s were dropped",
+			g.Records, time.Unix(0, g.FromNS).UTC().Format(time.RFC3339), time.Unix(0, g.UntilNS).UTC().Format(time.RFC3339))})
+	}
+	return missing
 }
 
 func emptyFlows() selection.FlowList { return selection.FlowList{Flows: []selection.Flow{}} }

@@ -10,7 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/packetrecorderd/packetrecorderd/internal/filter"
+	"github.com/packetrecorderd/packetrecorderd/internal/archive"
 	"github.com/packetrecorderd/packetrecorderd/internal/index"
 	"github.com/packetrecorderd/packetrecorderd/internal/selection"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
@@ -63,12 +63,14 @@ type Choice struct {
 type Plan struct {
 	Choices []Choice
 	Expired []selection.Expired
-	// Narrowed says prd_flows narrowed the sensors (the filter named
-	// addresses, ports, protocols or a Community ID).
+	// Narrowed says the segments' summaries narrowed the sensors (the
+	// filter's plan narrows: it named addresses, ports or protocols).
 	Narrowed bool
 	// Behind are the sensors asked because the window passes their
-	// shipped-through mark.
+	// shipped-through mark; Gapped those asked because their outbox
+	// dropped records of the window (prd_gaps).
 	Behind []string
+	Gapped []string
 	// Sensors are every sensor prd_sensors lists.
 	Sensors []Sensor
 }
@@ -81,15 +83,19 @@ const FlowLag = 10 * time.Second
 
 // planSensors asks PostgreSQL which sensors can hold packets of spec:
 // those with a segment overlapping the window that retention has not
-// deleted, of the interface asked for; when the filter's plan (or the
-// Community ID) narrows, only those with a flow record that can hold a
-// match (a flow not ended counts as lasting on), or with a segment still
-// open when the window reaches within FlowLag of now (its flows may not
-// have arrived). A sensor whose shipped-through mark (less FlowLag) the
-// window passes is asked whatever PostgreSQL lists of it: its outbox is
-// behind, its segments and flows of the window may not be there yet. It
-// never leaves out a sensor that can hold a match of what prd_flows
-// describes: a flow's addresses, ports and protocol.
+// deleted, of the interface asked for, and that may hold a match: a
+// closed segment whose summary (prd_segments.summary, the sensor's own
+// catalog summary) says no for the plan of the request's filter with the
+// forced filter ANDed on (selection.SpecPlan, as the sensor's store
+// selection plans, matched as it matches: archive.SegmentSummary) is left
+// out; an open segment, or one without a summary, is a candidate whenever
+// it overlaps the window. A Community ID alone narrows nothing (a summary
+// holds no Community IDs). A sensor whose shipped-through mark (less
+// FlowLag) the window passes is asked whatever PostgreSQL lists of it
+// (its outbox is behind), and so is one whose outbox dropped records of
+// the window (prd_gaps): its segment rows may be among them. It never
+// leaves out a sensor whose packets can match: what the summaries
+// describe is what the sensor's own selection reads by.
 func planSensors(ctx context.Context, db querier, spec selection.Spec, now time.Time) (Plan, error) {
 	var out Plan
 	sensors, err := listSensors(ctx, db)
@@ -99,22 +105,25 @@ func planSensors(ctx context.Context, db querier, spec selection.Spec, now time.
 	out.Sensors = sensors
 	wantSensor, wantIface := splitInterface(spec.Interface)
 	since, until := rangeOf(spec.Range)
-	rows, err := db.Query(ctx, `SELECT sensor, interface, closed, deleted_at IS NOT NULL, min(first_ns), max(last_ns), count(*)
+	plan := selection.SpecPlan(spec)
+	narrows := index.Narrows(plan)
+	out.Narrowed = narrows
+	rows, err := db.Query(ctx, `SELECT sensor, interface, closed, deleted_at IS NOT NULL, first_ns, last_ns,
+			CASE WHEN $3 AND closed AND deleted_at IS NULL THEN summary END, coalesce(summary_pairs, false)
 		FROM prd_segments
 		WHERE ($1::bigint IS NULL OR last_ns >= $1) AND ($2::bigint IS NULL OR first_ns <= $2)
-		GROUP BY 1, 2, 3, 4 ORDER BY 1, 2`, since, until)
+		ORDER BY 1, 2`, since, until, narrows)
 	if err != nil {
 		return out, fmt.Errorf("postgres: segments: %w", err)
 	}
 	type key struct{ sensor, iface string }
-	live := map[key]bool{}
-	open := map[key]bool{}
+	hold := map[key]bool{}
 	for rows.Next() {
 		var k key
-		var closed, deleted bool
+		var closed, deleted, pairs bool
 		var first, last int64
-		var n int
-		if err := rows.Scan(&k.sensor, &k.iface, &closed, &deleted, &first, &last, &n); err != nil {
+		var sum []byte
+		if err := rows.Scan(&k.sensor, &k.iface, &closed, &deleted, &first, &last, &sum, &pairs); err != nil {
 			rows.Close()
 			return out, fmt.Errorf("postgres: segments: %w", err)
 		}
@@ -123,12 +132,10 @@ func planSensors(ctx context.Context, db querier, spec selection.Spec, now time.
 		}
 		switch {
 		case deleted:
-			out.Expired = append(out.Expired, selection.Expired{Sensor: k.sensor, Interface: k.iface, FirstNS: first, LastNS: last, Segments: n})
+			out.Expired = append(out.Expired, selection.Expired{Sensor: k.sensor, Interface: k.iface, FirstNS: first, LastNS: last, Segments: 1})
+		case hold[k]:
 		default:
-			live[k] = true
-			if !closed && (!spec.Range.HasUntil || spec.Range.Until > now.Add(-FlowLag).UnixNano()) {
-				open[k] = true
-			}
+			hold[k] = segmentMayHold(closed, sum, pairs, plan)
 		}
 	}
 	rows.Close()
@@ -136,81 +143,31 @@ func planSensors(ctx context.Context, db querier, spec selection.Spec, now time.
 		return out, fmt.Errorf("postgres: segments: %w", err)
 	}
 	out.Expired = mergeExpired(out.Expired)
-
-	// Which (sensor, interface) pairs prd_flows says can hold a match.
-	var flowsHold map[key]bool
-	plan := index.All
-	if spec.Filter != "" || spec.ForcedFilter != "" {
-		expr := joinFilters(spec.Filter, spec.ForcedFilter)
-		if p, err := filter.Plan(expr, filter.Options{LinkType: 1}); err == nil {
-			plan = p
-		}
-	}
-	if len(spec.Windows) > 0 {
-		// A Stenographer query: the union of its windows' plans.
-		var plans []index.Expr
-		for _, w := range spec.Windows {
-			p, err := filter.Plan(joinFilters(w.Filter, spec.ForcedFilter), filter.Options{LinkType: 1})
-			if err != nil || w.Filter == "" && spec.ForcedFilter == "" {
-				p = index.All
-			}
-			plans = append(plans, p)
-		}
-		plan = index.Or(plans...)
-	}
-	cid := ""
-	if spec.CommunityID != "" && spec.CommunityIDSeed == 0 {
-		cid = spec.CommunityID
-	}
-	if index.Narrows(plan) || cid != "" {
-		out.Narrowed = true
-		cond, args := sqlOfPlan(plan, []any{since, until})
-		sql := `SELECT DISTINCT sensor, interface FROM prd_flows
-			WHERE ($1::bigint IS NULL OR last_ns >= $1 OR NOT ended) AND ($2::bigint IS NULL OR first_ns <= $2) AND (` + cond + `)`
-		sql, args = dayBound(sql, args, spec.Range)
-		if cid != "" {
-			args = append(args, cid)
-			sql += fmt.Sprintf(" AND community_id = $%d", len(args))
-		}
-		rows, err := db.Query(ctx, sql, args...)
-		if err != nil {
-			return out, fmt.Errorf("postgres: flows: %w", err)
-		}
-		flowsHold = map[key]bool{}
-		for rows.Next() {
-			var k key
-			if err := rows.Scan(&k.sensor, &k.iface); err != nil {
-				rows.Close()
-				return out, fmt.Errorf("postgres: flows: %w", err)
-			}
-			flowsHold[k] = true
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return out, fmt.Errorf("postgres: flows: %w", err)
-		}
+	gapped, err := sensorsGapped(ctx, db, spec.Range)
+	if err != nil {
+		return out, err
 	}
 
 	for _, s := range sensors {
-		if s.behind(spec.Range, now) {
-			// Its outbox is behind the window: PostgreSQL's rows of it
-			// cannot say what it holds.
+		if s.behind(spec.Range, now) || gapped[s.Name] {
+			// Its outbox is behind the window, or dropped records of
+			// it: PostgreSQL's rows of it cannot say what it holds.
 			if wantSensor != "" && s.Name != wantSensor || wantIface != "" && !slices.Contains(s.Interfaces, wantIface) {
 				continue
 			}
 			out.Choices = append(out.Choices, Choice{Sensor: s, Interface: wantIface})
-			out.Behind = append(out.Behind, s.Name)
+			if s.behind(spec.Range, now) {
+				out.Behind = append(out.Behind, s.Name)
+			} else {
+				out.Gapped = append(out.Gapped, s.Name)
+			}
 			continue
 		}
 		var ifaces []string
-		for k := range live {
-			if k.sensor != s.Name {
-				continue
+		for k, ok := range hold {
+			if k.sensor == s.Name && ok {
+				ifaces = append(ifaces, k.iface)
 			}
-			if flowsHold != nil && !flowsHold[k] && !open[k] {
-				continue
-			}
-			ifaces = append(ifaces, k.iface)
 		}
 		if len(ifaces) == 0 {
 			continue
@@ -222,6 +179,67 @@ func planSensors(ctx context.Context, db querier, spec selection.Spec, now time.
 			ch.Interface = ifaces[0] // only that interface can hold a match
 		}
 		out.Choices = append(out.Choices, ch)
+	}
+	return out, nil
+}
+
+// segmentMayHold says whether a live segment of the window can hold a
+// packet of plan: open, or without a usable summary, it can; closed with
+// one, its summary says (archive.SegmentSummary.Match, as the sensor's
+// store selection decides whether to open it).
+func segmentMayHold(closed bool, sum []byte, pairs bool, plan index.Expr) bool {
+	if !closed || sum == nil || !index.Narrows(plan) {
+		return true
+	}
+	sk := index.Sketch(sum)
+	if sk.Check() != nil {
+		return true
+	}
+	return archive.SegmentSummary{Sketch: sk, Pairs: pairs}.Match(plan)
+}
+
+// sensorsGapped are the sensors whose outbox dropped records (prd_gaps)
+// of packets in the window r, with what was dropped.
+func sensorsGapped(ctx context.Context, db querier, r store.Range) (map[string]bool, error) {
+	gaps, err := listGaps(ctx, db, r)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, g := range gaps {
+		out[g.Sensor] = true
+	}
+	return out, nil
+}
+
+// Gap is a span of a sensor's records its full outbox dropped
+// (prd_gaps).
+type Gap struct {
+	Sensor          string
+	FromNS, UntilNS int64
+	Records         int64
+}
+
+// listGaps is prd_gaps overlapping the window r, by sensor.
+func listGaps(ctx context.Context, db querier, r store.Range) ([]Gap, error) {
+	since, until := rangeOf(r)
+	rows, err := db.Query(ctx, `SELECT sensor, min(from_ns), max(until_ns), sum(records)::bigint FROM prd_gaps
+		WHERE ($1::bigint IS NULL OR until_ns >= $1) AND ($2::bigint IS NULL OR from_ns <= $2)
+		GROUP BY 1 ORDER BY 1`, since, until)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: gaps: %w", err)
+	}
+	defer rows.Close()
+	var out []Gap
+	for rows.Next() {
+		var g Gap
+		if err := rows.Scan(&g.Sensor, &g.FromNS, &g.UntilNS, &g.Records); err != nil {
+			return nil, fmt.Errorf("postgres: gaps: %w", err)
+		}
+		out = append(out, g)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: gaps: %w", err)
 	}
 	return out, nil
 }

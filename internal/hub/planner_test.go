@@ -88,20 +88,21 @@ func TestPlanSensorsRows(t *testing.T) {
 	if _, err := c.Exec(ctx, `UPDATE prd_sensors SET flows_through_ns = $1`, sec(1e6)); err != nil {
 		t.Fatal(err)
 	}
-	seg := func(sensor, iface, name string, first, last int64, closed, deleted bool) {
+	seg := func(sensor, iface, name string, first, last int64, closed, deleted bool, summary []byte) {
 		t.Helper()
-		q := `INSERT INTO prd_segments (sensor, interface, segment, first_ns, last_ns, packets, bytes, closed, deleted_at)
-			VALUES ($1, $2, $3, $4, $5, 10, 1000, $6, CASE WHEN $7::boolean THEN now() END)`
-		if _, err := c.Exec(ctx, q, sensor, iface, name, first, last, closed, deleted); err != nil {
+		q := `INSERT INTO prd_segments (sensor, interface, segment, first_ns, last_ns, packets, bytes, closed, deleted_at, summary, summary_pairs)
+			VALUES ($1, $2, $3, $4, $5, 10, 1000, $6, CASE WHEN $7::boolean THEN now() END, $8, false)`
+		if _, err := c.Exec(ctx, q, sensor, iface, name, first, last, closed, deleted, summary); err != nil {
 			t.Fatal(err)
 		}
 	}
-	seg("s1", "eth0", "a", sec(0), sec(100), true, false)
-	seg("s2", "eth0", "a", sec(0), sec(100), true, false)
-	seg("s3", "eth0", "a", sec(0), sec(100), false, false)
-	seg("s3", "eth1", "b", sec(0), sec(100), true, false)
-	seg("s4", "eth0", "a", sec(0), sec(100), true, true)
-	seg("s5", "eth0", "a", sec(-200), sec(-100), true, false)
+	// The closed segments' summaries hold the terms of their flows' packets.
+	seg("s1", "eth0", "a", sec(0), sec(100), true, false, summaryOf(flowTerms(17, "10.0.0.1", 5353, "10.0.0.2", 53)...))
+	seg("s2", "eth0", "a", sec(0), sec(100), true, false, summaryOf(flowTerms(6, "10.9.0.1", 40000, "10.9.0.2", 443)...))
+	seg("s3", "eth0", "a", sec(0), sec(100), false, false, nil)
+	seg("s3", "eth1", "b", sec(0), sec(100), true, false, summaryOf(flowTerms(6, "10.0.0.1", 40001, "10.0.0.3", 22)...))
+	seg("s4", "eth0", "a", sec(0), sec(100), true, true, nil)
+	seg("s5", "eth0", "a", sec(-200), sec(-100), true, false, nil)
 	insertFlow(t, c, "s1", "eth0", "1:aaa", 17, "10.0.0.1", 5353, "10.0.0.2", 53, sec(10), sec(20))
 	insertFlow(t, c, "s2", "eth0", "1:bbb", 6, "10.9.0.1", 40000, "10.9.0.2", 443, sec(10), sec(20))
 	insertFlow(t, c, "s3", "eth1", "1:ccc", 6, "10.0.0.1", 40001, "10.0.0.3", 22, sec(10), sec(20))
@@ -120,25 +121,33 @@ func TestPlanSensorsRows(t *testing.T) {
 		{"window", selection.Spec{Range: window}, []string{"s1", "s2", "s3"}, false},
 		{"host", selection.Spec{Range: window, Filter: "host 10.0.0.1"}, []string{"s1", "s3"}, true},
 		{"host and port", selection.Spec{Range: window, Filter: "host 10.0.0.1 and udp port 53"}, []string{"s1", "s3:eth0"}, true},
-		{"host and port, later", selection.Spec{Range: window, Filter: "host 10.0.0.1 and udp port 53"}, []string{"s1"}, true},
-		{"host, later", selection.Spec{Range: window, Filter: "host 10.0.0.1"}, []string{"s1", "s3:eth1"}, true},
-		{"not ended", selection.Spec{Range: store.Range{Since: sec(60), Until: sec(70), HasSince: true, HasUntil: true},
-			Filter: "host 10.9.0.2"}, []string{"s2"}, true},
-		{"forced", selection.Spec{Range: window, Filter: "tcp", ForcedFilter: "net 10.9.0.0/16"}, []string{"s2", "s3:eth0"}, true},
+		// An open segment is asked whenever it overlaps, however old.
+		{"host and port, later", selection.Spec{Range: window, Filter: "host 10.0.0.1 and udp port 53"}, []string{"s1", "s3:eth0"}, true},
+		{"host, later", selection.Spec{Range: window, Filter: "host 10.0.0.1"}, []string{"s1", "s3"}, true},
+		{"later window", selection.Spec{Range: store.Range{Since: sec(60), Until: sec(70), HasSince: true, HasUntil: true},
+			Filter: "host 10.9.0.2"}, []string{"s2", "s3:eth0"}, true},
+		// A sketch cannot rule a /16 out: s3's eth1 (tcp) may hold it.
+		{"forced", selection.Spec{Range: window, Filter: "tcp", ForcedFilter: "net 10.9.0.0/16"}, []string{"s2", "s3"}, true},
+		{"forced host", selection.Spec{Range: window, Filter: "tcp", ForcedFilter: "host 10.9.0.1"}, []string{"s2", "s3:eth0"}, true},
 		{"or", selection.Spec{Range: window, Filter: "port 443 or port 53"}, []string{"s1", "s2", "s3:eth0"}, true},
 		{"not narrows nothing", selection.Spec{Range: window, Filter: "not host 10.0.0.1"}, []string{"s1", "s2", "s3"}, false},
 		{"len narrows nothing", selection.Spec{Range: window, Filter: "len > 100"}, []string{"s1", "s2", "s3"}, false},
-		{"community id", selection.Spec{Range: window, CommunityID: "1:bbb"}, []string{"s2", "s3:eth0"}, true},
+		// A summary holds no Community ID: every sensor of the window.
+		{"community id", selection.Spec{Range: window, CommunityID: "1:bbb"}, []string{"s1", "s2", "s3"}, false},
+		{"community id and host", selection.Spec{Range: window, CommunityID: "1:bbb", Filter: "host 10.9.0.2"}, []string{"s2", "s3:eth0"}, true},
 		{"interface", selection.Spec{Range: window, Interface: "eth1"}, []string{"s3:eth1"}, false},
 		{"sensor/interface", selection.Spec{Range: window, Interface: "s2/eth0"}, []string{"s2:eth0"}, false},
 		{"before the window", selection.Spec{Range: store.Range{Until: sec(-150), HasUntil: true}}, []string{"s5"}, false},
+		// A summary is the whole segment's: s1's may hold 10.0.0.2 in
+		// the window, whatever its flow rows' times.
 		{"flow outside the window", selection.Spec{Range: store.Range{Since: sec(30), Until: sec(50), HasSince: true, HasUntil: true},
-			Filter: "host 10.0.0.2"}, []string{"s3:eth0"}, true},
+			Filter: "host 10.0.0.2"}, []string{"s1", "s3:eth0"}, true},
+		{"no summary holds it", selection.Spec{Range: window, Filter: "host 192.0.2.77"}, []string{"s3:eth0"}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			now := time.Unix(0, sec(55))
 			// Asked an hour later, s3's open segment's flows have arrived.
-			if strings.HasSuffix(tc.name, "later") || tc.name == "not ended" {
+			if strings.HasSuffix(tc.name, "later") || tc.name == "later window" {
 				now = now.Add(time.Hour)
 			}
 			p, err := planSensors(ctx, c, tc.spec, now)
@@ -249,9 +258,10 @@ func TestPlanSensorsBehind(t *testing.T) {
 			s.name, "http://"+s.name+".invalid:7474", s.through); err != nil {
 			t.Fatal(err)
 		}
-		// Each has shipped a segment up to second 25 and no flow.
-		if _, err := c.Exec(ctx, `INSERT INTO prd_segments (sensor, interface, segment, first_ns, last_ns, packets, bytes, closed)
-			VALUES ($1, 'eth0', 'a', $2, $3, 10, 1000, true)`, s.name, sec(0), sec(25)); err != nil {
+		// Each has shipped a segment up to second 25 whose summary does
+		// not hold 10.0.0.1.
+		if _, err := c.Exec(ctx, `INSERT INTO prd_segments (sensor, interface, segment, first_ns, last_ns, packets, bytes, closed, summary, summary_pairs)
+			VALUES ($1, 'eth0', 'a', $2, $3, 10, 1000, true, $4, false)`, s.name, sec(0), sec(25), summaryOf(flowTerms(17, "192.0.2.1", 1, "192.0.2.2", 2)...)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -342,4 +352,23 @@ func TestFlowsQueryPrunesDays(t *testing.T) {
 			}
 		})
 	}
+}
+
+// flowTerms are the block index's terms of a flow's packets: its two
+// addresses, its protocol and its two ports.
+func flowTerms(proto uint8, src string, sport uint16, dst string, dport uint16) []index.Term {
+	return []index.Term{{Kind: index.KindAddr, Addr: netip.MustParseAddr(src)}, {Kind: index.KindAddr, Addr: netip.MustParseAddr(dst)},
+		{Kind: index.KindProto, Proto: proto}, {Kind: index.KindPort, Proto: proto, Port: sport}, {Kind: index.KindPort, Proto: proto, Port: dport}}
+}
+
+// summaryOf is a segment summary (as a sensor's catalog holds it) of one
+// block of the terms.
+func summaryOf(ts ...index.Term) []byte {
+	var b index.Builder
+	for _, t := range ts {
+		b.Add(t)
+	}
+	var s index.Summary
+	s.AddBlock(&b)
+	return s.Sketch(nil)
 }

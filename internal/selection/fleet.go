@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/filter"
+	"github.com/packetrecorderd/packetrecorderd/internal/index"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
 )
 
@@ -520,4 +521,26 @@ func fleetShape(ctx context.Context, c *Client, iface string) (Description, erro
 	c.shapes[iface] = cachedShape{d: d, at: time.Now()}
 	c.mu.Unlock()
 	return d, nil
+}
+
+// SpecPlan is the block index's plan of spec as a store selection of it
+// makes it (Selection.Plan): filter.Plan of the request's filter with the
+// forced filter ANDed on (each Stenographer window's, ORed), index.All
+// where the planner cannot narrow. A hub matches it against the
+// sensors' segment summaries exactly as their stores do.
+func SpecPlan(spec Spec) index.Expr {
+	one := func(expr string) index.Expr {
+		if full := joined(expr, spec.ForcedFilter); full != "" {
+			return planOf(full)
+		}
+		return index.All
+	}
+	if len(spec.Windows) == 0 {
+		return one(spec.Filter)
+	}
+	plans := make([]index.Expr, 0, len(spec.Windows))
+	for _, w := range spec.Windows {
+		plans = append(plans, one(w.Filter))
+	}
+	return index.Or(plans...)
 }
