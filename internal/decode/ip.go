@@ -828,6 +828,28 @@ func (s *Summarizer) icmp(b []byte, plen int) {
 	}
 	s.str(", length ")
 	s.int(plen)
+	if s.opts.Verbose && (typ == 3 || typ == 4 || typ == 5 || typ == 11 || typ == 12) {
+		s.icmpQuoted(b)
+	}
+}
+
+// icmpQuoted prints, as tcpdump -v does after an ICMP error, the IP packet
+// it returns on lines of its own, decoded as far as it was quoted (and
+// captured).
+func (s *Summarizer) icmpQuoted(b []byte) {
+	s.str("\n\t")
+	if len(b) < 8+4 {
+		s.str(" [|icmp]")
+		return
+	}
+	in := b[8:]
+	ipLen := int(binary.BigEndian.Uint16(in[2:]))
+	s.depth++
+	if s.depth > maxEncapsulationDepth {
+		s.str("[|encapsulation too deep]")
+		return
+	}
+	s.ipv4(in[:min(len(in), ipLen)], ipLen)
 }
 
 // icmpUnreach prints the common destination unreachable messages the way
