@@ -16,7 +16,10 @@
 // package; as root it runs as the postgres user), unless -postgres names
 // one. Run from the repository, as root (the daemon captures):
 //
-//	go run ./bench/fleetbench [-flows 1000000] [-batch 50000] [-parallel 2] [-probes 20] [-postgres DSN]
+//	go run ./bench/fleetbench [-flows 1000000] [-batch 50000] [-parallel 2] [-active 0] [-probes 20] [-postgres DSN]
+//
+// -active P makes P percent of the flows ship an interim record before
+// their final one (an active flow's update).
 package main
 
 import (
@@ -50,6 +53,7 @@ func main() {
 	flows := flag.Int("flows", 1_000_000, "flow records for the ingest measure")
 	batch := flag.Int("batch", 50_000, "records per transaction")
 	parallel := flag.Int("parallel", fleet.DefaultParallel, "connections shipping at once")
+	active := flag.Int("active", 0, "percent of flows that ship an interim record (active, half their packets) before their final one")
 	probes := flag.Int("probes", 20, "datagrams of new flows for the latency measure (0: skip it)")
 	dsn := flag.String("postgres", "", "PostgreSQL to use (default: a private cluster started here)")
 	cpuprofile := flag.String("cpuprofile", "", "write the ingest's CPU profile here")
@@ -82,7 +86,7 @@ func main() {
 		*dsn = pg.DSN
 		pgPID = pg.PID()
 	}
-	if err := ingest(tmp, *dsn, *flows, *batch, *parallel); err != nil {
+	if err := ingest(tmp, *dsn, *flows, *batch, *parallel, *active); err != nil {
 		log.Print(err)
 		return
 	}
@@ -113,8 +117,27 @@ func rows(n int) []fleet.FlowRow {
 	return out
 }
 
-func ingest(tmp, dsn string, n, batch, parallel int) error {
-	rs := rows(n)
+// stream is the order records are queued in: each flow's final record,
+// and for active percent of them an interim record (not ended, half the
+// packets) queued lag records before it, so that the two are in
+// different batches.
+func stream(rs []fleet.FlowRow, active, lag int) []fleet.FlowRow {
+	var out []fleet.FlowRow
+	for i := range len(rs) + lag {
+		if i < len(rs) && i%100 < active {
+			r := rs[i]
+			r.Ended, r.Packets, r.Bytes, r.LastNS = false, [2]uint64{1, 0}, [2]uint64{74, 0}, r.FirstNS
+			out = append(out, r)
+		}
+		if i >= lag {
+			out = append(out, rs[i-lag])
+		}
+	}
+	return out
+}
+
+func ingest(tmp, dsn string, n, batch, parallel, active int) error {
+	rs := stream(rows(n), active, 2*batch)
 	store := filepath.Join(tmp, "ingest")
 	s, err := fleet.NewSensor(fleet.Config{Sensor: "bench", Postgres: dsn, URL: "http://127.0.0.1:1", OutboxMax: 4 << 30}, store, []string{"eth0"}, nil)
 	if err != nil {
@@ -143,7 +166,7 @@ func ingest(tmp, dsn string, n, batch, parallel int) error {
 		}
 	}
 	queued := time.Since(t0)
-	if err := waitShipped(s, uint64(n)+1, 10*time.Minute); err != nil {
+	if err := waitShipped(s, uint64(len(rs))+1, 10*time.Minute); err != nil {
 		return err
 	}
 	took := time.Since(t0)
@@ -155,11 +178,20 @@ func ingest(tmp, dsn string, n, batch, parallel int) error {
 	defer conn.Close(context.Background())
 	var got int
 	conn.QueryRow(context.Background(), `SELECT count(*) FROM prd_flows WHERE sensor = 'bench'`).Scan(&got)
-	fmt.Printf("ingest: %d flow records in %.2f s = %.0f records/s committed (queued in %.2f s; batches of %d on %d connections); %d rows in prd_flows; the sensor's CPU %.2f µs a record\n",
-		n, took.Seconds(), float64(n)/took.Seconds(), queued.Seconds(), batch, parallel, got, float64(cpu.Microseconds())/float64(n))
+	m := len(rs)
+	fmt.Printf("ingest: %d flow records (%d flows, %d%% with an interim record) in %.2f s = %.0f records/s committed (queued in %.2f s; batches of %d on %d connections); %d rows in prd_flows; the sensor's CPU %.2f µs a record\n",
+		m, n, active, took.Seconds(), float64(m)/took.Seconds(), queued.Seconds(), batch, parallel, got, float64(cpu.Microseconds())/float64(m))
 	if pgPID != 0 {
 		fmt.Printf("ingest: PostgreSQL's CPU %.2f µs a record (its processes' user and system time): %.0f records a second of one core\n",
-			float64(pgCPU.Microseconds())/float64(n), float64(n)/pgCPU.Seconds())
+			float64(pgCPU.Microseconds())/float64(m), float64(m)/pgCPU.Seconds())
+	}
+	if active > 0 {
+		// Every flow's row holds its final record.
+		var notFinal int
+		conn.QueryRow(context.Background(), `SELECT count(*) FROM prd_flows WHERE sensor = 'bench' AND NOT ended AND community_id <> 'warm'`).Scan(&notFinal)
+		if notFinal != 0 {
+			return fmt.Errorf("%d rows of prd_flows are not their flow's final record", notFinal)
+		}
 	}
 	if got != n+1 {
 		return fmt.Errorf("prd_flows holds %d rows, want %d", got, n+1)

@@ -95,6 +95,14 @@ func (c *Config) connConfig() (*pgx.ConnConfig, error) {
 		cc.Password = pw
 	}
 	cc.RuntimeParams["application_name"] = "packetrecorderd " + c.Sensor
+	// A batch's staging table and the upsert's sort stay in memory
+	// (PostgreSQL's defaults, 8MB and 4MB, spill a batch of 50,000 to
+	// temporary files), unless the connection string says otherwise.
+	for k, v := range map[string]string{"temp_buffers": "64MB", "work_mem": "64MB"} {
+		if _, ok := cc.RuntimeParams[k]; !ok {
+			cc.RuntimeParams[k] = v
+		}
+	}
 	return cc, nil
 }
 

@@ -46,10 +46,14 @@ CREATE TABLE IF NOT EXISTS prd_flows (
   PRIMARY KEY (community_id, sensor, interface, first_ns, day)
 ) PARTITION BY RANGE (day);
 -- Migration of a database made before the key was led by community_id
--- (it was (sensor, interface, community_id, first_ns, day), with an index
--- on community_id in each partition): the key is rebuilt in that order,
--- once, and each partition's community_id index dropped.
+-- (it was (sensor, interface, community_id, first_ns, day), with btree
+-- indexes on community_id and first_ns in each partition): the key is
+-- rebuilt in that order, once; each partition's community_id index is
+-- dropped and its first_ns btree replaced by a BRIN index, as the
+-- shipper makes new partitions.
 DO $$
+DECLARE
+  part text;
 BEGIN
   IF (SELECT array_agg(a.attname::text ORDER BY k.ord)
         FROM pg_constraint c
@@ -59,5 +63,11 @@ BEGIN
      IS DISTINCT FROM ARRAY['community_id', 'sensor', 'interface', 'first_ns', 'day'] THEN
     ALTER TABLE prd_flows DROP CONSTRAINT IF EXISTS prd_flows_pkey;
     ALTER TABLE prd_flows ADD CONSTRAINT prd_flows_pkey PRIMARY KEY (community_id, sensor, interface, first_ns, day);
+    FOR part IN SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                 WHERE i.inhparent = 'prd_flows'::regclass LOOP
+      EXECUTE format('DROP INDEX IF EXISTS %I', part || '_community_id');
+      EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %I USING brin (first_ns)', part || '_first_ns_brin', part);
+      EXECUTE format('DROP INDEX IF EXISTS %I', part || '_first_ns');
+    END LOOP;
   END IF;
 END $$;
