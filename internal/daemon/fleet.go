@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"sync"
 	"time"
@@ -58,6 +59,9 @@ type fleetRun struct {
 	s    *fleet.Sensor
 	stop context.CancelFunc
 	done chan struct{}
+	// closed are segments just closed, whose summaries the summaries
+	// goroutine reads from the catalog and queues with their rows.
+	closed chan archive.Segment
 }
 
 // startFleet opens the outbox and starts shipping, when the
@@ -72,10 +76,16 @@ func (d *Daemon) startFleet() error {
 		return fmt.Errorf("fleet: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &fleetRun{s: s, stop: cancel, done: make(chan struct{})}
+	f := &fleetRun{s: s, stop: cancel, done: make(chan struct{}), closed: make(chan archive.Segment, 256)}
+	sumDone := make(chan struct{})
+	go func() {
+		defer close(sumDone)
+		fleetSummaries(ctx, d.storeDir, s, f.closed, d.log)
+	}()
 	go func() {
 		defer close(f.done)
 		s.Run(ctx)
+		<-sumDone
 	}()
 	d.fleetMu.Lock()
 	d.fleet = f
@@ -134,8 +144,71 @@ func (d *Daemon) fleetSegment() func(archive.Segment) {
 	if s == nil {
 		return nil
 	}
-	return func(g archive.Segment) { s.Segment(segmentRow(g, 0)) }
+	d.fleetMu.Lock()
+	closed := d.fleet.closed
+	d.fleetMu.Unlock()
+	return func(g archive.Segment) {
+		s.Segment(segmentRow(g, 0))
+		if g.Closed {
+			select {
+			case closed <- g: // its summary follows, once the catalog has it
+			default: // the row stands without one: the hub asks the sensor whenever it overlaps
+			}
+		}
+	}
 }
+
+// fleetSummaries queues each closed segment's row again with its
+// summary, as the catalog holds it (segment_summaries): the recording
+// writes the summary in the transaction that closes the segment, right
+// after its Catalogued callback, so it is read a few times until it is
+// there. A segment without one keeps its row without a summary (the
+// hub then asks this sensor whenever the segment overlaps a window).
+func fleetSummaries(ctx context.Context, dir string, s *fleet.Sensor, closed <-chan archive.Segment, log *slog.Logger) {
+	var a *archive.Archive // its own: an Archive is one goroutine's
+	defer func() {
+		if a != nil {
+			a.Close()
+		}
+	}()
+	for {
+		var g archive.Segment
+		select {
+		case <-ctx.Done():
+			return
+		case g = <-closed:
+		}
+		if a == nil {
+			var err error
+			if a, err = archive.Open(dir, archive.Options{ReadOnly: true, Logger: log}); err != nil {
+				log.Warn("fleet: open the catalog for segment summaries", "err", err)
+				a = nil
+				continue
+			}
+		}
+		for try := 0; try < summaryTries; try++ {
+			sum, err := a.SummaryBlob(g)
+			if err == nil {
+				row := segmentRow(g, 0)
+				row.Summary, row.SummaryPairs = sum.Sketch, sum.Pairs
+				s.Segment(row)
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(summaryWait):
+			}
+		}
+	}
+}
+
+// How often, and how far apart, a closed segment's summary is looked
+// for in the catalog.
+const (
+	summaryTries = 10
+	summaryWait  = 200 * time.Millisecond
+)
 
 // fleetDeleted tells PostgreSQL that retention deleted a segment.
 func (d *Daemon) fleetDeleted(g archive.Segment) {

@@ -525,6 +525,8 @@ func (o *Outbox) read(maxRecs int) ([]record, error) {
 				rec.flow, err = decodeFlow(body[1:])
 			case kindSegment:
 				rec.seg, err = decodeSegment(body[1:])
+			case kindGap:
+				rec.gap, err = decodeGap(body[1:])
 			default:
 				err = errRecord
 			}

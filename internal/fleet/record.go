@@ -48,12 +48,32 @@ type SegmentRow struct {
 	Closed    bool
 	// DeletedNS is when retention deleted it (0: it is there).
 	DeletedNS int64
+	// Summary is the closed segment's summary as the store's catalog
+	// holds it (segment_summaries.sketch: an index.Sketch covering its
+	// Packets), nil when none is known; SummaryPairs is its pairs flag
+	// (match with MatchPaired).
+	Summary      []byte
+	SummaryPairs bool
+}
+
+// MaxSummary bounds a summary shipped with its segment record (an outbox
+// frame holds at most 1 MiB): a larger one is left out, and the hub
+// asks the sensor whenever the segment overlaps a window.
+const MaxSummary = 1<<20 - 4096
+
+// GapRow is a span of records the outbox dropped because it was full:
+// the flow records and segment summaries of [FromNS, UntilNS] (packet
+// times) that PostgreSQL may lack, Records of them.
+type GapRow struct {
+	FromNS, UntilNS int64
+	Records         int64
 }
 
 // Record kinds in the outbox.
 const (
 	kindFlow    = 1
 	kindSegment = 2
+	kindGap     = 3
 )
 
 // record is one decoded outbox record.
@@ -62,6 +82,7 @@ type record struct {
 	kind byte
 	flow FlowRow
 	seg  SegmentRow
+	gap  GapRow
 }
 
 var errRecord = errors.New("malformed outbox record")
@@ -110,7 +131,22 @@ func encodeSegment(b []byte, s *SegmentRow) []byte {
 	for _, v := range []int64{s.FirstNS, s.LastNS, s.Packets, s.Bytes, s.DeletedNS} {
 		b = binary.AppendVarint(b, v)
 	}
-	return append(b, boolByte(s.Closed))
+	b = append(b, boolByte(s.Closed))
+	if s.Summary != nil && len(s.Summary) <= MaxSummary {
+		// The summary trails the record (records written before it
+		// existed end at Closed): flags (1: a summary, 2: pairs), its
+		// length and bytes.
+		b = append(b, 1|boolByte(s.SummaryPairs)<<1)
+		b = binary.AppendUvarint(b, uint64(len(s.Summary)))
+		b = append(b, s.Summary...)
+	}
+	return b
+}
+
+func encodeGap(b []byte, g *GapRow) []byte {
+	b = binary.AppendVarint(b, g.FromNS)
+	b = binary.AppendVarint(b, g.UntilNS)
+	return binary.AppendVarint(b, g.Records)
 }
 
 // decoder reads a payload; the first error sticks.
@@ -212,10 +248,31 @@ func decodeSegment(p []byte) (SegmentRow, error) {
 	s.FirstNS, s.LastNS, s.Packets, s.Bytes, s.DeletedNS = d.varint(), d.varint(), d.varint(), d.varint(), d.varint()
 	s.Closed = d.byte() != 0
 	if d.err == nil && len(d.b) != 0 {
+		fl := d.byte()
+		n := d.uvarint()
+		if fl&1 == 0 || n > MaxSummary {
+			d.fail()
+		}
+		s.Summary = append([]byte(nil), d.bytes(int(n))...)
+		s.SummaryPairs = fl&2 != 0
+	}
+	if d.err == nil && len(d.b) != 0 {
 		d.err = errRecord
 	}
 	if d.err != nil {
 		return SegmentRow{}, fmt.Errorf("segment: %w", d.err)
 	}
 	return s, nil
+}
+
+func decodeGap(p []byte) (GapRow, error) {
+	d := decoder{b: p}
+	g := GapRow{FromNS: d.varint(), UntilNS: d.varint(), Records: d.varint()}
+	if d.err == nil && len(d.b) != 0 {
+		d.err = errRecord
+	}
+	if d.err != nil {
+		return GapRow{}, fmt.Errorf("gap: %w", d.err)
+	}
+	return g, nil
 }

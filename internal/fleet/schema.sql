@@ -25,6 +25,25 @@ CREATE TABLE IF NOT EXISTS prd_segments (
   deleted_at timestamptz,                   -- set when the sensor's retention deletes it
   PRIMARY KEY (sensor, segment)
 );
+-- summary: a closed segment's summary as the sensor's catalog holds it
+-- (segment_summaries.sketch, an index.Sketch of the terms of its packets;
+-- summary_pairs its pairs flag); NULL when the sensor has none. The hub
+-- asks a sensor for packets only where a summary may hold a match, or a
+-- segment has none (or is open).
+ALTER TABLE prd_segments ADD COLUMN IF NOT EXISTS summary bytea;
+ALTER TABLE prd_segments ADD COLUMN IF NOT EXISTS summary_pairs boolean;
+-- A span of records (flow records, segment summaries of packets from
+-- from_ns to until_ns) that the sensor's outbox dropped because it was
+-- full: the hub names the sensor missing from flows of windows that
+-- overlap it, and asks it for packets of those windows.
+CREATE TABLE IF NOT EXISTS prd_gaps (
+  sensor   text NOT NULL,
+  from_ns  bigint NOT NULL,
+  until_ns bigint NOT NULL,
+  records  bigint NOT NULL,
+  noted_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (sensor, from_ns, until_ns)
+);
 CREATE TABLE IF NOT EXISTS prd_flows (
   sensor         text NOT NULL,
   interface      text NOT NULL,

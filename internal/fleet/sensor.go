@@ -47,6 +47,8 @@ type Sensor struct {
 	connected bool
 
 	encBuf sync.Pool
+
+	gapState // records the full outbox dropped (gaps.go)
 }
 
 // Stats are what status and metrics show of the fleet.
@@ -90,6 +92,9 @@ func (s *Sensor) Flow(f *FlowRow) bool {
 	bp := s.encBuf.Get().(*[]byte)
 	b := encodeFlow((*bp)[:0], f)
 	ok := s.out.appendRecord(kindFlow, b)
+	if !ok {
+		s.noteGap(f.FirstNS, f.LastNS)
+	}
 	*bp = b
 	s.encBuf.Put(bp)
 	return ok
@@ -106,7 +111,9 @@ func (s *Sensor) Segment(r SegmentRow) {
 	}
 	delete(s.segs, r.Segment)
 	s.segMu.Unlock()
-	s.out.appendRecord(kindSegment, encodeSegment(nil, &r))
+	if !s.out.appendRecord(kindSegment, encodeSegment(nil, &r)) {
+		s.noteGap(r.FirstNS, r.LastNS)
+	}
 }
 
 // flushSegments queues the open segments' latest summaries.
@@ -119,8 +126,11 @@ func (s *Sensor) flushSegments() {
 	clear(s.segs)
 	s.segMu.Unlock()
 	for i := range rows {
-		s.out.appendRecord(kindSegment, encodeSegment(nil, &rows[i]))
+		if !s.out.appendRecord(kindSegment, encodeSegment(nil, &rows[i])) {
+			s.noteGap(rows[i].FirstNS, rows[i].LastNS)
+		}
 	}
+	s.flushGap()
 }
 
 // SetInterfaces changes the interface names registered (a reload).

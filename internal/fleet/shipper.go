@@ -89,15 +89,21 @@ ON CONFLICT (community_id, sensor, interface, first_ns, day) DO UPDATE SET
 WHERE (excluded.packets_fwd + excluded.packets_rev, excluded.ended, excluded.last_ns)
   > (prd_flows.packets_fwd + prd_flows.packets_rev, prd_flows.ended, prd_flows.last_ns)`
 
-const upsertSegment = `INSERT INTO prd_segments (sensor, interface, segment, first_ns, last_ns, packets, bytes, closed, deleted_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+const upsertSegment = `INSERT INTO prd_segments (sensor, interface, segment, first_ns, last_ns, packets, bytes, closed, deleted_at, summary, summary_pairs)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 ON CONFLICT (sensor, segment) DO UPDATE SET interface = excluded.interface, first_ns = excluded.first_ns,
   last_ns = excluded.last_ns, packets = excluded.packets, bytes = excluded.bytes,
-  closed = excluded.closed OR prd_segments.closed, deleted_at = coalesce(excluded.deleted_at, prd_segments.deleted_at)
+  closed = excluded.closed OR prd_segments.closed, deleted_at = coalesce(excluded.deleted_at, prd_segments.deleted_at),
+  summary = coalesce(excluded.summary, prd_segments.summary), summary_pairs = coalesce(excluded.summary_pairs, prd_segments.summary_pairs)
 WHERE excluded.packets >= prd_segments.packets`
 
 const registerSensor = `INSERT INTO prd_sensors (sensor, url, interfaces, seen_at) VALUES ($1, $2, $3, now())
 ON CONFLICT (sensor) DO UPDATE SET url = excluded.url, interfaces = excluded.interfaces, seen_at = now()`
+
+// insertGap records a span of records the outbox dropped (a batch sent
+// again inserts nothing).
+const insertGap = `INSERT INTO prd_gaps (sensor, from_ns, until_ns, records) VALUES ($1, $2, $3, $4)
+ON CONFLICT (sensor, from_ns, until_ns) DO NOTHING`
 
 // Backoff bounds between connection attempts.
 const (
@@ -133,7 +139,7 @@ type stamp struct {
 
 // stampNow is the outbox's last sequence number handed out, now.
 func (s *Sensor) stampNow() stamp {
-	at := time.Now().UnixNano()
+	at := s.markNow()
 	s.out.mu.Lock()
 	defer s.out.mu.Unlock()
 	return stamp{seq: s.out.nextSeq - 1, at: at}
@@ -320,7 +326,7 @@ func (s *Sensor) worker(ctx context.Context, jobs <-chan *job, complete func(*jo
 			}
 			continue
 		case <-markTick:
-			now := time.Now().UnixNano()
+			now := s.markNow()
 			if s.out.Stats().Records == 0 {
 				if _, err := conn.Exec(ctx, setThrough, s.cfg.Sensor, now); err != nil && ctx.Err() == nil {
 					wait(err)
@@ -430,6 +436,7 @@ func (s *Sensor) shipMarked(ctx context.Context, conn *pgx.Conn, batch []record,
 	var flows []*FlowRow
 	segIdx := map[string]int{}
 	var segs []*SegmentRow
+	var gaps []GapRow
 	for i := range batch {
 		r := &batch[i]
 		switch r.kind {
@@ -454,11 +461,16 @@ func (s *Sensor) shipMarked(ctx context.Context, conn *pgx.Conn, batch []record,
 				if r.seg.DeletedNS == 0 {
 					r.seg.DeletedNS = old.DeletedNS
 				}
+				if r.seg.Summary == nil {
+					r.seg.Summary, r.seg.SummaryPairs = old.Summary, old.SummaryPairs
+				}
 				segs[j] = &r.seg
 				continue
 			}
 			segIdx[r.seg.Segment] = len(segs)
 			segs = append(segs, &r.seg)
+		case kindGap:
+			gaps = append(gaps, r.gap)
 		}
 	}
 	tx, err := conn.Begin(ctx)
@@ -482,10 +494,19 @@ func (s *Sensor) shipMarked(ctx context.Context, conn *pgx.Conn, batch []record,
 			if g.DeletedNS != 0 {
 				deleted = time.Unix(0, g.DeletedNS).UTC()
 			}
-			b.Queue(upsertSegment, s.cfg.Sensor, g.Interface, g.Segment, g.FirstNS, g.LastNS, g.Packets, g.Bytes, g.Closed, deleted)
+			var sum, pairs any
+			if g.Summary != nil {
+				sum, pairs = g.Summary, g.SummaryPairs
+			}
+			b.Queue(upsertSegment, s.cfg.Sensor, g.Interface, g.Segment, g.FirstNS, g.LastNS, g.Packets, g.Bytes, g.Closed, deleted, sum, pairs)
 		}
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return fmt.Errorf("upsert segments: %w", err)
+		}
+	}
+	for _, g := range gaps {
+		if _, err := tx.Exec(ctx, insertGap, s.cfg.Sensor, g.FromNS, g.UntilNS, g.Records); err != nil {
+			return fmt.Errorf("record a drop gap: %w", err)
 		}
 	}
 	if mark != nil {

@@ -163,7 +163,8 @@ func hubGet(t *testing.T, srv *httptest.Server, path string, q url.Values) (*htt
 // reaches PostgreSQL. A query for the needle in a window that ended
 // long enough ago for the planner to trust PostgreSQL still asks b
 // (the window passes its shipped-through mark) and the needle is in the
-// answer; sensor a, caught up, is not asked (its records narrow it out).
+// answer; sensor a, caught up, is not asked (its segment's summary
+// narrows it out).
 func TestHubSensorBehind(t *testing.T) {
 	pg := testkit.StartPostgresCluster(t)
 	t0 := time.Now().Truncate(time.Millisecond)
@@ -195,8 +196,12 @@ func TestHubSensorBehind(t *testing.T) {
 	u.Host = proxy.ln.Addr().String()
 	a := startShipper(t, "a", pg.DSN, urls[0])
 	b := startShipper(t, "b", u.String(), urls[1])
-	seg := fleet.SegmentRow{Interface: "eth0", Segment: "segments/eth0/x.db", FirstNS: t0.UnixNano(), LastNS: t0.UnixNano(), Packets: 1, Bytes: 60, Closed: true}
+	// Each segment's summary holds its packet's terms (a: 10.0.1.x, b:
+	// 10.0.2.5 and .6), as the sensors' catalogs make them.
+	seg := fleet.SegmentRow{Interface: "eth0", Segment: "segments/eth0/x.db", FirstNS: t0.UnixNano(), LastNS: t0.UnixNano(), Packets: 1, Bytes: 60, Closed: true,
+		Summary: summaryOf(flowTerms(17, "10.0.1.1", 4000, "10.0.1.2", 53)...)}
 	a.Segment(seg)
+	seg.Summary = summaryOf(flowTerms(17, "10.0.2.5", 4000, "10.0.2.6", 53)...)
 	a.Flow(udpFlow("10.0.1.1", "10.0.1.2", t0.UnixNano(), t0.UnixNano()))
 	b.Segment(seg)
 	b.Flow(udpFlow("10.0.2.5", "10.0.2.6", t0.UnixNano(), t0.UnixNano()))
