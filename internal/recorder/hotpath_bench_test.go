@@ -23,9 +23,13 @@ type replaySource struct {
 	total   uint64
 	seen    uint64
 	ts      int64
+	pace    time.Duration // sleep this long after each Read (0: none, as fast as it goes)
 }
 
 func (s *replaySource) Read(timeout time.Duration, fn func(capture.Packet)) (int, error) {
+	if s.pace > 0 {
+		time.Sleep(s.pace)
+	}
 	n := 0
 	for ; n < s.perRead && s.seen < s.total; n++ {
 		f := s.frames[s.seen%uint64(len(s.frames))]

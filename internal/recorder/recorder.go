@@ -1,12 +1,24 @@
 // Package recorder moves packets from a capture source into the store.
 //
-// Two goroutines, both owned by Run: the reader walks the source's ring
-// and copies packets into store blocks (at most BlockBytes, at most
-// FlushInterval old); the writer appends full blocks to the database and
-// commits CommitInterval after a transaction began. A bounded channel of blocks
-// connects them, and a second channel returns emptied blocks for reuse, so
-// memory stays flat however long the capture runs. When the writer falls
-// behind, the reader waits and the kernel's ring absorbs the burst.
+// Three stages, all owned by Run: the reader walks the source's ring and
+// copies packets into store blocks (at most BlockBytes, at most
+// FlushInterval old), and runs the cutoff over each full block (it is
+// stateful: it sees the blocks in order); GOMAXPROCS preparers build
+// each block's sketch for the block index and compress it
+// (store.PrepareBlock), in parallel, blocks dealt to them in turn; the
+// writer takes the blocks back in that same order, appends them to the
+// database and commits CommitInterval after a transaction began.
+// Bounded channels connect them, and another returns emptied blocks for
+// reuse, so memory stays flat however long the capture runs. When the
+// writer falls behind, the reader waits and the kernel's ring absorbs
+// the burst.
+//
+// Compression never costs a packet: when more than half of QueueBlocks
+// blocks wait between the reader and the writer, a preparer stores the
+// block raw instead of compressing it (it stays readable, only larger;
+// Progress and Result count these blocks as CompressionSkipped). The
+// blocks that are compressed are what the CPU can afford; a kernel drop
+// is never the price of compression.
 //
 // With HoldBytes set, a write the store refuses (disk full, EIO, a
 // segment made immutable) does not stop the recording: the reader goes on
@@ -26,6 +38,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -88,8 +101,8 @@ type Config struct {
 	// Flows field is ignored: Flows below receives the records.
 	Cutoff *cutoff.Config
 
-	// Flows, when set, is called from the writer goroutine with flow
-	// records: every flow when it ends (Final true), and every active flow
+	// Flows, when set, is called with flow records, from the reader or
+	// the writer goroutine but never from both at once: every flow when it ends (Final true), and every active flow
 	// that changed since its last record at most once per FlowInterval
 	// (0 = 1 s), so a consumer is never more than about a second behind.
 	// The record is valid only during the call.
@@ -118,6 +131,9 @@ type Progress struct {
 	Held     int64
 	// Cutoff counts what the cutoff did (zero without Config.Cutoff).
 	Cutoff cutoff.Stats
+	// CompressionSkipped counts the blocks stored raw, though compression
+	// was on, because the pipeline was behind (see the package doc).
+	CompressionSkipped int64
 }
 
 // Result sums up a finished recording.
@@ -132,6 +148,9 @@ type Result struct {
 	// (counted in Stored) and packets not stored (Cutoff.DropPackets,
 	// not in Stored), flows cut, flows evicted from a full table.
 	Cutoff cutoff.Stats
+	// CompressionSkipped counts the blocks stored raw, though compression
+	// was on, because the pipeline was behind (see the package doc).
+	CompressionSkipped int64
 }
 
 func (c *Config) withDefaults() Config {
@@ -164,14 +183,30 @@ func (c *Config) withDefaults() Config {
 // committed. The caller closes the source and finalizes the session.
 func Run(ctx context.Context, cfg Config) (Result, error) {
 	c := cfg.withDefaults()
-	full := make(chan *store.Block, c.QueueBlocks)
+	// The blocks are dealt to the preparers in turn, each with a channel
+	// in and a channel out, and taken back from them in the same turn:
+	// the writer gets them in the reader's order.
+	workers := max(1, runtime.GOMAXPROCS(0))
+	per := max(1, c.QueueBlocks/(2*workers))
+	ins := make([]chan *store.Block, workers)
+	outs := make([]chan *store.Block, workers)
+	for i := range workers {
+		ins[i] = make(chan *store.Block, per)
+		outs[i] = make(chan *store.Block, per)
+	}
 	// free holds emptied blocks for reuse; nil entries are blocks not yet
 	// allocated, so memory grows only as far as the writer falls behind.
-	slots := c.QueueBlocks + 2 + maxHeldBlocks
+	slots := 2*workers*(per+1) + 2 + maxHeldBlocks
 	free := make(chan *store.Block, slots)
 	for range slots {
 		free <- nil
 	}
+	var (
+		queued  atomic.Int64 // blocks handed on by the reader, not yet taken by the writer
+		skipped atomic.Int64
+	)
+	skipAt := int64(max(1, c.QueueBlocks/2))
+	comp, prepare := c.Writer.(compressionSink)
 
 	var (
 		stopWriter atomic.Bool // the writer failed: stop reading
@@ -180,21 +215,44 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		received   atomic.Uint64
 		dropped    atomic.Uint64
 	)
-	rd := reader{cfg: c, full: full, free: free, stopWriter: &stopWriter, received: &received, dropped: &dropped, linkType: c.Source.LinkType()}
-	var wg sync.WaitGroup
-	var readErr error
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer close(full)
-		readErr = rd.run(ctx)
-	}()
-
 	tw := &txWriter{c: c, w: c.Writer, free: free}
 	eng := newEngine(c, tw)
 	if eng != nil && c.Cutoff != nil {
 		tw.eng = eng // active cut flows are recorded with each commit
 	}
+	rd := reader{cfg: c, ins: ins, free: free, queued: &queued, eng: eng, stopWriter: &stopWriter, received: &received, dropped: &dropped, linkType: c.Source.LinkType()}
+	var wg sync.WaitGroup
+	var readErr error
+	wg.Add(1 + workers)
+	go func() {
+		defer wg.Done()
+		defer func() {
+			for _, in := range ins {
+				close(in)
+			}
+		}()
+		readErr = rd.run(ctx)
+	}()
+	for i := range workers {
+		go func() {
+			defer wg.Done()
+			defer close(outs[i])
+			var pr store.Preparer
+			for b := range ins[i] {
+				if prepare {
+					c := comp.Compression()
+					// Behind: store it raw rather than let the ring fill.
+					raw := queued.Load() > skipAt
+					pr.PrepareBlock(b, c, raw)
+					if raw && !c.None {
+						skipped.Add(1)
+					}
+				}
+				outs[i] <- b
+			}
+		}()
+	}
+	next := 0 // the preparer the writer takes its next block from
 	var flowDue <-chan time.Time
 	if eng != nil {
 		flowTick := time.NewTicker(cmp.Or(c.FlowInterval, time.Second))
@@ -220,23 +278,22 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	for done := false; !done; {
 		select {
-		case b, ok := <-full:
+		case b, ok := <-outs[next]:
 			if !ok {
+				// The reader dealt no block after the last one taken:
+				// every other preparer is done as well.
 				if eng != nil {
-					eng.Flush() // every flow ends: the cut ones go in the last commit
+					eng.mu.Lock()
+					eng.e.Flush() // every flow ends: the cut ones go in the last commit
+					eng.mu.Unlock()
 					tw.writeCuts()
 				}
 				tw.commit()
 				done = true
 				break
 			}
-			if eng != nil {
-				eng.Apply(b)
-				if b.Count == 0 {
-					tw.release(b) // every packet cut and not kept
-					break
-				}
-			}
+			next = (next + 1) % workers
+			queued.Add(-1)
 			tw.add(b)
 			// Commit on a clock, not per block: every commit rewrites a few
 			// 64 KiB index and session pages, and in rollback-journal mode
@@ -267,25 +324,28 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			}
 			progress()
 		case <-flowDue:
-			eng.Report(time.Now().UnixNano())
+			eng.mu.Lock()
+			eng.e.Report(time.Now().UnixNano())
+			eng.mu.Unlock()
 		case <-ticker.C:
 			if c.Progress != nil {
 				p := Progress{Stored: stored.Load(), Bytes: bytes.Load(), Received: received.Load(), Dropped: dropped.Load(),
-					WriteErr: tw.werr, Held: tw.memPackets}
+					WriteErr: tw.werr, Held: tw.memPackets, CompressionSkipped: skipped.Load()}
 				if eng != nil {
-					p.Cutoff = eng.Stats()
+					p.Cutoff = eng.stats()
 				}
 				c.Progress(p)
 			}
 		}
 	}
 	tw.finishBacklog()
-	res := tw.res
-	if eng != nil {
-		res.Cutoff = eng.Stats()
-	}
 	writeErr := tw.err
 	wg.Wait()
+	res := tw.res
+	if eng != nil {
+		res.Cutoff = eng.stats()
+	}
+	res.CompressionSkipped = skipped.Load()
 	res.Stats = rd.stats
 	res.Drained = rd.drained
 	res.CountHit = rd.countHit
@@ -308,7 +368,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 // reader owns the source for the life of Run.
 type reader struct {
 	cfg        Config
-	full, free chan *store.Block
+	ins        []chan *store.Block // the preparers', dealt in turn
+	next       int
+	free       chan *store.Block
+	queued     *atomic.Int64
+	eng        *engine // nil: no cutoff nor flow records
 	stopWriter *atomic.Bool
 	received   *atomic.Uint64
 	dropped    *atomic.Uint64
@@ -326,8 +390,20 @@ func (r *reader) flush() {
 	if r.block == nil || r.block.Count == 0 {
 		return
 	}
-	r.full <- r.block
+	b := r.block
 	r.block = nil
+	if r.eng != nil {
+		r.eng.mu.Lock()
+		r.eng.e.Apply(b)
+		r.eng.mu.Unlock()
+		if b.Count == 0 {
+			r.free <- b // every packet cut and not kept
+			return
+		}
+	}
+	r.queued.Add(1)
+	r.ins[r.next] <- b
+	r.next = (r.next + 1) % len(r.ins)
 }
 
 func (r *reader) add(p capture.Packet) {
@@ -457,10 +533,31 @@ func (r *reader) run(ctx context.Context) error {
 	return readErr
 }
 
+// engine is the recording's flow tracker: the reader applies it to each
+// block, the writer reports its flows and records its cut ones; mu
+// guards it, and tw.cuts, which its callback fills.
+type engine struct {
+	mu sync.Mutex
+	e  *cutoff.Engine
+}
+
+func (e *engine) stats() cutoff.Stats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.e.Stats()
+}
+
+// compressionSink is a sink that says how it stores blocks, so that
+// they can be prepared ahead (store.PrepareBlock) off the writer
+// goroutine. A sink that does not say gets blocks unprepared.
+type compressionSink interface {
+	Compression() store.Compression
+}
+
 // newEngine makes the writer's flow tracker when the recording has a
 // cutoff or a flow consumer; nil otherwise (nothing is tracked). The
 // flows a cutoff applied to go to tw, to be written with the next commit.
-func newEngine(c Config, tw *txWriter) *cutoff.Engine {
+func newEngine(c Config, tw *txWriter) *engine {
 	if c.Cutoff == nil && c.Flows == nil {
 		return nil
 	}
@@ -481,5 +578,5 @@ func newEngine(c Config, tw *txWriter) *cutoff.Engine {
 	if cc.Warn == nil {
 		cc.Warn = func(msg string) { c.Logger.Warn(msg) }
 	}
-	return cutoff.New(cc)
+	return &engine{e: cutoff.New(cc)}
 }

@@ -84,8 +84,8 @@ type txWriter struct {
 	// cuts are the cut flows that ended since the last commit, written
 	// into the next transaction that commits with the active cut flows
 	// that changed (eng, when flows are tracked).
-	cuts []store.FlowCut
-	eng  *cutoff.Engine
+	cuts, spareCuts []store.FlowCut
+	eng             *engine
 }
 
 func (t *txWriter) release(b *store.Block) { t.free <- b }
@@ -173,20 +173,32 @@ func (t *txWriter) writeCuts() {
 	if !ok || t.err != nil || t.werr != nil || len(t.mem) > 0 || t.backlog != nil && !t.backlog.empty() {
 		return
 	}
-	if t.eng != nil && len(t.cuts) < maxPendingCuts {
-		t.eng.CutChanged(func(f *flow.Flow, iface int) {
-			if len(t.cuts) < maxPendingCuts {
-				t.cuts = append(t.cuts, cutoff.Record(f, iface))
-			}
-		})
+	// The reader's cutoff adds ended flows to t.cuts under the engine's
+	// lock: they are taken under it, and written without it.
+	var cuts []store.FlowCut
+	if t.eng != nil {
+		t.eng.mu.Lock()
+		if len(t.cuts) < maxPendingCuts {
+			t.eng.e.CutChanged(func(f *flow.Flow, iface int) {
+				if len(t.cuts) < maxPendingCuts {
+					t.cuts = append(t.cuts, cutoff.Record(f, iface))
+				}
+			})
+		}
+		cuts, t.cuts, t.spareCuts = t.cuts, t.spareCuts[:0], nil
+		t.eng.mu.Unlock()
+	} else {
+		cuts, t.cuts = t.cuts, t.cuts[:0]
 	}
-	if len(t.cuts) > 0 {
-		if err := fs.AddFlowCuts(t.cuts); err != nil {
+	if len(cuts) > 0 {
+		if err := fs.AddFlowCuts(cuts); err != nil {
 			// The packets matter, the summary less: they commit without it.
-			t.c.Logger.Warn("record cut flows", "flows", len(t.cuts), "err", err)
+			t.c.Logger.Warn("record cut flows", "flows", len(cuts), "err", err)
 		}
 	}
-	t.cuts = t.cuts[:0]
+	if t.eng != nil {
+		t.spareCuts = cuts[:0]
+	}
 }
 
 // fail stops storing: what the open transaction held is counted as not

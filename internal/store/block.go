@@ -43,6 +43,8 @@ type Block struct {
 	MaxTS     int64 // latest timestamp in the block
 	WireBytes int64
 	Data      []byte
+
+	prep *prepared // PrepareBlock's work, if any (prepare.go)
 }
 
 // Reset empties b for reuse, keeping its buffer.
@@ -56,6 +58,9 @@ func (b *Block) Reset(linkType uint32) {
 	b.MaxTS = 0
 	b.WireBytes = 0
 	b.Data = b.Data[:0]
+	if b.prep != nil {
+		b.prep.valid = false
+	}
 }
 
 // note counts one more packet with timestamp ts. Timestamps need not come

@@ -93,6 +93,10 @@ func (w *Writer) SetCompression(c Compression) error {
 	return nil
 }
 
+// Compression is how the Writer stores blocks (SetCompression's), for
+// a recorder that prepares blocks ahead (PrepareBlock).
+func (w *Writer) Compression() Compression { return w.compression }
+
 // SetSummary has every block appended from now on added to s as well
 // (its terms, hashed once for the block's sketch): a store's segment
 // summary (see index.Summary). Blocks rolled back stay in s, which only
@@ -141,9 +145,25 @@ func (w *Writer) Append(b *Block) error {
 	if err := w.begin(); err != nil {
 		return err
 	}
-	blob, encoding, err := w.zenc.encode(w.compression, b.Data)
-	if err != nil {
-		return fmt.Errorf("append block: %w", err)
+	// A block PrepareBlock made ready (on another goroutine) is inserted
+	// as it was made; any other is sketched and compressed here.
+	var (
+		blob     []byte
+		encoding int64
+		sketch   []byte
+		sketchOK bool
+		terms    *index.Builder
+	)
+	if p := b.prep; p.usable(b, w.compression) {
+		blob, encoding = p.blob(b), p.encoding
+		sketch, sketchOK, terms = p.sketch, p.sketchOK, &p.b
+	} else {
+		var err error
+		if blob, encoding, err = w.zenc.encode(w.compression, b.Data); err != nil {
+			return fmt.Errorf("append block: %w", err)
+		}
+		sketchOK = w.sketch.sketch(b.Data, b.LinkType) == nil
+		sketch, terms = w.sketch.buf, &w.sketch.b
 	}
 	s := w.insert
 	s.BindInt64(1, w.session)
@@ -167,12 +187,12 @@ func (w *Writer) Append(b *Block) error {
 	// findable through the index as soon as it is visible. A blob that
 	// does not parse was built by this process and is stored as it is;
 	// it gets no sketch, so every planned walk reads it.
-	if w.sketch.sketch(b.Data, b.LinkType) == nil {
-		if err := w.sketch.write(w.session, w.db.conn.LastInsertRowID(), int64(len(b.Data)-b.Count*RecordHeaderLen)); err != nil {
+	if sketchOK {
+		if err := w.sketch.writeSketch(w.session, w.db.conn.LastInsertRowID(), int64(len(b.Data)-b.Count*RecordHeaderLen), sketch); err != nil {
 			return fmt.Errorf("append block index: %w", w.db.classifyWrite(err))
 		}
 		if w.summary != nil {
-			w.summary.AddBlock(&w.sketch.b)
+			w.summary.AddBlock(terms)
 		}
 	} else if w.summary != nil {
 		w.summary.AddAny()
