@@ -269,6 +269,10 @@ func (r *Recording) Append(b *store.Block) error {
 	return nil
 }
 
+// Compression is how the segments store their blocks: the recorder
+// prepares blocks ahead with it (store.PrepareBlock).
+func (r *Recording) Compression() store.Compression { return r.cfg.Compression }
+
 // StoredBytes is the bytes of the block blobs the recording has
 // committed, in all its segments: what its blocks take compressed (or
 // raw), before the files' own overhead.
