@@ -74,8 +74,20 @@ func ParseCommunityID(s string) (CommunityID, error) {
 // valid address pair has no ID.
 func (k Key) ID(seed uint16) CommunityID {
 	var c CommunityID
-	if !k.Src.IsValid() || !k.Dst.IsValid() || k.Src.Is4() != k.Dst.Is4() {
+	sum, ok := k.Sum(seed)
+	if !ok {
 		return c
+	}
+	c[0], c[1] = '1', ':'
+	base64.StdEncoding.Encode(c[2:], sum[:])
+	return c
+}
+
+// Sum is the SHA-1 digest k's Community ID is the base64 of (ok false:
+// k has no ID, as for ID). The block index keeps it raw.
+func (k Key) Sum(seed uint16) (sum [sha1.Size]byte, ok bool) {
+	if !k.Src.IsValid() || !k.Dst.IsValid() || k.Src.Is4() != k.Dst.Is4() {
+		return sum, false
 	}
 	o, _ := k.ordered()
 	var buf [2 + 16 + 16 + 1 + 1 + 2 + 2]byte
@@ -91,10 +103,7 @@ func (k Key) ID(seed uint16) CommunityID {
 		buf[n+2], buf[n+3] = byte(o.DstPort>>8), byte(o.DstPort)
 		n += 4
 	}
-	sum := sha1.Sum(buf[:n])
-	c[0], c[1] = '1', ':'
-	base64.StdEncoding.Encode(c[2:], sum[:])
-	return c
+	return sha1.Sum(buf[:n]), true
 }
 
 func putAddr(dst []byte, a netip.Addr) int {

@@ -25,7 +25,8 @@ import (
 //
 // Layout, all little-endian: a version byte (2), the number of bits set
 // per term (k), a flags byte (1: the block holds a packet the terms
-// cannot describe, KindAny), then the filter's 64-bit words, as many as
+// cannot describe, KindAny; 2: the block's Community IDs are in it, see
+// sketch_cid.go), then the filter's 64-bit words, as many as
 // give the block's distinct terms about bitsPerTerm bits each. A term
 // sets k bits of one word (a Bloom filter blocked in words: one memory
 // access a term): the word is picked by the high 32 bits of the term's
@@ -122,7 +123,8 @@ type Builder struct {
 	est     []uint64 // a bitmap estimating the number of distinct terms
 	scratch []uint64
 	terms   Terms
-	any     bool // a packet the terms cannot describe (KindAny)
+	any     bool    // a packet the terms cannot describe (KindAny)
+	flows   flowIDs // the packets' Community IDs (sketch_cid.go)
 
 	// seen is a direct-mapped cache of the terms this block already has,
 	// by their key (the first argument of hash2 for an IPv4 address, a
@@ -185,6 +187,7 @@ func (b *Builder) Reset() {
 	clear(b.est)
 	b.hashes = b.hashes[:0]
 	b.any = false
+	b.flows.reset()
 	// A new generation empties the term cache without clearing it.
 	b.gen++
 	if b.gen == 0 {
@@ -201,10 +204,11 @@ func (b *Builder) distinct() float64 {
 		ones += bits.OnesCount64(x)
 	}
 	m := float64(estWords * 64)
+	added := float64(len(b.hashes) + len(b.flows.hashes))
 	if ones >= estWords*64 {
-		return float64(len(b.hashes))
+		return added
 	}
-	return min(-m*math.Log(1-float64(ones)/m), float64(len(b.hashes)))
+	return min(-m*math.Log(1-float64(ones)/m), added)
 }
 
 // Sketch appends the sketch of what was added to dst. The builder is
@@ -219,9 +223,15 @@ func (b *Builder) Sketch(dst []byte) []byte {
 	for _, h := range b.hashes {
 		w[word(h, n)] |= mask(h)
 	}
+	for _, h := range b.flows.hashes {
+		w[word(h, n)] |= mask(h)
+	}
 	var flags byte
 	if b.any {
 		flags |= flagAny
+	}
+	if b.flows.on {
+		flags |= flagCID
 	}
 	dst = append(dst, sketchVersion, sketchK, flags)
 	for _, x := range w {
@@ -232,7 +242,7 @@ func (b *Builder) Sketch(dst []byte) []byte {
 
 // Check reports whether s has a sketch's layout.
 func (s Sketch) Check() error {
-	if len(s) < sketchHeader+8 || s[0] != sketchVersion || s[1] != sketchK || s[2]&^flagAny != 0 || (len(s)-sketchHeader)%8 != 0 {
+	if len(s) < sketchHeader+8 || s[0] != sketchVersion || s[1] != sketchK || s[2]&^(flagAny|flagCID) != 0 || (len(s)-sketchHeader)%8 != 0 {
 		return ErrBadSketch
 	}
 	return nil
@@ -252,14 +262,14 @@ func (s Sketch) MayHold(h uint64) bool {
 // expression selects. s must have passed Check.
 func (s Sketch) Match(e Expr) bool { return e.Eval(s) }
 
-// Has is TermSet's: whether the block may hold t. Community IDs, which
-// blocks do not index, may always be there.
+// Has is TermSet's: whether the block may hold t. Every Community ID
+// may be in a sketch without flagCID.
 func (s Sketch) Has(t Term) bool {
 	switch t.Kind {
 	case KindAny:
 		return s[2]&flagAny != 0
 	case KindCommunityID:
-		return true
+		return s[2]&flagCID == 0 || s.MayHold(Hash(t))
 	}
 	return s.MayHold(Hash(t))
 }
@@ -300,7 +310,7 @@ func Narrows(e Expr) bool {
 	case OpNone:
 		return true
 	case OpTerm:
-		return e.Term.Kind != KindCommunityID
+		return true
 	case OpPrefix:
 		return e.Prefix.IsValid() && e.Prefix.IsSingleIP()
 	case OpPortRange:

@@ -8,7 +8,7 @@ import (
 // AddPacket adds the terms of one stored packet (its link type and
 // captured bytes) to the block's sketch: Terms.Packet's, which a BPF
 // program's reads bound, so a block left out by a plan holds no packet
-// the filter accepts.
+// the filter accepts; and its flow's Community ID (sketch_cid.go).
 //
 // This runs on the capture path (the store writer), so the common frame,
 // Ethernet carrying IPv4 or IPv6 with nothing that Terms.Packet would
@@ -16,6 +16,7 @@ import (
 // other frame goes through Terms.Packet. TestAddPacketFastPath checks
 // that both add the same terms.
 func (b *Builder) AddPacket(linkType uint32, data []byte) {
+	b.addFlowID(linkType, data) // its Community ID (sketch_cid.go)
 	if linkType == linkEthernet && b.fastPacket(data) {
 		return
 	}

@@ -11,6 +11,7 @@ import (
 // opens only the segments whose summary may hold a match.
 //
 // It is fed the hashes each block's Builder already computed (AddBlock),
+// its Community IDs' too (it holds them, flagCID, when every block did),
 // so the capture path hashes nothing twice: each hash sets its k bits in
 // an accumulator of summaryWords words. Sketch folds the accumulator down
 // to the smallest power of two of words that gives the distinct terms
@@ -30,6 +31,7 @@ import (
 type Summary struct {
 	acc    []uint64
 	any    bool
+	noCID  bool // a block added without its Community IDs (no flagCID)
 	blocks int64
 	// Pairs (summary_pairs.go).
 	pairsOn, pairsLost bool
@@ -51,7 +53,11 @@ func (s *Summary) AddBlock(b *Builder) {
 	for _, h := range b.hashes {
 		acc[word(h, summaryWords)] |= mask(h)
 	}
+	for _, h := range b.flows.hashes {
+		acc[word(h, summaryWords)] |= mask(h)
+	}
 	s.any = s.any || b.any
+	s.noCID = s.noCID || !b.flows.on
 	s.blocks++
 }
 
@@ -69,6 +75,7 @@ func (s *Summary) Blocks() int64 { return s.blocks }
 func (s *Summary) Reset() {
 	clear(s.acc)
 	s.any = false
+	s.noCID = false
 	s.blocks = 0
 	s.pairsLost = false
 	clear(s.cache)
@@ -96,6 +103,9 @@ func (s *Summary) Sketch(dst []byte) []byte {
 	var flags byte
 	if s.any {
 		flags |= flagAny
+	}
+	if !s.noCID {
+		flags |= flagCID // every block's IDs are in it
 	}
 	dst = append(dst, sketchVersion, sketchK, flags)
 	if s.acc == nil {

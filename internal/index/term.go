@@ -21,6 +21,7 @@
 package index
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -46,9 +47,10 @@ const (
 	KindProto
 	// KindVLAN is an 802.1Q VLAN id.
 	KindVLAN
-	// KindCommunityID is a flow's Community ID (version 1, the store's
-	// seed); CID holds its 20 raw SHA-1 bytes. Terms.Packet does not emit
-	// it: the flow table, which computes it once per flow, adds it.
+	// KindCommunityID is a flow's Community ID (version 1, seed 0); CID
+	// holds its 20 raw SHA-1 bytes (CommunityIDTerm). Terms.Packet does
+	// not emit it: Builder.AddPacket adds it, once per flow and block
+	// (sketch_cid.go).
 	KindCommunityID
 	// KindAny marks a packet the terms cannot describe (a link type or a
 	// layer not modelled, an encapsulation deeper than followed): a block
@@ -87,7 +89,7 @@ func (t Term) String() string {
 	case KindVLAN:
 		return fmt.Sprintf("vlan %d", t.VLAN)
 	case KindCommunityID:
-		return fmt.Sprintf("community-id %x", t.CID[:4])
+		return "community-id 1:" + base64.StdEncoding.EncodeToString(t.CID[:])
 	case KindAny:
 		return "any"
 	}
@@ -237,7 +239,8 @@ func (e Expr) eval(s TermSet) bool {
 }
 
 // String is the plan as "query --explain" prints it: "all", "none",
-// terms ("addr 10.0.0.1", "port 80/6", "proto 17", "vlan 10"),
+// terms ("addr 10.0.0.1", "port 80/6", "proto 17", "vlan 10",
+// "community-id 1:..."),
 // "net 10.0.0.0/8", "ports 1-1023/6", and "(a and b)", "(a or b)".
 func (e Expr) String() string {
 	var b strings.Builder

@@ -85,6 +85,21 @@ func planOf(expr string) index.Expr {
 	return e
 }
 
+// selectFlow has f pass only the packets of the flow whose Community ID
+// is cid (computed with seed). With seed 0, the one block sketches and
+// segment summaries hold, the ID is also a term of f's plan, ANDed: only
+// the blocks and segments that may hold the flow are read. The
+// per-packet match (match) still decides; another seed narrows nothing.
+func (f *Filter) selectFlow(cid flow.CommunityID, seed uint16) {
+	f.cid, f.cidSeed, f.hasCID = cid, seed, true
+	if seed != 0 {
+		return
+	}
+	if t, ok := index.CommunityIDTerm(cid); ok {
+		f.plan = index.And(f.plan, index.TermExpr(t))
+	}
+}
+
 // match reports whether the filter accepts the record.
 func (f *Filter) match(rec store.Record) (bool, error) {
 	if f == nil {

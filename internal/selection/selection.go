@@ -183,7 +183,7 @@ func (sl *Selection) selectFlow() error {
 			f = &Filter{noProgram: true, plan: index.All, stats: &sl.stats}
 			sl.windows[i].f = f
 		}
-		f.cid, f.cidSeed, f.hasCID = cid, sl.spec.CommunityIDSeed, true
+		f.selectFlow(cid, sl.spec.CommunityIDSeed)
 	}
 	if len(sl.spec.Windows) == 0 {
 		sl.filter = sl.windows[0].f

@@ -192,6 +192,10 @@ func (s *sketcher) write(session, id, bytes int64) error {
 	return st.Exec()
 }
 
+// usable reports whether Reindex keeps a sketch: it is whole and holds
+// its block's Community IDs.
+func usable(s index.Sketch) bool { return s.Check() == nil && s.HasCommunityIDs() }
+
 // ReindexStats says what Reindex did.
 type ReindexStats struct {
 	Blocks  int64 // blocks given a new sketch
@@ -200,9 +204,10 @@ type ReindexStats struct {
 	Packets int64 // captured bytes of the blocks (for the ratio)
 }
 
-// Reindex builds the block index where it is missing or damaged (all of
-// it, with rebuild), a few blocks per transaction so that a capture
-// writing into the same database is held up only briefly.
+// Reindex builds the block index where it is missing or damaged, or was
+// built before sketches held Community IDs (all of it, with rebuild), a
+// few blocks per transaction so that a capture writing into the same
+// database is held up only briefly.
 func (db *DB) Reindex(rebuild bool) (ReindexStats, error) {
 	var st ReindexStats
 	if db.readOnly {
@@ -213,7 +218,8 @@ func (db *DB) Reindex(rebuild bool) (ReindexStats, error) {
 			return st, fmt.Errorf("reindex: %w", db.classifyWrite(err))
 		}
 	}
-	// The blocks whose sketch is missing or damaged.
+	// The blocks whose sketch is missing, damaged, or older than
+	// Community IDs in sketches (it then matches every ID).
 	var todo []int64
 	{
 		stmt, _, err := db.conn.Prepare(`SELECT b.id, s.sketch FROM blocks b INDEXED BY blocks_span
@@ -222,7 +228,7 @@ func (db *DB) Reindex(rebuild bool) (ReindexStats, error) {
 			return st, classify(err)
 		}
 		for stmt.Step() {
-			if stmt.ColumnType(1) == sqlite3.NULL || index.Sketch(stmt.ColumnRawBlob(1)).Check() != nil {
+			if stmt.ColumnType(1) == sqlite3.NULL || !usable(index.Sketch(stmt.ColumnRawBlob(1))) {
 				todo = append(todo, stmt.ColumnInt64(0))
 			} else {
 				st.Kept++
