@@ -60,8 +60,18 @@ const (
 	hubReadSecret = "hub-to-sensors-secret"
 )
 
-// startHubFleet starts n sensors (the first over TLS) and a hub.
+// startHubFleet starts n sensors (the first over TLS) and a hub. Each
+// sensor records udp and closes a segment after 3 s (its summary goes
+// to PostgreSQL: the hub asks only the sensors whose closed segments'
+// summaries may hold a match).
 func startHubFleet(t *testing.T, n int) *hubFleet {
+	t.Helper()
+	return startHubFleetWith(t, n, func(int) string { return "    filter: udp\n" }, "segment:\n  max_age: 3s\n")
+}
+
+// startHubFleetWith is startHubFleet with sensor i's interface keys
+// (ifaceKeys(i)) and more configuration (extra) for every sensor.
+func startHubFleetWith(t *testing.T, n int, ifaceKeys func(i int) string, extra string) *hubFleet {
 	t.Helper()
 	testkit.RequireTool(t, "tcpdump")
 	f := &hubFleet{certs: makeCerts(t), dir: t.TempDir(), hubSecret: hubReadSecret}
@@ -100,9 +110,8 @@ func startHubFleet(t *testing.T, n int) *hubFleet {
 		writeConfig(t, cfg, fmt.Sprintf(`store: %s
 interfaces:
   - name: %s
-    filter: udp
-listen: 127.0.0.1:%d
-%stokens:
+%slisten: 127.0.0.1:%d
+%s%stokens:
   - name: tests
     sha256: %x
     scopes: [read, admin, metrics]
@@ -110,7 +119,7 @@ listen: 127.0.0.1:%d
   sensor: s%d
   postgres: "%s"
   url: %s
-`, filepath.Join(f.dir, fmt.Sprintf("store%d", i)), lab.HostIf, port, tlsBlock, sha256.Sum256([]byte(testToken)),
+`, filepath.Join(f.dir, fmt.Sprintf("store%d", i)), lab.HostIf, ifaceKeys(i), port, extra, tlsBlock, sha256.Sum256([]byte(testToken)),
 			tokenLine("hub", hubReadSecret, "read", ""), i, f.dsn, url))
 		f.sensors = append(f.sensors, startDaemon(t, cfg))
 		f.urls = append(f.urls, url)
