@@ -114,7 +114,10 @@ func main() {
 		port := freePort(t)
 		url := fmt.Sprintf("http://127.0.0.1:%d", port)
 		cfg := filepath.Join(dir, fmt.Sprintf("s%d.yaml", i))
-		write(t, cfg, fmt.Sprintf("store: %s\ninterfaces:\n  - name: %s\n    filter: udp\nlisten: 127.0.0.1:%d\ntokens:\n%s%sfleet:\n  sensor: s%d\n  postgres: \"%s\"\n  url: %s\n",
+		// Segments close after 2 s idle: the hub asks a sensor for a
+		// window its open segments overlap, and its closed ones only
+		// where their summaries may hold a match.
+		write(t, cfg, fmt.Sprintf("store: %s\ninterfaces:\n  - name: %s\n    filter: udp\nsegment:\n  max_age: 2s\nlisten: 127.0.0.1:%d\ntokens:\n%s%sfleet:\n  sensor: s%d\n  postgres: \"%s\"\n  url: %s\n",
 			filepath.Join(dir, fmt.Sprintf("store%d", i)), lab.HostIf, port, tokenStanza("user", userSecret, "read"),
 			tokenStanza("hub", hubSecret, "read")+"    requests_per_minute: 100000\n    concurrent_queries: 64\n", i, pg.DSN, url))
 		logf := filepath.Join(dir, fmt.Sprintf("s%d.log", i))
@@ -170,6 +173,9 @@ func main() {
 			t.Fatalf("flow records of %d packets at the hub after a minute, want %d\n%s\n%s", n, want, out, hl)
 		}
 		time.Sleep(500 * time.Millisecond)
+	}
+	for _, logf := range logs {
+		waitLog(t, logf, "msg=\"segment closed\"")
 	}
 	time.Sleep(time.Until(sent.Add(12 * time.Second)))
 	since := sent.Add(-2 * time.Minute).UTC().Format(time.RFC3339Nano)
