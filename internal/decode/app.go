@@ -22,6 +22,12 @@ const (
 	portBGP     = 179
 	portLDP     = 646
 	portRTSP    = 554
+	portRTSPAlt = 8554
+	portTelnet  = 23
+	portWhois   = 43
+	portPPTP    = 1723
+	portMSDP    = 639
+	portBEEP    = 10288
 	portSIP     = 5060
 	portMDNS    = 5353
 	portHTTPAlt = 8080
@@ -47,10 +53,28 @@ func (s *Summarizer) tcpPayload(b, p []byte) {
 		s.textProto("FTP", p, nil)
 	case either(sport, dport, portSMTP):
 		s.textProto("SMTP", p, nil)
-	case either(sport, dport, portRTSP):
+	case either(sport, dport, portTelnet):
+		// tcpdump's telnet_print reads the first byte for IAC.
+		if len(p) == 0 {
+			s.str(" [|telnet]")
+		}
+	case either(sport, dport, portWhois):
+		s.textProto("WHOIS", p, nil)
+	case either(sport, dport, portPPTP):
+		if len(p) < 2 { // the message's length, pptp_print's first read
+			s.str(": pptp [|pptp]")
+		}
+	case either(sport, dport, portMSDP):
+		// msdp_print gives up on a TLV shorter than its header.
+		if len(p) < 3 || binary.BigEndian.Uint16(p[1:]) < 3 {
+			s.str(": msdp [|msdp]")
+		}
+	case either(sport, dport, portBEEP):
+		if !beepFrame(p) {
+			s.str(" BEEP (payload or undecoded)")
+		}
+	case either(sport, dport, portRTSP), either(sport, dport, portRTSPAlt):
 		s.textProto("RTSP", p, httpFirstLine)
-	case either(sport, dport, portSIP):
-		s.textProto("SIP", p, httpFirstLine)
 	case either(sport, dport, portSSH):
 		s.sshVersion(p, s.appLen)
 	case either(sport, dport, portRedis):
@@ -86,6 +110,17 @@ func (s *Summarizer) tcpPayload(b, p []byte) {
 		s.str(" ")
 		s.dns(p[2:], length-2, either(sport, dport, portMDNS))
 	}
+}
+
+// beepFrame reports whether p starts with a BEEP frame header tcpdump's
+// beep_print decodes (captured in full).
+func beepFrame(p []byte) bool {
+	for _, h := range []string{"MSG ", "RPY ", "ERR ", "ANS ", "NUL ", "SEQ ", "END"} {
+		if bytes.HasPrefix(p, []byte(h)) {
+			return true
+		}
+	}
+	return false
 }
 
 // sshVersion prints an SSH identification line ("SSH-2.0-...") as

@@ -12,6 +12,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
 )
 
 // cutSnaplens are the lengths the corpus captures are cut to for the
@@ -153,6 +156,70 @@ func TestTruncatedCasesMatchTcpdump(t *testing.T) {
 		}
 		if got[i] != c.want {
 			t.Errorf("%s: expected %q, tcpdump %q", c.name, c.want, got[i])
+		}
+	}
+}
+
+// emptyPayloadPorts are the ports tcpdump 4.99 chooses a printer by that
+// TestPortNamesOnEmptyPayloads checks: the printer runs on a segment's or
+// datagram's data whatever it holds, captured or not.
+var emptyPayloadPorts = struct{ tcp, udp []uint16 }{
+	tcp: []uint16{21, 22, 23, 25, 43, 53, 80, 139, 179, 445, 554, 639, 646, 5060, 6379, 8080, 8554, 10288},
+	udp: []uint16{53, 123, 5060, 5353},
+}
+
+// TestPortNamesOnEmptyPayloads sends tcpdump and Summary TCP segments and
+// UDP datagrams whose 40 data bytes are zeros, whole and cut to their
+// headers (as the per-flow cutoff stores them), to and from the ports
+// tcpdump names a protocol by ("length 40: HTTP", ": RESP [|resp]", "
+// [|ssh]"), and requires the same line.
+func TestPortNamesOnEmptyPayloads(t *testing.T) {
+	needTcpdump(t)
+	type rec struct {
+		name string
+		data []byte
+		wire int
+	}
+	var recs []rec
+	add := func(name string, frame []byte, hdr int) {
+		recs = append(recs, rec{name + " whole", frame, len(frame)}, rec{name + " cut", frame[:hdr], len(frame)})
+	}
+	zeros := gopacket.Payload(make([]byte, 40))
+	for _, port := range emptyPayloadPorts.tcp {
+		i := ip4(layers.IPProtocolTCP)
+		tl := &layers.TCP{SrcPort: 40000, DstPort: layers.TCPPort(port), Seq: 1, Ack: 1, ACK: true, PSH: true, Window: 512}
+		add(fmt.Sprintf("tcp port %d", port), build(t, eth(layers.EthernetTypeIPv4), i, tcp(t, i, tl), zeros), 14+20+20)
+	}
+	for _, port := range emptyPayloadPorts.udp {
+		i := ip4(layers.IPProtocolUDP)
+		add(fmt.Sprintf("udp port %d", port), build(t, eth(layers.EthernetTypeIPv4), i, udp(t, i, 40000, port), zeros), 14+20+8)
+	}
+	var b []byte
+	b = binary.LittleEndian.AppendUint32(b, 0xa1b2c3d4)
+	b = binary.LittleEndian.AppendUint16(b, 2)
+	b = binary.LittleEndian.AppendUint16(b, 4)
+	b = append(b, make([]byte, 8)...)
+	b = binary.LittleEndian.AppendUint32(b, 262144)
+	b = binary.LittleEndian.AppendUint32(b, LinkTypeEthernet)
+	for i, r := range recs {
+		b = binary.LittleEndian.AppendUint32(b, uint32(1700000000+i))
+		b = binary.LittleEndian.AppendUint32(b, 0)
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(r.data)))
+		b = binary.LittleEndian.AppendUint32(b, uint32(r.wire))
+		b = append(b, r.data...)
+	}
+	path := filepath.Join(t.TempDir(), "ports.pcap")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := tcpdumpSummaries(t, path)
+	if len(want) != len(recs) {
+		t.Fatalf("tcpdump printed %d lines for %d packets", len(want), len(recs))
+	}
+	s := NewSummarizer()
+	for i, r := range recs {
+		if got := s.Summary(LinkTypeEthernet, r.data, r.wire); got != want[i] {
+			t.Errorf("%s:\n ours    %q\n tcpdump %q", r.name, got, want[i])
 		}
 	}
 }
