@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/fleet"
+	"github.com/packetrecorderd/packetrecorderd/internal/selection"
+	"github.com/packetrecorderd/packetrecorderd/internal/store"
 	"github.com/packetrecorderd/packetrecorderd/internal/testkit"
 )
 
@@ -105,5 +108,51 @@ func TestHubFlowsDropGap(t *testing.T) {
 	}
 	if _, missing := listing(t0.Add(2*time.Minute), t0.Add(3*time.Minute)); len(missing) != 0 {
 		t.Errorf("a window after the gap: missing %v, want none", missing)
+	}
+}
+
+// TestPlanSensorsGapped: a sensor whose outbox dropped records of the
+// window (a prd_gaps row overlapping it) is asked for packets though its
+// segments' summaries rule it out and its mark is far ahead: the rows
+// of its segments may be among what was dropped. Outside the gap it is
+// narrowed as any other.
+func TestPlanSensorsGapped(t *testing.T) {
+	c := schemaConn(t)
+	ctx := context.Background()
+	for _, name := range []string{"gapped", "whole"} {
+		if _, err := c.Exec(ctx, `INSERT INTO prd_sensors (sensor, url, interfaces, flows_through_ns) VALUES ($1, 'http://x.invalid', '{eth0}', $2)`,
+			name, sec(1e6)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Exec(ctx, `INSERT INTO prd_segments (sensor, interface, segment, first_ns, last_ns, packets, bytes, closed, summary, summary_pairs)
+			VALUES ($1, 'eth0', 'a', $2, $3, 10, 1000, true, $4, false)`, name, sec(0), sec(100), summaryOf(flowTerms(17, "192.0.2.1", 1, "192.0.2.2", 2)...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.Exec(ctx, `INSERT INTO prd_gaps (sensor, from_ns, until_ns, records) VALUES ('gapped', $1, $2, 7)`, sec(40), sec(60)); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		r      store.Range
+		want   []string
+		gapped []string
+	}{
+		{"over the gap", store.Range{Since: sec(0), Until: sec(50), HasSince: true, HasUntil: true}, []string{"gapped"}, []string{"gapped"}},
+		{"before the gap", store.Range{Since: sec(0), Until: sec(30), HasSince: true, HasUntil: true}, nil, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := planSensors(ctx, c, selection.Spec{Range: tc.r, Filter: "host 10.0.0.1"}, time.Unix(0, sec(2000)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, ch := range p.Choices {
+				got = append(got, ch.Sensor.Name)
+			}
+			if !slices.Equal(got, tc.want) || !slices.Equal(p.Gapped, tc.gapped) {
+				t.Fatalf("asked %v (gapped %v), want %v (%v)", got, p.Gapped, tc.want, tc.gapped)
+			}
+		})
 	}
 }
