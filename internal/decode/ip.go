@@ -185,21 +185,24 @@ func (s *Summarizer) ipv6(data []byte, wire int) {
 		var name string
 		switch nh {
 		case protoHopByHop, protoDstOpts, protoRouting:
-			if len(payload) < 2 {
-				s.addrs(h, nil, nil)
-				s.exts(ext[:n])
-				s.str(" [|ip6]")
-				return
-			}
-			hl = (int(payload[1]) + 1) * 8
+			// tcpdump prints an extension header once it has read it
+			// whole; where the capture ends first, its printer's mark.
+			trunc := " [|rt6]"
 			switch nh {
 			case protoHopByHop:
-				name = "HBH"
+				name, trunc = "HBH", " [|hbhopt]"
 			case protoDstOpts:
-				name = "DSTOPT"
+				name, trunc = "DSTOPT", " [|dstopt]"
 			default:
 				name = "srcrt"
 			}
+			if len(payload) < 2 || len(payload) < (int(payload[1])+1)*8 {
+				s.addrs(h, nil, nil)
+				s.exts(ext[:n])
+				s.str(trunc)
+				return
+			}
+			hl = (int(payload[1]) + 1) * 8
 		case protoFragment:
 			if len(payload) < 8 {
 				s.addrs(h, nil, nil)
