@@ -8,8 +8,9 @@
 //     postings (delta varints) in a SQLite WITHOUT ROWID table, compacted
 //     per database, and as written per commit (one row per term and
 //     commit, before compaction);
-//   - a 5-tuple query and a host+port query for a sparse connection (about
-//     40 packets), and a broad one (tcp port 443): the walk with the plan
+//   - a 5-tuple query, a host+port query and a Community ID pivot
+//     (--community-id, planned by the ID's term) for a sparse connection
+//     (about 40 packets), and a broad one (tcp port 443): the walk with the plan
 //     and without, in this process (open, plan, walk, BPF on every packet
 //     read, close), `packetrecorder query --count` (today's full scan) and
 //     `tcpdump -r` on the same packets as a pcap, file cached; medians of
@@ -56,7 +57,12 @@ func main() {
 	flows := flag.Int("flows", 300_000, "flows in the mix")
 	runs := flag.Int("runs", 5, "runs of each measurement")
 	keep := flag.Bool("keep", false, "keep the files")
+	pcapFile := flag.String("pcap", "", "only measure the sketches of this capture's packets (Ethernet; e.g. bench/mkmix's lab mix) with and without Community IDs, and exit")
 	flag.Parse()
+	if *pcapFile != "" {
+		pcapSketches(*pcapFile)
+		return
+	}
 	if *dir == "" {
 		d, err := os.MkdirTemp("/var/tmp", "indexbench-")
 		if err != nil {
@@ -86,6 +92,7 @@ func main() {
 	}
 	db.Close()
 	sizes(dbPath, stored)
+	withoutCIDs(dbPath, stored)
 	perPacket := buildCost(dbPath)
 	tcpdumpCPU := cpuCmd("tcpdump", "-r", pcapPath, "-w", "/dev/null")
 	fmt.Printf("tcpdump -r -w /dev/null: %.0f ns CPU a packet; the index's build is %.2fx that\n",
@@ -97,15 +104,20 @@ func main() {
 	if f.Proto == 17 {
 		proto = "udp"
 	}
+	cid := flow.Key{Src: f.Client, Dst: f.Server, SrcPort: f.CPort, DstPort: f.SPort, Proto: f.Proto, HasPorts: true}.ID(0)
+	cidTerm, _ := index.CommunityIDTerm(cid)
+	fiveTuple := fmt.Sprintf("host %s and host %s and %s port %d and %s port %d", f.Client, f.Server, proto, f.CPort, proto, f.SPort)
 	queries := []struct {
 		name, expr string
 		plan       index.Expr
+		cid        flow.CommunityID // match by it (query --community-id); expr is tcpdump's
 	}{
-		{"5-tuple", fmt.Sprintf("host %s and host %s and %s port %d and %s port %d", f.Client, f.Server, proto, f.CPort, proto, f.SPort),
-			and(addr(f.Client), addr(f.Server), port(f.Proto, f.CPort), port(f.Proto, f.SPort))},
+		{"5-tuple", fiveTuple,
+			and(addr(f.Client), addr(f.Server), port(f.Proto, f.CPort), port(f.Proto, f.SPort)), flow.CommunityID{}},
 		{"host+port", fmt.Sprintf("host %s and port %d", f.Client, f.CPort),
-			and(addr(f.Client), or(port(6, f.CPort), port(17, f.CPort), port(132, f.CPort)))},
-		{"broad", "tcp port 443", and(index.Expr{Op: index.OpTerm, Term: index.Term{Kind: index.KindProto, Proto: 6}}, port(6, 443))},
+			and(addr(f.Client), or(port(6, f.CPort), port(17, f.CPort), port(132, f.CPort))), flow.CommunityID{}},
+		{"cid", fiveTuple, index.TermExpr(cidTerm), cid},
+		{"broad", "tcp port 443", and(index.Expr{Op: index.OpTerm, Term: index.Term{Kind: index.KindProto, Proto: 6}}, port(6, 443)), flow.CommunityID{}},
 	}
 	fi, _ := os.Stat(dbPath)
 	fmt.Printf("\nconnection: %s %s:%d <-> %s:%d, %d packets; database file %.1f MB\n", proto, f.Client, f.CPort, f.Server, f.SPort, f.Packets, float64(fi.Size())/1e6)
@@ -120,15 +132,19 @@ func main() {
 			// finds colder caches.
 			for k := range 2 {
 				if (i+k)%2 == 0 {
-					d, n, r, s := walk(dbPath, session, q.expr, q.plan)
+					d, n, r, s := walk(dbPath, session, q.expr, q.cid, q.plan)
 					tp, np, rp, st = append(tp, d), n, r, s
 				} else {
-					d, n, r, _ := walk(dbPath, session, q.expr, index.All)
+					d, n, r, _ := walk(dbPath, session, q.expr, q.cid, index.All)
 					tu, nu, ru = append(tu, d), n, r
 				}
 			}
 			if bin != "" {
-				tc = append(tc, timeCmd(bin, "query", "-d", dbPath, "-s", strconv.FormatInt(session, 10), "--count", q.expr))
+				if q.cid.IsZero() {
+					tc = append(tc, timeCmd(bin, "query", "-d", dbPath, "-s", strconv.FormatInt(session, 10), "--count", q.expr))
+				} else {
+					tc = append(tc, timeCmd(bin, "query", "-d", dbPath, "-s", strconv.FormatInt(session, 10), "--count", "--community-id", q.cid.String()))
+				}
 			}
 			tt = append(tt, timeCmd("tcpdump", "-r", pcapPath, "-w", "/dev/null", q.expr))
 		}
@@ -247,8 +263,9 @@ func writePcap(path string, m *synth.Mix) {
 }
 
 // walk opens the database, walks the session with the plan and runs the
-// compiled filter over every packet read, as query --count does.
-func walk(path string, session int64, expr string, plan index.Expr) (time.Duration, int64, int64, store.PlanStats) {
+// compiled filter over every packet read, as query --count does (or,
+// given a Community ID, matches each packet's as --community-id does).
+func walk(path string, session int64, expr string, cid flow.CommunityID, plan index.Expr) (time.Duration, int64, int64, store.PlanStats) {
 	r0 := rchar()
 	t0 := time.Now()
 	db, err := store.Open(path, store.Options{ReadOnly: true})
@@ -261,8 +278,14 @@ func walk(path string, session int64, expr string, plan index.Expr) (time.Durati
 	}
 	var st store.PlanStats
 	var n int64
+	var p flow.Packet
 	err = db.Packets(session, store.Range{Plan: plan, Stats: &st}, func(r store.Record) error {
-		if prog.Match(r.Data, r.OrigLen) {
+		switch {
+		case !cid.IsZero():
+			if flow.Extract(r.LinkType, r.Data, &p) && p.Key.ID(0) == cid {
+				n++
+			}
+		case prog.Match(r.Data, r.OrigLen):
 			n++
 		}
 		return nil
@@ -336,6 +359,106 @@ func sizes(path string, stored int64) {
 		fmt.Printf(", %.2f MB of pages (%.3f%%)", float64(pages)/1e6, 100*float64(pages)/float64(stored))
 	}
 	fmt.Println()
+}
+
+// withoutCIDs prints what the block sketches would take without the
+// packets' Community IDs: each block's terms (Terms.Packet) alone.
+func withoutCIDs(path string, stored int64) {
+	conn, err := sqlite3.Open("file:" + path + "?mode=ro")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer conn.Close()
+	stmt, _, err := conn.Prepare(`SELECT link_type, data FROM blocks`)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer stmt.Close()
+	var with, without int64
+	var b, t index.Builder
+	var tm index.Terms
+	var buf []byte
+	for stmt.Step() {
+		lt := uint32(stmt.ColumnInt64(0))
+		b.Reset()
+		t.Reset()
+		store.WalkBlock(stmt.ColumnRawBlob(1), 1, lt, 0, func(r store.Record) error {
+			b.AddPacket(lt, r.Data)
+			tm.Packet(lt, r.Data)
+			for _, x := range tm.List {
+				t.Add(x)
+			}
+			return nil
+		})
+		buf = b.Sketch(buf[:0])
+		with += int64(len(buf))
+		buf = t.Sketch(buf[:0])
+		without += int64(len(buf))
+	}
+	fmt.Printf("sketches without Community IDs: %.2f MB (%.3f%% of stored); the IDs add %.2f MB (%.3f%% of stored, +%.0f%%)\n",
+		float64(without)/1e6, 100*float64(without)/float64(stored), float64(with-without)/1e6, 100*float64(with-without)/float64(stored), 100*float64(with-without)/float64(without))
+}
+
+// pcapSketches prints, for a capture's packets in blocks of 256 KiB, the
+// sketches' bytes with and without Community IDs against the packets'
+// bytes, and the CPU a packet of AddPacket (terms and ID).
+func pcapSketches(path string) {
+	f, err := os.Open(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer f.Close()
+	r, err := pcapio.NewReader(bufio.NewReaderSize(f, 1<<20))
+	if err != nil {
+		log.Fatal(err)
+	}
+	var blocks [][][]byte
+	var cur [][]byte
+	var size, stored int64
+	n := 0
+	for {
+		p, err := r.Next()
+		if err != nil {
+			break
+		}
+		cur = append(cur, slices.Clone(p.Data))
+		size += int64(len(p.Data)) + 16
+		stored += int64(len(p.Data))
+		n++
+		if size >= 256<<10 {
+			blocks, cur, size = append(blocks, cur), nil, 0
+		}
+	}
+	if len(cur) > 0 {
+		blocks = append(blocks, cur)
+	}
+	var b, t index.Builder
+	var tm index.Terms
+	var buf []byte
+	var with, without int64
+	c0 := cpuSelf()
+	for _, blk := range blocks {
+		b.Reset()
+		for _, d := range blk {
+			b.AddPacket(1, d)
+		}
+		buf = b.Sketch(buf[:0])
+		with += int64(len(buf))
+	}
+	cpu := cpuSelf() - c0
+	for _, blk := range blocks {
+		t.Reset()
+		for _, d := range blk {
+			tm.Packet(1, d)
+			for _, x := range tm.List {
+				t.Add(x)
+			}
+		}
+		buf = t.Sketch(buf[:0])
+		without += int64(len(buf))
+	}
+	fmt.Printf("%s: %d packets, %.1f MB, %d blocks; sketches %.2f MB (%.3f%% of the packets' bytes), without Community IDs %.2f MB (%.3f%%); AddPacket and Sketch %.0f ns CPU a packet\n",
+		path, n, float64(stored)/1e6, len(blocks), float64(with)/1e6, 100*float64(with)/float64(stored), float64(without)/1e6, 100*float64(without)/float64(stored), float64(cpu.Nanoseconds())/float64(n))
 }
 
 // buildCost times building every block's sketch from the stored blobs
