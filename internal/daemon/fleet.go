@@ -62,6 +62,11 @@ type fleetRun struct {
 	// closed are segments just closed, whose summaries the summaries
 	// goroutine reads from the catalog and queues with their rows.
 	closed chan archive.Segment
+	// stopSums ends the summaries goroutine once it has queued what
+	// waits (the recordings have stopped: the catalog has it all);
+	// sumsDone is closed when it has.
+	stopSums context.CancelFunc
+	sumsDone chan struct{}
 }
 
 // startFleet opens the outbox and starts shipping, when the
@@ -76,16 +81,16 @@ func (d *Daemon) startFleet() error {
 		return fmt.Errorf("fleet: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &fleetRun{s: s, stop: cancel, done: make(chan struct{}), closed: make(chan archive.Segment, 256)}
-	sumDone := make(chan struct{})
+	sumCtx, stopSums := context.WithCancel(context.Background())
+	f := &fleetRun{s: s, stop: cancel, done: make(chan struct{}), closed: make(chan archive.Segment, 256),
+		stopSums: stopSums, sumsDone: make(chan struct{})}
 	go func() {
-		defer close(sumDone)
-		fleetSummaries(ctx, d.storeDir, s, f.closed, d.log)
+		defer close(f.sumsDone)
+		fleetSummaries(sumCtx, d.storeDir, s, f.closed, d.log)
 	}()
 	go func() {
 		defer close(f.done)
 		s.Run(ctx)
-		<-sumDone
 	}()
 	d.fleetMu.Lock()
 	d.fleet = f
@@ -104,6 +109,9 @@ func (d *Daemon) stopFleet() {
 	if f == nil {
 		return
 	}
+	// The last segments' summaries go to the outbox before it stops.
+	f.stopSums()
+	<-f.sumsDone
 	f.stop()
 	<-f.done
 }
@@ -174,9 +182,15 @@ func fleetSummaries(ctx context.Context, dir string, s *fleet.Sensor, closed <-c
 	for {
 		var g archive.Segment
 		select {
-		case <-ctx.Done():
-			return
 		case g = <-closed:
+		case <-ctx.Done():
+			// Stopping: the recordings have stopped, and the catalog
+			// holds the summaries of the segments they closed.
+			select {
+			case g = <-closed:
+			default:
+				return
+			}
 		}
 		if a == nil {
 			var err error
@@ -194,11 +208,10 @@ func fleetSummaries(ctx context.Context, dir string, s *fleet.Sensor, closed <-c
 				s.Segment(row)
 				break
 			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(summaryWait):
+			if ctx.Err() != nil {
+				break // stopping: one look each
 			}
+			time.Sleep(summaryWait)
 		}
 	}
 }
