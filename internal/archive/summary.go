@@ -154,8 +154,9 @@ type SummarizeStats struct {
 	Bytes       int64 // bytes of the summaries built
 }
 
-// Summarize gives every closed segment without a usable summary (all of
-// them, with rebuild) one, reading the segment's blocks: the segments a
+// Summarize gives every closed segment without a usable summary, or with
+// one written before summaries held Community IDs (all of them, with
+// rebuild), one, reading the segment's blocks: the segments a
 // store selection would otherwise open whatever its filter. A segment
 // that cannot be read is left without one (selections open it and say
 // why).
@@ -173,7 +174,7 @@ func (a *Archive) Summarize(rebuild bool) (SummarizeStats, error) {
 		if !s.Closed {
 			continue
 		}
-		if _, err := a.Summary(s); err == nil && !rebuild {
+		if ss, err := a.Summary(s); err == nil && !rebuild && ss.Sketch.HasCommunityIDs() {
 			st.Kept++
 			continue
 		} else if err != nil && !errors.Is(err, ErrNoSummary) {

@@ -164,7 +164,8 @@ func TestCommunityIDPlannedDatabase(t *testing.T) {
 // opens only the closed segments whose catalog summary may hold the ID,
 // and answers exactly as the full walk; summaries written before IDs were
 // indexed (flagCID clear) are used for other plans but open their
-// segment for every ID, with the same answer.
+// segment for every ID, with the same answer, until reindex writes them
+// again.
 func TestCommunityIDPlannedStore(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "store")
 	m := recordMix(t, dir, 800<<10, synth.Config{Seed: 11, Flows: 3000, Packets: 60000, Span: 3600e9})
@@ -236,4 +237,15 @@ func TestCommunityIDPlannedStore(t *testing.T) {
 	if got, st := selectNumbers(t, dir, fiveTuple(flows[0])); !slices.Equal(got, wants[0]) || st.SegmentsSkipped < st.Segments/2 {
 		t.Fatalf("summaries of the previous layout: %v, %d of %d segments skipped", got, st.SegmentsSkipped, st.Segments)
 	}
+	// reindex (Summarize) writes them again, with IDs.
+	a, err := archive.Open(dir, archive.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := a.Summarize(false)
+	a.Close()
+	if err != nil || st.Built != int64(len(rows)) || st.Kept != 0 {
+		t.Fatalf("reindex built %d of %d summaries, kept %d (%v)", st.Built, len(rows), st.Kept, err)
+	}
+	check("summaries rebuilt by reindex", true)
 }
