@@ -1,6 +1,7 @@
 package index
 
 import (
+	"crypto/sha1"
 	"encoding/base64"
 	"encoding/binary"
 	"net/netip"
@@ -136,13 +137,14 @@ func (b *Builder) addFlowID(linkType uint32, data []byte) {
 			return // in the block already
 		}
 	} else {
+		var sum [20]byte
 		if p == nil {
-			p = &f.pkt
-			p.Key = flowOf(k)
-		}
-		sum, ok := p.Key.Sum(0)
-		if !ok {
-			return
+			sum = fastSum(k)
+		} else {
+			var ok bool
+			if sum, ok = p.Key.Sum(0); !ok {
+				return
+			}
 		}
 		e.key, e.hash = k, hashCID(sum)
 	}
@@ -196,6 +198,30 @@ func flowOf(k flowKey) flow.Key {
 	binary.BigEndian.PutUint64(d[8:], k.d)
 	f.Src, f.Dst = netip.AddrFrom16(s), netip.AddrFrom16(d)
 	return f
+}
+
+// fastSum is the seed-0 Community ID digest of a key fastFlowKey made:
+// flow.Key.Sum's (the spec's: seed, the ordered addresses, protocol, a
+// pad byte, the ports), which TestFlowKeyFastPath checks it is, without
+// building the flow.Key (a TCP, UDP or SCTP key is in the spec's order
+// already).
+func fastSum(k flowKey) [20]byte {
+	var buf [2 + 16 + 16 + 1 + 1 + 2 + 2]byte
+	be := binary.BigEndian
+	n := 2
+	if k.e>>56 == 4 {
+		be.PutUint64(buf[n:], k.a)
+		n += 8
+	} else {
+		be.PutUint64(buf[n:], k.a)
+		be.PutUint64(buf[n+8:], k.b)
+		be.PutUint64(buf[n+16:], k.c)
+		be.PutUint64(buf[n+24:], k.d)
+		n += 32
+	}
+	buf[n] = uint8(k.e >> 32)
+	be.PutUint32(buf[n+2:], uint32(k.e))
+	return sha1.Sum(buf[:n+6])
 }
 
 // fastFlowKey reads the canonical 5-tuple of an Ethernet frame that
