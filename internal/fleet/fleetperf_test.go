@@ -155,7 +155,7 @@ func TestHubQueriesUseIndexes(t *testing.T) {
 func TestShipConnectionMemory(t *testing.T) {
 	dsn := testkit.StartPostgres(t)
 	ctx := context.Background()
-	for _, c := range []struct{ dsn, temp, work string }{
+	for i, c := range []struct{ dsn, temp, work string }{
 		{dsn, "64MB", "64MB"},
 		{dsn + "&work_mem=16MB", "64MB", "16MB"},
 	} {
@@ -173,7 +173,7 @@ func TestShipConnectionMemory(t *testing.T) {
 		}
 		conn.Close(ctx)
 		if temp != c.temp || work != c.work {
-			t.Errorf("%s: temp_buffers %s, work_mem %s; want %s, %s", c.dsn, temp, work, c.temp, c.work)
+			t.Errorf("connection %d: temp_buffers %s, work_mem %s; want %s, %s", i, temp, work, c.temp, c.work)
 		}
 	}
 }
