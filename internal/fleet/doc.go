@@ -20,7 +20,11 @@
 // active flow's later records replace its earlier ones.
 //
 // The schema (schema.sql) is this package's: the shipper applies it at
-// each connection and creates prd_flows' day partitions (prd_flows_YYYYMMDD,
-// with indexes on community_id, src, dst and first_ns) before it writes
-// a day. Retention drops whole partitions.
+// each connection and creates prd_flows' day partitions (prd_flows_YYYYMMDD)
+// before it writes a day. A partition has three indexes besides its
+// key (community_id, sensor, interface, first_ns, day), which is led by
+// community_id so that it serves lookups by Community ID too: btrees on
+// src and on dst, and a BRIN index on first_ns (flows arrive nearly in
+// time order). None of their columns changes when an active flow's row
+// is updated. Retention drops whole partitions.
 package fleet
