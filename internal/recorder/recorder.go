@@ -3,7 +3,7 @@
 // Three stages, all owned by Run: the reader walks the source's ring and
 // copies packets into store blocks (at most BlockBytes, at most
 // FlushInterval old), and runs the cutoff over each full block (it is
-// stateful: it sees the blocks in order); GOMAXPROCS preparers build
+// stateful: it sees the blocks in order); Preparers goroutines build
 // each block's sketch for the block index and compress it
 // (store.PrepareBlock), in parallel, blocks dealt to them in turn; the
 // writer takes the blocks back in that same order, appends them to the
@@ -83,6 +83,7 @@ type Config struct {
 	CommitInterval time.Duration // commit this long after a transaction's first block; 0 = 100 ms
 	DrainTimeout   time.Duration // give up draining after this long; 0 = 5 s
 	QueueBlocks    int           // blocks in flight between reader and writer; 0 = 96
+	Preparers      int           // goroutines sketching and compressing blocks; 0 = GOMAXPROCS-1, at least 1
 	// HoldBytes, when positive, keeps the recording going through store
 	// write errors: blocks wait in up to this much memory while the store
 	// is retried (the daemon's recordings). 0 stops at the first write
@@ -186,7 +187,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	// The blocks are dealt to the preparers in turn, each with a channel
 	// in and a channel out, and taken back from them in the same turn:
 	// the writer gets them in the reader's order.
-	workers := max(1, runtime.GOMAXPROCS(0))
+	// The reader and the writer need a core between them: the preparers
+	// get the others (one on two cores), at least one.
+	workers := cmp.Or(c.Preparers, max(1, runtime.GOMAXPROCS(0)-1))
 	per := max(1, c.QueueBlocks/(2*workers))
 	ins := make([]chan *store.Block, workers)
 	outs := make([]chan *store.Block, workers)
@@ -206,7 +209,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		skipped atomic.Int64
 	)
 	skipAt := int64(max(1, c.QueueBlocks/2))
-	comp, prepare := c.Writer.(compressionSink)
+	var comp store.Compression
+	cs, prepare := c.Writer.(compressionSink)
+	if prepare {
+		comp = cs.Compression()
+	}
 
 	var (
 		stopWriter atomic.Bool // the writer failed: stop reading
@@ -240,11 +247,10 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			var pr store.Preparer
 			for b := range ins[i] {
 				if prepare {
-					c := comp.Compression()
 					// Behind: store it raw rather than let the ring fill.
 					raw := queued.Load() > skipAt
-					pr.PrepareBlock(b, c, raw)
-					if raw && !c.None {
+					pr.PrepareBlock(b, comp, raw)
+					if raw && !comp.None {
 						skipped.Add(1)
 					}
 				}
@@ -549,7 +555,8 @@ func (e *engine) stats() cutoff.Stats {
 
 // compressionSink is a sink that says how it stores blocks, so that
 // they can be prepared ahead (store.PrepareBlock) off the writer
-// goroutine. A sink that does not say gets blocks unprepared.
+// goroutine; Run asks once, at its start. A sink that does not say gets
+// blocks unprepared (its Append sketches and compresses them).
 type compressionSink interface {
 	Compression() store.Compression
 }

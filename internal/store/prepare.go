@@ -24,7 +24,7 @@ type prepared struct {
 	frame    []byte // the zstd frame when encoding is EncodingZstd
 	sketchOK bool
 	sketch   []byte
-	b        index.Builder // the block's terms, for a segment summary
+	terms    index.Builder // the block's terms, for a segment summary (CopyTerms)
 }
 
 // usable reports whether p was made of b's current bytes and may be
@@ -38,6 +38,7 @@ func (p *prepared) usable(b *Block, c Compression) bool {
 // Preparer is used by one goroutine at a time.
 type Preparer struct {
 	zenc blockEncoder
+	b    index.Builder // its caches stay warm from block to block
 }
 
 // PrepareBlock builds b's sketch and blob, compressed as c says unless
@@ -54,13 +55,14 @@ func (pr *Preparer) PrepareBlock(b *Block, c Compression, raw bool) (compressed 
 	if b.Count == 0 || len(b.Data) == 0 {
 		return false
 	}
-	p.b.Reset()
+	pr.b.Reset()
 	err := WalkBlock(b.Data, 1, b.LinkType, 0, func(r Record) error {
-		p.b.AddPacket(b.LinkType, r.Data)
+		pr.b.AddPacket(b.LinkType, r.Data)
 		return nil
 	})
-	p.sketch = p.b.Sketch(p.sketch[:0])
+	p.sketch = pr.b.Sketch(p.sketch[:0])
 	p.sketchOK = err == nil
+	pr.b.CopyTerms(&p.terms)
 	p.encoding = EncodingRaw
 	if !raw && !c.None {
 		// The frame is written into the block's own buffer: the Writer

@@ -156,7 +156,7 @@ func (w *Writer) Append(b *Block) error {
 	)
 	if p := b.prep; p.usable(b, w.compression) {
 		blob, encoding = p.blob(b), p.encoding
-		sketch, sketchOK, terms = p.sketch, p.sketchOK, &p.b
+		sketch, sketchOK, terms = p.sketch, p.sketchOK, &p.terms
 	} else {
 		var err error
 		if blob, encoding, err = w.zenc.encode(w.compression, b.Data); err != nil {
