@@ -3,8 +3,9 @@ package cutoff
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/bytesize"
 )
 
 // ErrBadSize is ParseBytes's error for what is not a size.
@@ -17,23 +18,11 @@ func ParseBytes(text string) (int64, error) {
 	if t == "UNLIMITED" {
 		return Unlimited, nil
 	}
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		mult   int64
-	}{{"KIB", 1 << 10}, {"MIB", 1 << 20}, {"GIB", 1 << 30}, {"TIB", 1 << 40},
-		{"KB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30}, {"TB", 1 << 40},
-		{"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"T", 1 << 40}, {"B", 1}} {
-		if strings.HasSuffix(t, u.suffix) {
-			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseFloat(t, 64)
-	if err != nil || n < 0 || n*float64(mult) > 1<<60 || t == "" {
+	n, ok := bytesize.Parse(t)
+	if !ok {
 		return 0, fmt.Errorf("%w %q (use e.g. 64KiB, 1MiB or unlimited)", ErrBadSize, text)
 	}
-	return int64(n * float64(mult)), nil
+	return n, nil
 }
 
 // FromFlags is the cutoff of capture's and import's --cutoff SIZE and

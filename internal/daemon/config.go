@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/api"
+	"github.com/packetrecorderd/packetrecorderd/internal/bytesize"
 	"github.com/packetrecorderd/packetrecorderd/internal/capture"
 	"github.com/packetrecorderd/packetrecorderd/internal/filter"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
@@ -125,24 +126,11 @@ func (s *Size) UnmarshalYAML(n *yaml.Node) error {
 
 // ParseSize reads sizes such as 65536, 512KB, 64MiB, 1GiB, 2TiB.
 func ParseSize(text string) (int64, error) {
-	t := strings.ToUpper(strings.TrimSpace(text))
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		mult   int64
-	}{{"KIB", 1 << 10}, {"MIB", 1 << 20}, {"GIB", 1 << 30}, {"TIB", 1 << 40},
-		{"KB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30}, {"TB", 1 << 40},
-		{"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"T", 1 << 40}, {"B", 1}} {
-		if strings.HasSuffix(t, u.suffix) {
-			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseFloat(t, 64)
-	if err != nil || n < 0 || n*float64(mult) > 1<<60 {
+	n, ok := bytesize.Parse(text)
+	if !ok {
 		return 0, fmt.Errorf("invalid size %q (use e.g. 500GiB, 64MiB)", text)
 	}
-	return int64(n * float64(mult)), nil
+	return n, nil
 }
 
 // Duration is a time span written as 90s, 15m, 1h, 30d.
