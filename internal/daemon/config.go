@@ -204,20 +204,44 @@ func (e *ConfigError) Error() string {
 // LoadFile reads and validates a configuration file. Relative paths in
 // it (store, tls files, tokens_file) are taken from the file's own
 // directory, so the daemon never depends on its working directory.
-func LoadFile(path string) (*Config, error) {
+func LoadFile(path string) (*Config, error) { return LoadConfigFile(path, parse) }
+
+// LoadConfigFile reads the configuration file at path and hands its bytes
+// and its directory (absolute, to resolve relative paths against) to
+// parse; parse's error is prefixed with the file's name. The hub's
+// configuration is loaded as the daemon's is.
+func LoadConfigFile[C any](path string, parse func(data []byte, dir string) (C, error)) (C, error) {
+	var zero C
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return zero, fmt.Errorf("config: %w", err)
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return zero, fmt.Errorf("config: %w", err)
 	}
 	c, err := parse(data, filepath.Dir(abs))
 	if err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
+		return zero, fmt.Errorf("config %s: %w", path, err)
 	}
 	return c, nil
+}
+
+// DecodeStrict decodes a configuration file's data into v, strictly (an
+// unknown key is an error), and returns the line of each key (key path
+// -> line). Its errors are one line per mistake, naming keys rather than
+// Go types; an empty file is an error.
+func DecodeStrict(data []byte, v any) (map[string]int, error) {
+	lines := KeyLines(data)
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("empty file")
+		}
+		return nil, yamlError(err, lines)
+	}
+	return lines, nil
 }
 
 // Parse decodes a configuration strictly (an unknown key is an error),
@@ -228,19 +252,10 @@ func Parse(data []byte) (*Config, error) { return parse(data, "") }
 // parse is Parse with relative paths resolved against dir ("" refuses
 // them).
 func parse(data []byte, dir string) (*Config, error) {
-	var root yaml.Node
-	lines := map[string]int{}
-	if err := yaml.Unmarshal(data, &root); err == nil {
-		indexLines(&root, "", lines)
-	}
 	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, errors.New("empty file")
-		}
-		return nil, yamlError(err, lines)
+	lines, err := DecodeStrict(data, &c)
+	if err != nil {
+		return nil, err
 	}
 	c.lines = lines
 	var errs []error
@@ -626,7 +641,7 @@ func ServerTLS(t *TLSConfig) (*tls.Config, error) {
 }
 
 // KeyLines is the line of each key of a YAML document ("limits.connections",
-// "tokens.0.name"), for errors; YAMLError words a decoding error with them.
+// "tokens.0.name"), for errors; DecodeStrict words a decoding error with them.
 func KeyLines(data []byte) map[string]int {
 	var root yaml.Node
 	lines := map[string]int{}
@@ -635,7 +650,3 @@ func KeyLines(data []byte) map[string]int {
 	}
 	return lines
 }
-
-// YAMLError is a strict decoding error on one line per mistake, naming
-// keys rather than Go types.
-func YAMLError(err error, lines map[string]int) error { return yamlError(err, lines) }

@@ -1,14 +1,9 @@
 package hub
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/daemon"
 	"github.com/packetrecorderd/packetrecorderd/internal/selection"
@@ -58,36 +53,17 @@ func (s SensorsConfig) Remote() selection.Remote {
 
 // LoadFile reads and validates a hub configuration; relative paths in it
 // are taken from the file's directory.
-func LoadFile(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
-	c, err := parse(data, filepath.Dir(abs))
-	if err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
-	}
-	return c, nil
-}
+func LoadFile(path string) (*Config, error) { return daemon.LoadConfigFile(path, parse) }
 
 // Parse decodes a configuration strictly (an unknown key is an error) and
 // validates it; its paths must be absolute.
 func Parse(data []byte) (*Config, error) { return parse(data, "") }
 
 func parse(data []byte, dir string) (*Config, error) {
-	lines := daemon.KeyLines(data)
 	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, errors.New("empty file")
-		}
-		return nil, daemon.YAMLError(err, lines)
+	lines, err := daemon.DecodeStrict(data, &c)
+	if err != nil {
+		return nil, err
 	}
 	c.lines = lines
 	if c.Listen == nil {
