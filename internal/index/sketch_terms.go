@@ -27,14 +27,28 @@ func (b *Builder) AddPacket(linkType uint32, data []byte) {
 	}
 }
 
-// fastPacket adds the terms of an Ethernet frame when they are exactly
-// these: the type field at 12 is IPv4 or IPv6, none of the MaxVLANLevels
-// shifted type fields that Terms.ether also reads (16, 20, ...) holds a
-// type it follows, and the packet is not UDP to the Geneve port (which
-// Terms follows inside). It reports false, adding nothing, otherwise.
+// fastPacket adds the terms of an Ethernet frame that fastEther lets
+// through. It reports false, adding nothing, otherwise.
 func (b *Builder) fastPacket(d []byte) bool {
+	switch fastEther(d) {
+	case etIPv4:
+		return b.fastIPv4(d, 14)
+	case etIPv6:
+		return b.fastIPv6(d, 14)
+	}
+	return false
+}
+
+// fastEther is the type of an Ethernet frame whose terms the fast paths
+// (Builder.fastPacket, Summary.fastPairs) may read from its bytes: etIPv4
+// or etIPv6 when the type field at 12 is IPv4 or IPv6 and none of the
+// MaxVLANLevels shifted type fields that Terms.ether also reads (16, 20,
+// ...) holds a type it follows; 0 for every other frame. (Each fast path
+// also leaves UDP to the Geneve port, which Terms follows inside, to
+// Terms.)
+func fastEther(d []byte) uint16 {
 	if len(d) < 14 {
-		return false
+		return 0
 	}
 	for k := 1; k <= MaxVLANLevels; k++ {
 		o := 12 + 4*k
@@ -43,16 +57,35 @@ func (b *Builder) fastPacket(d []byte) bool {
 		}
 		switch binary.BigEndian.Uint16(d[o:]) {
 		case etVLAN, etQinQ, etQinQ2, etIPv4, etIPv6, etARP, etRARP, etMPLS, etPPPoES:
-			return false
+			return 0
 		}
 	}
-	switch binary.BigEndian.Uint16(d[12:]) {
-	case etIPv4:
-		return b.fastIPv4(d, 14)
-	case etIPv6:
-		return b.fastIPv6(d, 14)
+	switch t := binary.BigEndian.Uint16(d[12:]); t {
+	case etIPv4, etIPv6:
+		return t
 	}
-	return false
+	return 0
+}
+
+// fastIPv6Proto is the next header of the IPv6 packet at d[o:] when its
+// terms are the fast paths' to read: a whole fixed header and ports
+// (TCP, UDP but to Geneve, SCTP); ok is false for every other packet
+// (extension headers, fragments, cut short), which Terms reads.
+func fastIPv6Proto(d []byte, o int) (nh byte, ok bool) {
+	if o+44 > len(d) {
+		return 0, false
+	}
+	nh = d[o+6]
+	switch nh {
+	case 6, 132:
+	case 17:
+		if binary.BigEndian.Uint16(d[o+42:]) == geneve {
+			return 0, false
+		}
+	default:
+		return 0, false
+	}
+	return nh, true
 }
 
 func (b *Builder) fastIPv4(d []byte, o int) bool {
@@ -79,18 +112,9 @@ func (b *Builder) fastIPv4(d []byte, o int) bool {
 }
 
 func (b *Builder) fastIPv6(d []byte, o int) bool {
-	if o+44 > len(d) {
+	nh, ok := fastIPv6Proto(d, o)
+	if !ok {
 		return false
-	}
-	nh := d[o+6]
-	switch nh {
-	case 6, 132:
-	case 17:
-		if binary.BigEndian.Uint16(d[o+42:]) == geneve {
-			return false
-		}
-	default:
-		return false // extension headers, fragments: Terms reads them
 	}
 	b.AddHash(hashAddr(netip.AddrFrom16([16]byte(d[o+8 : o+24]))))
 	b.AddHash(hashAddr(netip.AddrFrom16([16]byte(d[o+24 : o+40]))))

@@ -94,23 +94,10 @@ func (s *Summary) addPair(h uint64) {
 }
 
 // fastPairs adds the pairs of an Ethernet frame whose terms
-// Builder.fastPacket reads from its bytes (the same conditions); it
+// Builder.fastPacket reads from its bytes (fastEther's frames); it
 // reports false, adding nothing, for every other frame.
 func (s *Summary) fastPairs(d []byte) bool {
-	if len(d) < 14 {
-		return false
-	}
-	for k := 1; k <= MaxVLANLevels; k++ {
-		o := 12 + 4*k
-		if o+2 > len(d) {
-			break
-		}
-		switch binary.BigEndian.Uint16(d[o:]) {
-		case etVLAN, etQinQ, etQinQ2, etIPv4, etIPv6, etARP, etRARP, etMPLS, etPPPoES:
-			return false
-		}
-	}
-	switch binary.BigEndian.Uint16(d[12:]) {
+	switch fastEther(d) {
 	case etIPv4:
 		return s.fastPairs4(d, 14)
 	case etIPv6:
@@ -175,17 +162,8 @@ func (s *Summary) seen(k pairKey) bool {
 }
 
 func (s *Summary) fastPairs6(d []byte, o int) bool {
-	if o+44 > len(d) {
-		return false
-	}
-	nh := d[o+6]
-	switch nh {
-	case 6, 132:
-	case 17:
-		if binary.BigEndian.Uint16(d[o+42:]) == geneve {
-			return false
-		}
-	default:
+	nh, ok := fastIPv6Proto(d, o)
+	if !ok {
 		return false
 	}
 	be := binary.BigEndian
