@@ -4,7 +4,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/netip"
-	"sort"
 )
 
 // HeavyConfig describes the cutoff's heavy-tailed mix (issue #21): IPv4
@@ -111,22 +110,6 @@ func HeavyTail(c HeavyConfig) *Mix {
 			m.Packets = append(m.Packets, p)
 		}
 	}
-	sort.Slice(m.Packets, func(a, b int) bool {
-		pa, pb := &m.Packets[a], &m.Packets[b]
-		if pa.TS != pb.TS {
-			return pa.TS < pb.TS
-		}
-		return pa.Flow < pb.Flow
-	})
-	for i := range m.Flows {
-		m.Flows[i].FirstPkt = -1
-	}
-	for i, p := range m.Packets {
-		f := &m.Flows[p.Flow]
-		if f.FirstPkt < 0 {
-			f.FirstPkt = i
-		}
-		f.LastPk = i
-	}
+	m.order()
 	return m
 }

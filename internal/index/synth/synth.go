@@ -119,6 +119,13 @@ func Generate(c Config) *Mix {
 			m.Packets = append(m.Packets, Packet{TS: ts, Flow: int32(i), Reply: k%2 == 1, Length: uint16(n)})
 		}
 	}
+	m.order()
+	return m
+}
+
+// order sorts the mix's packets by time (at a tie, the lower flow
+// index first) and sets each flow's first and last packet.
+func (m *Mix) order() {
 	sort.Slice(m.Packets, func(a, b int) bool {
 		pa, pb := &m.Packets[a], &m.Packets[b]
 		if pa.TS != pb.TS {
@@ -136,7 +143,6 @@ func Generate(c Config) *Mix {
 		}
 		f.LastPk = i
 	}
-	return m
 }
 
 func addr(r *rand.Rand, v6 bool, net byte, n uint32) netip.Addr {
