@@ -38,11 +38,10 @@ import (
 	"slices"
 	"sort"
 	"strconv"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/ncruces/go-sqlite3"
+	"github.com/packetrecorderd/packetrecorderd/bench/internal/selfusage"
 	"github.com/packetrecorderd/packetrecorderd/internal/filter"
 	"github.com/packetrecorderd/packetrecorderd/internal/flow"
 	"github.com/packetrecorderd/packetrecorderd/internal/index"
@@ -266,7 +265,7 @@ func writePcap(path string, m *synth.Mix) {
 // compiled filter over every packet read, as query --count does (or,
 // given a Community ID, matches each packet's as --community-id does).
 func walk(path string, session int64, expr string, cid flow.CommunityID, plan index.Expr) (time.Duration, int64, int64, store.PlanStats) {
-	r0 := rchar()
+	r0 := selfusage.ReadBytes()
 	t0 := time.Now()
 	db, err := store.Open(path, store.Options{ReadOnly: true})
 	if err != nil {
@@ -294,21 +293,7 @@ func walk(path string, session int64, expr string, cid flow.CommunityID, plan in
 		log.Fatal(err)
 	}
 	db.Close()
-	return time.Since(t0), n, rchar() - r0, st
-}
-
-func rchar() int64 {
-	b, err := os.ReadFile("/proc/self/io")
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "rchar: "); ok {
-			n, _ := strconv.ParseInt(v, 10, 64)
-			return n
-		}
-	}
-	return 0
+	return time.Since(t0), n, selfusage.ReadBytes() - r0, st
 }
 
 func timeCmd(name string, args ...string) time.Duration {
@@ -436,7 +421,7 @@ func pcapSketches(path string) {
 	var tm index.Terms
 	var buf []byte
 	var with, without int64
-	c0 := cpuSelf()
+	c0 := selfusage.CPU()
 	for _, blk := range blocks {
 		b.Reset()
 		for _, d := range blk {
@@ -445,7 +430,7 @@ func pcapSketches(path string) {
 		buf = b.Sketch(buf[:0])
 		with += int64(len(buf))
 	}
-	cpu := cpuSelf() - c0
+	cpu := selfusage.CPU() - c0
 	for _, blk := range blocks {
 		t.Reset()
 		for _, d := range blk {
@@ -491,10 +476,10 @@ func buildCost(path string) float64 {
 		}
 	}
 	walk() // the first touches the copies' pages
-	c0 := cpuSelf()
+	c0 := selfusage.CPU()
 	walk()
-	walkCPU := cpuSelf() - c0
-	c0 = cpuSelf()
+	walkCPU := selfusage.CPU() - c0
+	c0 = selfusage.CPU()
 	for _, blob := range blobs {
 		b.Reset()
 		store.WalkBlock(blob, 1, 1, 0, func(r store.Record) error {
@@ -503,18 +488,11 @@ func buildCost(path string) float64 {
 		})
 		buf = b.Sketch(buf[:0])
 	}
-	all := cpuSelf() - c0 - walkCPU
+	all := selfusage.CPU() - c0 - walkCPU
 	per := float64(all.Nanoseconds()) / float64(n)
 	fmt.Printf("build: %.0f ns CPU a packet for the sketch (terms, hashing, sizing; the block walk's %.0f ns excluded; %d packets)\n",
 		per, float64(walkCPU.Nanoseconds())/float64(n), n)
 	return per
-}
-
-// cpuSelf is this process's CPU time, user and system.
-func cpuSelf() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // cpuCmd runs a command and returns its CPU time, user and system.

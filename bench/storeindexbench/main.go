@@ -46,6 +46,7 @@ import (
 
 	"github.com/ncruces/go-sqlite3"
 
+	"github.com/packetrecorderd/packetrecorderd/bench/internal/selfusage"
 	"github.com/packetrecorderd/packetrecorderd/internal/api"
 	"github.com/packetrecorderd/packetrecorderd/internal/archive"
 	"github.com/packetrecorderd/packetrecorderd/internal/flow"
@@ -154,10 +155,10 @@ func main() {
 			var reads []int64
 			var got int
 			for i := 0; i < *runs; i++ {
-				c0 := cpu()
+				c0 := selfusage.CPU()
 				d, n, r := query(srv.URL, secret, q.expr)
 				times, reads, got = append(times, d), append(reads, r), n
-				cpus = append(cpus, cpu()-c0)
+				cpus = append(cpus, selfusage.CPU()-c0)
 			}
 			st := plan(storeDir, q.expr)
 			answer := fmt.Sprintf("%d packets", got)
@@ -253,7 +254,7 @@ func writeMix(rec *archive.Recording, m *synth.Mix) int64 {
 // the last byte, and returns the time, the packets and the bytes this
 // process read meanwhile.
 func query(base, token, expr string) (time.Duration, int, int64) {
-	r0 := rchar()
+	r0 := selfusage.ReadBytes()
 	t0 := time.Now()
 	req, err := http.NewRequest("GET", base+"/api/v1/packets?format=pcap&filter="+url.QueryEscape(expr), nil)
 	if err != nil {
@@ -284,7 +285,7 @@ func query(base, token, expr string) (time.Duration, int, int64) {
 		}
 		n++
 	}
-	return time.Since(t0), n, rchar() - r0
+	return time.Since(t0), n, selfusage.ReadBytes() - r0
 }
 
 // plan walks the same selection in the process for its plan statistics.
@@ -317,27 +318,6 @@ func summaryBytes(dir string, store int64) string {
 	}
 	n, b := stmt.ColumnInt64(0), stmt.ColumnInt64(1)
 	return fmt.Sprintf("%d summaries (%d with pairs), %.2f MB, %.3f%% of the store", n, stmt.ColumnInt64(2), float64(b)/1e6, 100*float64(b)/float64(store))
-}
-
-// cpu is the process's user and system CPU time so far.
-func cpu() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-func rchar() int64 {
-	b, err := os.ReadFile("/proc/self/io")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "rchar: "); ok {
-			n, _ := strconv.ParseInt(v, 10, 64)
-			return n
-		}
-	}
-	return 0
 }
 
 func median[T int64 | time.Duration](xs []T) T {
