@@ -260,8 +260,11 @@ func (t *txWriter) hold(b *store.Block) {
 		t.res.AppDropped += int64(b.Count)
 		return
 	}
-	c := *b
-	c.Data = append([]byte(nil), b.Data...)
+	// A copy of the block, not of its preparation: b goes back to the
+	// free list and a preparer reuses it, while the copy waits here and
+	// is compressed again by the Append that finally stores it.
+	c := store.Block{LinkType: b.LinkType, Interface: b.Interface, Count: b.Count, FirstTS: b.FirstTS, LastTS: b.LastTS,
+		MinTS: b.MinTS, MaxTS: b.MaxTS, WireBytes: b.WireBytes, Data: append([]byte(nil), b.Data...)}
 	t.mem = append(t.mem, &c)
 	t.memBytes += int64(len(c.Data))
 	t.memPackets += int64(c.Count)
