@@ -28,10 +28,7 @@ import (
 func TestFaultDaemonCutoffUnderLoad(t *testing.T) {
 	testkit.RequireTool(t, "tcpdump")
 	lab := netlab.New(t, "dct")
-	dir := t.TempDir()
-	st := filepath.Join(dir, "store")
-	cfg := filepath.Join(dir, "c.yaml")
-	writeConfig(t, cfg, fmt.Sprintf(`store: %s
+	d, dir, st := startStoreDaemon(t, `store: %s
 compression: none
 segment:
   max_bytes: 1MiB
@@ -47,8 +44,7 @@ cutoff:
     - filter: "udp dst port 9996"
       bytes: 2KiB
       keep: none
-`, st, lab.HostIf))
-	d := startDaemon(t, cfg)
+`, lab.HostIf)
 	witness := filepath.Join(dir, "witness.pcap")
 	dump := testkit.StartWitness(t, exec.Command("tcpdump", tcpdumpArgs(lab.HostIf, witness, "udp dst portrange 9990-9999", "-B", "65536")...))
 	time.Sleep(time.Second) // tcpdump's socket is open

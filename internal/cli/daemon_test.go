@@ -117,6 +117,20 @@ func testTokenStanza() string {
 	return fmt.Sprintf("tokens:\n  - name: tests\n    sha256: %x\n    scopes: [read, admin, metrics]\n", sum)
 }
 
+// startStoreDaemon starts a daemon recording into a store in a new
+// temporary directory dir: config is its configuration, a fmt format
+// whose first verb is the store's path (dir/store) and args the rest,
+// written to dir/c.yaml by writeConfig. It returns the daemon, dir and
+// the store's path.
+func startStoreDaemon(t *testing.T, config string, args ...any) (d *daemonProc, dir, st string) {
+	t.Helper()
+	dir = t.TempDir()
+	st = filepath.Join(dir, "store")
+	cfg := filepath.Join(dir, "c.yaml")
+	writeConfig(t, cfg, fmt.Sprintf(config, append([]any{st}, args...)...))
+	return startDaemon(t, cfg), dir, st
+}
+
 func writeConfig(t *testing.T, path, text string) {
 	t.Helper()
 	if strings.Contains(text, "interfaces:") && !strings.Contains(text, "tokens:") {
@@ -144,12 +158,9 @@ func storeCount(t *testing.T, dir string, args ...string) int64 {
 // exits promptly; the CLI reads the store ordered by time.
 func TestDaemonRecordsTwoInterfaces(t *testing.T) {
 	a, b := netlab.New(t, "dma"), netlab.New(t, "dmb")
-	dir := t.TempDir()
-	st := filepath.Join(dir, "store")
-	cfg := filepath.Join(dir, "c.yaml")
 	// Uncompressed: the flood's zero payloads would compress to nothing,
 	// and this test is of retention's budget.
-	writeConfig(t, cfg, fmt.Sprintf(`store: %s
+	d, _, st := startStoreDaemon(t, `store: %s
 compression: none
 segment:
   max_bytes: 1MiB
@@ -162,8 +173,7 @@ interfaces:
     filter: "udp dst port 9999"
     fanout: 2
 listen: 127.0.0.1:0
-`, st, a.HostIf, b.HostIf))
-	d := startDaemon(t, cfg)
+`, a.HostIf, b.HostIf)
 	if fi, err := os.Stat(st); err != nil || fi.Mode().Perm() != 0o700 {
 		t.Fatalf("store directory: %v %v", fi, err)
 	}

@@ -2,8 +2,6 @@ package cli_test
 
 import (
 	"encoding/json"
-	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -45,10 +43,7 @@ func (d *daemonProc) statusExtra(t *testing.T) retentionExtra {
 // 14 s later, silently, blocked false.
 func TestFaultHeldWindowSurvivesMaxAge(t *testing.T) {
 	lab := netlab.New(t, "fhw")
-	dir := t.TempDir()
-	st := filepath.Join(dir, "store")
-	cfg := filepath.Join(dir, "c.yaml")
-	writeConfig(t, cfg, fmt.Sprintf(`store: %s
+	d, _, st := startStoreDaemon(t, `store: %s
 compression: none
 segment:
   max_age: 2s
@@ -60,8 +55,7 @@ listen: 127.0.0.1:0
 interfaces:
   - name: %s
     filter: udp dst port 9999
-`, st, lab.HostIf))
-	d := startDaemon(t, cfg)
+`, lab.HostIf)
 	tA0 := time.Now()
 	sentA := flood(t, lab, 9999, 5_000, 2*time.Second)
 	tA1 := time.Now()
@@ -106,10 +100,7 @@ interfaces:
 // loudly: a log line, blocked and the held counters in status and metrics.
 func TestFaultHeldDeletedLoudly(t *testing.T) {
 	lab := netlab.New(t, "fhl")
-	dir := t.TempDir()
-	st := filepath.Join(dir, "store")
-	cfg := filepath.Join(dir, "c.yaml")
-	writeConfig(t, cfg, fmt.Sprintf(`store: %s
+	d, _, st := startStoreDaemon(t, `store: %s
 compression: none
 segment:
   max_bytes: 1MiB
@@ -120,8 +111,7 @@ listen: 127.0.0.1:0
 interfaces:
   - name: %s
     filter: udp dst port 9999
-`, st, lab.HostIf))
-	d := startDaemon(t, cfg)
+`, lab.HostIf)
 	mustRun(t, "hold", "-d", st, "--since", "2000-01-01T00:00:00Z", "--until", "2200-01-01T00:00:00Z", "--reason", "everything")
 	sent := flood(t, lab, 9999, 20_000, 4*time.Second)
 	time.Sleep(1500 * time.Millisecond)

@@ -127,10 +127,7 @@ func throughIndex(t *testing.T, what string, e explained) {
 func TestLiveIndexDaemon(t *testing.T) {
 	testkit.RequireTool(t, "sqlite3")
 	lab := netlab.New(t, "lix")
-	dir := t.TempDir()
-	st := filepath.Join(dir, "store")
-	cfg := filepath.Join(dir, "c.yaml")
-	writeConfig(t, cfg, fmt.Sprintf(`store: %s
+	d, _, st := startStoreDaemon(t, `store: %s
 compression: none
 segment:
   max_bytes: 1MiB
@@ -140,8 +137,7 @@ interfaces:
   - name: %s
     filter: udp
 listen: 127.0.0.1:0
-`, st, lab.HostIf))
-	d := startDaemon(t, cfg)
+`, lab.HostIf)
 	var stop atomic.Bool
 	flooded := make(chan int, 1)
 	go func() { flooded <- floodUntil(lab, 9999, 5000, &stop) }()
@@ -288,10 +284,7 @@ func TestStenoreadSecurityOnionQuery(t *testing.T) {
 	}
 	lab := netlab.New(t, "sonion")
 	certs := makeCerts(t)
-	dir := t.TempDir()
-	st := filepath.Join(dir, "store")
-	cfg := filepath.Join(dir, "c.yaml")
-	writeConfig(t, cfg, fmt.Sprintf(`store: %s
+	d, dir, _ := startStoreDaemon(t, `store: %s
 compression: none
 segment:
   max_bytes: 1MiB
@@ -303,8 +296,7 @@ tls:
   key: %s
   client_ca: %s
   client_scopes: [read]
-`, st, lab.HostIf, certs.serverCert, certs.serverKey, certs.ca))
-	d := startDaemon(t, cfg)
+`, lab.HostIf, certs.serverCert, certs.serverKey, certs.ca)
 	certDir := filepath.Join(dir, "steno-certs")
 	os.Mkdir(certDir, 0o700)
 	for src, dst := range map[string]string{certs.clientCert: "client_cert.pem", certs.clientKey: "client_key.pem", certs.ca: "ca_cert.pem"} {
