@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"net"
+	"os"
 	"sort"
 	"time"
 
@@ -83,9 +85,21 @@ func openStore(dir, iface string, r store.Range) (*storeSource, error) {
 		}
 		rc.segs = append(rc.segs, s)
 	}
+	kept := v.recordings[:0]
 	for _, rc := range v.recordings {
 		sort.Slice(rc.segs, func(i, j int) bool { return rc.segs[i].FirstPacket < rc.segs[j].FirstPacket })
-		db, err := v.openSegment(rc.segs[0])
+		// The session from its first segment still there (one past
+		// maxPins may be gone already).
+		var db *store.DB
+		for len(rc.segs) > 0 {
+			if db, err = v.openSegment(rc.segs[0]); !errors.Is(err, errGone) {
+				break
+			}
+			rc.segs = rc.segs[1:]
+		}
+		if len(rc.segs) == 0 {
+			continue
+		}
 		if err != nil {
 			v.close()
 			return nil, err
@@ -97,7 +111,9 @@ func openStore(dir, iface string, r store.Range) (*storeSource, error) {
 			return nil, errors.Join(err, errors.New("segment "+rc.segs[0].File+" is not a segment"))
 		}
 		rc.session = ss[0]
+		kept = append(kept, rc)
 	}
+	v.recordings = kept
 	sort.SliceStable(v.recordings, func(i, j int) bool {
 		a, b := v.recordings[i], v.recordings[j]
 		if a.iface != b.iface {
@@ -130,27 +146,44 @@ func (v *storeSource) close() {
 // openSegment opens a selected segment read-only wherever its pinned file
 // is now (in the trash, if retention expired it since the selection
 // began). A segment past maxPins is pinned now: if retention deleted it
-// meanwhile, the error says so (archive.ErrExpired), never that the store
-// is damaged.
+// meanwhile, the error is errGone (the walk skips it, as it skips a
+// segment gone before the selection pinned it), never that the store is
+// damaged.
 func (v *storeSource) openSegment(seg archive.Segment) (*store.DB, error) {
 	p := v.pins[seg.ID]
 	if p == nil {
 		var err error
 		if p, err = v.ar.Pin(seg); err != nil {
+			if errors.Is(err, archive.ErrExpired) {
+				return nil, fmt.Errorf("read %s: %w: %w", seg.File, errGone, err)
+			}
 			return nil, fmt.Errorf("read %s: %w", seg.File, err)
 		}
 		v.pins[seg.ID] = p
 	}
-	path, err := p.Path()
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", seg.File, err)
-	}
-	db, err := store.Open(path, store.Options{ReadOnly: true})
-	if err != nil {
+	// Retention may move the file to the trash between Path and the
+	// open: then it is opened again where it is now. A pinned file moves
+	// at most once (the reaper leaves it whole), so the second try is
+	// the last.
+	for try := 0; ; try++ {
+		path, err := p.Path()
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", seg.File, err)
+		}
+		db, err := store.Open(path, store.Options{ReadOnly: true})
+		if err == nil {
+			return db, nil
+		}
+		if now, perr := p.Path(); try == 0 && perr == nil && now != path {
+			continue
+		}
 		return nil, fmt.Errorf("read segment %s: %w", seg.File, err)
 	}
-	return db, nil
 }
+
+// errGone marks a segment past maxPins that retention deleted before the
+// walk could pin it: it is left out of the selection.
+var errGone = errors.New("segment gone before it was pinned")
 
 // inSegment opens one of a recording's segments read-only and calls fn
 // with it and its session (a segment holds one). A segment retention
@@ -269,6 +302,9 @@ func (v *storeSource) streams(ctx context.Context, r store.Range, f *Filter) []s
 				if stopped {
 					return
 				}
+				if errors.Is(err, errGone) {
+					continue // nothing of it was read
+				}
 				if err != nil {
 					yield(store.Record{}, err)
 					return
@@ -304,7 +340,12 @@ func (v *storeSource) mayHold(seg archive.Segment, f *Filter) bool {
 	}
 	sk, ok := v.sums[seg.ID]
 	if !ok {
-		stats.Unsummarized++
+		// Retention deletes a summary with its row: a segment expired
+		// since the selection chose it (its pinned file is in the trash)
+		// is opened, but lacks nothing reindex could give it.
+		if _, err := os.Stat(v.ar.Path(seg)); !errors.Is(err, fs.ErrNotExist) {
+			stats.Unsummarized++
+		}
 		return true
 	}
 	if !sk.Match(f.plan) {
@@ -375,7 +416,7 @@ func (v *storeSource) count(r store.Range) (int64, error) {
 				n += c
 				return err
 			})
-			if err != nil {
+			if err != nil && !errors.Is(err, errGone) {
 				return 0, err
 			}
 		}
