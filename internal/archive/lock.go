@@ -147,12 +147,17 @@ func (p *Pin) Path() (string, error) {
 func (p *Pin) Close() error { return p.f.Close() }
 
 // lockForReap locks the file at path against readers' pins while the
-// reaper frees it; ok is false while a reader pins it. A file that cannot
-// be opened has no reader.
+// reaper frees it; ok is false while a reader pins it. A file that is
+// gone has no reader (its name is .reap, or only side files are left); one
+// that cannot be opened for another reason (no file descriptor left) may
+// have one, and is left for a later pass.
 func lockForReap(path string) (unlock func(), ok bool) {
 	f, err := os.Open(path)
-	if err != nil {
+	if errors.Is(err, fs.ErrNotExist) {
 		return func() {}, true
+	}
+	if err != nil {
+		return nil, false
 	}
 	if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
 		f.Close()
