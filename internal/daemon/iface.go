@@ -43,6 +43,9 @@ const retryEvery = time.Second
 type counters struct {
 	stored, bytes, kernelDropped, appDropped, received atomic.Int64
 	cut                                                cutCounters // cutoff.go
+	// compressionSkipped counts the blocks stored raw because the
+	// pipeline was behind (recorder.Result.CompressionSkipped).
+	compressionSkipped atomic.Int64
 	// unseen counts packets the interface carried while a reload replaced
 	// its rings (by the interface's own counters, before any filter: an
 	// upper bound of what the recording missed).
@@ -97,6 +100,16 @@ type liveRing struct {
 	// while its writes succeed.
 	writeErr *atomic.Pointer[error]
 	cut      *atomic.Pointer[cutoff.Stats] // the cutoff's counters, nil before the first
+	skipped  *atomic.Int64                 // blocks stored raw because the pipeline was behind
+}
+
+// note takes a recorder's progress into the ring's counters.
+func (l liveRing) note(p recorder.Progress) {
+	l.stored.Store(p.Stored)
+	l.bytes.Store(p.Bytes)
+	l.received.Store(int64(p.Received))
+	l.dropped.Store(int64(p.Dropped))
+	l.skipped.Store(p.CompressionSkipped)
 }
 
 func newRunner(d *Daemon, cfg Interface, seg segmentLimits) *ifaceRunner {
@@ -345,7 +358,7 @@ func (r *ifaceRunner) runOnce(ctx context.Context) error {
 	defer cancel()
 	live := make([]liveRing, len(rings))
 	for i := range live {
-		live[i] = liveRing{new(atomic.Int64), new(atomic.Int64), new(atomic.Int64), new(atomic.Int64), new(atomic.Pointer[error]), new(atomic.Pointer[cutoff.Stats])}
+		live[i] = liveRing{new(atomic.Int64), new(atomic.Int64), new(atomic.Int64), new(atomic.Int64), new(atomic.Pointer[error]), new(atomic.Pointer[cutoff.Stats]), new(atomic.Int64)}
 	}
 	r.liveMu.Lock()
 	r.live = live
@@ -385,10 +398,7 @@ func (r *ifaceRunner) runOnce(ctx context.Context) error {
 				Progress: func(p recorder.Progress) {
 					l.cut.Store(&p.Cutoff)
 					hs.noteDropped(int64(p.Cutoff.DropPackets), int64(p.Cutoff.DropBytes))
-					l.stored.Store(p.Stored)
-					l.bytes.Store(p.Bytes)
-					l.received.Store(int64(p.Received))
-					l.dropped.Store(int64(p.Dropped))
+					l.note(p)
 					r.beat.Store(time.Now().UnixNano())
 					if p.WriteErr != nil {
 						l.writeErr.Store(&p.WriteErr)
@@ -426,6 +436,7 @@ func (r *ifaceRunner) runOnce(ctx context.Context) error {
 		r.total.kernelDropped.Add(int64(st.Dropped))
 		r.total.appDropped.Add(res.AppDropped)
 		r.total.cut.add(res.Cutoff)
+		r.total.compressionSkipped.Add(res.CompressionSkipped)
 		if errs[i] != nil && first == nil {
 			first = errs[i]
 		}
@@ -443,17 +454,20 @@ func (r *ifaceRunner) runOnce(ctx context.Context) error {
 type snapshot struct {
 	Stored, Bytes, Received, KernelDropped, AppDropped int64
 	Unseen                                             int64 // while a reload replaced the rings
+	CompressionSkipped                                 int64 // blocks stored raw because the pipeline was behind
 }
 
 func (r *ifaceRunner) snapshot() snapshot {
 	s := snapshot{Stored: r.total.stored.Load(), Bytes: r.total.bytes.Load(), Received: r.total.received.Load(),
-		KernelDropped: r.total.kernelDropped.Load(), AppDropped: r.total.appDropped.Load(), Unseen: r.total.unseen.Load()}
+		KernelDropped: r.total.kernelDropped.Load(), AppDropped: r.total.appDropped.Load(), Unseen: r.total.unseen.Load(),
+		CompressionSkipped: r.total.compressionSkipped.Load()}
 	r.liveMu.Lock()
 	for _, l := range r.live {
 		s.Stored += l.stored.Load()
 		s.Bytes += l.bytes.Load()
 		s.Received += l.received.Load()
 		s.KernelDropped += l.dropped.Load()
+		s.CompressionSkipped += l.skipped.Load()
 	}
 	r.liveMu.Unlock()
 	return s

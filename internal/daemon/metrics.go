@@ -24,6 +24,8 @@ var (
 		"Packets the kernel's filter accepted on the interface (stored or dropped).", []string{"interface"}, nil)
 	descDropped = prometheus.NewDesc("packetrecorder_packets_dropped_total",
 		"Packets accepted but not stored: reason kernel (the ring was full) or app (not stored by packetrecorder); reason reload: packets the interface carried while a reload replaced its rings, before any filter (at most what was missed).", []string{"interface", "reason"}, nil)
+	descCompressionSkipped = prometheus.NewDesc("packetrecorder_compression_skipped_blocks_total",
+		"Blocks stored uncompressed, though the store compresses, because the writer fell behind (compression is skipped rather than a packet lost).", []string{"interface"}, nil)
 	descUp = prometheus.NewDesc("packetrecorder_interface_up",
 		"1 while the interface records, 0 while it is down, missing or paused.", []string{"interface", "state"}, nil)
 	descFileBytes = prometheus.NewDesc("packetrecorder_store_file_bytes",
@@ -97,7 +99,7 @@ func newMetrics(d *Daemon) *metrics {
 type collector struct{ d *Daemon }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descCaptured, descCapturedBytes, descReceived, descDropped, descUp, descFileBytes, descStoreBytes,
+	for _, d := range []*prometheus.Desc{descCaptured, descCapturedBytes, descReceived, descDropped, descCompressionSkipped, descUp, descFileBytes, descStoreBytes,
 		descKeepFree, descRate, descReserve, descDelHeldBytes, descDelHeldPackets, descDelHeldSegments, descFreeBytes, descSegments, descOldest, descNewest, descDelBytes, descDelPackets, descDelSegments, descBlocked,
 		descHolds, descReloads, descBuild, descIfaceSeenRate, descIfaceStoredRate, descSeenRate, descStoredRate, descBudget, descBudgetUsed,
 		descHorizon, descProjected, descProjectedWhole, descCompression, descCut} {
@@ -116,6 +118,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(s.KernelDropped), name, "kernel")
 		ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(s.AppDropped), name, "app")
 		ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(s.Unseen), name, "reload")
+		ch <- prometheus.MustNewConstMetric(descCompressionSkipped, prometheus.CounterValue, float64(s.CompressionSkipped), name)
 		up := 0.0
 		if r.State() == StateRecording {
 			up = 1

@@ -34,6 +34,10 @@ type InterfaceStatus struct {
 		Reload int64 `json:"reload"` // carried by the interface while a reload replaced its rings (at most)
 	} `json:"drops"`
 	Cutoff *CutoffStatus `json:"cutoff,omitempty"` // with a cutoff block (cutoff.go)
+	// CompressionSkipped counts the blocks stored raw, though the store
+	// compresses, because the writer fell behind (compression is skipped
+	// rather than a packet lost; see package recorder).
+	CompressionSkipped int64 `json:"compression_skipped_blocks"`
 }
 
 // StoreStatus describes the store directory. Sizes are file bytes: what
@@ -85,6 +89,7 @@ func (d *Daemon) status() Status {
 			Filter: r.Filter(), Packets: s.Stored, Bytes: s.Bytes, Received: s.Received}
 		is.Drops.Kernel, is.Drops.App, is.Drops.Reload = s.KernelDropped, s.AppDropped, s.Unseen
 		is.Cutoff = r.cutoffStatus()
+		is.CompressionSkipped = s.CompressionSkipped
 		st.Interfaces = append(st.Interfaces, is)
 	}
 	ret := d.ret
