@@ -140,8 +140,19 @@ func (p *Pin) Path() (string, error) {
 			return path, nil
 		}
 	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink == 0 {
+		// Removed whole, never moved to the trash: a recording removes a
+		// segment that never got a packet (opened ahead of the next
+		// commit when the recording stops), and the reaper never frees
+		// a pinned file.
+		return "", fmt.Errorf("%s: %w", p.s.File, ErrDiscarded)
+	}
 	return "", fmt.Errorf("%s: %w", p.s.File, ErrExpired)
 }
+
+// ErrDiscarded reports a pinned segment whose file was removed whole: its
+// recording removed it empty, so there is nothing to read in it.
+var ErrDiscarded = errors.New("segment removed empty by its recording")
 
 // Close releases the pin.
 func (p *Pin) Close() error { return p.f.Close() }

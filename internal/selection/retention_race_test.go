@@ -3,7 +3,10 @@ package selection
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -241,5 +244,46 @@ func TestSegmentPastPinCapGoneIsSkipped(t *testing.T) {
 		if len(got) != per*(segments-1) {
 			t.Errorf("walk %q: %d packets, want %d", expr, len(got), per*(segments-1))
 		}
+	}
+}
+
+// TestEmptyOpenSegmentRemovedIsSkipped: a recording opens its next
+// segment ahead of the next commit and removes it, empty, when it stops;
+// a selection that had chosen and pinned it reads every packet of the
+// others and leaves it out, without error.
+func TestEmptyOpenSegmentRemovedIsSkipped(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "store")
+	ret, err := archive.Open(dir, archive.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ret.Close()
+	rec, err := archive.NewRecording(dir, archive.RecordingConfig{Interface: "eth0", LinkType: 1, MaxBytes: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendPackets(t, rec, 0, 10) // rolls over: the next segment is open, empty
+	segs, _ := ret.Segments()
+	if len(segs) != 2 || !segs[0].Closed || segs[1].Closed || segs[1].Packets != 0 {
+		t.Fatalf("segments %+v, want one closed and one open, empty", segs)
+	}
+	sl, err := Open(context.Background(), Spec{Database: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sl.Close()
+	if err := rec.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(ret.Path(segs[1])); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the empty open segment is still there (%v): the test did not test", err)
+	}
+	n := 0
+	err = sl.Walk(context.Background(), 0, func(r store.Record) error {
+		n++
+		return nil
+	})
+	if err != nil || n != 10 {
+		t.Errorf("walk: %d packets, want 10: %v", n, err)
 	}
 }

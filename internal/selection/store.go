@@ -68,7 +68,7 @@ func openStore(dir, iface string, r store.Range) (*storeSource, error) {
 	for _, s := range segs {
 		if len(v.pins) < maxPins {
 			p, err := ar.Pin(s)
-			if errors.Is(err, archive.ErrExpired) {
+			if errors.Is(err, archive.ErrExpired) || errors.Is(err, archive.ErrDiscarded) {
 				continue // gone before the selection began
 			}
 			if err != nil {
@@ -154,7 +154,7 @@ func (v *storeSource) openSegment(seg archive.Segment) (*store.DB, error) {
 	if p == nil {
 		var err error
 		if p, err = v.ar.Pin(seg); err != nil {
-			if errors.Is(err, archive.ErrExpired) {
+			if errors.Is(err, archive.ErrExpired) || errors.Is(err, archive.ErrDiscarded) {
 				return nil, fmt.Errorf("read %s: %w: %w", seg.File, errGone, err)
 			}
 			return nil, fmt.Errorf("read %s: %w", seg.File, err)
@@ -167,6 +167,11 @@ func (v *storeSource) openSegment(seg archive.Segment) (*store.DB, error) {
 	// the last.
 	for try := 0; ; try++ {
 		path, err := p.Path()
+		if errors.Is(err, archive.ErrDiscarded) {
+			// An open segment its recording removed empty: nothing of it
+			// is missed.
+			return nil, fmt.Errorf("read %s: %w: %w", seg.File, errGone, err)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", seg.File, err)
 		}
@@ -182,7 +187,8 @@ func (v *storeSource) openSegment(seg archive.Segment) (*store.DB, error) {
 }
 
 // errGone marks a segment past maxPins that retention deleted before the
-// walk could pin it: it is left out of the selection.
+// walk could pin it, or an open one its recording removed empty: it is
+// left out of the selection.
 var errGone = errors.New("segment gone before it was pinned")
 
 // inSegment opens one of a recording's segments read-only and calls fn
