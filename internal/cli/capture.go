@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -420,6 +421,7 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 	if cut != nil {
 		printCutoff(a.stderr, cut, res.Cutoff)
 	}
+	printCompressionSkipped(a.stderr, res.CompressionSkipped)
 	if pipeClosed {
 		// As tcpdump -w - | head: the reader had what it wanted.
 		fmt.Fprintf(a.stderr, "capture stopped: %v\n", errOutputClosed)
@@ -435,6 +437,15 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 		return fmt.Errorf("session %d: %w", sess.ID, runErr)
 	}
 	return nil
+}
+
+// printCompressionSkipped says how many blocks went into the store raw
+// because the writer fell behind (the recorder skips compression rather
+// than lose a packet); nothing when none did.
+func printCompressionSkipped(w io.Writer, n int64) {
+	if n > 0 {
+		fmt.Fprintf(w, "%d %s stored uncompressed: the writer fell behind (compression skipped to keep up)\n", n, plural(n, "block"))
+	}
 }
 
 func humanBytes(n int64) string {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/packetrecorderd/packetrecorderd/internal/cutoff"
 	"github.com/packetrecorderd/packetrecorderd/internal/daemon"
 )
 
@@ -37,7 +38,7 @@ it reports readiness, reloads and stopping, and pings the watchdog.`,
 				if err != nil {
 					return err
 				}
-				fmt.Fprintln(a.stdout, config+": valid: "+cfg.CheckSummary())
+				fmt.Fprintln(a.stdout, config+": valid: "+checkSummary(cfg))
 				return nil
 			}
 			var h slog.Handler
@@ -84,4 +85,32 @@ it reports readiness, reloads and stopping, and pings the watchdog.`,
 	cmd.Flags().BoolVar(&check, "check", false, "validate the configuration and exit")
 	cmd.Flags().StringVar(&logFormat, "log-format", "text", "text or json")
 	return cmd
+}
+
+// checkSummary is daemon --check's one line: the config's summary, then
+// the fleet sensor it ships as and the cutoff, when configured. It reads
+// the config only: --check connects to nothing (not even PostgreSQL).
+func checkSummary(cfg *daemon.Config) string {
+	s := cfg.CheckSummary()
+	if cfg.Fleet != nil {
+		s += "; fleet sensor " + cfg.Fleet.Sensor
+	}
+	if cfg.Cutoff != nil {
+		s += "; cutoff " + cutoffSummary(cfg.Cutoff)
+	}
+	return s
+}
+
+// cutoffSummary is a cutoff block in a few words: its default and how
+// many rules.
+func cutoffSummary(c *daemon.CutoffConfig) string {
+	def := "unlimited"
+	if c.Default.Set && c.Default.N != cutoff.Unlimited {
+		def = humanBytes(c.Default.N)
+	}
+	keep := c.Keep
+	if keep == "" {
+		keep = "headers"
+	}
+	return fmt.Sprintf("(default %s, keep %s, %d %s)", def, keep, len(c.Rules), plural(int64(len(c.Rules)), "rule"))
 }

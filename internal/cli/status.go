@@ -75,6 +75,11 @@ func (a *app) printStatus(st daemon.Status) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	for _, it := range st.Interfaces {
+		if n := it.CompressionSkipped; n > 0 {
+			fmt.Fprintf(a.stdout, "%s: %d %s stored uncompressed: the writer fell behind (compression skipped to keep up)\n", printable(it.Name), n, plural(n, "block"))
+		}
+	}
 	s := st.Store
 	fmt.Fprintf(a.stdout, "\nstore %s: %d segments, %d file bytes, %d bytes free\n", s.Path, s.Segments, s.FileBytes, s.FreeBytes)
 	if s.OldestPacket != nil && s.NewestPacket != nil {
