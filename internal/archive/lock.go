@@ -122,7 +122,12 @@ func (a *Archive) Pin(s Segment) (*Pin, error) {
 	}
 	p := &Pin{f: f, a: a, s: s, orig: path}
 	if _, err := p.Path(); err != nil {
+		// Freed (or removed empty) between the open and the lock: gone
+		// before it was pinned, whoever removed it.
 		f.Close()
+		if errors.Is(err, ErrDiscarded) {
+			return nil, fmt.Errorf("%s: %w", s.File, ErrExpired)
+		}
 		return nil, err
 	}
 	return p, nil
