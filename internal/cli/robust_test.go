@@ -382,7 +382,13 @@ func TestLongCaptureMemoryFlat(t *testing.T) {
 	if peak > (ringMB+110)*1024 {
 		t.Errorf("peak RSS %d MB exceeds the ring plus 110 MB", peak/1024)
 	}
-	if last > warm+8*1024 {
+	// The recorder allocates its queue's blocks only as the writer falls
+	// behind (up to 96 of 256 KiB, with their compressed frames), which a
+	// loaded machine makes it do late in the run: 7-8 MB of growth is
+	// that, measured the same before and after this test's code changed.
+	// A leak of 12 bytes a packet over the 30 s after warming up (about a
+	// million packets) would pass 16 MB.
+	if last > warm+16*1024 {
 		t.Errorf("RSS grew from %d MB to %d MB after warming up", warm/1024, last/1024)
 	}
 	if ss := sessions(t, db); ss[0].Packets != ss[0].KernelReceived || ss[0].KernelDropped != 0 || ss[0].Packets < int64(n) {
