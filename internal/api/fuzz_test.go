@@ -7,12 +7,14 @@ import (
 	"time"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/selection"
+	"github.com/packetrecorderd/packetrecorderd/internal/testkit"
 )
 
 // FuzzPacketQuery: any query string is either refused with a 400 or
 // gives a selection that keeps the promises the handler relies on, and
 // the filter compiler never panics on what a client sends.
 func FuzzPacketQuery(f *testing.F) {
+	testkit.NoDNS(f) // a filter's host names are resolved
 	for _, seed := range []string{
 		"", "filter=udp+port+53&since=2026-12-04T10:00:00Z&until=2026-12-04T10:00:01Z&limit=10&format=pcapng",
 		"limit=-1", "limit=1e9", "since=5m+ago&until=now", "since=1764849600.5", "format=json&data=true&count=true",
