@@ -186,7 +186,8 @@ func pgConn(t *testing.T, dsn string) *pgx.Conn {
 
 // fleetConfig writes a daemon config recording the lab's interface
 // (UDP to ports 20000-39999) with a fleet block; the password comes from
-// a file beside it.
+// a file beside it. The tests poll status every 100 ms for many
+// seconds, above the default rate limit a token has.
 func fleetConfig(t *testing.T, dir string, lab *netlab.Lab, pg *testkit.Postgres, sensor, extra string) string {
 	t.Helper()
 	pw := filepath.Join(dir, "pg-password")
@@ -199,6 +200,8 @@ interfaces:
   - name: %s
     filter: "udp dst portrange 20000-39999 or tcp port 25000"
 listen: 127.0.0.1:0
+limits:
+  requests_per_minute: 100000
 fleet:
   sensor: %s
   postgres: "postgres://%s@%s:%d/postgres?sslmode=disable"
