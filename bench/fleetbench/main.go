@@ -112,7 +112,7 @@ func rows(n int) []fleet.FlowRow {
 		first := base + int64(i)*1000
 		out[i] = fleet.FlowRow{Interface: "eth0", FirstNS: first, LastNS: first + 250_000, CommunityID: k.ID(0).String(), Proto: flow.ProtoUDP,
 			Src: src, Dst: dst, SPort: sport, DPort: 53, Packets: [2]uint64{1, 1}, Bytes: [2]uint64{74, 190},
-			StoredPackets: 2, StoredBytes: 264, Ended: true}
+			StoredPackets: 2, StoredBytes: 264, Ended: true, First: true}
 	}
 	return out
 }
@@ -120,7 +120,9 @@ func rows(n int) []fleet.FlowRow {
 // stream is the order records are queued in: each flow's final record,
 // and for active percent of them an interim record (not ended, half the
 // packets) queued lag records before it, so that the two are in
-// different batches.
+// different batches. As the recorder marks them, a flow's first record
+// says so (First): the final record of a flow without an interim one
+// is its only record.
 func stream(rs []fleet.FlowRow, active, lag int) []fleet.FlowRow {
 	var out []fleet.FlowRow
 	for i := range len(rs) + lag {
@@ -130,7 +132,9 @@ func stream(rs []fleet.FlowRow, active, lag int) []fleet.FlowRow {
 			out = append(out, r)
 		}
 		if i >= lag {
-			out = append(out, rs[i-lag])
+			r := rs[i-lag]
+			r.First = (i-lag)%100 >= active
+			out = append(out, r)
 		}
 	}
 	return out

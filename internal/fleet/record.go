@@ -29,6 +29,13 @@ type FlowRow struct {
 	TCPFlags                   uint8
 	Cut                        bool
 	Ended                      bool // the flow's final record
+	// First says no earlier record of this flow was emitted (the
+	// recorder knows: flow.Flow.Reported). A first record that is also
+	// the final one is the flow's only record: no row can hold its key
+	// unless this very record was shipped before, so it goes by plain
+	// COPY. Records queued before the bit existed decode without it:
+	// maybe shipped before, upserted.
+	First bool
 }
 
 // Day is the UTC day of the flow's first packet: its partition.
@@ -108,7 +115,9 @@ func boolByte(v bool) byte {
 	return 0
 }
 
-// encodeFlow appends f's payload to b.
+// encodeFlow appends f's payload to b. Its last byte holds flags: 1
+// cut, 2 ended, 4 first (records written before the first flag have it
+// clear, and decode as maybe shipped before).
 func encodeFlow(b []byte, f *FlowRow) []byte {
 	b = appendString(b, f.Interface)
 	b = binary.AppendVarint(b, f.FirstNS)
@@ -122,7 +131,7 @@ func encodeFlow(b []byte, f *FlowRow) []byte {
 	for _, v := range []uint64{f.Packets[0], f.Packets[1], f.Bytes[0], f.Bytes[1], f.StoredPackets, f.StoredBytes} {
 		b = binary.AppendUvarint(b, v)
 	}
-	return append(b, f.TCPFlags, boolByte(f.Cut)|boolByte(f.Ended)<<1)
+	return append(b, f.TCPFlags, boolByte(f.Cut)|boolByte(f.Ended)<<1|boolByte(f.First)<<2)
 }
 
 func encodeSegment(b []byte, s *SegmentRow) []byte {
@@ -230,7 +239,7 @@ func decodeFlow(p []byte) (FlowRow, error) {
 	f.StoredPackets, f.StoredBytes = d.uvarint(), d.uvarint()
 	f.TCPFlags = d.byte()
 	fl := d.byte()
-	f.Cut, f.Ended = fl&1 != 0, fl&2 != 0
+	f.Cut, f.Ended, f.First = fl&1 != 0, fl&2 != 0, fl&4 != 0
 	if d.err == nil && len(d.b) != 0 {
 		d.err = errRecord
 	}

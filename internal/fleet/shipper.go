@@ -419,44 +419,95 @@ type flowKey struct {
 	first      int64
 }
 
-// shipBatch commits one batch in one transaction: flows by COPY into the
-// staging table and one upsert, segments by upserts.
+// shipBatch commits one batch in one transaction: each flow's only
+// record by plain COPY, the other flow records by COPY into the staging
+// table and one upsert, segments by upserts.
 func (s *Sensor) shipBatch(ctx context.Context, conn *pgx.Conn, batch []record, days map[time.Time]bool) error {
 	return s.shipMarked(ctx, conn, batch, days, nil)
 }
 
-// shipMarked is shipBatch that also moves the sensor's shipped-through
-// mark to mark() (when not 0) in the same transaction.
-func (s *Sensor) shipMarked(ctx context.Context, conn *pgx.Conn, batch []record, days map[time.Time]bool, mark func() int64) error {
-	ctx, cancel := context.WithTimeout(ctx, shipTimeout)
-	defer cancel()
+// PostgreSQL's SQLSTATEs that send a batch's plain COPY back through
+// the upsert.
+const (
+	uniqueViolation  = "23505" // a key has a row already
+	deadlockDetected = "40P01"
+)
+
+// plainFailed says err is why a batch's plain COPY must be redone
+// through the upsert: a key it copied has a row already (the batch was
+// committed before), or it deadlocked with another connection's batch
+// (a flow's records misnamed first: the plain COPY is not in key order,
+// the upsert is).
+func plainFailed(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == uniqueViolation || pgErr.Code == deadlockDetected)
+}
+
+// shipment is a batch sorted for PostgreSQL.
+type shipment struct {
+	// plain are flows' only records (First and Ended, once in the
+	// batch), by day: no row holds their keys unless this batch was
+	// committed before, so they go by plain COPY into their day's
+	// partition, without the staging table and the upsert.
+	plain map[time.Time][]*FlowRow
+	days  []time.Time // plain's keys, in the order first met
+	// upsert are the other flow records: a row may hold their keys (an
+	// active flow's earlier record, shipped in an earlier batch).
+	upsert []*FlowRow
+	segs   []*SegmentRow
+	gaps   []GapRow
+}
+
+// plainRows is how many records plain holds.
+func (m *shipment) plainRows() int {
+	n := 0
+	for _, d := range m.days {
+		n += len(m.plain[d])
+	}
+	return n
+}
+
+// allUpserted moves plain's records to upsert.
+func (m *shipment) allUpserted() {
+	for _, d := range m.days {
+		m.upsert = append(m.upsert, m.plain[d]...)
+	}
+	m.plain, m.days = nil, nil
+}
+
+// sortBatch sorts a batch's records into a shipment, making the days'
+// partitions its flows need.
+func sortBatch(ctx context.Context, conn *pgx.Conn, batch []record, days map[time.Time]bool) (*shipment, error) {
 	// A flow's later record in the batch replaces its earlier one (one
-	// upsert may not touch a row twice).
+	// upsert may not touch a row twice); a flow met twice is upserted.
+	type entry struct {
+		f     *FlowRow
+		again bool
+	}
 	idx := map[flowKey]int{}
-	var flows []*FlowRow
+	var flows []entry
 	segIdx := map[string]int{}
-	var segs []*SegmentRow
-	var gaps []GapRow
+	m := &shipment{}
 	for i := range batch {
 		r := &batch[i]
 		switch r.kind {
 		case kindFlow:
 			k := flowKey{r.flow.Interface, r.flow.CommunityID, r.flow.FirstNS}
 			if j, ok := idx[k]; ok {
-				flows[j] = &r.flow
+				flows[j] = entry{f: &r.flow, again: true}
 				continue
 			}
 			idx[k] = len(flows)
-			flows = append(flows, &r.flow)
+			flows = append(flows, entry{f: &r.flow})
 			if d := r.flow.Day(); !days[d] {
 				if err := EnsurePartition(ctx, conn, d); err != nil {
-					return fmt.Errorf("partition %s: %w", PartitionName(d), err)
+					return nil, fmt.Errorf("partition %s: %w", PartitionName(d), err)
 				}
 				days[d] = true
 			}
 		case kindSegment:
 			if j, ok := segIdx[r.seg.Segment]; ok {
-				old := segs[j]
+				old := m.segs[j]
 				r.seg.Closed = r.seg.Closed || old.Closed
 				if r.seg.DeletedNS == 0 {
 					r.seg.DeletedNS = old.DeletedNS
@@ -464,29 +515,77 @@ func (s *Sensor) shipMarked(ctx context.Context, conn *pgx.Conn, batch []record,
 				if r.seg.Summary == nil {
 					r.seg.Summary, r.seg.SummaryPairs = old.Summary, old.SummaryPairs
 				}
-				segs[j] = &r.seg
+				m.segs[j] = &r.seg
 				continue
 			}
-			segIdx[r.seg.Segment] = len(segs)
-			segs = append(segs, &r.seg)
+			segIdx[r.seg.Segment] = len(m.segs)
+			m.segs = append(m.segs, &r.seg)
 		case kindGap:
-			gaps = append(gaps, r.gap)
+			m.gaps = append(m.gaps, r.gap)
 		}
 	}
+	for _, e := range flows {
+		if !e.f.First || !e.f.Ended || e.again {
+			m.upsert = append(m.upsert, e.f)
+			continue
+		}
+		if m.plain == nil {
+			m.plain = map[time.Time][]*FlowRow{}
+		}
+		d := e.f.Day()
+		if _, ok := m.plain[d]; !ok {
+			m.days = append(m.days, d)
+		}
+		m.plain[d] = append(m.plain[d], e.f)
+	}
+	return m, nil
+}
+
+// shipMarked is shipBatch that also moves the sensor's shipped-through
+// mark to mark() (when not 0) in the same transaction.
+func (s *Sensor) shipMarked(ctx context.Context, conn *pgx.Conn, batch []record, days map[time.Time]bool, mark func() int64) error {
+	ctx, cancel := context.WithTimeout(ctx, shipTimeout)
+	defer cancel()
+	m, err := sortBatch(ctx, conn, batch, days)
+	if err != nil {
+		return err
+	}
+	err = s.shipTx(ctx, conn, m, mark)
+	if n := m.plainRows(); n > 0 && plainFailed(err) {
+		// A flow's only record has a row already: this batch was
+		// committed before (its acknowledgement lost, or the outbox
+		// replayed after a restart). The transaction is rolled back;
+		// the batch is redone through the upsert, which never moves a
+		// row backwards.
+		s.log.Debug("fleet: a batch's plain COPY is redone through the upsert", "records", len(batch), "plain", n, "err", err)
+		m.allUpserted()
+		err = s.shipTx(ctx, conn, m, mark)
+	}
+	return err
+}
+
+// shipTx commits a shipment in one transaction.
+func (s *Sensor) shipTx(ctx context.Context, conn *pgx.Conn, m *shipment, mark func() int64) error {
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback(context.Background())
-	if len(flows) > 0 {
-		if err := s.copyFlows(ctx, tx, "prd_flows_in", flows); err != nil {
+	for _, d := range m.days {
+		if err := s.copyFlows(ctx, tx, PartitionName(d), m.plain[d]); err != nil {
+			return err
+		}
+	}
+	if len(m.upsert) > 0 {
+		if err := s.copyFlows(ctx, tx, "prd_flows_in", m.upsert); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, upsertFlows); err != nil {
 			return fmt.Errorf("upsert flows: %w", err)
 		}
 	}
-	if len(segs) > 0 {
+	if len(m.segs) > 0 {
+		segs := m.segs
 		sort.Slice(segs, func(i, j int) bool { return segs[i].Segment < segs[j].Segment }) // one lock order
 		b := &pgx.Batch{}
 		for _, g := range segs {
@@ -504,14 +603,14 @@ func (s *Sensor) shipMarked(ctx context.Context, conn *pgx.Conn, batch []record,
 			return fmt.Errorf("upsert segments: %w", err)
 		}
 	}
-	for _, g := range gaps {
+	for _, g := range m.gaps {
 		if _, err := tx.Exec(ctx, insertGap, s.cfg.Sensor, g.FromNS, g.UntilNS, g.Records); err != nil {
 			return fmt.Errorf("record a drop gap: %w", err)
 		}
 	}
 	if mark != nil {
-		if m := mark(); m > 0 {
-			if _, err := tx.Exec(ctx, setThrough, s.cfg.Sensor, m); err != nil {
+		if v := mark(); v > 0 {
+			if _, err := tx.Exec(ctx, setThrough, s.cfg.Sensor, v); err != nil {
 				return fmt.Errorf("shipped-through mark: %w", err)
 			}
 		}
@@ -522,7 +621,8 @@ func (s *Sensor) shipMarked(ctx context.Context, conn *pgx.Conn, batch []record,
 	return nil
 }
 
-// copyFlows copies rows into table (prd_flows or the staging table).
+// copyFlows copies rows into table (a day's partition of prd_flows, or
+// the staging table).
 func (s *Sensor) copyFlows(ctx context.Context, tx pgx.Tx, table string, flows []*FlowRow) error {
 	sensor := s.cfg.Sensor
 	n, err := tx.CopyFrom(ctx, pgx.Identifier{table}, flowColumns, pgx.CopyFromSlice(len(flows), func(i int) ([]any, error) {

@@ -81,6 +81,10 @@ type Flow struct {
 	StoredPackets [2]uint64
 	StoredBytes   [2]uint64
 	Cut           bool
+	// Reported is the caller's too: the recorder sets it once it has
+	// given a record of the active flow to its consumer, so that the
+	// flow's later records say they are not its first.
+	Reported bool
 	// UnstoredBytes are the wire bytes of the packets the recorder did
 	// not store at all (a cutoff that keeps nothing), per direction.
 	UnstoredBytes [2]uint64

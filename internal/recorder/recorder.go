@@ -113,7 +113,8 @@ type Config struct {
 
 // FlowRecord is a flow as the recorder's writer tracks it. Flow and its
 // counters are valid only during the Config.Flows call. A flow's
-// identity is (Interface, Flow.CommunityID, Flow.FirstNS).
+// identity is (Interface, Flow.CommunityID, Flow.FirstNS); Flow.Reported
+// says an earlier record of this flow was given to Config.Flows.
 type FlowRecord struct {
 	Flow      *flow.Flow
 	Interface int // the block's interface index, as in store.Block.Interface
@@ -580,6 +581,9 @@ func newEngine(c Config, tw *txWriter) *engine {
 		}
 		if fn != nil {
 			fn(FlowRecord{Flow: f, Interface: iface, Final: final})
+			// Its later records are not its first (f.Reported: the
+			// fleet ships a flow's only record by a plain COPY).
+			f.Reported = true
 		}
 	}
 	if cc.Warn == nil {
