@@ -34,7 +34,10 @@ segments and flow records can hold a match, in parallel, and merges their
 packets by timestamp, each labelled with its sensor (interfaces are named
 SENSOR/IFACE). A sensor that does not answer is named in the answer (the
 Packetrecorder-Partial trailer, "missing" in the JSON end line); the CLI's
---server HUB says so on stderr and exits 3 unless --partial-ok.`,
+--server HUB says so on stderr and exits 3 unless --partial-ok. SIGHUP reads
+the configuration again (tokens, tokens_file, tls certificates, limits,
+metrics_public, sensors; listen and postgres need a restart); a file that
+does not load is refused, logged, and the old configuration kept.`,
 		Example: `  packetrecorder hub --check --config /etc/packetrecorder/hub.yaml
   packetrecorder hub --config /etc/packetrecorder/hub.yaml`,
 		Args: cobra.NoArgs,
@@ -56,7 +59,7 @@ Packetrecorder-Partial trailer, "missing" in the JSON end line); the CLI's
 			default:
 				return fmt.Errorf("invalid --log-format %q: use text or json", logFormat)
 			}
-			hb, err := hub.New(hub.Options{Config: cfg, Log: slog.New(h), Version: version()})
+			hb, err := hub.New(hub.Options{Config: cfg, Path: config, Log: slog.New(h), Version: version()})
 			if err != nil {
 				return err
 			}
@@ -64,6 +67,22 @@ Packetrecorder-Partial trailer, "missing" in the JSON end line); the CLI's
 			ctx := cmdContext(cmd)
 			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			sig := make(chan os.Signal, 1)
+			signal.Notify(sig, syscall.SIGHUP)
+			defer signal.Stop(sig)
+			reloaded := make(chan struct{})
+			go func() {
+				defer close(reloaded)
+				for {
+					select {
+					case <-sig:
+						hb.Reload() // logs what it did, or why not
+					case <-ctx.Done():
+						return
+					}
+				}
+			}()
+			defer func() { stop(); <-reloaded }() // the reloads end before the hub closes
 			return hb.Run(ctx, nil)
 		},
 	}

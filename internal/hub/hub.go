@@ -27,13 +27,15 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/api"
-	"github.com/packetrecorderd/packetrecorderd/internal/daemon"
 	"github.com/packetrecorderd/packetrecorderd/internal/selection"
 )
 
 // Options are what a Hub runs with.
 type Options struct {
 	Config *Config
+	// Path is the configuration file Reload reads again ("": Reload
+	// refuses).
+	Path string
 	// Log receives audit lines and errors.
 	Log *slog.Logger
 	// Version names the build.
@@ -48,9 +50,17 @@ type Options struct {
 type Hub struct {
 	opts Options
 	db   *pgPool
-	cred selection.Remote
 
-	mu      sync.Mutex
+	mu sync.Mutex
+	// cfg is the configuration in force (Reload replaces it); cred the
+	// credentials towards the sensors it gives.
+	cfg  *Config
+	cred selection.Remote
+	// srv, conns and tls are what Run serves cfg with (nil before Run;
+	// tls nil for plain HTTP): Reload swaps their rules.
+	srv     *api.Server
+	conns   *api.Listener
+	tls     *reloadableTLS
 	clients map[string]*selection.Client // by URL
 	// known is prd_sensors as last read: while PostgreSQL is
 	// unreachable, packet queries ask every sensor it lists.
@@ -97,7 +107,7 @@ func New(opts Options) (*Hub, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Hub{opts: opts, db: db, cred: opts.Config.Sensors.Remote(), clients: map[string]*selection.Client{}}, nil
+	return &Hub{opts: opts, db: db, cfg: opts.Config, cred: opts.Config.Sensors.Remote(), clients: map[string]*selection.Client{}}, nil
 }
 
 // Close releases the hub's PostgreSQL connections.
@@ -370,10 +380,18 @@ func (h *Hub) Status(ctx context.Context) Status {
 	return st
 }
 
-// Server is the hub's API: the daemon's api.Server over the fleet.
+// config is the configuration in force.
+func (h *Hub) config() *Config {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.cfg
+}
+
+// Server is the hub's API: the daemon's api.Server over the fleet. The
+// last one made is the one Reload gives new access rules.
 func (h *Hub) Server() *api.Server {
-	cfg := h.opts.Config
-	return api.New(api.Options{
+	cfg := h.config()
+	srv := api.New(api.Options{
 		Selector: h,
 		Flows:    h,
 		Status: func() any {
@@ -385,21 +403,22 @@ func (h *Hub) Server() *api.Server {
 		Log:     h.opts.Log,
 		Metrics: h.metrics(),
 	}, cfg.rules().Rules())
+	h.mu.Lock()
+	h.srv = srv
+	h.mu.Unlock()
+	return srv
 }
 
 // Run serves the API on the configured address until ctx ends; ready,
 // if not nil, is called with the address once it listens.
 func (h *Hub) Run(ctx context.Context, ready func(addr string)) error {
-	cfg := h.opts.Config
-	ln, err := net.Listen("tcp", *cfg.Listen)
+	cfg := h.config()
+	tcpLn, err := net.Listen("tcp", *cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", *cfg.Listen, err)
 	}
-	lim := api.ConnLimits{Total: cfg.Limits.Connections, PerClient: cfg.Limits.ConnectionsPerClient}
-	if lim.Total == 0 {
-		lim.Total = api.DefaultConnections
-	}
-	ln = api.LimitListener(ln, lim, h.opts.Log)
+	conns := api.LimitListener(tcpLn, connLimits(cfg), h.opts.Log)
+	var ln net.Listener = conns
 	handler, err := h.Handler()
 	if err != nil {
 		ln.Close()
@@ -408,13 +427,18 @@ func (h *Hub) Run(ctx context.Context, ready func(addr string)) error {
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(h.opts.Log.Handler(), slog.LevelDebug)}
 	var tc *tls.Config
+	var rt *reloadableTLS
 	if cfg.TLS != nil {
-		if tc, err = daemon.ServerTLS(cfg.TLS); err != nil {
+		if rt, err = newReloadableTLS(cfg.TLS); err != nil {
 			ln.Close()
 			return err
 		}
+		tc = rt.config()
 		srv.TLSConfig = tc
 	}
+	h.mu.Lock()
+	h.conns, h.tls = conns, rt
+	h.mu.Unlock()
 	serveErr := make(chan error, 1)
 	go func() {
 		if tc != nil {
@@ -423,7 +447,7 @@ func (h *Hub) Run(ctx context.Context, ready func(addr string)) error {
 			serveErr <- srv.Serve(ln)
 		}
 	}()
-	h.opts.Log.Info("hub listening", "addr", ln.Addr().String(), "tls", tc != nil, "tokens", len(cfg.Tokens))
+	h.opts.Log.Info("hub listening", "addr", ln.Addr().String(), "tls", tc != nil, "tokens", len(cfg.rules().Tokens))
 	// The sensors' list, early: should PostgreSQL be down at the first
 	// query, the hub still knows whom to ask.
 	lctx, lcancel := context.WithTimeout(ctx, 5*time.Second)
