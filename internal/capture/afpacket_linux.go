@@ -426,6 +426,17 @@ func (r *Ring) usePoller() {
 // wait waits up to timeout for the block at r.cur to be handed over (or
 // for a socket error), through the runtime's poller when the socket is in
 // it. It returns nil on a timeout: the caller looks at the block again.
+//
+// The socket's error is read before every park, not only after a
+// wake-up. When the interface goes down the kernel sets the socket's
+// error (ENETDOWN) and wakes its waiters once; the poller's wake-ups are
+// edges, and one that comes while no Read waits (the reader is walking
+// blocks, or between two Reads) is noted for the descriptor and then
+// forgotten as the next wait begins (RawRead resets the descriptor's
+// readiness first). The error stays on the socket until read, and no
+// block comes again: a wait that looked only after wake-ups would time
+// out, Read after Read, for ever. Read once the descriptor's readiness is
+// reset, it cannot be missed: an error raised after that wakes the park.
 func (r *Ring) wait(timeout time.Duration) error {
 	if r.raw == nil {
 		return r.poll(timeout)
@@ -435,25 +446,12 @@ func (r *Ring) wait(timeout time.Duration) error {
 	}
 	st := r.blockStatus(r.cur)
 	var sockErr error
-	first := true
 	err := r.raw.Read(func(fd uintptr) bool {
 		if atomic.LoadUint32(st)&tpStatusUser != 0 {
 			return true
 		}
-		if first {
-			first = false
-			return false
-		}
-		// Woken with no block: the socket may carry an error (the
-		// interface went away), which poll(2) reports without waiting.
-		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN | unix.POLLERR}}
-		if _, err := unix.Poll(fds, 0); err == nil && fds[0].Revents&unix.POLLERR != 0 {
-			if soErr, _ := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_ERROR); soErr != 0 {
-				sockErr = sysErr("capture", unix.Errno(soErr))
-				return true
-			}
-		}
-		return false
+		sockErr = socketError(int(fd))
+		return sockErr != nil
 	})
 	switch {
 	case sockErr != nil:
@@ -466,6 +464,29 @@ func (r *Ring) wait(timeout time.Duration) error {
 		return sysErr("poll", err)
 	}
 	return nil
+}
+
+// socketError reads and clears the socket's pending error (SO_ERROR): on
+// a packet socket, ENETDOWN once its interface went down or away. It
+// returns nil when there is none.
+func socketError(fd int) error {
+	soErr, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	if err != nil {
+		return sysErr("read socket error", err)
+	}
+	if soErr != 0 {
+		return sysErr("capture", unix.Errno(soErr))
+	}
+	return nil
+}
+
+// pendingError reads and clears the socket's pending error, for a Multi
+// whose poll(2) said POLLERR.
+func (r *Ring) pendingError() error {
+	if r.closed {
+		return ErrClosed
+	}
+	return socketError(r.fd)
 }
 
 func (r *Ring) poll(timeout time.Duration) error {
@@ -485,8 +506,8 @@ func (r *Ring) poll(timeout time.Duration) error {
 		if fds[0].Revents&(unix.POLLERR|unix.POLLNVAL) != 0 {
 			// A POLLERR on a packet socket usually means the interface
 			// went away; report the pending socket error if there is one.
-			if soErr, _ := unix.GetsockoptInt(r.fd, unix.SOL_SOCKET, unix.SO_ERROR); soErr != 0 {
-				return sysErr("capture", unix.Errno(soErr))
+			if err := socketError(r.fd); err != nil {
+				return err
 			}
 			if fds[0].Revents&unix.POLLNVAL != 0 {
 				return ErrClosed

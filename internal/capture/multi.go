@@ -16,8 +16,13 @@ type Multi struct {
 	fds  []unix.PollFd // nil when a source has no descriptor to poll
 }
 
-// fdSource is a Source whose readiness a poll(2) can wait for.
-type fdSource interface{ FD() int }
+// fdSource is a Source whose readiness a poll(2) can wait for. A POLLERR
+// on its descriptor is an error pendingError reads and clears (the
+// interface went down); poll(2) says so at once until it is read.
+type fdSource interface {
+	FD() int
+	pendingError() error
+}
 
 // NewMulti reads from every source; it owns them (Close closes them).
 func NewMulti(srcs ...Source) *Multi {
@@ -40,14 +45,7 @@ func (m *Multi) Read(timeout time.Duration, fn func(Packet)) (int, error) {
 	if total > 0 || err != nil || timeout <= 0 {
 		return total, err
 	}
-	if m.fds != nil {
-		for i := range m.fds {
-			m.fds[i].Revents = 0
-		}
-		if _, err := unix.Poll(m.fds, int(max(1, timeout.Milliseconds()))); err != nil && !errors.Is(err, unix.EINTR) {
-			return 0, err
-		}
-	} else {
+	if m.fds == nil {
 		// Sources without descriptors (tests): wait on each in turn.
 		per := timeout / time.Duration(len(m.srcs))
 		for i, s := range m.srcs {
@@ -59,7 +57,25 @@ func (m *Multi) Read(timeout time.Duration, fn func(Packet)) (int, error) {
 		}
 		return total, nil
 	}
-	return m.readReady(fn)
+	for i := range m.fds {
+		m.fds[i].Revents = 0
+	}
+	if _, err := unix.Poll(m.fds, int(max(1, timeout.Milliseconds()))); err != nil && !errors.Is(err, unix.EINTR) {
+		return 0, err
+	}
+	// A source's read with no timeout does not look at its socket's
+	// error: without reading it here, the poll would return at once
+	// again and again, and the error never reach the caller.
+	var errs []error
+	for i, p := range m.fds {
+		if p.Revents&(unix.POLLERR|unix.POLLNVAL) != 0 {
+			if err := m.srcs[i].(fdSource).pendingError(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	n, err := m.readReady(fn)
+	return n, errors.Join(append(errs, err)...)
 }
 
 func (m *Multi) readReady(fn func(Packet)) (int, error) {
