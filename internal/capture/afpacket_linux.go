@@ -435,8 +435,8 @@ func (r *Ring) usePoller() {
 // forgotten as the next wait begins (RawRead resets the descriptor's
 // readiness first). The error stays on the socket until read, and no
 // block comes again: a wait that looked only after wake-ups would time
-// out, Read after Read, for ever. Read once the descriptor's readiness is
-// reset, it cannot be missed: an error raised after that wakes the park.
+// out, Read after Read, for ever. Looked at after the reset, the error
+// cannot be missed: one raised later wakes the park.
 func (r *Ring) wait(timeout time.Duration) error {
 	if r.raw == nil {
 		return r.poll(timeout)
@@ -503,15 +503,13 @@ func (r *Ring) poll(timeout time.Duration) error {
 		if err != nil {
 			return sysErr("poll", err)
 		}
-		if fds[0].Revents&(unix.POLLERR|unix.POLLNVAL) != 0 {
-			// A POLLERR on a packet socket usually means the interface
-			// went away; report the pending socket error if there is one.
-			if err := socketError(r.fd); err != nil {
-				return err
-			}
-			if fds[0].Revents&unix.POLLNVAL != 0 {
-				return ErrClosed
-			}
+		switch {
+		case fds[0].Revents&unix.POLLNVAL != 0:
+			return ErrClosed
+		case fds[0].Revents&unix.POLLERR != 0:
+			// A POLLERR on a packet socket means the interface went
+			// down or away: report the socket's error.
+			return socketError(r.fd)
 		}
 		return nil
 	}
