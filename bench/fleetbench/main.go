@@ -17,9 +17,11 @@
 // one. Run from the repository, as root (the daemon captures):
 //
 //	go run ./bench/fleetbench [-flows 1000000] [-batch 50000] [-parallel 2] [-active 0] [-probes 20] [-postgres DSN]
+//	go run ./bench/fleetbench -statements 500000
 //
 // -active P makes P percent of the flows ship an interim record before
-// their final one (an active flow's update).
+// their final one (an active flow's update). -statements N times
+// PostgreSQL's backend alone on each way in (see statements).
 package main
 
 import (
@@ -57,6 +59,7 @@ func main() {
 	probes := flag.Int("probes", 20, "datagrams of new flows for the latency measure (0: skip it)")
 	dsn := flag.String("postgres", "", "PostgreSQL to use (default: a private cluster started here)")
 	cpuprofile := flag.String("cpuprofile", "", "write the ingest's CPU profile here")
+	stmts := flag.Int("statements", 0, "time PostgreSQL's backend on each way in (plain COPY, staged upsert, indexes, synchronous_commit), this many records each, instead of the ingest")
 	flag.Parse()
 	log.SetFlags(0)
 	if *cpuprofile != "" {
@@ -85,6 +88,12 @@ func main() {
 		defer pg.Close()
 		*dsn = pg.DSN
 		pgPID = pg.PID()
+	}
+	if *stmts > 0 {
+		if err := statements(*dsn, *stmts, *batch); err != nil {
+			log.Print(err)
+		}
+		return
 	}
 	if err := ingest(tmp, *dsn, *flows, *batch, *parallel, *active); err != nil {
 		log.Print(err)
@@ -314,30 +323,37 @@ func serverCPU() time.Duration {
 	if pgPID == 0 {
 		return 0
 	}
-	var ticks int64
+	var sum time.Duration
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		// pid (comm) state ppid ... utime(14) stime(15)
-		i := strings.LastIndexByte(string(b), ')')
-		if i < 0 {
-			continue
+		if ppid, cpu, ok := procStat(pid); ok && (pid == pgPID || ppid == pgPID) {
+			sum += cpu
 		}
-		f := strings.Fields(string(b[i+2:]))
-		if len(f) < 13 {
-			continue
-		}
-		pid, _ := strconv.Atoi(e.Name())
-		ppid, _ := strconv.Atoi(f[1])
-		if pid != pgPID && ppid != pgPID {
-			continue
-		}
-		u, _ := strconv.ParseInt(f[11], 10, 64)
-		s, _ := strconv.ParseInt(f[12], 10, 64)
-		ticks += u + s
 	}
-	return time.Duration(ticks) * time.Second / 100 // USER_HZ
+	return sum
+}
+
+// procStat is a process's parent and its CPU time, user and system.
+func procStat(pid int) (ppid int, cpu time.Duration, ok bool) {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return 0, 0, false
+	}
+	// pid (comm) state ppid ... utime(14) stime(15)
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, 0, false
+	}
+	f := strings.Fields(string(b[i+2:]))
+	if len(f) < 13 {
+		return 0, 0, false
+	}
+	ppid, _ = strconv.Atoi(f[1])
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return ppid, time.Duration(u+s) * time.Second / 100, true // USER_HZ
 }

@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"errors"
@@ -436,8 +437,8 @@ const (
 // plainFailed says err is why a batch's plain COPY must be redone
 // through the upsert: a key it copied has a row already (the batch was
 // committed before), or it deadlocked with another connection's batch
-// (a flow's records misnamed first: the plain COPY is not in key order,
-// the upsert is).
+// (a flow's records misnamed first: the plain COPY and then the upsert
+// are each in key order, the two together are not).
 func plainFailed(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && (pgErr.Code == uniqueViolation || pgErr.Code == deadlockDetected)
@@ -537,6 +538,21 @@ func sortBatch(ctx context.Context, conn *pgx.Conn, batch []record, days map[tim
 			m.days = append(m.days, d)
 		}
 		m.plain[d] = append(m.plain[d], e.f)
+	}
+	// In key order, as the upsert goes: the key's btree is written
+	// page after page (PostgreSQL spends about a third less a record
+	// than on rows in outbox order: fleetbench -statements), and two
+	// connections lock keys in one order.
+	for _, rows := range m.plain {
+		slices.SortFunc(rows, func(a, b *FlowRow) int {
+			if c := strings.Compare(a.CommunityID, b.CommunityID); c != 0 {
+				return c
+			}
+			if c := strings.Compare(a.Interface, b.Interface); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.FirstNS, b.FirstNS)
+		})
 	}
 	return m, nil
 }
