@@ -73,7 +73,11 @@ type flowRow struct {
 // either direction it was seen, matches the filter (the forced one ANDed
 // on); each flow with its sensor and interface, sorted and cut at the
 // limit. The counts are the records' (all of the flow's packets, not
-// only those in the window).
+// only those in the window). A Community ID of seed 0 (the records') is
+// looked up by the key's index; of another seed, every row of the window
+// that the filter's terms let through is read, streamed, and hashed with
+// that seed (rowID): the window bounds the work, as it bounds the other
+// listings.
 func (h *Hub) ListFlows(ctx context.Context, spec selection.Spec, opts selection.FlowOptions) (selection.FlowList, error) {
 	var out selection.FlowList
 	expr := joinFilters(spec.Filter, spec.ForcedFilter)
@@ -100,8 +104,16 @@ func (h *Hub) ListFlows(ctx context.Context, spec selection.Spec, opts selection
 		}
 		prog, plan = p, pl
 	}
+	// A Community ID of another seed than the records' (0) is not in
+	// PostgreSQL: each row of the window (and of the filter's terms) is
+	// hashed with that seed as it is read, and kept when it gives the ID.
+	var seeded flow.CommunityID
 	if spec.CommunityID != "" && spec.CommunityIDSeed != 0 {
-		return out, &selection.FilterError{Err: errors.New("the flow records hold Community IDs of seed 0")}
+		cid, err := flow.ParseCommunityID(spec.CommunityID)
+		if err != nil {
+			return out, &selection.FilterError{Err: fmt.Errorf("community id: %w", err)}
+		}
+		seeded = cid
 	}
 	sql, args := flowsQuery(spec, plan)
 	var rows []flowRow
@@ -125,6 +137,9 @@ func (h *Hub) ListFlows(ctx context.Context, spec selection.Spec, opts selection
 			if err := rs.Scan(&f.sensor, &f.iface, &f.cid, &f.proto, &f.src, &f.dst, &f.sport, &f.dport, &f.first, &f.last,
 				&f.pktFwd, &f.pktRev, &f.bytesFwd, &f.bytesRev, &f.tcpFlags, &f.storedPackets, &f.storedByte); err != nil {
 				return err
+			}
+			if !seeded.IsZero() && rowID(&f, spec.CommunityIDSeed) != seeded {
+				continue
 			}
 			if prog == nil || flowMatches(prog, &f) {
 				rows = append(rows, f)
@@ -176,7 +191,7 @@ func flowsQuery(spec selection.Spec, plan index.Expr) (string, []any) {
 		FROM prd_flows
 		WHERE ($1::bigint IS NULL OR last_ns >= $1) AND ($2::bigint IS NULL OR first_ns <= $2) AND (` + cond + `)`
 	sql, args = dayBound(sql, args, spec.Range)
-	if spec.CommunityID != "" {
+	if spec.CommunityID != "" && spec.CommunityIDSeed == 0 {
 		args = append(args, spec.CommunityID)
 		sql += fmt.Sprintf(" AND community_id = $%d", len(args))
 	}
@@ -281,6 +296,29 @@ func sortFlows(fs []selection.Flow, by string) {
 		}
 		return strings.Compare(a.Sensor, b.Sensor)
 	})
+}
+
+// rowID is the Community ID, with seed, of a row's flow: its 5-tuple
+// hashed as the sensor's flow table hashed it for the row's own ID (seed
+// 0), so that the two agree. A TCP, UDP, SCTP, ICMP or ICMPv6 row holds
+// ports 0 both when its packets had none to read (a header cut short, a
+// fragment without its first) and when they were 0: its stored ID says
+// which. A row whose stored ID neither gives (not written by a sensor)
+// is hashed with the ports its protocol has.
+func rowID(f *flowRow, seed uint16) flow.CommunityID {
+	k := flow.Key{Src: f.src, Dst: f.dst, Proto: uint8(f.proto), SrcPort: uint16(f.sport), DstPort: uint16(f.dport)}
+	switch k.Proto {
+	case flow.ProtoTCP, flow.ProtoUDP, flow.ProtoSCTP, flow.ProtoICMP, flow.ProtoICMPv6:
+		k.HasPorts = true
+	}
+	if k.HasPorts && k.SrcPort == 0 && k.DstPort == 0 && k.ID(0).String() != f.cid {
+		portless := k
+		portless.HasPorts = false
+		if portless.ID(0).String() == f.cid {
+			k = portless
+		}
+	}
+	return k.ID(seed)
 }
 
 // flowMatches runs the filter over a packet of each direction the flow

@@ -90,12 +90,20 @@ const FlowLag = 10 * time.Second
 // selection plans, matched as it matches: archive.SegmentSummary) is left
 // out; an open segment, or one without a summary, is a candidate whenever
 // it overlaps the window. A Community ID alone narrows nothing (a summary
-// holds no Community IDs). A sensor whose shipped-through mark (less
-// FlowLag) the window passes is asked whatever PostgreSQL lists of it
-// (its outbox is behind), and so is one whose outbox dropped records of
-// the window (prd_gaps): its segment rows may be among them. It never
-// leaves out a sensor whose packets can match: what the summaries
-// describe is what the sensor's own selection reads by.
+// holds no Community IDs), whatever its seed. Nor do the flow records,
+// even for a window every sensor has shipped: a packet selection keeps
+// each packet whose own 5-tuple hashes to the ID, while a non-first IP
+// fragment (its own ID has no ports) is counted in its first fragment's
+// flow, so no record may carry that ID; records PostgreSQL refused for
+// their data (SQL state class 22) are dropped with no gap to say so.
+// So every sensor the other rules choose is asked, and the sensor's own
+// selection applies the ID. A
+// sensor whose shipped-through mark (less FlowLag) the window passes is
+// asked whatever PostgreSQL lists of it (its outbox is behind), and so
+// is one whose outbox dropped records of the window (prd_gaps): its
+// segment rows may be among them. It never leaves out a sensor whose
+// packets can match: what the summaries describe is what the sensor's
+// own selection reads by.
 func planSensors(ctx context.Context, db querier, spec selection.Spec, now time.Time) (Plan, error) {
 	var out Plan
 	sensors, err := listSensors(ctx, db)
