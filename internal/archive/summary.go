@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -182,7 +183,7 @@ func (a *Archive) Summarize(rebuild bool) (SummarizeStats, error) {
 		}
 		sum.Reset()
 		sum.SetPairs(true)
-		packets, err := summarizeFile(a.Path(s), &sum)
+		packets, err := summarizeFile(context.Background(), a.Path(s), &sum)
 		if err != nil {
 			a.log.Warn("segment not summarized", "file", s.File, "err", err)
 			continue
@@ -201,8 +202,8 @@ func (a *Archive) Summarize(rebuild bool) (SummarizeStats, error) {
 }
 
 // summarizeFile adds the terms of a segment file's packets to sum and
-// returns how many packets it holds.
-func summarizeFile(path string, sum *index.Summary) (int64, error) {
+// returns how many packets it holds; ctx stops it between blocks.
+func summarizeFile(ctx context.Context, path string, sum *index.Summary) (int64, error) {
 	db, err := store.Open(path, store.Options{ReadOnly: true})
 	if err != nil {
 		return 0, err
@@ -215,7 +216,7 @@ func summarizeFile(path string, sum *index.Summary) (int64, error) {
 	if len(ss) != 1 {
 		return 0, fmt.Errorf("holds %d sessions, a segment holds one", len(ss))
 	}
-	if err := db.Summarize(ss[0].ID, sum); err != nil {
+	if err := db.SummarizeContext(ctx, ss[0].ID, sum); err != nil {
 		return 0, err
 	}
 	return ss[0].Packets, nil

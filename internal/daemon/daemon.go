@@ -55,7 +55,8 @@ type Daemon struct {
 	reloadsOK, reloadsFailed atomic.Int64
 	httpAddr                 atomic.Value // string, the address the server listens on
 
-	fleetState // the fleet's outbox and shipper, with a fleet block
+	fleetState   // the fleet's outbox and shipper, with a fleet block
+	summaryState // the builder of missing segment summaries (summarize.go)
 }
 
 // New loads the configuration. version names the build in logs and
@@ -167,6 +168,8 @@ func (d *Daemon) Run(ctx context.Context, hup <-chan struct{}) error {
 	}
 	d.notify.send("READY=1", "STATUS=recording "+d.statusLine())
 	d.log.Info("ready", "interfaces", len(runners), "store", d.storeDir)
+	// Segments closed without a summary get theirs in the background.
+	stopSums, sumsDone := d.startSummarizer(ctx)
 
 	var watchdog <-chan time.Time
 	if d.notify.watchdog > 0 {
@@ -192,6 +195,7 @@ loop:
 		}
 	}
 	d.notify.send("STOPPING=1")
+	stopSums()
 	d.log.Info("stopping: draining every ring")
 	for _, r := range d.runnerListLocked() {
 		r.stop()
@@ -200,6 +204,7 @@ loop:
 	stopRet()
 	<-retDone
 	<-horizonDone
+	<-sumsDone
 	if srv != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		srv.Shutdown(sctx)

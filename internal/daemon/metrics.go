@@ -92,7 +92,7 @@ var (
 
 func newMetrics(d *Daemon) *metrics {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collector{d}, fleetCollector{d}, cutoffCollector{d}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collector{d}, fleetCollector{d}, cutoffCollector{d}, summaryCollector{d}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return &metrics{reg: reg}
 }
 

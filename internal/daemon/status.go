@@ -16,6 +16,7 @@ type Status struct {
 	Retention  RetentionStatus   `json:"retention"`
 	Fleet      *FleetStatus      `json:"fleet,omitempty"` // with a fleet block
 	Horizon    HorizonStatus     `json:"horizon"`
+	Index      IndexStatus       `json:"index"` // segment summaries (summarize.go)
 }
 
 // InterfaceStatus is one interface's state and counters.
@@ -113,5 +114,6 @@ func (d *Daemon) status() Status {
 		st.Retention.LastAction = &a
 	}
 	st.Horizon = d.horizonStatus()
+	st.Index = d.indexStatus()
 	return st
 }

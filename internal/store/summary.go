@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/index"
@@ -13,6 +14,12 @@ import (
 // block that cannot be read makes s match every plan: the walk that
 // opens the segment then reports it.
 func (db *DB) Summarize(session int64, s *index.Summary) error {
+	return db.SummarizeContext(context.Background(), session, s)
+}
+
+// SummarizeContext is Summarize, stopped between two blocks when ctx
+// ends (its error; s is then partial).
+func (db *DB) SummarizeContext(ctx context.Context, session int64, s *index.Summary) error {
 	stmt, _, err := db.conn.Prepare(`SELECT link_type, data, encoding, bytes + 16 * packet_count FROM blocks WHERE session_id = ?`)
 	if err != nil {
 		return classify(err)
@@ -22,6 +29,9 @@ func (db *DB) Summarize(session int64, s *index.Summary) error {
 	var b index.Builder
 	var buf []byte
 	for stmt.Step() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		lt := uint32(stmt.ColumnInt64(0))
 		raw, err := decodeBlock(stmt.ColumnInt64(2), stmt.ColumnRawBlob(1), stmt.ColumnInt64(3), buf)
 		if err == nil {

@@ -1,0 +1,259 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ncruces/go-sqlite3"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/archive"
+	"github.com/packetrecorderd/packetrecorderd/internal/index/synth"
+	"github.com/packetrecorderd/packetrecorderd/internal/store"
+)
+
+// summaryStore writes a store of closed segments (a synthetic mix, one
+// recording rolling over at maxBytes), returns its directory and each
+// closed segment's summary as the recording wrote it at close, by file;
+// then deletes every summary from the catalog, as a store of an older
+// build or a catalog rebuilt from the files has none.
+func summaryStore(t *testing.T, maxBytes int64) (string, map[string][]byte) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "store")
+	a, err := archive.Open(dir, archive.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	rec, err := archive.NewRecording(dir, archive.RecordingConfig{Interface: "synth0", LinkType: 1, Snaplen: 65535, MaxBytes: maxBytes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := synth.Generate(synth.Config{Seed: 19, Flows: 2000, Packets: 40000, Span: 3600e9})
+	var b store.Block
+	var frame []byte
+	for start := 0; start < len(m.Packets); start += 100 {
+		b.Reset(1)
+		for _, p := range m.Packets[start:min(start+100, len(m.Packets))] {
+			frame = m.Frame(frame[:0], p)
+			b.Append(p.TS, len(frame), frame)
+		}
+		if err := rec.Append(&b); err != nil {
+			t.Fatal(err)
+		}
+		if err := rec.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rec.Close(); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := sqlite3.Open(filepath.Join(dir, archive.CatalogFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	stmt, _, err := conn.Prepare(`SELECT file, sketch FROM segment_summaries`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	atClose := map[string][]byte{}
+	for stmt.Step() {
+		atClose[stmt.ColumnText(0)] = stmt.ColumnBlob(1, nil)
+	}
+	stmt.Close()
+	if err := conn.Exec(`DELETE FROM segment_summaries`); err != nil {
+		t.Fatal(err)
+	}
+	if len(atClose) < 4 {
+		t.Fatalf("%d segments summarized at close, want several", len(atClose))
+	}
+	return dir, atClose
+}
+
+// testSummarizer is a summarizer over the store at dir, with a catalog
+// connection of its own (as retention's) and a log in buf.
+func testSummarizer(t *testing.T, dir string) (*summarizer, *archive.Archive, *bytes.Buffer) {
+	t.Helper()
+	a, err := archive.Open(dir, archive.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	s := newSummarizer(slog.New(slog.NewTextHandler(&buf, nil)), dir, func(fn func(*archive.Archive) error) error {
+		mu.Lock()
+		defer mu.Unlock()
+		return fn(a)
+	})
+	return s, a, &buf
+}
+
+func closedSegments(t *testing.T, a *archive.Archive) []archive.Segment {
+	t.Helper()
+	segs, err := a.Segments()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []archive.Segment
+	for _, g := range segs {
+		if g.Closed {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// TestSummarizerBuildsMissing: every closed segment without a summary
+// gets one, byte for byte the one its recording wrote at close (built
+// from the hashes as the blocks were written, not from the file), newest
+// first, with one log line at the start and one at the end; the status
+// counts down to 0.
+func TestSummarizerBuildsMissing(t *testing.T) {
+	dir, atClose := summaryStore(t, 800<<10)
+	s, a, logs := testSummarizer(t, dir)
+	closed := closedSegments(t, a)
+	if got := len(a.Summaries(closed)); got != 0 {
+		t.Fatalf("%d summaries before the build", got)
+	}
+	var order []int64
+	s.beforeBuild = func(g archive.Segment) { order = append(order, g.MaxNS) }
+	s.pass(context.Background(), true)
+	sums := a.Summaries(closed)
+	if len(sums) != len(closed) || len(closed) != len(atClose) {
+		t.Fatalf("%d of %d closed segments summarized (%d at close)", len(sums), len(closed), len(atClose))
+	}
+	for _, g := range closed {
+		if !bytes.Equal(sums[g.ID].Sketch, atClose[g.File]) || !sums[g.ID].Pairs {
+			t.Errorf("%s: built %d bytes (pairs %v), the recording wrote %d bytes", g.File, len(sums[g.ID].Sketch), sums[g.ID].Pairs, len(atClose[g.File]))
+		}
+	}
+	for i := 1; i < len(order); i++ {
+		if order[i] > order[i-1] {
+			t.Fatalf("built out of order (newest first): %v", order)
+		}
+	}
+	st := s.status()
+	if st.SegmentsUnsummarized != 0 || st.SegmentsSummarized != int64(len(closed)) || st.Building {
+		t.Fatalf("status after the build: %+v", st)
+	}
+	out := logs.String()
+	if strings.Count(out, "\n") != 2 || !strings.Contains(out, "msg=\"building segment summaries") ||
+		!strings.Contains(out, "segments="+strconv.Itoa(len(closed))) || !strings.Contains(out, "msg=\"segment summaries built\" built="+strconv.Itoa(len(closed))) {
+		t.Fatalf("log:\n%s", out)
+	}
+	// Nothing left: the next passes, full or quick, log nothing.
+	s.pass(context.Background(), true)
+	s.pass(context.Background(), false)
+	if logs.String() != out {
+		t.Fatalf("a pass with nothing to do logged:\n%s", strings.TrimPrefix(logs.String(), out))
+	}
+}
+
+// TestSummarizerSkipsDeleted: a segment retention deletes while the
+// builder works on it, before its build (its file gone to the trash and
+// freed) or between its build and its write, is skipped without an error
+// and gets no summary row; the others are built.
+func TestSummarizerSkipsDeleted(t *testing.T) {
+	dir, _ := summaryStore(t, 800<<10)
+	s, a, logs := testSummarizer(t, dir)
+	closed := closedSegments(t, a)
+	// Retention's own connection, as the daemon's.
+	ret, err := archive.Open(dir, archive.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ret.Close()
+	var goneBefore, goneBetween string
+	n := 0
+	s.beforeBuild = func(g archive.Segment) {
+		if n++; n == 2 {
+			goneBefore = g.File
+			if err := ret.Expire(g); err != nil {
+				t.Fatal(err)
+			}
+			if err := ret.Reap(nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	s.beforePut = func(g archive.Segment) {
+		if n == 3 {
+			goneBetween = g.File
+			if err := ret.Expire(g); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	s.pass(context.Background(), true)
+	out := logs.String()
+	if strings.Contains(out, "level=WARN") || strings.Contains(out, "level=ERROR") ||
+		!strings.Contains(out, "built="+strconv.Itoa(len(closed)-2)+" deleted_meanwhile=2 failed=0 left=0") {
+		t.Fatalf("log:\n%s", out)
+	}
+	left := closedSegments(t, a)
+	sums := a.Summaries(left)
+	if len(left) != len(closed)-2 || len(sums) != len(left) {
+		t.Fatalf("%d segments left of %d, %d summarized", len(left), len(closed), len(sums))
+	}
+	conn, err := sqlite3.Open(filepath.Join(dir, archive.CatalogFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	stmt, _, err := conn.Prepare(`SELECT count(*) FROM segment_summaries WHERE file IN (?, ?)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stmt.Close()
+	stmt.BindText(1, goneBefore)
+	stmt.BindText(2, goneBetween)
+	if !stmt.Step() || stmt.ColumnInt(0) != 0 {
+		t.Fatalf("the deleted segments %s and %s have summary rows", goneBefore, goneBetween)
+	}
+	if st := s.status(); st.SegmentsUnsummarized != 0 || st.SegmentsSummarized != int64(len(left)) {
+		t.Fatalf("status: %+v", st)
+	}
+}
+
+// TestSummarizerStops: cancelled in the middle of a segment, the builder
+// returns at once, writes nothing for it, logs that it stopped, and the
+// next pass builds the rest.
+func TestSummarizerStops(t *testing.T) {
+	dir, _ := summaryStore(t, 800<<10)
+	s, a, logs := testSummarizer(t, dir)
+	closed := closedSegments(t, a)
+	ctx, cancel := context.WithCancel(context.Background())
+	n := 0
+	s.beforeBuild = func(archive.Segment) {
+		if n++; n == 3 {
+			cancel()
+		}
+	}
+	t0 := time.Now()
+	s.pass(ctx, true)
+	if took := time.Since(t0); took > 5*time.Second {
+		t.Errorf("the pass took %v after its cancel", took)
+	}
+	if got := len(a.Summaries(closed)); got != 2 {
+		t.Fatalf("%d segments summarized before the stop, want 2", got)
+	}
+	if !strings.Contains(logs.String(), "msg=\"segment summaries: stopped\" built=2") {
+		t.Fatalf("log:\n%s", logs)
+	}
+	if st := s.status(); st.SegmentsUnsummarized != int64(len(closed)-2) || st.Building {
+		t.Fatalf("status after the stop: %+v", st)
+	}
+	s.beforeBuild = nil
+	s.pass(context.Background(), false)
+	if got := len(a.Summaries(closed)); got != len(closed) {
+		t.Fatalf("%d of %d segments summarized after the next pass", got, len(closed))
+	}
+}
