@@ -203,6 +203,11 @@ func (s *Sensor) ship(ctx context.Context) {
 			s.worker(ctx, jobs, complete, w == 0)
 		}()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.pruneGaps(ctx) // gaps.go
+	}()
 	// The reader: the next batch is read while the others ship.
 	defer wg.Wait()
 	defer close(jobs)
