@@ -7,8 +7,10 @@
 //	recorder writer goroutines --Sensor.Flow / Sensor.Segment--> records
 //	    framed in memory (never blocking: a full outbox drops and counts)
 //	Outbox.Run --every 50 ms--> appended to STORE/outbox/*.rec and fsync'd
-//	shipper --Outbox.Next--> one transaction per batch: COPY into a
-//	    session's staging table, INSERT ... ON CONFLICT DO UPDATE into
+//	shipper --Outbox.Next--> one transaction per batch: flows' only
+//	    records (first and final) by plain COPY into their day's
+//	    partition, the other flow records by COPY into a session's
+//	    staging table and INSERT ... ON CONFLICT DO UPDATE into
 //	    prd_flows (and upserts into prd_segments), COMMIT --> Outbox.Ack;
 //	    files whose records are all acknowledged are deleted
 //
@@ -17,7 +19,9 @@
 // daemon restarted before it saved the acknowledgement) replaces its
 // earlier copy: a flow's row is keyed by (sensor, interface, community
 // ID, first packet's time, day), so nothing is duplicated, and an
-// active flow's later records replace its earlier ones.
+// active flow's later records replace its earlier ones. A batch whose
+// plain COPY meets a row (it was committed before) is rolled back and
+// redone through the upsert.
 //
 // The schema (schema.sql) is this package's: the shipper applies it at
 // each connection and creates prd_flows' day partitions (prd_flows_YYYYMMDD)
