@@ -51,7 +51,8 @@ type Hub struct {
 	opts Options
 	db   *pgPool
 
-	mu sync.Mutex
+	reloadMu sync.Mutex // one Reload at a time
+	mu       sync.Mutex
 	// cfg is the configuration in force (Reload replaces it); cred the
 	// credentials towards the sensors it gives.
 	cfg  *Config

@@ -26,6 +26,8 @@ var ErrReload = errors.New("configuration refused, the old one keeps running")
 // configuration that does not load or validate is refused with one error
 // line: the old one keeps running, whole.
 func (h *Hub) Reload() error {
+	h.reloadMu.Lock()
+	defer h.reloadMu.Unlock()
 	what, err := h.reload()
 	if err != nil {
 		h.opts.Log.Error("hub: reload refused: the old configuration keeps running", "err", err)
