@@ -88,6 +88,13 @@ func (a *app) printStatus(st daemon.Status) error {
 	for _, h := range s.Holds {
 		fmt.Fprintf(a.stdout, "hold %d: %s to %s: %s\n", h.ID, h.Since.Format(time.RFC3339Nano), h.Until.Format(time.RFC3339Nano), printable(h.Reason))
 	}
+	if n := st.Index.SegmentsUnsummarized; n > 0 {
+		how := "packetrecorder reindex -d STORE builds them"
+		if st.Index.Building {
+			how = "the daemon is building them"
+		}
+		fmt.Fprintf(a.stdout, "index: %d closed %s without a summary, opened by every query; %s\n", n, plural(n, "segment"), how)
+	}
 	printHorizon(a.stdout, st.Horizon, s.OldestPacket)
 	printFleet(a.stdout, st.Fleet)
 	r := st.Retention
