@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/packetrecorderd/packetrecorderd/internal/api"
 	"github.com/packetrecorderd/packetrecorderd/internal/fleet"
 	"github.com/packetrecorderd/packetrecorderd/internal/flow"
 	"github.com/packetrecorderd/packetrecorderd/internal/selection"
@@ -46,10 +49,12 @@ func laterFragment(b []byte) []byte {
 // /api/v1/flows?community_id=X&community_id_seed=4242 with the flow
 // whose packets tshark gives that ID with that seed (UDP, TCP, ICMP echo
 // and reply, IPv6, a lone later fragment keyed without ports), the
-// window and the filter narrowing it as for seed 0. Before, a non-zero
-// seed was refused (400).
+// window and the filter narrowing it as for seed 0; and its packets
+// through the hub are those tshark gives the ID. Before, flows of a
+// non-zero seed were refused (400).
 func TestHubFlowsCommunityIDSeed(t *testing.T) {
 	testkit.RequireTool(t, "tshark")
+	testkit.RequireTool(t, "tcpdump")
 	const seed = 4242
 	base := time.Now().Add(-3 * time.Hour).Truncate(time.Second).UnixNano()
 	a := netip.MustParseAddr
@@ -111,7 +116,11 @@ func TestHubFlowsCommunityIDSeed(t *testing.T) {
 		t.Fatalf("%d flows, want %d", len(rows), len(first))
 	}
 	pg := testkit.StartPostgresCluster(t)
-	s := startShipper(t, "s1", pg.DSN, "http://127.0.0.1:9")
+	// Sensor s1 serves the capture through the real API (its packets),
+	// and ships the flows.
+	sensor := httptest.NewServer(api.New(api.Options{Selector: fileSelector{path}}, testAccess()))
+	defer sensor.Close()
+	s := startShipper(t, "s1", pg.DSN, sensor.URL)
 	for i := range rows {
 		if !s.Flow(&rows[i]) {
 			t.Fatal("the outbox refused a flow")
@@ -184,6 +193,37 @@ func TestHubFlowsCommunityIDSeed(t *testing.T) {
 		}
 	}
 	udp := idsN[first["udp"]]
+	// Packets with the seed, through the hub: each flow's, as many as
+	// tshark gives its ID with that seed, in tcpdump's reading of the
+	// answer.
+	if _, err := conn.Exec(ctx, `INSERT INTO prd_segments (sensor, interface, segment, first_ns, last_ns, packets, bytes, closed)
+		VALUES ('s1', 'eth0', 'a', $1, $2, $3, 1000, false)`, base, base+int64(time.Hour), len(pkts)); err != nil {
+		t.Fatal(err)
+	}
+	for name, i := range first {
+		want := 0
+		for j := range pkts {
+			if idsN[j] == idsN[i] {
+				want++
+			}
+		}
+		q := window(2*time.Hour, "community_id", idsN[i], "community_id_seed", strconv.Itoa(seed), "format", "pcap")
+		resp, body := hubGet(t, srv, "/api/v1/packets", q)
+		if resp.StatusCode != 200 {
+			t.Fatalf("packets of %s: %s %s", name, resp.Status, body)
+		}
+		out := filepath.Join(t.TempDir(), "answer.pcap")
+		if err := os.WriteFile(out, body, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		lines, err := exec.Command("tcpdump", "-r", out, "-nn").Output()
+		if err != nil {
+			t.Fatalf("tcpdump -r: %v", err)
+		}
+		if got := strings.Count(string(lines), "\n"); got != want {
+			t.Errorf("packets of flow %s (tshark's ID %s, seed %d): tcpdump reads %d, want %d", name, idsN[i], seed, got, want)
+		}
+	}
 	for _, tc := range []struct {
 		what string
 		q    url.Values
