@@ -14,6 +14,7 @@ import (
 	"github.com/ncruces/go-sqlite3"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/archive"
+	"github.com/packetrecorderd/packetrecorderd/internal/index"
 	"github.com/packetrecorderd/packetrecorderd/internal/index/synth"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
 )
@@ -23,7 +24,7 @@ import (
 // closed segment's summary as the recording wrote it at close, by file;
 // then deletes every summary from the catalog, as a store of an older
 // build or a catalog rebuilt from the files has none.
-func summaryStore(t *testing.T, maxBytes int64) (string, map[string][]byte) {
+func summaryStore(t testing.TB, maxBytes int64) (string, map[string][]byte) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "store")
 	a, err := archive.Open(dir, archive.Options{Create: true})
@@ -256,4 +257,31 @@ func TestSummarizerStops(t *testing.T) {
 	if got := len(a.Summaries(closed)); got != len(closed) {
 		t.Fatalf("%d of %d segments summarized after the next pass", got, len(closed))
 	}
+}
+
+// BenchmarkBuildSummary: building one segment's summary from its file,
+// the work the builder does between its pauses (bytes are the segment's
+// file bytes).
+func BenchmarkBuildSummary(b *testing.B) {
+	dir, _ := summaryStore(b, 800<<10)
+	a, err := archive.Open(dir, archive.Options{ReadOnly: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	segs, err := a.Unsummarized(false)
+	a.Close()
+	if err != nil || len(segs) == 0 {
+		b.Fatal(len(segs), err)
+	}
+	g := segs[0]
+	var sum index.Summary
+	b.SetBytes(g.Bytes)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := archive.BuildSummary(context.Background(), filepath.Join(dir, g.File), g, &sum); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(g.Packets), "packets/segment")
 }
