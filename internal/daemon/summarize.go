@@ -83,8 +83,6 @@ type summarizer struct {
 	// pressure sums the interfaces' dropped packets and raw blocks:
 	// when it grows, the builder backs off.
 	pressure func() int64
-	// built hears of each summary written (the fleet ships it).
-	built func(archive.Segment)
 	// In tests: run before a segment's build, and between its build and
 	// its write.
 	beforeBuild, beforePut func(archive.Segment)
@@ -97,15 +95,18 @@ type summarizer struct {
 
 func newSummarizer(log *slog.Logger, dir string, catalog func(func(*archive.Archive) error) error) *summarizer {
 	return &summarizer{log: log, dir: dir, catalog: catalog, failed: map[string]bool{},
-		pressure: func() int64 { return 0 }, built: func(archive.Segment) {}}
+		pressure: func() int64 { return 0 }}
 }
 
 // run builds summaries until ctx ends.
 func (s *summarizer) run(ctx context.Context) {
 	t := time.NewTicker(summarizeRescan)
 	defer t.Stop()
-	for full := true; ; full = false {
-		s.pass(ctx, full)
+	for full := true; ; {
+		// The full listing until one succeeds, then the quick one.
+		if s.pass(ctx, full) {
+			full = false
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -115,12 +116,12 @@ func (s *summarizer) run(ctx context.Context) {
 }
 
 // pass lists the segments without a summary and builds theirs, one at a
-// time, until done or ctx ends.
-func (s *summarizer) pass(ctx context.Context, full bool) {
+// time, until done or ctx ends. It reports whether it could list them.
+func (s *summarizer) pass(ctx context.Context, full bool) (listed bool) {
 	segs, err := s.list(full)
 	if err != nil {
 		s.log.Warn("segment summaries: read the catalog", "err", err)
-		return
+		return false
 	}
 	var todo []archive.Segment
 	for _, g := range segs {
@@ -130,7 +131,7 @@ func (s *summarizer) pass(ctx context.Context, full bool) {
 	}
 	s.unsummarized.Store(int64(len(segs)))
 	if len(todo) == 0 {
-		return
+		return true
 	}
 	s.building.Store(true)
 	defer s.building.Store(false)
@@ -147,7 +148,7 @@ func (s *summarizer) pass(ctx context.Context, full bool) {
 	}()
 	for _, g := range todo {
 		if ctx.Err() != nil {
-			return
+			return true
 		}
 		t0, p0 := time.Now(), s.pressure()
 		switch err := s.one(ctx, g); {
@@ -155,12 +156,11 @@ func (s *summarizer) pass(ctx context.Context, full bool) {
 			built++
 			s.summarized.Add(1)
 			s.unsummarized.Add(-1)
-			s.built(g)
 		case errors.Is(err, errDeletedMeanwhile):
 			deleted++
 			s.unsummarized.Add(-1)
 		case ctx.Err() != nil:
-			return
+			return true
 		case errors.Is(err, errCatalogWrite):
 			s.log.Warn("segment summaries: write the catalog (tried again later)", "file", g.File, "err", err)
 		default:
@@ -175,10 +175,11 @@ func (s *summarizer) pass(ctx context.Context, full bool) {
 		}
 		select {
 		case <-ctx.Done():
-			return
+			return true
 		case <-time.After(wait):
 		}
 	}
+	return true
 }
 
 var (
@@ -263,7 +264,6 @@ func (d *Daemon) startSummarizer(ctx context.Context) (cancel context.CancelFunc
 		}
 		return n
 	}
-	s.built = d.fleetSummarized
 	d.summaryMu.Lock()
 	d.summaries = s
 	d.summaryMu.Unlock()
@@ -288,21 +288,6 @@ func (d *Daemon) indexStatus() IndexStatus {
 type summaryState struct {
 	summaryMu sync.Mutex
 	summaries *summarizer // nil until Run starts it
-}
-
-// fleetSummarized queues a segment whose summary the builder wrote for
-// the fleet, which ships its row again with the summary.
-func (d *Daemon) fleetSummarized(g archive.Segment) {
-	d.fleetMu.Lock()
-	f := d.fleet
-	d.fleetMu.Unlock()
-	if f == nil {
-		return
-	}
-	select {
-	case f.closed <- g:
-	default: // the row stands without one: the hub asks the sensor whenever it overlaps
-	}
 }
 
 var (
