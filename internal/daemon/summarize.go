@@ -87,6 +87,11 @@ type summarizer struct {
 	// its write.
 	beforeBuild, beforePut func(archive.Segment)
 
+	// The pacing: summarizePause, summarizeBackoff and summarizeRate
+	// (tests shorten them).
+	pause, backoff time.Duration
+	rate           float64
+
 	unsummarized, summarized atomic.Int64
 	building                 atomic.Bool
 	failed                   map[string]bool // files that could not be summarized: left to reindex
@@ -95,7 +100,7 @@ type summarizer struct {
 
 func newSummarizer(log *slog.Logger, dir string, catalog func(func(*archive.Archive) error) error) *summarizer {
 	return &summarizer{log: log, dir: dir, catalog: catalog, failed: map[string]bool{},
-		pressure: func() int64 { return 0 }}
+		pressure: func() int64 { return 0 }, pause: summarizePause, backoff: summarizeBackoff, rate: summarizeRate}
 }
 
 // run builds summaries until ctx ends.
@@ -169,9 +174,9 @@ func (s *summarizer) pass(ctx context.Context, full bool) (listed bool) {
 			s.log.Warn("segment not summarized: packetrecorder reindex -d STORE tells why", "file", g.File, "err", err)
 		}
 		took := time.Since(t0)
-		wait := max(summarizePause, took, time.Duration(float64(g.Bytes)/summarizeRate*float64(time.Second))-took)
+		wait := max(s.pause, took, time.Duration(float64(g.Bytes)/s.rate*float64(time.Second))-took)
 		if s.pressure() != p0 {
-			wait = max(wait, summarizeBackoff)
+			wait = max(wait, s.backoff)
 		}
 		select {
 		case <-ctx.Done():

@@ -156,6 +156,68 @@ func TestSummarizerBuildsMissing(t *testing.T) {
 	if logs.String() != out {
 		t.Fatalf("a pass with nothing to do logged:\n%s", strings.TrimPrefix(logs.String(), out))
 	}
+
+	// A summary lost (a catalog rebuilt from the files), one counting
+	// other packets than its segment (stale) and one damaged: the quick
+	// pass finds the first two, the full one the third.
+	conn, err := sqlite3.Open(filepath.Join(dir, archive.CatalogFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	lost, stale, damaged := closed[0].File, closed[1].File, closed[2].File
+	for _, q := range []string{
+		`DELETE FROM segment_summaries WHERE file = '` + lost + `'`,
+		`UPDATE segment_summaries SET packets = packets + 1 WHERE file = '` + stale + `'`,
+		`UPDATE segment_summaries SET sketch = x'ff' WHERE file = '` + damaged + `'`,
+	} {
+		if err := conn.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.pass(context.Background(), false)
+	if got := len(a.Summaries(closed)); got != len(closed)-1 {
+		t.Fatalf("after the quick pass %d of %d summaries usable, want all but the damaged one", got, len(closed))
+	}
+	s.pass(context.Background(), true)
+	sums = a.Summaries(closed)
+	for _, g := range closed {
+		if !bytes.Equal(sums[g.ID].Sketch, atClose[g.File]) {
+			t.Errorf("%s: after the passes, built %d bytes, the recording wrote %d bytes", g.File, len(sums[g.ID].Sketch), len(atClose[g.File]))
+		}
+	}
+	if st := s.status(); st.SegmentsUnsummarized != 0 || st.SegmentsSummarized != int64(len(closed)+3) {
+		t.Fatalf("status after the passes: %+v", st)
+	}
+}
+
+// TestSummarizerBacksOff: while an interface drops packets (or stores
+// blocks raw), the builder waits its backoff after each segment.
+func TestSummarizerBacksOff(t *testing.T) {
+	dir, _ := summaryStore(t, 800<<10)
+	s, a, _ := testSummarizer(t, dir)
+	closed := closedSegments(t, a)
+	s.pause, s.backoff = time.Millisecond, 300*time.Millisecond
+	t0 := time.Now()
+	s.pass(context.Background(), true)
+	quiet := time.Since(t0)
+	conn, err := sqlite3.Open(filepath.Join(dir, archive.CatalogFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.Exec(`DELETE FROM segment_summaries`); err != nil {
+		t.Fatal(err)
+	}
+	var drops int64
+	s.pressure = func() int64 { drops++; return drops } // a drop during every segment
+	t0 = time.Now()
+	s.pass(context.Background(), true)
+	loaded := time.Since(t0)
+	if want := time.Duration(len(closed)) * s.backoff; loaded < want || len(a.Summaries(closed)) != len(closed) {
+		t.Fatalf("%d segments built in %v while packets dropped (%v without), want at least %v", len(closed), loaded, quiet, want)
+	}
+	t.Logf("%d segments: %v, %v while packets dropped", len(closed), quiet, loaded)
 }
 
 // TestSummarizerSkipsDeleted: a segment retention deletes while the
