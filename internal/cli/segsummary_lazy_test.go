@@ -181,6 +181,9 @@ listen: 127.0.0.1:0
 	var s lazyStatus
 	for {
 		s = d.lazyStatus(t)
+		if code, body := d.get(t, "/healthz"); code != 200 {
+			t.Fatalf("healthz during the build: %d %s", code, body)
+		}
 		if s.Index.Unsummarized == 0 && !s.Index.Building {
 			break
 		}
