@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -112,14 +113,25 @@ func TestSortBatchPlainOnlyForOnlyRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	batch := flowRecords(only, interim, after, twice1, old, twice2)
+	// Only records of two days, out of order: copied day by day, each
+	// day's in key order (bytes of the Community ID).
+	batch := flowRecords(onlyFlow(13), only, interim, onlyFlow(3), after, twice1, old, twice2, onlyFlow(20))
 	days := map[time.Time]bool{plainDay0: true, plainDay1: true, old.Day(): true} // no partition to make: no connection
 	m, err := sortBatch(context.Background(), nil, batch, days)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := m.plainRows(); n != 1 || len(m.plain[plainDay0]) != 1 || m.plain[plainDay0][0].CommunityID != only.CommunityID {
-		t.Errorf("plain COPY of %d records (%v), want flow %s's only", n, m.plain, only.CommunityID)
+	var runs []string
+	m.plainDays(func(day time.Time, rows []*FlowRow) error {
+		run := day.Format("2006-01-02")
+		for _, f := range rows {
+			run += " " + f.CommunityID
+		}
+		runs = append(runs, run)
+		return nil
+	})
+	if got, want := fmt.Sprint(runs), "[2026-12-06 1:only2 1:only20 2026-12-07 1:only13 1:only3]"; got != want {
+		t.Errorf("plain COPY %s, want %s", got, want)
 	}
 	var ids []string
 	for _, f := range m.upsert {
@@ -243,8 +255,8 @@ func TestOldRecordWithoutFirstBitUpserted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.plainRows() != 0 || len(m.upsert) != 1 {
-		t.Errorf("the old record: %d plain, %d upserted; want it upserted", m.plainRows(), len(m.upsert))
+	if len(m.plain) != 0 || len(m.upsert) != 1 {
+		t.Errorf("the old record: %d plain, %d upserted; want it upserted", len(m.plain), len(m.upsert))
 	}
 	if err := s.shipBatch(ctx, conns[0], recs, days); err != nil {
 		t.Fatal(err)
@@ -381,6 +393,20 @@ func TestPlainCopyCollisionOnTwoConnections(t *testing.T) {
 	for i, f := range a {
 		if g, w := got[f.CommunityID], (flowState{int64(i), 2, true}); g != w {
 			t.Errorf("flow %s: %+v, want %+v", f.CommunityID, g, w)
+		}
+	}
+}
+
+// A flow's day is the UTC calendar day of its first packet, as
+// time.Date names it, on both sides of midnight and of the epoch.
+func TestFlowRowDay(t *testing.T) {
+	const day = int64(24 * time.Hour)
+	for _, ns := range []int64{0, 1, -1, day - 1, day, -day, -day - 1, -day + 1, 1765065600000000007, 1765065600000000000 - 1, math.MaxInt64, math.MinInt64} {
+		u := time.Unix(0, ns).UTC()
+		want := time.Date(u.Year(), u.Month(), u.Day(), 0, 0, 0, 0, time.UTC)
+		f := FlowRow{FirstNS: ns}
+		if got := f.Day(); !got.Equal(want) || got.Location() != time.UTC {
+			t.Errorf("first_ns %d: day %v, want %v", ns, got, want)
 		}
 	}
 }

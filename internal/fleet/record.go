@@ -39,9 +39,17 @@ type FlowRow struct {
 }
 
 // Day is the UTC day of the flow's first packet: its partition.
-func (f *FlowRow) Day() time.Time {
-	t := time.Unix(0, f.FirstNS).UTC()
-	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+func (f *FlowRow) Day() time.Time { return time.Unix(dayNumber(f.FirstNS)*86400, 0).UTC() }
+
+// dayNumber is the UTC day of ns (since the epoch): days since
+// 1970-01-01, rounded down (UTC days are all 86,400 s long in Go's time).
+func dayNumber(ns int64) int64 {
+	const day = int64(24 * time.Hour)
+	d := ns / day
+	if ns%day < 0 {
+		d--
+	}
+	return d
 }
 
 // SegmentRow is one segment's summary as prd_segments holds it.

@@ -4,8 +4,10 @@ import (
 	"cmp"
 	"context"
 	_ "embed"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -452,11 +454,13 @@ func plainFailed(err error) bool {
 // shipment is a batch sorted for PostgreSQL.
 type shipment struct {
 	// plain are flows' only records (First and Ended, once in the
-	// batch), by day: no row holds their keys unless this batch was
-	// committed before, so they go by plain COPY into their day's
-	// partition, without the staging table and the upsert.
-	plain map[time.Time][]*FlowRow
-	days  []time.Time // plain's keys, in the order first met
+	// batch), by day and in key order: no row holds their keys unless
+	// this batch was committed before, so they go by plain COPY into
+	// their day's partition, without the staging table and the upsert.
+	plain []*FlowRow
+	// plain[plainEnds[i-1]:plainEnds[i]] are of the day plainDay[i].
+	plainEnds []int
+	plainDay  []time.Time
 	// upsert are the other flow records: a row may hold their keys (an
 	// active flow's earlier record, shipped in an earlier batch).
 	upsert []*FlowRow
@@ -464,21 +468,37 @@ type shipment struct {
 	gaps   []GapRow
 }
 
-// plainRows is how many records plain holds.
-func (m *shipment) plainRows() int {
-	n := 0
-	for _, d := range m.days {
-		n += len(m.plain[d])
+// plainDays calls fn with each day's run of plain.
+func (m *shipment) plainDays(fn func(day time.Time, rows []*FlowRow) error) error {
+	from := 0
+	for i, end := range m.plainEnds {
+		if err := fn(m.plainDay[i], m.plain[from:end]); err != nil {
+			return err
+		}
+		from = end
 	}
-	return n
+	return nil
 }
 
 // allUpserted moves plain's records to upsert.
 func (m *shipment) allUpserted() {
-	for _, d := range m.days {
-		m.upsert = append(m.upsert, m.plain[d]...)
+	m.upsert = append(m.upsert, m.plain...)
+	m.plain, m.plainEnds, m.plainDay = nil, nil, nil
+}
+
+// comparePlain orders plain records by day, then as the key's index
+// (and the upsert) does: Community ID, interface, first packet.
+func comparePlain(a, b *FlowRow) int {
+	if c := cmp.Compare(dayNumber(a.FirstNS), dayNumber(b.FirstNS)); c != 0 {
+		return c
 	}
-	m.plain, m.days = nil, nil
+	if c := strings.Compare(a.CommunityID, b.CommunityID); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Interface, b.Interface); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.FirstNS, b.FirstNS)
 }
 
 // sortBatch sorts a batch's records into a shipment, making the days'
@@ -490,10 +510,11 @@ func sortBatch(ctx context.Context, conn *pgx.Conn, batch []record, days map[tim
 		f     *FlowRow
 		again bool
 	}
-	idx := map[flowKey]int{}
-	var flows []entry
+	idx := make(map[flowKey]int, len(batch))
+	flows := make([]entry, 0, len(batch))
 	segIdx := map[string]int{}
 	m := &shipment{}
+	lastDay := int64(math.MinInt64) // the day last checked (batches are mostly of one day)
 	for i := range batch {
 		r := &batch[i]
 		switch r.kind {
@@ -505,11 +526,14 @@ func sortBatch(ctx context.Context, conn *pgx.Conn, batch []record, days map[tim
 			}
 			idx[k] = len(flows)
 			flows = append(flows, entry{f: &r.flow})
-			if d := r.flow.Day(); !days[d] {
-				if err := EnsurePartition(ctx, conn, d); err != nil {
-					return nil, fmt.Errorf("partition %s: %w", PartitionName(d), err)
+			if dn := dayNumber(r.flow.FirstNS); dn != lastDay {
+				lastDay = dn
+				if d := r.flow.Day(); !days[d] {
+					if err := EnsurePartition(ctx, conn, d); err != nil {
+						return nil, fmt.Errorf("partition %s: %w", PartitionName(d), err)
+					}
+					days[d] = true
 				}
-				days[d] = true
 			}
 		case kindSegment:
 			if j, ok := segIdx[r.seg.Segment]; ok {
@@ -530,36 +554,55 @@ func sortBatch(ctx context.Context, conn *pgx.Conn, batch []record, days map[tim
 			m.gaps = append(m.gaps, r.gap)
 		}
 	}
+	var keys []plainKey
 	for _, e := range flows {
-		if !e.f.First || !e.f.Ended || e.again {
+		if e.f.First && e.f.Ended && !e.again {
+			if keys == nil {
+				keys = make([]plainKey, 0, len(flows))
+			}
+			keys = append(keys, plainKeyOf(e.f))
+		} else {
 			m.upsert = append(m.upsert, e.f)
-			continue
 		}
-		if m.plain == nil {
-			m.plain = map[time.Time][]*FlowRow{}
-		}
-		d := e.f.Day()
-		if _, ok := m.plain[d]; !ok {
-			m.days = append(m.days, d)
-		}
-		m.plain[d] = append(m.plain[d], e.f)
 	}
 	// In key order, as the upsert goes: the key's btree is written
 	// page after page (PostgreSQL spends about a third less a record
 	// than on rows in outbox order: fleetbench -statements), and two
 	// connections lock keys in one order.
-	for _, rows := range m.plain {
-		slices.SortFunc(rows, func(a, b *FlowRow) int {
-			if c := strings.Compare(a.CommunityID, b.CommunityID); c != 0 {
-				return c
+	slices.SortFunc(keys, func(a, b plainKey) int {
+		if c := cmp.Compare(a.day, b.day); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.prefix, b.prefix); c != 0 {
+			return c
+		}
+		return comparePlain(a.f, b.f)
+	})
+	if len(keys) > 0 {
+		m.plain = make([]*FlowRow, len(keys))
+		for i, k := range keys {
+			m.plain[i] = k.f
+			if i+1 == len(keys) || keys[i+1].day != k.day {
+				m.plainEnds = append(m.plainEnds, i+1)
+				m.plainDay = append(m.plainDay, k.f.Day())
 			}
-			if c := strings.Compare(a.Interface, b.Interface); c != 0 {
-				return c
-			}
-			return cmp.Compare(a.FirstNS, b.FirstNS)
-		})
+		}
 	}
 	return m, nil
+}
+
+// plainKey is what a plain record is sorted by, held together so that
+// the sort mostly compares in one array, not through the records.
+type plainKey struct {
+	day    int64  // dayNumber of FirstNS
+	prefix uint64 // the Community ID's first 8 bytes, big endian (zeros after a shorter one)
+	f      *FlowRow
+}
+
+func plainKeyOf(f *FlowRow) plainKey {
+	var b [8]byte
+	copy(b[:], f.CommunityID)
+	return plainKey{day: dayNumber(f.FirstNS), prefix: binary.BigEndian.Uint64(b[:]), f: f}
 }
 
 // shipMarked is shipBatch that also moves the sensor's shipped-through
@@ -572,7 +615,7 @@ func (s *Sensor) shipMarked(ctx context.Context, conn *pgx.Conn, batch []record,
 		return err
 	}
 	err = s.shipTx(ctx, conn, m, mark)
-	if n := m.plainRows(); n > 0 && plainFailed(err) {
+	if n := len(m.plain); n > 0 && plainFailed(err) {
 		// A flow's only record has a row already: this batch was
 		// committed before (its acknowledgement lost, or the outbox
 		// replayed after a restart). The transaction is rolled back;
@@ -592,13 +635,13 @@ func (s *Sensor) shipTx(ctx context.Context, conn *pgx.Conn, m *shipment, mark f
 		return err
 	}
 	defer tx.Rollback(context.Background())
-	for _, d := range m.days {
-		if err := s.copyFlows(ctx, tx, PartitionName(d), m.plain[d]); err != nil {
-			return err
-		}
+	if err := m.plainDays(func(day time.Time, rows []*FlowRow) error {
+		return s.copyFlows(ctx, tx, PartitionName(day), rows, day)
+	}); err != nil {
+		return err
 	}
 	if len(m.upsert) > 0 {
-		if err := s.copyFlows(ctx, tx, "prd_flows_in", m.upsert); err != nil {
+		if err := s.copyFlows(ctx, tx, "prd_flows_in", m.upsert, time.Time{}); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, upsertFlows); err != nil {
@@ -642,13 +685,17 @@ func (s *Sensor) shipTx(ctx context.Context, conn *pgx.Conn, m *shipment, mark f
 	return nil
 }
 
-// copyFlows copies rows into table (a day's partition of prd_flows, or
-// the staging table).
-func (s *Sensor) copyFlows(ctx context.Context, tx pgx.Tx, table string, flows []*FlowRow) error {
+// copyFlows copies rows into table: a day's partition of prd_flows
+// (day, every row's), or the staging table (day zero: each row's own).
+func (s *Sensor) copyFlows(ctx context.Context, tx pgx.Tx, table string, flows []*FlowRow, day time.Time) error {
 	sensor := s.cfg.Sensor
 	n, err := tx.CopyFrom(ctx, pgx.Identifier{table}, flowColumns, pgx.CopyFromSlice(len(flows), func(i int) ([]any, error) {
 		f := flows[i]
-		return []any{sensor, f.Interface, f.Day(), f.FirstNS, f.LastNS, f.CommunityID, int16(f.Proto), f.Src, int32(f.SPort), f.Dst, int32(f.DPort),
+		d := day
+		if d.IsZero() {
+			d = f.Day()
+		}
+		return []any{sensor, f.Interface, d, f.FirstNS, f.LastNS, f.CommunityID, int16(f.Proto), f.Src, int32(f.SPort), f.Dst, int32(f.DPort),
 			int64(f.Packets[0]), int64(f.Packets[1]), int64(f.Bytes[0]), int64(f.Bytes[1]), int64(f.StoredPackets), int64(f.StoredBytes),
 			int16(f.TCPFlags), f.Cut, f.Ended}, nil
 	}))
