@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -62,22 +61,17 @@ func fleetDownFor(t *testing.T) time.Duration {
 	return 5 * time.Second
 }
 
-var fleetConvLine = regexp.MustCompile(`^(\S+)\s+<->\s+(\S+)\s+(\d+)\s+\S+ \S+\s+(\d+)\s+\S+ \S+\s+(\d+)\s`)
-
 // fleetConversations is tshark's -z conv,udp and -z conv,tcp of a
 // capture: frames per conversation "A:port B:port".
 func fleetConversations(t *testing.T, pcap string) map[string]int {
 	t.Helper()
-	out, err := exec.Command("tshark", "-r", pcap, "-q", "-z", "conv,udp", "-z", "conv,tcp").Output()
+	rows, err := testkit.TsharkConversations(pcap)
 	if err != nil {
-		t.Fatalf("tshark: %v", err)
+		t.Fatal(err)
 	}
 	convs := map[string]int{}
-	for _, line := range strings.Split(string(out), "\n") {
-		if m := fleetConvLine.FindStringSubmatch(line); m != nil {
-			n, _ := strconv.Atoi(m[5])
-			convs[m[1]+" "+m[2]] += n
-		}
+	for _, r := range rows {
+		convs[r.A+" "+r.B] += r.Frames
 	}
 	return convs
 }

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -72,78 +71,22 @@ func flowsJSON(t *testing.T, args ...string) ([]flowLine, flowLine) {
 	return flows, end
 }
 
-// tsharkConv is a conversation as tshark -z conv,tcp / conv,udp counts it,
-// summed over tshark's rows of one 5-tuple (tshark 4.0 splits a 5-tuple
-// by its stream index: SNMP gets a row per direction, a reused TCP
-// 5-tuple a row per connection; flows lists one row per 5-tuple).
-type tsharkConv struct {
-	a, b               string // addr:port as tshark prints it; a sent first
-	framesAB, framesBA int
-	bytesAB, bytesBA   string // as tshark prints them ("" once rows in kB were summed)
-}
-
-var tsharkConvLine = regexp.MustCompile(`^(\S+)\s+<->\s+(\S+)\s+(\d+)\s+(\d+ bytes|\d+ [kMGT]B)\s+(\d+)\s+(\d+ bytes|\d+ [kMGT]B)\s`)
-
-func tsharkConvs(t *testing.T, path string) map[string]*tsharkConv {
+// tsharkConvs are tshark's TCP and UDP conversations of a file, one per
+// 5-tuple by convKey: tshark 4.0 splits a 5-tuple by its stream index
+// (SNMP gets a row per direction, a reused TCP 5-tuple a row per
+// connection), flows lists one row per 5-tuple.
+func tsharkConvs(t *testing.T, path string) map[string]*testkit.TsharkConv {
 	t.Helper()
-	out, err := exec.Command("tshark", "-r", path, "-q", "-o", "ip.defragment:FALSE", "-o", "ipv6.defragment:FALSE",
-		"-z", "conv,tcp", "-z", "conv,udp").Output()
+	rows, err := testkit.TsharkConversations(path)
 	if err != nil {
-		t.Fatalf("tshark %s: %v", path, err)
+		t.Fatal(err)
 	}
-	convs := map[string]*tsharkConv{}
-	proto := ""
-	for _, line := range strings.Split(string(out), "\n") {
-		if strings.HasPrefix(line, "TCP Conversations") {
-			proto = "tcp"
-		} else if strings.HasPrefix(line, "UDP Conversations") {
-			proto = "udp"
-		}
-		m := tsharkConvLine.FindStringSubmatch(line)
-		if m == nil {
-			continue
-		}
-		c := &tsharkConv{a: m[1], b: m[2], bytesBA: m[4], bytesAB: m[6]}
-		c.framesBA, _ = strconv.Atoi(m[3])
-		c.framesAB, _ = strconv.Atoi(m[5])
-		k := convKey(proto, c.a, c.b)
-		old := convs[k]
-		if old == nil {
-			convs[k] = c
-			continue
-		}
-		if c.a != old.a {
-			c.framesAB, c.framesBA, c.bytesAB, c.bytesBA = c.framesBA, c.framesAB, c.bytesBA, c.bytesAB
-		}
-		old.framesAB += c.framesAB
-		old.framesBA += c.framesBA
-		old.bytesAB, old.bytesBA = addTsharkBytes(old.bytesAB, c.bytesAB), addTsharkBytes(old.bytesBA, c.bytesBA)
+	rows, _ = testkit.MergeConversations(rows)
+	convs := map[string]*testkit.TsharkConv{}
+	for i := range rows {
+		convs[rows[i].Key()] = &rows[i]
 	}
 	return convs
-}
-
-func addTsharkBytes(a, b string) string {
-	x, errA := strconv.Atoi(strings.TrimSuffix(a, " bytes"))
-	y, errB := strconv.Atoi(strings.TrimSuffix(b, " bytes"))
-	if errA != nil || errB != nil {
-		return ""
-	}
-	return tsharkBytes(x + y)
-}
-
-// tsharkBytes is a byte count as tshark 4.0's conversation table prints
-// it: exact below 10 kB, then truncated to whole kB, MB, ... (SI).
-func tsharkBytes(n int) string {
-	if n < 10000 {
-		return fmt.Sprintf("%d bytes", n)
-	}
-	units := []string{"kB", "MB", "GB", "TB"}
-	v, u := n/1000, 0
-	for v >= 10000 && u < len(units)-1 {
-		v /= 1000
-		u++
-	}
-	return fmt.Sprintf("%d %s", v, units[u])
 }
 
 func convKey(proto, a, b string) string {
@@ -155,7 +98,7 @@ func convKey(proto, a, b string) string {
 
 // compareFlows checks flows' TCP and UDP rows against tshark's
 // conversations: the same 5-tuples, packets and bytes each way.
-func compareFlows(t *testing.T, what string, flows []flowLine, convs map[string]*tsharkConv) {
+func compareFlows(t *testing.T, what string, flows []flowLine, convs map[string]*testkit.TsharkConv) {
 	t.Helper()
 	seen := map[string]bool{}
 	for _, f := range flows {
@@ -171,14 +114,14 @@ func compareFlows(t *testing.T, what string, flows []flowLine, convs map[string]
 			continue
 		}
 		pAB, pBA, bAB, bBA := f.SrcPackets, f.DstPackets, f.SrcBytes, f.DstBytes
-		if a != c.a { // the initiator is not the first packet's sender
+		if a != c.A { // the initiator is not the first packet's sender
 			pAB, pBA, bAB, bBA = pBA, pAB, bBA, bAB
 		}
-		if pAB != c.framesAB || pBA != c.framesBA {
-			t.Errorf("%s: %s %s <-> %s: packets %d/%d, tshark %d/%d", what, f.Proto, c.a, c.b, pAB, pBA, c.framesAB, c.framesBA)
+		if pAB != c.FramesAB || pBA != c.FramesBA {
+			t.Errorf("%s: %s %s <-> %s: packets %d/%d, tshark %d/%d", what, f.Proto, c.A, c.B, pAB, pBA, c.FramesAB, c.FramesBA)
 		}
-		if c.bytesAB != "" && tsharkBytes(bAB) != c.bytesAB || c.bytesBA != "" && tsharkBytes(bBA) != c.bytesBA {
-			t.Errorf("%s: %s %s <-> %s: bytes %d/%d, tshark %s/%s", what, f.Proto, c.a, c.b, bAB, bBA, c.bytesAB, c.bytesBA)
+		if c.BytesAB != "" && testkit.TsharkBytes(uint64(bAB)) != c.BytesAB || c.BytesBA != "" && testkit.TsharkBytes(uint64(bBA)) != c.BytesBA {
+			t.Errorf("%s: %s %s <-> %s: bytes %d/%d, tshark %s/%s", what, f.Proto, c.A, c.B, bAB, bBA, c.BytesAB, c.BytesBA)
 		}
 		if f.Packets != f.SrcPackets+f.DstPackets || f.Bytes != f.SrcBytes+f.DstBytes || f.LastNS < f.FirstNS {
 			t.Errorf("%s: %+v does not add up", what, f)

@@ -9,10 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -62,22 +59,17 @@ func writeUDPPcap(t *testing.T, path string, nflows, perFlow int, start time.Tim
 	}
 }
 
-var convLine = regexp.MustCompile(`^(\S+)\s+<->\s+(\S+)\s+(\d+)\s+\S+ \S+\s+(\d+)\s+\S+ \S+\s+(\d+)\s`)
-
 // tsharkConv is tshark's -z conv,udp and conv,tcp of a file: frames per
 // conversation, keyed "A B" (A the first packet's source).
 func tsharkConv(t *testing.T, path string) map[string]int {
 	t.Helper()
-	out, err := exec.Command("tshark", "-r", path, "-q", "-z", "conv,udp", "-z", "conv,tcp").Output()
+	rows, err := testkit.TsharkConversations(path)
 	if err != nil {
-		t.Fatalf("tshark: %v", err)
+		t.Fatal(err)
 	}
 	convs := map[string]int{}
-	for _, line := range strings.Split(string(out), "\n") {
-		if m := convLine.FindStringSubmatch(line); m != nil {
-			n, _ := strconv.Atoi(m[5])
-			convs[m[1]+" "+m[2]] += n
-		}
+	for _, r := range rows {
+		convs[r.A+" "+r.B] += r.Frames
 	}
 	return convs
 }

@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -135,99 +134,6 @@ func BenchmarkTable(b *testing.B) {
 	}
 }
 
-// convRow is one row of tshark's -z conv,tcp or conv,udp: A is the
-// source of the conversation's first packet.
-type convRow struct {
-	proto      string
-	a, b       string // addr:port
-	framesBA   int
-	bytesBA    string
-	framesAB   int
-	bytesAB    string
-	framesBoth int
-}
-
-var convLine = regexp.MustCompile(`^(\S+)\s+<->\s+(\S+)\s+(\d+)\s+(\d+ \S*bytes|\d+ [kMGT]B)\s+(\d+)\s+(\d+ \S*bytes|\d+ [kMGT]B)\s+(\d+)\s`)
-
-// tsharkConversations runs tshark's conversation statistics (reassembly
-// off, as for the community ids).
-func tsharkConversations(t *testing.T, path string) ([]convRow, error) {
-	out, err := exec.Command("tshark", "-r", path, "-q", "-o", "ip.defragment:FALSE", "-o", "ipv6.defragment:FALSE",
-		"-z", "conv,tcp", "-z", "conv,udp").Output()
-	var rows []convRow
-	proto := ""
-	for _, line := range strings.Split(string(out), "\n") {
-		switch {
-		case strings.HasPrefix(line, "TCP Conversations"):
-			proto = "tcp"
-		case strings.HasPrefix(line, "UDP Conversations"):
-			proto = "udp"
-		}
-		m := convLine.FindStringSubmatch(line)
-		if m == nil {
-			continue
-		}
-		r := convRow{proto: proto, a: m[1], b: m[2], bytesBA: m[4], bytesAB: m[6]}
-		r.framesBA, _ = strconv.Atoi(m[3])
-		r.framesAB, _ = strconv.Atoi(m[5])
-		r.framesBoth, _ = strconv.Atoi(m[7])
-		rows = append(rows, r)
-	}
-	return rows, err
-}
-
-// mergeRows sums tshark's rows of one 5-tuple in the first row's
-// orientation. Byte counts stay exact only while every part is below
-// tshark's 10 kB display threshold; otherwise the merged row's bytes are
-// "" and not compared. It returns how many rows were merged away.
-func mergeRows(rows []convRow) ([]convRow, int) {
-	var out []convRow
-	at := map[string]int{}
-	merged := 0
-	add := func(a, b string) string {
-		if a == "" || b == "" || !strings.HasSuffix(a, " bytes") || !strings.HasSuffix(b, " bytes") {
-			return ""
-		}
-		x, _ := strconv.ParseUint(strings.TrimSuffix(a, " bytes"), 10, 64)
-		y, _ := strconv.ParseUint(strings.TrimSuffix(b, " bytes"), 10, 64)
-		return tsharkSize(x + y)
-	}
-	for _, r := range rows {
-		k := endpointKey(r.proto, r.a, r.b)
-		i, ok := at[k]
-		if !ok {
-			at[k] = len(out)
-			out = append(out, r)
-			continue
-		}
-		merged++
-		m := &out[i]
-		if r.a != m.a {
-			r.framesAB, r.framesBA, r.bytesAB, r.bytesBA = r.framesBA, r.framesAB, r.bytesBA, r.bytesAB
-		}
-		m.framesAB += r.framesAB
-		m.framesBA += r.framesBA
-		m.framesBoth += r.framesBoth
-		m.bytesAB, m.bytesBA = add(m.bytesAB, r.bytesAB), add(m.bytesBA, r.bytesBA)
-	}
-	return out, merged
-}
-
-// tsharkSize is a byte count as tshark 4.0 prints it in conversation
-// tables: "N bytes" below 10 kB, else whole kB, MB, ... (SI, truncated).
-func tsharkSize(n uint64) string {
-	units := []string{"kB", "MB", "GB", "TB"}
-	if n < 10000 {
-		return fmt.Sprintf("%d bytes", n)
-	}
-	v, u := n/1000, 0
-	for v >= 10000 && u < len(units)-1 {
-		v /= 1000
-		u++
-	}
-	return fmt.Sprintf("%d %s", v, units[u])
-}
-
 // endpointKey names a conversation without direction.
 func endpointKey(proto, a, b string) string {
 	if a > b {
@@ -280,7 +186,7 @@ func TestTableAgainstTsharkConversations(t *testing.T) {
 		if !supported {
 			continue
 		}
-		rows, err := tsharkConversations(t, path)
+		rows, err := testkit.TsharkConversations(path)
 		if err != nil {
 			continue // tshark stops at damage
 		}
@@ -289,7 +195,7 @@ func TestTableAgainstTsharkConversations(t *testing.T) {
 		// conversations (SNMP) gets a row per direction, a reused TCP
 		// 5-tuple a row per connection. Rows are summed per 5-tuple here,
 		// as our table (never ending flows on time) keys them.
-		rows, m := mergeRows(rows)
+		rows, m := testkit.MergeConversations(rows)
 		merged += m
 		type agg struct{ pk, by [2]uint64 }
 		ours := map[string]*Flow{}
@@ -347,22 +253,22 @@ func TestTableAgainstTsharkConversations(t *testing.T) {
 		files++
 		seen := map[string]bool{}
 		for _, r := range rows {
-			k := endpointKey(r.proto, r.a, r.b)
+			k := endpointKey(r.Proto, r.A, r.B)
 			seen[k] = true
 			f := ours[k]
 			if f == nil {
 				if g := outer[k]; g != nil {
 					// A tunnel: tshark counts its outer UDP conversation.
 					d := 0
-					if r.a > r.b {
+					if r.A > r.B {
 						d = 1
 					}
-					if int(g.pk[d]) != r.framesAB || int(g.pk[1-d]) != r.framesBA || tsharkSize(g.by[d]) != r.bytesAB || tsharkSize(g.by[1-d]) != r.bytesBA {
-						t.Errorf("%s: tunnel %s <-> %s: ours %v packets %v bytes, tshark %d %s / %d %s", name, r.a, r.b, g.pk, g.by, r.framesAB, r.bytesAB, r.framesBA, r.bytesBA)
+					if int(g.pk[d]) != r.FramesAB || int(g.pk[1-d]) != r.FramesBA || testkit.TsharkBytes(g.by[d]) != r.BytesAB || testkit.TsharkBytes(g.by[1-d]) != r.BytesBA {
+						t.Errorf("%s: tunnel %s <-> %s: ours %v packets %v bytes, tshark %d %s / %d %s", name, r.A, r.B, g.pk, g.by, r.FramesAB, r.BytesAB, r.FramesBA, r.BytesBA)
 					}
 					continue
 				}
-				t.Errorf("%s: tshark's %s conversation %s <-> %s (%d frames) is not ours", name, r.proto, r.a, r.b, r.framesBoth)
+				t.Errorf("%s: tshark's %s conversation %s <-> %s (%d frames) is not ours", name, r.Proto, r.A, r.B, r.Frames)
 				continue
 			}
 			convs++
@@ -370,14 +276,14 @@ func TestTableAgainstTsharkConversations(t *testing.T) {
 			// the initiator, which may be the other side (a capture that
 			// starts at a SYN-ACK).
 			ab, ba := 0, 1
-			if Endpoint(f.Key.Src, f.Key.SrcPort, true) != r.a {
+			if Endpoint(f.Key.Src, f.Key.SrcPort, true) != r.A {
 				ab, ba = 1, 0
 			}
-			if int(f.Packets[ab]) != r.framesAB || int(f.Packets[ba]) != r.framesBA {
-				t.Errorf("%s: %s %s <-> %s: packets %d/%d, tshark %d/%d", name, r.proto, r.a, r.b, f.Packets[ab], f.Packets[ba], r.framesAB, r.framesBA)
+			if int(f.Packets[ab]) != r.FramesAB || int(f.Packets[ba]) != r.FramesBA {
+				t.Errorf("%s: %s %s <-> %s: packets %d/%d, tshark %d/%d", name, r.Proto, r.A, r.B, f.Packets[ab], f.Packets[ba], r.FramesAB, r.FramesBA)
 			}
-			if r.bytesAB != "" && tsharkSize(f.Bytes[ab]) != r.bytesAB || r.bytesBA != "" && tsharkSize(f.Bytes[ba]) != r.bytesBA {
-				t.Errorf("%s: %s %s <-> %s: bytes %d/%d, tshark %s/%s", name, r.proto, r.a, r.b, f.Bytes[ab], f.Bytes[ba], r.bytesAB, r.bytesBA)
+			if r.BytesAB != "" && testkit.TsharkBytes(f.Bytes[ab]) != r.BytesAB || r.BytesBA != "" && testkit.TsharkBytes(f.Bytes[ba]) != r.BytesBA {
+				t.Errorf("%s: %s %s <-> %s: bytes %d/%d, tshark %s/%s", name, r.Proto, r.A, r.B, f.Bytes[ab], f.Bytes[ba], r.BytesAB, r.BytesBA)
 			}
 		}
 		for k, f := range ours {
