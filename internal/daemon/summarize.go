@@ -19,7 +19,8 @@ package daemon
 // interface dropped a packet or stored a block raw meanwhile. A segment
 // retention deletes before its summary is written is skipped; one that
 // cannot be read is logged once and left to reindex (it counts as still
-// unsummarized). Segments whose block index (their own block sketches) is
+// unsummarized). A summary the catalog refuses to write (a full disk)
+// ends the pass: the next rescan tries again. Segments whose block index (their own block sketches) is
 // missing are left to reindex too: the summary is built from the
 // packets, which does not need them, and writing into a closed segment
 // is for an offline tool.
@@ -32,6 +33,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -167,7 +169,11 @@ func (s *summarizer) pass(ctx context.Context, full bool) (listed bool) {
 		case ctx.Err() != nil:
 			return true
 		case errors.Is(err, errCatalogWrite):
-			s.log.Warn("segment summaries: write the catalog (tried again later)", "file", g.File, "err", err)
+			// A catalog that refuses a write (a full disk, an I/O error)
+			// would refuse the next segments' too: reading their files
+			// would be for nothing. The next rescan tries again.
+			s.log.Warn("segment summaries: write the catalog (tried again at the next rescan)", "file", g.File, "err", err)
+			return true
 		default:
 			failed++
 			s.failed[g.File] = true
@@ -233,7 +239,7 @@ func (s *summarizer) one(ctx context.Context, g archive.Segment) error {
 		ok, err = a.PutSummary(b)
 		return err
 	}); err != nil {
-		return errors.Join(errCatalogWrite, err)
+		return fmt.Errorf("%w: %w", errCatalogWrite, err)
 	}
 	if !ok {
 		return errDeletedMeanwhile

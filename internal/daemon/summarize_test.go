@@ -3,6 +3,7 @@ package daemon
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"path/filepath"
 	"strconv"
@@ -346,4 +347,40 @@ func BenchmarkBuildSummary(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(g.Packets), "packets/segment")
+}
+
+// TestSummarizerCatalogRefuses: a catalog that refuses the write of a
+// summary (a full disk) ends the pass after that segment, with one
+// warning, instead of reading every other segment's file for a write
+// that would fail too; the next pass, the catalog writable again, builds
+// them all. Before, the pass built every segment and logged a warning
+// for each.
+func TestSummarizerCatalogRefuses(t *testing.T) {
+	dir, _ := summaryStore(t, 800<<10)
+	s, a, logs := testSummarizer(t, dir)
+	closed := closedSegments(t, a)
+	s.pause = time.Millisecond
+	writable := s.catalog
+	full := errors.New("database or disk is full")
+	s.catalog = func(func(*archive.Archive) error) error { return full }
+	builds := 0
+	s.beforeBuild = func(archive.Segment) { builds++ }
+	if !s.pass(context.Background(), true) {
+		t.Fatal("the pass could not list the segments")
+	}
+	if builds != 1 {
+		t.Errorf("%d of %d segments built while the catalog refused writes, want 1", builds, len(closed))
+	}
+	out := logs.String()
+	if n := strings.Count(out, "level=WARN"); n != 1 || !strings.Contains(out, full.Error()) {
+		t.Errorf("%d warnings, want 1 naming the catalog's error:\n%s", n, out)
+	}
+	if st := s.status(); st.SegmentsUnsummarized != int64(len(closed)) || st.SegmentsSummarized != 0 {
+		t.Errorf("status while the catalog refused writes: %+v", st)
+	}
+	s.catalog = writable
+	s.pass(context.Background(), false)
+	if got := len(a.Summaries(closed)); got != len(closed) {
+		t.Fatalf("%d of %d segments summarized once the catalog took writes again", got, len(closed))
+	}
 }
