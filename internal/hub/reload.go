@@ -28,7 +28,13 @@ var ErrReload = errors.New("configuration refused, the old one keeps running")
 func (h *Hub) Reload() error {
 	h.reloadMu.Lock()
 	defer h.reloadMu.Unlock()
-	what, err := h.reload()
+	what, stale, err := h.reload()
+	// The replaced clients' idle connections are closed, out of h.mu (a
+	// TLS close may wait on its peer); one under way stays open until the
+	// sensor's idle timeout.
+	for _, c := range stale {
+		c.CloseIdleConnections()
+	}
 	if err != nil {
 		h.opts.Log.Error("hub: reload refused: the old configuration keeps running", "err", err)
 		return fmt.Errorf("%w: %w", ErrReload, err)
@@ -38,14 +44,14 @@ func (h *Hub) Reload() error {
 }
 
 // reload loads the file and, when all of it can be applied, applies it;
-// it says what it applied.
-func (h *Hub) reload() (string, error) {
+// it says what it applied, and returns the clients it replaced.
+func (h *Hub) reload() (string, map[string]*selection.Client, error) {
 	if h.opts.Path == "" {
-		return "", errors.New("the hub was started without a configuration file")
+		return "", nil, errors.New("the hub was started without a configuration file")
 	}
 	cfg, err := LoadFile(h.opts.Path)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	old := h.config()
 	kept := func(key, was, now string) {
@@ -67,7 +73,7 @@ func (h *Hub) reload() (string, error) {
 		// The rules again, over the running tls block (its client CA
 		// admits clients, or not).
 		if err := cfg.Validate(); err != nil {
-			return "", err
+			return "", nil, err
 		}
 	}
 	// What can fail comes first (the sensors' credentials were read by
@@ -78,7 +84,7 @@ func (h *Hub) reload() (string, error) {
 	h.mu.Unlock()
 	if rt != nil && cfg.TLS != nil {
 		if tc, err = daemon.ServerTLS(cfg.TLS); err != nil {
-			return "", err
+			return "", nil, err
 		}
 	}
 
@@ -97,10 +103,11 @@ func (h *Hub) reload() (string, error) {
 	}
 	// New clients read the sensors' token file and certificates again;
 	// requests under way finish with the old ones.
+	stale := h.clients
 	h.cred = cfg.Sensors.Remote()
 	h.clients = map[string]*selection.Client{}
 	h.cfg = cfg
-	return applied, nil
+	return applied, stale, nil
 }
 
 // connLimits are the API's connection limits under c.

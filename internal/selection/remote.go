@@ -101,6 +101,11 @@ func Dial(r Remote) (*Client, error) {
 // Host is the daemon's host:port, as errors name it.
 func (c *Client) Host() string { return c.base.Host }
 
+// CloseIdleConnections closes the connections the client keeps idle
+// (for a caller that drops the client: they would stay open until the
+// daemon's idle timeout). Requests under way are not interrupted.
+func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }
+
 // Do sends a request and returns the answer if it is a success; an error
 // answer becomes an error with the daemon's one-line message.
 func (c *Client) Do(ctx context.Context, method, path string, q url.Values, body io.Reader) (*http.Response, error) {
