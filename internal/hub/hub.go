@@ -391,6 +391,11 @@ func (h *Hub) config() *Config {
 // Server is the hub's API: the daemon's api.Server over the fleet. The
 // last one made is the one Reload gives new access rules.
 func (h *Hub) Server() *api.Server {
+	// No reload between the reading of the rules and the registration:
+	// it would update the server made before, and this one keep the
+	// rules it replaced.
+	h.reloadMu.Lock()
+	defer h.reloadMu.Unlock()
 	cfg := h.config()
 	srv := api.New(api.Options{
 		Selector: h,
@@ -410,36 +415,52 @@ func (h *Hub) Server() *api.Server {
 	return srv
 }
 
-// Run serves the API on the configured address until ctx ends; ready,
-// if not nil, is called with the address once it listens.
-func (h *Hub) Run(ctx context.Context, ready func(addr string)) error {
-	cfg := h.config()
+// listen opens the configured address, under the configuration's
+// connection limits, and loads its TLS certificates (rt nil: plain
+// HTTP); it registers both for Reload. No reload comes between the
+// reading of the configuration and the registration: it would update
+// nothing, and the listener keep the limits and certificates it
+// replaced.
+func (h *Hub) listen() (cfg *Config, conns *api.Listener, rt *reloadableTLS, err error) {
+	h.reloadMu.Lock()
+	defer h.reloadMu.Unlock()
+	cfg = h.config()
 	tcpLn, err := net.Listen("tcp", *cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("listen %s: %w", *cfg.Listen, err)
+		return nil, nil, nil, fmt.Errorf("listen %s: %w", *cfg.Listen, err)
 	}
-	conns := api.LimitListener(tcpLn, connLimits(cfg), h.opts.Log)
-	var ln net.Listener = conns
-	handler, err := h.Handler()
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(h.opts.Log.Handler(), slog.LevelDebug)}
-	var tc *tls.Config
-	var rt *reloadableTLS
+	conns = api.LimitListener(tcpLn, connLimits(cfg), h.opts.Log)
 	if cfg.TLS != nil {
 		if rt, err = newReloadableTLS(cfg.TLS); err != nil {
-			ln.Close()
-			return err
+			conns.Close()
+			return nil, nil, nil, err
 		}
-		tc = rt.config()
-		srv.TLSConfig = tc
 	}
 	h.mu.Lock()
 	h.conns, h.tls = conns, rt
 	h.mu.Unlock()
+	return cfg, conns, rt, nil
+}
+
+// Run serves the API on the configured address until ctx ends; ready,
+// if not nil, is called with the address once it listens.
+func (h *Hub) Run(ctx context.Context, ready func(addr string)) error {
+	handler, err := h.Handler()
+	if err != nil {
+		return err
+	}
+	cfg, conns, rt, err := h.listen()
+	if err != nil {
+		return err
+	}
+	var ln net.Listener = conns
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(h.opts.Log.Handler(), slog.LevelDebug)}
+	var tc *tls.Config
+	if rt != nil {
+		tc = rt.config()
+		srv.TLSConfig = tc
+	}
 	serveErr := make(chan error, 1)
 	go func() {
 		if tc != nil {
