@@ -26,7 +26,9 @@ import (
 //   - the same plain COPY with synchronous_commit off
 //   - plain COPY into a table like a partition with fewer indexes: none,
 //     the key only, the key and src/dst, all four (the marginal cost of
-//     each index)
+//     each index); and the key only with its text columns in an ICU
+//     collation (a database whose default collation is not C: the
+//     private cluster's is C)
 func statements(dsn string, n, batch int) error {
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, dsn)
@@ -123,6 +125,8 @@ func statements(dsn string, n, batch int) error {
 	for _, v := range []struct{ name, ddl string }{
 		{"copy, no index", ``},
 		{"copy, the key only", `ALTER TABLE fb_t ADD PRIMARY KEY (community_id, sensor, interface, first_ns, day)`},
+		{"copy, the key only, ICU collation", `ALTER TABLE fb_t ALTER COLUMN community_id TYPE text COLLATE "und-x-icu", ALTER COLUMN sensor TYPE text COLLATE "und-x-icu",
+			ALTER COLUMN interface TYPE text COLLATE "und-x-icu"; ALTER TABLE fb_t ADD PRIMARY KEY (community_id, sensor, interface, first_ns, day)`},
 		{"copy, the key + src + dst", `ALTER TABLE fb_t ADD PRIMARY KEY (community_id, sensor, interface, first_ns, day);
 			CREATE INDEX ON fb_t (src); CREATE INDEX ON fb_t (dst)`},
 		{"copy, the key + src + dst + BRIN", `ALTER TABLE fb_t ADD PRIMARY KEY (community_id, sensor, interface, first_ns, day);
