@@ -42,9 +42,14 @@ func (a *Archive) Unsummarized(full bool) ([]Segment, error) {
 				closed = append(closed, s)
 			}
 		}
-		have := a.Summaries(closed)
+		// Each sketch is looked at, none kept: a store's could fill the
+		// memory.
+		have := map[int64]bool{}
+		a.eachSummary(closed, func(s Segment, ss SegmentSummary) {
+			have[s.ID] = ss.Sketch.HasCommunityIDs()
+		})
 		for _, s := range closed {
-			if ss, ok := have[s.ID]; !ok || !ss.Sketch.HasCommunityIDs() {
+			if !have[s.ID] {
 				out = append(out, s)
 			}
 		}

@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -100,8 +101,21 @@ func (a *Archive) Summary(s Segment) (SegmentSummary, error) {
 // (see Summary) is left out. An error of the catalog leaves out the rest.
 func (a *Archive) Summaries(segs []Segment) map[int64]SegmentSummary {
 	out := map[int64]SegmentSummary{}
+	a.eachSummary(segs, func(s Segment, ss SegmentSummary) {
+		ss.Sketch = bytes.Clone(ss.Sketch)
+		out[s.ID] = ss
+	})
+	return out
+}
+
+// eachSummary calls fn with the usable summary (see Summaries) of each
+// closed segment of segs that has one, read with one statement. The
+// sketch fn gets is the catalog's memory: valid only during the call, so
+// that a caller that only looks at it keeps none (a sketch is up to
+// 1 MiB). An error of the catalog leaves out the rest.
+func (a *Archive) eachSummary(segs []Segment, fn func(Segment, SegmentSummary)) {
 	if a.version < 3 {
-		return out
+		return
 	}
 	a.do(func() error {
 		stmt, _, err := a.conn.Prepare(`SELECT packets, sketch, pairs FROM segment_summaries WHERE file = ?`)
@@ -115,9 +129,9 @@ func (a *Archive) Summaries(segs []Segment) map[int64]SegmentSummary {
 			}
 			stmt.BindText(1, s.File)
 			if stmt.Step() && stmt.ColumnInt64(0) == s.Packets {
-				sk := index.Sketch(stmt.ColumnBlob(1, nil))
+				sk := index.Sketch(stmt.ColumnRawBlob(1))
 				if sk.Check() == nil {
-					out[s.ID] = SegmentSummary{Sketch: sk, Pairs: stmt.ColumnInt64(2) == 1}
+					fn(s, SegmentSummary{Sketch: sk, Pairs: stmt.ColumnInt64(2) == 1})
 				}
 			}
 			err := stmt.Err()
@@ -128,7 +142,6 @@ func (a *Archive) Summaries(segs []Segment) map[int64]SegmentSummary {
 		}
 		return nil
 	})
-	return out
 }
 
 // putSummary writes a closed segment's summary, if its row is there and

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -382,5 +383,57 @@ func TestSummarizerCatalogRefuses(t *testing.T) {
 	s.pass(context.Background(), false)
 	if got := len(a.Summaries(closed)); got != len(closed) {
 		t.Fatalf("%d of %d segments summarized once the catalog took writes again", got, len(closed))
+	}
+}
+
+// TestSummarizerFullListingKeepsNoSketch: the full listing, which runs at
+// every start, checks each summary's sketch and keeps none: what it
+// allocates does not grow with the sketches (up to 1 MiB each: a store of
+// thousands of segments would have held gigabytes at start). Before, it
+// read every sketch into memory at once (Archive.Summaries) to look at
+// its header.
+func TestSummarizerFullListingKeepsNoSketch(t *testing.T) {
+	dir, atClose := summaryStore(t, 800<<10)
+	conn, err := sqlite3.Open(filepath.Join(dir, archive.CatalogFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// Every summary back, each sketch padded to 1 MiB (a busy segment's):
+	// still usable (a whole number of words).
+	stmt, _, err := conn.Prepare(`INSERT INTO segment_summaries (file, packets, blocks, pairs, sketch)
+		SELECT file, packets, 1, 1, ? FROM segments WHERE file = ?`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sketches int64
+	for file, sk := range atClose {
+		big := append(bytes.Clone(sk), make([]byte, 3+8<<17-len(sk))...) // 2^17 words
+		if err := index.Sketch(big).Check(); err != nil || !index.Sketch(big).HasCommunityIDs() {
+			t.Fatalf("padded sketch: %v", err)
+		}
+		stmt.BindBlob(1, big)
+		stmt.BindText(2, file)
+		if err := stmt.Exec(); err != nil {
+			t.Fatal(err)
+		}
+		sketches += int64(len(big))
+	}
+	stmt.Close()
+	a, err := archive.Open(dir, archive.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	segs, err := a.Unsummarized(true)
+	runtime.ReadMemStats(&after)
+	if err != nil || len(segs) != 0 {
+		t.Fatalf("%d segments listed unsummarized, %v; want none", len(segs), err)
+	}
+	if got := int64(after.TotalAlloc - before.TotalAlloc); got > sketches/4 {
+		t.Fatalf("the full listing of %d summaries allocated %d bytes, their sketches hold %d", len(atClose), got, sketches)
 	}
 }
