@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -146,7 +147,9 @@ func watchHealth(t *testing.T, d *daemonProc, stop <-chan struct{}) func() []hea
 // sender sent is what the kernel counted, and that the daemon accounts
 // for every packet: received = stored by the recorder + kernel drops + app
 // drops (counted, never silent); stored by the recorder = in the store now
-// + deleted by retention (+ already there before).
+// + deleted by retention (+ already there before). A status read while
+// the daemon ran has a lower bound of retention's deletions: settle it
+// after the stop first.
 func countInvariant(t *testing.T, s daemonStatus, sent, inStoreBefore, inStoreNow int64) {
 	t.Helper()
 	var received, captured, drops int64
@@ -165,6 +168,62 @@ func countInvariant(t *testing.T, s daemonStatus, sent, inStoreBefore, inStoreNo
 		t.Errorf("in the store before %d + captured %d != in the store now %d + deleted %d",
 			inStoreBefore, captured, inStoreNow, s.Retention.DeletedPackets)
 	}
+}
+
+// retentionDeletedRE matches the line the daemon logs for each retention
+// pass that deleted segments, one per reason: the same counts its status
+// adds up (retention's Action, internal/daemon/retention.go).
+var retentionDeletedRE = regexp.MustCompile(`msg="retention deleted segments" .*\bsegments=(\d+) .*\bpackets=(\d+)`)
+
+// settle gives a status read before the daemon's stop the deletions of
+// the daemon's whole run, from its log once it has stopped. Retention goes
+// on while the daemon runs, the stop's draining of the rings included: a
+// status read before the stop counts the deletions up to then only, a
+// lower bound (the packets of a segment deleted after the read were in
+// the store before and are in it no more). The log has them all.
+func settle(t *testing.T, d *daemonProc, s daemonStatus) daemonStatus {
+	t.Helper()
+	if d.cmd.ProcessState == nil {
+		t.Fatal("settle: the daemon has not stopped")
+	}
+	var segs, packets int64
+	for _, m := range retentionDeletedRE.FindAllStringSubmatch(d.stderr.String(), -1) {
+		n, err1 := strconv.ParseInt(m[1], 10, 64)
+		p, err2 := strconv.ParseInt(m[2], 10, 64)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("retention's log line %q", m[0])
+		}
+		segs += n
+		packets += p
+	}
+	if segs < s.Retention.DeletedSegments || packets < s.Retention.DeletedPackets {
+		t.Errorf("the daemon's log says retention deleted %d segments (%d packets), its status before the stop %d (%d)",
+			segs, packets, s.Retention.DeletedSegments, s.Retention.DeletedPackets)
+	}
+	if segs != s.Retention.DeletedSegments {
+		t.Logf("retention deleted %d more segments (%d packets) after the status was read",
+			segs-s.Retention.DeletedSegments, packets-s.Retention.DeletedPackets)
+	}
+	s.Retention.DeletedSegments, s.Retention.DeletedPackets = segs, packets
+	return s
+}
+
+// segmentPackets counts the packets of each segment file in a store no
+// daemon records into, reading each file as a database of its own: what
+// is in the files, whatever the catalog or a daemon says of them.
+func segmentPackets(t *testing.T, st string) map[string]int64 {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(st, "segments", "*", "*.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int64{}
+	for _, f := range files {
+		for _, ss := range sessions(t, f) {
+			out[f] += storeCount(t, f, "-s", strconv.FormatInt(ss.ID, 10))
+		}
+	}
+	return out
 }
 
 // TestFaultDiskFullKeepsRecording: two interfaces at 60k packets/s
@@ -270,9 +329,19 @@ sampling:
 	}
 	d.stop(t, 5*time.Second)
 	stored := storeCount(t, st)
-	countInvariant(t, s, int64(sent), 0, stored)
+	countInvariant(t, settle(t, d, s), int64(sent), 0, stored)
 	if n := storeCount(t, st, "--since", since, "--until", until); n != int64(held) {
 		t.Errorf("the held burst: %d packets kept of %d sent", n, held)
+	}
+	// What each segment file holds, to know what the restart's
+	// retention deletes from the files themselves.
+	before := segmentPackets(t, st)
+	var inFiles int64
+	for _, n := range before {
+		inFiles += n
+	}
+	if inFiles != stored {
+		t.Errorf("the segment files hold %d packets, the store %d", inFiles, stored)
 	}
 
 	// A disk with 0 bytes free: the daemon starts, makes room, records.
@@ -299,6 +368,26 @@ sampling:
 	time.Sleep(1500 * time.Millisecond)
 	s2 := d.status(t)
 	d.stop(t, 5*time.Second)
+	read := s2.Retention
+	s2 = settle(t, d, s2)
+	t.Logf("the restart: retention deleted %d segments (%d packets), %d (%d) of them by the status read before the stop",
+		s2.Retention.DeletedSegments, s2.Retention.DeletedPackets, read.DeletedSegments, read.DeletedPackets)
+	// Retention deletes the oldest segments first, all of them from
+	// before the restart (it deletes some five of the dozen there): the
+	// files gone are what it says it deleted, packet for packet.
+	var goneSegs, gonePackets int64
+	for f, n := range before {
+		if _, err := os.Stat(f); errors.Is(err, os.ErrNotExist) {
+			goneSegs++
+			gonePackets += n
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if goneSegs != s2.Retention.DeletedSegments || gonePackets != s2.Retention.DeletedPackets {
+		t.Errorf("the files gone since the restart held %d segments, %d packets; retention says it deleted %d, %d",
+			goneSegs, gonePackets, s2.Retention.DeletedSegments, s2.Retention.DeletedPackets)
+	}
 	countInvariant(t, s2, int64(sent2), stored, storeCount(t, st))
 	if n := storeCount(t, st, "--since", since, "--until", until); n != int64(held) {
 		t.Errorf("after the restart on a full disk, the held burst: %d packets kept of %d sent", n, held)
@@ -362,6 +451,7 @@ func TestFaultDiskFullComesBack(t *testing.T) {
 		t.Errorf("retention made no room")
 	}
 	d.stop(t, 5*time.Second)
+	s = settle(t, d, s)
 	// What the interface could not receive while it was failed (no
 	// socket was open) no kernel counter saw: bounded by the time
 	// /healthz said so, at 20k packets/s.
@@ -486,5 +576,5 @@ sampling:
 		t.Fatalf("retention deleted nothing: the test wrote too little")
 	}
 	d.stop(t, 5*time.Second)
-	countInvariant(t, s, int64(sent), 0, storeCount(t, st))
+	countInvariant(t, settle(t, d, s), int64(sent), 0, storeCount(t, st))
 }
