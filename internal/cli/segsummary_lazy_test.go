@@ -13,46 +13,11 @@ import (
 	"time"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/archive"
+	"github.com/packetrecorderd/packetrecorderd/internal/archive/archivetest"
 	"github.com/packetrecorderd/packetrecorderd/internal/index/synth"
 	"github.com/packetrecorderd/packetrecorderd/internal/netlab"
-	"github.com/packetrecorderd/packetrecorderd/internal/store"
 	"github.com/packetrecorderd/packetrecorderd/internal/testkit"
 )
-
-// writeSynthStore records a synthetic mix into a new store at dir as
-// interface synth0, in segments closed at maxBytes, and returns the mix.
-func writeSynthStore(t *testing.T, dir string, cfg synth.Config, maxBytes int64) *synth.Mix {
-	t.Helper()
-	a, err := archive.Open(dir, archive.Options{Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.Close()
-	rec, err := archive.NewRecording(dir, archive.RecordingConfig{Interface: "synth0", LinkType: 1, Snaplen: 65535, MaxBytes: maxBytes})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := synth.Generate(cfg)
-	var b store.Block
-	var frame []byte
-	for start := 0; start < len(m.Packets); start += 100 {
-		b.Reset(1)
-		for _, p := range m.Packets[start:min(start+100, len(m.Packets))] {
-			frame = m.Frame(frame[:0], p)
-			b.Append(p.TS, len(frame), frame)
-		}
-		if err := rec.Append(&b); err != nil {
-			t.Fatal(err)
-		}
-		if err := rec.Commit(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := rec.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
 
 // lazyStatus is what these tests read of GET /api/v1/status.
 type lazyStatus struct {
@@ -108,7 +73,7 @@ func TestFaultLazySummaries(t *testing.T) {
 	lab := netlab.New(t, "lzs")
 	dir := t.TempDir()
 	st := filepath.Join(dir, "store")
-	m := writeSynthStore(t, st, synth.Config{Seed: 23, Flows: 2000, Packets: 80000, Span: 3600e9}, 800<<10)
+	m := archivetest.RecordMix(t, st, synth.Config{Seed: 23, Flows: 2000, Packets: 80000, Span: 3600e9}, 800<<10)
 	f := m.Flows[len(m.Flows)/3]
 	expr := fmt.Sprintf("host %s and port %d", f.Client, f.CPort)
 	want := int64(0)
@@ -250,7 +215,7 @@ func TestFaultLazySummariesRetention(t *testing.T) {
 	// after: the build (newest first, at least 100 ms a segment) meets
 	// retention deleting the oldest.
 	start := time.Now().Add(-18 * time.Second).UnixNano()
-	writeSynthStore(t, st, synth.Config{Seed: 29, Flows: 400, Packets: 4000, Span: 40e9, Start: start}, 256<<10)
+	archivetest.RecordMix(t, st, synth.Config{Seed: 29, Flows: 400, Packets: 4000, Span: 40e9, Start: start}, 256<<10)
 	catalog := filepath.Join(st, archive.CatalogFile)
 	segs, _ := strconv.Atoi(sqlite3Out(t, catalog, "SELECT count(*) FROM segments WHERE closed"))
 	if segs < 30 {

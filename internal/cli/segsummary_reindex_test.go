@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/archive"
+	"github.com/packetrecorderd/packetrecorderd/internal/archive/archivetest"
 	"github.com/packetrecorderd/packetrecorderd/internal/index/synth"
-	"github.com/packetrecorderd/packetrecorderd/internal/store"
 	"github.com/packetrecorderd/packetrecorderd/internal/testkit"
 )
 
@@ -19,34 +19,7 @@ import (
 func TestSegmentSummariesReindex(t *testing.T) {
 	testkit.RequireTool(t, "sqlite3")
 	dir := filepath.Join(t.TempDir(), "store")
-	a, err := archive.Open(dir, archive.Options{Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.Close()
-	rec, err := archive.NewRecording(dir, archive.RecordingConfig{Interface: "synth0", LinkType: 1, Snaplen: 65535, MaxBytes: 800 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := synth.Generate(synth.Config{Seed: 21, Flows: 2000, Packets: 40000, Span: 3600e9})
-	var b store.Block
-	var frame []byte
-	for start := 0; start < len(m.Packets); start += 100 {
-		b.Reset(1)
-		for _, p := range m.Packets[start:min(start+100, len(m.Packets))] {
-			frame = m.Frame(frame[:0], p)
-			b.Append(p.TS, len(frame), frame)
-		}
-		if err := rec.Append(&b); err != nil {
-			t.Fatal(err)
-		}
-		if err := rec.Commit(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := rec.Close(); err != nil {
-		t.Fatal(err)
-	}
+	m := archivetest.RecordMix(t, dir, synth.Config{Seed: 21, Flows: 2000, Packets: 40000, Span: 3600e9}, 800<<10)
 	f := m.Flows[len(m.Flows)/2]
 	expr := fmt.Sprintf("host %s and port %d", f.Client, f.CPort)
 	want := int64(0)

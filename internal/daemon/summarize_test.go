@@ -16,9 +16,9 @@ import (
 	"github.com/ncruces/go-sqlite3"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/archive"
+	"github.com/packetrecorderd/packetrecorderd/internal/archive/archivetest"
 	"github.com/packetrecorderd/packetrecorderd/internal/index"
 	"github.com/packetrecorderd/packetrecorderd/internal/index/synth"
-	"github.com/packetrecorderd/packetrecorderd/internal/store"
 )
 
 // summaryStore writes a store of closed segments (a synthetic mix, one
@@ -29,34 +29,7 @@ import (
 func summaryStore(t testing.TB, maxBytes int64) (string, map[string][]byte) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "store")
-	a, err := archive.Open(dir, archive.Options{Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.Close()
-	rec, err := archive.NewRecording(dir, archive.RecordingConfig{Interface: "synth0", LinkType: 1, Snaplen: 65535, MaxBytes: maxBytes})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := synth.Generate(synth.Config{Seed: 19, Flows: 2000, Packets: 40000, Span: 3600e9})
-	var b store.Block
-	var frame []byte
-	for start := 0; start < len(m.Packets); start += 100 {
-		b.Reset(1)
-		for _, p := range m.Packets[start:min(start+100, len(m.Packets))] {
-			frame = m.Frame(frame[:0], p)
-			b.Append(p.TS, len(frame), frame)
-		}
-		if err := rec.Append(&b); err != nil {
-			t.Fatal(err)
-		}
-		if err := rec.Commit(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := rec.Close(); err != nil {
-		t.Fatal(err)
-	}
+	archivetest.RecordMix(t, dir, synth.Config{Seed: 19, Flows: 2000, Packets: 40000, Span: 3600e9}, maxBytes)
 	conn, err := sqlite3.Open(filepath.Join(dir, archive.CatalogFile))
 	if err != nil {
 		t.Fatal(err)

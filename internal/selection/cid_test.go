@@ -11,6 +11,7 @@ import (
 	"github.com/ncruces/go-sqlite3"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/archive"
+	"github.com/packetrecorderd/packetrecorderd/internal/archive/archivetest"
 	"github.com/packetrecorderd/packetrecorderd/internal/flow"
 	"github.com/packetrecorderd/packetrecorderd/internal/index"
 	"github.com/packetrecorderd/packetrecorderd/internal/index/synth"
@@ -168,7 +169,7 @@ func TestCommunityIDPlannedDatabase(t *testing.T) {
 // again.
 func TestCommunityIDPlannedStore(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "store")
-	m := recordMix(t, dir, 800<<10, synth.Config{Seed: 11, Flows: 3000, Packets: 60000, Span: 3600e9})
+	m := archivetest.RecordMix(t, dir, synth.Config{Seed: 11, Flows: 3000, Packets: 60000, Span: 3600e9}, 800<<10)
 	flows, wants := smallFlows(t, m, 5)
 	check := func(stage string, skips bool) {
 		t.Helper()

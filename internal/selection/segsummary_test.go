@@ -11,46 +11,11 @@ import (
 	"github.com/ncruces/go-sqlite3"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/archive"
+	"github.com/packetrecorderd/packetrecorderd/internal/archive/archivetest"
 	"github.com/packetrecorderd/packetrecorderd/internal/flow"
 	"github.com/packetrecorderd/packetrecorderd/internal/index/synth"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
 )
-
-// recordMix records a synthetic mix into a store as a daemon's recording
-// does, rolling over every maxBytes, and returns the mix.
-func recordMix(t *testing.T, dir string, maxBytes int64, cfg synth.Config) *synth.Mix {
-	t.Helper()
-	a, err := archive.Open(dir, archive.Options{Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.Close()
-	rec, err := archive.NewRecording(dir, archive.RecordingConfig{Interface: "synth0", LinkType: 1, Snaplen: 65535, MaxBytes: maxBytes})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := synth.Generate(cfg)
-	var b store.Block
-	var frame []byte
-	const per = 100
-	for start := 0; start < len(m.Packets); start += per {
-		b.Reset(1)
-		for _, p := range m.Packets[start:min(start+per, len(m.Packets))] {
-			frame = m.Frame(frame[:0], p)
-			b.Append(p.TS, len(frame), frame)
-		}
-		if err := rec.Append(&b); err != nil {
-			t.Fatal(err)
-		}
-		if err := rec.Commit(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := rec.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
 
 // flowPackets are the numbers (1-based, in the mix's order) of the
 // packets of f's 5-tuple, either way, as flow.Extract reads them.
@@ -99,7 +64,7 @@ func selectNumbers(t *testing.T, dir, expr string) ([]int64, store.PlanStats) {
 // warns, and gives the same answer; reindex (Summarize) brings them back.
 func TestStoreSegmentSummaries(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "store")
-	m := recordMix(t, dir, 800<<10, synth.Config{Seed: 11, Flows: 3000, Packets: 60000, Span: 3600e9})
+	m := archivetest.RecordMix(t, dir, synth.Config{Seed: 11, Flows: 3000, Packets: 60000, Span: 3600e9}, 800<<10)
 	// Flows of a few packets, spread over the store.
 	var flows []synth.Flow
 	var wants [][]int64
