@@ -482,11 +482,16 @@ func scanSegment(stmt *sqlite3.Stmt) Segment {
 }
 
 // Segments lists the segments not being expired, oldest data first.
-func (a *Archive) Segments() (out []Segment, err error) {
+func (a *Archive) Segments() ([]Segment, error) {
+	return a.segmentsWhere(`NOT expiring ORDER BY CASE WHEN packets = 0 THEN created_ns ELSE min_ns END, id`)
+}
+
+// segmentsWhere lists the segments rows of the clause (WHERE's, and what
+// may follow it).
+func (a *Archive) segmentsWhere(clause string) (out []Segment, err error) {
 	err = a.do(func() error {
 		out = nil
-		stmt, _, err := a.conn.Prepare(`SELECT ` + a.segmentColumns() + ` FROM segments WHERE NOT expiring
-		ORDER BY CASE WHEN packets = 0 THEN created_ns ELSE min_ns END, id`)
+		stmt, _, err := a.conn.Prepare(`SELECT ` + a.segmentColumns() + ` FROM segments WHERE ` + clause)
 		if err != nil {
 			return err
 		}

@@ -54,19 +54,9 @@ func (a *Archive) Unsummarized(full bool) ([]Segment, error) {
 			}
 		}
 	} else {
-		err := a.do(func() error {
-			out = nil
-			stmt, _, err := a.conn.Prepare(`SELECT ` + a.segmentColumns() + ` FROM segments WHERE closed AND NOT expiring
+		var err error
+		out, err = a.segmentsWhere(`closed AND NOT expiring
 			AND NOT EXISTS (SELECT 1 FROM segment_summaries m WHERE m.file = segments.file AND m.packets = segments.packets)`)
-			if err != nil {
-				return err
-			}
-			defer stmt.Close()
-			for stmt.Step() {
-				out = append(out, scanSegment(stmt))
-			}
-			return stmt.Err()
-		})
 		if err != nil {
 			return nil, fmt.Errorf("list unsummarized segments: %w", err)
 		}
