@@ -42,8 +42,9 @@ func downAfterBurst(t *testing.T, lab *netlab.Lab, pid int) {
 // checkDownExit checks the end of a capture its interface's going down
 // ended: the statistics, then one line saying the network is down, a
 // non-zero exit, an interrupted session whose every accepted packet is
-// stored or counted, and as many packets in the store as it says.
-func checkDownExit(t *testing.T, rec *background, db string) {
+// stored or counted, and as many packets in the store as it says; it
+// returns the session.
+func checkDownExit(t *testing.T, rec *background, db string) sessionInfo {
 	t.Helper()
 	code := rec.wait(t, 10*time.Second)
 	lines := strings.Split(strings.TrimSpace(rec.stderr.String()), "\n")
@@ -59,6 +60,7 @@ func checkDownExit(t *testing.T, rec *background, db string) {
 	if n := len(queryJSON(t, "-d", db, "-s", "1", "-l", "0")); int64(n) != ss[0].Packets {
 		t.Errorf("session says %d packets, query returns %d", ss[0].Packets, n)
 	}
+	return ss[0]
 }
 
 // TestFaultCaptureDownAfterBurst: the interface goes down while the
