@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/packetrecorderd/packetrecorderd/internal/flow"
 	"github.com/packetrecorderd/packetrecorderd/internal/testkit"
 )
 
@@ -408,5 +409,17 @@ func TestFlowRowDay(t *testing.T) {
 		if got := f.Day(); !got.Equal(want) || got.Location() != time.UTC {
 			t.Errorf("first_ns %d: day %v, want %v", ns, got, want)
 		}
+	}
+}
+
+// A flow's record is its first unless the recorder gave one before.
+func TestFlowRowOfFirst(t *testing.T) {
+	f := flow.Flow{Key: flow.Key{Src: mustAddr("10.0.0.1"), Dst: mustAddr("10.0.0.2"), Proto: flow.ProtoUDP}}
+	if r := FlowRowOf("eth0", &f, false); !r.First || r.Ended {
+		t.Errorf("a new flow's interim record: first %v, ended %v; want first", r.First, r.Ended)
+	}
+	f.Reported = true
+	if r := FlowRowOf("eth0", &f, true); r.First || !r.Ended {
+		t.Errorf("a reported flow's final record: first %v, ended %v; want not first", r.First, r.Ended)
 	}
 }
