@@ -2,15 +2,11 @@ package hub
 
 import (
 	"context"
-	"crypto/sha256"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -33,20 +29,8 @@ func TestHubReloadClosesSensorConns(t *testing.T) {
 	sensor.Start()
 	defer sensor.Close()
 
-	dir := t.TempDir()
-	token := filepath.Join(dir, "sensors-token")
-	if err := os.WriteFile(token, []byte(testSecret+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "hub.yaml")
-	text := fmt.Sprintf(`listen: 127.0.0.1:0
-postgres: "postgres://nobody@127.0.0.1:1/none?connect_timeout=1"
-sensors: {token_file: %s}
-tokens: [{name: reader, sha256: %x, scopes: [read]}]
-`, token, sha256.Sum256([]byte(testSecret)))
-	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path, write := hubConfigFile(t)
+	write("")
 	cfg, err := LoadFile(path)
 	if err != nil {
 		t.Fatal(err)

@@ -20,28 +20,8 @@ import (
 // server's reading of the configuration and its registration updated no
 // server (none was registered yet), and the new one kept the old rules.
 func TestHubReloadWhileServing(t *testing.T) {
-	dir := t.TempDir()
-	token := filepath.Join(dir, "sensors-token")
-	if err := os.WriteFile(token, []byte(testSecret+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "hub.yaml")
-	write := func(public bool) {
-		t.Helper()
-		text := fmt.Sprintf(`listen: 127.0.0.1:0
-postgres: "postgres://nobody@127.0.0.1:1/none?connect_timeout=1"
-sensors: {token_file: %s}
-metrics_public: %v
-tokens: [{name: reader, sha256: %x, scopes: [read]}]
-`, token, public, sha256.Sum256([]byte(testSecret)))
-		if err := os.WriteFile(path+".new", []byte(text), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(path+".new", path); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(false)
+	path, write := hubConfigFile(t)
+	write("metrics_public: false")
 	cfg, err := LoadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +35,7 @@ tokens: [{name: reader, sha256: %x, scopes: [read]}]
 	const rounds = 300
 	for i := range rounds {
 		public := i%2 == 0
-		write(public)
+		write(fmt.Sprintf("metrics_public: %v", public))
 		done := make(chan error, 1)
 		go func() { done <- h.Reload() }()
 		srv := h.Server()
@@ -70,5 +50,34 @@ tokens: [{name: reader, sha256: %x, scopes: [read]}]
 	}
 	if lost > 0 {
 		t.Fatalf("%d of %d servers made during a reload answer /metrics by the rules it replaced", lost, rounds)
+	}
+}
+
+// hubConfigFile writes a token file for the sensors and returns the path
+// of a hub's configuration file and the function that (re)writes it, as
+// an editor does (a new file renamed over the old): plain HTTP, one read
+// token, and the lines of extra.
+func hubConfigFile(t *testing.T) (path string, write func(extra string)) {
+	t.Helper()
+	dir := t.TempDir()
+	token := filepath.Join(dir, "sensors-token")
+	if err := os.WriteFile(token, []byte(testSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path = filepath.Join(dir, "hub.yaml")
+	return path, func(extra string) {
+		t.Helper()
+		text := fmt.Sprintf(`listen: 127.0.0.1:0
+postgres: "postgres://nobody@127.0.0.1:1/none?connect_timeout=1"
+sensors: {token_file: %s}
+tokens: [{name: reader, sha256: %x, scopes: [read]}]
+%s
+`, token, sha256.Sum256([]byte(testSecret)), extra)
+		if err := os.WriteFile(path+".new", []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(path+".new", path); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
