@@ -92,7 +92,7 @@ interfaces:
 	if strings.Contains(d.stderr.String(), "deleted held segments") {
 		t.Errorf("the log says held segments were deleted: %s", grepLines(d.stderr.String(), "held"))
 	}
-	countInvariant(t, s, int64(sentA+sentB), 0, storeCount(t, st))
+	countInvariant(t, settle(t, d, s), int64(sentA+sentB), 0, storeCount(t, st))
 }
 
 // TestFaultHeldDeletedLoudly: holds over everything on a store over its
@@ -131,5 +131,5 @@ interfaces:
 	if x.Store.FileBytes > 8<<20+(2<<20) {
 		t.Errorf("store at %d file bytes against max_bytes 8MiB", x.Store.FileBytes)
 	}
-	countInvariant(t, s, int64(sent), 0, storeCount(t, st))
+	countInvariant(t, settle(t, d, s), int64(sent), 0, storeCount(t, st))
 }
