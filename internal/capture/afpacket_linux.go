@@ -233,13 +233,17 @@ func Open(cfg Config) (*Ring, error) {
 		}
 	}
 	r.blockSize, r.blocks = ringGeometry(c.BufferSize, ringSnap)
+	tmo := c.BlockTimeout
+	if tmo == 0 {
+		tmo = blockTimeout(r.blocks)
+	}
 	const frameSize = 2048
 	req := unix.TpacketReq3{
 		Block_size:     uint32(r.blockSize),
 		Block_nr:       uint32(r.blocks),
 		Frame_size:     frameSize,
 		Frame_nr:       uint32(r.blockSize / frameSize * r.blocks),
-		Retire_blk_tov: uint32(max(1, c.BlockTimeout.Milliseconds())),
+		Retire_blk_tov: uint32(max(1, tmo.Milliseconds())),
 	}
 	if err := unix.SetsockoptTpacketReq3(fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &req); err != nil {
 		return nil, sysErr("set up ring", err)

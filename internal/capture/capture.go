@@ -37,9 +37,8 @@ const AnyDevice = "any"
 
 // Defaults used when a Config field is zero.
 const (
-	DefaultSnaplen      = 65535
-	DefaultBufferSize   = 10 << 20
-	DefaultBlockTimeout = 10 * time.Millisecond
+	DefaultSnaplen    = 65535
+	DefaultBufferSize = 10 << 20
 )
 
 // Limits of a capture, which Open and NewLive enforce: the daemon's
@@ -56,9 +55,9 @@ const (
 	// packets over (LiveConfig.Fanout).
 	MaxFanout = 64
 	// BlockSize is the size of a ring's blocks, the unit the kernel hands
-	// over, when the ring holds at least 8 of them; a smaller ring has
+	// over, when the ring holds at least 64 of them; a smaller ring has
 	// smaller blocks, down to MinBlockSize, and a block always holds a
-	// packet of the full snaplen.
+	// packet of the full snaplen (see ringgeometry.go).
 	BlockSize    = 1 << 20
 	MinBlockSize = 64 << 10
 )
@@ -85,8 +84,12 @@ type Config struct {
 	// Match is the filter for the "any" device, run on each packet with
 	// its LINUX_SLL2 header (the kernel cannot run a program compiled for
 	// that header); nil = everything. Other devices ignore it.
-	Match        func(data []byte, wireLen int) bool
-	BlockTimeout time.Duration // how long the kernel holds a partly filled block; 0 = DefaultBlockTimeout
+	Match func(data []byte, wireLen int) bool
+	// BlockTimeout is how long the kernel holds a partly filled block;
+	// 0 = chosen from the ring's block count, so that the ring rides out
+	// as long a stall at low rates as its bytes do at high ones, within
+	// MinBlockTimeout and MaxBlockTimeout (see ringgeometry.go).
+	BlockTimeout time.Duration
 	// FanoutGroup, when not 0, joins the socket to the PACKET_FANOUT group
 	// of that id on its interface: the kernel spreads packets over the
 	// group's rings by a hash of their flow (fragments reassembled first),
@@ -120,8 +123,8 @@ func (c *Config) withDefaults() (Config, error) {
 	if out.BufferSize < MinBufferSize || int64(out.BufferSize) > MaxBufferSize {
 		return out, fmt.Errorf("buffer size %d out of range %dKiB..%dGiB", out.BufferSize, MinBufferSize>>10, MaxBufferSize>>30)
 	}
-	if out.BlockTimeout == 0 {
-		out.BlockTimeout = DefaultBlockTimeout
+	if out.BlockTimeout < 0 {
+		return out, fmt.Errorf("negative block timeout %v", out.BlockTimeout)
 	}
 	return out, nil
 }

@@ -197,20 +197,3 @@ func (w *blockWalker) withTag(data []byte, tpid, tci uint16) []byte {
 	copy(out[16:], data[12:])
 	return out
 }
-
-// ringGeometry picks a block size (a power of two of at least
-// MinBlockSize that holds a full snaplen packet) and a block count for a
-// ring of about size bytes. Blocks of BlockSize (1 MiB) keep wake-ups rare
-// at high rates; at least 4 blocks let the kernel fill one while user
-// space reads others.
-func ringGeometry(size, snaplen int) (blockSize, blocks int) {
-	blockSize = BlockSize
-	for blockSize > MinBlockSize && size/blockSize < 8 {
-		blockSize >>= 1
-	}
-	for blockSize < snaplen+blkHdrLen+pktHdrLen+64 {
-		blockSize <<= 1
-	}
-	blocks = max(4, size/blockSize)
-	return blockSize, blocks
-}
