@@ -3,6 +3,7 @@ package cli_test
 import (
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"testing"
 	"time"
 
@@ -22,6 +23,11 @@ import (
 // Segments of 1 s deleted at 2 s of age: at the end of the flood the
 // last second's packets are in segments too young to go; they all go
 // within a few seconds, with no packet sent meanwhile.
+var (
+	interfaceTotalsRE = regexp.MustCompile(`msg="interface totals" interface=(\S+) received=(\d+) stored=(\d+) bytes=\d+ kernel_drops=(\d+) app_drops=(\d+)`)
+	retentionTotalsRE = regexp.MustCompile(`msg="retention totals" segments=(\d+) packets=(\d+)`)
+)
+
 func TestDaemonRetentionLogAccounts(t *testing.T) {
 	lab := netlab.New(t, "drl")
 	dir := t.TempDir()
@@ -76,6 +82,17 @@ listen: 127.0.0.1:0
 	if settled.Retention.DeletedSegments != late.Retention.DeletedSegments || settled.Retention.DeletedPackets != late.Retention.DeletedPackets {
 		t.Errorf("the daemon's log says retention deleted %d segments (%d packets), its status at the end %d (%d)",
 			settled.Retention.DeletedSegments, settled.Retention.DeletedPackets, late.Retention.DeletedSegments, late.Retention.DeletedPackets)
+	}
+	// The daemon's last words: its totals, final once it has stopped.
+	it := interfaceTotalsRE.FindStringSubmatch(d.stderr.String())
+	rt := retentionTotalsRE.FindStringSubmatch(d.stderr.String())
+	if it == nil || rt == nil {
+		t.Fatalf("no totals logged at the stop:\n%s", d.stderr)
+	}
+	if it[1] != lab.HostIf || it[2] != fmt.Sprint(sent) || it[3] != fmt.Sprint(captured) || it[4] != "0" || it[5] != "0" ||
+		rt[1] != fmt.Sprint(late.Retention.DeletedSegments) || rt[2] != fmt.Sprint(late.Retention.DeletedPackets) {
+		t.Errorf("totals at the stop: %q and %q; want %s received %d, stored %d, no drop; retention %d segments, %d packets",
+			it[0], rt[0], lab.HostIf, sent, captured, late.Retention.DeletedSegments, late.Retention.DeletedPackets)
 	}
 	inStore := storeCount(t, st)
 	if inStore != 0 {

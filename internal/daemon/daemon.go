@@ -205,6 +205,7 @@ loop:
 	<-retDone
 	<-horizonDone
 	<-sumsDone
+	d.logTotals()
 	if srv != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		srv.Shutdown(sctx)
@@ -242,6 +243,22 @@ func (d *Daemon) alive(within time.Duration) bool {
 		}
 	}
 	return true
+}
+
+// logTotals logs, once every recording and retention have stopped, what
+// the daemon did since it started: per interface what the kernel accepted,
+// what was stored and what was dropped, and what retention deleted. Read
+// at the stop, these are final, where a status read while the daemon runs
+// is a lower bound of each.
+func (d *Daemon) logTotals() {
+	st := d.status()
+	for _, it := range st.Interfaces {
+		d.log.Info("interface totals", "interface", it.Name, "received", it.Received, "stored", it.Packets, "bytes", it.Bytes,
+			"kernel_drops", it.Drops.Kernel, "app_drops", it.Drops.App, "reload_drops", it.Drops.Reload)
+	}
+	r := st.Retention
+	d.log.Info("retention totals", "segments", r.DeletedSegments, "packets", r.DeletedPackets, "bytes", r.DeletedBytes,
+		"held_segments", r.DeletedHeldSegments, "held_packets", r.DeletedHeldPackets, "held_bytes", r.DeletedHeldBytes)
 }
 
 func (d *Daemon) statusLine() string {
