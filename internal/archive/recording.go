@@ -38,6 +38,13 @@ type RecordingConfig struct {
 	// (after a commit, and when it closes), from the recording's
 	// goroutine: it must not block.
 	Catalogued func(Segment)
+	// Room, when set, is called before each commit with the bytes the
+	// commit adds to the filesystem at most (its blocks, uncompressed),
+	// from the recording's goroutine. It may wait, bounded, for room:
+	// the daemon's retention makes it when the filesystem is low, so a
+	// writer does not grow the store past retention's floor while
+	// retention is behind (a busy machine).
+	Room func(need int64)
 }
 
 // Recording writes a continuous recording into segments, rolling over to
@@ -63,6 +70,7 @@ type Recording struct {
 	Err     error
 	pending struct {
 		packets int64
+		bytes   int64 // of the blocks appended since the last commit
 		lo, hi  int64
 	}
 	// unsynced are closed segments whose last catalog update failed:
@@ -266,6 +274,7 @@ func (r *Recording) Append(b *store.Block) error {
 	}
 	p.lo, p.hi = min(p.lo, b.MinTS), max(p.hi, b.MaxTS)
 	p.packets += int64(b.Count)
+	p.bytes += int64(len(b.Data))
 	return nil
 }
 
@@ -289,7 +298,7 @@ func (r *Recording) InTx() bool { return r.seg != nil && r.seg.w.InTx() }
 
 // Rollback abandons the blocks appended since the last Commit.
 func (r *Recording) Rollback() error {
-	r.pending.packets = 0
+	r.pending.packets, r.pending.bytes = 0, 0
 	if r.seg == nil {
 		return nil
 	}
@@ -319,11 +328,14 @@ func (r *Recording) Commit() error {
 	if seg == nil || !seg.w.InTx() {
 		return nil
 	}
+	if r.cfg.Room != nil {
+		r.cfg.Room(r.pending.bytes)
+	}
 	if err := seg.w.Commit(); err != nil {
 		return err
 	}
 	p := r.pending
-	r.pending.packets = 0
+	r.pending.packets, r.pending.bytes = 0, 0
 	r.next = seg.w.Next()
 	if p.packets > 0 {
 		if !seg.hasRange {
@@ -358,7 +370,7 @@ func (r *Recording) Reopen() error {
 		return nil
 	}
 	r.seg.w.Rollback()
-	r.pending.packets = 0
+	r.pending.packets, r.pending.bytes = 0, 0
 	return r.roll()
 }
 

@@ -328,6 +328,7 @@ sampling:
 		t.Fatalf("retention deleted nothing: the test wrote too little")
 	}
 	d.stop(t, 5*time.Second)
+	t.Logf("%s", grepLines(d.stderr.String(), "retention totals"))
 	stored := storeCount(t, st)
 	countInvariant(t, settle(t, d, s), int64(sent), 0, stored)
 	if n := storeCount(t, st, "--since", since, "--until", until); n != int64(held) {

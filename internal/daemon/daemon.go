@@ -258,7 +258,10 @@ func (d *Daemon) logTotals() {
 	}
 	r := st.Retention
 	d.log.Info("retention totals", "segments", r.DeletedSegments, "packets", r.DeletedPackets, "bytes", r.DeletedBytes,
-		"held_segments", r.DeletedHeldSegments, "held_packets", r.DeletedHeldPackets, "held_bytes", r.DeletedHeldBytes)
+		"held_segments", r.DeletedHeldSegments, "held_packets", r.DeletedHeldPackets, "held_bytes", r.DeletedHeldBytes,
+		"writer_waits", d.ret.roomWaits.Load(), "writer_wait_ms", d.ret.roomWaitNS.Load()/1e6,
+		"writer_wait_max_ms", d.ret.roomMaxNS.Load()/1e6, "writer_wait_timeouts", d.ret.roomTimeouts.Load(),
+		"pass_max_ms", d.ret.passMaxNS.Load()/1e6, "look_gap_max_ms", d.ret.gapMaxNS.Load()/1e6)
 }
 
 func (d *Daemon) statusLine() string {

@@ -341,7 +341,7 @@ func (r *ifaceRunner) runOnce(ctx context.Context) error {
 			Interface: r.cfg.Name, Ring: i, Filter: expr, LinkType: lt, Snaplen: uint32(r.cfg.Snaplen),
 			Promisc: *r.cfg.Promisc, BufferSize: int64(r.cfg.BufferSize), Netmask: filter.NetmaskBits(setup.Netmask()),
 			MaxBytes: r.seg.maxBytes, MaxAge: r.seg.maxAge, Compression: r.seg.compression, Logger: r.log,
-			Catalogued: r.d.fleetSegment(),
+			Catalogued: r.d.fleetSegment(), Room: r.d.ret.room,
 		})
 		if err != nil {
 			for _, rec := range recs[:i] {

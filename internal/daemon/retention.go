@@ -61,6 +61,20 @@ type retention struct {
 	waiting    map[*ifaceRunner]bool
 	kicked     map[*ifaceRunner]time.Time
 	pressureAt atomic.Int64 // unix ns of the last delete for min_free
+
+	// The writers waiting for room (retention_room.go): nextPass is
+	// closed when the next pass to begin ends; short says the last pass
+	// left less free than the floor (nothing more it may delete);
+	// loopDone is closed when the loop ends.
+	passMu                                         sync.Mutex
+	nextPass                                       chan struct{}
+	short                                          atomic.Bool
+	loopDone                                       chan struct{}
+	roomWaits, roomWaitNS, roomMaxNS, roomTimeouts atomic.Int64
+	// How late retention runs: the longest pass, and the longest time
+	// between two looks (ticks, passes), for the log at the stop.
+	passMaxNS, gapMaxNS atomic.Int64
+	lastLook            time.Time // guarded by mu
 }
 
 type rateSample struct {
@@ -106,7 +120,7 @@ const (
 
 func newRetention(d *Daemon, a *archive.Archive) *retention {
 	return &retention{d: d, a: a, wake: make(chan struct{}, 1), waiting: map[*ifaceRunner]bool{},
-		kicked: map[*ifaceRunner]time.Time{}}
+		kicked: map[*ifaceRunner]time.Time{}, nextPass: make(chan struct{}), loopDone: make(chan struct{})}
 }
 
 // failed hears of an interface that failed. If for want of space (a
@@ -144,6 +158,7 @@ func (r *retention) failed(ir *ifaceRunner, err error) {
 // loop runs retention every retentionTick until ctx ends, and frees the
 // trash of what it deleted.
 func (r *retention) loop(ctx context.Context) {
+	defer close(r.loopDone)
 	t := time.NewTicker(retentionTick)
 	defer t.Stop()
 	for {
@@ -243,6 +258,7 @@ func (r *retention) check() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := time.Now()
+	r.look(now)
 	if now.Sub(r.lastPass) >= fullPassEvery-retentionTick/2 {
 		return true
 	}
@@ -270,7 +286,10 @@ func (r *retention) check() bool {
 func (r *retention) run() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	defer close(r.passBegins())
 	now := time.Now()
+	r.look(now)
+	defer func() { storeMax(&r.passMaxNS, int64(time.Since(now))) }()
 	cfg := r.d.config()
 	rate := r.measure(now)
 	margin := r.margin(rate)
@@ -439,6 +458,7 @@ func (r *retention) run() {
 	r.fileBytes.Store(total)
 	r.freeBytes.Store(free)
 	r.floorBytes.Store(floor)
+	r.short.Store(low())
 	r.segments.Store(int64(len(kept)))
 	r.holds.Store(int64(len(holds)))
 	oldest, newest := int64(0), int64(0)
