@@ -85,6 +85,15 @@ type Flow struct {
 	// given a record of the active flow to its consumer, so that the
 	// flow's later records say they are not its first.
 	Reported bool
+	// KeyNS is the time the flow's records are keyed by (the fleet's
+	// first_ns, with its day): FirstNS until the flow is Reported, then
+	// fixed at the FirstNS its first record carried. FirstNS goes on
+	// moving to an earlier packet that comes late (out of order, merged
+	// rings or interfaces), as tshark's conversation start does; a key
+	// that moved with it would make a second row of a flow whose record
+	// was already shipped. Only the Table sets it; fleet.FlowRowOf keys
+	// a Reported flow's records by it.
+	KeyNS int64
 	// UnstoredBytes are the wire bytes of the packets the recorder did
 	// not store at all (a cutoff that keeps nothing), per direction.
 	UnstoredBytes [2]uint64
@@ -298,7 +307,7 @@ func (t *Table) AddDir(ts int64, p *Packet, wireLen int) (*Flow, int) {
 		}
 		*e = entry{key: mk, initRev: initRev, prev: none, next: none, cprev: none, cnext: none,
 			touched: t.now,
-			f:       Flow{Key: k, CommunityID: c.ID(t.cfg.Seed), FirstNS: ts, LastNS: ts}}
+			f:       Flow{Key: k, CommunityID: c.ID(t.cfg.Seed), FirstNS: ts, LastNS: ts, KeyNS: ts}}
 		t.m[mk] = i
 		t.stats.Flows++
 	} else if t.lru.tail != i {
@@ -314,6 +323,10 @@ func (t *Table) AddDir(ts int64, p *Packet, wireLen int) (*Flow, int) {
 	e.f.Packets[d]++
 	e.f.Bytes[d] += uint64(wireLen)
 	e.f.FirstNS = min(e.f.FirstNS, ts)
+	if !e.f.Reported {
+		// A reported flow keeps the key its records were given (see KeyNS).
+		e.f.KeyNS = e.f.FirstNS
+	}
 	e.f.LastNS = max(e.f.LastNS, ts)
 	e.touched = t.now
 	if t.lru.tail != i {

@@ -385,6 +385,7 @@ func TestTableAgainstModel(t *testing.T) {
 			m.f.Packets[d]++
 			m.touched = now
 			m.f.FirstNS, m.f.LastNS = min(m.f.FirstNS, ts), max(m.f.LastNS, ts)
+			m.f.KeyNS = m.f.FirstNS // never Reported: the key follows the first packet
 			m.f.TCPFlags |= flags
 			if m.closeAt < 0 {
 				if flags&RST != 0 {
