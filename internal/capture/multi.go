@@ -11,9 +11,16 @@ import (
 // tcpdump on "any" do): each packet says which source it came from
 // (Packet.Interface, the index in the list) and carries that source's link
 // type. Counters are the sums of the sources'.
+//
+// Every Read looks at each source's pending socket error (one
+// getsockopt a source, after its blocks), whether or not it waits: a
+// source that always has a block ready (overloaded) keeps Multi from
+// ever polling, and another's interface going down would otherwise go
+// unsaid until the load dropped.
 type Multi struct {
 	srcs []Source
 	fds  []unix.PollFd // nil when a source has no descriptor to poll
+	errs []fdSource    // per source, nil when it has no socket error to read
 }
 
 // fdSource is a Source whose readiness a poll(2) can wait for. A POLLERR
@@ -26,14 +33,19 @@ type fdSource interface {
 
 // NewMulti reads from every source; it owns them (Close closes them).
 func NewMulti(srcs ...Source) *Multi {
-	m := &Multi{srcs: srcs}
-	for _, s := range srcs {
+	m := &Multi{srcs: srcs, errs: make([]fdSource, len(srcs))}
+	polled := true
+	for i, s := range srcs {
 		f, ok := s.(fdSource)
 		if !ok || f.FD() < 0 {
-			m.fds = nil
-			break
+			polled = false
+			continue
 		}
+		m.errs[i] = f
 		m.fds = append(m.fds, unix.PollFd{Fd: int32(f.FD()), Events: unix.POLLIN})
+	}
+	if !polled {
+		m.fds = nil
 	}
 	return m
 }
@@ -63,27 +75,25 @@ func (m *Multi) Read(timeout time.Duration, fn func(Packet)) (int, error) {
 	if _, err := unix.Poll(m.fds, int(max(1, timeout.Milliseconds()))); err != nil && !errors.Is(err, unix.EINTR) {
 		return 0, err
 	}
-	// A source's read with no timeout does not look at its socket's
-	// error: without reading it here, the poll would return at once
-	// again and again, and the error never reach the caller.
-	var errs []error
-	for i, p := range m.fds {
-		if p.Revents&(unix.POLLERR|unix.POLLNVAL) != 0 {
-			if err := m.srcs[i].(fdSource).pendingError(); err != nil {
-				errs = append(errs, err)
-			}
-		}
-	}
-	n, err := m.readReady(fn)
-	return n, errors.Join(append(errs, err)...)
+	// A POLLERR (an interface went down) is read by readReady, with the
+	// packets of every source.
+	return m.readReady(fn)
 }
 
+// readReady delivers what every source has ready, and reads each one's
+// pending socket error after its blocks: a source's read with no timeout
+// does not look at it. Unread, the error would go unsaid while another
+// source keeps Read from waiting, and once Read waits its poll would
+// return at once again and again. An error comes with the packets read.
 func (m *Multi) readReady(fn func(Packet)) (int, error) {
 	total := 0
 	var errs []error
 	for i, s := range m.srcs {
 		n, err := s.Read(0, tagged(i, s.LinkType(), fn))
 		total += n
+		if err == nil && m.errs[i] != nil {
+			err = m.errs[i].pendingError()
+		}
 		if err != nil {
 			errs = append(errs, err)
 		}
