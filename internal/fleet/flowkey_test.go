@@ -124,3 +124,16 @@ func TestShipOutOfOrderPacketKeepsOneRow(t *testing.T) {
 		t.Errorf("row: first %d last %d day %v; want %d, %d, 2026-12-07", r.first, r.last, r.day, midnight+2*ms, midnight+9*ms)
 	}
 }
+
+// A reported flow's record is keyed by its KeyNS, an unreported one's by
+// its first packet.
+func TestFlowRowOfKeyNS(t *testing.T) {
+	f := flow.Flow{Key: flow.Key{Src: mustAddr("10.0.0.1"), Dst: mustAddr("10.0.0.2"), Proto: flow.ProtoUDP}, FirstNS: 5, KeyNS: 10, LastNS: 20}
+	if r := FlowRowOf("eth0", &f, false); r.FirstNS != 5 {
+		t.Errorf("unreported flow: first_ns %d, want its first packet's 5", r.FirstNS)
+	}
+	f.Reported = true
+	if r := FlowRowOf("eth0", &f, true); r.FirstNS != 10 || r.LastNS != 20 {
+		t.Errorf("reported flow: first_ns %d last_ns %d, want its key's 10 and 20", r.FirstNS, r.LastNS)
+	}
+}
