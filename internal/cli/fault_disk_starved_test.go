@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -12,17 +13,20 @@ import (
 )
 
 // cpuSpinners starts n processes that spin on a CPU each (a shell's busy
-// loop, ended by timeout(1) after d at the latest), stopped by PID at the
-// test's cleanup: the busy machine of a sensor, or of a CI runner.
+// loop, ended by timeout(1) after d at the latest), each in a process
+// group of its own, stopped by that group at the test's cleanup (killing
+// timeout alone would leave its shell spinning): the busy machine of a
+// sensor, or of a CI runner.
 func cpuSpinners(t *testing.T, n int, d time.Duration) {
 	t.Helper()
 	for range n {
 		cmd := exec.Command("timeout", fmt.Sprint(int(d.Seconds())), "sh", "-c", "while :; do :; done")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		if err := cmd.Start(); err != nil {
 			t.Fatalf("start a CPU spinner: %v", err)
 		}
 		t.Cleanup(func() {
-			cmd.Process.Kill()
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 			cmd.Wait()
 		})
 	}

@@ -71,6 +71,7 @@ type retention struct {
 	short                                          atomic.Bool
 	loopDone                                       chan struct{}
 	roomWaits, roomWaitNS, roomMaxNS, roomTimeouts atomic.Int64
+	roomNeed                                       atomic.Int64 // the free space a waiting writer asks the next pass for
 	// How late retention runs: the longest pass, and the longest time
 	// between two looks (ticks, passes), for the log at the stop.
 	passMaxNS, gapMaxNS atomic.Int64
@@ -324,6 +325,12 @@ func (r *retention) run() {
 		floor += archive.ReserveSize
 		headroom += archive.ReserveSize
 	}
+	// A writer waiting for room (retention_room.go) asks for what its
+	// commit takes above half the floor: more than the floor for a
+	// retry of the blocks held while the disk was full. The floor the
+	// writers see stays the base one.
+	base := floor
+	floor = max(floor, r.roomNeed.Swap(0))
 	maxBytes := int64(cfg.Retention.MaxBytes)
 	over := func() bool { return maxBytes > 0 && total+headroom > maxBytes }
 	low := func() bool { return free >= 0 && free < floor }
@@ -457,8 +464,8 @@ func (r *retention) run() {
 	r.lastFileBytes, r.lastFree = total, free
 	r.fileBytes.Store(total)
 	r.freeBytes.Store(free)
-	r.floorBytes.Store(floor)
-	r.short.Store(low())
+	r.floorBytes.Store(base)
+	r.short.Store(free >= 0 && free < base)
 	r.segments.Store(int64(len(kept)))
 	r.holds.Store(int64(len(holds)))
 	oldest, newest := int64(0), int64(0)

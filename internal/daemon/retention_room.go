@@ -32,7 +32,8 @@ const (
 
 // room is RecordingConfig.Room: it returns at once while the filesystem
 // has room for need bytes above half retention's floor, and otherwise
-// waits for retention to make it (see above).
+// asks retention for that room and waits for it (see above). It stops
+// waiting once a pass deleted nothing: retention can do no more.
 func (r *retention) room(need int64) {
 	floor := r.floorBytes.Load()
 	if floor <= 0 || r.short.Load() {
@@ -47,9 +48,13 @@ func (r *retention) room(need int64) {
 	timedOut := false
 wait:
 	for range roomPasses {
+		// The next pass keeps room for this commit above half the floor
+		// (a retry of held blocks may need more than the floor).
+		storeMax(&r.roomNeed, need+floor/2)
 		r.passMu.Lock()
 		pass := r.nextPass
 		r.passMu.Unlock()
+		deleted := r.deletedSegments.Load()
 		select {
 		case r.wake <- struct{}{}:
 		default: // a pass is asked for already
@@ -62,10 +67,11 @@ wait:
 			timedOut = true
 			break wait
 		}
-		if r.short.Load() {
+		if r.short.Load() || r.deletedSegments.Load() == deleted {
 			break
 		}
-		if free, _ := archive.DiskSpace(r.a.Dir()); free < 0 || free-need >= r.floorBytes.Load()/2 {
+		floor = r.floorBytes.Load()
+		if free, _ := archive.DiskSpace(r.a.Dir()); free < 0 || free-need >= floor/2 {
 			break
 		}
 	}

@@ -23,8 +23,8 @@ func TestRetentionRoomWaitsForPass(t *testing.T) {
 		t.Fatalf("statfs of the test's directory: %d bytes free", free)
 	}
 	// passes stands for the loop: it makes a pass whenever woken, after
-	// lag, and reports each pass's end.
-	passes := func(lag time.Duration) (ended chan time.Time, stop func()) {
+	// lag, that deletes deletes segments, and reports each pass's end.
+	passes := func(lag time.Duration, deletes int64) (ended chan time.Time, stop func()) {
 		ended = make(chan time.Time, 16)
 		quit := make(chan struct{})
 		done := make(chan struct{})
@@ -41,6 +41,7 @@ func TestRetentionRoomWaitsForPass(t *testing.T) {
 					return
 				case <-time.After(lag):
 				}
+				r.deletedSegments.Add(deletes) // deleted, yet not enough
 				close(r.passBegins())
 				ended <- time.Now()
 			}
@@ -59,7 +60,7 @@ func TestRetentionRoomWaitsForPass(t *testing.T) {
 	// the pass leaves the filesystem as it was (still under half the
 	// floor), so it waits for roomPasses of them.
 	r.floorBytes.Store(4 * free)
-	ended, stop := passes(100 * time.Millisecond)
+	ended, stop := passes(100*time.Millisecond, 1)
 	var took time.Duration
 	took = timed(func() { r.room(1 << 10) })
 	stop()
@@ -74,12 +75,26 @@ func TestRetentionRoomWaitsForPass(t *testing.T) {
 	}
 
 	// A pass that is late past roomWait: the commit goes on at roomWait.
-	_, stop = passes(3 * roomWait)
+	_, stop = passes(3*roomWait, 1)
 	took = timed(func() { r.room(1 << 10) })
 	if took < roomWait || took > roomWait+500*time.Millisecond || r.roomTimeouts.Load() != 1 {
 		t.Errorf("retention stalled: the commit waited %v (%d timeouts), want %v", took, r.roomTimeouts.Load(), roomWait)
 	}
 	stop()
+
+	// A pass that deletes nothing: retention can do no more, the
+	// commit waits for that one pass only.
+	ended, stop = passes(100*time.Millisecond, 0)
+	took = timed(func() { r.room(1 << 10) })
+	stop()
+	if n := len(ended); n != 1 || took >= 300*time.Millisecond {
+		t.Errorf("passes that delete nothing: the commit waited %v for %d passes, want 1", took, n)
+	}
+	// Each wait asked the next pass for the commit's room above half
+	// the floor.
+	if got, want := r.roomNeed.Load(), int64(1<<10)+4*free/2; got != want {
+		t.Errorf("the room asked of retention: %d, want %d", got, want)
+	}
 
 	// The last pass could make no more room: no wait.
 	r.short.Store(true)
