@@ -55,7 +55,7 @@ const (
 	// packets over (LiveConfig.Fanout).
 	MaxFanout = 64
 	// BlockSize is the size of a ring's blocks, the unit the kernel hands
-	// over, when the ring holds at least 64 of them; a smaller ring has
+	// over, when the ring holds at least 16 of them; a smaller ring has
 	// smaller blocks, down to MinBlockSize, and a block always holds a
 	// packet of the full snaplen (see ringgeometry.go).
 	BlockSize    = 1 << 20

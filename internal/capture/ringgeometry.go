@@ -22,10 +22,11 @@ import "time"
 // rates, where blocks are handed over mostly empty. With 10 blocks of
 // 1 MiB and 10 ms, 10 MiB rode out 100 ms at 1,000 packets a second
 // (tcpdump's 2 MiB ring, 8 blocks and a second each, rode out seconds).
-// So a ring is cut into many blocks (ringBlocks), and the timeout is
+// So a ring is cut into at least ringBlocks blocks, and the timeout is
 // chosen so that blocks x timeout is stallTarget: the ring rides out
 // min(size/R, stallTarget) at every rate, within the bounds on the
-// timeout.
+// timeout (the default 10 MiB: 20 blocks of 512 KiB, 250 ms, 5 s; the
+// daemon's 64 MiB: 64 blocks of 1 MiB, 125 ms, 8 s).
 //
 // The timeout is also the longest a packet of a slow trickle waits in
 // the ring before the reader sees it (what a live query, a capture
@@ -33,15 +34,17 @@ import "time"
 // a quarter of tcpdump's default (1 s). MinBlockTimeout keeps a large
 // ring's blocks from being handed over more often than before.
 //
-// Blocks are not made smaller than needed for many of them: each
-// handed-over block costs a wake-up and a timer in the kernel and a
-// walk in user space, so at top speed fewer, larger blocks cost less
-// CPU, and a ring of 64 MiB or more keeps 1 MiB blocks (BlockSize).
+// Blocks are not made smaller than that: each handed-over block costs a
+// wake-up of the reader when it keeps up, and at top speed smaller
+// blocks cost CPU (bench/capture with trafgen's small packets into a
+// 10 MiB ring: 128 KiB blocks took about 1.5 times the CPU per packet
+// of 1 MiB ones, 512 KiB blocks as much as 1 MiB ones). A ring of
+// 16 MiB or more keeps 1 MiB blocks (BlockSize).
 const (
-	// ringBlocks is the number of blocks a ring is cut into when its
-	// size allows blocks of at least MinBlockSize that hold a packet of
-	// the full snaplen; a larger ring has more, of BlockSize.
-	ringBlocks = 64
+	// ringBlocks is the number of blocks a ring is cut into at least,
+	// when its size allows blocks of at least MinBlockSize that hold a
+	// packet of the full snaplen; a larger ring has more, of BlockSize.
+	ringBlocks = 16
 	// stallTarget is what blocks x timeout aims at: a ring of many
 	// blocks rides out this long a stall at low rates (tcpdump's 8
 	// blocks of a second ride out 7 to 8 s).

@@ -12,9 +12,10 @@ import (
 // over after 1 s) rides out 7 to 8 s. Ours must ride out as long (at
 // least 7 s) whenever the bound on the timeout, which bounds how long a
 // packet of a trickle waits for the reader, allows it; that bound is a
-// quarter of tcpdump's 1 s. Rings of 64 MiB and more keep 1 MiB blocks,
-// the top-speed geometry. Before, the default ring was 10 blocks of 1 MiB
-// handed over after 10 ms: 100 ms of stall.
+// quarter of tcpdump's 1 s, and the default ring rides out 5 s. Rings of
+// 16 MiB and more keep 1 MiB blocks, the top-speed geometry. Before, the
+// default ring was 10 blocks of 1 MiB handed over after 10 ms: 100 ms of
+// stall.
 func TestRingRidesOutStalls(t *testing.T) {
 	const (
 		kib = 1 << 10
@@ -25,14 +26,15 @@ func TestRingRidesOutStalls(t *testing.T) {
 		block, nblk int
 		tmo         time.Duration
 	}{
-		{10 * mib, 65535, 128 * kib, 80, 100 * time.Millisecond},  // capture's default
+		{10 * mib, 65535, 512 * kib, 20, 250 * time.Millisecond},  // capture's default
 		{64 * mib, 65535, 1 * mib, 64, 125 * time.Millisecond},    // the daemon's default
 		{2 * mib, 65535, 128 * kib, 16, 250 * time.Millisecond},   // tcpdump's size
 		{10 * mib, 262144, 512 * kib, 20, 250 * time.Millisecond}, // -s 0
+		{16 * mib, 65535, 1 * mib, 16, 250 * time.Millisecond},
 		{1 << 30, 65535, 1 * mib, 1024, 10 * time.Millisecond},
 		{64 * kib, 65535, 128 * kib, 4, 250 * time.Millisecond}, // MinBufferSize
-		{10 * mib, 100, 128 * kib, 80, 100 * time.Millisecond},
-		{4 * mib, 100, 64 * kib, 64, 125 * time.Millisecond},
+		{4 * mib, 100, 256 * kib, 16, 250 * time.Millisecond},
+		{1 * mib, 100, 64 * kib, 16, 250 * time.Millisecond},
 	} {
 		bs, n := ringGeometry(c.size, c.snap)
 		tmo := blockTimeout(n)
