@@ -484,8 +484,8 @@ func socketError(fd int) error {
 	return nil
 }
 
-// pendingError reads and clears the socket's pending error, for a Multi
-// whose poll(2) said POLLERR.
+// pendingError reads and clears the socket's pending error: Multi asks
+// each of its rings at every Read, after the ring's blocks.
 func (r *Ring) pendingError() error {
 	if r.closed {
 		return ErrClosed
