@@ -38,9 +38,12 @@ type RecordingConfig struct {
 	// (after a commit, and when it closes), from the recording's
 	// goroutine: it must not block.
 	Catalogued func(Segment)
-	// Room, when set, is called before each commit with the bytes the
-	// commit adds to the filesystem at most (its blocks, uncompressed),
-	// from the recording's goroutine. It may wait, bounded, for room:
+	// Room, when set, is called with the bytes a transaction adds to the
+	// filesystem at most (its blocks, uncompressed): before the first
+	// Append of each transaction (and the segment it may open), before
+	// an Append that takes it past a multiple of roomStep (SQLite writes
+	// the pages of a large transaction before its commit), and before
+	// each commit, from the recording's goroutine. It may wait, bounded, for room:
 	// the daemon's retention makes it when the filesystem is low, so a
 	// writer does not grow the store past retention's floor while
 	// retention is behind (a busy machine).
@@ -246,12 +249,20 @@ func (r *Recording) openNext() (*openSegment, error) {
 	return seg, nil
 }
 
+// roomStep is how much a transaction grows between two asks for room
+// (RecordingConfig.Room): about what SQLite's page cache holds before it
+// writes pages out.
+const roomStep = 2 << 20
+
 // catalogWait is how long a recording's catalog update waits for a lock.
 const catalogWait = 250 * time.Millisecond
 
 // Append adds a block to the open transaction, opening a segment first
 // if none is open.
 func (r *Recording) Append(b *store.Block) error {
+	if n := r.pending.bytes + int64(len(b.Data)); r.cfg.Room != nil && (r.pending.bytes == 0 || n/roomStep != r.pending.bytes/roomStep) {
+		r.cfg.Room(n)
+	}
 	if r.seg == nil {
 		if err := r.open(); err != nil {
 			return err
