@@ -81,8 +81,11 @@ func TestDaemonHorizon(t *testing.T) {
 		}
 		return nil
 	})
+	// The rate times its span gives back the bytes stored, to a
+	// rounding error of the division (a CI run saw 786432 and a little
+	// above 786432).
 	stored := long.Stored * long.Span
-	if files == 0 || stored < 0.8*float64(files) || stored > float64(files) {
+	if files == 0 || stored < 0.8*float64(files) || stored > float64(files)*(1+1e-9) {
 		t.Errorf("stored %.0f file bytes over %.1f s; the segment files hold %d bytes", stored, long.Span, files)
 	}
 	if h.Cut == nil || *h.Cut != 0 {
