@@ -65,8 +65,8 @@ func statements(dsn string, n, batch int) error {
 		return fleet.PartitionName(d), rs
 	}
 	copyRows := func(table string, rs []fleet.FlowRow) error {
-		_, err := conn.CopyFrom(ctx, pgx.Identifier{table}, flowColumns, pgx.CopyFromSlice(len(rs), func(i int) ([]any, error) {
-			return flowValues(&rs[i]), nil
+		_, err := conn.CopyFrom(ctx, pgx.Identifier{table}, fleet.FlowColumns, pgx.CopyFromSlice(len(rs), func(i int) ([]any, error) {
+			return rs[i].CopyValues("bench", time.Time{}), nil
 		}))
 		return err
 	}
@@ -108,7 +108,7 @@ func statements(dsn string, n, batch int) error {
 		if err := copyRows("prd_flows_in", b); err != nil {
 			return err
 		}
-		_, err := conn.Exec(ctx, upsertSQL)
+		_, err := conn.Exec(ctx, fleet.UpsertFlows)
 		return err
 	}); err != nil {
 		return err
@@ -144,27 +144,6 @@ func statements(dsn string, n, batch int) error {
 	}
 	_, err = conn.Exec(ctx, `DROP TABLE IF EXISTS fb_t`)
 	return err
-}
-
-// upsertSQL is the shipper's upsert (fleet's upsertFlows), of the
-// staging table into prd_flows.
-const upsertSQL = `INSERT INTO prd_flows SELECT * FROM prd_flows_in ORDER BY community_id, interface, first_ns
-ON CONFLICT (community_id, sensor, interface, first_ns, day) DO UPDATE SET
-  last_ns = excluded.last_ns, proto = excluded.proto, src = excluded.src, sport = excluded.sport,
-  dst = excluded.dst, dport = excluded.dport, packets_fwd = excluded.packets_fwd, packets_rev = excluded.packets_rev,
-  bytes_fwd = excluded.bytes_fwd, bytes_rev = excluded.bytes_rev, stored_packets = excluded.stored_packets,
-  stored_bytes = excluded.stored_bytes, tcp_flags = excluded.tcp_flags, cut = excluded.cut, ended = excluded.ended
-WHERE (excluded.packets_fwd + excluded.packets_rev, excluded.ended, excluded.last_ns)
-  > (prd_flows.packets_fwd + prd_flows.packets_rev, prd_flows.ended, prd_flows.last_ns)`
-
-var flowColumns = []string{"sensor", "interface", "day", "first_ns", "last_ns", "community_id", "proto", "src", "sport", "dst", "dport",
-	"packets_fwd", "packets_rev", "bytes_fwd", "bytes_rev", "stored_packets", "stored_bytes", "tcp_flags", "cut", "ended"}
-
-// flowValues are f's columns as the shipper copies them.
-func flowValues(f *fleet.FlowRow) []any {
-	return []any{"bench", f.Interface, f.Day(), f.FirstNS, f.LastNS, f.CommunityID, int16(f.Proto), f.Src, int32(f.SPort), f.Dst, int32(f.DPort),
-		int64(f.Packets[0]), int64(f.Packets[1]), int64(f.Bytes[0]), int64(f.Bytes[1]), int64(f.StoredPackets), int64(f.StoredBytes),
-		int16(f.TCPFlags), f.Cut, f.Ended}
 }
 
 // backendCPU is a process's CPU time, user and system.

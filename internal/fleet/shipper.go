@@ -72,10 +72,12 @@ CREATE INDEX IF NOT EXISTS %[1]s_first_ns_brin ON %[1]s USING brin (first_ns);`,
 	})
 }
 
-var flowColumns = []string{"sensor", "interface", "day", "first_ns", "last_ns", "community_id", "proto", "src", "sport", "dst", "dport",
+// FlowColumns are prd_flows' columns in the order COPY sends them
+// (FlowRow.CopyValues).
+var FlowColumns = []string{"sensor", "interface", "day", "first_ns", "last_ns", "community_id", "proto", "src", "sport", "dst", "dport",
 	"packets_fwd", "packets_rev", "bytes_fwd", "bytes_rev", "stored_packets", "stored_bytes", "tcp_flags", "cut", "ended"}
 
-// upsertFlows moves a batch from the session's staging table into
+// UpsertFlows moves a batch from the session's staging table into
 // prd_flows: a record already there (an active flow's earlier record, or
 // this one sent before) is replaced by one that is further on: more
 // packets, or as many and ended, or as many and a later last packet. An
@@ -83,7 +85,7 @@ var flowColumns = []string{"sensor", "interface", "day", "first_ns", "last_ns", 
 // one on another connection) never undoes a newer one, and one sent
 // again costs no update. Rows go in key
 // order, so that two connections lock shared keys in the same order.
-const upsertFlows = `INSERT INTO prd_flows SELECT * FROM prd_flows_in ORDER BY community_id, interface, first_ns
+const UpsertFlows = `INSERT INTO prd_flows SELECT * FROM prd_flows_in ORDER BY community_id, interface, first_ns
 ON CONFLICT (community_id, sensor, interface, first_ns, day) DO UPDATE SET
   last_ns = excluded.last_ns, proto = excluded.proto, src = excluded.src, sport = excluded.sport,
   dst = excluded.dst, dport = excluded.dport, packets_fwd = excluded.packets_fwd, packets_rev = excluded.packets_rev,
@@ -644,7 +646,7 @@ func (s *Sensor) shipTx(ctx context.Context, conn *pgx.Conn, m *shipment, mark f
 		if err := s.copyFlows(ctx, tx, "prd_flows_in", m.upsert, time.Time{}); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, upsertFlows); err != nil {
+		if _, err := tx.Exec(ctx, UpsertFlows); err != nil {
 			return fmt.Errorf("upsert flows: %w", err)
 		}
 	}
@@ -685,19 +687,22 @@ func (s *Sensor) shipTx(ctx context.Context, conn *pgx.Conn, m *shipment, mark f
 	return nil
 }
 
+// CopyValues are f's columns (FlowColumns) as COPY sends them for
+// sensor; day is f's day, or zero to compute it.
+func (f *FlowRow) CopyValues(sensor string, day time.Time) []any {
+	if day.IsZero() {
+		day = f.Day()
+	}
+	return []any{sensor, f.Interface, day, f.FirstNS, f.LastNS, f.CommunityID, int16(f.Proto), f.Src, int32(f.SPort), f.Dst, int32(f.DPort),
+		int64(f.Packets[0]), int64(f.Packets[1]), int64(f.Bytes[0]), int64(f.Bytes[1]), int64(f.StoredPackets), int64(f.StoredBytes),
+		int16(f.TCPFlags), f.Cut, f.Ended}
+}
+
 // copyFlows copies rows into table: a day's partition of prd_flows
 // (day, every row's), or the staging table (day zero: each row's own).
 func (s *Sensor) copyFlows(ctx context.Context, tx pgx.Tx, table string, flows []*FlowRow, day time.Time) error {
-	sensor := s.cfg.Sensor
-	n, err := tx.CopyFrom(ctx, pgx.Identifier{table}, flowColumns, pgx.CopyFromSlice(len(flows), func(i int) ([]any, error) {
-		f := flows[i]
-		d := day
-		if d.IsZero() {
-			d = f.Day()
-		}
-		return []any{sensor, f.Interface, d, f.FirstNS, f.LastNS, f.CommunityID, int16(f.Proto), f.Src, int32(f.SPort), f.Dst, int32(f.DPort),
-			int64(f.Packets[0]), int64(f.Packets[1]), int64(f.Bytes[0]), int64(f.Bytes[1]), int64(f.StoredPackets), int64(f.StoredBytes),
-			int16(f.TCPFlags), f.Cut, f.Ended}, nil
+	n, err := tx.CopyFrom(ctx, pgx.Identifier{table}, FlowColumns, pgx.CopyFromSlice(len(flows), func(i int) ([]any, error) {
+		return flows[i].CopyValues(s.cfg.Sensor, day), nil
 	}))
 	if err != nil {
 		return fmt.Errorf("copy flows: %w", err)
