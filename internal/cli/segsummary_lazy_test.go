@@ -74,15 +74,7 @@ func TestFaultLazySummaries(t *testing.T) {
 	dir := t.TempDir()
 	st := filepath.Join(dir, "store")
 	m := archivetest.RecordMix(t, st, synth.Config{Seed: 23, Flows: 2000, Packets: 80000, Span: 3600e9}, 800<<10)
-	f := m.Flows[len(m.Flows)/3]
-	expr := fmt.Sprintf("host %s and port %d", f.Client, f.CPort)
-	want := int64(0)
-	for _, p := range m.Packets {
-		h := m.Flows[p.Flow]
-		if (h.Client == f.Client || h.Server == f.Client) && (h.CPort == f.CPort || h.SPort == f.CPort) {
-			want++
-		}
-	}
+	expr, want := mixHostPort(m, len(m.Flows)/3)
 	before := explain(t, "-d", st, "--interface", "synth0", expr)
 	if before.packets != want || !before.hasSegments || before.segments < 10 || before.skipped < before.segments-3 || before.unsumm != 0 {
 		t.Fatalf("summaries written at close: %d packets (the mix made %d), %d of %d segments skipped, %d without:\n%s",

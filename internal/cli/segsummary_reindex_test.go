@@ -12,6 +12,21 @@ import (
 	"github.com/packetrecorderd/packetrecorderd/internal/testkit"
 )
 
+// mixHostPort is a needle of the mix: "host A and port P" of its flow
+// i's client and client port, and how many of the mix's packets match it
+// (any flow with A at either end and P at either port), counted from the
+// mix itself.
+func mixHostPort(m *synth.Mix, i int) (expr string, want int64) {
+	f := m.Flows[i]
+	for _, p := range m.Packets {
+		h := m.Flows[p.Flow]
+		if (h.Client == f.Client || h.Server == f.Client) && (h.CPort == f.CPort || h.SPort == f.CPort) {
+			want++
+		}
+	}
+	return fmt.Sprintf("host %s and port %d", f.Client, f.CPort), want
+}
+
 // TestSegmentSummariesReindex: a store whose catalog lost its segment
 // summaries answers a query exactly as before, opening every segment, and
 // says so once on stderr; packetrecorder reindex -d STORE builds them
@@ -20,15 +35,7 @@ func TestSegmentSummariesReindex(t *testing.T) {
 	testkit.RequireTool(t, "sqlite3")
 	dir := filepath.Join(t.TempDir(), "store")
 	m := archivetest.RecordMix(t, dir, synth.Config{Seed: 21, Flows: 2000, Packets: 40000, Span: 3600e9}, 800<<10)
-	f := m.Flows[len(m.Flows)/2]
-	expr := fmt.Sprintf("host %s and port %d", f.Client, f.CPort)
-	want := int64(0)
-	for _, p := range m.Packets {
-		h := m.Flows[p.Flow]
-		if (h.Client == f.Client || h.Server == f.Client) && (h.CPort == f.CPort || h.SPort == f.CPort) {
-			want++
-		}
-	}
+	expr, want := mixHostPort(m, len(m.Flows)/2)
 	before := explain(t, "-d", dir, expr)
 	if before.packets != want {
 		t.Fatalf("%q: %d packets, the mix made %d", expr, before.packets, want)
