@@ -3,7 +3,6 @@ package hub
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -29,16 +28,7 @@ func TestHubReloadClosesSensorConns(t *testing.T) {
 	sensor.Start()
 	defer sensor.Close()
 
-	path, write := hubConfigFile(t)
-	write("")
-	cfg, err := LoadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := New(Options{Config: cfg, Path: path, Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, _ := newFileHub(t, "")
 	defer h.Close()
 	ask := func() {
 		t.Helper()

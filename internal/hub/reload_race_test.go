@@ -20,16 +20,7 @@ import (
 // server's reading of the configuration and its registration updated no
 // server (none was registered yet), and the new one kept the old rules.
 func TestHubReloadWhileServing(t *testing.T) {
-	path, write := hubConfigFile(t)
-	write("metrics_public: false")
-	cfg, err := LoadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := New(Options{Config: cfg, Path: path, Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, write := newFileHub(t, "metrics_public: false")
 	defer h.Close()
 	lost := 0
 	const rounds = 300
@@ -51,6 +42,23 @@ func TestHubReloadWhileServing(t *testing.T) {
 	if lost > 0 {
 		t.Fatalf("%d of %d servers made during a reload answer /metrics by the rules it replaced", lost, rounds)
 	}
+}
+
+// newFileHub makes a hub of the configuration file hubConfigFile writes
+// with first, which it rereads on Reload; write replaces the file.
+func newFileHub(t *testing.T, first string) (h *Hub, write func(extra string)) {
+	t.Helper()
+	path, write := hubConfigFile(t)
+	write(first)
+	cfg, err := LoadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err = New(Options{Config: cfg, Path: path, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, write
 }
 
 // hubConfigFile writes a token file for the sensors and returns the path
