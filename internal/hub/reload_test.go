@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -20,9 +19,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/testkit"
 )
 
 // selfSigned writes a self-signed certificate for 127.0.0.1 and its key
@@ -56,24 +56,6 @@ func selfSigned(t *testing.T, dir, name string) (certPath, keyPath string, pool 
 	pool = x509.NewCertPool()
 	pool.AddCert(cert)
 	return certPath, keyPath, pool
-}
-
-// syncBuffer is a log the test reads while the hub writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestHubReloadTLSAndAccess: a hub serving TLS with certificate A
@@ -115,7 +97,7 @@ tokens: [{name: reader, sha256: %x, scopes: [read]}]
 	if err != nil {
 		t.Fatal(err)
 	}
-	var log syncBuffer
+	var log testkit.SyncBuffer // the hub writes it while the test reads it
 	h, err := New(Options{Config: cfg, Path: path, Log: slog.New(slog.NewTextHandler(&log, nil))})
 	if err != nil {
 		t.Fatal(err)
