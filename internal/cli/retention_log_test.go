@@ -10,6 +10,12 @@ import (
 	"github.com/packetrecorderd/packetrecorderd/internal/netlab"
 )
 
+// The daemon's totals lines at its stop.
+var (
+	interfaceTotalsRE = regexp.MustCompile(`msg="interface totals" interface=(\S+) received=(\d+) stored=(\d+) bytes=\d+ kernel_drops=(\d+) app_drops=(\d+)`)
+	retentionTotalsRE = regexp.MustCompile(`msg="retention totals" segments=(\d+) packets=(\d+)`)
+)
+
 // TestDaemonRetentionLogAccounts: retention goes on deleting after a
 // status is read, until the daemon stops, so a status read while packets
 // remain to be deleted undercounts the deletions; the daemon's log, read
@@ -23,11 +29,6 @@ import (
 // Segments of 1 s deleted at 2 s of age: at the end of the flood the
 // last second's packets are in segments too young to go; they all go
 // within a few seconds, with no packet sent meanwhile.
-var (
-	interfaceTotalsRE = regexp.MustCompile(`msg="interface totals" interface=(\S+) received=(\d+) stored=(\d+) bytes=\d+ kernel_drops=(\d+) app_drops=(\d+)`)
-	retentionTotalsRE = regexp.MustCompile(`msg="retention totals" segments=(\d+) packets=(\d+)`)
-)
-
 func TestDaemonRetentionLogAccounts(t *testing.T) {
 	lab := netlab.New(t, "drl")
 	dir := t.TempDir()
