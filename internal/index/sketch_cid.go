@@ -88,6 +88,10 @@ type flowEntry struct {
 	key  flowKey
 	hash uint64 // Hash of the flow's Community ID term
 	gen  uint32 // the block that has it already, if the cache's gen
+	// terms is the block that has the flow's other terms already (its
+	// addresses, ports and protocol, which are functions of the key on
+	// the fast paths: see Builder.AddPacket), if the cache's gen.
+	terms uint32
 }
 
 type flowCache struct {
@@ -103,7 +107,7 @@ func (f *flowIDs) reset() {
 		c.gen++
 		if c.gen == 0 {
 			for i := range c.e {
-				c.e[i].gen = 0
+				c.e[i].gen, c.e[i].terms = 0, 0
 			}
 			c.gen = 1
 		}
@@ -111,8 +115,10 @@ func (f *flowIDs) reset() {
 }
 
 // addFlowID adds the seed-0 Community ID of the packet's flow, if it has
-// one, unless the block has it already.
-func (b *Builder) addFlowID(linkType uint32, data []byte) {
+// one, unless the block has it already. It returns the flow's cache
+// entry when fastFlowKey read its key (nil otherwise), for AddPacket's
+// note of the flow's other terms.
+func (b *Builder) addFlowID(linkType uint32, data []byte) *flowEntry {
 	f := &b.flows
 	f.on = true
 	if f.cache == nil {
@@ -123,18 +129,18 @@ func (b *Builder) addFlowID(linkType uint32, data []byte) {
 	if !fast {
 		p = &f.pkt
 		if !flow.Extract(linkType, data, p) {
-			return // no IP packet: no ID (the per-packet match takes none)
+			return nil // no IP packet: no ID (the per-packet match takes none)
 		}
 		var ok bool
 		if k, ok = keyOf(p.Key); !ok {
-			return
+			return nil
 		}
 	}
 	c := f.cache
 	e := &c.e[k.slot()]
 	if e.key == k && e.gen != 0 {
 		if e.gen == c.gen {
-			return // in the block already
+			return fastEntry(e, fast) // in the block already
 		}
 	} else {
 		var sum [20]byte
@@ -143,10 +149,10 @@ func (b *Builder) addFlowID(linkType uint32, data []byte) {
 		} else {
 			var ok bool
 			if sum, ok = p.Key.Sum(0); !ok {
-				return
+				return nil
 			}
 		}
-		e.key, e.hash = k, hashCID(sum)
+		e.key, e.hash, e.terms = k, hashCID(sum), 0
 	}
 	e.gen = c.gen
 	if b.est == nil {
@@ -154,6 +160,14 @@ func (b *Builder) addFlowID(linkType uint32, data []byte) {
 	}
 	b.est[e.hash>>52] |= 1 << (e.hash & 63)
 	f.hashes = append(f.hashes, e.hash)
+	return fastEntry(e, fast)
+}
+
+func fastEntry(e *flowEntry, fast bool) *flowEntry {
+	if fast {
+		return e
+	}
+	return nil
 }
 
 // hashCID is Hash of the Community ID term of a SHA-1 sum.

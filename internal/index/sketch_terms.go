@@ -15,10 +15,31 @@ import (
 // read further (see fastPacket), is hashed straight from its bytes; every
 // other frame goes through Terms.Packet. TestAddPacketFastPath checks
 // that both add the same terms.
+//
+// On that fast path a frame whose 5-tuple fastFlowKey also reads adds
+// terms that are functions of the 5-tuple alone (its two addresses, two
+// ports and protocol, in either direction): once one packet of the flow
+// has added them to the block, the flow's next packets add nothing new
+// and stop at the flow cache's probe. TestAddPacketFlowMemo checks that
+// a block gets the same terms with and without it.
 func (b *Builder) AddPacket(linkType uint32, data []byte) {
-	b.addFlowID(linkType, data) // its Community ID (sketch_cid.go)
-	if linkType == linkEthernet && b.fastPacket(data) {
-		return
+	e := b.addFlowID(linkType, data) // its Community ID (sketch_cid.go)
+	if linkType == linkEthernet {
+		if et := fastEther(data); et != 0 {
+			gen := uint32(0)
+			if e != nil {
+				gen = b.flows.cache.gen
+				if e.terms == gen {
+					return // the flow's terms are in the block already
+				}
+			}
+			if b.fastPacketOf(et, data) {
+				if e != nil {
+					e.terms = gen
+				}
+				return
+			}
+		}
 	}
 	t := &b.terms
 	t.Packet(linkType, data)
@@ -29,8 +50,11 @@ func (b *Builder) AddPacket(linkType uint32, data []byte) {
 
 // fastPacket adds the terms of an Ethernet frame that fastEther lets
 // through. It reports false, adding nothing, otherwise.
-func (b *Builder) fastPacket(d []byte) bool {
-	switch fastEther(d) {
+func (b *Builder) fastPacket(d []byte) bool { return b.fastPacketOf(fastEther(d), d) }
+
+// fastPacketOf is fastPacket of a frame whose fastEther is et.
+func (b *Builder) fastPacketOf(et uint16, d []byte) bool {
+	switch et {
 	case etIPv4:
 		return b.fastIPv4(d, 14)
 	case etIPv6:

@@ -1,0 +1,69 @@
+package index
+
+import (
+	"slices"
+	"testing"
+)
+
+// TestAddPacketFlowMemo: a block whose packets repeat flows gets exactly
+// the terms and Community IDs that its packets add one by one, each to a
+// Builder of its own (where no packet can find its flow noted before
+// it): on the synthetic mix and the corpus's Ethernet packets, each
+// followed in the same block by copies of itself with the bytes changed
+// where the fast paths decide (type fields, header lengths, fragment
+// fields, protocols, ports) and cut short, so that packets of one
+// 5-tuple take the fast path and the slow one in turn.
+func TestAddPacketFlowMemo(t *testing.T) {
+	frames := mixFrames(t, 3000)
+	frames = append(frames, corpusEthernet(t)...)
+	var block, one Builder
+	var want, got []uint64
+	wantAny := false
+	flush := func() {
+		got = append(append(got[:0], block.hashes...), block.flows.hashes...)
+		if !slices.Equal(hashSet(got), hashSet(want)) || block.any != wantAny {
+			t.Fatalf("a block's terms differ from its packets' own: %d terms, want %d (any %v, want %v)",
+				len(hashSet(got)), len(hashSet(want)), block.any, wantAny)
+		}
+		block.Reset()
+		want, wantAny = want[:0], false
+	}
+	add := func(f []byte) {
+		block.AddPacket(1, f)
+		one.Reset()
+		one.AddPacket(1, f)
+		want = append(append(want, one.hashes...), one.flows.hashes...)
+		wantAny = wantAny || one.any
+	}
+	memoHits := 0
+	for i, f := range frames {
+		add(f)
+		before := len(block.hashes)
+		add(f) // the same packet again: nothing new
+		if len(block.hashes) == before {
+			memoHits++
+		}
+		for _, o := range []int{12, 13, 14, 16, 17, 20, 21, 22, 23, 24, 25, 28, 34, 36, 37, 54, 56, 57} {
+			if o >= len(f) {
+				continue
+			}
+			for _, v := range []byte{0x00, 0x08, 0x81, 0x86, 0xdd, 0x88, 0x45, 0x4f, 0x41, 0x11, 0x06, 0x2c, 0x17, 0xc1, 0x20} {
+				g := slices.Clone(f)
+				g[o] = v
+				add(g)
+				add(f)
+			}
+		}
+		for cut := 0; cut < min(len(f), 80); cut += 3 {
+			add(f[:cut])
+			add(f)
+		}
+		if i%7 == 6 {
+			flush()
+		}
+	}
+	flush()
+	if memoHits < len(frames)/2 {
+		t.Errorf("a repeated packet added nothing in %d of %d blocks", memoHits, len(frames))
+	}
+}
