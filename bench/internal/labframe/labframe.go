@@ -12,6 +12,14 @@ import (
 // direction drawn from rng; port is the server side. It is the frame
 // bench/mkmix writes and bench/compressbench measures.
 func Packet(buf []byte, rng *rand.Rand, proto byte, size, port int) []byte {
+	return PacketOf(buf, rng, rng, proto, size, port)
+}
+
+// PacketOf is Packet with the hosts and the client's port drawn from
+// ends instead (a flow's own source, seeded by the flow: its packets
+// share their 5-tuple), the rest (direction, sequence numbers) from rng.
+// Packet(buf, rng, ...) is PacketOf(buf, rng, rng, ...).
+func PacketOf(buf []byte, rng, ends *rand.Rand, proto byte, size, port int) []byte {
 	b := buf[:size]
 	clear(b)
 	copy(b[0:6], []byte{0x02, 0, 0, 0, 0, 1})
@@ -22,8 +30,8 @@ func Packet(buf []byte, rng *rand.Rand, proto byte, size, port int) []byte {
 	binary.BigEndian.PutUint16(ip[2:], uint16(size-14))
 	ip[8] = 64
 	ip[9] = proto
-	client := [4]byte{10, 213, byte(1 + rng.IntN(4)), byte(1 + rng.IntN(250))}
-	server := [4]byte{10, 213, 0, byte(1 + rng.IntN(20))}
+	client := [4]byte{10, 213, byte(1 + ends.IntN(4)), byte(1 + ends.IntN(250))}
+	server := [4]byte{10, 213, 0, byte(1 + ends.IntN(20))}
 	src, dst := client, server
 	toServer := rng.IntN(2) == 0
 	if !toServer {
@@ -40,7 +48,7 @@ func Packet(buf []byte, rng *rand.Rand, proto byte, size, port int) []byte {
 	}
 	binary.BigEndian.PutUint16(ip[10:], ^uint16(sum))
 	l4 := ip[20:]
-	cport := uint16(32768 + rng.IntN(20000))
+	cport := uint16(32768 + ends.IntN(20000))
 	sport, dport := cport, uint16(port)
 	if !toServer {
 		sport, dport = dport, sport
