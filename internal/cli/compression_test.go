@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,10 +21,10 @@ func sqlite3Out(t *testing.T, db, sql string) string {
 }
 
 // TestCompressionRoundTripCorpus imports every capture of the corpus that
-// libpcap reads with --compression zstd, exports it, and requires tcpdump
-// to print the export as it prints the original (times, lengths, every
-// byte); sqlite3 confirms that blocks were stored compressed, and that
-// --compression none stores them raw.
+// libpcap reads, in turn with --compression zstd and s2, exports it, and
+// requires tcpdump to print the export as it prints the original (times,
+// lengths, every byte); sqlite3 confirms that blocks were stored
+// compressed both ways, and that --compression none stores them raw.
 func TestCompressionRoundTripCorpus(t *testing.T) {
 	requireCorpus(t)
 	testkit.RequireTool(t, "tcpdump")
@@ -36,7 +37,8 @@ func TestCompressionRoundTripCorpus(t *testing.T) {
 			continue
 		}
 		file := filepath.Join(corpusDir, "pcap", row["file"])
-		out, errs, code := inProcess("import", "--compression", "zstd", "-d", db, file)
+		how := []string{"zstd", "s2"}[checked%2]
+		out, errs, code := inProcess("import", "--compression", how, "-d", db, file)
 		if code != 0 {
 			t.Errorf("%s: import failed: %s", row["file"], errs)
 			continue
@@ -77,10 +79,15 @@ func TestCompressionRoundTripCorpus(t *testing.T) {
 	if checked < 150 {
 		t.Errorf("only %d captures checked", checked)
 	}
-	compressed := sqlite3Out(t, db, "SELECT count(DISTINCT session_id) FROM blocks WHERE encoding = 1")
-	t.Logf("%d corpus captures round-tripped through zstd blocks; %s of them have compressed blocks", checked, compressed)
-	if compressed == "0" || compressed == "" {
-		t.Error("no block of the corpus was stored compressed")
+	for enc, name := range []string{1: "zstd", 2: "s2"} {
+		if name == "" {
+			continue
+		}
+		compressed := sqlite3Out(t, db, fmt.Sprintf("SELECT count(DISTINCT session_id) FROM blocks WHERE encoding = %d", enc))
+		t.Logf("%d corpus captures round-tripped, half through %s blocks; %s of them have %s blocks", checked, name, compressed, name)
+		if compressed == "0" || compressed == "" {
+			t.Errorf("no block of the corpus was stored as %s", name)
+		}
 	}
 	raw := filepath.Join(dir, "raw.db")
 	mustRun(t, "import", "--compression", "none", "-d", raw, filepath.Join(corpusDir, "pcap", "gopacket_test_dns.pcap"))
@@ -90,14 +97,21 @@ func TestCompressionRoundTripCorpus(t *testing.T) {
 }
 
 // TestFaultCompressedBlockDamaged: one byte flipped in a compressed block
-// (by sqlite3, its length intact) makes query and export fail with one line
-// naming the block's packets; cut short, query --count fails too.
+// (zstd or S2, by sqlite3, its length intact) makes query and export fail
+// with one line naming the block's packets; cut short, query --count
+// fails too.
 func TestFaultCompressedBlockDamaged(t *testing.T) {
 	testkit.RequireTool(t, "sqlite3")
+	for enc, how := range map[int]string{1: "zstd", 2: "s2"} {
+		t.Run(how, func(t *testing.T) { damageCompressedBlock(t, how, enc) })
+	}
+}
+
+func damageCompressedBlock(t *testing.T, how string, encoding int) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "p.db")
-	mustRun(t, "import", "--compression", "zstd", "-d", db, pcapFile(t, dir, 5000, 200))
-	span := sqlite3Out(t, db, "SELECT first_packet || ' to ' || (first_packet + packet_count - 1) FROM blocks WHERE seq = 1 AND encoding = 1")
+	mustRun(t, "import", "--compression", how, "-d", db, pcapFile(t, dir, 5000, 200))
+	span := sqlite3Out(t, db, fmt.Sprintf("SELECT first_packet || ' to ' || (first_packet + packet_count - 1) FROM blocks WHERE seq = 1 AND encoding = %d", encoding))
 	if span == "" {
 		t.Fatal("block 1 was not stored compressed")
 	}

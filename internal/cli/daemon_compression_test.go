@@ -15,7 +15,8 @@ import (
 )
 
 // TestDaemonCompressionUnderLoad: the daemon records with zstd blocks
-// (compression: zstd) while 20,000 datagrams of
+// (compression: zstd), and again with S2 blocks (compression: s2), while
+// 20,000 datagrams of
 // varied, compressible payloads arrive at 10,000 a second; every packet is
 // stored (none dropped), its segments hold compressed blocks (sqlite3), and
 // the export of the store is byte for byte what tcpdump saw on the same
@@ -23,20 +24,24 @@ import (
 func TestDaemonCompressionUnderLoad(t *testing.T) {
 	testkit.RequireTool(t, "tcpdump")
 	testkit.RequireTool(t, "sqlite3")
-	lab := netlab.New(t, "dzc")
+	t.Run("zstd", func(t *testing.T) { daemonCompressionUnderLoad(t, "dzc", "compression: zstd\ncompression_level: 1", 1) })
+	t.Run("s2", func(t *testing.T) { daemonCompressionUnderLoad(t, "dzs", "compression: s2", 2) })
+}
+
+func daemonCompressionUnderLoad(t *testing.T, labName, compression string, encoding int) {
+	lab := netlab.New(t, labName)
 	dir := t.TempDir()
 	st := filepath.Join(dir, "store")
 	cfg := filepath.Join(dir, "c.yaml")
 	writeConfig(t, cfg, fmt.Sprintf(`store: %s
-compression: zstd
-compression_level: 1
+%s
 segment:
   max_bytes: 1MiB
 interfaces:
   - name: %s
     filter: "udp dst port 9998"
 listen: 127.0.0.1:0
-`, st, lab.HostIf))
+`, st, compression, lab.HostIf))
 	d := startDaemon(t, cfg)
 	witness := filepath.Join(dir, "witness.pcap")
 	dump := testkit.StartWitness(t, exec.Command("tcpdump", tcpdumpArgs(lab.HostIf, witness, "udp dst port 9998", "-B", "65536")...))
@@ -89,7 +94,7 @@ listen: 127.0.0.1:0
 	compressed, segments := 0, 0
 	for _, seg := range segs {
 		segments++
-		if n := sqlite3Out(t, seg, "SELECT count(*) FROM blocks WHERE encoding = 1"); n != "0" {
+		if n := sqlite3Out(t, seg, fmt.Sprintf("SELECT count(*) FROM blocks WHERE encoding = %d", encoding)); n != "0" {
 			compressed++
 		}
 	}

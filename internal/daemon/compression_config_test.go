@@ -17,6 +17,7 @@ func TestConfigCompression(t *testing.T) {
 		{"store: /s\ninterfaces: [{name: eth0}]\n", store.Compression{}},
 		{"store: /s\ncompression: zstd\ncompression_level: 3\ninterfaces: [{name: eth0}]\n", store.Compression{Level: 3}},
 		{"store: /s\ncompression: none\ninterfaces: [{name: eth0}]\n", store.Compression{None: true}},
+		{"store: /s\ncompression: s2\ninterfaces: [{name: eth0}]\n", store.Compression{S2: true}},
 	} {
 		cfg, err := Parse([]byte(c.yaml))
 		if err != nil {
@@ -27,7 +28,8 @@ func TestConfigCompression(t *testing.T) {
 		}
 	}
 	for _, c := range []struct{ yaml, want string }{
-		{"store: /s\ncompression: lz4\ninterfaces: [{name: eth0}]\n", `line 2: compression: "lz4": use zstd or none`},
+		{"store: /s\ncompression: lz4\ninterfaces: [{name: eth0}]\n", `line 2: compression: "lz4": use zstd, s2 or none`},
+		{"store: /s\ncompression: s2\ncompression_level: 2\ninterfaces: [{name: eth0}]\n", "line 3: compression_level: 2: a level is zstd's; s2 has none"},
 		{"store: /s\ncompression_level: 9\ninterfaces: [{name: eth0}]\n", "line 2: compression_level: 9: must be 1 to 4"},
 		{"store: /s\ncompression_level: -1\ninterfaces: [{name: eth0}]\n", "line 2: compression_level"},
 	} {

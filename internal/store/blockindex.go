@@ -292,7 +292,7 @@ func (db *DB) reindexSome(sk *sketcher, read *sqlite3.Stmt, ids []int64) (err er
 		session, linkType, bytes := read.ColumnInt64(0), uint32(read.ColumnInt64(1)), read.ColumnInt64(2)
 		raw, serr := decodeBlock(read.ColumnInt64(4), read.ColumnRawBlob(3), read.ColumnInt64(5), sk.raw)
 		if serr == nil {
-			if read.ColumnInt64(4) == EncodingZstd {
+			if read.ColumnInt64(4) != EncodingRaw {
 				sk.raw = raw[:0]
 			}
 			serr = sk.sketch(raw, linkType)

@@ -8,25 +8,35 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
 )
 
 // Block encodings (schema version 6, the blocks.encoding column). A block
-// is compressed whole, as one zstd frame (RFC 8878) with its content
-// size, followed by a skippable frame (RFC 8878, 3.1.2) that carries the
-// CRC-32C of the zstd frame's bytes (crcTrailer), and only where that
-// makes it smaller by at least 1/8. (Blocks written before the trailer
-// carry zstd's own content checksum instead, an xxhash64 of the raw
+// is compressed whole, and stored so only where that makes it smaller by
+// at least 1/8; a block that does not shrink so (encrypted traffic) is
+// stored raw, costing the reader nothing, and the writer then judges the
+// next blocks by a sample (blockEncoder). The sketch of the block index
+// is computed from the raw block before it is compressed.
+//
+// zstd (EncodingZstd): one zstd frame (RFC 8878) with its content size,
+// followed by a skippable frame (RFC 8878, 3.1.2) that carries the
+// CRC-32C of the zstd frame's bytes (the CRC trailer). Every zstd tool
+// decodes such a blob, skipping the trailer. Blocks written before the
+// trailer carry zstd's own content checksum instead, an XXH64 of the raw
 // block that cost 5% of a capture's CPU; both are read. The trailer sums
-// the compressed bytes, a tenth of the raw ones on everyday traffic.)
-// Every zstd tool decodes such a blob, skipping the trailer. A block
-// that does not shrink by 1/8: a block zstd does not shrink so (encrypted traffic) is stored raw,
-// costing the reader nothing, and the writer then judges the next blocks
-// by a sample (blockEncoder). The sketch of the block index is computed
-// from the raw block before it is compressed.
+// the compressed bytes, a tenth of the raw ones on everyday traffic.
+//
+// S2 (EncodingS2): one S2 block (github.com/klauspost/compress/s2's
+// block format, a superset of Snappy's: the raw length as a uvarint,
+// then the compressed stream), followed by the CRC-32C of those bytes
+// (4 bytes, little-endian). It saves nearly what zstd's fastest level
+// saves on the lab's traffic for half its CPU (docs/PERFORMANCE.md): the
+// choice for a link near the machine's top speed.
 const (
 	EncodingRaw  = 0 // the block blob as block.go lays it out
-	EncodingZstd = 1 // one zstd frame whose content is the raw blob
+	EncodingZstd = 1 // one zstd frame whose content is the raw blob, and the CRC trailer
+	EncodingS2   = 2 // one S2 block whose content is the raw blob, and its CRC-32C
 )
 
 // migration6 adds the per-block encoding and the stored blob's length (so
@@ -42,6 +52,9 @@ const migration6 = `ALTER TABLE blocks ADD COLUMN encoding INTEGER NOT NULL DEFA
 type Compression struct {
 	// None stores every block raw.
 	None bool
+	// S2 compresses with S2 instead of zstd (Level is zstd's: it must
+	// be 0 with S2).
+	S2 bool
 	// Level is the zstd level, 1 (fastest) to 4 (best); 0 means
 	// DefaultCompressionLevel.
 	Level int
@@ -55,31 +68,53 @@ const DefaultCompressionLevel = 1
 // MaxCompressionLevel is the highest level accepted.
 const MaxCompressionLevel = 4
 
-// ParseCompression reads a compression name: "zstd" or "none".
+// ParseCompression reads a compression name: "zstd", "s2" or "none".
 func ParseCompression(name string) (Compression, error) {
 	switch strings.ToLower(name) {
 	case "zstd", "":
 		return Compression{}, nil
+	case "s2":
+		return Compression{S2: true}, nil
 	case "none":
 		return Compression{None: true}, nil
 	}
-	return Compression{}, fmt.Errorf("compression %q: want zstd or none", name)
+	return Compression{}, fmt.Errorf("compression %q: want zstd, s2 or none", name)
 }
 
-// Validate checks the level.
+// Validate checks the level, and that only one way is chosen.
 func (c Compression) Validate() error {
+	if c.None && c.S2 {
+		return fmt.Errorf("compression: none and s2 at once")
+	}
 	if c.Level < 0 || c.Level > MaxCompressionLevel {
 		return fmt.Errorf("compression level %d: want 1 to %d", c.Level, MaxCompressionLevel)
+	}
+	if c.Level != 0 && c.S2 {
+		return fmt.Errorf("compression level %d: a level is zstd's; s2 has none", c.Level)
 	}
 	return nil
 }
 
 // String is the compression's name as ParseCompression reads it.
 func (c Compression) String() string {
-	if c.None {
+	switch {
+	case c.None:
 		return "none"
+	case c.S2:
+		return "s2"
 	}
 	return "zstd"
+}
+
+// encoding is the encoding of the blocks c compresses.
+func (c Compression) encoding() int64 {
+	switch {
+	case c.None:
+		return EncodingRaw
+	case c.S2:
+		return EncodingS2
+	}
+	return EncodingZstd
 }
 
 func (c Compression) level() int {
@@ -159,9 +194,13 @@ func (e *blockEncoder) encode(c Compression, raw []byte) (blob []byte, encoding 
 	if c.None || len(raw) == 0 {
 		return raw, EncodingRaw, nil
 	}
-	enc, err := encoders[c.level()]()
-	if err != nil {
-		return nil, 0, fmt.Errorf("zstd encoder: %w", err)
+	compress := func(dst, src []byte) []byte { return s2.Encode(dst[:cap(dst)], src) }
+	if !c.S2 {
+		enc, err := encoders[c.level()]()
+		if err != nil {
+			return nil, 0, fmt.Errorf("zstd encoder: %w", err)
+		}
+		compress = func(dst, src []byte) []byte { return enc.EncodeAll(src, dst[:0]) }
 	}
 	if e.probe && len(raw) >= 2*sampleParts*samplePart {
 		e.sample = e.sample[:0]
@@ -169,16 +208,20 @@ func (e *blockEncoder) encode(c Compression, raw []byte) (blob []byte, encoding 
 		for i := range sampleParts {
 			e.sample = append(e.sample, raw[i*step:i*step+samplePart]...)
 		}
-		e.buf = enc.EncodeAll(e.sample, e.buf[:0])
+		e.buf = compress(e.buf, e.sample)
 		if !pays(len(e.buf), len(e.sample)) {
 			return raw, EncodingRaw, nil
 		}
 	}
 	e.whole++
-	e.buf = enc.EncodeAll(raw, e.buf[:0])
+	e.buf = compress(e.buf, raw)
 	e.probe = !pays(len(e.buf)+crcTrailerLen, len(raw))
 	if e.probe {
 		return raw, EncodingRaw, nil
+	}
+	if c.S2 {
+		e.buf = binary.LittleEndian.AppendUint32(e.buf, crc32.Checksum(e.buf, castagnoli))
+		return e.buf, EncodingS2, nil
 	}
 	e.buf = appendCRCTrailer(e.buf)
 	return e.buf, EncodingZstd, nil
@@ -226,12 +269,15 @@ func decodeBlock(encoding int64, blob []byte, rawLen int64, buf []byte) ([]byte,
 	switch encoding {
 	case EncodingRaw:
 		return blob, nil
-	case EncodingZstd:
+	case EncodingZstd, EncodingS2:
 	default:
 		return nil, fmt.Errorf("unknown block encoding %d: %w", encoding, ErrCorruptBlock)
 	}
 	if rawLen < 0 || rawLen > maxRawBlock {
 		return nil, fmt.Errorf("compressed block of %d bytes: %w", rawLen, ErrCorruptBlock)
+	}
+	if encoding == EncodingS2 {
+		return decodeS2(blob, rawLen, buf)
 	}
 	dec, err := decoder()
 	if err != nil {
@@ -245,6 +291,33 @@ func decodeBlock(encoding int64, blob []byte, rawLen int64, buf []byte) ([]byte,
 		buf = make([]byte, 0, rawLen)
 	}
 	out, err := dec.DecodeAll(frame, buf[:0])
+	if err != nil {
+		return nil, fmt.Errorf("compressed block does not decode (%v): %w", err, ErrCorruptBlock)
+	}
+	if int64(len(out)) != rawLen {
+		return nil, fmt.Errorf("compressed block decodes to %d bytes, its row says %d: %w", len(out), rawLen, ErrCorruptBlock)
+	}
+	return out, nil
+}
+
+// decodeS2 decodes an S2 blob (EncodingS2) of a block of rawLen bytes
+// into buf, after checking its CRC-32C and the length it says.
+func decodeS2(blob []byte, rawLen int64, buf []byte) ([]byte, error) {
+	n := len(blob) - 4
+	if n < 1 {
+		return nil, fmt.Errorf("S2 block of %d bytes: %w", len(blob), ErrCorruptBlock)
+	}
+	if got, want := crc32.Checksum(blob[:n], castagnoli), binary.LittleEndian.Uint32(blob[n:]); got != want {
+		return nil, fmt.Errorf("compressed block's CRC-32C is %08x, it says %08x: %w", got, want, ErrCorruptBlock)
+	}
+	size, err := s2.DecodedLen(blob[:n])
+	if err != nil || int64(size) != rawLen {
+		return nil, fmt.Errorf("compressed block says %d bytes (%v), its row says %d: %w", size, err, rawLen, ErrCorruptBlock)
+	}
+	if int64(cap(buf)) < rawLen {
+		buf = make([]byte, 0, rawLen)
+	}
+	out, err := s2.Decode(buf[:rawLen], blob[:n])
 	if err != nil {
 		return nil, fmt.Errorf("compressed block does not decode (%v): %w", err, ErrCorruptBlock)
 	}

@@ -12,7 +12,7 @@ import "github.com/packetrecorderd/packetrecorderd/internal/index"
 // made of: a Block that is Reset, or whose Data is another buffer (a
 // copy held in memory while the store fails) or of another length, is
 // prepared again by Append itself, so a stale blob is never stored. A
-// zstd blob is not used by a Writer whose compression is none.
+// compressed blob is used only by a Writer that compresses the same way.
 
 // prepared is a block's stored form, made by PrepareBlock. Its buffers
 // belong to the Block and are reused from one fill to the next.
@@ -21,7 +21,7 @@ type prepared struct {
 	data     *byte // &Data[0] of the block it was made of
 	n, count int
 	encoding int64
-	frame    []byte // the zstd frame when encoding is EncodingZstd
+	frame    []byte // the compressed blob when encoding is not EncodingRaw
 	sketchOK bool
 	sketch   []byte
 	terms    index.Builder // the block's terms, for a segment summary (CopyTerms)
@@ -31,7 +31,7 @@ type prepared struct {
 // stored by a Writer compressing with c.
 func (p *prepared) usable(b *Block, c Compression) bool {
 	return p != nil && p.valid && len(b.Data) > 0 && p.data == &b.Data[0] && p.n == len(b.Data) && p.count == b.Count &&
-		(p.encoding == EncodingRaw || !c.None)
+		(p.encoding == EncodingRaw || p.encoding == c.encoding())
 }
 
 // Preparer holds one goroutine's compression state for PrepareBlock. A
@@ -77,12 +77,12 @@ func (pr *Preparer) PrepareBlock(b *Block, c Compression, raw bool) (compressed 
 	}
 	p.data, p.n, p.count = &b.Data[0], len(b.Data), b.Count
 	p.valid = true
-	return p.encoding == EncodingZstd
+	return p.encoding != EncodingRaw
 }
 
 // blob is the prepared blob of b.
 func (p *prepared) blob(b *Block) []byte {
-	if p.encoding == EncodingZstd {
+	if p.encoding != EncodingRaw {
 		return p.frame
 	}
 	return b.Data

@@ -148,7 +148,7 @@ func (d *blockData) walk(b blockRef, fn func(Record) error) error {
 	if err != nil {
 		return fmt.Errorf("session %d: %w: packets %d to %d: %w", d.session, ErrCorrupt, b.first, b.first+b.count-1, err)
 	}
-	if d.stmt.ColumnInt64(0) == EncodingZstd {
+	if d.stmt.ColumnInt64(0) != EncodingRaw {
 		d.buf = blob[:0] // kept for the next block
 	}
 	return d.db.walkBlock(d.session, blob, b, fn)

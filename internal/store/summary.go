@@ -35,7 +35,7 @@ func (db *DB) SummarizeContext(ctx context.Context, session int64, s *index.Summ
 		lt := uint32(stmt.ColumnInt64(0))
 		raw, err := decodeBlock(stmt.ColumnInt64(2), stmt.ColumnRawBlob(1), stmt.ColumnInt64(3), buf)
 		if err == nil {
-			if stmt.ColumnInt64(2) == EncodingZstd {
+			if stmt.ColumnInt64(2) != EncodingRaw {
 				buf = raw[:0]
 			}
 			b.Reset()
