@@ -180,8 +180,9 @@ const (
 type blockEncoder struct {
 	buf    []byte // the last compressed frame
 	sample []byte
-	probe  bool // the last block did not pay: try the next on a sample
-	whole  int  // blocks compressed whole (for tests)
+	s2     []byte // S2's output before it is copied to buf
+	probe  bool   // the last block did not pay: try the next on a sample
+	whole  int    // blocks compressed whole (for tests)
 }
 
 // pays reports whether a frame of out bytes saves enough over in.
@@ -194,7 +195,15 @@ func (e *blockEncoder) encode(c Compression, raw []byte) (blob []byte, encoding 
 	if c.None || len(raw) == 0 {
 		return raw, EncodingRaw, nil
 	}
-	compress := func(dst, src []byte) []byte { return s2.Encode(dst[:cap(dst)], src) }
+	compress := func(dst, src []byte) []byte {
+		// S2 wants room for the worst case: it writes into a scratch
+		// buffer of the encoder's, and the blob (kept with its block
+		// until the block is stored) takes only what it needs.
+		if need := s2.MaxEncodedLen(len(src)); cap(e.s2) < need {
+			e.s2 = make([]byte, need)
+		}
+		return append(dst[:0], s2.Encode(e.s2[:cap(e.s2)], src)...)
+	}
 	if !c.S2 {
 		enc, err := encoders[c.level()]()
 		if err != nil {
