@@ -268,16 +268,10 @@ func (r *Recording) Append(b *store.Block) error {
 			return err
 		}
 	}
+	// The Writer adds the block's terms and address-port pairs to the
+	// segment's summary (SetSummary).
 	if err := r.seg.w.Append(b); err != nil {
 		return err
-	}
-	if sum := r.seg.summary; sum != nil {
-		// The address-port pairs of the block's packets, for the
-		// segment's summary (its terms come from the block's sketch).
-		store.WalkBlock(b.Data, 1, b.LinkType, 0, func(rec store.Record) error {
-			sum.AddPacketPairs(b.LinkType, rec.Data)
-			return nil
-		})
 	}
 	p := &r.pending
 	if p.packets == 0 {
@@ -292,6 +286,11 @@ func (r *Recording) Append(b *store.Block) error {
 // Compression is how the segments store their blocks: the recorder
 // prepares blocks ahead with it (store.PrepareBlock).
 func (r *Recording) Compression() store.Compression { return r.cfg.Compression }
+
+// SummaryPairs says that the recording's segment summaries take the
+// address-port pairs of its blocks' packets: a recorder's preparers
+// collect them while they sketch each block (store.Preparer.Pairs).
+func (r *Recording) SummaryPairs() bool { return true }
 
 // StoredBytes is the bytes of the block blobs the recording has
 // committed, in all its segments: what its blocks take compressed (or

@@ -28,8 +28,14 @@ import (
 // build or a catalog rebuilt from the files has none.
 func summaryStore(t testing.TB, maxBytes int64) (string, map[string][]byte) {
 	t.Helper()
+	return summaryStoreOf(t, maxBytes, archivetest.RecordMix)
+}
+
+// summaryStoreOf is summaryStore recording with record.
+func summaryStoreOf(t testing.TB, maxBytes int64, record func(testing.TB, string, synth.Config, int64) *synth.Mix) (string, map[string][]byte) {
+	t.Helper()
 	dir := filepath.Join(t.TempDir(), "store")
-	archivetest.RecordMix(t, dir, synth.Config{Seed: 19, Flows: 2000, Packets: 40000, Span: 3600e9}, maxBytes)
+	record(t, dir, synth.Config{Seed: 19, Flows: 2000, Packets: 40000, Span: 3600e9}, maxBytes)
 	conn, err := sqlite3.Open(filepath.Join(dir, archive.CatalogFile))
 	if err != nil {
 		t.Fatal(err)
@@ -163,6 +169,26 @@ func TestSummarizerBuildsMissing(t *testing.T) {
 	}
 	if st := s.status(); st.SegmentsUnsummarized != 0 || st.SegmentsSummarized != int64(len(closed)+3) {
 		t.Fatalf("status after the passes: %+v", st)
+	}
+}
+
+// TestSummarizerBuildsWhatPreparersCollect: segments recorded from
+// blocks a recorder's preparers prepared (their address-port pairs
+// collected with the sketch, not by the writer's walk) close with
+// exactly the summaries the builder makes of their packets one by one.
+func TestSummarizerBuildsWhatPreparersCollect(t *testing.T) {
+	dir, atClose := summaryStoreOf(t, 800<<10, archivetest.RecordMixPrepared)
+	s, a, _ := testSummarizer(t, dir)
+	closed := closedSegments(t, a)
+	s.pass(context.Background(), true)
+	sums := a.Summaries(closed)
+	if len(sums) != len(closed) || len(closed) != len(atClose) {
+		t.Fatalf("%d of %d closed segments summarized (%d at close)", len(sums), len(closed), len(atClose))
+	}
+	for _, g := range closed {
+		if !bytes.Equal(sums[g.ID].Sketch, atClose[g.File]) || !sums[g.ID].Pairs {
+			t.Errorf("%s: built %d bytes (pairs %v), the recording wrote %d bytes", g.File, len(sums[g.ID].Sketch), sums[g.ID].Pairs, len(atClose[g.File]))
+		}
 	}
 }
 

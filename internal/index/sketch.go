@@ -126,6 +126,12 @@ type Builder struct {
 	any     bool    // a packet the terms cannot describe (KindAny)
 	flows   flowIDs // the packets' Community IDs (sketch_cid.go)
 
+	// Address-port pairs for a segment's summary (builder_pairs.go),
+	// when SetPairs is on: the hashes of the block's pairs (PairHash),
+	// and whether a packet had too many.
+	pairsOn, pairsLost bool
+	pairs              []uint64
+
 	// seen is a direct-mapped cache of the terms this block already has,
 	// by their key (the first argument of hash2 for an IPv4 address, a
 	// port or a protocol: see addKey), valid where seenGen is gen. The
@@ -187,6 +193,7 @@ func (b *Builder) Reset() {
 	clear(b.est)
 	b.hashes = b.hashes[:0]
 	b.any = false
+	b.pairs, b.pairsLost = b.pairs[:0], false
 	b.flows.reset()
 	// A new generation empties the term cache without clearing it.
 	b.gen++

@@ -46,6 +46,9 @@ func (b *Builder) AddPacket(linkType uint32, data []byte) {
 	for i := range t.List {
 		b.Add(t.List[i])
 	}
+	if b.pairsOn && pairsOf(t.List, b.addPair) {
+		b.pairsLost = true
+	}
 }
 
 // fastPacket adds the terms of an Ethernet frame that fastEther lets
@@ -126,8 +129,12 @@ func (b *Builder) fastIPv4(d []byte, o int) bool {
 		if proto == 17 && binary.BigEndian.Uint16(d[x+2:]) == geneve {
 			return false
 		}
-		b.addKey(portKey(proto, binary.BigEndian.Uint16(d[x:])))
-		b.addKey(portKey(proto, binary.BigEndian.Uint16(d[x+2:])))
+		sp, dp := portKey(proto, binary.BigEndian.Uint16(d[x:])), portKey(proto, binary.BigEndian.Uint16(d[x+2:]))
+		b.addKey(sp)
+		b.addKey(dp)
+		if b.pairsOn {
+			b.addPairs4(hash2(addr4Key(binary.BigEndian.Uint32(d[o+12:])), 0), hash2(addr4Key(binary.BigEndian.Uint32(d[o+16:])), 0), hash2(sp, 0), hash2(dp, 0))
+		}
 	}
 	b.addKey(addr4Key(binary.BigEndian.Uint32(d[o+12:])))
 	b.addKey(addr4Key(binary.BigEndian.Uint32(d[o+16:])))
@@ -140,10 +147,15 @@ func (b *Builder) fastIPv6(d []byte, o int) bool {
 	if !ok {
 		return false
 	}
-	b.AddHash(hashAddr(netip.AddrFrom16([16]byte(d[o+8 : o+24]))))
-	b.AddHash(hashAddr(netip.AddrFrom16([16]byte(d[o+24 : o+40]))))
+	sa, da := hashAddr(netip.AddrFrom16([16]byte(d[o+8:o+24]))), hashAddr(netip.AddrFrom16([16]byte(d[o+24:o+40])))
+	b.AddHash(sa)
+	b.AddHash(da)
+	sp, dp := portKey(nh, binary.BigEndian.Uint16(d[o+40:])), portKey(nh, binary.BigEndian.Uint16(d[o+42:]))
 	b.addKey(protoKey(nh))
-	b.addKey(portKey(nh, binary.BigEndian.Uint16(d[o+40:])))
-	b.addKey(portKey(nh, binary.BigEndian.Uint16(d[o+42:])))
+	b.addKey(sp)
+	b.addKey(dp)
+	if b.pairsOn {
+		b.addPairs4(sa, da, hash2(sp, 0), hash2(dp, 0))
+	}
 	return true
 }

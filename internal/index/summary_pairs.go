@@ -54,6 +54,15 @@ func (s *Summary) AddPacketPairs(linkType uint32, data []byte) {
 
 // addPairs adds the pairs of one packet's terms.
 func (s *Summary) addPairs(list []Term) {
+	if pairsOf(list, s.addPair) {
+		s.pairsLost = true
+	}
+}
+
+// pairsOf calls add with the hash of each address-port pair of one
+// packet's terms, unless there are more than maxPairs: then it adds
+// none and reports true (the pairs are lost).
+func pairsOf(list []Term, add func(uint64)) (lost bool) {
 	na, np := 0, 0
 	for i := range list {
 		switch list[i].Kind {
@@ -64,11 +73,10 @@ func (s *Summary) addPairs(list []Term) {
 		}
 	}
 	if na == 0 || np == 0 {
-		return
+		return false
 	}
 	if na*np > maxPairs {
-		s.pairsLost = true
-		return
+		return true
 	}
 	for i := range list {
 		if list[i].Kind != KindAddr {
@@ -77,10 +85,11 @@ func (s *Summary) addPairs(list []Term) {
 		ah := hashAddr(list[i].Addr)
 		for j := range list {
 			if list[j].Kind == KindPort {
-				s.addPair(PairHash(ah, hashPort(list[j].Proto, list[j].Port)))
+				add(PairHash(ah, hashPort(list[j].Proto, list[j].Port)))
 			}
 		}
 	}
+	return false
 }
 
 func (s *Summary) addPair(h uint64) {

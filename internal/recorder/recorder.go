@@ -215,6 +215,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if prepare {
 		comp = cs.Compression()
 	}
+	ps, pairs := c.Writer.(pairsSink)
+	pairs = pairs && ps.SummaryPairs()
 
 	var (
 		stopWriter atomic.Bool // the writer failed: stop reading
@@ -245,7 +247,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		go func() {
 			defer wg.Done()
 			defer close(outs[i])
-			var pr store.Preparer
+			pr := store.Preparer{Pairs: pairs}
 			for b := range ins[i] {
 				if prepare {
 					// Behind: store it raw rather than let the ring fill.
@@ -560,6 +562,13 @@ func (e *engine) stats() cutoff.Stats {
 // blocks unprepared (its Append sketches and compresses them).
 type compressionSink interface {
 	Compression() store.Compression
+}
+
+// pairsSink is a sink whose segment summaries take the address-port
+// pairs of its blocks' packets (archive.Recording): the preparers
+// collect them while they sketch each block. Run asks once.
+type pairsSink interface {
+	SummaryPairs() bool
 }
 
 // newEngine makes the writer's flow tracker when the recording has a

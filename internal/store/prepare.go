@@ -37,6 +37,11 @@ func (p *prepared) usable(b *Block, c Compression) bool {
 // Preparer holds one goroutine's compression state for PrepareBlock. A
 // Preparer is used by one goroutine at a time.
 type Preparer struct {
+	// Pairs has the block's address-port pairs collected with its
+	// terms, for a Writer whose segment summary takes them
+	// (index.Summary.SetPairs): its Append then walks the block no more.
+	Pairs bool
+
 	zenc blockEncoder
 	b    index.Builder // its caches stay warm from block to block
 }
@@ -55,6 +60,7 @@ func (pr *Preparer) PrepareBlock(b *Block, c Compression, raw bool) (compressed 
 	if b.Count == 0 || len(b.Data) == 0 {
 		return false
 	}
+	pr.b.SetPairs(pr.Pairs)
 	pr.b.Reset()
 	err := WalkBlock(b.Data, 1, b.LinkType, 0, func(r Record) error {
 		pr.b.AddPacket(b.LinkType, r.Data)

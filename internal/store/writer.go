@@ -98,8 +98,9 @@ func (w *Writer) SetCompression(c Compression) error {
 func (w *Writer) Compression() Compression { return w.compression }
 
 // SetSummary has every block appended from now on added to s as well
-// (its terms, hashed once for the block's sketch): a store's segment
-// summary (see index.Summary). Blocks rolled back stay in s, which only
+// (its terms, hashed once for the block's sketch, and its address-port
+// pairs when s takes them): a store's segment summary (see
+// index.Summary). Blocks rolled back stay in s, which only
 // makes it answer "may hold" more often.
 func (w *Writer) SetSummary(s *index.Summary) { w.summary = s }
 
@@ -162,6 +163,7 @@ func (w *Writer) Append(b *Block) error {
 		if blob, encoding, err = w.zenc.encode(w.compression, b.Data); err != nil {
 			return fmt.Errorf("append block: %w", err)
 		}
+		w.sketch.b.SetPairs(w.summary != nil && w.summary.PairsOn())
 		sketchOK = w.sketch.sketch(b.Data, b.LinkType) == nil
 		sketch, terms = w.sketch.buf, &w.sketch.b
 	}
@@ -193,6 +195,13 @@ func (w *Writer) Append(b *Block) error {
 		}
 		if w.summary != nil {
 			w.summary.AddBlock(terms)
+			if w.summary.PairsOn() && !w.summary.AddBlockPairs(terms) {
+				// Prepared without its pairs: walk it for them.
+				WalkBlock(b.Data, 1, b.LinkType, 0, func(r Record) error {
+					w.summary.AddPacketPairs(b.LinkType, r.Data)
+					return nil
+				})
+			}
 		}
 	} else if w.summary != nil {
 		w.summary.AddAny()

@@ -17,6 +17,19 @@ import (
 // summary its recording writes at close; it returns the mix.
 func RecordMix(t testing.TB, dir string, cfg synth.Config, maxBytes int64) *synth.Mix {
 	t.Helper()
+	return recordMix(t, dir, cfg, maxBytes, false)
+}
+
+// RecordMixPrepared is RecordMix with every block prepared first as a
+// recorder's preparers prepare it (store.Preparer, collecting the
+// address-port pairs the segment summaries take), on the recording's
+// compression.
+func RecordMixPrepared(t testing.TB, dir string, cfg synth.Config, maxBytes int64) *synth.Mix {
+	t.Helper()
+	return recordMix(t, dir, cfg, maxBytes, true)
+}
+
+func recordMix(t testing.TB, dir string, cfg synth.Config, maxBytes int64, prepared bool) *synth.Mix {
 	a, err := archive.Open(dir, archive.Options{Create: true})
 	if err != nil {
 		t.Fatal(err)
@@ -27,6 +40,7 @@ func RecordMix(t testing.TB, dir string, cfg synth.Config, maxBytes int64) *synt
 		t.Fatal(err)
 	}
 	m := synth.Generate(cfg)
+	pr := store.Preparer{Pairs: rec.SummaryPairs()}
 	var b store.Block
 	var frame []byte
 	const per = 100
@@ -35,6 +49,9 @@ func RecordMix(t testing.TB, dir string, cfg synth.Config, maxBytes int64) *synt
 		for _, p := range m.Packets[start:min(start+per, len(m.Packets))] {
 			frame = m.Frame(frame[:0], p)
 			b.Append(p.TS, len(frame), frame)
+		}
+		if prepared {
+			pr.PrepareBlock(&b, rec.Compression(), false)
 		}
 		if err := rec.Append(&b); err != nil {
 			t.Fatal(err)
