@@ -65,6 +65,7 @@ type flowIDs struct {
 	hashes []uint64
 	cache  *flowCache
 	pkt    flow.Packet
+	key    flowKey // the current packet's (addFlowID)
 }
 
 // flowKey is a canonical 5-tuple as the cache keys it, exactly: the
@@ -74,7 +75,14 @@ type flowIDs struct {
 // it.
 type flowKey struct{ a, b, c, d, e uint64 }
 
-func (k flowKey) slot() uint64 {
+// equal and set compare and copy keys word by word (see fastFlowKeyTo).
+func (k *flowKey) equal(o *flowKey) bool {
+	return k.a == o.a && k.b == o.b && k.c == o.c && k.d == o.d && k.e == o.e
+}
+
+func (k *flowKey) set(o *flowKey) { k.a, k.b, k.c, k.d, k.e = o.a, o.b, o.c, o.d, o.e }
+
+func (k *flowKey) slot() uint64 {
 	return ((k.a * 0x9e3779b97f4a7c15) ^ (k.b * 0xbf58476d1ce4e5b9) ^ (k.c * 0x94d049bb133111eb) ^ k.d ^ (k.e * 0xd6e8feb86659fd93)) >> (64 - flowCacheBits)
 }
 
@@ -124,7 +132,8 @@ func (b *Builder) addFlowID(linkType uint32, data []byte) *flowEntry {
 	if f.cache == nil {
 		f.cache = &flowCache{gen: 1}
 	}
-	k, fast := fastFlowKey(linkType, data)
+	k := &f.key
+	fast := fastFlowKeyTo(linkType, data, k)
 	var p *flow.Packet
 	if !fast {
 		p = &f.pkt
@@ -132,27 +141,28 @@ func (b *Builder) addFlowID(linkType uint32, data []byte) *flowEntry {
 			return nil // no IP packet: no ID (the per-packet match takes none)
 		}
 		var ok bool
-		if k, ok = keyOf(p.Key); !ok {
+		if *k, ok = keyOf(p.Key); !ok {
 			return nil
 		}
 	}
 	c := f.cache
 	e := &c.e[k.slot()]
-	if e.key == k && e.gen != 0 {
+	if e.key.equal(k) && e.gen != 0 {
 		if e.gen == c.gen {
 			return fastEntry(e, fast) // in the block already
 		}
 	} else {
 		var sum [20]byte
 		if p == nil {
-			sum = fastSum(k)
+			sum = fastSum(*k)
 		} else {
 			var ok bool
 			if sum, ok = p.Key.Sum(0); !ok {
 				return nil
 			}
 		}
-		e.key, e.hash, e.terms = k, hashCID(sum), 0
+		e.key.set(k)
+		e.hash, e.terms = hashCID(sum), 0
 	}
 	e.gen = c.gen
 	if b.est == nil {
@@ -247,8 +257,18 @@ func fastSum(k flowKey) [20]byte {
 // follows a tunnel behind (VXLAN, GENEVE, Teredo). It reports false for
 // every other frame.
 func fastFlowKey(linkType uint32, d []byte) (flowKey, bool) {
+	var k flowKey
+	ok := fastFlowKeyTo(linkType, d, &k)
+	return k, ok
+}
+
+// fastFlowKeyTo is fastFlowKey writing the key into *k, word by word:
+// the capture path's form. (A 40-byte key returned by value is copied
+// through the stack in 16-byte moves that read 8-byte stores back before
+// they land, a store-forwarding stall that cost addFlowID half its time.)
+func fastFlowKeyTo(linkType uint32, d []byte, k *flowKey) bool {
 	if linkType != linkEthernet || len(d) < 14+20 {
-		return flowKey{}, false
+		return false
 	}
 	be := binary.BigEndian
 	ip := d[14:]
@@ -256,28 +276,30 @@ func fastFlowKey(linkType uint32, d []byte) (flowKey, bool) {
 	case etIPv4:
 		hl := int(ip[0]&0x0f) * 4
 		if ip[0]>>4 != 4 || hl < 20 || hl > len(ip) || be.Uint16(ip[6:])&0x3fff != 0 {
-			return flowKey{}, false
+			return false
 		}
 		end := len(ip)
 		if tl := int(be.Uint16(ip[2:])); tl >= hl && tl < end {
 			end = tl
 		} else if tl < hl {
-			return flowKey{}, false // tl 0 (TSO) included: Extract's to judge
+			return false // tl 0 (TSO) included: Extract's to judge
 		}
 		proto := ip[9]
 		ports, ok := fastPorts(proto, ip[hl:end])
 		if !ok {
-			return flowKey{}, false
+			return false
 		}
 		src, dst := be.Uint32(ip[12:]), be.Uint32(ip[16:])
 		sp, dp := uint16(ports>>16), uint16(ports)
 		if src > dst || src == dst && sp > dp {
 			src, dst, ports = dst, src, ports<<16|ports>>16
 		}
-		return flowKey{a: uint64(src)<<32 | uint64(dst), e: 4<<56 | 1<<48 | uint64(proto)<<32 | uint64(ports)}, true
+		k.a, k.b, k.c, k.d = uint64(src)<<32|uint64(dst), 0, 0, 0
+		k.e = 4<<56 | 1<<48 | uint64(proto)<<32 | uint64(ports)
+		return true
 	case etIPv6:
 		if len(ip) < 40 || ip[0]>>4 != 6 {
-			return flowKey{}, false
+			return false
 		}
 		end := len(ip)
 		if pl := int(be.Uint16(ip[4:])); pl > 0 && 40+pl < end {
@@ -286,16 +308,18 @@ func fastFlowKey(linkType uint32, d []byte) (flowKey, bool) {
 		proto := ip[6]
 		ports, ok := fastPorts(proto, ip[40:end])
 		if !ok {
-			return flowKey{}, false
+			return false
 		}
 		s1, s2, d1, d2 := be.Uint64(ip[8:]), be.Uint64(ip[16:]), be.Uint64(ip[24:]), be.Uint64(ip[32:])
 		sp, dp := uint16(ports>>16), uint16(ports)
 		if s1 > d1 || s1 == d1 && (s2 > d2 || s2 == d2 && sp > dp) {
 			s1, s2, d1, d2, ports = d1, d2, s1, s2, ports<<16|ports>>16
 		}
-		return flowKey{s1, s2, d1, d2, 6<<56 | 1<<48 | uint64(proto)<<32 | uint64(ports)}, true
+		k.a, k.b, k.c, k.d = s1, s2, d1, d2
+		k.e = 6<<56 | 1<<48 | uint64(proto)<<32 | uint64(ports)
+		return true
 	}
-	return flowKey{}, false
+	return false
 }
 
 // fastPorts reads the source and destination port (in the high and low
