@@ -195,21 +195,12 @@ func (e *blockEncoder) encode(c Compression, raw []byte) (blob []byte, encoding 
 	if c.None || len(raw) == 0 {
 		return raw, EncodingRaw, nil
 	}
-	compress := func(dst, src []byte) []byte {
-		// S2 wants room for the worst case: it writes into a scratch
-		// buffer of the encoder's, and the blob (kept with its block
-		// until the block is stored) takes only what it needs.
-		if need := s2.MaxEncodedLen(len(src)); cap(e.s2) < need {
-			e.s2 = make([]byte, need)
-		}
-		return append(dst[:0], s2.Encode(e.s2[:cap(e.s2)], src)...)
-	}
+	var zenc *zstd.Encoder // nil: S2
 	if !c.S2 {
-		enc, err := encoders[c.level()]()
-		if err != nil {
+		var err error
+		if zenc, err = encoders[c.level()](); err != nil {
 			return nil, 0, fmt.Errorf("zstd encoder: %w", err)
 		}
-		compress = func(dst, src []byte) []byte { return enc.EncodeAll(src, dst[:0]) }
 	}
 	if e.probe && len(raw) >= 2*sampleParts*samplePart {
 		e.sample = e.sample[:0]
@@ -217,23 +208,37 @@ func (e *blockEncoder) encode(c Compression, raw []byte) (blob []byte, encoding 
 		for i := range sampleParts {
 			e.sample = append(e.sample, raw[i*step:i*step+samplePart]...)
 		}
-		e.buf = compress(e.buf, e.sample)
+		e.buf = e.compress(zenc, e.sample)
 		if !pays(len(e.buf), len(e.sample)) {
 			return raw, EncodingRaw, nil
 		}
 	}
 	e.whole++
-	e.buf = compress(e.buf, raw)
+	e.buf = e.compress(zenc, raw)
 	e.probe = !pays(len(e.buf)+crcTrailerLen, len(raw))
 	if e.probe {
 		return raw, EncodingRaw, nil
 	}
-	if c.S2 {
-		e.buf = binary.LittleEndian.AppendUint32(e.buf, crc32.Checksum(e.buf, castagnoli))
+	if zenc == nil {
+		e.buf = appendCRC32C(e.buf)
 		return e.buf, EncodingS2, nil
 	}
 	e.buf = appendCRCTrailer(e.buf)
 	return e.buf, EncodingZstd, nil
+}
+
+// compress compresses src into e.buf's memory: with zenc, or with S2
+// when zenc is nil. S2 wants room for the worst case, so it writes into
+// a scratch buffer of the encoder's, and the blob (kept with its block
+// until the block is stored) takes only what it needs.
+func (e *blockEncoder) compress(zenc *zstd.Encoder, src []byte) []byte {
+	if zenc != nil {
+		return zenc.EncodeAll(src, e.buf[:0])
+	}
+	if need := s2.MaxEncodedLen(len(src)); cap(e.s2) < need {
+		e.s2 = make([]byte, need)
+	}
+	return append(e.buf[:0], s2.Encode(e.s2[:cap(e.s2)], src)...)
 }
 
 // The CRC trailer of a compressed block: a zstd skippable frame of 12
@@ -252,6 +257,12 @@ func appendCRCTrailer(frame []byte) []byte {
 	frame = binary.LittleEndian.AppendUint32(frame, crcTrailerMagic)
 	frame = binary.LittleEndian.AppendUint32(frame, 4)
 	return binary.LittleEndian.AppendUint32(frame, sum)
+}
+
+// appendCRC32C appends the CRC-32C of b to it, little-endian (an S2
+// blob's check).
+func appendCRC32C(b []byte) []byte {
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 
 // checkCRCTrailer returns the zstd frame of a compressed blob: the blob

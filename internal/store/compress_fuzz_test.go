@@ -1,9 +1,7 @@
 package store
 
 import (
-	"encoding/binary"
 	"errors"
-	"hash/crc32"
 	"testing"
 )
 
@@ -37,7 +35,7 @@ func FuzzDecodeBlock(f *testing.F) {
 			case EncodingZstd:
 				blob = appendCRCTrailer(blob)
 			case EncodingS2:
-				blob = binary.LittleEndian.AppendUint32(blob, crc32.Checksum(blob, castagnoli))
+				blob = appendCRC32C(blob)
 			}
 		}
 		out, err := decodeBlock(encoding, blob, rawLen, nil)
