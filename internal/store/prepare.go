@@ -12,7 +12,9 @@ import "github.com/packetrecorderd/packetrecorderd/internal/index"
 // made of: a Block that is Reset, or whose Data is another buffer (a
 // copy held in memory while the store fails) or of another length, is
 // prepared again by Append itself, so a stale blob is never stored. A
-// compressed blob is used only by a Writer that compresses the same way.
+// compressed blob is used only by a Writer that compresses the same way,
+// and a block's terms without their pairs only by a Writer whose summary
+// takes none.
 
 // prepared is a block's stored form, made by PrepareBlock. Its buffers
 // belong to the Block and are reused from one fill to the next.
@@ -28,10 +30,11 @@ type prepared struct {
 }
 
 // usable reports whether p was made of b's current bytes and may be
-// stored by a Writer compressing with c.
-func (p *prepared) usable(b *Block, c Compression) bool {
+// stored by a Writer compressing with c, whose segment summary takes
+// address-port pairs if pairs is set (then p must have collected them).
+func (p *prepared) usable(b *Block, c Compression, pairs bool) bool {
 	return p != nil && p.valid && len(b.Data) > 0 && p.data == &b.Data[0] && p.n == len(b.Data) && p.count == b.Count &&
-		(p.encoding == EncodingRaw || p.encoding == c.encoding())
+		(p.encoding == EncodingRaw || p.encoding == c.encoding()) && (!pairs || p.terms.HasPairs())
 }
 
 // Preparer holds one goroutine's compression state for PrepareBlock. A

@@ -155,7 +155,7 @@ func (w *Writer) Append(b *Block) error {
 		sketchOK bool
 		terms    *index.Builder
 	)
-	if p := b.prep; p.usable(b, w.compression) {
+	if p := b.prep; p.usable(b, w.compression, w.summary != nil && w.summary.PairsOn()) {
 		blob, encoding = p.blob(b), p.encoding
 		sketch, sketchOK, terms = p.sketch, p.sketchOK, &p.terms
 	} else {
@@ -195,13 +195,7 @@ func (w *Writer) Append(b *Block) error {
 		}
 		if w.summary != nil {
 			w.summary.AddBlock(terms)
-			if w.summary.PairsOn() && !w.summary.AddBlockPairs(terms) {
-				// Prepared without its pairs: walk it for them.
-				WalkBlock(b.Data, 1, b.LinkType, 0, func(r Record) error {
-					w.summary.AddPacketPairs(b.LinkType, r.Data)
-					return nil
-				})
-			}
+			w.summary.AddBlockPairs(terms) // collected with the terms when the summary takes them
 		}
 	} else if w.summary != nil {
 		w.summary.AddAny()
