@@ -121,6 +121,7 @@ func (b *Builder) fastIPv4(d []byte, o int) bool {
 	}
 	proto := d[o+9]
 	x := o + int(d[o]&0x0f)*4
+	sa, da := addr4Key(binary.BigEndian.Uint32(d[o+12:])), addr4Key(binary.BigEndian.Uint32(d[o+16:]))
 	isPorts := proto == 6 || proto == 17 || proto == 132
 	if isPorts && binary.BigEndian.Uint16(d[o+6:])&0x1fff == 0 {
 		if x+4 > len(d) || x < o+2 {
@@ -133,11 +134,11 @@ func (b *Builder) fastIPv4(d []byte, o int) bool {
 		b.addKey(sp)
 		b.addKey(dp)
 		if b.pairsOn {
-			b.addPairs4(hash2(addr4Key(binary.BigEndian.Uint32(d[o+12:])), 0), hash2(addr4Key(binary.BigEndian.Uint32(d[o+16:])), 0), hash2(sp, 0), hash2(dp, 0))
+			b.addPairs4(hash2(sa, 0), hash2(da, 0), hash2(sp, 0), hash2(dp, 0))
 		}
 	}
-	b.addKey(addr4Key(binary.BigEndian.Uint32(d[o+12:])))
-	b.addKey(addr4Key(binary.BigEndian.Uint32(d[o+16:])))
+	b.addKey(sa)
+	b.addKey(da)
 	b.addKey(protoKey(proto))
 	return true
 }
