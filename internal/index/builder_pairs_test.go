@@ -46,19 +46,7 @@ func TestBuilderPairs(t *testing.T) {
 	}
 	for i, f := range frames {
 		block = append(block, f, f)
-		for _, o := range []int{12, 13, 14, 16, 17, 20, 21, 22, 23, 24, 25, 28, 34, 36, 37, 54, 56, 57} {
-			if o >= len(f) {
-				continue
-			}
-			for _, v := range []byte{0x00, 0x08, 0x81, 0x86, 0xdd, 0x45, 0x11, 0x06, 0x2c} {
-				g := slices.Clone(f)
-				g[o] = v
-				block = append(block, g, f)
-			}
-		}
-		for cut := 0; cut < min(len(f), 80); cut += 7 {
-			block = append(block, f[:cut], f)
-		}
+		fastPathVariants(f, func(g []byte) { block = append(block, g, f) })
 		if i%5 == 4 {
 			flush()
 		}
