@@ -108,15 +108,7 @@ func TestSummarizerBuildsMissing(t *testing.T) {
 	var order []int64
 	s.beforeBuild = func(g archive.Segment) { order = append(order, g.MaxNS) }
 	s.pass(context.Background(), true)
-	sums := a.Summaries(closed)
-	if len(sums) != len(closed) || len(closed) != len(atClose) {
-		t.Fatalf("%d of %d closed segments summarized (%d at close)", len(sums), len(closed), len(atClose))
-	}
-	for _, g := range closed {
-		if !bytes.Equal(sums[g.ID].Sketch, atClose[g.File]) || !sums[g.ID].Pairs {
-			t.Errorf("%s: built %d bytes (pairs %v), the recording wrote %d bytes", g.File, len(sums[g.ID].Sketch), sums[g.ID].Pairs, len(atClose[g.File]))
-		}
-	}
+	requireBuiltAsAtClose(t, a, closed, atClose)
 	for i := 1; i < len(order); i++ {
 		if order[i] > order[i-1] {
 			t.Fatalf("built out of order (newest first): %v", order)
@@ -161,7 +153,7 @@ func TestSummarizerBuildsMissing(t *testing.T) {
 		t.Fatalf("after the quick pass %d of %d summaries usable, want all but the damaged one", got, len(closed))
 	}
 	s.pass(context.Background(), true)
-	sums = a.Summaries(closed)
+	sums := a.Summaries(closed)
 	for _, g := range closed {
 		if !bytes.Equal(sums[g.ID].Sketch, atClose[g.File]) {
 			t.Errorf("%s: after the passes, built %d bytes, the recording wrote %d bytes", g.File, len(sums[g.ID].Sketch), len(atClose[g.File]))
@@ -169,6 +161,21 @@ func TestSummarizerBuildsMissing(t *testing.T) {
 	}
 	if st := s.status(); st.SegmentsUnsummarized != 0 || st.SegmentsSummarized != int64(len(closed)+3) {
 		t.Fatalf("status after the passes: %+v", st)
+	}
+}
+
+// requireBuiltAsAtClose requires a summary of every closed segment,
+// with pairs, equal to the one its recording wrote at close.
+func requireBuiltAsAtClose(t *testing.T, a *archive.Archive, closed []archive.Segment, atClose map[string][]byte) {
+	t.Helper()
+	sums := a.Summaries(closed)
+	if len(sums) != len(closed) || len(closed) != len(atClose) {
+		t.Fatalf("%d of %d closed segments summarized (%d at close)", len(sums), len(closed), len(atClose))
+	}
+	for _, g := range closed {
+		if !bytes.Equal(sums[g.ID].Sketch, atClose[g.File]) || !sums[g.ID].Pairs {
+			t.Errorf("%s: built %d bytes (pairs %v), the recording wrote %d bytes", g.File, len(sums[g.ID].Sketch), sums[g.ID].Pairs, len(atClose[g.File]))
+		}
 	}
 }
 
@@ -181,15 +188,7 @@ func TestSummarizerBuildsWhatPreparersCollect(t *testing.T) {
 	s, a, _ := testSummarizer(t, dir)
 	closed := closedSegments(t, a)
 	s.pass(context.Background(), true)
-	sums := a.Summaries(closed)
-	if len(sums) != len(closed) || len(closed) != len(atClose) {
-		t.Fatalf("%d of %d closed segments summarized (%d at close)", len(sums), len(closed), len(atClose))
-	}
-	for _, g := range closed {
-		if !bytes.Equal(sums[g.ID].Sketch, atClose[g.File]) || !sums[g.ID].Pairs {
-			t.Errorf("%s: built %d bytes (pairs %v), the recording wrote %d bytes", g.File, len(sums[g.ID].Sketch), sums[g.ID].Pairs, len(atClose[g.File]))
-		}
-	}
+	requireBuiltAsAtClose(t, a, closed, atClose)
 }
 
 // TestSummarizerBacksOff: while an interface drops packets (or stores
