@@ -23,6 +23,15 @@
 //	go run ./bench/compressbench [-dir DIR] [-packets 500000] [-export-packets 2000000] [-runs 3] [-corpus DIR]
 //
 // With -mix-only FILE it only writes -packets of the mix to FILE.
+//
+// With -bound it only works out the least CPU a packet that saving 20% of
+// the mix's block bytes can cost with zstd (as the store configures its
+// level 1, and with entropy coding) or S2, however the bytes to compress
+// are chosen: each encoder's CPU per byte saved on the part of the mix it
+// does best on (the text payloads alone, the packets' headers alone, or
+// whole 1 MiB blocks), times the bytes 20% is. Compare it with tcpdump's
+// CPU a packet on the same mix at top speed (`bench/capture -p real`):
+// issue #21 asks that capture with compression cost at most 1.3x that.
 package main
 
 import (
@@ -59,6 +68,7 @@ func main() {
 	corpus := flag.String("corpus", testkit.CorpusRoot(), "the shared corpus (its pcap directory is read)")
 	zero := flag.Bool("zero", false, "also measure mkmix's zero-filled payloads")
 	mixOnly := flag.String("mix-only", "", "only write -packets of the mix with its payloads to this pcap (for bench/capture -p real)")
+	bound := flag.Bool("bound", false, "only work out the least CPU a packet saving 20% of the mix can cost")
 	flag.Parse()
 	if *mixOnly != "" {
 		writeMix(*mixOnly, *packets, false)
@@ -76,6 +86,10 @@ func main() {
 	mix := filepath.Join(*dir, "mix.pcap")
 	writeMix(mix, *packets, false)
 	pkts := readPcap(mix)
+	if *bound {
+		leastCost(pkts, *runs)
+		return
+	}
 	tcpdump := tcpdumpCPU(mix, filepath.Join(*dir, "tcpdump.pcap"), *runs) / time.Duration(len(pkts))
 	fmt.Printf("lab mix: %d packets, %.1f MB of records; tcpdump -r -w: %d ns CPU a packet (median of %d)\n",
 		len(pkts), float64(rawBytes(pkts))/1e6, tcpdump.Nanoseconds(), *runs)

@@ -179,7 +179,7 @@ func cpuTime() time.Duration {
 
 // BenchmarkRecordPath is the per-packet work of a capture after the ring:
 // the reader copying packets into blocks, the writer sketching each block
-// for the index, compressing it (zstd) or not, inserting it and
+// for the index, compressing it (zstd or S2) or not, inserting it and
 // committing on the recorder's clock, into a database as capture opens
 // one. One op is one packet; cpu-ns/pkt is this process's CPU (both
 // goroutines, user and system) a packet, the figure bench/capture
@@ -195,7 +195,7 @@ func BenchmarkRecordPath(b *testing.B) {
 		{"labmix", labMixFrames(4096)},
 		{"tls", tlsFrames(2048)},
 	} {
-		for _, comp := range []store.Compression{{None: true}, {}} {
+		for _, comp := range []store.Compression{{None: true}, {}, {S2: true}} {
 			b.Run(w.name+"/"+comp.String(), func(b *testing.B) {
 				db, err := store.Open(filepath.Join(b.TempDir(), "bench.db"), store.Options{Create: true})
 				if err != nil {
