@@ -265,20 +265,35 @@ func appendCRC32C(b []byte) []byte {
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 
-// checkCRCTrailer returns the zstd frame of a compressed blob: the blob
-// without its CRC trailer once the CRC matches, or the blob itself when
-// it has no trailer (written before it, with zstd's own checksum). A
-// CRC that does not match is ErrCorruptBlock.
+// checkCRCTrailer returns the zstd frame of a compressed blob. The
+// frame's header says which check the blob carries: a frame written
+// since the trailer came has no content checksum of its own (the
+// Content_Checksum_flag, bit 2 of the descriptor after the magic, clear)
+// and must end in the trailer, whose CRC must match; one written before
+// has the flag set and no trailer, and zstd checks its checksum as it
+// decodes. The blob's last bytes cannot decide: an old frame whose last
+// zstd block is stored raw ends in packet bytes, which anyone can make
+// look like a trailer. A blob with neither check is ErrCorruptBlock.
 func checkCRCTrailer(blob []byte) ([]byte, error) {
+	if len(blob) > 4 && binary.LittleEndian.Uint32(blob) == zstdMagic && blob[4]&zstdChecksumFlag != 0 {
+		return blob, nil
+	}
 	n := len(blob) - crcTrailerLen
 	if n < 0 || binary.LittleEndian.Uint32(blob[n:]) != crcTrailerMagic || binary.LittleEndian.Uint32(blob[n+4:]) != 4 {
-		return blob, nil
+		return nil, fmt.Errorf("compressed block has neither zstd's checksum nor a CRC-32C trailer: %w", ErrCorruptBlock)
 	}
 	if got, want := crc32.Checksum(blob[:n], castagnoli), binary.LittleEndian.Uint32(blob[n+8:]); got != want {
 		return nil, fmt.Errorf("compressed block's CRC-32C is %08x, its trailer says %08x: %w", got, want, ErrCorruptBlock)
 	}
 	return blob[:n], nil
 }
+
+// A zstd frame begins with its magic number (little-endian) and its
+// descriptor byte, whose bit 2 says a content checksum ends the frame.
+const (
+	zstdMagic        = 0xFD2FB528
+	zstdChecksumFlag = 0x04
+)
 
 // decodeBlock returns the raw blob of a stored one, decoding into buf,
 // and checks that it is rawLen bytes long. A blob whose CRC trailer does

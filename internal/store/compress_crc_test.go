@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"errors"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -64,6 +65,51 @@ func TestCRCTrailer(t *testing.T) {
 	bad[len(bad)/2] ^= 0x10
 	if _, err := decodeBlock(EncodingZstd, bad, int64(len(raw)), nil); !errors.Is(err, ErrCorruptBlock) {
 		t.Errorf("a flipped byte in a blob with zstd's checksum: %v, want ErrCorruptBlock", err)
+	}
+}
+
+// TestCRCTrailerOldFrameEndsLikeOne: a blob written before the trailer
+// whose frame ends in a raw zstd block ends in packet bytes; a packet
+// ending in the trailer's magic and length (anyone can send one) must
+// not make the block read as damaged. And a new frame whose trailer is
+// damaged, or gone, is an error, not a frame read with no check at all.
+func TestCRCTrailerOldFrameEndsLikeOne(t *testing.T) {
+	// Text that pays for the block, then random bytes zstd stores raw,
+	// ending in what a trailer's first 8 bytes are.
+	var raw []byte
+	for _, f := range textFrames(500) {
+		raw = append(raw, f...)
+	}
+	noise := make([]byte, 64<<10)
+	rand.NewChaCha8([32]byte{1}).Read(noise)
+	raw = append(raw, noise...)
+	raw = append(raw, 0x5c, 0x2a, 0x4d, 0x18, 4, 0, 0, 0)
+	old, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderCRC(true), zstd.WithSingleSegment(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := old.EncodeAll(raw, nil)
+	n := len(before) - 12
+	if n <= 0 || !bytes.Equal(before[n:n+8], raw[len(raw)-8:]) {
+		t.Fatalf("setup: the old frame does not end in the packet's last bytes and its checksum: % x", before[max(0, n):])
+	}
+	if got, err := decodeBlock(EncodingZstd, before, int64(len(raw)), nil); err != nil || !bytes.Equal(got, raw) {
+		t.Fatalf("an old blob ending like a trailer: %d bytes, %v", len(got), err)
+	}
+
+	var e blockEncoder
+	blob, enc, err := e.encode(Compression{}, raw)
+	if err != nil || enc != EncodingZstd {
+		t.Fatalf("encode: encoding %d, %v", enc, err)
+	}
+	blob = bytes.Clone(blob)
+	for _, bad := range [][]byte{
+		blob[:len(blob)-12], // the trailer cut off
+		append(bytes.Clone(blob[:len(blob)-12]), 0x5d, 0x2a, 0x4d, 0x18, 4, 0, 0, 0, 0, 0, 0, 0), // its magic damaged
+	} {
+		if _, err := decodeBlock(EncodingZstd, bad, int64(len(raw)), nil); !errors.Is(err, ErrCorruptBlock) {
+			t.Errorf("a new frame without its trailer (%d bytes): %v, want ErrCorruptBlock", len(bad), err)
+		}
 	}
 }
 
