@@ -580,6 +580,36 @@ func (a *Archive) Expire(s Segment) error {
 	return a.unlinkSegment(a.Path(s))
 }
 
+// ExpireUnheld is Expire for a segment no hold covered when the caller
+// looked (retention reads the holds once a pass): the row is marked only
+// if still no hold in the catalog covers it, in the same statement, so a
+// hold a person adds meanwhile for the window retention was about to
+// delete wins. It reports whether the segment went.
+func (a *Archive) ExpireUnheld(s Segment) (bool, error) {
+	if err := a.ensure(); err != nil {
+		return false, err
+	}
+	if err := a.exec(`UPDATE segments SET expiring = 1 WHERE file = ?1 AND NOT (packets > 0 AND EXISTS
+		(SELECT 1 FROM holds h WHERE segments.max_ns >= h.since_ns AND segments.min_ns <= h.until_ns))`, s.File); err != nil {
+		return false, err
+	}
+	if a.conn.Changes() == 0 {
+		stmt, _, err := a.conn.Prepare(`SELECT 1 FROM segments WHERE file = ?`)
+		if err != nil {
+			return false, err
+		}
+		stmt.BindText(1, s.File)
+		held := stmt.Step()
+		err = stmt.Err()
+		stmt.Close()
+		if err != nil || held {
+			return false, err
+		}
+		// No row: an expiry cut short, finished here as Expire does.
+	}
+	return true, a.unlinkSegment(a.Path(s))
+}
+
 // trashPath is where an expired segment's file (or side file, by its
 // suffix) waits for the reaper: INTERFACE-NAME, by the file's name alone,
 // so that every process finds it whatever its catalog's ids.
@@ -744,7 +774,7 @@ func (a *Archive) Repair() error {
 		return err
 	}
 	for _, f := range files {
-		if known[f] {
+		if known[f] || store.BeingCreated(filepath.Join(a.dir, f)) {
 			continue
 		}
 		if err := a.rollBack(f); err != nil {

@@ -3,7 +3,9 @@ package archive
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -366,5 +368,100 @@ func TestUnreadableSegmentsSetAside(t *testing.T) {
 	}
 	if segs, _ := a.Segments(); len(segs) != 0 {
 		t.Errorf("segments %+v", segs)
+	}
+}
+
+// A segment file a recording is creating holds no session for a moment
+// (store.Create, then the schema, then the session, then the catalog's
+// row): a repair meanwhile (another ring starting, a hold from the
+// command line) must leave it alone, and remove it only once the
+// creation lock is gone with nothing in it.
+func TestRepairSparesSegmentBeingCreated(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "store")
+	a, err := Open(dir, Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	os.MkdirAll(filepath.Join(dir, SegmentsDir, "eth0"), 0o700)
+	path := filepath.Join(dir, SegmentsDir, "eth0", "20260101T000000.000000000Z-r0.db")
+	creating, err := store.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer creating.Release()
+	if _, err := store.Create(path); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("a second Create of the same file: %v, want ErrExist", err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the file being created: %v, %v", fi, err)
+	}
+	a, err = Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("the repair removed a segment being created: %v", err)
+	}
+	a.Close()
+	creating.Release()
+	a, err = Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("an empty segment nobody is creating is still there: %v", err)
+	}
+}
+
+// Retention reads the holds once a pass and deletes what none covered:
+// a hold added after it read them, for a segment it is about to delete,
+// keeps that segment (ExpireUnheld), while one no hold covers goes, and
+// a segment whose expiry was cut short is finished.
+func TestExpireUnheldYieldsToNewHold(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "store")
+	a, err := Open(dir, Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	r, _ := NewRecording(dir, RecordingConfig{Interface: "eth0", LinkType: 1, MaxBytes: 256 << 10})
+	feed(t, r, 0, 5000, 450)
+	r.Close()
+	segs, _ := a.Segments()
+	if len(segs) < 3 {
+		t.Fatalf("%d segments", len(segs))
+	}
+	// The pass has read the holds (none) and listed segs; then a person
+	// holds the second segment's last packet.
+	if _, err := a.AddHold(segs[1].MaxNS, segs[1].MaxNS, "incident"); err != nil {
+		t.Fatal(err)
+	}
+	if gone, err := a.ExpireUnheld(segs[1]); err != nil || gone {
+		t.Fatalf("a segment held since the pass began: gone %v, %v", gone, err)
+	}
+	if _, err := os.Stat(a.Path(segs[1])); err != nil {
+		t.Fatalf("the held segment's file: %v", err)
+	}
+	if gone, err := a.ExpireUnheld(segs[0]); err != nil || !gone {
+		t.Fatalf("a segment no hold covers: gone %v, %v", gone, err)
+	}
+	if _, err := os.Stat(a.Path(segs[0])); !os.IsNotExist(err) {
+		t.Errorf("the expired segment is still there: %v", err)
+	}
+	left, _ := a.Segments()
+	if len(left) != len(segs)-1 || left[0].File != segs[1].File {
+		t.Errorf("segments left: %d, first %s; want %d, first %s", len(left), left[0].File, len(segs)-1, segs[1].File)
+	}
+	// An expiry cut short after its row went: the file is moved all the same.
+	if err := a.exec(`DELETE FROM segments WHERE file = ?`, segs[2].File); err != nil {
+		t.Fatal(err)
+	}
+	if gone, err := a.ExpireUnheld(segs[2]); err != nil || !gone {
+		t.Fatalf("a segment without its row: gone %v, %v", gone, err)
+	}
+	if _, err := os.Stat(a.Path(segs[2])); !os.IsNotExist(err) {
+		t.Errorf("the segment without its row is still there: %v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -185,15 +186,24 @@ func (r *Recording) openNext() (*openSegment, error) {
 	}
 	now := time.Now()
 	var rel, path string
+	var creating *store.Creating
 	for t := now; ; t = t.Add(time.Nanosecond) {
 		rel = filepath.Join(SegmentsDir, r.cfg.Interface, fmt.Sprintf("%s-r%d.db", t.UTC().Format("20060102T150405.000000000Z"), r.cfg.Ring))
 		path = filepath.Join(r.a.dir, rel)
-		if _, err := os.Stat(path); os.IsNotExist(err) {
+		var err error
+		if creating, err = store.Create(path); err == nil {
 			break
+		} else if !errors.Is(err, fs.ErrExist) {
+			return nil, err
 		}
 	}
+	// Until the file holds its session and the catalog its row, a repair
+	// (another ring starting, a hold from the command line) would take it
+	// for one a killed recording left empty, and remove it.
+	defer creating.Release()
 	host, err := r.freeHost()
 	if err != nil {
+		os.Remove(path)
 		return nil, err
 	}
 	db, err := host.Open(path, store.Options{Create: true, NoReserve: true})

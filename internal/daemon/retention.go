@@ -352,7 +352,15 @@ func (r *retention) run() {
 	released := false
 	expire := func(s archive.Segment, reason string, held bool) bool {
 		n := r.a.SegmentFileBytes(s)
-		err := r.a.Expire(s)
+		// A segment no hold covered when the pass read them goes only if
+		// none covers it now: a hold added meanwhile wins.
+		del := func() (bool, error) {
+			if held {
+				return true, r.a.Expire(s)
+			}
+			return r.a.ExpireUnheld(s)
+		}
+		gone, err := del()
 		if err != nil && !released {
 			// A full disk: the catalog's write needs room. The trash
 			// holds some, and the reserve is there for this.
@@ -361,11 +369,14 @@ func (r *retention) run() {
 			if archive.ReleaseReserve(dir) {
 				r.d.log.Warn("retention: the disk is full; deleting with the store's reserve", "err", err)
 			}
-			err = r.a.Expire(s)
+			gone, err = del()
 		}
 		if err != nil {
 			r.d.log.Error("retention: delete segment", "file", s.File, "err", err)
 			return false
+		}
+		if !gone {
+			return false // held since the pass began
 		}
 		total -= n
 		if free >= 0 {

@@ -17,6 +17,23 @@ import (
 // of a file take no space.
 const liveBase = 1 << 62
 
+// creatingByte is the creation lock (Create): the byte below the
+// recording locks.
+const creatingByte = liveBase - 1
+
+func lockCreating(f *os.File) error {
+	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0, Start: creatingByte, Len: 1}
+	return unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk)
+}
+
+func creatingHeld(f *os.File) bool {
+	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0, Start: creatingByte, Len: 1}
+	if err := unix.FcntlFlock(f.Fd(), unix.F_OFD_GETLK, &lk); err != nil {
+		return false
+	}
+	return lk.Type != unix.F_UNLCK
+}
+
 // holdLive takes the recording lock of session id.
 func (db *DB) holdLive(id int64) error {
 	if db.live == nil {
