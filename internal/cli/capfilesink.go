@@ -45,8 +45,14 @@ type fileTee struct {
 	// without the file (keepGoing, and closed is set), without one it
 	// stops, as tcpdump -w - does.
 	keepGoing bool
-	closed    bool
-	notice    io.Writer // where the end of the file output is said
+	stored    bool // a database is behind: what Commit commits is stored, whatever becomes of the file
+	// onLimit, with a database behind, ends the capture when -G -W's
+	// files are all written (limitReached): as at Ctrl-C, the database
+	// takes every packet the kernel accepted, the files no more.
+	onLimit      func()
+	limitReached bool
+	closed       bool
+	notice       io.Writer // where the end of the file output is said
 }
 
 // errOutputClosed is a capture's error when the reader of its -w - went
@@ -156,11 +162,21 @@ func (t *fileTee) Commit() error {
 				fmt.Fprintf(t.notice, "packetrecorder: -w -: %v: file output ended, the capture goes on into the database\n", errOutputClosed)
 				return nil
 			}
-			return errOutputClosed
+			return t.afterCommit(errOutputClosed)
 		}
-		return err
+		return t.afterCommit(err)
 	}
 	return nil
+}
+
+// afterCommit is a file error that came after the database committed the
+// packets: they are stored (recorder.CommittedError), unless no database
+// is behind and the file was their only place.
+func (t *fileTee) afterCommit(err error) error {
+	if !t.stored {
+		return err
+	}
+	return &recorder.CommittedError{Err: err}
 }
 
 // write writes the committed blocks to the file.
@@ -175,6 +191,11 @@ func (t *fileTee) write() error {
 		if err != nil {
 			t.pending = t.pending[:0]
 			if errors.Is(err, errFileLimit) {
+				if t.onLimit != nil {
+					t.closed, t.limitReached = true, true
+					t.onLimit()
+					return nil
+				}
 				return err
 			}
 			return fmt.Errorf("-w %s: %w", t.cur, err)

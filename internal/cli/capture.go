@@ -110,7 +110,7 @@ func (a *app) captureCmd() *cobra.Command {
 	fl.BoolVarP(&f.listIfaces, "list-interfaces", "D", false, "list the interfaces to capture on as tcpdump -D does, and exit")
 	fl.StringVarP(&f.rotSize, "file-size", "C", "", "with -w: begin a new file (name1, name2, ...) once one is larger than this many million bytes, as tcpdump -C")
 	fl.StringVarP(&f.rotSeconds, "rotate-seconds", "G", "", "with -w: begin a new file every this many seconds, the -w name through strftime (e.g. trace-%H%M%S.pcap), as tcpdump -G")
-	fl.StringVarP(&f.rotFiles, "file-count", "W", "", "with -C: a ring of this many files (name0 ...), the oldest overwritten; with -G alone: stop after this many files, as tcpdump -W")
+	fl.StringVarP(&f.rotFiles, "file-count", "W", "", "with -C: a ring of this many files (name0 ...), the oldest overwritten; with -G alone: stop after this many files, as tcpdump -W (a database takes every packet the kernel accepted until then)")
 	// -i is required but for -D: capture() says so when it is missing.
 	return cmd
 }
@@ -311,7 +311,7 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 		if tee, err = newFileTee(sink, f.write, a.stdout, ifaces, f.snaplen); err != nil {
 			return err
 		}
-		tee.keepGoing, tee.notice = db != nil, a.stderr
+		tee.keepGoing, tee.stored, tee.notice = db != nil, db != nil, a.stderr
 		if f.rot.on() {
 			if err := tee.setRotation(f.rot, time.Now()); err != nil {
 				tee.abandon()
@@ -367,6 +367,12 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 			defer end()
 		}
 	}
+	if tee != nil && db != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		tee.onLimit = cancel
+	}
 	cfg := recorder.Config{Source: ring, Writer: sink, Count: f.count, Logger: a.log, Snaplen: f.snaplen, Cutoff: cut}
 	if isTerminal(a.stderr) {
 		start := time.Now()
@@ -377,7 +383,7 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 	}
 	started = true
 	res, runErr := recorder.Run(ctx, cfg)
-	if errors.Is(runErr, errFileLimit) {
+	if errors.Is(runErr, errFileLimit) || tee != nil && tee.limitReached {
 		// -G with -W: every file is written, a normal end (tcpdump's words).
 		fmt.Fprintf(a.stderr, "Maximum file limit reached: %d\n", f.rot.files)
 		runErr = nil

@@ -266,6 +266,45 @@ func TestCaptureRotatesByTime(t *testing.T) {
 	}
 }
 
+// TestCaptureFileLimitWithDatabase: capture -d DB -w NAME -G 1 -W 2 ends
+// by itself once its second file is done, as at Ctrl-C: the database
+// takes every packet the kernel accepted, none is counted as not stored,
+// the session's count is what the database holds, and the summary line
+// says as much. (The packets of the transaction the limit came in were
+// counted as "not stored (write error)" while the database held them,
+// and those still on their way were dropped.)
+func TestCaptureFileLimitWithDatabase(t *testing.T) {
+	lab := netlab.New(t, "tfW")
+	dir := t.TempDir()
+	db := filepath.Join(dir, "w.db")
+	pr := start(t, "capture", "-i", lab.HostIf, "-d", db, "-G", "1", "-W", "2", "-w", filepath.Join(dir, "w-%H%M%S"), "icmp")
+	pr.waitLine(t, "capturing on", 10*time.Second)
+	ping := lab.PeerCommand("ping", "-q", "-i", "0.02", "-w", "5", lab.HostIP.String())
+	ping.Run() // ends when the time is up: its exit status says nothing
+	if code := pr.wait(t, 10*time.Second); code != 0 {
+		t.Fatalf("capture -d -G 1 -W 2: exit %d: %s", code, pr.stderr)
+	}
+	if !strings.Contains(pr.stderr.String(), "Maximum file limit reached: 2") {
+		t.Fatalf("capture -d -G -W: stderr %q", pr.stderr)
+	}
+	ss := sessions(t, db)
+	if len(ss) != 1 {
+		t.Fatalf("%d sessions", len(ss))
+	}
+	s := ss[0]
+	accounted(t, s)
+	if s.Dropped != 0 || strings.Contains(pr.stderr.String(), "not stored") {
+		t.Errorf("%d packets counted as not stored: %s", s.Dropped, pr.stderr)
+	}
+	held, err := strconv.ParseInt(strings.TrimSpace(mustRun(t, "query", "--count", "-d", db, "-s", strconv.FormatInt(s.ID, 10))), 10, 64)
+	if err != nil || held != s.Packets || held == 0 {
+		t.Errorf("the database holds %d packets (%v), the session says %d", held, err, s.Packets)
+	}
+	if want := fmt.Sprintf("%d packets stored", s.Packets); !strings.Contains(pr.stderr.String(), want) {
+		t.Errorf("stderr %q lacks %q", pr.stderr, want)
+	}
+}
+
 // promiscuity is the kernel's count of promiscuous-mode users of an
 // interface (ip -d link's "promiscuity N").
 func promiscuity(t *testing.T, iface string) int {

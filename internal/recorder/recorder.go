@@ -70,6 +70,15 @@ type Sink interface {
 
 var _ Sink = (*store.Writer)(nil)
 
+// CommittedError is a Sink's Commit error that came after the
+// transaction was committed (a copy of the packets written elsewhere,
+// such as capture's -w file, failed): the packets are stored and counted
+// so, and the recording stops with Err.
+type CommittedError struct{ Err error }
+
+func (e *CommittedError) Error() string { return e.Err.Error() }
+func (e *CommittedError) Unwrap() error { return e.Err }
+
 // Config describes one recording. Zero values mean defaults.
 type Config struct {
 	Source  capture.Source

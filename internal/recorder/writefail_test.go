@@ -148,3 +148,45 @@ func TestWriteErrorMemoryBound(t *testing.T) {
 		t.Fatalf("read %d packets (%v), stored %d", n, err, res.Stored)
 	}
 }
+
+// teeFailingSink commits into the database and then fails a copy written
+// elsewhere, as capture's -w file does when its disk fills or its -W
+// files run out: CommittedError.
+type teeFailingSink struct {
+	*store.Writer
+	after  atomic.Bool
+	failed atomic.Int64
+}
+
+func (f *teeFailingSink) Commit() error {
+	if err := f.Writer.Commit(); err != nil {
+		return err
+	}
+	if f.after.Load() {
+		f.failed.Add(1)
+		return &CommittedError{Err: errEIO}
+	}
+	return nil
+}
+
+// TestCommittedErrorCountsStored: an error after the commit stops the
+// recording with it, and the committed packets count as stored, not as
+// dropped: stored is what the database holds, stored + dropped what the
+// kernel accepted.
+func TestCommittedErrorCountsStored(t *testing.T) {
+	db, s, w := setup(t)
+	sink := &teeFailingSink{Writer: w}
+	src := paced{&fakeSource{perRead: 20}}
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		sink.after.Store(true)
+	}()
+	res, err := Run(context.Background(), Config{Source: src, Writer: sink, BlockBytes: 4096, FlushInterval: 5 * time.Millisecond})
+	if !errors.Is(err, syscall.EIO) || sink.failed.Load() == 0 {
+		t.Fatalf("err %v (failed commits %d), want EIO", err, sink.failed.Load())
+	}
+	if uint64(res.Stored+res.AppDropped) != res.Stats.Received {
+		t.Fatalf("stored %d + app dropped %d, kernel accepted %d", res.Stored, res.AppDropped, res.Stats.Received)
+	}
+	checkSequence(t, db, s.ID, res.Stored)
+}

@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -145,6 +146,13 @@ func (t *txWriter) commit() {
 	}
 	t.writeCuts()
 	if err := t.w.Commit(); err != nil {
+		var after *CommittedError
+		if errors.As(err, &after) {
+			// Stored; what failed after the commit stops the recording.
+			t.committed()
+			t.fail(after.Err)
+			return
+		}
 		if store.Busy(err) {
 			t.divert()
 			return
@@ -152,6 +160,12 @@ func (t *txWriter) commit() {
 		t.trouble(err)
 		return
 	}
+	t.committed()
+}
+
+// committed counts the committed transaction's packets as stored and
+// lets go of its blocks.
+func (t *txWriter) committed() {
 	t.res.Stored += t.pending.Stored
 	t.res.Bytes += t.pending.Bytes
 	t.pending = Result{}
