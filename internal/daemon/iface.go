@@ -293,6 +293,26 @@ func (r *ifaceRunner) kick() {
 
 var errRestart = errors.New("restart")
 
+// newRecording makes a ring's recording (a test makes it fail).
+var newRecording = archive.NewRecording
+
+// countUnrecorded counts what rings took before their recordings could
+// be made (opening one repairs the catalog, which may fail: a full disk,
+// another process's long transaction): the rings open first so that they
+// hold what comes meanwhile, and when a recording fails, every packet
+// they accepted is counted as not stored, none silently gone.
+func (r *ifaceRunner) countUnrecorded(rings []*capture.Ring) {
+	for _, ring := range rings {
+		st, err := ring.Stats()
+		if err != nil {
+			r.log.Error("the capture's counters could not be read", "err", err)
+		}
+		r.total.received.Add(int64(st.Received))
+		r.total.kernelDropped.Add(int64(st.Dropped))
+		r.total.appDropped.Add(int64(st.Received - st.Dropped))
+	}
+}
+
 func isNetDown(err error) bool {
 	return errors.Is(err, syscall.ENETDOWN) || errors.Is(err, syscall.ENODEV) || errors.Is(err, syscall.ENXIO)
 }
@@ -337,7 +357,7 @@ func (r *ifaceRunner) runOnce(ctx context.Context) error {
 	r.stopMark.Store(-1) // this run's rings mark their own stop
 	recs := make([]*archive.Recording, len(rings))
 	for i := range rings {
-		rec, err := archive.NewRecording(r.store, archive.RecordingConfig{
+		rec, err := newRecording(r.store, archive.RecordingConfig{
 			Interface: r.cfg.Name, Ring: i, Filter: expr, LinkType: lt, Snaplen: uint32(r.cfg.Snaplen),
 			Promisc: *r.cfg.Promisc, BufferSize: int64(r.cfg.BufferSize), Netmask: filter.NetmaskBits(setup.Netmask()),
 			MaxBytes: r.seg.maxBytes, MaxAge: r.seg.maxAge, Compression: r.seg.compression, Logger: r.log,
@@ -347,6 +367,7 @@ func (r *ifaceRunner) runOnce(ctx context.Context) error {
 			for _, rec := range recs[:i] {
 				rec.Close()
 			}
+			r.countUnrecorded(rings)
 			return err
 		}
 		recs[i] = rec
