@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/atomicfile"
 )
 
 // HoldsFile keeps the holds beside the catalog: the catalog is an index
@@ -82,15 +84,11 @@ func writeHoldsFile(dir string, holds []Hold) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, HoldsFile))
+		err = atomicfile.Rename(tmp, filepath.Join(dir, HoldsFile))
 	}
 	if err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("write %s: %w", HoldsFile, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }

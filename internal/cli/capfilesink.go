@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"syscall"
 
+	"github.com/packetrecorderd/packetrecorderd/internal/atomicfile"
 	"github.com/packetrecorderd/packetrecorderd/internal/pcapio"
 	"github.com/packetrecorderd/packetrecorderd/internal/recorder"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
@@ -247,7 +248,7 @@ func (t *fileTee) finish() error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(t.f.Name(), t.cur)
+		err = atomicfile.Rename(t.f.Name(), t.cur)
 	}
 	if err != nil {
 		os.Remove(t.f.Name())

@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/api"
+	"github.com/packetrecorderd/packetrecorderd/internal/atomicfile"
 	"github.com/packetrecorderd/packetrecorderd/internal/bytesize"
 	"github.com/packetrecorderd/packetrecorderd/internal/capture"
 	"github.com/packetrecorderd/packetrecorderd/internal/filter"
@@ -598,7 +599,7 @@ func AppendTokenStanza(path, name, stanza string) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp.Name(), path)
+		err = atomicfile.Rename(tmp.Name(), path)
 	}
 	if err != nil {
 		return fmt.Errorf("tokens file: %w", err)
