@@ -311,6 +311,17 @@ func TestPacketsSelections(t *testing.T) {
 			samePackets(t, what, got, c.want)
 		}
 	}
+	// A request's filter that would close the forced filter's parenthesis
+	// ("(forced) and (ip) or (ip)") is refused, on every endpoint that
+	// selects, not run: the forced token's bound holds.
+	for _, path := range []string{"/api/v1/packets?format=json&filter=", "/api/v1/packets?count=true&filter=", "/api/v1/flows?filter="} {
+		for _, escape := range []string{"ip) or (ip", "ip)) or ((ip", "udp) or (not udp"} {
+			resp := ts.do(t, "GET", path+url.QueryEscape(escape), "f-secret", nil)
+			if body := readBody(t, resp); resp.StatusCode != 400 {
+				t.Errorf("%s%q with a forced filter: %d %.200s, want 400", path, escape, resp.StatusCode, body)
+			}
+		}
+	}
 	// count=true counts what the same selection streams.
 	resp := ts.do(t, "GET", "/api/v1/packets?count=true&filter="+url.QueryEscape("udp dst port 1003"), "r-secret", nil)
 	var n map[string]int64

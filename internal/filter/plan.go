@@ -528,3 +528,22 @@ func arthPlan(a arth) index.Expr {
 	}
 	return index.All
 }
+
+// And is the expression of the packets both forced and expr select:
+// "(forced) and (expr)", or the one given when the other is empty. A
+// forced filter (a token's) is meant to bound whatever a request asks,
+// so expr must parse on its own first: pasted in as it is, "ip) or (ip"
+// would close forced's parenthesis and undo the "and". Its error is
+// expr's syntax error.
+func And(forced, expr string) (string, error) {
+	switch {
+	case forced == "":
+		return expr, nil
+	case expr == "":
+		return "(" + forced + ")", nil
+	}
+	if _, err := parse(expr); err != nil {
+		return "", err
+	}
+	return "(" + forced + ") and (" + expr + ")", nil
+}

@@ -728,3 +728,57 @@ func TestPlanRandomStacks(t *testing.T) {
 	t.Logf("%d programs compiled (%d plans narrow), %d frame runs: %d accepted (%.1f%%), %d pass the plan (%.1f%%)",
 		compiled, narrowing, runs, acc, pct(acc, runs), passed, pct(passed, runs))
 }
+
+// TestAnd: a forced filter ANDed with a request's bounds it whatever the
+// request says: an expression that would close the forced filter's
+// parenthesis ("(forced) and (ip) or (ip)") is refused, since it does not
+// parse on its own; a whole one is wrapped, and the joined program keeps
+// only what both select (checked on packets against each program alone).
+func TestAnd(t *testing.T) {
+	const forced = "udp dst port 1003"
+	for _, escape := range []string{"ip) or (ip", "ip)) or ((ip", "udp) or (not udp", ")", "("} {
+		if got, err := And(forced, escape); err == nil {
+			t.Errorf("And(%q, %q) = %q, want a syntax error", forced, escape, got)
+		}
+	}
+	for _, c := range []struct{ forced, expr, want string }{
+		{"", "ip or arp", "ip or arp"},
+		{forced, "", "(" + forced + ")"},
+		{forced, "ip or arp", "(" + forced + ") and (ip or arp)"},
+		{forced, "(ip) or (arp)", "(" + forced + ") and ((ip) or (arp))"},
+	} {
+		if got, err := And(c.forced, c.expr); err != nil || got != c.want {
+			t.Errorf("And(%q, %q) = %q, %v; want %q", c.forced, c.expr, got, err, c.want)
+		}
+	}
+	full, err := And(forced, "(ip) or (arp)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	both, errB := Compile(full, Options{LinkType: 1})
+	f, errF := Compile(forced, Options{LinkType: 1})
+	e, errE := Compile("(ip) or (arp)", Options{LinkType: 1})
+	if errB != nil || errF != nil || errE != nil {
+		t.Fatal(errB, errF, errE)
+	}
+	for _, port := range []uint16{1003, 1004} {
+		pkt := udpFrame(port)
+		if got, want := both.Match(pkt, len(pkt)), f.Match(pkt, len(pkt)) && e.Match(pkt, len(pkt)); got != want {
+			t.Errorf("udp dst port %d: joined program %v, forced and request %v", port, got, want)
+		}
+	}
+}
+
+// udpFrame is an Ethernet/IPv4/UDP frame to dport.
+func udpFrame(dport uint16) []byte {
+	b := make([]byte, 14+20+8)
+	b[12], b[13] = 0x08, 0x00
+	b[14] = 0x45
+	b[14+3] = 28
+	b[14+8] = 64
+	b[14+9] = 17
+	copy(b[14+12:], []byte{10, 0, 0, 1, 10, 0, 0, 2})
+	b[34+2], b[34+3] = byte(dport>>8), byte(dport)
+	b[34+5] = 8
+	return b
+}

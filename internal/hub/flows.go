@@ -80,7 +80,10 @@ type flowRow struct {
 // listings.
 func (h *Hub) ListFlows(ctx context.Context, spec selection.Spec, opts selection.FlowOptions) (selection.FlowList, error) {
 	var out selection.FlowList
-	expr := joinFilters(spec.Filter, spec.ForcedFilter)
+	expr, err := filter.And(spec.ForcedFilter, spec.Filter)
+	if err != nil {
+		return out, &selection.FilterError{Err: err}
+	}
 	var prog *filter.Program
 	plan := index.All
 	if expr != "" {
@@ -119,7 +122,7 @@ func (h *Hub) ListFlows(ctx context.Context, spec selection.Spec, opts selection
 	var rows []flowRow
 	var sensors []Sensor
 	var gaps []Gap
-	err := h.db.with(ctx, func(c *pgx.Conn) error {
+	err = h.db.with(ctx, func(c *pgx.Conn) error {
 		var err error
 		if sensors, err = listSensors(ctx, c); err != nil {
 			return err

@@ -359,15 +359,3 @@ func rangeOf(r store.Range) (since, until *int64) {
 	}
 	return since, until
 }
-
-// joinFilters is expr with the forced filter ANDed on, as the sensors
-// are asked.
-func joinFilters(expr, forced string) string {
-	switch {
-	case forced == "":
-		return expr
-	case expr == "":
-		return "(" + forced + ")"
-	}
-	return "(" + forced + ") and (" + expr + ")"
-}

@@ -150,7 +150,8 @@ func (e *FilterError) Error() string { return e.Err.Error() }
 func (e *FilterError) Unwrap() error { return e.Err }
 
 // compileSpec compiles the spec's filter for the link types: the forced
-// filter ANDed with the request's, each in parentheses. The expression is
+// filter ANDed with the request's (filter.And: the request's must parse on
+// its own, so that it cannot reach out of its parentheses). The expression is
 // compiled once; only when that fails is the request's own compiled again,
 // to tell whose mistake it is. A forced filter and a request that
 // contradict each other (filter.ErrRejectsAll) select nothing.
@@ -158,12 +159,9 @@ func compileSpec(expr, forced string, linkTypes []uint32, fallback uint32, mask 
 	if expr == "" && forced == "" {
 		return nil, nil
 	}
-	full := expr
-	if forced != "" {
-		full = "(" + forced + ")"
-		if expr != "" {
-			full += " and (" + expr + ")"
-		}
+	full, err := filter.And(forced, expr)
+	if err != nil {
+		return nil, &FilterError{Err: err}
 	}
 	f, err := compileFilter(full, linkTypes, fallback, mask)
 	if err == nil {

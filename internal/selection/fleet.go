@@ -96,6 +96,9 @@ func sensorQuery(spec Spec, iface string, r store.Range, expr string) url.Values
 // (in parallel, each within the timeout) and builds the merged shape:
 // each sensor interface one interface, named SENSOR/IFACE.
 func openFleet(ctx context.Context, spec Spec) (*remoteSource, error) {
+	if err := spec.checkFilters(); err != nil {
+		return nil, err
+	}
 	fl := spec.Server.Fleet
 	// The filter is checked here, so that a mistake is the client's
 	// (or the token's) and no sensor is asked.
@@ -530,7 +533,7 @@ func fleetShape(ctx context.Context, c *Client, iface string) (Description, erro
 // sensors' segment summaries exactly as their stores do.
 func SpecPlan(spec Spec) index.Expr {
 	one := func(expr string) index.Expr {
-		if full := joined(expr, spec.ForcedFilter); full != "" {
+		if full, err := filter.And(spec.ForcedFilter, expr); err == nil && full != "" {
 			return planOf(full)
 		}
 		return index.All
