@@ -135,3 +135,48 @@ func newCert(t *testing.T, cn string, parent *x509.Certificate, parentKey *ecdsa
 	}
 	return c, key
 }
+
+// TestReadScopeRequired: the page shows what the read scope covers, as
+// the API's routes ask: a token with only the metrics or the admin scope
+// cannot log in, and a session whose token loses the read scope (the
+// access rules reloaded) is refused every page, the pcap download too.
+// Any known token used to get every page.
+func TestReadScopeRequired(t *testing.T) {
+	_, dir := writeFixtures(t)
+	const reader, metrics, admin = "reader-secret", "metrics-secret", "admin-secret"
+	access := api.Access{Tokens: []api.Token{
+		{Name: "reader", SHA256: api.TokenSum(reader), Scopes: []string{api.ScopeRead}},
+		{Name: "scraper", SHA256: api.TokenSum(metrics), Scopes: []string{api.ScopeMetrics}},
+		{Name: "keeper", SHA256: api.TokenSum(admin), Scopes: []string{api.ScopeAdmin}},
+	}}
+	srv := api.New(api.Options{Selector: selection.Store{Dir: dir}, Holds: api.StoreHolds(dir), Log: slog.New(slog.DiscardHandler)}, access)
+	u, err := New(Options{API: srv, Store: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(Mount(u, srv))
+	defer ts.Close()
+	for _, secret := range []string{metrics, admin} {
+		c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := c.PostForm(ts.URL+"/ui/login", url.Values{"token": {secret}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden || len(resp.Cookies()) != 0 {
+			t.Errorf("login with %s: %s, cookies %v; want 403 and no session", secret, resp.Status, resp.Cookies())
+		}
+	}
+	fx := &uiFixture{url: ts.URL}
+	c := fx.client(t, reader)
+	if resp, _ := get(t, c, ts.URL+"/ui/download?format=pcap"); resp.StatusCode != 200 {
+		t.Fatalf("the reader's download: %s", resp.Status)
+	}
+	access.Tokens[0].Scopes = []string{api.ScopeMetrics}
+	srv.SetAccess(access)
+	for _, page := range []string{"/ui/", "/ui/flows", "/ui/packets", "/ui/download?format=pcap", "/ui/holds"} {
+		if resp, body := get(t, c, ts.URL+page); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "read scope") {
+			t.Errorf("%s after the token lost the read scope: %s %.200s", page, resp.Status, body)
+		}
+	}
+}

@@ -249,6 +249,12 @@ func (s *Server) auth(h handler) http.Handler {
 				return
 			}
 		}
+		if !c.p.May(api.ScopeRead) && r.URL.Path != "/ui/logout" {
+			// Every page shows what the read scope covers (packets,
+			// flows, status, holds), as the API's own routes ask.
+			s.fail(w, r, c, http.StatusForbidden, c.p.Name+" may not read: the web page needs the read scope")
+			return
+		}
 		if err := s.opts.API.Admit(c.p); err != nil {
 			s.fail(w, r, c, api.StatusOf(err), err.Error())
 			return
@@ -348,6 +354,10 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 			s.render(w, http.StatusUnauthorized, "login", nil, map[string]any{"Title": "Log in", "Error": "no verified client certificate that grants any scope"})
 			return
 		}
+		if !p.May(api.ScopeRead) {
+			s.render(w, http.StatusForbidden, "login", nil, map[string]any{"Title": "Log in", "Error": p.Name + " may not read: the web page needs the read scope"})
+			return
+		}
 		s.start(w, r, &session{cert: p.Name})
 		return
 	}
@@ -364,7 +374,12 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, secret string) {
 		s.usedOnce = true
 	}
 	s.mu.Unlock()
-	_, ok := s.opts.API.PrincipalOf(sum)
+	p, ok := s.opts.API.PrincipalOf(sum)
+	if ok && !used && !p.May(api.ScopeRead) {
+		s.opts.Log.Warn("ui login refused", "remote", r.RemoteAddr, "who", p.Name, "why", "no read scope")
+		s.render(w, http.StatusForbidden, "login", nil, map[string]any{"Title": "Log in", "Error": p.Name + " may not read: the web page needs the read scope", "Next": safeNext(r.FormValue("next"))})
+		return
+	}
 	if !ok || used || (r.Method == http.MethodGet && !once) {
 		s.opts.Log.Warn("ui login refused", "remote", r.RemoteAddr)
 		msg := "unknown token"
