@@ -541,6 +541,11 @@ func TestStenoQuery(t *testing.T) {
 		{"udp and not port 1000 and before " + rfc(9), nil, want(1, 10, nil)},
 		{"after " + rfc(2990) + " or before " + rfc(2), nil, append(want(0, 3, nil), want(2990, 3000, nil)...)},
 		{"host 10.0.0.9", nil, nil},
+		// Queries that match nothing (no window left): an empty answer,
+		// as Stenographer gives; they used to read the whole store.
+		{"tcp and udp", nil, nil},
+		{"after " + rfc(2000) + " and before " + rfc(1000), nil, nil},
+		{"port 1003 and after " + rfc(2000) + " and before " + rfc(1000), nil, nil},
 	}
 	for _, c := range cases {
 		resp := post(c.query, c.hdr)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -59,6 +60,14 @@ func (s *Server) handleSteno(w http.ResponseWriter, r *http.Request) error {
 	for _, win := range sq.Windows {
 		q.windows = append(q.windows, selection.Window{Filter: win.Filter,
 			Range: store.Range{Since: win.Since, Until: win.Until, HasSince: win.HasSince, HasUntil: win.HasUntil}})
+	}
+	if len(sq.Windows) == 0 {
+		// The query matches nothing ("tcp and udp", a window that ends
+		// before it begins): an empty answer, as Stenographer gives, from
+		// a window of no time, where no block lies. Without a window the
+		// selection would read the whole store.
+		none := store.Range{Since: math.MaxInt64, Until: math.MinInt64, HasSince: true, HasUntil: true}
+		q.r, q.windows = none, []selection.Window{{Range: none}}
 	}
 	auditQuery(r, text, "stenographer", q.r)
 	// The hull is what is read: the principal's window limit applies to
