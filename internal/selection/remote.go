@@ -302,6 +302,7 @@ func (v *remoteSource) read(ctx context.Context, limit int64, yield func(store.R
 	sc.Buffer(make([]byte, 1<<20), 4*store.MaxCapLen+(64<<10))
 	var p PacketJSON
 	var data []byte
+	done := false // the walk has what it wants
 	for sc.Scan() {
 		line := sc.Bytes()
 		if bytes.HasPrefix(line, []byte(`{"end"`)) {
@@ -317,6 +318,9 @@ func (v *remoteSource) read(ctx context.Context, limit int64, yield func(store.R
 			v.missing, v.expired = append([]Missing{}, end["end"].Missing...), end["end"].Expired
 			return nil
 		}
+		if done {
+			continue
+		}
 		p = PacketJSON{}
 		if err := json.Unmarshal(line, &p); err != nil {
 			return fmt.Errorf("%s: bad answer: %w", host, err)
@@ -331,7 +335,14 @@ func (v *remoteSource) read(ctx context.Context, limit int64, yield func(store.R
 		}
 		rec := store.Record{Number: p.N, Timestamp: ts.UnixNano(), OrigLen: p.Len, LinkType: p.LinkType, Interface: v.ids[p.Interface], Data: data}
 		if !yield(rec, nil) {
-			return nil
+			if limit <= 0 {
+				return nil
+			}
+			// Told the limit, the daemon ends its answer by itself, at
+			// most limit lines on: read on to its end line, which names
+			// the sensors a hub could not reach before then. Stopping
+			// here would leave the answer looking whole.
+			done = true
 		}
 	}
 	if err := sc.Err(); err != nil {

@@ -1,0 +1,61 @@
+package selection
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/packetrecorderd/packetrecorderd/internal/store"
+)
+
+// TestRemoteLimitReadsEnd: a walk with a limit over a hub's answer still
+// learns which sensors the hub could not reach. The hub, told the limit,
+// sends that many packets and then its end line naming a sensor cut off
+// mid-stream; the walk stopped at its limit without reading that line,
+// and the answer looked whole (the CLI exited 0).
+func TestRemoteLimitReadsEnd(t *testing.T) {
+	const total = 50
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if q.Get("describe") == "true" {
+			json.NewEncoder(w).Encode(Description{LinkTypes: []uint32{1}, Interfaces: []DescriptionInterface{{ID: 0, Name: "a/eth0", LinkType: 1}}})
+			return
+		}
+		n := total
+		if l, err := strconv.Atoi(q.Get("limit")); err == nil && l > 0 && l < n {
+			n = l
+		}
+		enc := json.NewEncoder(w)
+		for i := range n {
+			enc.Encode(PacketJSON{N: int64(i + 1), TS: time.Unix(1_700_000_000, int64(i)).UTC().Format(time.RFC3339Nano), CapLen: 2, Len: 2, LinkType: 1, Data: "abcd", Interface: "a/eth0"})
+		}
+		enc.Encode(map[string]End{"end": {Packets: int64(n), Truncated: n < total, Missing: []Missing{{Sensor: "c", Error: "its stream broke"}}}})
+	}))
+	defer srv.Close()
+	for _, limit := range []int64{0, 7, total} {
+		sl, err := Open(context.Background(), Spec{Server: Remote{Server: srv.URL}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := int64(0)
+		if err := sl.Walk(context.Background(), limit, func(store.Record) error { n++; return nil }); err != nil {
+			t.Fatalf("limit %d: %v", limit, err)
+		}
+		want := limit
+		if want == 0 {
+			want = total
+		}
+		if n != want {
+			t.Errorf("limit %d: walked %d packets, want %d", limit, n, want)
+		}
+		if m := sl.Missing(); len(m) != 1 || m[0].Sensor != "c" {
+			t.Errorf("limit %d: missing %s, want sensor c named", limit, fmt.Sprint(m))
+		}
+		sl.Close()
+	}
+}
