@@ -405,11 +405,17 @@ func (f *fleetSource) readSensor(ctx context.Context, m *fleetMember, rs *remote
 		if err != nil {
 			return false
 		}
-		timer.Reset(f.timeout)
 		rec.Data = slices.Clone(rec.Data)
 		rec.Interface += m.base
+		// The timeout is the sensor's: it does not run while the record
+		// waits for the merge, which holds this stream while another
+		// sensor's earlier packets go out, or for a slow client.
+		if !timer.Stop() {
+			return false // it fired: the sensor stalled before this record
+		}
 		select {
 		case ch <- fleetRecord{rec: rec}:
+			timer.Reset(f.timeout)
 			return true
 		case <-ctx.Done():
 			return false

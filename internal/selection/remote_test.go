@@ -59,3 +59,58 @@ func TestRemoteLimitReadsEnd(t *testing.T) {
 		sl.Close()
 	}
 }
+
+// fakeSensor serves describe and n packets of one interface from ts on,
+// one every gap.
+func fakeSensor(t *testing.T, n int, ts time.Time, gap time.Duration) *Client {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if q.Get("describe") == "true" {
+			json.NewEncoder(w).Encode(Description{LinkTypes: []uint32{1}, Interfaces: []DescriptionInterface{{ID: 0, Name: "eth0", LinkType: 1}},
+				FirstNS: ts.UnixNano(), LastNS: ts.Add(time.Duration(n) * time.Second).UnixNano(), Packets: int64(n)})
+			return
+		}
+		enc := json.NewEncoder(w)
+		fl, _ := w.(http.Flusher)
+		for i := range n {
+			enc.Encode(PacketJSON{N: int64(i + 1), TS: ts.Add(time.Duration(i) * time.Second).UTC().Format(time.RFC3339Nano), CapLen: 2, Len: 2, LinkType: 1, Data: "abcd", Interface: "eth0"})
+			if gap > 0 {
+				fl.Flush()
+				time.Sleep(gap)
+			}
+		}
+		enc.Encode(map[string]End{"end": {Packets: int64(n)}})
+	}))
+	t.Cleanup(srv.Close)
+	c, err := Dial(Remote{Server: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestFleetTimeoutIsTheSensors: a sensor whose packets all come after
+// another's waits in the merge while the other streams, longer than the
+// sensor timeout; that wait is not the sensor's pause. Both answer whole
+// and none is named missing; the waiting one used to be cut off as
+// stalled ("no answer for ...").
+func TestFleetTimeoutIsTheSensors(t *testing.T) {
+	base := time.Unix(1_700_000_000, 0)
+	early := fakeSensor(t, 8, base, 100*time.Millisecond) // 0.8 s in all, no pause over 0.1 s
+	late := fakeSensor(t, 2000, base.Add(time.Hour), 0)   // more than the merge's buffer holds
+	spec := Spec{Server: Remote{Server: "fleet", Fleet: &Fleet{Timeout: 400 * time.Millisecond, Sensors: []FleetSensor{
+		{Name: "early", Client: early}, {Name: "late", Client: late}}}}}
+	sl, err := Open(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sl.Close()
+	n := 0
+	if err := sl.Walk(context.Background(), 0, func(store.Record) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if m := sl.Missing(); n != 2008 || len(m) != 0 {
+		t.Errorf("walked %d of 2008 packets, missing %v", n, m)
+	}
+}
