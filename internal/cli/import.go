@@ -245,7 +245,10 @@ func (a *app) importFile(ctx context.Context, db *store.DB, file, name string, k
 		return store.Session{}, fmt.Errorf("import %s: %w", in.display, err)
 	}
 	defer done()
-	r, err := pcapio.NewReader(br)
+	// A record is at most a stored packet and its options: a hostile file
+	// (a few KB of zstd can claim a 256 MiB record) is refused at its
+	// length, not read into memory first.
+	r, err := pcapio.NewReaderConfig(br, pcapio.ReaderConfig{MaxRecordLen: importMaxRecord})
 	if err != nil {
 		return store.Session{}, fmt.Errorf("import %s: %w", in.display, err)
 	}
@@ -429,6 +432,10 @@ func (imp *importer) addInterfaces() error {
 	}
 	return nil
 }
+
+// importMaxRecord bounds a record's length: a packet as the store keeps
+// it (store.MaxCapLen) with room for a pcapng block's options.
+const importMaxRecord = 4 << 20
 
 func (imp *importer) add(pkts []pcapio.Packet) error {
 	for _, p := range pkts {

@@ -321,3 +321,39 @@ func TestMultiSectionMixedOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestInterfaceDescriptionsBounded: a pcapng file of nothing but
+// interface descriptions (20 bytes each, a few KB compressed for a
+// million) is refused past MaxInterfaces, where it used to take memory
+// without limit; one with as many as the limit reads. The same for
+// sections.
+func TestInterfaceDescriptionsBounded(t *testing.T) {
+	idb := ngIDB()
+	for _, c := range []struct {
+		extra   int
+		refused bool
+	}{{0, false}, {1, true}} {
+		f := cat(ngSHB(), bytes.Repeat(idb, MaxInterfaces+c.extra), ngEPB(1))
+		r, err := NewReader(bytes.NewReader(f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = r.Next()
+		if got := err != nil; got != c.refused {
+			t.Fatalf("%d interfaces: %v", MaxInterfaces+c.extra, err)
+		}
+		if c.refused && (!errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "interfaces")) {
+			t.Errorf("%d interfaces: %v, want ErrMalformed naming the interfaces", MaxInterfaces+c.extra, err)
+		}
+		if !c.refused && len(r.Interfaces()) != MaxInterfaces {
+			t.Errorf("%d interfaces read", len(r.Interfaces()))
+		}
+	}
+	r, err := NewReader(bytes.NewReader(bytes.Repeat(ngSHB(), MaxSections+1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Next(); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "sections") {
+		t.Errorf("%d sections: %v, want ErrMalformed naming the sections", MaxSections+1, err)
+	}
+}

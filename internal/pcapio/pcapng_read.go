@@ -150,9 +150,22 @@ func (r *Reader) readSHB(start int64, body []byte) error {
 	if o.bad {
 		return r.errf(start, ErrMalformed, "section header option runs past the block: %v", ErrMalformed)
 	}
+	if len(r.sections) >= MaxSections {
+		return r.errf(start, ErrMalformed, "more than %d sections: %v", MaxSections, ErrMalformed)
+	}
 	r.sections = append(r.sections, s)
 	return nil
 }
+
+// MaxInterfaces and MaxSections bound what a pcapng file may describe:
+// each description is kept for the whole read, and a hostile file of
+// nothing else (20 bytes an interface, a few KB compressed for a
+// million) would take the memory without limit. Real captures, merges
+// of many, have a few hundred at most.
+const (
+	MaxInterfaces = 1 << 16
+	MaxSections   = 1 << 16
+)
 
 func (r *Reader) readIDB(start int64, body []byte) error {
 	if len(body) < 8 {
@@ -200,6 +213,9 @@ func (r *Reader) readIDB(start int64, body []byte) error {
 	c, ok := newTsConv(in.TsResol, in.TsOffset)
 	if !ok {
 		return r.errf(start, ErrMalformed, "unsupported if_tsresol 0x%02x: %v", in.TsResol, ErrMalformed)
+	}
+	if len(r.ifaces) >= MaxInterfaces {
+		return r.errf(start, ErrMalformed, "more than %d interfaces: %v", MaxInterfaces, ErrMalformed)
 	}
 	r.ifaces = append(r.ifaces, in)
 	r.ts = append(r.ts, c)
