@@ -173,15 +173,43 @@ func TestExportInterruptedKeepsTheTarget(t *testing.T) {
 	}
 }
 
+// readBytes is what process pid has read so far (rchar of /proc/PID/io),
+// 0 when that cannot be read.
+func readBytes(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "rchar: "); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
 // TestImportInterruptedFileStoresNothing: a file import stopped by a
 // signal is all or nothing, as the README promises.
 func TestImportInterruptedFileStoresNothing(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "p.db")
 	big := pcapFile(t, dir, 1_500_000, 100)
+	fi, err := os.Stat(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bigSize := fi.Size()
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP} {
 		imp := start(t, "import", "-d", db, big)
-		time.Sleep(300 * time.Millisecond)
+		// Signalled once it has read a tenth of the file (its rchar in
+		// /proc), not after a fixed time: on a quiet machine the whole
+		// file goes in within a few hundred milliseconds.
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			if readBytes(imp.cmd.Process.Pid) > bigSize/10 {
+				break
+			}
+		}
 		imp.cmd.Process.Signal(sig)
 		if code := imp.wait(t, 20*time.Second); code == 0 {
 			t.Fatalf("%v: the import finished first; make the file bigger", sig)
