@@ -186,6 +186,11 @@ func (a *app) openImport(file string) (importInput, error) {
 type packetBatch struct {
 	pkts []pcapio.Packet
 	data []byte
+	// The interfaces and sections the reader had read by the batch's
+	// last packet: the reader appends to its own as it goes on, so the
+	// importer takes these, never the Reader's.
+	ifaces   []pcapio.Interface
+	sections []pcapio.Section
 }
 
 const importBatch = 512
@@ -221,12 +226,14 @@ func (ir *importReader) run() {
 		p.Comments = append([]string(nil), p.Comments...)
 		b.pkts = append(b.pkts, p)
 		if len(b.pkts) == importBatch || len(b.data) >= 1<<20 || ir.br.Buffered() == 0 {
+			b.ifaces, b.sections = ir.r.Interfaces(), ir.r.Sections()
 			ir.batches <- b
 			b = <-ir.free
 			b.pkts, b.data = b.pkts[:0], b.data[:0]
 		}
 	}
 	if len(b.pkts) > 0 {
+		b.ifaces, b.sections = ir.r.Interfaces(), ir.r.Sections()
 		ir.batches <- b
 	}
 }
@@ -270,7 +277,7 @@ func (a *app) importFile(ctx context.Context, db *store.DB, file, name string, k
 		}
 	}()
 
-	imp := &importer{db: db, in: in, r: r, name: name, keepPartial: keepPartial, compression: compression}
+	imp := &importer{db: db, in: in, name: name, keepPartial: keepPartial, compression: compression}
 	if cut != nil {
 		cc := *cut
 		cc.Warn = func(msg string) { a.log.Warn(msg) }
@@ -311,8 +318,11 @@ loop:
 		case b, ok := <-ir.batches:
 			if !ok {
 				readErr = ir.err
+				// The reader is done: what it read is the importer's.
+				imp.ifaces, imp.sections = r.Interfaces(), r.Sections()
 				break loop
 			}
+			imp.ifaces, imp.sections = b.ifaces, b.sections
 			err := imp.add(b.pkts)
 			ir.free <- b
 			if err != nil {
@@ -353,7 +363,8 @@ var errInterrupted = errors.New("interrupted")
 type importer struct {
 	db          *store.DB
 	in          importInput
-	r           *pcapio.Reader
+	ifaces      []pcapio.Interface // as of the packets taken so far (packetBatch)
+	sections    []pcapio.Section
 	name        string
 	keepPartial bool
 	compression store.Compression
@@ -386,27 +397,31 @@ func (imp *importer) create(firstTS int64, hasPackets bool) error {
 	if hasPackets {
 		sess.Started = time.Unix(0, firstTS)
 	}
-	if ifaces := imp.r.Interfaces(); len(ifaces) > 0 {
+	if ifaces := imp.ifaces; len(ifaces) > 0 {
 		sess.LinkType, sess.Snaplen = ifaces[0].LinkType, ifaces[0].Snaplen
 		sess.Interface, sess.Filter = ifaces[0].Name, ifaces[0].Filter
 	}
 	var notes []string
-	for _, sec := range imp.r.Sections() {
+	for _, sec := range imp.sections {
 		notes = append(notes, sec.Comments...)
 	}
 	sess.Notes = strings.Join(notes, "\n")
 	if err := imp.db.CreateSession(sess); err != nil {
 		return err
 	}
-	imp.sess = sess
 	w, err := imp.db.NewWriter(sess.ID)
+	if err == nil {
+		if err = w.SetCompression(imp.compression); err != nil {
+			w.Close()
+		}
+	}
 	if err != nil {
+		// Nothing stored: the session goes (or, should that fail too,
+		// the next open removes it, as one a killed import left).
+		imp.db.Delete(sess.ID)
 		return err
 	}
-	imp.w = w
-	if err := w.SetCompression(imp.compression); err != nil {
-		return err
-	}
+	imp.sess, imp.w = sess, w
 	imp.end = func() {}
 	if end, ok := imp.db.BeginBulk(); ok {
 		imp.end = end
@@ -420,7 +435,7 @@ func (imp *importer) create(firstTS int64, hasPackets bool) error {
 
 func (imp *importer) addInterfaces() error {
 	// pcapng may introduce interfaces at any point in the file.
-	for i, it := range imp.r.Interfaces() {
+	for i, it := range imp.ifaces {
 		if imp.knownIf[i] {
 			continue
 		}
