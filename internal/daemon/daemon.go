@@ -200,9 +200,11 @@ loop:
 	for _, r := range d.runnerListLocked() {
 		r.stop()
 	}
-	d.stopFleet() // after the recordings: their last flow records are queued
+	// Retention stops before the fleet: a segment it deletes meanwhile
+	// is a record for the outbox, which must still take it.
 	stopRet()
 	<-retDone
+	d.stopFleet() // after the recordings and retention: their last records are queued
 	<-horizonDone
 	<-sumsDone
 	d.logTotals()
