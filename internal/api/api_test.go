@@ -353,6 +353,12 @@ func TestBadInput(t *testing.T) {
 		{"/api/v1/packets?format=csv", "r-secret", 400, "invalid format"},
 		{"/api/v1/packets?interface=" + url.QueryEscape("../../etc"), "r-secret", 400, "invalid interface"},
 		{"/api/v1/packets?interface=eth9", "r-secret", 404, "eth9"},
+		// A hub's SENSOR/IFACE is a name (not one this daemon has); a
+		// path of more parts, or with ".." in it, is not.
+		{"/api/v1/packets?interface=" + url.QueryEscape("s1/eth9"), "r-secret", 404, "s1/eth9"},
+		{"/api/v1/packets?interface=" + url.QueryEscape("s1/eth0/x"), "r-secret", 400, "invalid interface"},
+		{"/api/v1/packets?interface=" + url.QueryEscape("s1/.."), "r-secret", 400, "invalid interface"},
+		{"/api/v1/packets?interface=" + url.QueryEscape("/eth0"), "r-secret", 400, "invalid interface"},
 		{"/api/v1/packets?bogus=1", "r-secret", 400, "unknown parameter"},
 		{"/api/v1/packets?limit=1&limit=2", "r-secret", 400, "2 times"},
 		{"/api/v1/packets", "n-secret", 403, "at most 1s"},

@@ -96,7 +96,7 @@ func (s *Server) parsePacketQuery(r *http.Request) (packetQuery, error) {
 	if len(q.filter) > 64<<10 {
 		return q, errBadRequest("filter is longer than 64 KiB")
 	}
-	if q.iface != "" && (strings.ContainsAny(q.iface, "/\\\x00") || q.iface == "." || q.iface == ".." || len(q.iface) > 64) {
+	if q.iface != "" && !ValidInterface(q.iface) {
 		return q, errBadRequest("invalid interface name %q", q.iface)
 	}
 	now := s.opts.Now()
@@ -468,4 +468,18 @@ func auditQuery(r *http.Request, query, format string, rg store.Range) {
 	if rg.HasUntil {
 		a.until = fmtNS(rg.Until)
 	}
+}
+
+// ValidInterface reports whether name may select an interface: a name
+// the kernel could give one (no '/', '\\' or NUL, not "." or "..", at
+// most 64 bytes), or a hub's SENSOR/IFACE, each part such a name.
+func ValidInterface(name string) bool {
+	if sensor, iface, hub := strings.Cut(name, "/"); hub {
+		return validNamePart(sensor) && validNamePart(iface)
+	}
+	return validNamePart(name)
+}
+
+func validNamePart(s string) bool {
+	return s != "" && s != "." && s != ".." && len(s) <= 64 && !strings.ContainsAny(s, "/\\\x00")
 }

@@ -73,7 +73,7 @@ func (s *Server) parseQuery(r *http.Request) query {
 	if len(q.filter) > 64<<10 {
 		q.err = "filter is longer than 64 KiB"
 	}
-	if q.iface != "" && (strings.ContainsAny(q.iface, "/\\\x00") || q.iface == "." || q.iface == ".." || len(q.iface) > 64) {
+	if q.iface != "" && !api.ValidInterface(q.iface) {
 		q.err = fmt.Sprintf("invalid interface name %q", q.iface)
 	}
 	if q.communityID != "" {
