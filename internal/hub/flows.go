@@ -119,10 +119,32 @@ func (h *Hub) ListFlows(ctx context.Context, spec selection.Spec, opts selection
 		seeded = cid
 	}
 	sql, args := flowsQuery(spec, plan)
-	var rows []flowRow
+	// With a limit, the flows kept are bounded by it, not by the table:
+	// every matching row counts in the totals, and the kept ones are
+	// sorted and cut whenever they reach twice the limit. The sort is
+	// stable, so this keeps exactly the first flows a sort of all would.
+	var flows []selection.Flow
+	var total int64
+	keep := func(f *flowRow) {
+		fl := selection.Flow{CommunityID: f.cid, Proto: flow.ProtoName(uint8(f.proto)), IPProto: uint8(f.proto),
+			Src: f.src.String(), Sport: uint16(f.sport), Dst: f.dst.String(), Dport: uint16(f.dport),
+			FirstNS: f.first, LastNS: f.last, Packets: uint64(f.pktFwd + f.pktRev), Bytes: uint64(f.bytesFwd + f.bytesRev),
+			SrcPackets: uint64(f.pktFwd), SrcBytes: uint64(f.bytesFwd), DstPackets: uint64(f.pktRev), DstBytes: uint64(f.bytesRev),
+			TCPFlags: uint8(f.tcpFlags), Sensor: f.sensor, Interface: f.iface}
+		total++
+		out.End.Packets += fl.Packets
+		out.End.Bytes += fl.Bytes
+		flows = append(flows, fl)
+		if opts.Limit > 0 && int64(len(flows)) >= 2*opts.Limit {
+			sortFlows(flows, opts.Sort)
+			flows = flows[:opts.Limit]
+		}
+	}
 	var sensors []Sensor
 	var gaps []Gap
 	err = h.db.with(ctx, func(c *pgx.Conn) error {
+		// Again from the start if the pool retries on a fresh connection.
+		flows, total, out.End.Packets, out.End.Bytes = flows[:0], 0, 0, 0
 		var err error
 		if sensors, err = listSensors(ctx, c); err != nil {
 			return err
@@ -145,7 +167,7 @@ func (h *Hub) ListFlows(ctx context.Context, spec selection.Spec, opts selection
 				continue
 			}
 			if prog == nil || flowMatches(prog, &f) {
-				rows = append(rows, f)
+				keep(&f)
 			}
 		}
 		return rs.Err()
@@ -158,18 +180,8 @@ func (h *Hub) ListFlows(ctx context.Context, spec selection.Spec, opts selection
 	}
 	h.remember(sensors)
 	out.End.Missing = flowsGapped(flowsBehind(sensors, spec, time.Now()), sensors, gaps, spec)
-	flows := make([]selection.Flow, len(rows))
-	for i, f := range rows {
-		flows[i] = selection.Flow{CommunityID: f.cid, Proto: flow.ProtoName(uint8(f.proto)), IPProto: uint8(f.proto),
-			Src: f.src.String(), Sport: uint16(f.sport), Dst: f.dst.String(), Dport: uint16(f.dport),
-			FirstNS: f.first, LastNS: f.last, Packets: uint64(f.pktFwd + f.pktRev), Bytes: uint64(f.bytesFwd + f.bytesRev),
-			SrcPackets: uint64(f.pktFwd), SrcBytes: uint64(f.bytesFwd), DstPackets: uint64(f.pktRev), DstBytes: uint64(f.bytesRev),
-			TCPFlags: uint8(f.tcpFlags), Sensor: f.sensor, Interface: f.iface}
-		out.End.Packets += flows[i].Packets
-		out.End.Bytes += flows[i].Bytes
-	}
 	sortFlows(flows, opts.Sort)
-	out.End.Flows = int64(len(flows))
+	out.End.Flows = total
 	if opts.Limit > 0 && int64(len(flows)) > opts.Limit {
 		flows = flows[:opts.Limit]
 	}

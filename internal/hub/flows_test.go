@@ -69,6 +69,24 @@ func TestListFlowsFromRows(t *testing.T) {
 			t.Errorf("%+v %+v: flows %v, want %v", tc.spec, tc.opts, got, tc.want)
 		}
 	}
+	// A limit keeps the first flows of the whole sorted list (the hub
+	// keeps at most twice the limit while it reads), and the totals are
+	// the whole list's.
+	for _, by := range []string{"start", "packets", "bytes", "duration"} {
+		all, err := h.ListFlows(ctx, selection.Spec{}, selection.FlowOptions{Sort: by})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, limit := range []int64{1, 2} {
+			l, err := h.ListFlows(ctx, selection.Spec{}, selection.FlowOptions{Sort: by, Limit: limit})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := ids(l), ids(all)[:limit]; !equal(got, want) || l.End.Flows != all.End.Flows || l.End.Packets != all.End.Packets || l.End.Bytes != all.End.Bytes {
+				t.Errorf("sort %s, limit %d: %v (%+v), want %v (%+v)", by, limit, got, l.End, want, all.End)
+			}
+		}
+	}
 	for _, expr := range []string{"len > 100", "tcp[13] & 2 != 0", "vlan 5", "ether host 02:00:00:00:00:01"} {
 		_, err := h.ListFlows(ctx, selection.Spec{Filter: expr}, selection.FlowOptions{})
 		var fe *selection.FilterError
