@@ -106,3 +106,49 @@ func TestOutboxRecoversTornTail(t *testing.T) {
 		}
 	}
 }
+
+// TestOutboxBatchBytesBounded: a batch is one transaction with its
+// timeout, so the outbox hands out about maxBatchBytes of records at a
+// time however many the count allows: 40 segment records with 512 KiB
+// summaries (20 MiB) come in batches of at most maxBatchBytes plus one
+// record, all of them, in order. Without the bound one batch held them
+// all, which a slow link could not commit in time, ever.
+func TestOutboxBatchBytesBounded(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), OutboxDir)
+	o, err := OpenOutbox(dir, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runOutbox(t, o)
+	const n = 40
+	sum := make([]byte, 512<<10)
+	for i := range n {
+		s := SegmentRow{Interface: "eth0", Segment: fmt.Sprintf("seg%d.db", i), FirstNS: int64(i), LastNS: int64(i) + 1, Packets: 1, Closed: true, Summary: sum}
+		if !o.appendRecord(kindSegment, encodeSegment(nil, &s)) {
+			t.Fatalf("record %d refused", i)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var got []record
+	batches := 0
+	for len(got) < n {
+		recs, err := o.Next(ctx, 50000)
+		if err != nil {
+			t.Fatalf("after %d of %d records: %v", len(got), n, err)
+		}
+		if size := len(recs) * len(sum); size > maxBatchBytes+len(sum) {
+			t.Errorf("a batch of %d records, %d summary bytes: over %d", len(recs), size, maxBatchBytes)
+		}
+		got = append(got, recs...)
+		batches++
+	}
+	for i, r := range got {
+		if r.seg.Segment != fmt.Sprintf("seg%d.db", i) {
+			t.Fatalf("record %d is %q", i, r.seg.Segment)
+		}
+	}
+	if batches < n*len(sum)/maxBatchBytes {
+		t.Errorf("%d batches for %d MiB", batches, n*len(sum)>>20)
+	}
+}
