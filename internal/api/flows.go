@@ -84,6 +84,12 @@ func (s *Server) handleFlows(w http.ResponseWriter, r *http.Request) error {
 	h := w.Header()
 	h.Set("Content-Type", TypeNDJSON)
 	h.Set("X-Content-Type-Options", "nosniff")
+	if len(list.End.Missing) > 0 {
+		// As the packets' answer says it: a trailer, besides the end
+		// line (declared, so that even a short answer is chunked and
+		// carries it).
+		h.Set("Trailer", TrailerPartial)
+	}
 	bw := bufio.NewWriterSize(w, 64<<10)
 	enc := json.NewEncoder(bw)
 	for i := range list.Flows {
@@ -95,5 +101,8 @@ func (s *Server) handleFlows(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	bw.Flush()
+	if len(list.End.Missing) > 0 {
+		h.Set(TrailerPartial, PartialText(list.End.Missing))
+	}
 	return nil
 }

@@ -1,7 +1,12 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"reflect"
 	"strings"
@@ -9,6 +14,7 @@ import (
 	"time"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/selection"
+	"github.com/packetrecorderd/packetrecorderd/internal/testkit"
 )
 
 // getFlows asks GET /api/v1/flows?query and returns its flows and end
@@ -190,6 +196,75 @@ func TestFlowsBadInput(t *testing.T) {
 		var e map[string]string
 		if resp.StatusCode != c.status || json.Unmarshal([]byte(body), &e) != nil || !strings.Contains(e["error"], c.says) || strings.Contains(e["error"], "\n") {
 			t.Errorf("%q as %q: %d %s, want %d with %q", c.query, c.secret, resp.StatusCode, body, c.status, c.says)
+		}
+	}
+}
+
+// missingFlows is a hub's flow lister whose answer lacks a sensor.
+type missingFlows struct{}
+
+func (missingFlows) ListFlows(context.Context, selection.Spec, selection.FlowOptions) (selection.FlowList, error) {
+	return selection.FlowList{Flows: []selection.Flow{{CommunityID: "1:x", Proto: "udp"}},
+		End: selection.FlowsEnd{Flows: 1, Shown: 1, Missing: []selection.Missing{{Sensor: "s3", Error: "its records are 10m behind"}}}}, nil
+}
+
+// TestFlowsPartialTrailer: a hub's flows that lack a sensor say so as
+// its packets do, in the Packetrecorder-Partial trailer as well as in the
+// end line (the end line alone said it).
+func TestFlowsPartialTrailer(t *testing.T) {
+	buf := &testkit.SyncBuffer{}
+	s := New(Options{Selector: noStore{}, Flows: missingFlows{}, Log: slog.New(slog.NewTextHandler(buf, nil))}, accessOf(reader))
+	ts := httptest.NewServer(s)
+	defer ts.Close()
+	req, _ := http.NewRequest("GET", ts.URL+"/api/v1/flows", nil)
+	req.Header.Set("Authorization", "Bearer r-secret")
+	resp, err := ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"sensor":"s3"`) {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	if got := resp.Trailer.Get(TrailerPartial); !strings.Contains(got, "s3: its records are 10m behind") {
+		t.Errorf("trailer %q, want s3 named", got)
+	}
+}
+
+// downFleet selects from a fleet whose only sensor could not be asked.
+type downFleet struct{}
+
+func (downFleet) Select(ctx context.Context, spec selection.Spec) (*selection.Selection, error) {
+	spec.Server = selection.Remote{Server: "fleet", Fleet: &selection.Fleet{Missing: []selection.Missing{{Sensor: "s1", Error: "connection refused"}}}}
+	return selection.Open(ctx, spec)
+}
+
+func (downFleet) Recordings() ([]selection.Recording, error) { return nil, nil }
+
+// TestEmptyPartialAnswerHasTrailer: a fleet's answer with no packet at
+// all, its sensors all down, still carries Packetrecorder-Partial, in
+// every format: a pcap has no end line, and one that short went with a
+// length and no trailer, looking like a whole answer of nothing.
+func TestEmptyPartialAnswerHasTrailer(t *testing.T) {
+	buf := &testkit.SyncBuffer{}
+	s := New(Options{Selector: downFleet{}, Log: slog.New(slog.NewTextHandler(buf, nil))}, accessOf(reader))
+	ts := httptest.NewServer(s)
+	defer ts.Close()
+	for _, format := range []string{"pcap", "pcapng", "json"} {
+		req, _ := http.NewRequest("GET", ts.URL+"/api/v1/packets?format="+format, nil)
+		req.Header.Set("Authorization", "Bearer r-secret")
+		resp, err := ts.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", format, resp.StatusCode, body)
+		}
+		if got := resp.Trailer.Get(TrailerPartial); !strings.Contains(got, "s1: connection refused") {
+			t.Errorf("%s: trailer %q, want s1 named", format, got)
 		}
 	}
 }
