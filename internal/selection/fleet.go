@@ -267,6 +267,23 @@ func (f *fleetSource) addMissing(name string, c *Client, err error) {
 	f.missing = append(f.missing, Missing{Sensor: name, Error: sensorError(c, err)})
 }
 
+// addInner adds what a sensor that is itself a hub said it lacks, each
+// as SENSOR/ITS-SENSOR: its answer is partial, and so is this one.
+func (f *fleetSource) addInner(name string, inner []Missing) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+next:
+	for _, in := range inner {
+		m := Missing{Sensor: name + "/" + in.Sensor, Error: in.Error}
+		for _, have := range f.missing {
+			if have.Sensor == m.Sensor {
+				continue next
+			}
+		}
+		f.missing = append(f.missing, m)
+	}
+}
+
 func (f *fleetSource) missingNow() []Missing {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -294,6 +311,7 @@ func (f *fleetSource) count(ctx context.Context) (int64, error) {
 				return
 			}
 			ns[i] = n.Count
+			f.addInner(m.name, n.Missing) // a hub's own missing sensors
 		}()
 	}
 	wg.Wait()
@@ -401,6 +419,7 @@ func (f *fleetSource) readSensor(ctx context.Context, m *fleetMember, rs *remote
 		cancel()
 	})
 	defer timer.Stop()
+	defer func() { f.addInner(m.name, rs.missing) }() // what its end line said it lacks
 	err := rs.read(sctx, limit, func(rec store.Record, err error) bool {
 		if err != nil {
 			return false

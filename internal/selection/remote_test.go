@@ -114,3 +114,48 @@ func TestFleetTimeoutIsTheSensors(t *testing.T) {
 		t.Errorf("walked %d of 2008 packets, missing %v", n, m)
 	}
 }
+
+// TestFleetOfHubsKeepsInnerMissing: a sensor that is itself a hub, and
+// whose answer lacks one of its own sensors, makes the fleet's answer
+// partial too, naming HUB/SENSOR, in a walk and in a count. The inner
+// hub's end line and count were read and thrown away: the outer answer
+// looked whole.
+func TestFleetOfHubsKeepsInnerMissing(t *testing.T) {
+	inner := []Missing{{Sensor: "d", Error: "connection refused"}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		switch {
+		case q.Get("describe") == "true":
+			json.NewEncoder(w).Encode(Description{LinkTypes: []uint32{1}, Interfaces: []DescriptionInterface{{ID: 0, Name: "c/eth0", LinkType: 1}}, Packets: 1, Missing: inner})
+		case q.Get("count") == "true":
+			json.NewEncoder(w).Encode(CountAnswer{Count: 1, Missing: inner})
+		default:
+			enc := json.NewEncoder(w)
+			enc.Encode(PacketJSON{N: 1, TS: time.Unix(1_700_000_000, 0).UTC().Format(time.RFC3339Nano), CapLen: 2, Len: 2, LinkType: 1, Data: "abcd", Interface: "c/eth0"})
+			enc.Encode(map[string]End{"end": {Packets: 1, Missing: inner}})
+		}
+	}))
+	defer srv.Close()
+	c, err := Dial(Remote{Server: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := Spec{Server: Remote{Server: "fleet", Fleet: &Fleet{Sensors: []FleetSensor{{Name: "hubB", Client: c}}}}}
+	for _, count := range []bool{false, true} {
+		sl, err := Open(context.Background(), spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if count {
+			if n, err := sl.Count(context.Background()); err != nil || n != 1 {
+				t.Fatalf("count %d, %v", n, err)
+			}
+		} else if err := sl.Walk(context.Background(), 0, func(store.Record) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if m := sl.Missing(); len(m) != 1 || m[0].Sensor != "hubB/d" || m[0].Error != "connection refused" {
+			t.Errorf("count %v: missing %v, want hubB/d", count, m)
+		}
+		sl.Close()
+	}
+}
