@@ -268,3 +268,67 @@ func TestEmptyPartialAnswerHasTrailer(t *testing.T) {
 		}
 	}
 }
+
+// slowFleet selects from a fleet of one sensor that walks 2.5 s before
+// its one packet.
+type slowFleet struct{ c *selection.Client }
+
+func (f slowFleet) Select(ctx context.Context, spec selection.Spec) (*selection.Selection, error) {
+	spec.Server = selection.Remote{Server: "fleet", Fleet: &selection.Fleet{Timeout: 10 * time.Second, Sensors: []selection.FleetSensor{{Name: "s", Client: f.c}}}}
+	return selection.Open(ctx, spec)
+}
+
+func (slowFleet) Recordings() ([]selection.Recording, error) { return nil, nil }
+
+// TestKeepaliveLines: a JSON stream asked for keepalives (a hub asking
+// its sensors, HeaderKeepalive) writes {"keepalive":true} while the walk
+// finds nothing for longer than asked, and then the packets and the end
+// line as ever; one not asked for writes none; a bad interval is a 400.
+func TestKeepaliveLines(t *testing.T) {
+	sensor := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("describe") == "true" {
+			json.NewEncoder(w).Encode(selection.Description{LinkTypes: []uint32{1}, Interfaces: []selection.DescriptionInterface{{ID: 0, Name: "eth0", LinkType: 1}}, Packets: 1})
+			return
+		}
+		time.Sleep(2500 * time.Millisecond)
+		enc := json.NewEncoder(w)
+		enc.Encode(selection.PacketJSON{N: 1, TS: time.Unix(1_700_000_000, 0).UTC().Format(time.RFC3339Nano), CapLen: 2, Len: 2, LinkType: 1, Data: "abcd", Interface: "eth0"})
+		enc.Encode(map[string]selection.End{"end": {Packets: 1}})
+	}))
+	defer sensor.Close()
+	c, err := selection.Dial(selection.Remote{Server: sensor.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := &testkit.SyncBuffer{}
+	ts := httptest.NewServer(New(Options{Selector: slowFleet{c}, Log: slog.New(slog.NewTextHandler(buf, nil))}, accessOf(reader)))
+	defer ts.Close()
+	get := func(keepalive string) (int, string) {
+		req, _ := http.NewRequest("GET", ts.URL+"/api/v1/packets?format=json", nil)
+		req.Header.Set("Authorization", "Bearer r-secret")
+		if keepalive != "" {
+			req.Header.Set(selection.HeaderKeepalive, keepalive)
+		}
+		resp, err := ts.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	code, body := get("1s")
+	lines := strings.Split(strings.TrimSpace(body), "\n")
+	alive := strings.Count(body, `{"keepalive":true}`)
+	if code != 200 || alive < 1 || alive > 3 || !strings.HasPrefix(lines[len(lines)-1], `{"end":{"packets":1`) || !strings.Contains(lines[len(lines)-2], `"n":1`) {
+		t.Errorf("asked for keepalives every 1s over a 2.5 s walk: %d, %d keepalives:\n%s", code, alive, body)
+	}
+	if code, body := get(""); code != 200 || strings.Contains(body, "keepalive") {
+		t.Errorf("not asked: %d %s", code, body)
+	}
+	for _, bad := range []string{"0s", "500ms", "5m", "soon"} {
+		if code, body := get(bad); code != 400 || !strings.Contains(body, selection.HeaderKeepalive) {
+			t.Errorf("%s %q: %d %s, want 400", selection.HeaderKeepalive, bad, code, body)
+		}
+	}
+}

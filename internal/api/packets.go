@@ -14,6 +14,8 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/decode"
 	"github.com/packetrecorderd/packetrecorderd/internal/flow"
@@ -66,6 +68,10 @@ type packetQuery struct {
 	// communityID and cidSeed select one flow's packets.
 	communityID string
 	cidSeed     uint16
+	// keepalive, asked for with selection.HeaderKeepalive on a JSON
+	// stream, is how long the stream may go without a line: a walk that
+	// finds nothing for longer writes a keepalive line instead.
+	keepalive time.Duration
 }
 
 // parsePacketQuery reads the parameters of GET /api/v1/packets.
@@ -161,6 +167,13 @@ func (s *Server) handlePackets(w http.ResponseWriter, r *http.Request) error {
 	q, err := s.parsePacketQuery(r)
 	if err != nil {
 		return err
+	}
+	if v := r.Header.Get(selection.HeaderKeepalive); v != "" && q.format == "json" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second || d > time.Minute {
+			return errBadRequest("invalid %s %q: a duration of 1s to 1m", selection.HeaderKeepalive, v)
+		}
+		q.keepalive = d
 	}
 	return s.serveQuery(w, r, q)
 }
@@ -323,6 +336,12 @@ func setStreamHeaders(w http.ResponseWriter, ctype string) {
 // stream walks the selection into the sink, flushing the first packets at
 // once and the rest as the buffer fills, and ends with the trailers.
 func (s *Server) stream(ctx context.Context, w http.ResponseWriter, r *http.Request, q packetQuery, sink packetSink, sl *selection.Selection) error {
+	if js, ok := sink.(*jsonSink); ok && q.keepalive > 0 {
+		ka := &aliveSink{jsonSink: js, rc: http.NewResponseController(w), last: time.Now()}
+		stop := ka.run(q.keepalive)
+		defer stop()
+		sink = ka
+	}
 	walk := walker(sl.Walk)
 	a := auditOf(r)
 	rc := http.NewResponseController(w)
@@ -394,6 +413,10 @@ func flush(sink packetSink, rc *http.ResponseController) error {
 			}
 		}
 	case *jsonSink:
+		bw = s.bw
+	case *aliveSink:
+		s.mu.Lock()
+		defer s.mu.Unlock()
 		bw = s.bw
 	}
 	if err := bw.Flush(); err != nil {
@@ -483,3 +506,69 @@ func ValidInterface(name string) bool {
 func validNamePart(s string) bool {
 	return s != "" && s != "." && s != ".." && len(s) <= 64 && !strings.ContainsAny(s, "/\\\x00")
 }
+
+// aliveSink is a JSON stream that writes a keepalive line
+// ({"keepalive":true}) whenever it has written nothing for the interval
+// its client asked for (selection.HeaderKeepalive): a hub reading a
+// sensor's sparse answer over a long window tells a walk that finds
+// little from a sensor that stopped answering.
+type aliveSink struct {
+	*jsonSink
+	rc   *http.ResponseController
+	mu   sync.Mutex // the stream's writes, the walk's and the keepalives'
+	last time.Time
+	done bool
+}
+
+func (a *aliveSink) write(rec store.Record) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.last = time.Now()
+	return a.jsonSink.write(rec)
+}
+
+func (a *aliveSink) end(n int64, truncated bool, err error) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.done = true
+	return a.jsonSink.end(n, truncated, err)
+}
+
+// run writes the keepalives until stop.
+func (a *aliveSink) run(every time.Duration) (stop func()) {
+	quit := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(every / 4)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+			}
+			a.mu.Lock()
+			if !a.done && time.Since(a.last) >= every {
+				a.last = time.Now()
+				_, err := a.bw.WriteString(keepaliveLine)
+				if err == nil {
+					err = a.bw.Flush()
+				}
+				if err == nil {
+					err = a.rc.Flush()
+				}
+				if err != nil {
+					a.done = true // the client went away: the walk finds out
+				}
+			}
+			a.mu.Unlock()
+		}
+	}()
+	return func() {
+		close(quit)
+		<-finished
+	}
+}
+
+const keepaliveLine = `{"keepalive":true}` + "\n"

@@ -419,6 +419,9 @@ func (f *fleetSource) readSensor(ctx context.Context, m *fleetMember, rs *remote
 		cancel()
 	})
 	defer timer.Stop()
+	// A sensor walking a long window that finds little says it is there.
+	rs.keepalive = min(max(f.timeout/4, time.Second), time.Minute)
+	rs.alive = func() { timer.Reset(f.timeout) }
 	defer func() { f.addInner(m.name, rs.missing) }() // what its end line said it lacks
 	err := rs.read(sctx, limit, func(rec store.Record, err error) bool {
 		if err != nil {

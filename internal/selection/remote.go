@@ -109,6 +109,11 @@ func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }
 // Do sends a request and returns the answer if it is a success; an error
 // answer becomes an error with the daemon's one-line message.
 func (c *Client) Do(ctx context.Context, method, path string, q url.Values, body io.Reader) (*http.Response, error) {
+	return c.do(ctx, method, path, q, body, nil)
+}
+
+// do is Do with request headers.
+func (c *Client) do(ctx context.Context, method, path string, q url.Values, body io.Reader, hdr http.Header) (*http.Response, error) {
 	u := *c.base
 	u.Path = strings.TrimSuffix(u.Path, "/") + path
 	u.RawQuery = q.Encode()
@@ -121,6 +126,9 @@ func (c *Client) Do(ctx context.Context, method, path string, q url.Values, body
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -168,7 +176,11 @@ type remoteSource struct {
 	c     *Client
 	q     url.Values
 	shape Description
-	ids   map[string]int // interface name -> id
+	// keepalive, when set, asks the daemon for keepalive lines at that
+	// interval (HeaderKeepalive); alive is called at each.
+	keepalive time.Duration
+	alive     func()
+	ids       map[string]int // interface name -> id
 	// fleet, for a hub, is the sensors asked; c is then nil.
 	fleet *fleetSource
 	// missing and expired are what a hub's answer (its end line) said
@@ -292,7 +304,11 @@ func (v *remoteSource) read(ctx context.Context, limit int64, yield func(store.R
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // stopping early closes the stream: the daemon's query ends
-	resp, err := v.c.Do(ctx, "GET", "/api/v1/packets", q, nil)
+	var hdr http.Header
+	if v.keepalive > 0 {
+		hdr = http.Header{HeaderKeepalive: {v.keepalive.String()}}
+	}
+	resp, err := v.c.do(ctx, "GET", "/api/v1/packets", q, nil, hdr)
 	if err != nil {
 		return err
 	}
@@ -317,6 +333,12 @@ func (v *remoteSource) read(ctx context.Context, limit int64, yield func(store.R
 			// a hub's stream may have got further than its describe).
 			v.missing, v.expired = append([]Missing{}, end["end"].Missing...), end["end"].Expired
 			return nil
+		}
+		if bytes.HasPrefix(line, []byte(`{"keepalive"`)) {
+			if v.alive != nil {
+				v.alive()
+			}
+			continue
 		}
 		if done {
 			continue

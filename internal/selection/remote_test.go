@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -157,5 +158,62 @@ func TestFleetOfHubsKeepsInnerMissing(t *testing.T) {
 			t.Errorf("count %v: missing %v, want hubB/d", count, m)
 		}
 		sl.Close()
+	}
+}
+
+// TestFleetKeepalive: a sensor that finds nothing for longer than the
+// sensor timeout but says it is there (keepalive lines, which the hub
+// asks for with HeaderKeepalive) is not named missing; one that says
+// nothing for as long is.
+func TestFleetKeepalive(t *testing.T) {
+	for _, alive := range []bool{true, false} {
+		asked := make(chan string, 1)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			q := r.URL.Query()
+			if q.Get("describe") == "true" {
+				json.NewEncoder(w).Encode(Description{LinkTypes: []uint32{1}, Interfaces: []DescriptionInterface{{ID: 0, Name: "eth0", LinkType: 1}}, Packets: 1})
+				return
+			}
+			select {
+			case asked <- r.Header.Get(HeaderKeepalive):
+			default:
+			}
+			fl := w.(http.Flusher)
+			for range 8 { // 1.2 s of walking that finds nothing
+				if alive {
+					io.WriteString(w, `{"keepalive":true}`+"\n")
+					fl.Flush()
+				}
+				time.Sleep(150 * time.Millisecond)
+			}
+			enc := json.NewEncoder(w)
+			enc.Encode(PacketJSON{N: 1, TS: time.Unix(1_700_000_000, 0).UTC().Format(time.RFC3339Nano), CapLen: 2, Len: 2, LinkType: 1, Data: "abcd", Interface: "eth0"})
+			enc.Encode(map[string]End{"end": {Packets: 1}})
+		}))
+		c, err := Dial(Remote{Server: srv.URL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		spec := Spec{Server: Remote{Server: "fleet", Fleet: &Fleet{Timeout: 500 * time.Millisecond, Sensors: []FleetSensor{{Name: "s", Client: c}}}}}
+		sl, err := Open(context.Background(), spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		if err := sl.Walk(context.Background(), 0, func(store.Record) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		m := sl.Missing()
+		sl.Close()
+		srv.Close()
+		if d, err := time.ParseDuration(<-asked); err != nil || d < time.Second {
+			t.Errorf("the hub asked for keepalives every %v (%v)", d, err)
+		}
+		if alive && (n != 1 || len(m) != 0) {
+			t.Errorf("a sensor that kept saying it was there: %d packets, missing %v", n, m)
+		}
+		if !alive && (len(m) != 1 || m[0].Sensor != "s") {
+			t.Errorf("a sensor that said nothing for 1.2 s: %d packets, missing %v, want it named", n, m)
+		}
 	}
 }

@@ -11,6 +11,14 @@ import (
 // and query --json, sessions --json) reads or prints. Their JSON keys are
 // a stable interface for scripts.
 
+// HeaderKeepalive asks a daemon's JSON packet stream for a keepalive
+// line ({"keepalive":true}) whenever it would go longer than the given
+// duration (1s to 1m) without a line: a hub asks its sensors, so that a
+// walk that finds little for a long time is not taken for a sensor that
+// stopped answering. A daemon that does not know it sends none; a
+// client that did not ask gets none.
+const HeaderKeepalive = "Packetrecorder-Keepalive"
+
 // PacketJSON is a packet as `query --json` prints it and the API's
 // format=json sends it.
 type PacketJSON struct {
