@@ -451,9 +451,9 @@ func (r *retention) run() {
 		r.d.log.Error("retention: holds leave no room", "file_bytes", total, "free_bytes", free, "when_held", cfg.Retention.WhenHeld)
 	}
 	r.blocked.Store(blocked)
-	if cfg.Retention.WhenHeld == "stop" {
-		r.d.setPaused(blocked)
-	}
+	// Paused only while when_held says stop and holds leave no room: a
+	// reload to another when_held resumes recording at this pass.
+	r.d.setPaused(cfg.Retention.WhenHeld == "stop" && blocked)
 	if len(acts) > 0 {
 		// Free the space now: the writers need it, not the count.
 		if err := r.a.Reap(nil); err != nil {

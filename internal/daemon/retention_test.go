@@ -171,3 +171,32 @@ func TestRetentionDeletesHeldOnlyWithoutRoom(t *testing.T) {
 		t.Errorf("status: %+v", st.Retention)
 	}
 }
+
+// TestWhenHeldReloadResumes: with when_held: stop, holds that leave no
+// room pause recording; a reload to when_held: delete resumes it at the
+// next pass (which deletes held data instead). Nothing else cleared the
+// pause: the interfaces stayed paused, /healthz 503, until a restart.
+func TestWhenHeldReloadResumes(t *testing.T) {
+	l := newRetentionLab(t, "  max_bytes: 1GiB\n  when_held: stop")
+	base := time.Now().Add(-time.Hour)
+	for i := range 2 {
+		l.segment(t, base.Add(time.Duration(i)*time.Minute), base.Add(time.Duration(i)*time.Minute+time.Second), 900)
+	}
+	if _, err := l.a.AddHold(base.UnixNano(), time.Now().UnixNano(), "everything"); err != nil {
+		t.Fatal(err)
+	}
+	segs, err := l.a.Segments()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.d.cfg.Retention.MaxBytes = Size(archive.DiskUsage(l.dir).Total - l.a.SegmentFileBytes(segs[0])/2)
+	l.d.ret.run()
+	if !l.d.paused.Load() {
+		t.Fatal("when_held: stop with no room: recording not paused")
+	}
+	l.d.cfg.Retention.WhenHeld = "delete"
+	l.d.ret.run()
+	if l.d.paused.Load() {
+		t.Error("after the reload to when_held: delete, recording is still paused")
+	}
+}
