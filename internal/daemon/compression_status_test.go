@@ -77,3 +77,26 @@ func TestCompressionSkippedStatusAndMetrics(t *testing.T) {
 		t.Error("packetrecorder_compression_skipped_blocks_total is not a counter")
 	}
 }
+
+// TestCarryOverKeepsEveryCounter: a reload that replaces an interface's
+// runner carries every counter over, so that no Prometheus counter goes
+// back: the packet counts, and the compression-skipped blocks and the
+// cutoff's counts, which started again at 0.
+func TestCarryOverKeepsEveryCounter(t *testing.T) {
+	l := newRetentionLab(t, "  max_bytes: 1GiB")
+	d := l.d
+	it := d.cfg.Interfaces[0]
+	old := newRunner(d, it, segmentLimits{})
+	old.total.stored.Add(10)
+	old.total.compressionSkipped.Add(3)
+	old.total.cut.add(cutoff.Stats{TruncPackets: 5, DropPackets: 2, CutBytes: 700, Flows: 4, FlowsCut: 1, Evicted: 1})
+	r := newRunner(d, it, segmentLimits{})
+	r.carryOver(old)
+	if s := r.snapshot(); s.Stored != 10 || s.CompressionSkipped != 3 {
+		t.Errorf("after the reload: %+v", s)
+	}
+	want := CutoffStatus{TruncatedPackets: 5, NotStored: 2, CutBytes: 700, Flows: 4, FlowsCut: 1, Evicted: 1}
+	if c := r.cutoffStatus(); c == nil || *c != want {
+		t.Errorf("cutoff after the reload: %+v, want %+v", c, want)
+	}
+}

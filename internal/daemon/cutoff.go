@@ -178,9 +178,9 @@ type CutoffStatus struct {
 // cutoff block, or no flow yet).
 func (r *ifaceRunner) cutoffStatus() *CutoffStatus {
 	t := &r.total.cut
+	r.liveMu.Lock() // the totals too (see snapshot)
 	s := CutoffStatus{TruncatedPackets: t.trunc.Load(), NotStored: t.drop.Load(), CutBytes: t.bytes.Load(),
 		Flows: t.flows.Load(), FlowsCut: t.flowsCut.Load(), Evicted: t.evicted.Load()}
-	r.liveMu.Lock()
 	for _, l := range r.live {
 		if p := l.cut.Load(); p != nil {
 			s.TruncatedPackets += int64(p.TruncPackets)

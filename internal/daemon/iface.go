@@ -140,6 +140,16 @@ func (r *ifaceRunner) carryOver(old *ifaceRunner) {
 	r.total.kernelDropped.Add(s.KernelDropped)
 	r.total.appDropped.Add(s.AppDropped)
 	r.total.unseen.Add(s.Unseen)
+	r.total.compressionSkipped.Add(s.CompressionSkipped)
+	if c := old.cutoffStatus(); c != nil {
+		t := &r.total.cut
+		t.trunc.Add(c.TruncatedPackets)
+		t.drop.Add(c.NotStored)
+		t.bytes.Add(c.CutBytes)
+		t.flows.Add(c.Flows)
+		t.flowsCut.Add(c.FlowsCut)
+		t.evicted.Add(c.Evicted)
+	}
 	r.gapFrom = old.stopMark.Load()
 }
 
@@ -479,10 +489,13 @@ type snapshot struct {
 }
 
 func (r *ifaceRunner) snapshot() snapshot {
+	// The totals are read under liveMu too: a run that ends moves its
+	// rings' counts into them and clears live under it, and a read in
+	// between would miss both (a counter going back).
+	r.liveMu.Lock()
 	s := snapshot{Stored: r.total.stored.Load(), Bytes: r.total.bytes.Load(), Received: r.total.received.Load(),
 		KernelDropped: r.total.kernelDropped.Load(), AppDropped: r.total.appDropped.Load(), Unseen: r.total.unseen.Load(),
 		CompressionSkipped: r.total.compressionSkipped.Load()}
-	r.liveMu.Lock()
 	for _, l := range r.live {
 		s.Stored += l.stored.Load()
 		s.Bytes += l.bytes.Load()
