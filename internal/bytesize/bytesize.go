@@ -32,7 +32,8 @@ func Parse(text string) (n int64, ok bool) {
 		}
 	}
 	v, err := strconv.ParseFloat(t, 64)
-	if err != nil || v < 0 || v*float64(mult) > Max {
+	// !(v >= 0) refuses NaN too, which every comparison lets through.
+	if err != nil || !(v >= 0) || v*float64(mult) > Max {
 		return 0, false
 	}
 	return int64(v * float64(mult)), true

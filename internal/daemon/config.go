@@ -168,7 +168,7 @@ type Free struct {
 func (f *Free) UnmarshalYAML(n *yaml.Node) error {
 	if p, ok := strings.CutSuffix(strings.TrimSpace(n.Value), "%"); ok {
 		v, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
-		if err != nil || v < 0 || v >= 100 {
+		if err != nil || !(v >= 0 && v < 100) { // NaN too
 			return valueError(n, fmt.Errorf("invalid percentage %q (use 0%% to 99%%)", n.Value))
 		}
 		*f = Free{Percent: v, set: true}

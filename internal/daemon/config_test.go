@@ -120,6 +120,11 @@ func TestConfigValueErrorsNameKeyAndLine(t *testing.T) {
 		{"size", "store: /s\nsegment:\n  max_bytes: lots\ninterfaces: [{name: eth0}]\n", "line 3: segment.max_bytes: invalid size \"lots\""},
 		{"buffer", "store: /s\ninterfaces:\n  - name: eth0\n    buffer_size: huge\n", "line 4: interfaces.0.buffer_size: invalid size"},
 		{"percentage", "store: /s\nretention:\n  min_free: 120%\ninterfaces: [{name: eth0}]\n", "line 3: retention.min_free: invalid percentage"},
+		// NaN passes every comparison: min_free was silently off, a size
+		// the most negative int64.
+		{"NaN percentage", "store: /s\nretention:\n  min_free: nan%\ninterfaces: [{name: eth0}]\n", "line 3: retention.min_free: invalid percentage"},
+		{"NaN size", "store: /s\nsegment:\n  max_bytes: nan\ninterfaces: [{name: eth0}]\n", "line 3: segment.max_bytes: invalid size \"nan\""},
+		{"NaN size with a unit", "store: /s\nretention:\n  max_bytes: NaN GiB\ninterfaces: [{name: eth0}]\n", "line 3: retention.max_bytes: invalid size"},
 		{"token window", "store: /s\ntokens:\n  - name: a\n    sha256: " + strings.Repeat("ab", 32) + "\n    scopes: [read]\n    max_window: soon\ninterfaces: [{name: eth0}]\n", "line 6: tokens.0.max_window: invalid duration"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
