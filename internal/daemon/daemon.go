@@ -312,6 +312,17 @@ func (d *Daemon) reload() error {
 	if (cfg.TLS == nil) != (old.TLS == nil) {
 		return errors.New("tls: turning TLS on or off needs a restart")
 	}
+	// A new filter must compile for the interface's own link type (the
+	// configuration checked it for Ethernet): refused here, before
+	// anything changes, the interface keeps recording with the old one,
+	// where it would have been restarted to fail every second.
+	for i, it := range cfg.Interfaces {
+		if r := d.runners[it.Name]; r != nil && it.Filter != r.Filter() {
+			if err := r.checkFilter(it.Filter); err != nil {
+				return fmt.Errorf("interfaces.%d.filter: %w", i, err)
+			}
+		}
+	}
 	if err := d.reloadFleet(old, cfg); err != nil {
 		return err
 	}

@@ -175,6 +175,21 @@ func (m markedRing) Stop() error {
 // rings opened next use it too. With several rings the swap is not one
 // instant across them: for a moment some run the old program, some the
 // new.
+// checkFilter compiles expr for the interface's link type, when its
+// rings are open (nil otherwise: the next run compiles it).
+func (r *ifaceRunner) checkFilter(expr string) error {
+	r.liveMu.Lock()
+	setup := r.setup
+	r.liveMu.Unlock()
+	if setup == nil {
+		return nil
+	}
+	if _, err := setup.Compile(expr); err != nil {
+		return fmt.Errorf("%q on %s (link type %s): %w", expr, r.cfg.Name, filter.LinkTypeName(setup.LinkType), err)
+	}
+	return nil
+}
+
 func (r *ifaceRunner) setFilter(expr string) error {
 	r.liveMu.Lock()
 	defer r.liveMu.Unlock()
