@@ -29,6 +29,7 @@ type replaySummary struct {
 	PPS           float64 `json:"pps"`
 	Mbps          float64 `json:"mbps"`
 	Skipped       int64   `json:"skipped_oversize"`
+	Unfit         int64   `json:"skipped_unfit"`      // of another link type than the interface's, or shorter than its link header
 	Split         int64   `json:"split_oversize"`     // --segment: frames over the MTU sent as segments or fragments
 	Truncated     int64   `json:"truncated_oversize"` // --mtu-trunc: frames cut to the MTU
 	Rewritten     int64   `json:"rewritten"`          // frames changed by --srcmac ... --fixcsum
@@ -303,7 +304,7 @@ func closeReplayOutputs(outs []*replay.Output) {
 func printReplay(out io.Writer, o replayOptions, cfg replay.Config, outs []*replay.Output, st replay.Stats, failed error) error {
 	res := replaySummary{
 		Packets: st.Packets, Bytes: st.Bytes, DurationSec: st.Elapsed.Seconds(),
-		Skipped: st.Skipped, Split: st.Split, Truncated: st.Truncated, Rewritten: st.Rewritten, Patched: st.Patched,
+		Skipped: st.Skipped, Unfit: st.Unfit, Split: st.Split, Truncated: st.Truncated, Rewritten: st.Rewritten, Patched: st.Patched,
 		ServerPackets: st.ServerPackets, Backward: st.Backward, Retries: st.Retries,
 		ErrP50us: us(st.Errors.P50), ErrP99us: us(st.Errors.P99), ErrMaxus: us(st.Errors.Max), DriftUs: us(st.Drift),
 		Interrupted: st.Interrupted,
@@ -345,6 +346,9 @@ func printReplay(out io.Writer, o replayOptions, cfg replay.Config, outs []*repl
 			fmt.Fprintf(out, " (%d cut short or fragments: checksums updated for the change only)", res.Patched)
 		}
 		fmt.Fprintln(out)
+	}
+	if res.Unfit > 0 {
+		fmt.Fprintf(out, "%d packets skipped: of another link type than the interface's, or shorter than its link header\n", res.Unfit)
 	}
 	if res.Skipped > 0 {
 		if cfg.Segment {

@@ -91,8 +91,12 @@ type Stats struct {
 	// servers'); they are counted in Packets too.
 	ServerPackets int64
 	Skipped       int64 // frames the interface refused as too big, or over the MTU and not splittable
-	Split         int64 // frames over the MTU sent as segments or fragments (Config.Segment)
-	Truncated     int64 // frames cut to the MTU (Config.Truncate)
+	// Unfit are the frames not sent because the interface cannot carry
+	// them: of another link type than its own, or shorter than its link
+	// header (which the kernel refuses).
+	Unfit     int64
+	Split     int64 // frames over the MTU sent as segments or fragments (Config.Segment)
+	Truncated int64 // frames cut to the MTU (Config.Truncate)
 	// Rewritten counts the frames sent that Config.Rewrite changed;
 	// Patched those of them whose transport checksum was updated for the
 	// change only (the frame lacks the rest of its segment).
@@ -147,6 +151,9 @@ var (
 // anything else with its senders (a test's slice).
 type Output struct {
 	Name string
+	// LinkType is the interface's (OpenInterface): a packet of another
+	// is not sent, but skipped and counted (0: every packet is sent).
+	LinkType uint32
 	// MTU is the largest IP packet it sends, for Config.Segment and
 	// Config.Truncate.
 	MTU int
@@ -330,6 +337,14 @@ func (e *engine) send(rec store.Record) error {
 	}
 	out := e.outs[e.cur]
 	frame := rec.Data
+	if out.LinkType != 0 && rec.LinkType != out.LinkType || len(frame) < minFrame(rec.LinkType) {
+		// A raw IP packet among Ethernet frames (a pcapng that describes
+		// its interfaces late) would go out read as MAC addresses; a
+		// frame shorter than its link header ends a paced replay with
+		// EINVAL, and an empty one is never sent.
+		e.st.Unfit++
+		return nil
+	}
 	switch {
 	case out.seg != nil && !out.seg.Fits(rec.LinkType, frame):
 		segs, err := out.seg.Split(rec.LinkType, frame)
@@ -484,4 +499,13 @@ show:
 		return nil
 	}
 	return err
+}
+
+// minFrame is the shortest frame of a link type the kernel sends: an
+// Ethernet header, or one byte.
+func minFrame(linkType uint32) int {
+	if linkType == rewrite.LinkEthernet {
+		return 14
+	}
+	return 1
 }

@@ -477,3 +477,35 @@ func TestPreviewShowsTheSchedule(t *testing.T) {
 		t.Errorf("offsets %v, want %v", got, want)
 	}
 }
+
+// TestRunSkipsUnfitFrames: a frame the interface cannot carry is not
+// sent but counted, paced or at top speed, and the rest go on: a raw IP
+// packet on an Ethernet interface (a pcapng that describes its
+// interfaces after its first packet gets past the CLI's check) went out
+// read as MAC addresses; a frame shorter than the Ethernet header ended a
+// paced replay with EINVAL, and an empty one was counted as sent.
+func TestRunSkipsUnfitFrames(t *testing.T) {
+	good := udp(1, 200)
+	src := records(make([]time.Duration, 5), good, udp(2, 200), make([]byte, 10), nil, udp(3, 200))
+	src[1].LinkType = 101 // raw IP
+	for _, paced := range []bool{false, true} {
+		out := &Output{Name: "eth", LinkType: rewrite.LinkEthernet}
+		batch, timed := &batchSlice{}, &timedSlice{max: 1 << 16}
+		cfg := Config{}
+		if paced {
+			clk := &fakeClock{now: time.Unix(1000, 0), perNow: 100 * time.Nanosecond}
+			cfg.Pace, cfg.Clock, timed.clock = Pace{Speed: 1000}, clk, clk
+			out.Timed = timed
+		} else {
+			out.Batch = batch
+		}
+		st, err := Run(context.Background(), cfg, src, []*Output{out})
+		if err != nil {
+			t.Fatalf("paced %v: %v", paced, err)
+		}
+		sent := len(batch.flushed) + len(timed.sent)
+		if st.Unfit != 3 || st.Packets != 2 || sent != 2 {
+			t.Errorf("paced %v: stats %+v, %d frames sent; want 2 sent, 3 unfit", paced, st, sent)
+		}
+	}
+}

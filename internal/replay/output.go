@@ -38,6 +38,9 @@ func LinkType(names ...string) (uint32, error) {
 // truncates. The caller closes it.
 func OpenInterface(name string, cfg Config) (*Output, error) {
 	o := &Output{Name: name}
+	if lt, err := capture.LinkTypeOf(name); err == nil {
+		o.LinkType = lt
+	}
 	if cfg.Segment || cfg.Truncate {
 		ifi, err := net.InterfaceByName(name)
 		if err != nil {
