@@ -145,7 +145,20 @@ func (a *app) export(ctx context.Context, sl *selected, count int64, format stri
 		if len(linkTypes) == 1 {
 			lt = linkTypes[0]
 		}
+		// The largest snaplen of the interfaces: a pcap has one, and the
+		// session's is its first interface's; a smaller one would cut the
+		// packets of the others (an import of a pcapng whose interfaces
+		// differ).
 		snap := sess.Snaplen
+		if ifaces, err := sl.Interfaces(); err == nil {
+			for _, it := range ifaces {
+				if it.Snaplen == 0 {
+					snap = 0 // no limit given: none
+					break
+				}
+				snap = max(snap, it.Snaplen)
+			}
+		}
 		if snap == 0 {
 			snap = store.MaxCapLen
 		}

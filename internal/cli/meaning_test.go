@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -685,5 +686,49 @@ func TestEveryInterfaceIsShown(t *testing.T) {
 		if strings.Contains(line, "eth0") {
 			t.Errorf("store line with --interface eth0 %q: names the interface", line)
 		}
+	}
+}
+
+// TestExportPcapKeepsEveryInterfacesSnaplen: a pcap has one snaplen; a
+// session imported from a pcapng whose interfaces differ (64 and 65535)
+// exports with the largest, so that the packets of the second keep every
+// byte, as tcpdump reads them back. It took the first interface's and
+// cut them all to 64 bytes.
+func TestExportPcapKeepsEveryInterfacesSnaplen(t *testing.T) {
+	dir := t.TempDir()
+	in, db, out := filepath.Join(dir, "two.pcapng"), filepath.Join(dir, "p.db"), filepath.Join(dir, "out.pcap")
+	f, err := os.Create(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := pcapio.NewPcapngWriter(f, pcapio.PcapngConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range []pcapio.Interface{{LinkType: 1, Snaplen: 64, Name: "small", TsResol: 9, FCSLen: -1}, {LinkType: 1, Snaplen: 65535, Name: "big", TsResol: 9, FCSLen: -1}} {
+		if _, err := w.AddInterface(it); err != nil {
+			t.Fatal(err)
+		}
+	}
+	big := udpFrame(1, 200)
+	if err := w.WritePacket(pcapio.Packet{Timestamp: 1_700_000_000e9, OrigLen: len(big), LinkType: 1, Interface: 1, Data: big}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	mustRun(t, "import", "-d", db, in)
+	mustRun(t, "export", "-d", db, "-s", "1", "-o", out)
+	_, frames, err := netlab.ReadPcap(out)
+	if err != nil || len(frames) != 1 || !bytes.Equal(frames[0].Data, big) {
+		n := -1
+		if len(frames) == 1 {
+			n = len(frames[0].Data)
+		}
+		t.Fatalf("exported: %d frames, the first %d bytes (%v), want one of %d bytes", len(frames), n, err, len(big))
+	}
+	if o, _, err := testkit.RunTool("tcpdump", "-r", out, "-c", "1", "-x"); err == nil && strings.Contains(o, "[|") {
+		t.Errorf("tcpdump reads a cut packet: %s", o)
 	}
 }
