@@ -96,9 +96,6 @@ func sensorQuery(spec Spec, iface string, r store.Range, expr string) url.Values
 // (in parallel, each within the timeout) and builds the merged shape:
 // each sensor interface one interface, named SENSOR/IFACE.
 func openFleet(ctx context.Context, spec Spec) (*remoteSource, error) {
-	if err := spec.checkFilters(); err != nil {
-		return nil, err
-	}
 	fl := spec.Server.Fleet
 	// The filter is checked here, so that a mistake is the client's
 	// (or the token's) and no sensor is asked.
@@ -257,29 +254,22 @@ func sensorError(c *Client, err error) string {
 }
 
 func (f *fleetSource) addMissing(name string, c *Client, err error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, m := range f.missing {
-		if m.Sensor == name {
-			return
-		}
-	}
-	f.missing = append(f.missing, Missing{Sensor: name, Error: sensorError(c, err)})
+	f.add(Missing{Sensor: name, Error: sensorError(c, err)})
 }
 
 // addInner adds what a sensor that is itself a hub said it lacks, each
 // as SENSOR/ITS-SENSOR: its answer is partial, and so is this one.
 func (f *fleetSource) addInner(name string, inner []Missing) {
+	for _, in := range inner {
+		f.add(Missing{Sensor: name + "/" + in.Sensor, Error: in.Error})
+	}
+}
+
+// add adds m unless a sensor of its name is missing already.
+func (f *fleetSource) add(m Missing) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-next:
-	for _, in := range inner {
-		m := Missing{Sensor: name + "/" + in.Sensor, Error: in.Error}
-		for _, have := range f.missing {
-			if have.Sensor == m.Sensor {
-				continue next
-			}
-		}
+	if !slices.ContainsFunc(f.missing, func(have Missing) bool { return have.Sensor == m.Sensor }) {
 		f.missing = append(f.missing, m)
 	}
 }

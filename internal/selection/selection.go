@@ -100,9 +100,6 @@ type Selection struct {
 // Open opens spec's source (read-only) and compiles its filter for each
 // link type the source holds.
 func Open(ctx context.Context, spec Spec) (*Selection, error) {
-	if err := spec.checkFilters(); err != nil {
-		return nil, err
-	}
 	r := spec.Range
 	sl := &Selection{spec: spec}
 	var err error
@@ -226,30 +223,11 @@ func (sl *Selection) compile(lts []uint32, fallback uint32, mask []byte, lazy bo
 	return nil
 }
 
-// joined is the expression compileSpec compiles, for an expr that
-// checkFilters let through.
+// joined is the expression compileSpec compiles, for an expr it let
+// through (filter.And refuses one that does not parse on its own).
 func joined(expr, forced string) string {
 	full, _ := filter.And(forced, expr)
 	return full
-}
-
-// checkFilters refuses a spec whose filter (or a window's) would reach
-// out of its parentheses when the forced filter is ANDed on (filter.And):
-// every source checks it before it joins them, the fleet's before it
-// asks the sensors with the joined expression.
-func (spec Spec) checkFilters() error {
-	if spec.ForcedFilter == "" {
-		return nil
-	}
-	if _, err := filter.And(spec.ForcedFilter, spec.Filter); err != nil {
-		return &FilterError{Err: err}
-	}
-	for _, w := range spec.Windows {
-		if _, err := filter.And(spec.ForcedFilter, w.Filter); err != nil {
-			return &FilterError{Err: err}
-		}
-	}
-	return nil
 }
 
 // Close releases the source.
