@@ -41,12 +41,12 @@ type fileTee struct {
 	count, gCount int
 	gTime         int64
 	chars         int // digits of the file numbers with -W
-	// Standard output's reader went away (EPIPE; SIGPIPE is caught while
-	// a capture writes to it): with a database the capture goes on
-	// without the file (keepGoing, and closed is set), without one it
-	// stops, as tcpdump -w - does.
+	// keepGoing says a database is behind the file: what Commit commits
+	// is stored whatever becomes of the file, and when standard output's
+	// reader goes away (EPIPE; SIGPIPE is caught while a capture writes
+	// to it) the capture goes on without the file (closed is set);
+	// without one it stops, as tcpdump -w - does.
 	keepGoing bool
-	stored    bool // a database is behind: what Commit commits is stored, whatever becomes of the file
 	// onLimit, with a database behind, ends the capture when -G -W's
 	// files are all written (limitReached): as at Ctrl-C, the database
 	// takes every packet the kernel accepted, the files no more.
@@ -174,7 +174,7 @@ func (t *fileTee) Commit() error {
 // packets: they are stored (recorder.CommittedError), unless no database
 // is behind and the file was their only place.
 func (t *fileTee) afterCommit(err error) error {
-	if !t.stored {
+	if !t.keepGoing {
 		return err
 	}
 	return &recorder.CommittedError{Err: err}

@@ -311,7 +311,7 @@ func (a *app) capture(ctx context.Context, f captureFlags) error {
 		if tee, err = newFileTee(sink, f.write, a.stdout, ifaces, f.snaplen); err != nil {
 			return err
 		}
-		tee.keepGoing, tee.stored, tee.notice = db != nil, db != nil, a.stderr
+		tee.keepGoing, tee.notice = db != nil, a.stderr
 		if f.rot.on() {
 			if err := tee.setRotation(f.rot, time.Now()); err != nil {
 				tee.abandon()

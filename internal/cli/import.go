@@ -226,16 +226,21 @@ func (ir *importReader) run() {
 		p.Comments = append([]string(nil), p.Comments...)
 		b.pkts = append(b.pkts, p)
 		if len(b.pkts) == importBatch || len(b.data) >= 1<<20 || ir.br.Buffered() == 0 {
-			b.ifaces, b.sections = ir.r.Interfaces(), ir.r.Sections()
-			ir.batches <- b
+			ir.send(b)
 			b = <-ir.free
 			b.pkts, b.data = b.pkts[:0], b.data[:0]
 		}
 	}
 	if len(b.pkts) > 0 {
-		b.ifaces, b.sections = ir.r.Interfaces(), ir.r.Sections()
-		ir.batches <- b
+		ir.send(b)
 	}
+}
+
+// send hands b to the importer with the interfaces and sections read so
+// far.
+func (ir *importReader) send(b *packetBatch) {
+	b.ifaces, b.sections = ir.r.Interfaces(), ir.r.Sections()
+	ir.batches <- b
 }
 
 // importFile reads one capture file into a new session: all or nothing
