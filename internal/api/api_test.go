@@ -102,8 +102,7 @@ type testServer struct {
 
 func newTestServer(t testing.TB, dir string, a Access) *testServer {
 	t.Helper()
-	buf := &testkit.SyncBuffer{}
-	opts := Options{Selector: selection.Store{Dir: dir}, Holds: StoreHolds(dir), Version: "test", Log: slog.New(slog.NewTextHandler(buf, nil)),
+	return newOptionsServer(t, Options{Selector: selection.Store{Dir: dir}, Holds: StoreHolds(dir), Version: "test",
 		Status:     func() any { return map[string]string{"state": "ok"} },
 		Interfaces: func() any { return []string{"eth0"} },
 		Health:     func(w http.ResponseWriter, r *http.Request) { WriteJSON(w, 200, map[string]string{"status": "ok"}) },
@@ -111,7 +110,15 @@ func newTestServer(t testing.TB, dir string, a Access) *testServer {
 			io.WriteString(w, "# TYPE x counter\nx 1\n")
 		}),
 		Now: func() time.Time { return base.Add(time.Hour) },
-	}
+	}, a)
+}
+
+// newOptionsServer serves the API with opts (a hub's selector or flow
+// lister) for access a, its log in the audit buffer.
+func newOptionsServer(t testing.TB, opts Options, a Access) *testServer {
+	t.Helper()
+	buf := &testkit.SyncBuffer{}
+	opts.Log = slog.New(slog.NewTextHandler(buf, nil))
 	s := New(opts, a)
 	ts := httptest.NewServer(s)
 	t.Cleanup(ts.Close)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -14,7 +13,6 @@ import (
 	"time"
 
 	"github.com/packetrecorderd/packetrecorderd/internal/selection"
-	"github.com/packetrecorderd/packetrecorderd/internal/testkit"
 )
 
 // getFlows asks GET /api/v1/flows?query and returns its flows and end
@@ -212,19 +210,10 @@ func (missingFlows) ListFlows(context.Context, selection.Spec, selection.FlowOpt
 // its packets do, in the Packetrecorder-Partial trailer as well as in the
 // end line (the end line alone said it).
 func TestFlowsPartialTrailer(t *testing.T) {
-	buf := &testkit.SyncBuffer{}
-	s := New(Options{Selector: noStore{}, Flows: missingFlows{}, Log: slog.New(slog.NewTextHandler(buf, nil))}, accessOf(reader))
-	ts := httptest.NewServer(s)
-	defer ts.Close()
-	req, _ := http.NewRequest("GET", ts.URL+"/api/v1/flows", nil)
-	req.Header.Set("Authorization", "Bearer r-secret")
-	resp, err := ts.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(body), `"sensor":"s3"`) {
+	ts := newOptionsServer(t, Options{Selector: noStore{}, Flows: missingFlows{}}, accessOf(reader))
+	resp := ts.do(t, "GET", "/api/v1/flows", "r-secret", nil)
+	body := readBody(t, resp)
+	if resp.StatusCode != 200 || !strings.Contains(body, `"sensor":"s3"`) {
 		t.Fatalf("%d %s", resp.StatusCode, body)
 	}
 	if got := resp.Trailer.Get(TrailerPartial); !strings.Contains(got, "s3: its records are 10m behind") {
@@ -247,19 +236,10 @@ func (downFleet) Recordings() ([]selection.Recording, error) { return nil, nil }
 // every format: a pcap has no end line, and one that short went with a
 // length and no trailer, looking like a whole answer of nothing.
 func TestEmptyPartialAnswerHasTrailer(t *testing.T) {
-	buf := &testkit.SyncBuffer{}
-	s := New(Options{Selector: downFleet{}, Log: slog.New(slog.NewTextHandler(buf, nil))}, accessOf(reader))
-	ts := httptest.NewServer(s)
-	defer ts.Close()
+	ts := newOptionsServer(t, Options{Selector: downFleet{}}, accessOf(reader))
 	for _, format := range []string{"pcap", "pcapng", "json"} {
-		req, _ := http.NewRequest("GET", ts.URL+"/api/v1/packets?format="+format, nil)
-		req.Header.Set("Authorization", "Bearer r-secret")
-		resp, err := ts.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		resp := ts.do(t, "GET", "/api/v1/packets?format="+format, "r-secret", nil)
+		body := readBody(t, resp)
 		if resp.StatusCode != 200 {
 			t.Fatalf("%s: %d %s", format, resp.StatusCode, body)
 		}
@@ -300,9 +280,7 @@ func TestKeepaliveLines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	buf := &testkit.SyncBuffer{}
-	ts := httptest.NewServer(New(Options{Selector: slowFleet{c}, Log: slog.New(slog.NewTextHandler(buf, nil))}, accessOf(reader)))
-	defer ts.Close()
+	ts := newOptionsServer(t, Options{Selector: slowFleet{c}}, accessOf(reader))
 	get := func(keepalive string) (int, string) {
 		req, _ := http.NewRequest("GET", ts.URL+"/api/v1/packets?format=json", nil)
 		req.Header.Set("Authorization", "Bearer r-secret")

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,11 +13,7 @@ import (
 
 	"github.com/packetrecorderd/packetrecorderd/internal/api"
 	"github.com/packetrecorderd/packetrecorderd/internal/archive"
-	"github.com/packetrecorderd/packetrecorderd/internal/selection"
 	"github.com/packetrecorderd/packetrecorderd/internal/store"
-
-	"log/slog"
-	"net/http/httptest"
 )
 
 // BenchmarkUIBigStore times the pages on a big store: PRD_UI_BIGSTORE
@@ -50,12 +47,8 @@ func BenchmarkUIBigStore(b *testing.B) {
 		return nil
 	})
 	access := api.Access{Tokens: []api.Token{{Name: "analyst", SHA256: api.TokenSum(adminSecret), Scopes: []string{api.ScopeRead}}}}
-	srv := api.New(api.Options{Selector: selection.Store{Dir: dir}, Holds: api.StoreHolds(dir), Log: slog.New(slog.DiscardHandler)}, access)
-	u, err := New(Options{API: srv, Store: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(Mount(u, srv))
+	h, _ := storeUI(t, dir, access, Options{})
+	ts := httptest.NewServer(h)
 	defer ts.Close()
 	fx := &uiFixture{url: ts.URL}
 	c := fx.client(t, adminSecret)

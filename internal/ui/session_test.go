@@ -23,6 +23,19 @@ import (
 	"github.com/packetrecorderd/packetrecorderd/internal/selection"
 )
 
+// storeUI is the page and the API over the store in dir for access, with
+// the page's options o (its API and store set here).
+func storeUI(t testing.TB, dir string, access api.Access, o Options) (http.Handler, *api.Server) {
+	t.Helper()
+	srv := api.New(api.Options{Selector: selection.Store{Dir: dir}, Holds: api.StoreHolds(dir), Log: slog.New(slog.DiscardHandler)}, access)
+	o.API, o.Store = srv, dir
+	u, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Mount(u, srv), srv
+}
+
 // TestSessionExpires: a session ends at its TTL, by the injected clock.
 func TestSessionExpires(t *testing.T) {
 	_, dir := writeFixtures(t)
@@ -30,12 +43,8 @@ func TestSessionExpires(t *testing.T) {
 	now := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	access := api.Access{Tokens: []api.Token{{Name: "analyst", SHA256: api.TokenSum(adminSecret), Scopes: []string{api.ScopeRead}}}}
-	srv := api.New(api.Options{Selector: selection.Store{Dir: dir}, Holds: api.StoreHolds(dir), Log: slog.New(slog.DiscardHandler)}, access)
-	u, err := New(Options{API: srv, Store: dir, Now: clock, SessionTTL: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(Mount(u, srv))
+	h, _ := storeUI(t, dir, access, Options{Now: clock, SessionTTL: time.Hour})
+	ts := httptest.NewServer(h)
 	defer ts.Close()
 	fx := &uiFixture{url: ts.URL}
 	c := fx.client(t, adminSecret)
@@ -60,12 +69,8 @@ func TestCertificateLogin(t *testing.T) {
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
 	access := api.Access{ClientScopes: []string{api.ScopeRead}}
-	srv := api.New(api.Options{Selector: selection.Store{Dir: dir}, Holds: api.StoreHolds(dir), Log: slog.New(slog.DiscardHandler)}, access)
-	u, err := New(Options{API: srv, Store: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewUnstartedServer(Mount(u, srv))
+	h, _ := storeUI(t, dir, access, Options{})
+	ts := httptest.NewUnstartedServer(h)
 	ts.TLS = &tls.Config{ClientCAs: pool, ClientAuth: tls.VerifyClientCertIfGiven,
 		Certificates: []tls.Certificate{{Certificate: [][]byte{srvCert.Raw}, PrivateKey: srvKey}}}
 	ts.StartTLS()
@@ -149,12 +154,8 @@ func TestReadScopeRequired(t *testing.T) {
 		{Name: "scraper", SHA256: api.TokenSum(metrics), Scopes: []string{api.ScopeMetrics}},
 		{Name: "keeper", SHA256: api.TokenSum(admin), Scopes: []string{api.ScopeAdmin}},
 	}}
-	srv := api.New(api.Options{Selector: selection.Store{Dir: dir}, Holds: api.StoreHolds(dir), Log: slog.New(slog.DiscardHandler)}, access)
-	u, err := New(Options{API: srv, Store: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(Mount(u, srv))
+	h, srv := storeUI(t, dir, access, Options{})
+	ts := httptest.NewServer(h)
 	defer ts.Close()
 	for _, secret := range []string{metrics, admin} {
 		c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
